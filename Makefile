@@ -1,0 +1,37 @@
+# kopt: `make train` and `make test` are the quick start; both set up .venv as needed.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+JOBS   ?= 2
+ARGS   ?=
+
+.PHONY: install dev train test test-fast lint clean bench bench-quick
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml setup.py | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml setup.py | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+dev: $(VENV)/.installed-dev
+
+train: install
+	$(BIN)/kopt train $(ARGS)
+
+test: dev
+	$(BIN)/python -m pytest -q -n $(JOBS) --durations=15 $(ARGS)
+
+lint: dev
+	$(BIN)/python -m compileall -q kopt tests benchmarks
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,62 @@
+"""``kopt <command> [overrides]``: read the command, then hand the rest to that command.
+
+Nothing here imports TensorFlow: ``--help``, ``--cfg`` and config errors stay instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from kopt import __version__
+from kopt.errors import KoptError, RunFailed, fail
+
+# command -> (module with main(argv), one-line help). Modules are imported on use only.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("kopt.commands.train", "train a model (holdout or k-fold) and write a run dir"),
+}
+
+
+def usage() -> str:
+    from kopt.paths import config_groups
+
+    width = max(map(len, COMMANDS))
+    lines = [
+        f"kopt {__version__}: an experiment runner for Keras models, driven by Hydra configs.",
+        "",
+        "Usage: kopt <command> [group=option ...] [key=value ...] [hydra flags]",
+        "",
+        "Commands:",
+        *(f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()),
+        "",
+        "Config groups (pick with group=option):",
+        *(f"  {group:<12} {', '.join(opts)}" for group, opts in config_groups().items() if opts),
+        "",
+        "Run `kopt <command> --help` for a command's options, `kopt train --cfg job` for its config.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        raise SystemExit(0 if argv else 2)
+    if argv[0] in ("-V", "--version"):
+        print(f"kopt {__version__}")
+        return
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        fail(f"unknown command '{command}'; allowed: {', '.join(COMMANDS)}")
+    module = importlib.import_module(COMMANDS[command][0])
+    try:
+        module.main(rest)
+    except (KoptError, RunFailed) as exc:
+        fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt as exc:
+        print("kopt: interrupted", file=sys.stderr)
+        raise SystemExit(getattr(exc, "exit_code", 130)) from None
+
+
+if __name__ == "__main__":
+    main()

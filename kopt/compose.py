@@ -1,0 +1,200 @@
+"""Compose and validate a config before anything runs (no TensorFlow on this path).
+
+``kopt train`` is a Hydra app, but Hydra's own errors are multi-line and its struct
+checks know nothing of ranges. So every job of a command line (a multirun expands to
+several) is composed and validated here first. A bad override then costs one clear line
+and nothing is written to ``runs/``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from kopt.errors import KoptError
+from kopt.paths import config_dir
+
+# Hydra flags that take a value, and those that make the app print instead of run.
+VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--config-dir", "-cd", "--config-name", "-cn",
+               "--config-path", "-cp", "--info", "-i", "--shell-completion", "-sc", "--experimental-rerun"}
+PRINT_ONLY = {"--help", "-h", "--hydra-help", "--version", "--info", "-i", "--shell-completion", "-sc"}
+OPTIONAL_VALUE = {"--info", "-i", "--shell-completion", "-sc"}
+
+
+@dataclass
+class CommandLine:
+    overrides: list[str] = field(default_factory=list)
+    flags: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def multirun(self) -> bool:
+        return "-m" in self.flags or "--multirun" in self.flags
+
+    @property
+    def print_only(self) -> bool:
+        return any(f in PRINT_ONLY for f in self.flags) or "--cfg" in self.flags or "-c" in self.flags
+
+    @property
+    def user_config_dir(self) -> str | None:
+        return self.flags.get("--config-dir") or self.flags.get("-cd")
+
+    @property
+    def config_name(self) -> str | None:
+        return self.flags.get("--config-name") or self.flags.get("-cn")
+
+
+def split_argv(argv: list[str]) -> CommandLine:
+    line = CommandLine()
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name, eq, value = arg.partition("=")
+        if arg.startswith("-") and name in VALUE_FLAGS:
+            if eq:
+                line.flags[name] = value
+            elif name in OPTIONAL_VALUE and (i + 1 >= len(argv) or "=" in argv[i + 1] or argv[i + 1].startswith("-")):
+                line.flags[name] = None
+            else:
+                if i + 1 >= len(argv):
+                    raise KoptError(f"{arg} needs a value")
+                line.flags[name] = argv[i + 1]
+                i += 1
+        elif arg.startswith("-") and "=" not in arg:
+            line.flags[arg] = None
+        else:
+            line.overrides.append(arg)
+        i += 1
+    return line
+
+
+def search_dirs(user_dir: str | None) -> list[Path]:
+    dirs = [config_dir()]
+    if user_dir:
+        path = Path(user_dir).expanduser()
+        if not path.is_dir():
+            raise KoptError(f"--config-dir {user_dir}: no such folder")
+        dirs.insert(0, path.resolve())
+    return dirs
+
+
+def group_options(dirs: list[Path]) -> dict[str, set[str]]:
+    """Config groups (nested ones too, e.g. hydra/launcher) and their options."""
+    groups: dict[str, set[str]] = {}
+    for root in dirs:
+        for yaml in root.rglob("*.yaml"):
+            rel = yaml.relative_to(root)
+            if len(rel.parts) < 2:
+                continue
+            groups.setdefault("/".join(rel.parts[:-1]), set()).add(yaml.stem)
+    return groups
+
+
+def parse_overrides(overrides: list[str]):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    try:
+        return OverridesParser.create().parse_overrides(overrides)
+    except OverrideParseException as exc:
+        raise KoptError(f"cannot parse override: {str(exc).splitlines()[0]}") from None
+
+
+def _choice_values(override) -> list[Any]:
+    if override.is_sweep_override():
+        return list(override.sweep_string_iterator())
+    return [override.value()]
+
+
+def check_group_choices(parsed, groups: dict[str, set[str]]) -> None:
+    for ov in parsed:
+        group = ov.key_or_group.lstrip("+~")
+        if group not in groups or ov.is_delete():
+            continue
+        for value in _choice_values(ov):
+            if value is None or str(value) == "null":
+                continue
+            if str(value) not in groups[group]:
+                allowed = ", ".join(sorted(groups[group]))
+                raise KoptError(f"{group}={value}: unknown option for group '{group}'; allowed: {allowed}")
+
+
+def expand_jobs(parsed, multirun: bool) -> list[list[str]]:
+    """One override list per job: the cartesian product of sweeps, as Hydra's basic sweeper does."""
+    if not multirun:
+        if any(ov.is_sweep_override() for ov in parsed):
+            sweep = next(ov.input_line for ov in parsed if ov.is_sweep_override())
+            raise KoptError(f"'{sweep}' is a sweep; add -m (--multirun) to run one job per value")
+        return [[ov.input_line for ov in parsed]]
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    batches = BasicSweeper.split_arguments(parsed, None)
+    return [job for batch in batches for job in batch]
+
+
+def _unknown_key_message(exc: Exception, base: DictConfig | None) -> str | None:
+    text = str(exc)
+    match = re.search(r"Could not override '([^']+)'", text) or re.search(r"Could not append to config\. An item is already at '([^']+)'", text)
+    if not match:
+        return None
+    key = match.group(1)
+    if "No match in the defaults list" in text:
+        return f"{key}: unknown key or group"
+    parent, _, child = key.rpartition(".")
+    node = OmegaConf.select(base, parent) if (base is not None and parent) else base
+    if isinstance(node, DictConfig):
+        allowed = ", ".join(str(k) for k in node.keys())
+        where = f"under '{parent}'" if parent else "at the top level"
+        return f"{key}: unknown key; allowed {where}: {allowed}"
+    return f"{key}: unknown key"
+
+
+def compose_job(config_name: str, overrides: list[str], dirs: list[Path]) -> DictConfig:
+    """Compose one job's config with Hydra's compose API (struct mode, interpolations intact)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+
+    extra = []
+    if len(dirs) > 1:
+        extra = ["hydra.searchpath=[" + ",".join(f"file://{d}" for d in dirs[:-1]) + "]"]
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(dirs[-1]), version_base="1.3", job_name="kopt"):
+            try:
+                return compose(config_name=config_name, overrides=overrides + extra)
+            except (HydraException, OmegaConfBaseException, ValueError) as exc:
+                base = None
+                try:
+                    groupish = [o for o in overrides if "." not in o.split("=")[0]]
+                    base = compose(config_name=config_name, overrides=groupish + extra)
+                except Exception:  # the group overrides themselves are broken
+                    pass
+                message = _unknown_key_message(exc, base) or str(exc).strip().splitlines()[0]
+                raise KoptError(message) from None
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def compose_and_validate(argv: list[str], config_name: str = "config", validators=()) -> tuple[CommandLine, list[DictConfig]]:
+    """Check a whole command line: every job is composed and validated, nothing is run."""
+    line = split_argv(argv)
+    if any(f in PRINT_ONLY for f in line.flags):
+        return line, []
+    dirs = search_dirs(line.user_config_dir)
+    name = line.config_name or config_name
+    if not any((d / f"{name}.yaml").is_file() for d in dirs):
+        raise KoptError(f"--config-name {name}: no {name}.yaml in " + ", ".join(map(str, dirs)))
+    parsed = parse_overrides(line.overrides)
+    check_group_choices(parsed, group_options(dirs))
+    cfgs = []
+    for job in expand_jobs(parsed, line.multirun):
+        cfg = compose_job(name, job, dirs)
+        for validate in validators:
+            validate(cfg)
+        cfgs.append(cfg)
+    return line, cfgs

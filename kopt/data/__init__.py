@@ -1,0 +1,1 @@
+"""Datasets (``dataset`` group), splitters (``split`` group) and the tf.data pipeline."""

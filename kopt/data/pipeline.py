@@ -1,0 +1,40 @@
+"""tf.data input pipelines. Normalisation statistics come from the training fold only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Normalizer:
+    """Per-channel (images) or per-feature (tabular) mean/std, fitted on training data only."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, x_train: np.ndarray) -> "Normalizer":
+        axes = tuple(range(x_train.ndim - 1))  # all but the channel/feature axis
+        mean = x_train.mean(axis=axes, dtype=np.float64)
+        std = x_train.std(axis=axes, dtype=np.float64)
+        std = np.where(std < 1e-7, 1.0, std)  # constant features: leave them centred
+        return cls(mean.astype("float32"), std.astype("float32"))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.std).astype("float32")
+
+
+def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, training: bool, seed: int,
+                 augment=None):
+    """cache -> shuffle (training) -> batch -> augment (training) -> prefetch."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
+    if training:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    if training and augment is not None:
+        ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)

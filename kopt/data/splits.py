@@ -1,0 +1,92 @@
+"""The ``split`` group. Every strategy first sets aside a fixed, stratified test set chosen by
+the seed, then splits the rest (the pool) with a scikit-learn-style ``split(X, y)``.
+
+Indices that splitters yield are positions in the pool; :func:`make_splits` maps them back
+to dataset indices, so a run can save them and two runs can be checked as paired.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kopt.errors import KoptError
+
+
+@dataclass
+class Splits:
+    test: np.ndarray                             # dataset indices, never trained or tuned on
+    folds: list[tuple[np.ndarray, np.ndarray]]   # (train, val) dataset indices per fold
+
+    def save(self, path: Path) -> None:
+        from kopt.rundir import atomic_savez
+
+        arrays = {"test": self.test}
+        for i, (train, val) in enumerate(self.folds):
+            arrays[f"train_{i}"] = train
+            arrays[f"val_{i}"] = val
+        atomic_savez(path, **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> "Splits":
+        with np.load(path, allow_pickle=False) as z:
+            n = sum(1 for k in z.files if k.startswith("train_"))
+            return cls(z["test"], [(z[f"train_{i}"], z[f"val_{i}"]) for i in range(n)])
+
+
+class Holdout:
+    def __init__(self, val_size: float = 0.2, stratify: bool = True, seed: int = 0):
+        self.val_size, self.stratify, self.seed = val_size, stratify, seed
+
+    def split(self, X, y):
+        from sklearn.model_selection import train_test_split
+
+        idx = np.arange(len(y))
+        train, val = train_test_split(idx, test_size=self.val_size, random_state=self.seed,
+                                      stratify=y if self.stratify else None)
+        yield np.sort(train), np.sort(val)
+
+
+class KFold:
+    def __init__(self, k: int = 5, stratify: bool = True, shuffle: bool = True, seed: int = 0):
+        self.k, self.stratify, self.shuffle, self.seed = k, stratify, shuffle, seed
+
+    def split(self, X, y):
+        from sklearn.model_selection import KFold as SkKFold
+        from sklearn.model_selection import StratifiedKFold
+
+        state = self.seed if self.shuffle else None
+        cls = StratifiedKFold if self.stratify else SkKFold
+        yield from cls(n_splits=self.k, shuffle=self.shuffle, random_state=state).split(X, y)
+
+
+SPLITTERS = {
+    "holdout": lambda cfg, seed: Holdout(cfg.val_size, cfg.stratify, seed),
+    "kfold": lambda cfg, seed: KFold(cfg.k, cfg.stratify, cfg.shuffle, seed),
+}
+
+
+def test_split(y: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(y))
+    try:
+        pool, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=y)
+    except ValueError as exc:
+        raise KoptError(f"split.test_size={test_size}: {exc}") from None
+    return np.sort(pool), np.sort(test)
+
+
+def make_splits(cfg, y: np.ndarray, seed: int) -> Splits:
+    if cfg.name not in SPLITTERS:
+        raise KoptError(f"split={cfg.name}: unknown; allowed: {', '.join(sorted(SPLITTERS))}")
+    pool, test = test_split(y, cfg.test_size, seed)
+    min_count = np.bincount(y[pool]).min()
+    k = cfg.get("k")
+    if k and min_count < k:
+        raise KoptError(f"split.k={k}: the smallest class has only {min_count} samples outside the test set; allowed: k <= {min_count}")
+    splitter = SPLITTERS[cfg.name](cfg, seed)
+    folds = [(pool[tr], pool[va]) for tr, va in splitter.split(np.zeros(len(pool)), y[pool])]
+    return Splits(test, folds)

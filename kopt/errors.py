@@ -1,0 +1,30 @@
+"""User-facing errors: one clear line, a non-zero exit, no traceback."""
+
+import sys
+
+
+class KoptError(Exception):
+    """A problem with the user's input (config, override, file). Exit code 2."""
+
+    exit_code = 2
+
+
+class RunFailed(Exception):
+    """A run started but could not finish (NaN loss, ...). Exit code 1."""
+
+    exit_code = 1
+
+
+def fail(message: str, code: int = 2) -> "NoReturn":  # noqa: F821
+    """Print ``kopt: error: <message>`` on stderr and exit."""
+    first = " ".join(str(message).split())
+    print(f"kopt: error: {first}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (exit 130) or SIGTERM (exit 143) during a run; the run dir is marked interrupted."""
+
+    def __init__(self, signum: int = 2):
+        super().__init__(signum)
+        self.exit_code = 128 + signum

@@ -1,0 +1,36 @@
+"""A VGG-style CNN: ``blocks`` blocks of ``convs_per_block`` convs, filters doubling per block,
+2x2 max-pooling after each block while the feature map is at least 2x2, then global average
+pooling and an optional dense layer."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from kopt.errors import KoptError
+from kopt.models.layers import INIT, bn, classifier_head, conv, kernel_regularizer
+
+
+def build_cnn(cfg, input_shape, num_classes, reg):
+    if len(input_shape) != 3:
+        raise KoptError(f"model=cnn needs image input (H, W, C); this dataset has shape {tuple(input_shape)}; use model=mlp")
+    filters, blocks = int(cfg.filters), int(cfg.blocks)
+    inputs = keras.Input(shape=input_shape, name="inputs")
+    x = inputs
+    size = min(input_shape[:2])
+    for b in range(blocks):
+        for c in range(int(cfg.convs_per_block)):
+            x = conv(x, filters * 2**b, int(cfg.kernel_size), reg=reg, name=f"block{b + 1}_conv{c + 1}")
+            x = bn(x, reg, name=f"block{b + 1}_bn{c + 1}")
+            x = layers.Activation("relu", name=f"block{b + 1}_relu{c + 1}")(x)
+        if size >= 2:
+            x = layers.MaxPooling2D(2, name=f"block{b + 1}_pool")(x)
+            size //= 2
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    if int(cfg.dense):
+        if reg.get("dropout", 0.0):
+            x = layers.Dropout(float(reg.dropout), name="dense_dropout")(x)
+        x = layers.Dense(int(cfg.dense), activation="relu", kernel_initializer=INIT,
+                         kernel_regularizer=kernel_regularizer(reg), name="dense")(x)
+    outputs = classifier_head(x, num_classes, reg)
+    return keras.Model(inputs, outputs, name=f"cnn_{blocks}x{cfg.convs_per_block}_{filters}")

@@ -1,0 +1,44 @@
+"""Building blocks shared by the model builders (regularizer, BN, head)."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+INIT = "he_normal"
+
+
+def kernel_regularizer(reg):
+    """L1/L2 penalty for every kernel, or None."""
+    l1, l2 = float(reg.get("l1", 0.0) or 0.0), float(reg.get("l2", 0.0) or 0.0)
+    if l1 == 0.0 and l2 == 0.0:
+        return None
+    return keras.regularizers.L1L2(l1=l1, l2=l2)
+
+
+def uses_batchnorm(reg) -> bool:
+    return bool(reg.get("batchnorm", True))
+
+
+def conv(x, filters: int, kernel_size: int = 3, strides: int = 1, reg=None, use_bias: bool | None = None, name=None):
+    """A 'same'-padded conv; no bias when batch norm follows (it would be redundant)."""
+    if use_bias is None:
+        use_bias = not (reg is not None and uses_batchnorm(reg))
+    return layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=use_bias,
+                         kernel_initializer=INIT, kernel_regularizer=kernel_regularizer(reg) if reg is not None else None,
+                         name=name)(x)
+
+
+def bn(x, reg, name=None):
+    return layers.BatchNormalization(name=name)(x) if uses_batchnorm(reg) else x
+
+
+def classifier_head(x, num_classes: int, reg, dropout: float | None = None):
+    """Global average pooling (any input size) -> optional dropout -> softmax dense."""
+    if len(x.shape) == 4:
+        x = layers.GlobalAveragePooling2D(name="gap")(x)
+    rate = reg.get("dropout", 0.0) if dropout is None else dropout
+    if rate:
+        x = layers.Dropout(float(rate), name="head_dropout")(x)
+    return layers.Dense(num_classes, activation="softmax", kernel_initializer=INIT,
+                        kernel_regularizer=kernel_regularizer(reg), name="predictions")(x)

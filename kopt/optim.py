@@ -1,0 +1,68 @@
+"""The ``optimizer`` group: Adam, AdamW, SGD, and a per-step learning-rate schedule
+(constant, step, cosine), each with optional linear warm-up."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="kopt")
+class EpochSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Learning rate as a function of the step, with milestones given in epochs."""
+
+    def __init__(self, lr: float, steps_per_epoch: int, total_epochs: int, name: str = "constant",
+                 warmup_epochs: float = 0.0, milestones=(), gamma: float = 0.1, min_lr_ratio: float = 0.0):
+        self.lr, self.steps_per_epoch, self.total_epochs = float(lr), int(steps_per_epoch), int(total_epochs)
+        self.name, self.warmup_epochs = name, float(warmup_epochs)
+        self.milestones, self.gamma, self.min_lr_ratio = [float(m) for m in milestones], float(gamma), float(min_lr_ratio)
+
+    def __call__(self, step):
+        epoch = ops.cast(step, "float32") / float(self.steps_per_epoch)
+        if self.name == "step":
+            passed = sum(ops.cast(epoch >= m, "float32") for m in self.milestones) if self.milestones else 0.0
+            lr = self.lr * ops.power(self.gamma, passed)
+        elif self.name == "cosine":
+            span = max(self.total_epochs - self.warmup_epochs, 1e-8)
+            progress = ops.clip((epoch - self.warmup_epochs) / span, 0.0, 1.0)
+            low = self.lr * self.min_lr_ratio
+            lr = low + 0.5 * (self.lr - low) * (1.0 + ops.cos(math.pi * progress))
+        else:
+            lr = ops.convert_to_tensor(self.lr, "float32")
+        if self.warmup_epochs > 0:
+            warm = ops.minimum(1.0, (epoch + 1.0 / self.steps_per_epoch) / self.warmup_epochs)
+            lr = lr * warm
+        return lr
+
+    def get_config(self):
+        return {"lr": self.lr, "steps_per_epoch": self.steps_per_epoch, "total_epochs": self.total_epochs,
+                "name": self.name, "warmup_epochs": self.warmup_epochs, "milestones": self.milestones,
+                "gamma": self.gamma, "min_lr_ratio": self.min_lr_ratio}
+
+
+def build_schedule(cfg, steps_per_epoch: int, epochs: int):
+    s = cfg.schedule
+    if s.name == "constant" and not s.warmup_epochs:
+        return float(cfg.lr)
+    return EpochSchedule(cfg.lr, steps_per_epoch, epochs, s.name, s.warmup_epochs, list(s.milestones), s.gamma, s.min_lr_ratio)
+
+
+def build_optimizer(cfg, steps_per_epoch: int, epochs: int):
+    lr = build_schedule(cfg, steps_per_epoch, epochs)
+    common = {"learning_rate": lr}
+    if cfg.get("clipnorm"):
+        common["clipnorm"] = float(cfg.clipnorm)
+    wd = float(cfg.get("weight_decay", 0.0) or 0.0)
+    if cfg.name == "sgd":
+        return keras.optimizers.SGD(momentum=float(cfg.momentum), nesterov=bool(cfg.nesterov),
+                                    weight_decay=wd or None, **common)
+    if cfg.name == "adamw":
+        return keras.optimizers.AdamW(weight_decay=wd, beta_1=float(cfg.beta_1), beta_2=float(cfg.beta_2), **common)
+    return keras.optimizers.Adam(beta_1=float(cfg.beta_1), beta_2=float(cfg.beta_2), weight_decay=wd or None, **common)
+
+
+def current_lr(optimizer) -> float:
+    lr = optimizer.learning_rate
+    return float(ops.convert_to_numpy(lr))

@@ -1,0 +1,106 @@
+"""The run-directory contract, and atomic writes (temporary file in the same folder, then rename).
+
+A run dir holds:
+  .hydra/config.yaml, .hydra/overrides.yaml   the composed config and the overrides
+  metrics.jsonl      one JSON object per epoch per fold
+  summary.json       status, metrics, folds, params, duration_s, seed, versions
+  model.keras / model_fold<k>.keras
+  predictions.npz    test-set y_true, probs (n, classes), fold_probs (k, n, classes), test_idx
+  splits.npz         the test/train/val indices of every fold
+  train.log          the log file
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SUMMARY = "summary.json"
+METRICS = "metrics.jsonl"
+PREDICTIONS = "predictions.npz"
+SPLITS = "splits.npz"
+
+
+def _atomic(path: Path, write, mode: str = "w") -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    _atomic(path, lambda fh: fh.write(text))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None  # JSON has no NaN/inf
+    return value
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(_jsonable(data), indent=2) + "\n")
+
+
+def atomic_savez(path: Path, **arrays: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    _atomic(path, lambda fh: fh.write(buf.getvalue()), mode="wb")
+
+
+def atomic_save_model(model, path: Path) -> None:
+    """Save a Keras model atomically (Keras needs the .keras suffix on the temporary name too)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    path = Path(run_dir) / METRICS
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class MetricsWriter:
+    """Keeps ``metrics.jsonl`` whole on disk: each append rewrites it atomically (it is small)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.lines = self.path.read_text().splitlines() if self.path.exists() else []
+
+    def append(self, row: dict) -> None:
+        self.lines.append(json.dumps(_jsonable(row)))
+        atomic_write_text(self.path, "\n".join(self.lines) + "\n")

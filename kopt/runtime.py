@@ -1,0 +1,65 @@
+"""Import TensorFlow quietly and make it deterministic. Called once a run actually starts."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+
+def quiet_tensorflow(verbose: bool = False) -> None:
+    """Silence TensorFlow's C++ start-up noise unless the user asks for it (must run before import)."""
+    if verbose:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    warnings.filterwarnings("ignore", module="keras")
+    warnings.filterwarnings("ignore", module="tensorflow")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def setup_tensorflow(seed: int, deterministic: bool = True, intra_threads: int = 0, inter_threads: int = 0,
+                     verbose: bool = False):
+    """Import and configure TensorFlow; returns the module."""
+    quiet_tensorflow(verbose)
+    import tensorflow as tf
+    import keras
+
+    if not verbose:
+        tf.get_logger().setLevel("ERROR")
+        try:
+            import absl.logging
+
+            absl.logging.set_verbosity(absl.logging.ERROR)
+        except ImportError:
+            pass
+    try:
+        if intra_threads:
+            tf.config.threading.set_intra_op_parallelism_threads(intra_threads)
+        if inter_threads:
+            tf.config.threading.set_inter_op_parallelism_threads(inter_threads)
+    except RuntimeError:  # already initialised (in-process trials): keep the first setting
+        pass
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    return tf
+
+
+def versions() -> dict[str, str]:
+    import platform
+
+    import keras
+    import numpy
+    import tensorflow as tf
+
+    import kopt
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+        "kopt": kopt.__version__,
+    }

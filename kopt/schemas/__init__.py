@@ -1,0 +1,89 @@
+"""Structured-config schemas: one dataclass per config option, checked before TensorFlow loads.
+
+Each group module registers its options with :func:`schema`. A field may carry range
+metadata (``ge``, ``gt``, ``le``, ``lt``, ``choices``) through :func:`param`. Types are
+checked by OmegaConf (merging the node into ``OmegaConf.structured(cls)``), ranges here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any, Callable
+
+from kopt.errors import KoptError
+
+_REGISTRY: dict[str, dict[str, type]] = {}
+GROUP_MODULES = ("dataset", "split", "model", "regularizer", "augment", "optimizer", "trainer", "root")
+
+
+def schema(group: str, *names: str) -> Callable[[type], type]:
+    """Register a dataclass as the schema of ``group`` options ``names``."""
+
+    def register(cls: type) -> type:
+        for name in names:
+            _REGISTRY.setdefault(group, {})[name] = cls
+        return cls
+
+    return register
+
+
+def param(default: Any = dataclasses.MISSING, *, factory: Callable[[], Any] | None = None, **bounds: Any):
+    """A dataclass field with range metadata, e.g. ``param(0.5, ge=0, lt=1)``."""
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=bounds)
+    return dataclasses.field(default=default, metadata=bounds)
+
+
+def registry() -> dict[str, dict[str, type]]:
+    for mod in GROUP_MODULES:
+        importlib.import_module(f"kopt.schemas.{mod}")
+    return _REGISTRY
+
+
+def allowed(meta: dict) -> str:
+    parts = []
+    if "choices" in meta:
+        return "one of " + ", ".join(map(str, meta["choices"]))
+    if "ge" in meta:
+        parts.append(f">= {meta['ge']}")
+    if "gt" in meta:
+        parts.append(f"> {meta['gt']}")
+    if "le" in meta:
+        parts.append(f"<= {meta['le']}")
+    if "lt" in meta:
+        parts.append(f"< {meta['lt']}")
+    return " and ".join(parts)
+
+
+def _in_range(value: Any, meta: dict) -> bool:
+    if value is None:
+        return True
+    if "choices" in meta:
+        return value in meta["choices"]
+    checks = {
+        "ge": lambda v, b: v >= b,
+        "gt": lambda v, b: v > b,
+        "le": lambda v, b: v <= b,
+        "lt": lambda v, b: v < b,
+    }
+    values = value if isinstance(value, (list, tuple)) else [value]
+    for key, check in checks.items():
+        if key in meta and not all(check(v, meta[key]) for v in values):
+            return False
+    return True
+
+
+def check_ranges(obj: Any, prefix: str) -> None:
+    """Walk a dataclass instance and raise KoptError on the first out-of-range field."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        if dataclasses.is_dataclass(value):
+            check_ranges(value, key)
+            continue
+        if f.metadata and not _in_range(value, f.metadata):
+            raise KoptError(f"{key}={value!r} is out of range; allowed: {allowed(f.metadata)}")
+    post = getattr(obj, "check", None)
+    if post is not None:
+        post(prefix)

@@ -1,0 +1,38 @@
+from dataclasses import dataclass, field
+from typing import Optional
+
+from kopt.errors import KoptError
+from kopt.schemas import param, schema
+
+SCHEDULES = ("constant", "step", "cosine")
+
+
+@dataclass
+class ScheduleConfig:
+    name: str = param("constant", choices=SCHEDULES)
+    warmup_epochs: float = param(0.0, ge=0)
+    # step: multiply the lr by `gamma` at each milestone (in epochs; fractions allowed)
+    milestones: list[float] = param(factory=list, ge=0)
+    gamma: float = param(0.1, gt=0, le=1)
+    # cosine: decay to lr * min_lr_ratio at the last epoch
+    min_lr_ratio: float = param(0.0, ge=0, le=1)
+
+    def check(self, prefix: str) -> None:
+        if self.name == "step" and not self.milestones:
+            raise KoptError(f"{prefix}.milestones is empty; allowed: a list of epochs, e.g. [30, 60]")
+        if list(self.milestones) != sorted(self.milestones):
+            raise KoptError(f"{prefix}.milestones={list(self.milestones)} must be increasing")
+
+
+@schema("optimizer", "adam", "adamw", "sgd")
+@dataclass
+class OptimizerConfig:
+    name: str = param("adam", choices=("adam", "adamw", "sgd"))
+    lr: float = param(1e-3, gt=0)
+    weight_decay: float = param(0.0, ge=0)
+    momentum: float = param(0.9, ge=0, lt=1)
+    nesterov: bool = False
+    beta_1: float = param(0.9, ge=0, lt=1)
+    beta_2: float = param(0.999, ge=0, lt=1)
+    clipnorm: Optional[float] = param(None, gt=0)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)

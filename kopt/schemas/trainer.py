@@ -1,0 +1,30 @@
+from dataclasses import dataclass, field
+from typing import Optional
+
+from kopt.schemas import param, schema
+
+MONITORS = ("val_accuracy", "val_loss")
+
+
+@dataclass
+class EarlyStoppingConfig:
+    enabled: bool = False
+    monitor: str = param("val_loss", choices=MONITORS)
+    patience: int = param(10, ge=1)
+    min_delta: float = param(0.0, ge=0)
+
+
+@schema("trainer", "default")
+@dataclass
+class TrainerConfig:
+    name: str = "default"
+    epochs: int = param(30, ge=1)
+    batch_size: int = param(64, ge=1)
+    monitor: str = param("val_accuracy", choices=MONITORS)
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    checkpoint: bool = True
+    deterministic: bool = True
+    intra_threads: int = param(0, ge=0)
+    inter_threads: int = param(0, ge=0)
+    steps_per_epoch: Optional[int] = param(None, ge=1)
+    verbose: bool = False

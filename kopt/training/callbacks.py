@@ -1,0 +1,101 @@
+"""Keras callbacks: metrics log, best-epoch tracking and terminal progress."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import keras
+import numpy as np
+
+from kopt.console import console, is_tty
+from kopt.optim import current_lr
+from kopt.rundir import MetricsWriter
+
+
+class MetricsLogger(keras.callbacks.Callback):
+    """Appends one row per epoch to metrics.jsonl: fold, epoch, every Keras log value, lr, time_s."""
+
+    def __init__(self, writer: MetricsWriter, fold: int):
+        super().__init__()
+        self.writer, self.fold = writer, fold
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"fold": self.fold, "epoch": epoch + 1}
+        row.update({k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"})
+        row["lr"] = current_lr(self.model.optimizer)
+        row["time_s"] = time.perf_counter() - self._t0
+        self.writer.append(row)
+
+
+class BestEpoch(keras.callbacks.Callback):
+    """Remembers the weights of the best epoch on a validation metric and restores them at the end."""
+
+    def __init__(self, monitor: str = "val_accuracy"):
+        super().__init__()
+        self.monitor = monitor
+        self.better = np.greater if "acc" in monitor else np.less
+        self.best = -math.inf if "acc" in monitor else math.inf
+        self.best_epoch = 0
+        self.best_weights = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not math.isfinite(float(value)):
+            return
+        if self.best_weights is None or self.better(float(value), self.best):
+            self.best, self.best_epoch = float(value), epoch + 1
+            self.best_weights = self.model.get_weights()
+
+    def restore(self) -> None:
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+class Progress(keras.callbacks.Callback):
+    """A rich progress bar per epoch with live loss/accuracy on a TTY; one line per epoch otherwise."""
+
+    def __init__(self, fold: int, n_folds: int, epochs: int, steps: int):
+        super().__init__()
+        self.fold, self.n_folds, self.epochs, self.steps = fold, n_folds, epochs, steps
+        self.tty = is_tty()
+        self.progress = None
+
+    def _label(self, epoch: int) -> str:
+        fold = f"fold {self.fold + 1}/{self.n_folds} " if self.n_folds > 1 else ""
+        return f"{fold}epoch {epoch + 1}/{self.epochs}"
+
+    def on_train_begin(self, logs=None):
+        if self.tty:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
+
+            self.progress = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                         TextColumn("{task.fields[stats]}"), TimeElapsedColumn(),
+                                         console=console, transient=False)
+            self.progress.start()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.perf_counter()
+        if self.progress is not None:
+            self.task = self.progress.add_task(self._label(epoch), total=self.steps, stats="")
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.progress is not None and logs:
+            stats = f"loss {float(logs.get('loss', 0)):.4f} acc {float(logs.get('accuracy', 0)):.4f}"
+            self.progress.update(self.task, completed=batch + 1, stats=stats)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        stats = "  ".join(f"{k} {float(v):.4f}" for k, v in logs.items() if k in ("loss", "accuracy", "val_loss", "val_accuracy"))
+        if self.progress is not None:
+            self.progress.update(self.task, completed=self.steps, stats=stats)
+        else:
+            console.print(f"{self._label(epoch)}  {stats}  {time.perf_counter() - self._t0:.1f}s")
+
+    def on_train_end(self, logs=None):
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None

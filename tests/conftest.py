@@ -1,0 +1,59 @@
+"""Shared test helpers: run `kopt` as a subprocess, as a user would, in a temp folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A run that takes a few seconds: tiny synthetic data, tiny model, two epochs.
+TINY = ["dataset=synthetic", "dataset.size=200", "model=mlp", "model.width=16", "model.depth=1",
+        "trainer.epochs=2", "trainer.batch_size=32"]
+
+
+def kopt_env(extra: dict | None = None) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env["COLUMNS"] = "200"
+    env.pop("HYDRA_FULL_ERROR", None)
+    env.update(extra or {})
+    return env
+
+
+def run_kopt(*args: str, cwd: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """`kopt ARGS` in `cwd` (runs/ lands there); returns the finished process (text output)."""
+    return subprocess.run([sys.executable, "-m", "kopt", *args], cwd=cwd, env=kopt_env(env), text=True,
+                          capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def only_run_dir(cwd: Path, kind: str = "train") -> Path:
+    dirs = sorted((cwd / "runs" / kind).iterdir())
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+def read_summary(run_dir: Path) -> dict:
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def assert_clean_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
+    """Non-zero exit, one `kopt: error:` line naming what is wrong, and no traceback."""
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert "Traceback" not in out, out
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("kopt: error:")]
+    assert len(errors) == 1, proc.stderr
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path
