@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from kopt.compose import compose_and_validate
-from kopt.errors import KoptError, RunFailed
+from kopt.errors import KoptError, RunFailed, fail
 from kopt.hydra_app import run_hydra_app
 from kopt.validate import validate_train
 
@@ -22,7 +22,7 @@ def task(cfg) -> dict | None:
         return run_from_hydra(cfg)
     except (KoptError, RunFailed) as exc:
         if not multirun:
-            raise
+            fail(str(exc), exc.exit_code)  # SystemExit passes through Hydra's own error report
         # one failed job must not stop the sweep: it is recorded in its run dir
         _failures.append(f"job {HydraConfig.get().job.num}: {exc}")
         print(f"kopt: job {HydraConfig.get().job.num} failed: {exc}", file=sys.stderr)

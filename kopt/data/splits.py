@@ -62,9 +62,25 @@ class KFold:
         yield from cls(n_splits=self.k, shuffle=self.shuffle, random_state=state).split(X, y)
 
 
+class RepeatedKFold:
+    """k folds repeated with a different shuffle each time; fold order is repeat-major."""
+
+    def __init__(self, k: int = 5, repeats: int = 2, stratify: bool = True, seed: int = 0):
+        self.k, self.repeats, self.stratify, self.seed = k, repeats, stratify, seed
+
+    def split(self, X, y):
+        from sklearn.model_selection import RepeatedKFold as SkRepeated
+        from sklearn.model_selection import RepeatedStratifiedKFold
+
+        cls = RepeatedStratifiedKFold if self.stratify else SkRepeated
+        yield from cls(n_splits=self.k, n_repeats=self.repeats, random_state=self.seed).split(X, y)
+
+
 SPLITTERS = {
     "holdout": lambda cfg, seed: Holdout(cfg.val_size, cfg.stratify, seed),
     "kfold": lambda cfg, seed: KFold(cfg.k, cfg.stratify, cfg.shuffle, seed),
+    "repeated_kfold": lambda cfg, seed: RepeatedKFold(cfg.k, cfg.repeats, cfg.stratify, seed),
+    "cv5x2": lambda cfg, seed: RepeatedKFold(2, 5, cfg.stratify, seed),
 }
 
 
@@ -84,7 +100,7 @@ def make_splits(cfg, y: np.ndarray, seed: int) -> Splits:
         raise KoptError(f"split={cfg.name}: unknown; allowed: {', '.join(sorted(SPLITTERS))}")
     pool, test = test_split(y, cfg.test_size, seed)
     min_count = np.bincount(y[pool]).min()
-    k = cfg.get("k")
+    k = 2 if cfg.name == "cv5x2" else cfg.get("k")
     if k and min_count < k:
         raise KoptError(f"split.k={k}: the smallest class has only {min_count} samples outside the test set; allowed: k <= {min_count}")
     splitter = SPLITTERS[cfg.name](cfg, seed)

@@ -25,3 +25,12 @@ class SyntheticConfig:
     def check(self, prefix: str) -> None:
         if self.size < 5 * self.classes:
             raise KoptError(f"{prefix}.size={self.size} is too small; allowed: >= 5 x {prefix}.classes ({5 * self.classes})")
+
+
+@schema("dataset", "mnist", "fashion_mnist", "cifar10", "cifar100")
+@dataclass
+class KerasDatasetConfig:
+    """A ``keras.datasets`` loader reading the standard cache ($KERAS_HOME or ~/.keras/datasets)."""
+
+    name: str = "cifar10"
+    limit: Optional[int] = param(None, ge=10)
