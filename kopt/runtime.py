@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import tempfile
 import warnings
+from contextlib import contextmanager
 
 
 def quiet_tensorflow(verbose: bool = False) -> None:
@@ -19,11 +22,45 @@ def quiet_tensorflow(verbose: bool = False) -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
+@contextmanager
+def stderr_to_buffer():
+    """Hold C-level stderr (fd 2) in a temporary file; replay it only if the block fails.
+
+    TensorFlow 2.20+ logs through absl before TF_CPP_MIN_LOG_LEVEL is honoured, so its
+    start-up lines (oneDNN, CUDA probing) can only be silenced at the file-descriptor level.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def import_tensorflow(verbose: bool = False):
+    quiet_tensorflow(verbose)
+    if verbose:
+        import tensorflow as tf
+        import keras  # noqa: F401
+        return tf
+    with stderr_to_buffer():
+        import tensorflow as tf
+        import keras  # noqa: F401
+    return tf
+
+
 def setup_tensorflow(seed: int, deterministic: bool = True, intra_threads: int = 0, inter_threads: int = 0,
                      verbose: bool = False):
     """Import and configure TensorFlow; returns the module."""
-    quiet_tensorflow(verbose)
-    import tensorflow as tf
+    tf = import_tensorflow(verbose)
     import keras
 
     if not verbose:
