@@ -143,6 +143,9 @@ def _unknown_key_message(exc: Exception, base: DictConfig | None) -> str | None:
         return None
     key = match.group(1)
     if "No match in the defaults list" in text:
+        if base is not None and "." not in key:
+            keys = ", ".join(str(k) for k in base.keys())
+            return f"{key}: unknown key or group; allowed at the top level: {keys}"
         return f"{key}: unknown key or group"
     parent, _, child = key.rpartition(".")
     node = OmegaConf.select(base, parent) if (base is not None and parent) else base
@@ -169,11 +172,13 @@ def compose_job(config_name: str, overrides: list[str], dirs: list[Path]) -> Dic
                 return compose(config_name=config_name, overrides=overrides + extra)
             except (HydraException, OmegaConfBaseException, ValueError) as exc:
                 base = None
-                try:
-                    groupish = [o for o in overrides if "." not in o.split("=")[0]]
-                    base = compose(config_name=config_name, overrides=groupish + extra)
-                except Exception:  # the group overrides themselves are broken
-                    pass
+                groupish = [o for o in overrides if "." not in o.split("=")[0]]
+                for attempt in (groupish, []):  # the config the bad key was meant for
+                    try:
+                        base = compose(config_name=config_name, overrides=attempt + extra)
+                        break
+                    except Exception:
+                        continue
                 message = _unknown_key_message(exc, base) or str(exc).strip().splitlines()[0]
                 raise KoptError(message) from None
     finally:

@@ -22,10 +22,37 @@ def _typed(group: str, node, cls):
         allowed = ", ".join(f.name for f in dataclasses.fields(cls))
         raise KoptError(f"{group}.{key}: unknown key; allowed: {allowed}") from None
     except OmegaConfBaseException as exc:
-        key = f"{group}.{exc.full_key}" if getattr(exc, "full_key", None) else group
-        msg = getattr(exc, "msg", None) or str(exc).splitlines()[0]
-        msg = msg.replace("Value '", "value '").replace(" could not be converted to ", "; expected ")
+        full_key = getattr(exc, "full_key", None)
+        key = f"{group}.{full_key}" if full_key else group
+        value = OmegaConf.select(node, str(full_key), default=None) if full_key else None
+        expected = _expected_type(cls, str(full_key)) if full_key else None
+        if expected:
+            raise KoptError(f"{key}={value!r} has the wrong type; allowed: {expected}") from None
+        msg = (getattr(exc, "msg", None) or str(exc)).splitlines()[0]
         raise KoptError(f"{key}: {msg}") from None
+
+
+_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def _expected_type(cls, dotted: str) -> str | None:
+    """A readable name for the annotated type of a (nested) dataclass field."""
+    import dataclasses
+    import typing
+
+    for part in dotted.split("."):
+        fields = {f.name: f for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else {}
+        if part not in fields:
+            return None
+        cls = fields[part].type  # schema modules do not use postponed annotations: a real type
+    args = [a for a in typing.get_args(cls) if a is not type(None)]
+    origin = typing.get_origin(cls)
+    if origin is list:
+        return f"a list of {_TYPE_NAMES.get(args[0], 'values')}" if args else "a list"
+    if args and origin is typing.Union:
+        cls = args[0]
+        return f"{_TYPE_NAMES.get(cls, cls.__name__)} or null"
+    return _TYPE_NAMES.get(cls, getattr(cls, "__name__", str(cls)))
 
 
 def validate_group(cfg: DictConfig, group: str) -> object:

@@ -13,8 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 # A run that takes a few seconds: tiny synthetic data, tiny model, two epochs.
-TINY = ["dataset=synthetic", "dataset.size=200", "model=mlp", "model.width=16", "model.depth=1",
-        "trainer.epochs=2", "trainer.batch_size=32"]
+TINY_DATA = ["dataset=synthetic", "dataset.size=200", "trainer.epochs=2", "trainer.batch_size=32"]
+TINY = [*TINY_DATA, "model=mlp", "model.width=16", "model.depth=1"]
 
 
 def kopt_env(extra: dict | None = None) -> dict:

@@ -1,0 +1,93 @@
+"""The CLI surface: help, --cfg, config errors. None of these may import TensorFlow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, assert_clean_error, kopt_env, run_kopt
+
+NO_TF_SNIPPET = """
+import sys
+from kopt.cli import main
+try:
+    main({argv!r})
+except SystemExit:
+    pass
+loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))
+print('LOADED:', ','.join(loaded[:5]) or 'none')
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["train", "--cfg", "job"],
+                                  ["train", "model=nope"], ["train", "trainer.epochs=0"]])
+def test_fast_paths_never_import_tensorflow(argv, tmp_path):
+    proc = subprocess.run([sys.executable, "-c", NO_TF_SNIPPET.format(argv=argv)], cwd=tmp_path, env=kopt_env(),
+                          text=True, capture_output=True, timeout=120)
+    assert "LOADED: none" in proc.stdout, proc.stdout + proc.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_top_level_help_lists_commands_and_groups(tmp_path):
+    proc = run_kopt("--help", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert "train" in proc.stdout
+    for group in ("model", "dataset", "split", "regularizer", "augment", "optimizer", "trainer"):
+        assert f"  {group}" in proc.stdout
+    assert "cnn" in proc.stdout and "kfold" in proc.stdout
+
+
+def test_train_help_is_hydra_help_with_groups(tmp_path):
+    proc = run_kopt("train", "--help", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "== Config groups ==" in proc.stdout
+    assert "model: " in proc.stdout and "split: " in proc.stdout
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cfg_job_prints_composed_config_with_overrides(tmp_path):
+    proc = run_kopt("train", "--cfg", "job", "model=mlp", "model.width=7", "split=kfold", "split.k=3", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    import yaml
+
+    cfg = yaml.safe_load(proc.stdout)
+    assert cfg["model"] == {"name": "mlp", "width": 7, "depth": 2}
+    assert cfg["split"]["name"] == "kfold" and cfg["split"]["k"] == 3
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["model=foo"], ["model=foo", "allowed: cnn"]),
+    (["regularizer.dropout=1.5"], ["regularizer.dropout", "< 1"]),
+    (["split=kfold", "split.k=1"], ["split.k", ">= 2"]),
+    (["trainer.epochs=0"], ["trainer.epochs", ">= 1"]),
+    (["trainer.epochs=abc"], ["trainer.epochs", "an integer"]),
+    (["trainer.epoch=3"], ["trainer.epoch", "epochs"]),
+    (["regularizer.batchnorm=maybe"], ["regularizer.batchnorm", "true or false"]),
+    (["optimizer.lr=-1"], ["optimizer.lr", "> 0"]),
+    (["optimizer.schedule.name=poly"], ["optimizer.schedule.name", "cosine"]),
+    (["model=mlp,cnn"], ["-m"]),
+    (["-m", "model=mlp,cnn", "trainer.epochs=0"], ["trainer.epochs"]),
+    (["foo=1"], ["foo", "seed"]),
+    (["model=["], ["parse"]),
+])
+def test_bad_input_is_one_clear_line(args, needles, tmp_path):
+    proc = run_kopt("train", *args, cwd=tmp_path)
+    assert_clean_error(proc, *needles)
+    assert proc.returncode == 2
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_command(tmp_path):
+    proc = run_kopt("trian", cwd=tmp_path)
+    assert_clean_error(proc, "trian", "train")
+
+
+def test_user_config_dir_adds_options(tmp_path):
+    (tmp_path / "mine" / "model").mkdir(parents=True)
+    (tmp_path / "mine" / "model" / "tiny.yaml").write_text("name: mlp\nwidth: 3\ndepth: 1\n")
+    proc = run_kopt("train", "--config-dir", str(tmp_path / "mine"), "model=tiny", "--cfg", "job", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "width: 3" in proc.stdout
