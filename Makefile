@@ -19,6 +19,10 @@ $(VENV)/.installed-dev: pyproject.toml setup.py | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
+$(VENV)/.installed-bench: pyproject.toml setup.py | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
+
 install: $(VENV)/.installed
 
 dev: $(VENV)/.installed-dev
@@ -35,3 +39,10 @@ lint: dev
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Benchmarks: every script in benchmarks/, results in benchmarks/results/, summary in BENCHMARKS.md
+bench: $(VENV)/.installed-bench
+	cd benchmarks && $(abspath $(BIN))/python run_all.py $(ARGS)
+
+bench-quick: $(VENV)/.installed-bench
+	cd benchmarks && $(abspath $(BIN))/python run_all.py --quick $(ARGS)

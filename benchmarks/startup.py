@@ -1,0 +1,48 @@
+"""P5: start-up latency of the paths that must not load TensorFlow.
+
+Median of N runs each of `kopt --help`, `kopt train --cfg job`, `kopt tune --cfg job`
+(targets 0.5 s, 1.0 s, 1.0 s), plus a check that none of them imported TensorFlow.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from common import kopt_cmd, kopt_env, median, parser, target, timed, write_result
+
+CASES = [("kopt --help", ["--help"], 0.5), ("kopt train --cfg job", ["train", "--cfg", "job"], 1.0),
+         ("kopt tune --cfg job", ["tune", "--cfg", "job"], 1.0)]
+
+PROBE = ("import sys; from kopt.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+         "print('TF' if 'tensorflow' in sys.modules else 'NO_TF')")
+
+
+def available(argv: list[str]) -> bool:
+    proc = subprocess.run(kopt_cmd() + argv, env=kopt_env(), capture_output=True, text=True)
+    return proc.returncode == 0
+
+
+def main() -> None:
+    args = parser(__doc__).parse_args()
+    runs = 5 if args.quick else 10
+    targets, details = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, argv, goal in CASES:
+            if not available(argv):
+                targets.append(target(name, None, f"<= {goal} s", None, "s", note="command not available"))
+                continue
+            times = [timed(kopt_cmd() + argv, cwd=Path(tmp), env=kopt_env()) for _ in range(runs)]
+            probe = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv)], cwd=tmp, env=kopt_env(),
+                                   capture_output=True, text=True)
+            no_tf = "NO_TF" in probe.stdout
+            details[name] = {"times_s": times, "imports_tensorflow": not no_tf}
+            value = round(median(times), 3)
+            targets.append(target(name, value, f"<= {goal} s", value <= goal and no_tf, "s"))
+    write_result("startup", args.out, args.quick, targets, runs=runs, details=details)
+
+
+if __name__ == "__main__":
+    main()
