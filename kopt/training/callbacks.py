@@ -55,47 +55,57 @@ class BestEpoch(keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
 
-class Progress(keras.callbacks.Callback):
-    """A rich progress bar per epoch with live loss/accuracy on a TTY; one line per epoch otherwise."""
+class LineProgress(keras.callbacks.Callback):
+    """One plain line per epoch (logs, CI). No batch hooks, so Keras keeps its fast path."""
 
     def __init__(self, fold: int, n_folds: int, epochs: int, steps: int):
         super().__init__()
         self.fold, self.n_folds, self.epochs, self.steps = fold, n_folds, epochs, steps
-        self.tty = is_tty()
-        self.progress = None
 
-    def _label(self, epoch: int) -> str:
+    def label(self, epoch: int) -> str:
         fold = f"fold {self.fold + 1}/{self.n_folds} " if self.n_folds > 1 else ""
         return f"{fold}epoch {epoch + 1}/{self.epochs}"
 
-    def on_train_begin(self, logs=None):
-        if self.tty:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
-
-            self.progress = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                         TextColumn("{task.fields[stats]}"), TimeElapsedColumn(),
-                                         console=console, transient=False)
-            self.progress.start()
+    @staticmethod
+    def stats(logs) -> str:
+        keys = ("loss", "accuracy", "val_loss", "val_accuracy")
+        return "  ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items() if k in keys)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t0 = time.perf_counter()
-        if self.progress is not None:
-            self.task = self.progress.add_task(self._label(epoch), total=self.steps, stats="")
+
+    def on_epoch_end(self, epoch, logs=None):
+        console.print(f"{self.label(epoch)}  {self.stats(logs)}  {time.perf_counter() - self._t0:.1f}s")
+
+
+class RichProgress(LineProgress):
+    """A rich progress bar per epoch with live loss/accuracy (terminals only)."""
+
+    async_safe = True  # rich's Progress is thread-safe: Keras may call the batch hook off-thread
+
+    def on_train_begin(self, logs=None):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=console)
+        self.progress.start()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.task = self.progress.add_task(self.label(epoch), total=self.steps, stats="")
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.progress is not None and logs:
+        if logs:
             stats = f"loss {float(logs.get('loss', 0)):.4f} acc {float(logs.get('accuracy', 0)):.4f}"
             self.progress.update(self.task, completed=batch + 1, stats=stats)
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        stats = "  ".join(f"{k} {float(v):.4f}" for k, v in logs.items() if k in ("loss", "accuracy", "val_loss", "val_accuracy"))
-        if self.progress is not None:
-            self.progress.update(self.task, completed=self.steps, stats=stats)
-        else:
-            console.print(f"{self._label(epoch)}  {stats}  {time.perf_counter() - self._t0:.1f}s")
+        self.progress.update(self.task, completed=self.steps, stats=self.stats(logs))
 
     def on_train_end(self, logs=None):
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
+        self.progress.stop()
+
+
+def Progress(fold: int, n_folds: int, epochs: int, steps: int) -> keras.callbacks.Callback:  # noqa: N802
+    """Live bars on a terminal, one line per epoch otherwise."""
+    cls = RichProgress if is_tty() else LineProgress
+    return cls(fold, n_folds, epochs, steps)
