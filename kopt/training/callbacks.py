@@ -41,6 +41,7 @@ class BestEpoch(keras.callbacks.Callback):
         self.best = -math.inf if "acc" in monitor else math.inf
         self.best_epoch = 0
         self.best_weights = None
+        self.best_logs: dict = {}
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -49,6 +50,7 @@ class BestEpoch(keras.callbacks.Callback):
         if self.best_weights is None or self.better(float(value), self.best):
             self.best, self.best_epoch = float(value), epoch + 1
             self.best_weights = self.model.get_weights()
+            self.best_logs = {k: float(v) for k, v in (logs or {}).items()}
 
     def restore(self) -> None:
         if self.best_weights is not None:
