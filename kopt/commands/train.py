@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from kopt.compose import compose_and_validate
 from kopt.errors import KoptError, RunFailed, fail
@@ -17,20 +18,44 @@ def task(cfg) -> dict | None:
 
     from kopt.training.run import run_from_hydra  # TensorFlow loads here, once a run starts
 
-    multirun = HydraConfig.get().mode.name == "MULTIRUN"
+    hydra_cfg = HydraConfig.get()
+    multirun = hydra_cfg.mode.name == "MULTIRUN"
+    if multirun:
+        from kopt.sweep import split_threads
+
+        split_threads(cfg, hydra_cfg)
     try:
         return run_from_hydra(cfg)
     except (KoptError, RunFailed) as exc:
         if not multirun:
             fail(str(exc), exc.exit_code)  # SystemExit passes through Hydra's own error report
-        # one failed job must not stop the sweep: it is recorded in its run dir
-        _failures.append(f"job {HydraConfig.get().job.num}: {exc}")
-        print(f"kopt: job {HydraConfig.get().job.num} failed: {exc}", file=sys.stderr)
-        return None
+        error = str(exc)
+    except Exception as exc:
+        if not multirun:
+            raise
+        error = f"{type(exc).__name__}: {exc}"
+    # one failed job must not stop the sweep: it is recorded in its run dir (and in sweep.csv)
+    from kopt.sweep import record_failure
+
+    record_failure(cfg, Path(hydra_cfg.runtime.output_dir), error)
+    _failures.append(f"job {hydra_cfg.job.num}: {error}")
+    print(f"kopt: job {hydra_cfg.job.num} failed: {error}", file=sys.stderr)
+    return None
 
 
 def main(argv: list[str]) -> None:
-    compose_and_validate(argv, "config", validators=[validate_train])
-    run_hydra_app(task, argv, "config", "kopt train")
+    line, _ = compose_and_validate(argv, "config", validators=[validate_train])
+    from kopt import sweep
+
+    try:
+        run_hydra_app(task, argv, "config", "kopt train")
+    except KeyboardInterrupt:
+        if line.multirun and sweep.current.get("sweep_dir") and not sweep.current.get("done"):
+            sweep.write_sweep_summary(sweep.current["sweep_dir"])  # what ran so far, the rest marked as such
+        raise
+    failed = sweep.current.get("failed") if sweep.current.get("done") else None
+    if failed:  # jobs in other processes (joblib, slurm) are known from their run dirs
+        raise RunFailed(f"{len(failed)} job(s) failed: "
+                        + "; ".join(f"job {f['job']}: {f['error'] or f['status']}" for f in failed))
     if _failures:
         raise RunFailed(f"{len(_failures)} job(s) failed: " + "; ".join(_failures))
