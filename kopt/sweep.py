@@ -53,8 +53,8 @@ def write_sweep_summary(sweep_dir: Path, quiet: bool = False) -> dict:
     if not quiet and records:
         if failed:
             show(runs_table(failed, varying_keys(records), title="jobs that did not complete"))
-        by = ", ".join(group_keys) if group_keys else "all jobs"
-        show(groups_table(groups, group_keys, title=f"sweep: {len(records)} jobs, grouped by {by}"))
+        by = ", ".join(group_keys) if group_keys else "nothing (only seeds vary)"
+        show(groups_table(groups, group_keys, title=f"sweep: {len(records)} job(s), grouped by {by}"))
         console.print(f"[dim]sweep summary: {sweep_dir / SWEEP_CSV}, {sweep_dir / SWEEP_JSON}[/]")
     return result
 
@@ -69,8 +69,9 @@ class SweepSummary(Callback):
         current["done"] = True
 
 
-def record_failure(cfg: DictConfig, run_dir: Path, error: str) -> None:
-    """Make sure a failed job's summary.json says so, even when it failed before training started."""
+def record_status(cfg: DictConfig, run_dir: Path, status: str, error: str) -> None:
+    """Make sure a job's summary.json says it failed or was interrupted, even when that happened
+    before training started (no summary yet)."""
     from kopt.rundir import read_json
 
     path = run_dir / SUMMARY
@@ -78,9 +79,36 @@ def record_failure(cfg: DictConfig, run_dir: Path, error: str) -> None:
         summary = read_json(path)
     except (OSError, ValueError):
         summary = {"folds": [], "seed": int(cfg.get("seed", 0)), "run_dir": str(run_dir)}
-    if summary.get("status") != "failed" or not summary.get("error"):
-        summary.update(status="failed", error=error)
+    if summary.get("status") in (None, "running") or (status == "failed" and summary.get("status") != "failed"):
+        summary.update(status=status, error=summary.get("error") or error)
         atomic_write_json(path, summary)
+
+
+LAUNCHER_NEEDS = {  # launcher option -> (plugin module, pip extra, program it needs on PATH)
+    "joblib": ("hydra_plugins.hydra_joblib_launcher", "joblib", None),
+    "slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm", "srun"),
+    "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm", "srun"),
+    "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm", None),
+}
+
+
+def check_launcher(overrides: list[str], multirun: bool) -> None:
+    """A launcher that cannot work here fails in one line before anything is written."""
+    import importlib.util
+    import shutil
+
+    from kopt.errors import KoptError
+
+    for text in overrides:
+        key, _, value = text.partition("=")
+        if key.lstrip("+") != "hydra/launcher" or value not in LAUNCHER_NEEDS:
+            continue
+        module, extra, program = LAUNCHER_NEEDS[value]
+        if importlib.util.find_spec(module) is None:
+            raise KoptError(f"hydra/launcher={value} needs its Hydra plugin; pip install 'kopt[{extra}]'")
+        if multirun and program and shutil.which(program) is None:
+            raise KoptError(f"hydra/launcher={value}: '{program}' not found, this is not a Slurm cluster; "
+                            "submit from a login node, or use hydra/launcher=joblib to run jobs locally")
 
 
 def _cpu_count() -> int:

@@ -9,6 +9,7 @@ fails a finished run: a plotting or logging error at the end is logged and repor
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import keras
@@ -83,6 +84,8 @@ class MlflowRun:
         from mlflow.tracking import MlflowClient
 
         uri = node.get("tracking_uri") or (Path.cwd() / "runs" / "mlflow").resolve().as_uri()
+        if uri.startswith("file:") or "://" not in uri:  # a local file store, kopt's default: recent MLflow
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # wants an explicit opt-in for it
         self.client = MlflowClient(tracking_uri=uri)
         self.log_model = bool(node.get("log_model", True))
         experiment = self.client.get_experiment_by_name(node.experiment)

@@ -195,6 +195,16 @@ def test_slurm_preset_composes_from_submitit(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_slurm_sweep_off_a_cluster_is_one_clean_line(tmp_path):
+    import shutil
+
+    if shutil.which("srun"):
+        pytest.skip("this machine has Slurm")
+    proc = run_kopt("train", "-m", "hydra/launcher=slurm", "seed=0,1", cwd=tmp_path)
+    assert_clean_error(proc, "hydra/launcher=slurm", "srun", "joblib")
+    assert not (tmp_path / "runs").exists()
+
+
 def test_joblib_launcher_override_passes_pre_validation(tmp_path):
     proc = run_kopt("train", "hydra/launcher=joblib", "hydra.launcher.n_jobs=3", "--cfg", "hydra", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -226,3 +236,26 @@ def test_mean_std_and_sort_helpers():
     assert mean_std([0.5]) == (0.5, None) and mean_std([]) == (None, None)
     recs = [RunRecord(Path(str(i)), "completed", keys={"optimizer.lr": lr}) for i, lr in enumerate(["0.1", "1e-3", "0.01"])]
     assert [r.keys["optimizer.lr"] for r in sort_records(recs, "optimizer.lr")] == ["1e-3", "0.01", "0.1"]  # numeric
+
+
+def test_mlflow_logger_logs_params_epochs_and_model(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # for this test's own client (kopt sets it itself)
+    from mlflow.tracking import MlflowClient
+
+    from conftest import TINY, only_run_dir, read_summary
+
+    store = tmp_path / "store"
+    proc = run_kopt("train", *TINY, "logger=mlflow", f"logger.tracking_uri={store.as_uri()}",
+                    "logger.experiment=exp1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_dir = only_run_dir(tmp_path)
+    client = MlflowClient(tracking_uri=store.as_uri())
+    (run,) = client.search_runs([client.get_experiment_by_name("exp1").experiment_id])
+    assert run.info.status == "FINISHED" and run.info.run_name == run_dir.name
+    assert run.data.params["model.width"] == "16" and run.data.params["seed"] == "0"
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    history = client.get_metric_history(run.info.run_id, "val_accuracy")
+    assert [(h.step, h.value) for h in history] == [(r["epoch"], pytest.approx(r["val_accuracy"])) for r in rows]
+    assert run.data.metrics["final/test_accuracy"] == pytest.approx(read_summary(run_dir)["metrics"]["test_accuracy"])
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "model")] == ["model/model.keras"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from kopt.compose import compose_and_validate
+from kopt.compose import compose_and_validate, split_argv
 from kopt.errors import KoptError, RunFailed, fail
 from kopt.hydra_app import run_hydra_app
 from kopt.validate import validate_train
@@ -16,16 +16,19 @@ _failures: list[str] = []
 def task(cfg) -> dict | None:
     from hydra.core.hydra_config import HydraConfig
 
+    from kopt.sweep import record_status, split_threads
     from kopt.training.run import run_from_hydra  # TensorFlow loads here, once a run starts
 
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode.name == "MULTIRUN"
     if multirun:
-        from kopt.sweep import split_threads
-
         split_threads(cfg, hydra_cfg)
+    run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
         return run_from_hydra(cfg)
+    except KeyboardInterrupt:
+        record_status(cfg, run_dir, "interrupted", "SIGINT")  # e.g. while TensorFlow was still loading
+        raise
     except (KoptError, RunFailed) as exc:
         if not multirun:
             fail(str(exc), exc.exit_code)  # SystemExit passes through Hydra's own error report
@@ -35,17 +38,18 @@ def task(cfg) -> dict | None:
             raise
         error = f"{type(exc).__name__}: {exc}"
     # one failed job must not stop the sweep: it is recorded in its run dir (and in sweep.csv)
-    from kopt.sweep import record_failure
-
-    record_failure(cfg, Path(hydra_cfg.runtime.output_dir), error)
+    record_status(cfg, run_dir, "failed", error)
     _failures.append(f"job {hydra_cfg.job.num}: {error}")
     print(f"kopt: job {hydra_cfg.job.num} failed: {error}", file=sys.stderr)
     return None
 
 
 def main(argv: list[str]) -> None:
-    line, _ = compose_and_validate(argv, "config", validators=[validate_train])
     from kopt import sweep
+
+    line = split_argv(argv)
+    sweep.check_launcher(line.overrides, line.multirun and not line.print_only)
+    compose_and_validate(argv, "config", validators=[validate_train])
 
     try:
         run_hydra_app(task, argv, "config", "kopt train")
