@@ -14,6 +14,7 @@ from kopt.errors import KoptError, RunFailed, fail
 # command -> (module with main(argv), one-line help). Modules are imported on use only.
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("kopt.commands.train", "train a model (holdout or k-fold) and write a run dir"),
+    "report": ("kopt.commands.report", "tabulate, group (mean ± std) and plot runs, sweeps and studies"),
 }
 
 

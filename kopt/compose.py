@@ -91,7 +91,20 @@ def group_options(dirs: list[Path]) -> dict[str, set[str]]:
             if len(rel.parts) < 2:
                 continue
             groups.setdefault("/".join(rel.parts[:-1]), set()).add(yaml.stem)
+    for group in groups:
+        if group.startswith("hydra/"):  # kopt presets add to Hydra's own and its plugins' (e.g. hydra/launcher=joblib)
+            groups[group] |= hydra_group_options(group, dirs)
     return groups
+
+
+def hydra_group_options(group: str, dirs: list[Path]) -> set[str]:
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+
+    search_path = create_config_search_path(f"file://{dirs[-1]}")
+    for extra in dirs[:-1]:
+        search_path.append("kopt-user", f"file://{extra}")
+    return set(ConfigLoaderImpl(config_search_path=search_path).get_group_options(group))
 
 
 def parse_overrides(overrides: list[str]):
@@ -188,6 +201,8 @@ def compose_job(config_name: str, overrides: list[str], dirs: list[Path]) -> Dic
 def compose_and_validate(argv: list[str], config_name: str = "config", validators=()) -> tuple[CommandLine, list[DictConfig]]:
     """Check a whole command line: every job is composed and validated, nothing is run."""
     line = split_argv(argv)
+    if line.multirun and line.print_only and not {"--help", "-h", "--hydra-help", "--version"} & set(line.flags):
+        raise KoptError("-m (--multirun) cannot be combined with --cfg, --info or --shell-completion; drop -m to print a config")
     if any(f in PRINT_ONLY for f in line.flags):
         return line, []
     dirs = search_dirs(line.user_config_dir)

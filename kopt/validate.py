@@ -8,7 +8,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 from kopt.errors import KoptError
 from kopt.schemas import check_ranges, registry
 
-TRAIN_GROUPS = ("dataset", "split", "model", "regularizer", "augment", "optimizer", "trainer")
+TRAIN_GROUPS = ("dataset", "split", "model", "regularizer", "augment", "optimizer", "trainer", "logger")
 
 
 def _typed(group: str, node, cls):

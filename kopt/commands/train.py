@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-from kopt.compose import compose_and_validate
+from kopt.compose import compose_and_validate, split_argv
 from kopt.errors import KoptError, RunFailed, fail
 from kopt.hydra_app import run_hydra_app
 from kopt.validate import validate_train
@@ -15,22 +16,50 @@ _failures: list[str] = []
 def task(cfg) -> dict | None:
     from hydra.core.hydra_config import HydraConfig
 
+    from kopt.sweep import record_status, split_threads
     from kopt.training.run import run_from_hydra  # TensorFlow loads here, once a run starts
 
-    multirun = HydraConfig.get().mode.name == "MULTIRUN"
+    hydra_cfg = HydraConfig.get()
+    multirun = hydra_cfg.mode.name == "MULTIRUN"
+    if multirun:
+        split_threads(cfg, hydra_cfg)
+    run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
         return run_from_hydra(cfg)
+    except KeyboardInterrupt:
+        record_status(cfg, run_dir, "interrupted", "SIGINT")  # e.g. while TensorFlow was still loading
+        raise
     except (KoptError, RunFailed) as exc:
         if not multirun:
             fail(str(exc), exc.exit_code)  # SystemExit passes through Hydra's own error report
-        # one failed job must not stop the sweep: it is recorded in its run dir
-        _failures.append(f"job {HydraConfig.get().job.num}: {exc}")
-        print(f"kopt: job {HydraConfig.get().job.num} failed: {exc}", file=sys.stderr)
-        return None
+        error = str(exc)
+    except Exception as exc:
+        if not multirun:
+            raise
+        error = f"{type(exc).__name__}: {exc}"
+    # one failed job must not stop the sweep: it is recorded in its run dir (and in sweep.csv)
+    record_status(cfg, run_dir, "failed", error)
+    _failures.append(f"job {hydra_cfg.job.num}: {error}")
+    print(f"kopt: job {hydra_cfg.job.num} failed: {error}", file=sys.stderr)
+    return None
 
 
 def main(argv: list[str]) -> None:
+    from kopt import sweep
+
+    line = split_argv(argv)
+    sweep.check_launcher(line.overrides, line.multirun and not line.print_only)
     compose_and_validate(argv, "config", validators=[validate_train])
-    run_hydra_app(task, argv, "config", "kopt train")
+
+    try:
+        run_hydra_app(task, argv, "config", "kopt train")
+    except KeyboardInterrupt:
+        if line.multirun and sweep.current.get("sweep_dir") and not sweep.current.get("done"):
+            sweep.write_sweep_summary(sweep.current["sweep_dir"])  # what ran so far, the rest marked as such
+        raise
+    failed = sweep.current.get("failed") if sweep.current.get("done") else None
+    if failed:  # jobs in other processes (joblib, slurm) are known from their run dirs
+        raise RunFailed(f"{len(failed)} job(s) failed: "
+                        + "; ".join(f"job {f['job']}: {f['error'] or f['status']}" for f in failed))
     if _failures:
         raise RunFailed(f"{len(_failures)} job(s) failed: " + "; ".join(_failures))

@@ -14,7 +14,7 @@ from typing import Any, Callable
 from kopt.errors import KoptError
 
 _REGISTRY: dict[str, dict[str, type]] = {}
-GROUP_MODULES = ("dataset", "split", "model", "regularizer", "augment", "optimizer", "trainer", "root")
+GROUP_MODULES = ("dataset", "split", "model", "regularizer", "augment", "optimizer", "trainer", "root", "logger")
 
 
 def schema(group: str, *names: str) -> Callable[[type], type]:

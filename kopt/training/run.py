@@ -192,6 +192,10 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
     if not hydra_cfg.exists():
         atomic_write_text(hydra_cfg, OmegaConf.to_yaml(cfg))
     state = RunState(cfg, run_dir)
+    from kopt.tracking import Tracking  # tb/, metrics.csv, MLflow, curves.png
+
+    tracking = Tracking(cfg, run_dir)
+    callbacks_factory = tracking.wrap(callbacks_factory)
     if not quiet:
         header("kopt train", state.choices(), str(run_dir))
     writer = MetricsWriter(run_dir / METRICS)
@@ -229,6 +233,8 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
         except Exception as exc:
             state.write("failed", f"{type(exc).__name__}: {exc}")
             raise RunFailed(f"{type(exc).__name__}: {exc} (run dir {run_dir})") from exc
+        finally:
+            tracking.finish()
     if not quiet:
         console.print(train_table(summary))
     return summary

@@ -1,0 +1,127 @@
+"""``kopt report PATH...``: one table of many runs (run dirs, sweep dirs, study dirs, runs/).
+
+No TensorFlow: it reads summary.json, .hydra/overrides.yaml and metrics.jsonl only.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from kopt.errors import KoptError
+
+METRICS = ("val_accuracy", "val_loss", "test_accuracy", "test_loss")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one clear line, through the CLI's error path
+        raise KoptError(message)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="kopt report", description="Tabulate, group and plot runs. PATH may be a run dir, a sweep "
+                "dir (runs/multirun/<ts>), a study dir (runs/tune/<study>) or runs/ itself (the default).")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="run dirs or folders holding run dirs (default: runs)")
+    p.add_argument("--group-by", metavar="KEYS", help="comma-separated keys, e.g. model,regularizer: mean ± std "
+                   "over the runs (seeds) of each group; 'auto' = every key that varies except seeds")
+    p.add_argument("--sort", metavar="KEY[:asc|desc]", help="sort by a metric (val_accuracy, test_loss, ...), "
+                   "params, duration_s, status or an override key; accuracies sort best-first by default")
+    p.add_argument("--csv", metavar="FILE", help="write the table (the grouped one with --group-by) as CSV")
+    p.add_argument("--markdown", metavar="FILE", help="write the table(s) as Markdown")
+    p.add_argument("--plot", metavar="FILE", nargs="?", const="report.png",
+                   help="write a comparison figure (PNG; default report.png): curves of the runs and a bar chart of the groups")
+    p.add_argument("--metric", default="val_accuracy", choices=METRICS, help="metric of the --plot figure")
+    p.add_argument("--status", metavar="STATUSES", help="only runs with these statuses, e.g. completed,failed")
+    return p
+
+
+def _keys(text: str | None) -> list[str]:
+    return [k.strip() for k in (text or "").split(",") if k.strip()]
+
+
+def _check_output(path: str, flag: str) -> Path:
+    out = Path(path).expanduser()
+    if out.is_dir():
+        raise KoptError(f"{flag} {path}: is a folder; give a file name")
+    if not out.parent.is_dir():
+        raise KoptError(f"{flag} {path}: folder {out.parent} does not exist")
+    return out
+
+
+def main(argv: list[str]) -> None:
+    args = parser().parse_args(argv)
+    outputs = {flag: _check_output(value, flag) for flag, value in
+               (("--csv", args.csv), ("--markdown", args.markdown), ("--plot", args.plot)) if value}
+    if args.plot and outputs["--plot"].suffix.lower() != ".png":
+        raise KoptError(f"--plot {args.plot}: the figure is a PNG; give a file name ending in .png")
+
+    from kopt.console import console
+    from kopt.report.collect import collect, varying_keys
+    from kopt.report.table import (check_keys, group_records, groups_markdown, groups_table, runs_markdown,
+                                   runs_table, show, sort_groups, sort_records, to_csv)
+    from kopt.rundir import atomic_write_text
+
+    paths = args.paths or ["runs"]
+    records = collect(paths)
+    if args.status:
+        wanted = set(_keys(args.status))
+        records = [r for r in records if r.status in wanted]
+        if not records:
+            raise KoptError(f"--status {args.status}: no run has this status")
+    columns = varying_keys(records)
+    group_keys = None
+    if args.group_by is not None:
+        group_keys = varying_keys(records, include_seed=False) if args.group_by == "auto" else _keys(args.group_by)
+        check_keys(records, group_keys, "--group-by")
+        columns = list(dict.fromkeys(group_keys + columns))
+    if args.sort:
+        records = sort_records(records, args.sort)
+
+    show(runs_table(records, columns, title=f"kopt report: {len(records)} run(s)"))
+    groups = None
+    if group_keys is not None:
+        groups = group_records(records, group_keys)
+        if args.sort:
+            groups = sort_groups(groups, args.sort, group_keys)
+        show(groups_table(groups, group_keys, title=f"grouped by {', '.join(group_keys) or 'nothing'}"))
+    not_done = [r for r in records if not r.completed]
+    if not_done:
+        counts = {}
+        for r in not_done:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        console.print("[yellow]not completed:[/] " + ", ".join(f"{n} {s}" for s, n in counts.items())
+                      + " (shown above; left out of the group means)")
+
+    if args.csv:
+        rows = [g.row(group_keys) for g in groups] if groups is not None else [r.row(columns) for r in records]
+        atomic_write_text(outputs["--csv"], to_csv(rows))
+        console.print(f"wrote {outputs['--csv']}")
+    if args.markdown:
+        text = runs_markdown(records, columns)
+        if groups is not None:
+            text = groups_markdown(groups, group_keys) + "\n" + text
+        atomic_write_text(outputs["--markdown"], text)
+        console.print(f"wrote {outputs['--markdown']}")
+    if args.plot:
+        _plot(records, groups, group_keys, columns, outputs["--plot"], args.metric)
+        console.print(f"wrote {outputs['--plot']}")
+
+
+def _plot(records, groups, group_keys, columns, path: Path, metric: str) -> None:
+    from kopt.report.collect import varying_keys
+    from kopt.report.plots import plot_comparison
+    from kopt.report.table import group_records, labels
+
+    names = labels(records)
+
+    def run_label(rec) -> str:
+        text = " ".join(f"{k}={rec.keys.get(k)}" for k in columns)
+        return text or names[rec.path]
+
+    if groups is None:  # bars: by the keys that vary, seeds pooled
+        group_keys = varying_keys(records, include_seed=False)
+        groups = group_records(records, group_keys)
+    bars = [(" ".join(str(v) for v in g.values) or "all runs", *g.stat(metric)) for g in groups if g.done]
+    curves = [(run_label(r), r.curves()) for r in records]
+    title = f"kopt report: {len(records)} run(s)" + (f", grouped by {', '.join(group_keys)}" if group_keys else "")
+    plot_comparison(curves, bars, path, metric=metric, title=title, group_label=", ".join(group_keys) or "all runs")

@@ -1,0 +1,167 @@
+"""Find run dirs under any mix of paths and read each into a :class:`RunRecord`.
+
+A path may be a run dir (runs/train/<ts>/), a sweep dir (runs/multirun/<ts>/ with one run
+dir per job), a study dir (runs/tune/<study>/trials/<n>/) or runs/ itself. A run dir is
+recognised by its summary.json or metrics.jsonl; a folder with only .hydra/ (a job that
+never got going) counts too, unless it has sub-folders (then it is a sweep or study).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from kopt.errors import KoptError
+from kopt.rundir import METRICS, SUMMARY, read_metrics
+
+METRIC_KEYS = ("val_accuracy", "val_loss", "test_accuracy", "test_loss")
+SKIP_DIRS = {"tb", "mlflow", "mlruns", "__pycache__"}
+
+
+@dataclass
+class RunRecord:
+    path: Path
+    status: str  # completed | failed | interrupted | running | unknown
+    keys: dict[str, str] = field(default_factory=dict)  # group choices + overrides, e.g. model=mlp
+    overrides: list[str] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: int | None = None
+    duration_s: float | None = None
+    n_folds: int = 0
+    error: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    name: str | None = None
+
+    @property
+    def completed(self) -> bool:
+        return self.status == "completed"
+
+    def curves(self) -> list[dict]:
+        return read_metrics(self.path)
+
+    def row(self, keys: list[str] | None = None) -> dict:
+        """A flat dict for CSV/JSON: path, status, the given keys (all by default), metrics, the rest."""
+        out = {"run": str(self.path), "status": self.status}
+        for key in self.keys if keys is None else keys:
+            out[key] = self.keys.get(key)
+        for key in METRIC_KEYS:
+            out[key] = self.metrics.get(key)
+            out[key + "_std"] = self.metrics.get(key + "_std")
+        out.update({"folds": self.n_folds, "params": self.params, "duration_s": self.duration_s,
+                    "started_at": self.started_at, "finished_at": self.finished_at,
+                    "overrides": " ".join(self.overrides), "error": self.error})
+        return out
+
+
+def _natural_key(path: Path) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
+
+
+def _looks_like_run(path: Path) -> bool:
+    if (path / "trials").is_dir():  # a study dir, whatever else it holds
+        return False
+    if (path / METRICS).is_file():
+        return True
+    summary = path / SUMMARY
+    if summary.is_file():
+        try:
+            data = json.loads(summary.read_text())
+        except (OSError, ValueError):
+            return True  # a broken summary still belongs to a run; it is shown as such
+        return isinstance(data, dict) and ("folds" in data or "status" in data)
+    if (path / ".hydra" / "config.yaml").is_file():
+        return not any(p.is_dir() and not p.name.startswith(".") for p in path.iterdir())
+    return False
+
+
+def find_run_dirs(paths: list[str | Path]) -> list[Path]:
+    """Every run dir at or under ``paths`` (in the order given, then natural order), without duplicates."""
+    found: list[Path] = []
+    seen: set[Path] = set()
+
+    def walk(path: Path) -> None:
+        if _looks_like_run(path):
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
+                found.append(path)
+            return
+        for child in sorted((p for p in path.iterdir() if p.is_dir()), key=_natural_key):
+            if not child.name.startswith(".") and child.name not in SKIP_DIRS:
+                walk(child)
+
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            raise KoptError(f"{raw}: no such file or folder")
+        if path.is_file():
+            path = path.parent  # e.g. a summary.json given directly
+        walk(path)
+    return found
+
+
+def parse_override(text: str) -> tuple[str, str] | None:
+    key, eq, value = text.partition("=")
+    if not eq or key.startswith("~"):
+        return None
+    return key.lstrip("+"), value
+
+
+def _read_overrides(run_dir: Path) -> list[str]:
+    path = run_dir / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return []
+    try:
+        data = yaml.safe_load(path.read_text()) or []
+    except yaml.YAMLError:
+        return []
+    return [str(o) for o in data] if isinstance(data, list) else []
+
+
+def load_run(run_dir: Path) -> RunRecord:
+    overrides = _read_overrides(run_dir)
+    try:
+        summary = json.loads((run_dir / SUMMARY).read_text())
+        if not isinstance(summary, dict):
+            raise ValueError("not a JSON object")
+    except FileNotFoundError:
+        summary = {"status": "unknown", "error": "no summary.json"}
+    except (OSError, ValueError) as exc:
+        summary = {"status": "unknown", "error": f"unreadable summary.json: {exc}"}
+    keys = {k: str(v) for k, v in (summary.get("choices") or {}).items()}
+    if "seed" in summary:
+        keys["seed"] = str(summary["seed"])
+    for text in overrides:
+        parsed = parse_override(text)
+        if parsed and not parsed[0].startswith("hydra"):
+            keys[parsed[0]] = parsed[1]
+    metrics = {k: float(v) for k, v in (summary.get("metrics") or {}).items() if isinstance(v, (int, float))}
+    return RunRecord(path=run_dir, status=str(summary.get("status", "unknown")), keys=keys, overrides=overrides,
+                     metrics=metrics, params=summary.get("params"), duration_s=summary.get("duration_s"),
+                     n_folds=len(summary.get("folds") or []), error=summary.get("error"),
+                     started_at=summary.get("started_at"), finished_at=summary.get("finished_at"),
+                     name=summary.get("name"))
+
+
+def collect(paths: list[str | Path]) -> list[RunRecord]:
+    dirs = find_run_dirs(paths)
+    if not dirs:
+        raise KoptError(f"no run dirs found under {', '.join(map(str, paths))} (a run dir holds summary.json)")
+    return [load_run(d) for d in dirs]
+
+
+def is_seed_key(key: str) -> bool:
+    return key == "seed" or key.endswith(".seed")
+
+
+def varying_keys(records: list[RunRecord], include_seed: bool = True) -> list[str]:
+    """Keys whose value differs between records (first-seen order): what tells the runs apart."""
+    order: list[str] = []
+    for rec in records:
+        order.extend(k for k in rec.keys if k not in order)
+    out = [k for k in order if len({rec.keys.get(k) for rec in records}) > 1]
+    return out if include_seed else [k for k in out if not is_seed_key(k)]

@@ -1,0 +1,257 @@
+"""Tables of runs and of groups of runs (mean ± std), for the terminal, CSV and Markdown."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.table import Table
+
+from kopt.console import fmt
+from kopt.errors import KoptError
+from kopt.report.collect import METRIC_KEYS, RunRecord
+
+SHORT = {"val_accuracy": "val_acc", "val_loss": "val_loss", "test_accuracy": "test_acc", "test_loss": "test_loss"}
+STATUS_STYLE = {"completed": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
+RUN_FIELDS = ("run", "status", "params", "duration_s", "folds", "started_at", "finished_at")
+
+
+def mean_std(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def pm(mean: float | None, std: float | None) -> str:
+    if mean is None:
+        return "-"
+    return fmt(mean) if std is None else f"{fmt(mean)} ± {fmt(std)}"
+
+
+@dataclass
+class Group:
+    values: tuple[str | None, ...]
+    runs: list[RunRecord]
+
+    @property
+    def done(self) -> list[RunRecord]:
+        return [r for r in self.runs if r.completed]
+
+    def stat(self, metric: str) -> tuple[float | None, float | None]:
+        """Mean ± std over the group's completed runs (each run counts with its mean over folds).
+        A group of one k-fold run shows that run's std across folds."""
+        values = [r.metrics[metric] for r in self.done if metric in r.metrics]
+        mean, std = mean_std(values)
+        if len(values) == 1:
+            std = self.done[0].metrics.get(metric + "_std")
+        return mean, std
+
+    def row(self, keys: list[str]) -> dict:
+        out: dict = dict(zip(keys, self.values))
+        out["runs"] = len(self.runs)
+        out["completed"] = len(self.done)
+        out["not_completed"] = len(self.runs) - len(self.done)
+        for metric in METRIC_KEYS:
+            out[metric + "_mean"], out[metric + "_std"] = self.stat(metric)
+        durations = [r.duration_s for r in self.done if r.duration_s is not None]
+        out["duration_s_mean"] = mean_std(durations)[0]
+        return out
+
+
+def check_keys(records: list[RunRecord], keys: list[str], flag: str) -> None:
+    known = {k for r in records for k in r.keys}
+    for key in keys:
+        if key not in known:
+            raise KoptError(f"{flag} {key}: no run has this key; allowed: {', '.join(sorted(known)) or 'none'}")
+
+
+def group_records(records: list[RunRecord], keys: list[str]) -> list[Group]:
+    groups: dict[tuple, Group] = {}
+    for rec in records:
+        values = tuple(rec.keys.get(k) for k in keys)
+        groups.setdefault(values, Group(values, [])).runs.append(rec)
+    return list(groups.values())
+
+
+def _sort_spec(spec: str) -> tuple[str, bool]:
+    """'KEY', 'KEY:asc' or 'KEY:desc' -> (key, descending). By default the best comes first:
+    accuracies descending, everything else ascending."""
+    key, _, order = spec.partition(":")
+    if order not in ("", "asc", "desc"):
+        raise KoptError(f"--sort {spec}: order must be asc or desc (KEY:asc, KEY:desc)")
+    return key, (order == "desc") if order else ("accuracy" in key)
+
+
+def _number(value):
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def _sorted(items: list, value_of, descending: bool) -> list:
+    present = [i for i in items if value_of(i) is not None]
+    missing = [i for i in items if value_of(i) is None]  # always last, whatever the order
+    numeric = all(isinstance(value_of(i), float) for i in present)
+    key = (lambda i: value_of(i)) if numeric else (lambda i: str(value_of(i)))
+    return sorted(present, key=key, reverse=descending) + missing
+
+
+def sort_records(records: list[RunRecord], spec: str) -> list[RunRecord]:
+    key, descending = _sort_spec(spec)
+    fields = set(METRIC_KEYS) | set(RUN_FIELDS) | {k for r in records for k in r.keys}
+    if key not in fields:
+        raise KoptError(f"--sort {key}: unknown key; allowed: {', '.join(sorted(fields))}")
+
+    def value(rec: RunRecord):
+        if key in METRIC_KEYS:
+            return rec.metrics.get(key)
+        if key in RUN_FIELDS:
+            return _number(rec.row([])[key])
+        return _number(rec.keys.get(key))
+
+    return _sorted(records, value, descending)
+
+
+def sort_groups(groups: list[Group], spec: str, keys: list[str]) -> list[Group]:
+    key, descending = _sort_spec(spec)
+    if key in METRIC_KEYS:
+        return _sorted(groups, lambda g: g.stat(key)[0], descending)
+    if key in keys:
+        return _sorted(groups, lambda g: _number(g.values[keys.index(key)]), descending)
+    return groups  # a per-run field: the groups keep their order
+
+
+def labels(records: list[RunRecord]) -> dict[Path, str]:
+    """Short run names: paths relative to the runs' common folder (or the cwd for a single run)."""
+    paths = [r.path.resolve() for r in records]
+    if len(paths) > 1:
+        base = Path(os.path.commonpath(paths))
+        return {r.path: str(p.relative_to(base)) for r, p in zip(records, paths)}
+    try:
+        return {records[0].path: str(paths[0].relative_to(Path.cwd()))}
+    except ValueError:
+        return {records[0].path: str(paths[0])}
+
+
+def common_base(records: list[RunRecord]) -> str:
+    paths = [r.path.resolve() for r in records]
+    base = Path(os.path.commonpath(paths)) if len(paths) > 1 else paths[0]
+    try:
+        return str(base.relative_to(Path.cwd())) or "."
+    except ValueError:
+        return str(base)
+
+
+def show(table: Table) -> None:
+    """Print a table; off a terminal (logs, pipes) at its natural width rather than cut to 80 columns."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    from kopt.console import console, is_tty
+
+    if is_tty():
+        console.print(table)
+        return
+    width = Measurement.get(console, console.options.update(max_width=100_000), table).maximum
+    Console(width=max(console.width, width), highlight=False).print(table)
+
+
+def runs_table(records: list[RunRecord], keys: list[str], title: str = "runs") -> Table:
+    """One row per run; ``keys`` become columns. A lone run shows its overrides instead."""
+    names = labels(records)
+    table = Table(title=title)
+    table.add_column("run", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    lone = len(records) == 1 and not keys
+    if lone:
+        table.add_column("overrides", overflow="fold")
+    for key in keys:
+        table.add_column(key, no_wrap=True)
+    for metric in METRIC_KEYS:
+        table.add_column(SHORT[metric], justify="right", no_wrap=True)
+    table.add_column("params", justify="right", no_wrap=True)
+    table.add_column("time", justify="right", no_wrap=True)
+    table.add_column("note", overflow="fold")
+    for rec in records:
+        style = STATUS_STYLE.get(rec.status, "magenta")
+        cells = [names[rec.path], f"[{style}]{rec.status}[/]", *(rec.keys.get(k, "-") for k in keys)]
+        if lone:
+            cells.insert(2, " ".join(rec.overrides) or "-")
+        cells += [pm(rec.metrics.get(m), rec.metrics.get(m + "_std")) for m in METRIC_KEYS]
+        cells += [f"{rec.params:,}" if rec.params else "-",
+                  f"{rec.duration_s:.1f}s" if rec.duration_s is not None else "-",
+                  (rec.error or "")[:120]]
+        table.add_row(*cells)
+    if len(records) > 1:
+        table.caption = f"{len(records)} runs under {common_base(records)}"
+    return table
+
+
+def groups_table(groups: list[Group], keys: list[str], title: str = "grouped") -> Table:
+    table = Table(title=title)
+    for key in keys or ["all runs"]:
+        table.add_column(key, no_wrap=True)
+    table.add_column("runs", justify="right")
+    for metric in METRIC_KEYS:
+        table.add_column(SHORT[metric], justify="right", no_wrap=True)
+    table.caption = "mean ± std over the completed runs of each group"
+    for g in groups:
+        failed = len(g.runs) - len(g.done)
+        count = str(len(g.done)) + (f" [red](+{failed} not completed)[/]" if failed else "")
+        table.add_row(*(v if v is not None else "-" for v in g.values or ("all",)), count,
+                      *(pm(*g.stat(m)) for m in METRIC_KEYS))
+    return table
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    return str(value)
+
+
+def to_csv(rows: list[dict]) -> str:
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(row.get(k)) for k in columns})
+    return buf.getvalue()
+
+
+def to_markdown(header: list[str], rows: list[list[str]]) -> str:
+    def line(cells):
+        return "| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
+
+    out = [line(header), "|" + "|".join("---" for _ in header) + "|"]
+    out.extend(line(r) for r in rows)
+    return "\n".join(out) + "\n"
+
+
+def runs_markdown(records: list[RunRecord], keys: list[str]) -> str:
+    names = labels(records)
+    header = ["run", "status", *keys, *(SHORT[m] for m in METRIC_KEYS), "params", "time (s)", "note"]
+    rows = [[names[r.path], r.status, *(r.keys.get(k, "-") for k in keys),
+             *(pm(r.metrics.get(m), r.metrics.get(m + "_std")) for m in METRIC_KEYS),
+             r.params if r.params is not None else "-",
+             f"{r.duration_s:.1f}" if r.duration_s is not None else "-", r.error or ""] for r in records]
+    return to_markdown(header, rows)
+
+
+def groups_markdown(groups: list[Group], keys: list[str]) -> str:
+    header = [*(keys or ["all runs"]), "runs", "completed", *(SHORT[m] + " (mean ± std)" for m in METRIC_KEYS)]
+    rows = [[*(v if v is not None else "-" for v in g.values or ("all",)), len(g.runs), len(g.done),
+             *(pm(*g.stat(m)) for m in METRIC_KEYS)] for g in groups]
+    return to_markdown(header, rows)

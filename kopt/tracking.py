@@ -1,0 +1,188 @@
+"""Per-run tracking: TensorBoard events in tb/, metrics.csv (logger=csv), MLflow (logger=mlflow),
+and curves.png once the run ends.
+
+``run_train`` makes one :class:`Tracking`, adds its per-fold Keras callbacks through
+``callbacks_factory`` and calls :meth:`Tracking.finish` whatever the outcome. Tracking never
+fails a finished run: a plotting or logging error at the end is logged and reported once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import keras
+from omegaconf import DictConfig, OmegaConf
+
+from kopt.optim import current_lr
+from kopt.rundir import METRICS, SUMMARY, atomic_write_text, read_json, read_metrics
+
+log = logging.getLogger("kopt")
+TB_DIR, METRICS_CSV = "tb", "metrics.csv"
+MLFLOW_STATUS = {"completed": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
+
+
+class TensorBoardLogger(keras.callbacks.Callback):
+    """Per-epoch scalars in TensorBoard's layout: tb/fold<k>/train and tb/fold<k>/validation, tags
+    epoch_loss, epoch_accuracy, ... and epoch_learning_rate; step = epoch (1-based, as metrics.jsonl)."""
+
+    def __init__(self, log_dir: Path):
+        super().__init__()
+        self.log_dir = Path(log_dir)
+        self.writers: dict = {}
+
+    def _writer(self, part: str):
+        import tensorflow as tf
+
+        if part not in self.writers:
+            self.writers[part] = tf.summary.create_file_writer(str(self.log_dir / part))
+        return self.writers[part]
+
+    def on_epoch_end(self, epoch, logs=None):
+        import tensorflow as tf
+
+        scalars = {("validation", k[4:]) if k.startswith("val_") else ("train", k): float(v)
+                   for k, v in (logs or {}).items() if k != "learning_rate"}
+        scalars[("train", "learning_rate")] = current_lr(self.model.optimizer)
+        for (part, name), value in scalars.items():
+            with self._writer(part).as_default():
+                tf.summary.scalar(f"epoch_{name}", value, step=epoch + 1)
+        for writer in self.writers.values():
+            writer.flush()
+
+    def on_train_end(self, logs=None):
+        for writer in self.writers.values():
+            writer.close()
+        self.writers.clear()
+
+
+class CsvMirror(keras.callbacks.Callback):
+    """Keeps metrics.csv equal to metrics.jsonl (runs after MetricsLogger has appended the epoch)."""
+
+    def __init__(self, run_dir: Path):
+        super().__init__()
+        self.run_dir = Path(run_dir)
+
+    def on_epoch_end(self, epoch, logs=None):
+        write_metrics_csv(self.run_dir)
+
+
+def write_metrics_csv(run_dir: Path) -> None:
+    from kopt.report.table import to_csv
+
+    rows = read_metrics(run_dir)
+    if rows:
+        atomic_write_text(Path(run_dir) / METRICS_CSV, to_csv(rows))
+
+
+class MlflowRun:
+    """One MLflow run per kopt run, through MlflowClient (no global active-run state)."""
+
+    def __init__(self, node: DictConfig, cfg: DictConfig, run_dir: Path):
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        uri = node.get("tracking_uri") or (Path.cwd() / "runs" / "mlflow").resolve().as_uri()
+        if uri.startswith("file:") or "://" not in uri:  # a local file store, kopt's default: recent MLflow
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # wants an explicit opt-in for it
+        self.client = MlflowClient(tracking_uri=uri)
+        self.log_model = bool(node.get("log_model", True))
+        experiment = self.client.get_experiment_by_name(node.experiment)
+        experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(node.experiment)
+        tags = {"kopt.run_dir": str(run_dir), **{f"kopt.{g}": str(cfg[g].get("name")) for g in
+                                                 ("model", "dataset", "split", "regularizer", "optimizer")
+                                                 if cfg.get(g) is not None}}
+        self.run_id = self.client.create_run(experiment_id, run_name=Path(run_dir).name, tags=tags).info.run_id
+        self.uri, self.mlflow = uri, mlflow
+        params = flatten(OmegaConf.to_container(cfg, resolve=True))
+        entities = mlflow.entities
+        items = [entities.Param(k, str(v)[:500]) for k, v in params.items()]
+        for i in range(0, len(items), 100):  # MLflow takes at most 100 params per batch
+            self.client.log_batch(self.run_id, params=items[i:i + 100])
+
+    def epoch(self, fold: int, n_folds: int, epoch: int, logs: dict, lr: float) -> None:
+        prefix = f"fold{fold}/" if n_folds > 1 else ""
+        values = {**{k: float(v) for k, v in logs.items() if k != "learning_rate"}, "lr": lr}
+        metrics = [self.mlflow.entities.Metric(prefix + k, v, 0, epoch + 1) for k, v in values.items()]
+        self.client.log_batch(self.run_id, metrics=metrics)
+
+    def finish(self, run_dir: Path, summary: dict) -> None:
+        final = {k: float(v) for k, v in (summary.get("metrics") or {}).items() if isinstance(v, (int, float))}
+        if final:
+            self.client.log_batch(self.run_id, metrics=[self.mlflow.entities.Metric(f"final/{k}", v, 0, 0)
+                                                        for k, v in final.items()])
+        if self.log_model:
+            for path in sorted(Path(run_dir).glob("model*.keras")):
+                self.client.log_artifact(self.run_id, str(path), artifact_path="model")
+            for name in ("curves.png", SUMMARY):
+                if (Path(run_dir) / name).exists():
+                    self.client.log_artifact(self.run_id, str(Path(run_dir) / name))
+        self.client.set_terminated(self.run_id, MLFLOW_STATUS.get(summary.get("status"), "FAILED"))
+
+
+class MlflowEpochs(keras.callbacks.Callback):
+    def __init__(self, run: MlflowRun, fold: int, n_folds: int):
+        super().__init__()
+        self.run, self.fold, self.n_folds = run, fold, n_folds
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.run.epoch(self.fold, self.n_folds, epoch, logs or {}, current_lr(self.model.optimizer))
+
+
+def flatten(node, prefix: str = "") -> dict:
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: node}
+
+
+class Tracking:
+    def __init__(self, cfg: DictConfig, run_dir: Path):
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.node = cfg.get("logger") or OmegaConf.create({"name": "csv", "tensorboard": True})
+        self.mlflow: MlflowRun | None = None
+
+    def callbacks(self, fold: int, n_folds: int) -> list:
+        out = []
+        if self.node.get("tensorboard", True):
+            out.append(TensorBoardLogger(self.run_dir / TB_DIR / f"fold{fold}"))
+        if self.node.name == "csv":
+            out.append(CsvMirror(self.run_dir))
+        if self.node.name == "mlflow":
+            if self.mlflow is None:  # started with the first fold: an unreachable server fails the run
+                self.mlflow = MlflowRun(self.node, self.cfg, self.run_dir)
+            out.append(MlflowEpochs(self.mlflow, fold, n_folds))
+        return out
+
+    def wrap(self, factory):
+        """A callbacks_factory giving these callbacks after those of ``factory`` (if any)."""
+        def combined(fold: int, n_folds: int) -> list:
+            return (factory(fold, n_folds) if factory else []) + self.callbacks(fold, n_folds)
+
+        return combined
+
+    def finish(self) -> None:
+        """After the run (completed, failed or interrupted): curves.png, metrics.csv, MLflow end."""
+        from kopt.report.plots import plot_curves
+
+        try:
+            if (self.run_dir / METRICS).exists():
+                plot_curves(self.run_dir, title=curves_title(self.cfg, self.run_dir))
+                if self.node.name == "csv":
+                    write_metrics_csv(self.run_dir)
+            if self.mlflow is not None:
+                self.mlflow.finish(self.run_dir, read_json(self.run_dir / SUMMARY))
+        except Exception as exc:  # tracking must not turn a finished run into a failed one
+            log.warning("tracking after the run failed: %s: %s", type(exc).__name__, exc)
+            print(f"kopt: warning: tracking after the run failed: {type(exc).__name__}: {exc}")
+
+
+def curves_title(cfg: DictConfig, run_dir: Path) -> str:
+    choices = "  ".join(f"{g}={cfg[g].get('name')}" for g in ("model", "regularizer", "optimizer", "dataset")
+                        if cfg.get(g) is not None)
+    path = Path(run_dir)
+    name = f"{path.parent.name}/{path.name}" if path.name.isdigit() else path.name  # sweep job: <sweep>/<n>
+    return f"{name}  ·  {choices}  ·  seed={cfg.get('seed')}"
