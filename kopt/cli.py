@@ -15,6 +15,9 @@ from kopt.errors import KoptError, RunFailed, fail
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("kopt.commands.train", "train a model (holdout or k-fold) and write a run dir"),
     "report": ("kopt.commands.report", "tabulate, group (mean ± std) and plot runs, sweeps and studies"),
+    "compare": ("kopt.commands.compare", "statistical tests between two finished runs on the same folds"),
+    "ab": ("kopt.commands.ab", "train configs a= and b= on identical folds, then compare them"),
+    "ensemble": ("kopt.commands.ensemble", "ensemble the fold models of a run, several runs, or a study's top trials"),
 }
 
 

@@ -1,0 +1,74 @@
+"""``kopt ensemble``: one ensemble from saved test-set probabilities (no TensorFlow, nothing re-run)."""
+
+from __future__ import annotations
+
+from kopt.commands.argparser import ArgumentParser, positive_int
+from kopt.ensemble import METHODS
+from kopt.errors import KoptError
+
+DESCRIPTION = """\
+Ensemble saved softmax probabilities and evaluate on the shared test set:
+  kopt ensemble RUN                      the fold models of one k-fold run
+  kopt ensemble RUN1 RUN2 ...            several runs (each run's own prediction is a member)
+  kopt ensemble --study DIR --top K      the K best completed trials of a `kopt tune` study
+--method mean averages probabilities, vote takes the majority class (ties: higher mean
+probability), weighted averages with weights proportional to each member's val_accuracy.
+Members must share the test set. Writes ensemble.json and predictions.npz to --out
+(default runs/ensemble/<timestamp>/)."""
+
+
+def parser() -> ArgumentParser:
+    p = ArgumentParser(prog="kopt ensemble", description=DESCRIPTION)
+    p.add_argument("runs", nargs="*", metavar="RUN", help="finished train run dir(s)")
+    p.add_argument("--study", default=None, help="a kopt tune study dir (runs/tune/<study>)")
+    p.add_argument("--top", type=positive_int, default=5, help="with --study: how many of the best trials (default 5)")
+    p.add_argument("--method", choices=METHODS, default="mean", help="how members are combined (default mean)")
+    p.add_argument("--out", default=None, help="output folder (default runs/ensemble/<timestamp>/)")
+    return p
+
+
+def render(result: dict, out) -> None:
+    from rich.table import Table
+
+    from kopt.console import console, fmt
+
+    table = Table(title=f"kopt ensemble: {result['method']} of {result['n_members']} members "
+                        f"({result['n_test']} test examples)")
+    for col in ("member", "val_acc", "weight", "test_acc", "test_loss"):
+        table.add_column(col, justify="left" if col == "member" else "right")
+    for m in result["members"]:
+        table.add_row(m["name"], fmt(m["val_accuracy"]), fmt(m["weight"]), fmt(m["accuracy"]), fmt(m["loss"]))
+    mm, ens, gain = result["mean_member"], result["ensemble"], result["gain"]
+    table.add_row("mean member", "", "", fmt(mm["accuracy"]), fmt(mm["loss"]), style="bold")
+    table.add_row("ensemble", "", "", fmt(ens["accuracy"]), fmt(ens["loss"]), style="bold green")
+    loss_gain = "-" if gain["loss"] is None else f"{gain['loss']:+.4f}"
+    table.add_row("gain (ens - mean)", "", "", f"{gain['accuracy']:+.4f}", loss_gain, style="bold")
+    console.print(table)
+    console.print(f"ensemble vs best member ({result['best_member']['name']}): accuracy "
+                  f"{gain['accuracy_over_best']:+.4f}")
+    console.print(f"[dim]written: {out / 'ensemble.json'}, {out / 'predictions.npz'}[/]")
+
+
+def main(argv: list[str]) -> None:
+    args = parser().parse_intermixed_args(argv)
+    if bool(args.runs) == bool(args.study):
+        raise KoptError("give either run dir(s) or --study DIR (see kopt ensemble --help)")
+    from kopt import ensemble
+    from kopt.rundir import atomic_savez, atomic_write_json
+    from kopt.runload import load_run, output_dir
+
+    sources: dict = {}
+    if args.study:
+        members, sources["study"] = ensemble.study_members(args.study, args.top)
+    elif len(args.runs) == 1:
+        members = ensemble.fold_members(load_run(args.runs[0]))
+        sources["run"] = args.runs[0]
+    else:
+        members = ensemble.run_members([load_run(r) for r in args.runs])
+        sources["runs"] = list(args.runs)
+    evaluated = ensemble.evaluate(members, args.method)
+    result = {**evaluated["result"], "sources": sources}
+    out = output_dir("ensemble", args.out)
+    atomic_savez(out / "predictions.npz", **evaluated["arrays"])
+    atomic_write_json(out / "ensemble.json", result)  # written last: its presence marks a complete dir
+    render(result, out)

@@ -1,0 +1,181 @@
+"""Ensembles of saved test-set probabilities: the fold models of a run, several runs, a study's top trials.
+
+Members are the softmax probabilities already saved in ``predictions.npz`` (``fold_probs``
+for the folds of one run, ``probs`` for a whole run), so nothing is re-run or deserialised
+from model files. Every member must have predicted the same test examples.
+
+Loss is the cross-entropy of probabilities clipped below at Keras's epsilon (1e-7), the
+same clipping for members and ensemble. The ensemble of ``mean``/``weighted`` averages the
+clipped member probabilities, so by Jensen's inequality (-log is convex) its loss is never
+above the equally weighted (resp. weighted) mean of its members' losses; accuracy has no
+such guarantee.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kopt.errors import KoptError
+from kopt.runload import FinishedRun, load_run, same_dataset, same_test_set
+
+EPSILON = 1e-7  # keras.config.epsilon(): the clipping Keras applies to probabilities in its cross-entropy
+METHODS = ("mean", "vote", "weighted")
+
+
+@dataclass
+class Member:
+    name: str
+    run: FinishedRun
+    fold: int | None
+    probs: np.ndarray           # (n, classes)
+    val_accuracy: float | None  # the member's validation score (weights, ranking)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "run_dir": str(self.run.path), "fold": self.fold, "val_accuracy": self.val_accuracy}
+
+
+def fold_members(run: FinishedRun) -> list[Member]:
+    probs = run.predictions["fold_probs"]
+    if len(probs) < 2:
+        raise KoptError(f"{run.path}: one model only ({(run.config.get('split') or {}).get('name')}); "
+                        "ensemble a k-fold run, or give several run dirs")
+    return [Member(f"fold{k}", run, k, probs[k], run.folds[k].get("val_accuracy")) for k in range(len(probs))]
+
+
+def run_members(runs: list[FinishedRun], names: list[str] | None = None) -> list[Member]:
+    return [Member(names[i] if names else run.path.name, run, None, run.predictions["probs"],
+                   run.summary.get("metrics", {}).get("val_accuracy")) for i, run in enumerate(runs)]
+
+
+def study_objective(study_dir: Path) -> tuple[str, str]:
+    """(metric, direction) recorded by `kopt tune` in the study's summary.json; val_accuracy/maximize if absent."""
+    path = study_dir / "summary.json"
+    info: dict = {}
+    if path.is_file():
+        try:
+            info = json.loads(path.read_text())
+        except ValueError as exc:
+            raise KoptError(f"{path}: malformed JSON ({exc})") from None
+    tuner = info.get("tuner") if isinstance(info.get("tuner"), dict) else {}
+    metric = info.get("metric") or tuner.get("metric") or "val_accuracy"
+    direction = str(info.get("direction") or tuner.get("direction") or "maximize").lower()
+    if direction not in ("maximize", "minimize"):
+        raise KoptError(f"{path}: direction {direction!r}; allowed: maximize, minimize")
+    return str(metric), direction
+
+
+def study_members(study_dir: str | Path, top: int) -> tuple[list[Member], dict]:
+    """The ``top`` best completed trials of a `kopt tune` study dir, best first."""
+    study_dir = Path(study_dir)
+    trials_dir = study_dir / "trials"
+    if not trials_dir.is_dir():
+        raise KoptError(f"--study {study_dir}: no trials/ folder (not a kopt tune study dir)")
+    metric, direction = study_objective(study_dir)
+    ranked = []
+    for trial in sorted(p for p in trials_dir.iterdir() if p.is_dir()):
+        try:
+            run = load_run(trial)
+        except KoptError:
+            continue  # pruned, failed or running trials are not members
+        value = run.summary.get("metrics", {}).get(metric)
+        if isinstance(value, (int, float)) and np.isfinite(value):
+            ranked.append((float(value), trial.name, run))
+    if len(ranked) < 2:
+        raise KoptError(f"--study {study_dir}: {len(ranked)} completed trial(s) with metrics.{metric}; an ensemble needs >= 2")
+    ranked.sort(key=lambda item: -item[0] if direction == "maximize" else item[0])
+    chosen = ranked[:top]
+    members = run_members([run for _, _, run in chosen], [f"trial{name}" for _, name, _ in chosen])
+    info = {"study": str(study_dir), "metric": metric, "direction": direction, "top": top,
+            "completed_trials": len(ranked), "values": [value for value, _, _ in chosen]}
+    return members, info
+
+
+def check_same_test_set(members: list[Member]) -> None:
+    first = members[0]
+    for m in members[1:]:
+        if m.run is first.run:
+            continue
+        problem = same_dataset(first.run, m.run) or same_test_set(first.run, m.run)
+        if problem:
+            raise KoptError(f"members are not on the same test set: {problem}; {first.run.path} vs {m.run.path}")
+        if m.probs.shape != first.probs.shape:
+            raise KoptError(f"members disagree on the number of classes: {first.probs.shape} vs {m.probs.shape}")
+    seen: set[tuple[str, int | None]] = set()
+    for m in members:
+        key = (str(m.run.path.resolve()), m.fold)
+        if key in seen:
+            raise KoptError(f"{m.run.path}: given twice; each member counts once")
+        seen.add(key)
+
+
+def weights_for(members: list[Member], method: str) -> np.ndarray:
+    if method != "weighted":
+        return np.full(len(members), 1.0 / len(members))
+    scores = [m.val_accuracy for m in members]
+    if any(s is None for s in scores):
+        missing = next(m.name for m in members if m.val_accuracy is None)
+        raise KoptError(f"--method weighted: member {missing} has no val_accuracy")
+    w = np.clip(np.asarray(scores, dtype=np.float64), 0.0, None)
+    return w / w.sum() if w.sum() > 0 else np.full(len(members), 1.0 / len(members))
+
+
+def clipped(probs: np.ndarray) -> np.ndarray:
+    return np.clip(probs.astype(np.float64), EPSILON, 1.0)
+
+
+def cross_entropy(probs: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(-np.log(probs[np.arange(len(y)), y])))
+
+
+def combine(members: list[Member], method: str, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ensemble probabilities or vote shares (n, classes), predicted class (n,))."""
+    stacked = np.stack([clipped(m.probs) for m in members])  # (M, n, C)
+    mean = np.tensordot(weights, stacked, axes=1)
+    if method != "vote":
+        return mean, np.argmax(mean, axis=1)
+    votes = np.zeros_like(mean)
+    for w, p in zip(weights, stacked):
+        votes[np.arange(p.shape[0]), np.argmax(p, axis=1)] += w
+    top = votes == votes.max(axis=1, keepdims=True)
+    return votes, np.argmax(np.where(top, mean, -1.0), axis=1)  # ties: the class with the higher mean probability
+
+
+def evaluate(members: list[Member], method: str = "mean") -> dict:
+    """Ensemble and member accuracy/loss on the shared test set; the arrays for predictions.npz."""
+    if method not in METHODS:
+        raise KoptError(f"--method {method}: unknown; allowed: {', '.join(METHODS)}")
+    if len(members) < 2:
+        raise KoptError("an ensemble needs at least 2 members")
+    check_same_test_set(members)
+    y = members[0].run.predictions["y_true"]
+    weights = weights_for(members, method)
+    probs, pred = combine(members, method, weights)
+    rows = []
+    for m, w in zip(members, weights):
+        p = clipped(m.probs)
+        rows.append({**m.describe(), "weight": float(w), "accuracy": float(np.mean(np.argmax(p, axis=1) == y)),
+                     "loss": cross_entropy(p, y)})
+    acc = float(np.mean(pred == y))
+    loss = None if method == "vote" else cross_entropy(probs, y)
+    mean_acc = float(np.mean([r["accuracy"] for r in rows]))
+    mean_loss = float(np.mean([r["loss"] for r in rows]))
+    best = max(rows, key=lambda r: r["accuracy"])
+    result = {
+        "method": method,
+        "n_members": len(members),
+        "n_test": int(len(y)),
+        "ensemble": {"accuracy": acc, "loss": loss},
+        "mean_member": {"accuracy": mean_acc, "loss": mean_loss},
+        "best_member": {"name": best["name"], "accuracy": best["accuracy"], "loss": best["loss"]},
+        # ensemble minus mean member: accuracy up and loss down are gains
+        "gain": {"accuracy": acc - mean_acc, "loss": None if loss is None else loss - mean_loss,
+                 "accuracy_over_best": acc - best["accuracy"]},
+        "members": rows,
+    }
+    arrays = {"y_true": y, "probs": probs.astype("float32"), "member_probs": np.stack([m.probs for m in members]),
+              "test_idx": members[0].run.predictions["test_idx"], "weights": weights}
+    return {"result": result, "arrays": arrays}
