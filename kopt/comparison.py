@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from kopt import stats
-from kopt.runload import FOLD_METRICS, FinishedRun, check_comparable  # noqa: F401 (re-exported)
+from kopt.runload import FinishedRun, check_comparable
 
 
 def higher_is_better(metric: str) -> bool:

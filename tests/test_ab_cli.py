@@ -18,6 +18,7 @@ SIDE_B = "b=model=cnn model.filters=4 model.blocks=1 model.convs_per_block=1 mod
 EVERY_TEST = ["paired_t", "corrected_resampled_t", "cv5x2_t", "cv5x2_f", "wilcoxon", "mcnemar_exact", "paired_bootstrap"]
 
 
+@pytest.mark.slow  # 20 tiny models (2 sides x 10 folds)
 def test_ab_cv5x2_on_digits_writes_every_test(tmp_path):
     proc = run_kopt("ab", SIDE_A, SIDE_B, *SHARED, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -55,6 +56,7 @@ def test_ab_cv5x2_on_digits_writes_every_test(tmp_path):
     ((SIDE_A,), ("missing b=",)),
     ((SIDE_A, SIDE_B, "trainer.nope=1"), ("trainer.nope",)),
     ((SIDE_A, SIDE_B, "-m"), ("-m",)),
+    ((SIDE_A, SIDE_B, "seed=0,1"), ("sweep",)),
 ])
 def test_ab_refuses_bad_input_before_training(tmp_path, args, needles):
     proc = run_kopt("ab", *args, cwd=tmp_path)

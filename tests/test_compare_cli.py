@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from conftest import TINY, assert_clean_error, read_summary, run_kopt
+from conftest import TINY, assert_clean_error, kopt_env, read_summary, run_kopt
 
 FOLDS = ["split=kfold", "split.k=5"]
 
@@ -229,3 +231,13 @@ def test_compare_single_model_runs_uses_the_test_set(two_runs, tmp_path):
     assert out["primary_test"] == "mcnemar_exact" and out["mean_difference"]["ci_low"] is None
     # one model each: nothing to ensemble inside a run
     assert_clean_error(run_kopt("ensemble", str(a), cwd=tmp_path), "one model only")
+
+
+def test_compare_and_ensemble_never_import_tensorflow(two_runs, tmp_path):
+    a, b = two_runs
+    code = ("import sys, kopt.cli\n"
+            f"kopt.cli.main(['compare', {str(a)!r}, {str(b)!r}])\n"
+            f"kopt.cli.main(['ensemble', {str(a)!r}])\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=kopt_env(), text=True, capture_output=True)
+    assert proc.returncode == 0, proc.stderr

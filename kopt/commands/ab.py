@@ -74,12 +74,16 @@ def compose_pair(sides: dict[str, list[str]], shared: list[str]) -> dict:
     """Both configs, composed and validated; refuses pairs that would not share their folds."""
     from omegaconf import OmegaConf
 
-    from kopt.compose import compose_and_validate
+    from kopt.compose import compose_and_validate, parse_overrides
     from kopt.validate import validate_train
 
-    flags = [o for o in shared + sides["a"] + sides["b"] if o.startswith("-")]
+    everything = shared + sides["a"] + sides["b"]
+    flags = [o for o in everything if o.startswith("-")]
     if flags:
         raise KoptError(f"{flags[0]}: Hydra flags are not supported by kopt ab; give overrides only")
+    sweeps = [o.input_line for o in parse_overrides(everything) if o.is_sweep_override()]
+    if sweeps:
+        raise KoptError(f"'{sweeps[0]}' is a sweep; kopt ab trains exactly one config per side")
     compose_and_validate(shared, "config", validators=[validate_train])  # a bad shared override fails once, unprefixed
     cfgs = {side: compose_side(side, shared + sides[side]) for side in SIDES}
     for key in SHARED_NODES:
