@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import yaml
 
-from conftest import assert_clean_error, read_summary, run_kopt
+from conftest import assert_clean_error, kopt_env, read_summary, run_kopt
+from test_cli import NO_TF_SNIPPET
 
 # digits, 5x2cv, one short epoch per fold: a small mlp against a small cnn
 SHARED = ["split=cv5x2", "dataset=digits", "dataset.limit=200", "trainer.epochs=1", "trainer.batch_size=32",
@@ -61,4 +64,13 @@ def test_ab_cv5x2_on_digits_writes_every_test(tmp_path):
 def test_ab_refuses_bad_input_before_training(tmp_path, args, needles):
     proc = run_kopt("ab", *args, cwd=tmp_path)
     assert_clean_error(proc, *needles)
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("argv", [["ab", "--help"], ["compare", "--help"], ["ensemble", "--help"],
+                                  ["ab", SIDE_A, "b=model=cnn seed=3"]])
+def test_help_and_refusals_never_import_tensorflow(argv, tmp_path):
+    proc = subprocess.run([sys.executable, "-c", NO_TF_SNIPPET.format(argv=argv)], cwd=tmp_path, env=kopt_env(),
+                          text=True, capture_output=True, timeout=120)
+    assert "LOADED: none" in proc.stdout, proc.stdout + proc.stderr
     assert not (tmp_path / "runs").exists()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import TINY, assert_clean_error, kopt_env, read_summary, run_kopt
+from conftest import TINY, assert_clean_error, kopt_env, only_run_dir, read_summary, run_kopt
 
 FOLDS = ["split=kfold", "split.k=5"]
 
@@ -50,18 +50,13 @@ def edit_json(path: Path, change) -> None:
     path.write_text(json.dumps(data))
 
 
-def only(cwd: Path, kind: str) -> Path:
-    (out,) = (cwd / "runs" / kind).iterdir()
-    return out
-
-
 # --- compare ---------------------------------------------------------------------------------
 
 def test_compare_writes_every_applicable_test(two_runs, tmp_path):
     a, b = two_runs
     proc = run_kopt("compare", str(a), str(b), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    out = json.loads((only(tmp_path, "compare") / "comparison.json").read_text())
+    out = json.loads((only_run_dir(tmp_path, "compare") / "comparison.json").read_text())
     assert out["metric"] == "val_accuracy"
     assert out["scores_a"] == [f["val_accuracy"] for f in read_summary(a)["folds"]]
     assert out["scores_b"] == [f["val_accuracy"] for f in read_summary(b)["folds"]]
@@ -142,7 +137,7 @@ def test_ensemble_of_the_folds_of_a_kfold_run(two_runs, tmp_path):
     a, _ = two_runs
     proc = run_kopt("ensemble", str(a), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    out_dir = only(tmp_path, "ensemble")
+    out_dir = only_run_dir(tmp_path, "ensemble")
     report = json.loads((out_dir / "ensemble.json").read_text())
     with np.load(a / "predictions.npz") as z:
         y, fold_probs, run_probs = z["y_true"], z["fold_probs"], z["probs"]
@@ -203,7 +198,7 @@ def test_ensemble_of_a_studys_top_trials(two_runs, tmp_path):
     (study / "summary.json").write_text(json.dumps({"metric": "val_loss", "direction": "minimize", "best_trial": 1}))
     proc = run_kopt("ensemble", "--study", str(study), "--top", "2", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    report = json.loads((only(tmp_path, "ensemble") / "ensemble.json").read_text())
+    report = json.loads((only_run_dir(tmp_path, "ensemble") / "ensemble.json").read_text())
     assert [m["name"] for m in report["members"]] == ["trial1", "trial2"]  # lowest val_loss first, pruned skipped
     assert report["sources"]["study"]["values"] == [0.5, 0.7]
 
