@@ -72,6 +72,8 @@ def test_cfg_job_prints_composed_config_with_overrides(tmp_path):
     (["-m", "model=mlp,cnn", "trainer.epochs=0"], ["trainer.epochs"]),
     (["foo=1"], ["foo", "seed"]),
     (["model=["], ["parse"]),
+    (["-m", "seed=0,1", "--help"], ["seed=0,1"]),
+    (["optimizer.lr="], ["optimizer.lr", "a number"]),
 ])
 def test_bad_input_is_one_clear_line(args, needles, tmp_path):
     proc = run_kopt("train", *args, cwd=tmp_path)
