@@ -72,6 +72,9 @@ def validate_group(cfg: DictConfig, group: str) -> object:
 def validate_train(cfg: DictConfig) -> None:
     for group in TRAIN_GROUPS:
         validate_group(cfg, group)
+    from kopt.schemas.augment import check_augment_fits_dataset
+
+    check_augment_fits_dataset(cfg)
     root = {k: cfg.get(k) for k in ("seed", "name")}
     obj = _typed("root", OmegaConf.create(root), registry()["root"]["train"])
     check_ranges(obj, "")

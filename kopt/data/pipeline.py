@@ -28,7 +28,11 @@ class Normalizer:
 
 def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, training: bool, seed: int,
                  augment=None):
-    """cache -> shuffle (training) -> batch -> augment (training) -> prefetch."""
+    """cache -> shuffle (training) -> batch -> augment (training, parallel map) -> prefetch.
+
+    ``augment(x, y, batch_seed)`` (see :mod:`kopt.data.augment`) gets a fresh seed per batch from
+    ``Dataset.random``, different every epoch and the same for the same ``seed``.
+    """
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
@@ -36,5 +40,7 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, training: boo
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
     if training and augment is not None:
-        ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        ds = tf.data.Dataset.zip(ds, seeds).map(lambda batch, s: augment(batch[0], batch[1], s),
+                                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,5 +1,6 @@
-"""The ``split`` group. Every strategy first sets aside a fixed, stratified test set chosen by
-the seed, then splits the rest (the pool) with a scikit-learn-style ``split(X, y)``.
+"""The ``split`` group. Every strategy first sets aside a fixed test set (the one the data ships
+with, else a stratified share chosen by the seed), then splits the rest (the pool) with a
+scikit-learn-style ``split(X, y)``.
 
 Indices that splitters yield are positions in the pool; :func:`make_splits` maps them back
 to dataset indices, so a run can save them and two runs can be checked as paired.
@@ -95,14 +96,35 @@ def test_split(y: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, 
     return np.sort(pool), np.sort(test)
 
 
-def make_splits(cfg, y: np.ndarray, seed: int) -> Splits:
+def min_per_class(cfg) -> int:
+    """The fewest pool samples a class needs: one per fold (k-fold), two for a stratified holdout."""
+    if cfg.name == "cv5x2":
+        return 2
+    if cfg.get("k"):
+        return int(cfg.k)
+    return 2 if cfg.get("stratify", False) else 1
+
+
+def make_splits(cfg, y: np.ndarray, seed: int, fixed_test: np.ndarray | None = None) -> Splits:
+    """Test set (``fixed_test`` when the data ships one, else a stratified ``split.test_size`` share),
+    then the splitter's folds over the rest. Depends only on (y, seed, split config)."""
     if cfg.name not in SPLITTERS:
         raise KoptError(f"split={cfg.name}: unknown; allowed: {', '.join(sorted(SPLITTERS))}")
-    pool, test = test_split(y, cfg.test_size, seed)
-    min_count = np.bincount(y[pool]).min()
-    k = 2 if cfg.name == "cv5x2" else cfg.get("k")
-    if k and min_count < k:
-        raise KoptError(f"split.k={k}: the smallest class has only {min_count} samples outside the test set; allowed: k <= {min_count}")
+    if fixed_test is None:
+        pool, test = test_split(y, cfg.test_size, seed)
+    else:
+        test = np.sort(np.asarray(fixed_test, dtype="int64"))
+        pool = np.setdiff1d(np.arange(len(y)), test)
+    counts = np.bincount(y[pool])
+    need = min_per_class(cfg)
+    if counts.min() < need:
+        small = int(np.argmin(counts))
+        what = f"split.k={cfg.k}" if cfg.get("k") else f"split={cfg.name}"
+        raise KoptError(f"{what}: class {small} has only {counts.min()} samples outside the test set but needs "
+                        f"at least {need}; use fewer folds, a smaller split.test_size, or more data")
     splitter = SPLITTERS[cfg.name](cfg, seed)
-    folds = [(pool[tr], pool[va]) for tr, va in splitter.split(np.zeros(len(pool)), y[pool])]
+    try:
+        folds = [(pool[tr], pool[va]) for tr, va in splitter.split(np.zeros(len(pool)), y[pool])]
+    except ValueError as exc:  # e.g. a validation share smaller than the number of classes
+        raise KoptError(f"split={cfg.name}: {exc}") from None
     return Splits(test, folds)

@@ -135,6 +135,9 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
         from kopt.data.augment import build_augment  # provided by the augment group
 
         augment = build_augment(cfg.augment, data, seed * 1000 + fold)
+    soft = getattr(augment, "soft_labels", False)  # mixup/cutmix mix labels: one-hot targets everywhere
+    if soft:
+        y_tr, y_va, y_te = (np.eye(data.num_classes, dtype="float32")[y] for y in (y_tr, y_va, y_te))
     ds_tr = make_dataset(x_tr, y_tr, tr.batch_size, training=True, seed=seed * 1000 + fold, augment=augment)
     ds_va = make_dataset(x_va, y_va, tr.batch_size, training=False, seed=seed)
     ds_te = make_dataset(x_te, y_te, tr.batch_size, training=False, seed=seed)
@@ -143,7 +146,7 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
     model = build_model(cfg.model, cfg.regularizer, data.input_shape, data.num_classes)
     state.params = int(model.count_params())
     model.compile(optimizer=build_optimizer(cfg.optimizer, steps, tr.epochs),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                  loss="categorical_crossentropy" if soft else "sparse_categorical_crossentropy", metrics=["accuracy"])
 
     best = BestEpoch(tr.monitor)
     callbacks = [MetricsLogger(writer, fold), best, keras.callbacks.TerminateOnNaN(),
@@ -203,7 +206,7 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
         try:
             state.write("running")
             data = load_dataset(cfg.dataset, int(cfg.seed))
-            splits = make_splits(cfg.split, data.y, int(cfg.seed))
+            splits = make_splits(cfg.split, data.y, int(cfg.seed), fixed_test=data.test_idx)
             splits.save(run_dir / SPLITS)
             state.extra["data"] = {"name": data.name, "n": int(len(data.y)), "n_test": int(len(splits.test)),
                                    "input_shape": list(data.input_shape), "classes": data.num_classes}

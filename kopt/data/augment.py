@@ -1,0 +1,160 @@
+"""The ``augment`` group: Keras 3 preprocessing layers applied to training batches in tf.data.
+
+:func:`build_augment` returns an :class:`Augment`, a function ``(x, y, seed) -> (x, y)`` that
+:func:`kopt.data.pipeline.make_dataset` maps over training batches only (never validation or
+test), in parallel.
+
+Randomness is stateless: each batch arrives with its own seed (from ``tf.data.Dataset.random``)
+and every layer draws from it. Keras layers normally keep their seed in a variable, and a
+stateful map function makes tf.data run serially, without prefetching, once op determinism is
+on (``trainer.deterministic``, the default). Stateless seeds keep the pipeline parallel and
+the augmented batches reproducible for a seed.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from kopt.errors import KoptError
+from kopt.schemas.augment import LABEL_MIXING, needs, refuse, refuse_colour
+from kopt.schemas.dataset import NO_FLIP_DATASETS
+
+
+class BatchSeed(keras.random.SeedGenerator):
+    """A SeedGenerator without state: draw i of a batch uses fold_in(batch seed, i)."""
+
+    def __init__(self, seed):  # no super().__init__: it would create the seed variable
+        self.seed, self.draws = seed, 0
+
+    def next(self, ordered=True):
+        self.draws += 1
+        return tf.random.experimental.stateless_fold_in(self.seed, self.draws)
+
+
+def use_seed(layer, gen: BatchSeed) -> None:
+    """Point ``layer`` (and its sub-layers, e.g. RandAugment's) at ``gen`` for the batch being traced."""
+    for sub in [layer, *layer._flatten_layers(include_self=False)]:
+        for attr in ("generator", "seed_generator"):  # preprocessing layers / GaussianNoise, GaussianDropout
+            if isinstance(getattr(sub, attr, None), keras.random.SeedGenerator):
+                object.__setattr__(sub, attr, gen)  # bypass Keras' attribute tracking
+
+
+def takes_value_range(layer) -> bool:
+    return hasattr(layer, "value_range")
+
+
+class Augment:
+    """Applies ``layers`` in order to a training batch; ``soft_labels`` when a layer mixes labels
+    (then ``y`` must arrive one-hot and the loss is categorical crossentropy)."""
+
+    def __init__(self, layers: list, soft_labels: bool = False, salt: int = 0):
+        self.layers, self.soft_labels, self.salt = layers, soft_labels, int(salt)
+
+    def __call__(self, x, y, seed):
+        gen = BatchSeed(tf.stack([tf.cast(seed, tf.int64), tf.constant(self.salt, tf.int64)]))
+        tabular = len(x.shape) == 2
+        if tabular:  # MixUp and the noise layers work on 4-D batches: features as a 1x1 image
+            x = tf.reshape(x, [-1, 1, 1, x.shape[-1]])
+        for layer in self.layers:
+            use_seed(layer, gen)
+            if type(layer).__name__ in LABEL_MIXING:
+                out = layer({"images": x, "labels": y}, training=True)
+                x, y = out["images"], out["labels"]
+            elif takes_value_range(layer):
+                x = in_unit_range(layer, x)
+            else:
+                x = layer(x, training=True)
+        if tabular:
+            x = tf.reshape(x, [-1, x.shape[-1]])
+        return x, y
+
+
+def in_unit_range(layer, x):
+    """Layers with a value_range see the (normalised) batch rescaled to [0, 1], then scaled back."""
+    lo, hi = tf.reduce_min(x), tf.reduce_max(x)
+    scale = tf.maximum(hi - lo, 1e-6)
+    return layer((x - lo) / scale, training=True) * scale + lo
+
+
+# ------------------------------------------------------------------------------------------ recipes
+
+def flip_allowed(cfg, data) -> bool:
+    flip = cfg.get("flip")
+    return data.name not in NO_FLIP_DATASETS if flip is None else bool(flip)
+
+
+def light(cfg, data) -> list:
+    t, r, z, fill = float(cfg.translate), float(cfg.rotate), float(cfg.zoom), str(cfg.fill_mode)
+    layers = []
+    if t:
+        layers.append(keras.layers.RandomTranslation(t, t, fill_mode=fill))
+    if r:
+        layers.append(keras.layers.RandomRotation(r, fill_mode=fill))
+    if z:
+        layers.append(keras.layers.RandomZoom((-z, z), fill_mode=fill))
+    return layers
+
+
+def standard(cfg, data) -> list:
+    """Pad ``pad`` pixels with zeros (the mean, after normalisation) and crop back at random, per image:
+    an integer RandomTranslation with constant fill. (RandomCrop would draw one offset per batch.)"""
+    height, width = data.input_shape[:2]
+    pad = int(cfg.pad)
+    layers = []
+    if pad:
+        layers.append(keras.layers.RandomTranslation(pad / height, pad / width, fill_mode="constant",
+                                                     interpolation="nearest", fill_value=0.0))
+    if flip_allowed(cfg, data):
+        layers.append(keras.layers.RandomFlip("horizontal"))
+    return layers
+
+
+def custom(cfg, data) -> list:
+    layers = []
+    for i, spec in enumerate(cfg.layers):
+        spec = dict(spec)
+        name = spec.pop("layer")
+        kwargs = {"value_range": (0.0, 1.0)} if "value_range" in _init_args(name) else {}
+        try:
+            layers.append(getattr(keras.layers, name)(**spec, **kwargs))
+        except (ValueError, TypeError) as exc:
+            raise KoptError(f"augment.layers[{i}] ({name}): {str(exc).splitlines()[0]}") from None
+    return layers
+
+
+def _init_args(name: str) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(getattr(keras.layers, name).__init__).parameters)
+
+
+RECIPES = {
+    "light": light,
+    "standard": standard,
+    "noise": lambda cfg, data: [keras.layers.GaussianNoise(float(cfg.stddev))],
+    "mixup": lambda cfg, data: [keras.layers.MixUp(alpha=float(cfg.alpha))],
+    "cutmix": lambda cfg, data: [keras.layers.CutMix(factor=float(cfg.alpha))],
+    "randaugment": lambda cfg, data: [keras.layers.RandAugment(value_range=(0.0, 1.0), num_ops=int(cfg.num_ops),
+                                                               factor=float(cfg.magnitude))],
+    "custom": custom,
+}
+
+
+def build_augment(cfg, data, seed: int) -> Augment | None:
+    """The training-batch augmentation for ``cfg`` (the ``augment`` node), or None for ``none``."""
+    name = cfg.name
+    if name == "none":
+        return None
+    if name not in RECIPES:
+        raise KoptError(f"augment={name}: unknown; allowed: none, {', '.join(sorted(RECIPES))}")
+    need = needs(cfg)
+    if need != "any" and data.kind != "image":
+        refuse(name, data.name, f"has tabular samples of shape {data.input_shape}")
+    if need == "rgb" and data.input_shape[-1] != 3:
+        refuse_colour(name, data.name, data.input_shape[-1])
+    layers = RECIPES[name](cfg, data)
+    if not layers:
+        return None
+    soft = any(type(layer).__name__ in LABEL_MIXING for layer in layers)
+    return Augment(layers, soft_labels=soft, salt=seed)

@@ -1,0 +1,163 @@
+"""The user's own data: ``npz`` arrays, a ``csv`` table, or an ``images`` folder of class sub-folders.
+
+Each takes an optional fixed test set (``x_test``/``y_test`` in the npz, ``test_path`` for csv
+and images); without one, the ``split`` group sets a stratified test set aside.
+"""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from kopt.data.datasets import Data, loader, with_fixed_test
+from kopt.errors import KoptError
+from kopt.schemas.dataset import check_file
+
+
+def existing(path, key: str, folder: bool = False) -> Path:
+    prefix, _, name = key.rpartition(".")
+    check_file(prefix, name, path, folder)
+    return Path(str(path)).expanduser()
+
+
+# ---------------------------------------------------------------------------------------------- npz
+
+@loader("npz")
+def load_npz(cfg) -> Data:
+    path = existing(cfg.get("path"), "dataset.path")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise KoptError(f"dataset.path={path}: not a readable .npz file ({exc})") from None
+    need = [k for k in ("x_train", "y_train") if k not in arrays]
+    if need:
+        raise KoptError(f"dataset.path={path}: missing key(s) {', '.join(need)}; found {', '.join(sorted(arrays)) or 'none'}; "
+                        "expected x_train, y_train and optionally x_test, y_test")
+    if ("x_test" in arrays) != ("y_test" in arrays):
+        raise KoptError(f"dataset.path={path}: has only one of x_test, y_test; give both or neither")
+    classes = cfg.get("classes")
+    meta = dict(name="npz", kind="image" if arrays["x_train"].ndim >= 3 else "tabular",
+                class_names=[str(c) for c in range(classes)] if classes else [])
+    if "x_test" in arrays:
+        if len(arrays["x_test"]) == 0:
+            raise KoptError(f"dataset.path={path}: x_test is empty; drop x_test/y_test to let split.test_size choose one")
+        return with_fixed_test(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], **meta)
+    return Data(arrays["x_train"], arrays["y_train"], **meta)
+
+
+# ---------------------------------------------------------------------------------------------- csv
+
+def _number(text: str) -> float:
+    return float(text) if text.strip() else float("nan")
+
+
+def read_csv(path: Path, label: str, delimiter: str) -> tuple[np.ndarray, list[str], list[str]]:
+    """(features, raw label strings, feature names); every non-label column must be numeric."""
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh, delimiter=delimiter))
+    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    if len(rows) < 2:
+        raise KoptError(f"{path}: needs a header line and at least one data row")
+    header = [h.strip() for h in rows[0]]
+    if label not in header:
+        raise KoptError(f"dataset.label={label!r} is not a column of {path}; columns: {', '.join(header)}")
+    col = header.index(label)
+    names = [h for i, h in enumerate(header) if i != col]
+    if not names:
+        raise KoptError(f"{path}: has no feature columns besides the label {label!r}")
+    x = np.empty((len(rows) - 1, len(names)), dtype="float32")
+    labels = []
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise KoptError(f"{path}:{line}: {len(row)} fields but the header has {len(header)}")
+        labels.append(row[col].strip())
+        cells = row[:col] + row[col + 1:]
+        for j, cell in enumerate(cells):
+            try:
+                x[line - 2, j] = _number(cell)
+            except ValueError:
+                raise KoptError(f"{path}:{line}: column {names[j]!r} = {cell!r} is not a number; "
+                                "features must be numeric") from None
+    return x, labels, names
+
+
+def encode_labels(train: list[str], test: list[str], where: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Label strings -> 0..C-1 (numeric labels sorted as numbers, others as text)."""
+    values = sorted(set(train))
+    try:
+        numbers = {v: float(v) for v in values}
+    except ValueError:
+        numbers = None
+    if numbers is not None:
+        bad = [v for v, n in numbers.items() if n != round(n)]
+        if bad:
+            raise KoptError(f"{where}: label {bad[0]!r} is not an integer class; labels must be classes")
+        values = sorted(values, key=numbers.get)
+    index = {v: i for i, v in enumerate(values)}
+    unknown = sorted(set(test) - set(index))
+    if unknown:
+        raise KoptError(f"{where}: test label {unknown[0]!r} does not occur in the training data; allowed: "
+                        f"{', '.join(values)}")
+    names = [str(int(float(v))) if numbers is not None else v for v in values]
+    return np.array([index[v] for v in train], "int64"), np.array([index[v] for v in test], "int64"), names
+
+
+@loader("csv")
+def load_csv(cfg) -> Data:
+    path = existing(cfg.get("path"), "dataset.path")
+    label, delimiter = str(cfg.get("label", "label")), str(cfg.get("delimiter", ","))
+    x, raw, names = read_csv(path, label, delimiter)
+    if cfg.get("test_path"):
+        test_path = existing(cfg.test_path, "dataset.test_path")
+        x_test, raw_test, test_names = read_csv(test_path, label, delimiter)
+        if test_names != names:
+            raise KoptError(f"dataset.test_path={test_path}: columns {test_names} differ from {path}'s {names}")
+        y, y_test, classes = encode_labels(raw, raw_test, f"dataset.label={label!r}")
+        return with_fixed_test(x, y, x_test, y_test, name="csv", kind="tabular", class_names=classes)
+    y, _, classes = encode_labels(raw, [], f"dataset.label={label!r}")
+    return Data(x, y, "csv", "tabular", classes)
+
+
+# ------------------------------------------------------------------------------------------- images
+
+def read_image_folder(path: Path, key: str, cfg, class_names: list[str] | None = None):
+    """(x uint8-range float32 (n, H, W, C), y, class names) via keras.utils.image_dataset_from_directory."""
+    import keras
+
+    subdirs = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(subdirs) < 2:
+        raise KoptError(f"{key}={path}: needs one sub-folder per class (at least 2); found {len(subdirs)}")
+    if class_names is not None and subdirs != class_names:
+        raise KoptError(f"{key}={path}: class folders {subdirs} differ from the training folders {class_names}")
+    height, width = (int(s) for s in cfg.image_size)
+    try:
+        ds = keras.utils.image_dataset_from_directory(
+            str(path), labels="inferred", label_mode="int", class_names=subdirs, color_mode=str(cfg.color_mode),
+            image_size=(height, width), batch_size=256, shuffle=False, verbose=False)
+    except (ValueError, OSError) as exc:
+        raise KoptError(f"{key}={path}: {str(exc).splitlines()[0]}") from None
+    xs, ys = [], []
+    try:
+        for xb, yb in ds:
+            xs.append(xb.numpy())
+            ys.append(yb.numpy())
+    except Exception as exc:  # a file with an image extension that does not decode
+        raise KoptError(f"{key}={path}: cannot decode an image ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    if not xs:
+        raise KoptError(f"{key}={path}: no images found (.png, .jpg, .jpeg, .bmp, .gif) in the class folders")
+    return np.concatenate(xs).astype("float32"), np.concatenate(ys).astype("int64"), subdirs
+
+
+@loader("images")
+def load_images(cfg) -> Data:
+    path = existing(cfg.get("path"), "dataset.path", folder=True)
+    x, y, names = read_image_folder(path, "dataset.path", cfg)
+    if cfg.get("test_path"):
+        test_path = existing(cfg.test_path, "dataset.test_path", folder=True)
+        x_test, y_test, _ = read_image_folder(test_path, "dataset.test_path", cfg, names)
+        return with_fixed_test(x, y, x_test, y_test, name="images", kind="image", class_names=names)
+    return Data(x, y, "images", "image", names)

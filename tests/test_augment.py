@@ -1,0 +1,233 @@
+"""Augmentation changes training batches only, reproducibly and without serialising tf.data;
+normalisation statistics come from the training fold."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import TINY, assert_clean_error, only_run_dir, read_summary, run_kopt
+from kopt.data.datasets import Data
+from kopt.errors import KoptError
+from kopt.schemas.augment import CUSTOM_LAYERS
+
+tf = pytest.importorskip("tensorflow")
+keras = pytest.importorskip("keras")
+
+from kopt.data.augment import build_augment  # noqa: E402
+from kopt.data.pipeline import Normalizer, make_dataset  # noqa: E402
+
+OPTIONS = {
+    "light": {"translate": 0.2, "rotate": 0.05, "zoom": 0.1, "fill_mode": "nearest"},
+    "standard": {"pad": 4, "flip": None},
+    "noise": {"stddev": 0.1},
+    "mixup": {"alpha": 0.4},
+    "cutmix": {"alpha": 1.0},
+    "randaugment": {"num_ops": 2, "magnitude": 0.5},
+    "custom": {"layers": [{"layer": "RandomFlip", "mode": "horizontal"},
+                          {"layer": "RandomContrast", "factor": 0.3}]},
+}
+
+
+def augment_cfg(name: str, **extra):
+    return OmegaConf.create({"name": name, **OPTIONS.get(name, {}), **extra})
+
+
+def image_data(name: str = "cifar_like", shape=(16, 16, 3), n: int = 64, classes: int = 4) -> Data:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, *shape)).astype("float32")
+    y = (np.arange(n) % classes).astype("int64")
+    return Data(x, y, name, "image" if len(shape) == 3 else "tabular", [str(c) for c in range(classes)])
+
+
+def batches(data: Data, augment, *, training: bool, seed: int = 0, soft: bool = False, epochs: int = 1):
+    y = np.eye(data.num_classes, dtype="float32")[data.y] if soft else data.y
+    ds = make_dataset(data.x, y, 16, training=training, seed=seed, augment=augment)
+    return [[(xb.numpy(), yb.numpy()) for xb, yb in ds] for _ in range(epochs)]
+
+
+def unshuffled(data: Data, augment, seed: int = 0, soft: bool = False):
+    """Training batches in dataset order (shuffle off), so each can be compared with its input."""
+    y = np.eye(data.num_classes, dtype="float32")[data.y] if soft else data.y
+    ds = tf.data.Dataset.from_tensor_slices((data.x, y)).batch(16)
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    ds = tf.data.Dataset.zip(ds, seeds).map(lambda b, s: augment(b[0], b[1], s))
+    return [(xb.numpy(), yb.numpy()) for xb, yb in ds]
+
+
+@pytest.mark.parametrize("name", sorted(OPTIONS))
+def test_augmentation_changes_training_batches_not_evaluation(name):
+    data = image_data()
+    augment = build_augment(augment_cfg(name), data, seed=1)
+    soft = augment.soft_labels
+    assert soft == (name in ("mixup", "cutmix"))
+    for i, (xb, yb) in enumerate(unshuffled(data, augment, soft=soft)):
+        original = data.x[i * 16:(i + 1) * 16]
+        assert xb.shape == original.shape and np.isfinite(xb).all()
+        assert not np.allclose(xb, original), f"{name} left training batch {i} unchanged"
+        if soft:
+            assert np.allclose(yb.sum(axis=1), 1.0, atol=1e-5)
+    evaluated = np.concatenate([xb for xb, _ in batches(data, augment, training=False)[0]])
+    assert np.array_equal(evaluated, data.x)  # validation/test batches are never augmented
+
+
+def test_label_mixing_makes_soft_labels():
+    data = image_data()
+    labels = np.concatenate([yb for _, yb in unshuffled(data, build_augment(augment_cfg("mixup"), data, 1), soft=True)])
+    assert ((labels > 0.01) & (labels < 0.99)).any()  # some targets are mixtures
+
+
+@pytest.mark.parametrize("name", ["standard", "randaugment", "mixup"])
+def test_same_seed_same_batches_new_epoch_new_batches(name):
+    data = image_data()
+    soft = name == "mixup"
+    run1 = batches(data, build_augment(augment_cfg(name), data, 1), training=True, seed=3, soft=soft, epochs=2)
+    run2 = batches(data, build_augment(augment_cfg(name), data, 1), training=True, seed=3, soft=soft, epochs=1)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(run1[0], run2[0]))
+    assert not all(np.allclose(a[0], b[0]) for a, b in zip(run1[0], run1[1]))
+
+
+@pytest.mark.parametrize("name", sorted(OPTIONS))
+def test_map_function_is_stateless_so_tf_data_stays_parallel(name):
+    """With op determinism on, tf.data runs a stateful map function serially and drops prefetching."""
+    data = image_data()
+    augment = build_augment(augment_cfg(name), data, 1)
+    y_spec = tf.TensorSpec([None, 4], tf.float32) if augment.soft_labels else tf.TensorSpec([None], tf.int64)
+    fn = tf.function(augment).get_concrete_function(tf.TensorSpec([None, 16, 16, 3], tf.float32), y_spec,
+                                                     tf.TensorSpec([], tf.int64))
+    stateful = sorted({op.type for op in fn.graph.get_operations() if op._is_stateful})
+    assert stateful == [], stateful
+
+
+def flips(augment) -> bool:
+    return any(isinstance(layer, keras.layers.RandomFlip) for layer in augment.layers)
+
+
+def test_flips_are_off_by_default_for_digits():
+    assert not flips(build_augment(augment_cfg("standard"), image_data("digits", (8, 8, 1)), 0))
+    assert not flips(build_augment(augment_cfg("standard"), image_data("mnist", (8, 8, 1)), 0))
+    assert flips(build_augment(augment_cfg("standard"), image_data("cifar10"), 0))
+    assert flips(build_augment(augment_cfg("standard", flip=True), image_data("digits", (8, 8, 1)), 0))
+    assert not flips(build_augment(augment_cfg("standard", flip=False), image_data("cifar10"), 0))
+
+
+def test_standard_crop_is_per_image_and_integer():
+    data = image_data(shape=(16, 16, 1))
+    data.x[:] = np.arange(16 * 16, dtype="float32").reshape(1, 16, 16, 1) + 1  # distinct non-zero pixels
+    augment = build_augment(augment_cfg("standard", flip=False), data, 0)
+    xb = unshuffled(data, augment)[0][0]
+    assert len({tuple(img.ravel()) for img in xb}) > 1  # not one offset for the whole batch
+    for img in xb:  # every kept pixel is an original pixel value, the rest zero padding
+        assert np.isin(img[img != 0], data.x[0]).all()
+
+
+@pytest.mark.parametrize("name", ["noise", "mixup"])
+def test_tabular_data_takes_noise_and_mixup(name):
+    data = image_data(shape=(5,))
+    augment = build_augment(augment_cfg(name), data, 0)
+    xb, yb = unshuffled(data, augment, soft=augment.soft_labels)[0]
+    assert xb.shape == (16, 5) and not np.allclose(xb, data.x[:16])
+
+
+@pytest.mark.parametrize("name", ["light", "standard", "cutmix", "randaugment", "custom"])
+def test_image_augmentation_on_tabular_data_is_refused(name):
+    with pytest.raises(KoptError, match=f"augment={name} transforms images, but dataset=npz has tabular"):
+        build_augment(augment_cfg(name), image_data("npz", shape=(5,)), 0)
+
+
+def test_refused_before_tensorflow_loads(tmp_path):
+    proc = run_kopt("train", "dataset=wine", "model=mlp", "augment=standard", cwd=tmp_path)
+    assert_clean_error(proc, "augment=standard transforms images", "dataset=wine is tabular", "noise")
+    proc = run_kopt("train", "dataset=digits", "augment=custom", "augment.layers=[{layer: RandomHue}]", cwd=tmp_path)
+    assert_clean_error(proc, "needs 3-channel images", "dataset=digits has 1 channel")
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("layers, needle", [
+    ("[{layer: Dense, units: 3}]", "augment.layers[0].layer='Dense' is not allowed; allowed: CutMix"),
+    ("[{layer: RandomFlip}, {layer: RandomZoom, seed: 1}]", "augment.layers[1].seed: not an argument"),
+    ("[]", "augment.layers is empty"),
+])
+def test_custom_layers_are_checked_against_the_allowed_set(tmp_path, layers, needle):
+    proc = run_kopt("train", "augment=custom", f"augment.layers={layers}", cwd=tmp_path)
+    assert_clean_error(proc, needle)
+
+
+def test_custom_layer_table_matches_keras():
+    for name, (args, _) in CUSTOM_LAYERS.items():
+        accepted = set(inspect.signature(getattr(keras.layers, name).__init__).parameters)
+        assert set(args) <= accepted, (name, set(args) - accepted)
+
+
+def required_args(name: str) -> dict:
+    """0.1 for every argument the layer cannot do without (factors or strengths; posterization: bits)."""
+    params = inspect.signature(getattr(keras.layers, name).__init__).parameters.values()
+    value = 4 if name == "RandomPosterization" else 0.1
+    return {p.name: value for p in params if p.default is p.empty and p.kind is p.POSITIONAL_OR_KEYWORD
+            and p.name != "self"}
+
+
+@pytest.mark.parametrize("name", sorted(CUSTOM_LAYERS))
+def test_every_allowed_custom_layer_runs(name):
+    data = image_data(shape=(16, 16, 3))
+    augment = build_augment(augment_cfg("custom", layers=[{"layer": name, **required_args(name)}]), data, 0)
+    xb, _ = unshuffled(data, augment, soft=augment.soft_labels)[0]
+    assert xb.shape == (16, 16, 16, 3) and np.isfinite(xb).all()
+
+
+def test_bad_custom_layer_argument_is_one_line():
+    data = image_data()
+    with pytest.raises(KoptError, match=r"augment.layers\[0\] \(RandomRotation\)"):
+        build_augment(augment_cfg("custom", layers=[{"layer": "RandomRotation", "factor": "a lot"}]), data, 0)
+
+
+def test_mixup_trains_on_one_hot_targets_end_to_end(tmp_path):
+    proc = run_kopt("train", *TINY, "dataset.shape=[6,6,1]", "augment=mixup", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    run_dir = only_run_dir(tmp_path)
+    with np.load(run_dir / "predictions.npz") as z:
+        accuracy = float((z["probs"].argmax(axis=1) == z["y_true"]).mean())
+    assert read_summary(run_dir)["metrics"]["test_accuracy"] == pytest.approx(accuracy, abs=1e-6)
+
+
+# ------------------------------------------------------------------------------------ normalisation
+
+def test_normalizer_statistics_per_channel_and_per_feature():
+    assert Normalizer.fit(np.zeros((4, 5, 5, 3), "float32")).mean.shape == (3,)
+    assert Normalizer.fit(np.zeros((4, 7), "float32")).mean.shape == (7,)
+
+
+def test_normalisation_statistics_come_from_the_training_fold_only(tmp_path, monkeypatch):
+    """Spy on the Normalizer that training uses: it must be fitted on exactly each fold's training rows."""
+    from kopt.compose import compose_and_validate
+    from kopt.data import pipeline
+    from kopt.data.datasets import load_dataset
+    from kopt.data.splits import Splits
+    from kopt.training.run import run_train
+    from kopt.validate import validate_train
+
+    fitted = []
+    original = pipeline.Normalizer.fit.__func__
+
+    def spy(cls, x_train):
+        fitted.append(np.array(x_train))
+        return original(cls, x_train)
+
+    monkeypatch.setattr(pipeline.Normalizer, "fit", classmethod(spy))
+    overrides = [*TINY, "dataset.size=120", "dataset.shape=[4]", "split=kfold", "split.k=3", "trainer.epochs=1",
+                 "trainer.checkpoint=false"]
+    cfg = compose_and_validate(overrides, "config", validators=[validate_train])[1][0]
+    run_train(cfg, tmp_path / "run", quiet=True)
+
+    data = load_dataset(cfg.dataset, int(cfg.seed))
+    splits = Splits.load(tmp_path / "run" / "splits.npz")
+    assert len(fitted) == len(splits.folds) == 3
+    for x_fit, (train, val) in zip(fitted, splits.folds):
+        assert np.array_equal(x_fit, data.x[train])  # not the validation rows, not the test rows
+    # and the statistics differ from what leaking validation/test rows would give
+    everything = Normalizer.fit(data.x)
+    assert not np.allclose(Normalizer.fit(fitted[0]).mean, everything.mean)
+

@@ -1,0 +1,123 @@
+"""Every split strategy: disjoint folds covering the pool, the test set untouched, seeded assignment."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import only_run_dir, read_summary, run_kopt
+from kopt.data.splits import SPLITTERS, Splits, make_splits
+from kopt.errors import KoptError
+
+STRATEGIES = {
+    "holdout": {"name": "holdout", "test_size": 0.2, "val_size": 0.25, "stratify": True},
+    "kfold": {"name": "kfold", "test_size": 0.2, "k": 4, "stratify": True, "shuffle": True},
+    "kfold_plain": {"name": "kfold", "test_size": 0.2, "k": 3, "stratify": False, "shuffle": True},
+    "repeated_kfold": {"name": "repeated_kfold", "test_size": 0.2, "k": 3, "repeats": 3, "stratify": True},
+    "cv5x2": {"name": "cv5x2", "test_size": 0.25, "stratify": True},
+}
+FOLDS = {"holdout": 1, "kfold": 4, "kfold_plain": 3, "repeated_kfold": 9, "cv5x2": 10}
+# how many folds make one complete pass over the pool (their validation sets partition it)
+PASS = {"holdout": None, "kfold": 4, "kfold_plain": 3, "repeated_kfold": 3, "cv5x2": 2}
+
+Y = np.repeat(np.arange(4), [30, 25, 25, 20])  # 100 samples, imbalanced
+
+
+def splits_for(key: str, seed: int = 0, y=Y, fixed_test=None) -> Splits:
+    return make_splits(OmegaConf.create(STRATEGIES[key]), y, seed, fixed_test=fixed_test)
+
+
+def test_every_strategy_is_covered():
+    from kopt.paths import config_groups
+
+    assert set(config_groups()["split"]) == set(SPLITTERS) == {c["name"] for c in STRATEGIES.values()}
+
+
+@pytest.mark.parametrize("key", sorted(STRATEGIES))
+def test_folds_are_disjoint_cover_the_pool_and_never_touch_the_test_set(key):
+    splits = splits_for(key)
+    pool = np.setdiff1d(np.arange(len(Y)), splits.test)
+    assert len(splits.test) == round(STRATEGIES[key]["test_size"] * len(Y))
+    assert len(splits.folds) == FOLDS[key]
+    for train, val in splits.folds:
+        assert len(np.intersect1d(train, val)) == 0
+        assert np.array_equal(np.sort(np.concatenate([train, val])), pool)
+        assert len(np.intersect1d(train, splits.test)) == 0 and len(np.intersect1d(val, splits.test)) == 0
+    if PASS[key]:
+        for start in range(0, len(splits.folds), PASS[key]):
+            vals = [val for _, val in splits.folds[start:start + PASS[key]]]
+            assert np.array_equal(np.sort(np.concatenate(vals)), pool)  # each sample validated once per pass
+
+
+@pytest.mark.parametrize("key", sorted(STRATEGIES))
+def test_assignment_depends_only_on_the_seed(key):
+    a, b, c = splits_for(key, 0), splits_for(key, 0), splits_for(key, 1)
+    assert np.array_equal(a.test, b.test)
+    assert all(np.array_equal(x, y) for fa, fb in zip(a.folds, b.folds) for x, y in zip(fa, fb))
+    assert not np.array_equal(a.test, c.test) or not np.array_equal(a.folds[0][1], c.folds[0][1])
+
+
+@pytest.mark.parametrize("key", ["repeated_kfold", "cv5x2"])
+def test_repetitions_shuffle_differently(key):
+    splits = splits_for(key)
+    assert not np.array_equal(splits.folds[0][1], splits.folds[PASS[key]][1])
+
+
+def test_stratified_folds_keep_class_shares():
+    for train, val in splits_for("kfold").folds:
+        shares = np.bincount(Y[val], minlength=4) / len(val)
+        assert np.allclose(shares, np.bincount(Y) / len(Y), atol=0.06)
+
+
+@pytest.mark.parametrize("key", sorted(STRATEGIES))
+def test_a_fixed_test_set_is_kept_apart(key):
+    fixed = np.arange(0, 100, 5)  # 20 samples, every class
+    splits = splits_for(key, fixed_test=fixed)
+    assert np.array_equal(splits.test, fixed)
+    pool = np.setdiff1d(np.arange(100), fixed)
+    for train, val in splits.folds:
+        assert np.array_equal(np.sort(np.concatenate([train, val])), pool)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    splits = splits_for("cv5x2")
+    splits.save(tmp_path / "splits.npz")
+    loaded = Splits.load(tmp_path / "splits.npz")
+    assert np.array_equal(loaded.test, splits.test) and len(loaded.folds) == 10
+    assert all(np.array_equal(x, y) for fa, fb in zip(loaded.folds, splits.folds) for x, y in zip(fa, fb))
+
+
+@pytest.mark.parametrize("key, needle", [("kfold", "split.k=4: class 3 has only 3"),
+                                         ("cv5x2", "split=cv5x2: class 3 has only 1"),
+                                         ("holdout", "split=holdout: class 3 has only 1")])
+def test_too_few_samples_per_class(key, needle):
+    y = np.repeat(np.arange(4), [30, 25, 25, 3 if key == "kfold" else 1])
+    with pytest.raises(KoptError) as err:
+        splits_for(key, y=y, fixed_test=np.arange(0, 80, 8))  # classes 0-2 only: class 3 stays in the pool
+    assert needle in str(err.value)
+
+
+def test_validation_share_smaller_than_the_classes_is_a_clean_error():
+    cfg = OmegaConf.create({**STRATEGIES["holdout"], "val_size": 0.02})
+    with pytest.raises(KoptError, match="split=holdout"):
+        make_splits(cfg, Y, 0)
+
+
+def test_digits_cv5x2_light_end_to_end(tmp_path):
+    args = ["dataset=digits", "dataset.limit=300", "split=cv5x2", "augment=light", "model.filters=4",
+            "model.blocks=1", "model.convs_per_block=1", "model.dense=0", "trainer.epochs=1",
+            "trainer.checkpoint=false"]
+    proc = run_kopt("train", *args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    run_dir = only_run_dir(tmp_path)
+    summary = read_summary(run_dir)
+    assert summary["status"] == "completed" and len(summary["folds"]) == 10
+    # the saved assignment is the one the config and seed define, so two runs can be paired
+    from kopt.data.datasets import load_dataset
+
+    cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    data = load_dataset(cfg.dataset, int(cfg.seed))
+    expected, saved = make_splits(cfg.split, data.y, int(cfg.seed)), Splits.load(run_dir / "splits.npz")
+    assert np.array_equal(saved.test, expected.test)
+    assert all(np.array_equal(x, y) for fa, fb in zip(saved.folds, expected.folds) for x, y in zip(fa, fb))
