@@ -135,9 +135,9 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
         from kopt.data.augment import build_augment  # provided by the augment group
 
         augment = build_augment(cfg.augment, data, seed * 1000 + fold)
-    soft = getattr(augment, "soft_labels", False)  # mixup/cutmix mix labels: one-hot targets everywhere
-    if soft:
-        y_tr, y_va, y_te = (np.eye(data.num_classes, dtype="float32")[y] for y in (y_tr, y_va, y_te))
+    soft = getattr(augment, "soft_labels", False)  # mixup/cutmix mix labels: one-hot targets to fit and validate
+    if soft:  # (test metrics come from the predicted probabilities and the integer labels)
+        y_tr, y_va = (np.eye(data.num_classes, dtype="float32")[y] for y in (y_tr, y_va))
     ds_tr = make_dataset(x_tr, y_tr, tr.batch_size, training=True, seed=seed * 1000 + fold, augment=augment)
     ds_va = make_dataset(x_va, y_va, tr.batch_size, training=False, seed=seed)
     ds_te = make_dataset(x_te, y_te, tr.batch_size, training=False, seed=seed)
