@@ -14,6 +14,7 @@ import gzip
 import os
 import pickle
 import tarfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +98,7 @@ def load_mnist(cfg) -> Data:
             arrays = [z[k] for k in ("x_train", "y_train", "x_test", "y_test")]
     except KeyError as exc:
         raise _corrupt("mnist", path, f"missing key {exc}; expected x_train, y_train, x_test, y_test") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise _corrupt("mnist", path, str(exc)) from None
     return with_fixed_test(*arrays, name="mnist", kind="image", class_names=[str(c) for c in range(10)])
 
