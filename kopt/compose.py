@@ -211,10 +211,16 @@ def compose_and_validate(argv: list[str], config_name: str = "config", validator
         raise KoptError(f"--config-name {name}: no {name}.yaml in " + ", ".join(map(str, dirs)))
     parsed = parse_overrides(line.overrides)
     check_group_choices(parsed, group_options(dirs))
+    from kopt.schemas import files
+
     cfgs = []
-    for job in expand_jobs(parsed, line.multirun):
-        cfg = compose_job(name, job, dirs)
-        for validate in validators:
-            validate(cfg)
-        cfgs.append(cfg)
+    files["check"] = not line.print_only
+    try:
+        for job in expand_jobs(parsed, line.multirun):
+            cfg = compose_job(name, job, dirs)
+            for validate in validators:
+                validate(cfg)
+            cfgs.append(cfg)
+    finally:
+        files["check"] = True
     return line, cfgs

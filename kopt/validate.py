@@ -73,8 +73,10 @@ def validate_train(cfg: DictConfig) -> None:
     for group in TRAIN_GROUPS:
         validate_group(cfg, group)
     from kopt.schemas.augment import check_augment_fits_dataset
+    from kopt.schemas.model import check_model_fits_dataset
 
     check_augment_fits_dataset(cfg)
+    check_model_fits_dataset(cfg)
     root = {k: cfg.get(k) for k in ("seed", "name")}
     obj = _typed("root", OmegaConf.create(root), registry()["root"]["train"])
     check_ranges(obj, "")

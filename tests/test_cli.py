@@ -73,6 +73,7 @@ def test_cfg_job_prints_composed_config_with_overrides(tmp_path):
     (["foo=1"], ["foo", "seed"]),
     (["model=["], ["parse"]),
     (["-m", "seed=0,1", "--help"], ["seed=0,1"]),
+    (["dataset=iris"], ["model=cnn", "dataset=iris", "model=mlp"]),
     (["optimizer.lr="], ["optimizer.lr", "a number"]),
 ])
 def test_bad_input_is_one_clear_line(args, needles, tmp_path):
@@ -85,6 +86,14 @@ def test_bad_input_is_one_clear_line(args, needles, tmp_path):
 def test_unknown_command(tmp_path):
     proc = run_kopt("trian", cwd=tmp_path)
     assert_clean_error(proc, "trian", "train")
+
+
+def test_cfg_job_prints_even_when_data_files_are_missing(tmp_path):
+    proc = run_kopt("train", "dataset=cifar10", "--cfg", "job", cwd=tmp_path, env={"KERAS_HOME": str(tmp_path / "k")})
+    assert proc.returncode == 0, proc.stderr
+    assert "name: cifar10" in proc.stdout
+    assert_clean_error(run_kopt("train", "dataset=cifar10", cwd=tmp_path, env={"KERAS_HOME": str(tmp_path / "k")}),
+                       "cifar-10")
 
 
 def test_user_config_dir_adds_options(tmp_path):

@@ -14,6 +14,10 @@ from typing import Any, Callable
 from kopt.errors import KoptError
 
 _REGISTRY: dict[str, dict[str, type]] = {}
+
+# Whether schema checks look at the file system (data files, caches). Off for print-only
+# command lines such as `--cfg job`, which must show a config whatever the machine holds.
+files = {"check": True}
 GROUP_MODULES = ("dataset", "split", "model", "regularizer", "augment", "optimizer", "trainer", "root", "logger")
 
 

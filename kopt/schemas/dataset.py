@@ -3,7 +3,7 @@ from pathlib import Path
 from typing import Optional
 
 from kopt.errors import KoptError
-from kopt.schemas import param, schema
+from kopt.schemas import files, param, schema
 
 TABULAR_DATASETS = {"iris", "wine", "breast_cancer", "csv"}
 # Digits and characters change meaning when mirrored: flips stay off unless asked for.
@@ -40,6 +40,8 @@ def dataset_channels(node) -> Optional[int]:
 
 def check_file(prefix: str, key: str, path: Optional[str], folder: bool = False, required: bool = True) -> None:
     """Missing files cost one line now, not after TensorFlow has loaded."""
+    if not files["check"]:
+        return
     if path is None or str(path) == "":
         if required:
             raise KoptError(f"{prefix}.{key} is required; set {prefix}.{key}=/path/to/{'folder' if folder else 'file'}")
@@ -53,6 +55,8 @@ def check_file(prefix: str, key: str, path: Optional[str], folder: bool = False,
 
 def check_keras_cache(name: str) -> None:
     """A keras.datasets file that is not cached costs one line before a run starts (no TF needed)."""
+    if not files["check"]:
+        return
     from kopt.data.keras_cache import locate
 
     locate(name)
