@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from pg import pg_server, pg_url  # noqa: F401  (throwaway PostgreSQL fixtures)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # A run that takes a few seconds: tiny synthetic data, tiny model, two epochs.
