@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
 from kopt.compose import compose_and_validate, split_argv
 from kopt.errors import KoptError, RunFailed, fail
 from kopt.hydra_app import run_hydra_app
+from kopt.training.distribute import scratch_run_dir
 from kopt.validate import validate_train
 
 _failures: list[str] = []
@@ -49,7 +51,10 @@ def main(argv: list[str]) -> None:
 
     line = split_argv(argv)
     sweep.check_launcher(line.overrides, line.multirun and not line.print_only)
-    compose_and_validate(argv, "config", validators=[validate_train])
+    _, cfgs = compose_and_validate(argv, "config", validators=[validate_train])
+    scratch = scratch_run_dir(cfgs, line.multirun)  # a multi-worker non-chief writes nothing under runs/
+    if scratch:
+        argv = [*argv, f"hydra.run.dir={scratch}", "hydra.output_subdir=null"]
 
     try:
         run_hydra_app(task, argv, "config", "kopt train")
@@ -57,6 +62,9 @@ def main(argv: list[str]) -> None:
         if line.multirun and sweep.current.get("sweep_dir") and not sweep.current.get("done"):
             sweep.write_sweep_summary(sweep.current["sweep_dir"])  # what ran so far, the rest marked as such
         raise
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
     failed = sweep.current.get("failed") if sweep.current.get("done") else None
     if failed:  # jobs in other processes (joblib, slurm) are known from their run dirs
         raise RunFailed(f"{len(failed)} job(s) failed: "

@@ -30,7 +30,11 @@ def conv(x, filters: int, kernel_size: int = 3, strides: int = 1, reg=None, use_
 
 
 def bn(x, reg, name=None):
-    return layers.BatchNormalization(name=name)(x) if uses_batchnorm(reg) else x
+    import tensorflow as tf
+
+    # under a tf.distribute strategy (trainer.strategy), batch statistics are global, so the moving
+    # averages stay identical on every replica and worker
+    return layers.BatchNormalization(name=name, synchronized=tf.distribute.has_strategy())(x) if uses_batchnorm(reg) else x
 
 
 def classifier_head(x, num_classes: int, reg, dropout: float | None = None):

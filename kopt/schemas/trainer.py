@@ -3,6 +3,8 @@ from typing import Optional
 
 from kopt.schemas import param, schema
 
+STRATEGIES = ("default", "mirrored", "multi_worker")  # kopt.training.distribute
+
 MONITORS = ("val_accuracy", "val_loss")
 
 
@@ -28,3 +30,11 @@ class TrainerConfig:
     inter_threads: int = param(0, ge=0)
     steps_per_epoch: Optional[int] = param(None, ge=1)
     verbose: bool = False
+    strategy: str = param("default", choices=STRATEGIES)
+    workers: list[str] = param(factory=list)
+    task_index: Optional[int] = param(None, ge=0)
+
+    def check(self, prefix: str) -> None:
+        from kopt.training.distribute import cluster  # no TensorFlow there
+
+        cluster({"strategy": self.strategy, "workers": self.workers, "task_index": self.task_index})

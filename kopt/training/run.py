@@ -121,6 +121,7 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
     from kopt.data.pipeline import Normalizer, make_dataset
     from kopt.models import build_model
     from kopt.optim import build_optimizer
+    from kopt.training import distribute
     from kopt.training.callbacks import BestEpoch, MetricsLogger, Progress
 
     cfg, t0 = state.cfg, time.time()
@@ -138,15 +139,19 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
     soft = getattr(augment, "soft_labels", False)  # mixup/cutmix mix labels: one-hot targets to fit and validate
     if soft:  # (test metrics come from the predicted probabilities and the integer labels)
         y_tr, y_va = (np.eye(data.num_classes, dtype="float32")[y] for y in (y_tr, y_va))
-    ds_tr = make_dataset(x_tr, y_tr, tr.batch_size, training=True, seed=seed * 1000 + fold, augment=augment)
-    ds_va = make_dataset(x_va, y_va, tr.batch_size, training=False, seed=seed)
+    ds_tr = distribute.shard(make_dataset(x_tr, y_tr, tr.batch_size, training=True, seed=seed * 1000 + fold,
+                                          augment=augment), tr)
+    ds_va = distribute.shard(make_dataset(x_va, y_va, tr.batch_size, training=False, seed=seed), tr)
     ds_te = make_dataset(x_te, y_te, tr.batch_size, training=False, seed=seed)
     steps = tr.steps_per_epoch or math.ceil(len(x_tr) / tr.batch_size)
 
-    model = build_model(cfg.model, cfg.regularizer, data.input_shape, data.num_classes)
-    state.params = int(model.count_params())
-    model.compile(optimizer=build_optimizer(cfg.optimizer, steps, tr.epochs),
-                  loss="categorical_crossentropy" if soft else "sparse_categorical_crossentropy", metrics=["accuracy"])
+    with distribute.scope(tr):  # trainer.batch_size is the global batch
+        model = build_model(cfg.model, cfg.regularizer, data.input_shape, data.num_classes)
+        state.params = int(model.count_params())
+        model.compile(optimizer=build_optimizer(cfg.optimizer, steps, tr.epochs),
+                      loss="categorical_crossentropy" if soft else "sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+    distribute.prepare_fit(model, tr, ds_tr)
 
     best = BestEpoch(tr.monitor)
     callbacks = [MetricsLogger(writer, fold), best, keras.callbacks.TerminateOnNaN(),
@@ -164,11 +169,13 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
         raise RunFailed(f"NaN/inf loss at epoch {len(losses)} (fold {fold}); lower optimizer.lr or add optimizer.clipnorm")
     best.restore()
     # one pass over the test set: loss and accuracy from the probabilities, as Keras computes them
-    probs = model.predict(ds_te, verbose=0)
+    # predicted outside the strategy (a copy made out of its scope), whole and in order, on every worker
+    inference = _inference_copy(model)
+    probs = inference.predict(ds_te, verbose=0)
     test = test_metrics(probs, y_te, penalty=float(sum(float(l) for l in model.losses)) if model.losses else 0.0)
     if tr.checkpoint:
         name = "model.keras" if n_folds == 1 else f"model_fold{fold}.keras"
-        atomic_save_model(_inference_copy(model), state.run_dir / name)
+        atomic_save_model(inference, state.run_dir / name)
     # the restored weights are the best epoch's, so its logged validation values are theirs
     metrics = {"val_accuracy": best.best_logs.get("val_accuracy"), "val_loss": best.best_logs.get("val_loss"), **test}
     return FoldResult(fold, best.best_epoch, len(losses), {k: float(v) for k, v in metrics.items()},
@@ -185,6 +192,9 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
     run_dir.mkdir(parents=True, exist_ok=True)
     tr = cfg.trainer
     setup_tensorflow(int(cfg.seed), tr.deterministic, tr.intra_threads, tr.inter_threads, tr.verbose)
+    from kopt.training.distribute import get_strategy
+
+    get_strategy(tr)  # before TensorFlow's runtime starts: multi-worker collectives are set up only then
     import keras
 
     from kopt.console import console, header, train_table
