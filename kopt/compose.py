@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from kopt.errors import KoptError
@@ -30,6 +30,9 @@ OPTIONAL_VALUE = {"--info", "-i", "--shell-completion", "-sc"}
 class CommandLine:
     overrides: list[str] = field(default_factory=list)
     flags: dict[str, str | None] = field(default_factory=dict)
+    # where the jobs will write: the run dir (or the sweep dir with -m), resolved, and as configured
+    output_dir: Path | None = None
+    output_pattern: str | None = None
 
     @property
     def multirun(self) -> bool:
@@ -169,8 +172,68 @@ def _unknown_key_message(exc: Exception, base: DictConfig | None) -> str | None:
     return f"{key}: unknown key"
 
 
+def runs_root() -> Path:
+    return (Path.cwd() / "runs").resolve()
+
+
+def check_safe_name(key: str, value) -> None:
+    """A name that may end up in a file or folder name: no separators, no '..', no control characters."""
+    text = str(value)
+    if (not text or len(text) > 100 or "/" in text or "\\" in text or ".." in text or text.startswith(".")
+            or any(ord(c) < 32 or ord(c) == 127 for c in text)):
+        raise KoptError(f"{key}={text!r} is not a safe name; allowed: up to 100 characters without "
+                        "'/', '\\', '..', control characters or a leading '.'")
+
+
+def check_inside_runs(key: str, value: str, resolved: str | None = None) -> Path:
+    """``value`` (a run or sweep dir) must be a folder inside ./runs: no '..', nothing outside."""
+    if ".." in Path(str(value)).parts or "\x00" in str(value):
+        raise KoptError(f"{key}={value}: '..' is not allowed here; allowed: a folder under {runs_root()}")
+    path = Path(resolved if resolved is not None else value).expanduser()
+    path = (path if path.is_absolute() else Path.cwd() / path).resolve()
+    root = runs_root()
+    if path == root or root not in path.parents:
+        raise KoptError(f"{key}={value} is outside the runs folder; allowed: a folder under {root}")
+    return path
+
+
+def _relative_subpath(key: str, value) -> None:
+    if value is not None and (Path(str(value)).is_absolute() or ".." in Path(str(value)).parts):
+        raise KoptError(f"{key}={value}: must be a relative path without '..'")
+
+
+def check_output_paths(cfg: DictConfig, multirun: bool) -> tuple[Path, str]:
+    """Refuse run/sweep dirs, sub-dirs and log names that would write outside ./runs; return the
+    resolved output dir of this command (sweep dir with -m) and its configured pattern.
+    ``cfg`` is a job's whole config, ``hydra`` node included."""
+    raw = OmegaConf.to_container(cfg.hydra, resolve=False)
+    run_raw, sweep_raw = raw["run"]["dir"], raw["sweep"]["dir"]
+    try:
+        run_dir, sweep_dir = OmegaConf.select(cfg, "hydra.run.dir"), OmegaConf.select(cfg, "hydra.sweep.dir")
+    except OmegaConfBaseException as exc:
+        raise KoptError(f"hydra.run.dir / hydra.sweep.dir: {str(exc).splitlines()[0]}") from None
+    run_path = check_inside_runs("hydra.run.dir", run_raw, run_dir)
+    sweep_path = check_inside_runs("hydra.sweep.dir", sweep_raw, sweep_dir)
+    _relative_subpath("hydra.sweep.subdir", raw["sweep"].get("subdir"))
+    _relative_subpath("hydra.output_subdir", raw.get("output_subdir"))
+    check_safe_name("hydra.job.name", raw["job"].get("name"))
+    return (sweep_path, str(sweep_raw)) if multirun else (run_path, str(run_raw))
+
+
 def compose_job(config_name: str, overrides: list[str], dirs: list[Path]) -> DictConfig:
     """Compose one job's config with Hydra's compose API (struct mode, interpolations intact)."""
+    return split_hydra(compose_with_hydra(config_name, overrides, dirs))[0]
+
+
+def split_hydra(cfg: DictConfig) -> tuple[DictConfig, DictConfig]:
+    """(the job's config without its ``hydra`` node, that node)."""
+    with open_dict(cfg):
+        hydra = cfg.pop("hydra")
+    return cfg, hydra
+
+
+def compose_with_hydra(config_name: str, overrides: list[str], dirs: list[Path]) -> DictConfig:
+    """:func:`compose_job` with the ``hydra`` node kept (run dirs, job name, overrides)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
@@ -182,7 +245,7 @@ def compose_job(config_name: str, overrides: list[str], dirs: list[Path]) -> Dic
     try:
         with initialize_config_dir(config_dir=str(dirs[-1]), version_base="1.3", job_name="kopt"):
             try:
-                return compose(config_name=config_name, overrides=overrides + extra)
+                return compose(config_name=config_name, overrides=overrides + extra, return_hydra_config=True)
             except (HydraException, OmegaConfBaseException, ValueError) as exc:
                 base = None
                 groupish = [o for o in overrides if "." not in o.split("=")[0]]
@@ -217,9 +280,13 @@ def compose_and_validate(argv: list[str], config_name: str = "config", validator
     files["check"] = not line.print_only
     try:
         for job in expand_jobs(parsed, line.multirun):
-            cfg = compose_job(name, job, dirs)
+            cfg = compose_with_hydra(name, job, dirs)
+            paths = check_output_paths(cfg, line.multirun)  # before the split: dirs may interpolate hydra.*
+            cfg, _ = split_hydra(cfg)
             for validate in validators:
                 validate(cfg)
+            if line.output_dir is None:
+                line.output_dir, line.output_pattern = paths
             cfgs.append(cfg)
     finally:
         files["check"] = True

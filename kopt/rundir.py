@@ -65,9 +65,9 @@ def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(_jsonable(data), indent=2) + "\n")
 
 
-def atomic_savez(path: Path, **arrays: np.ndarray) -> None:
+def atomic_savez(path: Path, compressed: bool = True, **arrays: np.ndarray) -> None:
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    (np.savez_compressed if compressed else np.savez)(buf, **arrays)
     _atomic(path, lambda fh: fh.write(buf.getvalue()), mode="wb")
 
 
@@ -81,6 +81,32 @@ def atomic_save_model(model, path: Path) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def check_writable(path: Path) -> None:
+    """Raise KoptError unless a file can be written where ``path`` is (or would be created).
+
+    A small probe file is written and fsynced in the nearest existing folder, so a read-only
+    folder and a full disk are both caught before any training starts.
+    """
+    from kopt.errors import KoptError
+
+    path = Path(path).absolute()
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        raise KoptError(f"cannot write the run dir {path}: {existing} is not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".kopt-probe.", dir=existing)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(b"\0" * 4096)
+                fh.flush()
+                os.fsync(fh.fileno())
+        finally:
+            os.unlink(probe)
+    except OSError as exc:
+        raise KoptError(f"cannot write the run dir {path}: {existing} is not writable ({exc.strerror}); "
+                        "make it writable or free some space") from None
 
 
 def read_json(path: Path) -> Any:
@@ -100,6 +126,19 @@ class MetricsWriter:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.lines = self.path.read_text().splitlines() if self.path.exists() else []
+
+    def drop(self, predicate) -> None:
+        """Forget the rows ``predicate(row)`` is true for (epochs a resumed run trains again)."""
+        def drop_line(line: str) -> bool:
+            try:
+                return predicate(json.loads(line))
+            except ValueError:  # a hand-damaged line: nothing to keep
+                return True
+
+        kept = [line for line in self.lines if not drop_line(line)]
+        if kept != self.lines:
+            self.lines = kept
+            atomic_write_text(self.path, "".join(line + "\n" for line in kept))
 
     def append(self, row: dict) -> None:
         self.lines.append(json.dumps(_jsonable(row)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+from omegaconf.errors import ConfigKeyError, InterpolationResolutionError, OmegaConfBaseException
 
 from kopt.errors import KoptError
 from kopt.schemas import check_ranges, registry
@@ -14,6 +14,7 @@ TRAIN_GROUPS = ("dataset", "split", "model", "regularizer", "augment", "optimize
 def _typed(group: str, node, cls):
     import dataclasses
 
+    _check_bools(group, node, cls)
     try:
         merged = OmegaConf.merge(OmegaConf.structured(cls), node)
         return OmegaConf.to_object(merged)
@@ -24,12 +25,27 @@ def _typed(group: str, node, cls):
     except OmegaConfBaseException as exc:
         full_key = getattr(exc, "full_key", None)
         key = f"{group}.{full_key}" if full_key else group
-        value = OmegaConf.select(node, str(full_key), default=None) if full_key else None
+        value = OmegaConf.select(node, str(full_key), default=None, throw_on_resolution_failure=False) if full_key else None
         expected = _expected_type(cls, str(full_key)) if full_key else None
-        if expected:
+        if expected and not isinstance(exc, InterpolationResolutionError):
             raise KoptError(f"{key}={value!r} has the wrong type; allowed: {expected}") from None
         msg = (getattr(exc, "msg", None) or str(exc)).splitlines()[0]
         raise KoptError(f"{key}: {msg}") from None
+
+
+def _check_bools(prefix: str, node, cls) -> None:
+    """OmegaConf turns any number into a bool (``stratify=2`` -> True): only true/false are allowed."""
+    import dataclasses
+
+    raw = OmegaConf.to_container(node, resolve=False) if isinstance(node, DictConfig) else node
+    if not isinstance(raw, dict):
+        return
+    for f in dataclasses.fields(cls):
+        value = raw.get(f.name)
+        if dataclasses.is_dataclass(f.type):
+            _check_bools(f"{prefix}.{f.name}", value, f.type)
+        elif f.type is bool and isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise KoptError(f"{prefix}.{f.name}={value!r} has the wrong type; allowed: true or false")
 
 
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
@@ -69,6 +85,19 @@ def validate_group(cfg: DictConfig, group: str) -> object:
     return obj
 
 
+def check_top_level_keys(cfg: DictConfig, root_schema) -> None:
+    """Keys added with ``+key=value`` are not in any schema: refuse them like any unknown key."""
+    import dataclasses
+
+    from kopt.paths import config_groups
+
+    allowed = [*TRAIN_GROUPS, *(g for g in config_groups() if g not in TRAIN_GROUPS),
+               *(f.name for f in dataclasses.fields(root_schema))]
+    for key in cfg.keys():
+        if key not in allowed:
+            raise KoptError(f"{key}: unknown key; allowed at the top level: {', '.join(allowed)}")
+
+
 def validate_train(cfg: DictConfig) -> None:
     for group in TRAIN_GROUPS:
         validate_group(cfg, group)
@@ -77,6 +106,7 @@ def validate_train(cfg: DictConfig) -> None:
 
     check_augment_fits_dataset(cfg)
     check_model_fits_dataset(cfg)
-    root = {k: cfg.get(k) for k in ("seed", "name")}
+    check_top_level_keys(cfg, registry()["root"]["train"])
+    root = {k: cfg.get(k) for k in ("seed", "name", "resume")}
     obj = _typed("root", OmegaConf.create(root), registry()["root"]["train"])
     check_ranges(obj, "")

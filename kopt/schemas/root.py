@@ -11,3 +11,11 @@ from kopt.schemas import param, schema
 class RootConfig:
     seed: int = param(0, ge=0)
     name: Optional[str] = None
+    # a run dir (or `last`) to continue; with -m, `true` continues the same sweep
+    resume: Optional[str] = None
+
+    def check(self, prefix: str) -> None:
+        from kopt.compose import check_safe_name
+
+        if self.name is not None:
+            check_safe_name("name", self.name)

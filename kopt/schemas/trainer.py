@@ -25,6 +25,7 @@ class TrainerConfig:
     monitor: str = param("val_accuracy", choices=MONITORS)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     checkpoint: bool = True
+    resumable: bool = True
     deterministic: bool = True
     intra_threads: int = param(0, ge=0)
     inter_threads: int = param(0, ge=0)

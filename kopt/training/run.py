@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import gc
 import math
-import signal
+import os
+import socket
+import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,27 +18,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from kopt.errors import Interrupted, KoptError, RunFailed
 from kopt.rundir import (METRICS, PREDICTIONS, SPLITS, SUMMARY, MetricsWriter, atomic_save_model, atomic_savez,
-                         atomic_write_json, atomic_write_text)
+                         atomic_write_json, atomic_write_text, check_writable, read_json)
 
 CallbackFactory = Callable[[int, int], list]  # (fold, n_folds) -> extra Keras callbacks
 GROUPS = ("model", "dataset", "split", "regularizer", "augment", "optimizer")
-
-
-@contextmanager
-def sigterm_as_interrupt():
-    """SIGTERM raises Interrupted(15) in the main thread, so it is handled like Ctrl-C."""
-    def handler(signum, frame):
-        raise Interrupted(signum)
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass
@@ -114,15 +98,27 @@ def _inference_copy(model):
     return keras.Model(model.inputs, model.outputs, name=model.name)
 
 
+def _relative(path: Path) -> str:
+    """``path`` relative to the working folder when it is inside it (what a user would type)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_idx, test_idx,
-               writer: MetricsWriter, callbacks_factory: CallbackFactory | None) -> FoldResult:
+               writer: MetricsWriter, callbacks_factory: CallbackFactory | None,
+               store=None, resume: bool = False) -> FoldResult:
+    """Train one fold; with ``resume``, continue from its newest readable epoch checkpoint in ``store``."""
     import keras
 
+    from kopt.console import console
     from kopt.data.pipeline import Normalizer, make_dataset
     from kopt.models import build_model
     from kopt.optim import build_optimizer
-    from kopt.training import distribute
+    from kopt.training import checkpoint, distribute, signals
     from kopt.training.callbacks import BestEpoch, MetricsLogger, Progress
+    from kopt.training.stream import batches_per_pass, train_stream
 
     cfg, t0 = state.cfg, time.time()
     tr, seed = cfg.trainer, int(cfg.seed)
@@ -139,11 +135,7 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
     soft = getattr(augment, "soft_labels", False)  # mixup/cutmix mix labels: one-hot targets to fit and validate
     if soft:  # (test metrics come from the predicted probabilities and the integer labels)
         y_tr, y_va = (np.eye(data.num_classes, dtype="float32")[y] for y in (y_tr, y_va))
-    ds_tr = distribute.shard(make_dataset(x_tr, y_tr, tr.batch_size, training=True, seed=seed * 1000 + fold,
-                                          augment=augment), tr)
-    ds_va = distribute.shard(make_dataset(x_va, y_va, tr.batch_size, training=False, seed=seed), tr)
-    ds_te = make_dataset(x_te, y_te, tr.batch_size, training=False, seed=seed)
-    steps = tr.steps_per_epoch or math.ceil(len(x_tr) / tr.batch_size)
+    steps = tr.steps_per_epoch or batches_per_pass(len(x_tr), tr.batch_size)
 
     with distribute.scope(tr):  # trainer.batch_size is the global batch
         model = build_model(cfg.model, cfg.regularizer, data.input_shape, data.num_classes)
@@ -151,22 +143,54 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
         model.compile(optimizer=build_optimizer(cfg.optimizer, steps, tr.epochs),
                       loss="categorical_crossentropy" if soft else "sparse_categorical_crossentropy",
                       metrics=["accuracy"])
+        ckpt = store.load_epoch(fold, model) if (store is not None and resume) else None
+        if ckpt:
+            checkpoint.apply_to_model(ckpt, model)
+    start = ckpt.epoch if ckpt else 0
+    if ckpt:
+        console.print(f"resuming{f' fold {fold + 1}/{n_folds}' if n_folds > 1 else ''} after epoch {start}/{tr.epochs} "
+                      f"from {_relative(ckpt.path)}")
+    writer.drop(lambda row: row.get("fold") == fold and row.get("epoch", 0) > start)  # epochs trained again
+
+    # the batch stream starts where epoch `start` ended; validation and test sets are fixed
+    ds_tr = distribute.shard(train_stream(x_tr, y_tr, tr.batch_size, seed=seed * 1000 + fold, start_batch=start * steps,
+                                          augment=augment), tr)
+    ds_va = distribute.shard(make_dataset(x_va, y_va, tr.batch_size, training=False, seed=seed), tr)
+    ds_te = make_dataset(x_te, y_te, tr.batch_size, training=False, seed=seed)
     distribute.prepare_fit(model, tr, ds_tr)
 
     best = BestEpoch(tr.monitor)
-    callbacks = [MetricsLogger(writer, fold), best, keras.callbacks.TerminateOnNaN(),
-                 Progress(fold, n_folds, tr.epochs, steps)]
+    early = None
     if tr.early_stopping.enabled:
         es = tr.early_stopping
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=es.monitor, patience=es.patience, min_delta=es.min_delta,
-                                                       mode="max" if "acc" in es.monitor else "min"))
+        early = keras.callbacks.EarlyStopping(monitor=es.monitor, patience=es.patience, min_delta=es.min_delta,
+                                              mode="max" if "acc" in es.monitor else "min")
+    progress = Progress(fold, n_folds, tr.epochs, steps)
+    callbacks = [MetricsLogger(writer, fold), best, keras.callbacks.TerminateOnNaN(), progress,
+                 *([early] if early else [])]
     if callbacks_factory is not None:
         callbacks.extend(callbacks_factory(fold, n_folds))
-    history = model.fit(ds_tr.repeat() if tr.steps_per_epoch else ds_tr, validation_data=ds_va, epochs=tr.epochs,
-                        steps_per_epoch=tr.steps_per_epoch, callbacks=callbacks, verbose=0)
-    losses = history.history.get("loss", [])
-    if losses and not all(math.isfinite(v) for v in losses):
-        raise RunFailed(f"NaN/inf loss at epoch {len(losses)} (fold {fold}); lower optimizer.lr or add optimizer.clipnorm")
+    if store is not None:
+        callbacks.append(checkpoint.checkpointer(store, fold, tr.epochs, best, early, ckpt))
+    callbacks.append(signals.stop_on_signal())
+
+    epochs_run = start
+    if ckpt and ckpt.fit_done:  # the checkpoint was written after the last epoch: only evaluation is left
+        checkpoint.apply_to_callbacks(ckpt, best, early)
+        best.set_model(model)
+    else:
+        with signals.training():
+            try:
+                history = model.fit(ds_tr, validation_data=ds_va, epochs=tr.epochs, initial_epoch=start,
+                                    steps_per_epoch=steps, callbacks=callbacks, verbose=0)
+            finally:
+                live = getattr(progress, "progress", None)
+                if live is not None:
+                    live.stop()  # a live progress bar is stopped however fit ended
+        losses = history.history.get("loss", [])
+        epochs_run = start + len(losses)
+        if losses and not all(math.isfinite(v) for v in losses):
+            raise RunFailed(f"NaN/inf loss at epoch {epochs_run} (fold {fold}); lower optimizer.lr or add optimizer.clipnorm")
     best.restore()
     # one pass over the test set: loss and accuracy from the probabilities, as Keras computes them
     # predicted outside the strategy (a copy made out of its scope), whole and in order, on every worker
@@ -178,21 +202,67 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
         atomic_save_model(inference, state.run_dir / name)
     # the restored weights are the best epoch's, so its logged validation values are theirs
     metrics = {"val_accuracy": best.best_logs.get("val_accuracy"), "val_loss": best.best_logs.get("val_loss"), **test}
-    return FoldResult(fold, best.best_epoch, len(losses), {k: float(v) for k, v in metrics.items()},
+    return FoldResult(fold, best.best_epoch, epochs_run, {k: float(v) for k, v in metrics.items()},
                       probs.astype("float32"), time.time() - t0)
 
 
+def _continue_from(state: RunState, previous: dict) -> None:
+    """A resumed run keeps its start time, its total training time and counts its resumes."""
+    state.started -= float(previous.get("duration_s") or 0.0)
+    state.params = int(previous.get("params") or 0)
+    if previous.get("started_at"):
+        state.extra["started_at"] = previous["started_at"]
+    state.extra["resumes"] = int(previous.get("resumes") or 0) + 1
+
+
+def _check_same_splits(splits, path: Path) -> None:
+    """A resumed run must train on the very same folds: compare with the saved splits.npz."""
+    from kopt.data.splits import Splits
+    from kopt.training.checkpoint import CorruptCheckpoint, read_npz
+
+    try:
+        read_npz(path)  # refuses pickled objects, reports truncation
+        saved = Splits.load(path)
+    except (CorruptCheckpoint, KeyError, ValueError) as exc:
+        print(f"kopt: warning: {path} is unreadable ({exc}); writing it again", file=sys.stderr, flush=True)
+        splits.save(path)
+        return
+    same = np.array_equal(saved.test, splits.test) and len(saved.folds) == len(splits.folds) and all(
+        np.array_equal(a, c) and np.array_equal(b, d) for (a, b), (c, d) in zip(saved.folds, splits.folds))
+    if not same:
+        raise KoptError(f"{path}: the saved splits differ from the config's (did the dataset change?); "
+                        "cannot resume this run, start a new one")
+
+
+def _mark(state: RunState, status: str, error: str | None = None) -> None:
+    """Best effort: the disk may be the very thing that failed."""
+    try:
+        state.write(status, error)
+    except OSError:
+        pass
+
+
 def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory | None = None,
-              quiet: bool = False) -> dict:
+              quiet: bool = False, resume: bool = False) -> dict:
     """Train ``cfg`` into ``run_dir`` and return the summary. Raises RunFailed/Interrupted after
-    writing ``summary.json`` with status ``failed``/``interrupted``."""
+    writing ``summary.json`` with status ``failed``/``interrupted``.
+
+    Every epoch is checkpointed (``trainer.resumable``); ``resume=True`` continues the run in
+    ``run_dir``: finished folds are kept, the unfinished one continues after its last epoch."""
     from kopt.runtime import setup_tensorflow
 
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    previous = read_json(run_dir / SUMMARY) if resume and (run_dir / SUMMARY).is_file() else {}
+    if previous.get("status") == "completed":
+        return previous
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise KoptError(f"cannot create the run dir {run_dir}: {exc.strerror}") from None
+    check_writable(run_dir)
     tr = cfg.trainer
     setup_tensorflow(int(cfg.seed), tr.deterministic, tr.intra_threads, tr.inter_threads, tr.verbose)
-    from kopt.training.distribute import get_strategy
+    from kopt.training.distribute import get_strategy, is_chief
 
     get_strategy(tr)  # before TensorFlow's runtime starts: multi-worker collectives are set up only then
     import keras
@@ -200,51 +270,75 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
     from kopt.console import console, header, train_table
     from kopt.data.datasets import load_dataset
     from kopt.data.splits import make_splits
+    from kopt.training.checkpoint import CheckpointStore
+    from kopt.training.signals import NAMES, graceful_interrupts
 
     hydra_cfg = run_dir / ".hydra" / "config.yaml"
     if not hydra_cfg.exists():
         atomic_write_text(hydra_cfg, OmegaConf.to_yaml(cfg))
     state = RunState(cfg, run_dir)
+    state.extra.update({"pid": os.getpid(), "host": socket.gethostname()})
+    if previous:
+        _continue_from(state, previous)
+    store = CheckpointStore(run_dir) if tr.get("resumable", True) and is_chief(tr) else None
     from kopt.tracking import Tracking  # tb/, metrics.csv, MLflow, curves.png
 
     tracking = Tracking(cfg, run_dir)
     callbacks_factory = tracking.wrap(callbacks_factory)
     if not quiet:
-        header("kopt train", state.choices(), str(run_dir))
+        header("kopt train" + (" (resumed)" if resume else ""), state.choices(), str(run_dir))
     writer = MetricsWriter(run_dir / METRICS)
-    with sigterm_as_interrupt():
+    with graceful_interrupts():
         try:
             state.write("running")
             data = load_dataset(cfg.dataset, int(cfg.seed))
             splits = make_splits(cfg.split, data.y, int(cfg.seed), fixed_test=data.test_idx)
-            splits.save(run_dir / SPLITS)
+            if resume and (run_dir / SPLITS).is_file():
+                _check_same_splits(splits, run_dir / SPLITS)
+            else:
+                splits.save(run_dir / SPLITS)
             state.extra["data"] = {"name": data.name, "n": int(len(data.y)), "n_test": int(len(splits.test)),
                                    "input_shape": list(data.input_shape), "classes": data.num_classes}
             for fold, (train_idx, val_idx) in enumerate(splits.folds):
+                done = store.load_result(fold) if (store is not None and resume) else None
+                if done is not None:
+                    state.folds.append(done)
+                    continue
                 try:
-                    state.folds.append(train_fold(state, data, fold, len(splits.folds), train_idx, val_idx,
-                                                  splits.test, writer, callbacks_factory))
+                    result = train_fold(state, data, fold, len(splits.folds), train_idx, val_idx, splits.test,
+                                        writer, callbacks_factory, store, resume)
                 finally:
                     keras.backend.clear_session()
                     gc.collect()
+                state.folds.append(result)
+                if store is not None:
+                    store.save_result(result)
                 state.write("running")
             probs = np.stack([f.probs for f in state.folds])
             atomic_savez(run_dir / PREDICTIONS, y_true=data.y[splits.test], probs=probs.mean(axis=0),
                          fold_probs=probs, test_idx=splits.test)
             summary = state.write("completed")
-        except Interrupted as exc:
-            state.write("interrupted", "SIGTERM" if exc.exit_code == 143 else "SIGINT")
-            console.print(f"[yellow]interrupted[/]: run dir {run_dir} is marked interrupted")
-            raise
-        except KeyboardInterrupt:
-            state.write("interrupted", "SIGINT")
-            console.print(f"[yellow]interrupted[/]: run dir {run_dir} is marked interrupted")
+            if store is not None:
+                store.clear()
+        except KeyboardInterrupt as exc:  # Interrupted (SIGINT/SIGTERM), or a Ctrl-C in a non-main thread
+            signum = getattr(exc, "exit_code", 130) - 128
+            name = NAMES.get(signum, "SIGINT")
+            _mark(state, "interrupted", name)
+            where = _relative(run_dir)
+            console.print(f"[yellow]interrupted[/] ({name}): run dir {where} is marked interrupted; "
+                          f"resume with: kopt train resume={where}")
+            if isinstance(exc, Interrupted):
+                raise
             raise Interrupted(2) from None
         except (KoptError, RunFailed) as exc:
-            state.write("failed", str(exc))
+            _mark(state, "failed", str(exc))
             raise
+        except OSError as exc:
+            _mark(state, "failed", f"{type(exc).__name__}: {exc}")
+            where = exc.filename or run_dir
+            raise RunFailed(f"I/O error on {where}: {exc.strerror or exc}") from None
         except Exception as exc:
-            state.write("failed", f"{type(exc).__name__}: {exc}")
+            _mark(state, "failed", f"{type(exc).__name__}: {exc}")
             raise RunFailed(f"{type(exc).__name__}: {exc} (run dir {run_dir})") from exc
         finally:
             tracking.finish()

@@ -1,0 +1,91 @@
+"""SIGINT/SIGTERM during a run: stop at a clean point, never in the middle of a write.
+
+While Keras trains, a signal only sets a flag; the :func:`stop_on_signal` callback raises
+:class:`~kopt.errors.Interrupted` at the end of the current batch (the partial epoch is
+abandoned: the run resumes from the last epoch checkpoint) or, if the signal came during
+validation, at the end of the epoch right after its checkpoint is written. Outside training
+(data loading, evaluation, saving) the signal raises at once; every file write is atomic.
+A second signal while one is pending also raises at once.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from contextlib import contextmanager
+
+from kopt.errors import Interrupted
+
+NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
+
+
+class _State:
+    deferring = False      # inside model.fit: wait for the end of the batch
+    pending: int | None = None
+
+
+state = _State()
+
+
+def _handler(signum, frame):
+    if state.deferring and state.pending is None:
+        state.pending = signum
+        print(f"kopt: {NAMES.get(signum, signum)} received: stopping after the current batch "
+              "(send it again to stop at once)", file=sys.stderr, flush=True)
+        return
+    raise Interrupted(signum)
+
+
+@contextmanager
+def graceful_interrupts():
+    """Route SIGINT and SIGTERM through :func:`_handler` (main thread only; elsewhere a no-op)."""
+    try:
+        previous = {sig: signal.signal(sig, _handler) for sig in NAMES}
+    except ValueError:  # not the main thread (e.g. a threaded launcher)
+        yield
+        return
+    state.pending, state.deferring = None, False
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        state.pending, state.deferring = None, False
+
+
+def _stop_if_pending() -> None:
+    if state.pending is not None:
+        signum, state.pending, state.deferring = state.pending, None, False
+        raise Interrupted(signum)
+
+
+def stop_on_signal():
+    """A Keras callback to put last in the list: a pending signal stops training at the end of a
+    batch, or at the end of an epoch (after the callbacks before it wrote its checkpoint)."""
+    import keras  # keras loads with TensorFlow: only once a run starts
+
+    class StopOnSignal(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            state.deferring = True
+
+        def on_train_batch_end(self, batch, logs=None):
+            _stop_if_pending()
+
+        def on_epoch_end(self, epoch, logs=None):
+            _stop_if_pending()
+
+        def on_train_end(self, logs=None):
+            state.deferring = False
+            _stop_if_pending()
+
+    return StopOnSignal()
+
+
+@contextmanager
+def training():
+    """Wrap ``model.fit``: whatever way it ends, signals raise at once again afterwards."""
+    try:
+        yield
+    finally:
+        state.deferring = False
+    _stop_if_pending()
