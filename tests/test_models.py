@@ -305,3 +305,4 @@ def test_describe_reports_bytes_and_trainable():
     assert info["weights_bytes"] == 4 * info["params"]  # float32
     assert info["trainable_params"] < info["params"] and info["depth"] == 20
     assert info["flops"] == 2 * resnet20_macs()
+

@@ -8,6 +8,7 @@ import math
 import re
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -61,7 +62,7 @@ def test_models_help_explains_the_columns(tmp_path):
     (["train", "model=cnn", "model.filters=8"], ["model.filters", "width", "depth"]),
     (["train", "model=resnet110", "model.depth=100"], ["model.depth=100"]),
     (["models", "model=resnet", "model.depth=21"], ["model.depth=21", "6n+2"]),
-    (["models", "--bogus"], ["--bogus", "--json"]),
+    (["models", "--bogus"], ["--bogus: unknown flag", "--json"]),
 ])
 def test_bad_model_config_is_one_clear_line(args, needles, tmp_path):
     proc = run_kopt(*args, cwd=tmp_path)
@@ -87,6 +88,9 @@ def test_train_each_family_on_digits(overrides, tmp_path):
     for name in ("predictions.npz", "splits.npz", ".hydra/config.yaml"):
         assert (run / name).is_file()
     # the saved model needs no kopt code and no unsafe layers
+    with zipfile.ZipFile(run / "model.keras") as z:
+        config = z.read("config.json").decode()
+    assert "kopt" not in config and "Lambda" not in config
     model = keras.saving.load_model(run / "model.keras", safe_mode=True)
     assert model.predict(np.zeros((3, 8, 8, 1)), verbose=0).shape == (3, 10)
 
@@ -198,3 +202,18 @@ def test_resnet20_experiment_runs_on_cifar_shaped_synthetic_data(tmp_path):
     assert summary["params"] == built("model=resnet20").count_params()
     assert summary["choices"]["optimizer"] == "sgd" and summary["choices"]["regularizer"] == "l2"
     assert yaml.safe_load((run / ".hydra" / "config.yaml").read_text())["name"] == "resnet20_cifar10"
+
+
+def test_models_on_tabular_data_lists_image_models_as_refused(tmp_path):
+    proc = run_kopt("models", "--json", "dataset=synthetic", "dataset.shape=[20]", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {r["name"]: r for r in json.loads(proc.stdout)}
+    assert sorted(rows) == PRESETS
+    assert rows["mlp"]["params"] == built("model=mlp", shape=(20,)).count_params()
+    assert rows["mlp"]["input_shape"] == [20] and "error" not in rows["mlp"]
+    for name in PRESETS:
+        if name != "mlp":
+            assert rows[name]["params"] is None and "needs image input" in rows[name]["error"], name
+    # one model that cannot take the input is an error, not a row
+    proc = run_kopt("models", "model=resnet", "dataset=synthetic", "dataset.shape=[20]", cwd=tmp_path)
+    assert_clean_error(proc, "model=resnet needs image input", "model=mlp")

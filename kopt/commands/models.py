@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import sys
 
+from omegaconf import OmegaConf
+
 from kopt.compose import (check_group_choices, compose_job, expand_jobs, group_options, parse_overrides,
                           search_dirs, split_argv)
 from kopt.errors import KoptError
@@ -58,7 +60,7 @@ def plan(argv: list[str]) -> tuple[list[tuple[str, object]], bool]:
     line = split_argv(argv)
     unknown = [f for f in line.flags if f not in OWN_FLAGS]
     if unknown:
-        raise KoptError(f"kopt models: unknown flag {unknown[0]}; allowed: --json, -m, --config-dir, --help")
+        raise KoptError(f"{unknown[0]}: unknown flag for kopt models; allowed: --json, -m, --config-dir, --help")
     dirs = search_dirs(line.user_config_dir)
     groups = group_options(dirs)
     parsed = parse_overrides(line.overrides)
@@ -100,17 +102,24 @@ def measure(rows: list[tuple[str, object]]) -> list[dict]:
     signatures: dict[str, tuple] = {}
     out = []
     for label, cfg in rows:
-        key = json.dumps(dict(cfg.dataset), sort_keys=True, default=str)
+        key = json.dumps(OmegaConf.to_container(cfg.dataset), sort_keys=True)
         if key not in signatures:
             signatures[key] = input_signature(cfg.dataset, int(cfg.seed))
         shape, classes = signatures[key]
-        out.append({"name": label, "family": str(cfg.model.name),
-                    **describe(cfg.model, cfg.regularizer, shape, classes)})
+        try:
+            info = describe(cfg.model, cfg.regularizer, shape, classes)
+        except KoptError as exc:
+            if len(rows) == 1:
+                raise
+            # listing every preset: a model that cannot take this input is a row, not the end
+            info = {"error": str(exc), "params": None, "flops": None, "depth": None, "weights_bytes": None,
+                    "input_shape": list(shape), "classes": classes}
+        out.append({"name": label, "family": str(cfg.model.name), **info})
         keras.backend.clear_session()
     from kopt.models import MODELS
 
     order = {name: i for i, name in enumerate(MODELS)}
-    return sorted(out, key=lambda r: (order.get(r["family"], len(order)), r["params"]))
+    return sorted(out, key=lambda r: (order.get(r["family"], len(order)), r["params"] or 0))
 
 
 def _three_digits(value: float) -> str:
@@ -142,6 +151,9 @@ def table(rows: list[dict]):
     for col in ("name", "model", "depth", "params", "FLOPs", "weights"):
         t.add_column(col, justify="left" if col in ("name", "model") else "right", no_wrap=True)
     for r in rows:
+        if r.get("error"):
+            t.add_row(r["name"], f"[dim]{r['error'].split(';')[0]}[/]", "-", "-", "-", "-")
+            continue
         t.add_row(r["name"], r["model"], str(r["depth"]), f"{r['params']:,}", _si(r["flops"]),
                   _bytes(r["weights_bytes"]))
     return t
