@@ -237,8 +237,8 @@ def write_markdown(path: Path, variants: list[dict], head: dict, args) -> None:
     m = machine()
     lines = [f"# Training throughput: ResNet-20, 32x32x3 synthetic data ({path.stem.split('-train')[0]})", "",
              f"{m['cpu']}, {m['cores']} cores, host {m['host']}; load average before/after "
-             f"{args.load_before} / {args.load_after} (the machine is shared: absolute numbers move with its load, "
-             "the paired ratios much less).", "",
+             f"{args.load_before} / {args.load_after} (the machine is shared: wall-clock numbers move with its load, "
+             "the CPU-time ones much less).", "",
              f"Each variant: {args.rounds} rounds alternating kopt/plain and plain/kopt in one process, "
              f"{args.epochs} epochs per run (first dropped), {head.get('train_images', '?')} training images. "
              "FLOPs per training image = 3 x forward FLOPs "
