@@ -17,7 +17,7 @@ from test_cli import NO_TF_SNIPPET
 SHARED = ["split=cv5x2", "dataset=digits", "dataset.limit=200", "trainer.epochs=1", "trainer.batch_size=32",
           "optimizer.lr=0.01"]
 SIDE_A = "a=model=mlp model.width=16 model.depth=1"
-SIDE_B = "b=model=cnn model.filters=4 model.blocks=1 model.convs_per_block=1 model.dense=0"
+SIDE_B = "b=model=cnn model.width=4 model.depth=1 model.convs_per_block=1 model.dense=0"
 EVERY_TEST = ["paired_t", "corrected_resampled_t", "cv5x2_t", "cv5x2_f", "wilcoxon", "mcnemar_exact", "paired_bootstrap"]
 
 

@@ -105,8 +105,8 @@ def test_validation_share_smaller_than_the_classes_is_a_clean_error():
 
 
 def test_digits_cv5x2_light_end_to_end(tmp_path):
-    args = ["dataset=digits", "dataset.limit=300", "split=cv5x2", "augment=light", "model.filters=4",
-            "model.blocks=1", "model.convs_per_block=1", "model.dense=0", "trainer.epochs=1",
+    args = ["dataset=digits", "dataset.limit=300", "split=cv5x2", "augment=light", "model.width=4",
+            "model.depth=1", "model.convs_per_block=1", "model.dense=0", "trainer.epochs=1",
             "trainer.checkpoint=false"]
     proc = run_kopt("train", *args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -78,7 +78,7 @@ def test_same_seed_gives_identical_metrics(tmp_path):
     for i in range(2):
         cwd = tmp_path / str(i)
         cwd.mkdir()
-        proc = run_kopt("train", *TINY_DATA, "model=cnn", "model.filters=4", "model.dense=8", "seed=3", cwd=cwd)
+        proc = run_kopt("train", *TINY_DATA, "model=cnn", "model.width=4", "model.dense=8", "seed=3", cwd=cwd)
         assert proc.returncode == 0, proc.stderr
         summary = read_summary(only_run_dir(cwd))
         metrics.append((summary["metrics"], [f["best_epoch"] for f in summary["folds"]]))

@@ -27,7 +27,7 @@ a/ and b/ (full train run dirs) and comparison.json."""
 
 def parser() -> ArgumentParser:
     p = ArgumentParser(prog="kopt ab", description=DESCRIPTION,
-                       epilog="example: kopt ab a='model=mlp' b='model=cnn model.filters=16' split=cv5x2 trainer.epochs=10")
+                       epilog="example: kopt ab a='model=mlp' b='model=cnn model.width=16' split=cv5x2 trainer.epochs=10")
     p.add_argument("overrides", nargs="*", metavar="a=... b=... OVERRIDE",
                    help="a='side A overrides', b='side B overrides', then shared overrides such as split=cv5x2")
     p.add_argument("--metric", default="val_accuracy", choices=FOLD_METRICS, help="per-fold score to pair (default val_accuracy)")

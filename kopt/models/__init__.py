@@ -15,6 +15,9 @@ from kopt.errors import KoptError
 MODELS: dict[str, str] = {
     "mlp": "kopt.models.mlp:build_mlp",
     "cnn": "kopt.models.cnn:build_cnn",
+    "resnet": "kopt.models.resnet:build_resnet",
+    "densenet": "kopt.models.densenet:build_densenet",
+    "wrn": "kopt.models.wrn:build_wrn",
 }
 
 

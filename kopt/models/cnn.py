@@ -1,26 +1,28 @@
-"""A VGG-style CNN: ``blocks`` blocks of ``convs_per_block`` convs, filters doubling per block,
-2x2 max-pooling after each block while the feature map is at least 2x2, then global average
-pooling and an optional dense layer."""
+"""A VGG-style CNN: ``depth`` blocks of ``convs_per_block`` convs, ``width`` filters in the first
+block and twice as many in each next one, 2x2 max-pooling after each block while the feature map
+is at least 2x2, then global average pooling and an optional dense layer.
+
+``width`` and ``depth`` use the same names as ``mlp`` (units, layers), so "small vs large" is one
+override for either: ``model.width=16`` / ``model.width=128``, ``model.depth=1`` / ``model.depth=3``.
+"""
 
 from __future__ import annotations
 
 import keras
 from keras import layers
 
-from kopt.errors import KoptError
-from kopt.models.layers import INIT, bn, classifier_head, conv, kernel_regularizer
+from kopt.models.layers import INIT, bn, classifier_head, conv, kernel_regularizer, require_image
 
 
 def build_cnn(cfg, input_shape, num_classes, reg):
-    if len(input_shape) != 3:
-        raise KoptError(f"model=cnn needs image input (H, W, C); this dataset has shape {tuple(input_shape)}; use model=mlp")
-    filters, blocks = int(cfg.filters), int(cfg.blocks)
+    require_image("cnn", input_shape)
+    width, depth = int(cfg.width), int(cfg.depth)
     inputs = keras.Input(shape=input_shape, name="inputs")
     x = inputs
     size = min(input_shape[:2])
-    for b in range(blocks):
+    for b in range(depth):
         for c in range(int(cfg.convs_per_block)):
-            x = conv(x, filters * 2**b, int(cfg.kernel_size), reg=reg, name=f"block{b + 1}_conv{c + 1}")
+            x = conv(x, width * 2**b, int(cfg.kernel_size), reg=reg, name=f"block{b + 1}_conv{c + 1}")
             x = bn(x, reg, name=f"block{b + 1}_bn{c + 1}")
             x = layers.Activation("relu", name=f"block{b + 1}_relu{c + 1}")(x)
         if size >= 2:
@@ -33,4 +35,4 @@ def build_cnn(cfg, input_shape, num_classes, reg):
         x = layers.Dense(int(cfg.dense), activation="relu", kernel_initializer=INIT,
                          kernel_regularizer=kernel_regularizer(reg), name="dense")(x)
     outputs = classifier_head(x, num_classes, reg)
-    return keras.Model(inputs, outputs, name=f"cnn_{blocks}x{cfg.convs_per_block}_{filters}")
+    return keras.Model(inputs, outputs, name=f"cnn_{depth}x{cfg.convs_per_block}_{width}")

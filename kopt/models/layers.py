@@ -46,3 +46,20 @@ def classifier_head(x, num_classes: int, reg, dropout: float | None = None):
         x = layers.Dropout(float(rate), name="head_dropout")(x)
     return layers.Dense(num_classes, activation="softmax", kernel_initializer=INIT,
                         kernel_regularizer=kernel_regularizer(reg), name="predictions")(x)
+
+
+def bn_relu(x, reg, name: str):
+    """Batch norm (unless ``batchnorm=false``) then ReLU: the pre-activation of ResNet v2, WRN, DenseNet."""
+    return layers.Activation("relu", name=f"{name}_relu")(bn(x, reg, name=f"{name}_bn"))
+
+
+def dropout(x, rate: float, name: str):
+    return layers.Dropout(float(rate), name=name)(x) if rate else x
+
+
+def require_image(family: str, input_shape) -> None:
+    from kopt.errors import KoptError
+
+    if len(input_shape) != 3:
+        raise KoptError(f"model={family} needs image input (H, W, C); this dataset has shape "
+                        f"{tuple(input_shape)}; use model=mlp")

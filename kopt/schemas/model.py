@@ -1,5 +1,7 @@
 from dataclasses import dataclass
+from typing import Optional
 
+from kopt.models.depth import densenet_layers, resnet_blocks, wrn_blocks
 from kopt.schemas import param, schema
 
 
@@ -15,11 +17,50 @@ class MLPConfig:
 @dataclass
 class CNNConfig:
     name: str = "cnn"
-    filters: int = param(32, ge=1)
-    blocks: int = param(2, ge=1)
+    width: int = param(32, ge=1)
+    depth: int = param(2, ge=1)
     convs_per_block: int = param(2, ge=1)
     kernel_size: int = param(3, ge=1)
     dense: int = param(128, ge=0)
+
+
+@schema("model", "resnet")
+@dataclass
+class ResNetConfig:
+    name: str = "resnet"
+    depth: int = 20
+    version: int = param(1, choices=(1, 2))
+    shortcut: str = param("A", choices=("A", "B"))
+
+    def check(self, prefix: str) -> None:
+        resnet_blocks(self.depth, f"{prefix}.depth")
+
+
+@schema("model", "densenet")
+@dataclass
+class DenseNetConfig:
+    name: str = "densenet"
+    depth: int = 100
+    growth_rate: int = param(12, ge=1)
+    compression: float = param(0.5, gt=0, le=1)
+    bottleneck: bool = True
+    dropout: float = param(0.0, ge=0, lt=1)
+    init_filters: Optional[int] = param(None, ge=1)
+
+    def check(self, prefix: str) -> None:
+        densenet_layers(self.depth, self.bottleneck, f"{prefix}.depth")
+
+
+@schema("model", "wrn")
+@dataclass
+class WRNConfig:
+    name: str = "wrn"
+    depth: int = 28
+    width: int = param(10, ge=1)
+    dropout: float = param(0.0, ge=0, lt=1)
+
+    def check(self, prefix: str) -> None:
+        wrn_blocks(self.depth, f"{prefix}.depth")
 
 
 # Models that convolve over (H, W, C) images; the rest (mlp) take any input.

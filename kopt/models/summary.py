@@ -1,0 +1,33 @@
+"""What a model costs: parameters, FLOPs per image, depth and weight memory (``kopt models``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kopt.models import build_model
+from kopt.models.flops import count_flops
+
+
+def nominal_depth(cfg) -> int:
+    """Depth as the family names it: the paper's depth, or the weight layers of mlp/cnn."""
+    if cfg.name == "mlp":
+        return int(cfg.depth) + 1
+    if cfg.name == "cnn":
+        return int(cfg.depth) * int(cfg.convs_per_block) + (1 if int(cfg.dense) else 0) + 1
+    return int(cfg.depth)
+
+
+def describe(model_cfg, reg, input_shape, num_classes: int) -> dict:
+    """Build the model once and measure it."""
+    model = build_model(model_cfg, reg, input_shape, num_classes)
+    return {
+        "model": model.name,
+        "params": int(model.count_params()),
+        "trainable_params": int(sum(np.prod(w.shape, dtype=np.int64) for w in model.trainable_weights)),
+        "flops": int(count_flops(model)),
+        "depth": nominal_depth(model_cfg),
+        "weights_bytes": int(sum(np.prod(w.shape, dtype=np.int64) * np.dtype(w.dtype).itemsize
+                                 for w in model.weights)),
+        "input_shape": [int(d) for d in input_shape],
+        "classes": int(num_classes),
+    }
