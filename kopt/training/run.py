@@ -62,6 +62,7 @@ class RunState:
     folds: list[FoldResult] = field(default_factory=list)
     params: int = 0
     extra: dict = field(default_factory=dict)
+    quiet: bool = False  # no terminal output (kopt tune draws its own)
 
     def choices(self) -> dict[str, str]:
         return {g: str(self.cfg[g].get("name")) for g in GROUPS if g in self.cfg and self.cfg[g] is not None}
@@ -154,8 +155,9 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
     distribute.prepare_fit(model, tr, ds_tr)
 
     best = BestEpoch(tr.monitor)
-    callbacks = [MetricsLogger(writer, fold), best, keras.callbacks.TerminateOnNaN(),
-                 Progress(fold, n_folds, tr.epochs, steps)]
+    callbacks = [MetricsLogger(writer, fold), best, keras.callbacks.TerminateOnNaN()]
+    if not state.quiet:
+        callbacks.append(Progress(fold, n_folds, tr.epochs, steps))
     if tr.early_stopping.enabled:
         es = tr.early_stopping
         callbacks.append(keras.callbacks.EarlyStopping(monitor=es.monitor, patience=es.patience, min_delta=es.min_delta,
@@ -204,7 +206,7 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
     hydra_cfg = run_dir / ".hydra" / "config.yaml"
     if not hydra_cfg.exists():
         atomic_write_text(hydra_cfg, OmegaConf.to_yaml(cfg))
-    state = RunState(cfg, run_dir)
+    state = RunState(cfg, run_dir, quiet=quiet)
     from kopt.tracking import Tracking  # tb/, metrics.csv, MLflow, curves.png
 
     tracking = Tracking(cfg, run_dir)
