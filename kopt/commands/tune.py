@@ -7,14 +7,17 @@ of the search space), so a bad override costs one line and writes nothing.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from kopt.compose import compose_and_validate, search_dirs
-from kopt.errors import KoptError
+from kopt.errors import KoptError, RunFailed
 from kopt.hydra_app import run_hydra_app
+from kopt.tune.space import GROUPS
 from kopt.validate import validate_train
 
 SEARCH_KEY = re.compile(r"^\+{0,2}search\.")
 _plan = None
+_errors: list[Exception] = []
 
 
 def quote_search_overrides(argv: list[str]) -> list[str]:
@@ -27,7 +30,10 @@ def quote_search_overrides(argv: list[str]) -> list[str]:
             quoted = value if value[:1] in ("'", '"') else (f"'{value}'" if "'" not in value else f'"{value}"')
             if "'" in value and '"' in value and value[:1] not in ("'", '"'):
                 raise KoptError(f"{arg}: cannot quote a value holding both ' and \"")
-            arg = f"++search.{key.lstrip('+')[len('search.'):]}={quoted}"
+            path = key.lstrip("+")[len("search."):]
+            if path in GROUPS:  # search.model=choice(...) is search.model.name, so that
+                path += ".name"  # search.model.cnn.filters=... can sit next to it
+            arg = f"++search.{path}={quoted}"
         out.append(arg)
     return out
 
@@ -40,16 +46,21 @@ def validate_tune(cfg) -> None:
     validate_group(cfg, "pruner")
 
 
-def task(cfg) -> dict:
+def task(cfg) -> dict | None:
     from hydra.core.hydra_config import HydraConfig
 
     from kopt.tune.run import run_study
 
-    return run_study(_plan, HydraConfig.get().runtime.output_dir)
+    try:
+        return run_study(_plan, HydraConfig.get().runtime.output_dir)
+    except (KoptError, RunFailed) as exc:  # raised after the app returns: Hydra would print a traceback
+        _errors.append(exc)
+        return None
 
 
 def main(argv: list[str]) -> None:
     global _plan
+    _errors.clear()
     argv = quote_search_overrides(argv)
     line, cfgs = compose_and_validate(argv, "tune", validators=[validate_tune])
     if line.multirun:
@@ -59,7 +70,12 @@ def main(argv: list[str]) -> None:
         from kopt.tune.plan import build_plan
 
         _plan = build_plan(cfgs[0], line.overrides, search_dirs(line.user_config_dir), line.config_name or "tune")
+        from kopt.tune.study import check_resume, storage_spec
+
+        check_resume(_plan, storage_spec(_plan.tuner.get("storage"), Path("runs") / "tune" / _plan.study_name))
         # the study name may come from ${now:...}: pin it, so the Hydra run dir matches the plan
         argv = [a for a in argv if not a.lstrip("+").startswith("tuner.study_name=")]
         argv.append(f"tuner.study_name={_plan.study_name}")
     run_hydra_app(task, argv, "tune", "kopt tune")
+    if _errors:
+        raise _errors[0]

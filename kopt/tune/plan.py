@@ -189,7 +189,8 @@ def build_plan(cfg: DictConfig, overrides: list[str], dirs: list[Path], config_n
     tuner = validate_group(cfg, "tuner")
     validate_group(cfg, "pruner")
     check_tuner_extras(tuner.name)
-    search_node = OmegaConf.to_container(cfg.get("search") or {}, resolve=True)
+    node = cfg.get("search")
+    search_node = OmegaConf.to_container(node, resolve=True) if node is not None else {}
     if not isinstance(search_node, dict):
         raise KoptError("search: must be a mapping of config paths to sweep expressions")
     space = parse_search(search_node)

@@ -16,7 +16,8 @@ from kopt.tune.study import state_counts
 
 TRIALS_CSV = "trials.csv"
 BEST_YAML = "best.yaml"
-COLUMNS = ("number", "state", "value", "duration_s", "pruned_epoch", "best_epoch", "fail_reason", "run_dir")
+COLUMNS = ("number", "state", "value", "duration_s", "pruned_epoch", "best_epoch", "fail_reason", "run_dir",
+           "retry_of")
 
 
 def _fmt_value(value):

@@ -46,7 +46,7 @@ def run_study(plan: TunePlan, study_dir: Path) -> dict:
     study_dir.mkdir(parents=True, exist_ok=True)
     spec = storage_spec(plan.tuner.get("storage"), study_dir)
     study = open_study(plan, open_storage(spec))
-    recovered = recover(study)
+    recovered = recover(study, study_dir)
     ui = TuneUI(plan, study_dir)
     ui.start([trial_row(t) for t in study.get_trials(deepcopy=False)], recovered)
     stopped: RunFailed | None = None

@@ -24,7 +24,12 @@ def sampler(name: str):
 def grid(opts: dict, seed: int, plan: TunePlan):
     from optuna.samplers import GridSampler
 
-    return GridSampler(plan.space.grid(), seed=seed)
+    class Grid(GridSampler):
+        def after_trial(self, study, trial, state, values):
+            """GridSampler calls study.stop(), which only works inside study.optimize(); kopt's
+            own loop stops claiming trials when the grid is used up."""
+
+    return Grid(plan.space.grid(), seed=seed)
 
 
 @sampler("random")
@@ -86,8 +91,21 @@ def qmc(opts: dict, seed: int, plan: TunePlan):
                       warn_independent_sampling=False, warn_asynchronous_seeding=False)
 
 
-def build_sampler(plan: TunePlan, worker: int = 0):
+# Their random state must be the same in every worker and every run: the grid's order and the
+# QMC sequence's scrambling map the ids they keep in the storage to parameter values.
+SHARED_SEED = ("grid", "qmc")
+
+
+def sampler_seed(plan: TunePlan, worker: int = 0, existing: int = 0) -> int:
+    """``seed`` for a new study's first worker; other workers, and runs that resume a study with
+    ``existing`` trials, get other streams (else a resumed random search would redraw its values)."""
+    if plan.tuner_name in SHARED_SEED:
+        return plan.seed
+    return (plan.seed + 1_000_003 * worker + 7_919 * existing) % 2**32
+
+
+def build_sampler(plan: TunePlan, worker: int = 0, existing: int = 0):
     name = plan.tuner_name
     if name not in SAMPLERS:
         raise KoptError(f"tuner={name}: unknown; allowed: {', '.join(sorted(SAMPLERS))}")
-    return SAMPLERS[name](plan.tuner, plan.seed + worker, plan)
+    return SAMPLERS[name](plan.tuner, sampler_seed(plan, worker, existing), plan)

@@ -60,19 +60,21 @@ def open_storage(spec: str):
         raise KoptError(f"tuner.storage={spec}: cannot open it ({type(exc).__name__}: {detail})") from None
 
 
-def open_study(plan: TunePlan, storage, worker: int = 0):
-    """Create the study, or load it and check that it was made by the same setup."""
+def check_resume(plan: TunePlan, spec: str) -> None:
+    """Before anything is written: if the study exists, it must have been made by the same setup."""
     import optuna
 
-    from kopt.tune.pruners import build_pruner
-    from kopt.tune.samplers import build_sampler
-
-    sampler, pruner = build_sampler(plan, worker), build_pruner(plan.pruner)
+    if "://" not in spec and not Path(spec).expanduser().is_file():
+        return  # a new journal file: a new study
+    storage = open_storage(spec)
     try:
-        study = optuna.load_study(study_name=plan.study_name, storage=storage, sampler=sampler, pruner=pruner)
+        study = optuna.load_study(study_name=plan.study_name, storage=storage)
     except KeyError:
-        study = optuna.create_study(study_name=plan.study_name, storage=storage, sampler=sampler, pruner=pruner,
-                                    direction=plan.direction, load_if_exists=True)
+        return
+    _check_same_plan(plan, study)
+
+
+def _check_same_plan(plan: TunePlan, study) -> None:
     stored = study.user_attrs.get(ATTR)
     if stored is None and study.trials:
         raise KoptError(f"tuner.study_name={plan.study_name}: a study of that name exists in the storage but was "
@@ -83,7 +85,24 @@ def open_study(plan: TunePlan, storage, worker: int = 0):
             shown = "; ".join(diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
             raise KoptError(f"tuner.study_name={plan.study_name} exists with a different setup: {shown}. "
                             "Resume it with its original overrides, or choose a new tuner.study_name")
+
+
+def open_study(plan: TunePlan, storage, worker: int = 0):
+    """Create the study, or load it and check that it was made by the same setup."""
+    import optuna
+
+    from kopt.tune.pruners import build_pruner
+    from kopt.tune.samplers import build_sampler
+
+    try:
+        study = optuna.load_study(study_name=plan.study_name, storage=storage)
+    except KeyError:
+        study = optuna.create_study(study_name=plan.study_name, storage=storage, direction=plan.direction,
+                                    load_if_exists=True)
+    _check_same_plan(plan, study)
     study.set_user_attr(ATTR, plan.to_attr())  # the tuner, pruner and n_trials may change on resume
+    study.sampler = build_sampler(plan, worker, existing=len(study.get_trials(deepcopy=False)))
+    study.pruner = build_pruner(plan.pruner)
     return study
 
 
@@ -101,7 +120,8 @@ def load_study(storage, study_name: str, worker: int = 0):
     if ATTR not in study.user_attrs:
         raise KoptError(f"tuner.study_name={study_name}: not a kopt tune study (no plan stored)")
     plan = TunePlan.from_attr(study.user_attrs[ATTR])
-    study.sampler, study.pruner = build_sampler(plan, worker), build_pruner(plan.pruner)
+    existing = len(study.get_trials(deepcopy=False))
+    study.sampler, study.pruner = build_sampler(plan, worker, existing), build_pruner(plan.pruner)
     return study, plan
 
 
@@ -148,7 +168,20 @@ def set_attrs(study, number_or_trial, attrs: dict) -> None:
         trial.set_user_attr(key, value)
 
 
-def recover(study) -> tuple[list[int], list[int]]:
+def _mark_run_dir_interrupted(run_dir: Path, reason: str) -> None:
+    from kopt.rundir import SUMMARY, atomic_write_json, read_json
+
+    path = run_dir / SUMMARY
+    try:
+        summary = read_json(path)
+    except (OSError, ValueError):
+        return
+    if summary.get("status") == "running":
+        summary.update(status="interrupted", error=reason)
+        atomic_write_json(path, summary)
+
+
+def recover(study, study_dir: Path) -> tuple[list[int], list[int]]:
     """Fail the RUNNING trials of dead processes on this host, then enqueue again every trial
     failed by an interruption that has not been retried. Returns (failed, enqueued) numbers."""
     from optuna.trial import TrialState
@@ -158,7 +191,9 @@ def recover(study) -> tuple[list[int], list[int]]:
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = t.user_attrs.get("worker") or {}
         if worker.get("host") == host and not process_alive(worker.get("pid"), t.datetime_start):
-            set_attrs(study, t.number, {"fail_reason": f"{INTERRUPTED}: its process ({worker.get('pid')}) died"})
+            reason = f"{INTERRUPTED}: its process ({worker.get('pid')}) died"
+            set_attrs(study, t.number, {"fail_reason": reason})
+            _mark_run_dir_interrupted(Path(study_dir) / str(t.user_attrs.get("run_dir", f"trials/{t.number}")), reason)
             study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
             failed.append(t.number)
     trials = study.get_trials(deepcopy=False)
@@ -269,7 +304,7 @@ def work(study, plan: TunePlan, study_dir: Path, since: float, ui=None, on_trial
             trial = claim(study, plan, study_dir, since)
             if trial is None:
                 break
-            set_attrs(study, trial, {"worker": worker})
+            set_attrs(study, trial, {"worker": worker, "run_dir": f"trials/{trial.number}"})
             started = time.time()
             try:
                 with get_heartbeat_thread(trial._trial_id, study._storage):

@@ -21,6 +21,10 @@ def params_text(params: dict, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def numbers(items: list[int]) -> str:
+    return ("trial " if len(items) == 1 else "trials ") + ", ".join(map(str, items))
+
+
 def ranked(rows: list[dict], direction: str) -> list[dict]:
     done = [r for r in rows if r["state"] == "COMPLETE" and r["value"] is not None]
     return sorted(done, key=lambda r: r["value"], reverse=direction == "maximize")
@@ -48,10 +52,10 @@ class TuneUI:
             console.print(f"[dim]  search {line}[/]")
         failed, enqueued = recovered
         if failed:
-            console.print(f"[yellow]trials {', '.join(map(str, failed))} were left running by a dead process: "
-                          "marked FAIL (interrupted)[/]")
+            console.print(f"[yellow]{numbers(failed)} left running by a dead process: marked FAIL (interrupted)[/]")
         if enqueued:
-            console.print(f"[yellow]trials {', '.join(map(str, enqueued))} will be run again[/]")
+            console.print(f"[yellow]{numbers(enqueued)} interrupted: {'its' if len(enqueued) == 1 else 'their'} "
+                          "parameters run again[/]")
         if self.tty:
             from rich.live import Live
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
