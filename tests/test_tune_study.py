@@ -103,11 +103,17 @@ def test_each_pruner_on_a_small_grid(tmp_path, monkeypatch, pruner, extra, n_tri
 
 
 def test_no_pruner_with_kfold_reports_steps_across_folds(tmp_path, monkeypatch):
+    from kopt.tune.objective import _gradient_registry
+
+    before = set(_gradient_registry())
     summary, study, _ = tune_here(tmp_path, monkeypatch, "pruner=none", "split=kfold", "split.k=2",
                                   "tuner=random", "tuner.n_trials=2", *NUMERIC)
     assert summary["counts"] == {"COMPLETE": 2, "PRUNED": 0, "FAIL": 0, "RUNNING": 0}
     for t in study.trials:
         assert sorted(t.intermediate_values) == [0, 1, 2, 3]  # fold * epochs + epoch, 2 folds x 2 epochs
+    # TensorFlow's gradient registry keeps every traced train graph (~15 MiB each) unless trials clean it
+    leaked = [k for k in set(_gradient_registry()) - before if k.startswith("CustomGradient-")]
+    assert leaked == []
 
 
 def test_failing_trials_are_recorded_and_max_failures_stops(tmp_path, monkeypatch):

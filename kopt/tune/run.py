@@ -47,6 +47,11 @@ def run_study(plan: TunePlan, study_dir: Path) -> dict:
     spec = storage_spec(plan.tuner.get("storage"), study_dir)
     study = open_study(plan, open_storage(spec))
     recovered = recover(study, study_dir)
+    if int(plan.tuner.get("n_workers", 1)) == 1:  # load TensorFlow before the live display starts
+        from kopt.runtime import quiet_tensorflow
+
+        quiet_tensorflow(any(b.get("trainer", {}).get("verbose") for b in plan.bases.values()))
+        import kopt.tune.objective  # noqa: F401
     ui = TuneUI(plan, study_dir)
     ui.start([trial_row(t) for t in study.get_trials(deepcopy=False)], recovered)
     stopped: RunFailed | None = None
