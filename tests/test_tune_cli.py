@@ -64,15 +64,23 @@ def test_cfg_job_shows_the_tune_config_without_running(workdir):
     assert not (workdir / "runs").exists()
 
 
-def test_search_preset_composes_and_validates(workdir):
-    """search=cnn_digits is a valid space for the digits CNN (checked without running a trial)."""
+@pytest.mark.parametrize("preset, model, params", [
+    ("cnn_digits", "cnn", {"model.filters", "model.dense", "regularizer.dropout", "optimizer.lr"}),
+    ("resnet", "resnet", {"model.depth", "model.shortcut", "optimizer.lr", "optimizer.weight_decay"}),
+])
+def test_search_presets_compose_and_validate(workdir, preset, model, params):
+    """Each preset is a valid space for its model (every key and bound checked, no trial run)."""
     from kopt.commands.tune import quote_search_overrides, validate_tune
     from kopt.compose import compose_and_validate, search_dirs
+    from kopt.models import MODELS
     from kopt.tune.plan import build_plan
 
-    line, cfgs = compose_and_validate(quote_search_overrides(["search=cnn_digits", "model=cnn"]), "tune", [validate_tune])
+    if model not in MODELS:
+        pytest.skip(f"model={model} is not in this build's model zoo yet")
+    argv = quote_search_overrides([f"search={preset}", f"model={model}"])
+    line, cfgs = compose_and_validate(argv, "tune", [validate_tune])
     plan = build_plan(cfgs[0], line.overrides, search_dirs(None))
-    assert {p.name for p in plan.space.params} == {"model.filters", "model.dense", "regularizer.dropout", "optimizer.lr"}
+    assert {p.name for p in plan.space.params} == params
 
 
 def test_grid_with_a_nan_trial_then_best_yaml_reruns_and_optuna_reads_the_study(workdir):

@@ -31,7 +31,7 @@ def trial_row(t) -> dict:
     duration = attrs.get("duration_s")
     if duration is None and t.datetime_start and t.datetime_complete:
         duration = round((t.datetime_complete - t.datetime_start).total_seconds(), 3)
-    return {"number": t.number, "state": t.state.name, "value": t.value if t.state.name == "COMPLETE" else None,
+    return {"number": t.number, "state": t.state.name, "value": t.value if t.state.name in ("COMPLETE", "PRUNED") else None,
             "duration_s": duration, "pruned_epoch": attrs.get("pruned_epoch"), "best_epoch": attrs.get("best_epoch"),
             "fail_reason": attrs.get("fail_reason"), "run_dir": attrs.get("run_dir"), "params": dict(t.params),
             "retry_of": attrs.get("retry_of")}

@@ -68,7 +68,10 @@ def run_study(plan: TunePlan, study_dir: Path) -> dict:
         if int(plan.tuner.get("n_workers", 1)) > 1:
             from kopt.tune.workers import run_workers
 
-            run_workers(plan, study, spec, study_dir, started, ui, on_poll=progress)
+            from kopt.tune.study import sigterm_raises
+
+            with sigterm_raises():  # SIGTERM is passed on to the workers, like Ctrl-C
+                run_workers(plan, study, spec, study_dir, started, ui, on_poll=progress)
         else:
             work(study, plan, study_dir, started, ui=ui, on_trial=trial_done)
     except RunFailed as exc:
