@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY, assert_clean_error, kopt_env, read_summary, run_kopt
+from conftest import TINY, assert_clean_error, kopt_env, read_summary, run_kopt
 
 QUICK = [*TINY, "dataset.noise=0.3"]
 
@@ -199,3 +199,15 @@ def test_two_workers_share_the_study(workdir):
     assert len(pids) == 2, pids  # both workers ran trials
     assert len({(t.params["model.width"], t.params["optimizer.lr"]) for t in trials}) == 4  # no repeated draws
     assert {p.name for p in (study / "workers").iterdir()} == {"0.log", "1.log"}
+
+
+def test_postgresql_storage_with_two_workers(workdir, pg_url):
+    proc = run_kopt("tune", *QUICK, "tuner=random", "tuner.n_trials=3", "tuner.n_workers=2", "tuner.study_name=pg",
+                    "pruner=none", "tuner.retrain_best=false", "tuner.plots=false", f"tuner.storage={pg_url}",
+                    "search.model.width=int(interval(8, 32))", cwd=workdir)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    import optuna
+
+    trials = optuna.load_study(study_name="pg", storage=pg_url).trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 3  # exactly n_trials, none beyond
+    assert read_summary(workdir / "runs" / "tune" / "pg")["storage"] == pg_url

@@ -11,7 +11,7 @@ from kopt.compose import compose_and_validate, search_dirs
 from kopt.errors import KoptError
 from kopt.tune.plan import TunePlan, build_plan
 from kopt.tune.space import parse_search
-from tests.conftest import TINY
+from conftest import TINY
 
 
 def dist(expr):

@@ -15,7 +15,7 @@ from kopt.commands.tune import quote_search_overrides, validate_tune
 from kopt.compose import compose_and_validate, search_dirs
 from kopt.errors import RunFailed
 from kopt.tune.plan import build_plan
-from tests.conftest import TINY
+from conftest import TINY
 
 # separable classes, so that a learning rate of 1e-9 stays at chance while 1e-2 learns
 EASY = [*TINY, "dataset.noise=0.3", "tuner.retrain_best=false", "tuner.plots=false"]

@@ -77,20 +77,11 @@ class RepeatedKFold:
         yield from cls(n_splits=self.k, n_repeats=self.repeats, random_state=self.seed).split(X, y)
 
 
-class Refit:
-    """All of the pool trains; it is also the 'validation' data (no held-out validation)."""
-
-    def split(self, X, y):
-        idx = np.arange(len(y))
-        yield idx, idx
-
-
 SPLITTERS = {
     "holdout": lambda cfg, seed: Holdout(cfg.val_size, cfg.stratify, seed),
     "kfold": lambda cfg, seed: KFold(cfg.k, cfg.stratify, cfg.shuffle, seed),
     "repeated_kfold": lambda cfg, seed: RepeatedKFold(cfg.k, cfg.repeats, cfg.stratify, seed),
     "cv5x2": lambda cfg, seed: RepeatedKFold(2, 5, cfg.stratify, seed),
-    "refit": lambda cfg, seed: Refit(),
 }
 
 

@@ -40,10 +40,3 @@ class CV5x2Config:
     name: str = "cv5x2"
     test_size: float = param(0.2, gt=0, lt=1)
     stratify: bool = True
-
-
-@schema("split", "refit")
-@dataclass
-class RefitConfig:
-    name: str = "refit"
-    test_size: float = param(0.2, gt=0, lt=1)

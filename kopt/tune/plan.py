@@ -150,7 +150,7 @@ def _probe(param: Param | Fixed, value: Any, base: dict, where: str) -> None:
     except KoptError as exc:
         expr = param.dist.expr if isinstance(param, Param) else repr(param.value)
         hint = ""
-        if "Integer" in str(exc) and isinstance(param, Param) and param.dist.kind == "float":
+        if "integer" in str(exc).lower() and isinstance(param, Param) and param.dist.kind == "float":
             hint = f"; write int({expr}) for an integer key"
         raise KoptError(f"search.{param.name}={expr}{where}: {exc}{hint}") from None
 
