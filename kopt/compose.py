@@ -238,12 +238,14 @@ def compose_with_hydra(config_name: str, overrides: list[str], dirs: list[Path])
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
 
-    extra = []
-    if len(dirs) > 1:
-        extra = ["hydra.searchpath=[" + ",".join(f"file://{d}" for d in dirs[:-1]) + "]"]
+    # Hydra caches the primary config lookup made before hydra.searchpath applies, so the dir
+    # holding the primary config must be the main one; the others follow in search order.
+    primary = next((d for d in dirs if (d / f"{config_name}.yaml").is_file()), dirs[-1])
+    others = [d for d in dirs if d != primary]
+    extra = ["hydra.searchpath=[" + ",".join(f"file://{d}" for d in others) + "]"] if others else []
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(config_dir=str(dirs[-1]), version_base="1.3", job_name="kopt"):
+        with initialize_config_dir(config_dir=str(primary), version_base="1.3", job_name="kopt"):
             try:
                 return compose(config_name=config_name, overrides=overrides + extra, return_hydra_config=True)
             except (HydraException, OmegaConfBaseException, ValueError) as exc:

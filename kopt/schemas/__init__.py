@@ -18,7 +18,8 @@ _REGISTRY: dict[str, dict[str, type]] = {}
 # Whether schema checks look at the file system (data files, caches). Off for print-only
 # command lines such as `--cfg job`, which must show a config whatever the machine holds.
 files = {"check": True}
-GROUP_MODULES = ("dataset", "split", "model", "regularizer", "augment", "optimizer", "trainer", "root", "logger")
+GROUP_MODULES = ("dataset", "split", "model", "regularizer", "augment", "optimizer", "trainer", "root", "logger",
+                 "tuner", "pruner")
 
 
 def schema(group: str, *names: str) -> Callable[[type], type]:

@@ -46,6 +46,7 @@ class RunState:
     folds: list[FoldResult] = field(default_factory=list)
     params: int = 0
     extra: dict = field(default_factory=dict)
+    quiet: bool = False  # no terminal output (kopt tune draws its own)
 
     def choices(self) -> dict[str, str]:
         return {g: str(self.cfg[g].get("name")) for g in GROUPS if g in self.cfg and self.cfg[g] is not None}
@@ -165,9 +166,9 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
         es = tr.early_stopping
         early = keras.callbacks.EarlyStopping(monitor=es.monitor, patience=es.patience, min_delta=es.min_delta,
                                               mode="max" if "acc" in es.monitor else "min")
-    progress = Progress(fold, n_folds, tr.epochs, steps)
-    callbacks = [MetricsLogger(writer, fold), best, keras.callbacks.TerminateOnNaN(), progress,
-                 *([early] if early else [])]
+    progress = None if state.quiet else Progress(fold, n_folds, tr.epochs, steps)
+    callbacks = [MetricsLogger(writer, fold), best, keras.callbacks.TerminateOnNaN(),
+                 *([progress] if progress else []), *([early] if early else [])]
     if callbacks_factory is not None:
         callbacks.extend(callbacks_factory(fold, n_folds))
     if store is not None:
@@ -276,7 +277,7 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
     hydra_cfg = run_dir / ".hydra" / "config.yaml"
     if not hydra_cfg.exists():
         atomic_write_text(hydra_cfg, OmegaConf.to_yaml(cfg))
-    state = RunState(cfg, run_dir)
+    state = RunState(cfg, run_dir, quiet=quiet)
     state.extra.update({"pid": os.getpid(), "host": socket.gethostname()})
     if previous:
         _continue_from(state, previous)

@@ -1,0 +1,79 @@
+"""Helpers shared by the tune benchmarks: run a kopt study in this process, RSS, result files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import socket
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def rss_mib() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def plan_study(workdir: Path, overrides: list[str]):
+    """The TunePlan of `kopt tune OVERRIDES` (composed and checked exactly as the command does)."""
+    from kopt.commands.tune import quote_search_overrides, validate_tune
+    from kopt.compose import compose_and_validate, search_dirs
+    from kopt.tune.plan import build_plan
+
+    os.chdir(workdir)
+    line, cfgs = compose_and_validate(quote_search_overrides(overrides), "tune", [validate_tune])
+    return build_plan(cfgs[0], line.overrides, search_dirs(None))
+
+
+def study_curve(study, start: float) -> list[tuple[float, float]]:
+    """(seconds since start, best value so far) after each finished trial (maximised metric)."""
+    done = sorted((t for t in study.trials if t.datetime_complete is not None), key=lambda t: t.datetime_complete)
+    best, curve = None, []
+    for t in done:
+        if t.state.name == "COMPLETE":
+            best = t.value if best is None else max(best, t.value)
+        if best is not None:
+            curve.append((t.datetime_complete.timestamp() - start, best))
+    return curve
+
+
+def time_to_reach(curve: list[tuple[float, float]], target: float) -> float | None:
+    return next((t for t, best in curve if best >= target - 1e-12), None)
+
+
+def environment() -> dict:
+    import keras
+    import optuna
+    import tensorflow as tf
+
+    return {"host": socket.gethostname(), "python": platform.python_version(), "tensorflow": tf.__version__,
+            "keras": keras.__version__, "optuna": optuna.__version__, "cpus": len(os.sched_getaffinity(0)),
+            "loadavg_at_start": list(os.getloadavg())}
+
+
+def write_results(name: str, data: dict, markdown: str) -> tuple[Path, Path]:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = f"{dt.date.today().isoformat()}-{socket.gethostname()}-{name}"
+    json_path, md_path = RESULTS / f"{stem}.json", RESULTS / f"{stem}.md"
+    json_path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    md_path.write_text(markdown.rstrip() + "\n")
+    return json_path, md_path
+
+
+def md_table(header: list[str], rows: list[list]) -> str:
+    def cell(v):
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return "-" if v is None else str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)

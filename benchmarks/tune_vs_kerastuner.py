@@ -1,0 +1,179 @@
+"""kopt tune against KerasTuner on the same search, in one process, run alternately.
+
+The digits CNN of kopt's model zoo (2 blocks x 2 convs, dense 128), the same train/val split and
+normalisation, the same space (filters in {8, 16, 32}, dropout in [0, 0.5], log-uniform learning
+rate in [1e-4, 1e-1]), the same epochs per trial and the same number of trials:
+
+  kopt_tpe_hyperband  kopt tune tuner=bayes pruner=hyperband
+  kopt_tpe            kopt tune tuner=bayes pruner=none
+  kt_random           keras_tuner.RandomSearch
+  kt_bayes            keras_tuner.BayesianOptimization
+  kt_hyperband        keras_tuner.Hyperband(max_epochs=epochs, factor=3)  (sets its own trial count)
+
+For each: best val_accuracy, epochs trained, wall time, RSS before/after, and the time at which
+its best-so-far first reached KerasTuner-Bayes's final best. Target: kopt (TPE + hyperband)
+reaches KerasTuner-Bayes's best val accuracy in <= 0.5x KerasTuner-Bayes's wall time.
+
+    python benchmarks/tune_vs_kerastuner.py            # 20 trials x 5 epochs
+    python benchmarks/tune_vs_kerastuner.py --quick    # 4 trials x 2 epochs (a smoke run)
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from tune_common import environment, md_table, plan_study, rss_mib, study_curve, time_to_reach, write_results
+
+SEARCH = ["search.model.filters=choice(8, 16, 32)", "search.regularizer.dropout=interval(0.0, 0.5)",
+          "search.optimizer.lr=tag(log, interval(1e-4, 1e-1))"]
+
+
+def run_kopt(name: str, pruner: str, trials: int, epochs: int, seed: int, workdir: Path) -> dict:
+    import optuna
+
+    from kopt.tune.run import run_study
+    from kopt.tune.study import open_storage
+
+    plan = plan_study(workdir, ["dataset=digits", "model=cnn", f"trainer.epochs={epochs}", "trainer.batch_size=64",
+                                "tuner=bayes", f"tuner.n_trials={trials}", f"tuner.study_name={name}", f"seed={seed}",
+                                f"pruner={pruner}", "tuner.retrain_best=false", "tuner.plots=false", *SEARCH])
+    study_dir = workdir / "runs" / "tune" / name
+    rss0, t0 = rss_mib(), time.time()
+    summary = run_study(plan, study_dir)
+    wall = time.time() - t0
+    study = optuna.load_study(study_name=name, storage=open_storage(str(study_dir / "journal.log")))
+    return {"name": name, "best_val_accuracy": summary["best_value"], "trials": len(study.trials),
+            "pruned": summary["counts"]["PRUNED"], "epochs": sum(len(t.intermediate_values) for t in study.trials),
+            "wall_s": wall, "rss_before_mib": rss0, "rss_after_mib": rss_mib(), "curve": study_curve(study, t0)}
+
+
+def digits_arrays(seed: int):
+    """kopt's own holdout split and training-fold normalisation of digits."""
+    from omegaconf import OmegaConf
+
+    from kopt.data.datasets import load_dataset
+    from kopt.data.pipeline import Normalizer
+    from kopt.data.splits import make_splits
+
+    data = load_dataset(OmegaConf.create({"name": "digits", "limit": None}), seed)
+    split = make_splits(OmegaConf.create({"name": "holdout", "test_size": 0.2, "val_size": 0.2, "stratify": True}),
+                        data.y, seed)
+    tr, va = split.folds[0]
+    norm = Normalizer.fit(data.x[tr])
+    return norm(data.x[tr]), data.y[tr], norm(data.x[va]), data.y[va], data.input_shape, data.num_classes
+
+
+def run_kerastuner(name: str, kind: str, trials: int, epochs: int, seed: int, workdir: Path, arrays) -> dict:
+    import keras
+    import keras_tuner as kt
+    from omegaconf import OmegaConf
+
+    from kopt.models import build_model
+
+    x_tr, y_tr, x_va, y_va, shape, classes = arrays
+
+    def build(hp):
+        cfg = OmegaConf.create({"name": "cnn", "filters": hp.Choice("filters", [8, 16, 32]), "blocks": 2,
+                                "convs_per_block": 2, "kernel_size": 3, "dense": 128})
+        reg = OmegaConf.create({"l1": 0.0, "l2": 0.0, "dropout": hp.Float("dropout", 0.0, 0.5), "batchnorm": True})
+        model = build_model(cfg, reg, shape, classes)
+        model.compile(keras.optimizers.Adam(hp.Float("lr", 1e-4, 1e-1, sampling="log")),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    t0 = time.time()
+    curve: list[tuple[float, float]] = []
+
+    class Track(keras.callbacks.Callback):
+        epochs = 0
+
+        def on_train_begin(self, logs=None):
+            self.best = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            Track.epochs += 1
+            value = (logs or {}).get("val_accuracy")
+            if value is not None:
+                self.best = value if self.best is None else max(self.best, value)
+
+        def on_train_end(self, logs=None):
+            if self.best is not None:
+                prev = curve[-1][1] if curve else 0.0
+                curve.append((time.time() - t0, max(prev, float(self.best))))
+
+    common = dict(objective="val_accuracy", seed=seed, directory=str(workdir / "kt"), project_name=name,
+                  overwrite=True)
+    if kind == "random":
+        tuner = kt.RandomSearch(build, max_trials=trials, **common)
+    elif kind == "bayes":
+        tuner = kt.BayesianOptimization(build, max_trials=trials, **common)
+    else:
+        tuner = kt.Hyperband(build, max_epochs=epochs, factor=3, **common)
+    rss0 = rss_mib()
+    t0 = time.time()
+    tuner.search(x_tr, y_tr, validation_data=(x_va, y_va), epochs=epochs, batch_size=64, callbacks=[Track()], verbose=0)
+    wall = time.time() - t0
+    best = tuner.oracle.get_best_trials(1)[0].score
+    return {"name": name, "best_val_accuracy": float(best), "trials": len(tuner.oracle.trials), "pruned": None,
+            "epochs": Track.epochs, "wall_s": wall, "rss_before_mib": rss0, "rss_after_mib": rss_mib(), "curve": curve}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="4 trials x 2 epochs")
+    parser.add_argument("--trials", type=int, default=None)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    trials = args.trials or (4 if args.quick else 20)
+    epochs = args.epochs or (2 if args.quick else 5)
+    workdir = Path(tempfile.mkdtemp(prefix="kopt-bench-"))
+    try:
+        from kopt.runtime import setup_tensorflow
+
+        setup_tensorflow(args.seed)
+        env = environment()
+        arrays = digits_arrays(args.seed)
+        results = []
+        for name in ("kopt_tpe_hyperband", "kt_random", "kopt_tpe", "kt_bayes", "kt_hyperband"):
+            print(f"== {name}", flush=True)
+            if name.startswith("kopt"):
+                pruner = "hyperband" if "hyperband" in name else "none"
+                row = run_kopt(name, pruner, trials, epochs, args.seed, workdir)
+            else:
+                row = run_kerastuner(name, name[3:], trials, epochs, args.seed, workdir, arrays)
+            print({k: v for k, v in row.items() if k != "curve"}, flush=True)
+            results.append(row)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    by = {r["name"]: r for r in results}
+    target = by["kt_bayes"]["best_val_accuracy"]
+    for r in results:
+        r["time_to_kt_bayes_best_s"] = time_to_reach(r["curve"], target)
+    reach = by["kopt_tpe_hyperband"]["time_to_kt_bayes_best_s"]
+    ratio = reach / by["kt_bayes"]["wall_s"] if reach is not None else None
+    data = {"benchmark": "tune_vs_kerastuner", "quick": args.quick, "trials": trials, "epochs_per_trial": epochs,
+            "environment": env, "results": results, "kt_bayes_best": target,
+            "ratio_time_to_kt_bayes_best": ratio, "target_ratio": 0.5,
+            "met": ratio is not None and ratio <= 0.5}
+    header = ["tuner", "best val_acc", "trials", "pruned", "epochs", "wall s", "time to KT-Bayes best s",
+              "RSS before MiB", "RSS after MiB"]
+    rows = [[r["name"], r["best_val_accuracy"], r["trials"], r["pruned"], r["epochs"], r["wall_s"],
+             r["time_to_kt_bayes_best_s"], r["rss_before_mib"], r["rss_after_mib"]] for r in results]
+    md = (f"# kopt tune vs KerasTuner ({'quick' if args.quick else 'full'}: {trials} trials x {epochs} epochs, "
+          f"digits CNN)\n\n{md_table(header, rows)}\n\n"
+          f"kopt (TPE + hyperband) time to reach KerasTuner-Bayes's best ({target:.4f}) / KerasTuner-Bayes wall time: "
+          f"**{'not reached' if ratio is None else f'{ratio:.2f}x'}** (target <= 0.5x: {'met' if data['met'] else 'not met'})\n\n"
+          f"Host {env['host']}, {env['cpus']} CPUs, load average at start {env['loadavg_at_start']}, "
+          f"TensorFlow {env['tensorflow']}, Optuna {env['optuna']}.\n")
+    paths = write_results("tune_vs_kerastuner" + ("-quick" if args.quick else ""), data, md)
+    print(md)
+    print("written:", *paths)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""``kopt tune``: an Optuna study over ``kopt train`` configs, as a Hydra app on ``tune.yaml``.
+
+The whole study is checked before anything runs (groups, tuner, pruner, every key and bound
+of the search space), so a bad override costs one line and writes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from kopt.compose import compose_and_validate, search_dirs
+from kopt.errors import KoptError, RunFailed
+from kopt.hydra_app import run_hydra_app
+from kopt.tune.space import GROUPS
+from kopt.validate import validate_train
+
+SEARCH_KEY = re.compile(r"^\+{0,2}search\.")
+_plan = None
+_errors: list[Exception] = []
+
+
+def quote_search_overrides(argv: list[str]) -> list[str]:
+    """``search.x=choice(1,2)`` is a search expression, not a Hydra sweep: pass it as a string
+    (and add the key, since the search node starts empty)."""
+    out = []
+    for arg in argv:
+        key, eq, value = arg.partition("=")
+        if eq and SEARCH_KEY.match(key) and not arg.startswith("-"):
+            quoted = value if value[:1] in ("'", '"') else (f"'{value}'" if "'" not in value else f'"{value}"')
+            if "'" in value and '"' in value and value[:1] not in ("'", '"'):
+                raise KoptError(f"{arg}: cannot quote a value holding both ' and \"")
+            path = key.lstrip("+")[len("search."):]
+            if path in GROUPS:  # search.model=choice(...) is search.model.name, so that
+                path += ".name"  # search.model.cnn.filters=... can sit next to it
+            arg = f"++search.{path}={quoted}"
+        out.append(arg)
+    return out
+
+
+def validate_tune(cfg) -> None:
+    from kopt.validate import validate_group
+
+    validate_train(cfg)
+    validate_group(cfg, "tuner")
+    validate_group(cfg, "pruner")
+
+
+def task(cfg) -> dict | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from kopt.tune.run import run_study
+
+    try:
+        return run_study(_plan, HydraConfig.get().runtime.output_dir)
+    except (KoptError, RunFailed) as exc:  # raised after the app returns: Hydra would print a traceback
+        _errors.append(exc)
+        return None
+
+
+def main(argv: list[str]) -> None:
+    global _plan
+    _errors.clear()
+    argv = quote_search_overrides(argv)
+    line, cfgs = compose_and_validate(argv, "tune", validators=[validate_tune])
+    if line.multirun:
+        raise KoptError("kopt tune runs one study: drop -m/--multirun and put what to search under search., "
+                        "e.g. 'search.model.width=choice(16,32,64)'")
+    if cfgs:
+        from kopt.tune.plan import build_plan
+
+        _plan = build_plan(cfgs[0], line.overrides, search_dirs(line.user_config_dir), line.config_name or "tune")
+        from kopt.tune.study import check_resume, storage_spec
+
+        check_resume(_plan, storage_spec(_plan.tuner.get("storage"), Path("runs") / "tune" / _plan.study_name))
+        # the study name may come from ${now:...}: pin it, so the Hydra run dir matches the plan
+        argv = [a for a in argv if not a.lstrip("+").startswith("tuner.study_name=")]
+        argv.append(f"tuner.study_name={_plan.study_name}")
+    run_hydra_app(task, argv, "tune", "kopt tune")
+    if _errors:
+        raise _errors[0]

@@ -1,0 +1,113 @@
+"""The ``tuner`` group: the keys every tuner shares, plus each Optuna sampler's own options."""
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from kopt.errors import KoptError
+from kopt.schemas import param, schema
+
+STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+CROSSOVERS = {"uniform": 2, "blxalpha": 2, "sbx": 2, "vsbx": 2, "undx": 3, "spx": 3}  # name -> parents
+
+
+@dataclass
+class TunerConfig:
+    name: str = "bayes"
+    study_name: Optional[str] = None
+    n_trials: Optional[int] = param(20, ge=1)
+    metric: str = param("val_accuracy", choices=("val_accuracy", "val_loss"))
+    direction: str = param("auto", choices=("auto", "maximize", "minimize"))
+    storage: Optional[str] = None
+    n_workers: int = param(1, ge=1)
+    max_failures: int = param(10, ge=1)
+    timeout: Optional[float] = param(None, gt=0)
+    retrain_best: bool = True
+    plots: bool = True
+
+    def check(self, prefix: str) -> None:
+        if self.study_name is not None and not STUDY_NAME.match(self.study_name):
+            raise KoptError(f"{prefix}.study_name={self.study_name!r}: allowed: letters, digits, '.', '_' and '-' "
+                            "(at most 100, not starting with '.' or '-')")
+        if self.n_trials is None and self.name != "grid":
+            raise KoptError(f"{prefix}.n_trials=null: only tuner=grid can run until its grid is exhausted; allowed: >= 1")
+        wrong = {"val_accuracy": "minimize", "val_loss": "maximize"}[self.metric]
+        if self.direction == wrong:
+            raise KoptError(f"{prefix}.direction={wrong} with {prefix}.metric={self.metric}: allowed: auto or "
+                            f"{'maximize' if wrong == 'minimize' else 'minimize'}")
+
+    @property
+    def resolved_direction(self) -> str:
+        if self.direction != "auto":
+            return self.direction
+        return "minimize" if self.metric.endswith("loss") else "maximize"
+
+
+@schema("tuner", "grid")
+@dataclass
+class GridTuner(TunerConfig):
+    name: str = "grid"
+    n_trials: Optional[int] = param(None, ge=1)
+
+
+@schema("tuner", "random")
+@dataclass
+class RandomTuner(TunerConfig):
+    name: str = "random"
+
+
+@schema("tuner", "bayes")
+@dataclass
+class BayesTuner(TunerConfig):
+    name: str = "bayes"
+    n_startup_trials: int = param(10, ge=0)
+    n_ei_candidates: int = param(24, ge=1)
+    multivariate: bool = True
+    group: Optional[bool] = None  # null: on when the space has conditional parameters
+    constant_liar: bool = True
+
+
+@schema("tuner", "gp")
+@dataclass
+class GPTuner(TunerConfig):
+    name: str = "gp"
+    n_startup_trials: int = param(10, ge=0)
+    deterministic_objective: bool = False
+
+
+@schema("tuner", "cmaes")
+@dataclass
+class CmaEsTuner(TunerConfig):
+    name: str = "cmaes"
+    n_startup_trials: int = param(1, ge=0)
+    sigma0: Optional[float] = param(None, gt=0)
+    popsize: Optional[int] = param(None, ge=2)
+    use_separable_cma: bool = False
+    with_margin: bool = False
+    consider_pruned_trials: bool = False
+
+
+@schema("tuner", "genetic")
+@dataclass
+class GeneticTuner(TunerConfig):
+    name: str = "genetic"
+    population_size: int = param(10, ge=2)
+    mutation_prob: Optional[float] = param(None, ge=0, le=1)
+    crossover: str = param("uniform", choices=tuple(CROSSOVERS))
+    crossover_prob: float = param(0.9, ge=0, le=1)
+    swapping_prob: float = param(0.5, ge=0, le=1)
+
+    def check(self, prefix: str) -> None:
+        super().check(prefix)
+        parents = CROSSOVERS[self.crossover]
+        if self.population_size < parents:
+            raise KoptError(f"{prefix}.population_size={self.population_size} is too small for "
+                            f"{prefix}.crossover={self.crossover}; allowed: >= {parents}")
+
+
+@schema("tuner", "qmc")
+@dataclass
+class QMCTuner(TunerConfig):
+    name: str = "qmc"
+    qmc_type: str = param("sobol", choices=("sobol", "halton"))
+    scramble: bool = True

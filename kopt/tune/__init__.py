@@ -1,0 +1,1 @@
+"""``kopt tune``: Optuna search over kopt train configs (search space, samplers, pruners, study)."""

@@ -1,0 +1,143 @@
+"""One trial: sample parameters, build the train config, run ``kopt train`` in-process into
+``trials/<number>/``, and turn the outcome into an Optuna state. TensorFlow is imported here."""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import optuna
+
+from kopt.errors import KoptError, RunFailed
+from kopt.rundir import SUMMARY, atomic_write_json
+from kopt.training.run import run_train
+from kopt.tune.plan import TunePlan
+
+
+@dataclass
+class Outcome:
+    state: str                      # COMPLETE | PRUNED | FAIL
+    value: float | None = None
+    duration_s: float = 0.0
+    attrs: dict = field(default_factory=dict)  # user attributes recorded on the trial
+
+
+class PruningCallback(keras.callbacks.Callback):
+    """What optuna_integration's KerasPruningCallback does, with a step that keeps growing
+    across folds (``fold * epochs + epoch``) and a record of where the trial stopped."""
+
+    def __init__(self, trial, monitor: str, fold: int, epochs: int, stopped: dict):
+        super().__init__()
+        self.trial, self.monitor, self.fold, self.epochs, self.stopped = trial, monitor, fold, epochs, stopped
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not math.isfinite(float(value)):
+            return
+        step = self.fold * self.epochs + epoch
+        self.trial.report(float(value), step)
+        if self.trial.should_prune():
+            self.stopped.update(pruned_epoch=epoch + 1, pruned_fold=self.fold, pruned_step=step)
+            raise optuna.TrialPruned(f"pruned at epoch {epoch + 1} (fold {self.fold})")
+
+
+class EpochProgress(keras.callbacks.Callback):
+    def __init__(self, ui, number: int, fold: int, n_folds: int, epochs: int):
+        super().__init__()
+        self.ui, self.number, self.fold, self.n_folds, self.epochs = ui, number, fold, n_folds, epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.ui.epoch(self.number, self.fold, self.n_folds, epoch + 1, self.epochs, logs or {})
+
+
+def _mark_pruned(run_dir: Path, stopped: dict) -> None:
+    """run_train wrote status 'failed' (the TrialPruned exception); say what really happened."""
+    path = run_dir / SUMMARY
+    if not path.exists():
+        return
+    summary = json.loads(path.read_text())
+    summary.pop("error", None)
+    summary.update(status="pruned", **stopped)
+    atomic_write_json(path, summary)
+
+
+def _gradient_registry() -> dict | None:
+    try:
+        from tensorflow.python.framework import ops
+
+        return ops._gradient_registry._registry
+    except (ImportError, AttributeError):
+        return None
+
+
+def forget_custom_gradients(before: set) -> int:
+    """Drop the gradient functions that tf.custom_gradient registered during a trial.
+
+    Keras' TensorFlow optimizer all-reduces gradients through tf.distribute, which (in graph
+    mode) registers a new ``CustomGradient-<n>`` function in TensorFlow's global gradient registry
+    every time a train step is traced. The registry is never cleaned, and each entry holds the
+    whole traced train graph: about 15 MiB per trial for a small CNN, kept forever. Once the
+    trial's models are gone nothing can differentiate those graphs again, so the entries can go.
+    """
+    registry = _gradient_registry()
+    if registry is None:
+        return 0
+    stale = [k for k in set(registry) - before if str(k).startswith("CustomGradient-")]
+    for key in stale:
+        registry.pop(key, None)
+    return len(stale)
+
+
+def _best_epoch(summary: dict) -> int | None:
+    epochs = [f["best_epoch"] for f in summary.get("folds", []) if f.get("best_epoch")]
+    return max(1, round(sum(epochs) / len(epochs))) if epochs else None
+
+
+def run_trial(plan: TunePlan, trial, study_dir: Path, ui=None) -> Outcome:
+    """Run one trial. Interrupted (Ctrl-C, SIGTERM) propagates; everything else becomes an Outcome."""
+    t0 = time.time()
+    rel = f"trials/{trial.number}"
+    run_dir = Path(study_dir) / rel
+    stopped: dict = {}
+    attrs = {"run_dir": rel}
+    registered = set(_gradient_registry() or ())
+    try:
+        choices, values = plan.space.sample(trial)
+        cfg = plan.trial_config(choices, values)
+        if ui is not None:
+            ui.trial_started(trial.number, trial.params, int(cfg.trainer.epochs))
+        epochs = int(cfg.trainer.epochs)
+
+        def callbacks(fold: int, n_folds: int) -> list:
+            extra = [PruningCallback(trial, plan.metric, fold, epochs, stopped)]
+            if ui is not None:
+                extra.append(EpochProgress(ui, trial.number, fold, n_folds, epochs))
+            return extra
+
+        summary = run_train(cfg, run_dir, callbacks_factory=callbacks, quiet=True)
+        value = summary.get("metrics", {}).get(plan.metric)
+        attrs["best_epoch"] = _best_epoch(summary)
+        if value is None or not math.isfinite(value):
+            attrs["fail_reason"] = f"{plan.metric} is missing or not finite"
+            return Outcome("FAIL", None, time.time() - t0, attrs)
+        return Outcome("COMPLETE", float(value), time.time() - t0, attrs)
+    except RunFailed as exc:
+        if isinstance(exc.__cause__, optuna.TrialPruned):
+            _mark_pruned(run_dir, stopped)
+            attrs.update(stopped)
+            return Outcome("PRUNED", None, time.time() - t0, attrs)
+        attrs["fail_reason"] = str(exc)
+    except KoptError as exc:
+        attrs["fail_reason"] = str(exc)
+    except Exception as exc:  # noqa: BLE001 - one broken trial must not stop the search
+        attrs["fail_reason"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        keras.backend.clear_session()
+        forget_custom_gradients(registered)
+        gc.collect()
+    return Outcome("FAIL", None, time.time() - t0, attrs)

@@ -1,0 +1,229 @@
+"""From a composed ``tune`` config to a :class:`TunePlan`: everything a study needs, checked
+before any trial runs, and serialisable into the study's user attributes so that a worker can
+join from the storage alone (no config files).
+
+A plan holds one *base* train config per combination of searched groups (``model=cnn`` ...),
+composed with Hydra; a trial copies its base and sets its sampled values.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from kopt.errors import KoptError
+from kopt.tune.space import Fixed, Param, SearchSpace, active, combo_key, flatten, parse_search
+from kopt.validate import validate_group, validate_train
+
+TUNE_KEYS = ("tuner", "pruner", "search")
+ATTR = "kopt.plan"  # study user attribute holding the plan
+VERSION = 1
+
+
+@dataclass
+class TunePlan:
+    study_name: str
+    tuner: dict
+    pruner: dict
+    search: dict                      # flat search node: path -> expression (as written)
+    bases: dict[str, dict]            # combo key ("" or "model=cnn,...") -> train config
+    seed: int
+    metric: str
+    direction: str
+    n_trials: int                     # the study's total (grid: its size unless smaller)
+    grid_size: int | None = None
+    version: int = VERSION
+    space: SearchSpace = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+
+    def __post_init__(self):
+        if self.space is None:
+            self.space = parse_search(self.search)
+
+    # -- the study's copy -------------------------------------------------------------------
+    def to_attr(self) -> dict:
+        data = asdict(self)
+        data.pop("space")
+        return data
+
+    @classmethod
+    def from_attr(cls, data: dict) -> "TunePlan":
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "space"}
+        return cls(**fields)
+
+    def fingerprint(self) -> dict:
+        """What must match for a rerun to resume a study (tuner and pruner options may change)."""
+        return {"search": self.search, "bases": self.bases, "metric": self.metric, "direction": self.direction}
+
+    def differences(self, other: "TunePlan") -> list[str]:
+        mine, theirs = self.fingerprint(), other.fingerprint()
+        diffs = []
+        for key in ("metric", "direction"):
+            if mine[key] != theirs[key]:
+                diffs.append(f"tuner.{key} ({theirs[key]} -> {mine[key]})")
+        old, new = flatten(theirs["search"]), flatten(mine["search"])
+        diffs += [f"search.{k} ({old.get(k)} -> {new.get(k)})" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+        if set(mine["bases"]) != set(theirs["bases"]):
+            diffs.append("the searched config groups")
+        else:
+            for key in sorted(mine["bases"]):
+                a, b = flatten(theirs["bases"][key]), flatten(mine["bases"][key])
+                diffs += [f"{k} ({a.get(k)} -> {b.get(k)})" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        return list(dict.fromkeys(diffs))
+
+    # -- trials ------------------------------------------------------------------------------
+    def trial_config(self, choices: dict[str, str], values: dict[str, Any]) -> DictConfig:
+        cfg = OmegaConf.create(copy.deepcopy(self.bases[combo_key(choices)]))
+        for key, value in values.items():
+            OmegaConf.update(cfg, key, value, merge=False)
+        return cfg
+
+    @property
+    def tuner_name(self) -> str:
+        return self.tuner["name"]
+
+    @property
+    def pruner_name(self) -> str:
+        return self.pruner["name"]
+
+
+def train_part(cfg: DictConfig) -> dict:
+    """The composed train config: the tune config without tuner/pruner/search, resolved."""
+    data = OmegaConf.to_container(cfg, resolve=True)
+    return {k: v for k, v in data.items() if k not in TUNE_KEYS and k != "hydra"}
+
+
+def _override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def compose_base(choices: dict[str, str], overrides: list[str], dirs: list[Path], config_name: str = "tune") -> dict:
+    """The train config with the searched groups set to ``choices``. The user's overrides of keys
+    inside a searched group apply to the options that have those keys."""
+    from kopt.compose import compose_job
+
+    def in_group(key: str, group: str) -> bool:
+        return key == group or key.startswith(group + ".")
+
+    kept = [o for o in overrides if not any(in_group(_override_key(o), g) for g in choices)]
+    picks = [f"{g}={o}" for g, o in choices.items()]
+    where = ", ".join(picks)
+    try:
+        cfg = compose_job(config_name, kept + picks, dirs)
+        inner = []
+        for o in overrides:
+            key = _override_key(o)
+            group = next((g for g in choices if in_group(key, g)), None)
+            if group and key != group and OmegaConf.select(cfg, key, default=None, throw_on_missing=False) is not None:
+                inner.append(o)
+        if inner:
+            cfg = compose_job(config_name, kept + picks + inner, dirs)
+        validate_train(cfg)
+    except KoptError as exc:
+        raise KoptError(f"search with {where}: {exc}") from None
+    return train_part(cfg)
+
+
+def _check_target(param: Param | Fixed, base: dict, where: str) -> None:
+    parts = param.target.split(".")
+    node: Any = base
+    for i, part in enumerate(parts):
+        if not isinstance(node, dict) or part not in node:
+            parent = ".".join(parts[:i]) or "the config"
+            allowed = ", ".join(map(str, node)) if isinstance(node, dict) else "(not a section)"
+            raise KoptError(f"search.{param.name}: unknown key '{part}' in {parent}{where}; allowed: {allowed}")
+        node = node[part]
+    if isinstance(node, dict):
+        raise KoptError(f"search.{param.name}: {param.target} is a section, not a value; search its keys")
+
+
+def _probe(param: Param | Fixed, value: Any, base: dict, where: str) -> None:
+    cfg = OmegaConf.create(copy.deepcopy(base))
+    OmegaConf.update(cfg, param.target, value, merge=False)
+    try:
+        validate_train(cfg)
+    except KoptError as exc:
+        expr = param.dist.expr if isinstance(param, Param) else repr(param.value)
+        hint = ""
+        if "integer" in str(exc).lower() and isinstance(param, Param) and param.dist.kind == "float":
+            hint = f"; write int({expr}) for an integer key"
+        raise KoptError(f"search.{param.name}={expr}{where}: {exc}{hint}") from None
+
+
+def check_space(space: SearchSpace, bases: dict[str, dict]) -> None:
+    """Every key names an existing config value, and every bound/choice passes the schemas."""
+    combos = {key: dict(p.split("=") for p in key.split(",")) if key else {} for key in bases}
+    for item in [*space.fixed, *space.params]:
+        if isinstance(item, Param) and item.group_choice:
+            continue
+        for key, base in bases.items():
+            if not active(item.when, combos[key]):
+                continue
+            where = f" (with {key})" if key else ""
+            _check_target(item, base, where)
+            values = item.dist.probes() if isinstance(item, Param) else [item.value]
+            for value in values:
+                _probe(item, value, base, where)
+
+
+def require_module(module: str, message: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise KoptError(message)
+
+
+def check_tuner_extras(tuner_name: str) -> None:
+    if tuner_name == "gp":
+        require_module("torch", "tuner=gp needs PyTorch (Optuna's GPSampler runs on it): "
+                                "pip install 'kopt[gp]' (or pip install torch), or use tuner=bayes")
+    if tuner_name == "cmaes":
+        require_module("cmaes", "tuner=cmaes needs the cmaes package: pip install cmaes")
+
+
+def build_plan(cfg: DictConfig, overrides: list[str], dirs: list[Path], config_name: str = "tune") -> TunePlan:
+    """Check a composed tune config and everything its search space can produce."""
+    tuner = validate_group(cfg, "tuner")
+    validate_group(cfg, "pruner")
+    check_tuner_extras(tuner.name)
+    node = cfg.get("search")
+    search_node = OmegaConf.to_container(node, resolve=True) if node is not None else {}
+    if not isinstance(search_node, dict):
+        raise KoptError("search: must be a mapping of config paths to sweep expressions")
+    space = parse_search(search_node)
+    if not space.params:
+        raise KoptError("search is empty; add parameters, e.g. 'search.optimizer.lr=tag(log, interval(1e-4, 1e-1))', "
+                        "or a preset, e.g. search=cnn_digits")
+    from kopt.compose import group_options
+
+    known = group_options(dirs)
+    for group, options in space.groups.items():
+        unknown = [o for o in options if o not in known.get(group, set())]
+        if unknown:
+            raise KoptError(f"search.{group}: unknown option '{unknown[0]}' for group '{group}'; "
+                            f"allowed: {', '.join(sorted(known.get(group, ())))}")
+    combos = space.combos()
+    if len(combos) > 64:
+        raise KoptError(f"search: {len(combos)} combinations of searched groups; allowed: at most 64")
+    bases = {combo_key(c): (compose_base(c, overrides, dirs, config_name) if c else train_part(cfg)) for c in combos}
+    check_space(space, bases)
+    n_trials, grid_size = tuner.n_trials, None
+    if tuner.name == "grid":
+        grid_size = 1
+        for values in space.grid().values():
+            grid_size *= len(values)
+        if grid_size > 1_000_000:
+            raise KoptError(f"tuner=grid: the grid has {grid_size:,} points; allowed: at most 1,000,000")
+        n_trials = min(n_trials or grid_size, grid_size)
+    tuner_node = OmegaConf.to_container(cfg.tuner, resolve=True)
+    return TunePlan(study_name=str(tuner.study_name), tuner=tuner_node,
+                    pruner=OmegaConf.to_container(cfg.pruner, resolve=True), search=flatten(search_node),
+                    bases=bases, seed=int(cfg.seed), metric=tuner.metric, direction=tuner.resolved_direction,
+                    n_trials=int(n_trials), grid_size=grid_size, space=space)
+
+
+def plan_json(plan: TunePlan) -> str:
+    return json.dumps(plan.to_attr(), sort_keys=True)

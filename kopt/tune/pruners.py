@@ -1,0 +1,74 @@
+"""The ``pruner`` group: one factory per pruner, ``make(options) -> optuna.pruners.BasePruner``.
+
+Pruners see the monitored validation metric once per epoch, at step ``fold * epochs + epoch``,
+so the step keeps growing across the folds of a k-fold trial."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from kopt.errors import KoptError
+
+PRUNERS: dict[str, Callable] = {}
+
+
+def pruner(name: str):
+    def register(fn):
+        PRUNERS[name] = fn
+        return fn
+
+    return register
+
+
+@pruner("none")
+def none(opts: dict):
+    from optuna.pruners import NopPruner
+
+    return NopPruner()
+
+
+@pruner("median")
+def median(opts: dict):
+    from optuna.pruners import MedianPruner
+
+    return MedianPruner(opts["n_startup_trials"], opts["n_warmup_steps"], opts["interval_steps"],
+                        n_min_trials=opts["n_min_trials"])
+
+
+@pruner("percentile")
+def percentile(opts: dict):
+    from optuna.pruners import PercentilePruner
+
+    return PercentilePruner(opts["percentile"], opts["n_startup_trials"], opts["n_warmup_steps"],
+                            opts["interval_steps"], n_min_trials=opts["n_min_trials"])
+
+
+@pruner("successive_halving")
+def successive_halving(opts: dict):
+    from optuna.pruners import SuccessiveHalvingPruner
+
+    return SuccessiveHalvingPruner(opts["min_resource"] or "auto", opts["reduction_factor"],
+                                   opts["min_early_stopping_rate"], opts["bootstrap_count"])
+
+
+@pruner("hyperband")
+def hyperband(opts: dict):
+    from optuna.pruners import HyperbandPruner
+
+    return HyperbandPruner(opts["min_resource"], opts["max_resource"] or "auto", opts["reduction_factor"],
+                           opts["bootstrap_count"])
+
+
+@pruner("patient")
+def patient(opts: dict):
+    from optuna.pruners import MedianPruner, PatientPruner
+
+    wrapped = MedianPruner(n_startup_trials=opts["n_startup_trials"]) if opts["wrapped"] == "median" else None
+    return PatientPruner(wrapped, opts["patience"], opts["min_delta"])
+
+
+def build_pruner(opts: dict):
+    name = opts["name"]
+    if name not in PRUNERS:
+        raise KoptError(f"pruner={name}: unknown; allowed: {', '.join(sorted(PRUNERS))}")
+    return PRUNERS[name](opts)

@@ -1,0 +1,153 @@
+"""What a study dir holds besides the storage and the trial run dirs: trials.csv, summary.json,
+best.yaml (a Hydra primary config that ``kopt train`` reruns) and PNG plots."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from kopt.rundir import SUMMARY, _atomic, atomic_write_json, atomic_write_text, read_json
+from kopt.tune.plan import TunePlan
+from kopt.tune.study import state_counts
+
+TRIALS_CSV = "trials.csv"
+BEST_YAML = "best.yaml"
+COLUMNS = ("number", "state", "value", "duration_s", "pruned_epoch", "best_epoch", "fail_reason", "run_dir",
+           "retry_of")
+
+
+def _fmt_value(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return ""
+    return "" if value is None else value
+
+
+def trial_row(t) -> dict:
+    attrs = t.user_attrs
+    duration = attrs.get("duration_s")
+    if duration is None and t.datetime_start and t.datetime_complete:
+        duration = round((t.datetime_complete - t.datetime_start).total_seconds(), 3)
+    return {"number": t.number, "state": t.state.name, "value": t.value if t.state.name in ("COMPLETE", "PRUNED") else None,
+            "duration_s": duration, "pruned_epoch": attrs.get("pruned_epoch"), "best_epoch": attrs.get("best_epoch"),
+            "fail_reason": attrs.get("fail_reason"), "run_dir": attrs.get("run_dir"), "params": dict(t.params),
+            "retry_of": attrs.get("retry_of")}
+
+
+def write_trials_csv(study_dir: Path, rows: list[dict], plan: TunePlan) -> None:
+    names = [p.name for p in plan.space.params]
+    names += sorted({k for r in rows for k in r["params"]} - set(names))
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow([*COLUMNS, *(f"params_{n}" for n in names)])
+    for r in rows:
+        writer.writerow([_fmt_value(r[c]) for c in COLUMNS] + [_fmt_value(r["params"].get(n)) for n in names])
+    atomic_write_text(Path(study_dir) / TRIALS_CSV, buf.getvalue())
+
+
+def study_summary(study, plan: TunePlan, storage: str, duration_s: float, extra: dict | None = None) -> dict:
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    best = study.best_trial if complete else None
+    return {
+        "study_name": plan.study_name,
+        "storage": storage,
+        "metric": plan.metric,
+        "direction": plan.direction,
+        "best_value": best.value if best else None,
+        "best_params": dict(best.params) if best else None,
+        "best_trial": best.number if best else None,
+        "best_run_dir": best.user_attrs.get("run_dir") if best else None,
+        "counts": state_counts(trials),
+        "sampler": plan.tuner_name,
+        "sampler_class": type(study.sampler).__name__,
+        "pruner": plan.pruner_name,
+        "pruner_class": type(study.pruner).__name__,
+        "n_trials": plan.n_trials,
+        "grid_size": plan.grid_size,
+        "search": plan.space.describe(),
+        "duration_s": round(duration_s, 3),
+        "trials_duration_s": round(sum(t.user_attrs.get("duration_s") or 0.0 for t in trials), 3),
+        **(extra or {}),
+    }
+
+
+def write_progress(study_dir: Path, study, plan: TunePlan, storage: str, duration_s: float, extra=None) -> dict:
+    """trials.csv and summary.json, rewritten (atomically) after every trial."""
+    rows = [trial_row(t) for t in study.get_trials(deepcopy=False)]
+    write_trials_csv(study_dir, rows, plan)
+    summary = study_summary(study, plan, storage, duration_s, extra)
+    previous = Path(study_dir) / SUMMARY
+    if previous.exists():  # keep what the end of an earlier run added (retrain, plots)
+        old = read_json(previous)
+        for key in ("test_accuracy", "test_loss", "retrain", "plots"):
+            if key in old and key not in summary and old.get("best_trial") == summary["best_trial"]:
+                summary[key] = old[key]
+    atomic_write_json(previous, summary)
+    return summary
+
+
+def best_config(plan: TunePlan, trial):
+    """The train config of a finished trial, rebuilt from its parameters and the study's plan."""
+    from optuna.trial import FixedTrial
+
+    choices, values = plan.space.sample(FixedTrial(dict(trial.params)))
+    return plan.trial_config(choices, values)
+
+
+def write_best_yaml(study_dir: Path, plan: TunePlan, trial, groups: dict[str, list[str]]) -> Path:
+    """A primary config for ``kopt train --config-dir <study dir> --config-name best``: the train
+    root config, each group overridden to the best trial's option, then every value explicitly."""
+    cfg = best_config(plan, trial)
+    defaults = ["config"]
+    for group, options in groups.items():
+        node = cfg.get(group)
+        name = node.get("name") if node is not None and hasattr(node, "get") else None
+        if name in options:
+            defaults.append({f"override {group}": name})
+    defaults.append("_self_")
+    body = OmegaConf.to_yaml(OmegaConf.create({"defaults": defaults}))
+    header = (f"# kopt tune: the best trial (#{trial.number}, {plan.metric}={trial.value:.6g}) of study "
+              f"'{plan.study_name}'.\n# Rerun: kopt train --config-dir {study_dir} --config-name best\n")
+    path = Path(study_dir) / BEST_YAML
+    atomic_write_text(path, header + body + "\n" + OmegaConf.to_yaml(cfg))
+    return path
+
+
+def write_plots(study_dir: Path, study, plan: TunePlan) -> dict[str, str]:
+    """PNG plots with optuna.visualization.matplotlib (Agg backend). Returns {file: "ok" or why not}."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as vis
+
+    plots = {"optimization_history.png": vis.plot_optimization_history,
+             "param_importances.png": vis.plot_param_importances,
+             "parallel_coordinate.png": vis.plot_parallel_coordinate}
+    if plan.pruner_name != "none":
+        plots["intermediate_values.png"] = vis.plot_intermediate_values
+    done = {}
+    out = Path(study_dir) / "plots"
+    out.mkdir(exist_ok=True)
+    for name, plot in plots.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ax = plot(study)
+            fig = (ax.flat[0] if hasattr(ax, "flat") else ax).figure
+            fig.set_size_inches(8, 5)
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+            _atomic(out / name, lambda fh: fh.write(buf.getvalue()), mode="wb")
+            done[name] = "ok"
+        except Exception as exc:  # noqa: BLE001 - e.g. too few finished trials for importances
+            done[name] = f"skipped: {' '.join(str(exc).split())[:120]}"
+        finally:
+            plt.close("all")
+    return done

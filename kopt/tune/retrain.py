@@ -1,0 +1,63 @@
+"""Retrain the best trial's config on train + val for the epochs its trial needed, and measure it
+on the held-out test set (the same one as every trial's). The search itself never looks at the
+test set."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from kopt.rundir import SUMMARY, read_json
+from kopt.tune.plan import TunePlan
+from kopt.tune.report import best_config
+
+REFIT = "refit"
+
+
+class Refit:
+    """A splitter whose one fold trains on the whole pool (train + val). The pool is also its
+    'validation' data, so the val_* metrics of a retrain run are measured on its training data."""
+
+    def split(self, X, y):
+        idx = np.arange(len(y))
+        yield idx, idx
+
+
+def register_refit() -> None:
+    """Make ``split.name=refit`` known to kopt's splitter registry (an internal option, not a
+    config group choice: a user-facing split keeps validation data apart)."""
+    from kopt.data.splits import SPLITTERS
+
+    SPLITTERS.setdefault(REFIT, lambda cfg, seed: Refit())
+
+
+def retrain_config(plan: TunePlan, trial):
+    cfg = best_config(plan, trial)
+    epochs = int(trial.user_attrs.get("best_epoch") or cfg.trainer.epochs)
+    test_size = float(cfg.split.get("test_size", 0.2))
+    OmegaConf.update(cfg, "split", {"name": REFIT, "test_size": test_size}, merge=False)
+    OmegaConf.update(cfg, "trainer.epochs", epochs, merge=False)
+    OmegaConf.update(cfg, "trainer.early_stopping.enabled", False, merge=False)
+    return cfg
+
+
+def retrain_best(plan: TunePlan, trial, study_dir: Path) -> dict:
+    """Run (or reuse, when a completed one exists) ``retrain/<trial>/``; returns its key figures."""
+    from kopt.training.run import run_train
+
+    register_refit()
+    rel = f"retrain/{trial.number}"
+    run_dir = Path(study_dir) / rel
+    previous = run_dir / SUMMARY
+    summary = read_json(previous) if previous.exists() else None
+    cfg = retrain_config(plan, trial)
+    if summary is None or summary.get("status") != "completed":
+        if run_dir.exists():  # an unfinished retrain (killed): start it over
+            shutil.rmtree(run_dir)
+        summary = run_train(cfg, run_dir, quiet=True)
+    metrics = summary.get("metrics", {})
+    return {"trial": trial.number, "epochs": int(cfg.trainer.epochs), "run_dir": rel,
+            "test_accuracy": metrics.get("test_accuracy"), "test_loss": metrics.get("test_loss")}

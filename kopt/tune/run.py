@@ -1,0 +1,91 @@
+"""Run a study end to end: open or resume it, run trials (in this process, or in
+``tuner.n_workers`` worker processes), then write the study dir's reports and retrain the best."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from kopt.console import console
+from kopt.errors import RunFailed
+from kopt.tune.plan import TunePlan
+from kopt.tune.report import trial_row, write_best_yaml, write_plots, write_progress
+from kopt.tune.study import open_storage, open_study, quiet_optuna, recover, storage_spec, work
+from kopt.tune.ui import TuneUI
+
+
+def finalize(study, plan: TunePlan, study_dir: Path, spec: str, started: float, ui: TuneUI) -> dict:
+    from kopt.paths import config_groups
+
+    summary = write_progress(study_dir, study, plan, spec, time.time() - started)
+    if summary["best_trial"] is None:
+        return summary
+    best = study.best_trial
+    extra: dict = {"best_config": "best.yaml"}
+    write_best_yaml(study_dir, plan, best, config_groups())
+    if plan.tuner.get("plots", True):
+        extra["plots"] = write_plots(study_dir, study, plan)
+    if plan.tuner.get("retrain_best", True):
+        from kopt.tune.retrain import retrain_best
+
+        console.print(f"[dim]retraining trial {best.number} on train+val ...[/]")
+        try:
+            retrain = retrain_best(plan, best, study_dir)
+            extra.update(retrain=retrain, test_accuracy=retrain["test_accuracy"], test_loss=retrain["test_loss"])
+        except RunFailed as exc:
+            extra["retrain"] = {"trial": best.number, "error": str(exc)}
+    return write_progress(study_dir, study, plan, spec, time.time() - started, extra)
+
+
+def run_study(plan: TunePlan, study_dir: Path) -> dict:
+    """Raises RunFailed when no trial completed or tuner.max_failures stopped the search (after
+    writing the reports), Interrupted on Ctrl-C/SIGTERM."""
+    quiet_optuna()
+    started = time.time()
+    study_dir = Path(study_dir)
+    study_dir.mkdir(parents=True, exist_ok=True)
+    spec = storage_spec(plan.tuner.get("storage"), study_dir)
+    study = open_study(plan, open_storage(spec))
+    recovered = recover(study, study_dir)
+    if int(plan.tuner.get("n_workers", 1)) == 1:  # load TensorFlow before the live display starts
+        from kopt.runtime import quiet_tensorflow
+
+        quiet_tensorflow(any(b.get("trainer", {}).get("verbose") for b in plan.bases.values()))
+        import kopt.tune.objective  # noqa: F401
+    ui = TuneUI(plan, study_dir)
+    ui.start([trial_row(t) for t in study.get_trials(deepcopy=False)], recovered)
+    stopped: RunFailed | None = None
+
+    def progress(*_):
+        write_progress(study_dir, study, plan, spec, time.time() - started)
+
+    def trial_done(frozen):
+        rows = [trial_row(t) for t in study.get_trials(deepcopy=False)]
+        ui.trial_finished(trial_row(frozen), rows)
+        progress()
+
+    try:
+        if int(plan.tuner.get("n_workers", 1)) > 1:
+            from kopt.tune.workers import run_workers
+
+            from kopt.tune.study import sigterm_raises
+
+            with sigterm_raises():  # SIGTERM is passed on to the workers, like Ctrl-C
+                run_workers(plan, study, spec, study_dir, started, ui, on_poll=progress)
+        else:
+            work(study, plan, study_dir, started, ui=ui, on_trial=trial_done)
+    except RunFailed as exc:
+        stopped = exc
+    except KeyboardInterrupt:
+        ui.stop()
+        progress()
+        raise
+    finally:
+        ui.stop()
+    summary = finalize(study, plan, study_dir, spec, started, ui)
+    ui.final(summary)
+    if stopped is not None:
+        raise stopped
+    if summary["best_trial"] is None:
+        raise RunFailed(f"no trial completed in study '{plan.study_name}'; see {study_dir / 'trials.csv'}")
+    return summary

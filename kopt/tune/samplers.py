@@ -1,0 +1,111 @@
+"""The ``tuner`` group: one factory per tuner, all with the signature
+``make(options, seed, plan) -> optuna.samplers.BaseSampler``. The seed comes from ``seed``
+(plus the worker index, so parallel workers do not draw the same values)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from kopt.errors import KoptError
+from kopt.tune.plan import TunePlan, check_tuner_extras
+
+SAMPLERS: dict[str, Callable] = {}
+
+
+def sampler(name: str):
+    def register(fn):
+        SAMPLERS[name] = fn
+        return fn
+
+    return register
+
+
+@sampler("grid")
+def grid(opts: dict, seed: int, plan: TunePlan):
+    from optuna.samplers import GridSampler
+
+    class Grid(GridSampler):
+        def after_trial(self, study, trial, state, values):
+            """GridSampler calls study.stop(), which only works inside study.optimize(); kopt's
+            own loop stops claiming trials when the grid is used up."""
+
+    return Grid(plan.space.grid(), seed=seed)
+
+
+@sampler("random")
+def random(opts: dict, seed: int, plan: TunePlan):
+    from optuna.samplers import RandomSampler
+
+    return RandomSampler(seed=seed)
+
+
+@sampler("bayes")
+def bayes(opts: dict, seed: int, plan: TunePlan):
+    from optuna.samplers import TPESampler
+
+    group = opts.get("group")
+    if group is None:
+        group = bool(plan.space.conditional)
+    return TPESampler(seed=seed, n_startup_trials=opts["n_startup_trials"], n_ei_candidates=opts["n_ei_candidates"],
+                      multivariate=opts["multivariate"] or group, group=group, constant_liar=opts["constant_liar"])
+
+
+@sampler("gp")
+def gp(opts: dict, seed: int, plan: TunePlan):
+    check_tuner_extras("gp")
+    from optuna.samplers import GPSampler
+
+    return GPSampler(seed=seed, n_startup_trials=opts["n_startup_trials"],
+                     deterministic_objective=opts["deterministic_objective"])
+
+
+@sampler("cmaes")
+def cmaes(opts: dict, seed: int, plan: TunePlan):
+    check_tuner_extras("cmaes")
+    from optuna.samplers import CmaEsSampler, RandomSampler
+
+    return CmaEsSampler(seed=seed, n_startup_trials=opts["n_startup_trials"], sigma0=opts["sigma0"],
+                        popsize=opts["popsize"], use_separable_cma=opts["use_separable_cma"],
+                        with_margin=opts["with_margin"], consider_pruned_trials=opts["consider_pruned_trials"],
+                        independent_sampler=RandomSampler(seed=seed), warn_independent_sampling=False)
+
+
+@sampler("genetic")
+def genetic(opts: dict, seed: int, plan: TunePlan):
+    from optuna.samplers import NSGAIISampler
+    from optuna.samplers import nsgaii
+
+    crossovers = {"uniform": lambda: nsgaii.UniformCrossover(opts["swapping_prob"]),
+                  "blxalpha": nsgaii.BLXAlphaCrossover, "sbx": nsgaii.SBXCrossover, "vsbx": nsgaii.VSBXCrossover,
+                  "undx": nsgaii.UNDXCrossover, "spx": nsgaii.SPXCrossover}
+    return NSGAIISampler(seed=seed, population_size=opts["population_size"], mutation_prob=opts["mutation_prob"],
+                         crossover=crossovers[opts["crossover"]](), crossover_prob=opts["crossover_prob"],
+                         swapping_prob=opts["swapping_prob"])
+
+
+@sampler("qmc")
+def qmc(opts: dict, seed: int, plan: TunePlan):
+    from optuna.samplers import QMCSampler
+
+    return QMCSampler(qmc_type=opts["qmc_type"], scramble=opts["scramble"], seed=seed,
+                      warn_independent_sampling=False, warn_asynchronous_seeding=False)
+
+
+# Their random state must be the same in every worker and every run: the grid's order and the
+# QMC sequence's scrambling map the ids they keep in the storage to parameter values.
+SHARED_SEED = ("grid", "qmc")
+
+
+def sampler_seed(plan: TunePlan, worker: int = 0, existing: int = 0) -> int:
+    """``seed`` for a new study's first worker; other workers, and runs that resume a study with
+    ``existing`` trials, get other streams (else a resumed random search would redraw its values)."""
+    if plan.tuner_name in SHARED_SEED:
+        return plan.seed
+    return (plan.seed + 1_000_003 * worker + 7_919 * existing) % 2**32
+
+
+def build_sampler(plan: TunePlan, worker: int = 0, existing: int = 0):
+    name = plan.tuner_name
+    if name not in SAMPLERS:
+        raise KoptError(f"tuner={name}: unknown; allowed: {', '.join(sorted(SAMPLERS))}")
+    return SAMPLERS[name](plan.tuner, sampler_seed(plan, worker, existing), plan)

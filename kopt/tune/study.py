@@ -1,0 +1,331 @@
+"""The study: storage, create or resume, recovery of trials a dead process left RUNNING, and the
+worker loop that claims trials until the study holds ``n_trials`` COMPLETE + PRUNED ones.
+
+Resume rules: ``n_trials`` is the study's total. A RUNNING trial whose process is gone (kill -9)
+is marked FAIL "interrupted" and its parameters are enqueued again; so is a trial that a signal
+interrupted. Finished trials are never re-run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import gc
+import os
+import signal
+import socket
+import time
+import warnings
+from pathlib import Path
+
+from kopt.errors import Interrupted, KoptError, RunFailed
+from kopt.tune.plan import ATTR, TunePlan
+
+JOURNAL = "journal.log"
+INTERRUPTED = "interrupted"
+FINISHED = ("COMPLETE", "PRUNED")
+
+
+def quiet_optuna() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()  # to the run's log file
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warnings.filterwarnings("ignore", message=".*GridSampler.*")
+
+
+# -- storage ------------------------------------------------------------------------------------
+
+def storage_spec(storage: str | None, study_dir: Path) -> str:
+    """The storage as the stock ``optuna`` CLI takes it: a URL, or a journal file path."""
+    return str(Path(study_dir) / JOURNAL) if storage is None else str(storage)
+
+
+def open_storage(spec: str):
+    from optuna.storages import JournalStorage, RDBStorage
+    from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
+
+    try:
+        if "://" not in spec:
+            path = Path(spec).expanduser()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return JournalStorage(JournalFileBackend(str(path)))
+        if spec.startswith("redis"):
+            return JournalStorage(JournalRedisBackend(spec))
+        return RDBStorage(spec)
+    except Exception as exc:  # noqa: BLE001 - a bad URL, a missing driver, a server that is down
+        detail = " ".join(str(exc).split())[:200]
+        raise KoptError(f"tuner.storage={spec}: cannot open it ({type(exc).__name__}: {detail})") from None
+
+
+def check_resume(plan: TunePlan, spec: str) -> None:
+    """Before anything is written: if the study exists, it must have been made by the same setup."""
+    import optuna
+
+    if "://" not in spec and not Path(spec).expanduser().is_file():
+        return  # a new journal file: a new study
+    storage = open_storage(spec)
+    try:
+        study = optuna.load_study(study_name=plan.study_name, storage=storage)
+    except KeyError:
+        return
+    _check_same_plan(plan, study)
+
+
+def _check_same_plan(plan: TunePlan, study) -> None:
+    stored = study.user_attrs.get(ATTR)
+    if stored is None and study.trials:
+        raise KoptError(f"tuner.study_name={plan.study_name}: a study of that name exists in the storage but was "
+                        "not made by kopt tune; choose another tuner.study_name")
+    if stored is not None:
+        diffs = plan.differences(TunePlan.from_attr(stored))
+        if diffs:
+            shown = "; ".join(diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
+            raise KoptError(f"tuner.study_name={plan.study_name} exists with a different setup: {shown}. "
+                            "Resume it with its original overrides, or choose a new tuner.study_name")
+
+
+def open_study(plan: TunePlan, storage, worker: int = 0):
+    """Create the study, or load it and check that it was made by the same setup."""
+    import optuna
+
+    from kopt.tune.pruners import build_pruner
+    from kopt.tune.samplers import build_sampler
+
+    try:
+        study = optuna.load_study(study_name=plan.study_name, storage=storage)
+    except KeyError:
+        study = optuna.create_study(study_name=plan.study_name, storage=storage, direction=plan.direction,
+                                    load_if_exists=True)
+    _check_same_plan(plan, study)
+    study.set_user_attr(ATTR, plan.to_attr())  # the tuner, pruner and n_trials may change on resume
+    study.sampler = build_sampler(plan, worker, existing=len(study.get_trials(deepcopy=False)))
+    study.pruner = build_pruner(plan.pruner)
+    return study
+
+
+def load_study(storage, study_name: str, worker: int = 0):
+    """Join an existing study: its plan (configs, search space, tuner) comes from the storage."""
+    import optuna
+
+    from kopt.tune.pruners import build_pruner
+    from kopt.tune.samplers import build_sampler
+
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        raise KoptError(f"tuner.study_name={study_name}: no such study in the storage") from None
+    if ATTR not in study.user_attrs:
+        raise KoptError(f"tuner.study_name={study_name}: not a kopt tune study (no plan stored)")
+    plan = TunePlan.from_attr(study.user_attrs[ATTR])
+    existing = len(study.get_trials(deepcopy=False))
+    study.sampler, study.pruner = build_sampler(plan, worker, existing), build_pruner(plan.pruner)
+    return study, plan
+
+
+# -- recovery -----------------------------------------------------------------------------------
+
+def _proc_start(pid: int) -> tuple[str, float] | None:
+    """(state, start time as a UNIX timestamp) of a process from /proc, or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime"))
+        return fields[0], boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def process_alive(pid: int | None, since: dt.datetime | None) -> bool:
+    """Is the process that started a trial (at ``since``) still running?"""
+    if not pid or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    info = _proc_start(pid)
+    if info is None:
+        return True
+    state, started = info
+    if state == "Z":
+        return False
+    return since is None or started <= since.timestamp() + 1.0  # a later process reuses the pid
+
+
+def set_attrs(study, number_or_trial, attrs: dict) -> None:
+    import optuna
+
+    trial = number_or_trial
+    if isinstance(trial, int):
+        trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, trial)
+        trial = optuna.trial.Trial(study, trial_id)
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+
+
+def _mark_run_dir_interrupted(run_dir: Path, reason: str) -> None:
+    from kopt.rundir import SUMMARY, atomic_write_json, read_json
+
+    path = run_dir / SUMMARY
+    try:
+        summary = read_json(path)
+    except (OSError, ValueError):
+        return
+    if summary.get("status") == "running":
+        summary.update(status="interrupted", error=reason)
+        atomic_write_json(path, summary)
+
+
+def recover(study, study_dir: Path) -> tuple[list[int], list[int]]:
+    """Fail the RUNNING trials of dead processes on this host, then enqueue again every trial
+    failed by an interruption that has not been retried. Returns (failed, enqueued) numbers."""
+    from optuna.trial import TrialState
+
+    host = socket.gethostname()
+    failed = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = t.user_attrs.get("worker") or {}
+        if worker.get("host") == host and not process_alive(worker.get("pid"), t.datetime_start):
+            reason = f"{INTERRUPTED}: its process ({worker.get('pid')}) died"
+            set_attrs(study, t.number, {"fail_reason": reason})
+            _mark_run_dir_interrupted(Path(study_dir) / str(t.user_attrs.get("run_dir", f"trials/{t.number}")), reason)
+            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+            failed.append(t.number)
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    enqueued = []
+    for t in trials:
+        reason = str(t.user_attrs.get("fail_reason", ""))
+        if t.state == TrialState.FAIL and reason.startswith(INTERRUPTED) and t.number not in retried:
+            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+            enqueued.append(t.number)
+    return failed, enqueued
+
+
+# -- the worker loop ----------------------------------------------------------------------------
+
+def state_counts(trials) -> dict[str, int]:
+    counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0, "RUNNING": 0}
+    for t in trials:
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    return counts
+
+
+@contextlib.contextmanager
+def claim_lock(study_dir: Path):
+    """Processes sharing a study dir take turns to count trials and create the next one, so that
+    together they create exactly n_trials."""
+    path = Path(study_dir) / ".claim.lock"
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def session_failures(trials, since: float) -> list:
+    return [t for t in trials if t.state.name == "FAIL" and t.datetime_start is not None
+            and t.datetime_start.timestamp() >= since
+            and not str(t.user_attrs.get("fail_reason", "")).startswith(INTERRUPTED)]
+
+
+def claim(study, plan: TunePlan, study_dir: Path, since: float):
+    """The next trial to run, or None when the study has enough (or the grid is used up)."""
+    from optuna.trial import TrialState
+
+    with claim_lock(study_dir):
+        timeout = plan.tuner.get("timeout")
+        if timeout and time.time() - since > timeout:
+            return None
+        trials = study.get_trials(deepcopy=False)
+        counts = state_counts(trials)
+        if counts["COMPLETE"] + counts["PRUNED"] + counts["RUNNING"] >= plan.n_trials:
+            return None
+        if plan.grid_size is not None and not counts.get("WAITING"):
+            started = {t.system_attrs.get("grid_id") for t in trials if t.state != TrialState.WAITING}
+            if len(started - {None}) >= plan.grid_size:
+                return None
+        if len(session_failures(trials, since)) >= plan.tuner["max_failures"]:
+            return None
+        return study.ask()
+
+
+@contextlib.contextmanager
+def sigterm_raises():
+    """SIGTERM between trials is handled like Ctrl-C (run_train does the same inside a trial)."""
+    def handler(signum, frame):
+        raise Interrupted(signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def finish(study, trial, outcome) -> None:
+    from optuna.trial import TrialState
+
+    set_attrs(study, trial, {**{k: v for k, v in outcome.attrs.items() if v is not None},
+                             "duration_s": round(outcome.duration_s, 3)})
+    if outcome.state == "COMPLETE":
+        study.tell(trial, outcome.value)
+    else:
+        study.tell(trial, state=TrialState[outcome.state])
+
+
+def work(study, plan: TunePlan, study_dir: Path, since: float, ui=None, on_trial=None) -> None:
+    """Claim and run trials until there is nothing left to claim. Raises RunFailed when
+    tuner.max_failures trials failed since ``since``; Interrupted on Ctrl-C/SIGTERM (the running
+    trial is then marked FAIL "interrupted", so a rerun redoes it)."""
+    from optuna.storages import fail_stale_trials
+    from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
+
+    from kopt.runtime import quiet_tensorflow
+
+    quiet_tensorflow(any(b.get("trainer", {}).get("verbose") for b in plan.bases.values()))
+    from kopt.tune.objective import Outcome, run_trial  # TensorFlow loads here
+
+    # Every trial ends with clear_session() + gc.collect() (several times: run_train does it per
+    # fold). A full collection walks every live object, and TensorFlow's modules alone are ~400k
+    # of them (~0.5 s per collection). Freezing what exists now (imported code, not trial objects)
+    # leaves the collections only the trials' own objects to walk.
+    gc.collect()
+    gc.freeze()
+    worker = {"host": socket.gethostname(), "pid": os.getpid()}
+    with sigterm_raises():
+        while True:
+            if is_heartbeat_enabled(study._storage):
+                fail_stale_trials(study)
+            trial = claim(study, plan, study_dir, since)
+            if trial is None:
+                break
+            set_attrs(study, trial, {"worker": worker, "run_dir": f"trials/{trial.number}"})
+            started = time.time()
+            try:
+                with get_heartbeat_thread(trial._trial_id, study._storage):
+                    outcome = run_trial(plan, trial, study_dir, ui)
+            except KeyboardInterrupt as exc:
+                signame = "SIGTERM" if getattr(exc, "exit_code", 130) == 143 else "SIGINT"
+                finish(study, trial, Outcome("FAIL", None, time.time() - started,
+                                             {"fail_reason": f"{INTERRUPTED} ({signame})", "run_dir": f"trials/{trial.number}"}))
+                raise
+            finish(study, trial, outcome)
+            if on_trial is not None:
+                on_trial(study._storage.get_trial(trial._trial_id))
+        failures = session_failures(study.get_trials(deepcopy=False), since)
+        if len(failures) >= plan.tuner["max_failures"]:
+            last = failures[-1].user_attrs.get("fail_reason", "?")
+            raise RunFailed(f"stopped after {len(failures)} failed trials (tuner.max_failures="
+                            f"{plan.tuner['max_failures']}); last: {last}")

@@ -1,0 +1,165 @@
+"""Terminal output of ``kopt tune``: on a TTY a progress bar over trials, a nested one over the
+epochs of the running trial and a live leaderboard; plain lines otherwise."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+
+from kopt.console import console, fmt, is_tty
+from kopt.tune.plan import TunePlan
+
+
+def short(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def params_text(params: dict, width: int = 80) -> str:
+    text = " ".join(f"{k}={short(v)}" for k, v in params.items())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def numbers(items: list[int]) -> str:
+    return ("trial " if len(items) == 1 else "trials ") + ", ".join(map(str, items))
+
+
+def ranked(rows: list[dict], direction: str) -> list[dict]:
+    done = [r for r in rows if r["state"] == "COMPLETE" and r["value"] is not None]
+    return sorted(done, key=lambda r: r["value"], reverse=direction == "maximize")
+
+
+class TuneUI:
+    def __init__(self, plan: TunePlan, study_dir, top: int = 5):
+        self.plan, self.study_dir, self.top = plan, study_dir, top
+        self.tty = is_tty()
+        self.rows: list[dict] = []
+        self.live = self.progress = None
+        self.current: dict[int, dict] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self, rows: list[dict], recovered: tuple[list[int], list[int]] = ([], [])) -> None:
+        plan = self.plan
+        self.rows = rows
+        done = sum(r["state"] in ("COMPLETE", "PRUNED") for r in rows)
+        status = f"resumed, {done} of {plan.n_trials} done" if rows else "new"
+        console.print(f"[bold cyan]kopt tune[/]  study [bold]{plan.study_name}[/] ({status})  "
+                      f"[bold]tuner[/]={plan.tuner_name}  [bold]pruner[/]={plan.pruner_name}  "
+                      f"[bold]n_trials[/]={plan.n_trials}  {plan.metric} ({plan.direction})")
+        console.print(f"[dim]study dir: {self.study_dir}[/]")
+        for line in plan.space.describe():
+            console.print(f"[dim]  search {line}[/]")
+        failed, enqueued = recovered
+        if failed:
+            console.print(f"[yellow]{numbers(failed)} left running by a dead process: marked FAIL (interrupted)[/]")
+        if enqueued:
+            console.print(f"[yellow]{numbers(enqueued)} interrupted: {'its' if len(enqueued) == 1 else 'their'} "
+                          "parameters run again[/]")
+        if self.tty:
+            from rich.live import Live
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=console)
+            self.trials_task = self.progress.add_task("trials", total=plan.n_trials, completed=done, stats="")
+            self.epochs_task = self.progress.add_task("epochs", total=1, completed=0, stats="", visible=False)
+            self.live = Live(self._renderable(), console=console, refresh_per_second=4, transient=False)
+            self.live.start()
+            self._refresh()
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self._refresh()
+            self.live.stop()
+            self.live = None
+
+    # -- events ------------------------------------------------------------------------------
+    def trial_started(self, number: int, params: dict, epochs: int) -> None:
+        self.current[number] = {"params": dict(params), "epochs": epochs}
+        if self.progress is not None:
+            self.progress.update(self.epochs_task, description=f"trial {number}", completed=0, total=epochs,
+                                 stats="", visible=True)
+            self._refresh()
+
+    def epoch(self, number: int, fold: int, n_folds: int, epoch: int, epochs: int, logs: dict) -> None:
+        if self.progress is None:
+            return
+        stats = "  ".join(f"{k} {float(v):.4f}" for k, v in logs.items() if k in ("loss", "val_loss", "val_accuracy"))
+        label = f"trial {number}" + (f" fold {fold + 1}/{n_folds}" if n_folds > 1 else "")
+        self.progress.update(self.epochs_task, description=label, completed=fold * epochs + epoch,
+                             total=n_folds * epochs, stats=stats)
+
+    def trial_finished(self, row: dict, rows: list[dict]) -> None:
+        self.rows = rows
+        self.current.pop(row["number"], None)
+        done = sum(r["state"] in ("COMPLETE", "PRUNED") for r in rows)
+        best = ranked(rows, self.plan.direction)
+        best_text = f"best {best[0]['value']:.4f} (#{best[0]['number']})" if best else "no complete trial yet"
+        if self.progress is not None:
+            self.progress.update(self.trials_task, completed=done, stats=best_text)
+            self.progress.update(self.epochs_task, visible=False)
+            self._refresh()
+            return
+        state = row["state"]
+        if state == "COMPLETE":
+            what = f"{self.plan.metric}={row['value']:.4f}"
+        elif state == "PRUNED":
+            what = f"at epoch {row.get('pruned_epoch')}"
+        else:
+            what = row.get("fail_reason") or ""
+        duration = f"{row['duration_s']:.1f}s" if row.get("duration_s") is not None else ""
+        console.print(f"trial {row['number']} {state} {what}  {duration}  {params_text(row['params'])}  "
+                      f"[{done}/{self.plan.n_trials} done, {best_text}]")
+
+    def refresh_rows(self, rows: list[dict]) -> None:
+        """Parallel workers: the monitor reports every trial that finished since the last poll."""
+        seen = {r["number"]: r["state"] for r in self.rows}
+        for row in rows:
+            if row["state"] not in ("RUNNING", "WAITING") and seen.get(row["number"]) != row["state"]:
+                self.trial_finished(row, rows)
+        self.rows = rows
+        self._refresh()
+
+    # -- rendering ---------------------------------------------------------------------------
+    def leaderboard(self) -> Table:
+        table = Table(title="leaderboard", title_justify="left", show_lines=False)
+        for col, justify in (("#", "right"), (self.plan.metric, "right"), ("state", "left"), ("time", "right"),
+                             ("params", "left")):
+            table.add_column(col, justify=justify)
+        running = [r for r in self.rows if r["state"] == "RUNNING"]
+        for r in ranked(self.rows, self.plan.direction)[: self.top] + running:
+            duration = f"{r['duration_s']:.1f}s" if r.get("duration_s") is not None else ""
+            table.add_row(str(r["number"]), fmt(r["value"]), r["state"], duration, params_text(r["params"], 70))
+        for number, info in self.current.items():
+            if not any(r["number"] == number and r["state"] == "RUNNING" for r in self.rows):
+                table.add_row(str(number), "-", "RUNNING", "", params_text(info["params"], 70))
+        return table
+
+    def _renderable(self):
+        return Group(self.progress, self.leaderboard())
+
+    def _refresh(self) -> None:
+        if self.live is not None:
+            self.live.update(self._renderable())
+
+    def final(self, summary: dict) -> None:
+        counts = summary.get("counts", {})
+        table = Table(title=f"kopt tune: {summary['study_name']}", show_header=False)
+        table.add_column("", style="bold")
+        table.add_column("")
+        if summary.get("best_trial") is not None:
+            table.add_row("best trial", f"#{summary['best_trial']}  {summary['metric']}={fmt(summary['best_value'])}")
+            table.add_row("best params", params_text(summary.get("best_params") or {}, 100))
+        else:
+            table.add_row("best trial", "none (no trial completed)")
+        table.add_row("trials", "  ".join(f"{k.lower()} {v}" for k, v in counts.items() if v or k in ("COMPLETE", "PRUNED", "FAIL")))
+        if summary.get("test_accuracy") is not None:
+            retrain = summary.get("retrain", {})
+            table.add_row("retrained", f"test_accuracy={fmt(summary['test_accuracy'])} "
+                                       f"({retrain.get('epochs')} epochs on train+val, {retrain.get('run_dir')})")
+        table.add_row("study dir", str(self.study_dir))
+        table.add_row("storage", str(summary.get("storage")))
+        if summary.get("best_trial") is not None:
+            table.add_row("rerun best", f"kopt train --config-dir {self.study_dir} --config-name best")
+        console.print(table)

@@ -1,0 +1,149 @@
+"""``tuner.n_workers=N``: N worker processes share the study through its storage.
+
+Each worker joins the study from the storage alone (the plan is a study user attribute), splits
+the machine's cores with the others (TensorFlow intra-op threads = cores // N) and claims trials
+until the study has enough. The parent process only watches the storage and draws the output.
+
+Run one worker by hand with ``python -m kopt.tune.workers --storage URL --study NAME``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import kopt
+from kopt.errors import Interrupted, KoptError, RunFailed
+
+EXIT_MAX_FAILURES = 3
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def threads_per_worker(n_workers: int) -> int:
+    return max(1, cores() // n_workers)
+
+
+def _die_with_parent() -> None:
+    """Linux: the worker gets SIGTERM when the parent dies (even by kill -9)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def spawn(spec: str, study_name: str, study_dir: Path, index: int, threads: int, since: float) -> subprocess.Popen:
+    env = dict(os.environ)
+    root = str(Path(kopt.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS=str(threads))
+    log_dir = Path(study_dir) / "workers"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with open(log_dir / f"{index}.log", "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "kopt.tune.workers", "--storage", spec, "--study", study_name,
+             "--study-dir", str(study_dir), "--worker", str(index), "--threads", str(threads), "--since", repr(since)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, preexec_fn=_die_with_parent)
+
+
+def _stop(procs: list[subprocess.Popen], grace: float = 30.0) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)  # the worker marks its trial FAIL "interrupted"
+    deadline = time.time() + grace
+    for p in procs:
+        try:
+            p.wait(max(0.1, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
+def run_workers(plan, study, spec: str, study_dir: Path, since: float, ui, on_poll=None, poll_s: float = 1.0) -> None:
+    """Start plan.tuner.n_workers workers and watch the study until they are all done."""
+    from kopt.tune.report import trial_row
+
+    n = int(plan.tuner["n_workers"])
+    threads = threads_per_worker(n)
+    procs = [spawn(spec, plan.study_name, study_dir, i, threads, since) for i in range(n)]
+    try:
+        while True:
+            running = [p for p in procs if p.poll() is None]
+            rows = [trial_row(t) for t in study.get_trials(deepcopy=False)]
+            ui.refresh_rows(rows)
+            if on_poll is not None:
+                on_poll()
+            if not running:
+                break
+            time.sleep(poll_s)
+    except KeyboardInterrupt:
+        _stop(procs)
+        raise
+    codes = [p.returncode for p in procs]
+    if any(c == EXIT_MAX_FAILURES for c in codes):
+        raise RunFailed(f"stopped: tuner.max_failures={plan.tuner['max_failures']} trials failed; see trials.csv")
+    broken = [i for i, c in enumerate(codes) if c not in (0, EXIT_MAX_FAILURES)]
+    if broken:
+        i = broken[0]
+        log = Path(study_dir) / "workers" / f"{i}.log"
+        raise RunFailed(f"worker {i} exited with code {codes[i]}: {_last_line(log)} (log: {log})")
+
+
+def run_worker(spec: str, study_name: str, study_dir: Path, index: int = 0, threads: int = 0,
+               since: float | None = None) -> None:
+    """One worker: join the study from its storage and run trials until there are enough."""
+    from kopt.runtime import setup_tensorflow
+    from kopt.tune.study import load_study, open_storage, quiet_optuna, work
+
+    quiet_optuna()
+    storage = open_storage(spec)
+    study, plan = load_study(storage, study_name, worker=index)
+    setup_tensorflow(plan.seed, deterministic=False, intra_threads=threads, inter_threads=1 if threads else 0)
+    work(study, plan, Path(study_dir), since if since is not None else time.time())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m kopt.tune.workers", description=__doc__)
+    parser.add_argument("--storage", required=True)
+    parser.add_argument("--study", required=True)
+    parser.add_argument("--study-dir", default=None, help="default: runs/tune/<study>")
+    parser.add_argument("--worker", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--since", type=float, default=None)
+    args = parser.parse_args(argv)
+    study_dir = Path(args.study_dir or Path("runs") / "tune" / args.study)
+    study_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_worker(args.storage, args.study, study_dir, args.worker, args.threads, args.since)
+    except KoptError as exc:
+        print(f"kopt worker: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except RunFailed as exc:
+        print(f"kopt worker: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_MAX_FAILURES) from None
+    except Interrupted as exc:
+        raise SystemExit(exc.exit_code) from None
+
+
+if __name__ == "__main__":
+    main()
