@@ -29,12 +29,20 @@ def conv(x, filters: int, kernel_size: int = 3, strides: int = 1, reg=None, use_
                          name=name)(x)
 
 
-def bn(x, reg, name=None):
+def _under_tf_strategy() -> bool:
+    if keras.backend.backend() != "tensorflow":  # the builders also run on Keras' JAX/torch backends
+        return False
     import tensorflow as tf
 
+    return tf.distribute.has_strategy()
+
+
+def bn(x, reg, name=None):
     # under a tf.distribute strategy (trainer.strategy), batch statistics are global, so the moving
     # averages stay identical on every replica and worker
-    return layers.BatchNormalization(name=name, synchronized=tf.distribute.has_strategy())(x) if uses_batchnorm(reg) else x
+    if not uses_batchnorm(reg):
+        return x
+    return layers.BatchNormalization(name=name, synchronized=_under_tf_strategy())(x)
 
 
 def classifier_head(x, num_classes: int, reg, dropout: float | None = None):
