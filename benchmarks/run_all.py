@@ -24,6 +24,7 @@ SCRIPTS = [
     ("tune_vs_kerastuner.py", "P3 tuning against KerasTuner"),
     ("trial_memory.py", "P4 memory per trial"),
     ("workers.py", "P6 parallel workers"),
+    ("resume_overhead.py", "Per-epoch checkpoint cost (resume)"),
 ]
 
 
