@@ -1,6 +1,7 @@
 """User-facing errors: one clear line, a non-zero exit, no traceback."""
 
 import sys
+from typing import NoReturn
 
 
 class KoptError(Exception):
@@ -15,7 +16,7 @@ class RunFailed(Exception):
     exit_code = 1
 
 
-def fail(message: str, code: int = 2) -> "NoReturn":  # noqa: F821
+def fail(message: str, code: int = 2) -> NoReturn:
     """Print ``kopt: error: <message>`` on stderr and exit."""
     first = " ".join(str(message).split())
     print(f"kopt: error: {first}", file=sys.stderr)

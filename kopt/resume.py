@@ -15,15 +15,15 @@ YAML read with OmegaConf's safe loader, everything else is JSON or ``.npz`` with
 
 from __future__ import annotations
 
-import os
+import datetime as dt
 import socket
-import sys
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from kopt.compose import CommandLine, check_inside_runs, compose_job, runs_root, search_dirs
 from kopt.errors import KoptError
+from kopt.procs import process_alive
 from kopt.rundir import SUMMARY, check_writable, read_json
 
 LAST = ("last", "true")
@@ -109,15 +109,9 @@ def _still_running(summary: dict) -> bool:
     if summary.get("status") != "running" or summary.get("host") != socket.gethostname():
         return False
     pid = summary.get("pid")
-    if not isinstance(pid, int) or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    started = summary.get("started_at")
+    since = dt.datetime.fromisoformat(started) if isinstance(started, str) else None
+    return isinstance(pid, int) and process_alive(pid, since)
 
 
 def _flat(node, prefix: str = "") -> dict[str, object]:

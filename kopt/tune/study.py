@@ -9,7 +9,6 @@ interrupted. Finished trials are never re-run.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import fcntl
 import gc
 import os
@@ -20,6 +19,7 @@ import warnings
 from pathlib import Path
 
 from kopt.errors import Interrupted, KoptError, RunFailed
+from kopt.procs import process_alive
 from kopt.tune.plan import ATTR, TunePlan
 
 JOURNAL = "journal.log"
@@ -127,36 +127,6 @@ def load_study(storage, study_name: str, worker: int = 0):
 
 
 # -- recovery -----------------------------------------------------------------------------------
-
-def _proc_start(pid: int) -> tuple[str, float] | None:
-    """(state, start time as a UNIX timestamp) of a process from /proc, or None."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime"))
-        return fields[0], boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
-        return None
-
-
-def process_alive(pid: int | None, since: dt.datetime | None) -> bool:
-    """Is the process that started a trial (at ``since``) still running?"""
-    if not pid or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    info = _proc_start(pid)
-    if info is None:
-        return True
-    state, started = info
-    if state == "Z":
-        return False
-    return since is None or started <= since.timestamp() + 1.0  # a later process reuses the pid
-
 
 def set_attrs(study, number_or_trial, attrs: dict) -> None:
     import optuna
