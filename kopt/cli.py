@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ab": ("kopt.commands.ab", "train configs a= and b= on identical folds, then compare them"),
     "ensemble": ("kopt.commands.ensemble", "ensemble the fold models of a run, several runs, or a study's top trials"),
     "tune": ("kopt.commands.tune", "search hyperparameters with Optuna (grid, random, bayes, genetic ...)"),
+    "worker": ("kopt.commands.worker", "join a study in a shared storage (PostgreSQL) and run its trials"),
     "models": ("kopt.commands.models", "parameters, FLOPs, depth and weight memory of the model presets"),
 }
 

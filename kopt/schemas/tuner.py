@@ -22,6 +22,9 @@ class TunerConfig:
     n_workers: int = param(1, ge=1)
     max_failures: int = param(10, ge=1)
     timeout: Optional[float] = param(None, gt=0)
+    heartbeat_interval: int = param(10, ge=1)
+    grace_period: int = param(30, ge=1)
+    max_retry: int = param(3, ge=0)
     retrain_best: bool = True
     plots: bool = True
 
@@ -31,6 +34,9 @@ class TunerConfig:
                             "(at most 100, not starting with '.' or '-')")
         if self.n_trials is None and self.name != "grid":
             raise KoptError(f"{prefix}.n_trials=null: only tuner=grid can run until its grid is exhausted; allowed: >= 1")
+        if self.grace_period <= self.heartbeat_interval:
+            raise KoptError(f"{prefix}.grace_period={self.grace_period} with {prefix}.heartbeat_interval="
+                            f"{self.heartbeat_interval}: allowed: grace_period > heartbeat_interval")
         wrong = {"val_accuracy": "minimize", "val_loss": "maximize"}[self.metric]
         if self.direction == wrong:
             raise KoptError(f"{prefix}.direction={wrong} with {prefix}.metric={self.metric}: allowed: auto or "

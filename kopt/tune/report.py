@@ -34,7 +34,7 @@ def trial_row(t) -> dict:
     return {"number": t.number, "state": t.state.name, "value": t.value if t.state.name in ("COMPLETE", "PRUNED") else None,
             "duration_s": duration, "pruned_epoch": attrs.get("pruned_epoch"), "best_epoch": attrs.get("best_epoch"),
             "fail_reason": attrs.get("fail_reason"), "run_dir": attrs.get("run_dir"), "params": dict(t.params),
-            "retry_of": attrs.get("retry_of")}
+            "retry_of": (t.system_attrs.get("retry_history") or [attrs.get("retry_of")])[-1]}
 
 
 def write_trials_csv(study_dir: Path, rows: list[dict], plan: TunePlan) -> None:

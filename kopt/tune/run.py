@@ -45,7 +45,7 @@ def run_study(plan: TunePlan, study_dir: Path) -> dict:
     study_dir = Path(study_dir)
     study_dir.mkdir(parents=True, exist_ok=True)
     spec = storage_spec(plan.tuner.get("storage"), study_dir)
-    study = open_study(plan, open_storage(spec))
+    study = open_study(plan, open_storage(spec, plan.tuner))
     recovered = recover(study, study_dir)
     if int(plan.tuner.get("n_workers", 1)) == 1:  # load TensorFlow before the live display starts
         from kopt.runtime import quiet_tensorflow

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gc
+import hashlib
 import os
 import signal
 import socket
@@ -44,8 +45,12 @@ def storage_spec(storage: str | None, study_dir: Path) -> str:
     return str(Path(study_dir) / JOURNAL) if storage is None else str(storage)
 
 
-def open_storage(spec: str):
-    from optuna.storages import JournalStorage, RDBStorage
+def open_storage(spec: str, tuner: dict | None = None):
+    """The storage behind ``spec``. With an RDB URL and a ``tuner`` node, running trials send
+    heartbeats and a stale one (its worker died) is failed and enqueued again by
+    RetryHeartbeatStaleTrialCallback. Journal storages have no heartbeats (Optuna 5): there
+    :func:`recover` fails the trials of dead processes on this host instead."""
+    from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
     from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 
     try:
@@ -55,10 +60,23 @@ def open_storage(spec: str):
             return JournalStorage(JournalFileBackend(str(path)))
         if spec.startswith("redis"):
             return JournalStorage(JournalRedisBackend(spec))
-        return RDBStorage(spec)
+        if tuner is None:
+            return RDBStorage(spec)
+        return RDBStorage(spec, heartbeat_interval=int(tuner.get("heartbeat_interval", 10)),
+                          grace_period=int(tuner.get("grace_period", 30)),
+                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                              max_retry=int(tuner.get("max_retry", 3))))
     except Exception as exc:  # noqa: BLE001 - a bad URL, a missing driver, a server that is down
         detail = " ".join(str(exc).split())[:200]
         raise KoptError(f"tuner.storage={spec}: cannot open it ({type(exc).__name__}: {detail})") from None
+
+
+def rdb_storage(storage):
+    """The RDBStorage under Optuna's cache wrapper, or None for other storages."""
+    from optuna.storages import RDBStorage
+
+    inner = getattr(storage, "_backend", storage)
+    return inner if isinstance(inner, RDBStorage) else None
 
 
 def check_resume(plan: TunePlan, spec: str) -> None:
@@ -188,9 +206,25 @@ def state_counts(trials) -> dict[str, int]:
 
 
 @contextlib.contextmanager
-def claim_lock(study_dir: Path):
-    """Processes sharing a study dir take turns to count trials and create the next one, so that
-    together they create exactly n_trials."""
+def claim_lock(study, study_dir: Path):
+    """Processes sharing a study take turns to count trials and create the next one, so that
+    together they create exactly n_trials: a PostgreSQL advisory lock (held across machines, and
+    released by the server when a worker dies) on a PostgreSQL storage, else a file lock in the
+    study dir (one machine)."""
+    rdb = rdb_storage(study._storage)
+    if rdb is not None and rdb.engine.dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        key = int.from_bytes(hashlib.sha256(f"kopt.claim:{study.study_name}".encode()).digest()[:8], "big", signed=True)
+        with rdb.engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                conn.commit()
+        return
     path = Path(study_dir) / ".claim.lock"
     with open(path, "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -200,31 +234,47 @@ def claim_lock(study_dir: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def retried_numbers(trials) -> set[int]:
+    """Trials that heartbeats found stale (their worker died) and that were enqueued again."""
+    return {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+
+
 def session_failures(trials, since: float) -> list:
+    stale = retried_numbers(trials)
     return [t for t in trials if t.state.name == "FAIL" and t.datetime_start is not None
-            and t.datetime_start.timestamp() >= since
+            and t.datetime_start.timestamp() >= since and t.number not in stale
             and not str(t.user_attrs.get("fail_reason", "")).startswith(INTERRUPTED)]
 
 
+WAIT = "wait"
+
+
 def claim(study, plan: TunePlan, study_dir: Path, since: float):
-    """The next trial to run, or None when the study has enough (or the grid is used up)."""
+    """The next trial to run; None when the study has enough (or the grid is used up); WAIT when
+    it only has enough counting RUNNING trials and heartbeats are on: one of them may yet go stale
+    and be retried, so the worker waits instead of leaving the study short."""
+    from optuna.storages._heartbeat import is_heartbeat_enabled
     from optuna.trial import TrialState
 
-    with claim_lock(study_dir):
+    with claim_lock(study, study_dir):
         timeout = plan.tuner.get("timeout")
         if timeout and time.time() - since > timeout:
             return None
         trials = study.get_trials(deepcopy=False)
         counts = state_counts(trials)
         if counts["COMPLETE"] + counts["PRUNED"] + counts["RUNNING"] >= plan.n_trials:
-            return None
+            waiting = counts["RUNNING"] and counts["COMPLETE"] + counts["PRUNED"] < plan.n_trials
+            return WAIT if waiting and is_heartbeat_enabled(study._storage) else None
         if plan.grid_size is not None and not counts.get("WAITING"):
             started = {t.system_attrs.get("grid_id") for t in trials if t.state != TrialState.WAITING}
             if len(started - {None}) >= plan.grid_size:
                 return None
         if len(session_failures(trials, since)) >= plan.tuner["max_failures"]:
             return None
-        return study.ask()
+        trial = study.ask()
+        if is_heartbeat_enabled(study._storage):  # at once: a trial without one never goes stale
+            study._storage.record_heartbeat(trial._trial_id)
+        return trial
 
 
 @contextlib.contextmanager
@@ -281,6 +331,9 @@ def work(study, plan: TunePlan, study_dir: Path, since: float, ui=None, on_trial
             trial = claim(study, plan, study_dir, since)
             if trial is None:
                 break
+            if trial is WAIT:
+                time.sleep(study._storage.get_heartbeat_interval())
+                continue
             set_attrs(study, trial, {"worker": worker, "run_dir": f"trials/{trial.number}"})
             started = time.time()
             try:

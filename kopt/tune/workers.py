@@ -110,16 +110,17 @@ def run_workers(plan, study, spec: str, study_dir: Path, since: float, ui, on_po
 
 
 def run_worker(spec: str, study_name: str, study_dir: Path, index: int = 0, threads: int = 0,
-               since: float | None = None) -> None:
+               since: float | None = None, on_trial=None) -> None:
     """One worker: join the study from its storage and run trials until there are enough."""
     from kopt.runtime import setup_tensorflow
     from kopt.tune.study import load_study, open_storage, quiet_optuna, work
 
     quiet_optuna()
-    storage = open_storage(spec)
-    study, plan = load_study(storage, study_name, worker=index)
+    study, plan = load_study(open_storage(spec), study_name, worker=index)
+    if "://" in spec:  # heartbeats with the study's own settings, the same in every worker
+        study, plan = load_study(open_storage(spec, plan.tuner), study_name, worker=index)
     setup_tensorflow(plan.seed, deterministic=False, intra_threads=threads, inter_threads=1 if threads else 0)
-    work(study, plan, Path(study_dir), since if since is not None else time.time())
+    work(study, plan, Path(study_dir), since if since is not None else time.time(), on_trial=on_trial)
 
 
 def main(argv: list[str] | None = None) -> None:
