@@ -65,7 +65,7 @@ def test_cfg_job_shows_the_tune_config_without_running(workdir):
 
 
 @pytest.mark.parametrize("preset, model, params", [
-    ("cnn_digits", "cnn", {"model.filters", "model.dense", "regularizer.dropout", "optimizer.lr"}),
+    ("cnn_digits", "cnn", {"model.width", "model.dense", "regularizer.dropout", "optimizer.lr"}),
     ("resnet", "resnet", {"model.depth", "model.shortcut", "optimizer.lr", "optimizer.weight_decay"}),
 ])
 def test_search_presets_compose_and_validate(workdir, preset, model, params):

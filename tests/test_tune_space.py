@@ -47,13 +47,13 @@ def test_plain_values_are_fixed_not_searched():
 
 def test_conditional_parameters_follow_the_group_choice():
     space = parse_search({"model": {"name": "choice(mlp, cnn)", "mlp": {"width": "choice(8, 16)"},
-                                    "cnn": {"filters": "choice(4, 8)"}}, "optimizer.lr": "interval(1e-3, 1e-2)"})
+                                    "cnn": {"width": "choice(4, 8)"}}, "optimizer.lr": "interval(1e-3, 1e-2)"})
     assert space.groups == {"model": ["mlp", "cnn"]}
     assert {p.name: p.when for p in space.conditional} == {"model.mlp.width": ("model", "mlp"),
-                                                           "model.cnn.filters": ("model", "cnn")}
-    choices, values = space.sample(optuna.trial.FixedTrial({"model": "cnn", "model.cnn.filters": 8, "optimizer.lr": 0.005}))
+                                                           "model.cnn.width": ("model", "cnn")}
+    choices, values = space.sample(optuna.trial.FixedTrial({"model": "cnn", "model.cnn.width": 8, "optimizer.lr": 0.005}))
     assert choices == {"model": "cnn"}
-    assert values == {"model.filters": 8, "optimizer.lr": 0.005}  # no mlp parameter sampled
+    assert values == {"model.width": 8, "optimizer.lr": 0.005}  # no mlp parameter sampled
 
 
 @pytest.mark.parametrize("search, needle", [
@@ -77,7 +77,7 @@ def test_grid_refuses_continuous_and_conditional_spaces():
     with pytest.raises(KoptError, match="continuous"):
         parse_search({"optimizer.lr": "interval(1e-3, 1e-1)"}).grid()
     with pytest.raises(KoptError, match="conditional"):
-        parse_search({"model": "choice(mlp, cnn)", "model.cnn.filters": "choice(4, 8)"}).grid()
+        parse_search({"model": "choice(mlp, cnn)", "model.cnn.width": "choice(4, 8)"}).grid()
 
 
 def test_search_overrides_become_quoted_strings():
@@ -95,7 +95,7 @@ def plan_for(*overrides):
 
 
 def test_plan_composes_one_base_per_group_option_and_round_trips():
-    plan = plan_for(*TINY, "search.model=choice(mlp, cnn)", "search.model.cnn.filters=choice(4, 8)",
+    plan = plan_for(*TINY, "search.model=choice(mlp, cnn)", "search.model.cnn.width=choice(4, 8)",
                     "search.model.mlp.width=choice(8, 16)")
     assert set(plan.bases) == {"model=mlp", "model=cnn"}
     assert plan.bases["model=mlp"]["model"]["width"] == 16      # the user's model.width=16 kept for mlp
@@ -103,8 +103,8 @@ def test_plan_composes_one_base_per_group_option_and_round_trips():
     assert plan.bases["model=cnn"]["trainer"]["epochs"] == 2
     again = TunePlan.from_attr(plan.to_attr())
     assert again.differences(plan) == [] and again.space.describe() == plan.space.describe()
-    cfg = again.trial_config({"model": "cnn"}, {"model.filters": 4})
-    assert cfg.model.name == "cnn" and cfg.model.filters == 4
+    cfg = again.trial_config({"model": "cnn"}, {"model.width": 4})
+    assert cfg.model.name == "cnn" and cfg.model.width == 4
 
 
 @pytest.mark.parametrize("override, needle", [
