@@ -1,8 +1,10 @@
 """P2: training throughput of ResNet-20 on CIFAR-shaped (32x32x3) synthetic data.
 
-kopt's training path (``kopt.training.run.run_train``: its tf.data pipeline, callbacks and run
-dir) against a plain Keras ``model.fit`` on numpy arrays of the same model (kopt's ResNet-20
-builder, SGD with momentum, same batch size, same train/val sizes), alternating kopt/plain and
+kopt's training path (``kopt.training.run.run_train``: its model builder with fused batch norm,
+tf.data pipeline, callbacks and run dir) against a plain Keras ``model.fit`` on numpy arrays of
+the same model written with Keras' own layers (kopt's ResNet-20 with ``keras.layers.
+BatchNormalization``; SGD with momentum, same batch size, same train/val sizes; the variant
+``plain_with_kopt_layers`` gives the plain side kopt's layers too), alternating kopt/plain and
 plain/kopt in one process. Per epoch, the training phase is timed (epoch begin to the start of
 validation); the first epoch of a run (tracing) is dropped. The machine is shared, and other
 processes only ever slow a run down, so each side is scored two ways: by its best epoch over all
@@ -40,6 +42,8 @@ VARIANTS = {
     "intra2_inter2": {"batch": 128, "intra": 2, "inter": 2, "deterministic": False},
     "batch64": {"batch": 64, "intra": 0, "inter": 0, "deterministic": False},
     "batch256": {"batch": 256, "intra": 0, "inter": 0, "deterministic": False},
+    "plain_with_kopt_layers": {"batch": 128, "intra": 0, "inter": 0, "deterministic": False,
+                               "plain_model": "kopt"},
     "tfdata_private_pool": {"batch": 128, "intra": 0, "inter": 0, "deterministic": False,
                             "tf_data": {"private_threadpool_size": 1, "max_intra_op_parallelism": 1}},
 }
@@ -121,6 +125,7 @@ def run_variant(settings: dict, rounds: int, epochs: int, size: int) -> dict:
     import numpy as np
 
     from kopt.models import build_model
+    from kopt.models.batchnorm import plain_keras_copy
     from kopt.models.flops import count_flops
     from kopt.training.run import run_train
 
@@ -151,6 +156,8 @@ def run_variant(settings: dict, rounds: int, epochs: int, size: int) -> dict:
         xv = rng.normal(size=(sizes["val"], 32, 32, 3)).astype("float32")
         yv = rng.integers(0, 10, sizes["val"])
         model = build_model(cfg.model, cfg.regularizer, (32, 32, 3), 10)
+        if settings.get("plain_model", "keras") == "keras":
+            model = plain_keras_copy(model)  # Keras' own BatchNormalization, as a plain Keras user has it
         model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1, momentum=0.9),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         timer = epoch_timer()
@@ -184,13 +191,14 @@ def run_variant(settings: dict, rounds: int, epochs: int, size: int) -> dict:
 # the driver
 
 
-def summarize(doc: dict) -> dict:
+def summarize(doc: dict, peak: float | None = None) -> dict:
     """Two views of each side. Wall clock: the best epoch over all runs (other processes on a shared
     machine only ever slow a run down). CPU time: the median images per CPU-second of the process,
-    which time-slicing with other processes barely moves (but which does not see idle cores)."""
+    which time-slicing with other processes barely moves (but which does not see idle cores).
+    ``peak``: the wall-clock matmul peak to divide by (default: the best of this variant's)."""
     flops, n = 3 * doc["flops_per_image"], doc["train_images"]
     rows = {s: doc[s] for s in ("kopt", "plain")}
-    peak = max(r["peak_gflops"] for s in rows.values() for r in s)
+    peak = peak or max(r["peak_gflops"] for s in rows.values() for r in s)
     peak_cpu = median([r["peak_gflop_per_cpu_s"] for s in rows.values() for r in s])
 
     def side(name):
@@ -243,7 +251,8 @@ def write_markdown(path: Path, variants: list[dict], head: dict, args) -> None:
              f"{args.epochs} epochs per run (first dropped), {head.get('train_images', '?')} training images. "
              "FLOPs per training image = 3 x forward FLOPs "
              f"({head.get('flops_per_image', 0) / 1e6:.1f} MFLOP forward). Wall clock: the best epoch of all runs "
-             "of a side, against the best fp32 2048/3072 matmul of the variant's process. CPU time: the median "
+             "of a side, against the best fp32 2048/3072 matmul of the whole run (on a loaded machine that peak is "
+             "an underestimate, so these fractions are upper bounds). CPU time: the median "
              "images (and FLOPs) per CPU-second of the process, against the matmul's median FLOPs per CPU-second; "
              "robust to other processes, blind to idle cores.", "",
              "| variant | images/s kopt / plain (best epoch) | ratio | images per CPU-s kopt / plain | ratio | "
@@ -263,7 +272,9 @@ def write_markdown(path: Path, variants: list[dict], head: dict, args) -> None:
     lines += ["", "Variants: `default` = kopt's defaults with op determinism off on both sides; `deterministic` = "
               "op determinism on (kopt's `trainer.deterministic=true` default) on both sides; `intraN_interM` = "
               "`trainer.intra_threads`/`inter_threads` (plain side: the same process settings); `batchN` = batch size; "
-              "`tfdata_private_pool` = kopt's tf.data datasets with a private 1-thread pool.", ""]
+              "`tfdata_private_pool` = kopt's tf.data datasets with a private 1-thread pool; "
+              "`plain_with_kopt_layers` = the plain side also uses kopt's fused batch norm (isolates the input "
+              "pipeline and callbacks).", ""]
     notes = Path(__file__).with_name("train_throughput_notes.md")
     if notes.exists():
         lines += [notes.read_text().strip(), ""]
@@ -280,7 +291,11 @@ def main() -> None:
                    help="synthetic images (64%% train after the test and val splits; default 1600)")
     p.add_argument("--timeout", type=int, default=3600, help="seconds per variant")
     p.add_argument("--variant", help=argparse_hidden())
+    p.add_argument("--rereport", type=Path, help="rebuild the summaries and .md of this results JSON, run nothing")
     args = p.parse_args()
+    if args.rereport:
+        rereport(args.rereport)
+        return
     args.rounds = args.rounds or 3
     args.epochs = args.epochs or 4
     args.size = args.size or 1600
@@ -294,9 +309,18 @@ def main() -> None:
     args.load_before = load_average()
     variants = [spawn(n, VARIANTS[n], args.rounds, args.epochs, args.size, args.timeout) for n in names]
     args.load_after = load_average()
+    report(variants, args, args.out)
+
+
+def report(variants: list[dict], args, out: Path | None) -> Path:
+    """Summaries (every variant against the best matmul of the whole run), targets, JSON and .md."""
     ok = [v for v in variants if not v.get("error")]
+    peak = max((r["peak_gflops"] for v in ok for side in ("kopt", "plain") for r in v[side]), default=None)
+    for v in ok:
+        v["summary"] = summarize(v, peak)
     head = next((v for v in ok if v["name"] == "default"), ok[0] if ok else {})
     s = head.get("summary")
+
     def check(value, goal):
         return None if value is None else value >= goal
 
@@ -320,11 +344,24 @@ def main() -> None:
         target("plain Keras GFLOP per CPU-second / the matmul's (reference)", get("plain", "fraction_of_peak_cpu"),
                "-", None, unit=""),
     ]
-    out = write_result("train_throughput", args.out, args.quick, targets, headline=head.get("name"),
+    out = write_result("train_throughput", out, args.quick, targets, headline=head.get("name"),
                        load_average={"before": args.load_before, "after": args.load_after},
-                       variants=[{k: v for k, v in var.items()} for var in variants])
+                       settings={"rounds": args.rounds, "epochs": args.epochs, "size": args.size},
+                       variants=variants)
     write_markdown(out.with_suffix(".md"), variants, head, args)
     print(f"wrote {out.with_suffix('.md')}")
+    return out
+
+
+def rereport(path: Path) -> None:
+    """Rebuild the summaries, targets and .md of a results file (after a change to the reporting)."""
+    import argparse
+
+    doc = json.loads(path.read_text())
+    settings = doc.get("settings", {"rounds": 3, "epochs": 4, "size": 1600})
+    args = argparse.Namespace(quick=doc["quick"], load_before=doc["load_average"]["before"],
+                              load_after=doc["load_average"]["after"], **settings)
+    report(doc["variants"], args, path)
 
 
 def argparse_hidden():

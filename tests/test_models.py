@@ -106,12 +106,12 @@ def test_v2_is_pre_activation():
     v2 = build_model(model_cfg(name="resnet", depth=14, version=2, shortcut="A"), reg(), CIFAR, 10)
 
     def after_add(model):
-        return {type(node.operation).__name__ for layer in model.layers if isinstance(layer, keras.layers.Add)
-                for node in layer._outbound_nodes}
+        return [node.operation for layer in model.layers if isinstance(layer, keras.layers.Add)
+                for node in layer._outbound_nodes]
 
-    assert after_add(v1) == {"Activation"}      # v1: add, then ReLU
-    assert "Activation" not in after_add(v2)    # v2: the sum goes on un-activated
-    assert "BatchNormalization" in after_add(v2)
+    assert all(isinstance(op, keras.layers.Activation) for op in after_add(v1))     # v1: add, then ReLU
+    assert not any(isinstance(op, keras.layers.Activation) for op in after_add(v2))  # v2: un-activated sum
+    assert any(isinstance(op, keras.layers.BatchNormalization) for op in after_add(v2))
     assert "final_bn" in [l.name for l in v2.layers] and "final_bn" not in [l.name for l in v1.layers]
 
 
@@ -306,3 +306,51 @@ def test_describe_reports_bytes_and_trainable():
     assert info["trainable_params"] < info["params"] and info["depth"] == 20
     assert info["flops"] == 2 * resnet20_macs()
 
+
+
+def test_fused_batchnorm_matches_keras_batchnorm():
+    import tensorflow as tf
+
+    from kopt.models.batchnorm import FusedBatchNormalization
+
+    x = tf.constant(np.random.default_rng(0).normal(2.0, 3.0, size=(8, 5, 6, 4)).astype("float32"))
+    keras_bn, fused = keras.layers.BatchNormalization(momentum=0.9), FusedBatchNormalization(momentum=0.9)
+    weights = np.random.default_rng(1).normal(size=4).astype("float32")
+    for layer in (keras_bn, fused):
+        layer.build(x.shape)
+        layer.gamma.assign(weights)
+        layer.beta.assign(weights / 2)
+    scale = tf.range(4, dtype="float32")
+    results = []
+    for layer in (keras_bn, fused):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(y * y * scale)
+        results.append([y, *tape.gradient(loss, [x, layer.gamma, layer.beta])])
+    # outputs, then the gradients for the input (a difference of large terms: float32 rounding shows at
+    # 1e-3 of its largest value), gamma and beta
+    for (a, b), tol in zip(zip(*results), (1e-5, 5e-3, 1e-5, 1e-5)):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=tol, atol=tol * float(np.abs(a).max()))
+    for name in ("moving_mean", "moving_variance"):  # Keras averages the biased batch variance
+        np.testing.assert_allclose(getattr(fused, name).numpy(), getattr(keras_bn, name).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(fused(x, training=False)), np.asarray(keras_bn(x, training=False)),
+                               rtol=1e-5, atol=1e-5)
+    flat = tf.reshape(x, (8, -1))  # 2-D input (after a dense layer): the Keras computation
+    np.testing.assert_allclose(np.asarray(FusedBatchNormalization()(flat, training=True)),
+                               np.asarray(keras.layers.BatchNormalization()(flat, training=True)), rtol=1e-6)
+
+
+def test_builders_use_fused_batchnorm_and_save_plain_keras():
+    from kopt.models.batchnorm import FusedBatchNormalization, has_fused_batchnorm, plain_keras_copy
+
+    model = build_model(model_cfg(name="resnet", depth=8, version=1, shortcut="A"), reg(l2=1e-4), (8, 8, 1), 10)
+    x = np.random.default_rng(0).normal(size=(4, 8, 8, 1)).astype("float32")
+    model(x, training=True)  # moving statistics away from their initial values
+    assert has_fused_batchnorm(model)
+    copy = plain_keras_copy(model)
+    assert not has_fused_batchnorm(copy)
+    assert sum(isinstance(l, keras.layers.BatchNormalization) for l in copy.layers) == \
+        sum(isinstance(l, FusedBatchNormalization) for l in model.layers)
+    assert copy.count_params() == model.count_params() and len(copy.losses) == len(model.losses)
+    np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)

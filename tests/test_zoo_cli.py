@@ -60,6 +60,7 @@ def test_models_help_explains_the_columns(tmp_path):
     (["train", "model=resnet", "model.shortcut=C"], ["model.shortcut", "A, B"]),
     (["train", "model=densenet", "model.compression=0"], ["model.compression"]),
     (["train", "model=cnn", "model.filters=8"], ["model.filters", "width", "depth"]),
+    (["models", "model.depth=56"], ["model.depth=56", "model.width=32", "width x 2^(depth-1) <= 16384"]),
     (["train", "model=resnet110", "model.depth=100"], ["model.depth=100"]),
     (["models", "model=resnet", "model.depth=21"], ["model.depth=21", "6n+2"]),
     (["models", "--bogus"], ["--bogus: unknown flag", "--json"]),
@@ -217,3 +218,17 @@ def test_models_on_tabular_data_lists_image_models_as_refused(tmp_path):
     # one model that cannot take the input is an error, not a row
     proc = run_kopt("models", "model=resnet", "dataset=synthetic", "dataset.shape=[20]", cwd=tmp_path)
     assert_clean_error(proc, "model=resnet needs image input", "model=mlp")
+
+
+def test_models_needs_no_data_file_for_known_shapes(tmp_path):
+    env = {"KERAS_HOME": str(tmp_path / "empty_keras_home")}  # no CIFAR-10 file anywhere
+    proc = run_kopt("models", "--json", "experiment=wrn28_10_cifar10", "model.depth=10", "model.width=1",
+                    cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (row,) = json.loads(proc.stdout)
+    assert row["family"] == "wrn" and row["input_shape"] == [32, 32, 3] and row["classes"] == 10
+    assert row["params"] == built("model=wrn", "model.depth=10", "model.width=1").count_params()
+    proc = run_kopt("models", "--json", "dataset=cifar100", "dataset.label_mode=coarse", "model=mlp", cwd=tmp_path,
+                    env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout)[0]["classes"] == 20

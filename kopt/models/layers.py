@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from kopt.models.batchnorm import FusedBatchNormalization
+
 INIT = "he_normal"
 
 
@@ -38,11 +40,15 @@ def _under_tf_strategy() -> bool:
 
 
 def bn(x, reg, name=None):
-    # under a tf.distribute strategy (trainer.strategy), batch statistics are global, so the moving
-    # averages stay identical on every replica and worker
     if not uses_batchnorm(reg):
         return x
-    return layers.BatchNormalization(name=name, synchronized=_under_tf_strategy())(x)
+    # under a tf.distribute strategy (trainer.strategy), batch statistics are global, so the moving
+    # averages stay identical on every replica and worker; otherwise image maps on the TensorFlow
+    # backend use its fused kernel (kopt.models.batchnorm)
+    if _under_tf_strategy():
+        return layers.BatchNormalization(name=name, synchronized=True)(x)
+    fused = keras.backend.backend() == "tensorflow" and len(x.shape) == 4
+    return (FusedBatchNormalization if fused else layers.BatchNormalization)(name=name)(x)
 
 
 def classifier_head(x, num_classes: int, reg, dropout: float | None = None):

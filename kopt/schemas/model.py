@@ -1,6 +1,7 @@
 from dataclasses import dataclass
 from typing import Optional
 
+from kopt.errors import KoptError
 from kopt.models.depth import densenet_layers, resnet_blocks, wrn_blocks
 from kopt.schemas import param, schema
 
@@ -22,6 +23,15 @@ class CNNConfig:
     convs_per_block: int = param(2, ge=1)
     kernel_size: int = param(3, ge=1)
     dense: int = param(128, ge=0)
+
+    MAX_FILTERS = 16384  # filters double per block: a ResNet-like depth here would not fit in memory
+
+    def check(self, prefix: str) -> None:
+        last = self.width * 2 ** (self.depth - 1)
+        if last > self.MAX_FILTERS:
+            raise KoptError(f"{prefix}.depth={self.depth} with {prefix}.width={self.width}: the filters double per "
+                            f"block, to {self.width}x2^{self.depth - 1} in the last; allowed: "
+                            f"width x 2^(depth-1) <= {self.MAX_FILTERS}")
 
 
 @schema("model", "resnet")

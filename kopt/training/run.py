@@ -96,6 +96,10 @@ def _inference_copy(model):
     """The same layers without the optimizer, so model.keras loads in plain Keras with safe_mode."""
     import keras
 
+    from kopt.models.batchnorm import has_fused_batchnorm, plain_keras_copy
+
+    if has_fused_batchnorm(model):  # kopt's fused batch norm -> Keras' own, same weights
+        return plain_keras_copy(model)
     return keras.Model(model.inputs, model.outputs, name=model.name)
 
 
