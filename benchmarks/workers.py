@@ -38,17 +38,25 @@ def run(workers: int, trials: int, storage: str | None, name: str, workdir: Path
     if storage:
         args.append(f"tuner.storage={storage}")
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
-    t0 = time.time()
+    t0, cpu0 = time.time(), _children_cpu()
     proc = subprocess.run(args, cwd=workdir, env=env, capture_output=True, text=True)
-    wall = time.time() - t0
+    wall, cpu = time.time() - t0, _children_cpu() - cpu0
     if proc.returncode != 0:
         raise SystemExit(f"kopt tune failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     spec = storage_spec(storage, workdir / "runs" / "tune" / name)
     trials_ = optuna.load_study(study_name=name, storage=open_storage(spec)).trials
     done = [t for t in trials_ if t.state.name == "COMPLETE"]
     span = max(t.datetime_complete for t in done).timestamp() - min(t.datetime_start for t in done).timestamp()
-    return {"workers": workers, "trials": len(done), "span_s": span, "wall_s": wall,
-            "trials_per_hour": len(done) / span * 3600, "loadavg": list(os.getloadavg())}
+    # CPU seconds the whole command used (all its processes) over its wall time: how many cores it got
+    return {"workers": workers, "trials": len(done), "span_s": span, "wall_s": wall, "cpu_s": cpu,
+            "cores_used": cpu / wall, "trials_per_hour": len(done) / span * 3600, "loadavg": list(os.getloadavg())}
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -79,12 +87,15 @@ def main() -> None:
     targets = [target(f"{w} workers / {base} worker: trials per hour ({storage})", round(ratios[w], 3),
                       ">= 1.7" if w == 2 else "(info)", ratios[w] >= 1.7 if w == 2 else None)
                for w in args.workers if w != base]
-    rows = [[w, mean[w], best[w], ratios[w]] for w in args.workers]
+    cores = {w: sum(r["cores_used"] for r in runs if r["workers"] == w) / rounds for w in args.workers}
+    rows = [[w, mean[w], best[w], ratios[w], cores[w]] for w in args.workers]
     notes = (f"{trials} tiny trials per run, {rounds} round(s), {cpus} CPUs, storage: {storage}; load average "
              f"during the runs {[round(r['loadavg'][0], 1) for r in runs]}.\n\n"
-             + md_table(["workers", "trials/hour (mean)", "trials/hour (best)", "ratio (mean)"], rows))
+             + md_table(["workers", "trials/hour (mean)", "trials/hour (best)", "ratio (mean)", "cores used (mean)"], rows)
+             + "\n\nCores used = CPU seconds of the whole `kopt tune` command / its wall time: on a machine shared "
+               "with other jobs a second worker only helps if the command gets more CPU.")
     write_result("workers", args.out, args.quick, targets, trials=trials, rounds=rounds, cpus=cpus, storage=storage,
-                 runs=runs, mean_trials_per_hour=mean, notes=notes)
+                 runs=runs, mean_trials_per_hour=mean, mean_cores_used=cores, notes=notes)
 
 
 if __name__ == "__main__":
