@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from common import parser, target, write_result
-from tune_common import environment, md_table, plan_study, rss_mib
+from tune_common import cnn_config, environment, md_table, plan_study, rss_mib
 
-SEARCH = ["search.model.filters=choice(8, 16, 32)", "search.regularizer.dropout=interval(0.0, 0.5)",
+SEARCH = ["search.model.width=choice(8, 16, 32)", "search.regularizer.dropout=interval(0.0, 0.5)",
           "search.optimizer.lr=tag(log, interval(1e-4, 1e-1))"]
 
 
@@ -59,8 +59,7 @@ def kerastuner_rss(trials: int, workdir: Path) -> list[float]:
     rss: list[float] = []
 
     def build(hp):
-        cfg = OmegaConf.create({"name": "cnn", "filters": int(hp.Choice("filters", [8, 16, 32])), "blocks": 2,
-                                "convs_per_block": 2, "kernel_size": 3, "dense": 128})
+        cfg = cnn_config(width=int(hp.Choice("width", [8, 16, 32])))
         reg = OmegaConf.create({"l1": 0.0, "l2": 0.0, "dropout": float(hp.Float("dropout", 0.0, 0.5)), "batchnorm": True})
         model = build_model(cfg, reg, shape, classes)
         model.compile(keras.optimizers.Adam(float(hp.Float("lr", 1e-4, 1e-1, sampling="log"))),

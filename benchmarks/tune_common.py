@@ -20,6 +20,17 @@ def rss_mib() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
+def cnn_config(**values):
+    """kopt's model=cnn node (configs/model/cnn.yaml) with ``values`` set, for KerasTuner's hypermodel."""
+    from omegaconf import OmegaConf
+
+    from kopt.paths import config_dir
+
+    cfg = OmegaConf.load(config_dir() / "model" / "cnn.yaml")
+    cfg.update(values)
+    return cfg
+
+
 def plan_study(workdir: Path, overrides: list[str]):
     """The TunePlan of `kopt tune OVERRIDES` (composed and checked exactly as the command does)."""
     from kopt.commands.tune import quote_search_overrides, validate_tune

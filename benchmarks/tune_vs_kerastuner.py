@@ -1,7 +1,7 @@
 """kopt tune against KerasTuner on the same search, in one process, run alternately.
 
-The digits CNN of kopt's model zoo (2 blocks x 2 convs, dense 128), the same train/val split and
-normalisation, the same space (filters in {8, 16, 32}, dropout in [0, 0.5], log-uniform learning
+The digits CNN of kopt's model zoo (model=cnn as configured), the same train/val split and
+normalisation, the same space (width in {8, 16, 32}, dropout in [0, 0.5], log-uniform learning
 rate in [1e-4, 1e-1]), the same epochs per trial and the same number of trials:
 
   kopt_tpe_hyperband  kopt tune tuner=bayes pruner=hyperband
@@ -27,9 +27,9 @@ import time
 from pathlib import Path
 
 from common import parser, target, write_result
-from tune_common import environment, md_table, plan_study, rss_mib, study_curve, time_to_reach
+from tune_common import cnn_config, environment, md_table, plan_study, rss_mib, study_curve, time_to_reach
 
-SEARCH = ["search.model.filters=choice(8, 16, 32)", "search.regularizer.dropout=interval(0.0, 0.5)",
+SEARCH = ["search.model.width=choice(8, 16, 32)", "search.regularizer.dropout=interval(0.0, 0.5)",
           "search.optimizer.lr=tag(log, interval(1e-4, 1e-1))"]
 
 
@@ -78,8 +78,7 @@ def run_kerastuner(name: str, kind: str, trials: int, epochs: int, seed: int, wo
     x_tr, y_tr, x_va, y_va, shape, classes = arrays
 
     def build(hp):
-        cfg = OmegaConf.create({"name": "cnn", "filters": int(hp.Choice("filters", [8, 16, 32])), "blocks": 2,
-                                "convs_per_block": 2, "kernel_size": 3, "dense": 128})
+        cfg = cnn_config(width=int(hp.Choice("width", [8, 16, 32])))
         reg = OmegaConf.create({"l1": 0.0, "l2": 0.0, "dropout": float(hp.Float("dropout", 0.0, 0.5)), "batchnorm": True})
         model = build_model(cfg, reg, shape, classes)
         model.compile(keras.optimizers.Adam(float(hp.Float("lr", 1e-4, 1e-1, sampling="log"))),
