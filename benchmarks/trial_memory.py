@@ -11,7 +11,6 @@ trials (the first ones warm up TensorFlow's caches).
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import tempfile
 import time
@@ -19,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tune_common import environment, md_table, plan_study, rss_mib, write_results
+from common import parser, target, write_result
+from tune_common import cnn_config, environment, md_table, plan_study, rss_mib
 
-SEARCH = ["search.model.filters=choice(8, 16, 32)", "search.regularizer.dropout=interval(0.0, 0.5)",
+SEARCH = ["search.model.width=choice(8, 16, 32)", "search.regularizer.dropout=interval(0.0, 0.5)",
           "search.optimizer.lr=tag(log, interval(1e-4, 1e-1))"]
 
 
@@ -59,11 +59,10 @@ def kerastuner_rss(trials: int, workdir: Path) -> list[float]:
     rss: list[float] = []
 
     def build(hp):
-        cfg = OmegaConf.create({"name": "cnn", "filters": hp.Choice("filters", [8, 16, 32]), "blocks": 2,
-                                "convs_per_block": 2, "kernel_size": 3, "dense": 128})
-        reg = OmegaConf.create({"l1": 0.0, "l2": 0.0, "dropout": hp.Float("dropout", 0.0, 0.5), "batchnorm": True})
+        cfg = cnn_config(width=int(hp.Choice("width", [8, 16, 32])))
+        reg = OmegaConf.create({"l1": 0.0, "l2": 0.0, "dropout": float(hp.Float("dropout", 0.0, 0.5)), "batchnorm": True})
         model = build_model(cfg, reg, shape, classes)
-        model.compile(keras.optimizers.Adam(hp.Float("lr", 1e-4, 1e-1, sampling="log")),
+        model.compile(keras.optimizers.Adam(float(hp.Float("lr", 1e-4, 1e-1, sampling="log"))),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         return model
 
@@ -78,10 +77,9 @@ def kerastuner_rss(trials: int, workdir: Path) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="10 trials each")
-    parser.add_argument("--trials", type=int, default=None)
-    args = parser.parse_args()
+    p = parser(__doc__)
+    p.add_argument("--trials", type=int, default=None)
+    args = p.parse_args()
     trials = args.trials or (10 if args.quick else 50)
     workdir = Path(tempfile.mkdtemp(prefix="kopt-mem-"))
     try:
@@ -95,21 +93,19 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     rows, out = [], {}
     for name, values in series.items():
-        out[name] = {"rss_mib": values, "slope_mib_per_trial": slope(values),
+        out[name] = {"rss_mib": [round(v, 2) for v in values], "slope_mib_per_trial": slope(values),
                      "growth_first_to_last_mib": values[-1] - values[0] if values else None}
         rows.append([name, len(values), values[0], values[-1], out[name]["slope_mib_per_trial"]])
-    met = out["kopt"]["slope_mib_per_trial"] <= 1.0
-    data = {"benchmark": "trial_memory", "quick": args.quick, "trials": trials, "environment": env,
-            "rss_at_start_mib": start, "series": out, "target_mib_per_trial": 1.0, "met": met}
-    md = (f"# RSS growth over in-process trials ({trials} trials each, digits CNN, 1 epoch)\n\n"
-          + md_table(["tuner", "trials", "RSS after first MiB", "RSS after last MiB", "slope MiB/trial (2nd half)"], rows)
-          + f"\n\nkopt: **{out['kopt']['slope_mib_per_trial']:.2f} MiB/trial** (target <= 1: {'met' if met else 'not met'}); "
-          f"KerasTuner RandomSearch: {out['kerastuner_random']['slope_mib_per_trial']:.2f} MiB/trial.\n\n"
-          f"Host {env['host']}, {env['cpus']} CPUs, TensorFlow {env['tensorflow']}. kopt ran first, then KerasTuner, "
-          "in one process.\n")
-    paths = write_results("trial_memory" + ("-quick" if args.quick else ""), data, md)
-    print(md)
-    print("written:", *paths)
+    kopt_slope = out["kopt"]["slope_mib_per_trial"]
+    targets = [target("kopt RSS growth per in-process trial (slope over the 2nd half)", round(kopt_slope, 3), "<= 1",
+                      kopt_slope <= 1.0, unit="MiB/trial"),
+               target("KerasTuner RandomSearch RSS growth per trial, same model",
+                      round(out["kerastuner_random"]["slope_mib_per_trial"], 3), "(info)", None, unit="MiB/trial")]
+    notes = (f"{trials} trials each, digits CNN, 1 epoch per trial, kopt first then KerasTuner in one process "
+             f"(RSS at start {start:.0f} MiB).\n\n"
+             + md_table(["tuner", "trials", "RSS after first MiB", "RSS after last MiB", "slope MiB/trial"], rows))
+    write_result("trial_memory", args.out, args.quick, targets, trials=trials, environment=env,
+                 rss_at_start_mib=start, series=out, notes=notes)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,8 @@
-"""Helpers shared by the tune benchmarks: run a kopt study in this process, RSS, result files."""
+"""Helpers shared by the tune benchmarks (run a kopt study in this process, RSS, best-so-far curves).
+Results are written with common.write_result, as every benchmark's."""
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import os
 import platform
 import socket
@@ -13,13 +12,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-RESULTS = ROOT / "benchmarks" / "results"
 
 
 def rss_mib() -> float:
     import psutil
 
     return psutil.Process().memory_info().rss / 2**20
+
+
+def cnn_config(**values):
+    """kopt's model=cnn node (configs/model/cnn.yaml) with ``values`` set, for KerasTuner's hypermodel."""
+    from omegaconf import OmegaConf
+
+    from kopt.paths import config_dir
+
+    cfg = OmegaConf.load(config_dir() / "model" / "cnn.yaml")
+    cfg.update(values)
+    return cfg
 
 
 def plan_study(workdir: Path, overrides: list[str]):
@@ -57,15 +66,6 @@ def environment() -> dict:
     return {"host": socket.gethostname(), "python": platform.python_version(), "tensorflow": tf.__version__,
             "keras": keras.__version__, "optuna": optuna.__version__, "cpus": len(os.sched_getaffinity(0)),
             "loadavg_at_start": list(os.getloadavg())}
-
-
-def write_results(name: str, data: dict, markdown: str) -> tuple[Path, Path]:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = f"{dt.date.today().isoformat()}-{socket.gethostname()}-{name}"
-    json_path, md_path = RESULTS / f"{stem}.json", RESULTS / f"{stem}.md"
-    json_path.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    md_path.write_text(markdown.rstrip() + "\n")
-    return json_path, md_path
 
 
 def md_table(header: list[str], rows: list[list]) -> str:

@@ -1,7 +1,7 @@
 """kopt tune against KerasTuner on the same search, in one process, run alternately.
 
-The digits CNN of kopt's model zoo (2 blocks x 2 convs, dense 128), the same train/val split and
-normalisation, the same space (filters in {8, 16, 32}, dropout in [0, 0.5], log-uniform learning
+The digits CNN of kopt's model zoo (model=cnn as configured), the same train/val split and
+normalisation, the same space (width in {8, 16, 32}, dropout in [0, 0.5], log-uniform learning
 rate in [1e-4, 1e-1]), the same epochs per trial and the same number of trials:
 
   kopt_tpe_hyperband  kopt tune tuner=bayes pruner=hyperband
@@ -14,21 +14,22 @@ For each: best val_accuracy, epochs trained, wall time, RSS before/after, and th
 its best-so-far first reached KerasTuner-Bayes's final best. Target: kopt (TPE + hyperband)
 reaches KerasTuner-Bayes's best val accuracy in <= 0.5x KerasTuner-Bayes's wall time.
 
-    python benchmarks/tune_vs_kerastuner.py            # 20 trials x 5 epochs
-    python benchmarks/tune_vs_kerastuner.py --quick    # 4 trials x 2 epochs (a smoke run)
+    python benchmarks/tune_vs_kerastuner.py                 # 20 trials x 5 epochs, seeds 0 1 2
+    python benchmarks/tune_vs_kerastuner.py --quick         # 4 trials x 2 epochs, seed 0 (a smoke run)
+    python benchmarks/tune_vs_kerastuner.py --seeds 0       # one round
 """
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-from tune_common import environment, md_table, plan_study, rss_mib, study_curve, time_to_reach, write_results
+from common import parser, target, write_result
+from tune_common import cnn_config, environment, md_table, plan_study, rss_mib, study_curve, time_to_reach
 
-SEARCH = ["search.model.filters=choice(8, 16, 32)", "search.regularizer.dropout=interval(0.0, 0.5)",
+SEARCH = ["search.model.width=choice(8, 16, 32)", "search.regularizer.dropout=interval(0.0, 0.5)",
           "search.optimizer.lr=tag(log, interval(1e-4, 1e-1))"]
 
 
@@ -77,11 +78,10 @@ def run_kerastuner(name: str, kind: str, trials: int, epochs: int, seed: int, wo
     x_tr, y_tr, x_va, y_va, shape, classes = arrays
 
     def build(hp):
-        cfg = OmegaConf.create({"name": "cnn", "filters": hp.Choice("filters", [8, 16, 32]), "blocks": 2,
-                                "convs_per_block": 2, "kernel_size": 3, "dense": 128})
-        reg = OmegaConf.create({"l1": 0.0, "l2": 0.0, "dropout": hp.Float("dropout", 0.0, 0.5), "batchnorm": True})
+        cfg = cnn_config(width=int(hp.Choice("width", [8, 16, 32])))
+        reg = OmegaConf.create({"l1": 0.0, "l2": 0.0, "dropout": float(hp.Float("dropout", 0.0, 0.5)), "batchnorm": True})
         model = build_model(cfg, reg, shape, classes)
-        model.compile(keras.optimizers.Adam(hp.Float("lr", 1e-4, 1e-1, sampling="log")),
+        model.compile(keras.optimizers.Adam(float(hp.Float("lr", 1e-4, 1e-1, sampling="log"))),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         return model
 
@@ -122,57 +122,91 @@ def run_kerastuner(name: str, kind: str, trials: int, epochs: int, seed: int, wo
             "epochs": Track.epochs, "wall_s": wall, "rss_before_mib": rss0, "rss_after_mib": rss_mib(), "curve": curve}
 
 
+def best_at(curve: list[tuple[float, float]], seconds: float) -> float | None:
+    before = [best for t, best in curve if t <= seconds]
+    return before[-1] if before else None
+
+
+def score_round(seed: int, results: list[dict]) -> dict:
+    by = {r["name"]: r for r in results}
+    target, kt_wall = by["kt_bayes"]["best_val_accuracy"], by["kt_bayes"]["wall_s"]
+    for r in results:
+        r["time_to_kt_bayes_best_s"] = time_to_reach(r["curve"], target)
+        r["best_at_half_kt_bayes_wall"] = best_at(r["curve"], 0.5 * kt_wall)
+    reach = by["kopt_tpe_hyperband"]["time_to_kt_bayes_best_s"]
+    return {"seed": seed, "results": results, "kt_bayes_best": target,
+            "ratio_time_to_kt_bayes_best": reach / kt_wall if reach is not None else None,
+            "ratio_wall_kopt_hb_to_kt_bayes": by["kopt_tpe_hyperband"]["wall_s"] / kt_wall}
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="4 trials x 2 epochs")
-    parser.add_argument("--trials", type=int, default=None)
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    p = parser(__doc__)
+    p.add_argument("--trials", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--seeds", type=int, nargs="+", default=None,
+                   help="one round of all five tuners per seed (the seed also picks the train/val split)")
+    args = p.parse_args()
+    args.seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
     trials = args.trials or (4 if args.quick else 20)
     epochs = args.epochs or (2 if args.quick else 5)
     workdir = Path(tempfile.mkdtemp(prefix="kopt-bench-"))
+    rounds = []
     try:
         from kopt.runtime import setup_tensorflow
 
-        setup_tensorflow(args.seed)
+        setup_tensorflow(args.seeds[0])
         env = environment()
-        arrays = digits_arrays(args.seed)
-        results = []
-        for name in ("kopt_tpe_hyperband", "kt_random", "kopt_tpe", "kt_bayes", "kt_hyperband"):
-            print(f"== {name}", flush=True)
-            if name.startswith("kopt"):
-                pruner = "hyperband" if "hyperband" in name else "none"
-                row = run_kopt(name, pruner, trials, epochs, args.seed, workdir)
-            else:
-                row = run_kerastuner(name, name[3:], trials, epochs, args.seed, workdir, arrays)
-            print({k: v for k, v in row.items() if k != "curve"}, flush=True)
-            results.append(row)
+        for seed in args.seeds:
+            arrays = digits_arrays(seed)
+            results = []
+            for name in ("kopt_tpe_hyperband", "kt_random", "kopt_tpe", "kt_bayes", "kt_hyperband"):
+                print(f"== seed {seed}: {name}", flush=True)
+                if name.startswith("kopt"):
+                    pruner = "hyperband" if "hyperband" in name else "none"
+                    row = run_kopt(f"{name}_s{seed}", pruner, trials, epochs, seed, workdir)
+                    row["name"] = name
+                else:
+                    row = run_kerastuner(f"{name}_s{seed}", name[3:], trials, epochs, seed, workdir, arrays)
+                    row["name"] = name
+                print({k: v for k, v in row.items() if k != "curve"}, flush=True)
+                results.append(row)
+            rounds.append(score_round(seed, results))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    by = {r["name"]: r for r in results}
-    target = by["kt_bayes"]["best_val_accuracy"]
-    for r in results:
-        r["time_to_kt_bayes_best_s"] = time_to_reach(r["curve"], target)
-    reach = by["kopt_tpe_hyperband"]["time_to_kt_bayes_best_s"]
-    ratio = reach / by["kt_bayes"]["wall_s"] if reach is not None else None
-    data = {"benchmark": "tune_vs_kerastuner", "quick": args.quick, "trials": trials, "epochs_per_trial": epochs,
-            "environment": env, "results": results, "kt_bayes_best": target,
-            "ratio_time_to_kt_bayes_best": ratio, "target_ratio": 0.5,
-            "met": ratio is not None and ratio <= 0.5}
+    ratios = [r["ratio_time_to_kt_bayes_best"] for r in rounds]
+    met = sum(r is not None and r <= 0.5 for r in ratios)
+    reached = sorted(r if r is not None else float("inf") for r in ratios)
+    median_ratio = reached[len(reached) // 2]
+    kt = [next(x for x in r["results"] if x["name"] == "kt_bayes") for r in rounds]
+    hb = [next(x for x in r["results"] if x["name"] == "kopt_tpe_hyperband") for r in rounds]
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    targets = [
+        target("kopt (TPE + hyperband) time to reach KerasTuner-Bayes's best val accuracy / KerasTuner-Bayes wall "
+               f"time (median of {len(rounds)} seed(s); not reached = inf)",
+               None if median_ratio == float("inf") else round(median_ratio, 3), "<= 0.5",
+               median_ratio <= 0.5, rounds_meeting_target=f"{met}/{len(rounds)}"),
+        target("kopt (TPE + hyperband) wall time for all trials / KerasTuner-Bayes wall time (mean)",
+               round(mean([h["wall_s"] / k["wall_s"] for h, k in zip(hb, kt)]), 3), "(info)", None),
+        target("kopt (TPE + hyperband) epochs trained / KerasTuner-Bayes epochs (mean)",
+               round(mean([h["epochs"] / k["epochs"] for h, k in zip(hb, kt)]), 3), "(info)", None),
+        target("best val accuracy: kopt (TPE + hyperband) - KerasTuner-Bayes (mean)",
+               round(mean([h["best_val_accuracy"] - k["best_val_accuracy"] for h, k in zip(hb, kt)]), 4), "(info)",
+               None, unit=""),
+    ]
+    notes = [f"{trials} trials x {epochs} epochs per tuner, digits CNN, seeds {args.seeds}; "
+             f"load average at start {[round(x, 1) for x in env['loadavg_at_start']]}."]
     header = ["tuner", "best val_acc", "trials", "pruned", "epochs", "wall s", "time to KT-Bayes best s",
-              "RSS before MiB", "RSS after MiB"]
-    rows = [[r["name"], r["best_val_accuracy"], r["trials"], r["pruned"], r["epochs"], r["wall_s"],
-             r["time_to_kt_bayes_best_s"], r["rss_before_mib"], r["rss_after_mib"]] for r in results]
-    md = (f"# kopt tune vs KerasTuner ({'quick' if args.quick else 'full'}: {trials} trials x {epochs} epochs, "
-          f"digits CNN)\n\n{md_table(header, rows)}\n\n"
-          f"kopt (TPE + hyperband) time to reach KerasTuner-Bayes's best ({target:.4f}) / KerasTuner-Bayes wall time: "
-          f"**{'not reached' if ratio is None else f'{ratio:.2f}x'}** (target <= 0.5x: {'met' if data['met'] else 'not met'})\n\n"
-          f"Host {env['host']}, {env['cpus']} CPUs, load average at start {env['loadavg_at_start']}, "
-          f"TensorFlow {env['tensorflow']}, Optuna {env['optuna']}.\n")
-    paths = write_results("tune_vs_kerastuner" + ("-quick" if args.quick else ""), data, md)
-    print(md)
-    print("written:", *paths)
+              "best at 0.5x KT-Bayes wall", "RSS before MiB", "RSS after MiB"]
+    for rnd in rounds:
+        rows = [[r["name"], r["best_val_accuracy"], r["trials"], r["pruned"], r["epochs"], r["wall_s"],
+                 r["time_to_kt_bayes_best_s"], r["best_at_half_kt_bayes_wall"], r["rss_before_mib"],
+                 r["rss_after_mib"]] for r in rnd["results"]]
+        notes.append(f"Seed {rnd['seed']} (KerasTuner-Bayes best {rnd['kt_bayes_best']:.4f}):\n\n{md_table(header, rows)}")
+    for rnd in rounds:
+        for r in rnd["results"]:
+            r["curve"] = [[round(t, 2), b] for t, b in r["curve"]]
+    write_result("tune_vs_kerastuner", args.out, args.quick, targets, trials=trials, epochs_per_trial=epochs,
+                 seeds=args.seeds, environment=env, rounds=rounds, notes="\n\n".join(notes))
 
 
 if __name__ == "__main__":

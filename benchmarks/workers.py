@@ -11,7 +11,6 @@ process start-up is left out. Target: 2 workers >= 1.7x the trials/hour of 1.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -20,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tune_common import ROOT, md_table, write_results
+from common import parser, target, write_result
+from tune_common import ROOT, md_table
 
 TINY = ["dataset=synthetic", "dataset.size=400", "model=mlp", "model.width=32", "model.depth=2",
         "trainer.epochs=3", "trainer.batch_size=32"]
@@ -38,27 +38,34 @@ def run(workers: int, trials: int, storage: str | None, name: str, workdir: Path
     if storage:
         args.append(f"tuner.storage={storage}")
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
-    t0 = time.time()
+    t0, cpu0 = time.time(), _children_cpu()
     proc = subprocess.run(args, cwd=workdir, env=env, capture_output=True, text=True)
-    wall = time.time() - t0
+    wall, cpu = time.time() - t0, _children_cpu() - cpu0
     if proc.returncode != 0:
         raise SystemExit(f"kopt tune failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     spec = storage_spec(storage, workdir / "runs" / "tune" / name)
     trials_ = optuna.load_study(study_name=name, storage=open_storage(spec)).trials
     done = [t for t in trials_ if t.state.name == "COMPLETE"]
     span = max(t.datetime_complete for t in done).timestamp() - min(t.datetime_start for t in done).timestamp()
-    return {"workers": workers, "trials": len(done), "span_s": span, "wall_s": wall,
-            "trials_per_hour": len(done) / span * 3600, "loadavg": list(os.getloadavg())}
+    # CPU seconds the whole command used (all its processes) over its wall time: how many cores it got
+    return {"workers": workers, "trials": len(done), "span_s": span, "wall_s": wall, "cpu_s": cpu,
+            "cores_used": cpu / wall, "trials_per_hour": len(done) / span * 3600, "loadavg": list(os.getloadavg())}
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--trials", type=int, default=None)
-    parser.add_argument("--rounds", type=int, default=None)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--storage", default=None, help="an Optuna storage URL (default: a journal file)")
-    args = parser.parse_args()
+    p = parser(__doc__)
+    p.add_argument("--trials", type=int, default=None)
+    p.add_argument("--rounds", type=int, default=None)
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--storage", default=None, help="an Optuna storage URL (default: a journal file)")
+    args = p.parse_args()
     trials = args.trials or (6 if args.quick else 12)
     rounds = args.rounds or (1 if args.quick else 2)
     workdir = Path(tempfile.mkdtemp(prefix="kopt-workers-"))
@@ -76,20 +83,19 @@ def main() -> None:
     base = args.workers[0]
     ratios = {w: mean[w] / mean[base] for w in args.workers}
     cpus = len(os.sched_getaffinity(0))
-    data = {"benchmark": "workers", "quick": args.quick, "trials": trials, "rounds": rounds, "cpus": cpus,
-            "storage": args.storage or "journal file", "runs": runs, "mean_trials_per_hour": mean,
-            "best_trials_per_hour": best, "ratio_vs_1_worker": ratios, "target_ratio_2_workers": 1.7,
-            "met": ratios.get(2, 0) >= 1.7}
-    rows = [[w, mean[w], best[w], ratios[w]] for w in args.workers]
-    md = (f"# Trials per hour vs workers ({trials} tiny trials per run, {rounds} round(s), storage: "
-          f"{data['storage']}, {cpus} CPUs)\n\n" + md_table(["workers", "trials/hour (mean)", "trials/hour (best)",
-                                                             "ratio vs 1 (mean)"], rows)
-          + f"\n\n2 workers / 1 worker: **{ratios.get(2, float('nan')):.2f}x** (target >= 1.7x: "
-          f"{'met' if data['met'] else 'not met'}). Load average during the runs: "
-          f"{[r['loadavg'][0] for r in runs]}.\n")
-    paths = write_results("workers" + ("-quick" if args.quick else ""), data, md)
-    print(md)
-    print("written:", *paths)
+    storage = args.storage.split("://")[0] + "://..." if args.storage else "journal file"
+    targets = [target(f"{w} workers / {base} worker: trials per hour ({storage})", round(ratios[w], 3),
+                      ">= 1.7" if w == 2 else "(info)", ratios[w] >= 1.7 if w == 2 else None)
+               for w in args.workers if w != base]
+    cores = {w: sum(r["cores_used"] for r in runs if r["workers"] == w) / rounds for w in args.workers}
+    rows = [[w, mean[w], best[w], ratios[w], cores[w]] for w in args.workers]
+    notes = (f"{trials} tiny trials per run, {rounds} round(s), {cpus} CPUs, storage: {storage}; load average "
+             f"during the runs {[round(r['loadavg'][0], 1) for r in runs]}.\n\n"
+             + md_table(["workers", "trials/hour (mean)", "trials/hour (best)", "ratio (mean)", "cores used (mean)"], rows)
+             + "\n\nCores used = CPU seconds of the whole `kopt tune` command / its wall time: on a machine shared "
+               "with other jobs a second worker only helps if the command gets more CPU.")
+    write_result("workers", args.out, args.quick, targets, trials=trials, rounds=rounds, cpus=cpus, storage=storage,
+                 runs=runs, mean_trials_per_hour=mean, mean_cores_used=cores, notes=notes)
 
 
 if __name__ == "__main__":

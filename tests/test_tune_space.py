@@ -11,7 +11,7 @@ from kopt.compose import compose_and_validate, search_dirs
 from kopt.errors import KoptError
 from kopt.tune.plan import TunePlan, build_plan
 from kopt.tune.space import parse_search
-from conftest import TINY
+from conftest import TINY, TINY_DATA
 
 
 def dist(expr):
@@ -95,11 +95,12 @@ def plan_for(*overrides):
 
 
 def test_plan_composes_one_base_per_group_option_and_round_trips():
-    plan = plan_for(*TINY, "search.model=choice(mlp, cnn)", "search.model.cnn.width=choice(4, 8)",
-                    "search.model.mlp.width=choice(8, 16)")
+    plan = plan_for(*TINY_DATA, "model=cnn", "model.width=16", "model.dense=64", "search.model=choice(mlp, cnn)",
+                    "search.model.cnn.width=choice(4, 8)", "search.model.mlp.width=choice(8, 16)")
     assert set(plan.bases) == {"model=mlp", "model=cnn"}
-    assert plan.bases["model=mlp"]["model"]["width"] == 16      # the user's model.width=16 kept for mlp
-    assert plan.bases["model=cnn"]["model"]["width"] == 16      # ... and for cnn, which has the same key
+    assert plan.bases["model=mlp"]["model"]["width"] == 16      # the user's model.* overrides apply to mlp ...
+    assert "dense" not in plan.bases["model=mlp"]["model"]      # ... where it has the key (mlp has no dense)
+    assert plan.bases["model=cnn"]["model"]["dense"] == 64
     assert plan.bases["model=cnn"]["trainer"]["epochs"] == 2
     again = TunePlan.from_attr(plan.to_attr())
     assert again.differences(plan) == [] and again.space.describe() == plan.space.describe()
