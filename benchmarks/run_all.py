@@ -32,20 +32,15 @@ def run_script(script: str, quick: bool, timeout: int) -> dict:
     path = ROOT / "benchmarks" / script
     if not path.exists():
         return {"benchmark": Path(script).stem, "error": "script not present", "targets": []}
-    own_format = False  # every script takes --quick/--out (benchmarks/common.py)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
-        cmd = [sys.executable, str(path)] + ([] if own_format else ["--out", str(out)]) + (["--quick"] if quick else [])
+        cmd = [sys.executable, str(path), "--out", str(out)] + (["--quick"] if quick else [])
         t0 = time.perf_counter()
         try:
             proc = subprocess.run(cmd, cwd=ROOT / "benchmarks", text=True, capture_output=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             return {"benchmark": Path(script).stem, "error": f"timed out after {timeout}s", "targets": []}
         print(proc.stdout, end="")
-        if own_format and proc.returncode == 0:
-            return {"benchmark": Path(script).stem, "targets": [], "elapsed_s": round(time.perf_counter() - t0, 1),
-                    "notes": "Results with their targets are in this script's own files in benchmarks/results/:\n\n"
-                             + "\n".join(f"    {line}" for line in proc.stdout.strip().splitlines()[-8:])}
         if proc.returncode != 0 or not out.exists():
             return {"benchmark": Path(script).stem, "error": proc.stderr[-1500:] or f"exit {proc.returncode}", "targets": []}
         doc = json.loads(out.read_text())
