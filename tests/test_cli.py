@@ -22,7 +22,8 @@ print('LOADED:', ','.join(loaded[:5]) or 'none')
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["train", "--cfg", "job"],
-                                  ["train", "model=nope"], ["train", "trainer.epochs=0"]])
+                                  ["train", "model=nope"], ["train", "trainer.epochs=0"],
+                                  ["tune", "search=cnn_digits", "--cfg", "job"], ["models", "--help"]])
 def test_fast_paths_never_import_tensorflow(argv, tmp_path):
     proc = subprocess.run([sys.executable, "-c", NO_TF_SNIPPET.format(argv=argv)], cwd=tmp_path, env=kopt_env(),
                           text=True, capture_output=True, timeout=120)
@@ -86,6 +87,13 @@ def test_bad_input_is_one_clear_line(args, needles, tmp_path):
 def test_unknown_command(tmp_path):
     proc = run_kopt("trian", cwd=tmp_path)
     assert_clean_error(proc, "trian", "train")
+
+
+def test_tune_cfg_job_with_flags_after_overrides(tmp_path):
+    proc = run_kopt("tune", "search=cnn_digits", "tuner.n_trials=7", "--cfg", "job", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "n_trials: 7" in proc.stdout and "search:" in proc.stdout
+    assert not (tmp_path / "runs").exists()
 
 
 def test_cfg_job_prints_even_when_data_files_are_missing(tmp_path):

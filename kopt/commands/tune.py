@@ -75,7 +75,7 @@ def main(argv: list[str]) -> None:
         check_resume(_plan, storage_spec(_plan.tuner.get("storage"), Path("runs") / "tune" / _plan.study_name))
         # the study name may come from ${now:...}: pin it, so the Hydra run dir matches the plan
         argv = [a for a in argv if not a.lstrip("+").startswith("tuner.study_name=")]
-        argv.append(f"tuner.study_name={_plan.study_name}")
+        argv.insert(0, f"tuner.study_name={_plan.study_name}")  # before any flag: Hydra's argparse wants that
     run_hydra_app(task, argv, "tune", "kopt tune")
     if _errors:
         raise _errors[0]
