@@ -211,3 +211,27 @@ def test_postgresql_storage_with_two_workers(workdir, pg_url):
     trials = optuna.load_study(study_name="pg", storage=pg_url).trials
     assert [t.state.name for t in trials] == ["COMPLETE"] * 3  # exactly n_trials, none beyond
     assert read_summary(workdir / "runs" / "tune" / "pg")["storage"] == pg_url
+
+
+def test_sigterm_marks_the_running_trial_failed_interrupted(workdir):
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    args = ["tune", *TINY, "trainer.epochs=200", "tuner=random", "tuner.n_trials=2", "tuner.study_name=term",
+            "pruner=none", "tuner.retrain_best=false", "tuner.plots=false", "search.model.width=choice(8, 16)"]
+    study_dir = workdir / "runs" / "tune" / "term"
+    proc = subprocess.Popen([sys.executable, "-m", "kopt", *args], cwd=workdir, env=kopt_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (study_dir / "trials" / "0" / "metrics.jsonl").exists():
+        assert proc.poll() is None and time.time() < deadline, "kopt tune ended before trial 0 trained"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err
+    storage = JournalStorage(JournalFileBackend(str(study_dir / "journal.log")))
+    (trial,) = optuna.load_study(study_name="term", storage=storage).trials
+    assert trial.state.name == "FAIL" and trial.user_attrs["fail_reason"].startswith("interrupted")
+    assert json.loads((study_dir / "trials" / "0" / "summary.json").read_text())["status"] == "interrupted"
