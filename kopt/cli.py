@@ -6,6 +6,7 @@ Nothing here imports TensorFlow: ``--help``, ``--cfg`` and config errors stay in
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from kopt import __version__
@@ -45,6 +46,14 @@ def usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    try:
+        _main(argv)
+    except BrokenPipeError:  # output piped into e.g. `head`: stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(0) from None
+
+
+def _main(argv: list[str] | None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
