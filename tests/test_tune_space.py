@@ -6,7 +6,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from kopt.commands.tune import quote_search_overrides
+from kopt.commands.tune import pin_override, quote_search_overrides
 from kopt.compose import compose_and_validate, search_dirs
 from kopt.errors import KoptError
 from kopt.tune.plan import TunePlan, build_plan
@@ -129,3 +129,13 @@ def test_resume_difference_names_the_changed_key():
                  "tuner.n_trials=5", "pruner=none")
     assert b.differences(a) == ["trainer.epochs (2 -> 3)"]
     assert c.differences(a) == []  # tuner, pruner and n_trials may change when a study resumes
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["a=1", "b=2", "--cfg", "job"], ["a=1", "b=2", "tuner.study_name=s", "--cfg", "job"]),
+    (["--cfg", "job", "a=1", "tuner.study_name=old"], ["--cfg", "job", "a=1", "tuner.study_name=s"]),
+    (["--cfg", "job"], ["tuner.study_name=s", "--cfg", "job"]),
+])
+def test_the_pinned_study_name_joins_the_other_overrides(argv, expected):
+    overrides = [a for a in argv if "=" in a]
+    assert pin_override(argv, overrides, "tuner.study_name=s") == expected

@@ -38,6 +38,16 @@ def quote_search_overrides(argv: list[str]) -> list[str]:
     return out
 
 
+def pin_override(argv: list[str], overrides: list[str], pinned: str) -> list[str]:
+    """``argv`` with ``pinned`` replacing any override of its key, placed right after the other
+    overrides: Hydra's argparse takes overrides as one run of positionals, before or after flags."""
+    key = pinned.split("=", 1)[0]
+    argv = [a for a in argv if a.lstrip("+").split("=", 1)[0] != key]
+    given = set(overrides)
+    last = max((i for i, a in enumerate(argv) if a in given), default=-1)
+    return argv[:last + 1] + [pinned] + argv[last + 1:]
+
+
 def validate_tune(cfg) -> None:
     from kopt.validate import validate_group
 
@@ -74,8 +84,7 @@ def main(argv: list[str]) -> None:
 
         check_resume(_plan, storage_spec(_plan.tuner.get("storage"), Path("runs") / "tune" / _plan.study_name))
         # the study name may come from ${now:...}: pin it, so the Hydra run dir matches the plan
-        argv = [a for a in argv if not a.lstrip("+").startswith("tuner.study_name=")]
-        argv.insert(0, f"tuner.study_name={_plan.study_name}")  # before any flag: Hydra's argparse wants that
+        argv = pin_override(argv, line.overrides, f"tuner.study_name={_plan.study_name}")
     run_hydra_app(task, argv, "tune", "kopt tune")
     if _errors:
         raise _errors[0]
