@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from common import parser, target, write_result
-from tune_common import cnn_config, environment, md_table, plan_study, rss_mib
+from tune_common import environment, md_table, plan_study, rss_mib
 
 SEARCH = ["search.model.width=choice(8, 16, 32)", "search.regularizer.dropout=interval(0.0, 0.5)",
           "search.optimizer.lr=tag(log, interval(1e-4, 1e-1))"]
@@ -50,21 +50,13 @@ def kopt_rss(trials: int, workdir: Path) -> list[float]:
 def kerastuner_rss(trials: int, workdir: Path) -> list[float]:
     import keras
     import keras_tuner as kt
-    from omegaconf import OmegaConf
 
-    from kopt.models import build_model
-    from tune_vs_kerastuner import digits_arrays
+    from tune_vs_kerastuner import digits_arrays, hypermodel
 
     x_tr, y_tr, x_va, y_va, shape, classes = digits_arrays(0)
     rss: list[float] = []
 
-    def build(hp):
-        cfg = cnn_config(width=int(hp.Choice("width", [8, 16, 32])))
-        reg = OmegaConf.create({"l1": 0.0, "l2": 0.0, "dropout": float(hp.Float("dropout", 0.0, 0.5)), "batchnorm": True})
-        model = build_model(cfg, reg, shape, classes)
-        model.compile(keras.optimizers.Adam(float(hp.Float("lr", 1e-4, 1e-1, sampling="log"))),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        return model
+    build = hypermodel(shape, classes)
 
     class Record(keras.callbacks.Callback):
         def on_train_end(self, logs=None):

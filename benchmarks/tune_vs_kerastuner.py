@@ -68,14 +68,12 @@ def digits_arrays(seed: int):
     return norm(data.x[tr]), data.y[tr], norm(data.x[va]), data.y[va], data.input_shape, data.num_classes
 
 
-def run_kerastuner(name: str, kind: str, trials: int, epochs: int, seed: int, workdir: Path, arrays) -> dict:
+def hypermodel(shape, classes):
+    """KerasTuner's build function for the same digits CNN search space as kopt's (width, dropout, log lr)."""
     import keras
-    import keras_tuner as kt
     from omegaconf import OmegaConf
 
     from kopt.models import build_model
-
-    x_tr, y_tr, x_va, y_va, shape, classes = arrays
 
     def build(hp):
         cfg = cnn_config(width=int(hp.Choice("width", [8, 16, 32])))
@@ -84,6 +82,17 @@ def run_kerastuner(name: str, kind: str, trials: int, epochs: int, seed: int, wo
         model.compile(keras.optimizers.Adam(float(hp.Float("lr", 1e-4, 1e-1, sampling="log"))),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         return model
+
+    return build
+
+
+def run_kerastuner(name: str, kind: str, trials: int, epochs: int, seed: int, workdir: Path, arrays) -> dict:
+    import keras
+    import keras_tuner as kt
+
+    x_tr, y_tr, x_va, y_va, shape, classes = arrays
+
+    build = hypermodel(shape, classes)
 
     t0 = time.time()
     curve: list[tuple[float, float]] = []
