@@ -1,4 +1,4 @@
-"""Property test: every bad override makes `kopt train` exit non-zero with ONE clear line, no
+"""Property test: every bad override makes `kopt train` (and `kopt tune`) exit non-zero with ONE clear line, no
 traceback, and nothing under runs/. The bad values are generated from the schemas themselves
 (every registered option, every field with a range or a type), plus unknown keys, odd
 characters and paths that try to leave the runs folder.
@@ -212,6 +212,40 @@ def test_bad_overrides_give_one_clean_error(argv, empty_cwd):
     assert sorted(os.listdir(".")) == [], (argv, os.listdir("."))
 
 
+TUNE_SEARCH = "search.model.width=choice(8, 16)"  # a valid search: the bad override is the only error
+bad_search = st.one_of(
+    st.tuples(st.sampled_from(["model", "optimizer", "regularizer", "trainer"]), unknown).map(
+        lambda t: [f"search.{t[0]}.{t[1]}=choice(1, 2)"]),
+    st.sampled_from(["search.optimizer.lr=interval(1e-3", "search.model.width=choice()", "search.model.width=zz(1)",
+                     "search.optimizer.lr=interval(1e-1, 1e-3)", "search.regularizer.dropout=interval(0.5, 1.5)",
+                     "search.model.width=int(interval(0, 4))", "search.optimizer.lr=tag(log, interval(-1, 1))",
+                     "search.model=choice(nope)"]).map(lambda s: [s]),
+    st.tuples(st.just("tuner.study_name"), st.one_of(escape_paths.filter(lambda p: "/" in p or p.startswith(".")),
+                                                     path_tail.map(lambda s: f"a/{s}"),
+                                                     path_tail.map(lambda s: f".{s}"))).map(lambda t: [f"{t[0]}='{t[1]}'"]),
+)
+
+
+@st.composite
+def tune_command_lines(draw):
+    bad = draw(st.one_of(bad_override, bad_search))
+    prefix = draw(st.sampled_from([[], TINY]))
+    return ["tune", *prefix, TUNE_SEARCH, *bad]
+
+
+@settings(max_examples=int(os.environ.get("KOPT_FUZZ_TUNE_EXAMPLES", "100")), deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(argv=tune_command_lines())
+def test_bad_tune_overrides_give_one_clean_error(argv, empty_cwd):
+    with mock.patch("kopt.commands.tune.run_hydra_app", _accepted):
+        code, out, err = run_in_process(argv)
+    assert code != 0, (argv, out, err)
+    assert "Traceback" not in out + err, (argv, err)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("kopt: error: "), (argv, err)
+    assert sorted(os.listdir(".")) == [], (argv, os.listdir("."))
+
+
 def test_fuzz_covers_every_group_and_bound():
     """The generators above reach every registered option with a range or a type to get wrong."""
     assert {f.group for f in RANGED} >= {"dataset", "split", "model", "regularizer", "optimizer", "trainer", ""}
@@ -239,4 +273,15 @@ def test_bad_overrides_as_a_user_runs_them(args, needle, tmp_path):
 def test_paths_inside_runs_and_safe_names_are_accepted(override, tmp_path):
     proc = run_kopt("train", "--cfg", "job", override, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["tuner.study_name=../../x"], "tuner.study_name"),
+    (["resume=last"], "kopt tune does not take resume"),
+    (["search.model.zzwidth=choice(1, 2)"], "zzwidth"),
+])
+def test_bad_tune_overrides_as_a_user_runs_them(args, needle, tmp_path):
+    proc = run_kopt("tune", *TINY, TUNE_SEARCH, *args, cwd=tmp_path)
+    assert_clean_error(proc, needle)
     assert not (tmp_path / "runs").exists()

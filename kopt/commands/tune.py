@@ -7,6 +7,7 @@ of the search space), so a bad override costs one line and writes nothing.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 from kopt.compose import compose_and_validate, search_dirs
@@ -52,6 +53,9 @@ def validate_tune(cfg) -> None:
     from kopt.validate import validate_group
 
     validate_train(cfg)
+    if cfg.get("resume") not in (None, False):  # (a root key of kopt train's config, which tune extends)
+        raise KoptError(f"resume={cfg.resume}: kopt tune does not take resume; a study resumes when the same "
+                        "command (the same tuner.study_name) runs again")
     validate_group(cfg, "tuner")
     validate_group(cfg, "pruner")
 
@@ -85,6 +89,12 @@ def main(argv: list[str]) -> None:
         check_resume(_plan, storage_spec(_plan.tuner.get("storage"), Path("runs") / "tune" / _plan.study_name))
         # the study name may come from ${now:...}: pin it, so the Hydra run dir matches the plan
         argv = pin_override(argv, line.overrides, f"tuner.study_name={_plan.study_name}")
-    run_hydra_app(task, argv, "tune", "kopt tune")
+    try:
+        run_hydra_app(task, argv, "tune", "kopt tune")
+    except KeyboardInterrupt:
+        if _plan is not None:
+            print(f"kopt: study {_plan.study_name} is saved (the running trial is marked FAIL \"interrupted\"); "
+                  "run the same kopt tune command again to resume it", file=sys.stderr)
+        raise
     if _errors:
         raise _errors[0]

@@ -329,9 +329,10 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
             signum = getattr(exc, "exit_code", 130) - 128
             name = NAMES.get(signum, "SIGINT")
             _mark(state, "interrupted", name)
-            where = _relative(run_dir)
-            console.print(f"[yellow]interrupted[/] ({name}): run dir {where} is marked interrupted; "
-                          f"resume with: kopt train resume={where}")
+            if not quiet:  # (a caller running many runs, like kopt tune, says how to go on itself)
+                where = _relative(run_dir)
+                console.print(f"[yellow]interrupted[/] ({name}): run dir {where} is marked interrupted; "
+                              f"resume with: kopt train resume={where}")
             if isinstance(exc, Interrupted):
                 raise
             raise Interrupted(2) from None

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import keras
 import optuna
+from omegaconf import OmegaConf
 
 from kopt.errors import KoptError, RunFailed
 from kopt.rundir import SUMMARY, atomic_write_json
@@ -109,6 +110,9 @@ def run_trial(plan: TunePlan, trial, study_dir: Path, ui=None) -> Outcome:
     try:
         choices, values = plan.space.sample(trial)
         cfg = plan.trial_config(choices, values)
+        # an interrupted trial is redone from scratch with the same parameters, never resumed:
+        # no per-epoch checkpoints to write (or to leave behind in pruned trials)
+        OmegaConf.update(cfg, "trainer.resumable", False, merge=False)
         if ui is not None:
             ui.trial_started(trial.number, trial.params, int(cfg.trainer.epochs))
         epochs = int(cfg.trainer.epochs)

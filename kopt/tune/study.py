@@ -2,8 +2,9 @@
 worker loop that claims trials until the study holds ``n_trials`` COMPLETE + PRUNED ones.
 
 Resume rules: ``n_trials`` is the study's total. A RUNNING trial whose process is gone (kill -9)
-is marked FAIL "interrupted" and its parameters are enqueued again; so is a trial that a signal
-interrupted. Finished trials are never re-run.
+is marked FAIL "interrupted" and its parameters are enqueued again (by the next run, or at once
+by a worker of the same study on this host when there are no heartbeats); so is a trial that a
+signal interrupted. Finished trials are never re-run.
 """
 
 from __future__ import annotations
@@ -196,6 +197,17 @@ def recover(study, study_dir: Path) -> tuple[list[int], list[int]]:
     return failed, enqueued
 
 
+def recover_dead_workers(study, study_dir: Path) -> list[int]:
+    """While the study runs: the trials of dead workers on this host, FAIL "interrupted" and
+    enqueued again (the numbers). With heartbeats (PostgreSQL storages) stale trials are
+    retried by Optuna's heartbeat callback instead, on any host, so nothing is done here."""
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    if is_heartbeat_enabled(study._storage):
+        return []
+    return recover(study, study_dir)[1]
+
+
 # -- the worker loop ----------------------------------------------------------------------------
 
 def state_counts(trials) -> dict[str, int]:
@@ -257,6 +269,7 @@ def claim(study, plan: TunePlan, study_dir: Path, since: float):
     from optuna.trial import TrialState
 
     with claim_lock(study, study_dir):
+        recover_dead_workers(study, study_dir)
         timeout = plan.tuner.get("timeout")
         if timeout and time.time() - since > timeout:
             return None

@@ -79,34 +79,69 @@ def _last_line(path: Path) -> str:
     return lines[-1] if lines else ""
 
 
-def run_workers(plan, study, spec: str, study_dir: Path, since: float, ui, on_poll=None, poll_s: float = 1.0) -> None:
-    """Start plan.tuner.n_workers workers and watch the study until they are all done."""
+REPLACEMENT_ROUNDS = 3  # workers killed by a signal (kill -9, the OOM killer) are replaced this often
+
+
+def _watch(procs: dict[int, subprocess.Popen], study, ui, on_poll, poll_s: float) -> None:
     from kopt.tune.report import trial_row
+
+    while True:
+        running = [p for p in procs.values() if p.poll() is None]
+        ui.refresh_rows([trial_row(t) for t in study.get_trials(deepcopy=False)])
+        if on_poll is not None:
+            on_poll()
+        if not running:
+            return
+        time.sleep(poll_s)
+
+
+SIGNAL_EXITS = (130, 143)  # a worker stopped by SIGINT/SIGTERM (not from us) after marking its trial
+
+
+def _signal_name(code: int) -> str:
+    try:
+        return signal.Signals(-code if code < 0 else code - 128).name
+    except ValueError:
+        return f"signal {-code}"
+
+
+def run_workers(plan, study, spec: str, study_dir: Path, since: float, ui, on_poll=None, poll_s: float = 1.0) -> None:
+    """Start plan.tuner.n_workers workers and watch the study until they are all done. A worker
+    killed by a signal leaves its trial RUNNING: the other workers (or, once they are done, a
+    replacement) mark it FAIL "interrupted" and run its parameters again."""
+    from kopt.tune.study import recover_dead_workers
 
     n = int(plan.tuner["n_workers"])
     threads = threads_per_worker(n)
-    procs = [spawn(spec, plan.study_name, study_dir, i, threads, since) for i in range(n)]
+    procs = {i: spawn(spec, plan.study_name, study_dir, i, threads, since) for i in range(n)}
+    killed: list[str] = []
     try:
-        while True:
-            running = [p for p in procs if p.poll() is None]
-            rows = [trial_row(t) for t in study.get_trials(deepcopy=False)]
-            ui.refresh_rows(rows)
-            if on_poll is not None:
-                on_poll()
-            if not running:
+        for _ in range(REPLACEMENT_ROUNDS + 1):
+            _watch(procs, study, ui, on_poll, poll_s)
+            codes = {i: p.returncode for i, p in procs.items()}
+            if any(c == EXIT_MAX_FAILURES for c in codes.values()):
+                raise RunFailed(f"stopped: tuner.max_failures={plan.tuner['max_failures']} trials failed; see trials.csv")
+            dead = [i for i, c in codes.items() if c < 0 or c in SIGNAL_EXITS]
+            broken = [i for i, c in codes.items() if c not in (0, EXIT_MAX_FAILURES) and i not in dead]
+            if broken:
+                i = broken[0]
+                log = Path(study_dir) / "workers" / f"{i}.log"
+                raise RunFailed(f"worker {i} exited with code {codes[i]}: {_last_line(log)} (log: {log})")
+            if not dead:
                 break
-            time.sleep(poll_s)
+            killed += [f"worker {i} ({_signal_name(codes[i])})" for i in dead]
+            if not recover_dead_workers(study, study_dir):  # nothing left to redo
+                break
+            procs = {i: spawn(spec, plan.study_name, study_dir, i, threads, since) for i in dead}
+        else:
+            raise RunFailed(f"workers were killed {len(killed)} times ({', '.join(killed)}); "
+                            "run the same kopt tune command again to finish the study")
     except KeyboardInterrupt:
-        _stop(procs)
+        _stop(list(procs.values()))
         raise
-    codes = [p.returncode for p in procs]
-    if any(c == EXIT_MAX_FAILURES for c in codes):
-        raise RunFailed(f"stopped: tuner.max_failures={plan.tuner['max_failures']} trials failed; see trials.csv")
-    broken = [i for i, c in enumerate(codes) if c not in (0, EXIT_MAX_FAILURES)]
-    if broken:
-        i = broken[0]
-        log = Path(study_dir) / "workers" / f"{i}.log"
-        raise RunFailed(f"worker {i} exited with code {codes[i]}: {_last_line(log)} (log: {log})")
+    if killed:
+        print(f"kopt: warning: {', '.join(killed)} killed; the trials they left were marked FAIL "
+              "\"interrupted\" and run again", file=sys.stderr, flush=True)
 
 
 def run_worker(spec: str, study_name: str, study_dir: Path, index: int = 0, threads: int = 0,
