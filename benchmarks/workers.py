@@ -1,12 +1,17 @@
-"""Trials per hour with 1 and 2 ``kopt tune`` workers on the same study (tiny trials).
+"""Trials per hour with 1, 2 and 4 ``kopt tune`` workers on the same study (tiny trials), on a
+journal file and on PostgreSQL.
 
 Each configuration runs ``kopt tune ... tuner.n_workers=W`` as a user would, alternately, and
 trials/hour is counted from the storage: finished trials / (last finish - first start), so
 process start-up is left out. Target: 2 workers >= 1.7x the trials/hour of 1.
 
-    python benchmarks/workers.py                       # 12 trials, 2 rounds
+``postgresql`` starts a throwaway server on 127.0.0.1 (tests/pgserver.py: initdb + pg_ctl into a
+temp dir) and gives each run a fresh database; it is reported as not measured where no
+PostgreSQL binaries exist. Any other value is used as the storage URL.
+
+    python benchmarks/workers.py                       # 12 trials, 2 rounds, journal + postgresql
     python benchmarks/workers.py --quick               # 6 trials, 1 round
-    python benchmarks/workers.py --storage sqlite:///s.db --workers 1 2 4
+    python benchmarks/workers.py --storages journal --workers 1 2
 """
 
 from __future__ import annotations
@@ -17,10 +22,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from common import parser, target, write_result
 from tune_common import ROOT, md_table
+
+sys.path.insert(0, str(ROOT / "tests"))
+from pgserver import NoServer, throwaway_server  # noqa: E402  (a throwaway PostgreSQL on loopback)
 
 TINY = ["dataset=synthetic", "dataset.size=400", "model=mlp", "model.width=32", "model.depth=2",
         "trainer.epochs=3", "trainer.batch_size=32"]
@@ -59,43 +68,69 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def measure(storage: str, workers: list[int], trials: int, rounds: int, workdir: Path, stack: ExitStack) -> list[dict]:
+    """The runs of one storage ("journal", "postgresql" or a URL), the worker counts alternating."""
+    server = stack.enter_context(throwaway_server()) if storage == "postgresql" else None
+    runs = []
+    for r in range(rounds):
+        for w in workers:  # alternate, so that a change in machine load hits every setting
+            url = server.create_database() if server else (None if storage == "journal" else storage)
+            row = run(w, trials, url, f"{storage.split(':')[0]}-w{w}-r{r}", workdir)
+            row["storage"] = storage if storage in ("journal", "postgresql") else storage.split("://")[0]
+            print(row, flush=True)
+            runs.append(row)
+    return runs
+
+
+def summarise(storage: str, runs: list[dict], workers: list[int], rounds: int) -> tuple[list[dict], str]:
+    mean = {w: sum(r["trials_per_hour"] for r in runs if r["workers"] == w) / rounds for w in workers}
+    best = {w: max(r["trials_per_hour"] for r in runs if r["workers"] == w) for w in workers}
+    cores = {w: sum(r["cores_used"] for r in runs if r["workers"] == w) / rounds for w in workers}
+    base = workers[0]
+    ratios = {w: mean[w] / mean[base] for w in workers}
+    targets = [target(f"{w} workers / {base} worker: trials per hour ({storage})", round(ratios[w], 3),
+                      ">= 1.7" if w == 2 else "(info)", ratios[w] >= 1.7 if w == 2 else None)
+               for w in workers if w != base]
+    targets.append(target(f"trials per hour, {base} worker ({storage})", round(mean[base]), "(info)", None, unit="/h"))
+    rows = [[w, mean[w], best[w], ratios[w], cores[w]] for w in workers]
+    table = (f"**{storage}** (load average during the runs {[round(r['loadavg'][0], 1) for r in runs]}):\n\n"
+             + md_table(["workers", "trials/hour (mean)", "trials/hour (best)", "ratio (mean)", "cores used (mean)"], rows))
+    return targets, table
+
+
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--trials", type=int, default=None)
     p.add_argument("--rounds", type=int, default=None)
-    p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--storage", default=None, help="an Optuna storage URL (default: a journal file)")
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    p.add_argument("--storages", nargs="+", default=["journal", "postgresql"],
+                   help="journal (a journal file), postgresql (a throwaway server) or an Optuna storage URL")
     args = p.parse_args()
     trials = args.trials or (6 if args.quick else 12)
     rounds = args.rounds or (1 if args.quick else 2)
     workdir = Path(tempfile.mkdtemp(prefix="kopt-workers-"))
-    runs = []
+    cpus = len(os.sched_getaffinity(0))
+    targets, tables, runs = [], [], []
     try:
-        for r in range(rounds):
-            for w in args.workers:  # alternate, so that a change in machine load hits every setting
-                row = run(w, trials, args.storage, f"w{w}-r{r}", workdir)
-                print(row, flush=True)
-                runs.append(row)
+        for storage in args.storages:
+            with ExitStack() as stack:
+                try:
+                    got = measure(storage, args.workers, trials, rounds, workdir, stack)
+                except NoServer as exc:
+                    targets.append(target(f"trials per hour ({storage})", None, "(measured where PostgreSQL runs)", None))
+                    tables.append(f"**{storage}**: not measured: {exc}.")
+                    continue
+            runs += got
+            more, table = summarise(storage, got, args.workers, rounds)
+            targets += more
+            tables.append(table)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    best = {w: max(r["trials_per_hour"] for r in runs if r["workers"] == w) for w in args.workers}
-    mean = {w: sum(r["trials_per_hour"] for r in runs if r["workers"] == w) / rounds for w in args.workers}
-    base = args.workers[0]
-    ratios = {w: mean[w] / mean[base] for w in args.workers}
-    cpus = len(os.sched_getaffinity(0))
-    storage = args.storage.split("://")[0] + "://..." if args.storage else "journal file"
-    targets = [target(f"{w} workers / {base} worker: trials per hour ({storage})", round(ratios[w], 3),
-                      ">= 1.7" if w == 2 else "(info)", ratios[w] >= 1.7 if w == 2 else None)
-               for w in args.workers if w != base]
-    cores = {w: sum(r["cores_used"] for r in runs if r["workers"] == w) / rounds for w in args.workers}
-    rows = [[w, mean[w], best[w], ratios[w], cores[w]] for w in args.workers]
-    notes = (f"{trials} tiny trials per run, {rounds} round(s), {cpus} CPUs, storage: {storage}; load average "
-             f"during the runs {[round(r['loadavg'][0], 1) for r in runs]}.\n\n"
-             + md_table(["workers", "trials/hour (mean)", "trials/hour (best)", "ratio (mean)", "cores used (mean)"], rows)
+    notes = (f"{trials} tiny trials per run, {rounds} round(s), {cpus} CPUs.\n\n" + "\n\n".join(tables)
              + "\n\nCores used = CPU seconds of the whole `kopt tune` command / its wall time: on a machine shared "
-               "with other jobs a second worker only helps if the command gets more CPU.")
-    write_result("workers", args.out, args.quick, targets, trials=trials, rounds=rounds, cpus=cpus, storage=storage,
-                 runs=runs, mean_trials_per_hour=mean, mean_cores_used=cores, notes=notes)
+               "with other jobs, or with fewer cores than workers, more workers only help if the command gets more CPU.")
+    write_result("workers", args.out, args.quick, targets, trials=trials, rounds=rounds, cpus=cpus,
+                 storages=args.storages, runs=runs, notes=notes)
 
 
 if __name__ == "__main__":
