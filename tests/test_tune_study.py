@@ -103,7 +103,7 @@ def test_each_pruner_on_a_small_grid(tmp_path, monkeypatch, pruner, extra, n_tri
 
 
 def test_no_pruner_with_kfold_reports_steps_across_folds(tmp_path, monkeypatch):
-    from kopt.tune.objective import _gradient_registry
+    from kopt.runtime import _gradient_registry
 
     before = set(_gradient_registry())
     summary, study, _ = tune_here(tmp_path, monkeypatch, "pruner=none", "split=kfold", "split.k=2",

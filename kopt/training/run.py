@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import math
 import os
 import socket
@@ -254,7 +253,7 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
 
     Every epoch is checkpointed (``trainer.resumable``); ``resume=True`` continues the run in
     ``run_dir``: finished folds are kept, the unfinished one continues after its last epoch."""
-    from kopt.runtime import setup_tensorflow
+    from kopt.runtime import released_session, setup_tensorflow
 
     run_dir = Path(run_dir)
     previous = read_json(run_dir / SUMMARY) if resume and (run_dir / SUMMARY).is_file() else {}
@@ -270,8 +269,6 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
     from kopt.training.distribute import get_strategy, is_chief
 
     get_strategy(tr)  # before TensorFlow's runtime starts: multi-worker collectives are set up only then
-    import keras
-
     from kopt.console import console, header, train_table
     from kopt.data.datasets import load_dataset
     from kopt.data.splits import make_splits
@@ -309,12 +306,9 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
                 if done is not None:
                     state.folds.append(done)
                     continue
-                try:
+                with released_session():
                     result = train_fold(state, data, fold, len(splits.folds), train_idx, val_idx, splits.test,
                                         writer, callbacks_factory, store, resume)
-                finally:
-                    keras.backend.clear_session()
-                    gc.collect()
                 state.folds.append(result)
                 if store is not None:
                     store.save_result(result)

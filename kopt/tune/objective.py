@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import math
 import time
@@ -67,33 +66,6 @@ def _mark_pruned(run_dir: Path, stopped: dict) -> None:
     atomic_write_json(path, summary)
 
 
-def _gradient_registry() -> dict | None:
-    try:
-        from tensorflow.python.framework import ops
-
-        return ops._gradient_registry._registry
-    except (ImportError, AttributeError):
-        return None
-
-
-def forget_custom_gradients(before: set) -> int:
-    """Drop the gradient functions that tf.custom_gradient registered during a trial.
-
-    Keras' TensorFlow optimizer all-reduces gradients through tf.distribute, which (in graph
-    mode) registers a new ``CustomGradient-<n>`` function in TensorFlow's global gradient registry
-    every time a train step is traced. The registry is never cleaned, and each entry holds the
-    whole traced train graph: about 15 MiB per trial for a small CNN, kept forever. Once the
-    trial's models are gone nothing can differentiate those graphs again, so the entries can go.
-    """
-    registry = _gradient_registry()
-    if registry is None:
-        return 0
-    stale = [k for k in set(registry) - before if str(k).startswith("CustomGradient-")]
-    for key in stale:
-        registry.pop(key, None)
-    return len(stale)
-
-
 def _best_epoch(summary: dict) -> int | None:
     epochs = [f["best_epoch"] for f in summary.get("folds", []) if f.get("best_epoch")]
     return max(1, round(sum(epochs) / len(epochs))) if epochs else None
@@ -106,7 +78,6 @@ def run_trial(plan: TunePlan, trial, study_dir: Path, ui=None) -> Outcome:
     run_dir = Path(study_dir) / rel
     stopped: dict = {}
     attrs = {"run_dir": rel}
-    registered = set(_gradient_registry() or ())
     try:
         choices, values = plan.space.sample(trial)
         cfg = plan.trial_config(choices, values)
@@ -140,8 +111,4 @@ def run_trial(plan: TunePlan, trial, study_dir: Path, ui=None) -> Outcome:
         attrs["fail_reason"] = str(exc)
     except Exception as exc:  # noqa: BLE001 - one broken trial must not stop the search
         attrs["fail_reason"] = f"{type(exc).__name__}: {exc}"
-    finally:
-        keras.backend.clear_session()
-        forget_custom_gradients(registered)
-        gc.collect()
     return Outcome("FAIL", None, time.time() - t0, attrs)
