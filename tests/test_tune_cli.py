@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from conftest import TINY, assert_clean_error, kopt_env, read_summary, run_kopt
+from conftest import ROOT, TINY, assert_clean_error, kopt_env, read_summary, run_kopt
 
 QUICK = [*TINY, "dataset.noise=0.3"]
 
@@ -61,6 +62,26 @@ def test_cfg_job_shows_the_tune_config_without_running(workdir):
     proc = run_kopt("tune", "--cfg", "job", "tuner=genetic", "search=cnn_digits", cwd=workdir)
     assert proc.returncode == 0, proc.stderr
     assert "population_size: 10" in proc.stdout and "lr: tag(log, interval(1e-4, 1e-1))" in proc.stdout
+    assert not (workdir / "runs").exists()
+
+
+@pytest.mark.parametrize("args, preset", [
+    ([], "cnn_digits"),                 # the default model is the digits CNN
+    (["model=resnet"], "resnet"),
+    (["search.optimizer.lr=interval(1e-3, 1e-1)"], None),  # a search given: no preset added
+    (["search=cnn_digits"], None),
+])
+def test_without_a_search_the_models_preset_is_searched(workdir, args, preset):
+    """`kopt tune tuner=bayes tuner.n_trials=50` works as written: with no search at all, the
+    model's preset is searched, and the user is told which one."""
+    proc = run_kopt("tune", "tuner=bayes", "tuner.n_trials=50", *args, "--cfg", "job", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    search = yaml.safe_load(proc.stdout)["search"]
+    if preset is None:
+        assert "no search given" not in proc.stderr
+    else:
+        assert f"no search given; searching search={preset}" in proc.stderr
+        assert search == yaml.safe_load((ROOT / "configs" / "search" / f"{preset}.yaml").read_text())
     assert not (workdir / "runs").exists()
 
 

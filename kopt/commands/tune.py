@@ -13,10 +13,11 @@ from pathlib import Path
 from kopt.compose import compose_and_validate, search_dirs
 from kopt.errors import KoptError, RunFailed
 from kopt.hydra_app import run_hydra_app
-from kopt.tune.space import GROUPS
+from kopt.tune.space import DEFAULT_SEARCH, GROUPS
 from kopt.validate import validate_train
 
 SEARCH_KEY = re.compile(r"^\+{0,2}search\.")
+SEARCH_ARG = re.compile(r"^[+~]{0,2}search([.=]|$)")
 _plan = None
 _errors: list[Exception] = []
 
@@ -49,6 +50,14 @@ def pin_override(argv: list[str], overrides: list[str], pinned: str) -> list[str
     return argv[:last + 1] + [pinned] + argv[last + 1:]
 
 
+def default_search(argv: list[str], line, cfgs: list) -> str | None:
+    """The search preset of the model (``search=cnn_digits`` for model=cnn) when the command line
+    and the configs give no search at all; None otherwise."""
+    if not cfgs or cfgs[0].get("search") or any(SEARCH_ARG.match(a) for a in line.overrides):
+        return None
+    return DEFAULT_SEARCH.get(str(cfgs[0].model.get("name")))
+
+
 def validate_tune(cfg) -> None:
     from kopt.validate import validate_group
 
@@ -77,6 +86,12 @@ def main(argv: list[str]) -> None:
     _errors.clear()
     argv = quote_search_overrides(argv)
     line, cfgs = compose_and_validate(argv, "tune", validators=[validate_tune])
+    preset = default_search(argv, line, cfgs)
+    if preset is not None:
+        print(f"kopt tune: no search given; searching search={preset}, the preset for model={cfgs[0].model.name} "
+              "(give search=<preset> or search.<key>=... to choose)", file=sys.stderr, flush=True)
+        argv = pin_override(argv, line.overrides, f"search={preset}")
+        line, cfgs = compose_and_validate(argv, "tune", validators=[validate_tune])
     if line.multirun:
         raise KoptError("kopt tune runs one study: drop -m/--multirun and put what to search under search., "
                         "e.g. 'search.model.width=choice(16,32,64)'")

@@ -18,7 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from kopt.errors import KoptError
-from kopt.tune.space import Fixed, Param, SearchSpace, active, combo_key, flatten, parse_search
+from kopt.tune.space import DEFAULT_SEARCH, Fixed, Param, SearchSpace, active, combo_key, flatten, parse_search
 from kopt.validate import validate_group, validate_train
 
 TUNE_KEYS = ("tuner", "pruner", "search")
@@ -195,8 +195,9 @@ def build_plan(cfg: DictConfig, overrides: list[str], dirs: list[Path], config_n
         raise KoptError("search: must be a mapping of config paths to sweep expressions")
     space = parse_search(search_node)
     if not space.params:
-        raise KoptError("search is empty; add parameters, e.g. 'search.optimizer.lr=tag(log, interval(1e-4, 1e-1))', "
-                        "or a preset, e.g. search=cnn_digits")
+        presets = ", ".join(f"search={p} (model={m})" for m, p in DEFAULT_SEARCH.items())
+        raise KoptError(f"search is empty for model={cfg.model.get('name')}; add parameters, e.g. "
+                        f"'search.optimizer.lr=tag(log, interval(1e-4, 1e-1))', or a preset: {presets}")
     from kopt.compose import group_options
 
     known = group_options(dirs)
