@@ -23,7 +23,8 @@ print('LOADED:', ','.join(loaded[:5]) or 'none')
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["train", "--cfg", "job"],
                                   ["train", "model=nope"], ["train", "trainer.epochs=0"],
-                                  ["tune", "search=cnn_digits", "--cfg", "job"], ["models", "--help"]])
+                                  ["tune", "search=cnn_digits", "--cfg", "job"], ["tune", "--cfg", "job"],
+                                  ["tune", "--help"], ["models", "--help"]])
 def test_fast_paths_never_import_tensorflow(argv, tmp_path):
     proc = subprocess.run([sys.executable, "-c", NO_TF_SNIPPET.format(argv=argv)], cwd=tmp_path, env=kopt_env(),
                           text=True, capture_output=True, timeout=120)
@@ -45,6 +46,16 @@ def test_train_help_is_hydra_help_with_groups(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "== Config groups ==" in proc.stdout
     assert "model: " in proc.stdout and "split: " in proc.stdout
+    assert "kopt train -m model=mlp,cnn" in proc.stdout
+    assert not (tmp_path / "runs").exists()
+
+
+def test_tune_help_has_its_own_header_and_examples(tmp_path):
+    proc = run_kopt("tune", "--help", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("kopt tune: an Optuna study") and "search: cnn_digits, resnet" in proc.stdout
+    examples = proc.stdout.split("Examples:")[1]
+    assert "kopt tune tuner=bayes tuner.n_trials=50" in examples and "kopt train" not in examples
     assert not (tmp_path / "runs").exists()
 
 
