@@ -192,8 +192,9 @@ def main() -> None:
     targets = [
         target("kopt (TPE + hyperband) time to reach KerasTuner-Bayes's best val accuracy / KerasTuner-Bayes wall "
                f"time (median of {len(rounds)} seed(s); not reached = inf)",
-               None if median_ratio == float("inf") else round(median_ratio, 3), "<= 0.5",
-               median_ratio <= 0.5, rounds_meeting_target=f"{met}/{len(rounds)}"),
+               None if median_ratio == float("inf") else round(median_ratio, 3),
+               "<= 0.5 (judged on full runs: 4 trials x 2 epochs cannot show it)" if args.quick else "<= 0.5",
+               None if args.quick else median_ratio <= 0.5, rounds_meeting_target=f"{met}/{len(rounds)}"),
         target("kopt (TPE + hyperband) wall time for all trials / KerasTuner-Bayes wall time (mean)",
                round(mean([h["wall_s"] / k["wall_s"] for h, k in zip(hb, kt)]), 3), "(info)", None),
         target("kopt (TPE + hyperband) epochs trained / KerasTuner-Bayes epochs (mean)",
