@@ -259,6 +259,7 @@ def session_failures(trials, since: float) -> list:
 
 
 WAIT = "wait"
+WAIT_POLL_S = 1.0
 
 
 def claim(study, plan: TunePlan, study_dir: Path, since: float):
@@ -344,8 +345,8 @@ def work(study, plan: TunePlan, study_dir: Path, since: float, ui=None, on_trial
             trial = claim(study, plan, study_dir, since)
             if trial is None:
                 break
-            if trial is WAIT:
-                time.sleep(study._storage.get_heartbeat_interval())
+            if trial is WAIT:  # look again soon: the study is done as soon as the running trials end
+                time.sleep(min(WAIT_POLL_S, study._storage.get_heartbeat_interval()))
                 continue
             set_attrs(study, trial, {"worker": worker, "run_dir": f"trials/{trial.number}"})
             started = time.time()
