@@ -7,6 +7,14 @@ import os
 from pathlib import Path
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask, e.g. under taskset or SLURM)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def _proc_start(pid: int) -> tuple[str, float] | None:
     """(state, start time as a UNIX timestamp) of a process from /proc, or None."""
     try:

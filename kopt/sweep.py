@@ -8,7 +8,6 @@ whatever the launcher (basic, joblib, submitit), so it reads the jobs' run dirs 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +116,9 @@ def _cpu_count() -> int:
 
         return max(1, joblib.cpu_count())  # honours affinity and cgroup quotas
     except ImportError:
-        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        from kopt.procs import usable_cores
+
+        return usable_cores()
 
 
 def parallel_jobs(hydra_cfg) -> int:

@@ -259,3 +259,19 @@ def test_runs_in_one_process_leave_no_traced_train_graphs(tmp_path):
         assert run_train(cfg, tmp_path / f"run{i}", quiet=True)["status"] == "completed"
     leaked = [k for k in set(_gradient_registry()) - before if str(k).startswith("CustomGradient-")]
     assert leaked == []
+
+
+@pytest.mark.parametrize("augmented", [False, True])
+def test_pipelines_run_without_the_tf_data_autotuner(augmented):
+    """The autotuner stalled about one epoch in two on a 2-core CPU (benchmarks/pipeline_throughput.py):
+    both the plain pipeline and the resumable training stream use fixed settings instead."""
+    from kopt.data.pipeline import PREFETCH_BATCHES
+    from kopt.training.stream import train_stream
+
+    data = Data(np.zeros((40, 8, 8, 3), "float32"), np.arange(40) % 4, "t", "image", list("abcd"))
+    augment = build_augment(OmegaConf.create({"name": "standard", "pad": 2, "flip": None}), data, 0) if augmented else None
+    for ds in (make_dataset(data.x, data.y, 8, training=True, seed=0, augment=augment),
+               train_stream(data.x, data.y, 8, seed=0, augment=augment)):
+        assert ds.options().autotune.enabled is False
+        assert len(list(ds.take(3))) == 3  # and it still yields batches
+    assert PREFETCH_BATCHES >= 1

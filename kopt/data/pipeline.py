@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kopt.procs import usable_cores
+
 
 @dataclass
 class Normalizer:
@@ -42,5 +44,20 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, training: boo
     if training and augment is not None:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
         ds = tf.data.Dataset.zip(ds, seeds).map(lambda batch, s: augment(batch[0], batch[1], s),
-                                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+                                               num_parallel_calls=usable_cores(), deterministic=True)
+    return ds.prefetch(PREFETCH_BATCHES).with_options(fixed_options())
+
+
+PREFETCH_BATCHES = 2
+
+
+def fixed_options():
+    """tf.data's autotuner off, with fixed settings instead (one map call per core, two batches
+    prefetched). On a few CPU cores the autotuner stalls training: with it on, about one epoch in
+    two took 1.5x as long, at the same CPU time, with or without augmentation (ResNet-20, 2 cores;
+    benchmarks/pipeline_throughput.py)."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options

@@ -19,19 +19,13 @@ from pathlib import Path
 
 import kopt
 from kopt.errors import Interrupted, KoptError, RunFailed
+from kopt.procs import usable_cores
 
 EXIT_MAX_FAILURES = 3
 
 
-def cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def threads_per_worker(n_workers: int) -> int:
-    return max(1, cores() // n_workers)
+    return max(1, usable_cores() // n_workers)
 
 
 def _die_with_parent() -> None:
