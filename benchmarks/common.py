@@ -16,7 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +36,11 @@ def machine() -> dict:
             "platform": platform.platform()}
 
 
+def now() -> str:
+    """When a result was written (local time, to the second): the newest result of a day wins."""
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
 def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--quick", action="store_true", help="a reduced run (minutes, not tens of minutes)")
@@ -48,7 +53,7 @@ def target(name: str, measured: float | None, goal: str, ok: bool | None, unit: 
 
 
 def write_result(name: str, out: Path | None, quick: bool, targets: list[dict], **details) -> Path:
-    doc = {"benchmark": name, "date": date.today().isoformat(), "machine": machine(), "quick": quick,
+    doc = {"benchmark": name, "date": date.today().isoformat(), "time": now(), "machine": machine(), "quick": quick,
            "targets": targets, **details}
     out = out or RESULTS / f"{date.today().isoformat()}-{socket.gethostname()}-{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

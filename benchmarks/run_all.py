@@ -13,7 +13,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from common import RESULTS, ROOT, machine
+from common import RESULTS, ROOT, machine, now
 
 # (script, what it measures); run in this order
 SCRIPTS = [
@@ -90,11 +90,12 @@ def collect(script: str) -> dict:
         # one script's document, or a `make bench` run holding every script's
         for one in doc.get("benchmarks", [doc]):
             if isinstance(one, dict) and one.get("benchmark") in names and one.get("targets") and not one.get("error"):
-                one = {"date": doc.get("date", ""), "quick": doc.get("quick", False), **one}
-                found.append((one.get("date", ""), path.stat().st_mtime, path.name, one))
+                one = {"date": doc.get("date", ""), "time": doc.get("time", ""), "quick": doc.get("quick", False), **one}
+                found.append((one["date"], one["time"], path.stat().st_mtime, path.name, one))
     if not found:
         return {"benchmark": stem, "error": "no recorded result yet: run `make bench`", "targets": []}
-    *_, name, doc = max(found, key=lambda f: (f[0], not f[3].get("quick"), f[1]))  # newest; full over quick
+    # the newest day, full runs over quick ones, then the newest time (file times mean nothing in a fresh clone)
+    *_, name, doc = max(found, key=lambda f: (f[0], not f[4].get("quick"), f[1], f[2]))
     doc = dict(doc, benchmark=stem)
     note = f"Recorded in `benchmarks/results/{name}` ({doc.get('date')}{', quick' if doc.get('quick') else ''})."
     doc["notes"] = note + ("\n\n" + doc["notes"] if doc.get("notes") else "")
@@ -120,7 +121,7 @@ def main() -> None:
     docs = [run_script(script, a.quick, a.timeout) for script, _ in scripts]
     only = "-" + "-".join(Path(script).stem for script, _ in scripts) if a.only else ""
     name = f"{date.today().isoformat()}-{socket.gethostname()}{'-quick' if a.quick else ''}{only}.json"
-    meta = {"date": date.today().isoformat(), "machine": machine(), "quick": a.quick, "file": name}
+    meta = {"date": date.today().isoformat(), "time": now(), "machine": machine(), "quick": a.quick, "file": name}
     RESULTS.mkdir(parents=True, exist_ok=True)
     tmp = RESULTS / (name + ".tmp")
     tmp.write_text(json.dumps({**meta, "benchmarks": docs}, indent=2) + "\n")

@@ -49,3 +49,12 @@ def test_render_marks_short_targets_and_unmeasured_scripts():
                           meta, [("overhead.py", "P1"), ("workers.py", "P6")])
     assert "| ratio | <= 1.1 | 1.3 x | **short** |" in text
     assert "## P6 (`benchmarks/workers.py`)\n\nNot measured: no server" in text
+
+
+def test_collect_prefers_the_recorded_time_over_file_times(results):
+    # in a fresh clone every file has the checkout's mtime: the time written in the result decides
+    write(results / "later.json", {"date": "2026-11-26", "time": "2026-11-26T11:00:00+00:00",
+                                   "benchmarks": [result("overhead", 0.8)]}, 100)
+    write(results / "earlier.json", {"date": "2026-11-26", "time": "2026-11-26T09:00:00+00:00",
+                                     "benchmarks": [result("overhead", 1.2)]}, 200)
+    assert run_all.collect("overhead.py")["targets"][0]["measured"] == 0.8
