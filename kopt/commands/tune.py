@@ -50,7 +50,7 @@ def pin_override(argv: list[str], overrides: list[str], pinned: str) -> list[str
     return argv[:last + 1] + [pinned] + argv[last + 1:]
 
 
-def default_search(argv: list[str], line, cfgs: list) -> str | None:
+def default_search(line, cfgs: list) -> str | None:
     """The search preset of the model (``search=cnn_digits`` for model=cnn) when the command line
     and the configs give no search at all; None otherwise."""
     if not cfgs or cfgs[0].get("search") or any(SEARCH_ARG.match(a) for a in line.overrides):
@@ -86,7 +86,7 @@ def main(argv: list[str]) -> None:
     _errors.clear()
     argv = quote_search_overrides(argv)
     line, cfgs = compose_and_validate(argv, "tune", validators=[validate_tune])
-    preset = default_search(argv, line, cfgs)
+    preset = default_search(line, cfgs)
     if preset is not None:
         print(f"kopt tune: no search given; searching search={preset}, the preset for model={cfgs[0].model.name} "
               "(give search=<preset> or search.<key>=... to choose)", file=sys.stderr, flush=True)
