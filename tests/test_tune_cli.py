@@ -6,6 +6,7 @@ import csv
 import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -256,3 +257,18 @@ def test_sigterm_marks_the_running_trial_failed_interrupted(workdir):
     (trial,) = optuna.load_study(study_name="term", storage=storage).trials
     assert trial.state.name == "FAIL" and trial.user_attrs["fail_reason"].startswith("interrupted")
     assert json.loads((study_dir / "trials" / "0" / "summary.json").read_text())["status"] == "interrupted"
+
+
+def test_tensorflow_start_up_lines_stay_out_of_the_output(workdir):
+    """TensorFlow's C++ start-up lines (oneDNN, CUDA drivers) ignore TF_CPP_MIN_LOG_LEVEL in
+    recent releases; kopt imports TensorFlow with stderr held, in the study and in its workers."""
+    env = kopt_env()
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    for extra in ([], ["tuner.n_workers=2"]):
+        name = f"quiet{len(extra)}"
+        proc = run_kopt("tune", *QUICK, "tuner.n_trials=2", "trainer.epochs=1", f"tuner.study_name={name}",
+                        "search.model.width=choice(8, 16)", *extra, cwd=workdir, env=env)
+        assert proc.returncode == 0, proc.stderr
+        logs = "".join(p.read_text() for p in (workdir / "runs" / "tune" / name).glob("workers/*.log"))
+        for text in (proc.stdout, proc.stderr, logs):
+            assert not re.search(r"oneDNN|cudart|cuda drivers|^[IWE]\d{4} ", text, re.M), text[:2000]

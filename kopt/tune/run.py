@@ -48,10 +48,9 @@ def run_study(plan: TunePlan, study_dir: Path) -> dict:
     study = open_study(plan, open_storage(spec, plan.tuner))
     recovered = recover(study, study_dir)
     if int(plan.tuner.get("n_workers", 1)) == 1:  # load TensorFlow before the live display starts
-        from kopt.runtime import quiet_tensorflow
+        from kopt.runtime import import_tensorflow
 
-        quiet_tensorflow(any(b.get("trainer", {}).get("verbose") for b in plan.bases.values()))
-        import kopt.tune.objective  # noqa: F401
+        import_tensorflow(any(b.get("trainer", {}).get("verbose") for b in plan.bases.values()))
     ui = TuneUI(plan, study_dir)
     ui.start([trial_row(t) for t in study.get_trials(deepcopy=False)], recovered)
     stopped: RunFailed | None = None

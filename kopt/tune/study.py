@@ -326,10 +326,11 @@ def work(study, plan: TunePlan, study_dir: Path, since: float, ui=None, on_trial
     from optuna.storages import fail_stale_trials
     from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
 
-    from kopt.runtime import quiet_tensorflow
+    from kopt.runtime import import_tensorflow
 
-    quiet_tensorflow(any(b.get("trainer", {}).get("verbose") for b in plan.bases.values()))
-    from kopt.tune.objective import Outcome, run_trial  # TensorFlow loads here
+    # TensorFlow's C++ start-up lines (oneDNN, CUDA) go to a buffer, shown only if the import fails
+    import_tensorflow(any(b.get("trainer", {}).get("verbose") for b in plan.bases.values()))
+    from kopt.tune.objective import Outcome, run_trial
 
     # Every trial ends with clear_session() + gc.collect() (several times: run_train does it per
     # fold). A full collection walks every live object, and TensorFlow's modules alone are ~400k
