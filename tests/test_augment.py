@@ -275,3 +275,21 @@ def test_pipelines_run_without_the_tf_data_autotuner(augmented):
         assert ds.options().autotune.enabled is False
         assert len(list(ds.take(3))) == 3  # and it still yields batches
     assert PREFETCH_BATCHES >= 1
+
+
+def test_augmentation_map_uses_the_intra_op_thread_count_where_set():
+    """A tune worker gets cores // n_workers TensorFlow threads; its augmentation map must not
+    take every core again."""
+    import subprocess
+    import sys
+
+    from conftest import kopt_env
+
+    code = ("from kopt.runtime import setup_tensorflow; from kopt.procs import usable_cores; "
+            "setup_tensorflow(0, intra_threads={n}); from kopt.data.pipeline import map_calls; "
+            "print(map_calls(), usable_cores())")
+    for n in (0, 1):
+        out = subprocess.run([sys.executable, "-c", code.format(n=n)], env=kopt_env(), capture_output=True,
+                             text=True, timeout=120)
+        calls, cores = map(int, out.stdout.split())
+        assert calls == (n or cores)

@@ -44,11 +44,19 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, training: boo
     if training and augment is not None:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
         ds = tf.data.Dataset.zip(ds, seeds).map(lambda batch, s: augment(batch[0], batch[1], s),
-                                               num_parallel_calls=usable_cores(), deterministic=True)
+                                               num_parallel_calls=map_calls(), deterministic=True)
     return ds.prefetch(PREFETCH_BATCHES).with_options(fixed_options())
 
 
 PREFETCH_BATCHES = 2
+
+
+def map_calls() -> int:
+    """Parallel calls of an augmentation map: TensorFlow's intra-op thread count where it is set
+    (trainer.intra_threads, or a tune worker's share of the cores), else one per usable core."""
+    import tensorflow as tf
+
+    return tf.config.threading.get_intra_op_parallelism_threads() or usable_cores()
 
 
 def fixed_options():

@@ -13,8 +13,7 @@ import math
 
 import numpy as np
 
-from kopt.data.pipeline import PREFETCH_BATCHES, fixed_options
-from kopt.procs import usable_cores
+from kopt.data.pipeline import PREFETCH_BATCHES, fixed_options, map_calls
 
 
 def batches_per_pass(n: int, batch_size: int) -> int:
@@ -44,7 +43,7 @@ def train_stream(x: np.ndarray, y: np.ndarray, batch_size: int, *, seed: int, st
                                                      minval=None, maxval=None, dtype=tf.int64)
             return augment(tf.gather(features, idx), tf.gather(labels, idx), batch_seed)
 
-        return ds.enumerate().map(augmented, num_parallel_calls=usable_cores(), deterministic=True)
+        return ds.enumerate().map(augmented, num_parallel_calls=map_calls(), deterministic=True)
 
     ds = tf.data.Dataset.range(first_pass, np.iinfo(np.int64).max).flat_map(one_pass)
     return ds.skip(skip).prefetch(PREFETCH_BATCHES).with_options(fixed_options())  # no autotuner: see there
