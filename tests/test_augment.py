@@ -293,3 +293,65 @@ def test_augmentation_map_uses_the_intra_op_thread_count_where_set():
                              text=True, timeout=120)
         calls, cores = map(int, out.stdout.split())
         assert calls == (n or cores)
+
+
+# ------------------------------------------------------------------------- the papers' recipes
+
+@pytest.mark.parametrize("alpha", [0.5, 1.0, 2.0])
+def test_cutmix_lambda_is_beta_alpha_alpha(alpha):
+    """Yun et al. 2019 draw lambda ~ Beta(alpha, alpha) per sample (Keras' CutMix first draws
+    a ~ U(0, alpha), then Beta(a, a): at alpha=1 only 28% of lambda land in [0.25, 0.75], not 50%)."""
+    from scipy import stats
+
+    from kopt.data.augment import cutmix_lambda
+
+    lam = cutmix_lambda(alpha, 4000, tf.constant([7, 11], tf.int64)).numpy()
+    assert lam.shape == (4000,) and ((lam >= 0) & (lam <= 1)).all()
+    assert stats.kstest(lam, stats.beta(alpha, alpha).cdf).pvalue > 0.01
+    if alpha == 1.0:  # the figure the issue quotes: half of Beta(1, 1) lies in [0.25, 0.75]
+        assert 0.47 < ((lam >= 0.25) & (lam <= 0.75)).mean() < 0.53
+
+
+@pytest.mark.parametrize("alpha", [1.0, 4.0])
+def test_cutmix_label_weight_is_the_pasted_pixel_share(alpha):
+    """Half the batch all zeros (class 0), half all ones (class 1): in every mixed image the share
+    of ones equals the weight of class 1, exactly, whatever partner and box were drawn
+    (alpha > 1 passes validation, so it must run too)."""
+    n, side = 64, 13
+    x = np.zeros((n, side, side, 1), "float32")
+    x[n // 2:] = 1.0
+    data = Data(x, (np.arange(n) >= n // 2).astype("int64"), "cifar_like", "image", ["0", "1"])
+    augment = build_augment(augment_cfg("cutmix", alpha=alpha), data, seed=1)
+    y = np.eye(2, dtype="float32")[data.y]
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(n).repeat(4)
+    seeds = tf.data.Dataset.random(seed=0, rerandomize_each_iteration=True)
+    mixed = 0
+    for xb, yb in tf.data.Dataset.zip(ds, seeds).map(lambda b, s: augment(b[0], b[1], s)):
+        xb, yb = xb.numpy(), yb.numpy()
+        assert np.isin(xb, [0.0, 1.0]).all()  # pasted pixels, not blended ones
+        share = xb.reshape(n, -1).mean(axis=1)
+        np.testing.assert_allclose(yb[:, 1], share, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(yb.sum(axis=1), 1.0, atol=1e-6)
+        mixed += int(((share > 0) & (share < 1)).sum())
+    assert mixed > n  # boxes were pasted across the two halves
+
+
+def test_standard_crop_shifts_are_uniform_over_the_nine_offsets():
+    """He et al. 2015: pad 4, then a uniform random crop: each of the 9 shifts per axis has
+    probability 1/9 (RandomTranslation with rounding gave +-4 half the weight of the others)."""
+    from scipy import stats
+
+    n, side, centre = 1800, 16, 8
+    x = np.zeros((n, side, side, 1), "float32")
+    x[:, centre, centre, 0] = 1.0  # one bright pixel: where it lands gives the shift
+    data = Data(x, np.zeros(n, "int64"), "cifar_like", "image", ["0"])
+    augment = build_augment(augment_cfg("standard", flip=False), data, seed=1)
+    ds = tf.data.Dataset.from_tensor_slices((x, data.y)).batch(600)
+    seeds = tf.data.Dataset.random(seed=0, rerandomize_each_iteration=True)
+    out = np.concatenate([xb.numpy() for xb, _ in tf.data.Dataset.zip(ds, seeds).map(lambda b, s: augment(b[0], b[1], s))])
+    assert (out.reshape(n, -1).sum(axis=1) == 1.0).all()  # the pixel is moved, never lost or blended
+    rows, cols = np.nonzero(out[..., 0].reshape(n, side, side))[1:]
+    for shift in (rows - centre, cols - centre):
+        counts = np.bincount(shift + 4, minlength=9)
+        assert len(counts) == 9, counts  # shifts within +-4
+        assert stats.chisquare(counts).pvalue > 0.001, counts

@@ -77,6 +77,76 @@ def in_unit_range(layer, x):
     return layer((x - lo) / scale, training=True) * scale + lo
 
 
+# ------------------------------------------------------------------------------- kopt's own layers
+
+class BatchLayer(keras.layers.Layer):
+    """An augmentation of kopt's own, written with stateless TensorFlow ops on whole batches: it
+    draws from ``self.generator``, which :func:`use_seed` points at the batch's :class:`BatchSeed`.
+    Training-time only: it lives in the tf.data map, never in a saved model."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        object.__setattr__(self, "generator", BatchSeed(tf.zeros([2], tf.int64)))  # replaced per batch
+
+
+class PadCrop(BatchLayer):
+    """Zero-pad by ``pad`` pixels, then crop the input size back at a uniform random offset per
+    image: each of the 2*pad+1 shifts per axis has the same probability (He et al. 2015)."""
+
+    def __init__(self, pad: int, **kwargs):
+        super().__init__(**kwargs)
+        self.pad = int(pad)
+
+    def call(self, images, training=True):
+        p = self.pad
+        n, h, w = tf.unstack(tf.shape(images)[:3])
+        padded = tf.pad(images, [[0, 0], [p, p], [p, p], [0, 0]])
+        offset = tf.random.stateless_uniform([n, 2], self.generator.next(), minval=0, maxval=2 * p + 1,
+                                             dtype=tf.int32)
+        rows = offset[:, :1] + tf.range(h)[None]  # (n, h): the padded rows each image keeps
+        cols = offset[:, 1:] + tf.range(w)[None]
+        out = tf.gather(tf.gather(padded, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)
+        return tf.ensure_shape(out, images.shape)
+
+
+def cutmix_lambda(alpha: float, n, seed):
+    """``n`` draws of lambda ~ Beta(alpha, alpha) from the stateless seed pair ``seed``, as
+    X / (X + Y) with X, Y ~ Gamma(alpha) (in float64, so small alphas do not underflow to 0/0)."""
+    g = tf.random.stateless_gamma([2, n], seed, alpha=tf.constant(alpha, tf.float64), dtype=tf.float64)
+    total = g[0] + g[1]
+    return tf.where(total > 0, g[0] / tf.where(total > 0, total, 1.0), 0.5)
+
+
+class CutMix(BatchLayer):
+    """CutMix as Yun et al. 2019 (not keras.layers.CutMix, which draws a ~ U(0, alpha), then
+    Beta(a, a)). Per sample: lambda ~ Beta(alpha, alpha); a box of H*sqrt(1-lambda) by
+    W*sqrt(1-lambda) pixels (integer) at a uniform centre, clipped to the image, is pasted from a
+    shuffled partner of the batch; the labels mix by the box's actual pixel share."""
+
+    def __init__(self, alpha: float, **kwargs):
+        super().__init__(**kwargs)
+        self.alpha = float(alpha)
+
+    def call(self, data, training=True):
+        images, labels = data["images"], data["labels"]
+        n, h, w = tf.unstack(tf.shape(images)[:3])
+        cut = tf.sqrt(1.0 - cutmix_lambda(self.alpha, n, self.generator.next()))
+        size = tf.cast(tf.floor(cut[:, None] * tf.cast(tf.stack([h, w])[None], tf.float64)), tf.int32)  # (n, 2)
+        centre = tf.cast(tf.random.stateless_uniform([n, 2], self.generator.next()) * tf.cast(tf.stack([h, w]),
+                                                                                                  tf.float32), tf.int32)
+        lo = tf.clip_by_value(centre - size // 2, 0, tf.stack([h, w]))
+        hi = tf.clip_by_value(centre - size // 2 + size, 0, tf.stack([h, w]))
+        in_rows = (tf.range(h)[None] >= lo[:, :1]) & (tf.range(h)[None] < hi[:, :1])  # (n, h)
+        in_cols = (tf.range(w)[None] >= lo[:, 1:]) & (tf.range(w)[None] < hi[:, 1:])  # (n, w)
+        box = (in_rows[:, :, None] & in_cols[:, None, :])[..., None]
+        partner = tf.argsort(tf.random.stateless_uniform([n], self.generator.next()))
+        images = tf.where(box, tf.gather(images, partner), images)
+        area = tf.reduce_prod(hi - lo, axis=1)
+        keep = 1.0 - tf.cast(area, labels.dtype) / tf.cast(h * w, labels.dtype)  # the label weight of one's own image
+        labels = keep[:, None] * labels + (1.0 - keep[:, None]) * tf.gather(labels, partner)
+        return {"images": images, "labels": labels}
+
+
 # ------------------------------------------------------------------------------------------ recipes
 
 def flip_allowed(cfg, data) -> bool:
@@ -97,14 +167,9 @@ def light(cfg, data) -> list:
 
 
 def standard(cfg, data) -> list:
-    """Pad ``pad`` pixels with zeros (the mean, after normalisation) and crop back at random, per image:
-    an integer RandomTranslation with constant fill. (RandomCrop would draw one offset per batch.)"""
-    height, width = data.input_shape[:2]
-    pad = int(cfg.pad)
-    layers = []
-    if pad:
-        layers.append(keras.layers.RandomTranslation(pad / height, pad / width, fill_mode="constant",
-                                                     interpolation="nearest", fill_value=0.0))
+    """He et al. 2015: pad ``pad`` pixels with zeros (the mean, after normalisation), take a uniform
+    random crop back to the input size, per image, then flip horizontally (where flips are allowed)."""
+    layers = [PadCrop(int(cfg.pad))] if int(cfg.pad) else []
     if flip_allowed(cfg, data):
         layers.append(keras.layers.RandomFlip("horizontal"))
     return layers
@@ -134,7 +199,7 @@ RECIPES = {
     "standard": standard,
     "noise": lambda cfg, data: [keras.layers.GaussianNoise(float(cfg.stddev))],
     "mixup": lambda cfg, data: [keras.layers.MixUp(alpha=float(cfg.alpha))],
-    "cutmix": lambda cfg, data: [keras.layers.CutMix(factor=float(cfg.alpha))],
+    "cutmix": lambda cfg, data: [CutMix(float(cfg.alpha))],
     "randaugment": lambda cfg, data: [keras.layers.RandAugment(value_range=(0.0, 1.0), num_ops=int(cfg.num_ops),
                                                                factor=float(cfg.magnitude))],
     "custom": custom,

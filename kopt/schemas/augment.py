@@ -90,6 +90,8 @@ class MixUpConfig:
 @schema("augment", "cutmix")
 @dataclass
 class CutMixConfig:
+    """CutMix as Yun et al. 2019: lambda ~ Beta(alpha, alpha) per image; any alpha > 0."""
+
     name: str = "cutmix"
     alpha: float = param(1.0, gt=0)
 
