@@ -354,3 +354,34 @@ def test_builders_use_fused_batchnorm_and_save_plain_keras():
         sum(isinstance(l, FusedBatchNormalization) for l in model.layers)
     assert copy.count_params() == model.count_params() and len(copy.losses) == len(model.losses)
     np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+# (model, a stride-2 block, the layer whose output enters it, the last layer of its shortcut)
+STRIDED = [
+    (model_cfg(name="resnet", depth=8, version=1, shortcut="A"), "stage2_block1", "stage1_block1_out", "_to2d"),
+    (model_cfg(name="resnet", depth=8, version=1, shortcut="B"), "stage3_block1", "stage2_block1_out", "_proj"),
+    (model_cfg(name="resnet", depth=8, version=2, shortcut="A"), "stage3_block1", "stage2_block1_add", "_to2d"),
+    (model_cfg(name="resnet", depth=8, version=2, shortcut="B"), "stage2_block1", "stage1_block1_add", "_proj"),
+    (model_cfg(name="wrn", depth=10, width=1, dropout=0.0), "group2_block1", "group1_block1_add", "_proj"),
+]
+
+
+@pytest.mark.parametrize("cfg, block, before, shortcut", STRIDED, ids=["v1A", "v1B", "v2A", "v2B", "wrn"])
+def test_stride2_blocks_read_the_same_pixels_on_both_branches(cfg, block, before, shortcut):
+    """The 3x3 stride-2 conv must centre on the pixels the shortcut keeps (even ones): with 'same'
+    padding TensorFlow pads only after, so the conv centred on odd pixels, one off the shortcut.
+    A delta at an even position must appear at the same place in both branches."""
+    model = build_model(cfg, reg(batchnorm=False), (16, 16, 1), 10)
+    conv1, entry = model.get_layer(f"{block}_conv1"), model.get_layer(before)
+    sub = keras.Model(entry.output, [conv1.output, model.get_layer(block + shortcut).output])
+    for layer in (conv1, model.get_layer(f"{block}_proj") if shortcut == "_proj" else None):
+        if layer is not None:  # weights that copy input channel 0 from the kernel's centre tap only
+            kernel = np.zeros(layer.kernel.shape, "float32")
+            kernel[kernel.shape[0] // 2, kernel.shape[1] // 2, 0, :] = 1.0
+            layer.set_weights([kernel, *[np.zeros_like(w) for w in layer.get_weights()[1:]]])
+    side = entry.output.shape[1]
+    for r, c in [(0, 0), (2, 4), (side - 2, 2), (4, side - 2)]:
+        x = np.zeros((1, side, side, entry.output.shape[-1]), "float32")
+        x[0, r, c, 0] = 1.0
+        seen = [[tuple(p) for p in np.argwhere(np.abs(np.asarray(out)[0]).sum(-1) > 0)] for out in sub(x)]
+        assert seen == [[(r // 2, c // 2)]] * 2, (r, c, seen)

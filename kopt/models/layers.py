@@ -23,10 +23,22 @@ def uses_batchnorm(reg) -> bool:
 
 
 def conv(x, filters: int, kernel_size: int = 3, strides: int = 1, reg=None, use_bias: bool | None = None, name=None):
-    """A 'same'-padded conv; no bias when batch norm follows (it would be redundant)."""
+    """A conv with the output size of 'same' padding; no bias when batch norm follows (it would be
+    redundant).
+
+    Strided, it pads explicitly, (k-1)//2 pixels before and the rest after, then convolves 'valid',
+    as the papers' reference code: output i centres on input pixel strides*i, the pixel a
+    stride-2 shortcut (subsample or 1x1 conv) keeps. TensorFlow's 'same' pads an even input only
+    after, so a 3x3 stride-2 conv would centre on the odd pixels next to them."""
     if use_bias is None:
         use_bias = not (reg is not None and uses_batchnorm(reg))
-    return layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=use_bias,
+    padding = "same"
+    if strides > 1 and kernel_size > 1:
+        before = (kernel_size - 1) // 2
+        pad = (before, kernel_size - 1 - before)
+        x = layers.ZeroPadding2D((pad, pad), name=f"{name}_pad" if name else None)(x)
+        padding = "valid"
+    return layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias,
                          kernel_initializer=INIT, kernel_regularizer=kernel_regularizer(reg) if reg is not None else None,
                          name=name)(x)
 
