@@ -348,7 +348,8 @@ def test_standard_crop_shifts_are_uniform_over_the_nine_offsets():
     augment = build_augment(augment_cfg("standard", flip=False), data, seed=1)
     ds = tf.data.Dataset.from_tensor_slices((x, data.y)).batch(600)
     seeds = tf.data.Dataset.random(seed=0, rerandomize_each_iteration=True)
-    out = np.concatenate([xb.numpy() for xb, _ in tf.data.Dataset.zip(ds, seeds).map(lambda b, s: augment(b[0], b[1], s))])
+    mapped = tf.data.Dataset.zip(ds, seeds).map(lambda b, s: augment(b[0], b[1], s))
+    out = np.concatenate([xb.numpy() for xb, _ in mapped])
     assert (out.reshape(n, -1).sum(axis=1) == 1.0).all()  # the pixel is moved, never lost or blended
     rows, cols = np.nonzero(out[..., 0].reshape(n, side, side))[1:]
     for shift in (rows - centre, cols - centre):

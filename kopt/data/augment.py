@@ -1,4 +1,5 @@
-"""The ``augment`` group: Keras 3 preprocessing layers applied to training batches in tf.data.
+"""The ``augment`` group: Keras 3 preprocessing layers, and kopt's own :class:`PadCrop` and
+:class:`CutMix` (written as their papers describe them), applied to training batches in tf.data.
 
 :func:`build_augment` returns an :class:`Augment`, a function ``(x, y, seed) -> (x, y)`` that
 :func:`kopt.data.pipeline.make_dataset` maps over training batches only (never validation or
@@ -130,12 +131,13 @@ class CutMix(BatchLayer):
     def call(self, data, training=True):
         images, labels = data["images"], data["labels"]
         n, h, w = tf.unstack(tf.shape(images)[:3])
+        hw = tf.stack([h, w])
         cut = tf.sqrt(1.0 - cutmix_lambda(self.alpha, n, self.generator.next()))
-        size = tf.cast(tf.floor(cut[:, None] * tf.cast(tf.stack([h, w])[None], tf.float64)), tf.int32)  # (n, 2)
-        centre = tf.cast(tf.random.stateless_uniform([n, 2], self.generator.next()) * tf.cast(tf.stack([h, w]),
-                                                                                                  tf.float32), tf.int32)
-        lo = tf.clip_by_value(centre - size // 2, 0, tf.stack([h, w]))
-        hi = tf.clip_by_value(centre - size // 2 + size, 0, tf.stack([h, w]))
+        size = tf.cast(tf.floor(cut[:, None] * tf.cast(hw, tf.float64)), tf.int32)  # (n, 2): box height, width
+        uniform = tf.random.stateless_uniform([n, 2], self.generator.next())
+        centre = tf.cast(uniform * tf.cast(hw, tf.float32), tf.int32)  # a uniform pixel
+        lo = tf.clip_by_value(centre - size // 2, 0, hw)
+        hi = tf.clip_by_value(centre - size // 2 + size, 0, hw)
         in_rows = (tf.range(h)[None] >= lo[:, :1]) & (tf.range(h)[None] < hi[:, :1])  # (n, h)
         in_cols = (tf.range(w)[None] >= lo[:, 1:]) & (tf.range(w)[None] < hi[:, 1:])  # (n, w)
         box = (in_rows[:, :, None] & in_cols[:, None, :])[..., None]
