@@ -61,6 +61,14 @@ def _main(argv: list[str] | None) -> None:
     if argv[0] in ("-V", "--version"):
         print(f"kopt {__version__}")
         return
+    from kopt import completion
+
+    if completion.requested(argv):  # `kopt -sc ...`, `kopt train -sc ...`: Tab completion for `kopt`
+        try:
+            completion.main(argv, list(COMMANDS))
+        except KoptError as exc:
+            fail(str(exc), exc.exit_code)
+        return
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
         fail(f"unknown command '{command}'; allowed: {', '.join(COMMANDS)}")
