@@ -41,6 +41,7 @@ def usage() -> str:
         *(f"  {group:<12} {', '.join(opts)}" for group, opts in config_groups().items() if opts),
         "",
         "Run `kopt <command> --help` for a command's options, `kopt train --cfg job` for its config.",
+        'Tab completion: eval "$(kopt -sc install=bash)" (zsh: the same after bashcompinit; fish: install=fish).',
     ]
     return "\n".join(lines)
 
