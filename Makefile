@@ -4,8 +4,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 JOBS   ?= 2
 ARGS   ?=
+SMOKE  ?= 1
 
-.PHONY: install dev train test test-fast lint clean bench bench-quick
+.PHONY: install dev train test test-fast smoke lint clean bench bench-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +33,12 @@ train: install
 
 test: dev
 	$(BIN)/python -m pytest -q -n $(JOBS) --durations=15 $(ARGS)
+	$(if $(filter 1,$(SMOKE)),$(MAKE) smoke)
+
+# The user's path: a fresh venv with `pip install .` (no extras), every default command run from a
+# folder outside the checkout (tests/smoke/plain_install.sh; about 3 minutes on 2 cores). SMOKE=0 skips it in `make test`.
+smoke:
+	PYTHON=$(PYTHON) tests/smoke/plain_install.sh
 
 lint: dev
 	$(BIN)/python -m compileall -q kopt tests benchmarks

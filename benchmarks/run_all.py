@@ -1,5 +1,8 @@
 """`make bench`: run every benchmark script, write benchmarks/results/<date>-<host>.json and
-regenerate BENCHMARKS.md (a table per benchmark: target, measured, pass/short)."""
+regenerate BENCHMARKS.md (a table per benchmark: target, measured, pass/short).
+
+`make bench-quick` (``--quick``) is a smoke run with smaller settings: its tables go to
+benchmarks/results/<date>-<host>-quick.md next to its JSON, never to the committed BENCHMARKS.md."""
 
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ SCRIPTS = [
 def run_script(script: str, quick: bool, timeout: int) -> dict:
     path = ROOT / "benchmarks" / script
     if not path.exists():
-        return {"benchmark": Path(script).stem, "error": "script not present", "targets": []}
+        return {"benchmark": Path(script).stem, "error": "script not present", "missing": True, "targets": []}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
         cmd = [sys.executable, str(path), "--out", str(out)] + (["--quick"] if quick else [])
@@ -57,6 +60,8 @@ def render(docs: list[dict], meta: dict, scripts: list) -> str:
              "Every figure is a ratio or a value measured side by side in one run; the raw numbers are in "
              f"`benchmarks/results/{meta['file']}`.", ""]
     for doc, (_, title) in zip(docs, scripts):
+        if doc.get("missing"):  # BENCHMARKS.md names only scripts that exist in benchmarks/
+            continue
         lines += [f"## {title} (`benchmarks/{doc['benchmark']}.py`)", ""]
         if doc.get("error"):
             lines += [f"Not measured: {doc['error'].strip().splitlines()[-1] if doc['error'].strip() else 'error'}", ""]
@@ -78,6 +83,8 @@ def render(docs: list[dict], meta: dict, scripts: list) -> str:
 def collect(script: str) -> dict:
     """The newest recorded result of ``script`` in benchmarks/results (matched by its "benchmark" name)."""
     stem = Path(script).stem
+    if not (ROOT / "benchmarks" / script).exists():
+        return {"benchmark": stem, "error": "script not present", "missing": True, "targets": []}
     names = {stem, stem.replace("_throughput", "")}
     found = []
     for path in RESULTS.glob("*.json"):
@@ -126,12 +133,13 @@ def main() -> None:
     tmp = RESULTS / (name + ".tmp")
     tmp.write_text(json.dumps({**meta, "benchmarks": docs}, indent=2) + "\n")
     tmp.replace(RESULTS / name)
-    if a.only:  # a partial run: the summary keeps every other script's newest result
+    if a.only and not a.quick:  # a partial run: the summary keeps every other script's newest result
         docs = [collect(script) for script, _ in SCRIPTS]
         meta.update(file="*.json", collected=True)
         scripts = SCRIPTS
-    (ROOT / "BENCHMARKS.md").write_text(render(docs, meta, scripts))
-    print(f"wrote benchmarks/results/{name} and BENCHMARKS.md")
+    summary = RESULTS / (name[:-len(".json")] + ".md") if a.quick else ROOT / "BENCHMARKS.md"
+    summary.write_text(render(docs, meta, scripts))
+    print(f"wrote benchmarks/results/{name} and {summary.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

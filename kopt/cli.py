@@ -41,6 +41,7 @@ def usage() -> str:
         *(f"  {group:<12} {', '.join(opts)}" for group, opts in config_groups().items() if opts),
         "",
         "Run `kopt <command> --help` for a command's options, `kopt train --cfg job` for its config.",
+        'Tab completion: eval "$(kopt -sc install=bash)" (zsh: the same after bashcompinit; fish: install=fish).',
     ]
     return "\n".join(lines)
 
@@ -60,6 +61,14 @@ def _main(argv: list[str] | None) -> None:
         raise SystemExit(0 if argv else 2)
     if argv[0] in ("-V", "--version"):
         print(f"kopt {__version__}")
+        return
+    from kopt import completion
+
+    if completion.requested(argv):  # `kopt -sc ...`, `kopt train -sc ...`: Tab completion for `kopt`
+        try:
+            completion.main(argv, list(COMMANDS))
+        except KoptError as exc:
+            fail(str(exc), exc.exit_code)
         return
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:

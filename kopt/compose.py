@@ -263,9 +263,56 @@ def compose_with_hydra(config_name: str, overrides: list[str], dirs: list[Path])
         GlobalHydra.instance().clear()
 
 
+def check_flags(argv: list[str], config_name: str, user_dir: str | None) -> None:
+    """An option Hydra does not take (``--epochs 5``, ``--n-trials=3``) costs one line, which names
+    the config key of that name when there is one (``trainer.epochs=5``)."""
+    from hydra._internal.utils import get_args_parser
+
+    known = {s for action in get_args_parser()._actions for s in action.option_strings}
+    for i, arg in enumerate(argv):
+        name, eq, value = arg.partition("=")
+        if not name.startswith("-") or name in known or re.fullmatch(r"-[\d.]+", name):
+            continue
+        if not eq and i + 1 < len(argv) and not argv[i + 1].startswith("-") and "=" not in argv[i + 1]:
+            value = argv[i + 1]
+        key = nearest_key(name.lstrip("-").replace("-", "_"), config_name, user_dir)
+        if key:
+            raise KoptError(f"{name}: unknown option; did you mean {key}={value or '...'}? (config keys are set "
+                            "as key=value)")
+        raise KoptError(f"{name}: unknown option; config keys are set as key=value, and the options are Hydra's "
+                        "(--cfg, --help, -m, ...)")
+
+
+def nearest_key(word: str, config_name: str, user_dir: str | None) -> str | None:
+    """The config key named ``word`` (its full dotted path or its last part), or the closest name."""
+    import difflib
+
+    try:
+        cfg = compose_job(config_name, [], search_dirs(user_dir))
+    except KoptError:
+        return None
+    paths: list[str] = []
+
+    def walk(node, prefix: str) -> None:
+        for k, v in node.items():
+            paths.append(prefix + str(k))
+            if isinstance(v, dict):
+                walk(v, f"{prefix}{k}.")
+
+    walk(OmegaConf.to_container(cfg, resolve=False), "")
+    if word in paths:
+        return word
+    by_leaf: dict[str, str] = {}
+    for path in sorted(paths, key=lambda p: p.count(".")):  # the shallowest key of a name wins
+        by_leaf.setdefault(path.rsplit(".", 1)[-1], path)
+    close = difflib.get_close_matches(word, list(by_leaf), n=1, cutoff=0.8)
+    return by_leaf[close[0]] if close else None
+
+
 def compose_and_validate(argv: list[str], config_name: str = "config", validators=()) -> tuple[CommandLine, list[DictConfig]]:
     """Check a whole command line: every job is composed and validated, nothing is run."""
     line = split_argv(argv)
+    check_flags(argv, line.config_name or config_name, line.user_config_dir)
     if line.multirun and line.print_only and not {"--help", "-h", "--hydra-help", "--version"} & set(line.flags):
         raise KoptError("-m (--multirun) cannot be combined with --cfg, --info or --shell-completion; drop -m to print a config")
     if any(f in PRINT_ONLY for f in line.flags):

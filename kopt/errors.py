@@ -16,6 +16,11 @@ class RunFailed(Exception):
     exit_code = 1
 
 
+def install_hint(extra: str) -> str:
+    """How to install an optional extra: from an index, and from a clone (kopt is not on an index yet)."""
+    return f"pip install 'kopt[{extra}]' (from a clone: pip install '.[{extra}]')"
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print ``kopt: error: <message>`` on stderr and exit."""
     first = " ".join(str(message).split())

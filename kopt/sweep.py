@@ -96,15 +96,19 @@ def check_launcher(overrides: list[str], multirun: bool) -> None:
     import importlib.util
     import shutil
 
-    from kopt.errors import KoptError
+    from kopt.errors import KoptError, install_hint
 
     for text in overrides:
         key, _, value = text.partition("=")
         if key.lstrip("+") != "hydra/launcher" or value not in LAUNCHER_NEEDS:
             continue
         module, extra, program = LAUNCHER_NEEDS[value]
-        if importlib.util.find_spec(module) is None:
-            raise KoptError(f"hydra/launcher={value} needs its Hydra plugin; pip install 'kopt[{extra}]'")
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ImportError:  # no hydra_plugins package at all (a plain install): find_spec imports the parent
+            found = False
+        if not found:
+            raise KoptError(f"hydra/launcher={value} needs its Hydra plugin; {install_hint(extra)}")
         if multirun and program and shutil.which(program) is None:
             raise KoptError(f"hydra/launcher={value}: '{program}' not found, this is not a Slurm cluster; "
                             "submit from a login node, or use hydra/launcher=joblib to run jobs locally")

@@ -76,6 +76,26 @@ def write_metrics_csv(run_dir: Path) -> None:
         atomic_write_text(Path(run_dir) / METRICS_CSV, to_csv(rows))
 
 
+def probe_tracking_server(uri: str, timeout: float = 5.0) -> None:
+    """An http(s) tracking server that does not answer fails the run in seconds, in one line:
+    MLflow's client would retry with back-off for minutes before giving up."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from kopt.errors import KoptError
+
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return
+    try:
+        socket.create_connection((parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)),
+                                 timeout=timeout).close()
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise KoptError(f"logger.tracking_uri={uri}: no MLflow server answers there ({reason}); start one "
+                        "(mlflow server ...), or leave logger.tracking_uri unset for a local store") from None
+
+
 class MlflowRun:
     """One MLflow run per kopt run, through MlflowClient (no global active-run state)."""
 
@@ -84,6 +104,7 @@ class MlflowRun:
         from mlflow.tracking import MlflowClient
 
         uri = node.get("tracking_uri") or (Path.cwd() / "runs" / "mlflow").resolve().as_uri()
+        probe_tracking_server(uri)
         if uri.startswith("file:") or "://" not in uri:  # a local file store, kopt's default: recent MLflow
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # wants an explicit opt-in for it
         self.client = MlflowClient(tracking_uri=uri)

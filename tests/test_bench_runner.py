@@ -58,3 +58,51 @@ def test_collect_prefers_the_recorded_time_over_file_times(results):
     write(results / "earlier.json", {"date": "2026-11-26", "time": "2026-11-26T09:00:00+00:00",
                                      "benchmarks": [result("overhead", 1.2)]}, 200)
     assert run_all.collect("overhead.py")["targets"][0]["measured"] == 0.8
+
+
+FAKE_SCRIPT = """import argparse, json
+p = argparse.ArgumentParser(); p.add_argument("--out"); p.add_argument("--quick", action="store_true")
+a = p.parse_args()
+t = {"name": "ratio", "target": "<= 1.1", "measured": 0.5 if a.quick else 0.9, "ok": True, "unit": "x"}
+open(a.out, "w").write(json.dumps({"benchmark": "fake", "targets": [t]}))
+"""
+
+
+@pytest.fixture
+def fake_root(tmp_path, monkeypatch):
+    """A checkout with one benchmark script (fake.py) and one listed script that does not exist."""
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "fake.py").write_text(FAKE_SCRIPT)
+    (tmp_path / "BENCHMARKS.md").write_text("committed\n")
+    monkeypatch.setattr(run_all, "ROOT", tmp_path)
+    monkeypatch.setattr(run_all, "RESULTS", tmp_path / "benchmarks" / "results")
+    monkeypatch.setattr(run_all, "SCRIPTS", [("fake.py", "Fake"), ("gone.py", "Gone")])
+    return tmp_path
+
+
+def test_quick_run_writes_its_own_summary_and_leaves_benchmarks_md_alone(fake_root, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["run_all.py", "--quick"])
+    run_all.main()
+    assert (fake_root / "BENCHMARKS.md").read_text() == "committed\n"
+    (summary,) = (fake_root / "benchmarks" / "results").glob("*-quick.md")
+    assert "| ratio | <= 1.1 | 0.5 x | pass |" in summary.read_text()
+    assert summary.with_suffix(".json").is_file()
+
+
+def test_benchmarks_md_names_only_scripts_that_exist(fake_root, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["run_all.py"])
+    run_all.main()
+    text = (fake_root / "BENCHMARKS.md").read_text()
+    assert "`benchmarks/fake.py`" in text and "0.9 x" in text
+    assert "gone" not in text.lower()
+    monkeypatch.setattr(sys, "argv", ["run_all.py", "--collect"])
+    run_all.main()
+    text = (fake_root / "BENCHMARKS.md").read_text()
+    assert "`benchmarks/fake.py`" in text and "gone" not in text.lower()
+
+
+def test_the_committed_benchmarks_md_names_only_existing_scripts():
+    import re
+
+    named = set(re.findall(r"benchmarks/(\w+\.py)", (ROOT / "BENCHMARKS.md").read_text()))
+    assert named and all((ROOT / "benchmarks" / name).is_file() for name in named), named

@@ -2,8 +2,16 @@ import importlib.util
 from dataclasses import dataclass
 from typing import Optional
 
-from kopt.errors import KoptError
+from kopt.errors import KoptError, install_hint
 from kopt.schemas import schema
+
+
+def check_tensorboard(prefix: str, on: bool) -> None:
+    """TensorBoard is a dependency of kopt, but a hand-made environment may lack it: say so before
+    a run starts, not at the end of its first epoch."""
+    if on and importlib.util.find_spec("tensorboard") is None:
+        raise KoptError(f"{prefix}.tensorboard=true needs the tensorboard package, which is not installed; "
+                        f"pip install tensorboard (a dependency of kopt), or {prefix}.tensorboard=false")
 
 
 @schema("logger", "csv")
@@ -11,6 +19,9 @@ from kopt.schemas import schema
 class CsvLoggerConfig:
     name: str = "csv"
     tensorboard: bool = True
+
+    def check(self, prefix: str) -> None:
+        check_tensorboard(prefix, self.tensorboard)
 
 
 @schema("logger", "mlflow")
@@ -23,8 +34,9 @@ class MlflowLoggerConfig:
     log_model: bool = True
 
     def check(self, prefix: str) -> None:
+        check_tensorboard(prefix, self.tensorboard)
         if importlib.util.find_spec("mlflow") is None:
             raise KoptError("logger=mlflow needs the mlflow package, which is not installed; "
-                            "pip install 'kopt[mlflow]' (or use logger=csv)")
+                            f"{install_hint('mlflow')}, or use logger=csv")
         if not self.experiment.strip():
             raise KoptError(f"{prefix}.experiment is empty; allowed: a non-empty experiment name")

@@ -17,7 +17,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from kopt.errors import KoptError
+from kopt.errors import KoptError, install_hint
 from kopt.tune.space import DEFAULT_SEARCH, Fixed, Param, SearchSpace, active, combo_key, flatten, parse_search
 from kopt.validate import validate_group, validate_train
 
@@ -179,7 +179,7 @@ def require_module(module: str, message: str) -> None:
 def check_tuner_extras(tuner_name: str) -> None:
     if tuner_name == "gp":
         require_module("torch", "tuner=gp needs PyTorch (Optuna's GPSampler runs on it): "
-                                "pip install 'kopt[gp]' (or pip install torch), or use tuner=bayes")
+                                f"{install_hint('gp')}, or use tuner=bayes")
     if tuner_name == "cmaes":
         require_module("cmaes", "tuner=cmaes needs the cmaes package: pip install cmaes")
 
