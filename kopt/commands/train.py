@@ -56,7 +56,9 @@ def task(cfg) -> dict | None:
 
 def main(argv: list[str]) -> None:
     from kopt import sweep
+    from kopt.tune.best import expand_best
 
+    argv = expand_best(argv)  # --config-name best (a study's best.yaml): your overrides apply on top
     given = split_argv(argv)
     sweep.check_launcher(given.overrides, given.multirun and not given.print_only)
     line, cfgs = compose_and_validate(argv, "config", validators=[validate_train])
