@@ -3,7 +3,11 @@ that `kopt report` reads, and a study that the stock Optuna CLI lists cleanly.""
 
 from __future__ import annotations
 
+import csv
 import json
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import optuna
@@ -11,7 +15,15 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from conftest import TINY_DATA, read_summary, run_kopt
+from conftest import TINY_DATA, kopt_env, read_summary, run_kopt
+from kopt.errors import KoptError
+
+
+def optuna_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The stock `optuna` command-line tool of this Python environment (a journal file path works as
+    its --storage)."""
+    exe = Path(sys.executable).parent / "optuna"
+    return subprocess.run([str(exe), *args], cwd=cwd, text=True, capture_output=True, timeout=120, env=kopt_env())
 
 
 def _plan(*overrides: str):
@@ -60,3 +72,67 @@ def test_best_yaml_takes_group_and_key_overrides(best_dir, tmp_path):
     cfg = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
     assert cfg["split"]["k"] == 3 and cfg["model"]["name"] == "mlp" and cfg["model"]["width"] == 16
     assert cfg["optimizer"]["lr"] == 1e-2 and cfg["dataset"]["name"] == "synthetic"
+
+
+def test_optuna_cli_lists_the_study_and_report_shows_each_trials_parameters(tmp_path):
+    """`optuna studies` prints short lines (no 2 kB plan attribute), trials carry an absolute run
+    dir and the metric's name, pruning steps are the epochs of metrics.jsonl, and `kopt report`
+    on the study dir shows what each trial sampled (from its .hydra/overrides.yaml)."""
+    from kopt.tune.study import open_storage
+
+    proc = run_kopt("tune", *TINY_DATA, "model=mlp", "model.depth=1", "tuner=random", "tuner.n_trials=2",
+                    "tuner.study_name=cli", "split=kfold", "split.k=2", "pruner=none", "tuner.retrain_best=false",
+                    "tuner.plots=false", "search.model.width=choice(8, 16)",
+                    "search.optimizer.lr=tag(log, interval(1e-3, 1e-1))", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    study_dir = tmp_path / "runs" / "tune" / "cli"
+    journal = str(study_dir / "journal.log")
+    listed = optuna_cli("studies", "--storage", journal, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "cli" in listed.stdout
+    assert max(len(line) for line in listed.stdout.splitlines()) < 200, listed.stdout
+    trials = optuna_cli("trials", "--study-name", "cli", "--storage", journal, "-f", "json", cwd=tmp_path)
+    assert trials.returncode == 0, trials.stderr
+    assert [t["state"] for t in json.loads(trials.stdout)] == ["COMPLETE", "COMPLETE"]
+
+    study = optuna.load_study(study_name="cli", storage=open_storage(journal))
+    assert study.metric_names == ["val_accuracy"]
+    assert json.loads((study_dir / "plan.json").read_text())["metric"] == "val_accuracy"
+    for t in study.trials:
+        run_dir = Path(t.user_attrs["run_dir"])
+        assert run_dir.is_absolute() and run_dir == (study_dir / "trials" / str(t.number)).resolve()
+        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        epochs = int(yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())["trainer"]["epochs"])
+        folds = sorted({r["fold"] for r in rows})
+        steps = {folds.index(r["fold"]) * epochs + r["epoch"]: r["val_accuracy"] for r in rows}
+        assert t.intermediate_values == pytest.approx(steps)
+        assert min(steps) == 1  # the first epoch is step 1, as metrics.jsonl counts it
+
+    report = run_kopt("report", str(study_dir), "--csv", "out.csv", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    with open(tmp_path / "out.csv") as fh:
+        rows = {Path(r["run"]).name: r for r in csv.DictReader(fh)}
+    for t in study.trials:
+        row = rows[str(t.number)]
+        assert int(row["model.width"]) == t.params["model.width"]
+        assert float(row["optimizer.lr"]) == pytest.approx(t.params["optimizer.lr"])
+
+
+def test_a_study_that_kept_its_plan_in_the_user_attribute_resumes(tmp_path):
+    """Studies made before the plan moved out of the user attributes still resume and join."""
+    from kopt.tune.plan import ATTR, PLAN_FILE
+    from kopt.tune.study import check_resume, load_study, open_storage, open_study
+
+    plan = _plan("model=mlp", "search.model.width=choice(8, 16)")
+    journal = str(tmp_path / "journal.log")
+    old = optuna.create_study(study_name="s", storage=open_storage(journal), direction="maximize")
+    old.set_user_attr(ATTR, plan.to_attr())  # how kopt stored it before
+    old.add_trial(optuna.trial.create_trial(value=0.5))
+    check_resume(plan, journal)
+    assert load_study(open_storage(journal), "s")[1].bases == plan.bases
+    study = open_study(plan, open_storage(journal))
+    assert study.user_attrs[ATTR] == PLAN_FILE
+    assert load_study(open_storage(journal), "s")[1].bases == plan.bases
+    changed = _plan("model=mlp", "search.model.width=choice(8, 32)")
+    with pytest.raises(KoptError, match="exists with a different setup"):
+        check_resume(changed, journal)

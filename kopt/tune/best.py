@@ -11,14 +11,16 @@ wins. No TensorFlow here.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 MARKER = "# kopt tune: the best trial"  # the first line of a best.yaml
 ROOT_CONFIG = "config"
+PLAIN = re.compile(r"[A-Za-z_][\w\-./]*")  # a string Hydra's grammar reads back as itself
 
 
-def _hydra_value(value: Any) -> str:
+def hydra_value(value: Any) -> str:
     """A value in Hydra's override grammar."""
     if value is None:
         return "null"
@@ -27,10 +29,13 @@ def _hydra_value(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_hydra_value(v) for v in value) + "]"
+        return "[" + ",".join(hydra_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ",".join(f"{k}:{_hydra_value(v)}" for k, v in value.items()) + "}"
-    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+        return "{" + ",".join(f"{k}:{hydra_value(v)}" for k, v in value.items()) + "}"
+    text = str(value)
+    if PLAIN.fullmatch(text) and text.lower() not in ("true", "false", "null", "nan", "inf"):
+        return text
+    text = text.replace("\\", "\\\\").replace("'", "\\'")
     return f"'{text}'"
 
 
@@ -83,9 +88,9 @@ def best_overrides(path: Path, user_overrides: list[str], dirs: list[Path]) -> l
         if any(_covers(g, key) for g in given):
             continue
         if key not in composed:
-            values.append(f"+{key}={_hydra_value(value)}")
+            values.append(f"+{key}={hydra_value(value)}")
         elif composed[key] != value:
-            values.append(f"{key}={_hydra_value(value)}")
+            values.append(f"{key}={hydra_value(value)}")
     return picks + values
 
 

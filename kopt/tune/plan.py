@@ -22,7 +22,9 @@ from kopt.tune.space import DEFAULT_SEARCH, Fixed, Param, SearchSpace, active, c
 from kopt.validate import validate_group, validate_train
 
 TUNE_KEYS = ("tuner", "pruner", "search")
-ATTR = "kopt.plan"  # study user attribute holding the plan
+ATTR = "kopt.plan"  # study user attribute: PLAN_FILE, a short pointer (studies before it: the plan itself)
+SYSTEM_ATTR = "kopt:plan"  # study system attribute holding the plan (workers on any machine read it)
+PLAN_FILE = "plan.json"  # the plan, in the study dir, for people and their tools
 VERSION = 1
 
 
