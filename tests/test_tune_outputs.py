@@ -136,3 +136,15 @@ def test_a_study_that_kept_its_plan_in_the_user_attribute_resumes(tmp_path):
     changed = _plan("model=mlp", "search.model.width=choice(8, 32)")
     with pytest.raises(KoptError, match="exists with a different setup"):
         check_resume(changed, journal)
+
+
+def test_postgresql_study_prints_no_heartbeat_warning(tmp_path, pg_url):
+    """kopt runs trials with ask/tell and its own heartbeat thread; Optuna's warning that heartbeats
+    are meant for Study.optimize was printed for every trial."""
+    proc = run_kopt("tune", *TINY_DATA, "model=mlp", "model.depth=1", "tuner=random", "tuner.n_trials=2",
+                    "tuner.study_name=hb", "pruner=none", "tuner.retrain_best=false", "tuner.plots=false",
+                    f"tuner.storage={pg_url}", "search.model.width=choice(8, 16)", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert optuna.load_study(study_name="hb", storage=pg_url).trials[-1].state.name == "COMPLETE"
+    out = proc.stdout + proc.stderr + (tmp_path / "runs" / "tune" / "hb" / "tune.log").read_text()
+    assert out.count("Heartbeat of storage") == 0, out

@@ -1,5 +1,5 @@
 """From a composed ``tune`` config to a :class:`TunePlan`: everything a study needs, checked
-before any trial runs, and serialisable into the study's user attributes so that a worker can
+before any trial runs, and serialisable into the study's system attributes so that a worker can
 join from the storage alone (no config files).
 
 A plan holds one *base* train config per combination of searched groups (``model=cnn`` ...),

@@ -290,6 +290,8 @@ def session_failures(trials, since: float) -> list:
 
 
 WAIT = "wait"
+# Study.ask's warning on a storage with heartbeats, meant for scripts that skip Study.optimize
+HEARTBEAT_WARNING = r"Heartbeat of storage is supposed to be used with Study\.optimize"
 WAIT_POLL_S = 1.0
 
 
@@ -316,7 +318,9 @@ def claim(study, plan: TunePlan, study_dir: Path, since: float):
                 return None
         if len(session_failures(trials, since)) >= plan.tuner["max_failures"]:
             return None
-        trial = study.ask()
+        with warnings.catch_warnings():  # kopt runs the heartbeat thread itself (see work())
+            warnings.filterwarnings("ignore", HEARTBEAT_WARNING, UserWarning)
+            trial = study.ask()
         if is_heartbeat_enabled(study._storage):  # at once: a trial without one never goes stale
             study._storage.record_heartbeat(trial._trial_id)
         return trial
