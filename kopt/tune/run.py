@@ -8,9 +8,9 @@ from pathlib import Path
 
 from kopt.console import console
 from kopt.errors import RunFailed
-from kopt.tune.plan import TunePlan
+from kopt.tune.plan import TunePlan, write_plan_file
 from kopt.tune.report import trial_row, write_best_yaml, write_plots, write_progress
-from kopt.tune.study import open_storage, open_study, quiet_optuna, recover, storage_spec, work, write_plan_file
+from kopt.tune.study import open_storage, open_study, quiet_optuna, recover, storage_spec, work
 from kopt.tune.ui import TuneUI
 
 

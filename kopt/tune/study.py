@@ -22,7 +22,7 @@ from pathlib import Path
 
 from kopt.errors import Interrupted, KoptError, RunFailed
 from kopt.procs import process_alive
-from kopt.tune.plan import ATTR, PLAN_FILE, SYSTEM_ATTR, TunePlan, plan_json
+from kopt.tune.plan import TunePlan, store_plan, stored_plan
 
 JOURNAL = "journal.log"
 INTERRUPTED = "interrupted"
@@ -92,30 +92,6 @@ def check_resume(plan: TunePlan, spec: str) -> None:
     except KeyError:
         return
     _check_same_plan(plan, study)
-
-
-def stored_plan(study) -> dict | None:
-    """The plan a study was made with: its system attribute, or (a study made before kopt kept it
-    there) the plan itself in the user attribute; None for a study kopt did not make."""
-    stored = study._storage.get_study_system_attrs(study._study_id).get(SYSTEM_ATTR)
-    if stored is None:
-        legacy = study.user_attrs.get(ATTR)
-        stored = legacy if isinstance(legacy, dict) else None
-    return stored
-
-
-def store_plan(study, plan: TunePlan) -> None:
-    """The plan as a system attribute (Optuna's CLI and dashboard show user attributes, and a
-    2 kB one floods them) and a short pointer to the study dir's copy as the user attribute."""
-    study._storage.set_study_system_attr(study._study_id, SYSTEM_ATTR, plan.to_attr())
-    if study.user_attrs.get(ATTR) != PLAN_FILE:
-        study.set_user_attr(ATTR, PLAN_FILE)
-
-
-def write_plan_file(study_dir: Path, plan: TunePlan) -> None:
-    from kopt.rundir import atomic_write_text
-
-    atomic_write_text(Path(study_dir) / PLAN_FILE, plan_json(plan) + "\n")
 
 
 def trial_run_dir(study_dir: Path, number: int) -> Path:
