@@ -271,5 +271,5 @@ def resume_job(cfg: DictConfig, job_dir: Path, num: int) -> dict:
         return summary
     from kopt.training.run import run_train
 
-    return run_train(cfg, job_dir, resume=True)
+    return run_train(cfg, job_dir, resume=True, resume_hint=False)  # kopt train -m says how to finish the sweep
 

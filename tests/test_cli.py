@@ -46,6 +46,8 @@ def test_train_help_is_hydra_help_with_groups(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "== Config groups ==" in proc.stdout
     assert "model: " in proc.stdout and "split: " in proc.stdout
+    groups = proc.stdout.split("== Config groups ==")[1].split("== Config ==")[0]
+    assert not {"tuner", "pruner", "search"} & {line.split(":")[0] for line in groups.splitlines()}  # kopt tune's
     assert "kopt train -m model=mlp,cnn" in proc.stdout
     assert not (tmp_path / "runs").exists()
 
@@ -54,6 +56,7 @@ def test_tune_help_has_its_own_header_and_examples(tmp_path):
     proc = run_kopt("tune", "--help", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("kopt tune: an Optuna study") and "search: cnn_digits, resnet" in proc.stdout
+    assert "\ntuner: bayes" in proc.stdout and "\npruner: hyperband" in proc.stdout and "\nmodel: cnn" in proc.stdout
     examples = proc.stdout.split("Examples:")[1]
     assert "kopt tune tuner=bayes tuner.n_trials=50" in examples and "kopt train" not in examples
     assert not (tmp_path / "runs").exists()

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, TINY, assert_clean_error, kopt_env, read_summary, run_kopt
+from test_tune_outputs import assert_optuna_and_report_read_the_study
 
 QUICK = [*TINY, "dataset.noise=0.3"]
 
@@ -145,6 +146,7 @@ def test_grid_with_a_nan_trial_then_best_yaml_reruns_and_optuna_reads_the_study(
     assert listed.returncode == 0, listed.stderr
     trials = json.loads(listed.stdout)
     assert sorted(t["state"] for t in trials) == ["COMPLETE", "COMPLETE", "FAIL", "FAIL"]
+    assert_optuna_and_report_read_the_study(study, "e2e", workdir)  # optuna studies, trial attrs, steps, report
 
     # rerunning the finished study runs nothing again
     mtime = (study / "trials" / "0" / "summary.json").stat().st_mtime
@@ -233,6 +235,8 @@ def test_postgresql_storage_with_two_workers(workdir, pg_url):
     trials = optuna.load_study(study_name="pg", storage=pg_url).trials
     assert [t.state.name for t in trials] == ["COMPLETE"] * 3  # exactly n_trials, none beyond
     assert read_summary(workdir / "runs" / "tune" / "pg")["storage"] == pg_url
+    logs = "".join(p.read_text() for p in (workdir / "runs" / "tune" / "pg" / "workers").glob("*.log"))
+    assert "Heartbeat of storage" not in proc.stderr + logs  # Optuna's warning for ask() without optimize()
 
 
 def test_sigterm_marks_the_running_trial_failed_interrupted(workdir):

@@ -96,7 +96,7 @@ def test_each_pruner_on_a_small_grid(tmp_path, monkeypatch, pruner, extra, n_tri
         assert t.intermediate_values, t.number  # the validation metric was reported every epoch
         if t.state.name == "PRUNED":
             epoch = t.user_attrs["pruned_epoch"]
-            assert max(t.intermediate_values) == epoch - 1  # stopped right where it was pruned
+            assert max(t.intermediate_values) == epoch  # stopped right where it was pruned (step = epoch)
             assert rows[t.number]["state"] == "PRUNED" and rows[t.number]["pruned_epoch"] == str(epoch)
             run = json.loads((study_dir / t.user_attrs["run_dir"] / "summary.json").read_text())
             assert run["status"] == "pruned" and run["pruned_epoch"] == epoch and "error" not in run
@@ -110,7 +110,7 @@ def test_no_pruner_with_kfold_reports_steps_across_folds(tmp_path, monkeypatch):
                                   "tuner=random", "tuner.n_trials=2", *NUMERIC)
     assert summary["counts"] == {"COMPLETE": 2, "PRUNED": 0, "FAIL": 0, "RUNNING": 0}
     for t in study.trials:
-        assert sorted(t.intermediate_values) == [0, 1, 2, 3]  # fold * epochs + epoch, 2 folds x 2 epochs
+        assert sorted(t.intermediate_values) == [1, 2, 3, 4]  # fold * epochs + epoch (from 1), 2 folds x 2 epochs
     # TensorFlow's gradient registry keeps every traced train graph (~15 MiB each) unless trials clean it
     leaked = [k for k in set(_gradient_registry()) - before if k.startswith("CustomGradient-")]
     assert leaked == []

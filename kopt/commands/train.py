@@ -54,9 +54,30 @@ def task(cfg) -> dict | None:
     return None
 
 
+def train_help(argv: list[str]) -> None:
+    """Print Hydra's --help, less the groups that only kopt tune takes (they share configs/)."""
+    import contextlib
+    import io
+
+    from kopt.tune.plan import TUNE_KEYS
+
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            run_hydra_app(task, argv, "config", "kopt train")
+    finally:  # (Hydra exits after printing its help)
+        head, sep, rest = out.getvalue().partition("== Config groups ==")
+        groups, sep2, tail = rest.partition("== Config ==")
+        kept = [line for line in groups.split("\n") if line.split(":", 1)[0] not in TUNE_KEYS]
+        sys.stdout.write(head + sep + "\n".join(kept) + sep2 + tail)
+        sys.stdout.flush()
+
+
 def main(argv: list[str]) -> None:
     from kopt import sweep
+    from kopt.tune.best import expand_best
 
+    argv = expand_best(argv)  # --config-name best (a study's best.yaml): your overrides apply on top
     given = split_argv(argv)
     sweep.check_launcher(given.overrides, given.multirun and not given.print_only)
     line, cfgs = compose_and_validate(argv, "config", validators=[validate_train])
@@ -78,6 +99,9 @@ def main(argv: list[str]) -> None:
         from kopt.rundir import check_writable
 
         check_writable(line.output_dir)  # a read-only or full disk fails here, before any training
+    if {"--help", "-h"} & set(line.flags):
+        train_help(argv)
+        return
     try:
         run_hydra_app(task, argv, "config", "kopt train")
     except KeyboardInterrupt:

@@ -2,7 +2,7 @@
 and run its trials until it has ``n_trials`` COMPLETE + PRUNED.
 
 A worker needs no config files: the configs, search space, tuner and pruner come from the study
-(its plan is a study user attribute). Its trials' run dirs go under runs/tune/<study>/trials/ here.
+(its plan is a study system attribute). Its trials' run dirs go under runs/tune/<study>/trials/ here.
 """
 
 from __future__ import annotations

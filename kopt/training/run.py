@@ -247,9 +247,10 @@ def _mark(state: RunState, status: str, error: str | None = None) -> None:
 
 
 def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory | None = None,
-              quiet: bool = False, resume: bool = False) -> dict:
+              quiet: bool = False, resume: bool = False, resume_hint: bool = True) -> dict:
     """Train ``cfg`` into ``run_dir`` and return the summary. Raises RunFailed/Interrupted after
-    writing ``summary.json`` with status ``failed``/``interrupted``.
+    writing ``summary.json`` with status ``failed``/``interrupted`` (and, with ``resume_hint``
+    and not ``quiet``, the command that resumes the run: a sweep says how to resume itself).
 
     Every epoch is checkpointed (``trainer.resumable``); ``resume=True`` continues the run in
     ``run_dir``: finished folds are kept, the unfinished one continues after its last epoch."""
@@ -323,7 +324,7 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
             signum = getattr(exc, "exit_code", 130) - 128
             name = NAMES.get(signum, "SIGINT")
             _mark(state, "interrupted", name)
-            if not quiet:  # (a caller running many runs, like kopt tune, says how to go on itself)
+            if not quiet and resume_hint:  # (a caller running many runs, like kopt tune or -m, says how to go on)
                 where = _relative(run_dir)
                 console.print(f"[yellow]interrupted[/] ({name}): run dir {where} is marked interrupted; "
                               f"resume with: kopt train resume={where}")
@@ -350,4 +351,5 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
 def run_from_hydra(cfg: DictConfig) -> dict:
     from hydra.core.hydra_config import HydraConfig
 
-    return run_train(cfg, Path(HydraConfig.get().runtime.output_dir))
+    hydra_cfg = HydraConfig.get()
+    return run_train(cfg, Path(hydra_cfg.runtime.output_dir), resume_hint=hydra_cfg.mode.name != "MULTIRUN")

@@ -14,9 +14,11 @@ import optuna
 from omegaconf import OmegaConf
 
 from kopt.errors import KoptError, RunFailed
-from kopt.rundir import SUMMARY, atomic_write_json
+from kopt.rundir import SUMMARY, atomic_write_json, atomic_write_text
 from kopt.training.run import run_train
+from kopt.tune.best import hydra_value
 from kopt.tune.plan import TunePlan
+from kopt.tune.study import trial_run_dir
 
 
 @dataclass
@@ -28,8 +30,9 @@ class Outcome:
 
 
 class PruningCallback(keras.callbacks.Callback):
-    """What optuna_integration's KerasPruningCallback does, with a step that keeps growing
-    across folds (``fold * epochs + epoch``) and a record of where the trial stopped."""
+    """What optuna_integration's KerasPruningCallback does, with a step that counts the epochs the
+    trial has trained, across folds: epoch ``e`` (1-based, as in metrics.jsonl) of the fold at
+    position ``fold`` (0-based) is step ``fold * epochs + e``; and a record of where it stopped."""
 
     def __init__(self, trial, monitor: str, fold: int, epochs: int, stopped: dict):
         super().__init__()
@@ -39,7 +42,7 @@ class PruningCallback(keras.callbacks.Callback):
         value = (logs or {}).get(self.monitor)
         if value is None or not math.isfinite(float(value)):
             return
-        step = self.fold * self.epochs + epoch
+        step = self.fold * self.epochs + epoch + 1
         self.trial.report(float(value), step)
         if self.trial.should_prune():
             self.stopped.update(pruned_epoch=epoch + 1, pruned_fold=self.fold, pruned_step=step)
@@ -74,12 +77,14 @@ def _best_epoch(summary: dict) -> int | None:
 def run_trial(plan: TunePlan, trial, study_dir: Path, ui=None) -> Outcome:
     """Run one trial. Interrupted (Ctrl-C, SIGTERM) propagates; everything else becomes an Outcome."""
     t0 = time.time()
-    rel = f"trials/{trial.number}"
-    run_dir = Path(study_dir) / rel
+    run_dir = trial_run_dir(study_dir, trial.number)
     stopped: dict = {}
-    attrs = {"run_dir": rel}
+    attrs = {"run_dir": str(run_dir)}
     try:
         choices, values = plan.space.sample(trial)
+        # what a Hydra job records: the trial's overrides of its base config (kopt report reads them)
+        overrides = [f"{g}={o}" for g, o in choices.items()] + [f"{k}={hydra_value(v)}" for k, v in values.items()]
+        atomic_write_text(run_dir / ".hydra" / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(overrides)))
         cfg = plan.trial_config(choices, values)
         # an interrupted trial is redone from scratch with the same parameters, never resumed:
         # no per-epoch checkpoints to write (or to leave behind in pruned trials)

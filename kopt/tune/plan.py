@@ -1,5 +1,5 @@
 """From a composed ``tune`` config to a :class:`TunePlan`: everything a study needs, checked
-before any trial runs, and serialisable into the study's user attributes so that a worker can
+before any trial runs, and serialisable into the study's system attributes so that a worker can
 join from the storage alone (no config files).
 
 A plan holds one *base* train config per combination of searched groups (``model=cnn`` ...),
@@ -22,7 +22,9 @@ from kopt.tune.space import DEFAULT_SEARCH, Fixed, Param, SearchSpace, active, c
 from kopt.validate import validate_group, validate_train
 
 TUNE_KEYS = ("tuner", "pruner", "search")
-ATTR = "kopt.plan"  # study user attribute holding the plan
+ATTR = "kopt.plan"  # study user attribute: PLAN_FILE, a short pointer (studies before it: the plan itself)
+SYSTEM_ATTR = "kopt:plan"  # study system attribute holding the plan (workers on any machine read it)
+PLAN_FILE = "plan.json"  # the plan, in the study dir, for people and their tools
 VERSION = 1
 
 
@@ -228,3 +230,29 @@ def build_plan(cfg: DictConfig, overrides: list[str], dirs: list[Path], config_n
 
 def plan_json(plan: TunePlan) -> str:
     return json.dumps(plan.to_attr(), sort_keys=True)
+
+
+# -- where a study keeps its plan ------------------------------------------------------------
+
+def stored_plan(study) -> dict | None:
+    """The plan a study was made with: its system attribute, or (a study made before kopt kept it
+    there) the plan itself in the user attribute; None for a study kopt did not make."""
+    stored = study._storage.get_study_system_attrs(study._study_id).get(SYSTEM_ATTR)
+    if stored is None:
+        legacy = study.user_attrs.get(ATTR)
+        stored = legacy if isinstance(legacy, dict) else None
+    return stored
+
+
+def store_plan(study, plan: TunePlan) -> None:
+    """The plan as a system attribute (Optuna's CLI and dashboard show user attributes, and a
+    2 kB one floods them) and a short pointer to the study dir's copy as the user attribute."""
+    study._storage.set_study_system_attr(study._study_id, SYSTEM_ATTR, plan.to_attr())
+    if study.user_attrs.get(ATTR) != PLAN_FILE:
+        study.set_user_attr(ATTR, PLAN_FILE)
+
+
+def write_plan_file(study_dir: Path, plan: TunePlan) -> None:
+    from kopt.rundir import atomic_write_text
+
+    atomic_write_text(Path(study_dir) / PLAN_FILE, plan_json(plan) + "\n")

@@ -27,11 +27,17 @@ def none(opts: dict):
     return NopPruner()
 
 
+def warmup_steps(opts: dict) -> int:
+    """Optuna's n_warmup_steps for ``n_warmup_steps`` epochs that are never pruned: steps count
+    epochs from 1 (kopt.tune.objective.PruningCallback), and Optuna may prune at step == n_warmup_steps."""
+    return int(opts["n_warmup_steps"]) + 1
+
+
 @pruner("median")
 def median(opts: dict):
     from optuna.pruners import MedianPruner
 
-    return MedianPruner(opts["n_startup_trials"], opts["n_warmup_steps"], opts["interval_steps"],
+    return MedianPruner(opts["n_startup_trials"], warmup_steps(opts), opts["interval_steps"],
                         n_min_trials=opts["n_min_trials"])
 
 
@@ -39,7 +45,7 @@ def median(opts: dict):
 def percentile(opts: dict):
     from optuna.pruners import PercentilePruner
 
-    return PercentilePruner(opts["percentile"], opts["n_startup_trials"], opts["n_warmup_steps"],
+    return PercentilePruner(opts["percentile"], opts["n_startup_trials"], warmup_steps(opts),
                             opts["interval_steps"], n_min_trials=opts["n_min_trials"])
 
 

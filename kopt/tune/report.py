@@ -11,6 +11,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from kopt.rundir import SUMMARY, _atomic, atomic_write_json, atomic_write_text, read_json
+from kopt.tune.best import MARKER
 from kopt.tune.plan import TunePlan
 from kopt.tune.study import state_counts
 
@@ -100,7 +101,8 @@ def best_config(plan: TunePlan, trial):
 
 def write_best_yaml(study_dir: Path, plan: TunePlan, trial, groups: dict[str, list[str]]) -> Path:
     """A primary config for ``kopt train --config-dir <study dir> --config-name best``: the train
-    root config, each group overridden to the best trial's option, then every value explicitly."""
+    root config, each group overridden to the best trial's option, then every value explicitly.
+    The first line is :data:`kopt.tune.best.MARKER`: kopt train reads such a file as overrides."""
     cfg = best_config(plan, trial)
     defaults = ["config"]
     for group, options in groups.items():
@@ -110,8 +112,9 @@ def write_best_yaml(study_dir: Path, plan: TunePlan, trial, groups: dict[str, li
             defaults.append({f"override {group}": name})
     defaults.append("_self_")
     body = OmegaConf.to_yaml(OmegaConf.create({"defaults": defaults}))
-    header = (f"# kopt tune: the best trial (#{trial.number}, {plan.metric}={trial.value:.6g}) of study "
-              f"'{plan.study_name}'.\n# Rerun: kopt train --config-dir {study_dir} --config-name best\n")
+    header = (f"{MARKER} (#{trial.number}, {plan.metric}={trial.value:.6g}) of study "
+              f"'{plan.study_name}'.\n# Rerun: kopt train --config-dir {study_dir} --config-name best\n"
+              "# Overrides apply on top, e.g. split=kfold split.k=5 or model=mlp (see kopt/tune/best.py).\n")
     path = Path(study_dir) / BEST_YAML
     atomic_write_text(path, header + body + "\n" + OmegaConf.to_yaml(cfg))
     return path

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from kopt.errors import Interrupted, KoptError, RunFailed, install_hint
 from kopt.procs import process_alive
-from kopt.tune.plan import ATTR, TunePlan
+from kopt.tune.plan import TunePlan, store_plan, stored_plan
 
 JOURNAL = "journal.log"
 INTERRUPTED = "interrupted"
@@ -99,8 +99,13 @@ def check_resume(plan: TunePlan, spec: str) -> None:
     _check_same_plan(plan, study)
 
 
+def trial_run_dir(study_dir: Path, number: int) -> Path:
+    """A trial's run dir, absolute (the trial's ``run_dir`` attribute)."""
+    return (Path(study_dir) / "trials" / str(number)).resolve()
+
+
 def _check_same_plan(plan: TunePlan, study) -> None:
-    stored = study.user_attrs.get(ATTR)
+    stored = stored_plan(study)
     if stored is None and study.trials:
         raise KoptError(f"tuner.study_name={plan.study_name}: a study of that name exists in the storage but was "
                         "not made by kopt tune; choose another tuner.study_name")
@@ -125,7 +130,8 @@ def open_study(plan: TunePlan, storage, worker: int = 0):
         study = optuna.create_study(study_name=plan.study_name, storage=storage, direction=plan.direction,
                                     load_if_exists=True)
     _check_same_plan(plan, study)
-    study.set_user_attr(ATTR, plan.to_attr())  # the tuner, pruner and n_trials may change on resume
+    store_plan(study, plan)  # the tuner, pruner and n_trials may change on resume
+    study.set_metric_names([plan.metric])
     study.sampler = build_sampler(plan, worker, existing=len(study.get_trials(deepcopy=False)))
     study.pruner = build_pruner(plan.pruner)
     return study
@@ -142,9 +148,10 @@ def load_study(storage, study_name: str, worker: int = 0):
         study = optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
         raise KoptError(f"tuner.study_name={study_name}: no such study in the storage") from None
-    if ATTR not in study.user_attrs:
+    stored = stored_plan(study)
+    if stored is None:
         raise KoptError(f"tuner.study_name={study_name}: not a kopt tune study (no plan stored)")
-    plan = TunePlan.from_attr(study.user_attrs[ATTR])
+    plan = TunePlan.from_attr(stored)
     existing = len(study.get_trials(deepcopy=False))
     study.sampler, study.pruner = build_sampler(plan, worker, existing), build_pruner(plan.pruner)
     return study, plan
@@ -188,7 +195,7 @@ def recover(study, study_dir: Path) -> tuple[list[int], list[int]]:
         if worker.get("host") == host and not process_alive(worker.get("pid"), t.datetime_start):
             reason = f"{INTERRUPTED}: its process ({worker.get('pid')}) died"
             set_attrs(study, t.number, {"fail_reason": reason})
-            _mark_run_dir_interrupted(Path(study_dir) / str(t.user_attrs.get("run_dir", f"trials/{t.number}")), reason)
+            _mark_run_dir_interrupted(Path(study_dir) / str(t.user_attrs.get("run_dir") or trial_run_dir(study_dir, t.number)), reason)
             study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
             failed.append(t.number)
     trials = study.get_trials(deepcopy=False)
@@ -264,6 +271,8 @@ def session_failures(trials, since: float) -> list:
 
 
 WAIT = "wait"
+# Study.ask's warning on a storage with heartbeats, meant for scripts that skip Study.optimize
+HEARTBEAT_WARNING = r"Heartbeat of storage is supposed to be used with Study\.optimize"
 WAIT_POLL_S = 1.0
 
 
@@ -290,7 +299,9 @@ def claim(study, plan: TunePlan, study_dir: Path, since: float):
                 return None
         if len(session_failures(trials, since)) >= plan.tuner["max_failures"]:
             return None
-        trial = study.ask()
+        with warnings.catch_warnings():  # kopt runs the heartbeat thread itself (see work())
+            warnings.filterwarnings("ignore", HEARTBEAT_WARNING, UserWarning)
+            trial = study.ask()
         if is_heartbeat_enabled(study._storage):  # at once: a trial without one never goes stale
             study._storage.record_heartbeat(trial._trial_id)
         return trial
@@ -354,7 +365,8 @@ def work(study, plan: TunePlan, study_dir: Path, since: float, ui=None, on_trial
             if trial is WAIT:  # look again soon: the study is done as soon as the running trials end
                 time.sleep(min(WAIT_POLL_S, study._storage.get_heartbeat_interval()))
                 continue
-            set_attrs(study, trial, {"worker": worker, "run_dir": f"trials/{trial.number}"})
+            run_dir = str(trial_run_dir(study_dir, trial.number))
+            set_attrs(study, trial, {"worker": worker, "run_dir": run_dir})
             started = time.time()
             try:
                 with get_heartbeat_thread(trial._trial_id, study._storage):
@@ -362,7 +374,7 @@ def work(study, plan: TunePlan, study_dir: Path, since: float, ui=None, on_trial
             except KeyboardInterrupt as exc:
                 signame = "SIGTERM" if getattr(exc, "exit_code", 130) == 143 else "SIGINT"
                 finish(study, trial, Outcome("FAIL", None, time.time() - started,
-                                             {"fail_reason": f"{INTERRUPTED} ({signame})", "run_dir": f"trials/{trial.number}"}))
+                                             {"fail_reason": f"{INTERRUPTED} ({signame})", "run_dir": run_dir}))
                 raise
             finish(study, trial, outcome)
             if on_trial is not None:

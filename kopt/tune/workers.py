@@ -1,6 +1,6 @@
 """``tuner.n_workers=N``: N worker processes share the study through its storage.
 
-Each worker joins the study from the storage alone (the plan is a study user attribute), splits
+Each worker joins the study from the storage alone (the plan is a study system attribute), splits
 the machine's cores with the others (TensorFlow intra-op threads = cores // N) and claims trials
 until the study has enough. The parent process only watches the storage and draws the output.
 

@@ -1,0 +1,25 @@
+"""An interrupted `kopt train -m` says once how to go on."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import TINY, kopt_env
+
+
+def test_an_interrupted_sweep_prints_one_resume_hint(tmp_path):
+    """(SIGTERM takes the same path: kopt.training.signals turns it into the same interrupt.)"""
+    proc = subprocess.Popen([sys.executable, "-m", "kopt", "train", "-m", *TINY, "trainer.epochs=500", "seed=0,1"],
+                            cwd=tmp_path, env=kopt_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not list(tmp_path.glob("runs/multirun/*/0/metrics.jsonl")):
+        assert proc.poll() is None and time.time() < deadline, "the sweep ended before job 0 trained"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, err
+    hints = [line for line in (out + err).splitlines() if "resume" in line]
+    assert len(hints) == 1 and "resume=true" in hints[0], out + err
