@@ -155,3 +155,22 @@ def _composed(monkeypatch, tmp_path, *overrides):
     monkeypatch.chdir(tmp_path)
     line, cfgs = compose_and_validate(quote_search_overrides([*EASY, *overrides]), "tune", [validate_tune])
     return cfgs[0], line.overrides, search_dirs(None)
+
+
+@pytest.mark.parametrize("overrides, population", [
+    ([], 4),                                        # the default budget: 20 trials = 5 generations of 4
+    (["tuner.n_trials=100"], 20),
+    (["tuner.n_trials=1000"], 50),                  # Optuna's default once the budget allows it
+    (["tuner.n_trials=6", "tuner.crossover=undx"], 3),  # never fewer than the crossover's parents
+    (["tuner.population_size=10"], 10),             # an explicit population is kept
+])
+def test_genetic_population_follows_the_budget(overrides, population):
+    from kopt.tune.samplers import build_sampler
+
+    argv = quote_search_overrides(["tuner=genetic", *NUMERIC, *overrides])
+    line, cfgs = compose_and_validate(argv, "tune", [validate_tune])
+    plan = build_plan(cfgs[0], line.overrides, search_dirs(None))
+    sampler = build_sampler(plan)
+    assert sampler._population_size == population
+    if not overrides:  # the default runs the initial population and at least 4 offspring generations
+        assert plan.n_trials // population - 1 >= 4
