@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from kopt import stats
+from kopt import protocol, stats
 from kopt.runload import FinishedRun, check_comparable
 
 
@@ -31,14 +31,21 @@ def verdict(p_value: float, difference: float, alpha: float, higher_better: bool
     return f"{side.upper()} better", side
 
 
-def _fold_sizes(run: FinishedRun, metric: str) -> tuple[float, float]:
-    """Mean training and evaluation set sizes per fold, for the Nadeau-Bengio correction."""
+def _fold_sizes(run: FinishedRun) -> tuple[float, float]:
+    """Mean training and validation set sizes per fold, for the Nadeau-Bengio correction."""
     splits = run.splits
     n = len(run.folds)
     n_train = float(np.mean([len(splits[f"train_{i}"]) for i in range(n)]))
-    if metric.startswith("test"):
-        return n_train, float(len(splits["test"]))
     return n_train, float(np.mean([len(splits[f"val_{i}"]) for i in range(n)]))
+
+
+def on_shared_test_set(metric: str) -> bool:
+    """Per-fold scores on the one shared test set (``test_*``), not on resampled held-out parts."""
+    return metric.startswith("test")
+
+
+SHARED_TEST_SET = ("every fold is scored on the same test set: its n_test/n_train correction (and the 5x2cv "
+                   "variance) is derived for resampled test sets; mcnemar_exact judges the shared test set")
 
 
 def fold_tests(run: FinishedRun, scores_a: np.ndarray, scores_b: np.ndarray, metric: str, alpha: float):
@@ -51,14 +58,18 @@ def fold_tests(run: FinishedRun, scores_a: np.ndarray, scores_b: np.ndarray, met
         return done, [(name, reason) for name in ("paired_t", "corrected_resampled_t", "wilcoxon")]
     level = 1 - alpha
     done.append(stats.paired_t_test(scores_a, scores_b, level))
-    n_train, n_test = _fold_sizes(run, metric)
-    done.append(stats.corrected_resampled_t_test(scores_a, scores_b, n_train, n_test, level))
-    if split == "cv5x2" and n == 10:
-        done.append(stats.cv5x2_t_test(scores_a, scores_b))
-        done.append(stats.cv5x2_f_test(scores_a, scores_b))
+    if on_shared_test_set(metric):  # the resampling tests do not fit this design (docs/compare.md)
+        reason = f"--metric {metric}: {SHARED_TEST_SET}"
+        skipped += [(name, reason) for name in ("corrected_resampled_t", "cv5x2_t", "cv5x2_f")]
     else:
-        reason = f"split={split}: the 5x2cv tests need split=cv5x2"
-        skipped += [("cv5x2_t", reason), ("cv5x2_f", reason)]
+        n_train, n_test = _fold_sizes(run)
+        done.append(stats.corrected_resampled_t_test(scores_a, scores_b, n_train, n_test, level))
+        if split == "cv5x2" and n == 10:
+            done.append(stats.cv5x2_t_test(scores_a, scores_b))
+            done.append(stats.cv5x2_f_test(scores_a, scores_b))
+        else:
+            reason = f"split={split}: the 5x2cv tests need split=cv5x2"
+            skipped += [("cv5x2_t", reason), ("cv5x2_f", reason)]
     if stats.wilcoxon_min_p(n) <= alpha:
         done.append(stats.wilcoxon_signed_rank(scores_a, scores_b))
     else:
@@ -76,13 +87,29 @@ def on_test_set(a: FinishedRun, b: FinishedRun, alpha: float, seed: int, resampl
     return tests, float(correct_a.mean()), float(correct_b.mean())
 
 
-def primary_test(split: str | None, n_folds: int) -> str:
+def primary_test(split: str | None, n_folds: int, metric: str = "val_accuracy") -> str:
     """The test the overall verdict follows: the recommended one for the design."""
+    if on_shared_test_set(metric):
+        return "mcnemar_exact"  # one shared test set: Dietterich 1998's recommendation
     if split == "cv5x2" and n_folds == 10:
         return "cv5x2_f"  # Alpaydın 1999: more robust than the 5x2cv t-test
     if n_folds >= 2:
         return "corrected_resampled_t"  # Nadeau & Bengio 2003; the plain paired t is too liberal
     return "mcnemar_exact"  # one model each: Dietterich 1998's recommendation for one test set
+
+
+def scoring_protocol(a: FinishedRun, b: FinishedRun, metric: str) -> dict:
+    """Which protocol (kopt.protocol) produced each side's fold scores, and the warnings it calls for."""
+    (pa, sel_a), (pb, sel_b) = protocol.of_run(a.summary), protocol.of_run(b.summary)
+    selected = not on_shared_test_set(metric) and (sel_a or sel_b)
+    warnings = []
+    if selected:
+        warnings.append(f"the {metric} fold scores were selected on the scored folds (protocol: A {pa}, B {pb}): "
+                        "the side whose validation score fluctuates more gains more, so the per-fold tests reject "
+                        "too often; train both with trainer.protocol=fixed (kopt ab does by default)")
+    if pa != pb:
+        warnings.append(f"A and B were scored under different protocols (A {pa}, B {pb})")
+    return {"a": pa, "b": pb, "selected_on_scored_folds": selected, "warnings": warnings}
 
 
 def _side(run: FinishedRun, extra: dict | None) -> dict:
@@ -106,7 +133,7 @@ def compare_runs(a: FinishedRun, b: FinishedRun, metric: str = "val_accuracy", a
         tests.append({**result.as_dict(), "data": on, "verdict": text, "significant": side is not None,
                       "better": side})
 
-    primary_name = primary_test(split, len(scores_a))
+    primary_name = primary_test(split, len(scores_a), metric)
     primary = next(t for t in tests if t["name"] == primary_name)
     corrected = next((t for t in tests if t["name"] == "corrected_resampled_t"), None)
     diff = float(np.mean(scores_a - scores_b))
@@ -124,6 +151,7 @@ def compare_runs(a: FinishedRun, b: FinishedRun, metric: str = "val_accuracy", a
         "alpha": alpha,
         "split": split,
         "n_folds": len(scores_a),
+        "protocol": scoring_protocol(a, b, metric),
         "seed": a.summary.get("seed"),
         "a": _side(a, (sides or {}).get("a")),
         "b": _side(b, (sides or {}).get("b")),
@@ -172,6 +200,11 @@ def render(result: dict) -> None:
     console.print(table)
     for s in result["skipped"]:
         console.print(f"[dim]skipped {s['name']}: {s['reason']}[/]")
+    scoring = result.get("protocol") or {}
+    if scoring:
+        console.print(f"fold scores: protocol A {scoring['a']}, B {scoring['b']}")
+    for warning in scoring.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {warning}")
     console.print(f"A: {result['a']['run_dir']}\nB: {result['b']['run_dir']}")
     md = result["mean_difference"]
     ci = f" ({md['ci_level']:.0%} CI {_num(md['ci_low'])} .. {_num(md['ci_high'])})" if md["ci_low"] is not None else ""

@@ -195,9 +195,12 @@ def paired_bootstrap(correct_a, correct_b, resamples: int = 10_000, seed: int = 
     0 or +1, so a resample of n examples (with replacement) is summarised exactly by how many
     +1 and -1 it drew: Multinomial(n, (n+/n, n-/n, n0/n)). Drawing those counts is the same
     distribution as resampling indices, in O(resamples) time and memory, whatever n is.
-    The p-value inverts the percentile interval: 2 x the smaller share of resampled
-    differences on either side of 0 (ties count on both), capped at 1, so that p < 1 - level
-    exactly when the interval excludes 0 (up to the interval's quantile interpolation).
+    The p-value inverts the percentile interval: with k the smaller number of the B resampled
+    differences on either side of 0 (ties count on both), each tail is (k + 1) / (B + 1), the
+    observed sample counted as one of the resamples (Davison & Hinkley 1997, "Bootstrap Methods
+    and their Application", eq. 4.11; North, Curtis & Sham 2002, Am. J. Hum. Genet. 71:439), so
+    it is never 0; two-sided: doubled, capped at 1. p < 1 - level when the interval excludes 0
+    (up to the interval's quantile interpolation and the +1).
     """
     d = _paired(np.asarray(correct_a, dtype=np.float64), np.asarray(correct_b, dtype=np.float64))
     n = d.size
@@ -209,7 +212,8 @@ def paired_bootstrap(correct_a, correct_b, resamples: int = 10_000, seed: int = 
     diffs = (counts[:, 0] - counts[:, 1]) / n
     alpha = 1.0 - level
     low, high = np.quantile(diffs, [alpha / 2, 1 - alpha / 2])
-    p = min(1.0, 2.0 * min(float(np.mean(diffs <= 0)), float(np.mean(diffs >= 0))))
+    k = min(int(np.sum(diffs <= 0)), int(np.sum(diffs >= 0)))
+    p = min(1.0, 2.0 * (k + 1) / (int(resamples) + 1))
     observed = float(d.mean())
     return StatResult("paired_bootstrap", observed, p, None,
                       {"mean_difference": observed, "ci_low": float(low), "ci_high": float(high), "ci_level": level,

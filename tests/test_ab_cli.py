@@ -46,9 +46,34 @@ def test_ab_cv5x2_on_digits_writes_every_test(tmp_path):
     assert result["scores_a"] == [f["val_accuracy"] for f in read_summary(a)["folds"]]
     assert result["scores_b"] == [f["val_accuracy"] for f in read_summary(b)["folds"]]
     assert result["primary_test"] == "cv5x2_f"
+    assert result["protocol"]["a"] == result["protocol"]["b"] == "fixed"  # kopt ab's default
     assert result["a"]["overrides"] == ["model=mlp", "model.width=16", "model.depth=1"]
     assert result["shared_overrides"] == SHARED
     assert "cv5x2_f" in proc.stdout and ("wins" in proc.stdout or "no significant difference" in proc.stdout)
+
+
+@pytest.mark.slow  # 20 tiny models (2 sides x 10 folds)
+def test_ab_identical_sides_differ_in_nothing_and_score_a_fixed_epoch(tmp_path):
+    """Issue 16.1's acceptance, with model=mlp (the cnn one is in docs/compare.md): identical sides,
+    scored by the default protocol (fixed: each fold's last epoch, chosen by nothing)."""
+    side = "model=mlp model.width=16 model.depth=1"
+    shared = [s if not s.startswith("trainer.epochs") else "trainer.epochs=2" for s in SHARED]
+    proc = run_kopt("ab", f"a={side}", f"b={side}", *shared, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (out,) = (tmp_path / "runs" / "ab").iterdir()
+    result = json.loads((out / "comparison.json").read_text())
+    assert result["winner"] is None and "no significant difference" in proc.stdout
+    assert result["protocol"] == {"a": "fixed", "b": "fixed", "selected_on_scored_folds": False, "warnings": []}
+    for name in ("a", "b"):
+        summary = read_summary(out / name)
+        assert summary["protocol"] == "fixed"
+        rows = [json.loads(line) for line in (out / name / "metrics.jsonl").read_text().splitlines()]
+        for fold in summary["folds"]:
+            assert fold["best_epoch"] == fold["epochs_run"] == 2
+            last = next(r for r in rows if r["fold"] == fold["fold"] and r["epoch"] == 2)
+            assert fold["val_accuracy"] == pytest.approx(last["val_accuracy"])
+        assert result[f"scores_{name}"] == [f["val_accuracy"] for f in summary["folds"]]
+    assert "trainer.protocol=fixed" in (out / "a" / ".hydra" / "overrides.yaml").read_text()
 
 
 @pytest.mark.parametrize("args, needles", [
@@ -60,6 +85,9 @@ def test_ab_cv5x2_on_digits_writes_every_test(tmp_path):
     ((SIDE_A, SIDE_B, "trainer.nope=1"), ("trainer.nope",)),
     ((SIDE_A, SIDE_B, "-m"), ("-m",)),
     ((SIDE_A, SIDE_B, "seed=0,1"), ("sweep",)),
+    ((SIDE_A, SIDE_B, "protocol=inner"), ("protocol=inner", "allowed: best_epoch, fixed")),
+    ((SIDE_A, "b=model=cnn trainer.protocol=best_epoch"), ("share trainer.protocol",)),
+    ((SIDE_A, SIDE_B, "trainer.early_stopping.enabled=true"), ("early_stopping", "protocol=fixed")),
 ])
 def test_ab_refuses_bad_input_before_training(tmp_path, args, needles):
     proc = run_kopt("ab", *args, cwd=tmp_path)

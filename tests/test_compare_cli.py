@@ -236,3 +236,48 @@ def test_compare_and_ensemble_never_import_tensorflow(two_runs, tmp_path):
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=kopt_env(), text=True, capture_output=True)
     assert proc.returncode == 0, proc.stderr
+
+
+# --- protocol (issue 16.1, 16.2) ---------------------------------------------------------------
+
+def test_compare_says_which_protocol_scored_the_folds_and_warns_on_selection(two_runs, tmp_path):
+    from kopt.comparison import compare_runs
+    from kopt.runload import load_run
+
+    a, b = two_runs  # kopt train's default keeps each fold's best epoch on its validation part
+    proc = run_kopt("compare", str(a), str(b), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads((only_run_dir(tmp_path, "compare") / "comparison.json").read_text())
+    assert (out["protocol"]["a"], out["protocol"]["b"]) == ("best_epoch", "best_epoch")
+    assert out["protocol"]["selected_on_scored_folds"] is True
+    assert "protocol A best_epoch, B best_epoch" in proc.stdout
+    assert "warning:" in proc.stdout and "selected on the scored folds" in " ".join(proc.stdout.split())
+
+    old_a, old_b = copy_run(a, tmp_path / "old_a"), copy_run(b, tmp_path / "old_b")
+    for run in (old_a, old_b):  # written before the protocol was recorded
+        edit_json(run / "summary.json", lambda s: s.pop("protocol", None))
+    scoring = compare_runs(load_run(old_a), load_run(old_b))["protocol"]
+    assert scoring["a"] == scoring["b"] == "unknown, probably best-epoch selection"
+    assert scoring["selected_on_scored_folds"] is True and scoring["warnings"]
+
+    for run in (old_a, old_b):
+        edit_json(run / "summary.json", lambda s: s.update(protocol="fixed"))
+    scoring = compare_runs(load_run(old_a), load_run(old_b))["protocol"]
+    assert (scoring["a"], scoring["selected_on_scored_folds"], scoring["warnings"]) == ("fixed", False, [])
+    # the test set chose no epoch, whatever the protocol
+    assert compare_runs(load_run(a), load_run(b), "test_accuracy")["protocol"]["selected_on_scored_folds"] is False
+
+
+def test_fold_scores_on_the_shared_test_set_are_not_judged_by_the_resampling_tests(two_runs):
+    """--metric test_accuracy scores every fold on the same test set: Nadeau-Bengio's n_test/n_train
+    term (and 5x2cv's variance) assumes resampled test sets, so they are skipped, and the verdict
+    follows McNemar on that test set."""
+    from kopt.comparison import compare_runs
+    from kopt.runload import load_run
+
+    a, b = two_runs
+    result = compare_runs(load_run(a), load_run(b), "test_accuracy")
+    assert [t["name"] for t in result["tests"]] == ["paired_t", "mcnemar_exact", "paired_bootstrap"]
+    skipped = {s["name"]: s["reason"] for s in result["skipped"]}
+    assert "same test set" in skipped["corrected_resampled_t"] and "resampled test sets" in skipped["cv5x2_f"]
+    assert result["primary_test"] == "mcnemar_exact"

@@ -234,3 +234,15 @@ def test_bootstrap_p_value_agrees_with_its_interval(accs):
     r = stats.paired_bootstrap(a, b, seed=0)
     excludes_zero = r.detail["ci_low"] > 0 or r.detail["ci_high"] < 0
     assert (r.p_value < 0.05) == excludes_zero
+
+
+@pytest.mark.parametrize("resamples", [999, 10_000])
+def test_bootstrap_p_value_is_never_zero(resamples):
+    """With k of B resamples on the far side of 0, each tail is (k + 1) / (B + 1) (Davison & Hinkley
+    1997, eq. 4.11; North, Curtis & Sham 2002), doubled: a clear difference gives 2 / (B + 1), not 0."""
+    a, b = _correctness(400, 4, 0.95, 0.55)
+    r = stats.paired_bootstrap(a, b, resamples=resamples, seed=0)
+    assert r.detail["ci_low"] > 0  # every resampled difference is positive: k = 0
+    assert r.p_value == pytest.approx(2 / (resamples + 1))
+    same = stats.paired_bootstrap(a, a, resamples=resamples, seed=0)
+    assert same.p_value == 1.0

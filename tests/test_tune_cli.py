@@ -44,6 +44,10 @@ def optuna_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     (["tuner.study_name=../escape", "search.model.width=choice(8, 16)"], ["tuner.study_name='../escape'"]),
     (["pruner.percentile=150", "pruner=percentile", "search.model.width=choice(8, 16)"], ["pruner.percentile=150.0"]),
     ([], ["search is empty", "search=cnn_digits"]),
+    # the test and validation sets are chosen by seed, split and dataset: trials must share them
+    (["search.seed=choice(0, 1)"], ["search.seed", "test and validation sets", "outside search"]),
+    (["search.split.test_size=interval(0.1, 0.3)"], ["search.split.test_size", "test and validation sets"]),
+    (["search.dataset=choice(digits, wine)", "model=mlp"], ["search.dataset", "test and validation sets"]),
     (["-m", "search.model.width=choice(8, 16)"], ["kopt tune runs one study"]),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(workdir, args, needles):
@@ -63,7 +67,7 @@ def test_gp_without_torch_says_what_to_install(workdir):
 def test_cfg_job_shows_the_tune_config_without_running(workdir):
     proc = run_kopt("tune", "--cfg", "job", "tuner=genetic", "search=cnn_digits", cwd=workdir)
     assert proc.returncode == 0, proc.stderr
-    assert "population_size: 10" in proc.stdout and "lr: tag(log, interval(1e-4, 1e-1))" in proc.stdout
+    assert "population_size: null" in proc.stdout and "lr: tag(log, interval(1e-4, 1e-1))" in proc.stdout
     assert not (workdir / "runs").exists()
 
 

@@ -155,3 +155,47 @@ def _composed(monkeypatch, tmp_path, *overrides):
     monkeypatch.chdir(tmp_path)
     line, cfgs = compose_and_validate(quote_search_overrides([*EASY, *overrides]), "tune", [validate_tune])
     return cfgs[0], line.overrides, search_dirs(None)
+
+
+@pytest.mark.parametrize("overrides, population", [
+    ([], 4),                                        # the default budget: 20 trials = 5 generations of 4
+    (["tuner.n_trials=100"], 20),
+    (["tuner.n_trials=1000"], 50),                  # Optuna's default once the budget allows it
+    (["tuner.n_trials=6", "tuner.crossover=undx"], 3),  # never fewer than the crossover's parents
+    (["tuner.population_size=10"], 10),             # an explicit population is kept
+])
+def test_genetic_population_follows_the_budget(overrides, population):
+    from kopt.tune.samplers import build_sampler
+
+    argv = quote_search_overrides(["tuner=genetic", *NUMERIC, *overrides])
+    line, cfgs = compose_and_validate(argv, "tune", [validate_tune])
+    plan = build_plan(cfgs[0], line.overrides, search_dirs(None))
+    sampler = build_sampler(plan)
+    assert sampler._population_size == population
+    if not overrides:  # the default runs the initial population and at least 4 offspring generations
+        assert plan.n_trials // population - 1 >= 4
+
+
+def test_retrain_trains_the_best_trials_epoch_count_and_reports_no_validation(tmp_path, monkeypatch):
+    """Issues 16.8 and 14.8: the retrain on train+val has no validation data, so it chooses no epoch
+    (it keeps the last of the best trial's best epoch, fixed in advance) and reports no val_*."""
+    from kopt.report.collect import load_run
+
+    summary, study, study_dir = tune_here(tmp_path, monkeypatch, "tuner=random", "tuner.n_trials=2", "pruner=none",
+                                          "split=kfold", "split.k=2", "trainer.epochs=4", *NUMERIC,
+                                          "tuner.retrain_best=true")
+    retrain = summary["retrain"]
+    best = study.best_trial
+    folds = json.loads((study_dir / best.user_attrs["run_dir"] / "summary.json").read_text())["folds"]
+    assert retrain["trial"] == best.number and retrain["trial_best_epochs"] == [f["best_epoch"] for f in folds]
+    assert retrain["epochs"] == best.user_attrs["best_epoch"] == max(1, round(sum(retrain["trial_best_epochs"]) / 2))
+    assert "best epoch" in retrain["epochs_reason"] and "not scaled" in retrain["epochs_reason"]
+    run_dir = study_dir / retrain["run_dir"]
+    run = json.loads((run_dir / "summary.json").read_text())
+    assert run["protocol"] == "fixed" and run["metrics"]["test_accuracy"] == summary["test_accuracy"]
+    (fold,) = run["folds"]
+    assert fold["best_epoch"] == fold["epochs_run"] == retrain["epochs"]
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == retrain["epochs"]
+    for where in (run["metrics"], fold, *rows, load_run(run_dir).metrics):
+        assert not [k for k in where if k.startswith("val_")], where

@@ -17,19 +17,23 @@ from kopt.runload import FOLD_METRICS
 
 SIDES = ("a", "b")
 SHARED_NODES = ("dataset", "split", "seed")
+DEFAULT_PROTOCOL = "fixed"  # kopt.protocol: fold scores that chose nothing
 
 DESCRIPTION = """\
 Train config A and config B on identical folds, one after the other in this process, then
 compare them as `kopt compare` does. a='...' and b='...' hold each side's overrides (quoted,
-space-separated); the other overrides are shared by both. Writes runs/ab/<timestamp>/ with
-a/ and b/ (full train run dirs) and comparison.json."""
+space-separated); the other overrides are shared by both. protocol=fixed (default: every fold
+trains trainer.epochs epochs and is scored at its last) or protocol=best_epoch (the best epoch
+on the scored fold: biased, for reference) sets trainer.protocol for both. Writes
+runs/ab/<timestamp>/ with a/ and b/ (full train run dirs) and comparison.json."""
 
 
 def parser() -> ArgumentParser:
     p = ArgumentParser(prog="kopt ab", description=DESCRIPTION,
                        epilog="example: kopt ab a='model=mlp' b='model=cnn model.width=16' split=cv5x2 trainer.epochs=10")
     p.add_argument("overrides", nargs="*", metavar="a=... b=... OVERRIDE",
-                   help="a='side A overrides', b='side B overrides', then shared overrides such as split=cv5x2")
+                   help="a='side A overrides', b='side B overrides', optionally protocol=fixed|best_epoch, then "
+                        "shared overrides such as split=cv5x2")
     p.add_argument("--metric", default="val_accuracy", choices=FOLD_METRICS, help="per-fold score to pair (default val_accuracy)")
     p.add_argument("--alpha", type=probability, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--bootstrap-seed", type=non_negative_int, default=0, help="bootstrap seed (default 0)")
@@ -57,6 +61,19 @@ def split_sides(items: list[str]) -> tuple[dict[str, list[str]], list[str]]:
     if missing:
         raise KoptError(f"missing {' and '.join(m + '=...' for m in missing)}; e.g. kopt ab a='model=mlp' b='model=cnn'")
     return sides, shared
+
+
+def take_protocol(shared: list[str]) -> tuple[str, list[str]]:
+    """``protocol=...`` (default fixed) and the other shared overrides."""
+    from kopt.schemas.trainer import PROTOCOLS
+
+    given = [o.partition("=")[2] for o in shared if o.startswith("protocol=")]
+    if len(given) > 1:
+        raise KoptError("protocol= given twice; allowed: once")
+    value = given[0] if given else DEFAULT_PROTOCOL
+    if value not in PROTOCOLS:
+        raise KoptError(f"protocol={value}: unknown; allowed: {', '.join(PROTOCOLS)}")
+    return value, [o for o in shared if not o.startswith("protocol=")]
 
 
 def compose_side(side: str, overrides: list[str]):
@@ -92,6 +109,10 @@ def compose_pair(sides: dict[str, list[str]], shared: list[str]) -> dict:
         if va != vb:
             raise KoptError(f"a and b must share {key} to train on identical folds (a: {va}, b: {vb}); "
                             f"put {key} overrides in the shared overrides, not in a= or b=")
+    pa, pb = (cfgs[s].trainer.protocol for s in SIDES)
+    if pa != pb:
+        raise KoptError(f"a and b must share trainer.protocol to be scored alike (a: {pa}, b: {pb}); "
+                        "use protocol=... in the shared overrides")
     return cfgs
 
 
@@ -121,7 +142,8 @@ def train_side(side: str, cfg, run_dir: Path, overrides: list[str]) -> None:
 def main(argv: list[str]) -> None:
     args = parser().parse_intermixed_args(argv)
     sides, shared = split_sides(args.overrides)
-    cfgs = compose_pair(sides, shared)
+    protocol, shared = take_protocol(shared)
+    cfgs = compose_pair(sides, [f"trainer.protocol={protocol}", *shared])  # shared and side overrides win
 
     from kopt.comparison import compare_runs, render
     from kopt.console import console
@@ -131,7 +153,7 @@ def main(argv: list[str]) -> None:
     out = output_dir("ab", args.out)
     if out.exists() and any(out.iterdir()):
         raise KoptError(f"--out {out}: the folder is not empty; choose a new one")
-    overrides = {side: shared + sides[side] for side in SIDES}
+    overrides = {side: [f"trainer.protocol={protocol}", *shared, *sides[side]] for side in SIDES}
     for side in SIDES:
         (out / side).mkdir(parents=True)
         train_side(side, cfgs[side], out / side, overrides[side])

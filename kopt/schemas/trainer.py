@@ -1,11 +1,13 @@
 from dataclasses import dataclass, field
 from typing import Optional
 
+from kopt.errors import KoptError
 from kopt.schemas import param, schema
 
 STRATEGIES = ("default", "mirrored", "multi_worker")  # kopt.training.distribute
 
 MONITORS = ("val_accuracy", "val_loss")
+PROTOCOLS = ("best_epoch", "fixed")  # kopt.protocol
 
 
 @dataclass
@@ -23,6 +25,7 @@ class TrainerConfig:
     epochs: int = param(30, ge=1)
     batch_size: int = param(64, ge=1)
     monitor: str = param("val_accuracy", choices=MONITORS)
+    protocol: str = param("best_epoch", choices=PROTOCOLS)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     checkpoint: bool = True
     resumable: bool = True
@@ -37,5 +40,9 @@ class TrainerConfig:
 
     def check(self, prefix: str) -> None:
         from kopt.training.distribute import cluster  # no TensorFlow there
+
+        if self.protocol == "fixed" and self.early_stopping.enabled:
+            raise KoptError(f"{prefix}.early_stopping.enabled=true with {prefix}.protocol=fixed: early stopping "
+                            "chooses the epoch on the validation fold; allowed: false, or protocol=best_epoch")
 
         cluster({"strategy": self.strategy, "workers": self.workers, "task_index": self.task_index})

@@ -93,11 +93,21 @@ class CmaEsTuner(TunerConfig):
     consider_pruned_trials: bool = False
 
 
+GENERATIONS = 5        # the initial population and at least 4 offspring generations
+MAX_POPULATION = 50    # Optuna's own default population, used once the budget allows it
+
+
+def default_population(n_trials: int, crossover: str = "uniform") -> int:
+    """``tuner.population_size=null``: the budget split into at least 5 generations (the first one
+    random, then 4 of offspring), but never fewer than the crossover's parents nor more than 50."""
+    return max(CROSSOVERS[crossover], min(MAX_POPULATION, n_trials // GENERATIONS))
+
+
 @schema("tuner", "genetic")
 @dataclass
 class GeneticTuner(TunerConfig):
     name: str = "genetic"
-    population_size: int = param(10, ge=2)
+    population_size: Optional[int] = param(None, ge=2)  # null: default_population(n_trials)
     mutation_prob: Optional[float] = param(None, ge=0, le=1)
     crossover: str = param("uniform", choices=tuple(CROSSOVERS))
     crossover_prob: float = param(0.9, ge=0, le=1)
@@ -106,7 +116,7 @@ class GeneticTuner(TunerConfig):
     def check(self, prefix: str) -> None:
         super().check(prefix)
         parents = CROSSOVERS[self.crossover]
-        if self.population_size < parents:
+        if self.population_size is not None and self.population_size < parents:
             raise KoptError(f"{prefix}.population_size={self.population_size} is too small for "
                             f"{prefix}.crossover={self.crossover}; allowed: >= {parents}")
 

@@ -32,11 +32,14 @@ class MetricsLogger(keras.callbacks.Callback):
 
 
 class BestEpoch(keras.callbacks.Callback):
-    """Remembers the weights of the best epoch on a validation metric and restores them at the end."""
+    """Remembers the weights of the best epoch on a validation metric and restores them at the end.
 
-    def __init__(self, monitor: str = "val_accuracy"):
+    With ``protocol="fixed"`` (see :mod:`kopt.protocol`) the last epoch is the kept one, whatever
+    validation says: its logs are remembered, and the model already holds its weights."""
+
+    def __init__(self, monitor: str = "val_accuracy", protocol: str = "best_epoch"):
         super().__init__()
-        self.monitor = monitor
+        self.monitor, self.keep_last = monitor, protocol == "fixed"
         self.better = np.greater if "acc" in monitor else np.less
         self.best = -math.inf if "acc" in monitor else math.inf
         self.best_epoch = 0
@@ -45,6 +48,10 @@ class BestEpoch(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
+        if self.keep_last:
+            self.best_epoch, self.best_logs = epoch + 1, {k: float(v) for k, v in (logs or {}).items()}
+            self.best = float(value) if value is not None else math.nan
+            return
         if value is None or not math.isfinite(float(value)):
             return
         if self.best_weights is None or self.better(float(value), self.best):

@@ -203,8 +203,9 @@ def apply_to_model(ckpt: EpochCheckpoint, model) -> None:
 def apply_to_callbacks(ckpt: EpochCheckpoint, best, early) -> None:
     """Best-epoch and early-stopping state (call after their on_train_begin reset them)."""
     value = ckpt.best.get("value")
-    if value is not None:
-        best.best, best.best_epoch = float(value), int(ckpt.best.get("epoch") or 0)
+    if value is not None or ckpt.best.get("epoch"):  # (protocol=fixed without validation data: no value)
+        best.best = float(value) if value is not None else math.nan
+        best.best_epoch = int(ckpt.best.get("epoch") or 0)
         best.best_weights = list(ckpt.best_weights) or None
         best.best_logs = dict(ckpt.best.get("logs") or {})
     if early is not None and ckpt.early_stopping:

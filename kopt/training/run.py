@@ -68,6 +68,7 @@ class RunState:
             "params": self.params,
             "duration_s": time.time() - self.started,
             "seed": int(self.cfg.seed),
+            "protocol": str(self.cfg.trainer.get("protocol", "best_epoch")),  # kopt.protocol
             "choices": self.choices(),
             "run_dir": str(self.run_dir),
             "started_at": datetime.fromtimestamp(self.started, timezone.utc).isoformat(),
@@ -159,11 +160,13 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
     # the batch stream starts where epoch `start` ended; validation and test sets are fixed
     ds_tr = distribute.shard(train_stream(x_tr, y_tr, tr.batch_size, seed=seed * 1000 + fold, start_batch=start * steps,
                                           augment=augment), tr)
-    ds_va = distribute.shard(make_dataset(x_va, y_va, tr.batch_size, training=False, seed=seed), tr)
+    # no validation data (split=refit, the retrain after tuning): no val_* anywhere
+    ds_va = (distribute.shard(make_dataset(x_va, y_va, tr.batch_size, training=False, seed=seed), tr)
+             if len(y_va) else None)
     ds_te = make_dataset(x_te, y_te, tr.batch_size, training=False, seed=seed)
     distribute.prepare_fit(model, tr, ds_tr)
 
-    best = BestEpoch(tr.monitor)
+    best = BestEpoch(tr.monitor, tr.get("protocol", "best_epoch"))
     early = None
     if tr.early_stopping.enabled:
         es = tr.early_stopping
@@ -206,7 +209,7 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
         atomic_save_model(inference, state.run_dir / name)
     # the restored weights are the best epoch's, so its logged validation values are theirs
     metrics = {"val_accuracy": best.best_logs.get("val_accuracy"), "val_loss": best.best_logs.get("val_loss"), **test}
-    return FoldResult(fold, best.best_epoch, epochs_run, {k: float(v) for k, v in metrics.items()},
+    return FoldResult(fold, best.best_epoch, epochs_run, {k: float(v) for k, v in metrics.items() if v is not None},
                       probs.astype("float32"), time.time() - t0)
 
 

@@ -186,6 +186,19 @@ def check_tuner_extras(tuner_name: str) -> None:
         require_module("cmaes", "tuner=cmaes needs the cmaes package: pip install cmaes")
 
 
+DATA_KEYS = ("seed", "split", "dataset")  # they choose which examples form the test and validation sets
+
+
+def check_data_fixed(search_node: dict) -> None:
+    """Trials are compared on their validation scores, and the retrain on the test set: every trial
+    must see the same examples there, so seed, split.* and dataset.* cannot be searched."""
+    moving = [k for k in flatten(search_node) if k.split(".")[0] in DATA_KEYS]
+    if moving:
+        raise KoptError(f"search.{moving[0]}: seed, split.* and dataset.* choose which examples form the test "
+                        "and validation sets, so trials would be scored on different data; allowed: set them "
+                        "outside search (e.g. seed=1 split.k=5), once for every trial")
+
+
 def build_plan(cfg: DictConfig, overrides: list[str], dirs: list[Path], config_name: str = "tune") -> TunePlan:
     """Check a composed tune config and everything its search space can produce."""
     tuner = validate_group(cfg, "tuner")
@@ -195,6 +208,7 @@ def build_plan(cfg: DictConfig, overrides: list[str], dirs: list[Path], config_n
     search_node = OmegaConf.to_container(node, resolve=True) if node is not None else {}
     if not isinstance(search_node, dict):
         raise KoptError("search: must be a mapping of config paths to sweep expressions")
+    check_data_fixed(search_node)
     space = parse_search(search_node)
     if not space.params:
         presets = ", ".join(f"search={p} (model={m})" for m, p in DEFAULT_SEARCH.items())

@@ -18,12 +18,11 @@ REFIT = "refit"
 
 
 class Refit:
-    """A splitter whose one fold trains on the whole pool (train + val). The pool is also its
-    'validation' data, so the val_* metrics of a retrain run are measured on its training data."""
+    """A splitter whose one fold trains on the whole pool (train + val) and has no validation
+    data: a retrain run reports no val_* metrics, and chooses nothing on its own training data."""
 
     def split(self, X, y):
-        idx = np.arange(len(y))
-        yield idx, idx
+        yield np.arange(len(y)), np.arange(0)
 
 
 def register_refit() -> None:
@@ -34,12 +33,24 @@ def register_refit() -> None:
     SPLITTERS.setdefault(REFIT, lambda cfg, seed: Refit())
 
 
+def retrain_epochs(trial, configured: int) -> tuple[int, str]:
+    """The retrain's epoch count, fixed before it starts, and why (see docs/tune.md): the best
+    trial's best epoch on its validation data (the mean over its folds), not scaled for the
+    larger training set."""
+    best = trial.user_attrs.get("best_epoch")
+    if best:
+        return int(best), (f"trial {trial.number}'s best epoch on its validation data (the mean over its folds, "
+                           "rounded), not scaled for the larger training set; the retrain keeps its last epoch")
+    return configured, f"trial {trial.number} recorded no best epoch: its trainer.epochs"
+
+
 def retrain_config(plan: TunePlan, trial):
     cfg = best_config(plan, trial)
-    epochs = int(trial.user_attrs.get("best_epoch") or cfg.trainer.epochs)
+    epochs, _ = retrain_epochs(trial, int(cfg.trainer.epochs))
     test_size = float(cfg.split.get("test_size", 0.2))
     OmegaConf.update(cfg, "split", {"name": REFIT, "test_size": test_size}, merge=False)
     OmegaConf.update(cfg, "trainer.epochs", epochs, merge=False)
+    OmegaConf.update(cfg, "trainer.protocol", "fixed", merge=False)  # no data to choose an epoch on
     OmegaConf.update(cfg, "trainer.early_stopping.enabled", False, merge=False)
     return cfg
 
@@ -59,5 +70,9 @@ def retrain_best(plan: TunePlan, trial, study_dir: Path) -> dict:
             shutil.rmtree(run_dir)
         summary = run_train(cfg, run_dir, quiet=True)
     metrics = summary.get("metrics", {})
-    return {"trial": trial.number, "epochs": int(cfg.trainer.epochs), "run_dir": rel,
+    trial_summary = Path(study_dir) / str(trial.user_attrs.get("run_dir", f"trials/{trial.number}")) / SUMMARY
+    folds = read_json(trial_summary).get("folds", []) if trial_summary.exists() else []
+    return {"trial": trial.number, "epochs": int(cfg.trainer.epochs),
+            "epochs_reason": retrain_epochs(trial, int(cfg.trainer.epochs))[1],
+            "trial_best_epochs": [f.get("best_epoch") for f in folds], "protocol": "fixed", "run_dir": rel,
             "test_accuracy": metrics.get("test_accuracy"), "test_loss": metrics.get("test_loss")}

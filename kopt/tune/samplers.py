@@ -78,7 +78,10 @@ def genetic(opts: dict, seed: int, plan: TunePlan):
     crossovers = {"uniform": lambda: nsgaii.UniformCrossover(opts["swapping_prob"]),
                   "blxalpha": nsgaii.BLXAlphaCrossover, "sbx": nsgaii.SBXCrossover, "vsbx": nsgaii.VSBXCrossover,
                   "undx": nsgaii.UNDXCrossover, "spx": nsgaii.SPXCrossover}
-    return NSGAIISampler(seed=seed, population_size=opts["population_size"], mutation_prob=opts["mutation_prob"],
+    from kopt.schemas.tuner import default_population
+
+    population = opts["population_size"] or default_population(plan.n_trials, opts["crossover"])
+    return NSGAIISampler(seed=seed, population_size=population, mutation_prob=opts["mutation_prob"],
                          crossover=crossovers[opts["crossover"]](), crossover_prob=opts["crossover_prob"],
                          swapping_prob=opts["swapping_prob"])
 
