@@ -17,9 +17,11 @@ def is_tty() -> bool:
     return console.is_terminal and sys.stdout.isatty()
 
 
-def header(title: str, choices: dict[str, str], run_dir: str | None = None) -> None:
-    items = "  ".join(f"[bold]{k}[/]={v}" for k, v in choices.items())
-    console.print(f"[bold cyan]{title}[/]  {items}")
+def header(title: str, choices: dict[str, str] | None, run_dir: str | None = None) -> None:
+    """The title line with the group choices (None: printed already), then the run dir."""
+    if choices is not None:
+        items = "  ".join(f"[bold]{k}[/]={v}" for k, v in choices.items())
+        console.print(f"[bold cyan]{title}[/]  {items}")
     if run_dir:
         console.print(f"[dim]run dir: {run_dir}[/]")
 

@@ -65,7 +65,7 @@ class LineProgress(keras.callbacks.Callback):
         self.fold, self.n_folds, self.epochs, self.steps = fold, n_folds, epochs, steps
 
     def label(self, epoch: int) -> str:
-        fold = f"fold {self.fold + 1}/{self.n_folds} " if self.n_folds > 1 else ""
+        fold = f"fold {self.fold} of {self.n_folds}  " if self.n_folds > 1 else ""  # 0-based, as in the files
         return f"{fold}epoch {epoch + 1}/{self.epochs}"
 
     @staticmethod

@@ -23,6 +23,11 @@ CallbackFactory = Callable[[int, int], list]  # (fold, n_folds) -> extra Keras c
 GROUPS = ("model", "dataset", "split", "regularizer", "augment", "optimizer")
 
 
+def choices(cfg: DictConfig) -> dict[str, str]:
+    """The option picked in each config group (the header line, summary.json's ``choices``)."""
+    return {g: str(cfg[g].get("name")) for g in GROUPS if g in cfg and cfg[g] is not None}
+
+
 @dataclass
 class FoldResult:
     fold: int
@@ -48,7 +53,7 @@ class RunState:
     quiet: bool = False  # no terminal output (kopt tune draws its own)
 
     def choices(self) -> dict[str, str]:
-        return {g: str(self.cfg[g].get("name")) for g in GROUPS if g in self.cfg and self.cfg[g] is not None}
+        return choices(self.cfg)
 
     def summary(self, status: str, error: str | None = None) -> dict:
         rows = [f.row() for f in self.folds]
@@ -152,7 +157,7 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
             checkpoint.apply_to_model(ckpt, model)
     start = ckpt.epoch if ckpt else 0
     if ckpt:
-        console.print(f"resuming{f' fold {fold + 1}/{n_folds}' if n_folds > 1 else ''} after epoch {start}/{tr.epochs} "
+        console.print(f"resuming{f' fold {fold} of {n_folds}' if n_folds > 1 else ''} after epoch {start}/{tr.epochs} "
                       f"from {_relative(ckpt.path)}")
     writer.drop(lambda row: row.get("fold") == fold and row.get("epoch", 0) > start)  # epochs trained again
 
@@ -247,12 +252,14 @@ def _mark(state: RunState, status: str, error: str | None = None) -> None:
 
 
 def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory | None = None,
-              quiet: bool = False, resume: bool = False) -> dict:
+              quiet: bool = False, resume: bool = False, titled: bool = False) -> dict:
     """Train ``cfg`` into ``run_dir`` and return the summary. Raises RunFailed/Interrupted after
     writing ``summary.json`` with status ``failed``/``interrupted``.
 
     Every epoch is checkpointed (``trainer.resumable``); ``resume=True`` continues the run in
-    ``run_dir``: finished folds are kept, the unfinished one continues after its last epoch."""
+    ``run_dir``: finished folds are kept, the unfinished one continues after its last epoch.
+    ``titled``: the header's title line was printed already (kopt train prints it as soon as the
+    config is composed), so only the run dir line follows."""
     from kopt.runtime import released_session, setup_tensorflow
 
     run_dir = Path(run_dir)
@@ -264,12 +271,17 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
     except OSError as exc:
         raise KoptError(f"cannot create the run dir {run_dir}: {exc.strerror}") from None
     check_writable(run_dir)
+    state = RunState(cfg, run_dir, quiet=quiet)
+    if not quiet:  # the first line, before TensorFlow loads (seconds)
+        from kopt.console import header
+
+        header("kopt train" + (" (resumed)" if resume else ""), None if titled else state.choices(), str(run_dir))
     tr = cfg.trainer
     setup_tensorflow(int(cfg.seed), tr.deterministic, tr.intra_threads, tr.inter_threads, tr.verbose)
     from kopt.training.distribute import get_strategy, is_chief
 
     get_strategy(tr)  # before TensorFlow's runtime starts: multi-worker collectives are set up only then
-    from kopt.console import console, header, train_table
+    from kopt.console import console, train_table
     from kopt.data.datasets import load_dataset
     from kopt.data.splits import make_splits
     from kopt.training.checkpoint import CheckpointStore
@@ -278,7 +290,6 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
     hydra_cfg = run_dir / ".hydra" / "config.yaml"
     if not hydra_cfg.exists():
         atomic_write_text(hydra_cfg, OmegaConf.to_yaml(cfg))
-    state = RunState(cfg, run_dir, quiet=quiet)
     state.extra.update({"pid": os.getpid(), "host": socket.gethostname()})
     if previous:
         _continue_from(state, previous)
@@ -287,8 +298,6 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
 
     tracking = Tracking(cfg, run_dir)
     callbacks_factory = tracking.wrap(callbacks_factory)
-    if not quiet:
-        header("kopt train" + (" (resumed)" if resume else ""), state.choices(), str(run_dir))
     writer = MetricsWriter(run_dir / METRICS)
     with graceful_interrupts():
         try:
@@ -347,7 +356,7 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
     return summary
 
 
-def run_from_hydra(cfg: DictConfig) -> dict:
+def run_from_hydra(cfg: DictConfig, titled: bool = False) -> dict:
     from hydra.core.hydra_config import HydraConfig
 
-    return run_train(cfg, Path(HydraConfig.get().runtime.output_dir))
+    return run_train(cfg, Path(HydraConfig.get().runtime.output_dir), titled=titled)

@@ -86,7 +86,7 @@ class TuneUI:
         if self.progress is None:
             return
         stats = "  ".join(f"{k} {float(v):.4f}" for k, v in logs.items() if k in ("loss", "val_loss", "val_accuracy"))
-        label = f"trial {number}" + (f" fold {fold + 1}/{n_folds}" if n_folds > 1 else "")
+        label = f"trial {number}" + (f" fold {fold} of {n_folds}" if n_folds > 1 else "")
         self.progress.update(self.epochs_task, description=label, completed=fold * epochs + epoch,
                              total=n_folds * epochs, stats=stats)
 
