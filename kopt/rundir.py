@@ -87,7 +87,11 @@ def atomic_savez(path: Path, compressed: bool = True, **arrays: np.ndarray) -> N
 
 
 def atomic_save_model(model, path: Path) -> None:
-    """Save a Keras model atomically (Keras needs the .keras suffix on the temporary name too)."""
+    """Save an inference-only Keras model atomically (Keras needs the .keras suffix on the temporary
+    name too). Keras 3 ignores ``include_optimizer`` for .keras files and saves the optimizer of a
+    compiled model, so only an uncompiled model (no optimizer state) is accepted."""
+    if getattr(model, "optimizer", None) is not None:
+        raise ValueError(f"{model.name}: save an uncompiled inference copy, not the training model")
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.keras")
     try:

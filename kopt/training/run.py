@@ -96,15 +96,20 @@ def test_metrics(probs: np.ndarray, y: np.ndarray, penalty: float = 0.0) -> dict
     return {"test_accuracy": float((probs.argmax(axis=1) == y).mean()), "test_loss": float(-np.log(p).mean() + penalty)}
 
 
-def _inference_copy(model):
-    """The same layers without the optimizer, so model.keras loads in plain Keras with safe_mode."""
+def _inference_copy(model, norm):
+    """The standalone predictor that model.keras holds: the training fold's normalisation as a
+    ``Normalization`` layer (``norm``'s per-channel or per-feature mean and std), then the same
+    layers without the optimizer. It takes raw inputs and loads in plain Keras with safe_mode."""
     import keras
 
     from kopt.models.batchnorm import has_fused_batchnorm, plain_keras_copy
 
-    if has_fused_batchnorm(model):  # kopt's fused batch norm -> Keras' own, same weights
-        return plain_keras_copy(model)
-    return keras.Model(model.inputs, model.outputs, name=model.name)
+    core = plain_keras_copy(model) if has_fused_batchnorm(model) else model  # fused batch norm -> Keras' own
+    core = keras.Model(core.inputs, core.outputs, name=model.name)  # never compiled: no optimizer to save
+    raw = keras.Input(shape=model.input_shape[1:], name="raw_inputs")
+    x = keras.layers.Normalization(mean=norm.mean, variance=np.square(norm.std.astype("float64")),
+                                   name="normalization")(raw)
+    return keras.Model(raw, core(x), name=model.name)
 
 
 def _relative(path: Path) -> str:
@@ -132,7 +137,7 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
     cfg, t0 = state.cfg, time.time()
     tr, seed = cfg.trainer, int(cfg.seed)
     norm = Normalizer.fit(data.x[train_idx])
-    x_tr, x_va, x_te = norm(data.x[train_idx]), norm(data.x[val_idx]), norm(data.x[test_idx])
+    x_tr, x_va = norm(data.x[train_idx]), norm(data.x[val_idx])
     y_tr, y_va, y_te = data.y[train_idx], data.y[val_idx], data.y[test_idx]
 
     keras.utils.set_random_seed(seed * 1000 + fold)
@@ -165,7 +170,7 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
     ds_tr = distribute.shard(train_stream(x_tr, y_tr, tr.batch_size, seed=seed * 1000 + fold, start_batch=start * steps,
                                           augment=augment), tr)
     ds_va = distribute.shard(make_dataset(x_va, y_va, tr.batch_size, training=False, seed=seed), tr)
-    ds_te = make_dataset(x_te, y_te, tr.batch_size, training=False, seed=seed)
+    ds_te = make_dataset(data.x[test_idx], y_te, tr.batch_size, training=False, seed=seed)  # raw: see _inference_copy
     distribute.prepare_fit(model, tr, ds_tr)
 
     best = BestEpoch(tr.monitor)
@@ -202,8 +207,9 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
             raise RunFailed(f"NaN/inf loss at epoch {epochs_run} (fold {fold}); lower optimizer.lr or add optimizer.clipnorm")
     best.restore()
     # one pass over the test set: loss and accuracy from the probabilities, as Keras computes them
-    # predicted outside the strategy (a copy made out of its scope), whole and in order, on every worker
-    inference = _inference_copy(model)
+    # predicted outside the strategy (a copy made out of its scope), whole and in order, on every worker,
+    # by the very model that model.keras saves, on raw inputs: predictions.npz is what it predicts
+    inference = _inference_copy(model, norm)
     probs = inference.predict(ds_te, verbose=0)
     test = test_metrics(probs, y_te, penalty=float(sum(float(l) for l in model.losses)) if model.losses else 0.0)
     if tr.checkpoint:
@@ -309,7 +315,10 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
             else:
                 splits.save(run_dir / SPLITS)
             state.extra["data"] = {"name": data.name, "n": int(len(data.y)), "n_test": int(len(splits.test)),
-                                   "input_shape": list(data.input_shape), "classes": data.num_classes}
+                                   "input_shape": list(data.input_shape), "classes": data.num_classes,
+                                   "class_names": list(data.class_names)}  # the model's output i is class_names[i]
+            if data.name in ("csv", "images"):  # labels read from the user's files: which became which index
+                state.extra["data"]["label_encoding"] = {name: i for i, name in enumerate(data.class_names)}
             for fold, (train_idx, val_idx) in enumerate(splits.folds):
                 done = store.load_result(fold) if (store is not None and resume) else None
                 if done is not None:
