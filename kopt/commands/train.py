@@ -27,8 +27,10 @@ def task(cfg) -> dict | None:
 
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode.name == "MULTIRUN"
-    if multirun:
-        split_threads(cfg, hydra_cfg)
+    if multirun and split_threads(cfg, hydra_cfg):  # parallel jobs share the terminal: say whose line it is
+        from kopt.console import console
+
+        console.prefix = f"[job {hydra_cfg.job.num}] "
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
         if os.environ.get(RESUME_SWEEP) == "1":

@@ -281,7 +281,7 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
     if not quiet:  # the first line, before TensorFlow loads (seconds)
         from kopt.console import header
 
-        header("kopt train" + (" (resumed)" if resume else ""), None if titled else state.choices(), str(run_dir))
+        header("kopt train" + (" (resumed)" if resume else ""), state.choices(), str(run_dir), titled=titled)
     tr = cfg.trainer
     setup_tensorflow(int(cfg.seed), tr.deterministic, tr.intra_threads, tr.inter_threads, tr.verbose)
     from kopt.training.distribute import get_strategy, is_chief
