@@ -287,6 +287,7 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
     from kopt.training.distribute import get_strategy, is_chief
 
     get_strategy(tr)  # before TensorFlow's runtime starts: multi-worker collectives are set up only then
+    state.started = time.time()  # the run's time starts once TensorFlow is ready, as it always did
     from kopt.console import console, train_table
     from kopt.data.datasets import load_dataset
     from kopt.data.splits import make_splits
