@@ -116,7 +116,7 @@ class TuneUI:
         (log_lines if self.progress is not None else console.print)(line.replace("[", r"\["))
 
     def eta(self, done: int) -> str:
-        """``, eta 2m10s``: the trials left at the mean duration of this session's finished trials,
+        """``, eta 2m10s``: the trials left at the mean duration of the study's finished trials,
         shared by the workers."""
         finished = [r["duration_s"] for r in self.rows if r.get("duration_s") is not None
                     and r["state"] in ("COMPLETE", "PRUNED", "FAIL")]
