@@ -49,10 +49,10 @@ CASES = {
     # tabular, per-feature statistics: a csv whose string labels kopt encodes (see write_csv)
     "mlp_csv": ["dataset=csv", "dataset.path={tmp}/flowers.csv", "dataset.label=species", "model=mlp", "model.width=16",
                 "model.depth=1", "trainer.epochs=3"],
-    "cnn_digits": ["model=cnn", "model.width=4", "model.dense=0", "dataset.limit=300", "trainer.epochs=2"],
     "resnet_rgb": ["model=resnet", "model.depth=8", "dataset=synthetic", "dataset.size=200", "dataset.shape=[8,8,3]",
                    "trainer.epochs=2"],
-    "mlp_3_folds": ["model=mlp", "model.width=16", "model.depth=1", "dataset.limit=300", "split=kfold", "split.k=3",
+    # images with one channel, and each model of a k-fold run
+    "cnn_3_folds": ["model=cnn", "model.width=4", "model.dense=0", "dataset.limit=300", "split=kfold", "split.k=3",
                     "trainer.epochs=2"],
 }
 
