@@ -73,14 +73,18 @@ def _main(argv: list[str] | None) -> None:
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
         fail(f"unknown command '{command}'; allowed: {', '.join(COMMANDS)}")
-    module = importlib.import_module(COMMANDS[command][0])
+    from kopt.training.signals import NAMES, sigterm_interrupts
+
+    sigterm_interrupts()
     try:
+        module = importlib.import_module(COMMANDS[command][0])
         module.main(rest)
     except (KoptError, RunFailed) as exc:
         fail(str(exc), exc.exit_code)
     except KeyboardInterrupt as exc:
-        print("kopt: interrupted", file=sys.stderr)
-        raise SystemExit(getattr(exc, "exit_code", 130)) from None
+        code = getattr(exc, "exit_code", 130)
+        print(f"kopt: interrupted ({NAMES.get(code - 128, 'SIGINT')})", file=sys.stderr)
+        raise SystemExit(code) from None
 
 
 if __name__ == "__main__":

@@ -1,25 +1,92 @@
 """Terminal output with rich: a header, per-epoch progress and result tables.
 
-When stdout is not a terminal (CI logs, pipes) everything degrades to plain lines.
+When stdout is not a terminal (CI logs, pipes) everything degrades to plain lines. Every line
+printed also goes to the log (the run dir's train.log, the study's tune.log) as plain text,
+through the ``kopt.console`` logger; live bars are not logged, their epoch and trial lines are.
 """
 
 from __future__ import annotations
 
+import io
+import logging
 import sys
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-console = Console(highlight=False, soft_wrap=True)
+CONSOLE_LOG = logging.getLogger("kopt.console")
+
+
+class KoptConsole(Console):
+    """rich's Console, plus: text and tables printed are logged as plain lines, and ``prefix``
+    (e.g. ``[job 3] `` for the parallel jobs of a sweep) starts every line on the terminal."""
+
+    prefix = ""
+
+    def print(self, *objects, **kwargs) -> None:
+        if self.prefix and objects:
+            with self.capture() as captured:
+                super().print(*objects, **kwargs)
+            self.file.write("".join(self.prefix + line for line in captured.get().splitlines(keepends=True)))
+            self.file.flush()
+        else:
+            super().print(*objects, **kwargs)
+        if objects and all(isinstance(o, (str, Text, Table)) for o in objects):  # not live displays' controls
+            log_lines(*objects)
+
+
+console = KoptConsole(highlight=False, soft_wrap=True)
+
+
+def plain(*objects) -> str:
+    """What ``console.print(*objects)`` shows, as plain text (markup applied, no ANSI codes)."""
+    out = Console(file=io.StringIO(), color_system=None, width=120, highlight=False, soft_wrap=True)
+    out.print(*objects)
+    return out.file.getvalue()
+
+
+def log_lines(*objects) -> None:
+    """Write ``objects`` as plain lines to the log files (the root logger's file handlers: Hydra's
+    job logging, kopt ab, resume). Only to files: a stream handler (Hydra's own, in the process
+    that runs a sweep) would print every line a second time."""
+    files = [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
+    if not files:
+        return
+    for line in plain(*objects).splitlines():
+        if line.strip():
+            record = CONSOLE_LOG.makeRecord(CONSOLE_LOG.name, logging.INFO, __file__, 0, line.rstrip(), None, None)
+            for handler in files:
+                if record.levelno >= handler.level:
+                    handler.handle(record)
+
+
+class LogFormatter(logging.Formatter):
+    """The log files' format: console lines as printed, other records with time, logger and level."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == CONSOLE_LOG.name:
+            return record.getMessage()
+        return super().format(record)
 
 
 def is_tty() -> bool:
-    return console.is_terminal and sys.stdout.isatty()
+    """Live displays only on a terminal, and never for parallel jobs sharing one."""
+    return console.is_terminal and sys.stdout.isatty() and not console.prefix
 
 
-def header(title: str, choices: dict[str, str], run_dir: str | None = None) -> None:
+def eta(seconds: float | None) -> str:
+    """``eta 1m05s`` (empty when unknown)."""
+    if seconds is None or seconds != seconds:
+        return ""
+    seconds = max(0, round(seconds))
+    return f"eta {seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"eta {seconds}s"
+
+
+def header(title: str, choices: dict[str, str], run_dir: str | None = None, titled: bool = False) -> None:
+    """The title line with the group choices (``titled``: printed already, only logged now), then the run dir."""
     items = "  ".join(f"[bold]{k}[/]={v}" for k, v in choices.items())
-    console.print(f"[bold cyan]{title}[/]  {items}")
+    (log_lines if titled else console.print)(f"[bold cyan]{title}[/]  {items}")
     if run_dir:
         console.print(f"[dim]run dir: {run_dir}[/]")
 

@@ -190,7 +190,9 @@ class _log_to:
         import logging
 
         self.handler = logging.FileHandler(self.path, mode="a")
-        self.handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+        from kopt.console import LogFormatter  # printed lines as they are, like Hydra's job log
+
+        self.handler.setFormatter(LogFormatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
         logging.getLogger().addHandler(self.handler)
         return self
 

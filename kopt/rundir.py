@@ -27,11 +27,26 @@ PREDICTIONS = "predictions.npz"
 SPLITS = "splits.npz"
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask can only set it, racing other threads)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic(path: Path, write, mode: str = "w") -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it 0600; a plain open() would honour the umask
         with os.fdopen(fd, mode) as fh:
             write(fh)
             fh.flush()
@@ -72,7 +87,11 @@ def atomic_savez(path: Path, compressed: bool = True, **arrays: np.ndarray) -> N
 
 
 def atomic_save_model(model, path: Path) -> None:
-    """Save a Keras model atomically (Keras needs the .keras suffix on the temporary name too)."""
+    """Save an inference-only Keras model atomically (Keras needs the .keras suffix on the temporary
+    name too). Keras 3 ignores ``include_optimizer`` for .keras files and saves the optimizer of a
+    compiled model, so only an uncompiled model (no optimizer state) is accepted."""
+    if getattr(model, "optimizer", None) is not None:
+        raise ValueError(f"{model.name}: save an uncompiled inference copy, not the training model")
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.keras")
     try:

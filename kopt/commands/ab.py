@@ -119,14 +119,14 @@ def compose_pair(sides: dict[str, list[str]], shared: list[str]) -> dict:
 def train_side(side: str, cfg, run_dir: Path, overrides: list[str]) -> None:
     from omegaconf import OmegaConf
 
-    from kopt.console import console
+    from kopt.console import LogFormatter, console
     from kopt.rundir import atomic_write_text
     from kopt.training.run import run_train  # TensorFlow loads here
 
     atomic_write_text(run_dir / ".hydra" / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(overrides)))
     console.print(f"[bold magenta]kopt ab: side {side}[/]  {' '.join(overrides) or '(base config)'}")
     log = logging.FileHandler(run_dir / "train.log")
-    log.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    log.setFormatter(LogFormatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))  # as Hydra's job log
     root = logging.getLogger()
     root.addHandler(log)
     try:

@@ -27,17 +27,21 @@ def task(cfg) -> dict | None:
 
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode.name == "MULTIRUN"
-    if multirun:
-        split_threads(cfg, hydra_cfg)
+    if multirun and split_threads(cfg, hydra_cfg):  # parallel jobs share the terminal: say whose line it is
+        from kopt.console import console
+
+        console.prefix = f"[job {hydra_cfg.job.num}] "
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
         if os.environ.get(RESUME_SWEEP) == "1":
             from kopt.resume import resume_job
 
             return resume_job(cfg, run_dir, hydra_cfg.job.num)
-        return run_from_hydra(cfg)
-    except KeyboardInterrupt:
-        record_status(cfg, run_dir, "interrupted", "SIGINT")  # e.g. while TensorFlow was still loading
+        return run_from_hydra(cfg, titled=not multirun)  # main() printed the title line of a single run
+    except KeyboardInterrupt as exc:  # e.g. while TensorFlow was still loading
+        from kopt.training.signals import NAMES
+
+        record_status(cfg, run_dir, "interrupted", NAMES.get(getattr(exc, "exit_code", 130) - 128, "SIGINT"))
         raise
     except (KoptError, RunFailed) as exc:
         if not multirun:
@@ -92,6 +96,11 @@ def main(argv: list[str]) -> None:
         if target is not None:
             argv = resume.prepare_sweep(target, line, cfgs, argv)
             os.environ[RESUME_SWEEP] = "1"
+    if cfgs and not line.print_only and not line.multirun:
+        from kopt.console import header
+        from kopt.training.run import choices
+
+        header("kopt train", choices(cfgs[0]))  # the first line, a second before Hydra starts the run
     scratch = scratch_run_dir(cfgs, line.multirun)  # a multi-worker non-chief writes nothing under runs/
     if scratch:
         argv = [*argv, f"hydra.run.dir={scratch}", "hydra.output_subdir=null"]

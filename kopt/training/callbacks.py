@@ -8,7 +8,7 @@ import time
 import keras
 import numpy as np
 
-from kopt.console import console, is_tty
+from kopt.console import console, eta, is_tty, log_lines
 from kopt.optim import current_lr
 from kopt.rundir import MetricsWriter
 
@@ -70,9 +70,20 @@ class LineProgress(keras.callbacks.Callback):
     def __init__(self, fold: int, n_folds: int, epochs: int, steps: int):
         super().__init__()
         self.fold, self.n_folds, self.epochs, self.steps = fold, n_folds, epochs, steps
+        self.times: list[float] = []  # this fold's epoch times, for the ETA
+
+    def eta(self, epoch: int) -> str:
+        """Time left for the run: this fold's epochs after ``epoch``, then the folds after it, each
+        with a first epoch as slow as this fold's (it traces the graph) and the rest at the mean."""
+        if not self.times:
+            return ""
+        first, later = self.times[0], self.times[1:] or self.times
+        mean = sum(later) / len(later)
+        left = (self.epochs - epoch - 1) * mean + (self.n_folds - self.fold - 1) * (first + (self.epochs - 1) * mean)
+        return eta(left)
 
     def label(self, epoch: int) -> str:
-        fold = f"fold {self.fold + 1}/{self.n_folds} " if self.n_folds > 1 else ""
+        fold = f"fold {self.fold} of {self.n_folds}  " if self.n_folds > 1 else ""  # 0-based, as in the files
         return f"{fold}epoch {epoch + 1}/{self.epochs}"
 
     @staticmethod
@@ -83,8 +94,12 @@ class LineProgress(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._t0 = time.perf_counter()
 
+    def line(self, epoch: int, logs) -> str:
+        self.times.append(time.perf_counter() - self._t0)
+        return f"{self.label(epoch)}  {self.stats(logs)}  {self.times[-1]:.1f}s  {self.eta(epoch)}".rstrip()
+
     def on_epoch_end(self, epoch, logs=None):
-        console.print(f"{self.label(epoch)}  {self.stats(logs)}  {time.perf_counter() - self._t0:.1f}s")
+        console.print(self.line(epoch, logs))
 
 
 class RichProgress(LineProgress):
@@ -93,14 +108,19 @@ class RichProgress(LineProgress):
     async_safe = True  # rich's Progress is thread-safe: Keras may call the batch hook off-thread
 
     def on_train_begin(self, logs=None):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
 
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=console)
+                                 TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TextColumn("eta"),
+                                 TimeRemainingColumn(), TextColumn("{task.fields[run_eta]}"), console=console)
         self.progress.start()
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.task = self.progress.add_task(self.label(epoch), total=self.steps, stats="")
+        self._t0 = time.perf_counter()
+        run_eta = self.eta(epoch - 1) if self.times else ""
+        self.task = self.progress.add_task(self.label(epoch), total=self.steps, stats="",
+                                           run_eta=f"(run {run_eta})" if run_eta else "")
 
     def on_train_batch_end(self, batch, logs=None):
         if logs:
@@ -109,6 +129,7 @@ class RichProgress(LineProgress):
 
     def on_epoch_end(self, epoch, logs=None):
         self.progress.update(self.task, completed=self.steps, stats=self.stats(logs))
+        log_lines(self.line(epoch, logs))  # the bar stays on the terminal; the log gets the epoch's line
 
     def on_train_end(self, logs=None):
         self.progress.stop()

@@ -23,6 +23,11 @@ CallbackFactory = Callable[[int, int], list]  # (fold, n_folds) -> extra Keras c
 GROUPS = ("model", "dataset", "split", "regularizer", "augment", "optimizer")
 
 
+def choices(cfg: DictConfig) -> dict[str, str]:
+    """The option picked in each config group (the header line, summary.json's ``choices``)."""
+    return {g: str(cfg[g].get("name")) for g in GROUPS if g in cfg and cfg[g] is not None}
+
+
 @dataclass
 class FoldResult:
     fold: int
@@ -48,7 +53,7 @@ class RunState:
     quiet: bool = False  # no terminal output (kopt tune draws its own)
 
     def choices(self) -> dict[str, str]:
-        return {g: str(self.cfg[g].get("name")) for g in GROUPS if g in self.cfg and self.cfg[g] is not None}
+        return choices(self.cfg)
 
     def summary(self, status: str, error: str | None = None) -> dict:
         rows = [f.row() for f in self.folds]
@@ -92,15 +97,20 @@ def test_metrics(probs: np.ndarray, y: np.ndarray, penalty: float = 0.0) -> dict
     return {"test_accuracy": float((probs.argmax(axis=1) == y).mean()), "test_loss": float(-np.log(p).mean() + penalty)}
 
 
-def _inference_copy(model):
-    """The same layers without the optimizer, so model.keras loads in plain Keras with safe_mode."""
+def _inference_copy(model, norm):
+    """The standalone predictor that model.keras holds: the training fold's normalisation as a
+    ``Normalization`` layer (``norm``'s per-channel or per-feature mean and std), then the same
+    layers without the optimizer. It takes raw inputs and loads in plain Keras with safe_mode."""
     import keras
 
     from kopt.models.batchnorm import has_fused_batchnorm, plain_keras_copy
 
-    if has_fused_batchnorm(model):  # kopt's fused batch norm -> Keras' own, same weights
-        return plain_keras_copy(model)
-    return keras.Model(model.inputs, model.outputs, name=model.name)
+    core = plain_keras_copy(model) if has_fused_batchnorm(model) else model  # fused batch norm -> Keras' own
+    core = keras.Model(core.inputs, core.outputs, name=model.name)  # never compiled: no optimizer to save
+    raw = keras.Input(shape=model.input_shape[1:], name="raw_inputs")
+    x = keras.layers.Normalization(mean=norm.mean, variance=np.square(norm.std.astype("float64")),
+                                   name="normalization")(raw)
+    return keras.Model(raw, core(x), name=model.name)
 
 
 def _relative(path: Path) -> str:
@@ -128,7 +138,7 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
     cfg, t0 = state.cfg, time.time()
     tr, seed = cfg.trainer, int(cfg.seed)
     norm = Normalizer.fit(data.x[train_idx])
-    x_tr, x_va, x_te = norm(data.x[train_idx]), norm(data.x[val_idx]), norm(data.x[test_idx])
+    x_tr, x_va = norm(data.x[train_idx]), norm(data.x[val_idx])
     y_tr, y_va, y_te = data.y[train_idx], data.y[val_idx], data.y[test_idx]
 
     keras.utils.set_random_seed(seed * 1000 + fold)
@@ -153,7 +163,7 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
             checkpoint.apply_to_model(ckpt, model)
     start = ckpt.epoch if ckpt else 0
     if ckpt:
-        console.print(f"resuming{f' fold {fold + 1}/{n_folds}' if n_folds > 1 else ''} after epoch {start}/{tr.epochs} "
+        console.print(f"resuming{f' fold {fold} of {n_folds}' if n_folds > 1 else ''} after epoch {start}/{tr.epochs} "
                       f"from {_relative(ckpt.path)}")
     writer.drop(lambda row: row.get("fold") == fold and row.get("epoch", 0) > start)  # epochs trained again
 
@@ -163,7 +173,7 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
     # no validation data (split=refit, the retrain after tuning): no val_* anywhere
     ds_va = (distribute.shard(make_dataset(x_va, y_va, tr.batch_size, training=False, seed=seed), tr)
              if len(y_va) else None)
-    ds_te = make_dataset(x_te, y_te, tr.batch_size, training=False, seed=seed)
+    ds_te = make_dataset(data.x[test_idx], y_te, tr.batch_size, training=False, seed=seed)  # raw: see _inference_copy
     distribute.prepare_fit(model, tr, ds_tr)
 
     best = BestEpoch(tr.monitor, tr.get("protocol", "best_epoch"))
@@ -200,8 +210,9 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
             raise RunFailed(f"NaN/inf loss at epoch {epochs_run} (fold {fold}); lower optimizer.lr or add optimizer.clipnorm")
     best.restore()
     # one pass over the test set: loss and accuracy from the probabilities, as Keras computes them
-    # predicted outside the strategy (a copy made out of its scope), whole and in order, on every worker
-    inference = _inference_copy(model)
+    # predicted outside the strategy (a copy made out of its scope), whole and in order, on every worker,
+    # by the very model that model.keras saves, on raw inputs: predictions.npz is what it predicts
+    inference = _inference_copy(model, norm)
     probs = inference.predict(ds_te, verbose=0)
     test = test_metrics(probs, y_te, penalty=float(sum(float(l) for l in model.losses)) if model.losses else 0.0)
     if tr.checkpoint:
@@ -250,13 +261,15 @@ def _mark(state: RunState, status: str, error: str | None = None) -> None:
 
 
 def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory | None = None,
-              quiet: bool = False, resume: bool = False, resume_hint: bool = True) -> dict:
+              quiet: bool = False, resume: bool = False, resume_hint: bool = True, titled: bool = False) -> dict:
     """Train ``cfg`` into ``run_dir`` and return the summary. Raises RunFailed/Interrupted after
     writing ``summary.json`` with status ``failed``/``interrupted`` (and, with ``resume_hint``
     and not ``quiet``, the command that resumes the run: a sweep says how to resume itself).
 
     Every epoch is checkpointed (``trainer.resumable``); ``resume=True`` continues the run in
-    ``run_dir``: finished folds are kept, the unfinished one continues after its last epoch."""
+    ``run_dir``: finished folds are kept, the unfinished one continues after its last epoch.
+    ``titled``: the header's title line was printed already (kopt train prints it as soon as the
+    config is composed), so only the run dir line follows."""
     from kopt.runtime import released_session, setup_tensorflow
 
     run_dir = Path(run_dir)
@@ -268,12 +281,18 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
     except OSError as exc:
         raise KoptError(f"cannot create the run dir {run_dir}: {exc.strerror}") from None
     check_writable(run_dir)
+    state = RunState(cfg, run_dir, quiet=quiet)
+    if not quiet:  # the first line, before TensorFlow loads (seconds)
+        from kopt.console import header
+
+        header("kopt train" + (" (resumed)" if resume else ""), state.choices(), str(run_dir), titled=titled)
     tr = cfg.trainer
     setup_tensorflow(int(cfg.seed), tr.deterministic, tr.intra_threads, tr.inter_threads, tr.verbose)
     from kopt.training.distribute import get_strategy, is_chief
 
     get_strategy(tr)  # before TensorFlow's runtime starts: multi-worker collectives are set up only then
-    from kopt.console import console, header, train_table
+    state.started = time.time()  # the run's time starts once TensorFlow is ready, as it always did
+    from kopt.console import console, train_table
     from kopt.data.datasets import load_dataset
     from kopt.data.splits import make_splits
     from kopt.training.checkpoint import CheckpointStore
@@ -282,7 +301,6 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
     hydra_cfg = run_dir / ".hydra" / "config.yaml"
     if not hydra_cfg.exists():
         atomic_write_text(hydra_cfg, OmegaConf.to_yaml(cfg))
-    state = RunState(cfg, run_dir, quiet=quiet)
     state.extra.update({"pid": os.getpid(), "host": socket.gethostname()})
     if previous:
         _continue_from(state, previous)
@@ -291,8 +309,6 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
 
     tracking = Tracking(cfg, run_dir)
     callbacks_factory = tracking.wrap(callbacks_factory)
-    if not quiet:
-        header("kopt train" + (" (resumed)" if resume else ""), state.choices(), str(run_dir))
     writer = MetricsWriter(run_dir / METRICS)
     with graceful_interrupts():
         try:
@@ -304,7 +320,10 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
             else:
                 splits.save(run_dir / SPLITS)
             state.extra["data"] = {"name": data.name, "n": int(len(data.y)), "n_test": int(len(splits.test)),
-                                   "input_shape": list(data.input_shape), "classes": data.num_classes}
+                                   "input_shape": list(data.input_shape), "classes": data.num_classes,
+                                   "class_names": list(data.class_names)}  # the model's output i is class_names[i]
+            if data.name in ("csv", "images"):  # labels read from the user's files: which became which index
+                state.extra["data"]["label_encoding"] = {name: i for i, name in enumerate(data.class_names)}
             for fold, (train_idx, val_idx) in enumerate(splits.folds):
                 done = store.load_result(fold) if (store is not None and resume) else None
                 if done is not None:
@@ -351,8 +370,9 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
     return summary
 
 
-def run_from_hydra(cfg: DictConfig) -> dict:
+def run_from_hydra(cfg: DictConfig, titled: bool = False) -> dict:
     from hydra.core.hydra_config import HydraConfig
 
     hydra_cfg = HydraConfig.get()
-    return run_train(cfg, Path(hydra_cfg.runtime.output_dir), resume_hint=hydra_cfg.mode.name != "MULTIRUN")
+    return run_train(cfg, Path(hydra_cfg.runtime.output_dir), resume_hint=hydra_cfg.mode.name != "MULTIRUN",
+                     titled=titled)

@@ -36,6 +36,20 @@ def _handler(signum, frame):
     raise Interrupted(signum)
 
 
+def _raise(signum, frame):
+    raise Interrupted(signum)
+
+
+def sigterm_interrupts() -> None:
+    """From a command's first moment on, SIGTERM raises :class:`~kopt.errors.Interrupted` (exit 143),
+    as Python's own SIGINT handler raises KeyboardInterrupt: installed before TensorFlow loads, so
+    a SIGTERM while kopt starts up ends like one during training, never silently."""
+    try:
+        signal.signal(signal.SIGTERM, _raise)
+    except ValueError:  # not the main thread
+        pass
+
+
 @contextmanager
 def graceful_interrupts():
     """Route SIGINT and SIGTERM through :func:`_handler` (main thread only; elsewhere a no-op)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.console import Group
 from rich.table import Table
 
-from kopt.console import console, fmt, is_tty
+from kopt.console import console, eta, fmt, is_tty, log_lines
 from kopt.tune.plan import TunePlan
 
 
@@ -58,10 +58,12 @@ class TuneUI:
                           "parameters run again[/]")
         if self.tty:
             from rich.live import Live
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                       TimeRemainingColumn)
 
             self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=console)
+                                     TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TextColumn("eta"),
+                                     TimeRemainingColumn(), console=console)
             self.trials_task = self.progress.add_task("trials", total=plan.n_trials, completed=done, stats="")
             self.epochs_task = self.progress.add_task("epochs", total=1, completed=0, stats="", visible=False)
             self.live = Live(self._renderable(), console=console, refresh_per_second=4, transient=False)
@@ -86,7 +88,7 @@ class TuneUI:
         if self.progress is None:
             return
         stats = "  ".join(f"{k} {float(v):.4f}" for k, v in logs.items() if k in ("loss", "val_loss", "val_accuracy"))
-        label = f"trial {number}" + (f" fold {fold + 1}/{n_folds}" if n_folds > 1 else "")
+        label = f"trial {number}" + (f" fold {fold} of {n_folds}" if n_folds > 1 else "")
         self.progress.update(self.epochs_task, description=label, completed=fold * epochs + epoch,
                              total=n_folds * epochs, stats=stats)
 
@@ -100,7 +102,6 @@ class TuneUI:
             self.progress.update(self.trials_task, completed=done, stats=best_text)
             self.progress.update(self.epochs_task, visible=False)
             self._refresh()
-            return
         state = row["state"]
         if state == "COMPLETE":
             what = f"{self.plan.metric}={row['value']:.4f}"
@@ -109,8 +110,21 @@ class TuneUI:
         else:
             what = row.get("fail_reason") or ""
         duration = f"{row['duration_s']:.1f}s" if row.get("duration_s") is not None else ""
-        console.print(f"trial {row['number']} {state} {what}  {duration}  {params_text(row['params'])}  "
-                      f"[{done}/{self.plan.n_trials} done, {best_text}]")
+        line = (f"trial {row['number']} {state} {what}  {duration}  {params_text(row['params'])}  "
+                f"[{done}/{self.plan.n_trials} done, {best_text}{self.eta(done)}]")
+        # the live display shows it on a terminal; the log (tune.log) always gets the line
+        (log_lines if self.progress is not None else console.print)(line.replace("[", r"\["))
+
+    def eta(self, done: int) -> str:
+        """``, eta 2m10s``: the trials left at the mean duration of the study's finished trials,
+        shared by the workers."""
+        finished = [r["duration_s"] for r in self.rows if r.get("duration_s") is not None
+                    and r["state"] in ("COMPLETE", "PRUNED", "FAIL")]
+        left = self.plan.n_trials - done
+        if not finished or left <= 0:
+            return ""
+        workers = max(1, int(self.plan.tuner.get("n_workers", 1) or 1))
+        return ", " + eta(sum(finished) / len(finished) * left / workers)
 
     def refresh_rows(self, rows: list[dict]) -> None:
         """Parallel workers: the monitor reports every trial that finished since the last poll."""
@@ -128,7 +142,11 @@ class TuneUI:
                              ("params", "left")):
             table.add_column(col, justify=justify)
         running = [r for r in self.rows if r["state"] == "RUNNING"]
-        for r in ranked(self.rows, self.plan.direction)[: self.top] + running:
+        # pruned and failed trials stay visible: the latest few, and all of them counted in the caption
+        others = [r for r in self.rows if r["state"] in ("PRUNED", "FAIL")]
+        counts = {s: sum(r["state"] == s for r in self.rows) for s in ("COMPLETE", "PRUNED", "FAIL")}
+        table.caption = "  ".join(f"{k.lower()} {v}" for k, v in counts.items())
+        for r in ranked(self.rows, self.plan.direction)[: self.top] + others[-3:] + running:
             duration = f"{r['duration_s']:.1f}s" if r.get("duration_s") is not None else ""
             table.add_row(str(r["number"]), fmt(r["value"]), r["state"], duration, params_text(r["params"], 70))
         for number, info in self.current.items():
