@@ -258,6 +258,24 @@ def session_failures(trials, since: float) -> list:
             and not str(t.user_attrs.get("fail_reason", "")).startswith(INTERRUPTED)]
 
 
+STREAMS = "kopt.sampler_streams"  # study attribute: how many processes have drawn trials so far
+
+
+def take_sampler_stream(study, plan: TunePlan, existing: int) -> None:
+    """Under the claim lock, the first time this process draws a trial: it takes the study's next
+    stream number, so processes started together (two ``kopt tune``, ``kopt worker`` array jobs)
+    never share a sampler seed. A fresh study's first process takes stream 0: a single process
+    draws what it always did, on every rerun."""
+    from kopt.tune.samplers import build_sampler
+
+    if getattr(study, "_kopt_stream", None) is not None:
+        return
+    stream = int(study.user_attrs.get(STREAMS, 0))
+    study.set_user_attr(STREAMS, stream + 1)
+    study.sampler = build_sampler(plan, stream, existing)
+    study._kopt_stream = stream
+
+
 WAIT = "wait"
 WAIT_POLL_S = 1.0
 
@@ -285,6 +303,7 @@ def claim(study, plan: TunePlan, study_dir: Path, since: float):
                 return None
         if len(session_failures(trials, since)) >= plan.tuner["max_failures"]:
             return None
+        take_sampler_stream(study, plan, len(trials))
         trial = study.ask()
         if is_heartbeat_enabled(study._storage):  # at once: a trial without one never goes stale
             study._storage.record_heartbeat(trial._trial_id)
