@@ -54,6 +54,10 @@ def open_storage(spec: str, tuner: dict | None = None):
     from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
     from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 
+    if "://" not in spec:
+        from kopt.tune.journal import check_journal
+
+        check_journal(Path(spec).expanduser())  # a torn tail is cut off; a damaged middle is one line
     try:
         if "://" not in spec:
             path = Path(spec).expanduser()
@@ -80,18 +84,23 @@ def rdb_storage(storage):
     return inner if isinstance(inner, RDBStorage) else None
 
 
-def check_resume(plan: TunePlan, spec: str) -> None:
-    """Before anything is written: if the study exists, it must have been made by the same setup."""
+def check_resume(plan: TunePlan, spec: str, study_dir: Path | None = None) -> None:
+    """Before anything is written: if the study exists, it must have been made by the same setup;
+    and the study dir must not hold another study's trials."""
     import optuna
 
-    if "://" not in spec and not Path(spec).expanduser().is_file():
-        return  # a new journal file: a new study
-    storage = open_storage(spec)
-    try:
-        study = optuna.load_study(study_name=plan.study_name, storage=storage)
-    except KeyError:
-        return
-    _check_same_plan(plan, study)
+    from kopt.tune.owner import check_owner
+
+    study = None
+    if "://" in spec or Path(spec).expanduser().is_file():  # else a new journal file: a new study
+        try:
+            study = optuna.load_study(study_name=plan.study_name, storage=open_storage(spec))
+        except KeyError:
+            pass
+    if study is not None:
+        _check_same_plan(plan, study)
+    if study_dir is not None:
+        check_owner(study_dir, plan.study_name, spec, study)
 
 
 def _check_same_plan(plan: TunePlan, study) -> None:
