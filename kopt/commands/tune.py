@@ -110,7 +110,8 @@ def main(argv: list[str]) -> None:
         from kopt.tune.study import check_resume, storage_spec
 
         study_dir = line.output_dir or Path("runs") / "tune" / _plan.study_name
-        check_writable(study_dir)  # a read-only or full disk fails here, before the storage is touched
+        if not line.print_only:
+            check_writable(study_dir)  # a read-only or full disk fails here, before the storage is touched
         check_resume(_plan, storage_spec(_plan.tuner.get("storage"), study_dir), study_dir)
         # the study name may come from ${now:...}: pin it, so the Hydra run dir matches the plan
         argv = pin_override(argv, line.overrides, f"tuner.study_name={_plan.study_name}")

@@ -123,9 +123,10 @@ WORKER = """
 import sys, time
 from pathlib import Path
 from kopt.tune.study import claim, load_study, open_storage, quiet_optuna
-spec, name, study_dir, go = sys.argv[1:5]
+spec, name, study_dir, go, ready = sys.argv[1:6]
 quiet_optuna()
 study, plan = load_study(open_storage(spec), name)  # what `kopt worker` and tuner.n_workers do
+Path(ready).touch()
 while not Path(go).exists():
     time.sleep(0.01)
 since = time.time()
@@ -159,10 +160,14 @@ def test_workers_started_together_draw_distinct_trials(kind, tmp_path, request):
     study, _ = make_study(spec, "pair", 8)
     go, study_dir = tmp_path / "go", tmp_path / "runs" / "tune" / "pair"
     study_dir.mkdir(parents=True)
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, spec, "pair", str(study_dir), str(go)],
-                              env=kopt_env(), text=True, stderr=subprocess.PIPE) for _ in range(2)]
-    time.sleep(3)  # both have joined the study (one trial each would be enough to tell)
-    go.touch()
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, spec, "pair", str(study_dir), str(go),
+                               str(tmp_path / f"ready{i}")], env=kopt_env(), text=True, stderr=subprocess.PIPE)
+             for i in range(2)]
+    deadline = time.time() + 120
+    while not all((tmp_path / f"ready{i}").exists() for i in range(2)):  # both have joined the study
+        assert all(p.poll() is None for p in procs) and time.time() < deadline, [p.communicate() for p in procs]
+        time.sleep(0.05)
+    go.touch()  # then they start together
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err[-3000:]
