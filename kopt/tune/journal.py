@@ -21,6 +21,11 @@ from kopt.errors import KoptError
 
 
 def _backup(path: Path) -> Path:
+    """A copy of the journal as it is now (an earlier copy of the very same bytes is reused)."""
+    data = path.read_bytes()
+    for old in sorted(path.parent.glob(f"{path.name}.*.bak")):
+        if old.stat().st_size == len(data) and old.read_bytes() == data:
+            return old
     backup = path.with_name(f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}.bak")
     n = 1
     while backup.exists():
