@@ -90,7 +90,6 @@ def task(cfg) -> dict | None:
 def main(argv: list[str]) -> None:
     global _plan
     _errors.clear()
-    logging.raiseExceptions = False  # a log file on a full disk: no "--- Logging error ---" pages
     argv = quote_search_overrides(argv)
     line, cfgs = compose_and_validate(argv, "tune", validators=[validate_tune])
     preset = default_search(line, cfgs)
@@ -115,6 +114,8 @@ def main(argv: list[str]) -> None:
         check_resume(_plan, storage_spec(_plan.tuner.get("storage"), study_dir), study_dir)
         # the study name may come from ${now:...}: pin it, so the Hydra run dir matches the plan
         argv = pin_override(argv, line.overrides, f"tuner.study_name={_plan.study_name}")
+    # tune.log on a full disk: one error line at the end, not a "--- Logging error ---" page per record
+    raise_exceptions, logging.raiseExceptions = logging.raiseExceptions, False
     try:
         run_hydra_app(task, argv, "tune", "kopt tune")
     except KeyboardInterrupt:
@@ -122,5 +123,7 @@ def main(argv: list[str]) -> None:
             print(f"kopt: study {_plan.study_name} is saved (the running trial is marked FAIL \"interrupted\"); "
                   "run the same kopt tune command again to resume it", file=sys.stderr)
         raise
+    finally:
+        logging.raiseExceptions = raise_exceptions
     if _errors:
         raise _errors[0]
