@@ -6,6 +6,7 @@ of the search space), so a bad override costs one line and writes nothing.
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 from pathlib import Path
@@ -74,11 +75,16 @@ def task(cfg) -> dict | None:
 
     from kopt.tune.run import run_study
 
+    study_dir = HydraConfig.get().runtime.output_dir
     try:
-        return run_study(_plan, HydraConfig.get().runtime.output_dir)
+        return run_study(_plan, study_dir)
     except (KoptError, RunFailed) as exc:  # raised after the app returns: Hydra would print a traceback
         _errors.append(exc)
-        return None
+    except OSError as exc:  # a full disk, a folder gone read-only: the study so far stays in its storage
+        where = exc.filename or study_dir
+        _errors.append(RunFailed(f"I/O error on {where}: {exc.strerror or exc}; the study is saved up to there, "
+                                 "run the same kopt tune command again once that is fixed"))
+    return None
 
 
 def main(argv: list[str]) -> None:
@@ -99,11 +105,17 @@ def main(argv: list[str]) -> None:
         from kopt.tune.plan import build_plan
 
         _plan = build_plan(cfgs[0], line.overrides, search_dirs(line.user_config_dir), line.config_name or "tune")
+        from kopt.rundir import check_writable
         from kopt.tune.study import check_resume, storage_spec
 
-        check_resume(_plan, storage_spec(_plan.tuner.get("storage"), Path("runs") / "tune" / _plan.study_name))
+        study_dir = line.output_dir or Path("runs") / "tune" / _plan.study_name
+        if not line.print_only:
+            check_writable(study_dir)  # a read-only or full disk fails here, before the storage is touched
+        check_resume(_plan, storage_spec(_plan.tuner.get("storage"), study_dir), study_dir)
         # the study name may come from ${now:...}: pin it, so the Hydra run dir matches the plan
         argv = pin_override(argv, line.overrides, f"tuner.study_name={_plan.study_name}")
+    # tune.log on a full disk: one error line at the end, not a "--- Logging error ---" page per record
+    raise_exceptions, logging.raiseExceptions = logging.raiseExceptions, False
     try:
         run_hydra_app(task, argv, "tune", "kopt tune")
     except KeyboardInterrupt:
@@ -111,5 +123,7 @@ def main(argv: list[str]) -> None:
             print(f"kopt: study {_plan.study_name} is saved (the running trial is marked FAIL \"interrupted\"); "
                   "run the same kopt tune command again to resume it", file=sys.stderr)
         raise
+    finally:
+        logging.raiseExceptions = raise_exceptions
     if _errors:
         raise _errors[0]
