@@ -31,7 +31,7 @@ train: install
 	$(BIN)/kopt train $(ARGS)
 
 test: dev
-	$(BIN)/python -m pytest -q -n $(JOBS) --durations=15 $(ARGS)
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup --durations=15 $(ARGS)
 
 lint: dev
 	$(BIN)/python -m compileall -q kopt tests benchmarks
