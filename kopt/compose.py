@@ -185,16 +185,13 @@ def check_safe_name(key: str, value) -> None:
                         "'/', '\\', '..', control characters or a leading '.'")
 
 
-def check_inside_runs(key: str, value: str, resolved: str | None = None) -> Path:
-    """``value`` (a run or sweep dir) must be a folder inside ./runs: no '..', nothing outside."""
-    if ".." in Path(str(value)).parts or "\x00" in str(value):
-        raise KoptError(f"{key}={value}: '..' is not allowed here; allowed: a folder under {runs_root()}")
+def resolve_dir(key: str, value: str, resolved: str | None = None) -> Path:
+    """``value`` (a run or sweep dir, as configured; ``resolved``: its interpolated value) as an
+    absolute path: any folder the user can write, relative to the working folder or absolute."""
+    if "\x00" in str(value) or (resolved is not None and "\x00" in str(resolved)):
+        raise KoptError(f"{key}: a NUL character is not allowed in a path")
     path = Path(resolved if resolved is not None else value).expanduser()
-    path = (path if path.is_absolute() else Path.cwd() / path).resolve()
-    root = runs_root()
-    if path == root or root not in path.parents:
-        raise KoptError(f"{key}={value} is outside the runs folder; allowed: a folder under {root}")
-    return path
+    return (path if path.is_absolute() else Path.cwd() / path).resolve()
 
 
 def _relative_subpath(key: str, value) -> None:
@@ -203,8 +200,8 @@ def _relative_subpath(key: str, value) -> None:
 
 
 def check_output_paths(cfg: DictConfig, multirun: bool) -> tuple[Path, str]:
-    """Refuse run/sweep dirs, sub-dirs and log names that would write outside ./runs; return the
-    resolved output dir of this command (sweep dir with -m) and its configured pattern.
+    """Refuse sweep sub-dirs and job names that are not plain names; return the resolved output
+    dir of this command (sweep dir with -m; any writable folder) and its configured pattern.
     ``cfg`` is a job's whole config, ``hydra`` node included."""
     raw = OmegaConf.to_container(cfg.hydra, resolve=False)
     run_raw, sweep_raw = raw["run"]["dir"], raw["sweep"]["dir"]
@@ -212,8 +209,8 @@ def check_output_paths(cfg: DictConfig, multirun: bool) -> tuple[Path, str]:
         run_dir, sweep_dir = OmegaConf.select(cfg, "hydra.run.dir"), OmegaConf.select(cfg, "hydra.sweep.dir")
     except OmegaConfBaseException as exc:
         raise KoptError(f"hydra.run.dir / hydra.sweep.dir: {str(exc).splitlines()[0]}") from None
-    run_path = check_inside_runs("hydra.run.dir", run_raw, run_dir)
-    sweep_path = check_inside_runs("hydra.sweep.dir", sweep_raw, sweep_dir)
+    run_path = resolve_dir("hydra.run.dir", run_raw, run_dir)
+    sweep_path = resolve_dir("hydra.sweep.dir", sweep_raw, sweep_dir)
     _relative_subpath("hydra.sweep.subdir", raw["sweep"].get("subdir"))
     _relative_subpath("hydra.output_subdir", raw.get("output_subdir"))
     check_safe_name("hydra.job.name", raw["job"].get("name"))

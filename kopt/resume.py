@@ -1,6 +1,6 @@
 """``kopt train resume=...``: continue an interrupted run, or finish an interrupted sweep.
 
-* ``resume=runs/train/<run>`` (or ``resume=last``, the newest run in runs/train) continues that
+* ``resume=<run dir>`` (anywhere; or ``resume=last``, the most recently started run in runs/train) continues that
   run in its own dir with its own config (``.hydra/config.yaml``): finished folds are kept and
   the unfinished fold continues after its last checkpointed epoch. Other overrides are allowed
   only if they change nothing in that config; ``hydra.*`` overrides are refused. A completed run
@@ -16,15 +16,16 @@ YAML read with OmegaConf's safe loader, everything else is JSON or ``.npz`` with
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from kopt.compose import CommandLine, check_inside_runs, compose_job, runs_root, search_dirs
+from kopt.compose import CommandLine, compose_job, resolve_dir, runs_root, search_dirs
 from kopt.errors import KoptError
 from kopt.procs import process_alive
-from kopt.rundir import SUMMARY, check_writable, read_json
+from kopt.rundir import SUMMARY, atomic_write_json, check_writable, read_json
 
 LAST = ("last", "true")
 
@@ -89,19 +90,60 @@ def _display(path: Path) -> str:
         return str(path)
 
 
+def holds_run(path: Path) -> bool:
+    """Whether ``path`` already holds a kopt run (its config or its summary)."""
+    return (Path(path) / ".hydra" / "config.yaml").is_file() or (Path(path) / SUMMARY).is_file()
+
+
+def _started(run_dir: Path) -> float:
+    """When a run started: its recorded start time, else when its config was written."""
+    try:
+        started = _read_summary(run_dir).get("started_at")
+        if isinstance(started, str):
+            return dt.datetime.fromisoformat(started).timestamp()
+    except (KoptError, ValueError, TypeError):
+        pass
+    return (run_dir / ".hydra" / "config.yaml").stat().st_mtime
+
+
+def check_fresh_output(line: CommandLine) -> None:
+    """A new run (or sweep) never writes into a dir that already holds one: that mixes the two
+    runs' files. The way to continue one is ``resume=``."""
+    where = line.output_dir
+    if where is None:
+        return
+    if line.multirun and (where / "multirun.yaml").is_file():
+        raise KoptError(f"hydra.sweep.dir={line.output_pattern}: {_display(where)} already holds a kopt sweep; "
+                        "choose another hydra.sweep.dir, or finish that sweep with the same command and resume=true")
+    if not line.multirun and holds_run(where):
+        raise KoptError(f"hydra.run.dir={line.output_pattern}: {_display(where)} already holds a kopt run; choose "
+                        f"another hydra.run.dir, or continue that run with kopt train resume={_display(where)}")
+
+
+def _check_train_run(path: Path, target: str) -> None:
+    """A study dir (or any run of another command) is not continued as a train run."""
+    summary = _read_summary(path)
+    cfg = _read_config(path)
+    if "tuner" in cfg or "search" in cfg or "counts" in summary or "best_trial" in summary or (path / "journal.log").exists():
+        raise KoptError(f"resume={target}: not a kopt train run (a kopt tune study dir); a study resumes when its "
+                        "kopt tune command runs again")
+
+
 def find_run(target: str) -> Path:
-    """The run dir ``resume=<target>`` names."""
+    """The run dir ``resume=<target>`` names: a path anywhere, or ``last``, the most recently
+    started run in runs/train (by its recorded start time, not by name)."""
     if target.lower() in LAST:
         train = runs_root() / "train"
-        runs = sorted(p for p in train.iterdir() if (p / ".hydra" / "config.yaml").is_file()) if train.is_dir() else []
+        runs = [p for p in train.iterdir() if (p / ".hydra" / "config.yaml").is_file()] if train.is_dir() else []
         if not runs:
             raise KoptError(f"resume={target}: no run to resume in {_display(train)}")
-        return runs[-1]
-    path = check_inside_runs("resume", target)
+        return max(runs, key=lambda p: (_started(p), p.name))
+    path = resolve_dir("resume", target)
     if (path / "multirun.yaml").is_file():
         raise KoptError(f"resume={target} is a sweep: run the sweep's command again with -m and resume=true")
     if not (path / ".hydra" / "config.yaml").is_file():
         raise KoptError(f"resume={target}: not a kopt run dir (no .hydra/config.yaml there)")
+    _check_train_run(path, target)
     return path
 
 
@@ -109,9 +151,22 @@ def _still_running(summary: dict) -> bool:
     if summary.get("status") != "running" or summary.get("host") != socket.gethostname():
         return False
     pid = summary.get("pid")
-    started = summary.get("started_at")
-    since = dt.datetime.fromisoformat(started) if isinstance(started, str) else None
+    # the process that last wrote the summary was alive then (a resumed run keeps its first start time)
+    written = summary.get("finished_at") or summary.get("started_at")
+    try:
+        since = dt.datetime.fromisoformat(written) if isinstance(written, str) else None
+    except ValueError:
+        since = None
     return isinstance(pid, int) and process_alive(pid, since)
+
+
+def claim_run(run_dir: Path, summary: dict, seed: int) -> None:
+    """Mark ``run_dir`` as running in this process before TensorFlow loads (seconds), so that a
+    ``resume=`` of it from another process in that start-up window is refused."""
+    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    record = {"folds": [], "seed": seed, "run_dir": str(run_dir), "started_at": now, **summary,
+              "status": "running", "pid": os.getpid(), "host": socket.gethostname(), "finished_at": now}
+    atomic_write_json(Path(run_dir) / SUMMARY, record)
 
 
 def _flat(node, prefix: str = "") -> dict[str, object]:
@@ -172,6 +227,7 @@ def resume_run(target: str, line: CommandLine, config_name: str = "config") -> d
         raise KoptError(f"{_display(run_dir)} was trained with trainer.strategy=multi_worker: resuming it is not "
                         "supported (every worker would need the chief's checkpoints); start it again")
     check_writable(run_dir)
+    claim_run(run_dir, summary, int(cfg.get("seed", 0)))
     print(f"kopt: resuming {_display(run_dir)} (status {status or 'unknown'})", flush=True)
     from kopt.training.run import run_train
 
@@ -218,7 +274,7 @@ def find_sweep(target: str, line: CommandLine) -> Path:
     is a fixed folder, or the newest sweep beside it started with the same overrides."""
     task = [o for o in without_resume(line.overrides) if not _key(o).startswith(("hydra.", "hydra/"))]
     if target.lower() not in LAST:
-        candidates = [check_inside_runs("resume", target)]
+        candidates = [resolve_dir("resume", target)]
     elif line.output_pattern and "${" not in line.output_pattern:
         candidates = [line.output_dir]
     else:

@@ -63,9 +63,9 @@ def test_hydra_overrides_are_refused_with_resume(tmp_path, composed, override):
 @pytest.mark.parametrize("target,needle", [
     ("last", "no run to resume in runs/train"),
     ("runs/train/missing", "not a kopt run dir"),
-    ("../outside", "'..' is not allowed"),
-    ("/tmp", "outside the runs folder"),
-    ("runs/../runs/train/x", "'..' is not allowed"),
+    ("../outside", "not a kopt run dir"),  # a run dir may be anywhere, but it must be one
+    ("/", "not a kopt run dir"),
+    ("runs/../runs/train/x", "not a kopt run dir"),
 ])
 def test_bad_resume_targets(tmp_path, target, needle):
     proc = run_kopt("train", f"resume={target}", cwd=tmp_path)

@@ -22,14 +22,18 @@ RESUME_SWEEP = "KOPT_RESUME_SWEEP"
 def task(cfg) -> dict | None:
     from hydra.core.hydra_config import HydraConfig
 
+    from kopt.resume import claim_run
+    from kopt.rundir import SUMMARY
     from kopt.sweep import record_status, split_threads
-    from kopt.training.run import run_from_hydra  # TensorFlow loads here, once a run starts
 
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode.name == "MULTIRUN"
     if multirun:
         split_threads(cfg, hydra_cfg)
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    if os.environ.get(RESUME_SWEEP) != "1" and not (run_dir / SUMMARY).exists():
+        claim_run(run_dir, {}, int(cfg.get("seed", 0)))  # `resume=` of this dir is refused from now on
+    from kopt.training.run import run_from_hydra  # TensorFlow loads here, once a run starts
     try:
         if os.environ.get(RESUME_SWEEP) == "1":
             from kopt.resume import resume_job
@@ -75,8 +79,11 @@ def main(argv: list[str]) -> None:
     if scratch:
         argv = [*argv, f"hydra.run.dir={scratch}", "hydra.output_subdir=null"]
     elif not line.print_only:
+        from kopt.resume import check_fresh_output
         from kopt.rundir import check_writable
 
+        if os.environ.get(RESUME_SWEEP) != "1":
+            check_fresh_output(line)  # never into a dir that holds another run: resume= continues one
         check_writable(line.output_dir)  # a read-only or full disk fails here, before any training
     try:
         run_hydra_app(task, argv, "config", "kopt train")

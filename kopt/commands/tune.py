@@ -6,6 +6,7 @@ of the search space), so a bad override costs one line and writes nothing.
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 from pathlib import Path
@@ -74,16 +75,22 @@ def task(cfg) -> dict | None:
 
     from kopt.tune.run import run_study
 
+    study_dir = HydraConfig.get().runtime.output_dir
     try:
-        return run_study(_plan, HydraConfig.get().runtime.output_dir)
+        return run_study(_plan, study_dir)
     except (KoptError, RunFailed) as exc:  # raised after the app returns: Hydra would print a traceback
         _errors.append(exc)
-        return None
+    except OSError as exc:  # a full disk, a folder gone read-only: the study so far stays in its storage
+        where = exc.filename or study_dir
+        _errors.append(RunFailed(f"I/O error on {where}: {exc.strerror or exc}; the study is saved up to there, "
+                                 "run the same kopt tune command again once that is fixed"))
+    return None
 
 
 def main(argv: list[str]) -> None:
     global _plan
     _errors.clear()
+    logging.raiseExceptions = False  # a log file on a full disk: no "--- Logging error ---" pages
     argv = quote_search_overrides(argv)
     line, cfgs = compose_and_validate(argv, "tune", validators=[validate_tune])
     preset = default_search(line, cfgs)
@@ -99,9 +106,13 @@ def main(argv: list[str]) -> None:
         from kopt.tune.plan import build_plan
 
         _plan = build_plan(cfgs[0], line.overrides, search_dirs(line.user_config_dir), line.config_name or "tune")
+        from kopt.rundir import check_writable
         from kopt.tune.study import check_resume, storage_spec
 
-        check_resume(_plan, storage_spec(_plan.tuner.get("storage"), Path("runs") / "tune" / _plan.study_name))
+        study_dir = line.output_dir or Path("runs") / "tune" / _plan.study_name
+        if not line.print_only:
+            check_writable(study_dir)  # a read-only or full disk fails here, before the storage is touched
+        check_resume(_plan, storage_spec(_plan.tuner.get("storage"), study_dir), study_dir)
         # the study name may come from ${now:...}: pin it, so the Hydra run dir matches the plan
         argv = pin_override(argv, line.overrides, f"tuner.study_name={_plan.study_name}")
     try:

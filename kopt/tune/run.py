@@ -8,6 +8,7 @@ from pathlib import Path
 
 from kopt.console import console
 from kopt.errors import RunFailed
+from kopt.tune.owner import record_owner
 from kopt.tune.plan import TunePlan
 from kopt.tune.report import trial_row, write_best_yaml, write_plots, write_progress
 from kopt.tune.study import open_storage, open_study, quiet_optuna, recover, storage_spec, work
@@ -46,6 +47,7 @@ def run_study(plan: TunePlan, study_dir: Path) -> dict:
     study_dir.mkdir(parents=True, exist_ok=True)
     spec = storage_spec(plan.tuner.get("storage"), study_dir)
     study = open_study(plan, open_storage(spec, plan.tuner))
+    record_owner(study_dir, study, spec)  # (kopt tune checked before that the dir is this study's)
     recovered = recover(study, study_dir)
     if int(plan.tuner.get("n_workers", 1)) == 1:  # load TensorFlow before the live display starts
         from kopt.runtime import import_tensorflow

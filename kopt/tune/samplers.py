@@ -1,6 +1,7 @@
 """The ``tuner`` group: one factory per tuner, all with the signature
 ``make(options, seed, plan) -> optuna.samplers.BaseSampler``. The seed comes from ``seed``
-(plus the worker index, so parallel workers do not draw the same values)."""
+(plus the stream number a process takes when it first draws a trial, so processes sharing a study
+do not draw the same values: see kopt.tune.study.take_sampler_stream)."""
 
 from __future__ import annotations
 
@@ -97,8 +98,8 @@ SHARED_SEED = ("grid", "qmc")
 
 
 def sampler_seed(plan: TunePlan, worker: int = 0, existing: int = 0) -> int:
-    """``seed`` for a new study's first worker; other workers, and runs that resume a study with
-    ``existing`` trials, get other streams (else a resumed random search would redraw its values)."""
+    """``seed`` for a new study's first process (stream 0); other streams (``worker``), and runs that resume
+    a study with ``existing`` trials, get other seeds (else a resumed random search would redraw its values)."""
     if plan.tuner_name in SHARED_SEED:
         return plan.seed
     return (plan.seed + 1_000_003 * worker + 7_919 * existing) % 2**32

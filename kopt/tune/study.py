@@ -54,6 +54,10 @@ def open_storage(spec: str, tuner: dict | None = None):
     from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
     from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 
+    if "://" not in spec:
+        from kopt.tune.journal import check_journal
+
+        check_journal(Path(spec).expanduser())  # a torn tail is cut off; a damaged middle is one line
     try:
         if "://" not in spec:
             path = Path(spec).expanduser()
@@ -80,18 +84,23 @@ def rdb_storage(storage):
     return inner if isinstance(inner, RDBStorage) else None
 
 
-def check_resume(plan: TunePlan, spec: str) -> None:
-    """Before anything is written: if the study exists, it must have been made by the same setup."""
+def check_resume(plan: TunePlan, spec: str, study_dir: Path | None = None) -> None:
+    """Before anything is written: if the study exists, it must have been made by the same setup;
+    and the study dir must not hold another study's trials."""
     import optuna
 
-    if "://" not in spec and not Path(spec).expanduser().is_file():
-        return  # a new journal file: a new study
-    storage = open_storage(spec)
-    try:
-        study = optuna.load_study(study_name=plan.study_name, storage=storage)
-    except KeyError:
-        return
-    _check_same_plan(plan, study)
+    from kopt.tune.owner import check_owner
+
+    study = None
+    if "://" in spec or Path(spec).expanduser().is_file():  # else a new journal file: a new study
+        try:
+            study = optuna.load_study(study_name=plan.study_name, storage=open_storage(spec))
+        except KeyError:
+            pass
+    if study is not None:
+        _check_same_plan(plan, study)
+    if study_dir is not None:
+        check_owner(study_dir, plan.study_name, spec, study)
 
 
 def _check_same_plan(plan: TunePlan, study) -> None:
@@ -258,6 +267,24 @@ def session_failures(trials, since: float) -> list:
             and not str(t.user_attrs.get("fail_reason", "")).startswith(INTERRUPTED)]
 
 
+STREAMS = "kopt.sampler_streams"  # study attribute: how many processes have drawn trials so far
+
+
+def take_sampler_stream(study, plan: TunePlan, existing: int) -> None:
+    """Under the claim lock, the first time this process draws a trial: it takes the study's next
+    stream number, so processes started together (two ``kopt tune``, ``kopt worker`` array jobs)
+    never share a sampler seed. A fresh study's first process takes stream 0: a single process
+    draws what it always did, on every rerun."""
+    from kopt.tune.samplers import build_sampler
+
+    if getattr(study, "_kopt_stream", None) is not None:
+        return
+    stream = int(study.user_attrs.get(STREAMS, 0))
+    study.set_user_attr(STREAMS, stream + 1)
+    study.sampler = build_sampler(plan, stream, existing)
+    study._kopt_stream = stream
+
+
 WAIT = "wait"
 WAIT_POLL_S = 1.0
 
@@ -285,6 +312,7 @@ def claim(study, plan: TunePlan, study_dir: Path, since: float):
                 return None
         if len(session_failures(trials, since)) >= plan.tuner["max_failures"]:
             return None
+        take_sampler_stream(study, plan, len(trials))
         trial = study.ask()
         if is_heartbeat_enabled(study._storage):  # at once: a trial without one never goes stale
             study._storage.record_heartbeat(trial._trial_id)
