@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from conftest import TINY, read_summary, run_kopt
+from conftest import TINY, kopt_env, read_summary, run_kopt
 
 pytestmark = pytest.mark.xdist_group("slurm")
 
@@ -73,3 +76,86 @@ def test_a_sweep_runs_as_slurm_jobs_records_a_failure_and_resumes_only_the_rest(
     assert len(new_logs) == 3, new_logs
     skipped = [p for p in new_logs if "already completed" in p.read_text()]
     assert len(skipped) == 2, [p.read_text()[-500:] for p in new_logs]
+
+
+# -- tune workers as a SLURM array job on a PostgreSQL study --------------------------------------
+
+N_TRIALS = 6
+STUDY = "slurmw"
+TUNE = [*TINY, "dataset.size=300", "trainer.epochs=6", "tuner=random", "pruner=none", f"tuner.n_trials={N_TRIALS}",
+        f"tuner.study_name={STUDY}", "tuner.heartbeat_interval=1", "tuner.grace_period=3",
+        "tuner.retrain_best=false", "tuner.plots=false", "search.optimizer.lr=tag(log, interval(1e-3, 1e-1))"]
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def array_task_of(pid: int) -> str | None:
+    """The SLURM array task (`<job>_<task>`) a local process belongs to, from its environment."""
+    try:
+        env = dict(v.split("=", 1) for v in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in v)
+    except OSError:
+        return None
+    if "SLURM_ARRAY_JOB_ID" not in env:
+        return None
+    return f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+
+
+def test_workers_as_an_array_job_finish_exactly_n_trials_and_a_cancelled_tasks_trial_is_redone(
+        slurm_cluster, pg_url, tmp_path):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    env = kopt_env({"SLURM_CONF": str(slurm_cluster.conf)})
+    tune = subprocess.Popen([sys.executable, "-m", "kopt", "tune", *TUNE, f"tuner.storage={pg_url}"], cwd=tmp_path,
+                            env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+
+    def load():
+        try:
+            return optuna.load_study(study_name=STUDY, storage=pg_url)
+        except KeyError:
+            return None
+
+    study = wait_for(load, 120, "kopt tune to create the study")
+    # the array job exactly as docs/scaling.md shows it (python -m kopt: this checkout's kopt)
+    worker = f"{sys.executable} -m kopt worker tuner.storage={pg_url} tuner.study_name={STUDY}"
+    job = subprocess.run(["sbatch", "--parsable", "--array=0-3", "--cpus-per-task=1", "--mem=1G",
+                          f"--output={tmp_path}/worker_%a.out", "--wrap", worker], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert job.returncode == 0, job.stderr
+
+    def a_task_running_a_trial():
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            task = array_task_of((t.user_attrs.get("worker") or {}).get("pid", 0))
+            if task and t.params:
+                return t, task
+        return None
+
+    victim, task = wait_for(a_task_running_a_trial, 180, "an array task to run a trial")
+    slurm_cluster.run("scancel", task)  # as a user does: SIGTERM, then SIGKILL after KillWait
+    tune_out = tune.communicate(timeout=300)[0]
+    assert tune.returncode == 0, tune_out
+    slurm_cluster.wait_jobs(120)
+    outputs = {p.name: p.read_text() for p in tmp_path.glob("worker_*.out")}
+
+    trials = study.get_trials(deepcopy=False)
+    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(finished) == N_TRIALS, ([(t.number, t.state.name) for t in trials], outputs)
+    assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
+    # distinct parameters: every process drew from its own sampler stream
+    assert len({t.params["optimizer.lr"] for t in finished}) == N_TRIALS
+    # the array's workers took part: at least one besides the cancelled one finished trials
+    assert len(outputs) == 4, outputs
+    assert sum(": COMPLETE" in out for name, out in outputs.items() if name != f"worker_{task.split('_')[1]}.out") >= 1, outputs
+    victim = study.trials[victim.number]
+    assert victim.state.name == "FAIL"
+    redone = [t for t in finished if t.params == victim.params]
+    assert len(redone) == 1, ([(t.number, t.state.name, t.params) for t in trials], outputs)
