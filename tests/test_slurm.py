@@ -159,3 +159,45 @@ def test_workers_as_an_array_job_finish_exactly_n_trials_and_a_cancelled_tasks_t
     assert victim.state.name == "FAIL"
     redone = [t for t in finished if t.params == victim.params]
     assert len(redone) == 1, ([(t.number, t.state.name, t.params) for t in trials], outputs)
+
+
+# -- kopt slurm: the sbatch script for workers ----------------------------------------------------
+
+def test_kopt_slurm_writes_a_worker_script_that_sbatch_runs(slurm_cluster, tmp_path):
+    missing = tmp_path / "no-such-journal.log"  # the workers start, find no study and say so in one line
+    proc = run_kopt("slurm", f"tuner.storage={missing}", "tuner.study_name=digits", "--array", "2",
+                    "--time", "00:05:00", "--cpus-per-task", "1", "--mem", "1G", "--activate", "none", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    script = tmp_path / "kopt-worker-digits.sbatch"
+    text = script.read_text()
+    assert "#SBATCH --array=0-1\n" in text and "#SBATCH --gres" not in text
+    assert f"exec kopt worker tuner.storage={missing} tuner.study_name=digits\n" in text
+    # the environment to activate: here, a script that puts this checkout's kopt on PATH
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "kopt").write_text(f"#!/bin/sh\nexec {sys.executable} -m kopt \"$@\"\n")
+    (bindir / "kopt").chmod(0o755)
+    (tmp_path / "activate").write_text(f"export PATH={bindir}:$PATH\n")
+    proc = run_kopt("slurm", f"tuner.storage={missing}", "tuner.study_name=digits", "--array", "2",
+                    "--time", "00:05:00", "--cpus-per-task", "1", "--mem", "1G", "--activate", "activate",
+                    cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"source {tmp_path / 'activate'}\n" in script.read_text()
+
+    job = slurm_cluster.run("sbatch", "--parsable", str(script)).stdout.strip()
+    slurm_cluster.wait_jobs(120)
+    logs = sorted((tmp_path / "runs" / "tune" / "digits" / "slurm").glob("*.out"))
+    assert [p.name for p in logs] == [f"{job}_0.out", f"{job}_1.out"]
+    for log in logs:
+        lines = log.read_text().splitlines()
+        assert lines and lines[-1].startswith("kopt: error: tuner.storage=") and "no such journal file" in lines[-1], lines
+
+
+def test_kopt_slurm_bad_values_are_one_line(tmp_path):
+    from conftest import assert_clean_error
+
+    proc = run_kopt("slurm", "tuner.storage=x", "tuner.study_name=s", "--time", "4h", cwd=tmp_path)
+    assert_clean_error(proc, "--time", "HH:MM:SS")
+    proc = run_kopt("slurm", "tuner.storage=x", cwd=tmp_path)
+    assert_clean_error(proc, "tuner.study_name")
+    assert not list(tmp_path.iterdir())
