@@ -38,7 +38,7 @@ def test_the_cluster_runs_a_batch_job(slurm_cluster, tmp_path):
     assert out.read_text().strip() == f"job={job}"
 
 
-def test_a_sweep_runs_as_slurm_jobs_records_a_failure_and_resumes_only_the_rest(slurm_cluster, tmp_path):
+def test_a_sweep_runs_as_slurm_jobs_records_a_failure_and_resubmits_only_the_rest(slurm_cluster, tmp_path):
     # job 0 diverges (NaN loss at once), jobs 1 and 2 complete: three SLURM array tasks
     args = ["train", "-m", *LAUNCHER, *TINY, "optimizer=sgd", "optimizer.lr=1e30,0.01,0.02"]
     proc = run_kopt(*args, cwd=tmp_path, env={"SLURM_CONF": str(slurm_cluster.conf)}, timeout=300)
@@ -72,10 +72,47 @@ def test_a_sweep_runs_as_slurm_jobs_records_a_failure_and_resumes_only_the_rest(
     assert "1 of 3 jobs completed" not in out and "2 of 3 jobs completed" in out, out
     assert [p.name for p in (tmp_path / "runs" / "multirun").iterdir()] == [sweep_dir.name]
     assert {job: (sweep_dir / job / "metrics.jsonl").stat().st_mtime_ns for job in ("1", "2")} == before
+    # ... and only the failed one was submitted again
     new_logs = sorted(set((sweep_dir / ".submitit").glob("*/*_log.out")) - set(logs))
-    assert len(new_logs) == 3, new_logs
-    skipped = [p for p in new_logs if "already completed" in p.read_text()]
-    assert len(skipped) == 2, [p.read_text()[-500:] for p in new_logs]
+    assert len(new_logs) == 1, new_logs
+    assert "job 1 is already completed; not submitted" in proc.stdout
+    assert "job 2 is already completed; not submitted" in proc.stdout
+    assert {r["job"]: r["status"] for r in read_csv(sweep_dir / "sweep.csv")} == {
+        "0": "failed", "1": "completed", "2": "completed"}
+
+
+
+def test_a_sweep_job_cancelled_by_slurm_is_a_failed_row_and_the_sweep_ends(slurm_cluster, tmp_path):
+    # job 0 trains long enough to be cancelled mid-run (scancel, as a time limit or the OOM killer
+    # would end it); job 1 completes. The sweep must end, not wait for a result that never comes.
+    args = ["train", "-m", *LAUNCHER, *TINY, "trainer.epochs=300,2"]
+    proc = subprocess.Popen([sys.executable, "-m", "kopt", *args], cwd=tmp_path, text=True, stdin=subprocess.DEVNULL,
+                            env=kopt_env({"SLURM_CONF": str(slurm_cluster.conf)}),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def job0_training():
+        metrics = list((tmp_path / "runs" / "multirun").glob("*/0/metrics.jsonl"))
+        return metrics and metrics[0].stat().st_size > 0
+
+    try:
+        wait_for(job0_training, 180, "job 0 to train")
+        task = [t for t in slurm_cluster.run("squeue", "-h", "-r", "-o", "%i").stdout.split() if t.endswith("_0")]
+        assert len(task) == 1, task
+        slurm_cluster.run("scancel", task[0])
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1, out + err
+    assert "Traceback" not in err, err
+    errors = [line for line in err.splitlines() if line.startswith("kopt: error:")]
+    assert len(errors) == 1 and "1 job(s) failed" in errors[0], err
+    (sweep_dir,) = (tmp_path / "runs" / "multirun").iterdir()
+    rows = {r["job"]: r for r in read_csv(sweep_dir / "sweep.csv")}
+    assert rows["1"]["status"] == "completed", rows
+    assert rows["0"]["status"] in ("failed", "interrupted") and rows["0"]["error"], rows
+    assert read_summary(sweep_dir / "0")["status"] == rows["0"]["status"]
 
 
 # -- tune workers as a SLURM array job on a PostgreSQL study --------------------------------------
