@@ -111,7 +111,7 @@ def test_a_sweep_job_cancelled_by_slurm_is_a_failed_row_and_the_sweep_ends(slurm
     (sweep_dir,) = (tmp_path / "runs" / "multirun").iterdir()
     rows = {r["job"]: r for r in read_csv(sweep_dir / "sweep.csv")}
     assert rows["1"]["status"] == "completed", rows
-    assert rows["0"]["status"] in ("failed", "interrupted") and rows["0"]["error"], rows
+    assert rows["0"]["status"] == "failed" and "SLURM job" in rows["0"]["error"], rows  # and its log
     assert read_summary(sweep_dir / "0")["status"] == rows["0"]["status"]
 
 

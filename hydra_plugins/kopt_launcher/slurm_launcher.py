@@ -113,6 +113,8 @@ class SlurmLauncher(_SubmititSlurmLauncher):
         executor.update_parameters(**{k if k in base else f"{self._EXECUTOR}_{k}": v for k, v in params.items()})
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
+        if "mode" in self.config.hydra.sweep:
+            os.chmod(sweep_dir, mode=int(str(self.config.hydra.sweep.mode), 8))
         log.info(f"Submitit '{self._EXECUTOR}' sweep output dir : {sweep_dir}")
         job_params = []
         for num, ovr in zip(nums, overrides):
@@ -128,6 +130,7 @@ class SlurmLauncher(_SubmititSlurmLauncher):
             return self._failed(job, num, overrides, sweep_dir, f"failed: {lines[-1] if lines else type(exc).__name__}")
 
     def _failed(self, job, num: int, overrides, sweep_dir: Path, what: str) -> JobReturn:
+        from kopt.rundir import SUMMARY, atomic_write_json, read_json
         from kopt.sweep import record_status
 
         job_dir = sweep_dir / str(num)
@@ -137,5 +140,9 @@ class SlurmLauncher(_SubmititSlurmLauncher):
         state = job.state if job.state != "UNKNOWN" else "state unknown"
         reason = f"SLURM job {job.job_id} {what} ({state}); its log: {job.paths.stderr}"
         record_status(cfg, job_dir, "failed", reason)
+        summary = read_json(job_dir / SUMMARY)
+        if reason not in str(summary.get("error")):  # the job's own word (e.g. SIGTERM) first, then SLURM's
+            summary["error"] = f"{summary.get('error')}; {reason}"
+            atomic_write_json(job_dir / SUMMARY, summary)
         print(f"kopt: job {num}: {reason}", flush=True)
         return _done(None, overrides)
