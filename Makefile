@@ -32,7 +32,7 @@ train: install
 	$(BIN)/kopt train $(ARGS)
 
 test: dev
-	$(BIN)/python -m pytest -q -n $(JOBS) --durations=15 $(ARGS)
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup --durations=15 $(ARGS)
 	$(if $(filter 1,$(SMOKE)),$(MAKE) smoke)
 
 # The user's path: a fresh venv with `pip install .` (no extras), every default command run from a

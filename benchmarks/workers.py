@@ -7,16 +7,22 @@ process start-up is left out. Target: 2 workers >= 1.7x the trials/hour of 1.
 
 ``postgresql`` starts a throwaway server on 127.0.0.1 (tests/pgserver.py: initdb + pg_ctl into a
 temp dir) and gives each run a fresh database; it is reported as not measured where no
-PostgreSQL binaries exist. Any other value is used as the storage URL.
+PostgreSQL binaries exist. ``slurm`` runs the W processes as the W tasks of a SLURM array job on
+a throwaway one-node cluster (tests/slurmcluster.py) and a PostgreSQL study: task 0 is the
+``kopt tune`` that creates the study, the others ``kopt worker`` (started again until the study
+exists); not measured where SLURM or PostgreSQL cannot run. Any other value is used as the
+storage URL.
 
     python benchmarks/workers.py                       # 12 trials, 2 rounds, journal + postgresql
     python benchmarks/workers.py --quick               # 6 trials, 1 round
     python benchmarks/workers.py --storages journal --workers 1 2
+    python benchmarks/workers.py --quick --storages slurm --workers 1 2   # 1 array task vs 2
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -30,26 +36,37 @@ from tune_common import ROOT, md_table
 
 sys.path.insert(0, str(ROOT / "tests"))
 from pgserver import NoServer, throwaway_server  # noqa: E402  (a throwaway PostgreSQL on loopback)
+from slurmcluster import NoCluster, throwaway_cluster  # noqa: E402  (a throwaway one-node SLURM cluster)
 
 TINY = ["dataset=synthetic", "dataset.size=400", "model=mlp", "model.width=32", "model.depth=2",
         "trainer.epochs=3", "trainer.batch_size=32"]
 SEARCH = ["search.model.width=int(interval(16, 64))", "search.optimizer.lr=tag(log, interval(1e-3, 1e-1))"]
 
 
-def run(workers: int, trials: int, storage: str | None, name: str, workdir: Path) -> dict:
+def run(workers: int, trials: int, storage: str | None, name: str, workdir: Path, cluster=None) -> dict:
     import optuna
 
     from kopt.tune.study import open_storage, storage_spec
 
     args = [sys.executable, "-m", "kopt", "tune", *TINY, "tuner=random", f"tuner.n_trials={trials}",
-            f"tuner.n_workers={workers}", f"tuner.study_name={name}", "pruner=none", "tuner.retrain_best=false",
-            "tuner.plots=false", *SEARCH]
+            f"tuner.n_workers={1 if cluster else workers}", f"tuner.study_name={name}", "pruner=none",
+            "tuner.retrain_best=false", "tuner.plots=false", *SEARCH]
     if storage:
         args.append(f"tuner.storage={storage}")
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    if cluster is not None:  # W array tasks: task 0 the kopt tune, the others kopt worker once the study exists
+        env["SLURM_CONF"] = str(cluster.conf)
+        worker = " ".join([sys.executable, "-m", "kopt", "worker", f"tuner.storage={storage}", f"tuner.study_name={name}"])
+        tune = " ".join(shlex.quote(a) for a in args)
+        script = (f'if [ "$SLURM_ARRAY_TASK_ID" = 0 ]; then exec {tune}; fi\n'
+                  f"for i in $(seq 120); do {worker} && exit 0; sleep 1; done; exit 1\n")
+        args = ["sbatch", "--wait", f"--array=0-{workers - 1}", f"--cpus-per-task={max(1, cluster.cpus // workers)}",
+                f"--output={workdir}/{name}_%a.out", "--wrap", script]
     t0, cpu0 = time.time(), _children_cpu()
     proc = subprocess.run(args, cwd=workdir, env=env, capture_output=True, text=True)
     wall, cpu = time.time() - t0, _children_cpu() - cpu0
+    if cluster is not None:
+        cpu = None  # the tasks are slurmd's children, not ours: not counted
     if proc.returncode != 0:
         raise SystemExit(f"kopt tune failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     spec = storage_spec(storage, workdir / "runs" / "tune" / name)
@@ -58,7 +75,8 @@ def run(workers: int, trials: int, storage: str | None, name: str, workdir: Path
     span = max(t.datetime_complete for t in done).timestamp() - min(t.datetime_start for t in done).timestamp()
     # CPU seconds the whole command used (all its processes) over its wall time: how many cores it got
     return {"workers": workers, "trials": len(done), "span_s": span, "wall_s": wall, "cpu_s": cpu,
-            "cores_used": cpu / wall, "trials_per_hour": len(done) / span * 3600, "loadavg": list(os.getloadavg())}
+            "cores_used": None if cpu is None else cpu / wall, "trials_per_hour": len(done) / span * 3600,
+            "loadavg": list(os.getloadavg())}
 
 
 def _children_cpu() -> float:
@@ -70,13 +88,14 @@ def _children_cpu() -> float:
 
 def measure(storage: str, workers: list[int], trials: int, rounds: int, workdir: Path, stack: ExitStack) -> list[dict]:
     """The runs of one storage ("journal", "postgresql" or a URL), the worker counts alternating."""
-    server = stack.enter_context(throwaway_server()) if storage == "postgresql" else None
+    server = stack.enter_context(throwaway_server()) if storage in ("postgresql", "slurm") else None
+    cluster = stack.enter_context(throwaway_cluster()) if storage == "slurm" else None
     runs = []
     for r in range(rounds):
         for w in workers:  # alternate, so that a change in machine load hits every setting
             url = server.create_database() if server else (None if storage == "journal" else storage)
-            row = run(w, trials, url, f"{storage.split(':')[0]}-w{w}-r{r}", workdir)
-            row["storage"] = storage if storage in ("journal", "postgresql") else storage.split("://")[0]
+            row = run(w, trials, url, f"{storage.split(':')[0]}-w{w}-r{r}", workdir, cluster)
+            row["storage"] = storage if storage in ("journal", "postgresql", "slurm") else storage.split("://")[0]
             print(row, flush=True)
             runs.append(row)
     return runs
@@ -85,7 +104,8 @@ def measure(storage: str, workers: list[int], trials: int, rounds: int, workdir:
 def summarise(storage: str, runs: list[dict], workers: list[int], rounds: int) -> tuple[list[dict], str]:
     mean = {w: sum(r["trials_per_hour"] for r in runs if r["workers"] == w) / rounds for w in workers}
     best = {w: max(r["trials_per_hour"] for r in runs if r["workers"] == w) for w in workers}
-    cores = {w: sum(r["cores_used"] for r in runs if r["workers"] == w) / rounds for w in workers}
+    cores = {w: None if any(r["cores_used"] is None for r in runs) else
+             sum(r["cores_used"] for r in runs if r["workers"] == w) / rounds for w in workers}
     base = workers[0]
     ratios = {w: mean[w] / mean[base] for w in workers}
     targets = [target(f"{w} workers / {base} worker: trials per hour ({storage})", round(ratios[w], 3),
@@ -104,7 +124,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=None)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     p.add_argument("--storages", nargs="+", default=["journal", "postgresql"],
-                   help="journal (a journal file), postgresql (a throwaway server) or an Optuna storage URL")
+                   help="journal (a journal file), postgresql (a throwaway server), slurm (array tasks on a "
+                        "throwaway cluster, PostgreSQL study) or an Optuna storage URL")
     args = p.parse_args()
     trials = args.trials or (6 if args.quick else 12)
     rounds = args.rounds or (1 if args.quick else 2)
@@ -116,8 +137,9 @@ def main() -> None:
             with ExitStack() as stack:
                 try:
                     got = measure(storage, args.workers, trials, rounds, workdir, stack)
-                except NoServer as exc:
-                    targets.append(target(f"trials per hour ({storage})", None, "(measured where PostgreSQL runs)", None))
+                except (NoServer, NoCluster) as exc:
+                    where = "SLURM and PostgreSQL run" if storage == "slurm" else "PostgreSQL runs"
+                    targets.append(target(f"trials per hour ({storage})", None, f"(measured where {where})", None))
                     tables.append(f"**{storage}**: not measured: {exc}.")
                     continue
             runs += got

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ensemble": ("kopt.commands.ensemble", "ensemble the fold models of a run, several runs, or a study's top trials"),
     "tune": ("kopt.commands.tune", "search hyperparameters with Optuna (grid, random, bayes, genetic ...)"),
     "worker": ("kopt.commands.worker", "join a study in a shared storage (PostgreSQL) and run its trials"),
+    "slurm": ("kopt.commands.slurm", "write the sbatch script that runs kopt worker as a SLURM array job"),
     "models": ("kopt.commands.models", "parameters, FLOPs, depth and weight memory of the model presets"),
 }
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pg import pg_server, pg_url  # noqa: F401  (throwaway PostgreSQL fixtures)
+from slurm import slurm_cluster  # noqa: F401  (throwaway SLURM cluster)
 
 ROOT = Path(__file__).resolve().parents[1]
 

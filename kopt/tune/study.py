@@ -207,6 +207,14 @@ def recover(study, study_dir: Path) -> tuple[list[int], list[int]]:
             _mark_run_dir_interrupted(Path(study_dir) / str(t.user_attrs.get("run_dir") or trial_run_dir(study_dir, t.number)), reason)
             study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
             failed.append(t.number)
+    return failed, requeue_interrupted(study)
+
+
+def requeue_interrupted(study) -> list[int]:
+    """Enqueue again every trial failed by an interruption (a signal, a dead process) that has not
+    been retried yet; the numbers."""
+    from optuna.trial import TrialState
+
     trials = study.get_trials(deepcopy=False)
     retried = {t.user_attrs.get("retry_of") for t in trials}
     enqueued = []
@@ -215,17 +223,18 @@ def recover(study, study_dir: Path) -> tuple[list[int], list[int]]:
         if t.state == TrialState.FAIL and reason.startswith(INTERRUPTED) and t.number not in retried:
             study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
             enqueued.append(t.number)
-    return failed, enqueued
+    return enqueued
 
 
 def recover_dead_workers(study, study_dir: Path) -> list[int]:
     """While the study runs: the trials of dead workers on this host, FAIL "interrupted" and
     enqueued again (the numbers). With heartbeats (PostgreSQL storages) stale trials are
-    retried by Optuna's heartbeat callback instead, on any host, so nothing is done here."""
+    retried by Optuna's heartbeat callback instead, on any host; only the trials that a signal
+    interrupted (a worker's SLURM job cancelled, Ctrl-C) are enqueued again here."""
     from optuna.storages._heartbeat import is_heartbeat_enabled
 
     if is_heartbeat_enabled(study._storage):
-        return []
+        return requeue_interrupted(study)
     return recover(study, study_dir)[1]
 
 

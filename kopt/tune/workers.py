@@ -28,6 +28,33 @@ def threads_per_worker(n_workers: int) -> int:
     return max(1, usable_cores() // n_workers)
 
 
+def visible_gpus(environ=None, probe=None) -> list[str]:
+    """The GPUs this process may use, as CUDA_VISIBLE_DEVICES entries: that variable where it is
+    set, else what ``nvidia-smi`` lists (none without it). No TensorFlow."""
+    environ = os.environ if environ is None else environ
+    if "CUDA_VISIBLE_DEVICES" in environ:
+        ids = [d.strip() for d in environ["CUDA_VISIBLE_DEVICES"].split(",") if d.strip()]
+        return [] if not ids or ids[0].startswith("-") else ids  # CUDA stops at the first invalid id
+    return (probe or _nvidia_smi_gpus)()
+
+
+def _nvidia_smi_gpus() -> list[str]:
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip().isdigit()] if out.returncode == 0 else []
+
+
+def gpu_assignment(visible: list[str], n_workers: int) -> list[str | None]:
+    """CUDA_VISIBLE_DEVICES for each of ``n_workers`` workers: one visible GPU each, in turn (with
+    more workers than GPUs, several share one); None for all when there is no GPU."""
+    if not visible:
+        return [None] * n_workers
+    return [visible[i % len(visible)] for i in range(n_workers)]
+
+
 def _die_with_parent() -> None:
     """Linux: the worker gets SIGTERM when the parent dies (even by kill -9)."""
     try:
@@ -38,8 +65,11 @@ def _die_with_parent() -> None:
         pass
 
 
-def spawn(spec: str, study_name: str, study_dir: Path, index: int, threads: int, since: float) -> subprocess.Popen:
+def spawn(spec: str, study_name: str, study_dir: Path, index: int, threads: int, since: float,
+          gpu: str | None = None) -> subprocess.Popen:
     env = dict(os.environ)
+    if gpu is not None:  # nvidia-smi's indices are in PCI bus order; CUDA's default order may differ
+        env.update(CUDA_VISIBLE_DEVICES=gpu, CUDA_DEVICE_ORDER=env.get("CUDA_DEVICE_ORDER", "PCI_BUS_ID"))
     root = str(Path(kopt.__file__).resolve().parents[1])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS=str(threads))
@@ -107,7 +137,8 @@ def run_workers(plan, study, spec: str, study_dir: Path, since: float, ui, on_po
 
     n = int(plan.tuner["n_workers"])
     threads = threads_per_worker(n)
-    procs = {i: spawn(spec, plan.study_name, study_dir, i, threads, since) for i in range(n)}
+    gpus = gpu_assignment(visible_gpus(), n)  # one worker per visible GPU
+    procs = {i: spawn(spec, plan.study_name, study_dir, i, threads, since, gpus[i]) for i in range(n)}
     killed: list[str] = []
     try:
         for _ in range(REPLACEMENT_ROUNDS + 1):
@@ -126,7 +157,7 @@ def run_workers(plan, study, spec: str, study_dir: Path, since: float, ui, on_po
             killed += [f"worker {i} ({_signal_name(codes[i])})" for i in dead]
             if not recover_dead_workers(study, study_dir):  # nothing left to redo
                 break
-            procs = {i: spawn(spec, plan.study_name, study_dir, i, threads, since) for i in dead}
+            procs = {i: spawn(spec, plan.study_name, study_dir, i, threads, since, gpus[i]) for i in dead}
         else:
             raise RunFailed(f"workers were killed {len(killed)} times ({', '.join(killed)}); "
                             "run the same kopt tune command again to finish the study")

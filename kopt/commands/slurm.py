@@ -1,0 +1,107 @@
+"""``kopt slurm tuner.storage=URL tuner.study_name=NAME [--array N ...]``: write the sbatch script
+that runs ``kopt worker`` on a study as a SLURM array job, one worker per array task.
+
+Writes the script only (submit it with ``sbatch``); no TensorFlow, no connection to the storage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import sys
+from pathlib import Path
+
+from kopt.commands.argparser import ArgumentParser, non_negative_int, positive_int
+from kopt.commands.worker import parse as parse_worker
+
+DESCRIPTION = """\
+Write an sbatch script that runs `kopt worker` on an existing study (made by `kopt tune ...
+tuner.storage=postgresql://...`) as a SLURM array job: --array tasks, each one worker with its
+share of the partition's resources. Submit it with `sbatch SCRIPT`."""
+
+TIME = re.compile(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$|^\d+$")  # SLURM's --time forms: MM, HH:MM:SS, D-HH:MM ...
+MEM = re.compile(r"^\d+[KMGT]?$")
+
+
+def slurm_time(text: str) -> str:
+    if not TIME.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a SLURM time; allowed: minutes, HH:MM:SS or D-HH:MM:SS")
+    return text
+
+
+def slurm_mem(text: str) -> str:
+    if not MEM.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a SLURM memory size; allowed: e.g. 4000, 16G")
+    return text
+
+
+def default_activate() -> str | None:
+    """The virtual environment this kopt runs from (its bin/activate), else None."""
+    activate = Path(sys.prefix) / "bin" / "activate"
+    return str(activate) if sys.prefix != sys.base_prefix and activate.is_file() else None
+
+
+def parser() -> ArgumentParser:
+    p = ArgumentParser(prog="kopt slurm", description=DESCRIPTION,
+                       epilog="example: kopt slurm tuner.storage=postgresql://kopt:PASSWORD@db-host/kopt "
+                              "tuner.study_name=digits --array 32 --gpus-per-task 1 --time 04:00:00")
+    p.add_argument("worker", nargs="*", metavar="tuner.storage=URL tuner.study_name=NAME",
+                   help="the study the workers join (as for kopt worker)")
+    p.add_argument("--array", type=positive_int, default=4, help="array tasks, i.e. workers (default 4)")
+    p.add_argument("--parallel", type=positive_int, default=None, help="at most this many tasks at once (%%N)")
+    p.add_argument("--partition", default=None, help="SLURM partition (default: the cluster's default)")
+    p.add_argument("--time", type=slurm_time, default="04:00:00", help="wall-clock limit per task (default 04:00:00)")
+    p.add_argument("--gpus-per-task", type=non_negative_int, default=0, help="GPUs per worker (default 0)")
+    p.add_argument("--cpus-per-task", type=positive_int, default=4, help="cores per worker (default 4)")
+    p.add_argument("--mem", type=slurm_mem, default="16G", help="memory per worker (default 16G)")
+    p.add_argument("--activate", default=default_activate(),
+                   help="script that sets up the environment, sourced first (default: this kopt's virtualenv, "
+                        "if any); 'none' for nothing")
+    p.add_argument("--chdir", default=None, help="where the workers write runs/ (default: the current folder)")
+    p.add_argument("-o", "--out", default=None, help="script path (default kopt-worker-<study>.sbatch)")
+    return p
+
+
+def render(values: dict[str, str], args) -> str:
+    study = values["tuner.study_name"]
+    chdir = os.path.abspath(args.chdir or os.getcwd())
+    array = f"0-{args.array - 1}" + (f"%{args.parallel}" if args.parallel else "")
+    lines = ["#!/bin/bash",
+             f"# written by kopt slurm: {args.array} kopt worker(s) on study {study}; submit with: sbatch THIS_FILE",
+             f"#SBATCH --job-name=kopt-{study}",
+             f"#SBATCH --array={array}",
+             f"#SBATCH --time={args.time}",
+             "#SBATCH --ntasks=1",
+             f"#SBATCH --cpus-per-task={args.cpus_per_task}",
+             f"#SBATCH --mem={args.mem}"]
+    if args.partition:
+        lines.append(f"#SBATCH --partition={args.partition}")
+    if args.gpus_per_task:
+        lines.append(f"#SBATCH --gres=gpu:{args.gpus_per_task}")
+    lines += [f"#SBATCH --chdir={chdir}",
+              f"#SBATCH --output={chdir}/runs/tune/{study}/slurm/%A_%a.out",
+              "set -eo pipefail"]
+    if args.activate and args.activate != "none":
+        lines.append(f"source {shlex.quote(os.path.abspath(args.activate))}")
+    lines.append("exec kopt worker " + " ".join(shlex.quote(f"{k}={values[k]}") for k in ("tuner.storage", "tuner.study_name")))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> None:
+    args = parser().parse_args(argv)
+    values = parse_worker(args.worker)
+    from kopt.schemas.tuner import STUDY_NAME
+    from kopt.errors import KoptError
+    from kopt.rundir import atomic_write_text
+
+    if not STUDY_NAME.match(values["tuner.study_name"]):
+        raise KoptError(f"tuner.study_name={values['tuner.study_name']!r}: allowed: letters, digits, '.', '_' and '-'")
+    if args.activate and args.activate != "none" and not Path(args.activate).is_file():
+        raise KoptError(f"--activate {args.activate}: no such file; give a script to source, or 'none'")
+    out = Path(args.out or f"kopt-worker-{values['tuner.study_name']}.sbatch")
+    logs = Path(args.chdir or ".") / "runs" / "tune" / values["tuner.study_name"] / "slurm"
+    logs.mkdir(parents=True, exist_ok=True)  # SLURM does not create the --output folder
+    atomic_write_text(out, render(values, args))
+    print(f"written: {out}\nsubmit:  sbatch {out}")
