@@ -25,6 +25,9 @@ def finalize(study, plan: TunePlan, study_dir: Path, spec: str, started: float, 
     write_best_yaml(study_dir, plan, best, config_groups())
     if plan.tuner.get("plots", True):
         extra["plots"] = write_plots(study_dir, study, plan)
+        for name, state in extra["plots"].items():
+            if state != "ok":  # e.g. importances below their minimum number of completed trials
+                console.print(f"[dim]plots/{name}: {state}[/]")
     if plan.tuner.get("retrain_best", True):
         from kopt.tune.retrain import retrain_best
 
