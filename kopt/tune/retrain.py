@@ -46,6 +46,7 @@ def retrain_config(plan: TunePlan, trial):
 
 def retrain_best(plan: TunePlan, trial, study_dir: Path) -> dict:
     """Run (or reuse, when a completed one exists) ``retrain/<trial>/``; returns its key figures."""
+    from kopt.tracking import study_trial
     from kopt.training.run import run_train
 
     register_refit()
@@ -57,7 +58,8 @@ def retrain_best(plan: TunePlan, trial, study_dir: Path) -> dict:
     if summary is None or summary.get("status") != "completed":
         if run_dir.exists():  # an unfinished retrain (killed): start it over
             shutil.rmtree(run_dir)
-        summary = run_train(cfg, run_dir, quiet=True)
+        with study_trial(cfg.get("logger"), plan.study_name, trial.number, role="retrain"):  # MLflow: nested
+            summary = run_train(cfg, run_dir, quiet=True)
     metrics = summary.get("metrics", {})
     return {"trial": trial.number, "epochs": int(cfg.trainer.epochs), "run_dir": rel,
             "test_accuracy": metrics.get("test_accuracy"), "test_loss": metrics.get("test_loss")}
