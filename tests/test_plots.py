@@ -194,3 +194,19 @@ def test_importances_are_drawn_once_enough_trials_completed(tmp_path, figures):
     importances = figures[1].axes[0]
     assert len(importances.patches) == 3  # one bar per parameter
     assert "val_accuracy" in importances.get_xlabel()
+
+
+@pytest.mark.parametrize("direction, values", [("maximize", [1.0, 0.5, 1.0]), ("minimize", [0.2, 0.5, 0.2])])
+def test_parallel_coordinates_draw_optunas_best_trial_on_top_among_ties(direction, values):
+    import optuna
+    from optuna.distributions import FloatDistribution
+
+    from kopt.tune.plots import parallel_figure
+
+    study = optuna.create_study(direction=direction)
+    dist = {"optimizer.lr": FloatDistribution(1e-4, 1e-1, log=True)}
+    for i, value in enumerate(values):
+        study.add_trial(optuna.trial.create_trial(params={"optimizer.lr": 10 ** -(i + 1)}, distributions=dist,
+                                                  value=value))
+    ax = parallel_figure(study.trials, "val_loss", direction).axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [f"best: trial {study.best_trial.number}"]

@@ -131,8 +131,9 @@ def parallel_figure(trials, metric: str, direction: str = "maximize"):
         notice(ax, "no completed trial with parameters yet")
         style_axes(ax, title="parallel coordinates")
         return fig
-    # best last: drawn on top of the others
-    done.sort(key=lambda t: t.value, reverse=direction != "maximize")
+    # best last, drawn on top of the others (of equal values, the first: Optuna's best trial)
+    sign = 1.0 if direction == "maximize" else -1.0
+    done.sort(key=lambda t: (sign * t.value, -t.number))
     values = [float(t.value) for t in done]
     lo, hi = min(values), max(values)
     norm = Normalize(lo, hi if hi > lo else lo + 1e-12)
