@@ -299,7 +299,7 @@ class Tracking:
 
 
 def curves_title(cfg: DictConfig, run_dir: Path) -> str:
-    choices = "  ".join(f"{g}={cfg[g].get('name')}" for g in ("model", "regularizer", "optimizer", "dataset")
+    choices = "  ".join(f"{g}={cfg[g].get('name')}" for g in ("model", "regularizer", "optimizer", "dataset", "split")
                         if cfg.get(g) is not None)
     path = Path(run_dir)
     name = f"{path.parent.name}/{path.name}" if path.name.isdigit() else path.name  # sweep job: <sweep>/<n>

@@ -127,6 +127,9 @@ def _plot(records, groups, group_keys, columns, path: Path, metric: str) -> None
         return " ".join(str(v) for v in values if v is not None) or "all runs"
 
     bars = [(group_label(g), *g.stat(metric), len(g.done), len(g.runs) - len(g.done)) for g in groups if g.done]
-    curves = [(run_label(r), r.curves(), r.status) for r in records]
+    texts = [run_label(r) for r in records]
+    texts = [f"{t} ({names[r.path]})" if texts.count(t) > 1 and t != names[r.path] else t  # tell them apart
+             for t, r in zip(texts, records)]
+    curves = [(t, r.curves(), r.status) for t, r in zip(texts, records)]
     title = f"kopt report: {len(records)} run(s)" + (f", grouped by {', '.join(group_keys)}" if group_keys else "")
     plot_comparison(curves, bars, path, metric=metric, title=title, group_label=", ".join(group_keys) or "all runs")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from kopt.report.style import DPI, STATES, figure, legend_outside, notice, save, state_of, style_axes
+from kopt.report.style import DPI, FONT, STATES, figure, legend_outside, notice, save, state_of, style_axes
 from kopt.rundir import read_metrics
 
 CURVES_SIZE = (10, 4)  # inches
@@ -46,7 +46,7 @@ def curves_figure(rows: list[dict], title: str):
         if not ax.get_legend_handles_labels()[0]:
             notice(ax, "no finite values")
     legend_outside(axes[-1])  # one legend for both, beside the plots
-    fig.suptitle(title)
+    fig.suptitle(title, fontsize=FONT + 2)
     return fig
 
 
@@ -99,7 +99,7 @@ def comparison_figure(curves: list[tuple], bars: list[tuple], metric: str = "val
     style_axes(right, title=f"final {metric} by group (mean ± std)", xlabel=group_label,
                ylabel=metric)
     right.grid(False, axis="x")
-    fig.suptitle(title)
+    fig.suptitle(title, fontsize=FONT + 2)
     return fig
 
 
