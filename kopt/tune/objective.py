@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 
 from kopt.errors import KoptError, RunFailed
 from kopt.rundir import SUMMARY, atomic_write_json
-from kopt.tracking import study_trial
+from kopt.mlflow_study import study_trial
 from kopt.training.run import run_train
 from kopt.tune.plan import TunePlan
 

@@ -46,7 +46,7 @@ def retrain_config(plan: TunePlan, trial):
 
 def retrain_best(plan: TunePlan, trial, study_dir: Path) -> dict:
     """Run (or reuse, when a completed one exists) ``retrain/<trial>/``; returns its key figures."""
-    from kopt.tracking import study_trial
+    from kopt.mlflow_study import study_trial
     from kopt.training.run import run_train
 
     register_refit()

@@ -50,7 +50,7 @@ def _mlflow_logger(plan: TunePlan):
 
 def _finish_mlflow(logger, summary: dict, study_dir: Path) -> None:
     """The study's MLflow run: results and the best model (the retrain's, else the best trial's)."""
-    from kopt.tracking import finish_study
+    from kopt.mlflow_study import finish_study
 
     retrain = summary.get("retrain") or {}
     best = retrain.get("run_dir") if retrain.get("run_dir") and not retrain.get("error") else summary.get("best_run_dir")
@@ -76,7 +76,7 @@ def run_study(plan: TunePlan, study_dir: Path) -> dict:
         import_tensorflow(any(b.get("trainer", {}).get("verbose") for b in plan.bases.values()))
     logger = _mlflow_logger(plan)
     if logger is not None:  # the study's parent run, before any trial (or worker) nests in it
-        from kopt.tracking import study_run
+        from kopt.mlflow_study import study_run
 
         study_run(logger, plan.study_name, reopen=True)
     ui = TuneUI(plan, study_dir)
