@@ -4,17 +4,21 @@ and curves.png once the run ends.
 ``run_train`` makes one :class:`Tracking`, adds its per-fold Keras callbacks through
 ``callbacks_factory`` and calls :meth:`Tracking.finish` whatever the outcome. Tracking never
 fails a finished run: a plotting or logging error at the end is logged and reported once.
+
+With MLflow, a run started inside :func:`kopt.mlflow_study.study_trial` (a study's trial or
+retrain) is nested in the study's parent run. Models are logged in MLflow's Keras flavour; null
+config values are left out, never logged as ``'None'``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import keras
 from omegaconf import DictConfig, OmegaConf
 
+from kopt.mlflow_study import current_trial, experiment_id, log_keras_models, mlflow_client, without_nulls
 from kopt.optim import current_lr
 from kopt.rundir import METRICS, SUMMARY, atomic_write_text, read_json, read_metrics
 
@@ -76,55 +80,37 @@ def write_metrics_csv(run_dir: Path) -> None:
         atomic_write_text(Path(run_dir) / METRICS_CSV, to_csv(rows))
 
 
-def probe_tracking_server(uri: str, timeout: float = 5.0) -> None:
-    """An http(s) tracking server that does not answer fails the run in seconds, in one line:
-    MLflow's client would retry with back-off for minutes before giving up."""
-    import socket
-    from urllib.parse import urlsplit
-
-    from kopt.errors import KoptError
-
-    parts = urlsplit(uri)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return
-    try:
-        socket.create_connection((parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)),
-                                 timeout=timeout).close()
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        raise KoptError(f"logger.tracking_uri={uri}: no MLflow server answers there ({reason}); start one "
-                        "(mlflow server ...), or leave logger.tracking_uri unset for a local store") from None
-
-
 class MlflowRun:
-    """One MLflow run per kopt run, through MlflowClient (no global active-run state)."""
+    """One MLflow run per kopt run, through MlflowClient (no global active-run state); inside
+    :func:`kopt.mlflow_study.study_trial`, a child of the study's run."""
 
     def __init__(self, node: DictConfig, cfg: DictConfig, run_dir: Path):
         import mlflow
-        from mlflow.tracking import MlflowClient
 
-        uri = node.get("tracking_uri") or (Path.cwd() / "runs" / "mlflow").resolve().as_uri()
-        probe_tracking_server(uri)
-        if uri.startswith("file:") or "://" not in uri:  # a local file store, kopt's default: recent MLflow
-            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # wants an explicit opt-in for it
-        self.client = MlflowClient(tracking_uri=uri)
-        self.log_model = bool(node.get("log_model", True))
-        experiment = self.client.get_experiment_by_name(node.experiment)
-        experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(node.experiment)
-        tags = {"kopt.run_dir": str(run_dir), **{f"kopt.{g}": str(cfg[g].get("name")) for g in
-                                                 ("model", "dataset", "split", "regularizer", "optimizer")
-                                                 if cfg.get(g) is not None}}
-        self.run_id = self.client.create_run(experiment_id, run_name=Path(run_dir).name, tags=tags).info.run_id
+        self.client, uri = mlflow_client(node)
+        trial = current_trial()
+        self.artifacts = bool(node.get("log_model", True))
+        self.log_model = self.artifacts and trial is None  # a study logs its best model itself
+        experiment = experiment_id(self.client, node.experiment)
+        tags = without_nulls({"kopt.run_dir": str(run_dir), **{f"kopt.{g}": cfg[g].get("name") for g in
+                                                       ("model", "dataset", "split", "regularizer", "optimizer")
+                                                       if cfg.get(g) is not None}})
+        name = Path(run_dir).name
+        if trial is not None:
+            tags.update(without_nulls({"mlflow.parentRunId": trial["parent"], "kopt.study": trial["study"],
+                               "kopt.trial": trial["trial"], "kopt.role": trial["role"]}))
+            name = f"{trial['role']} {trial['trial']}"
+        self.run_id = self.client.create_run(experiment, run_name=name, tags=tags).info.run_id
         self.uri, self.mlflow = uri, mlflow
         params = flatten(OmegaConf.to_container(cfg, resolve=True))
         entities = mlflow.entities
-        items = [entities.Param(k, str(v)[:500]) for k, v in params.items()]
+        items = [entities.Param(k, str(v)[:500]) for k, v in params.items() if v is not None]
         for i in range(0, len(items), 100):  # MLflow takes at most 100 params per batch
             self.client.log_batch(self.run_id, params=items[i:i + 100])
 
     def epoch(self, fold: int, n_folds: int, epoch: int, logs: dict, lr: float) -> None:
         prefix = f"fold{fold}/" if n_folds > 1 else ""
-        values = {**{k: float(v) for k, v in logs.items() if k != "learning_rate"}, "lr": lr}
+        values = {**{k: float(v) for k, v in logs.items() if k != "learning_rate" and v is not None}, "lr": lr}
         metrics = [self.mlflow.entities.Metric(prefix + k, v, 0, epoch + 1) for k, v in values.items()]
         self.client.log_batch(self.run_id, metrics=metrics)
 
@@ -133,12 +119,11 @@ class MlflowRun:
         if final:
             self.client.log_batch(self.run_id, metrics=[self.mlflow.entities.Metric(f"final/{k}", v, 0, 0)
                                                         for k, v in final.items()])
-        if self.log_model:
-            for path in sorted(Path(run_dir).glob("model*.keras")):
-                self.client.log_artifact(self.run_id, str(path), artifact_path="model")
-            for name in ("curves.png", SUMMARY):
-                if (Path(run_dir) / name).exists():
-                    self.client.log_artifact(self.run_id, str(Path(run_dir) / name))
+        if self.log_model and summary.get("status") == "completed":
+            log_keras_models(self.uri, self.run_id, sorted(Path(run_dir).glob("model*.keras")))
+        for name in ("curves.png", SUMMARY):
+            if self.artifacts and (Path(run_dir) / name).exists():
+                self.client.log_artifact(self.run_id, str(Path(run_dir) / name))
         self.client.set_terminated(self.run_id, MLFLOW_STATUS.get(summary.get("status"), "FAILED"))
 
 
@@ -152,6 +137,7 @@ class MlflowEpochs(keras.callbacks.Callback):
 
 
 def flatten(node, prefix: str = "") -> dict:
+    """{"a.b": value} of a nested dict (None values kept: callers leave them out)."""
     if isinstance(node, dict):
         out = {}
         for k, v in node.items():
@@ -202,7 +188,7 @@ class Tracking:
 
 
 def curves_title(cfg: DictConfig, run_dir: Path) -> str:
-    choices = "  ".join(f"{g}={cfg[g].get('name')}" for g in ("model", "regularizer", "optimizer", "dataset")
+    choices = "  ".join(f"{g}={cfg[g].get('name')}" for g in ("model", "regularizer", "optimizer", "dataset", "split")
                         if cfg.get(g) is not None)
     path = Path(run_dir)
     name = f"{path.parent.name}/{path.name}" if path.name.isdigit() else path.name  # sweep job: <sweep>/<n>

@@ -114,14 +114,22 @@ def _plot(records, groups, group_keys, columns, path: Path, metric: str) -> None
 
     names = labels(records)
 
-    def run_label(rec) -> str:
-        text = " ".join(f"{k}={rec.keys.get(k)}" for k in columns)
-        return text or names[rec.path]
+    def run_label(rec) -> str:  # defaults by their value; keys the run does not have are left out
+        parts = ((k, rec.value(k)) for k in columns)
+        return " ".join(f"{k}={v}" for k, v in parts if v is not None) or names[rec.path]
 
     if groups is None:  # bars: by the keys that vary, seeds pooled
         group_keys = varying_keys(records, include_seed=False)
         groups = group_records(records, group_keys)
-    bars = [(" ".join(str(v) for v in g.values) or "all runs", *g.stat(metric)) for g in groups if g.done]
-    curves = [(run_label(r), r.curves()) for r in records]
+
+    def group_label(g) -> str:
+        values = [v if v is not None else g.runs[0].value(k) for k, v in zip(group_keys, g.values)]
+        return " ".join(str(v) for v in values if v is not None) or "all runs"
+
+    bars = [(group_label(g), *g.stat(metric), len(g.done), len(g.runs) - len(g.done)) for g in groups if g.done]
+    texts = [run_label(r) for r in records]
+    texts = [f"{t} ({names[r.path]})" if texts.count(t) > 1 and t != names[r.path] else t  # tell them apart
+             for t, r in zip(texts, records)]
+    curves = [(t, r.curves(), r.status) for t, r in zip(texts, records)]
     title = f"kopt report: {len(records)} run(s)" + (f", grouped by {', '.join(group_keys)}" if group_keys else "")
     plot_comparison(curves, bars, path, metric=metric, title=title, group_label=", ".join(group_keys) or "all runs")

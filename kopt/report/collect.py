@@ -44,6 +44,23 @@ class RunRecord:
     def curves(self) -> list[dict]:
         return read_metrics(self.path)
 
+    def value(self, key: str) -> str | None:
+        """``key`` in this run: its override or group choice, else its value in the run's composed
+        config (.hydra/config.yaml: a default, e.g. model.width=128); None where the run has no such key."""
+        if self.keys.get(key) is not None:
+            return self.keys[key]
+        try:
+            node = yaml.safe_load((self.path / ".hydra" / "config.yaml").read_text())
+        except (OSError, yaml.YAMLError):
+            return None
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        if isinstance(node, dict):  # a group: its option's name
+            node = node.get("name")
+        return None if node is None or isinstance(node, list) else str(node)
+
     def row(self, keys: list[str] | None = None) -> dict:
         """A flat dict for CSV/JSON: path, status, the given keys (all by default), metrics, the rest."""
         out = {"run": str(self.path), "status": self.status}

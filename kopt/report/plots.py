@@ -1,45 +1,24 @@
-"""PNG figures with matplotlib's Agg canvas (no display, no pyplot global state).
+"""Run figures in kopt's house style (:mod:`kopt.report.style`):
 
-- ``curves.png`` of one run: loss and accuracy per epoch, train (solid) vs val (dashed), one colour per fold.
-- the ``kopt report --plot`` comparison: val-accuracy curves of the runs (mean over folds) and a bar
-  chart of grouped results with std error bars.
+- ``curves.png`` of one run: loss and accuracy per epoch, train (solid) vs val (dashed), one colour per fold;
+- the ``kopt report --plot`` comparison: the runs' curves of one metric (mean over folds; runs that
+  did not complete are dotted and end in their state's marker) and a bar chart of the groups'
+  completed runs (mean ± std).
 """
 
 from __future__ import annotations
 
-import io
 from collections import defaultdict
 from pathlib import Path
 
-from kopt.rundir import _atomic, read_metrics
+from kopt.report.style import DPI, FONT, STATES, figure, legend_outside, notice, save, state_of, style_axes
+from kopt.rundir import read_metrics
 
 CURVES_SIZE = (10, 4)  # inches
 COMPARE_SIZE = (13, 5)
-DPI = 100
 CURVES = "curves.png"
-
-
-def _figure(size):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=size, dpi=DPI)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig, path: Path) -> Path:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    _atomic(Path(path), lambda fh: fh.write(buf.getvalue()), mode="wb")
-    return Path(path)
-
-
-def _epoch_axis(ax) -> None:
-    from matplotlib.ticker import MaxNLocator
-
-    ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+__all__ = ["CURVES", "CURVES_SIZE", "COMPARE_SIZE", "DPI", "plot_curves", "curves_figure", "plot_comparison",
+           "comparison_figure", "mean_curve"]
 
 
 def _by_fold(rows: list[dict]) -> dict[int, list[dict]]:
@@ -49,13 +28,9 @@ def _by_fold(rows: list[dict]) -> dict[int, list[dict]]:
     return {k: sorted(v, key=lambda r: r["epoch"]) for k, v in sorted(folds.items())}
 
 
-def plot_curves(run_dir: Path, title: str | None = None) -> Path | None:
-    """Write ``curves.png`` from ``metrics.jsonl``; None when there is nothing to plot yet."""
-    rows = read_metrics(run_dir)
-    if not rows:
-        return None
+def curves_figure(rows: list[dict], title: str):
     folds = _by_fold(rows)
-    fig = _figure(CURVES_SIZE)
+    fig = figure(CURVES_SIZE)
     axes = fig.subplots(1, 2)
     colors = [f"C{i % 10}" for i in range(len(folds))]
     for ax, metric in zip(axes, ("loss", "accuracy")):
@@ -67,17 +42,21 @@ def plot_curves(run_dir: Path, title: str | None = None) -> Path | None:
                 if any(v is not None for v in values):
                     ax.plot(epochs, [float("nan") if v is None else v for v in values], style, color=color,
                             marker="." if len(epochs) < 30 else None, label=f"{part} {label}".strip())
-        ax.set_title(metric)
-        _epoch_axis(ax)
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize="small")
-        else:
-            ax.text(0.5, 0.5, "no finite values", transform=ax.transAxes, ha="center", va="center")
-    fig.suptitle(title or f"training curves: {Path(run_dir).name}")
-    fig.tight_layout()
-    return _save(fig, Path(run_dir) / CURVES)
+        style_axes(ax, title=metric, xlabel="epoch", ylabel=metric, integer_x=True)
+        if not ax.get_legend_handles_labels()[0]:
+            notice(ax, "no finite values")
+    legend_outside(axes[-1])  # one legend for both, beside the plots
+    fig.suptitle(title, fontsize=FONT + 2)
+    return fig
+
+
+def plot_curves(run_dir: Path, title: str | None = None) -> Path | None:
+    """Write ``curves.png`` from ``metrics.jsonl``; None when there is nothing to plot yet."""
+    rows = read_metrics(run_dir)
+    if not rows:
+        return None
+    fig = curves_figure(rows, title or f"training curves: {Path(run_dir).name}")
+    return save(fig, Path(run_dir) / CURVES)
 
 
 def mean_curve(rows: list[dict], metric: str) -> tuple[list[int], list[float]]:
@@ -90,35 +69,40 @@ def mean_curve(rows: list[dict], metric: str) -> tuple[list[int], list[float]]:
     return epochs, [sum(by_epoch[e]) / len(by_epoch[e]) for e in epochs]
 
 
-def plot_comparison(curves: list[tuple[str, list[dict]]], bars: list[tuple[str, float | None, float | None]],
-                    path: Path, metric: str = "val_accuracy", title: str = "kopt report", group_label: str = "group") -> Path:
-    """``curves``: (label, metrics rows) per run; ``bars``: (group label, mean, std) per group."""
-    fig = _figure(COMPARE_SIZE)
+def comparison_figure(curves: list[tuple], bars: list[tuple], metric: str = "val_accuracy",
+                      title: str = "kopt report", group_label: str = "group"):
+    """``curves``: (label, metrics rows[, status]) per run; ``bars``: (group label, mean, std[, runs
+    completed, runs not completed]) per group, over its completed runs."""
+    fig = figure(COMPARE_SIZE)
     left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
-    for label, rows in curves:
+    for i, (label, rows, *rest) in enumerate(curves):
+        state = state_of(rest[0] if rest else "completed")
         epochs, values = mean_curve(rows, metric)
-        if epochs:
-            left.plot(epochs, values, marker="." if len(epochs) < 30 else None, label=label)
-    left.set_title(f"{metric} per epoch (mean over folds)")
-    _epoch_axis(left)
-    left.set_ylabel(metric)
-    left.grid(alpha=0.3)
-    if curves and len(curves) <= 12:
-        left.legend(fontsize="small")
-    elif curves:
-        left.text(0.99, 0.01, f"{len(curves)} runs (no legend above 12)", transform=left.transAxes,
-                  ha="right", va="bottom", fontsize="small")
-    names = [b[0] for b in bars]
+        if not epochs:
+            continue
+        color = f"C{i % 10}"
+        if state == "completed":
+            left.plot(epochs, values, color=color, marker="." if len(epochs) < 30 else None, label=label)
+        else:
+            left.plot(epochs, values, ":", color=color, label=f"{label} ({state})", marker=STATES[state]["marker"],
+                      markevery=[len(epochs) - 1], markersize=9, markeredgecolor=STATES[state]["color"])
+    style_axes(left, title=f"{metric} per epoch (mean over folds)", xlabel="epoch", ylabel=metric, integer_x=True)
+    legend_outside(left, below=True)
+    names = [b[0] if len(b) < 5 else f"{b[0]}\nn={b[3]}" + (f" (+{b[4]} not completed)" if b[4] else "")
+             for b in bars]
     means = [b[1] if b[1] is not None else 0.0 for b in bars]
     stds = [b[2] if b[2] is not None else 0.0 for b in bars]
     xs = list(range(len(bars)))
     right.bar(xs, means, yerr=stds, capsize=4, color=[f"C{i % 10}" for i in xs])
     right.set_xticks(xs, names, rotation=30 if len(names) > 3 else 0, ha="right" if len(names) > 3 else "center",
                      fontsize="small")
-    right.set_title(f"final {metric} by group (mean ± std)")
-    right.set_xlabel(group_label)
-    right.set_ylabel(metric)
-    right.grid(alpha=0.3, axis="y")
-    fig.suptitle(title)
-    fig.tight_layout()
-    return _save(fig, path)
+    style_axes(right, title=f"final {metric} by group (mean ± std)", xlabel=group_label,
+               ylabel=metric)
+    right.grid(False, axis="x")
+    fig.suptitle(title, fontsize=FONT + 2)
+    return fig
+
+
+def plot_comparison(curves: list[tuple], bars: list[tuple], path: Path, metric: str = "val_accuracy",
+                    title: str = "kopt report", group_label: str = "group") -> Path:
+    return save(comparison_figure(curves, bars, metric, title, group_label), path)

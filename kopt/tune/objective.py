@@ -14,6 +14,7 @@ import optuna
 from omegaconf import OmegaConf
 
 from kopt.errors import KoptError, RunFailed
+from kopt.mlflow_study import study_trial
 from kopt.rundir import SUMMARY, atomic_write_json, atomic_write_text
 from kopt.training.run import run_train
 from kopt.tune.best import hydra_value
@@ -99,7 +100,8 @@ def run_trial(plan: TunePlan, trial, study_dir: Path, ui=None) -> Outcome:
                 extra.append(EpochProgress(ui, trial.number, fold, n_folds, epochs))
             return extra
 
-        summary = run_train(cfg, run_dir, callbacks_factory=callbacks, quiet=True)
+        with study_trial(cfg.get("logger"), plan.study_name, trial.number):  # MLflow: a run nested in the study's
+            summary = run_train(cfg, run_dir, callbacks_factory=callbacks, quiet=True)
         value = summary.get("metrics", {}).get(plan.metric)
         attrs["best_epoch"] = _best_epoch(summary)
         if value is None or not math.isfinite(value):

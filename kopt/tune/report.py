@@ -121,36 +121,24 @@ def write_best_yaml(study_dir: Path, plan: TunePlan, trial, groups: dict[str, li
 
 
 def write_plots(study_dir: Path, study, plan: TunePlan) -> dict[str, str]:
-    """PNG plots with optuna.visualization.matplotlib (Agg backend). Returns {file: "ok" or why not}."""
-    import warnings
+    """The study's PNG plots in plots/ (see kopt.tune.plots). Returns {file: "ok" or why not}."""
+    from kopt.report.style import save
+    from kopt.tune import plots
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from optuna.visualization import matplotlib as vis
-
-    plots = {"optimization_history.png": vis.plot_optimization_history,
-             "param_importances.png": vis.plot_param_importances,
-             "parallel_coordinate.png": vis.plot_parallel_coordinate}
+    trials = study.get_trials(deepcopy=False)
+    figures = {"optimization_history.png": lambda: (plots.history_figure(trials, plan.metric, plan.direction), None),
+               "param_importances.png": lambda: plots.importance_figure(study, trials, plan.metric),
+               "parallel_coordinate.png": lambda: (plots.parallel_figure(trials, plan.metric, plan.direction), None)}
     if plan.pruner_name != "none":
-        plots["intermediate_values.png"] = vis.plot_intermediate_values
+        figures["intermediate_values.png"] = lambda: (plots.intermediate_figure(trials, plan.metric), None)
     done = {}
     out = Path(study_dir) / "plots"
     out.mkdir(exist_ok=True)
-    for name, plot in plots.items():
+    for name, draw in figures.items():
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ax = plot(study)
-            fig = (ax.flat[0] if hasattr(ax, "flat") else ax).figure
-            fig.set_size_inches(8, 5)
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-            _atomic(out / name, lambda fh: fh.write(buf.getvalue()), mode="wb")
-            done[name] = "ok"
-        except Exception as exc:  # noqa: BLE001 - e.g. too few finished trials for importances
+            fig, why = draw()
+            save(fig, out / name)  # a figure that says why, when there is nothing to show yet
+            done[name] = f"skipped: {why}" if why else "ok"
+        except Exception as exc:  # noqa: BLE001 - a plot must not fail the study
             done[name] = f"skipped: {' '.join(str(exc).split())[:120]}"
-        finally:
-            plt.close("all")
     return done

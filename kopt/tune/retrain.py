@@ -57,6 +57,7 @@ def retrain_config(plan: TunePlan, trial):
 
 def retrain_best(plan: TunePlan, trial, study_dir: Path) -> dict:
     """Run (or reuse, when a completed one exists) ``retrain/<trial>/``; returns its key figures."""
+    from kopt.mlflow_study import study_trial
     from kopt.training.run import run_train
 
     register_refit()
@@ -68,7 +69,8 @@ def retrain_best(plan: TunePlan, trial, study_dir: Path) -> dict:
     if summary is None or summary.get("status") != "completed":
         if run_dir.exists():  # an unfinished retrain (killed): start it over
             shutil.rmtree(run_dir)
-        summary = run_train(cfg, run_dir, quiet=True)
+        with study_trial(cfg.get("logger"), plan.study_name, trial.number, role="retrain"):  # MLflow: nested
+            summary = run_train(cfg, run_dir, quiet=True)
     metrics = summary.get("metrics", {})
     trial_summary = Path(study_dir) / str(trial.user_attrs.get("run_dir", f"trials/{trial.number}")) / SUMMARY
     folds = read_json(trial_summary).get("folds", []) if trial_summary.exists() else []

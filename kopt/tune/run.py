@@ -26,6 +26,9 @@ def finalize(study, plan: TunePlan, study_dir: Path, spec: str, started: float, 
     write_best_yaml(study_dir, plan, best, config_groups())
     if plan.tuner.get("plots", True):
         extra["plots"] = write_plots(study_dir, study, plan)
+        for name, state in extra["plots"].items():
+            if state != "ok":  # e.g. importances below their minimum number of completed trials
+                console.print(f"[dim]plots/{name}: {state}[/]")
     if plan.tuner.get("retrain_best", True):
         from kopt.tune.retrain import retrain_best
 
@@ -36,6 +39,26 @@ def finalize(study, plan: TunePlan, study_dir: Path, spec: str, started: float, 
         except RunFailed as exc:
             extra["retrain"] = {"trial": best.number, "error": str(exc)}
     return write_progress(study_dir, study, plan, spec, time.time() - started, extra)
+
+
+def _mlflow_logger(plan: TunePlan):
+    """The trials' ``logger`` node when it is MLflow, else None."""
+    from omegaconf import OmegaConf
+
+    node = next(iter(plan.bases.values()), {}).get("logger") or {}
+    return OmegaConf.create(node) if node.get("name") == "mlflow" else None
+
+
+def _finish_mlflow(logger, summary: dict, study_dir: Path) -> None:
+    """The study's MLflow run: results and the best model (the retrain's, else the best trial's)."""
+    from kopt.mlflow_study import finish_study
+
+    retrain = summary.get("retrain") or {}
+    best = retrain.get("run_dir") if retrain.get("run_dir") and not retrain.get("error") else summary.get("best_run_dir")
+    try:
+        finish_study(logger, summary, Path(study_dir) / best if best else None)
+    except Exception as exc:  # noqa: BLE001 - tracking must not fail a finished study
+        console.print(f"kopt: warning: MLflow logging after the study failed: {type(exc).__name__}: {exc}")
 
 
 def run_study(plan: TunePlan, study_dir: Path) -> dict:
@@ -54,6 +77,11 @@ def run_study(plan: TunePlan, study_dir: Path) -> dict:
         from kopt.runtime import import_tensorflow
 
         import_tensorflow(any(b.get("trainer", {}).get("verbose") for b in plan.bases.values()))
+    logger = _mlflow_logger(plan)
+    if logger is not None:  # the study's parent run, before any trial (or worker) nests in it
+        from kopt.mlflow_study import study_run
+
+        study_run(logger, plan.study_name, reopen=True)
     ui = TuneUI(plan, study_dir)
     ui.start([trial_row(t) for t in study.get_trials(deepcopy=False)], recovered)
     stopped: RunFailed | None = None
@@ -85,6 +113,8 @@ def run_study(plan: TunePlan, study_dir: Path) -> dict:
     finally:
         ui.stop()
     summary = finalize(study, plan, study_dir, spec, started, ui)
+    if logger is not None:
+        _finish_mlflow(logger, summary, study_dir)
     ui.final(summary)
     if stopped is not None:
         raise stopped
