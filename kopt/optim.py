@@ -46,7 +46,8 @@ def build_schedule(cfg, steps_per_epoch: int, epochs: int):
     s = cfg.schedule
     if s.name == "constant" and not s.warmup_epochs:
         return float(cfg.lr)
-    return EpochSchedule(cfg.lr, steps_per_epoch, epochs, s.name, s.warmup_epochs, list(s.milestones), s.gamma, s.min_lr_ratio)
+    horizon = int(s.get("epochs") or epochs)  # schedule.epochs: the retrain stops early on the trial's schedule
+    return EpochSchedule(cfg.lr, steps_per_epoch, horizon, s.name, s.warmup_epochs, list(s.milestones), s.gamma, s.min_lr_ratio)
 
 
 def build_optimizer(cfg, steps_per_epoch: int, epochs: int):

@@ -191,6 +191,10 @@ def test_retrain_trains_the_best_trials_epoch_count_and_reports_no_validation(tm
     assert retrain["epochs"] == best.user_attrs["best_epoch"] == max(1, round(sum(retrain["trial_best_epochs"]) / 2))
     assert "best epoch" in retrain["epochs_reason"] and "not scaled" in retrain["epochs_reason"]
     run_dir = study_dir / retrain["run_dir"]
+    from omegaconf import OmegaConf
+
+    # stopped early on the trial's learning-rate schedule, not a schedule squeezed into fewer epochs
+    assert OmegaConf.load(run_dir / ".hydra" / "config.yaml").optimizer.schedule.epochs == 4
     run = json.loads((run_dir / "summary.json").read_text())
     assert run["protocol"] == "fixed" and run["metrics"]["test_accuracy"] == summary["test_accuracy"]
     (fold,) = run["folds"]

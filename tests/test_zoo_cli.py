@@ -193,6 +193,19 @@ def test_resnet20_milestones_are_the_papers_iterations():
     assert (cfg.trainer.epochs - 1) * steps < 64_000 <= cfg.trainer.epochs * steps
 
 
+def test_schedule_epochs_sets_the_cosine_length_apart_from_the_epochs_trained():
+    """optimizer.schedule.epochs: a run that stops at epoch 15 of a 30-epoch cosine (the retrain
+    after tuning) sees the learning rates of that schedule's first 15 epochs."""
+    from kopt.optim import build_schedule
+
+    cfg = compose("optimizer=sgd", "optimizer.lr=0.1")
+    squeezed = build_schedule(cfg.optimizer, 10, 15)
+    cfg.optimizer.schedule.epochs = 30
+    kept = build_schedule(cfg.optimizer, 10, 15)
+    assert float(kept(150)) == pytest.approx(0.05, rel=1e-5)  # half-way down the 30-epoch cosine
+    assert float(squeezed(149)) < 0.001
+
+
 def test_resnet20_experiment_runs_on_cifar_shaped_synthetic_data(tmp_path):
     proc = run_kopt("train", "experiment=resnet20_cifar10", "dataset=synthetic", "dataset.shape=[32,32,3]",
                     "dataset.size=200", "trainer.epochs=1", "trainer.batch_size=32", *AUGMENT, cwd=tmp_path)

@@ -10,6 +10,9 @@ SCHEDULES = ("constant", "step", "cosine")
 @dataclass
 class ScheduleConfig:
     name: str = param("constant", choices=SCHEDULES)
+    # the schedule's length in epochs; null = trainer.epochs. The retrain after tuning stops at the
+    # best trial's best epoch but keeps the trial's schedule, so it sees the same learning rates
+    epochs: Optional[int] = param(None, ge=1)
     warmup_epochs: float = param(0.0, ge=0)
     # step: multiply the lr by `gamma` at each milestone (in epochs; fractions allowed)
     milestones: list[float] = param(factory=list, ge=0)

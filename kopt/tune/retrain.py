@@ -49,6 +49,9 @@ def retrain_config(plan: TunePlan, trial):
     epochs, _ = retrain_epochs(trial, int(cfg.trainer.epochs))
     test_size = float(cfg.split.get("test_size", 0.2))
     OmegaConf.update(cfg, "split", {"name": REFIT, "test_size": test_size}, merge=False)
+    # the trial's learning-rate schedule, stopped at the chosen epoch (not squeezed into fewer epochs)
+    OmegaConf.update(cfg, "optimizer.schedule.epochs",
+                     int(cfg.optimizer.schedule.get("epochs") or cfg.trainer.epochs), merge=False)
     OmegaConf.update(cfg, "trainer.epochs", epochs, merge=False)
     OmegaConf.update(cfg, "trainer.protocol", "fixed", merge=False)  # no data to choose an epoch on
     OmegaConf.update(cfg, "trainer.early_stopping.enabled", False, merge=False)
