@@ -110,14 +110,29 @@ def check_writable(path: Path) -> None:
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())
+    """JSON from a regular file (kopt.runfiles.read_json: never blocks; BadFile is a ValueError)."""
+    from kopt.runfiles import read_json as safe_read_json
+
+    return safe_read_json(path)
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
-    path = Path(run_dir) / METRICS
-    if not path.exists():
+    """The rows of metrics.jsonl; a damaged line (a torn write, a hand edit) is left out."""
+    from kopt.runfiles import BadFile, read_text
+
+    try:
+        text = read_text(Path(run_dir) / METRICS, root=run_dir)
+    except (FileNotFoundError, BadFile):
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for line in text.splitlines():
+        try:
+            row = json.loads(line) if line.strip() else None
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
 
 
 class MetricsWriter:
