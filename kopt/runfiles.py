@@ -53,6 +53,8 @@ def check_inside(path: Path, root: Path | None) -> None:
         Path(path).resolve().relative_to(Path(root).resolve())
     except ValueError:
         raise BadFile(f"{path}: a link that leads outside {root}; not followed") from None
+    except (RuntimeError, OSError):  # a link loop
+        raise BadFile(f"{path}: a link that leads nowhere (a loop); not followed") from None
 
 
 def open_regular(path: Path, root: Path | None = None, limit: int | None = MAX_TEXT_BYTES):

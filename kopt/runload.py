@@ -6,6 +6,7 @@ dir is executed, and TensorFlow is never imported here.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
