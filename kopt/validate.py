@@ -106,6 +106,10 @@ def validate_train(cfg: DictConfig) -> None:
 
     check_augment_fits_dataset(cfg)
     check_model_fits_dataset(cfg)
+    warmup, epochs = cfg.optimizer.schedule.warmup_epochs, cfg.trainer.epochs
+    if warmup > epochs:
+        raise KoptError(f"optimizer.schedule.warmup_epochs={warmup} with trainer.epochs={epochs}: "
+                        "allowed: warmup_epochs <= trainer.epochs")
     check_top_level_keys(cfg, registry()["root"]["train"])
     root = {k: cfg.get(k) for k in ("seed", "name", "resume")}
     obj = _typed("root", OmegaConf.create(root), registry()["root"]["train"])

@@ -71,6 +71,10 @@ def main(argv: list[str]) -> None:
         if target is not None:
             argv = resume.prepare_sweep(target, line, cfgs, argv)
             os.environ[RESUME_SWEEP] = "1"
+    if not line.print_only:
+        from kopt.data.datasets import check_files_content
+
+        check_files_content(cfgs)  # a wrong npz or csv: one line before any run dir is created
     scratch = scratch_run_dir(cfgs, line.multirun)  # a multi-worker non-chief writes nothing under runs/
     if scratch:
         argv = [*argv, f"hydra.run.dir={scratch}", "hydra.output_subdir=null"]
