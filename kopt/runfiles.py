@@ -124,14 +124,9 @@ def read_yaml(path: Path, root: Path | None = None) -> Any:
 
 def memory_budget() -> int:
     """Bytes an array file may unpack to: half the memory available now (at least 64 MiB)."""
-    try:
-        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                available = int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        available = 8 << 30
-    return max(available // 2, 64 << 20)
+    from kopt.procs import available_memory
+
+    return max(available_memory() // 2, 64 << 20)
 
 
 def _npy_size(member, name: str, path: Path) -> int:

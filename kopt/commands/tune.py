@@ -104,6 +104,10 @@ def main(argv: list[str]) -> None:
         check_resume(_plan, storage_spec(_plan.tuner.get("storage"), Path("runs") / "tune" / _plan.study_name))
         # the study name may come from ${now:...}: pin it, so the Hydra run dir matches the plan
         argv = pin_override(argv, line.overrides, f"tuner.study_name={_plan.study_name}")
+    if not line.print_only and line.output_dir is not None:
+        from kopt.rundir import check_writable
+
+        check_writable(line.output_dir)  # a read-only working folder or a full disk: one line, before the study
     try:
         run_hydra_app(task, argv, "tune", "kopt tune")
     except KeyboardInterrupt:
