@@ -39,7 +39,8 @@ def test_values_beyond_any_machine_are_refused(tmp_path, overrides, needle):
 
 def test_more_tune_workers_than_cores_is_refused(tmp_path):
     cores = len(os.sched_getaffinity(0))
-    assert_one_line(kopt_in_process("tune", *TINY, f"tuner.n_workers={cores + 1}", cwd=tmp_path),
+    args = [*TINY, "tuner.n_trials=1", "search.optimizer.lr=interval(1e-3, 1e-2)", f"tuner.n_workers={cores + 1}"]
+    assert_one_line(kopt_in_process("tune", *args, cwd=tmp_path),
                     f"tuner.n_workers={cores + 1} is out of range", f"1 .. {cores}")
     assert not (tmp_path / "runs").exists()
 
