@@ -98,9 +98,9 @@ def test_torn_metrics_repaired_and_a_retrained_fold_keeps_its_place(run, tmp_pat
     summary = read_summary(run)
     (run / "summary.json").write_text(json.dumps({**summary, "status": "running", "pid": dead.pid}))
     proc = resume(run, tmp_path)
-    assert "(status died)" in proc.stdout
-    assert any("rows of fold 1" in line and "restored" in line for line in proc.stderr.splitlines()), proc.stderr
     lines = metrics.read_text().splitlines()
     assert all(json.loads(line) for line in lines)  # every line whole
     keys = [(r["fold"], r["epoch"]) for r in metric_rows(metrics)]
     assert keys == [(f, e) for f in range(K) for e in range(1, EPOCHS + 1)]
+    assert any("rows of fold 1" in line and "restored" in line for line in proc.stderr.splitlines()), proc.stderr
+    assert "(status died)" in proc.stdout
