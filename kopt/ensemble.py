@@ -13,13 +13,13 @@ such guarantee.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from kopt.errors import KoptError
+from kopt.runfiles import read_json_object
 from kopt.runload import FinishedRun, load_run, same_dataset, same_test_set
 
 EPSILON = 1e-7  # keras.config.epsilon(): the clipping Keras applies to probabilities in its cross-entropy
@@ -43,23 +43,26 @@ def fold_members(run: FinishedRun) -> list[Member]:
     if len(probs) < 2:
         raise KoptError(f"{run.path}: one model only ({(run.config.get('split') or {}).get('name')}); "
                         "ensemble a k-fold run, or give several run dirs")
-    return [Member(f"fold{k}", run, k, probs[k], run.folds[k].get("val_accuracy")) for k in range(len(probs))]
+    return [Member(f"fold{k}", run, k, probs[k], _score(run.folds[k].get("val_accuracy"))) for k in range(len(probs))]
+
+
+def _score(value) -> float | None:
+    """A recorded score, or None when it is missing or not a finite number."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+    return float(value) if ok else None
 
 
 def run_members(runs: list[FinishedRun], names: list[str] | None = None) -> list[Member]:
     return [Member(names[i] if names else run.path.name, run, None, run.predictions["probs"],
-                   run.summary.get("metrics", {}).get("val_accuracy")) for i, run in enumerate(runs)]
+                   _score(run.summary.get("metrics", {}).get("val_accuracy"))) for i, run in enumerate(runs)]
 
 
 def study_objective(study_dir: Path) -> tuple[str, str]:
     """(metric, direction) recorded by `kopt tune` in the study's summary.json; val_accuracy/maximize if absent."""
     path = study_dir / "summary.json"
     info: dict = {}
-    if path.is_file():
-        try:
-            info = json.loads(path.read_text())
-        except ValueError as exc:
-            raise KoptError(f"{path}: malformed JSON ({exc})") from None
+    if path.exists():
+        info = read_json_object(path, root=study_dir)
     tuner = info.get("tuner") if isinstance(info.get("tuner"), dict) else {}
     metric = info.get("metric") or tuner.get("metric") or "val_accuracy"
     direction = str(info.get("direction") or tuner.get("direction") or "maximize").lower()
@@ -81,9 +84,9 @@ def study_members(study_dir: str | Path, top: int) -> tuple[list[Member], dict]:
             run = load_run(trial)
         except KoptError:
             continue  # pruned, failed or running trials are not members
-        value = run.summary.get("metrics", {}).get(metric)
-        if isinstance(value, (int, float)) and np.isfinite(value):
-            ranked.append((float(value), trial.name, run))
+        value = _score(run.summary.get("metrics", {}).get(metric))
+        if value is not None:
+            ranked.append((value, trial.name, run))
     if len(ranked) < 2:
         raise KoptError(f"--study {study_dir}: {len(ranked)} completed trial(s) with metrics.{metric}; an ensemble needs >= 2")
     ranked.sort(key=lambda item: -item[0] if direction == "maximize" else item[0])

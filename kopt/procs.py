@@ -15,6 +15,26 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def available_memory() -> int:
+    """Bytes of memory this process can still get: MemAvailable, within its cgroup's limit."""
+    available = 8 << 30  # not Linux: a guess that refuses only the absurd
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                available = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+        if limit != "max":
+            available = min(available, int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return max(available, 0)
+
+
 def _proc_start(pid: int) -> tuple[str, float] | None:
     """(state, start time as a UNIX timestamp) of a process from /proc, or None."""
     try:
@@ -43,3 +63,17 @@ def process_alive(pid: int | None, since: dt.datetime | None) -> bool:
     if state == "Z":
         return False
     return since is None or started <= since.timestamp() + 1.0  # a later process reuses the pid
+
+
+def run_died(summary: dict) -> bool:
+    """A run dir's summary says `running`, but its process on this host is gone (OOM kill, power loss)."""
+    import socket
+
+    if summary.get("status") != "running" or summary.get("host") != socket.gethostname():
+        return False
+    pid, started = summary.get("pid"), summary.get("started_at")
+    try:
+        since = dt.datetime.fromisoformat(started) if isinstance(started, str) else None
+    except ValueError:
+        since = None
+    return isinstance(pid, int) and not isinstance(pid, bool) and not process_alive(pid, since)

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from kopt.compose import CommandLine, compose_job, resolve_dir, runs_root, search_dirs
 from kopt.errors import KoptError
-from kopt.procs import process_alive
+from kopt.procs import process_alive, run_died
 from kopt.rundir import SUMMARY, atomic_write_json, check_writable, read_json
 
 LAST = ("last", "true")
@@ -220,6 +220,8 @@ def resume_run(target: str, line: CommandLine, config_name: str = "config") -> d
         return summary
     if _still_running(summary):
         raise KoptError(f"{_display(run_dir)} is still running (pid {summary['pid']}); stop it first")
+    if run_died(summary):
+        status = "died"  # its process is gone (OOM kill, power loss): resumed like an interrupted run
     from kopt.validate import validate_train
 
     validate_train(cfg)

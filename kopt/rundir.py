@@ -129,22 +129,48 @@ def check_writable(path: Path) -> None:
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())
+    """JSON from a regular file (kopt.runfiles.read_json: never blocks; BadFile is a ValueError)."""
+    from kopt.runfiles import read_json as safe_read_json
+
+    return safe_read_json(path)
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
-    path = Path(run_dir) / METRICS
-    if not path.exists():
+    """The rows of metrics.jsonl; a damaged line (a torn write, a hand edit) is left out."""
+    from kopt.runfiles import BadFile, read_text
+
+    try:
+        text = read_text(Path(run_dir) / METRICS, root=run_dir)
+    except (FileNotFoundError, BadFile):
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for line in text.splitlines():
+        try:
+            row = json.loads(line) if line.strip() else None
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
 
 
 class MetricsWriter:
-    """Keeps ``metrics.jsonl`` whole on disk: each append rewrites it atomically (it is small)."""
+    """Keeps ``metrics.jsonl`` whole on disk: each append rewrites it atomically (it is small).
+
+    Rows stay in (fold, epoch) order: a fold trained again after a later one (its result was set
+    aside on resume) puts its rows back where they belong."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.lines = self.path.read_text().splitlines() if self.path.exists() else []
+
+    @staticmethod
+    def _key(line: str) -> tuple[int, int] | None:
+        try:
+            row = json.loads(line)
+            return int(row["fold"]), int(row["epoch"])
+        except (ValueError, KeyError, TypeError):
+            return None
 
     def drop(self, predicate) -> None:
         """Forget the rows ``predicate(row)`` is true for (epochs a resumed run trains again)."""
@@ -160,5 +186,18 @@ class MetricsWriter:
             atomic_write_text(self.path, "".join(line + "\n" for line in kept))
 
     def append(self, row: dict) -> None:
-        self.lines.append(json.dumps(_jsonable(row)))
+        key = (row.get("fold"), row.get("epoch"))
+        at = len(self.lines)
+        while all(isinstance(k, int) for k in key) and at and (before := self._key(self.lines[at - 1])) is not None and before > key:
+            at -= 1
+        self.lines.insert(at, json.dumps(_jsonable(row)))
         atomic_write_text(self.path, "\n".join(self.lines) + "\n")
+
+    def restore(self, rows: list[dict]) -> int:
+        """Put back those of ``rows`` (a checkpoint's record) that are missing here, e.g. lost to a
+        torn or damaged line; returns how many."""
+        have = {self._key(line) for line in self.lines}
+        missing = [r for r in rows if (r.get("fold"), r.get("epoch")) not in have]
+        for row in missing:
+            self.append(row)
+        return len(missing)

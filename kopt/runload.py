@@ -7,7 +7,6 @@ dir is executed, and TensorFlow is never imported here.
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -17,6 +16,7 @@ import numpy as np
 
 from kopt.errors import KoptError
 from kopt.rundir import PREDICTIONS, SPLITS, SUMMARY
+from kopt.runfiles import BadFile, load_npz, read_json_object, read_yaml
 
 FOLD_METRICS = ("val_accuracy", "val_loss", "test_accuracy", "test_loss")  # per-fold scores in summary.json
 
@@ -36,24 +36,33 @@ class FinishedRun:
 
     @cached_property
     def config(self) -> dict:
-        from omegaconf import OmegaConf
-        from omegaconf.errors import OmegaConfBaseException
-
         path = self.path / ".hydra" / "config.yaml"
-        if not path.is_file():
-            raise KoptError(f"{self.path}: no .hydra/config.yaml (not a kopt train run dir)")
         try:
-            return OmegaConf.to_container(OmegaConf.load(path), resolve=False)
-        except (OmegaConfBaseException, ValueError, OSError) as exc:
-            raise KoptError(f"{path}: unreadable config ({str(exc).splitlines()[0]})") from None
+            config = read_yaml(path, root=self.path)
+        except FileNotFoundError:
+            raise KoptError(f"{self.path}: no .hydra/config.yaml (not a kopt train run dir)") from None
+        if not isinstance(config, dict):
+            raise BadFile(f"{path}: not a kopt config (a YAML {type(config).__name__}, not a mapping)")
+        for group in ("dataset", "split"):
+            if not isinstance(config.get(group), (dict, type(None))):
+                raise BadFile(f"{path}: {group} is not a mapping")
+        return config
 
     @cached_property
     def predictions(self) -> dict[str, np.ndarray]:
-        return _load_npz(self.path / PREDICTIONS, ("y_true", "probs", "fold_probs", "test_idx"))
+        arrays = _load_npz(self, PREDICTIONS, ("y_true", "probs", "fold_probs", "test_idx"))
+        check_predictions(self.path / PREDICTIONS, arrays, len(self.folds))
+        return arrays
 
     @cached_property
     def splits(self) -> dict[str, np.ndarray]:
-        return _load_npz(self.path / SPLITS, ("test",))
+        n = len(self.folds)
+        required = ("test", *(f"{part}_{i}" for i in range(n) for part in ("train", "val")))
+        arrays = _load_npz(self, SPLITS, required)
+        for key in required:
+            if arrays[key].ndim != 1 or arrays[key].dtype.kind not in "iu":
+                raise BadFile(f"{self.path / SPLITS}: {key} is not a 1-D array of indices")
+        return arrays
 
     def fold_scores(self, metric: str) -> np.ndarray:
         values = [f.get(metric) for f in self.folds]
@@ -64,18 +73,38 @@ class FinishedRun:
         return np.asarray(values, dtype=np.float64)
 
 
-def _load_npz(path: Path, required: tuple[str, ...]) -> dict[str, np.ndarray]:
-    if not path.is_file():
-        raise KoptError(f"{path.parent}: no {path.name} (not a finished kopt train run dir)")
+def _load_npz(run: FinishedRun, name: str, required: tuple[str, ...]) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise KoptError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from None
-    missing = [k for k in required if k not in arrays]
-    if missing:
-        raise KoptError(f"{path}: missing array(s) {', '.join(missing)}")
-    return arrays
+        return load_npz(run.path / name, required, root=run.path)
+    except FileNotFoundError:
+        raise KoptError(f"{run.path}: no {name} (not a finished kopt train run dir)") from None
+
+
+def check_predictions(path: Path, arrays: dict[str, np.ndarray], n_folds: int) -> None:
+    """Refuse predictions that the statistics cannot use: wrong shapes, labels or probabilities."""
+    y, probs, fold_probs, test_idx = (arrays[k] for k in ("y_true", "probs", "fold_probs", "test_idx"))
+
+    def bad(problem: str):
+        raise BadFile(f"{path}: {problem}")
+
+    if y.ndim != 1 or y.dtype.kind not in "iu" or not len(y):
+        bad(f"y_true must be a non-empty 1-D array of class indices (got {y.dtype} of shape {y.shape})")
+    if probs.ndim != 2 or probs.shape[0] != len(y) or probs.shape[1] < 2 or probs.dtype.kind != "f":
+        bad(f"probs must be ({len(y)}, classes) probabilities (got {probs.dtype} of shape {probs.shape})")
+    if fold_probs.ndim != 3 or fold_probs.shape[1:] != probs.shape or fold_probs.dtype.kind != "f":
+        bad(f"fold_probs must be (folds, {len(y)}, {probs.shape[1]}) (got {fold_probs.dtype} of shape {fold_probs.shape})")
+    if len(fold_probs) != n_folds:
+        bad(f"fold_probs holds {len(fold_probs)} fold(s), summary.json {n_folds}")
+    if test_idx.shape != y.shape or test_idx.dtype.kind not in "iu":
+        bad(f"test_idx must be {len(y)} indices (got {test_idx.dtype} of shape {test_idx.shape})")
+    if y.min() < 0 or y.max() >= probs.shape[1]:
+        bad(f"y_true holds class {int(y.min() if y.min() < 0 else y.max())}; allowed: 0 .. {probs.shape[1] - 1}")
+    for key in ("probs", "fold_probs"):
+        p = arrays[key]
+        if not np.isfinite(p).all():
+            bad(f"{key} holds NaN or inf")
+        if p.min() < 0 or p.max() > 1 + 1e-3:
+            bad(f"{key} holds values outside 0 .. 1 (not probabilities)")
 
 
 def load_run(path: str | Path) -> FinishedRun:
@@ -84,19 +113,21 @@ def load_run(path: str | Path) -> FinishedRun:
     if not path.is_dir():
         raise KoptError(f"{path}: no such run dir")
     summary_path = path / SUMMARY
-    if not summary_path.is_file():
-        raise KoptError(f"{path}: no {SUMMARY} (not a kopt train run dir)")
     try:
-        summary = json.loads(summary_path.read_text())
-    except (ValueError, OSError) as exc:
-        raise KoptError(f"{summary_path}: malformed JSON ({exc})") from None
-    if not isinstance(summary, dict):
-        raise KoptError(f"{summary_path}: malformed (not a JSON object)")
+        summary = read_json_object(summary_path, root=path)
+    except FileNotFoundError:
+        raise KoptError(f"{path}: no {SUMMARY} (not a kopt train run dir)") from None
     status = summary.get("status")
     if status != "completed":
         raise KoptError(f"{path}: run status is {status!r}, only completed runs can be used")
-    if not summary.get("folds"):
+    folds = summary.get("folds")
+    if not folds:
         raise KoptError(f"{summary_path}: no folds recorded")
+    if not isinstance(folds, list) or not all(isinstance(f, dict) for f in folds):
+        raise BadFile(f"{summary_path}: folds is not a list of objects")
+    for key in ("metrics", "choices"):
+        if not isinstance(summary.get(key, {}), dict):
+            raise BadFile(f"{summary_path}: {key} is not an object")
     return FinishedRun(path, summary)
 
 
@@ -121,6 +152,8 @@ def same_test_set(a: FinishedRun, b: FinishedRun) -> str | None:
 
 def check_comparable(a: FinishedRun, b: FinishedRun) -> None:
     """Refuse a pair whose folds are not the same examples: dataset, split, seed, saved indices."""
+    if a.path.resolve() == b.path.resolve():
+        raise KoptError(f"A and B are the same run ({a.path}); give two different run dirs")
     problem = same_dataset(a, b)
     if problem is None and a.config.get("split") != b.config.get("split"):
         problem = f"different split strategy ({_brief(a.config.get('split'))} vs {_brief(b.config.get('split'))})"

@@ -99,13 +99,17 @@ def check_top_level_keys(cfg: DictConfig, root_schema) -> None:
 
 
 def validate_train(cfg: DictConfig) -> None:
-    for group in TRAIN_GROUPS:
-        validate_group(cfg, group)
+    typed = {group: validate_group(cfg, group) for group in TRAIN_GROUPS}
     from kopt.schemas.augment import check_augment_fits_dataset
-    from kopt.schemas.model import check_model_fits_dataset
+    from kopt.schemas.model import check_model_fits_dataset, check_model_fits_memory
 
     check_augment_fits_dataset(cfg)
     check_model_fits_dataset(cfg)
+    check_model_fits_memory(typed["model"])
+    warmup, epochs = cfg.optimizer.schedule.warmup_epochs, cfg.trainer.epochs
+    if warmup > epochs:
+        raise KoptError(f"optimizer.schedule.warmup_epochs={warmup} with trainer.epochs={epochs}: "
+                        "allowed: warmup_epochs <= trainer.epochs")
     check_top_level_keys(cfg, registry()["root"]["train"])
     root = {k: cfg.get(k) for k in ("seed", "name", "resume")}
     obj = _typed("root", OmegaConf.create(root), registry()["root"]["train"])

@@ -11,7 +11,7 @@ import logging
 import shlex
 from pathlib import Path
 
-from kopt.commands.argparser import ArgumentParser, non_negative_int, positive_int, probability
+from kopt.commands.argparser import MAX_RESAMPLES, ArgumentParser, non_negative_int, positive_int, probability, resamples
 from kopt.errors import KoptError, RunFailed
 from kopt.runload import FOLD_METRICS
 
@@ -37,7 +37,8 @@ def parser() -> ArgumentParser:
     p.add_argument("--metric", default="val_accuracy", choices=FOLD_METRICS, help="per-fold score to pair (default val_accuracy)")
     p.add_argument("--alpha", type=probability, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--bootstrap-seed", type=non_negative_int, default=0, help="bootstrap seed (default 0)")
-    p.add_argument("--resamples", type=positive_int, default=10_000, help="bootstrap resamples (default 10000)")
+    p.add_argument("--resamples", type=resamples, default=10_000,
+                   help=f"bootstrap resamples (default 10000, at most {MAX_RESAMPLES})")
     p.add_argument("--out", default=None, help="folder for a/, b/ and comparison.json (default runs/ab/<timestamp>/)")
     return p
 

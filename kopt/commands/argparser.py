@@ -42,3 +42,13 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text} is out of range; allowed: >= 0")
     return value
+
+
+MAX_RESAMPLES = 1_000_000  # the bootstrap's memory and time grow with it (24 bytes a resample)
+
+
+def resamples(text: str) -> int:
+    value = positive_int(text)
+    if value > MAX_RESAMPLES:
+        raise argparse.ArgumentTypeError(f"{text} is out of range; allowed: 1 .. {MAX_RESAMPLES}")
+    return value

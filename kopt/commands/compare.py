@@ -5,7 +5,7 @@ Works on the saved arrays only (summary.json, splits.npz, predictions.npz): no T
 
 from __future__ import annotations
 
-from kopt.commands.argparser import ArgumentParser, non_negative_int, positive_int, probability
+from kopt.commands.argparser import MAX_RESAMPLES, ArgumentParser, non_negative_int, probability, resamples
 from kopt.runload import FOLD_METRICS
 
 DESCRIPTION = """\
@@ -25,7 +25,8 @@ def parser() -> ArgumentParser:
                    help=f"per-fold score to pair (default val_accuracy: each fold's held-out part); one of {', '.join(FOLD_METRICS)}")
     p.add_argument("--alpha", type=probability, default=0.05, help="significance level (default 0.05; CIs at 1 - alpha)")
     p.add_argument("--bootstrap-seed", type=non_negative_int, default=0, help="bootstrap seed (default 0)")
-    p.add_argument("--resamples", type=positive_int, default=10_000, help="bootstrap resamples (default 10000)")
+    p.add_argument("--resamples", type=resamples, default=10_000,
+                   help=f"bootstrap resamples (default 10000, at most {MAX_RESAMPLES})")
     p.add_argument("--out", default=None, help="folder for comparison.json (default runs/compare/<timestamp>/)")
     return p
 

@@ -105,6 +105,10 @@ def main(argv: list[str]) -> None:
         from kopt.training.run import choices
 
         header("kopt train", choices(cfgs[0]))  # the first line, a second before Hydra starts the run
+    if not line.print_only:
+        from kopt.data.datasets import check_files_content
+
+        check_files_content(cfgs)  # a wrong npz or csv: one line before any run dir is created
     scratch = scratch_run_dir(cfgs, line.multirun)  # a multi-worker non-chief writes nothing under runs/
     if scratch:
         argv = [*argv, f"hydra.run.dir={scratch}", "hydra.output_subdir=null"]

@@ -111,6 +111,8 @@ def check_data(data: Data, source: str) -> Data:
     if y.min() < 0 or y.max() >= classes:
         i = int(np.argmax((y < 0) | (y >= classes)))
         raise KoptError(f"{source}: label {y[i]} (sample {i}) is out of range; allowed: 0..{classes - 1}")
+    if classes < 2:
+        raise KoptError(f"{source}: one class only (every label is {int(y.max())}); a classifier needs at least 2")
     counts = np.bincount(y[train], minlength=classes)
     if (counts == 0).any():
         missing = int(np.argmin(counts))
@@ -157,6 +159,19 @@ def load_dataset(cfg, seed: int) -> Data:
     data = fn(cfg, seed=seed) if "seed" in fn.__code__.co_varnames else fn(cfg)
     data = check_data(data, f"dataset={name}")
     return stratified_limit(data, cfg.get("limit"), seed)
+
+
+def check_files_content(cfgs) -> None:
+    """Read each distinct ``npz``/``csv`` dataset of a command line once (numpy only, no TensorFlow),
+    so that bad content costs one line before any run dir is created."""
+    seen = []
+    for cfg in cfgs:
+        node = cfg.get("dataset")
+        if node is None or node.get("name") not in ("npz", "csv") or node in seen:
+            continue
+        seen.append(node)
+        fn = LOADERS[node.name]
+        check_data(fn(node), f"dataset={node.name}")
 
 
 # The loader modules register themselves on import (they import `loader` and `Data` from here).

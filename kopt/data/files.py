@@ -7,13 +7,14 @@ and images); without one, the ``split`` group sets a stratified test set aside.
 from __future__ import annotations
 
 import csv
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from kopt.data.datasets import Data, loader, with_fixed_test
 from kopt.errors import KoptError
+from kopt.runfiles import BadFile
+from kopt.runfiles import load_npz as read_npz
 from kopt.schemas.dataset import check_file
 
 
@@ -29,10 +30,10 @@ def existing(path, key: str, folder: bool = False) -> Path:
 def load_npz(cfg) -> Data:
     path = existing(cfg.get("path"), "dataset.path")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise KoptError(f"dataset.path={path}: not a readable .npz file ({exc})") from None
+        arrays = read_npz(path)  # sizes checked before unpacking; random bytes are "not a zip file", not "pickled"
+    except BadFile as exc:
+        reason = str(exc).removeprefix(f"{path}: ")
+        raise KoptError(f"dataset.path={path}: not a readable .npz file ({reason})") from None
     need = [k for k in ("x_train", "y_train") if k not in arrays]
     if need:
         raise KoptError(f"dataset.path={path}: missing key(s) {', '.join(need)}; found {', '.join(sorted(arrays)) or 'none'}; "
@@ -75,6 +76,8 @@ def read_csv(path: Path, label: str, delimiter: str) -> tuple[np.ndarray, list[s
         if len(row) != len(header):
             raise KoptError(f"{path}:{line}: {len(row)} fields but the header has {len(header)}")
         labels.append(row[col].strip())
+        if not labels[-1]:
+            raise KoptError(f"{path}:{line}: the label column {label!r} is empty; every row needs a class")
         cells = row[:col] + row[col + 1:]
         for j, cell in enumerate(cells):
             try:

@@ -8,15 +8,15 @@ never got going) counts too, unless it has sub-folders (then it is a sweep or st
 
 from __future__ import annotations
 
-import json
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from kopt.errors import KoptError
+from kopt.procs import run_died
 from kopt.rundir import METRICS, SUMMARY, read_metrics
+from kopt.runfiles import BadFile, read_json_object, read_yaml
 
 METRIC_KEYS = ("val_accuracy", "val_loss", "test_accuracy", "test_loss")
 SKIP_DIRS = {"tb", "mlflow", "mlruns", "__pycache__"}
@@ -25,7 +25,7 @@ SKIP_DIRS = {"tb", "mlflow", "mlruns", "__pycache__"}
 @dataclass
 class RunRecord:
     path: Path
-    status: str  # completed | failed | interrupted | running | unknown
+    status: str  # completed | failed | interrupted | running | died | unknown
     keys: dict[str, str] = field(default_factory=dict)  # group choices + overrides, e.g. model=mlp
     overrides: list[str] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
@@ -82,15 +82,15 @@ def _natural_key(path: Path) -> list:
 def _looks_like_run(path: Path) -> bool:
     if (path / "trials").is_dir():  # a study dir, whatever else it holds
         return False
-    if (path / METRICS).is_file():
+    if (path / METRICS).exists():
         return True
     summary = path / SUMMARY
-    if summary.is_file():
+    if summary.exists() or summary.is_symlink():
         try:
-            data = json.loads(summary.read_text())
-        except (OSError, ValueError):
-            return True  # a broken summary still belongs to a run; it is shown as such
-        return isinstance(data, dict) and ("folds" in data or "status" in data)
+            data = read_json_object(summary, root=path)
+        except (BadFile, OSError):
+            return True  # a broken summary still belongs to a run; it is reported as such
+        return "folds" in data or "status" in data
     if (path / ".hydra" / "config.yaml").is_file():
         return not any(p.is_dir() and not p.name.startswith(".") for p in path.iterdir())
     return False
@@ -107,7 +107,8 @@ def find_run_dirs(paths: list[str | Path]) -> list[Path]:
                 seen.add(path.resolve())
                 found.append(path)
             return
-        for child in sorted((p for p in path.iterdir() if p.is_dir()), key=_natural_key):
+        children = (p for p in path.iterdir() if p.is_dir() and not p.is_symlink())  # links may loop or leave
+        for child in sorted(children, key=_natural_key):
             if not child.name.startswith(".") and child.name not in SKIP_DIRS:
                 walk(child)
 
@@ -130,25 +131,41 @@ def parse_override(text: str) -> tuple[str, str] | None:
 
 def _read_overrides(run_dir: Path) -> list[str]:
     path = run_dir / ".hydra" / "overrides.yaml"
-    if not path.is_file():
-        return []
     try:
-        data = yaml.safe_load(path.read_text()) or []
-    except yaml.YAMLError:
+        data = read_yaml(path, root=run_dir)
+    except FileNotFoundError:
         return []
-    return [str(o) for o in data] if isinstance(data, list) else []
+    if not isinstance(data, list) or not all(isinstance(o, (str, int, float)) for o in data):
+        raise BadFile(f"{path}: not a list of overrides")
+    return [str(o) for o in data]
+
+
+# summary.json keys a report reads, and the types they must have
+_TYPES = {"status": str, "choices": dict, "metrics": dict, "params": int, "duration_s": (int, float), "folds": list,
+          "error": str, "started_at": str, "finished_at": str, "name": str, "seed": (int, str)}
+
+
+def _check_types(path: Path, summary: dict) -> None:
+    for key, types in _TYPES.items():
+        value = summary.get(key)
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+            raise BadFile(f"{path}: {key} is a {type(value).__name__}, not a {getattr(types, '__name__', 'number')}")
+    for key, value in (summary.get("choices") or {}).items():
+        if isinstance(value, (dict, list)):
+            raise BadFile(f"{path}: choices.{key} is a {type(value).__name__}, not an option name")
 
 
 def load_run(run_dir: Path) -> RunRecord:
+    """The record of one run dir; BadFile (naming the file) if a file in it cannot be used."""
     overrides = _read_overrides(run_dir)
+    path = run_dir / SUMMARY
     try:
-        summary = json.loads((run_dir / SUMMARY).read_text())
-        if not isinstance(summary, dict):
-            raise ValueError("not a JSON object")
+        summary = read_json_object(path, root=run_dir)
     except FileNotFoundError:
         summary = {"status": "unknown", "error": "no summary.json"}
-    except (OSError, ValueError) as exc:
-        summary = {"status": "unknown", "error": f"unreadable summary.json: {exc}"}
+    _check_types(path, summary)
+    if run_died(summary):
+        summary = {**summary, "status": "died", "error": summary.get("error") or f"process {summary['pid']} is gone"}
     keys = {k: str(v) for k, v in (summary.get("choices") or {}).items()}
     if "seed" in summary:
         keys["seed"] = str(summary["seed"])
@@ -156,8 +173,9 @@ def load_run(run_dir: Path) -> RunRecord:
         parsed = parse_override(text)
         if parsed and not parsed[0].startswith("hydra"):
             keys[parsed[0]] = parsed[1]
-    metrics = {k: float(v) for k, v in (summary.get("metrics") or {}).items() if isinstance(v, (int, float))}
-    return RunRecord(path=run_dir, status=str(summary.get("status", "unknown")), keys=keys, overrides=overrides,
+    metrics = {k: float(v) for k, v in (summary.get("metrics") or {}).items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return RunRecord(path=run_dir, status=summary.get("status", "unknown"), keys=keys, overrides=overrides,
                      metrics=metrics, params=summary.get("params"), duration_s=summary.get("duration_s"),
                      n_folds=len(summary.get("folds") or []), error=summary.get("error"),
                      started_at=summary.get("started_at"), finished_at=summary.get("finished_at"),
@@ -165,10 +183,19 @@ def load_run(run_dir: Path) -> RunRecord:
 
 
 def collect(paths: list[str | Path]) -> list[RunRecord]:
+    """The records of every run dir under ``paths``; a run dir with a bad file is left out, with one line."""
     dirs = find_run_dirs(paths)
     if not dirs:
         raise KoptError(f"no run dirs found under {', '.join(map(str, paths))} (a run dir holds summary.json)")
-    return [load_run(d) for d in dirs]
+    records = []
+    for d in dirs:
+        try:
+            records.append(load_run(d))
+        except BadFile as exc:
+            print(f"kopt: warning: {exc}; run left out", file=sys.stderr)
+    if not records:
+        raise KoptError(f"no readable run dirs under {', '.join(map(str, paths))}")
+    return records
 
 
 def is_seed_key(key: str) -> bool:

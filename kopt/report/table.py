@@ -16,7 +16,7 @@ from kopt.errors import KoptError
 from kopt.report.collect import METRIC_KEYS, RunRecord
 
 SHORT = {"val_accuracy": "val_acc", "val_loss": "val_loss", "test_accuracy": "test_acc", "test_loss": "test_loss"}
-STATUS_STYLE = {"completed": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
+STATUS_STYLE = {"completed": "green", "failed": "red", "interrupted": "yellow", "running": "cyan", "died": "red"}
 RUN_FIELDS = ("run", "status", "params", "duration_s", "folds", "started_at", "finished_at")
 
 

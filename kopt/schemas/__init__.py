@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 from typing import Any, Callable
 
 from kopt.errors import KoptError
@@ -87,8 +88,10 @@ def check_ranges(obj: Any, prefix: str) -> None:
         if dataclasses.is_dataclass(value):
             check_ranges(value, key)
             continue
-        if f.metadata and not _in_range(value, f.metadata):
-            raise KoptError(f"{key}={value!r} is out of range; allowed: {allowed(f.metadata)}")
+        infinite = isinstance(value, float) and not math.isfinite(value)  # nan fails every bound, inf too
+        if f.metadata and (infinite or not _in_range(value, f.metadata)):
+            finite = "a finite number " if infinite else ""
+            raise KoptError(f"{key}={value!r} is out of range; allowed: {finite}{allowed(f.metadata)}")
     post = getattr(obj, "check", None)
     if post is not None:
         post(prefix)

@@ -47,10 +47,14 @@ def check_file(prefix: str, key: str, path: Optional[str], folder: bool = False,
             raise KoptError(f"{prefix}.{key} is required; set {prefix}.{key}=/path/to/{'folder' if folder else 'file'}")
         return
     p = Path(str(path)).expanduser()
+    if not p.exists():
+        raise KoptError(f"{prefix}.{key}={path}: no such {'folder' if folder else 'file'}")
     if folder and not p.is_dir():
-        raise KoptError(f"{prefix}.{key}={path}: no such folder")
+        raise KoptError(f"{prefix}.{key}={path}: not a folder; give the folder that holds one sub-folder per class")
+    if not folder and p.is_dir():
+        raise KoptError(f"{prefix}.{key}={path}: is a folder; give a file")
     if not folder and not p.is_file():
-        raise KoptError(f"{prefix}.{key}={path}: no such file")
+        raise KoptError(f"{prefix}.{key}={path}: not a regular file (a device, FIFO or socket); give a file")
 
 
 def check_keras_cache(name: str) -> None:

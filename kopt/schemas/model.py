@@ -13,6 +13,10 @@ class MLPConfig:
     width: int = param(128, ge=1)
     depth: int = param(2, ge=1)
 
+    def min_params(self) -> int:
+        """A lower bound of the parameter count (the hidden-to-hidden weights), without building."""
+        return self.width * self.width * (self.depth - 1)
+
 
 @schema("model", "cnn")
 @dataclass
@@ -25,6 +29,12 @@ class CNNConfig:
     dense: int = param(128, ge=0)
 
     MAX_FILTERS = 16384  # filters double per block: a ResNet-like depth here would not fit in memory
+
+    def min_params(self) -> int:
+        """A lower bound of the parameter count (conv kernels after the first, the dense layer)."""
+        filters = [self.width * 2**b for b in range(self.depth) for _ in range(self.convs_per_block)]
+        convs = sum(self.kernel_size**2 * a * b for a, b in zip(filters, filters[1:]))
+        return convs + filters[-1] * self.dense
 
     def check(self, prefix: str) -> None:
         last = self.width * 2 ** (self.depth - 1)
@@ -72,6 +82,10 @@ class WRNConfig:
     def check(self, prefix: str) -> None:
         wrn_blocks(self.depth, f"{prefix}.depth")
 
+    def min_params(self) -> int:
+        """About the parameter count: WRN-28-10 has 36.5 M, growing with width^2 and with depth."""
+        return int(36.5e6 * (self.width / 10) ** 2 * (self.depth - 4) / 24)
+
 
 # Models that convolve over (H, W, C) images; the rest (mlp) take any input.
 IMAGE_MODELS = {"cnn", "resnet", "densenet", "wrn"}
@@ -88,3 +102,24 @@ def check_model_fits_dataset(cfg) -> None:
     if model.get("name") in IMAGE_MODELS and dataset_kind(dataset) == "tabular":
         raise KoptError(f"model={model.get('name')} needs image input (H, W, C), but dataset={dataset.get('name')} "
                         "is tabular; use model=mlp")
+
+
+BYTES_PER_PARAM = 4 * 5  # float32 weights, gradients, two optimizer moments, the best epoch's copy
+
+
+def check_model_fits_memory(model) -> None:
+    """Refuse, before anything is built, a model whose training cannot fit in the memory available."""
+    from kopt.errors import KoptError
+    from kopt.procs import available_memory
+    from kopt.schemas import files
+
+    estimate = getattr(model, "min_params", None)
+    if not files["check"] or estimate is None:  # a fact of this machine, checked when a run will start
+        return
+    params, available = estimate(), available_memory()
+    need = params * BYTES_PER_PARAM
+    if need > available:
+        raise KoptError(f"model={model.name} ({', '.join(f'{k}={v}' for k, v in vars(model).items() if k != 'name')}) "
+                        f"has at least {params:,} parameters: training needs about {need / 2**30:.1f} GiB (weights, "
+                        f"gradients, optimizer state), but {available / 2**30:.1f} GiB of memory is available; "
+                        "allowed: a smaller model.width or model.depth")

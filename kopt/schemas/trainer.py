@@ -8,6 +8,7 @@ STRATEGIES = ("default", "mirrored", "multi_worker")  # kopt.training.distribute
 
 MONITORS = ("val_accuracy", "val_loss")
 PROTOCOLS = ("best_epoch", "fixed")  # kopt.protocol
+MAX_THREADS = 1024  # TensorFlow's thread pools crash far above any machine's cores (100000 segfaulted)
 
 
 @dataclass
@@ -30,8 +31,8 @@ class TrainerConfig:
     checkpoint: bool = True
     resumable: bool = True
     deterministic: bool = True
-    intra_threads: int = param(0, ge=0)
-    inter_threads: int = param(0, ge=0)
+    intra_threads: int = param(0, ge=0, le=MAX_THREADS)
+    inter_threads: int = param(0, ge=0, le=MAX_THREADS)
     steps_per_epoch: Optional[int] = param(None, ge=1)
     verbose: bool = False
     strategy: str = param("default", choices=STRATEGIES)

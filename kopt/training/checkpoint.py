@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kopt.rundir import atomic_savez
+from kopt.rundir import atomic_savez, read_metrics
 
 CHECKPOINTS = "checkpoints"
 FORMAT = 1
@@ -51,6 +51,7 @@ class EpochCheckpoint:
     best_weights: list[np.ndarray]
     early_stopping: dict | None
     rng: dict[str, np.ndarray] = field(default_factory=dict)
+    rows: list[dict] = field(default_factory=list)  # this fold's metrics.jsonl rows up to ``epoch``
 
 
 def _numbered(arrays, prefix: str) -> list[np.ndarray]:
@@ -70,11 +71,36 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
 def _header(arrays: dict[str, np.ndarray]) -> dict:
     try:
         meta = json.loads(str(arrays["meta"]))
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, RecursionError) as exc:
         raise CorruptCheckpoint(f"no readable header ({exc})") from None
+    if not isinstance(meta, dict):
+        raise CorruptCheckpoint("no readable header (not a JSON object)")
     if meta.get("format") != FORMAT:
         raise CorruptCheckpoint(f"checkpoint format {meta.get('format')!r}, expected {FORMAT}")
     return meta
+
+
+RNG_ARRAYS = ("rng/python/internal", "rng/python/gauss", "rng/numpy/keys", "rng/numpy/pos", "rng/numpy/gauss")
+EARLY_KEYS = ("wait", "stopped_epoch", "best_epoch", "best")
+
+
+def _check_header(path: Path, meta: dict, arrays: dict, fold: int, epochs: int | None) -> None:
+    """Every field and array an epoch checkpoint needs, with values in range."""
+    missing = [k for k in ("fold", "epoch", "fit_done") if k not in meta]
+    missing += [k for k in RNG_ARRAYS if k not in arrays]
+    if missing:
+        raise CorruptCheckpoint(f"missing {', '.join(missing)}")
+    name_epoch = path.stem.rsplit("epoch", 1)[-1]
+    epoch = meta["epoch"]
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 1 or (epochs is not None and epoch > epochs):
+        raise CorruptCheckpoint(f"epoch {epoch!r} out of range; allowed: 1 .. {epochs or 'trainer.epochs'}")
+    if meta["fold"] != fold or not name_epoch.isdigit() or int(name_epoch) != epoch:
+        raise CorruptCheckpoint(f"its header (fold {meta['fold']!r}, epoch {epoch}) does not match its name")
+    best, early = meta.get("best"), meta.get("early_stopping")
+    if best is not None and (not isinstance(best, dict) or not isinstance(best.get("logs", {}), dict)):
+        raise CorruptCheckpoint("best is not an object")
+    if early is not None and (not isinstance(early, dict) or any(k not in early for k in EARLY_KEYS)):
+        raise CorruptCheckpoint(f"early_stopping needs {', '.join(EARLY_KEYS)}")
 
 
 def _check_shapes(what: str, saved: list[np.ndarray], variables) -> None:
@@ -105,7 +131,8 @@ class CheckpointStore:
         meta = {"format": FORMAT, "fold": fold, "epoch": epoch, "fit_done": bool(fit_done),
                 "best": {"value": best.best if math.isfinite(best.best) else None, "epoch": best.best_epoch,
                          "logs": getattr(best, "best_logs", {})},
-                "early_stopping": early_state(early), "model_paths": [v.path for v in model.variables]}
+                "early_stopping": early_state(early), "model_paths": [v.path for v in model.variables],
+                "rows": [r for r in read_metrics(self.dir.parent) if r.get("fold") == fold and r.get("epoch", 0) <= epoch]}
         arrays = {"meta": np.asarray(json.dumps(meta))}
         arrays.update({f"model/{i}": np.asarray(v.numpy()) for i, v in enumerate(model.variables)})
         arrays.update({f"optimizer/{i}": np.asarray(v.numpy()) for i, v in enumerate(model.optimizer.variables)})
@@ -141,26 +168,31 @@ class CheckpointStore:
             metrics = {k: row[k] for k in ("val_accuracy", "val_loss", "test_accuracy", "test_loss")}
             result = FoldResult(int(row["fold"]), int(row["best_epoch"]), int(row["epochs_run"]), metrics,
                                 arrays["probs"], float(row["duration_s"]))
+            if result.fold != fold or result.probs.ndim != 2:
+                raise ValueError(f"fold {result.fold} with probabilities of shape {result.probs.shape}")
         except (CorruptCheckpoint, KeyError, ValueError, TypeError) as exc:
             self._set_aside(path, f"{exc}; fold {fold} is trained again")
             return None
         return result
 
-    def load_epoch(self, fold: int, model) -> EpochCheckpoint | None:
-        """The newest readable epoch checkpoint of ``fold`` that fits ``model``; unreadable ones are
-        reported (naming the file), set aside as ``*.corrupt`` and the previous one is tried."""
+    def load_epoch(self, fold: int, model, epochs: int | None = None) -> EpochCheckpoint | None:
+        """The newest readable epoch checkpoint of ``fold`` that fits ``model`` (and ``epochs``);
+        unreadable or incomplete ones are reported (naming the file), set aside as ``*.corrupt`` and
+        the previous one is tried."""
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         for path in self.epoch_files(fold):
             try:
-                return self._read_epoch(path, model)
-            except CorruptCheckpoint as exc:
-                self._set_aside(path, f"{exc}; trying the previous checkpoint")
+                return self._read_epoch(path, model, fold, epochs)
+            except (CorruptCheckpoint, KeyError, TypeError, ValueError) as exc:
+                why = exc if isinstance(exc, CorruptCheckpoint) else f"{type(exc).__name__}: {exc}"
+                self._set_aside(path, f"{why}; trying the previous checkpoint")
         return None
 
-    def _read_epoch(self, path: Path, model) -> EpochCheckpoint:
+    def _read_epoch(self, path: Path, model, fold: int, epochs: int | None = None) -> EpochCheckpoint:
         arrays = read_npz(path)
         meta = _header(arrays)
+        _check_header(path, meta, arrays, fold, epochs)
         saved_model = _numbered(arrays, "model/")
         _check_shapes("model variable", saved_model, model.variables)
         saved_optimizer = _numbered(arrays, "optimizer/")
@@ -171,7 +203,8 @@ class CheckpointStore:
         best = meta.get("best") or {}
         return EpochCheckpoint(path, int(meta["fold"]), int(meta["epoch"]), bool(meta["fit_done"]), saved_model,
                                saved_optimizer, best, best_weights, meta.get("early_stopping"),
-                               {k: v for k, v in arrays.items() if k.startswith("rng/")})
+                               {k: v for k, v in arrays.items() if k.startswith("rng/")},
+                               [r for r in meta.get("rows") or [] if isinstance(r, dict)])
 
     def _set_aside(self, path: Path, why: str) -> None:
         _warn(f"checkpoint {path} is unreadable ({why})")

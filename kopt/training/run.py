@@ -158,7 +158,7 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
         model.compile(optimizer=build_optimizer(cfg.optimizer, steps, tr.epochs),
                       loss="categorical_crossentropy" if soft else "sparse_categorical_crossentropy",
                       metrics=["accuracy"])
-        ckpt = store.load_epoch(fold, model) if (store is not None and resume) else None
+        ckpt = store.load_epoch(fold, model, tr.epochs) if (store is not None and resume) else None
         if ckpt:
             checkpoint.apply_to_model(ckpt, model)
     start = ckpt.epoch if ckpt else 0
@@ -166,6 +166,8 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
         console.print(f"resuming{f' fold {fold} of {n_folds}' if n_folds > 1 else ''} after epoch {start}/{tr.epochs} "
                       f"from {_relative(ckpt.path)}")
     writer.drop(lambda row: row.get("fold") == fold and row.get("epoch", 0) > start)  # epochs trained again
+    if ckpt and writer.restore(ckpt.rows):  # rows lost to a damaged metrics.jsonl: from the checkpoint's record
+        checkpoint._warn(f"{_relative(writer.path)}: rows of fold {fold} up to epoch {start} restored from {ckpt.path.name}")
 
     # the batch stream starts where epoch `start` ended; validation and test sets are fixed
     ds_tr = distribute.shard(train_stream(x_tr, y_tr, tr.batch_size, seed=seed * 1000 + fold, start_batch=start * steps,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import sys
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -83,7 +84,12 @@ def write_progress(study_dir: Path, study, plan: TunePlan, storage: str, duratio
     summary = study_summary(study, plan, storage, duration_s, extra)
     previous = Path(study_dir) / SUMMARY
     if previous.exists():  # keep what the end of an earlier run added (retrain, plots)
-        old = read_json(previous)
+        try:
+            old = read_json(previous)
+        except ValueError as exc:  # garbled (BadFile is a ValueError): rewritten whole below
+            print(f"kopt: warning: {exc}; rewritten from the study", file=sys.stderr)
+            old = {}
+        old = old if isinstance(old, dict) else {}
         for key in ("test_accuracy", "test_loss", "retrain", "plots"):
             if key in old and key not in summary and old.get("best_trial") == summary["best_trial"]:
                 summary[key] = old[key]
