@@ -163,13 +163,22 @@ def load_dataset(cfg, seed: int) -> Data:
 
 def check_files_content(cfgs) -> None:
     """Read each distinct ``npz``/``csv`` dataset of a command line once (numpy only, no TensorFlow),
-    so that bad content costs one line before any run dir is created."""
+    and check each ``images`` folder's structure and image headers (Pillow), so that bad content
+    costs one line before any run dir is created."""
+    from kopt.data.files import check_image_folder, existing
+
     seen = []
     for cfg in cfgs:
         node = cfg.get("dataset")
-        if node is None or node.get("name") not in ("npz", "csv") or node in seen:
+        if node is None or node.get("name") not in ("npz", "csv", "images") or node in seen:
             continue
         seen.append(node)
+        if node.name == "images":
+            names = check_image_folder(existing(node.get("path"), "dataset.path", folder=True), "dataset.path")
+            if node.get("test_path"):
+                check_image_folder(existing(node.test_path, "dataset.test_path", folder=True), "dataset.test_path",
+                                   names)
+            continue
         fn = LOADERS[node.name]
         check_data(fn(node), f"dataset={node.name}")
 

@@ -127,15 +127,44 @@ def load_csv(cfg) -> Data:
 
 # ------------------------------------------------------------------------------------------- images
 
-def read_image_folder(path: Path, key: str, cfg, class_names: list[str] | None = None):
-    """(x uint8-range float32 (n, H, W, C), y, class names) via keras.utils.image_dataset_from_directory."""
-    import keras
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")  # what image_dataset_from_directory reads
 
+
+def class_folders(path: Path, key: str, class_names: list[str] | None = None) -> list[str]:
+    """The class sub-folders of an image folder, checked: at least 2, as the training folders."""
     subdirs = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(subdirs) < 2:
         raise KoptError(f"{key}={path}: needs one sub-folder per class (at least 2); found {len(subdirs)}")
     if class_names is not None and subdirs != class_names:
         raise KoptError(f"{key}={path}: class folders {subdirs} differ from the training folders {class_names}")
+    return subdirs
+
+
+def check_image_folder(path: Path, key: str, class_names: list[str] | None = None) -> list[str]:
+    """The folder's structure and every image's header, read with Pillow (no TensorFlow): a class
+    without images or a file that is no image costs one line before any run dir exists."""
+    from PIL import Image, UnidentifiedImageError
+
+    subdirs = class_folders(path, key, class_names)
+    for name in subdirs:
+        files = sorted(f for f in (path / name).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise KoptError(f"{key}={path}: class folder {name}/ holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        for file in files:
+            try:
+                with Image.open(file) as image:  # reads the header only
+                    image.size  # noqa: B018
+            except (UnidentifiedImageError, OSError, ValueError) as exc:
+                raise KoptError(f"{key}={path}: {name}/{file.name} is not a readable image "
+                                f"({type(exc).__name__})") from None
+    return subdirs
+
+
+def read_image_folder(path: Path, key: str, cfg, class_names: list[str] | None = None):
+    """(x uint8-range float32 (n, H, W, C), y, class names) via keras.utils.image_dataset_from_directory."""
+    import keras
+
+    subdirs = class_folders(path, key, class_names)
     height, width = (int(s) for s in cfg.image_size)
     try:
         ds = keras.utils.image_dataset_from_directory(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -111,6 +112,39 @@ def test_bad_data_content_is_one_line_before_any_run_dir(tmp_path, make, needle)
                                             "trainer.epochs=1", cwd=tmp_path), needle)
     assert "pickled" not in error and "no such file" not in error
     assert not (tmp_path / "runs").exists()
+
+
+def _image_folder(root: Path, bad: str | None) -> Path:
+    from PIL import Image
+
+    for name in ("cat", "dog"):
+        (root / name).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(root / name / f"{i}.png")
+    if bad == "not-an-image":
+        (root / "dog" / "1.png").write_bytes(os.urandom(64))
+    elif bad == "empty-class":
+        for f in (root / "dog").iterdir():
+            f.unlink()
+    elif bad == "one-class":
+        shutil.rmtree(root / "dog")
+    return root
+
+
+@pytest.mark.parametrize("bad, needle", [("not-an-image", "dog/1.png is not a readable image"),
+                                         ("empty-class", "class folder dog/ holds no images"),
+                                         ("one-class", "needs one sub-folder per class")])
+def test_a_bad_images_folder_is_one_line_before_any_run_dir(tmp_path, bad, needle):
+    path = _image_folder(tmp_path / "data", bad)
+    assert_one_line(kopt_in_process("train", "dataset=images", f"dataset.path={path}", "dataset.image_size=[8,8]",
+                                    "model=mlp", "trainer.epochs=1", cwd=tmp_path), needle)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_good_images_folder_passes_the_content_check(tmp_path):
+    from kopt.data.files import check_image_folder
+
+    assert check_image_folder(_image_folder(tmp_path / "data", None), "dataset.path") == ["cat", "dog"]
 
 
 def test_a_read_only_working_folder_for_tune_is_one_line(tmp_path):
