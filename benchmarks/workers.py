@@ -122,11 +122,15 @@ def main() -> None:
     p = parser(__doc__)
     p.add_argument("--trials", type=int, default=None)
     p.add_argument("--rounds", type=int, default=None)
-    p.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    p.add_argument("--workers", type=int, nargs="+", default=None,
+                   help="worker counts (default 1, 2, 4, as many as tuner.n_workers allows: the usable cores)")
     p.add_argument("--storages", nargs="+", default=["journal", "postgresql"],
                    help="journal (a journal file), postgresql (a throwaway server), slurm (array tasks on a "
                         "throwaway cluster, PostgreSQL study) or an Optuna storage URL")
     args = p.parse_args()
+    from kopt.procs import usable_cores
+
+    args.workers = args.workers or [w for w in (1, 2, 4) if w <= usable_cores()]
     trials = args.trials or (6 if args.quick else 12)
     rounds = args.rounds or (1 if args.quick else 2)
     workdir = Path(tempfile.mkdtemp(prefix="kopt-workers-"))
