@@ -50,8 +50,8 @@ class RunRecord:
         if self.keys.get(key) is not None:
             return self.keys[key]
         try:
-            node = yaml.safe_load((self.path / ".hydra" / "config.yaml").read_text())
-        except (OSError, yaml.YAMLError):
+            node = read_yaml(self.path / ".hydra" / "config.yaml", self.path)
+        except (OSError, BadFile):
             return None
         for part in key.split("."):
             if not isinstance(node, dict) or part not in node:

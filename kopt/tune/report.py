@@ -11,7 +11,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from kopt.rundir import SUMMARY, _atomic, atomic_write_json, atomic_write_text, read_json
+from kopt.rundir import SUMMARY, atomic_write_json, atomic_write_text, read_json
 from kopt.tune.best import MARKER
 from kopt.tune.plan import TunePlan
 from kopt.tune.study import state_counts
