@@ -74,18 +74,26 @@ def _main(argv: list[str] | None) -> None:
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
         fail(f"unknown command '{command}'; allowed: {', '.join(COMMANDS)}")
-    from kopt.training.signals import NAMES, sigterm_interrupts
+    from kopt.training.signals import NAMES, sigterm_interrupts, state
+
+    def interrupted(code: int):
+        print(f"kopt: interrupted ({NAMES.get(code - 128, 'SIGINT')})", file=sys.stderr)
+        raise SystemExit(code) from None
 
     sigterm_interrupts()
     try:
         module = importlib.import_module(COMMANDS[command][0])
         module.main(rest)
-    except (KoptError, RunFailed) as exc:
-        fail(str(exc), exc.exit_code)
     except KeyboardInterrupt as exc:
-        code = getattr(exc, "exit_code", 130)
-        print(f"kopt: interrupted ({NAMES.get(code - 128, 'SIGINT')})", file=sys.stderr)
-        raise SystemExit(code) from None
+        interrupted(getattr(exc, "exit_code", 130))
+    except Exception as exc:
+        if state.received:  # the signal, raised inside library code, came back as another error
+            interrupted(128 + state.received)
+        if isinstance(exc, (KoptError, RunFailed)):
+            fail(str(exc), exc.exit_code)
+        raise
+    if state.received:  # a signal that library code swallowed: still an interrupted command
+        interrupted(128 + state.received)
 
 
 if __name__ == "__main__":

@@ -22,12 +22,17 @@ NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 class _State:
     deferring = False      # inside model.fit: wait for the end of the batch
     pending: int | None = None
+    # the first signal this process received, never cleared: a signal raised inside library code
+    # (a C extension's import, a broad ``except``) can be swallowed or turned into another error;
+    # the process still ends as interrupted (see raise_if_received and kopt.cli)
+    received: int | None = None
 
 
 state = _State()
 
 
 def _handler(signum, frame):
+    state.received = state.received or signum
     if state.deferring and state.pending is None:
         state.pending = signum
         print(f"kopt: {NAMES.get(signum, signum)} received: stopping after the current batch "
@@ -37,7 +42,15 @@ def _handler(signum, frame):
 
 
 def _raise(signum, frame):
+    state.received = state.received or signum
     raise Interrupted(signum)
+
+
+def raise_if_received() -> None:
+    """Raise :class:`~kopt.errors.Interrupted` if a signal came earlier and something swallowed it
+    (called before each new piece of work, e.g. before a study claims its next trial)."""
+    if state.received is not None:
+        raise Interrupted(state.received)
 
 
 def sigterm_interrupts() -> None:

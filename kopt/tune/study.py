@@ -319,6 +319,10 @@ def claim(study, plan: TunePlan, study_dir: Path, since: float):
     from optuna.storages._heartbeat import is_heartbeat_enabled
     from optuna.trial import TrialState
 
+    from kopt.training.signals import raise_if_received
+
+    raise_if_received()  # a SIGTERM that library code swallowed earlier: no new trial
+
     with claim_lock(study, study_dir):
         recover_dead_workers(study, study_dir)
         timeout = plan.tuner.get("timeout")
