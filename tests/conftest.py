@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,17 @@ ROOT = Path(__file__).resolve().parents[1]
 # A run that takes a few seconds: tiny synthetic data, tiny model, two epochs.
 TINY_DATA = ["dataset=synthetic", "dataset.size=200", "trainer.epochs=2", "trainer.batch_size=32"]
 TINY = [*TINY_DATA, "model=mlp", "model.width=16", "model.depth=1"]
+
+
+def wait_for(predicate, timeout: float, what: str, poll: float = 0.1):
+    """The first true value of ``predicate()``, polled until ``timeout`` seconds; else the test fails."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    pytest.fail(f"timed out waiting for {what}")
 
 
 def kopt_env(extra: dict | None = None) -> dict:

@@ -7,12 +7,10 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 
 import optuna
-import pytest
 
-from conftest import TINY_DATA, assert_clean_error, kopt_env, run_kopt
+from conftest import TINY_DATA, assert_clean_error, kopt_env, run_kopt, wait_for
 
 N_TRIALS = 8
 STUDY = "pgw"
@@ -25,16 +23,6 @@ TUNE = [*TINY_DATA, "dataset.size=300", "trainer.epochs=6", "model=mlp", "model.
 def start_kopt(*args, cwd) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "kopt", *args], cwd=cwd, env=kopt_env(), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def load(url):

@@ -12,12 +12,11 @@ import csv
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import TINY, kopt_env, read_summary, run_kopt
+from conftest import TINY, kopt_env, read_summary, run_kopt, wait_for
 
 pytestmark = pytest.mark.xdist_group("slurm")
 
@@ -122,16 +121,6 @@ STUDY = "slurmw"
 TUNE = [*TINY, "dataset.size=300", "trainer.epochs=6", "tuner=random", "pruner=none", f"tuner.n_trials={N_TRIALS}",
         f"tuner.study_name={STUDY}", "tuner.heartbeat_interval=1", "tuner.grace_period=3",
         "tuner.retrain_best=false", "tuner.plots=false", "search.optimizer.lr=tag(log, interval(1e-3, 1e-1))"]
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def array_task_of(pid: int) -> str | None:
