@@ -93,7 +93,7 @@ def test_a_sigterm_that_library_code_swallowed_still_ends_the_command_as_interru
 
     def main(argv):
         try:
-            signals._raise(signal.SIGTERM, None)
+            signals.raise_interrupted(signal.SIGTERM, None)
         except BaseException:  # what the library did with it
             pass
         if after == "raises":

@@ -41,7 +41,7 @@ def _handler(signum, frame):
     raise Interrupted(signum)
 
 
-def _raise(signum, frame):
+def raise_interrupted(signum, frame):
     state.received = state.received or signum
     raise Interrupted(signum)
 
@@ -58,7 +58,7 @@ def sigterm_interrupts() -> None:
     as Python's own SIGINT handler raises KeyboardInterrupt: installed before TensorFlow loads, so
     a SIGTERM while kopt starts up ends like one during training, never silently."""
     try:
-        signal.signal(signal.SIGTERM, _raise)
+        signal.signal(signal.SIGTERM, raise_interrupted)
     except ValueError:  # not the main thread
         pass
 

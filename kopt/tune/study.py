@@ -20,7 +20,7 @@ import time
 import warnings
 from pathlib import Path
 
-from kopt.errors import Interrupted, KoptError, RunFailed, install_hint
+from kopt.errors import KoptError, RunFailed, install_hint
 from kopt.procs import process_alive
 from kopt.tune.plan import TunePlan, store_plan, stored_plan
 
@@ -350,12 +350,13 @@ def claim(study, plan: TunePlan, study_dir: Path, since: float):
 
 @contextlib.contextmanager
 def sigterm_raises():
-    """SIGTERM between trials is handled like Ctrl-C (run_train does the same inside a trial)."""
-    def handler(signum, frame):
-        raise Interrupted(signum)
+    """SIGTERM between trials is handled like Ctrl-C (run_train does the same inside a trial), through
+    the command's own handler, which also records the signal (see kopt.training.signals): one that
+    library code swallows still stops the study."""
+    from kopt.training.signals import raise_interrupted
 
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        previous = signal.signal(signal.SIGTERM, raise_interrupted)
     except ValueError:  # not the main thread
         yield
         return
