@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from kopt.errors import KoptError
-from kopt.paths import config_dir
+from kopt.paths import check_safe_name, config_dir
 
 # Hydra flags that take a value, and those that make the app print instead of run.
 VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--config-dir", "-cd", "--config-name", "-cn",
@@ -174,15 +174,6 @@ def _unknown_key_message(exc: Exception, base: DictConfig | None) -> str | None:
 
 def runs_root() -> Path:
     return (Path.cwd() / "runs").resolve()
-
-
-def check_safe_name(key: str, value) -> None:
-    """A name that may end up in a file or folder name: no separators, no '..', no control characters."""
-    text = str(value)
-    if (not text or len(text) > 100 or "/" in text or "\\" in text or ".." in text or text.startswith(".")
-            or any(ord(c) < 32 or ord(c) == 127 for c in text)):
-        raise KoptError(f"{key}={text!r} is not a safe name; allowed: up to 100 characters without "
-                        "'/', '\\', '..', control characters or a leading '.'")
 
 
 def resolve_dir(key: str, value: str, resolved: str | None = None) -> Path:

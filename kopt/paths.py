@@ -1,6 +1,8 @@
-"""Where things live: the packaged configs and the runs folder."""
+"""Where things live: the packaged configs and the runs folder, and which names may become file names."""
 
 from pathlib import Path
+
+from kopt.errors import KoptError
 
 _PKG = Path(__file__).resolve().parent
 
@@ -21,3 +23,12 @@ def config_groups() -> dict[str, list[str]]:
         options = sorted(f.stem for f in sub.glob("*.yaml"))
         groups[sub.name] = options
     return groups
+
+
+def check_safe_name(key: str, value) -> None:
+    """A name that may end up in a file or folder name: no separators, no '..', no control characters."""
+    text = str(value)
+    if (not text or len(text) > 100 or "/" in text or "\\" in text or ".." in text or text.startswith(".")
+            or any(ord(c) < 32 or ord(c) == 127 for c in text)):
+        raise KoptError(f"{key}={text!r} is not a safe name; allowed: up to 100 characters without "
+                        "'/', '\\', '..', control characters or a leading '.'")

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from typing import Optional
 
+from kopt.paths import check_safe_name
 from kopt.schemas import param, schema
 
 
@@ -15,7 +16,5 @@ class RootConfig:
     resume: Optional[str] = None
 
     def check(self, prefix: str) -> None:
-        from kopt.compose import check_safe_name
-
         if self.name is not None:
             check_safe_name("name", self.name)
