@@ -1,3 +1,5 @@
+import json
+import os
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -40,10 +42,34 @@ class TrainerConfig:
     task_index: Optional[int] = param(None, ge=0)
 
     def check(self, prefix: str) -> None:
-        from kopt.training.distribute import cluster  # no TensorFlow there
-
         if self.protocol == "fixed" and self.early_stopping.enabled:
             raise KoptError(f"{prefix}.early_stopping.enabled=true with {prefix}.protocol=fixed: early stopping "
                             "chooses the epoch on the validation fold; allowed: false, or protocol=best_epoch")
 
         cluster({"strategy": self.strategy, "workers": self.workers, "task_index": self.task_index})
+
+
+def cluster(tr) -> dict | None:
+    """The TF_CONFIG dict for ``multi_worker`` (None for other strategies); KoptError if it is unusable."""
+    if tr.get("strategy", "default") != "multi_worker":
+        return None
+    workers = list(tr.get("workers") or [])
+    if workers:
+        for w in workers:
+            host, _, port = str(w).rpartition(":")
+            if not host or not port.isdigit():
+                raise KoptError(f"trainer.workers: '{w}' is not host:port")
+        index = tr.get("task_index")
+        if index is None or not 0 <= int(index) < len(workers):
+            raise KoptError(f"trainer.task_index={index}: allowed: 0..{len(workers) - 1} (one per trainer.workers entry)")
+        return {"cluster": {"worker": [str(w) for w in workers]}, "task": {"type": "worker", "index": int(index)}}
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        raise KoptError("trainer.strategy=multi_worker needs trainer.workers=[host:port,...] and "
+                        "trainer.task_index, or a TF_CONFIG environment variable")
+    try:
+        spec = json.loads(raw)
+        spec["cluster"], spec["task"]["type"], int(spec["task"]["index"])
+    except (ValueError, KeyError, TypeError):
+        raise KoptError("TF_CONFIG is not valid: expected JSON with 'cluster' and 'task' {type, index}") from None
+    return spec

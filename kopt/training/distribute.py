@@ -7,8 +7,8 @@
 
 ``trainer.batch_size`` is the global batch: tf.distribute splits each batch across replicas and, in
 multi-worker mode, shards the data by element (auto-shard policy DATA: the datasets are in memory,
-not files). Only the chief writes a run dir. The cluster helpers below import no TensorFlow, so
-config validation and the CLI stay light.
+not files). Only the chief writes a run dir. The cluster spec (``cluster``) is read in
+:mod:`kopt.schemas.trainer`, so config validation needs nothing from here.
 """
 
 from __future__ import annotations
@@ -19,32 +19,7 @@ import tempfile
 from contextlib import nullcontext
 
 from kopt.errors import KoptError
-
-
-def cluster(tr) -> dict | None:
-    """The TF_CONFIG dict for ``multi_worker`` (None for other strategies); KoptError if it is unusable."""
-    if tr.get("strategy", "default") != "multi_worker":
-        return None
-    workers = list(tr.get("workers") or [])
-    if workers:
-        for w in workers:
-            host, _, port = str(w).rpartition(":")
-            if not host or not port.isdigit():
-                raise KoptError(f"trainer.workers: '{w}' is not host:port")
-        index = tr.get("task_index")
-        if index is None or not 0 <= int(index) < len(workers):
-            raise KoptError(f"trainer.task_index={index}: allowed: 0..{len(workers) - 1} (one per trainer.workers entry)")
-        return {"cluster": {"worker": [str(w) for w in workers]}, "task": {"type": "worker", "index": int(index)}}
-    raw = os.environ.get("TF_CONFIG")
-    if not raw:
-        raise KoptError("trainer.strategy=multi_worker needs trainer.workers=[host:port,...] and "
-                        "trainer.task_index, or a TF_CONFIG environment variable")
-    try:
-        spec = json.loads(raw)
-        spec["cluster"], spec["task"]["type"], int(spec["task"]["index"])
-    except (ValueError, KeyError, TypeError):
-        raise KoptError("TF_CONFIG is not valid: expected JSON with 'cluster' and 'task' {type, index}") from None
-    return spec
+from kopt.schemas.trainer import cluster  # a config fact: validation checks it without this module
 
 
 def is_chief(tr) -> bool:
