@@ -61,7 +61,7 @@ def check_keras_cache(name: str) -> None:
     """A keras.datasets file that is not cached costs one line before a run starts (no TF needed)."""
     if not files["check"]:
         return
-    from kopt.data.keras_cache import locate
+    from kopt.keras_files import locate
 
     locate(name)
 
