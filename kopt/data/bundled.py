@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kopt.data.datasets import Data, loader
+from kopt.data.base import Data, loader
 
 # dataset name -> scikit-learn loader function (tabular: one row of numeric features per sample)
 TABULAR = {"iris": "load_iris", "wine": "load_wine", "breast_cancer": "load_breast_cancer"}

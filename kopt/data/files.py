@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kopt.data.datasets import Data, loader, with_fixed_test
+from kopt.data.base import Data, loader, with_fixed_test
 from kopt.errors import KoptError
 from kopt.runfiles import BadFile
 from kopt.runfiles import load_npz as read_npz

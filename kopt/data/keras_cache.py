@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kopt.data.datasets import Data, loader, with_fixed_test
+from kopt.data.base import Data, loader, with_fixed_test
 from kopt.errors import KoptError
 from kopt.keras_files import CIFAR, FASHION_FILES, locate
 

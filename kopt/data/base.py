@@ -1,0 +1,120 @@
+"""A dataset in memory (:class:`Data`), the loader registry and the checks every loader's output passes.
+
+The loader modules (:mod:`kopt.data.bundled`, :mod:`kopt.data.keras_cache`, :mod:`kopt.data.files`)
+import from here and :mod:`kopt.data.datasets` imports them: the imports run one way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+
+from kopt.errors import KoptError
+
+
+@dataclass
+class Data:
+    x: np.ndarray                 # float32 features: (n, H, W, C) images or (n, features) tabular
+    y: np.ndarray                 # int64 labels in 0..num_classes-1
+    name: str
+    kind: str                     # "image" (x is 4-D) or "tabular" (x is 2-D)
+    class_names: list[str] = field(default_factory=list)
+    test_idx: np.ndarray | None = None  # a fixed test set shipped with the data (sorted indices into x)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+LOADERS: dict[str, Callable[..., Data]] = {}
+
+
+def loader(name: str):
+    def register(fn):
+        LOADERS[name] = fn
+        return fn
+
+    return register
+
+
+def with_fixed_test(x_train, y_train, x_test, y_test, **meta) -> Data:
+    """One :class:`Data` holding train then test samples; the test part becomes ``test_idx``."""
+    x_train, x_test, y_train, y_test = map(np.asarray, (x_train, x_test, y_train, y_test))
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise KoptError(f"dataset={meta.get('name')}: training samples have shape {x_train.shape[1:]} but test "
+                        f"samples {x_test.shape[1:]}; they must match")
+    for what, xs, ys in (("training", x_train, y_train), ("test", x_test, y_test)):
+        if len(xs) != len(ys):
+            raise KoptError(f"dataset={meta.get('name')}: {len(xs)} {what} samples but {len(ys)} {what} labels; "
+                            "they must match")
+    x = np.concatenate([x_train, x_test])
+    y = np.concatenate([y_train.reshape(len(y_train), -1), y_test.reshape(len(y_test), -1)])
+    y = y[:, 0] if y.shape[1] == 1 else y  # (n, 1) labels as keras ships them; other shapes fail in check_data
+    test_idx = np.arange(len(y_train), len(y), dtype="int64")
+    return Data(x, y, test_idx=test_idx, **meta)
+
+
+def as_image(x: np.ndarray, what: str) -> np.ndarray:
+    """(n, H, W) -> (n, H, W, 1); images and tabular arrays pass through; anything else is an error."""
+    if x.ndim == 3:
+        return x[..., None]
+    if x.ndim in (2, 4):
+        return x
+    raise KoptError(f"{what} has shape {x.shape}; expected (n, features), (n, H, W) or (n, H, W, C)")
+
+
+def integer_labels(y: np.ndarray, what: str) -> np.ndarray:
+    """Labels as int64, refusing non-integer values with the first offending one named."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise KoptError(f"{what} has shape {y.shape}; expected one integer label per sample, shape (n,)")
+    if y.dtype == bool or np.issubdtype(y.dtype, np.integer):
+        return y.astype("int64")
+    if not np.issubdtype(y.dtype, np.floating):
+        raise KoptError(f"{what} has dtype {y.dtype}; expected integer class labels 0..C-1")
+    bad = ~np.isfinite(y) | (y != np.round(y))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise KoptError(f"{what}[{i}] = {y[i]!r} is not an integer; labels must be integer classes 0..C-1")
+    return y.astype("int64")
+
+
+def check_data(data: Data, source: str) -> Data:
+    """Shapes, label range and finite features; returns the data with float32 x and int64 y."""
+    x = np.asarray(data.x)
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise KoptError(f"{source}: features have dtype {x.dtype}; expected numbers")
+    y = integer_labels(data.y, f"{source}: labels")
+    if len(x) != len(y):
+        raise KoptError(f"{source}: {len(x)} samples but {len(y)} labels; they must match")
+    if len(y) == 0:
+        raise KoptError(f"{source}: no samples")
+    x = as_image(x, f"{source}: features").astype("float32", copy=False)
+    bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+    if bad.any():
+        raise KoptError(f"{source}: {int(bad.sum())} samples have NaN/inf features (first: sample {int(np.argmax(bad))}); "
+                        "clean or drop them")
+    train = np.ones(len(y), bool)
+    if data.test_idx is not None:
+        train[data.test_idx] = False
+    classes = len(data.class_names) or int(y[train].max()) + 1  # a test label must be a training class
+    if y.min() < 0 or y.max() >= classes:
+        i = int(np.argmax((y < 0) | (y >= classes)))
+        raise KoptError(f"{source}: label {y[i]} (sample {i}) is out of range; allowed: 0..{classes - 1}")
+    if classes < 2:
+        raise KoptError(f"{source}: one class only (every label is {int(y.max())}); a classifier needs at least 2")
+    counts = np.bincount(y[train], minlength=classes)
+    if (counts == 0).any():
+        missing = int(np.argmin(counts))
+        raise KoptError(f"{source}: class {missing} has no training samples; labels must be 0..C-1 with every class present")
+    names = list(data.class_names) or [str(c) for c in range(classes)]
+    kind = "image" if x.ndim == 4 else "tabular"
+    return replace(data, x=x, y=y, kind=kind, class_names=names)
