@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from kopt.rundir import atomic_savez, read_metrics
+from kopt.training.fold import FoldResult
 
 CHECKPOINTS = "checkpoints"
 FORMAT = 1
@@ -157,8 +158,6 @@ class CheckpointStore:
     # -- reading ------------------------------------------------------------------------------
     def load_result(self, fold: int):
         """The FoldResult of a finished fold, or None (a corrupt file is moved aside: the fold reruns)."""
-        from kopt.training.run import FoldResult
-
         path = self.result_file(fold)
         if not path.exists():
             return None

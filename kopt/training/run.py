@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from kopt.errors import Interrupted, KoptError, RunFailed
 from kopt.rundir import (METRICS, PREDICTIONS, SPLITS, SUMMARY, MetricsWriter, atomic_save_model, atomic_savez,
                          atomic_write_json, atomic_write_text, check_writable, read_json)
+from kopt.training.fold import FoldResult
 
 CallbackFactory = Callable[[int, int], list]  # (fold, n_folds) -> extra Keras callbacks
 GROUPS = ("model", "dataset", "split", "regularizer", "augment", "optimizer")
@@ -26,20 +27,6 @@ GROUPS = ("model", "dataset", "split", "regularizer", "augment", "optimizer")
 def choices(cfg: DictConfig) -> dict[str, str]:
     """The option picked in each config group (the header line, summary.json's ``choices``)."""
     return {g: str(cfg[g].get("name")) for g in GROUPS if g in cfg and cfg[g] is not None}
-
-
-@dataclass
-class FoldResult:
-    fold: int
-    best_epoch: int
-    epochs_run: int
-    metrics: dict
-    probs: np.ndarray
-    duration_s: float
-
-    def row(self) -> dict:
-        return {"fold": self.fold, "best_epoch": self.best_epoch, "epochs_run": self.epochs_run,
-                **self.metrics, "duration_s": self.duration_s}
 
 
 @dataclass
