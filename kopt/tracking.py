@@ -18,6 +18,7 @@ from pathlib import Path
 import keras
 from omegaconf import DictConfig, OmegaConf
 
+from kopt.csvtext import to_csv
 from kopt.mlflow_study import current_trial, experiment_id, log_keras_models, mlflow_client, without_nulls
 from kopt.optim import current_lr
 from kopt.rundir import METRICS, SUMMARY, atomic_write_text, read_json, read_metrics
@@ -73,8 +74,6 @@ class CsvMirror(keras.callbacks.Callback):
 
 
 def write_metrics_csv(run_dir: Path) -> None:
-    from kopt.report.table import to_csv
-
     rows = read_metrics(run_dir)
     if rows:
         atomic_write_text(Path(run_dir) / METRICS_CSV, to_csv(rows))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 from dataclasses import dataclass
@@ -12,6 +10,7 @@ from pathlib import Path
 from rich.table import Table
 
 from kopt.console import fmt
+from kopt.csvtext import to_csv  # noqa: F401 (kopt report --csv, sweep.csv)
 from kopt.errors import KoptError
 from kopt.report.collect import METRIC_KEYS, RunRecord
 
@@ -211,24 +210,6 @@ def groups_table(groups: list[Group], keys: list[str], title: str = "grouped") -
         table.add_row(*(v if v is not None else "-" for v in g.values or ("all",)), count,
                       *(pm(*g.stat(m)) for m in METRIC_KEYS))
     return table
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    return str(value)
-
-
-def to_csv(rows: list[dict]) -> str:
-    columns: list[str] = []
-    for row in rows:
-        columns.extend(k for k in row if k not in columns)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _cell(row.get(k)) for k in columns})
-    return buf.getvalue()
 
 
 def to_markdown(header: list[str], rows: list[list[str]]) -> str:
