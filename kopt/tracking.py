@@ -172,7 +172,7 @@ class Tracking:
 
     def finish(self) -> None:
         """After the run (completed, failed or interrupted): curves.png, metrics.csv, MLflow end."""
-        from kopt.report.plots import plot_curves
+        from kopt.training.curves import plot_curves  # matplotlib: only once the run has ended
 
         try:
             if (self.run_dir / METRICS).exists():

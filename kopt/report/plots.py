@@ -1,6 +1,6 @@
-"""Run figures in kopt's house style (:mod:`kopt.report.style`):
+"""Report figures in kopt's house style (:mod:`kopt.plotstyle`):
 
-- ``curves.png`` of one run: loss and accuracy per epoch, train (solid) vs val (dashed), one colour per fold;
+- ``curves.png`` of one run is drawn by :mod:`kopt.training.curves` (a run writes it when it ends);
 - the ``kopt report --plot`` comparison: the runs' curves of one metric (mean over folds; runs that
   did not complete are dotted and end in their state's marker) and a bar chart of the groups'
   completed runs (mean ± std).
@@ -11,52 +11,12 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from kopt.report.style import DPI, FONT, STATES, figure, legend_outside, notice, save, state_of, style_axes
-from kopt.rundir import read_metrics
+from kopt.plotstyle import DPI, FONT, STATES, figure, legend_outside, save, state_of, style_axes
+from kopt.training.curves import CURVES, CURVES_SIZE, curves_figure, plot_curves
 
-CURVES_SIZE = (10, 4)  # inches
-COMPARE_SIZE = (13, 5)
-CURVES = "curves.png"
+COMPARE_SIZE = (13, 5)  # inches
 __all__ = ["CURVES", "CURVES_SIZE", "COMPARE_SIZE", "DPI", "plot_curves", "curves_figure", "plot_comparison",
            "comparison_figure", "mean_curve"]
-
-
-def _by_fold(rows: list[dict]) -> dict[int, list[dict]]:
-    folds: dict[int, list[dict]] = defaultdict(list)
-    for row in rows:
-        folds[int(row.get("fold", 0))].append(row)
-    return {k: sorted(v, key=lambda r: r["epoch"]) for k, v in sorted(folds.items())}
-
-
-def curves_figure(rows: list[dict], title: str):
-    folds = _by_fold(rows)
-    fig = figure(CURVES_SIZE)
-    axes = fig.subplots(1, 2)
-    colors = [f"C{i % 10}" for i in range(len(folds))]
-    for ax, metric in zip(axes, ("loss", "accuracy")):
-        for (fold, fold_rows), color in zip(folds.items(), colors):
-            label = f"fold {fold}" if len(folds) > 1 else ""
-            epochs = [r["epoch"] for r in fold_rows]
-            for prefix, style, part in (("", "-", "train"), ("val_", "--", "val")):
-                values = [r.get(prefix + metric) for r in fold_rows]
-                if any(v is not None for v in values):
-                    ax.plot(epochs, [float("nan") if v is None else v for v in values], style, color=color,
-                            marker="." if len(epochs) < 30 else None, label=f"{part} {label}".strip())
-        style_axes(ax, title=metric, xlabel="epoch", ylabel=metric, integer_x=True)
-        if not ax.get_legend_handles_labels()[0]:
-            notice(ax, "no finite values")
-    legend_outside(axes[-1])  # one legend for both, beside the plots
-    fig.suptitle(title, fontsize=FONT + 2)
-    return fig
-
-
-def plot_curves(run_dir: Path, title: str | None = None) -> Path | None:
-    """Write ``curves.png`` from ``metrics.jsonl``; None when there is nothing to plot yet."""
-    rows = read_metrics(run_dir)
-    if not rows:
-        return None
-    fig = curves_figure(rows, title or f"training curves: {Path(run_dir).name}")
-    return save(fig, Path(run_dir) / CURVES)
 
 
 def mean_curve(rows: list[dict], metric: str) -> tuple[list[int], list[float]]:

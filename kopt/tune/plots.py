@@ -1,5 +1,5 @@
 """A study's figures (``plots/`` in the study dir), drawn from its trials in kopt's house style
-(:mod:`kopt.report.style`), with the study's metric on the value axis:
+(:mod:`kopt.plotstyle`), with the study's metric on the value axis:
 
 - ``optimization_history``: each trial's value by trial number, the best so far, pruned trials
   at their last reported value and failed trials (no value) on the x axis;
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from kopt.report.style import BEST, CMAP, STATES, figure, legend_outside, notice, state_of, style_axes
+from kopt.plotstyle import BEST, CMAP, STATES, figure, legend_outside, notice, state_of, style_axes
 
 MIN_IMPORTANCE_TRIALS = 10
 SIZE = (8, 5)

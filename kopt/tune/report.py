@@ -128,7 +128,7 @@ def write_best_yaml(study_dir: Path, plan: TunePlan, trial, groups: dict[str, li
 
 def write_plots(study_dir: Path, study, plan: TunePlan) -> dict[str, str]:
     """The study's PNG plots in plots/ (see kopt.tune.plots). Returns {file: "ok" or why not}."""
-    from kopt.report.style import save
+    from kopt.plotstyle import save
     from kopt.tune import plots
 
     trials = study.get_trials(deepcopy=False)
