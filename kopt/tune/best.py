@@ -6,7 +6,8 @@ those values over whatever the command line picks (``model=mlp`` would get the C
 ``split=kfold split.k=5`` would fail on ``split.k``), so kopt reads it as what it stands for: the
 root config plus the trial's group choices and every value that differs, as overrides, followed
 by the user's. A group the user picks drops the trial's values in that group; a key the user sets
-wins. No TensorFlow here.
+wins. :func:`best_config` rebuilds a finished trial's config (best.yaml's values, the retrain's
+config). No TensorFlow here.
 """
 
 from __future__ import annotations
@@ -119,3 +120,11 @@ def expand_best(argv: list[str]) -> list[str]:
         out.append(arg)
     first = next((i for i, a in enumerate(out) if a in set(line.overrides)), len(out))
     return out[:first] + ours + out[first:]
+
+
+def best_config(plan, trial):
+    """The train config of a finished trial, rebuilt from its parameters and the study's plan."""
+    from optuna.trial import FixedTrial
+
+    choices, values = plan.space.sample(FixedTrial(dict(trial.params)))
+    return plan.trial_config(choices, values)

@@ -12,7 +12,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from kopt.rundir import SUMMARY, atomic_write_json, atomic_write_text, read_json
-from kopt.tune.best import MARKER
+from kopt.tune.best import MARKER, best_config
 from kopt.tune.plan import TunePlan
 from kopt.tune.study import state_counts
 
@@ -95,14 +95,6 @@ def write_progress(study_dir: Path, study, plan: TunePlan, storage: str, duratio
                 summary[key] = old[key]
     atomic_write_json(previous, summary)
     return summary
-
-
-def best_config(plan: TunePlan, trial):
-    """The train config of a finished trial, rebuilt from its parameters and the study's plan."""
-    from optuna.trial import FixedTrial
-
-    choices, values = plan.space.sample(FixedTrial(dict(trial.params)))
-    return plan.trial_config(choices, values)
 
 
 def write_best_yaml(study_dir: Path, plan: TunePlan, trial, groups: dict[str, list[str]]) -> Path:

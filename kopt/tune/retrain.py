@@ -11,8 +11,8 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from kopt.rundir import SUMMARY, read_json
+from kopt.tune.best import best_config
 from kopt.tune.plan import TunePlan
-from kopt.tune.report import best_config
 
 REFIT = "refit"
 
