@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from kopt.errors import Interrupted, KoptError, RunFailed
 from kopt.rundir import (METRICS, PREDICTIONS, SPLITS, SUMMARY, MetricsWriter, atomic_save_model, atomic_savez,
                          atomic_write_json, atomic_write_text, check_writable, read_json)
+from kopt.training.evaluate import inference_copy, test_metrics
 from kopt.training.fold import FoldResult
 
 CallbackFactory = Callable[[int, int], list]  # (fold, n_folds) -> extra Keras callbacks
@@ -76,28 +77,6 @@ class RunState:
         summary = self.summary(status, error)
         atomic_write_json(self.run_dir / SUMMARY, summary)
         return summary
-
-
-def test_metrics(probs: np.ndarray, y: np.ndarray, penalty: float = 0.0) -> dict:
-    """Cross-entropy (with Keras' epsilon clipping, plus any regulariser penalty) and accuracy."""
-    p = np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0)
-    return {"test_accuracy": float((probs.argmax(axis=1) == y).mean()), "test_loss": float(-np.log(p).mean() + penalty)}
-
-
-def _inference_copy(model, norm):
-    """The standalone predictor that model.keras holds: the training fold's normalisation as a
-    ``Normalization`` layer (``norm``'s per-channel or per-feature mean and std), then the same
-    layers without the optimizer. It takes raw inputs and loads in plain Keras with safe_mode."""
-    import keras
-
-    from kopt.models.batchnorm import has_fused_batchnorm, plain_keras_copy
-
-    core = plain_keras_copy(model) if has_fused_batchnorm(model) else model  # fused batch norm -> Keras' own
-    core = keras.Model(core.inputs, core.outputs, name=model.name)  # never compiled: no optimizer to save
-    raw = keras.Input(shape=model.input_shape[1:], name="raw_inputs")
-    x = keras.layers.Normalization(mean=norm.mean, variance=np.square(norm.std.astype("float64")),
-                                   name="normalization")(raw)
-    return keras.Model(raw, core(x), name=model.name)
 
 
 def _relative(path: Path) -> str:
@@ -162,7 +141,7 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
     # no validation data (split=refit, the retrain after tuning): no val_* anywhere
     ds_va = (distribute.shard(make_dataset(x_va, y_va, tr.batch_size, training=False, seed=seed), tr)
              if len(y_va) else None)
-    ds_te = make_dataset(data.x[test_idx], y_te, tr.batch_size, training=False, seed=seed)  # raw: see _inference_copy
+    ds_te = make_dataset(data.x[test_idx], y_te, tr.batch_size, training=False, seed=seed)  # raw: see inference_copy
     distribute.prepare_fit(model, tr, ds_tr)
 
     best = BestEpoch(tr.monitor, tr.get("protocol", "best_epoch"))
@@ -201,7 +180,7 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
     # one pass over the test set: loss and accuracy from the probabilities, as Keras computes them
     # predicted outside the strategy (a copy made out of its scope), whole and in order, on every worker,
     # by the very model that model.keras saves, on raw inputs: predictions.npz is what it predicts
-    inference = _inference_copy(model, norm)
+    inference = inference_copy(model, norm)
     probs = inference.predict(ds_te, verbose=0)
     test = test_metrics(probs, y_te, penalty=float(sum(float(l) for l in model.losses)) if model.losses else 0.0)
     if tr.checkpoint:

@@ -1,0 +1,28 @@
+"""A fold's test set: the standalone predictor that model.keras holds (:func:`inference_copy`) and
+the test metrics computed from its probabilities (:func:`test_metrics`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def test_metrics(probs: np.ndarray, y: np.ndarray, penalty: float = 0.0) -> dict:
+    """Cross-entropy (with Keras' epsilon clipping, plus any regulariser penalty) and accuracy."""
+    p = np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0)
+    return {"test_accuracy": float((probs.argmax(axis=1) == y).mean()), "test_loss": float(-np.log(p).mean() + penalty)}
+
+
+def inference_copy(model, norm):
+    """The standalone predictor that model.keras holds: the training fold's normalisation as a
+    ``Normalization`` layer (``norm``'s per-channel or per-feature mean and std), then the same
+    layers without the optimizer. It takes raw inputs and loads in plain Keras with safe_mode."""
+    import keras
+
+    from kopt.models.batchnorm import has_fused_batchnorm, plain_keras_copy
+
+    core = plain_keras_copy(model) if has_fused_batchnorm(model) else model  # fused batch norm -> Keras' own
+    core = keras.Model(core.inputs, core.outputs, name=model.name)  # never compiled: no optimizer to save
+    raw = keras.Input(shape=model.input_shape[1:], name="raw_inputs")
+    x = keras.layers.Normalization(mean=norm.mean, variance=np.square(norm.std.astype("float64")),
+                                   name="normalization")(raw)
+    return keras.Model(raw, core(x), name=model.name)
