@@ -48,7 +48,9 @@ _strategies: dict = {}  # one per kind and process: MultiWorkerMirroredStrategy 
 
 
 def get_strategy(tr):
-    """The tf.distribute strategy for ``trainer`` (None for ``default``). Creates it on first use."""
+    """The tf.distribute strategy for ``trainer`` (None for ``default``). Creates it on first use;
+    ``run_train`` resolves it once per run and hands it to :func:`scope`, :func:`shard` and
+    :func:`prepare_fit`."""
     kind = tr.get("strategy", "default")
     if kind == "default":
         return None
@@ -87,19 +89,22 @@ def _average_scalar_metrics_across_workers() -> None:
     trainer.reduce_per_replica = reduce_per_replica
 
 
-def scope(tr):
-    """Build the model and its optimizer inside this context."""
-    strategy = get_strategy(tr)
+def scope(strategy):
+    """Build the model and its optimizer inside this context (``strategy``: :func:`get_strategy`'s)."""
     return strategy.scope() if strategy is not None else nullcontext()
 
 
-def prepare_fit(model, tr, ds) -> None:
+def prepare_fit(model, strategy, ds) -> None:
     """Work around Keras 3.15 under multi_worker: before fit/evaluate it builds the model from the
     first batch reduced with ``strategy.reduce``, which MultiWorkerMirroredStrategy cannot do for an
     (x, y) pair (ValueError on a PerReplica). Only shapes are needed, so build from one local batch."""
-    if tr.get("strategy", "default") != "multi_worker":
+    if strategy is None:
         return
-    strategy, batch = get_strategy(tr), next(iter(ds.take(1)))
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+    batch = next(iter(ds.take(1)))
 
     def build_from_local_batch(iterator=None, data_batch=None):
         with strategy.scope():
@@ -108,9 +113,9 @@ def prepare_fit(model, tr, ds) -> None:
     model._maybe_symbolic_build = build_from_local_batch
 
 
-def shard(ds, tr):
+def shard(ds, strategy):
     """Shard in-memory datasets by element across workers (files cannot be split here)."""
-    if tr.get("strategy", "default") == "default":
+    if strategy is None:
         return ds
     import tensorflow as tf
 

@@ -1,4 +1,5 @@
-"""One training run: data -> splits -> per fold (pipeline, model, fit, best epoch, test) -> run dir."""
+"""One training run, in phases: prepare -> data and splits -> per fold (pipeline, model, fit, best epoch,
+test) -> finish (predictions, summary.json)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -19,7 +20,10 @@ from kopt.errors import Interrupted, KoptError, RunFailed
 from kopt.rundir import (METRICS, PREDICTIONS, SPLITS, SUMMARY, MetricsWriter, atomic_save_model, atomic_savez,
                          atomic_write_json, atomic_write_text, check_writable, read_json)
 from kopt.training.evaluate import inference_copy, test_metrics
-from kopt.training.fold import FoldResult
+from kopt.training.fold import FoldContext, FoldResult
+
+if TYPE_CHECKING:
+    from kopt.data.splits import Splits
 
 CallbackFactory = Callable[[int, int], list]  # (fold, n_folds) -> extra Keras callbacks
 GROUPS = ("model", "dataset", "split", "regularizer", "augment", "optimizer")
@@ -87,10 +91,8 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_idx, test_idx,
-               writer: MetricsWriter, callbacks_factory: CallbackFactory | None,
-               store=None, resume: bool = False) -> FoldResult:
-    """Train one fold; with ``resume``, continue from its newest readable epoch checkpoint in ``store``."""
+def train_fold(ctx: FoldContext) -> FoldResult:
+    """Train one fold; with ``ctx.resume``, continue from its newest readable epoch checkpoint in ``ctx.store``."""
     import keras
 
     from kopt.console import console
@@ -101,6 +103,9 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
     from kopt.training.callbacks import BestEpoch, MetricsLogger, Progress
     from kopt.training.stream import batches_per_pass, train_stream
 
+    state, data, fold, n_folds, writer = ctx.state, ctx.data, ctx.fold, ctx.n_folds, ctx.writer
+    train_idx, val_idx, test_idx, store, resume = ctx.train_idx, ctx.val_idx, ctx.test_idx, ctx.store, ctx.resume
+    callbacks_factory, strategy = ctx.callbacks_factory, ctx.strategy
     cfg, t0 = state.cfg, time.time()
     tr, seed = cfg.trainer, int(cfg.seed)
     norm = Normalizer.fit(data.x[train_idx])
@@ -118,7 +123,7 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
         y_tr, y_va = (np.eye(data.num_classes, dtype="float32")[y] for y in (y_tr, y_va))
     steps = tr.steps_per_epoch or batches_per_pass(len(x_tr), tr.batch_size)
 
-    with distribute.scope(tr):  # trainer.batch_size is the global batch
+    with distribute.scope(strategy):  # trainer.batch_size is the global batch
         model = build_model(cfg.model, cfg.regularizer, data.input_shape, data.num_classes)
         state.params = int(model.count_params())
         model.compile(optimizer=build_optimizer(cfg.optimizer, steps, tr.epochs),
@@ -137,12 +142,12 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
 
     # the batch stream starts where epoch `start` ended; validation and test sets are fixed
     ds_tr = distribute.shard(train_stream(x_tr, y_tr, tr.batch_size, seed=seed * 1000 + fold, start_batch=start * steps,
-                                          augment=augment), tr)
+                                          augment=augment), strategy)
     # no validation data (split=refit, the retrain after tuning): no val_* anywhere
-    ds_va = (distribute.shard(make_dataset(x_va, y_va, tr.batch_size, training=False, seed=seed), tr)
+    ds_va = (distribute.shard(make_dataset(x_va, y_va, tr.batch_size, training=False, seed=seed), strategy)
              if len(y_va) else None)
     ds_te = make_dataset(data.x[test_idx], y_te, tr.batch_size, training=False, seed=seed)  # raw: see inference_copy
-    distribute.prepare_fit(model, tr, ds_tr)
+    distribute.prepare_fit(model, strategy, ds_tr)
 
     best = BestEpoch(tr.monitor, tr.get("protocol", "best_epoch"))
     early = None
@@ -228,22 +233,13 @@ def _mark(state: RunState, status: str, error: str | None = None) -> None:
         pass
 
 
-def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory | None = None,
-              quiet: bool = False, resume: bool = False, resume_hint: bool = True, titled: bool = False) -> dict:
-    """Train ``cfg`` into ``run_dir`` and return the summary. Raises RunFailed/Interrupted after
-    writing ``summary.json`` with status ``failed``/``interrupted`` (and, with ``resume_hint``
-    and not ``quiet``, the command that resumes the run: a sweep says how to resume itself).
+def _prepare(cfg: DictConfig, run_dir: Path, previous: dict, callbacks_factory: CallbackFactory | None,
+             quiet: bool, resume: bool, titled: bool):
+    """Phase 1: the run dir, the header line, TensorFlow and the distribution strategy (resolved once
+    here), the composed config on disk, the checkpoint store and tracking. Returns the run's
+    :class:`FoldContext` (no data yet) and its :class:`kopt.tracking.Tracking`."""
+    from kopt.runtime import setup_tensorflow
 
-    Every epoch is checkpointed (``trainer.resumable``); ``resume=True`` continues the run in
-    ``run_dir``: finished folds are kept, the unfinished one continues after its last epoch.
-    ``titled``: the header's title line was printed already (kopt train prints it as soon as the
-    config is composed), so only the run dir line follows."""
-    from kopt.runtime import released_session, setup_tensorflow
-
-    run_dir = Path(run_dir)
-    previous = read_json(run_dir / SUMMARY) if resume and (run_dir / SUMMARY).is_file() else {}
-    if previous.get("status") == "completed":
-        return previous
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -258,13 +254,9 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
     setup_tensorflow(int(cfg.seed), tr.deterministic, tr.intra_threads, tr.inter_threads, tr.verbose)
     from kopt.training.distribute import get_strategy, is_chief
 
-    get_strategy(tr)  # before TensorFlow's runtime starts: multi-worker collectives are set up only then
+    strategy = get_strategy(tr)  # before TensorFlow's runtime starts: multi-worker collectives are set up only then
     state.started = time.time()  # the run's time starts once TensorFlow is ready, as it always did
-    from kopt.console import console, train_table
-    from kopt.data.datasets import load_dataset
-    from kopt.data.splits import make_splits
     from kopt.training.checkpoint import CheckpointStore
-    from kopt.training.signals import NAMES, graceful_interrupts
 
     hydra_cfg = run_dir / ".hydra" / "config.yaml"
     if not hydra_cfg.exists():
@@ -276,40 +268,93 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
     from kopt.tracking import Tracking  # tb/, metrics.csv, MLflow, curves.png
 
     tracking = Tracking(cfg, run_dir)
-    callbacks_factory = tracking.wrap(callbacks_factory)
-    writer = MetricsWriter(run_dir / METRICS)
+    ctx = FoldContext(state, data=None, writer=MetricsWriter(run_dir / METRICS),
+                      callbacks_factory=tracking.wrap(callbacks_factory), store=store, resume=resume,
+                      strategy=strategy)
+    return ctx, tracking
+
+
+def _data_and_splits(ctx: FoldContext) -> Splits:
+    """Phase 2: the dataset and its splits (checked against splits.npz on resume, else saved);
+    the data's facts go into summary.json. Sets ``ctx.data``, ``ctx.test_idx`` and ``ctx.n_folds``."""
+    from kopt.data.datasets import load_dataset
+    from kopt.data.splits import make_splits
+
+    state, cfg, run_dir = ctx.state, ctx.state.cfg, ctx.state.run_dir
+    data = load_dataset(cfg.dataset, int(cfg.seed))
+    splits = make_splits(cfg.split, data.y, int(cfg.seed), fixed_test=data.test_idx)
+    if ctx.resume and (run_dir / SPLITS).is_file():
+        _check_same_splits(splits, run_dir / SPLITS)
+    else:
+        splits.save(run_dir / SPLITS)
+    state.extra["data"] = {"name": data.name, "n": int(len(data.y)), "n_test": int(len(splits.test)),
+                           "input_shape": list(data.input_shape), "classes": data.num_classes,
+                           "class_names": list(data.class_names)}  # the model's output i is class_names[i]
+    if data.name in ("csv", "images"):  # labels read from the user's files: which became which index
+        state.extra["data"]["label_encoding"] = {name: i for i, name in enumerate(data.class_names)}
+    ctx.data, ctx.test_idx, ctx.n_folds = data, splits.test, len(splits.folds)
+    return splits
+
+
+def _train_folds(ctx: FoldContext, splits: Splits) -> None:
+    """Phase 3: each fold, trained (or, on resume, restored when it finished before)."""
+    from kopt.runtime import released_session
+
+    state, store = ctx.state, ctx.store
+    for fold, (train_idx, val_idx) in enumerate(splits.folds):
+        done = store.load_result(fold) if (store is not None and ctx.resume) else None
+        if done is not None:
+            state.folds.append(done)
+            continue
+        with released_session():
+            result = train_fold(ctx.for_fold(fold, train_idx, val_idx))
+        state.folds.append(result)
+        if store is not None:
+            store.save_result(result)
+        state.write("running")
+
+
+def _finish(ctx: FoldContext) -> dict:
+    """Phase 4: predictions.npz (the folds' mean), summary.json completed, the checkpoints removed."""
+    state = ctx.state
+    probs = np.stack([f.probs for f in state.folds])
+    atomic_savez(state.run_dir / PREDICTIONS, y_true=ctx.data.y[ctx.test_idx], probs=probs.mean(axis=0),
+                 fold_probs=probs, test_idx=ctx.test_idx)
+    summary = state.write("completed")
+    if ctx.store is not None:
+        ctx.store.clear()
+    return summary
+
+
+def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory | None = None,
+              quiet: bool = False, resume: bool = False, resume_hint: bool = True, titled: bool = False) -> dict:
+    """Train ``cfg`` into ``run_dir`` and return the summary. Raises RunFailed/Interrupted after
+    writing ``summary.json`` with status ``failed``/``interrupted`` (and, with ``resume_hint``
+    and not ``quiet``, the command that resumes the run: a sweep says how to resume itself).
+
+    Every epoch is checkpointed (``trainer.resumable``); ``resume=True`` continues the run in
+    ``run_dir``: finished folds are kept, the unfinished one continues after its last epoch.
+    ``titled``: the header's title line was printed already (kopt train prints it as soon as the
+    config is composed), so only the run dir line follows.
+
+    Phases: prepare (:func:`_prepare`) -> data and splits (:func:`_data_and_splits`) -> folds
+    (:func:`_train_folds`) -> finish (:func:`_finish`); the last three write an interrupted or
+    failed summary.json when they stop early."""
+    run_dir = Path(run_dir)
+    previous = read_json(run_dir / SUMMARY) if resume and (run_dir / SUMMARY).is_file() else {}
+    if previous.get("status") == "completed":
+        return previous
+    ctx, tracking = _prepare(cfg, run_dir, previous, callbacks_factory, quiet, resume, titled)
+    state = ctx.state
+    from kopt.console import console, train_table
+    from kopt.training.signals import NAMES, graceful_interrupts
+
     with graceful_interrupts():
         try:
             state.write("running")
-            data = load_dataset(cfg.dataset, int(cfg.seed))
-            splits = make_splits(cfg.split, data.y, int(cfg.seed), fixed_test=data.test_idx)
-            if resume and (run_dir / SPLITS).is_file():
-                _check_same_splits(splits, run_dir / SPLITS)
-            else:
-                splits.save(run_dir / SPLITS)
-            state.extra["data"] = {"name": data.name, "n": int(len(data.y)), "n_test": int(len(splits.test)),
-                                   "input_shape": list(data.input_shape), "classes": data.num_classes,
-                                   "class_names": list(data.class_names)}  # the model's output i is class_names[i]
-            if data.name in ("csv", "images"):  # labels read from the user's files: which became which index
-                state.extra["data"]["label_encoding"] = {name: i for i, name in enumerate(data.class_names)}
-            for fold, (train_idx, val_idx) in enumerate(splits.folds):
-                done = store.load_result(fold) if (store is not None and resume) else None
-                if done is not None:
-                    state.folds.append(done)
-                    continue
-                with released_session():
-                    result = train_fold(state, data, fold, len(splits.folds), train_idx, val_idx, splits.test,
-                                        writer, callbacks_factory, store, resume)
-                state.folds.append(result)
-                if store is not None:
-                    store.save_result(result)
-                state.write("running")
-            probs = np.stack([f.probs for f in state.folds])
-            atomic_savez(run_dir / PREDICTIONS, y_true=data.y[splits.test], probs=probs.mean(axis=0),
-                         fold_probs=probs, test_idx=splits.test)
-            summary = state.write("completed")
-            if store is not None:
-                store.clear()
+            splits = _data_and_splits(ctx)
+            _train_folds(ctx, splits)
+            summary = _finish(ctx)
         except KeyboardInterrupt as exc:  # Interrupted (SIGINT/SIGTERM), or a Ctrl-C in a non-main thread
             signum = getattr(exc, "exit_code", 130) - 128
             name = NAMES.get(signum, "SIGINT")
