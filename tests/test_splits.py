@@ -12,14 +12,15 @@ from kopt.errors import KoptError
 
 STRATEGIES = {
     "holdout": {"name": "holdout", "test_size": 0.2, "val_size": 0.25, "stratify": True},
+    "holdout_plain": {"name": "holdout", "test_size": 0.2, "val_size": 0.3, "stratify": False},
     "kfold": {"name": "kfold", "test_size": 0.2, "k": 4, "stratify": True, "shuffle": True},
     "kfold_plain": {"name": "kfold", "test_size": 0.2, "k": 3, "stratify": False, "shuffle": True},
     "repeated_kfold": {"name": "repeated_kfold", "test_size": 0.2, "k": 3, "repeats": 3, "stratify": True},
     "cv5x2": {"name": "cv5x2", "test_size": 0.25, "stratify": True},
 }
-FOLDS = {"holdout": 1, "kfold": 4, "kfold_plain": 3, "repeated_kfold": 9, "cv5x2": 10}
+FOLDS = {"holdout": 1, "holdout_plain": 1, "kfold": 4, "kfold_plain": 3, "repeated_kfold": 9, "cv5x2": 10}
 # how many folds make one complete pass over the pool (their validation sets partition it)
-PASS = {"holdout": None, "kfold": 4, "kfold_plain": 3, "repeated_kfold": 3, "cv5x2": 2}
+PASS = {"holdout": None, "holdout_plain": None, "kfold": 4, "kfold_plain": 3, "repeated_kfold": 3, "cv5x2": 2}
 
 Y = np.repeat(np.arange(4), [30, 25, 25, 20])  # 100 samples, imbalanced
 
@@ -56,6 +57,42 @@ def test_assignment_depends_only_on_the_seed(key):
     assert np.array_equal(a.test, b.test)
     assert all(np.array_equal(x, y) for fa, fb in zip(a.folds, b.folds) for x, y in zip(fa, fb))
     assert not np.array_equal(a.test, c.test) or not np.array_equal(a.folds[0][1], c.folds[0][1])
+
+
+@pytest.mark.parametrize("key", sorted(STRATEGIES))
+def test_get_n_splits_is_the_number_of_folds_split_yields(key):
+    cfg = OmegaConf.create(STRATEGIES[key])
+    splitter = SPLITTERS[cfg.name](cfg, 0)
+    assert splitter.get_n_splits() == len(list(splitter.split(np.zeros(len(Y)), Y))) == FOLDS[key]
+
+
+def _folds_before_the_wrap(key: str, y: np.ndarray, seed: int) -> list:
+    """The folds kopt's own splitters made before they wrapped scikit-learn's (saved runs hold these)."""
+    from sklearn.model_selection import KFold, RepeatedKFold, RepeatedStratifiedKFold, StratifiedKFold
+    from sklearn.model_selection import train_test_split
+
+    cfg, X = STRATEGIES[key], np.zeros(len(y))
+    if cfg["name"] == "holdout":
+        train, val = train_test_split(np.arange(len(y)), test_size=cfg["val_size"], random_state=seed,
+                                      stratify=y if cfg["stratify"] else None)
+        return [(np.sort(train), np.sort(val))]
+    if cfg["name"] == "kfold":
+        cls = StratifiedKFold if cfg["stratify"] else KFold
+        return list(cls(n_splits=cfg["k"], shuffle=True, random_state=seed).split(X, y))
+    k, repeats = (2, 5) if cfg["name"] == "cv5x2" else (cfg["k"], cfg["repeats"])
+    return list(RepeatedStratifiedKFold(n_splits=k, n_repeats=repeats, random_state=seed).split(X, y))
+
+
+@pytest.mark.parametrize("key", sorted(STRATEGIES))
+def test_the_folds_are_the_ones_saved_runs_hold(key):
+    """A resumed run recomputes its folds and refuses to go on when they differ from splits.npz."""
+    y = np.repeat(np.arange(3), [41, 33, 27])
+    for seed in (0, 1, 7, 123):
+        cfg = OmegaConf.create(STRATEGIES[key])
+        got = list(SPLITTERS[cfg.name](cfg, seed).split(np.zeros(len(y)), y))
+        want = _folds_before_the_wrap(key, y, seed)
+        assert len(got) == len(want)
+        assert all(np.array_equal(a, c) and np.array_equal(b, d) for (a, b), (c, d) in zip(got, want))
 
 
 @pytest.mark.parametrize("key", ["repeated_kfold", "cv5x2"])
@@ -121,3 +158,13 @@ def test_digits_cv5x2_light_end_to_end(tmp_path):
     expected, saved = make_splits(cfg.split, data.y, int(cfg.seed)), Splits.load(run_dir / "splits.npz")
     assert np.array_equal(saved.test, expected.test)
     assert all(np.array_equal(x, y) for fa, fb in zip(saved.folds, expected.folds) for x, y in zip(fa, fb))
+
+
+def test_a_resume_refuses_folds_that_differ_from_the_saved_ones(tmp_path):
+    from kopt.training.run import _check_same_splits
+
+    path = tmp_path / "splits.npz"
+    splits_for("kfold").save(path)
+    _check_same_splits(splits_for("kfold"), path)  # the same folds: the run continues
+    with pytest.raises(KoptError, match="saved splits differ"):
+        _check_same_splits(splits_for("kfold", seed=1), path)

@@ -1,6 +1,8 @@
 """The ``split`` group. Every strategy first sets aside a fixed test set (the one the data ships
 with, else a stratified share chosen by the seed), then splits the rest (the pool) with a
-scikit-learn-style ``split(X, y)``.
+splitter that wraps scikit-learn's (``split(X, y)`` and ``get_n_splits``). The folds are the ones
+kopt made before the wrap (``tests/test_splits.py`` pins them): a resumed run recomputes its folds
+and refuses to continue when they differ from its ``splits.npz``.
 
 Indices that splitters yield are positions in the pool; :func:`make_splits` maps them back
 to dataset indices, so a run can save them and two runs can be checked as paired.
@@ -37,44 +39,57 @@ class Splits:
             return cls(z["test"], [(z[f"train_{i}"], z[f"val_{i}"]) for i in range(n)])
 
 
-class Holdout:
+class _Wrapped:
+    """A scikit-learn splitter (``self.splitter``): its ``split(X, y)`` and ``get_n_splits``."""
+
+    splitter = None
+
+    def split(self, X, y):
+        yield from self.splitter.split(X, y)
+
+    def get_n_splits(self, X=None, y=None, groups=None) -> int:
+        return self.splitter.get_n_splits(X, y, groups)
+
+
+class Holdout(_Wrapped):
+    """One train/val split: scikit-learn's ``StratifiedShuffleSplit`` (``ShuffleSplit`` unstratified),
+    which ``train_test_split`` runs too: the same indices, sorted."""
+
     def __init__(self, val_size: float = 0.2, stratify: bool = True, seed: int = 0):
+        from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+
         self.val_size, self.stratify, self.seed = val_size, stratify, seed
+        cls = StratifiedShuffleSplit if stratify else ShuffleSplit
+        self.splitter = cls(n_splits=1, test_size=val_size, random_state=seed)
 
     def split(self, X, y):
-        from sklearn.model_selection import train_test_split
-
-        idx = np.arange(len(y))
-        train, val = train_test_split(idx, test_size=self.val_size, random_state=self.seed,
-                                      stratify=y if self.stratify else None)
-        yield np.sort(train), np.sort(val)
+        for train, val in self.splitter.split(X, y if self.stratify else None):
+            yield np.sort(train), np.sort(val)
 
 
-class KFold:
+class KFold(_Wrapped):
+    """k folds: scikit-learn's ``StratifiedKFold`` (``KFold`` unstratified)."""
+
     def __init__(self, k: int = 5, stratify: bool = True, shuffle: bool = True, seed: int = 0):
-        self.k, self.stratify, self.shuffle, self.seed = k, stratify, shuffle, seed
-
-    def split(self, X, y):
         from sklearn.model_selection import KFold as SkKFold
         from sklearn.model_selection import StratifiedKFold
 
-        state = self.seed if self.shuffle else None
-        cls = StratifiedKFold if self.stratify else SkKFold
-        yield from cls(n_splits=self.k, shuffle=self.shuffle, random_state=state).split(X, y)
+        self.k, self.stratify, self.shuffle, self.seed = k, stratify, shuffle, seed
+        cls = StratifiedKFold if stratify else SkKFold
+        self.splitter = cls(n_splits=k, shuffle=shuffle, random_state=seed if shuffle else None)
 
 
-class RepeatedKFold:
-    """k folds repeated with a different shuffle each time; fold order is repeat-major."""
+class RepeatedKFold(_Wrapped):
+    """k folds repeated with a different shuffle each time; fold order is repeat-major: scikit-learn's
+    ``RepeatedStratifiedKFold`` (``RepeatedKFold`` unstratified)."""
 
     def __init__(self, k: int = 5, repeats: int = 2, stratify: bool = True, seed: int = 0):
-        self.k, self.repeats, self.stratify, self.seed = k, repeats, stratify, seed
-
-    def split(self, X, y):
         from sklearn.model_selection import RepeatedKFold as SkRepeated
         from sklearn.model_selection import RepeatedStratifiedKFold
 
-        cls = RepeatedStratifiedKFold if self.stratify else SkRepeated
-        yield from cls(n_splits=self.k, n_repeats=self.repeats, random_state=self.seed).split(X, y)
+        self.k, self.repeats, self.stratify, self.seed = k, repeats, stratify, seed
+        cls = RepeatedStratifiedKFold if stratify else SkRepeated
+        self.splitter = cls(n_splits=k, n_repeats=repeats, random_state=seed)
 
 
 SPLITTERS = {

@@ -24,6 +24,9 @@ class Refit:
     def split(self, X, y):
         yield np.arange(len(y)), np.arange(0)
 
+    def get_n_splits(self, X=None, y=None, groups=None) -> int:
+        return 1
+
 
 def register_refit() -> None:
     """Make ``split.name=refit`` known to kopt's splitter registry (an internal option, not a
