@@ -1,8 +1,9 @@
 """P2: the input pipeline with augmentation must not starve the model.
 
-Trains one model on CIFAR-shaped synthetic data (32x32x3, 10 classes) through kopt's own
-pipeline (kopt.data.pipeline.make_dataset + kopt.data.augment.build_augment, op determinism on
-as ``trainer.deterministic`` defaults) with ``augment=standard`` and with ``augment=none``,
+Trains one model on CIFAR-shaped synthetic data (32x32x3, 10 classes) through the pipeline
+``run_train`` trains with (kopt.data.pipeline.train_stream, the resumable stream, with
+kopt.data.augment.build_augment; ``steps_per_epoch`` one pass, op determinism on as
+``trainer.deterministic`` defaults) with ``augment=standard`` and with ``augment=none``,
 alternating epochs A/B, B/A, ... after a warm-up epoch each; the ratio is the median over
 those back-to-back pairs. Target: training throughput with augmentation >= 0.90x the
 throughput without. On a shared CPU-only machine wall time is noisy, so the CPU time per epoch
@@ -37,7 +38,8 @@ def model_config(name: str):
 
 
 def pipeline_rate(ds, samples: int, reps: int = 3) -> float:
-    for _ in ds:  # warm: tracing and the cache
+    """Samples per second over one pass of ``ds`` (an endless training stream: its first ``samples``)."""
+    for _ in ds:  # warm: tracing
         pass
     times = []
     for _ in range(reps):
@@ -77,7 +79,7 @@ def main() -> None:
 
     from kopt.data.augment import build_augment
     from kopt.data.datasets import Data
-    from kopt.data.pipeline import Normalizer, make_dataset
+    from kopt.data.pipeline import Normalizer, batches_per_pass, train_stream
     from kopt.models import build_model
 
     rng = np.random.default_rng(0)
@@ -88,6 +90,10 @@ def main() -> None:
     standard = OmegaConf.create({"name": "standard", "pad": 4, "flip": None})
     augment = build_augment(standard, data, 0)
     model_cfg, reg = model_config(args.model)
+    steps = batches_per_pass(samples, args.batch_size)
+
+    def stream(aug):  # training's own pipeline: one pass of the endless, resumable stream per epoch
+        return train_stream(x, y, args.batch_size, seed=0, augment=aug)
 
     variants = {}
     for name, aug in (("none", None), ("standard", augment)):
@@ -95,15 +101,15 @@ def main() -> None:
         model = build_model(model_cfg, reg, (32, 32, 3), 10)
         model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"])
-        ds = make_dataset(x, y, args.batch_size, training=True, seed=0, augment=aug)
-        model.fit(ds, epochs=1, verbose=0)  # warm-up: tracing, cache
+        ds = stream(aug)
+        model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)  # warm-up: tracing
         variants[name] = {"model": model, "ds": ds, "epoch_s": [], "cpu_s": []}
 
     for rep in range(reps):
         for name in ("none", "standard") if rep % 2 == 0 else ("standard", "none"):
             v = variants[name]
             t0, c0 = time.perf_counter(), time.process_time()
-            v["model"].fit(v["ds"], epochs=1, verbose=0)
+            v["model"].fit(v["ds"], epochs=1, steps_per_epoch=steps, verbose=0)
             v["epoch_s"].append(time.perf_counter() - t0)
             v["cpu_s"].append(time.process_time() - c0)
 
@@ -114,9 +120,8 @@ def main() -> None:
     # CPU seconds per epoch (this process, all threads): what augmentation costs where model and
     # pipeline share the CPU, and less sensitive than wall time to other processes' load
     cpu_ratio = round(median(variants["none"]["cpu_s"]) / median(variants["standard"]["cpu_s"]), 3)
-    pipeline = {"none": pipeline_rate(make_dataset(x, y, args.batch_size, training=True, seed=0), samples),
-                "standard": pipeline_rate(make_dataset(x, y, args.batch_size, training=True, seed=0,
-                                                       augment=augment), samples),
+    pipeline = {"none": pipeline_rate(stream(None).take(steps), samples),
+                "standard": pipeline_rate(stream(augment).take(steps), samples),
                 "standard_plain_keras_layers": pipeline_rate(plain_keras_map(
                     x, y, args.batch_size, 0, build_augment(standard, data, 0).layers), samples)}  # fresh layers
     model = variants["none"]["model"]
@@ -124,7 +129,8 @@ def main() -> None:
                target("CPU time per epoch, augment=none / augment=standard", cpu_ratio, ">= 0.90", cpu_ratio >= 0.90)]
     write_result("pipeline", args.out, args.quick, targets,
                  model={"name": model.name, "config": OmegaConf.to_container(model_cfg), "params": int(model.count_params())},
-                 requested_model=args.model, samples_per_epoch=samples, batch_size=args.batch_size, reps=reps,
+                 requested_model=args.model, pipeline="kopt.data.pipeline.train_stream (run_train's)",
+                 samples_per_epoch=samples, batch_size=args.batch_size, reps=reps,
                  deterministic=not args.no_deterministic,
                  epoch_s={name: v["epoch_s"] for name, v in variants.items()}, pair_ratios=pairs,
                  cpu_s={name: v["cpu_s"] for name, v in variants.items()}, cpu_time_ratio=cpu_ratio,

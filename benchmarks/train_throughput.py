@@ -98,20 +98,23 @@ def epoch_timer():
 
 
 def tf_data_options(settings: dict):
-    """Wrap kopt's make_dataset so every dataset gets the given tf.data threading options."""
+    """Wrap kopt's pipelines (the training stream and the evaluation batches) so every dataset gets
+    the given tf.data threading options."""
     import kopt.data.pipeline as pipeline
 
-    original = pipeline.make_dataset
+    def wrapped(original):
+        def make(*args, **kwargs):
+            import tensorflow as tf
 
-    def make_dataset(*args, **kwargs):
-        import tensorflow as tf
+            options = tf.data.Options()
+            for key, value in settings.items():
+                setattr(options.threading, key, value)
+            return original(*args, **kwargs).with_options(options)
 
-        options = tf.data.Options()
-        for key, value in settings.items():
-            setattr(options.threading, key, value)
-        return original(*args, **kwargs).with_options(options)
+        return make
 
-    pipeline.make_dataset = make_dataset
+    pipeline.train_stream = wrapped(pipeline.train_stream)
+    pipeline.make_dataset = wrapped(pipeline.make_dataset)
 
 
 def run_variant(settings: dict, rounds: int, epochs: int, size: int) -> dict:

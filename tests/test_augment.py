@@ -18,7 +18,7 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
 from kopt.data.augment import build_augment  # noqa: E402
-from kopt.data.pipeline import Normalizer, make_dataset  # noqa: E402
+from kopt.data.pipeline import Normalizer, batches_per_pass, make_dataset, train_stream  # noqa: E402
 
 OPTIONS = {
     "light": {"translate": 0.2, "rotate": 0.05, "zoom": 0.1, "fill_mode": "nearest"},
@@ -44,9 +44,13 @@ def image_data(name: str = "cifar_like", shape=(16, 16, 3), n: int = 64, classes
 
 
 def batches(data: Data, augment, *, training: bool, seed: int = 0, soft: bool = False, epochs: int = 1):
+    """Per epoch, the batches training (its stream) or evaluation (make_dataset) gets."""
     y = np.eye(data.num_classes, dtype="float32")[data.y] if soft else data.y
-    ds = make_dataset(data.x, y, 16, training=training, seed=seed, augment=augment)
-    return [[(xb.numpy(), yb.numpy()) for xb, yb in ds] for _ in range(epochs)]
+    if not training:
+        return [[(xb.numpy(), yb.numpy()) for xb, yb in make_dataset(data.x, y, 16)] for _ in range(epochs)]
+    stream = iter(train_stream(data.x, y, 16, seed=seed, augment=augment))
+    return [[tuple(t.numpy() for t in next(stream)) for _ in range(batches_per_pass(len(y), 16))]
+            for _ in range(epochs)]
 
 
 def unshuffled(data: Data, augment, seed: int = 0, soft: bool = False):
@@ -264,13 +268,12 @@ def test_runs_in_one_process_leave_no_traced_train_graphs(tmp_path):
 @pytest.mark.parametrize("augmented", [False, True])
 def test_pipelines_run_without_the_tf_data_autotuner(augmented):
     """The autotuner stalled about one epoch in two on a 2-core CPU (benchmarks/pipeline_throughput.py):
-    both the plain pipeline and the resumable training stream use fixed settings instead."""
+    both the training stream and the evaluation batches use fixed settings instead."""
     from kopt.data.pipeline import PREFETCH_BATCHES
-    from kopt.training.stream import train_stream
 
     data = Data(np.zeros((40, 8, 8, 3), "float32"), np.arange(40) % 4, "t", "image", list("abcd"))
     augment = build_augment(OmegaConf.create({"name": "standard", "pad": 2, "flip": None}), data, 0) if augmented else None
-    for ds in (make_dataset(data.x, data.y, 8, training=True, seed=0, augment=augment),
+    for ds in (make_dataset(data.x, data.y, 8),
                train_stream(data.x, data.y, 8, seed=0, augment=augment)):
         assert ds.options().autotune.enabled is False
         assert len(list(ds.take(3))) == 3  # and it still yields batches

@@ -106,3 +106,22 @@ def test_the_committed_benchmarks_md_names_only_existing_scripts():
 
     named = set(re.findall(r"benchmarks/(\w+\.py)", (ROOT / "BENCHMARKS.md").read_text()))
     assert named and all((ROOT / "benchmarks" / name).is_file() for name in named), named
+
+
+def _called(path) -> set[str]:
+    import ast
+
+    tree = ast.parse(path.read_text())
+    return {getattr(n.func, "id", getattr(n.func, "attr", None)) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+
+
+def test_the_pipeline_benchmark_trains_through_the_pipeline_training_uses():
+    """P2 measures run_train's input pipeline (the resumable stream), not a path training never takes."""
+    import inspect
+
+    from kopt.data import pipeline
+
+    bench, training = _called(ROOT / "benchmarks" / "pipeline_throughput.py"), _called(ROOT / "kopt" / "training" / "run.py")
+    assert "train_stream" in bench and "train_stream" in training
+    assert "make_dataset" not in bench
+    assert not {"training", "augment"} & set(inspect.signature(pipeline.make_dataset).parameters)  # evaluation only

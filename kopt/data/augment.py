@@ -2,10 +2,10 @@
 :class:`CutMix` (written as their papers describe them), applied to training batches in tf.data.
 
 :func:`build_augment` returns an :class:`Augment`, a function ``(x, y, seed) -> (x, y)`` that
-:func:`kopt.data.pipeline.make_dataset` maps over training batches only (never validation or
+:func:`kopt.data.pipeline.train_stream` maps over training batches only (never validation or
 test), in parallel.
 
-Randomness is stateless: each batch arrives with its own seed (from ``tf.data.Dataset.random``)
+Randomness is stateless: each batch arrives with its own seed (derived from the run seed, pass and batch)
 and every layer draws from it. Keras layers normally keep their seed in a variable, and a
 stateful map function makes tf.data run serially, without prefetching, once op determinism is
 on (``trainer.deterministic``, the default). Stateless seeds keep the pipeline parallel and

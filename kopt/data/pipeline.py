@@ -1,7 +1,18 @@
-"""tf.data input pipelines. Normalisation statistics come from the training fold only."""
+"""The input pipeline: one for training, used by ``run_train`` and the benchmarks alike, and one
+for evaluation. Normalisation statistics come from the training fold only.
+
+:func:`train_stream` gives the training batches of a fold as an endless, resumable stream.
+Pass ``p`` over the training data is shuffled with a seed derived from (run seed, fold, p)
+only, so the stream started at any batch is the same sequence as the one from the start:
+a run resumed at epoch ``e`` sees exactly the batches an uninterrupted run would have.
+Each pass is shuffle -> batch -> augment (parallel map) -> prefetch; the augment seed of each
+batch is derived from (seed, pass, batch) too, so augmentations resume exactly.
+:func:`make_dataset` gives the evaluation batches: in order, never augmented.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,23 +39,12 @@ class Normalizer:
         return ((x - self.mean) / self.std).astype("float32")
 
 
-def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, training: bool, seed: int,
-                 augment=None):
-    """cache -> shuffle (training) -> batch -> augment (training, parallel map) -> prefetch.
-
-    ``augment(x, y, batch_seed)`` (see :mod:`kopt.data.augment`) gets a fresh seed per batch from
-    ``Dataset.random``, different every epoch and the same for the same ``seed``.
-    """
+def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int):
+    """The evaluation batches (validation, test, prediction): cache -> batch -> prefetch, in order,
+    never shuffled or augmented. Training batches come from :func:`train_stream`."""
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
-    if training:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
-    if training and augment is not None:
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        ds = tf.data.Dataset.zip(ds, seeds).map(lambda batch, s: augment(batch[0], batch[1], s),
-                                               num_parallel_calls=map_calls(), deterministic=True)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).cache().batch(batch_size)
     return ds.prefetch(PREFETCH_BATCHES).with_options(fixed_options())
 
 
@@ -69,3 +69,36 @@ def fixed_options():
     options = tf.data.Options()
     options.autotune.enabled = False
     return options
+
+
+def batches_per_pass(n: int, batch_size: int) -> int:
+    return math.ceil(n / batch_size)
+
+
+def train_stream(x: np.ndarray, y: np.ndarray, batch_size: int, *, seed: int, start_batch: int = 0,
+                 augment=None):
+    """Batches of passes ``start_batch // per_pass`` on, the first ``start_batch % per_pass`` skipped."""
+    import tensorflow as tf
+
+    per_pass = batches_per_pass(len(x), batch_size)
+    first_pass, skip = divmod(int(start_batch), per_pass)
+    with tf.device("/CPU:0"):  # tf.data runs on the host: keep the arrays there, not on a GPU
+        features, labels = tf.constant(x), tf.constant(y)
+    n, base_seed = len(x), tf.constant(int(seed), tf.int64)
+
+    def one_pass(p):
+        # a stateless permutation: a pure function of (seed, p), whatever ran before
+        order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([base_seed, p]), dtype=tf.float32))
+        ds = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+        if augment is None:
+            return ds.map(lambda idx: (tf.gather(features, idx), tf.gather(labels, idx)))
+
+        def augmented(b, idx):  # batch b of pass p: its augmentation seed depends on (seed, p, b) only
+            batch_seed = tf.random.stateless_uniform([], seed=tf.stack([base_seed, p * 1_000_003 + b]),
+                                                     minval=None, maxval=None, dtype=tf.int64)
+            return augment(tf.gather(features, idx), tf.gather(labels, idx), batch_seed)
+
+        return ds.enumerate().map(augmented, num_parallel_calls=map_calls(), deterministic=True)
+
+    ds = tf.data.Dataset.range(first_pass, np.iinfo(np.int64).max).flat_map(one_pass)
+    return ds.skip(skip).prefetch(PREFETCH_BATCHES).with_options(fixed_options())  # no autotuner: see there

@@ -3,7 +3,7 @@
 Python's ``random``, numpy's global generator, Keras' global seed generator and TensorFlow's
 eager op-seed generator and global ``tf.random.Generator``. Layer seed states (dropout) are
 model variables and travel with the model; the tf.data shuffle order is derived from
-(seed, fold, pass) instead (see kopt.training.stream), so it needs no state at all.
+(seed, fold, pass) instead (see kopt.data.pipeline.train_stream), so it needs no state at all.
 """
 
 from __future__ import annotations

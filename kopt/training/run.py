@@ -96,12 +96,11 @@ def train_fold(ctx: FoldContext) -> FoldResult:
     import keras
 
     from kopt.console import console
-    from kopt.data.pipeline import Normalizer, make_dataset
+    from kopt.data.pipeline import Normalizer, batches_per_pass, make_dataset, train_stream
     from kopt.models import build_model
     from kopt.optim import build_optimizer
     from kopt.training import checkpoint, distribute, signals
     from kopt.training.callbacks import BestEpoch, MetricsLogger, Progress
-    from kopt.training.stream import batches_per_pass, train_stream
 
     state, data, fold, n_folds, writer = ctx.state, ctx.data, ctx.fold, ctx.n_folds, ctx.writer
     train_idx, val_idx, test_idx, store, resume = ctx.train_idx, ctx.val_idx, ctx.test_idx, ctx.store, ctx.resume
@@ -144,9 +143,9 @@ def train_fold(ctx: FoldContext) -> FoldResult:
     ds_tr = distribute.shard(train_stream(x_tr, y_tr, tr.batch_size, seed=seed * 1000 + fold, start_batch=start * steps,
                                           augment=augment), strategy)
     # no validation data (split=refit, the retrain after tuning): no val_* anywhere
-    ds_va = (distribute.shard(make_dataset(x_va, y_va, tr.batch_size, training=False, seed=seed), strategy)
+    ds_va = (distribute.shard(make_dataset(x_va, y_va, tr.batch_size), strategy)
              if len(y_va) else None)
-    ds_te = make_dataset(data.x[test_idx], y_te, tr.batch_size, training=False, seed=seed)  # raw: see inference_copy
+    ds_te = make_dataset(data.x[test_idx], y_te, tr.batch_size)  # raw: see inference_copy
     distribute.prepare_fit(model, strategy, ds_tr)
 
     best = BestEpoch(tr.monitor, tr.get("protocol", "best_epoch"))
