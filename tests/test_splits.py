@@ -68,7 +68,7 @@ def test_get_n_splits_is_the_number_of_folds_split_yields(key):
 
 def _folds_before_the_wrap(key: str, y: np.ndarray, seed: int) -> list:
     """The folds kopt's own splitters made before they wrapped scikit-learn's (saved runs hold these)."""
-    from sklearn.model_selection import KFold, RepeatedKFold, RepeatedStratifiedKFold, StratifiedKFold
+    from sklearn.model_selection import KFold, RepeatedStratifiedKFold, StratifiedKFold
     from sklearn.model_selection import train_test_split
 
     cfg, X = STRATEGIES[key], np.zeros(len(y))
