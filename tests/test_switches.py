@@ -16,7 +16,7 @@ from conftest import TINY, assert_clean_error, only_run_dir, read_summary, run_k
 
 @pytest.mark.parametrize("override, needle", [
     ("trainer.label_smoothing=1.0", "trainer.label_smoothing=1.0 is out of range; allowed: >= 0 and < 1"),
-    ("trainer.label_smoothing=-0.1", "trainer.label_smoothing"),
+    ("trainer.label_smoothing=-0.1", "trainer.label_smoothing=-0.1 is out of range"),
     ("trainer.precision=float16", "trainer.precision='float16' is out of range; allowed: one of float32"),
     ("trainer.steps_per_execution=0", "trainer.steps_per_execution=0 is out of range; allowed: auto or"),
     ("trainer.steps_per_execution=fast", "trainer.steps_per_execution='fast'"),
