@@ -9,6 +9,8 @@ from datetime import datetime
 from kopt.commands.argparser import ArgumentParser, positive_int
 from kopt.errors import KoptError
 
+MIN_STEPS = 5  # fewer leave no slope to suggest a rate from
+
 
 def positive_float(text: str) -> float:
     try:
@@ -20,13 +22,20 @@ def positive_float(text: str) -> float:
     return value
 
 
+def steps(text: str) -> int:
+    value = positive_int(text)
+    if value < MIN_STEPS:
+        raise argparse.ArgumentTypeError(f"{text} is out of range; allowed: >= {MIN_STEPS}")
+    return value
+
+
 def parser() -> ArgumentParser:
     p = ArgumentParser(prog="kopt lr-find", description="Learning-rate range test (Smith 2017): train briefly with "
                        "an exponentially growing rate, write lr_find.png and lr_find.csv, suggest optimizer.lr.",
                        epilog="Other arguments are train overrides, e.g. model=resnet optimizer=sgd.")
     p.add_argument("--min-lr", type=positive_float, default=1e-7, help="the first rate (default 1e-7)")
     p.add_argument("--max-lr", type=positive_float, default=10.0, help="the last rate (default 10)")
-    p.add_argument("--steps", type=positive_int, default=100, help="batches, one rate each (default 100)")
+    p.add_argument("--steps", type=steps, default=100, help="batches, one rate each (default 100)")
     return p
 
 
@@ -34,8 +43,6 @@ def main(argv: list[str]) -> None:
     args, overrides = parser().parse_known_args(argv)
     if args.min_lr >= args.max_lr:
         raise KoptError(f"--min-lr {args.min_lr:g} must be below --max-lr {args.max_lr:g}")
-    if args.steps < 5:
-        raise KoptError(f"--steps {args.steps} is out of range; allowed: >= 5")
     from kopt.compose import compose_and_validate, runs_root
     from kopt.validate import validate_train
 
