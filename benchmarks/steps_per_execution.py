@@ -8,6 +8,7 @@ so that a change in the machine's load between pairs cancels; the results must n
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -38,10 +39,12 @@ def main() -> None:
     args = p.parse_args()
     reps, epochs = (2, 6) if args.quick else (6, 12)
     runs: dict[str, list[dict]] = {"1": [], "auto": []}
+    load = [list(os.getloadavg())]
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(reps):
             for spe in ("1", "auto") if i % 2 == 0 else ("auto", "1"):
                 runs[spe].append(run_kopt(epochs, spe, Path(tmp), args.extra))
+    load.append(list(os.getloadavg()))
     speed = {k: median([r["images_per_s"] for r in v]) for k, v in runs.items()}
     pairs = [a["images_per_s"] / b["images_per_s"] for a, b in zip(runs["auto"], runs["1"])]
     ratio = round(median(pairs), 3)
@@ -55,7 +58,9 @@ def main() -> None:
         target(f"images/s, steps_per_execution=auto ({chosen})", round(speed["auto"], 1), "report", None, unit="images/s"),
     ]
     write_result("steps_per_execution", args.out, args.quick, targets, reps=reps, epochs=epochs, extra=args.extra,
-                 runs=runs, pair_ratios=[round(r, 3) for r in pairs])
+                 runs=runs, pair_ratios=[round(r, 3) for r in pairs], load_average=load,
+                 notes=f"Pair ratios (auto / 1, back to back): {', '.join(f'{r:.2f}' for r in pairs)}; "
+                       f"load average at start and end {load[0][0]:.1f}, {load[1][0]:.1f} on {os.cpu_count()} cores.")
 
 
 if __name__ == "__main__":
