@@ -192,3 +192,38 @@ def test_lr_find_suggests_a_rate_inside_the_range(tmp_path):
 
 def test_lr_find_refuses_an_empty_range(tmp_path):
     assert_clean_error(run_kopt("lr-find", "--min-lr", "1", "--max-lr", "0.1", cwd=tmp_path), "--min-lr")
+
+
+def test_progress_bar_counts_batches_with_several_steps_per_execution():
+    """Keras calls the batch hook once per execution, with the last batch's index: the bar
+    advances by that many batches and ends each epoch full."""
+    import keras
+
+    from kopt.training.callbacks import RichProgress
+
+    class Bar:
+        def __init__(self):
+            self.completed = []
+
+        def add_task(self, *args, **kwargs):
+            return 0
+
+        def update(self, task, completed=None, **kwargs):
+            self.completed.append(completed)
+
+    class Quiet(RichProgress):
+        def on_train_begin(self, logs=None):
+            self.progress = Bar()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.progress.update(self.task, completed=self.steps)
+
+        def on_train_end(self, logs=None):
+            pass
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"], steps_per_execution=3)
+    bar = Quiet(0, 1, 1, 6)
+    x, y = np.zeros((24, 4), "float32"), np.arange(24) % 2
+    model.fit(x, y, batch_size=4, epochs=1, callbacks=[bar], verbose=0)
+    assert bar.progress.completed == [3, 6, 6]
