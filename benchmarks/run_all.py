@@ -28,6 +28,7 @@ SCRIPTS = [
     ("trial_memory.py", "P4 memory per trial"),
     ("workers.py", "P6 parallel workers"),
     ("resume_overhead.py", "Per-epoch checkpoint cost (resume)"),
+    ("steps_per_execution.py", "Fewer dispatches: steps_per_execution"),
 ]
 
 

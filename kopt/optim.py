@@ -1,5 +1,6 @@
 """The ``optimizer`` group: Adam, AdamW, SGD, and a per-step learning-rate schedule
-(constant, step, cosine), each with optional linear warm-up."""
+(constant, step, cosine), each with optional linear warm-up; an EMA of the weights (``ema``) and
+gradient accumulation (``accumulate``), both Keras' own optimizer options."""
 
 from __future__ import annotations
 
@@ -55,6 +56,10 @@ def build_optimizer(cfg, steps_per_epoch: int, epochs: int):
     common = {"learning_rate": lr}
     if cfg.get("clipnorm"):
         common["clipnorm"] = float(cfg.clipnorm)
+    if cfg.get("ema"):  # validation, test and model.keras use the average: kopt.training.switches
+        common.update(use_ema=True, ema_momentum=float(cfg.ema))
+    if int(cfg.get("accumulate") or 1) > 1:  # the schedule still counts batches (Keras' _iterations)
+        common["gradient_accumulation_steps"] = int(cfg.accumulate)
     wd = float(cfg.get("weight_decay", 0.0) or 0.0)
     if cfg.name == "sgd":
         return keras.optimizers.SGD(momentum=float(cfg.momentum), nesterov=bool(cfg.nesterov),

@@ -35,7 +35,7 @@ LAYERS = {
     "kopt.training": TRAINING, "kopt.tracking": TRAINING,
     # what runs many trainings or reads their run dirs: studies, sweeps, resume, reports, statistics
     "kopt.tune": ANALYSIS, "kopt.sweep": ANALYSIS, "kopt.resume": ANALYSIS, "kopt.report": ANALYSIS,
-    "kopt.stats": ANALYSIS, "kopt.comparison": ANALYSIS, "kopt.ensemble": ANALYSIS,
+    "kopt.stats": ANALYSIS, "kopt.comparison": ANALYSIS, "kopt.ensemble": ANALYSIS, "kopt.lrfind": ANALYSIS,
     # the command line
     "kopt.commands": INTERFACE, "kopt.cli": INTERFACE, "kopt.completion": INTERFACE, "kopt.__main__": INTERFACE,
 }

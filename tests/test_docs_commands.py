@@ -1,4 +1,4 @@
-"""Every one-line `kopt train` / `kopt tune` command in README.md and docs/*.md composes and
+"""Every one-line `kopt train` / `kopt tune` / `kopt lr-find` command in README.md and docs/*.md composes and
 validates as written (in-process, nothing runs): the docs are the users' first contract."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def documented_commands() -> list[tuple[str, str]]:
                 in_code = not in_code
                 continue
             command = line.split("  #")[0].strip()
-            if in_code and re.match(r"kopt (train|tune)\b", command) and not SKIP.search(command):
+            if in_code and re.match(r"kopt (train|tune|lr-find)\b", command) and not SKIP.search(command):
                 found.append((f"{path.name}: {command}", command))
     return found
 
@@ -58,6 +58,10 @@ def test_documented_command_composes(command, keras_cache, monkeypatch):
 
     _, name, *argv = shlex.split(command)
     argv = [a for a in argv if a not in ("--cfg", "job")]
+    if name == "lr-find":  # its own flags first (--min-lr ...), the rest are train overrides
+        from kopt.commands.lrfind import parser
+
+        argv = parser().parse_known_args(argv)[1]
     if name == "tune":
         argv, config, validators = quote_search_overrides(argv), "tune", [validate_tune]
     else:

@@ -38,4 +38,6 @@ class OptimizerConfig:
     beta_1: float = param(0.9, ge=0, lt=1)
     beta_2: float = param(0.999, ge=0, lt=1)
     clipnorm: Optional[float] = param(None, gt=0)
+    ema: Optional[float] = param(None, gt=0, lt=1)  # the EMA's momentum (Keras' use_ema, ema_momentum)
+    accumulate: int = param(1, ge=1)  # batches per update (Keras' gradient_accumulation_steps)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)

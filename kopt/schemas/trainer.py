@@ -1,7 +1,7 @@
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from kopt.errors import KoptError
 from kopt.schemas import param, schema
@@ -9,6 +9,7 @@ from kopt.schemas import param, schema
 STRATEGIES = ("default", "mirrored", "multi_worker")  # kopt.training.distribute
 
 MONITORS = ("val_accuracy", "val_loss")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")  # kopt.training.switches
 PROTOCOLS = ("best_epoch", "fixed")  # kopt.protocol
 MAX_THREADS = 1024  # TensorFlow's thread pools crash far above any machine's cores (100000 segfaulted)
 
@@ -36,12 +37,19 @@ class TrainerConfig:
     intra_threads: int = param(0, ge=0, le=MAX_THREADS)
     inter_threads: int = param(0, ge=0, le=MAX_THREADS)
     steps_per_epoch: Optional[int] = param(None, ge=1)
+    steps_per_execution: Any = "auto"  # auto or an int >= 1: checked in check()
+    label_smoothing: float = param(0.0, ge=0, lt=1)
+    precision: str = param("float32", choices=PRECISIONS)
     verbose: bool = False
     strategy: str = param("default", choices=STRATEGIES)
     workers: list[str] = param(factory=list)
     task_index: Optional[int] = param(None, ge=0)
 
     def check(self, prefix: str) -> None:
+        spe = self.steps_per_execution  # `auto`, or an int (Hydra gives 16 as an int, "16" when quoted)
+        if spe != "auto" and (isinstance(spe, bool) or not str(spe).isdigit() or int(spe) < 1):
+            raise KoptError(f"{prefix}.steps_per_execution={spe!r} is out of range; allowed: auto or an integer >= 1")
+
         if self.protocol == "fixed" and self.early_stopping.enabled:
             raise KoptError(f"{prefix}.early_stopping.enabled=true with {prefix}.protocol=fixed: early stopping "
                             "chooses the epoch on the validation fold; allowed: false, or protocol=best_epoch")

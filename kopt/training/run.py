@@ -99,7 +99,7 @@ def train_fold(ctx: FoldContext) -> FoldResult:
     from kopt.data.pipeline import Normalizer, batches_per_pass, make_dataset, train_stream
     from kopt.models import build_model
     from kopt.optim import build_optimizer
-    from kopt.training import checkpoint, distribute, signals
+    from kopt.training import checkpoint, distribute, signals, switches
     from kopt.training.callbacks import BestEpoch, MetricsLogger, Progress
 
     state, data, fold, n_folds, writer = ctx.state, ctx.data, ctx.fold, ctx.n_folds, ctx.writer
@@ -123,11 +123,13 @@ def train_fold(ctx: FoldContext) -> FoldResult:
     steps = tr.steps_per_epoch or batches_per_pass(len(x_tr), tr.batch_size)
 
     with distribute.scope(strategy):  # trainer.batch_size is the global batch
-        model = build_model(cfg.model, cfg.regularizer, data.input_shape, data.num_classes)
+        with switches.precision(tr):
+            model = build_model(cfg.model, cfg.regularizer, data.input_shape, data.num_classes)
         state.params = int(model.count_params())
+        state.extra["steps_per_execution"] = switches.steps_per_execution(tr, state.params, steps)
         model.compile(optimizer=build_optimizer(cfg.optimizer, steps, tr.epochs),
-                      loss="categorical_crossentropy" if soft else "sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+                      loss=switches.loss(tr, soft, data.num_classes), metrics=["accuracy"],
+                      steps_per_execution=state.extra["steps_per_execution"])
         ckpt = store.load_epoch(fold, model, tr.epochs) if (store is not None and resume) else None
         if ckpt:
             checkpoint.apply_to_model(ckpt, model)
@@ -155,7 +157,7 @@ def train_fold(ctx: FoldContext) -> FoldResult:
         early = keras.callbacks.EarlyStopping(monitor=es.monitor, patience=es.patience, min_delta=es.min_delta,
                                               mode="max" if "acc" in es.monitor else "min")
     progress = None if state.quiet else Progress(fold, n_folds, tr.epochs, steps)
-    callbacks = [MetricsLogger(writer, fold), best, keras.callbacks.TerminateOnNaN(),
+    callbacks = [MetricsLogger(writer, fold), best, *switches.ema_callbacks(model), keras.callbacks.TerminateOnNaN(),
                  *([progress] if progress else []), *([early] if early else [])]
     if callbacks_factory is not None:
         callbacks.extend(callbacks_factory(fold, n_folds))
@@ -167,6 +169,7 @@ def train_fold(ctx: FoldContext) -> FoldResult:
     if ckpt and ckpt.fit_done:  # the checkpoint was written after the last epoch: only evaluation is left
         checkpoint.apply_to_callbacks(ckpt, best, early)
         best.set_model(model)
+        switches.finalize(model)  # the EMA into the model, as fit does at its end
     else:
         with signals.training():
             try:

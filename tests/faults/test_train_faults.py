@@ -150,3 +150,30 @@ def test_augmented_run_resumes_exactly(tmp_path):
     assert "resuming after epoch" in proc.stdout
     assert_same_metrics(read_summary(run)["metrics"], read_summary(reference)["metrics"])
     assert_close_rows(metric_rows(run / "metrics.jsonl"), metric_rows(reference / "metrics.jsonl"))
+
+
+# every training switch on (trainer.steps_per_execution is `auto` in every test here: 16 of 160 batches)
+SWITCHES = ["trainer.label_smoothing=0.1", "optimizer.ema=0.9", "optimizer.accumulate=3",  # 3: not a divisor of 160
+            "trainer.precision=mixed_bfloat16"]
+
+
+def test_run_with_every_switch_on_resumes_exactly(tmp_path):
+    """Gradient accumulators, the weight average and several steps per execution live in the
+    optimizer and the batch stream: a resumed run with all of them equals an uninterrupted one."""
+    config = [*SLOW, *SWITCHES, "trainer.epochs=4", "seed=4"]
+    ref_dir = tmp_path / "reference"
+    ref_dir.mkdir()
+    proc = run_kopt("train", *config, cwd=ref_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    reference = only_run_dir(ref_dir)
+    assert read_summary(reference)["steps_per_execution"] == 16
+    proc = start_kopt("train", *config, cwd=tmp_path)
+    run = wait_for_rows(proc, "runs/train/*/metrics.jsonl", tmp_path, fault_rng("switches").randint(1, 2)).parent
+    interrupt(proc, signal.SIGTERM)
+    proc = run_kopt("train", "resume=last", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "resuming after epoch" in proc.stdout
+    assert_same_metrics(read_summary(run)["metrics"], read_summary(reference)["metrics"])
+    assert_close_rows(metric_rows(run / "metrics.jsonl"), metric_rows(reference / "metrics.jsonl"))
+    with np.load(run / "predictions.npz") as got, np.load(reference / "predictions.npz") as want:
+        np.testing.assert_allclose(got["probs"], want["probs"], atol=1e-6)

@@ -1,0 +1,125 @@
+"""Training switches that Keras 3 provides and kopt exposes as config keys; run.py calls in here.
+
+- ``trainer.label_smoothing``: the loss (sparse integer labels smoothed through a one-hot).
+- ``trainer.precision``: the Keras dtype policy the model is built under (float32, mixed_bfloat16,
+  mixed_float16; the last needs a GPU). Keras wraps the optimizer in a LossScaleOptimizer for
+  mixed_float16 itself.
+- ``trainer.steps_per_execution``: batches per compiled call; ``auto`` picks it from the model's
+  size and the batches per epoch. Always a divisor of the batches per epoch: Keras runs whole
+  executions, so any other value would run past the epoch's end into the next epoch's batches.
+- ``optimizer.ema`` (built in kopt.optim): :class:`EmaWeights` swaps the average into the model
+  for validation and the best-epoch copy, and back before the epoch checkpoint, so that a resumed
+  run continues from the raw weights; Keras' ``finalize_variable_values`` puts the average in the
+  model at the end of fit, and :func:`finalize` does the same for a fold resumed after its last epoch.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+AUTO_CAPS = ((1_000_000, 16), (10_000_000, 4))  # (parameters below, at most this many steps per execution)
+
+
+def loss(tr, soft: bool, classes: int):
+    """The compiled loss: cross-entropy, with ``trainer.label_smoothing`` when it is above 0."""
+    import keras
+
+    smoothing = float(tr.get("label_smoothing") or 0.0)
+    if soft:  # mixup/cutmix give one-hot (mixed) targets
+        return keras.losses.CategoricalCrossentropy(label_smoothing=smoothing) if smoothing else "categorical_crossentropy"
+    if not smoothing:
+        return "sparse_categorical_crossentropy"
+
+    def sparse_smoothed_crossentropy(y_true, y_pred):  # Keras' sparse loss takes no label_smoothing
+        labels = keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1,))
+        return keras.losses.categorical_crossentropy(keras.ops.one_hot(labels, classes), y_pred,
+                                                     label_smoothing=smoothing)
+
+    return sparse_smoothed_crossentropy
+
+
+def check_precision(name: str) -> None:
+    """One line where this machine cannot run ``trainer.precision=name``."""
+    if name != "mixed_float16":
+        return
+    import tensorflow as tf
+
+    from kopt.errors import KoptError
+
+    if not tf.config.list_physical_devices("GPU"):
+        raise KoptError("trainer.precision=mixed_float16 needs a GPU and this machine has none (float16 on the CPU "
+                        "is emulated, slower than float32); allowed here: float32, mixed_bfloat16")
+
+
+@contextmanager
+def precision(tr):
+    """Layers built inside take ``trainer.precision`` as their dtype policy; the global policy is
+    restored afterwards (kopt tune trains many configs in one process)."""
+    import keras
+
+    name = str(tr.get("precision") or "float32")
+    check_precision(name)
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)
+
+
+def steps_per_execution(tr, params: int, steps: int) -> int:
+    """``trainer.steps_per_execution`` for a fold of ``steps`` batches per epoch: the largest divisor
+    of ``steps`` not above the request (``auto``: 16 below 1M parameters, 4 below 10M, else 1)."""
+    value = tr.get("steps_per_execution", "auto")
+    if value in (None, "auto"):
+        cap = next((n for limit, n in AUTO_CAPS if params < limit), 1)
+    else:
+        cap = int(value)
+    return max(n for n in range(1, min(cap, steps) + 1) if steps % n == 0)
+
+
+def _inner(optimizer):
+    return getattr(optimizer, "inner_optimizer", optimizer)  # a LossScaleOptimizer (mixed_float16) wraps it
+
+
+def uses_ema(model) -> bool:
+    return bool(getattr(_inner(model.optimizer), "use_ema", False))
+
+
+def swap_average(model) -> None:
+    """Exchange the model's trainable weights with the optimizer's moving average of them."""
+    opt = _inner(model.optimizer)
+    for var, average in zip(opt._trainable_variables, opt._model_variables_moving_average):
+        if average is not None:
+            raw = var.numpy()
+            var.assign(average)
+            average.assign(raw)
+
+
+def finalize(model) -> None:
+    """The average in the model, as Keras' fit leaves it (for a fold whose fit had already ended)."""
+    if uses_ema(model):
+        _inner(model.optimizer).finalize_variable_values(model.trainable_variables)
+
+
+def ema_callbacks(model) -> list:
+    """``[EmaWeights]`` with ``optimizer.ema`` on, else ``[]``. Put it right after BestEpoch and before the
+    checkpointer: validation and BestEpoch see the average, the epoch checkpoint the raw weights."""
+    if not uses_ema(model):
+        return []
+    import keras
+
+    class EmaWeights(keras.callbacks.Callback):
+        swapped = False
+
+        def on_test_begin(self, logs=None):  # validation inside fit
+            if not self.swapped:
+                swap_average(self.model)
+                self.swapped = True
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self.swapped:
+                swap_average(self.model)
+                self.swapped = False
+
+    return [EmaWeights()]

@@ -1,0 +1,229 @@
+"""Training switches (trainer.label_smoothing, trainer.precision, trainer.steps_per_execution,
+optimizer.ema, optimizer.accumulate) and `kopt lr-find`: each changes what it should."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import TINY, assert_clean_error, only_run_dir, read_summary, run_kopt
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("trainer.label_smoothing=1.0", "trainer.label_smoothing=1.0 is out of range; allowed: >= 0 and < 1"),
+    ("trainer.label_smoothing=-0.1", "trainer.label_smoothing=-0.1 is out of range"),
+    ("trainer.precision=float16", "trainer.precision='float16' is out of range; allowed: one of float32"),
+    ("trainer.steps_per_execution=0", "trainer.steps_per_execution=0 is out of range; allowed: auto or"),
+    ("trainer.steps_per_execution=fast", "trainer.steps_per_execution='fast'"),
+    ("optimizer.ema=1.0", "optimizer.ema=1.0 is out of range"),
+    ("optimizer.accumulate=0", "optimizer.accumulate=0 is out of range"),
+])
+def test_bad_switch_values_are_refused(override, needle):
+    from kopt.compose import compose_and_validate
+    from kopt.errors import KoptError
+    from kopt.validate import validate_train
+
+    with pytest.raises(KoptError) as exc:
+        compose_and_validate([override], "config", validators=[validate_train])
+    assert needle in str(exc.value)
+
+
+def test_a_bad_switch_is_one_line_before_any_run_dir(tmp_path):
+    proc = run_kopt("train", "optimizer.ema=1.5", cwd=tmp_path)
+    assert_clean_error(proc, "optimizer.ema=1.5")
+    assert proc.returncode == 2 and not (tmp_path / "runs").exists()
+
+
+def test_mixed_float16_without_a_gpu_is_one_line(tmp_path):
+    proc = run_kopt("train", *TINY, "trainer.precision=mixed_float16", cwd=tmp_path, env={"CUDA_VISIBLE_DEVICES": ""})
+    assert_clean_error(proc, "trainer.precision=mixed_float16", "GPU", "mixed_bfloat16")
+    assert read_summary(only_run_dir(tmp_path))["status"] == "failed"
+
+
+def test_steps_per_execution_divides_the_epoch():
+    from kopt.training.switches import steps_per_execution
+
+    tr = OmegaConf.create({"steps_per_execution": "auto"})
+    assert steps_per_execution(tr, 30_000, 160) == 16
+    assert steps_per_execution(tr, 30_000, 18) == 9       # a divisor: no execution runs past the epoch
+    assert steps_per_execution(tr, 5_000_000, 160) == 4   # bigger models gain less
+    assert steps_per_execution(tr, 50_000_000, 160) == 1
+    assert steps_per_execution(tr, 30_000, 23) == 1       # a prime number of batches
+    assert steps_per_execution(OmegaConf.create({"steps_per_execution": 6}), 30_000, 16) == 4
+    assert steps_per_execution(OmegaConf.create({"steps_per_execution": 64}), 30_000, 12) == 12
+
+
+def test_label_smoothing_changes_the_loss():
+    import keras
+
+    from kopt.training.switches import loss
+
+    y_true, y_pred = np.array([0, 2]), np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], dtype="float32")
+    plain = keras.losses.get(loss(OmegaConf.create({"label_smoothing": 0.0}), False, 3))
+    smoothed = loss(OmegaConf.create({"label_smoothing": 0.3}), False, 3)
+    targets = np.eye(3)[y_true] * 0.7 + 0.3 / 3
+    expected = float(np.mean(-(targets * np.log(y_pred)).sum(axis=1)))
+    assert float(np.mean(keras.ops.convert_to_numpy(smoothed(y_true, y_pred)))) == pytest.approx(expected, rel=1e-5)
+    assert float(np.mean(keras.ops.convert_to_numpy(plain(y_true, y_pred)))) == pytest.approx(
+        float(np.mean(-np.log(y_pred[[0, 1], y_true]))), rel=1e-5)
+    soft = keras.losses.get(loss(OmegaConf.create({"label_smoothing": 0.3}), True, 3))  # mixup's one-hot targets
+    assert float(soft(np.eye(3)[y_true], y_pred)) == pytest.approx(expected, rel=1e-5)
+
+
+def _optimizer_cfg(**extra):
+    return OmegaConf.create({"name": "sgd", "lr": 0.1, "momentum": 0.0, "nesterov": False, "weight_decay": 0.0,
+                             "clipnorm": None, "schedule": {"name": "constant", "warmup_epochs": 0}, **extra})
+
+
+@pytest.mark.parametrize("accumulate, updates", [(1, 6), (3, 2)])
+def test_accumulate_sets_the_number_of_updates(accumulate, updates):
+    import keras
+
+    from kopt.optim import build_optimizer
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=build_optimizer(_optimizer_cfg(accumulate=accumulate), 6, 1),
+                  loss="sparse_categorical_crossentropy")
+    changes = []
+
+    class Count(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.before = self.model.get_weights()[0].copy()
+
+        def on_train_batch_end(self, batch, logs=None):
+            changes.append(not np.array_equal(self.before, self.model.get_weights()[0]))
+
+    x, y = np.random.default_rng(0).normal(size=(24, 4)).astype("float32"), np.arange(24) % 2
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, callbacks=[Count()], verbose=0)
+    assert sum(changes) == updates and len(changes) == 6
+    assert changes[-1]  # the last batch of each group applies the averaged gradients
+
+
+def test_precision_sets_the_compute_dtype_and_restores_the_policy():
+    import keras
+
+    from kopt.training.switches import precision
+
+    with precision(OmegaConf.create({"precision": "mixed_bfloat16"})):
+        layer = keras.layers.Dense(3)
+    assert layer.compute_dtype == "bfloat16" and layer.variable_dtype == "float32"
+    assert keras.config.dtype_policy().name == "float32"  # the next config (kopt tune) starts clean
+    with precision(OmegaConf.create({"precision": "float32"})):
+        assert keras.layers.Dense(3).compute_dtype == "float32"
+
+
+RUNS = {"one": ["trainer.steps_per_execution=1"], "auto": [], "ema": ["optimizer.ema=0.6"]}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Three runs of one config: steps_per_execution 1 and auto, and auto with an EMA of the weights."""
+    out = {}
+    for name, overrides in RUNS.items():
+        cwd = tmp_path_factory.mktemp(name)
+        proc = run_kopt("train", *TINY, "trainer.epochs=3", "seed=3", *overrides, cwd=cwd)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        out[name] = only_run_dir(cwd)
+    return out
+
+
+def _load(run):
+    import keras
+
+    return keras.saving.load_model(run / "model.keras", safe_mode=True)
+
+
+def test_ema_weights_are_validated_tested_and_saved(runs):
+    """With optimizer.ema the saved model differs from the plain run's, and the best epoch's logged
+    validation loss and accuracy are those of the saved weights: validation used the average."""
+    from kopt.data.datasets import load_dataset
+
+    ema = runs["ema"]
+    model = _load(ema)
+    assert any(not np.allclose(a, b) for a, b in zip(_load(runs["auto"]).get_weights(), model.get_weights()))
+    cfg = OmegaConf.load(ema / ".hydra" / "config.yaml")
+    data = load_dataset(cfg.dataset, int(cfg.seed))
+    with np.load(ema / "splits.npz") as z:
+        val = z["val_0"]
+    probs = model.predict(data.x[val], verbose=0).astype("float64")
+    fold = read_summary(ema)["folds"][0]
+    assert float((probs.argmax(axis=1) == data.y[val]).mean()) == pytest.approx(fold["val_accuracy"], abs=1e-6)
+    loss = float(-np.log(np.clip(probs[np.arange(len(val)), data.y[val]], 1e-7, 1)).mean())
+    assert loss == pytest.approx(fold["val_loss"], abs=1e-4)
+    with np.load(ema / "predictions.npz") as z:  # the test set was predicted by the saved (average) weights
+        np.testing.assert_allclose(model.predict(data.x[z["test_idx"]], verbose=0), z["probs"], atol=1e-5)
+
+
+def test_steps_per_execution_is_recorded_and_keeps_the_epochs(runs):
+    s_one, s_auto = read_summary(runs["one"]), read_summary(runs["auto"])
+    with np.load(runs["auto"] / "splits.npz") as z:
+        batches = math.ceil(len(z["train_0"]) / 32)
+    assert s_one["steps_per_execution"] == 1
+    assert s_auto["steps_per_execution"] > 1 and batches % s_auto["steps_per_execution"] == 0
+
+    def rows(run):
+        return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+    assert len(rows(runs["one"])) == len(rows(runs["auto"])) == 3
+    for a, b in zip(rows(runs["one"]), rows(runs["auto"])):  # the same batches and updates: the same curves
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            assert a[key] == pytest.approx(b[key], abs=1e-5), (key, a, b)
+
+
+def test_lr_find_suggests_a_rate_inside_the_range(tmp_path):
+    proc = run_kopt("lr-find", *TINY, "--min-lr", "1e-5", "--max-lr", "3", "--steps", "40", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = only_run_dir(tmp_path, "lr_find")
+    with open(run / "lr_find.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    lrs = [float(r["lr"]) for r in rows]
+    assert 5 <= len(rows) <= 40 and lrs == sorted(lrs) and lrs[0] == pytest.approx(1e-5)
+    suggested = float(proc.stdout.split("optimizer.lr=")[1].split()[0])
+    assert lrs[0] <= suggested <= lrs[-1]
+    assert json.loads((run / "lr_find.json").read_text())["suggested_lr"] == pytest.approx(suggested, rel=1e-2)
+    assert (run / "lr_find.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_lr_find_refuses_an_empty_range(tmp_path):
+    assert_clean_error(run_kopt("lr-find", "--min-lr", "1", "--max-lr", "0.1", cwd=tmp_path), "--min-lr")
+
+
+def test_progress_bar_counts_batches_with_several_steps_per_execution():
+    """Keras calls the batch hook once per execution, with the last batch's index: the bar
+    advances by that many batches and ends each epoch full."""
+    import keras
+
+    from kopt.training.callbacks import RichProgress
+
+    class Bar:
+        def __init__(self):
+            self.completed = []
+
+        def add_task(self, *args, **kwargs):
+            return 0
+
+        def update(self, task, completed=None, **kwargs):
+            self.completed.append(completed)
+
+    class Quiet(RichProgress):
+        def on_train_begin(self, logs=None):
+            self.progress = Bar()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.progress.update(self.task, completed=self.steps)
+
+        def on_train_end(self, logs=None):
+            pass
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"], steps_per_execution=3)
+    bar = Quiet(0, 1, 1, 6)
+    x, y = np.zeros((24, 4), "float32"), np.arange(24) % 2
+    model.fit(x, y, batch_size=4, epochs=1, callbacks=[bar], verbose=0)
+    assert bar.progress.completed == [3, 6, 6]
