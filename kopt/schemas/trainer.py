@@ -5,6 +5,7 @@ from kopt.errors import KoptError
 from kopt.schemas import param, schema
 
 STRATEGIES = ("default", "mirrored", "multi_worker")  # kopt.training.distribute
+BACKENDS = ("auto", "tensorflow", "jax", "torch")  # kopt.backend
 
 MONITORS = ("val_accuracy", "val_loss")
 PROTOCOLS = ("best_epoch", "fixed")  # kopt.protocol
@@ -38,6 +39,7 @@ class TrainerConfig:
     strategy: str = param("default", choices=STRATEGIES)
     workers: list[str] = param(factory=list)
     task_index: Optional[int] = param(None, ge=0)
+    backend: str = param("auto", choices=BACKENDS)
 
     def check(self, prefix: str) -> None:
         from kopt.training.distribute import cluster  # no TensorFlow there
@@ -47,3 +49,10 @@ class TrainerConfig:
                             "chooses the epoch on the validation fold; allowed: false, or protocol=best_epoch")
 
         cluster({"strategy": self.strategy, "workers": self.workers, "task_index": self.task_index})
+        from kopt.backend import check  # no Keras there
+
+        backend = check(self.backend, f"{prefix}.backend")
+        if backend != "tensorflow" and self.strategy == "multi_worker":
+            raise KoptError(f"{prefix}.strategy=multi_worker is tf.distribute, which runs on the tensorflow backend "
+                            f"only ({prefix}.backend={backend}); allowed: {prefix}.backend=tensorflow, or "
+                            f"{prefix}.strategy=default")
