@@ -28,6 +28,7 @@ SCRIPTS = [
     ("trial_memory.py", "P4 memory per trial"),
     ("workers.py", "P6 parallel workers"),
     ("resume_overhead.py", "Per-epoch checkpoint cost (resume)"),
+    ("backends.py", "P7 Keras backends (tensorflow, jax, torch)"),
 ]
 
 
