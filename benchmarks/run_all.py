@@ -29,6 +29,7 @@ SCRIPTS = [
     ("workers.py", "P6 parallel workers"),
     ("resume_overhead.py", "Per-epoch checkpoint cost (resume)"),
     ("steps_per_execution.py", "Fewer dispatches: steps_per_execution"),
+    ("backends.py", "P7 Keras backends (tensorflow, jax, torch)"),
 ]
 
 

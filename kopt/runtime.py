@@ -46,7 +46,11 @@ def stderr_to_buffer():
             os.close(saved)
 
 
-def import_tensorflow(verbose: bool = False):
+def import_tensorflow(verbose: bool = False, backend: str | None = None):
+    """Import TensorFlow (the input pipeline's) and Keras on ``backend`` (kopt.backend)."""
+    from kopt.backend import select
+
+    select(backend)  # before Keras loads: it reads KERAS_BACKEND once
     quiet_tensorflow(verbose)
     first = "tensorflow" not in sys.modules
     if verbose:
@@ -99,10 +103,12 @@ def released_session():
 
 
 def setup_tensorflow(seed: int, deterministic: bool = True, intra_threads: int = 0, inter_threads: int = 0,
-                     verbose: bool = False):
-    """Import and configure TensorFlow; returns the module."""
-    tf = import_tensorflow(verbose)
+                     verbose: bool = False, backend: str | None = None):
+    """Import and configure TensorFlow, and Keras on ``backend``; returns the TensorFlow module."""
+    tf = import_tensorflow(verbose, backend)
     import keras
+
+    from kopt.backend import make_deterministic
 
     if not verbose:
         tf.get_logger().setLevel("ERROR")
@@ -122,6 +128,7 @@ def setup_tensorflow(seed: int, deterministic: bool = True, intra_threads: int =
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+        make_deterministic(keras.backend.backend())
     return tf
 
 
@@ -133,11 +140,15 @@ def versions() -> dict[str, str]:
     import tensorflow as tf
 
     import kopt
+    from kopt.backend import versions as backend_versions
 
+    backend = keras.backend.backend()
     return {
         "python": platform.python_version(),
+        "backend": backend,
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
+        **backend_versions(backend),
         "numpy": numpy.__version__,
         "kopt": kopt.__version__,
     }

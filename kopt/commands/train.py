@@ -102,9 +102,9 @@ def main(argv: list[str]) -> None:
             os.environ[RESUME_SWEEP] = "1"
     if cfgs and not line.print_only and not line.multirun:
         from kopt.console import header
-        from kopt.training.run import choices
+        from kopt.training.run import header_items
 
-        header("kopt train", choices(cfgs[0]))  # the first line, a second before Hydra starts the run
+        header("kopt train", header_items(cfgs[0]))  # the first line, a second before Hydra starts the run
     if not line.print_only:
         from kopt.data.datasets import check_files_content
 

@@ -7,6 +7,7 @@ from kopt.errors import KoptError
 from kopt.schemas import param, schema
 
 STRATEGIES = ("default", "mirrored", "multi_worker")  # kopt.training.distribute
+BACKENDS = ("auto", "tensorflow", "jax", "torch")  # kopt.backend
 
 MONITORS = ("val_accuracy", "val_loss")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")  # kopt.training.switches
@@ -44,6 +45,7 @@ class TrainerConfig:
     strategy: str = param("default", choices=STRATEGIES)
     workers: list[str] = param(factory=list)
     task_index: Optional[int] = param(None, ge=0)
+    backend: str = param("auto", choices=BACKENDS)
 
     def check(self, prefix: str) -> None:
         spe = self.steps_per_execution  # `auto`, or an int (Hydra gives 16 as an int, "16" when quoted)
@@ -54,6 +56,13 @@ class TrainerConfig:
             raise KoptError(f"{prefix}.early_stopping.enabled=true with {prefix}.protocol=fixed: early stopping "
                             "chooses the epoch on the validation fold; allowed: false, or protocol=best_epoch")
 
+        from kopt.backend import check  # no Keras there
+
+        backend = check(self.backend, f"{prefix}.backend")
+        if backend != "tensorflow" and self.strategy == "multi_worker":
+            raise KoptError(f"{prefix}.strategy=multi_worker is tf.distribute, which runs on the tensorflow backend "
+                            f"only ({prefix}.backend={backend}); allowed: {prefix}.backend=tensorflow, or "
+                            f"{prefix}.strategy=default")
         cluster({"strategy": self.strategy, "workers": self.workers, "task_index": self.task_index})
 
 

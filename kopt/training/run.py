@@ -34,6 +34,13 @@ def choices(cfg: DictConfig) -> dict[str, str]:
     return {g: str(cfg[g].get("name")) for g in GROUPS if g in cfg and cfg[g] is not None}
 
 
+def header_items(cfg: DictConfig) -> dict[str, str]:
+    """The header line: the group choices and the Keras backend (kopt.backend)."""
+    from kopt.backend import resolve
+
+    return {**choices(cfg), "backend": resolve(cfg.trainer.get("backend"))}
+
+
 @dataclass
 class RunState:
     cfg: DictConfig
@@ -251,9 +258,10 @@ def _prepare(cfg: DictConfig, run_dir: Path, previous: dict, callbacks_factory: 
     if not quiet:  # the first line, before TensorFlow loads (seconds)
         from kopt.console import header
 
-        header("kopt train" + (" (resumed)" if resume else ""), state.choices(), str(run_dir), titled=titled)
+        header("kopt train" + (" (resumed)" if resume else ""), header_items(cfg), str(run_dir), titled=titled)
     tr = cfg.trainer
-    setup_tensorflow(int(cfg.seed), tr.deterministic, tr.intra_threads, tr.inter_threads, tr.verbose)
+    setup_tensorflow(int(cfg.seed), tr.deterministic, tr.intra_threads, tr.inter_threads, tr.verbose,
+                     backend=tr.get("backend"))
     from kopt.training.distribute import get_strategy, is_chief
 
     strategy = get_strategy(tr)  # before TensorFlow's runtime starts: multi-worker collectives are set up only then

@@ -192,7 +192,11 @@ DATA_KEYS = ("seed", "split", "dataset")  # they choose which examples form the 
 def check_data_fixed(search_node: dict) -> None:
     """Trials are compared on their validation scores, and the retrain on the test set: every trial
     must see the same examples there, so seed, split.* and dataset.* cannot be searched."""
-    moving = [k for k in flatten(search_node) if k.split(".")[0] in DATA_KEYS]
+    keys = list(flatten(search_node))
+    if "trainer.backend" in keys:  # kopt.backend: Keras keeps the backend it first loaded with
+        raise KoptError("search.trainer.backend: a study's trials share processes, and Keras cannot change "
+                        "backends once loaded; allowed: set trainer.backend outside search, once for every trial")
+    moving = [k for k in keys if k.split(".")[0] in DATA_KEYS]
     if moving:
         raise KoptError(f"search.{moving[0]}: seed, split.* and dataset.* choose which examples form the test "
                         "and validation sets, so trials would be scored on different data; allowed: set them "

@@ -74,9 +74,11 @@ def run_study(plan: TunePlan, study_dir: Path) -> dict:
     record_owner(study_dir, study, spec)  # (kopt tune checked before that the dir is this study's)
     recovered = recover(study, study_dir)
     if int(plan.tuner.get("n_workers", 1)) == 1:  # load TensorFlow before the live display starts
+        from kopt.backend import study_backend
         from kopt.runtime import import_tensorflow
 
-        import_tensorflow(any(b.get("trainer", {}).get("verbose") for b in plan.bases.values()))
+        import_tensorflow(any(b.get("trainer", {}).get("verbose") for b in plan.bases.values()),
+                          study_backend(plan.bases))
     logger = _mlflow_logger(plan)
     if logger is not None:  # the study's parent run, before any trial (or worker) nests in it
         from kopt.mlflow_study import study_run

@@ -384,10 +384,12 @@ def work(study, plan: TunePlan, study_dir: Path, since: float, ui=None, on_trial
     from optuna.storages import fail_stale_trials
     from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
 
+    from kopt.backend import study_backend
     from kopt.runtime import import_tensorflow
 
     # TensorFlow's C++ start-up lines (oneDNN, CUDA) go to a buffer, shown only if the import fails
-    import_tensorflow(any(b.get("trainer", {}).get("verbose") for b in plan.bases.values()))
+    import_tensorflow(any(b.get("trainer", {}).get("verbose") for b in plan.bases.values()),
+                      study_backend(plan.bases))
     from kopt.tune.objective import Outcome, run_trial
 
     # Every trial ends with clear_session() + gc.collect() (several times: run_train does it per

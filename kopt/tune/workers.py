@@ -172,6 +172,7 @@ def run_workers(plan, study, spec: str, study_dir: Path, since: float, ui, on_po
 def run_worker(spec: str, study_name: str, study_dir: Path, index: int = 0, threads: int = 0,
                since: float | None = None, on_trial=None) -> None:
     """One worker: join the study from its storage and run trials until there are enough."""
+    from kopt.backend import study_backend
     from kopt.runtime import setup_tensorflow
     from kopt.tune.study import load_study, open_storage, quiet_optuna, work
 
@@ -183,7 +184,8 @@ def run_worker(spec: str, study_name: str, study_dir: Path, index: int = 0, thre
 
     check_owner(Path(study_dir), study_name, spec, study)  # never into another study's trials/
     record_owner(Path(study_dir), study, spec)
-    setup_tensorflow(plan.seed, deterministic=False, intra_threads=threads, inter_threads=1 if threads else 0)
+    setup_tensorflow(plan.seed, deterministic=False, intra_threads=threads, inter_threads=1 if threads else 0,
+                     backend=study_backend(plan.bases))
     work(study, plan, Path(study_dir), since if since is not None else time.time(), on_trial=on_trial)
 
 
