@@ -67,13 +67,6 @@ def select(name: str | None, key: str = "trainer.backend") -> str:
     return backend
 
 
-def active() -> str:
-    """The backend of the loaded Keras (imports it)."""
-    import keras
-
-    return keras.backend.backend()
-
-
 def make_deterministic(backend: str) -> None:
     """Op determinism beyond TensorFlow's (which :func:`kopt.runtime.setup_tensorflow` sets)."""
     if backend == "torch":
