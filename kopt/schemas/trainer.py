@@ -3,6 +3,7 @@ from typing import Optional
 
 from kopt.errors import KoptError
 from kopt.schemas import param, schema
+from kopt.tta import MODES as TTA_MODES
 
 STRATEGIES = ("default", "mirrored", "multi_worker")  # kopt.training.distribute
 
@@ -28,6 +29,7 @@ class TrainerConfig:
     monitor: str = param("val_accuracy", choices=MONITORS)
     protocol: str = param("best_epoch", choices=PROTOCOLS)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    tta: str = param("none", choices=TTA_MODES)  # kopt.tta: test set and kopt predict only
     checkpoint: bool = True
     resumable: bool = True
     deterministic: bool = True
