@@ -53,6 +53,9 @@ def write(model, fmt: str, folder: Path) -> None:
 
         atomic_save_model(model, folder / name)
         return
+    import numpy as np
+
+    model(np.zeros((1, *model.input_shape[1:]), "float32"))  # the ONNX exporter refuses a model never called
     model.export(str(folder / name), format=keras_format, verbose=False)
 
 
