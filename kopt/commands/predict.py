@@ -75,7 +75,10 @@ def main(argv: list[str]) -> None:
     from kopt.rundir import check_writable
     from kopt.runload import output_dir
 
+    from kopt.predict.inputs import check_exist
+
     source = resolve(args.source, args.trial)
+    check_exist(args.inputs)
     classes = source.class_names
     out = Path(args.out) if args.out else output_dir("predict", None) / "predictions.csv"
     check_writable(out.parent)

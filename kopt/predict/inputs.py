@@ -211,14 +211,19 @@ def _from_dataset(name: str, source: Source, shape) -> Inputs:
     return Inputs(x, [str(int(i)) for i in test], data.y[test], what)
 
 
+def check_exist(items: list[str]) -> None:
+    """Before TensorFlow loads: every INPUT file or folder is there."""
+    for item in items:
+        if not item.startswith("dataset=") and not Path(item).exists():
+            raise KoptError(f"INPUT {item}: no such file or folder")
+
+
 def read_inputs(items: list[str], source: Source, shape: tuple[int, ...]) -> Inputs:
     """The examples of INPUT (one or more command-line items) for a model taking ``shape``."""
     if len(items) == 1 and items[0].startswith("dataset="):
         return _from_dataset(items[0].split("=", 1)[1], source, shape)
+    check_exist(items)
     paths = [Path(i) for i in items]
-    for p in paths:
-        if not p.exists():
-            raise KoptError(f"INPUT {p}: no such file or folder")
     suffixes = {p.suffix.lower() for p in paths}
     if len(paths) == 1 and suffixes <= {".npz", ".npy"} and paths[0].is_file():
         return _from_arrays(paths[0], source, shape)
