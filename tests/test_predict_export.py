@@ -1,4 +1,4 @@
-"""kopt predict on every input kind, and test-time augmentation (trainer.tta, --tta).
+"""kopt predict on every input kind, kopt export to every format, and test-time augmentation.
 
 Two tiny runs are trained once, in this process: a 2-fold CNN on 8x8 one-channel images with
 trainer.tta=flip, and an MLP on a CSV. Predictions on the runs' own test rows must reproduce
@@ -270,3 +270,111 @@ def test_kopt_predict_command(runs, tmp_path):
     assert np.abs(_read(tmp_path / "p.csv")[2] - saved["probs"]).max() < 1e-4
     assert_clean_error(run_kopt("predict", str(runs["image"]), "nothing.npz", cwd=tmp_path), "nothing.npz",
                        "no such file")
+
+
+# ---------------------------------------------------------------------------------------- export
+
+def _export(*argv):
+    from kopt.commands.export import main
+
+    main([str(a) for a in argv])
+
+
+def _run_litert(path, x):
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # TensorFlow's own interpreter reads the same file
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter
+    interpreter = Interpreter(model_path=str(path))
+    inp = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(inp["index"], x.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(inp["index"], x)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+def _reload(fmt, out, x):
+    """The export's predictions, computed by the format's own runtime."""
+    if fmt == "keras":
+        import keras
+
+        return keras.saving.load_model(out / "model.keras", safe_mode=True).predict(x, verbose=0)
+    if fmt == "saved_model":
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(str(out / "saved_model"))
+        return loaded.serve(x).numpy()
+    if fmt == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(out / "model.onnx"))
+        return session.run(None, {session.get_inputs()[0].name: x})[0]
+    return _run_litert(out / "model.tflite", x)
+
+
+@pytest.mark.parametrize("fmt", ["keras", "saved_model", "onnx", "litert"])
+def test_export_reloads_in_its_own_runtime_and_reproduces_predictions_npz(runs, tmp_path, fmt):
+    if fmt == "onnx":
+        pytest.importorskip("tf2onnx")
+        pytest.importorskip("onnxruntime")
+    import os
+
+    run, data = runs["image"], runs["data"]
+    saved = _npz(run)
+    out = tmp_path / "export"
+    _export(run, "--format", fmt, "--out", out)
+    probs = _reload(fmt, out, data.x[saved["test_idx"]])
+    assert probs.shape == saved["probs"].shape
+    assert np.abs(probs - saved["probs"]).max() < 1e-4  # one model: the mean of the 2 fold models
+    card = (out / "model_card.md").read_text()
+    summary = json.loads((run / "summary.json").read_text())
+    m = summary["metrics"]
+    assert f"| test_accuracy | {m['test_accuracy']:.4f} ± {m['test_accuracy_std']:.4f} |" in card
+    assert f"parameters: {2 * summary['params']:,} (all 2 models)" in card and "FLOPs per example: " in card
+    assert "name: kfold" in card and "tta: flip" in card  # the split, and the config in full
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert (out.stat().st_mode & 0o777) == 0o777 & ~mask  # not mkdtemp's 0700
+
+
+def test_export_of_a_weighted_ensemble_is_one_model(runs, tmp_path):
+    from kopt.commands.ensemble import main as ensemble
+
+    ensemble([str(runs["image"]), "--method", "weighted", "--out", str(tmp_path / "ens")])
+    info = json.loads((tmp_path / "ens" / "ensemble.json").read_text())
+    for member, weight in zip(info["members"], (0.8, 0.2)):  # tiny folds tie on val_accuracy: set unequal weights
+        member["weight"] = weight
+    (tmp_path / "ens" / "ensemble.json").write_text(json.dumps(info))
+    _export(tmp_path / "ens", "--out", tmp_path / "out")
+    saved = _npz(runs["image"])
+    expected = 0.8 * saved["fold_probs"][0] + 0.2 * saved["fold_probs"][1]
+    probs = _reload("keras", tmp_path / "out", runs["data"].x[saved["test_idx"]])
+    assert np.abs(probs - expected).max() < 1e-4
+    assert "weight" in (tmp_path / "out" / "model_card.md").read_text()
+
+
+def test_export_refusals_leave_everything_in_place(runs, tmp_path, monkeypatch):
+    import importlib.util
+
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("mine")
+    with pytest.raises(KoptError, match="exists and is not empty"):
+        _export(runs["image"], "--out", tmp_path / "full")
+    assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tf2onnx" else real(name, *a))
+    with pytest.raises(KoptError, match=r"--format onnx needs tf2onnx: pip install 'kopt\[export\]'"):
+        _export(runs["image"], "--format", "onnx", "--out", tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+
+
+def test_kopt_export_command(runs, tmp_path):
+    proc = run_kopt("export", str(runs["tabular"]), "--format", "saved_model", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (out,) = (tmp_path / "runs" / "export").iterdir()
+    assert (out / "saved_model" / "saved_model.pb").is_file() and (out / "model_card.md").is_file()
+    assert_clean_error(run_kopt("export", str(runs["tabular"]), "--format", "tflite", cwd=tmp_path),
+                       "--format", "litert")
