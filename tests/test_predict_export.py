@@ -147,6 +147,19 @@ def test_trainer_tta_runs_on_the_test_rows_only_and_is_reported_beside_the_plain
     assert not any(k.startswith("val_") and k.endswith("_tta") for k in summary["metrics"])
 
 
+def test_a_finished_fold_keeps_its_tta_metrics_across_a_resume(tmp_path):
+    """kopt train resume=... reads finished folds back from checkpoints/: the TTA scores come back too,
+    or the run's test_accuracy_tta would be the mean of the re-trained folds only."""
+    from kopt.training.checkpoint import CheckpointStore
+    from kopt.training.run import FoldResult
+
+    metrics = {"val_accuracy": 0.5, "val_loss": 1.0, "test_accuracy": 0.6, "test_loss": 0.9,
+               "test_accuracy_tta": 0.7, "test_loss_tta": 0.8}
+    store = CheckpointStore(tmp_path)
+    store.save_result(FoldResult(0, 1, 1, metrics, np.full((3, 2), 0.5, "float32"), 1.0))
+    assert store.load_result(0).metrics == metrics
+
+
 # --------------------------------------------------------------------------------------- predict
 
 def test_predict_npz_npy_and_dataset_reproduce_predictions_npz(runs, tmp_path):
