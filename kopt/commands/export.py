@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from kopt.commands.argparser import ArgumentParser
+from kopt.commands.argparser import ArgumentParser, non_negative_int
 from kopt.errors import KoptError, install_hint
 
 # format -> (file or folder name in --out, Keras' model.export format or None for a .keras file, modules needed)
@@ -34,7 +34,7 @@ def parser() -> ArgumentParser:
     p = ArgumentParser(prog="kopt export", description=DESCRIPTION)
     p.add_argument("source", metavar="SOURCE", help="a train run, study or ensemble dir")
     p.add_argument("--format", choices=list(FORMATS), default="keras", help="the export format (default keras)")
-    p.add_argument("--trial", type=int, default=None, help="with a study: this trial's model")
+    p.add_argument("--trial", type=non_negative_int, default=None, help="with a study: this trial's model")
     p.add_argument("--out", default=None, help="output folder (default runs/export/<timestamp>/)")
     return p
 

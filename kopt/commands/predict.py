@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kopt.commands.argparser import ArgumentParser, non_negative_int
+from kopt.commands.argparser import ArgumentParser, non_negative_int, positive_int
+from kopt.errors import KoptError
 from kopt.tta import MODES
 
 DESCRIPTION = """\
@@ -28,7 +29,7 @@ def parser() -> ArgumentParser:
     p.add_argument("--out", default=None, help="the CSV to write (default runs/predict/<timestamp>/predictions.csv)")
     p.add_argument("--trial", type=non_negative_int, default=None, help="with a study: this trial's model")
     p.add_argument("--tta", choices=MODES, default="none", help="test-time augmentation of images (default none)")
-    p.add_argument("--batch-size", type=non_negative_int, default=256, help="examples per forward pass (default 256)")
+    p.add_argument("--batch-size", type=positive_int, default=256, help="examples per forward pass (default 256)")
     return p
 
 
@@ -94,10 +95,10 @@ def main(argv: list[str]) -> None:
     shape = tuple(model.input_shape[1:])
     inputs = read_inputs(args.inputs, source, shape)
     check(args.tta, inputs.x.shape, "--tta")
-    batch = args.batch_size or 256
-    probs = average(lambda v: averaged.predict(model, v, batch), inputs.x, args.tta)
+    probs = average(lambda v: averaged.predict(model, v, args.batch_size), inputs.x, args.tta)
     if probs.shape[1] != len(classes):
-        raise ValueError(f"{source.path}: the model has {probs.shape[1]} outputs for {len(classes)} classes")
+        raise KoptError(f"{source.path}: the model has {probs.shape[1]} outputs but summary.json names "
+                        f"{len(classes)} classes (data.class_names)")
     write_csv(out, inputs.ids, classes, probs, inputs.y)
     console.print(f"kopt predict: {len(probs)} examples from {inputs.what}, model: {source.description}"
                   + (f", tta={args.tta}" if args.tta != "none" else ""))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kopt.errors import KoptError
 from kopt.predict.source import Source
 
 
@@ -46,7 +47,8 @@ def build(source: Source):
     for models, member in zip(loaded, source.members):
         for model in models:
             if model.input_shape[1:] != shape:
-                raise ValueError(f"{member.run.path}: input shape {model.input_shape[1:]} differs from {shape}")
+                raise KoptError(f"{member.run.path}: input shape {model.input_shape[1:]} differs from the first "
+                                f"member's {shape}; the members cannot be averaged")
     raw = keras.Input(shape=shape, name="raw_inputs")
     outs = []
     for i, models in enumerate(loaded):
