@@ -17,7 +17,8 @@ from conftest import TINY_DATA, assert_clean_error, run_kopt
 from kopt.errors import KoptError
 
 pytest.importorskip("tensorflow")
-pytestmark = pytest.mark.xdist_group("usemodel")  # one worker trains the module's two runs once (make test: --dist loadgroup)
+# one worker trains the module's two runs once (make test runs --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("usemodel")
 
 IMAGE = [*TINY_DATA, "dataset.size=120", "model=cnn", "model.width=4", "model.dense=0", "split=kfold", "split.k=2",
          "trainer.epochs=1", "trainer.tta=flip"]
