@@ -115,4 +115,6 @@ def train_table(summary: dict) -> Table:
         table.add_row("mean", "", pm("val_accuracy"), pm("val_loss"), pm("test_accuracy"), pm("test_loss"), style="bold")
     table.caption = (f"params {summary.get('params', 0):,}  ·  time {summary.get('duration_s', 0):.1f}s  ·  "
                      f"run dir {summary.get('run_dir', '')}")
+    if m.get("test_accuracy_tta") is not None:  # trainer.tta
+        table.caption += f"  ·  test_acc with TTA {fmt(m['test_accuracy_tta'])}"
     return table

@@ -26,7 +26,7 @@ LAYERS = {
     "kopt.protocol": CORE, "kopt.rundir": CORE, "kopt.runfiles": CORE, "kopt.runload": CORE, "kopt.csvtext": CORE,
     "kopt.keras_files": CORE, "kopt.backend": CORE,
     #   the typed options, with the facts they check (model depths)
-    "kopt.schemas": SCHEMAS, "kopt.models.depth": SCHEMAS,
+    "kopt.schemas": SCHEMAS, "kopt.models.depth": SCHEMAS, "kopt.tta": SCHEMAS,
     #   composing a command line's configs and validating them
     "kopt.compose": CONFIG, "kopt.validate": CONFIG, "kopt.hydra_app": CONFIG,
     # data, models, training: what a run builds and trains (TensorFlow loads here)
@@ -36,6 +36,7 @@ LAYERS = {
     # what runs many trainings or reads their run dirs: studies, sweeps, resume, reports, statistics
     "kopt.tune": ANALYSIS, "kopt.sweep": ANALYSIS, "kopt.resume": ANALYSIS, "kopt.report": ANALYSIS,
     "kopt.stats": ANALYSIS, "kopt.comparison": ANALYSIS, "kopt.ensemble": ANALYSIS, "kopt.lrfind": ANALYSIS,
+    "kopt.predict": ANALYSIS,
     # the command line
     "kopt.commands": INTERFACE, "kopt.cli": INTERFACE, "kopt.completion": INTERFACE, "kopt.__main__": INTERFACE,
 }

@@ -5,6 +5,7 @@ from typing import Any, Optional
 
 from kopt.errors import KoptError
 from kopt.schemas import param, schema
+from kopt.tta import MODES as TTA_MODES
 
 STRATEGIES = ("default", "mirrored", "multi_worker")  # kopt.training.distribute
 BACKENDS = ("auto", "tensorflow", "jax", "torch")  # kopt.backend
@@ -32,6 +33,7 @@ class TrainerConfig:
     monitor: str = param("val_accuracy", choices=MONITORS)
     protocol: str = param("best_epoch", choices=PROTOCOLS)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    tta: str = param("none", choices=TTA_MODES)  # kopt.tta: test set and kopt predict only
     checkpoint: bool = True
     resumable: bool = True
     deterministic: bool = True

@@ -165,6 +165,7 @@ class CheckpointStore:
             arrays = read_npz(path)
             row = json.loads(str(arrays["meta"]))
             metrics = {k: row[k] for k in ("val_accuracy", "val_loss", "test_accuracy", "test_loss")}
+            metrics.update({k: row[k] for k in ("test_accuracy_tta", "test_loss_tta") if k in row})  # trainer.tta
             result = FoldResult(int(row["fold"]), int(row["best_epoch"]), int(row["epochs_run"]), metrics,
                                 arrays["probs"], float(row["duration_s"]))
             if result.fold != fold or result.probs.ndim != 2:

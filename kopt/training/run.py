@@ -57,7 +57,7 @@ class RunState:
     def summary(self, status: str, error: str | None = None) -> dict:
         rows = [f.row() for f in self.folds]
         metrics = {}
-        for key in ("val_accuracy", "val_loss", "test_accuracy", "test_loss"):
+        for key in ("val_accuracy", "val_loss", "test_accuracy", "test_loss", "test_accuracy_tta", "test_loss_tta"):
             values = [r[key] for r in rows if r.get(key) is not None]
             if values:
                 metrics[key] = float(np.mean(values))
@@ -196,7 +196,13 @@ def train_fold(ctx: FoldContext) -> FoldResult:
     # by the very model that model.keras saves, on raw inputs: predictions.npz is what it predicts
     inference = inference_copy(model, norm)
     probs = inference.predict(ds_te, verbose=0)
-    test = test_metrics(probs, y_te, penalty=float(sum(float(l) for l in model.losses)) if model.losses else 0.0)
+    penalty = float(sum(float(l) for l in model.losses)) if model.losses else 0.0
+    test = test_metrics(probs, y_te, penalty=penalty)
+    if str(tr.get("tta", "none")) != "none":  # kopt.tta: the test set only, reported beside the plain metrics
+        from kopt.tta import average
+
+        tta_probs = average(lambda v: inference.predict(v, batch_size=tr.batch_size, verbose=0), data.x[test_idx], tr.tta)
+        test.update({f"{key}_tta": value for key, value in test_metrics(tta_probs, y_te, penalty).items()})
     if tr.checkpoint:
         name = "model.keras" if n_folds == 1 else f"model_fold{fold}.keras"
         atomic_save_model(inference, state.run_dir / name)

@@ -70,6 +70,7 @@ step "kopt compare" "$kopt" compare runs/ab/smoke/a runs/ab/smoke/b --resamples 
 step "kopt ensemble" "$kopt" ensemble runs/ab/smoke/a
 step "kopt report --plot" "$kopt" report runs/ --plot
 step "kopt models" "$kopt" models model=cnn   # (every preset: a minute of graph building, the same code)
+step "kopt predict" "$kopt" predict "$run" dataset=digits --out predictions.csv
 
 # A model.keras loads where kopt cannot be imported. The plain venv has kopt in its site-packages,
 # so the process blocks it before anything runs: `sys.modules["kopt"] = None` makes every
@@ -99,5 +100,6 @@ refuses "PostgreSQL storage without a driver" "kopt[distributed]" "$kopt" tune t
   tuner.storage=postgresql://kopt:x@127.0.0.1:9/kopt tuner.study_name=pg
 refuses "logger=mlflow without mlflow" "kopt[mlflow]" "$kopt" train logger=mlflow
 refuses "tuner=gp without torch" "kopt[gp]" "$kopt" tune tuner=gp tuner.n_trials=1
+refuses "kopt export --format onnx without tf2onnx" "kopt[export]" "$kopt" export "$run" --format onnx
 
 echo "smoke: passed in $((SECONDS - start)) s"

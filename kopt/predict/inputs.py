@@ -1,0 +1,235 @@
+"""INPUT of ``kopt predict``: raw examples (and labels, when the input has them), checked against
+the model's input shape, in the units the model was trained on (it normalises them itself).
+
+An ``.npz`` (``x`` or ``x_test``, with ``y``/``y_test`` and ``ids`` when present) or ``.npy``
+array; a CSV with the training feature columns (an ``id`` column and the label column are
+used when present); an image folder (class sub-folders give labels) or image files, decoded
+and resized as ``dataset=images`` does; or ``dataset=NAME``, that dataset's test split.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kopt.errors import KoptError
+from kopt.predict.source import Source
+from kopt.runfiles import BadFile, load_npz
+
+
+@dataclass
+class Inputs:
+    x: np.ndarray               # (n, *input_shape) float32, raw
+    ids: list[str]              # one per example: an id, a file name, or the row number
+    y: np.ndarray | None        # class indices of the model's classes, when the input has labels
+    what: str                   # for messages: where the examples came from
+
+
+def fit_to_model(x: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """``x`` as a float32 batch of the model's input shape, or one line saying what differs."""
+    x = np.asarray(x)
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise KoptError(f"{what}: values have dtype {x.dtype}; expected numbers")
+    if x.shape == shape:  # a single example
+        x = x[None]
+    if len(shape) == 3 and shape[-1] == 1 and x.ndim == 3:  # (n, H, W) grey images
+        x = x[..., None]
+    if x.shape[1:] != shape:
+        if len(shape) == 3 and x.ndim == 4 and x.shape[1:3] == shape[:2]:
+            raise KoptError(f"{what}: images have {x.shape[-1]} channel(s); the model takes {shape[-1]}")
+        if len(shape) == 1 and x.ndim == 2:
+            raise KoptError(f"{what}: {x.shape[1]} features per example; the model takes {shape[0]}")
+        raise KoptError(f"{what}: examples have shape {tuple(x.shape[1:])}; the model takes {shape}")
+    if len(x) == 0:
+        raise KoptError(f"{what}: no examples")
+    bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+    if bad.any():
+        raise KoptError(f"{what}: {int(bad.sum())} example(s) have NaN/inf values (first: {int(np.argmax(bad))})")
+    return x.astype("float32", copy=False)
+
+
+def _labels(y, classes: list[str], what: str) -> np.ndarray:
+    """Labels as class indices: integer indices, or the class names themselves."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if np.issubdtype(y.dtype, np.integer):
+        idx = y.astype("int64")
+    else:
+        index = {name: i for i, name in enumerate(classes)}
+        unknown = sorted({str(v) for v in y.tolist()} - set(index))
+        if unknown:
+            raise KoptError(f"{what}: label {unknown[0]!r} is not a class of the model; allowed: {', '.join(classes)}")
+        idx = np.array([index[str(v)] for v in y.tolist()], "int64")
+    if idx.ndim != 1 or (len(idx) and (idx.min() < 0 or idx.max() >= len(classes))):
+        raise KoptError(f"{what}: labels must be class indices 0 .. {len(classes) - 1} or class names")
+    return idx
+
+
+def _from_arrays(path: Path, source: Source, shape) -> Inputs:
+    what = f"INPUT {path}"
+    if path.suffix == ".npy":
+        try:
+            x = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise KoptError(f"{what}: not a readable .npy array ({exc})") from None
+        return Inputs(fit_to_model(x, shape, what), [str(i) for i in range(len(np.atleast_1d(x)))], None, what)
+    try:
+        arrays = load_npz(path)
+    except BadFile as exc:
+        raise KoptError(f"{what}: not a readable .npz file ({str(exc).removeprefix(f'{path}: ')})") from None
+    key = next((k for k in ("x", "x_test") if k in arrays), None)
+    if key is None and len(arrays) == 1:
+        key = next(iter(arrays))
+    if key is None:
+        raise KoptError(f"{what}: no array x or x_test; found {', '.join(sorted(arrays)) or 'none'}")
+    x = fit_to_model(arrays[key], shape, f"{what}[{key}]")
+    label = {"x": "y", "x_test": "y_test"}.get(key)
+    y = _labels(arrays[label], source.class_names, f"{what}[{label}]") if label in arrays else None
+    ids = [str(v) for v in arrays["ids"].tolist()] if "ids" in arrays else [str(i) for i in range(len(x))]
+    for name, values in (("ids", ids), (label, y)):
+        if values is not None and len(values) != len(x):
+            raise KoptError(f"{what}: {len(values)} {name} for {len(x)} examples; they must match")
+    return Inputs(x, ids, y, what)
+
+
+def _training_columns(source: Source) -> list[str] | None:
+    """The feature columns of the CSV the model was trained on, when that file is still there."""
+    node = source.run.config.get("dataset") or {}
+    path = Path(str(node.get("path") or ""))
+    if node.get("name") != "csv" or not path.is_file():
+        return None
+    with open(path, newline="") as fh:
+        header = [h.strip() for h in next(csv.reader(fh, delimiter=str(node.get("delimiter", ","))), [])]
+    return [h for h in header if h != str(node.get("label", "label"))]
+
+
+def _from_csv(path: Path, source: Source, shape) -> Inputs:
+    what = f"INPUT {path}"
+    node = source.run.config.get("dataset") or {}
+    label = str(node.get("label", "label")) if node.get("name") == "csv" else "label"
+    with open(path, newline="") as fh:
+        rows = [r for r in csv.reader(fh, delimiter=str(node.get("delimiter", ","))) if any(c.strip() for c in r)]
+    if len(rows) < 2:
+        raise KoptError(f"{what}: needs a header line and at least one data row")
+    header = [h.strip() for h in rows[0]]
+    features = [h for h in header if h not in (label, "id")]
+    expected = _training_columns(source)
+    if expected is not None and sorted(features) != sorted(expected):
+        missing, extra = sorted(set(expected) - set(features)), sorted(set(features) - set(expected))
+        raise KoptError(f"{what}: feature columns differ from the training CSV's ({', '.join(expected)}): "
+                        f"missing {', '.join(missing) or 'none'}, unknown {', '.join(extra) or 'none'}")
+    order = [header.index(c) for c in (expected or features)]
+    if len(order) != int(np.prod(shape)) or len(shape) != 1:
+        raise KoptError(f"{what}: {len(order)} feature columns ({', '.join(features)}); the model takes "
+                        f"{shape[0] if len(shape) == 1 else shape}")
+    x = np.empty((len(rows) - 1, len(order)), "float32")
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise KoptError(f"{what}:{line}: {len(row)} fields but the header has {len(header)}")
+        for j, col in enumerate(order):
+            try:
+                x[line - 2, j] = float(row[col])
+            except ValueError:
+                raise KoptError(f"{what}:{line}: column {header[col]!r} = {row[col]!r} is not a number") from None
+    ids = [r[header.index("id")].strip() for r in rows[1:]] if "id" in header else [str(i) for i in range(len(x))]
+    y = None
+    if label in header:
+        raw = [r[header.index(label)].strip() for r in rows[1:]]
+        y = _labels(np.array(raw), source.class_names, f"{what}: column {label!r}")
+    return Inputs(fit_to_model(x, shape, what), ids, y, what)
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")  # kopt.data.files: what dataset=images reads
+
+
+def _decode(files: list[Path], shape, what: str) -> np.ndarray:
+    """Images as dataset=images reads them: decoded to the model's channels, resized bilinearly."""
+    import tensorflow as tf
+
+    height, width, channels = shape
+    out = np.empty((len(files), *shape), "float32")
+    for i, f in enumerate(files):
+        try:
+            image = tf.io.decode_image(tf.io.read_file(str(f)), channels=channels, expand_animations=False)
+        except (tf.errors.OpError, ValueError) as exc:
+            raise KoptError(f"{what}: {f} is not a readable image ({type(exc).__name__})") from None
+        out[i] = tf.image.resize(image, (height, width)).numpy()
+    return out
+
+
+def _from_images(paths: list[Path], source: Source, shape) -> Inputs:
+    what = f"INPUT {paths[0]}" if len(paths) == 1 else f"INPUT ({len(paths)} images)"
+    if len(shape) != 3:
+        raise KoptError(f"{what}: images, but the model takes {shape[0]} tabular features")
+    y = None
+    if len(paths) == 1 and paths[0].is_dir():
+        folder = paths[0]
+        classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if classes:  # class sub-folders: labelled images
+            files = [f for c in classes for f in sorted((folder / c).iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+            y = _labels(np.array([f.parent.name for f in files]), source.class_names, f"{what}: class folder")
+            ids = [str(f.relative_to(folder)) for f in files]
+        else:
+            files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+            ids = [f.name for f in files]
+        if not files:
+            raise KoptError(f"{what}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    else:
+        files, ids = paths, [p.name for p in paths]
+    return Inputs(fit_to_model(_decode(files, shape, what), shape, what), ids, y, what)
+
+
+def _from_dataset(name: str, source: Source, shape) -> Inputs:
+    """The test split of ``dataset=NAME``: the run's own test set when it trained on that dataset."""
+    from omegaconf import OmegaConf
+
+    from kopt.data.datasets import load_dataset
+    from kopt.paths import config_groups, config_dir
+
+    run, seed = source.run, int(source.run.summary.get("seed") or 0)
+    node = run.config.get("dataset") or {}
+    what = f"INPUT dataset={name}"
+    if node.get("name") == name:
+        data = load_dataset(OmegaConf.create(node), seed)
+        test = run.splits["test"]
+    else:
+        if name not in config_groups().get("dataset", []):
+            raise KoptError(f"{what}: unknown dataset; allowed: {', '.join(config_groups().get('dataset', []))}")
+        from kopt.data.splits import test_split
+
+        data = load_dataset(OmegaConf.load(config_dir() / "dataset" / f"{name}.yaml"), seed)
+        test_size = float((run.config.get("split") or {}).get("test_size") or 0.2)
+        test = data.test_idx if data.test_idx is not None else test_split(data.y, test_size, seed)[1]
+    x = fit_to_model(data.x[test], shape, what)
+    if list(data.class_names) != source.class_names:
+        raise KoptError(f"{what}: its classes ({', '.join(data.class_names[:10])}) are not the model's "
+                        f"({', '.join(source.class_names[:10])})")
+    return Inputs(x, [str(int(i)) for i in test], data.y[test], what)
+
+
+def check_exist(items: list[str]) -> None:
+    """Before TensorFlow loads: every INPUT file or folder is there."""
+    for item in items:
+        if not item.startswith("dataset=") and not Path(item).exists():
+            raise KoptError(f"INPUT {item}: no such file or folder")
+
+
+def read_inputs(items: list[str], source: Source, shape: tuple[int, ...]) -> Inputs:
+    """The examples of INPUT (one or more command-line items) for a model taking ``shape``."""
+    if len(items) == 1 and items[0].startswith("dataset="):
+        return _from_dataset(items[0].split("=", 1)[1], source, shape)
+    check_exist(items)
+    paths = [Path(i) for i in items]
+    suffixes = {p.suffix.lower() for p in paths}
+    if len(paths) == 1 and suffixes <= {".npz", ".npy"} and paths[0].is_file():
+        return _from_arrays(paths[0], source, shape)
+    if len(paths) == 1 and suffixes == {".csv"} and paths[0].is_file():
+        return _from_csv(paths[0], source, shape)
+    if (len(paths) == 1 and paths[0].is_dir()) or suffixes <= set(IMAGE_SUFFIXES):
+        return _from_images(paths, source, shape)
+    raise KoptError(f"INPUT {items[0]}: unknown kind; allowed: .npz, .npy, .csv, an image folder, image files "
+                    f"({', '.join(IMAGE_SUFFIXES)}), dataset=NAME")
