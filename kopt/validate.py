@@ -17,6 +17,10 @@ def _typed(group: str, node, cls):
     _check_bools(group, node, cls)
     try:
         merged = OmegaConf.merge(OmegaConf.structured(cls), node)
+        missing = sorted(OmegaConf.missing_keys(merged))
+        if missing:  # defaults live in the YAML files only: an option file must set every key
+            raise KoptError(f"{group}.{missing[0]}: missing; every key of {group}={node.get('name')} needs a value in "
+                            f"its YAML file (a file of your own can start with 'defaults: [<option>, _self_]')")
         return OmegaConf.to_object(merged)
     except ConfigKeyError as exc:
         key = getattr(exc, "key", None) or str(exc).split("'")[1]

@@ -32,7 +32,7 @@ def _tabular(name: str):
 
 
 for _name in TABULAR:
-    loader(_name)(_tabular(_name))
+    loader(_name)(_tabular(_name))  # their facts (kind="tabular") are stated with their schema
 
 
 @loader("synthetic")

@@ -1,19 +1,18 @@
 """The ``dataset`` group: each option is a loader returning a :class:`Data`.
 
 Loaders live in small modules by source (:mod:`kopt.data.bundled`, :mod:`kopt.data.keras_cache`,
-:mod:`kopt.data.files`) and register themselves here with :func:`loader`. No loader touches the
-network. :func:`load_dataset` checks what a loader returns (shapes, labels, finite features), so
+:mod:`kopt.data.files`, and one module per dataset in :mod:`kopt.data.sources`) and register
+themselves in :data:`LOADERS` with :func:`loader`. No loader touches the network. :func:`load_dataset` checks what a loader returns (shapes, labels, finite features), so
 bad data costs one clear line before any model is built.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable
-
 import numpy as np
 
 from kopt.errors import KoptError
+from kopt.registry import Registry
 
 
 @dataclass
@@ -34,15 +33,10 @@ class Data:
         return len(self.class_names)
 
 
-LOADERS: dict[str, Callable[..., Data]] = {}
-
-
-def loader(name: str):
-    def register(fn):
-        LOADERS[name] = fn
-        return fn
-
-    return register
+# dataset option -> loader(cfg[, seed]) -> Data. Fact: ``precheck(cfg)``, a cheap look at the user's
+# files (numpy/Pillow, no TensorFlow) before any run dir exists (see check_files_content).
+LOADERS = Registry("dataset", ("kopt.data.bundled", "kopt.data.files", "kopt.data.keras_cache", "kopt.data.sources"))
+loader = LOADERS.register
 
 
 def with_fixed_test(x_train, y_train, x_test, y_test, **meta) -> Data:
@@ -153,35 +147,20 @@ def stratified_limit(data: Data, limit: int | None, seed: int) -> Data:
 
 def load_dataset(cfg, seed: int) -> Data:
     name = cfg.name
-    if name not in LOADERS:
-        raise KoptError(f"dataset={name}: no loader; allowed: {', '.join(sorted(LOADERS))}")
-    fn = LOADERS[name]
+    fn = LOADERS.get(name)
     data = fn(cfg, seed=seed) if "seed" in fn.__code__.co_varnames else fn(cfg)
     data = check_data(data, f"dataset={name}")
     return stratified_limit(data, cfg.get("limit"), seed)
 
 
 def check_files_content(cfgs) -> None:
-    """Read each distinct ``npz``/``csv`` dataset of a command line once (numpy only, no TensorFlow),
-    and check each ``images`` folder's structure and image headers (Pillow), so that bad content
-    costs one line before any run dir is created."""
-    from kopt.data.files import check_image_folder, existing
-
+    """Run the ``precheck`` of each distinct dataset of a command line that states one (``npz``,
+    ``csv``: read once with numpy; ``images``: folder structure and image headers), so that bad
+    content costs one line before any run dir is created."""
     seen = []
     for cfg in cfgs:
         node = cfg.get("dataset")
-        if node is None or node.get("name") not in ("npz", "csv", "images") or node in seen:
+        if node is None or node in seen or node.get("name") not in LOADERS:
             continue
         seen.append(node)
-        if node.name == "images":
-            names = check_image_folder(existing(node.get("path"), "dataset.path", folder=True), "dataset.path")
-            if node.get("test_path"):
-                check_image_folder(existing(node.test_path, "dataset.test_path", folder=True), "dataset.test_path",
-                                   names)
-            continue
-        fn = LOADERS[node.name]
-        check_data(fn(node), f"dataset={node.name}")
-
-
-# The loader modules register themselves on import (they import `loader` and `Data` from here).
-from kopt.data import bundled, files, keras_cache  # noqa: E402,F401
+        LOADERS.fact(node.name, "precheck", config=node)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kopt.data.datasets import Data, loader, with_fixed_test
+from kopt.data.datasets import LOADERS, Data, check_data, loader, with_fixed_test
 from kopt.errors import KoptError
 from kopt.runfiles import BadFile
 from kopt.runfiles import load_npz as read_npz
@@ -26,7 +26,12 @@ def existing(path, key: str, folder: bool = False) -> Path:
 
 # ---------------------------------------------------------------------------------------------- npz
 
-@loader("npz")
+def precheck_arrays(cfg) -> None:
+    """Read the file once (numpy only) and check what the loader would return."""
+    check_data(LOADERS.get(cfg.name)(cfg), f"dataset={cfg.name}")
+
+
+@loader("npz", precheck=precheck_arrays)
 def load_npz(cfg) -> Data:
     path = existing(cfg.get("path"), "dataset.path")
     try:
@@ -109,7 +114,7 @@ def encode_labels(train: list[str], test: list[str], where: str) -> tuple[np.nda
     return np.array([index[v] for v in train], "int64"), np.array([index[v] for v in test], "int64"), names
 
 
-@loader("csv")
+@loader("csv", precheck=precheck_arrays)
 def load_csv(cfg) -> Data:
     path = existing(cfg.get("path"), "dataset.path")
     label, delimiter = str(cfg.get("label", "label")), str(cfg.get("delimiter", ","))
@@ -184,7 +189,14 @@ def read_image_folder(path: Path, key: str, cfg, class_names: list[str] | None =
     return np.concatenate(xs).astype("float32"), np.concatenate(ys).astype("int64"), subdirs
 
 
-@loader("images")
+def precheck_images(cfg) -> None:
+    """The folders' structure and image headers (Pillow), without decoding every image."""
+    names = check_image_folder(existing(cfg.get("path"), "dataset.path", folder=True), "dataset.path")
+    if cfg.get("test_path"):
+        check_image_folder(existing(cfg.test_path, "dataset.test_path", folder=True), "dataset.test_path", names)
+
+
+@loader("images", precheck=precheck_images)
 def load_images(cfg) -> Data:
     path = existing(cfg.get("path"), "dataset.path", folder=True)
     x, y, names = read_image_folder(path, "dataset.path", cfg)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from kopt.models import builder
 from kopt.models.layers import INIT, bn, classifier_head, conv, kernel_regularizer, require_image
 
 
+@builder("cnn")
 def build_cnn(cfg, input_shape, num_classes, reg):
     require_image("cnn", input_shape)
     width, depth = int(cfg.width), int(cfg.depth)

@@ -17,6 +17,7 @@ import math
 import keras
 from keras import layers
 
+from kopt.models import builder
 from kopt.models.depth import densenet_layers
 from kopt.models.layers import bn_relu, classifier_head, conv, dropout, require_image
 
@@ -40,6 +41,7 @@ def transition(x, compression: float, rate: float, reg, name: str):
     return x
 
 
+@builder("densenet")
 def build_densenet(cfg, input_shape, num_classes, reg):
     depth, k, bottleneck = int(cfg.depth), int(cfg.growth_rate), bool(cfg.bottleneck)
     compression, rate = float(cfg.compression), float(cfg.get("dropout", 0.0) or 0.0)

@@ -6,9 +6,11 @@ import keras
 from keras import layers
 
 from kopt.errors import KoptError
+from kopt.models import builder
 from kopt.models.layers import INIT, bn, classifier_head, kernel_regularizer
 
 
+@builder("mlp")
 def build_mlp(cfg, input_shape, num_classes, reg):
     width, depth = int(cfg.width), int(cfg.depth)
     if width < 1 or depth < 1:

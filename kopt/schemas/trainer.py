@@ -1,4 +1,4 @@
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from kopt.errors import KoptError
@@ -13,31 +13,31 @@ MAX_THREADS = 1024  # TensorFlow's thread pools crash far above any machine's co
 
 @dataclass
 class EarlyStoppingConfig:
-    enabled: bool = False
-    monitor: str = param("val_loss", choices=MONITORS)
-    patience: int = param(10, ge=1)
-    min_delta: float = param(0.0, ge=0)
+    enabled: bool
+    monitor: str = param(choices=MONITORS)
+    patience: int = param(ge=1)
+    min_delta: float = param(ge=0)
 
 
 @schema("trainer", "default")
 @dataclass
 class TrainerConfig:
-    name: str = "default"
-    epochs: int = param(30, ge=1)
-    batch_size: int = param(64, ge=1)
-    monitor: str = param("val_accuracy", choices=MONITORS)
-    protocol: str = param("best_epoch", choices=PROTOCOLS)
-    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
-    checkpoint: bool = True
-    resumable: bool = True
-    deterministic: bool = True
-    intra_threads: int = param(0, ge=0, le=MAX_THREADS)
-    inter_threads: int = param(0, ge=0, le=MAX_THREADS)
-    steps_per_epoch: Optional[int] = param(None, ge=1)
-    verbose: bool = False
-    strategy: str = param("default", choices=STRATEGIES)
-    workers: list[str] = param(factory=list)
-    task_index: Optional[int] = param(None, ge=0)
+    name: str
+    epochs: int = param(ge=1)
+    batch_size: int = param(ge=1)
+    monitor: str = param(choices=MONITORS)
+    protocol: str = param(choices=PROTOCOLS)
+    early_stopping: EarlyStoppingConfig
+    checkpoint: bool
+    resumable: bool
+    deterministic: bool
+    intra_threads: int = param(ge=0, le=MAX_THREADS)
+    inter_threads: int = param(ge=0, le=MAX_THREADS)
+    steps_per_epoch: Optional[int] = param(ge=1)
+    verbose: bool
+    strategy: str = param(choices=STRATEGIES)
+    workers: list[str]
+    task_index: Optional[int] = param(ge=0)
 
     def check(self, prefix: str) -> None:
         from kopt.training.distribute import cluster  # no TensorFlow there
