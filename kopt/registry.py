@@ -80,7 +80,9 @@ class Registry:
 
     def fact(self, name: str, key: str, default: Any = None, config: Any = None) -> Any:
         """The fact ``key`` of option ``name`` (``default`` when it states none); a fact that is a
-        function is called with ``config``, the option's typed config."""
+        function is called with ``config``, the option's config (``default`` without one)."""
         self._load()
         value = self._facts.get(name, {}).get(key, default)
-        return value(config) if callable(value) else value
+        if callable(value):
+            return default if config is None else value(config)
+        return value

@@ -132,6 +132,6 @@ def test_registry_names_unknown_options_and_calls_config_facts():
     assert reg.names() == ["a", "b", "c"] and "b" in reg and "z" not in reg
     assert reg.get("c") is dict
     assert reg.fact("a", "size", config={"n": 4}) == 8 and reg.fact("c", "size") == 3
-    assert reg.fact("c", "colour", "none") == "none"
+    assert reg.fact("c", "colour", "none") == "none" and reg.fact("a", "size", 0) == 0  # no config: the default
     with pytest.raises(KoptError, match=r"^widget=z: unknown; allowed: a, b, c$"):
         reg.get("z")
