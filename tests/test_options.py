@@ -16,6 +16,7 @@ from kopt.errors import KoptError
 from kopt.paths import config_dir
 from kopt.registry import Registry
 from kopt.schemas import SCHEMAS, registry
+from kopt.validate import packaged_option, validate_group
 
 
 def _schema_classes():
@@ -35,19 +36,6 @@ def test_schema_dataclasses_restate_no_default():
     restated = [f"{cls.__name__}.{f.name}" for cls in _schema_classes() for f in dataclasses.fields(cls)
                 if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING]
     assert not restated, f"defaults belong in configs/*.yaml, not in the schema: {restated}"
-
-
-def _option_yaml(group: str, option: str):
-    """The option's YAML as Hydra would compose it: its own defaults list (options of the same
-    group) first; a tuner on top of the keys every tuner shares (tune.yaml's tuner node)."""
-    node = OmegaConf.load(config_dir() / group / f"{option}.yaml")
-    base = OmegaConf.create()
-    if group == "tuner":
-        base = OmegaConf.merge(base, OmegaConf.load(config_dir() / "tune.yaml").tuner)
-    for parent in node.pop("defaults", []):
-        if parent != "_self_":
-            base = OmegaConf.merge(base, _option_yaml(group, parent))
-    return OmegaConf.merge(base, node)
 
 
 def _keys(cls, prefix: str = "") -> set[str]:
@@ -76,7 +64,7 @@ OPTION_FILES = sorted((p.parent.name, p.stem) for p in config_dir().glob("*/*.ya
 
 @pytest.mark.parametrize("group,option", OPTION_FILES, ids=[f"{g}={o}" for g, o in OPTION_FILES])
 def test_every_option_yaml_sets_exactly_its_schema_fields(group, option):
-    node = _option_yaml(group, option)
+    node = packaged_option(group, option)
     cls = registry()[group].get(str(node.get("name")))
     assert cls is not None, f"configs/{group}/{option}.yaml: name={node.get('name')} has no schema"
     assert _yaml_keys(node) == _keys(cls), f"configs/{group}/{option}.yaml and {cls.__name__} differ"
@@ -87,13 +75,18 @@ def test_top_level_keys_have_their_default_in_config_yaml():
     assert _keys(registry()["root"]["train"]) <= set(root.keys())
 
 
-def test_missing_key_costs_one_line_naming_it():
-    from kopt.validate import validate_group
+def test_a_config_saved_before_a_key_existed_takes_the_packaged_value():
+    """Runs and studies written before `optimizer.momentum` was in adam.yaml still resume."""
+    node = OmegaConf.load(config_dir() / "optimizer" / "adam.yaml")
+    del node["momentum"], node["nesterov"]
+    typed = validate_group(OmegaConf.create({"optimizer": node}), "optimizer")
+    assert (typed.momentum, typed.nesterov) == (0.9, False)
 
-    node = OmegaConf.load(config_dir() / "model" / "cnn.yaml")
-    del node["dense"]
-    with pytest.raises(KoptError, match=r"^model\.dense: missing; .*model=cnn"):
-        validate_group(OmegaConf.create({"model": node}), "model")
+
+def test_an_option_file_of_ones_own_takes_what_it_omits_from_configs():
+    node = OmegaConf.create({"name": "cnn", "width": 8})  # e.g. --config-dir DIR with DIR/model/my_cnn.yaml
+    typed = validate_group(OmegaConf.create({"model": node}), "model")
+    assert (typed.width, typed.dense) == (8, OmegaConf.load(config_dir() / "model" / "cnn.yaml").dense)
 
 
 # --- facts live with their option ------------------------------------------------------------------
