@@ -113,6 +113,16 @@ def validate_group(cfg: DictConfig, group: str) -> object:
     return obj
 
 
+def typed_option(group: str, node) -> object:
+    """The typed, validated config of one group's node (a typed config passes through): what the
+    builders receive, so they neither re-cast nor re-check a field."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(node):
+        return node
+    return validate_group({group: node}, group)
+
+
 def check_top_level_keys(cfg: DictConfig, root_schema) -> None:
     """Keys added with ``+key=value`` are not in any schema: refuse them like any unknown key."""
     import dataclasses

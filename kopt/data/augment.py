@@ -157,13 +157,13 @@ recipe = RECIPES.register
 
 
 def flip_allowed(cfg, data) -> bool:
-    flip = cfg.get("flip")
+    flip = cfg.flip
     return can_flip(data.name) if flip is None else bool(flip)
 
 
 @recipe("light")
 def light(cfg, data) -> list:
-    t, r, z, fill = float(cfg.translate), float(cfg.rotate), float(cfg.zoom), str(cfg.fill_mode)
+    t, r, z, fill = cfg.translate, cfg.rotate, cfg.zoom, cfg.fill_mode
     layers = []
     if t:
         layers.append(keras.layers.RandomTranslation(t, t, fill_mode=fill))
@@ -178,7 +178,7 @@ def light(cfg, data) -> list:
 def standard(cfg, data) -> list:
     """He et al. 2015: pad ``pad`` pixels with zeros (the mean, after normalisation), take a uniform
     random crop back to the input size, per image, then flip horizontally (where flips are allowed)."""
-    layers = [PadCrop(int(cfg.pad))] if int(cfg.pad) else []
+    layers = [PadCrop(cfg.pad)] if cfg.pad else []
     if flip_allowed(cfg, data):
         layers.append(keras.layers.RandomFlip("horizontal"))
     return layers
@@ -213,7 +213,10 @@ recipe("randaugment")(lambda cfg, data: [keras.layers.RandAugment(value_range=(0
 
 
 def build_augment(cfg, data, seed: int) -> Augment | None:
-    """The training-batch augmentation for ``cfg`` (the ``augment`` node), or None for ``none``."""
+    """The training-batch augmentation for ``cfg`` (the ``augment`` config, typed here), or None for ``none``."""
+    from kopt.validate import typed_option
+
+    cfg = typed_option("augment", cfg)
     name = cfg.name
     build = RECIPES.get(name)
     need = needs(cfg)

@@ -146,11 +146,15 @@ def stratified_limit(data: Data, limit: int | None, seed: int) -> Data:
 
 
 def load_dataset(cfg, seed: int) -> Data:
+    """The ``dataset`` config's data, checked; loaders receive the typed config (kopt.validate.typed_option)."""
+    from kopt.validate import typed_option
+
+    cfg = typed_option("dataset", cfg)
     name = cfg.name
     fn = LOADERS.get(name)
     data = fn(cfg, seed=seed) if "seed" in fn.__code__.co_varnames else fn(cfg)
     data = check_data(data, f"dataset={name}")
-    return stratified_limit(data, cfg.get("limit"), seed)
+    return stratified_limit(data, cfg.limit, seed)
 
 
 def check_files_content(cfgs) -> None:
@@ -163,4 +167,6 @@ def check_files_content(cfgs) -> None:
         if node is None or node in seen or node.get("name") not in LOADERS:
             continue
         seen.append(node)
-        LOADERS.fact(node.name, "precheck", config=node)
+        from kopt.validate import typed_option
+
+        LOADERS.fact(node.name, "precheck", config=typed_option("dataset", node))

@@ -1,8 +1,8 @@
 """The ``model`` group: a registry of plain functional Keras builders, one file per family.
 
 Every builder has the signature ``build(cfg, input_shape, num_classes, reg) -> keras.Model``
-where ``cfg`` is the ``model`` node and ``reg`` the ``regularizer`` node (l1, l2, dropout,
-batchnorm). Builders check their depth formula first and raise KoptError. Each family's module
+where ``cfg`` is the typed ``model`` config and ``reg`` the typed ``regularizer`` config (l1, l2,
+dropout, batchnorm): :func:`build_model` validates the nodes it is given (kopt.validate.typed_option). Builders check their depth formula first and raise KoptError. Each family's module
 registers its builder with :func:`builder`; the modules are imported (TensorFlow with them) on the
 first look-up. The facts of a model (its input, its search preset) live with its schema.
 """
@@ -20,4 +20,7 @@ def get_builder(name: str):
 
 
 def build_model(cfg, reg, input_shape: tuple[int, ...], num_classes: int):
+    from kopt.validate import typed_option
+
+    cfg, reg = typed_option("model", cfg), typed_option("regularizer", reg)
     return get_builder(cfg.name)(cfg, tuple(input_shape), int(num_classes), reg)

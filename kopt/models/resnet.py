@@ -66,7 +66,7 @@ def block_v2(x, filters: int, strides: int, kind: str, reg, name: str):
 
 @builder("resnet")
 def build_resnet(cfg, input_shape, num_classes, reg):
-    depth, version, kind = int(cfg.depth), int(cfg.version), str(cfg.shortcut).upper()
+    depth, version, kind = cfg.depth, cfg.version, cfg.shortcut
     n = resnet_blocks(depth)
     require_image("resnet", input_shape)
     inputs = keras.Input(shape=input_shape, name="inputs")

@@ -30,8 +30,7 @@ def wide_block(x, filters: int, strides: int, rate: float, reg, name: str):
 
 @builder("wrn")
 def build_wrn(cfg, input_shape, num_classes, reg):
-    depth, k = int(cfg.depth), int(cfg.width)
-    rate = float(cfg.get("dropout", 0.0) or 0.0)
+    depth, k, rate = cfg.depth, cfg.width, cfg.dropout
     n = wrn_blocks(depth)
     require_image("wrn", input_shape)
     inputs = keras.Input(shape=input_shape, name="inputs")

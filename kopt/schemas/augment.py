@@ -103,7 +103,7 @@ class RandAugmentConfig:
 
 
 def _custom_needs(cfg) -> str:
-    kinds = {CUSTOM_LAYERS.get(spec.get("layer"), ((), "any"))[1] for spec in cfg.get("layers") or []}
+    kinds = {CUSTOM_LAYERS.get(spec.get("layer"), ((), "any"))[1] for spec in cfg.layers or []}
     return "rgb" if "rgb" in kinds else "image" if "image" in kinds else "any"
 
 
@@ -131,7 +131,7 @@ class CustomAugmentConfig:
 
 def needs(augment) -> str:
     """What an augment config needs: "any", "image" or "rgb"."""
-    return fact("augment", augment.get("name"), "needs", "any", augment)
+    return fact("augment", augment.name, "needs", "any", augment)
 
 
 def check_augment_fits_dataset(cfg) -> None:
