@@ -9,6 +9,7 @@ bad data costs one clear line before any model is built.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+
 import numpy as np
 
 from kopt.errors import KoptError
