@@ -27,9 +27,9 @@ from common import ROOT, median, parser, target, write_result
 def model_config(name: str):
     from omegaconf import OmegaConf
 
-    from kopt.models import MODELS
+    from kopt.schemas import SCHEMAS
 
-    if name == "resnet" and name not in MODELS:
+    if name == "resnet" and name not in SCHEMAS["model"]:
         name = "cnn"  # the model zoo is not merged: measure on the foundation CNN
     cfg = OmegaConf.load(ROOT / "configs" / "model" / f"{name}.yaml")
     if name == "resnet":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import functools
+
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, InterpolationResolutionError, OmegaConfBaseException
 
@@ -17,6 +20,12 @@ def _typed(group: str, node, cls):
     _check_bools(group, node, cls)
     try:
         merged = OmegaConf.merge(OmegaConf.structured(cls), node)
+        if OmegaConf.missing_keys(merged):  # a config saved before a key existed: the packaged YAML's value
+            merged = OmegaConf.merge(OmegaConf.structured(cls), packaged_option(group, str(node.get("name"))), node)
+        missing = sorted(OmegaConf.missing_keys(merged))
+        if missing:  # defaults live in the YAML files only
+            raise KoptError(f"{group}.{missing[0]}: missing; every key of {group}={node.get('name')} needs a value in "
+                            f"its YAML file (a file of your own can start with 'defaults: [<option>, _self_]')")
         return OmegaConf.to_object(merged)
     except ConfigKeyError as exc:
         key = getattr(exc, "key", None) or str(exc).split("'")[1]
@@ -31,6 +40,25 @@ def _typed(group: str, node, cls):
             raise KoptError(f"{key}={value!r} has the wrong type; allowed: {expected}") from None
         msg = (getattr(exc, "msg", None) or str(exc)).splitlines()[0]
         raise KoptError(f"{key}: {msg}") from None
+
+
+@functools.lru_cache(maxsize=None)
+def _packaged(group: str, option: str) -> DictConfig:
+    from kopt.paths import config_dir
+
+    path = config_dir() / group / f"{option}.yaml"
+    node = OmegaConf.load(path) if path.is_file() else OmegaConf.create()
+    base = OmegaConf.load(config_dir() / "tune.yaml").tuner if group == "tuner" else OmegaConf.create()
+    for parent in node.pop("defaults", []):
+        if parent != "_self_":
+            base = OmegaConf.merge(base, _packaged(group, parent))
+    return OmegaConf.merge(base, node)
+
+
+def packaged_option(group: str, option: str) -> DictConfig:
+    """Option ``option`` of ``group`` as kopt ships it in configs/ (its defaults list applied; a tuner
+    on top of the keys every tuner shares), where every default value is written."""
+    return copy.deepcopy(_packaged(group, option))
 
 
 def _check_bools(prefix: str, node, cls) -> None:
@@ -83,6 +111,16 @@ def validate_group(cfg: DictConfig, group: str) -> object:
     obj = _typed(group, node, cls)
     check_ranges(obj, group)
     return obj
+
+
+def typed_option(group: str, node) -> object:
+    """The typed, validated config of one group's node (a typed config passes through): what the
+    builders receive, so they neither re-cast nor re-check a field."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(node):
+        return node
+    return validate_group({group: node}, group)
 
 
 def check_top_level_keys(cfg: DictConfig, root_schema) -> None:

@@ -98,10 +98,10 @@ def test_search_presets_compose_and_validate(workdir, preset, model, params):
     """Each preset is a valid space for its model (every key and bound checked, no trial run)."""
     from kopt.commands.tune import quote_search_overrides, validate_tune
     from kopt.compose import compose_and_validate, search_dirs
-    from kopt.models import MODELS
+    from kopt.schemas import SCHEMAS
     from kopt.tune.plan import build_plan
 
-    if model not in MODELS:
+    if model not in SCHEMAS["model"]:
         pytest.skip(f"model={model} is not in this build's model zoo yet")
     argv = quote_search_overrides([f"search={preset}", f"model={model}"])
     line, cfgs = compose_and_validate(argv, "tune", [validate_tune])

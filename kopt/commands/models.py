@@ -87,19 +87,14 @@ def plan(argv: list[str]) -> tuple[list[tuple[str, object]], bool]:
     return rows, "--json" in line.flags
 
 
-# Datasets whose input shape and classes are fixed by their definition: no need to load the files.
-KNOWN_SIGNATURES = {"digits": ((8, 8, 1), 10), "mnist": ((28, 28, 1), 10), "fashion_mnist": ((28, 28, 1), 10),
-                    "cifar10": ((32, 32, 3), 10)}
-
-
 def input_signature(dataset_cfg, seed: int) -> tuple[tuple[int, ...], int]:
-    """(input shape, classes) of a dataset, from its config where that tells, else by loading it."""
-    if dataset_cfg.name == "synthetic":
-        return tuple(int(s) for s in dataset_cfg.shape), int(dataset_cfg.classes)
-    if dataset_cfg.name in KNOWN_SIGNATURES:
-        return KNOWN_SIGNATURES[dataset_cfg.name]
-    if dataset_cfg.name == "cifar100":
-        return (32, 32, 3), 20 if dataset_cfg.get("label_mode") == "coarse" else 100
+    """(input shape, classes) of a dataset, from its config where that tells (the ``signature`` fact
+    a dataset states with its schema), else by loading it."""
+    from kopt.schemas.dataset import input_signature as known
+
+    signature = known(dataset_cfg)
+    if signature is not None:
+        return signature
     from kopt.data.datasets import load_dataset
 
     data = load_dataset(dataset_cfg, seed)
@@ -131,9 +126,9 @@ def measure(rows: list[tuple[str, object]]) -> list[dict]:
                     "input_shape": list(shape), "classes": classes}
         out.append({"name": label, "family": str(cfg.model.name), **info})
         keras.backend.clear_session()
-    from kopt.models import MODELS
+    from kopt.schemas import SCHEMAS
 
-    order = {name: i for i, name in enumerate(MODELS)}
+    order = {name: i for i, name in enumerate(SCHEMAS["model"])}
     return sorted(out, key=lambda r: (order.get(r["family"], len(order)), r["params"] or 0))
 
 

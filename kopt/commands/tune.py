@@ -14,7 +14,7 @@ from pathlib import Path
 from kopt.compose import compose_and_validate, search_dirs
 from kopt.errors import KoptError, RunFailed
 from kopt.hydra_app import run_hydra_app
-from kopt.tune.space import DEFAULT_SEARCH, GROUPS
+from kopt.tune.space import GROUPS
 from kopt.validate import validate_train
 
 SEARCH_KEY = re.compile(r"^\+{0,2}search\.")
@@ -56,7 +56,9 @@ def default_search(line, cfgs: list) -> str | None:
     and the configs give no search at all; None otherwise."""
     if not cfgs or cfgs[0].get("search") or any(SEARCH_ARG.match(a) for a in line.overrides):
         return None
-    return DEFAULT_SEARCH.get(str(cfgs[0].model.get("name")))
+    from kopt.schemas.model import search_presets
+
+    return search_presets().get(str(cfgs[0].model.get("name")))
 
 
 def validate_tune(cfg) -> None:

@@ -19,7 +19,8 @@ import tensorflow as tf
 
 from kopt.errors import KoptError
 from kopt.schemas.augment import LABEL_MIXING, needs, refuse, refuse_colour
-from kopt.schemas.dataset import NO_FLIP_DATASETS
+from kopt.registry import Registry
+from kopt.schemas.dataset import can_flip
 
 
 class BatchSeed(keras.random.SeedGenerator):
@@ -151,13 +152,18 @@ class CutMix(BatchLayer):
 
 # ------------------------------------------------------------------------------------------ recipes
 
+RECIPES = Registry("augment")  # option -> recipe(cfg, data) -> list of layers ("none" builds nothing)
+recipe = RECIPES.register
+
+
 def flip_allowed(cfg, data) -> bool:
-    flip = cfg.get("flip")
-    return data.name not in NO_FLIP_DATASETS if flip is None else bool(flip)
+    flip = cfg.flip
+    return can_flip(data.name) if flip is None else bool(flip)
 
 
+@recipe("light")
 def light(cfg, data) -> list:
-    t, r, z, fill = float(cfg.translate), float(cfg.rotate), float(cfg.zoom), str(cfg.fill_mode)
+    t, r, z, fill = cfg.translate, cfg.rotate, cfg.zoom, cfg.fill_mode
     layers = []
     if t:
         layers.append(keras.layers.RandomTranslation(t, t, fill_mode=fill))
@@ -168,15 +174,17 @@ def light(cfg, data) -> list:
     return layers
 
 
+@recipe("standard")
 def standard(cfg, data) -> list:
     """He et al. 2015: pad ``pad`` pixels with zeros (the mean, after normalisation), take a uniform
     random crop back to the input size, per image, then flip horizontally (where flips are allowed)."""
-    layers = [PadCrop(int(cfg.pad))] if int(cfg.pad) else []
+    layers = [PadCrop(cfg.pad)] if cfg.pad else []
     if flip_allowed(cfg, data):
         layers.append(keras.layers.RandomFlip("horizontal"))
     return layers
 
 
+@recipe("custom")
 def custom(cfg, data) -> list:
     layers = []
     for i, spec in enumerate(cfg.layers):
@@ -196,31 +204,27 @@ def _init_args(name: str) -> set[str]:
     return set(inspect.signature(getattr(keras.layers, name).__init__).parameters)
 
 
-RECIPES = {
-    "light": light,
-    "standard": standard,
-    "noise": lambda cfg, data: [keras.layers.GaussianNoise(float(cfg.stddev))],
-    "mixup": lambda cfg, data: [keras.layers.MixUp(alpha=float(cfg.alpha))],
-    "cutmix": lambda cfg, data: [CutMix(float(cfg.alpha))],
-    "randaugment": lambda cfg, data: [keras.layers.RandAugment(value_range=(0.0, 1.0), num_ops=int(cfg.num_ops),
-                                                               factor=float(cfg.magnitude))],
-    "custom": custom,
-}
+recipe("none")(lambda cfg, data: [])
+recipe("noise")(lambda cfg, data: [keras.layers.GaussianNoise(cfg.stddev)])
+recipe("mixup")(lambda cfg, data: [keras.layers.MixUp(alpha=cfg.alpha)])
+recipe("cutmix")(lambda cfg, data: [CutMix(cfg.alpha)])
+recipe("randaugment")(lambda cfg, data: [keras.layers.RandAugment(value_range=(0.0, 1.0), num_ops=cfg.num_ops,
+                                                                  factor=cfg.magnitude)])
 
 
 def build_augment(cfg, data, seed: int) -> Augment | None:
-    """The training-batch augmentation for ``cfg`` (the ``augment`` node), or None for ``none``."""
+    """The training-batch augmentation for ``cfg`` (the ``augment`` config, typed here), or None for ``none``."""
+    from kopt.validate import typed_option
+
+    cfg = typed_option("augment", cfg)
     name = cfg.name
-    if name == "none":
-        return None
-    if name not in RECIPES:
-        raise KoptError(f"augment={name}: unknown; allowed: none, {', '.join(sorted(RECIPES))}")
+    build = RECIPES.get(name)
     need = needs(cfg)
     if need != "any" and data.kind != "image":
         refuse(name, data.name, f"has tabular samples of shape {data.input_shape}")
     if need == "rgb" and data.input_shape[-1] != 3:
         refuse_colour(name, data.name, data.input_shape[-1])
-    layers = RECIPES[name](cfg, data)
+    layers = build(cfg, data)
     if not layers:
         return None
     soft = any(type(layer).__name__ in LABEL_MIXING for layer in layers)

@@ -1,17 +1,17 @@
 """A dataset in memory (:class:`Data`), the loader registry and the checks every loader's output passes.
 
-The loader modules (:mod:`kopt.data.bundled`, :mod:`kopt.data.keras_cache`, :mod:`kopt.data.files`)
+The loader modules (:mod:`kopt.data.bundled`, :mod:`kopt.data.keras_cache`, :mod:`kopt.data.files`,
+:mod:`kopt.data.sources`)
 import from here and :mod:`kopt.data.datasets` imports them: the imports run one way.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable
-
 import numpy as np
 
 from kopt.errors import KoptError
+from kopt.registry import Registry
 
 
 @dataclass
@@ -32,15 +32,11 @@ class Data:
         return len(self.class_names)
 
 
-LOADERS: dict[str, Callable[..., Data]] = {}
-
-
-def loader(name: str):
-    def register(fn):
-        LOADERS[name] = fn
-        return fn
-
-    return register
+# dataset option -> loader(cfg[, seed]) -> Data. Fact: ``precheck(cfg)``, a cheap look at the user's
+# files (numpy/Pillow, no TensorFlow) before any run dir exists (see datasets.check_files_content).
+# The registry imports the loader modules on the first look-up; they import this module.
+LOADERS = Registry("dataset", ("kopt.data.bundled", "kopt.data.files", "kopt.data.keras_cache", "kopt.data.sources"))
+loader = LOADERS.register
 
 
 def with_fixed_test(x_train, y_train, x_test, y_test, **meta) -> Data:

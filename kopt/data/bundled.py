@@ -32,7 +32,7 @@ def _tabular(name: str):
 
 
 for _name in TABULAR:
-    loader(_name)(_tabular(_name))
+    loader(_name)(_tabular(_name))  # their facts (kind="tabular") are stated with their schema
 
 
 @loader("synthetic")
@@ -40,10 +40,10 @@ def load_synthetic(cfg, seed: int = 0) -> Data:
     """Class prototypes on a unit scale plus Gaussian noise of std ``noise``: harder as noise grows."""
     rng = np.random.default_rng(seed + 7919)
     shape = tuple(int(s) for s in cfg.shape)
-    classes, size = int(cfg.classes), int(cfg.size)
+    classes, size = cfg.classes, cfg.size
     prototypes = rng.normal(0.0, 1.0, size=(classes, *shape)).astype("float32")
     y = np.arange(size) % classes
     rng.shuffle(y)
-    x = prototypes[y] + rng.normal(0.0, float(cfg.noise), size=(size, *shape)).astype("float32")
+    x = prototypes[y] + rng.normal(0.0, cfg.noise, size=(size, *shape)).astype("float32")
     kind = "tabular" if len(shape) == 1 else "image"  # (H, W) gains a channel axis in check_data
     return Data(x.astype("float32"), y.astype("int64"), "synthetic", kind, [str(c) for c in range(classes)])

@@ -1,8 +1,8 @@
 """The ``dataset`` group: each option is a loader returning a :class:`Data`.
 
 Loaders live in small modules by source (:mod:`kopt.data.bundled`, :mod:`kopt.data.keras_cache`,
-:mod:`kopt.data.files`) and register themselves with :func:`kopt.data.base.loader`. No loader touches the
-network. :func:`load_dataset` checks what a loader returns (shapes, labels, finite features), so
+:mod:`kopt.data.files`, and one module per dataset in :mod:`kopt.data.sources`) and register
+themselves in :data:`kopt.data.base.LOADERS` with :func:`kopt.data.base.loader`. No loader touches the network. :func:`load_dataset` checks what a loader returns (shapes, labels, finite features), so
 bad data costs one clear line before any model is built.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from kopt.data.base import LOADERS, Data, check_data  # noqa: F401 (Data: kopt.data.datasets.Data before)
+from kopt.data.base import LOADERS, Data, check_data, loader  # noqa: F401 (kopt.data.datasets.Data before)
 from kopt.errors import KoptError
 
 
@@ -46,36 +46,27 @@ def stratified_limit(data: Data, limit: int | None, seed: int) -> Data:
 
 
 def load_dataset(cfg, seed: int) -> Data:
+    """The ``dataset`` config's data, checked; loaders receive the typed config (kopt.validate.typed_option)."""
+    from kopt.validate import typed_option
+
+    cfg = typed_option("dataset", cfg)
     name = cfg.name
-    if name not in LOADERS:
-        raise KoptError(f"dataset={name}: no loader; allowed: {', '.join(sorted(LOADERS))}")
-    fn = LOADERS[name]
+    fn = LOADERS.get(name)
     data = fn(cfg, seed=seed) if "seed" in fn.__code__.co_varnames else fn(cfg)
     data = check_data(data, f"dataset={name}")
-    return stratified_limit(data, cfg.get("limit"), seed)
+    return stratified_limit(data, cfg.limit, seed)
 
 
 def check_files_content(cfgs) -> None:
-    """Read each distinct ``npz``/``csv`` dataset of a command line once (numpy only, no TensorFlow),
-    and check each ``images`` folder's structure and image headers (Pillow), so that bad content
-    costs one line before any run dir is created."""
-    from kopt.data.files import check_image_folder, existing
-
+    """Run the ``precheck`` of each distinct dataset of a command line that states one (``npz``,
+    ``csv``: read once with numpy; ``images``: folder structure and image headers), so that bad
+    content costs one line before any run dir is created."""
     seen = []
     for cfg in cfgs:
         node = cfg.get("dataset")
-        if node is None or node.get("name") not in ("npz", "csv", "images") or node in seen:
+        if node is None or node in seen or node.get("name") not in LOADERS:
             continue
         seen.append(node)
-        if node.name == "images":
-            names = check_image_folder(existing(node.get("path"), "dataset.path", folder=True), "dataset.path")
-            if node.get("test_path"):
-                check_image_folder(existing(node.test_path, "dataset.test_path", folder=True), "dataset.test_path",
-                                   names)
-            continue
-        fn = LOADERS[node.name]
-        check_data(fn(node), f"dataset={node.name}")
+        from kopt.validate import typed_option
 
-
-# The loader modules register themselves on import (they import `loader` and `Data` from kopt.data.base).
-from kopt.data import bundled, files, keras_cache  # noqa: E402,F401
+        LOADERS.fact(node.name, "precheck", config=typed_option("dataset", node))

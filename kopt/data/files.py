@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kopt.data.base import Data, loader, with_fixed_test
+from kopt.data.base import LOADERS, Data, check_data, loader, with_fixed_test
 from kopt.errors import KoptError
 from kopt.runfiles import BadFile
 from kopt.runfiles import load_npz as read_npz
@@ -26,9 +26,14 @@ def existing(path, key: str, folder: bool = False) -> Path:
 
 # ---------------------------------------------------------------------------------------------- npz
 
-@loader("npz")
+def precheck_arrays(cfg) -> None:
+    """Read the file once (numpy only) and check what the loader would return."""
+    check_data(LOADERS.get(cfg.name)(cfg), f"dataset={cfg.name}")
+
+
+@loader("npz", precheck=precheck_arrays)
 def load_npz(cfg) -> Data:
-    path = existing(cfg.get("path"), "dataset.path")
+    path = existing(cfg.path, "dataset.path")
     try:
         arrays = read_npz(path)  # sizes checked before unpacking; random bytes are "not a zip file", not "pickled"
     except BadFile as exc:
@@ -40,7 +45,7 @@ def load_npz(cfg) -> Data:
                         "expected x_train, y_train and optionally x_test, y_test")
     if ("x_test" in arrays) != ("y_test" in arrays):
         raise KoptError(f"dataset.path={path}: has only one of x_test, y_test; give both or neither")
-    classes = cfg.get("classes")
+    classes = cfg.classes
     meta = dict(name="npz", kind="image" if arrays["x_train"].ndim >= 3 else "tabular",
                 class_names=[str(c) for c in range(classes)] if classes else [])
     if "x_test" in arrays:
@@ -109,12 +114,12 @@ def encode_labels(train: list[str], test: list[str], where: str) -> tuple[np.nda
     return np.array([index[v] for v in train], "int64"), np.array([index[v] for v in test], "int64"), names
 
 
-@loader("csv")
+@loader("csv", precheck=precheck_arrays)
 def load_csv(cfg) -> Data:
-    path = existing(cfg.get("path"), "dataset.path")
-    label, delimiter = str(cfg.get("label", "label")), str(cfg.get("delimiter", ","))
+    path = existing(cfg.path, "dataset.path")
+    label, delimiter = cfg.label, cfg.delimiter
     x, raw, names = read_csv(path, label, delimiter)
-    if cfg.get("test_path"):
+    if cfg.test_path:
         test_path = existing(cfg.test_path, "dataset.test_path")
         x_test, raw_test, test_names = read_csv(test_path, label, delimiter)
         if test_names != names:
@@ -168,7 +173,7 @@ def read_image_folder(path: Path, key: str, cfg, class_names: list[str] | None =
     height, width = (int(s) for s in cfg.image_size)
     try:
         ds = keras.utils.image_dataset_from_directory(
-            str(path), labels="inferred", label_mode="int", class_names=subdirs, color_mode=str(cfg.color_mode),
+            str(path), labels="inferred", label_mode="int", class_names=subdirs, color_mode=cfg.color_mode,
             image_size=(height, width), batch_size=256, shuffle=False, verbose=False)
     except (ValueError, OSError) as exc:
         raise KoptError(f"{key}={path}: {str(exc).splitlines()[0]}") from None
@@ -184,11 +189,18 @@ def read_image_folder(path: Path, key: str, cfg, class_names: list[str] | None =
     return np.concatenate(xs).astype("float32"), np.concatenate(ys).astype("int64"), subdirs
 
 
-@loader("images")
+def precheck_images(cfg) -> None:
+    """The folders' structure and image headers (Pillow), without decoding every image."""
+    names = check_image_folder(existing(cfg.path, "dataset.path", folder=True), "dataset.path")
+    if cfg.test_path:
+        check_image_folder(existing(cfg.test_path, "dataset.test_path", folder=True), "dataset.test_path", names)
+
+
+@loader("images", precheck=precheck_images)
 def load_images(cfg) -> Data:
-    path = existing(cfg.get("path"), "dataset.path", folder=True)
+    path = existing(cfg.path, "dataset.path", folder=True)
     x, y, names = read_image_folder(path, "dataset.path", cfg)
-    if cfg.get("test_path"):
+    if cfg.test_path:
         test_path = existing(cfg.test_path, "dataset.test_path", folder=True)
         x_test, y_test, _ = read_image_folder(test_path, "dataset.test_path", cfg, names)
         return with_fixed_test(x, y, x_test, y_test, name="images", kind="image", class_names=names)

@@ -143,7 +143,7 @@ def load_cifar10(cfg) -> Data:
 
 @loader("cifar100")
 def load_cifar100(cfg) -> Data:
-    mode = cfg.get("label_mode", "fine")
+    mode = cfg.label_mode
     source = _cifar_source("cifar100", CIFAR["cifar100"][0])
     try:
         x_train, y_train = _cifar_batch(source, "train", f"{mode}_labels", "cifar100")

@@ -17,6 +17,7 @@ import math
 import keras
 from keras import layers
 
+from kopt.models import builder
 from kopt.models.depth import densenet_layers
 from kopt.models.layers import bn_relu, classifier_head, conv, dropout, require_image
 
@@ -40,14 +41,15 @@ def transition(x, compression: float, rate: float, reg, name: str):
     return x
 
 
+@builder("densenet")
 def build_densenet(cfg, input_shape, num_classes, reg):
-    depth, k, bottleneck = int(cfg.depth), int(cfg.growth_rate), bool(cfg.bottleneck)
-    compression, rate = float(cfg.compression), float(cfg.get("dropout", 0.0) or 0.0)
+    depth, k, bottleneck = cfg.depth, cfg.growth_rate, cfg.bottleneck
+    compression, rate = cfg.compression, cfg.dropout
     n = densenet_layers(depth, bottleneck)
     require_image("densenet", input_shape)
-    stem = cfg.get("init_filters") or (2 * k if bottleneck else 16)
+    stem = cfg.init_filters or (2 * k if bottleneck else 16)
     inputs = keras.Input(shape=input_shape, name="inputs")
-    x = conv(inputs, int(stem), 3, reg=reg, name="stem_conv")
+    x = conv(inputs, stem, 3, reg=reg, name="stem_conv")
     for b in range(3):
         for i in range(n):
             x = dense_layer(x, k, bottleneck, rate, reg, name=f"block{b + 1}_layer{i + 1}")

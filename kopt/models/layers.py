@@ -12,14 +12,14 @@ INIT = "he_normal"
 
 def kernel_regularizer(reg):
     """L1/L2 penalty for every kernel, or None."""
-    l1, l2 = float(reg.get("l1", 0.0) or 0.0), float(reg.get("l2", 0.0) or 0.0)
+    l1, l2 = reg.l1, reg.l2
     if l1 == 0.0 and l2 == 0.0:
         return None
     return keras.regularizers.L1L2(l1=l1, l2=l2)
 
 
 def uses_batchnorm(reg) -> bool:
-    return bool(reg.get("batchnorm", True))
+    return reg.batchnorm
 
 
 def conv(x, filters: int, kernel_size: int = 3, strides: int = 1, reg=None, use_bias: bool | None = None, name=None):
@@ -67,7 +67,7 @@ def classifier_head(x, num_classes: int, reg, dropout: float | None = None):
     """Global average pooling (any input size) -> optional dropout -> softmax dense."""
     if len(x.shape) == 4:
         x = layers.GlobalAveragePooling2D(name="gap")(x)
-    rate = reg.get("dropout", 0.0) if dropout is None else dropout
+    rate = reg.dropout if dropout is None else dropout
     if rate:
         x = layers.Dropout(float(rate), name="head_dropout")(x)
     return layers.Dense(num_classes, activation="softmax", kernel_initializer=INIT,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from kopt.models import builder
 from kopt.models.depth import resnet_blocks
 from kopt.models.layers import bn, bn_relu, classifier_head, conv, require_image
 
@@ -63,8 +64,9 @@ def block_v2(x, filters: int, strides: int, kind: str, reg, name: str):
     return layers.Add(name=f"{name}_add")([y, s])
 
 
+@builder("resnet")
 def build_resnet(cfg, input_shape, num_classes, reg):
-    depth, version, kind = int(cfg.depth), int(cfg.version), str(cfg.shortcut).upper()
+    depth, version, kind = cfg.depth, cfg.version, cfg.shortcut
     n = resnet_blocks(depth)
     require_image("resnet", input_shape)
     inputs = keras.Input(shape=input_shape, name="inputs")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from kopt.models import builder
 from kopt.models.depth import wrn_blocks
 from kopt.models.layers import bn_relu, classifier_head, conv, dropout, require_image
 
@@ -27,9 +28,9 @@ def wide_block(x, filters: int, strides: int, rate: float, reg, name: str):
     return layers.Add(name=f"{name}_add")([y, x])
 
 
+@builder("wrn")
 def build_wrn(cfg, input_shape, num_classes, reg):
-    depth, k = int(cfg.depth), int(cfg.width)
-    rate = float(cfg.get("dropout", 0.0) or 0.0)
+    depth, k, rate = cfg.depth, cfg.width, cfg.dropout
     n = wrn_blocks(depth)
     require_image("wrn", input_shape)
     inputs = keras.Input(shape=input_shape, name="inputs")

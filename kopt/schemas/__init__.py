@@ -1,8 +1,12 @@
 """Structured-config schemas: one dataclass per config option, checked before TensorFlow loads.
 
-Each group module registers its options with :func:`schema`. A field may carry range
+Each group module registers its options with :func:`schema`, with the facts that belong to
+them (``kind="tabular"``, ``needs="image"``; see :mod:`kopt.registry`). A field may carry range
 metadata (``ge``, ``gt``, ``le``, ``lt``, ``choices``) through :func:`param`. Types are
 checked by OmegaConf (merging the node into ``OmegaConf.structured(cls)``), ranges here.
+
+A schema holds types and ranges only: every default value is written once, in the option's
+YAML under ``configs/`` (docs/architecture.md, "Options: one source each").
 """
 
 from __future__ import annotations
@@ -13,38 +17,38 @@ import math
 from typing import Any, Callable
 
 from kopt.errors import KoptError
-
-_REGISTRY: dict[str, dict[str, type]] = {}
+from kopt.registry import Registry
 
 # Whether schema checks look at the file system (data files, caches). Off for print-only
 # command lines such as `--cfg job`, which must show a config whatever the machine holds.
 files = {"check": True}
 GROUP_MODULES = ("dataset", "split", "model", "regularizer", "augment", "optimizer", "trainer", "root", "logger",
                  "tuner", "pruner")
+# Option modules outside this package that define a schema of their own (one module per dataset).
+PLUGIN_HOMES = {"dataset": ("kopt.data.sources",)}
+SCHEMAS: dict[str, Registry] = {group: Registry(group, (f"kopt.schemas.{group}", *PLUGIN_HOMES.get(group, ())))
+                                for group in GROUP_MODULES}
 
 
-def schema(group: str, *names: str) -> Callable[[type], type]:
-    """Register a dataclass as the schema of ``group`` options ``names``."""
-
-    def register(cls: type) -> type:
-        for name in names:
-            _REGISTRY.setdefault(group, {})[name] = cls
-        return cls
-
-    return register
+def schema(group: str, *names: str, **facts: Any) -> Callable[[type], type]:
+    """Register a dataclass as the schema of ``group`` options ``names``, with their ``facts``."""
+    return SCHEMAS[group].register(*names, **facts)
 
 
-def param(default: Any = dataclasses.MISSING, *, factory: Callable[[], Any] | None = None, **bounds: Any):
-    """A dataclass field with range metadata, e.g. ``param(0.5, ge=0, lt=1)``."""
-    if factory is not None:
-        return dataclasses.field(default_factory=factory, metadata=bounds)
-    return dataclasses.field(default=default, metadata=bounds)
+def param(**bounds: Any):
+    """A dataclass field with range metadata and no default, e.g. ``param(ge=0, lt=1)``."""
+    return dataclasses.field(metadata=bounds)
+
+
+def fact(group: str, name: str, key: str, default: Any = None, config: Any = None) -> Any:
+    """A fact the option ``name`` of ``group`` states at its registration (see kopt.registry)."""
+    return SCHEMAS[group].fact(name, key, default, config)
 
 
 def registry() -> dict[str, dict[str, type]]:
     for mod in GROUP_MODULES:
         importlib.import_module(f"kopt.schemas.{mod}")
-    return _REGISTRY
+    return {group: dict(reg.items()) for group, reg in SCHEMAS.items()}
 
 
 def allowed(meta: dict) -> str:

@@ -1,10 +1,10 @@
 """The ``augment`` group's schemas, and which augmentation fits which data (checked before TF loads)."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from kopt.errors import KoptError
-from kopt.schemas import param, schema
+from kopt.schemas import SCHEMAS, fact, param, schema
 
 # Keras layers a `custom` augmentation may use -> (arguments a user may set, what data it needs).
 # "image": 4-D images; "rgb": images with 3 channels; "any": images or tabular features.
@@ -36,81 +36,84 @@ CUSTOM_LAYERS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 LABEL_MIXING = {"MixUp", "CutMix"}  # they produce soft labels: training then uses one-hot targets
 
-# augment option -> the data it needs ("custom" is decided per layer)
-NEEDS = {"none": "any", "noise": "any", "mixup": "any", "light": "image", "standard": "image",
-         "cutmix": "image", "randaugment": "image"}
+# Each option states the data it ``needs`` at its registration: "any", "image" or "rgb".
 
 
-@schema("augment", "none")
+@schema("augment", "none", needs="any")
 @dataclass
 class NoAugmentConfig:
-    name: str = "none"
+    name: str
 
 
-@schema("augment", "light")
+@schema("augment", "light", needs="image")
 @dataclass
 class LightAugmentConfig:
     """Small random translation, rotation and zoom (fractions of the image size / of a full turn)."""
 
-    name: str = "light"
-    translate: float = param(0.1, ge=0, lt=1)
-    rotate: float = param(0.03, ge=0, lt=0.5)
-    zoom: float = param(0.1, ge=0, lt=1)
-    fill_mode: str = param("nearest", choices=["constant", "nearest", "reflect", "wrap"])
+    name: str
+    translate: float = param(ge=0, lt=1)
+    rotate: float = param(ge=0, lt=0.5)
+    zoom: float = param(ge=0, lt=1)
+    fill_mode: str = param(choices=["constant", "nearest", "reflect", "wrap"])
 
 
-@schema("augment", "standard")
+@schema("augment", "standard", needs="image")
 @dataclass
 class StandardAugmentConfig:
     """The CIFAR recipe: zero-pad by ``pad`` pixels, random crop back, random horizontal flip.
 
     ``flip: null`` flips unless the dataset holds digits or characters (digits, mnist)."""
 
-    name: str = "standard"
-    pad: int = param(4, ge=0)
-    flip: Optional[bool] = None
+    name: str
+    pad: int = param(ge=0)
+    flip: Optional[bool]
 
 
-@schema("augment", "noise")
+@schema("augment", "noise", needs="any")
 @dataclass
 class NoiseAugmentConfig:
     """Additive Gaussian noise (keras GaussianNoise) in normalised units."""
 
-    name: str = "noise"
-    stddev: float = param(0.1, gt=0, le=1)
+    name: str
+    stddev: float = param(gt=0, le=1)
 
 
-@schema("augment", "mixup")
+@schema("augment", "mixup", needs="any")
 @dataclass
 class MixUpConfig:
-    name: str = "mixup"
-    alpha: float = param(0.2, gt=0)
+    name: str
+    alpha: float = param(gt=0)
 
 
-@schema("augment", "cutmix")
+@schema("augment", "cutmix", needs="image")
 @dataclass
 class CutMixConfig:
     """CutMix as Yun et al. 2019: lambda ~ Beta(alpha, alpha) per image; any alpha > 0."""
 
-    name: str = "cutmix"
-    alpha: float = param(1.0, gt=0)
+    name: str
+    alpha: float = param(gt=0)
 
 
-@schema("augment", "randaugment")
+@schema("augment", "randaugment", needs="image")
 @dataclass
 class RandAugmentConfig:
-    name: str = "randaugment"
-    num_ops: int = param(2, ge=1, le=11)
-    magnitude: float = param(0.5, gt=0, le=1)
+    name: str
+    num_ops: int = param(ge=1, le=11)
+    magnitude: float = param(gt=0, le=1)
 
 
-@schema("augment", "custom")
+def _custom_needs(cfg) -> str:
+    kinds = {CUSTOM_LAYERS.get(spec.get("layer"), ((), "any"))[1] for spec in cfg.layers or []}
+    return "rgb" if "rgb" in kinds else "image" if "image" in kinds else "any"
+
+
+@schema("augment", "custom", needs=_custom_needs)
 @dataclass
 class CustomAugmentConfig:
     """A list of ``{layer: <name>, <argument>: <value>, ...}`` applied in order."""
 
-    name: str = "custom"
-    layers: list[dict[str, Any]] = field(default_factory=list)
+    name: str
+    layers: list[dict[str, Any]]
 
     def check(self, prefix: str) -> None:
         if not self.layers:
@@ -128,10 +131,7 @@ class CustomAugmentConfig:
 
 def needs(augment) -> str:
     """What an augment config needs: "any", "image" or "rgb"."""
-    if augment.get("name") != "custom":
-        return NEEDS.get(augment.get("name"), "any")
-    kinds = {CUSTOM_LAYERS.get(spec.get("layer"), ((), "any"))[1] for spec in augment.get("layers") or []}
-    return "rgb" if "rgb" in kinds else "image" if "image" in kinds else "any"
+    return fact("augment", augment.name, "needs", "any", augment)
 
 
 def check_augment_fits_dataset(cfg) -> None:
@@ -155,6 +155,6 @@ def refuse_colour(augment: str, dataset: str, channels: int) -> None:
 
 
 def refuse(augment: str, dataset: str, why: str = "is tabular (one row of features per sample)") -> None:
-    ok = ", ".join(sorted(k for k, v in NEEDS.items() if v == "any"))
+    ok = ", ".join(sorted(k for k in SCHEMAS["augment"] if SCHEMAS["augment"].fact(k, "needs") == "any"))
     raise KoptError(f"augment={augment} transforms images, but dataset={dataset} {why}; allowed for it: {ok} "
                     "(or a custom list of GaussianNoise, GaussianDropout, MixUp)")

@@ -1,41 +1,38 @@
+"""The ``dataset`` group's schemas, with each option's facts (checked before TensorFlow loads).
+
+Facts stated at registration, read with :func:`dataset_kind`, :func:`dataset_channels` and
+:func:`input_signature`: ``kind`` ("tabular", "image", or "unknown" until loaded), ``channels``
+(of images), ``flip`` (False for digits and characters, which change meaning when mirrored) and
+``signature`` ((input shape, classes), when the config tells them without loading the data).
+A fact that depends on the config is a function of the typed config.
+"""
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from kopt.errors import KoptError
-from kopt.schemas import files, param, schema
-
-TABULAR_DATASETS = {"iris", "wine", "breast_cancer", "csv"}
-# Digits and characters change meaning when mirrored: flips stay off unless asked for.
-NO_FLIP_DATASETS = {"digits", "mnist"}
+from kopt.schemas import fact, files, param, schema
 
 
 def dataset_kind(node) -> str:
     """"tabular", "image" or "unknown" (an npz file: known once loaded), from the config alone."""
-    name = node.get("name")
-    if name in TABULAR_DATASETS:
-        return "tabular"
-    if name == "synthetic":
-        return "tabular" if len(node.get("shape") or []) == 1 else "image"
-    if name == "npz":
-        return "unknown"
-    return "image"
+    return fact("dataset", node.get("name"), "kind", "image", node)
 
 
 def dataset_channels(node) -> Optional[int]:
     """Image channels known from the config alone, else None."""
-    name = node.get("name")
-    if name in ("digits", "mnist", "fashion_mnist"):
-        return 1
-    if name in ("cifar10", "cifar100"):
-        return 3
-    if name == "images":
-        return {"grayscale": 1, "rgb": 3, "rgba": 4}.get(node.get("color_mode"))
-    if name == "synthetic" and len(node.get("shape") or []) == 3:
-        return int(node.shape[2])
-    if name == "synthetic" and len(node.get("shape") or []) == 2:
-        return 1
-    return None
+    return fact("dataset", node.get("name"), "channels", None, node)
+
+
+def input_signature(node) -> Optional[tuple[tuple[int, ...], int]]:
+    """(input shape, classes) when the config alone tells them, else None (then only loading tells)."""
+    return fact("dataset", node.get("name"), "signature", None, node)
+
+
+def can_flip(name: str) -> bool:
+    """Whether mirrored images of dataset ``name`` keep their meaning (``augment.flip: null``)."""
+    return fact("dataset", name, "flip", True)
 
 
 def check_file(prefix: str, key: str, path: Optional[str], folder: bool = False, required: bool = True) -> None:
@@ -66,27 +63,33 @@ def check_keras_cache(name: str) -> None:
     locate(name)
 
 
-@schema("dataset", "digits", "iris", "wine", "breast_cancer")
+@schema("dataset", "iris", "wine", "breast_cancer", kind="tabular")
+@schema("dataset", "digits", kind="image", channels=1, flip=False, signature=((8, 8, 1), 10))
 @dataclass
 class BundledConfig:
     """Datasets bundled with scikit-learn: always offline."""
 
-    name: str = "digits"
-    limit: Optional[int] = param(None, ge=10)
+    name: str
+    limit: Optional[int] = param(ge=10)
 
 
 DigitsConfig = BundledConfig  # the name it had before the tabular datasets joined it
 
 
-@schema("dataset", "synthetic")
+def _synthetic_signature(cfg) -> tuple[tuple[int, ...], int]:
+    return tuple(int(s) for s in cfg.shape), int(cfg.classes)
+
+
+@schema("dataset", "synthetic", kind=lambda cfg: "tabular" if len(cfg.shape) == 1 else "image",
+        channels=lambda cfg: {2: 1, 3: int(cfg.shape[-1])}.get(len(cfg.shape)), signature=_synthetic_signature)
 @dataclass
 class SyntheticConfig:
-    name: str = "synthetic"
-    shape: list[int] = param(factory=lambda: [8, 8, 1], ge=1)
-    classes: int = param(10, ge=2)
-    size: int = param(1000, ge=10)
-    noise: float = param(1.0, ge=0)
-    limit: Optional[int] = param(None, ge=10)
+    name: str
+    shape: list[int] = param(ge=1)
+    classes: int = param(ge=2)
+    size: int = param(ge=10)
+    noise: float = param(ge=0)
+    limit: Optional[int] = param(ge=10)
 
     def check(self, prefix: str) -> None:
         if self.size < 5 * self.classes:
@@ -95,55 +98,58 @@ class SyntheticConfig:
             raise KoptError(f"{prefix}.shape={self.shape}: allowed: [features], [H, W] or [H, W, C]")
 
 
-@schema("dataset", "mnist", "fashion_mnist", "cifar10")
+@schema("dataset", "mnist", kind="image", channels=1, flip=False, signature=((28, 28, 1), 10))
+@schema("dataset", "fashion_mnist", kind="image", channels=1, signature=((28, 28, 1), 10))
+@schema("dataset", "cifar10", kind="image", channels=3, signature=((32, 32, 3), 10))
 @dataclass
 class KerasDatasetConfig:
     """A ``keras.datasets`` dataset read from the standard cache ($KERAS_HOME/datasets or
     ~/.keras/datasets); never downloaded. Its official test split is the fixed test set."""
 
-    name: str = "cifar10"
-    limit: Optional[int] = param(None, ge=10)
+    name: str
+    limit: Optional[int] = param(ge=10)
 
     def check(self, prefix: str) -> None:
         check_keras_cache(self.name)
 
 
-@schema("dataset", "cifar100")
+@schema("dataset", "cifar100", kind="image", channels=3,
+        signature=lambda cfg: ((32, 32, 3), 20 if cfg.label_mode == "coarse" else 100))
 @dataclass
 class Cifar100Config:
-    name: str = "cifar100"
-    label_mode: str = param("fine", choices=["fine", "coarse"])
-    limit: Optional[int] = param(None, ge=10)
+    name: str
+    label_mode: str = param(choices=["fine", "coarse"])
+    limit: Optional[int] = param(ge=10)
 
     def check(self, prefix: str) -> None:
         check_keras_cache(self.name)
 
 
-@schema("dataset", "npz")
+@schema("dataset", "npz", kind="unknown")
 @dataclass
 class NpzConfig:
     """Arrays x_train, y_train (and optionally x_test, y_test: then the fixed test set)."""
 
-    name: str = "npz"
-    path: Optional[str] = None
-    classes: Optional[int] = param(None, ge=2)
-    limit: Optional[int] = param(None, ge=10)
+    name: str
+    path: Optional[str]
+    classes: Optional[int] = param(ge=2)
+    limit: Optional[int] = param(ge=10)
 
     def check(self, prefix: str) -> None:
         check_file(prefix, "path", self.path)
 
 
-@schema("dataset", "csv")
+@schema("dataset", "csv", kind="tabular")
 @dataclass
 class CsvConfig:
     """A table with a header line: one label column, every other column a numeric feature."""
 
-    name: str = "csv"
-    path: Optional[str] = None
-    label: str = "label"
-    delimiter: str = ","
-    test_path: Optional[str] = None
-    limit: Optional[int] = param(None, ge=10)
+    name: str
+    path: Optional[str]
+    label: str
+    delimiter: str
+    test_path: Optional[str]
+    limit: Optional[int] = param(ge=10)
 
     def check(self, prefix: str) -> None:
         check_file(prefix, "path", self.path)
@@ -152,17 +158,18 @@ class CsvConfig:
             raise KoptError(f"{prefix}.delimiter={self.delimiter!r}: allowed: one character")
 
 
-@schema("dataset", "images")
+@schema("dataset", "images", kind="image",
+        channels=lambda cfg: {"grayscale": 1, "rgb": 3, "rgba": 4}.get(cfg.color_mode))
 @dataclass
 class ImagesConfig:
     """A folder with one sub-folder of images per class (keras.utils.image_dataset_from_directory)."""
 
-    name: str = "images"
-    path: Optional[str] = None
-    test_path: Optional[str] = None
-    image_size: list[int] = param(factory=lambda: [32, 32], ge=1)
-    color_mode: str = param("rgb", choices=["grayscale", "rgb", "rgba"])
-    limit: Optional[int] = param(None, ge=10)
+    name: str
+    path: Optional[str]
+    test_path: Optional[str]
+    image_size: list[int] = param(ge=1)
+    color_mode: str = param(choices=["grayscale", "rgb", "rgba"])
+    limit: Optional[int] = param(ge=10)
 
     def check(self, prefix: str) -> None:
         check_file(prefix, "path", self.path, folder=True)

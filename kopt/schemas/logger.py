@@ -17,8 +17,8 @@ def check_tensorboard(prefix: str, on: bool) -> None:
 @schema("logger", "csv")
 @dataclass
 class CsvLoggerConfig:
-    name: str = "csv"
-    tensorboard: bool = True
+    name: str
+    tensorboard: bool
 
     def check(self, prefix: str) -> None:
         check_tensorboard(prefix, self.tensorboard)
@@ -27,11 +27,11 @@ class CsvLoggerConfig:
 @schema("logger", "mlflow")
 @dataclass
 class MlflowLoggerConfig:
-    name: str = "mlflow"
-    tensorboard: bool = True
-    tracking_uri: Optional[str] = None
-    experiment: str = "kopt"
-    log_model: bool = True
+    name: str
+    tensorboard: bool
+    tracking_uri: Optional[str]
+    experiment: str
+    log_model: bool
 
     def check(self, prefix: str) -> None:
         check_tensorboard(prefix, self.tensorboard)

@@ -1,32 +1,35 @@
+"""The ``model`` group's schemas. Facts stated at registration: ``input`` ("image": the model
+convolves over (H, W, C) images; "any") and ``search`` (the search preset of kopt tune)."""
+
 from dataclasses import dataclass
 from typing import Optional
 
 from kopt.errors import KoptError
 from kopt.models.depth import densenet_layers, resnet_blocks, wrn_blocks
-from kopt.schemas import param, schema
+from kopt.schemas import SCHEMAS, fact, param, schema
 
 
-@schema("model", "mlp")
+@schema("model", "mlp", input="any")
 @dataclass
 class MLPConfig:
-    name: str = "mlp"
-    width: int = param(128, ge=1)
-    depth: int = param(2, ge=1)
+    name: str
+    width: int = param(ge=1)
+    depth: int = param(ge=1)
 
     def min_params(self) -> int:
         """A lower bound of the parameter count (the hidden-to-hidden weights), without building."""
         return self.width * self.width * (self.depth - 1)
 
 
-@schema("model", "cnn")
+@schema("model", "cnn", input="image", search="cnn_digits")
 @dataclass
 class CNNConfig:
-    name: str = "cnn"
-    width: int = param(32, ge=1)
-    depth: int = param(2, ge=1)
-    convs_per_block: int = param(2, ge=1)
-    kernel_size: int = param(3, ge=1)
-    dense: int = param(128, ge=0)
+    name: str
+    width: int = param(ge=1)
+    depth: int = param(ge=1)
+    convs_per_block: int = param(ge=1)
+    kernel_size: int = param(ge=1)
+    dense: int = param(ge=0)
 
     MAX_FILTERS = 16384  # filters double per block: a ResNet-like depth here would not fit in memory
 
@@ -44,40 +47,40 @@ class CNNConfig:
                             f"width x 2^(depth-1) <= {self.MAX_FILTERS}")
 
 
-@schema("model", "resnet")
+@schema("model", "resnet", input="image", search="resnet")
 @dataclass
 class ResNetConfig:
-    name: str = "resnet"
-    depth: int = 20
-    version: int = param(1, choices=(1, 2))
-    shortcut: str = param("A", choices=("A", "B"))
+    name: str
+    depth: int
+    version: int = param(choices=(1, 2))
+    shortcut: str = param(choices=("A", "B"))
 
     def check(self, prefix: str) -> None:
         resnet_blocks(self.depth, f"{prefix}.depth")
 
 
-@schema("model", "densenet")
+@schema("model", "densenet", input="image")
 @dataclass
 class DenseNetConfig:
-    name: str = "densenet"
-    depth: int = 100
-    growth_rate: int = param(12, ge=1)
-    compression: float = param(0.5, gt=0, le=1)
-    bottleneck: bool = True
-    dropout: float = param(0.0, ge=0, lt=1)
-    init_filters: Optional[int] = param(None, ge=1)
+    name: str
+    depth: int
+    growth_rate: int = param(ge=1)
+    compression: float = param(gt=0, le=1)
+    bottleneck: bool
+    dropout: float = param(ge=0, lt=1)
+    init_filters: Optional[int] = param(ge=1)
 
     def check(self, prefix: str) -> None:
         densenet_layers(self.depth, self.bottleneck, f"{prefix}.depth")
 
 
-@schema("model", "wrn")
+@schema("model", "wrn", input="image")
 @dataclass
 class WRNConfig:
-    name: str = "wrn"
-    depth: int = 28
-    width: int = param(10, ge=1)
-    dropout: float = param(0.0, ge=0, lt=1)
+    name: str
+    depth: int
+    width: int = param(ge=1)
+    dropout: float = param(ge=0, lt=1)
 
     def check(self, prefix: str) -> None:
         wrn_blocks(self.depth, f"{prefix}.depth")
@@ -87,8 +90,11 @@ class WRNConfig:
         return int(36.5e6 * (self.width / 10) ** 2 * (self.depth - 4) / 24)
 
 
-# Models that convolve over (H, W, C) images; the rest (mlp) take any input.
-IMAGE_MODELS = {"cnn", "resnet", "densenet", "wrn"}
+def search_presets() -> dict[str, str]:
+    """model -> the search preset (configs/search/<preset>.yaml) kopt tune uses when given no search:
+    the ``search`` fact a model states at its registration."""
+    models = SCHEMAS["model"]
+    return {name: models.fact(name, "search") for name in models if models.fact(name, "search")}
 
 
 def check_model_fits_dataset(cfg) -> None:
@@ -99,7 +105,7 @@ def check_model_fits_dataset(cfg) -> None:
     model, dataset = cfg.get("model"), cfg.get("dataset")
     if model is None or dataset is None:
         return
-    if model.get("name") in IMAGE_MODELS and dataset_kind(dataset) == "tabular":
+    if fact("model", model.get("name"), "input", "any") == "image" and dataset_kind(dataset) == "tabular":
         raise KoptError(f"model={model.get('name')} needs image input (H, W, C), but dataset={dataset.get('name')} "
                         "is tabular; use model=mlp")
 

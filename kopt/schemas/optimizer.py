@@ -1,4 +1,4 @@
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from kopt.errors import KoptError
@@ -9,16 +9,16 @@ SCHEDULES = ("constant", "step", "cosine")
 
 @dataclass
 class ScheduleConfig:
-    name: str = param("constant", choices=SCHEDULES)
+    name: str = param(choices=SCHEDULES)
     # the schedule's length in epochs; null = trainer.epochs. The retrain after tuning stops at the
     # best trial's best epoch but keeps the trial's schedule, so it sees the same learning rates
-    epochs: Optional[int] = param(None, ge=1)
-    warmup_epochs: float = param(0.0, ge=0)
+    epochs: Optional[int] = param(ge=1)
+    warmup_epochs: float = param(ge=0)
     # step: multiply the lr by `gamma` at each milestone (in epochs; fractions allowed)
-    milestones: list[float] = param(factory=list, ge=0)
-    gamma: float = param(0.1, gt=0, le=1)
+    milestones: list[float] = param(ge=0)
+    gamma: float = param(gt=0, le=1)
     # cosine: decay to lr * min_lr_ratio at the last epoch
-    min_lr_ratio: float = param(0.0, ge=0, le=1)
+    min_lr_ratio: float = param(ge=0, le=1)
 
     def check(self, prefix: str) -> None:
         if self.name == "step" and not self.milestones:
@@ -30,14 +30,14 @@ class ScheduleConfig:
 @schema("optimizer", "adam", "adamw", "sgd")
 @dataclass
 class OptimizerConfig:
-    name: str = param("adam", choices=("adam", "adamw", "sgd"))
-    lr: float = param(1e-3, gt=0)
-    weight_decay: float = param(0.0, ge=0)
-    momentum: float = param(0.9, ge=0, lt=1)
-    nesterov: bool = False
-    beta_1: float = param(0.9, ge=0, lt=1)
-    beta_2: float = param(0.999, ge=0, lt=1)
-    clipnorm: Optional[float] = param(None, gt=0)
-    ema: Optional[float] = param(None, gt=0, lt=1)  # the EMA's momentum (Keras' use_ema, ema_momentum)
-    accumulate: int = param(1, ge=1)  # batches per update (Keras' gradient_accumulation_steps)
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    name: str = param(choices=("adam", "adamw", "sgd"))
+    lr: float = param(gt=0)
+    weight_decay: float = param(ge=0)
+    momentum: float = param(ge=0, lt=1)
+    nesterov: bool
+    beta_1: float = param(ge=0, lt=1)
+    beta_2: float = param(ge=0, lt=1)
+    clipnorm: Optional[float] = param(gt=0)
+    ema: Optional[float] = param(gt=0, lt=1)  # the EMA's momentum (Keras' use_ema, ema_momentum); null: off
+    accumulate: int = param(ge=1)  # batches per update (Keras' gradient_accumulation_steps)
+    schedule: ScheduleConfig

@@ -10,10 +10,10 @@ from kopt.schemas import param, schema
 @schema("root", "train")
 @dataclass
 class RootConfig:
-    seed: int = param(0, ge=0, le=2**32 - 1)  # numpy and TensorFlow seeds are 32-bit
-    name: Optional[str] = None
+    seed: int = param(ge=0, le=2**32 - 1)  # numpy and TensorFlow seeds are 32-bit
+    name: Optional[str]
     # a run dir (or `last`) to continue; with -m, `true` continues the same sweep
-    resume: Optional[str] = None
+    resume: Optional[str]
 
     def check(self, prefix: str) -> None:
         if self.name is not None:

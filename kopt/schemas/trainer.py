@@ -1,6 +1,6 @@
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from kopt.errors import KoptError
@@ -18,36 +18,36 @@ MAX_THREADS = 1024  # TensorFlow's thread pools crash far above any machine's co
 
 @dataclass
 class EarlyStoppingConfig:
-    enabled: bool = False
-    monitor: str = param("val_loss", choices=MONITORS)
-    patience: int = param(10, ge=1)
-    min_delta: float = param(0.0, ge=0)
+    enabled: bool
+    monitor: str = param(choices=MONITORS)
+    patience: int = param(ge=1)
+    min_delta: float = param(ge=0)
 
 
 @schema("trainer", "default")
 @dataclass
 class TrainerConfig:
-    name: str = "default"
-    epochs: int = param(30, ge=1)
-    batch_size: int = param(64, ge=1)
-    monitor: str = param("val_accuracy", choices=MONITORS)
-    protocol: str = param("best_epoch", choices=PROTOCOLS)
-    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
-    tta: str = param("none", choices=TTA_MODES)  # kopt.tta: test set and kopt predict only
-    checkpoint: bool = True
-    resumable: bool = True
-    deterministic: bool = True
-    intra_threads: int = param(0, ge=0, le=MAX_THREADS)
-    inter_threads: int = param(0, ge=0, le=MAX_THREADS)
-    steps_per_epoch: Optional[int] = param(None, ge=1)
-    steps_per_execution: Any = "auto"  # auto or an int >= 1: checked in check()
-    label_smoothing: float = param(0.0, ge=0, lt=1)
-    precision: str = param("float32", choices=PRECISIONS)
-    verbose: bool = False
-    strategy: str = param("default", choices=STRATEGIES)
-    workers: list[str] = param(factory=list)
-    task_index: Optional[int] = param(None, ge=0)
-    backend: str = param("auto", choices=BACKENDS)
+    name: str
+    epochs: int = param(ge=1)
+    batch_size: int = param(ge=1)
+    monitor: str = param(choices=MONITORS)
+    protocol: str = param(choices=PROTOCOLS)
+    early_stopping: EarlyStoppingConfig
+    tta: str = param(choices=TTA_MODES)  # kopt.tta: test set and kopt predict only
+    checkpoint: bool
+    resumable: bool
+    deterministic: bool
+    intra_threads: int = param(ge=0, le=MAX_THREADS)
+    inter_threads: int = param(ge=0, le=MAX_THREADS)
+    steps_per_epoch: Optional[int] = param(ge=1)
+    steps_per_execution: Any  # auto or an int >= 1: checked in check()
+    label_smoothing: float = param(ge=0, lt=1)
+    precision: str = param(choices=PRECISIONS)
+    verbose: bool
+    strategy: str = param(choices=STRATEGIES)
+    workers: list[str]
+    task_index: Optional[int] = param(ge=0)
+    backend: str = param(choices=BACKENDS)
 
     def check(self, prefix: str) -> None:
         spe = self.steps_per_execution  # `auto`, or an int (Hydra gives 16 as an int, "16" when quoted)

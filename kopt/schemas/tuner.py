@@ -13,20 +13,20 @@ CROSSOVERS = {"uniform": 2, "blxalpha": 2, "sbx": 2, "vsbx": 2, "undx": 3, "spx"
 
 @dataclass
 class TunerConfig:
-    name: str = "bayes"
-    study_name: Optional[str] = None
-    n_trials: Optional[int] = param(20, ge=1)
-    metric: str = param("val_accuracy", choices=("val_accuracy", "val_loss"))
-    direction: str = param("auto", choices=("auto", "maximize", "minimize"))
-    storage: Optional[str] = None
-    n_workers: int = param(1, ge=1)
-    max_failures: int = param(10, ge=1)
-    timeout: Optional[float] = param(None, gt=0)
-    heartbeat_interval: int = param(10, ge=1)
-    grace_period: int = param(30, ge=1)
-    max_retry: int = param(3, ge=0)
-    retrain_best: bool = True
-    plots: bool = True
+    name: str
+    study_name: Optional[str]
+    n_trials: Optional[int] = param(ge=1)
+    metric: str = param(choices=("val_accuracy", "val_loss"))
+    direction: str = param(choices=("auto", "maximize", "minimize"))
+    storage: Optional[str]
+    n_workers: int = param(ge=1)
+    max_failures: int = param(ge=1)
+    timeout: Optional[float] = param(gt=0)
+    heartbeat_interval: int = param(ge=1)
+    grace_period: int = param(ge=1)
+    max_retry: int = param(ge=0)
+    retrain_best: bool
+    plots: bool
 
     def check(self, prefix: str) -> None:
         if self.study_name is not None and not STUDY_NAME.match(self.study_name):
@@ -58,45 +58,41 @@ class TunerConfig:
 @schema("tuner", "grid")
 @dataclass
 class GridTuner(TunerConfig):
-    name: str = "grid"
-    n_trials: Optional[int] = param(None, ge=1)
+    """``n_trials: null`` runs until the grid is used up."""
 
 
 @schema("tuner", "random")
 @dataclass
 class RandomTuner(TunerConfig):
-    name: str = "random"
+    """Optuna's RandomSampler: only the shared tuner keys."""
 
 
 @schema("tuner", "bayes")
 @dataclass
 class BayesTuner(TunerConfig):
-    name: str = "bayes"
-    n_startup_trials: int = param(10, ge=0)
-    n_ei_candidates: int = param(24, ge=1)
-    multivariate: bool = True
-    group: Optional[bool] = None  # null: on when the space has conditional parameters
-    constant_liar: bool = True
+    n_startup_trials: int = param(ge=0)
+    n_ei_candidates: int = param(ge=1)
+    multivariate: bool
+    group: Optional[bool]  # null: on when the space has conditional parameters
+    constant_liar: bool
 
 
 @schema("tuner", "gp")
 @dataclass
 class GPTuner(TunerConfig):
-    name: str = "gp"
-    n_startup_trials: int = param(10, ge=0)
-    deterministic_objective: bool = False
+    n_startup_trials: int = param(ge=0)
+    deterministic_objective: bool
 
 
 @schema("tuner", "cmaes")
 @dataclass
 class CmaEsTuner(TunerConfig):
-    name: str = "cmaes"
-    n_startup_trials: int = param(1, ge=0)
-    sigma0: Optional[float] = param(None, gt=0)
-    popsize: Optional[int] = param(None, ge=2)
-    use_separable_cma: bool = False
-    with_margin: bool = False
-    consider_pruned_trials: bool = False
+    n_startup_trials: int = param(ge=0)
+    sigma0: Optional[float] = param(gt=0)
+    popsize: Optional[int] = param(ge=2)
+    use_separable_cma: bool
+    with_margin: bool
+    consider_pruned_trials: bool
 
 
 GENERATIONS = 5        # the initial population and at least 4 offspring generations
@@ -112,12 +108,11 @@ def default_population(n_trials: int, crossover: str = "uniform") -> int:
 @schema("tuner", "genetic")
 @dataclass
 class GeneticTuner(TunerConfig):
-    name: str = "genetic"
-    population_size: Optional[int] = param(None, ge=2)  # null: default_population(n_trials)
-    mutation_prob: Optional[float] = param(None, ge=0, le=1)
-    crossover: str = param("uniform", choices=tuple(CROSSOVERS))
-    crossover_prob: float = param(0.9, ge=0, le=1)
-    swapping_prob: float = param(0.5, ge=0, le=1)
+    population_size: Optional[int] = param(ge=2)  # null: default_population(n_trials)
+    mutation_prob: Optional[float] = param(ge=0, le=1)
+    crossover: str = param(choices=tuple(CROSSOVERS))
+    crossover_prob: float = param(ge=0, le=1)
+    swapping_prob: float = param(ge=0, le=1)
 
     def check(self, prefix: str) -> None:
         super().check(prefix)
@@ -130,6 +125,5 @@ class GeneticTuner(TunerConfig):
 @schema("tuner", "qmc")
 @dataclass
 class QMCTuner(TunerConfig):
-    name: str = "qmc"
-    qmc_type: str = param("sobol", choices=("sobol", "halton"))
-    scramble: bool = True
+    qmc_type: str = param(choices=("sobol", "halton"))
+    scramble: bool

@@ -18,7 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from kopt.errors import KoptError, install_hint
-from kopt.tune.space import DEFAULT_SEARCH, Fixed, Param, SearchSpace, active, combo_key, flatten, parse_search
+from kopt.tune.space import Fixed, Param, SearchSpace, active, combo_key, flatten, parse_search
 from kopt.validate import validate_group, validate_train
 
 TUNE_KEYS = ("tuner", "pruner", "search")
@@ -215,7 +215,9 @@ def build_plan(cfg: DictConfig, overrides: list[str], dirs: list[Path], config_n
     check_data_fixed(search_node)
     space = parse_search(search_node)
     if not space.params:
-        presets = ", ".join(f"search={p} (model={m})" for m, p in DEFAULT_SEARCH.items())
+        from kopt.schemas.model import search_presets
+
+        presets = ", ".join(f"search={p} (model={m})" for m, p in search_presets().items())
         raise KoptError(f"search is empty for model={cfg.model.get('name')}; add parameters, e.g. "
                         f"'search.optimizer.lr=tag(log, interval(1e-4, 1e-1))', or a preset: {presets}")
     from kopt.compose import group_options

@@ -5,19 +5,10 @@ so the step keeps growing across the folds of a k-fold trial."""
 
 from __future__ import annotations
 
-from typing import Callable
+from kopt.registry import Registry
 
-from kopt.errors import KoptError
-
-PRUNERS: dict[str, Callable] = {}
-
-
-def pruner(name: str):
-    def register(fn):
-        PRUNERS[name] = fn
-        return fn
-
-    return register
+PRUNERS = Registry("pruner")
+pruner = PRUNERS.register
 
 
 @pruner("none")
@@ -74,7 +65,4 @@ def patient(opts: dict):
 
 
 def build_pruner(opts: dict):
-    name = opts["name"]
-    if name not in PRUNERS:
-        raise KoptError(f"pruner={name}: unknown; allowed: {', '.join(sorted(PRUNERS))}")
-    return PRUNERS[name](opts)
+    return PRUNERS.get(opts["name"])(opts)

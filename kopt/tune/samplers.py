@@ -1,27 +1,22 @@
 """The ``tuner`` group: one factory per tuner, all with the signature
 ``make(options, seed, plan) -> optuna.samplers.BaseSampler``. The seed comes from ``seed``
 (plus the stream number a process takes when it first draws a trial, so processes sharing a study
-do not draw the same values: see kopt.tune.study.take_sampler_stream)."""
+do not draw the same values: see kopt.tune.study.take_sampler_stream).
+
+Fact stated at registration: ``shared_seed`` (the random state must be the same in every worker
+and every run: the grid's order and the QMC sequence's scrambling map the ids they keep in the
+storage to parameter values)."""
 
 from __future__ import annotations
 
-from typing import Callable
-
-from kopt.errors import KoptError
+from kopt.registry import Registry
 from kopt.tune.plan import TunePlan, check_tuner_extras
 
-SAMPLERS: dict[str, Callable] = {}
+SAMPLERS = Registry("tuner")
+sampler = SAMPLERS.register
 
 
-def sampler(name: str):
-    def register(fn):
-        SAMPLERS[name] = fn
-        return fn
-
-    return register
-
-
-@sampler("grid")
+@sampler("grid", shared_seed=True)
 def grid(opts: dict, seed: int, plan: TunePlan):
     from optuna.samplers import GridSampler
 
@@ -87,7 +82,7 @@ def genetic(opts: dict, seed: int, plan: TunePlan):
                          swapping_prob=opts["swapping_prob"])
 
 
-@sampler("qmc")
+@sampler("qmc", shared_seed=True)
 def qmc(opts: dict, seed: int, plan: TunePlan):
     from optuna.samplers import QMCSampler
 
@@ -95,21 +90,13 @@ def qmc(opts: dict, seed: int, plan: TunePlan):
                       warn_independent_sampling=False, warn_asynchronous_seeding=False)
 
 
-# Their random state must be the same in every worker and every run: the grid's order and the
-# QMC sequence's scrambling map the ids they keep in the storage to parameter values.
-SHARED_SEED = ("grid", "qmc")
-
-
 def sampler_seed(plan: TunePlan, worker: int = 0, existing: int = 0) -> int:
     """``seed`` for a new study's first process (stream 0); other streams (``worker``), and runs that resume
     a study with ``existing`` trials, get other seeds (else a resumed random search would redraw its values)."""
-    if plan.tuner_name in SHARED_SEED:
+    if SAMPLERS.fact(plan.tuner_name, "shared_seed", False):
         return plan.seed
     return (plan.seed + 1_000_003 * worker + 7_919 * existing) % 2**32
 
 
 def build_sampler(plan: TunePlan, worker: int = 0, existing: int = 0):
-    name = plan.tuner_name
-    if name not in SAMPLERS:
-        raise KoptError(f"tuner={name}: unknown; allowed: {', '.join(sorted(SAMPLERS))}")
-    return SAMPLERS[name](plan.tuner, sampler_seed(plan, worker, existing), plan)
+    return SAMPLERS.get(plan.tuner_name)(plan.tuner, sampler_seed(plan, worker, existing), plan)

@@ -29,8 +29,6 @@ from typing import Any
 
 from kopt.errors import KoptError
 
-# model name -> the search preset (configs/search/<preset>.yaml) kopt tune uses when given no search
-DEFAULT_SEARCH = {"cnn": "cnn_digits", "resnet": "resnet"}
 GROUPS = ("dataset", "split", "model", "regularizer", "augment", "optimizer", "trainer")
 EXPRESSIONS = "choice(...), range(...), interval(...), int(interval(...)), tag(log, interval(...)) or a fixed value"
 Scalar = (str, int, float, bool, type(None))
