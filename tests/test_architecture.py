@@ -24,7 +24,7 @@ LAYERS = {
     #   core: errors, paths, terminal output, the run-dir contract and its file helpers
     "kopt": CORE, "kopt.errors": CORE, "kopt.paths": CORE, "kopt.console": CORE, "kopt.procs": CORE,
     "kopt.protocol": CORE, "kopt.rundir": CORE, "kopt.runfiles": CORE, "kopt.runload": CORE, "kopt.csvtext": CORE,
-    "kopt.keras_files": CORE, "kopt.backend": CORE,
+    "kopt.keras_files": CORE, "kopt.backend": CORE, "kopt.registry": CORE,
     #   the typed options, with the facts they check (model depths)
     "kopt.schemas": SCHEMAS, "kopt.models.depth": SCHEMAS, "kopt.tta": SCHEMAS,
     #   composing a command line's configs and validating them
