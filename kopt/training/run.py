@@ -16,8 +16,9 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from kopt.errors import Interrupted, KoptError, RunFailed
-from kopt.rundir import (METRICS, PREDICTIONS, SPLITS, SUMMARY, MetricsWriter, atomic_save_model, atomic_savez,
-                         atomic_write_json, atomic_write_text, check_writable, read_json)
+from kopt.rundir import (COMPLETED, FAILED, INTERRUPTED, METRICS, PREDICTIONS, RUNNING, SPLITS, SUMMARY, VAL_ACCURACY,
+                         VAL_LOSS, MetricsWriter, Summary, atomic_save_model, atomic_savez, atomic_write_text,
+                         check_writable, fold_means, read_json, write_summary)
 
 CallbackFactory = Callable[[int, int], list]  # (fold, n_folds) -> extra Keras callbacks
 GROUPS = ("model", "dataset", "split", "regularizer", "augment", "optimizer")
@@ -55,40 +56,21 @@ class RunState:
     def choices(self) -> dict[str, str]:
         return choices(self.cfg)
 
-    def summary(self, status: str, error: str | None = None) -> dict:
+    def summary(self, status: str, error: str | None = None) -> Summary:
         rows = [f.row() for f in self.folds]
-        metrics = {}
-        for key in ("val_accuracy", "val_loss", "test_accuracy", "test_loss"):
-            values = [r[key] for r in rows if r.get(key) is not None]
-            if values:
-                metrics[key] = float(np.mean(values))
-                if len(values) > 1:
-                    metrics[key + "_std"] = float(np.std(values, ddof=1))
         from kopt.runtime import versions
 
-        out = {
-            "status": status,
-            "metrics": metrics,
-            "folds": rows,
-            "params": self.params,
-            "duration_s": time.time() - self.started,
-            "seed": int(self.cfg.seed),
-            "protocol": str(self.cfg.trainer.get("protocol", "best_epoch")),  # kopt.protocol
-            "choices": self.choices(),
-            "run_dir": str(self.run_dir),
-            "started_at": datetime.fromtimestamp(self.started, timezone.utc).isoformat(),
-            "finished_at": datetime.now(timezone.utc).isoformat(),
-            "versions": versions(),
-            **self.extra,
-        }
-        if error:
-            out["error"] = error
-        return out
+        summary = Summary(
+            status=status, metrics=fold_means(rows), folds=rows, params=self.params,
+            duration_s=time.time() - self.started, seed=int(self.cfg.seed),
+            protocol=str(self.cfg.trainer.get("protocol", "best_epoch")),  # kopt.protocol
+            choices=self.choices(), run_dir=str(self.run_dir),
+            started_at=datetime.fromtimestamp(self.started, timezone.utc).isoformat(),
+            finished_at=datetime.now(timezone.utc).isoformat(), versions=versions(), error=error or None)
+        return Summary.from_dict({**summary.to_dict(), **self.extra})  # pid, host, data; a resume's started_at
 
     def write(self, status: str, error: str | None = None) -> dict:
-        summary = self.summary(status, error)
-        atomic_write_json(self.run_dir / SUMMARY, summary)
-        return summary
+        return write_summary(self.run_dir, self.summary(status, error))
 
 
 def test_metrics(probs: np.ndarray, y: np.ndarray, penalty: float = 0.0) -> dict:
@@ -221,7 +203,7 @@ def train_fold(state: RunState, data, fold: int, n_folds: int, train_idx, val_id
         name = "model.keras" if n_folds == 1 else f"model_fold{fold}.keras"
         atomic_save_model(inference, state.run_dir / name)
     # the restored weights are the best epoch's, so its logged validation values are theirs
-    metrics = {"val_accuracy": best.best_logs.get("val_accuracy"), "val_loss": best.best_logs.get("val_loss"), **test}
+    metrics = {VAL_ACCURACY: best.best_logs.get(VAL_ACCURACY), VAL_LOSS: best.best_logs.get(VAL_LOSS), **test}
     return FoldResult(fold, best.best_epoch, epochs_run, {k: float(v) for k, v in metrics.items() if v is not None},
                       probs.astype("float32"), time.time() - t0)
 
@@ -276,7 +258,7 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
 
     run_dir = Path(run_dir)
     previous = read_json(run_dir / SUMMARY) if resume and (run_dir / SUMMARY).is_file() else {}
-    if previous.get("status") == "completed":
+    if previous.get("status") == COMPLETED:
         return previous
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -314,7 +296,7 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
     writer = MetricsWriter(run_dir / METRICS)
     with graceful_interrupts():
         try:
-            state.write("running")
+            state.write(RUNNING)
             data = load_dataset(cfg.dataset, int(cfg.seed))
             splits = make_splits(cfg.split, data.y, int(cfg.seed), fixed_test=data.test_idx)
             if resume and (run_dir / SPLITS).is_file():
@@ -337,17 +319,17 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
                 state.folds.append(result)
                 if store is not None:
                     store.save_result(result)
-                state.write("running")
+                state.write(RUNNING)
             probs = np.stack([f.probs for f in state.folds])
             atomic_savez(run_dir / PREDICTIONS, y_true=data.y[splits.test], probs=probs.mean(axis=0),
                          fold_probs=probs, test_idx=splits.test)
-            summary = state.write("completed")
+            summary = state.write(COMPLETED)
             if store is not None:
                 store.clear()
         except KeyboardInterrupt as exc:  # Interrupted (SIGINT/SIGTERM), or a Ctrl-C in a non-main thread
             signum = getattr(exc, "exit_code", 130) - 128
             name = NAMES.get(signum, "SIGINT")
-            _mark(state, "interrupted", name)
+            _mark(state, INTERRUPTED, name)
             if not quiet and resume_hint:  # (a caller running many runs, like kopt tune or -m, says how to go on)
                 where = _relative(run_dir)
                 console.print(f"[yellow]interrupted[/] ({name}): run dir {where} is marked interrupted; "
@@ -356,14 +338,14 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
                 raise
             raise Interrupted(2) from None
         except (KoptError, RunFailed) as exc:
-            _mark(state, "failed", str(exc))
+            _mark(state, FAILED, str(exc))
             raise
         except OSError as exc:
-            _mark(state, "failed", f"{type(exc).__name__}: {exc}")
+            _mark(state, FAILED, f"{type(exc).__name__}: {exc}")
             where = exc.filename or run_dir
             raise RunFailed(f"I/O error on {where}: {exc.strerror or exc}") from None
         except Exception as exc:
-            _mark(state, "failed", f"{type(exc).__name__}: {exc}")
+            _mark(state, FAILED, f"{type(exc).__name__}: {exc}")
             raise RunFailed(f"{type(exc).__name__}: {exc} (run dir {run_dir})") from exc
         finally:
             tracking.finish()
