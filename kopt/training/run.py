@@ -16,8 +16,8 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from kopt.errors import Interrupted, KoptError, RunFailed
-from kopt.rundir import (COMPLETED, FAILED, INTERRUPTED, METRICS, PREDICTIONS, RUNNING, SPLITS, SUMMARY, VAL_ACCURACY,
-                         VAL_LOSS, MetricsWriter, Summary, atomic_save_model, atomic_savez, atomic_write_text,
+from kopt.rundir import (COMPLETED, FAILED, INTERRUPTED, METRICS, PREDICTIONS, RUNNING, SPLITS, SUMMARY, TEST_ACCURACY,
+                         TEST_LOSS, VAL_ACCURACY, VAL_LOSS, MetricsWriter, Summary, atomic_save_model, atomic_savez, atomic_write_text,
                          check_writable, fold_means, read_json, write_summary)
 
 CallbackFactory = Callable[[int, int], list]  # (fold, n_folds) -> extra Keras callbacks
@@ -76,7 +76,7 @@ class RunState:
 def test_metrics(probs: np.ndarray, y: np.ndarray, penalty: float = 0.0) -> dict:
     """Cross-entropy (with Keras' epsilon clipping, plus any regulariser penalty) and accuracy."""
     p = np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0)
-    return {"test_accuracy": float((probs.argmax(axis=1) == y).mean()), "test_loss": float(-np.log(p).mean() + penalty)}
+    return {TEST_ACCURACY: float((probs.argmax(axis=1) == y).mean()), TEST_LOSS: float(-np.log(p).mean() + penalty)}
 
 
 def _inference_copy(model, norm):
