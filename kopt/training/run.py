@@ -17,8 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from kopt.errors import Interrupted, KoptError, RunFailed
 from kopt.rundir import (COMPLETED, FAILED, INTERRUPTED, METRICS, PREDICTIONS, RUNNING, SPLITS, SUMMARY, TEST_ACCURACY,
-                         TEST_LOSS, VAL_ACCURACY, VAL_LOSS, MetricsWriter, Summary, atomic_save_model, atomic_savez, atomic_write_text,
-                         check_writable, fold_means, read_json, write_summary)
+                         TEST_LOSS, VAL_ACCURACY, VAL_LOSS, MetricsWriter, Summary, atomic_save_model, atomic_savez,
+                         atomic_write_text, check_writable, fold_means, read_summary, write_summary)
 
 CallbackFactory = Callable[[int, int], list]  # (fold, n_folds) -> extra Keras callbacks
 GROUPS = ("model", "dataset", "split", "regularizer", "augment", "optimizer")
@@ -257,7 +257,7 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
     from kopt.runtime import released_session, setup_tensorflow
 
     run_dir = Path(run_dir)
-    previous = read_json(run_dir / SUMMARY) if resume and (run_dir / SUMMARY).is_file() else {}
+    previous = read_summary(run_dir).to_dict() if resume and (run_dir / SUMMARY).is_file() else {}
     if previous.get("status") == COMPLETED:
         return previous
     try:
