@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 import numpy as np
 
 from kopt import protocol, stats
-from kopt.runload import FinishedRun, check_comparable
+from kopt.rundir import VAL_ACCURACY, RunDir
+from kopt.runload import check_comparable
 
 
 def higher_is_better(metric: str) -> bool:
@@ -31,7 +32,7 @@ def verdict(p_value: float, difference: float, alpha: float, higher_better: bool
     return f"{side.upper()} better", side
 
 
-def _fold_sizes(run: FinishedRun) -> tuple[float, float]:
+def _fold_sizes(run: RunDir) -> tuple[float, float]:
     """Mean training and validation set sizes per fold, for the Nadeau-Bengio correction."""
     splits = run.splits
     n = len(run.folds)
@@ -48,7 +49,7 @@ SHARED_TEST_SET = ("every fold is scored on the same test set: its n_test/n_trai
                    "variance) is derived for resampled test sets; mcnemar_exact judges the shared test set")
 
 
-def fold_tests(run: FinishedRun, scores_a: np.ndarray, scores_b: np.ndarray, metric: str, alpha: float):
+def fold_tests(run: RunDir, scores_a: np.ndarray, scores_b: np.ndarray, metric: str, alpha: float):
     """The per-fold tests that apply to this split, and (name, reason) for those that do not."""
     n = len(scores_a)
     split = (run.config.get("split") or {}).get("name")
@@ -78,7 +79,7 @@ def fold_tests(run: FinishedRun, scores_a: np.ndarray, scores_b: np.ndarray, met
     return done, skipped
 
 
-def on_test_set(a: FinishedRun, b: FinishedRun, alpha: float, seed: int, resamples: int):
+def on_test_set(a: RunDir, b: RunDir, alpha: float, seed: int, resamples: int):
     y = a.predictions["y_true"]
     correct_a = np.argmax(a.predictions["probs"], axis=1) == y
     correct_b = np.argmax(b.predictions["probs"], axis=1) == y
@@ -87,7 +88,7 @@ def on_test_set(a: FinishedRun, b: FinishedRun, alpha: float, seed: int, resampl
     return tests, float(correct_a.mean()), float(correct_b.mean())
 
 
-def primary_test(split: str | None, n_folds: int, metric: str = "val_accuracy") -> str:
+def primary_test(split: str | None, n_folds: int, metric: str = VAL_ACCURACY) -> str:
     """The test the overall verdict follows: the recommended one for the design."""
     if on_shared_test_set(metric):
         return "mcnemar_exact"  # one shared test set: Dietterich 1998's recommendation
@@ -98,9 +99,9 @@ def primary_test(split: str | None, n_folds: int, metric: str = "val_accuracy") 
     return "mcnemar_exact"  # one model each: Dietterich 1998's recommendation for one test set
 
 
-def scoring_protocol(a: FinishedRun, b: FinishedRun, metric: str) -> dict:
+def scoring_protocol(a: RunDir, b: RunDir, metric: str) -> dict:
     """Which protocol (kopt.protocol) produced each side's fold scores, and the warnings it calls for."""
-    (pa, sel_a), (pb, sel_b) = protocol.of_run(a.summary), protocol.of_run(b.summary)
+    (pa, sel_a), (pb, sel_b) = protocol.of_run(a.summary.to_dict()), protocol.of_run(b.summary.to_dict())
     selected = not on_shared_test_set(metric) and (sel_a or sel_b)
     warnings = []
     if selected:
@@ -112,12 +113,12 @@ def scoring_protocol(a: FinishedRun, b: FinishedRun, metric: str) -> dict:
     return {"a": pa, "b": pb, "selected_on_scored_folds": selected, "warnings": warnings}
 
 
-def _side(run: FinishedRun, extra: dict | None) -> dict:
-    return {"run_dir": str(run.path), "choices": run.summary.get("choices", {}),
-            "metrics": run.summary.get("metrics", {}), **(extra or {})}
+def _side(run: RunDir, extra: dict | None) -> dict:
+    return {"run_dir": str(run.path), "choices": run.summary.choices or {},
+            "metrics": run.summary.metrics or {}, **(extra or {})}
 
 
-def compare_runs(a: FinishedRun, b: FinishedRun, metric: str = "val_accuracy", alpha: float = 0.05,
+def compare_runs(a: RunDir, b: RunDir, metric: str = VAL_ACCURACY, alpha: float = 0.05,
                  seed: int = 0, resamples: int = 10_000, sides: dict | None = None) -> dict:
     """Everything `comparison.json` holds. Raises KoptError if the runs are not comparable."""
     check_comparable(a, b)
@@ -152,7 +153,7 @@ def compare_runs(a: FinishedRun, b: FinishedRun, metric: str = "val_accuracy", a
         "split": split,
         "n_folds": len(scores_a),
         "protocol": scoring_protocol(a, b, metric),
-        "seed": a.summary.get("seed"),
+        "seed": a.summary.seed,
         "a": _side(a, (sides or {}).get("a")),
         "b": _side(b, (sides or {}).get("b")),
         "scores_a": scores_a.tolist(),

@@ -100,19 +100,20 @@ def fmt(value, digits: int = 4) -> str:
 
 
 def train_table(summary: dict) -> Table:
+    from kopt.rundir.names import FOLD_METRICS
+
     folds = summary.get("folds", [])
     table = Table(title=f"kopt train: {summary.get('status', '?')}", show_lines=False)
     for col in ("fold", "best epoch", "val_acc", "val_loss", "test_acc", "test_loss"):
         table.add_column(col, justify="right")
     for f in folds:
-        table.add_row(str(f["fold"]), str(f["best_epoch"]), fmt(f.get("val_accuracy")), fmt(f.get("val_loss")),
-                      fmt(f.get("test_accuracy")), fmt(f.get("test_loss")))
+        table.add_row(str(f["fold"]), str(f["best_epoch"]), *(fmt(f.get(key)) for key in FOLD_METRICS))
     m = summary.get("metrics", {})
     if len(folds) > 1:
         def pm(key):
             return f"{fmt(m.get(key))} ± {fmt(m.get(key + '_std'))}"
 
-        table.add_row("mean", "", pm("val_accuracy"), pm("val_loss"), pm("test_accuracy"), pm("test_loss"), style="bold")
+        table.add_row("mean", "", *(pm(key) for key in FOLD_METRICS), style="bold")
     table.caption = (f"params {summary.get('params', 0):,}  ·  time {summary.get('duration_s', 0):.1f}s  ·  "
                      f"run dir {summary.get('run_dir', '')}")
     if m.get("test_accuracy_tta") is not None:  # trainer.tta

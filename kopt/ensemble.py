@@ -20,7 +20,8 @@ import numpy as np
 
 from kopt.errors import KoptError
 from kopt.runfiles import read_json_object
-from kopt.runload import FinishedRun, load_run, same_dataset, same_test_set
+from kopt.rundir import SUMMARY, VAL_ACCURACY, RunDir, load_run
+from kopt.runload import same_dataset, same_test_set
 
 EPSILON = 1e-7  # keras.config.epsilon(): the clipping Keras applies to probabilities in its cross-entropy
 METHODS = ("mean", "vote", "weighted")
@@ -29,7 +30,7 @@ METHODS = ("mean", "vote", "weighted")
 @dataclass
 class Member:
     name: str
-    run: FinishedRun
+    run: RunDir
     fold: int | None
     probs: np.ndarray           # (n, classes)
     val_accuracy: float | None  # the member's validation score (weights, ranking)
@@ -38,12 +39,12 @@ class Member:
         return {"name": self.name, "run_dir": str(self.run.path), "fold": self.fold, "val_accuracy": self.val_accuracy}
 
 
-def fold_members(run: FinishedRun) -> list[Member]:
+def fold_members(run: RunDir) -> list[Member]:
     probs = run.predictions["fold_probs"]
     if len(probs) < 2:
         raise KoptError(f"{run.path}: one model only ({(run.config.get('split') or {}).get('name')}); "
                         "ensemble a k-fold run, or give several run dirs")
-    return [Member(f"fold{k}", run, k, probs[k], _score(run.folds[k].get("val_accuracy"))) for k in range(len(probs))]
+    return [Member(f"fold{k}", run, k, probs[k], _score(run.folds[k].get(VAL_ACCURACY))) for k in range(len(probs))]
 
 
 def _score(value) -> float | None:
@@ -52,19 +53,19 @@ def _score(value) -> float | None:
     return float(value) if ok else None
 
 
-def run_members(runs: list[FinishedRun], names: list[str] | None = None) -> list[Member]:
+def run_members(runs: list[RunDir], names: list[str] | None = None) -> list[Member]:
     return [Member(names[i] if names else run.path.name, run, None, run.predictions["probs"],
-                   _score(run.summary.get("metrics", {}).get("val_accuracy"))) for i, run in enumerate(runs)]
+                   _score((run.summary.metrics or {}).get(VAL_ACCURACY))) for i, run in enumerate(runs)]
 
 
 def study_objective(study_dir: Path) -> tuple[str, str]:
     """(metric, direction) recorded by `kopt tune` in the study's summary.json; val_accuracy/maximize if absent."""
-    path = study_dir / "summary.json"
+    path = study_dir / SUMMARY
     info: dict = {}
     if path.exists():
         info = read_json_object(path, root=study_dir)
     tuner = info.get("tuner") if isinstance(info.get("tuner"), dict) else {}
-    metric = info.get("metric") or tuner.get("metric") or "val_accuracy"
+    metric = info.get("metric") or tuner.get("metric") or VAL_ACCURACY
     direction = str(info.get("direction") or tuner.get("direction") or "maximize").lower()
     if direction not in ("maximize", "minimize"):
         raise KoptError(f"{path}: direction {direction!r}; allowed: maximize, minimize")
@@ -84,7 +85,7 @@ def study_members(study_dir: str | Path, top: int) -> tuple[list[Member], dict]:
             run = load_run(trial)
         except KoptError:
             continue  # pruned, failed or running trials are not members
-        value = _score(run.summary.get("metrics", {}).get(metric))
+        value = _score((run.summary.metrics or {}).get(metric))
         if value is not None:
             ranked.append((value, trial.name, run))
     if len(ranked) < 2:

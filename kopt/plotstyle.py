@@ -11,16 +11,16 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from kopt.rundir import _atomic
+from kopt.rundir import COMPLETED, FAILED, INTERRUPTED, PRUNED, _atomic
 
 DPI = 100
 FONT = 9
 BEST = "#1a7f37"  # the best value so far / the best trial
 STATES = {  # marker and colour of a run's (or trial's) outcome, in every plot
-    "completed": {"color": "#1f77b4", "marker": "o", "label": "completed"},
-    "pruned": {"color": "#ff7f0e", "marker": "v", "label": "pruned"},
-    "failed": {"color": "#d62728", "marker": "x", "label": "failed"},
-    "interrupted": {"color": "#7f7f7f", "marker": "s", "label": "interrupted"},
+    COMPLETED: {"color": "#1f77b4", "marker": "o", "label": COMPLETED},
+    PRUNED: {"color": "#ff7f0e", "marker": "v", "label": PRUNED},
+    FAILED: {"color": "#d62728", "marker": "x", "label": FAILED},
+    INTERRUPTED: {"color": "#7f7f7f", "marker": "s", "label": INTERRUPTED},
 }
 CMAP = "viridis"
 
@@ -28,8 +28,8 @@ CMAP = "viridis"
 def state_of(status: str | None) -> str:
     """A run status or an Optuna state name as one of :data:`STATES` (running/unknown count as interrupted)."""
     name = str(status or "").lower()
-    name = {"complete": "completed", "fail": "failed"}.get(name, name)
-    return name if name in STATES else "interrupted"
+    name = {"complete": COMPLETED, "fail": FAILED}.get(name, name)
+    return name if name in STATES else INTERRUPTED
 
 
 def figure(size: tuple[float, float], **kwargs):

@@ -69,7 +69,9 @@ def run_died(summary: dict) -> bool:
     """A run dir's summary says `running`, but its process on this host is gone (OOM kill, power loss)."""
     import socket
 
-    if summary.get("status") != "running" or summary.get("host") != socket.gethostname():
+    from kopt.rundir.names import RUNNING  # here: kopt.rundir's reader imports this module
+
+    if summary.get("status") != RUNNING or summary.get("host") != socket.gethostname():
         return False
     pid, started = summary.get("pid"), summary.get("started_at")
     try:

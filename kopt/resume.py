@@ -16,7 +16,6 @@ YAML read with OmegaConf's safe loader, everything else is JSON or ``.npz`` with
 from __future__ import annotations
 
 import datetime as dt
-import os
 import socket
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from kopt.compose import CommandLine, compose_job, resolve_dir, runs_root, search_dirs
 from kopt.errors import KoptError
 from kopt.procs import process_alive, run_died
-from kopt.rundir import SUMMARY, atomic_write_json, check_writable, read_json
+from kopt.rundir import COMPLETED, DIED, RUNNING, SUMMARY, check_writable, claim, read_summary
 
 LAST = ("last", "true")
 
@@ -73,14 +72,10 @@ def _read_overrides(run_dir: Path) -> list[str]:
 
 
 def _read_summary(run_dir: Path) -> dict:
-    path = run_dir / SUMMARY
-    if not path.is_file():
+    """The run's summary as written ({} when there is none); a damaged one is one line naming it."""
+    if not (run_dir / SUMMARY).is_file():
         return {}
-    try:
-        summary = read_json(path)
-    except ValueError as exc:
-        raise KoptError(f"{path}: not valid JSON ({exc})") from None
-    return summary if isinstance(summary, dict) else {}
+    return read_summary(run_dir, strict=True).to_dict()
 
 
 def _display(path: Path) -> str:
@@ -148,7 +143,7 @@ def find_run(target: str) -> Path:
 
 
 def _still_running(summary: dict) -> bool:
-    if summary.get("status") != "running" or summary.get("host") != socket.gethostname():
+    if summary.get("status") != RUNNING or summary.get("host") != socket.gethostname():
         return False
     pid = summary.get("pid")
     # the process that last wrote the summary was alive then (a resumed run keeps its first start time)
@@ -163,10 +158,7 @@ def _still_running(summary: dict) -> bool:
 def claim_run(run_dir: Path, summary: dict, seed: int) -> None:
     """Mark ``run_dir`` as running in this process before TensorFlow loads (seconds), so that a
     ``resume=`` of it from another process in that start-up window is refused."""
-    now = dt.datetime.now(dt.timezone.utc).isoformat()
-    record = {"folds": [], "seed": seed, "run_dir": str(run_dir), "started_at": now, **summary,
-              "status": "running", "pid": os.getpid(), "host": socket.gethostname(), "finished_at": now}
-    atomic_write_json(Path(run_dir) / SUMMARY, record)
+    claim(run_dir, summary, seed)
 
 
 def _flat(node, prefix: str = "") -> dict[str, object]:
@@ -215,13 +207,13 @@ def resume_run(target: str, line: CommandLine, config_name: str = "config") -> d
     check_overrides(run_dir, line, config_name)
     summary = _read_summary(run_dir)
     status = summary.get("status")
-    if status == "completed":
+    if status == COMPLETED:
         print(f"kopt: {_display(run_dir)} is already completed; nothing to resume")
         return summary
     if _still_running(summary):
         raise KoptError(f"{_display(run_dir)} is still running (pid {summary['pid']}); stop it first")
     if run_died(summary):
-        status = "died"  # its process is gone (OOM kill, power loss): resumed like an interrupted run
+        status = DIED  # its process is gone (OOM kill, power loss): resumed like an interrupted run
     from kopt.validate import validate_train
 
     validate_train(cfg)
@@ -315,7 +307,7 @@ def prepare_sweep(target: str, line: CommandLine, cfgs: list[DictConfig], argv: 
         if changes:
             raise KoptError(f"{_display(job_dir)}: its config differs from job {num} of this command ({changes[0]}); "
                             "cannot resume this sweep")
-        done += _read_summary(job_dir).get("status") == "completed"
+        done += _read_summary(job_dir).get("status") == COMPLETED
     print(f"kopt: resuming sweep {_display(sweep)}: {done} of {len(cfgs)} jobs completed, running the other "
           f"{len(cfgs) - done}", flush=True)
     where = str(sweep)
@@ -326,7 +318,7 @@ def prepare_sweep(target: str, line: CommandLine, cfgs: list[DictConfig], argv: 
 def resume_job(cfg: DictConfig, job_dir: Path, num: int) -> dict:
     """One job of a resumed sweep: skipped when completed, continued otherwise."""
     summary = _read_summary(job_dir)
-    if summary.get("status") == "completed":
+    if summary.get("status") == COMPLETED:
         print(f"kopt: job {num} is already completed in {_display(job_dir)}; skipped", flush=True)
         return summary
     from kopt.training.run import run_train

@@ -14,7 +14,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict, read_write
 
-from kopt.rundir import SUMMARY, atomic_write_json, atomic_write_text
+from kopt.rundir import atomic_write_json, atomic_write_text
 
 log = logging.getLogger("kopt")
 SWEEP_CSV, SWEEP_JSON = "sweep.csv", "sweep.json"
@@ -26,11 +26,11 @@ current: dict[str, Any] = {}
 def write_sweep_summary(sweep_dir: Path, quiet: bool = False) -> dict:
     """Write sweep.csv and sweep.json (one row per job) and print the grouped table."""
     from kopt.console import console
-    from kopt.report.collect import find_run_dirs, load_run, varying_keys
+    from kopt.report.collect import find_run_dirs, read_record, varying_keys
     from kopt.report.table import group_records, groups_table, runs_table, show, to_csv
 
     sweep_dir = Path(sweep_dir)
-    records = [load_run(d) for d in find_run_dirs([sweep_dir])] if sweep_dir.is_dir() else []
+    records = [read_record(d) for d in find_run_dirs([sweep_dir])] if sweep_dir.is_dir() else []
     all_keys: list[str] = []
     for rec in records:
         all_keys.extend(k for k in rec.keys if k not in all_keys)
@@ -71,16 +71,9 @@ class SweepSummary(Callback):
 def record_status(cfg: DictConfig, run_dir: Path, status: str, error: str) -> None:
     """Make sure a job's summary.json says it failed or was interrupted, even when that happened
     before training started (no summary yet)."""
-    from kopt.rundir import read_json
+    from kopt.rundir import record_outcome
 
-    path = run_dir / SUMMARY
-    try:
-        summary = read_json(path)
-    except (OSError, ValueError):
-        summary = {"folds": [], "seed": int(cfg.get("seed", 0)), "run_dir": str(run_dir)}
-    if summary.get("status") in (None, "running") or (status == "failed" and summary.get("status") != "failed"):
-        summary.update(status=status, error=summary.get("error") or error)
-        atomic_write_json(path, summary)
+    record_outcome(run_dir, status, error, int(cfg.get("seed", 0)))
 
 
 LAUNCHER_NEEDS = {  # launcher option -> (plugin module, pip extra, program it needs on PATH)

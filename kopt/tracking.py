@@ -21,11 +21,12 @@ from omegaconf import DictConfig, OmegaConf
 from kopt.csvtext import to_csv
 from kopt.mlflow_study import current_trial, experiment_id, log_keras_models, mlflow_client, without_nulls
 from kopt.optim import current_lr
-from kopt.rundir import METRICS, SUMMARY, atomic_write_text, read_json, read_metrics
+from kopt.rundir import (COMPLETED, FAILED, INTERRUPTED, METRICS, SUMMARY, atomic_write_text, read_metrics,
+                         read_summary)
 
 log = logging.getLogger("kopt")
 TB_DIR, METRICS_CSV = "tb", "metrics.csv"
-MLFLOW_STATUS = {"completed": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
+MLFLOW_STATUS = {COMPLETED: "FINISHED", FAILED: "FAILED", INTERRUPTED: "KILLED"}
 
 
 class TensorBoardLogger(keras.callbacks.TensorBoard):
@@ -101,7 +102,7 @@ class MlflowRun:
         if final:
             self.client.log_batch(self.run_id, metrics=[self.mlflow.entities.Metric(f"final/{k}", v, 0, 0)
                                                         for k, v in final.items()])
-        if self.log_model and summary.get("status") == "completed":
+        if self.log_model and summary.get("status") == COMPLETED:
             log_keras_models(self.uri, self.run_id, sorted(Path(run_dir).glob("model*.keras")))
         for name in ("curves.png", SUMMARY):
             if self.artifacts and (Path(run_dir) / name).exists():
@@ -163,7 +164,7 @@ class Tracking:
                 if self.node.name == "csv":
                     write_metrics_csv(self.run_dir)
             if self.mlflow is not None:
-                self.mlflow.finish(self.run_dir, read_json(self.run_dir / SUMMARY))
+                self.mlflow.finish(self.run_dir, read_summary(self.run_dir).to_dict())
         except Exception as exc:  # tracking must not turn a finished run into a failed one
             log.warning("tracking after the run failed: %s: %s", type(exc).__name__, exc)
             print(f"kopt: warning: tracking after the run failed: {type(exc).__name__}: {exc}")

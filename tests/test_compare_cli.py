@@ -242,7 +242,7 @@ def test_compare_and_ensemble_never_import_tensorflow(two_runs, tmp_path):
 
 def test_compare_says_which_protocol_scored_the_folds_and_warns_on_selection(two_runs, tmp_path):
     from kopt.comparison import compare_runs
-    from kopt.runload import load_run
+    from kopt.rundir import load_run
 
     a, b = two_runs  # kopt train's default keeps each fold's best epoch on its validation part
     proc = run_kopt("compare", str(a), str(b), cwd=tmp_path)
@@ -273,7 +273,7 @@ def test_fold_scores_on_the_shared_test_set_are_not_judged_by_the_resampling_tes
     term (and 5x2cv's variance) assumes resampled test sets, so they are skipped, and the verdict
     follows McNemar on that test set."""
     from kopt.comparison import compare_runs
-    from kopt.runload import load_run
+    from kopt.rundir import load_run
 
     a, b = two_runs
     result = compare_runs(load_run(a), load_run(b), "test_accuracy")

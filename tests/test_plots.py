@@ -117,7 +117,7 @@ def test_report_png_names_defaults_by_value_marks_failed_runs_and_keeps_legends_
 
 
 def test_run_record_value_falls_back_to_the_composed_config(runs_with_a_default):
-    from kopt.report.collect import load_run
+    from kopt.report.collect import read_record as load_run
 
     a, b = (load_run(runs_with_a_default / "runs" / n) for n in "ab")
     assert (a.value("model.width"), b.value("model.width")) == ("8", "128")

@@ -179,7 +179,7 @@ def test_genetic_population_follows_the_budget(overrides, population):
 def test_retrain_trains_the_best_trials_epoch_count_and_reports_no_validation(tmp_path, monkeypatch):
     """Issues 16.8 and 14.8: the retrain on train+val has no validation data, so it chooses no epoch
     (it keeps the last of the best trial's best epoch, fixed in advance) and reports no val_*."""
-    from kopt.report.collect import load_run
+    from kopt.report.collect import read_record as load_run
 
     summary, study, study_dir = tune_here(tmp_path, monkeypatch, "tuner=random", "tuner.n_trials=2", "pruner=none",
                                           "split=kfold", "split.k=2", "trainer.epochs=4", *NUMERIC,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from kopt.commands.argparser import MAX_RESAMPLES, ArgumentParser, non_negative_int, probability, resamples
 from kopt.errors import KoptError, RunFailed
-from kopt.runload import FOLD_METRICS
+from kopt.rundir.names import FOLD_METRICS, VAL_ACCURACY
 
 SIDES = ("a", "b")
 SHARED_NODES = ("dataset", "split", "seed")
@@ -34,7 +34,7 @@ def parser() -> ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="a=... b=... OVERRIDE",
                    help="a='side A overrides', b='side B overrides', optionally protocol=fixed|best_epoch, then "
                         "shared overrides such as split=cv5x2")
-    p.add_argument("--metric", default="val_accuracy", choices=FOLD_METRICS, help="per-fold score to pair (default val_accuracy)")
+    p.add_argument("--metric", default=VAL_ACCURACY, choices=FOLD_METRICS, help="per-fold score to pair (default val_accuracy)")
     p.add_argument("--alpha", type=probability, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--bootstrap-seed", type=non_negative_int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--resamples", type=resamples, default=10_000,
@@ -149,7 +149,8 @@ def main(argv: list[str]) -> None:
     from kopt.comparison import compare_runs, render
     from kopt.console import console
     from kopt.rundir import atomic_write_json
-    from kopt.runload import load_run, output_dir
+    from kopt.rundir import load_run
+    from kopt.runload import output_dir
 
     out = output_dir("ab", args.out)
     if out.exists() and any(out.iterdir()):

@@ -6,7 +6,7 @@ Works on the saved arrays only (summary.json, splits.npz, predictions.npz): no T
 from __future__ import annotations
 
 from kopt.commands.argparser import MAX_RESAMPLES, ArgumentParser, non_negative_int, probability, resamples
-from kopt.runload import FOLD_METRICS
+from kopt.rundir.names import FOLD_METRICS, VAL_ACCURACY
 
 DESCRIPTION = """\
 Compare two finished `kopt train` runs A and B that share dataset, split, seed and folds.
@@ -21,7 +21,7 @@ def parser() -> ArgumentParser:
                        epilog="example: kopt compare runs/train/2026-01-01_10-00-00_000000 runs/train/2026-01-01_11-00-00_000000")
     p.add_argument("run_a", metavar="A", help="run dir of side A")
     p.add_argument("run_b", metavar="B", help="run dir of side B")
-    p.add_argument("--metric", default="val_accuracy", choices=FOLD_METRICS,
+    p.add_argument("--metric", default=VAL_ACCURACY, choices=FOLD_METRICS,
                    help=f"per-fold score to pair (default val_accuracy: each fold's held-out part); one of {', '.join(FOLD_METRICS)}")
     p.add_argument("--alpha", type=probability, default=0.05, help="significance level (default 0.05; CIs at 1 - alpha)")
     p.add_argument("--bootstrap-seed", type=non_negative_int, default=0, help="bootstrap seed (default 0)")
@@ -36,7 +36,8 @@ def main(argv: list[str]) -> None:
     from kopt.comparison import compare_runs, render
     from kopt.console import console
     from kopt.rundir import atomic_write_json
-    from kopt.runload import load_run, output_dir
+    from kopt.rundir import load_run
+    from kopt.runload import output_dir
 
     a, b = load_run(args.run_a), load_run(args.run_b)
     result = compare_runs(a, b, args.metric, args.alpha, args.bootstrap_seed, args.resamples)

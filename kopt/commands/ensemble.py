@@ -55,7 +55,8 @@ def main(argv: list[str]) -> None:
         raise KoptError("give either run dir(s) or --study DIR (see kopt ensemble --help)")
     from kopt import ensemble
     from kopt.rundir import atomic_savez, atomic_write_json
-    from kopt.runload import load_run, output_dir
+    from kopt.rundir import load_run
+    from kopt.runload import output_dir
 
     sources: dict = {}
     if args.study:

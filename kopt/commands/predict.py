@@ -85,7 +85,7 @@ def main(argv: list[str]) -> None:
     check_writable(out.parent)
     from kopt.runtime import setup_tensorflow
 
-    setup_tensorflow(int(source.run.summary.get("seed") or 0), True, 0, 0, False)
+    setup_tensorflow(int(source.run.summary.seed or 0), True, 0, 0, False)
     from kopt.console import console
     from kopt.predict import model as averaged
     from kopt.predict.inputs import read_inputs

@@ -9,8 +9,7 @@ import argparse
 from pathlib import Path
 
 from kopt.errors import KoptError
-
-METRICS = ("val_accuracy", "val_loss", "test_accuracy", "test_loss")
+from kopt.rundir.names import FOLD_METRICS as METRICS, VAL_ACCURACY
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,7 +29,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", metavar="FILE", help="write the table(s) as Markdown")
     p.add_argument("--plot", metavar="FILE", nargs="?", const="report.png",
                    help="write a comparison figure (PNG; default report.png): curves of the runs and a bar chart of the groups")
-    p.add_argument("--metric", default="val_accuracy", choices=METRICS, help="metric of the --plot figure")
+    p.add_argument("--metric", default=VAL_ACCURACY, choices=METRICS, help="metric of the --plot figure")
     p.add_argument("--status", metavar="STATUSES", help="only runs with these statuses, e.g. completed,failed")
     return p
 

@@ -23,7 +23,7 @@ def task(cfg) -> dict | None:
     from hydra.core.hydra_config import HydraConfig
 
     from kopt.resume import claim_run
-    from kopt.rundir import SUMMARY
+    from kopt.rundir import FAILED, INTERRUPTED, SUMMARY
     from kopt.sweep import record_status, split_threads
 
     hydra_cfg = HydraConfig.get()
@@ -45,7 +45,7 @@ def task(cfg) -> dict | None:
     except KeyboardInterrupt as exc:  # e.g. while TensorFlow was still loading
         from kopt.training.signals import NAMES
 
-        record_status(cfg, run_dir, "interrupted", NAMES.get(getattr(exc, "exit_code", 130) - 128, "SIGINT"))
+        record_status(cfg, run_dir, INTERRUPTED, NAMES.get(getattr(exc, "exit_code", 130) - 128, "SIGINT"))
         raise
     except (KoptError, RunFailed) as exc:
         if not multirun:
@@ -56,7 +56,7 @@ def task(cfg) -> dict | None:
             raise
         error = f"{type(exc).__name__}: {exc}"
     # one failed job must not stop the sweep: it is recorded in its run dir (and in sweep.csv)
-    record_status(cfg, run_dir, "failed", error)
+    record_status(cfg, run_dir, FAILED, error)
     _failures.append(f"job {hydra_cfg.job.num}: {error}")
     print(f"kopt: job {hydra_cfg.job.num} failed: {error}", file=sys.stderr)
     return None

@@ -46,7 +46,7 @@ def training_command(source: Source) -> str:
 
 def model_card(source: Source, fmt: str, file: str, params: int, flops: int, command: str) -> str:
     run, data = source.run, source.data
-    summary, config = run.summary, run.config
+    summary, config = run.summary.to_dict(), run.config
     metrics = summary.get("metrics") or {}
     lines = [f"# Model card: {source.description}", "",
              f"- format: {fmt}, file: `{file}`",

@@ -190,7 +190,7 @@ def _from_dataset(name: str, source: Source, shape) -> Inputs:
     from kopt.data.datasets import load_dataset
     from kopt.paths import config_groups, config_dir
 
-    run, seed = source.run, int(source.run.summary.get("seed") or 0)
+    run, seed = source.run, int(source.run.summary.seed or 0)
     node = run.config.get("dataset") or {}
     what = f"INPUT dataset={name}"
     if node.get("name") == name:

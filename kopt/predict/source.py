@@ -11,12 +11,12 @@ from pathlib import Path
 
 from kopt.errors import KoptError
 from kopt.runfiles import read_json_object
-from kopt.runload import FinishedRun, load_run
+from kopt.rundir import RunDir, load_run
 
 
 @dataclass
 class Member:
-    run: FinishedRun
+    run: RunDir
     files: list[Path]  # averaged with equal weights: the fold models of a run, or one fold
     weight: float
 
@@ -31,13 +31,13 @@ class Source:
     trial: int | None = None
 
     @property
-    def run(self) -> FinishedRun:
+    def run(self) -> RunDir:
         """The run whose data and config describe the model (the first member's)."""
         return self.members[0].run
 
     @property
     def data(self) -> dict:
-        data = self.run.summary.get("data")
+        data = self.run.summary.data
         return data if isinstance(data, dict) else {}
 
     @property
@@ -52,7 +52,7 @@ class Source:
         return sum(len(m.files) for m in self.members)
 
 
-def model_files(run: FinishedRun, fold: int | None = None) -> list[Path]:
+def model_files(run: RunDir, fold: int | None = None) -> list[Path]:
     """The saved model of each fold of ``run`` (or of fold ``fold`` only)."""
     n = len(run.folds)
     names = ["model.keras"] if n == 1 else [f"model_fold{k}.keras" for k in range(n)]
@@ -121,7 +121,7 @@ def _ensemble_source(path: Path) -> Source:
         weight = row.get("weight")
         members.append(Member(run, model_files(run, fold if isinstance(fold, int) else None),
                               float(weight) if isinstance(weight, (int, float)) else 1.0 / len(rows)))
-    names = {tuple((m.run.summary.get("data") or {}).get("class_names") or ()) for m in members}
+    names = {tuple((m.run.summary.data or {}).get("class_names") or ()) for m in members}
     if len(names) > 1:
         raise KoptError(f"{path}: the members predict different classes; they cannot be averaged")
     method = info.get("method", "mean")

@@ -14,18 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kopt.errors import KoptError
-from kopt.procs import run_died
-from kopt.rundir import METRICS, SUMMARY, read_metrics
+from kopt.rundir import COMPLETED, FOLD_METRICS, METRICS, SUMMARY, load_run, read_metrics
 from kopt.runfiles import BadFile, read_json_object, read_yaml
 
-METRIC_KEYS = ("val_accuracy", "val_loss", "test_accuracy", "test_loss")
+METRIC_KEYS = FOLD_METRICS  # the columns of a report
 SKIP_DIRS = {"tb", "mlflow", "mlruns", "__pycache__"}
 
 
 @dataclass
 class RunRecord:
     path: Path
-    status: str  # completed | failed | interrupted | running | died | unknown
+    status: str  # kopt.rundir.names: completed | failed | pruned | interrupted | running | died | unknown
     keys: dict[str, str] = field(default_factory=dict)  # group choices + overrides, e.g. model=mlp
     overrides: list[str] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
@@ -39,7 +38,7 @@ class RunRecord:
 
     @property
     def completed(self) -> bool:
-        return self.status == "completed"
+        return self.status == COMPLETED
 
     def curves(self) -> list[dict]:
         return read_metrics(self.path)
@@ -129,57 +128,25 @@ def parse_override(text: str) -> tuple[str, str] | None:
     return key.lstrip("+"), value
 
 
-def _read_overrides(run_dir: Path) -> list[str]:
-    path = run_dir / ".hydra" / "overrides.yaml"
-    try:
-        data = read_yaml(path, root=run_dir)
-    except FileNotFoundError:
-        return []
-    if not isinstance(data, list) or not all(isinstance(o, (str, int, float)) for o in data):
-        raise BadFile(f"{path}: not a list of overrides")
-    return [str(o) for o in data]
-
-
-# summary.json keys a report reads, and the types they must have
-_TYPES = {"status": str, "choices": dict, "metrics": dict, "params": int, "duration_s": (int, float), "folds": list,
-          "error": str, "started_at": str, "finished_at": str, "name": str, "seed": (int, str)}
-
-
-def _check_types(path: Path, summary: dict) -> None:
-    for key, types in _TYPES.items():
-        value = summary.get(key)
-        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
-            raise BadFile(f"{path}: {key} is a {type(value).__name__}, not a {getattr(types, '__name__', 'number')}")
-    for key, value in (summary.get("choices") or {}).items():
-        if isinstance(value, (dict, list)):
-            raise BadFile(f"{path}: choices.{key} is a {type(value).__name__}, not an option name")
-
-
-def load_run(run_dir: Path) -> RunRecord:
-    """The record of one run dir; BadFile (naming the file) if a file in it cannot be used."""
-    overrides = _read_overrides(run_dir)
-    path = run_dir / SUMMARY
-    try:
-        summary = read_json_object(path, root=run_dir)
-    except FileNotFoundError:
-        summary = {"status": "unknown", "error": "no summary.json"}
-    _check_types(path, summary)
-    if run_died(summary):
-        summary = {**summary, "status": "died", "error": summary.get("error") or f"process {summary['pid']} is gone"}
-    keys = {k: str(v) for k, v in (summary.get("choices") or {}).items()}
-    if "seed" in summary:
-        keys["seed"] = str(summary["seed"])
-    for text in overrides:
+def read_record(run_dir: Path) -> RunRecord:
+    """The record of one run dir (read leniently by kopt.rundir.load_run); BadFile (naming the
+    file) if a file in it cannot be used."""
+    run = load_run(run_dir, strict=False)
+    summary = run.summary
+    keys = {k: str(v) for k, v in (summary.choices or {}).items()}
+    if summary.seed is not None:
+        keys["seed"] = str(summary.seed)
+    for text in run.overrides:
         parsed = parse_override(text)
         if parsed and not parsed[0].startswith("hydra"):
             keys[parsed[0]] = parsed[1]
-    metrics = {k: float(v) for k, v in (summary.get("metrics") or {}).items()
+    metrics = {k: float(v) for k, v in (summary.metrics or {}).items()
                if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    return RunRecord(path=run_dir, status=summary.get("status", "unknown"), keys=keys, overrides=overrides,
-                     metrics=metrics, params=summary.get("params"), duration_s=summary.get("duration_s"),
-                     n_folds=len(summary.get("folds") or []), error=summary.get("error"),
-                     started_at=summary.get("started_at"), finished_at=summary.get("finished_at"),
-                     name=summary.get("name"))
+    return RunRecord(path=run_dir, status=summary.status, keys=keys, overrides=run.overrides,
+                     metrics=metrics, params=summary.params, duration_s=summary.duration_s,
+                     n_folds=len(summary.folds), error=summary.error,
+                     started_at=summary.started_at, finished_at=summary.finished_at,
+                     name=summary.extra.get("name"))
 
 
 def collect(paths: list[str | Path]) -> list[RunRecord]:
@@ -190,7 +157,7 @@ def collect(paths: list[str | Path]) -> list[RunRecord]:
     records = []
     for d in dirs:
         try:
-            records.append(load_run(d))
+            records.append(read_record(d))
         except BadFile as exc:
             print(f"kopt: warning: {exc}; run left out", file=sys.stderr)
     if not records:

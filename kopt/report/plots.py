@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from kopt.plotstyle import DPI, FONT, STATES, figure, legend_outside, save, state_of, style_axes
+from kopt.plotstyle import DPI, FONT, STATES, figure, legend_outside, notice, save, state_of, style_axes
+from kopt.rundir import COMPLETED, VAL_ACCURACY, read_metrics
 from kopt.training.curves import CURVES, CURVES_SIZE, curves_figure, plot_curves
 
 COMPARE_SIZE = (13, 5)  # inches
@@ -29,19 +30,19 @@ def mean_curve(rows: list[dict], metric: str) -> tuple[list[int], list[float]]:
     return epochs, [sum(by_epoch[e]) / len(by_epoch[e]) for e in epochs]
 
 
-def comparison_figure(curves: list[tuple], bars: list[tuple], metric: str = "val_accuracy",
+def comparison_figure(curves: list[tuple], bars: list[tuple], metric: str = VAL_ACCURACY,
                       title: str = "kopt report", group_label: str = "group"):
     """``curves``: (label, metrics rows[, status]) per run; ``bars``: (group label, mean, std[, runs
     completed, runs not completed]) per group, over its completed runs."""
     fig = figure(COMPARE_SIZE)
     left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     for i, (label, rows, *rest) in enumerate(curves):
-        state = state_of(rest[0] if rest else "completed")
+        state = state_of(rest[0] if rest else COMPLETED)
         epochs, values = mean_curve(rows, metric)
         if not epochs:
             continue
         color = f"C{i % 10}"
-        if state == "completed":
+        if state == COMPLETED:
             left.plot(epochs, values, color=color, marker="." if len(epochs) < 30 else None, label=label)
         else:
             left.plot(epochs, values, ":", color=color, label=f"{label} ({state})", marker=STATES[state]["marker"],
@@ -63,6 +64,6 @@ def comparison_figure(curves: list[tuple], bars: list[tuple], metric: str = "val
     return fig
 
 
-def plot_comparison(curves: list[tuple], bars: list[tuple], path: Path, metric: str = "val_accuracy",
+def plot_comparison(curves: list[tuple], bars: list[tuple], path: Path, metric: str = VAL_ACCURACY,
                     title: str = "kopt report", group_label: str = "group") -> Path:
     return save(comparison_figure(curves, bars, metric, title, group_label), path)

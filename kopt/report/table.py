@@ -13,9 +13,11 @@ from kopt.console import fmt
 from kopt.csvtext import to_csv  # noqa: F401 (kopt report --csv, sweep.csv)
 from kopt.errors import KoptError
 from kopt.report.collect import METRIC_KEYS, RunRecord
+from kopt.rundir import (COMPLETED, DIED, FAILED, INTERRUPTED, RUNNING, TEST_ACCURACY, TEST_LOSS, VAL_ACCURACY,
+                         VAL_LOSS)
 
-SHORT = {"val_accuracy": "val_acc", "val_loss": "val_loss", "test_accuracy": "test_acc", "test_loss": "test_loss"}
-STATUS_STYLE = {"completed": "green", "failed": "red", "interrupted": "yellow", "running": "cyan", "died": "red"}
+SHORT = {VAL_ACCURACY: "val_acc", VAL_LOSS: "val_loss", TEST_ACCURACY: "test_acc", TEST_LOSS: "test_loss"}
+STATUS_STYLE = {COMPLETED: "green", FAILED: "red", INTERRUPTED: "yellow", RUNNING: "cyan", DIED: "red"}
 RUN_FIELDS = ("run", "status", "params", "duration_s", "folds", "started_at", "finished_at")
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kopt.rundir import atomic_savez, read_metrics
+from kopt.rundir import FOLD_FIELDS, atomic_savez, read_metrics
 from kopt.training.fold import FoldResult
 
 CHECKPOINTS = "checkpoints"
@@ -164,8 +164,7 @@ class CheckpointStore:
         try:
             arrays = read_npz(path)
             row = json.loads(str(arrays["meta"]))
-            metrics = {k: row[k] for k in ("val_accuracy", "val_loss", "test_accuracy", "test_loss")}
-            metrics.update({k: row[k] for k in ("test_accuracy_tta", "test_loss_tta") if k in row})  # trainer.tta
+            metrics = {k: float(v) for k, v in row.items() if k not in (*FOLD_FIELDS, "params")}  # every score
             result = FoldResult(int(row["fold"]), int(row["best_epoch"]), int(row["epochs_run"]), metrics,
                                 arrays["probs"], float(row["duration_s"]))
             if result.fold != fold or result.probs.ndim != 2:

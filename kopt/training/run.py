@@ -17,8 +17,9 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from kopt.errors import Interrupted, KoptError, RunFailed
-from kopt.rundir import (METRICS, PREDICTIONS, SPLITS, SUMMARY, MetricsWriter, atomic_save_model, atomic_savez,
-                         atomic_write_json, atomic_write_text, check_writable, read_json)
+from kopt.rundir import (COMPLETED, FAILED, INTERRUPTED, METRICS, PREDICTIONS, RUNNING, SPLITS, SUMMARY, VAL_ACCURACY,
+                         VAL_LOSS, MetricsWriter, Summary, atomic_save_model, atomic_savez, atomic_write_text,
+                         check_writable, fold_means, read_summary, write_summary)
 from kopt.training.evaluate import inference_copy, test_metrics
 from kopt.training.fold import FoldContext, FoldResult
 
@@ -54,40 +55,21 @@ class RunState:
     def choices(self) -> dict[str, str]:
         return choices(self.cfg)
 
-    def summary(self, status: str, error: str | None = None) -> dict:
+    def summary(self, status: str, error: str | None = None) -> Summary:
         rows = [f.row() for f in self.folds]
-        metrics = {}
-        for key in ("val_accuracy", "val_loss", "test_accuracy", "test_loss", "test_accuracy_tta", "test_loss_tta"):
-            values = [r[key] for r in rows if r.get(key) is not None]
-            if values:
-                metrics[key] = float(np.mean(values))
-                if len(values) > 1:
-                    metrics[key + "_std"] = float(np.std(values, ddof=1))
         from kopt.runtime import versions
 
-        out = {
-            "status": status,
-            "metrics": metrics,
-            "folds": rows,
-            "params": self.params,
-            "duration_s": time.time() - self.started,
-            "seed": int(self.cfg.seed),
-            "protocol": str(self.cfg.trainer.get("protocol", "best_epoch")),  # kopt.protocol
-            "choices": self.choices(),
-            "run_dir": str(self.run_dir),
-            "started_at": datetime.fromtimestamp(self.started, timezone.utc).isoformat(),
-            "finished_at": datetime.now(timezone.utc).isoformat(),
-            "versions": versions(),
-            **self.extra,
-        }
-        if error:
-            out["error"] = error
-        return out
+        summary = Summary(
+            status=status, metrics=fold_means(rows), folds=rows, params=self.params,
+            duration_s=time.time() - self.started, seed=int(self.cfg.seed),
+            protocol=str(self.cfg.trainer.get("protocol", "best_epoch")),  # kopt.protocol
+            choices=self.choices(), run_dir=str(self.run_dir),
+            started_at=datetime.fromtimestamp(self.started, timezone.utc).isoformat(),
+            finished_at=datetime.now(timezone.utc).isoformat(), versions=versions(), error=error or None)
+        return Summary.from_dict({**summary.to_dict(), **self.extra})  # pid, host, data; a resume's started_at
 
     def write(self, status: str, error: str | None = None) -> dict:
-        summary = self.summary(status, error)
-        atomic_write_json(self.run_dir / SUMMARY, summary)
-        return summary
+        return write_summary(self.run_dir, self.summary(status, error))
 
 
 def _relative(path: Path) -> str:
@@ -207,7 +189,7 @@ def train_fold(ctx: FoldContext) -> FoldResult:
         name = "model.keras" if n_folds == 1 else f"model_fold{fold}.keras"
         atomic_save_model(inference, state.run_dir / name)
     # the restored weights are the best epoch's, so its logged validation values are theirs
-    metrics = {"val_accuracy": best.best_logs.get("val_accuracy"), "val_loss": best.best_logs.get("val_loss"), **test}
+    metrics = {VAL_ACCURACY: best.best_logs.get(VAL_ACCURACY), VAL_LOSS: best.best_logs.get(VAL_LOSS), **test}
     return FoldResult(fold, best.best_epoch, epochs_run, {k: float(v) for k, v in metrics.items() if v is not None},
                       probs.astype("float32"), time.time() - t0)
 
@@ -327,7 +309,7 @@ def _train_folds(ctx: FoldContext, splits: Splits) -> None:
         state.folds.append(result)
         if store is not None:
             store.save_result(result)
-        state.write("running")
+        state.write(RUNNING)
 
 
 def _finish(ctx: FoldContext) -> dict:
@@ -336,7 +318,7 @@ def _finish(ctx: FoldContext) -> dict:
     probs = np.stack([f.probs for f in state.folds])
     atomic_savez(state.run_dir / PREDICTIONS, y_true=ctx.data.y[ctx.test_idx], probs=probs.mean(axis=0),
                  fold_probs=probs, test_idx=ctx.test_idx)
-    summary = state.write("completed")
+    summary = state.write(COMPLETED)
     if ctx.store is not None:
         ctx.store.clear()
     return summary
@@ -357,8 +339,8 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
     (:func:`_train_folds`) -> finish (:func:`_finish`); the last three write an interrupted or
     failed summary.json when they stop early."""
     run_dir = Path(run_dir)
-    previous = read_json(run_dir / SUMMARY) if resume and (run_dir / SUMMARY).is_file() else {}
-    if previous.get("status") == "completed":
+    previous = read_summary(run_dir).to_dict() if resume and (run_dir / SUMMARY).is_file() else {}
+    if previous.get("status") == COMPLETED:
         return previous
     ctx, tracking = _prepare(cfg, run_dir, previous, callbacks_factory, quiet, resume, titled)
     state = ctx.state
@@ -367,14 +349,14 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
 
     with graceful_interrupts():
         try:
-            state.write("running")
+            state.write(RUNNING)
             splits = _data_and_splits(ctx)
             _train_folds(ctx, splits)
             summary = _finish(ctx)
         except KeyboardInterrupt as exc:  # Interrupted (SIGINT/SIGTERM), or a Ctrl-C in a non-main thread
             signum = getattr(exc, "exit_code", 130) - 128
             name = NAMES.get(signum, "SIGINT")
-            _mark(state, "interrupted", name)
+            _mark(state, INTERRUPTED, name)
             if not quiet and resume_hint:  # (a caller running many runs, like kopt tune or -m, says how to go on)
                 where = _relative(run_dir)
                 console.print(f"[yellow]interrupted[/] ({name}): run dir {where} is marked interrupted; "
@@ -383,14 +365,14 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
                 raise
             raise Interrupted(2) from None
         except (KoptError, RunFailed) as exc:
-            _mark(state, "failed", str(exc))
+            _mark(state, FAILED, str(exc))
             raise
         except OSError as exc:
-            _mark(state, "failed", f"{type(exc).__name__}: {exc}")
+            _mark(state, FAILED, f"{type(exc).__name__}: {exc}")
             where = exc.filename or run_dir
             raise RunFailed(f"I/O error on {where}: {exc.strerror or exc}") from None
         except Exception as exc:
-            _mark(state, "failed", f"{type(exc).__name__}: {exc}")
+            _mark(state, FAILED, f"{type(exc).__name__}: {exc}")
             raise RunFailed(f"{type(exc).__name__}: {exc} (run dir {run_dir})") from exc
         finally:
             tracking.finish()

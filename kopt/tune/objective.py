@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from omegaconf import OmegaConf
 
 from kopt.errors import KoptError, RunFailed
 from kopt.mlflow_study import study_trial
-from kopt.rundir import SUMMARY, atomic_write_json, atomic_write_text
+from kopt.rundir import atomic_write_text, mark_pruned
 from kopt.training.run import run_train
 from kopt.tune.best import hydra_value
 from kopt.tune.plan import TunePlan
@@ -59,17 +58,6 @@ class EpochProgress(keras.callbacks.Callback):
         self.ui.epoch(self.number, self.fold, self.n_folds, epoch + 1, self.epochs, logs or {})
 
 
-def _mark_pruned(run_dir: Path, stopped: dict) -> None:
-    """run_train wrote status 'failed' (the TrialPruned exception); say what really happened."""
-    path = run_dir / SUMMARY
-    if not path.exists():
-        return
-    summary = json.loads(path.read_text())
-    summary.pop("error", None)
-    summary.update(status="pruned", **stopped)
-    atomic_write_json(path, summary)
-
-
 def _best_epoch(summary: dict) -> int | None:
     epochs = [f["best_epoch"] for f in summary.get("folds", []) if f.get("best_epoch")]
     return max(1, round(sum(epochs) / len(epochs))) if epochs else None
@@ -110,7 +98,7 @@ def run_trial(plan: TunePlan, trial, study_dir: Path, ui=None) -> Outcome:
         return Outcome("COMPLETE", float(value), time.time() - t0, attrs)
     except RunFailed as exc:
         if isinstance(exc.__cause__, optuna.TrialPruned):
-            _mark_pruned(run_dir, stopped)
+            mark_pruned(run_dir, stopped)  # run_train recorded the TrialPruned exception as failed
             attrs.update(stopped)
             return Outcome("PRUNED", None, time.time() - t0, attrs)
         attrs["fail_reason"] = str(exc)

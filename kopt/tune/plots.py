@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 from kopt.plotstyle import BEST, CMAP, STATES, figure, legend_outside, notice, state_of, style_axes
+from kopt.rundir import COMPLETED, FAILED, PRUNED
 
 MIN_IMPORTANCE_TRIALS = 10
 SIZE = (8, 5)
@@ -38,7 +39,7 @@ def history_figure(trials, metric: str, direction: str = "maximize"):
     better = max if direction == "maximize" else min
     done = [t for t in trials if t.state.name == "COMPLETE" and _finite(t.value)]
     if done:
-        style = STATES["completed"]
+        style = STATES[COMPLETED]
         ax.plot([t.number for t in done], [t.value for t in done], linestyle="none", marker=style["marker"],
                 color=style["color"], label=style["label"])
         best, xs, ys = None, [], []
@@ -50,12 +51,12 @@ def history_figure(trials, metric: str, direction: str = "maximize"):
     pruned = [(t.number, _last_report(t)) for t in trials if t.state.name == "PRUNED"]
     pruned = [(n, v) for n, v in pruned if _finite(v)]
     if pruned:
-        style = STATES["pruned"]
+        style = STATES[PRUNED]
         ax.plot(*zip(*pruned), linestyle="none", marker=style["marker"], color=style["color"],
                 label="pruned (last reported)")
     failed = [t.number for t in trials if t.state.name == "FAIL"]
     if failed:  # no value: on the x axis
-        style = STATES["failed"]
+        style = STATES[FAILED]
         ax.plot(failed, [0.0] * len(failed), linestyle="none", marker=style["marker"], color=style["color"],
                 markersize=8, clip_on=False, transform=ax.get_xaxis_transform(), label="failed (no value)")
     if not (done or pruned or failed):
@@ -84,7 +85,7 @@ def intermediate_figure(trials, metric: str):
         from matplotlib.lines import Line2D
 
         present = {state_of(t.state.name) for t in trials if t.intermediate_values}
-        handles = [Line2D([], [], color=STATES[s]["color"], marker=None if s == "completed" else STATES[s]["marker"],
+        handles = [Line2D([], [], color=STATES[s]["color"], marker=None if s == COMPLETED else STATES[s]["marker"],
                           label=STATES[s]["label"]) for s in STATES if s in present]
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize="small")
     else:
@@ -185,7 +186,7 @@ def importance_figure(study, trials, metric: str):
 
     importances = optuna.importance.get_param_importances(study)
     names = list(importances)[::-1]  # the most important on top
-    ax.barh(names, [importances[k] for k in names], color=STATES["completed"]["color"])
+    ax.barh(names, [importances[k] for k in names], color=STATES[COMPLETED]["color"])
     for y, name in enumerate(names):
         ax.text(importances[name], y, f" {importances[name]:.2f}", va="center", fontsize=8)
     style_axes(ax, title=f"parameter importances for {metric} ({n} completed trials)",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from kopt.rundir import SUMMARY, atomic_write_json, atomic_write_text, read_json
+from kopt.rundir import SUMMARY, atomic_write_text, read_json, write_json_summary
 from kopt.tune.best import MARKER, best_config
 from kopt.tune.plan import TunePlan
 from kopt.tune.study import state_counts
@@ -93,7 +93,7 @@ def write_progress(study_dir: Path, study, plan: TunePlan, storage: str, duratio
         for key in ("test_accuracy", "test_loss", "retrain", "plots"):
             if key in old and key not in summary and old.get("best_trial") == summary["best_trial"]:
                 summary[key] = old[key]
-    atomic_write_json(previous, summary)
+    write_json_summary(study_dir, summary)  # the study's own shape, not a run's Summary
     return summary
 
 

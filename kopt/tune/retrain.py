@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from kopt.rundir import SUMMARY, read_json
+from kopt.rundir import COMPLETED, SUMMARY, TEST_ACCURACY, TEST_LOSS, read_summary
 from kopt.tune.best import best_config
 from kopt.tune.plan import TunePlan
 
@@ -70,17 +70,17 @@ def retrain_best(plan: TunePlan, trial, study_dir: Path) -> dict:
     rel = f"retrain/{trial.number}"
     run_dir = Path(study_dir) / rel
     previous = run_dir / SUMMARY
-    summary = read_json(previous) if previous.exists() else None
+    summary = read_summary(run_dir).to_dict() if previous.exists() else None
     cfg = retrain_config(plan, trial)
-    if summary is None or summary.get("status") != "completed":
+    if summary is None or summary.get("status") != COMPLETED:
         if run_dir.exists():  # an unfinished retrain (killed): start it over
             shutil.rmtree(run_dir)
         with study_trial(cfg.get("logger"), plan.study_name, trial.number, role="retrain"):  # MLflow: nested
             summary = run_train(cfg, run_dir, quiet=True)
     metrics = summary.get("metrics", {})
     trial_summary = Path(study_dir) / str(trial.user_attrs.get("run_dir", f"trials/{trial.number}")) / SUMMARY
-    folds = read_json(trial_summary).get("folds", []) if trial_summary.exists() else []
+    folds = read_summary(trial_summary.parent).folds if trial_summary.exists() else []
     return {"trial": trial.number, "epochs": int(cfg.trainer.epochs),
             "epochs_reason": retrain_epochs(trial, int(cfg.trainer.epochs))[1],
             "trial_best_epochs": [f.get("best_epoch") for f in folds], "protocol": "fixed", "run_dir": rel,
-            "test_accuracy": metrics.get("test_accuracy"), "test_loss": metrics.get("test_loss")}
+            "test_accuracy": metrics.get(TEST_ACCURACY), "test_loss": metrics.get(TEST_LOSS)}

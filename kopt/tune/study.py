@@ -22,10 +22,10 @@ from pathlib import Path
 
 from kopt.errors import KoptError, RunFailed, install_hint
 from kopt.procs import process_alive
+from kopt.rundir import INTERRUPTED, mark_interrupted
 from kopt.tune.plan import TunePlan, store_plan, stored_plan
 
 JOURNAL = "journal.log"
-INTERRUPTED = "interrupted"
 FINISHED = ("COMPLETE", "PRUNED")
 
 
@@ -179,19 +179,6 @@ def set_attrs(study, number_or_trial, attrs: dict) -> None:
         trial.set_user_attr(key, value)
 
 
-def _mark_run_dir_interrupted(run_dir: Path, reason: str) -> None:
-    from kopt.rundir import SUMMARY, atomic_write_json, read_json
-
-    path = run_dir / SUMMARY
-    try:
-        summary = read_json(path)
-    except (OSError, ValueError):
-        return
-    if summary.get("status") == "running":
-        summary.update(status="interrupted", error=reason)
-        atomic_write_json(path, summary)
-
-
 def recover(study, study_dir: Path) -> tuple[list[int], list[int]]:
     """Fail the RUNNING trials of dead processes on this host, then enqueue again every trial
     failed by an interruption that has not been retried. Returns (failed, enqueued) numbers."""
@@ -204,7 +191,7 @@ def recover(study, study_dir: Path) -> tuple[list[int], list[int]]:
         if worker.get("host") == host and not process_alive(worker.get("pid"), t.datetime_start):
             reason = f"{INTERRUPTED}: its process ({worker.get('pid')}) died"
             set_attrs(study, t.number, {"fail_reason": reason})
-            _mark_run_dir_interrupted(Path(study_dir) / str(t.user_attrs.get("run_dir") or trial_run_dir(study_dir, t.number)), reason)
+            mark_interrupted(Path(study_dir) / str(t.user_attrs.get("run_dir") or trial_run_dir(study_dir, t.number)), reason)
             study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
             failed.append(t.number)
     return failed, requeue_interrupted(study)

@@ -1,13 +1,6 @@
-"""The run-directory contract, and atomic writes (temporary file in the same folder, then rename).
-
-A run dir holds:
-  .hydra/config.yaml, .hydra/overrides.yaml   the composed config and the overrides
-  metrics.jsonl      one JSON object per epoch per fold
-  summary.json       status, metrics, folds, params, duration_s, seed, versions
-  model.keras / model_fold<k>.keras
-  predictions.npz    test-set y_true, probs (n, classes), fold_probs (k, n, classes), test_idx
-  splits.npz         the test/train/val indices of every fold
-  train.log          the log file
+"""Run-dir files on disk: their names, atomic writes (temporary file in the same folder, then
+rename, keeping the umask), metrics.jsonl, and the writability probe. See kopt/rundir/__init__.py
+for the layout of a run dir.
 """
 
 from __future__ import annotations

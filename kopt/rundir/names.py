@@ -1,0 +1,24 @@
+"""The names a run dir's summary.json uses: statuses and metrics (spelled here only).
+
+A run's ``status`` is one of :data:`WRITTEN` on disk; readers add :data:`DIED` (the summary says
+running but its process on this host is gone) and :data:`UNKNOWN` (no summary.json).
+"""
+
+from __future__ import annotations
+
+RUNNING = "running"
+COMPLETED = "completed"
+FAILED = "failed"
+PRUNED = "pruned"          # a tune trial stopped by its pruner (run_train first records it as failed)
+INTERRUPTED = "interrupted"  # SIGINT/SIGTERM, or a trial whose process died; resumable
+WRITTEN = (RUNNING, COMPLETED, FAILED, PRUNED, INTERRUPTED)
+DIED = "died"              # read side only: never written
+UNKNOWN = "unknown"        # read side only: a run dir without summary.json
+
+VAL_ACCURACY = "val_accuracy"
+VAL_LOSS = "val_loss"
+TEST_ACCURACY = "test_accuracy"
+TEST_LOSS = "test_loss"
+VAL_METRICS = (VAL_ACCURACY, VAL_LOSS)  # chosen on validation data: trainer.monitor, tuner.metric
+FOLD_METRICS = (VAL_ACCURACY, VAL_LOSS, TEST_ACCURACY, TEST_LOSS)  # every run's per-fold scores
+FOLD_FIELDS = ("fold", "best_epoch", "epochs_run", "duration_s")  # per-fold keys that are not scores
