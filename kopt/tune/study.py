@@ -22,6 +22,7 @@ from pathlib import Path
 
 from kopt.errors import KoptError, RunFailed, install_hint
 from kopt.procs import process_alive
+from kopt.tune import optuna_api
 from kopt.tune.plan import TunePlan, store_plan, stored_plan
 
 JOURNAL = "journal.log"
@@ -79,14 +80,6 @@ def open_storage(spec: str, tuner: dict | None = None):
     except Exception as exc:  # noqa: BLE001 - a bad URL, a server that is down
         detail = " ".join(str(exc).split())[:200]
         raise KoptError(f"tuner.storage={spec}: cannot open it ({type(exc).__name__}: {detail})") from None
-
-
-def rdb_storage(storage):
-    """The RDBStorage under Optuna's cache wrapper, or None for other storages."""
-    from optuna.storages import RDBStorage
-
-    inner = getattr(storage, "_backend", storage)
-    return inner if isinstance(inner, RDBStorage) else None
 
 
 def check_resume(plan: TunePlan, spec: str, study_dir: Path | None = None) -> None:
@@ -169,12 +162,7 @@ def load_study(storage, study_name: str, worker: int = 0):
 # -- recovery -----------------------------------------------------------------------------------
 
 def set_attrs(study, number_or_trial, attrs: dict) -> None:
-    import optuna
-
-    trial = number_or_trial
-    if isinstance(trial, int):
-        trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, trial)
-        trial = optuna.trial.Trial(study, trial_id)
+    trial = optuna_api.trial_by_number(study, number_or_trial) if isinstance(number_or_trial, int) else number_or_trial
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
 
@@ -231,9 +219,7 @@ def recover_dead_workers(study, study_dir: Path) -> list[int]:
     enqueued again (the numbers). With heartbeats (PostgreSQL storages) stale trials are
     retried by Optuna's heartbeat callback instead, on any host; only the trials that a signal
     interrupted (a worker's SLURM job cancelled, Ctrl-C) are enqueued again here."""
-    from optuna.storages._heartbeat import is_heartbeat_enabled
-
-    if is_heartbeat_enabled(study._storage):
+    if optuna_api.heartbeat_enabled(study):
         return requeue_interrupted(study)
     return recover(study, study_dir)[1]
 
@@ -253,7 +239,7 @@ def claim_lock(study, study_dir: Path):
     together they create exactly n_trials: a PostgreSQL advisory lock (held across machines, and
     released by the server when a worker dies) on a PostgreSQL storage, else a file lock in the
     study dir (one machine)."""
-    rdb = rdb_storage(study._storage)
+    rdb = optuna_api.rdb_storage(study)
     if rdb is not None and rdb.engine.dialect.name == "postgresql":
         from sqlalchemy import text
 
@@ -316,7 +302,6 @@ def claim(study, plan: TunePlan, study_dir: Path, since: float):
     """The next trial to run; None when the study has enough (or the grid is used up); WAIT when
     it only has enough counting RUNNING trials and heartbeats are on: one of them may yet go stale
     and be retried, so the worker waits instead of leaving the study short."""
-    from optuna.storages._heartbeat import is_heartbeat_enabled
     from optuna.trial import TrialState
 
     from kopt.training.signals import raise_if_received
@@ -332,7 +317,7 @@ def claim(study, plan: TunePlan, study_dir: Path, since: float):
         counts = state_counts(trials)
         if counts["COMPLETE"] + counts["PRUNED"] + counts["RUNNING"] >= plan.n_trials:
             waiting = counts["RUNNING"] and counts["COMPLETE"] + counts["PRUNED"] < plan.n_trials
-            return WAIT if waiting and is_heartbeat_enabled(study._storage) else None
+            return WAIT if waiting and optuna_api.heartbeat_enabled(study) else None
         if plan.grid_size is not None and not counts.get("WAITING"):
             started = {t.system_attrs.get("grid_id") for t in trials if t.state != TrialState.WAITING}
             if len(started - {None}) >= plan.grid_size:
@@ -343,8 +328,8 @@ def claim(study, plan: TunePlan, study_dir: Path, since: float):
         with warnings.catch_warnings():  # kopt runs the heartbeat thread itself (see work())
             warnings.filterwarnings("ignore", HEARTBEAT_WARNING, UserWarning)
             trial = study.ask()
-        if is_heartbeat_enabled(study._storage):  # at once: a trial without one never goes stale
-            study._storage.record_heartbeat(trial._trial_id)
+        if optuna_api.heartbeat_enabled(study):  # at once: a trial without one never goes stale
+            optuna_api.record_heartbeat(study, trial)
         return trial
 
 
@@ -382,7 +367,6 @@ def work(study, plan: TunePlan, study_dir: Path, since: float, ui=None, on_trial
     tuner.max_failures trials failed since ``since``; Interrupted on Ctrl-C/SIGTERM (the running
     trial is then marked FAIL "interrupted", so a rerun redoes it)."""
     from optuna.storages import fail_stale_trials
-    from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
 
     from kopt.runtime import import_tensorflow
 
@@ -399,19 +383,19 @@ def work(study, plan: TunePlan, study_dir: Path, since: float, ui=None, on_trial
     worker = {"host": socket.gethostname(), "pid": os.getpid()}
     with sigterm_raises():
         while True:
-            if is_heartbeat_enabled(study._storage):
+            if optuna_api.heartbeat_enabled(study):
                 fail_stale_trials(study)
             trial = claim(study, plan, study_dir, since)
             if trial is None:
                 break
             if trial is WAIT:  # look again soon: the study is done as soon as the running trials end
-                time.sleep(min(WAIT_POLL_S, study._storage.get_heartbeat_interval()))
+                time.sleep(min(WAIT_POLL_S, optuna_api.heartbeat_interval(study)))
                 continue
             run_dir = str(trial_run_dir(study_dir, trial.number))
             set_attrs(study, trial, {"worker": worker, "run_dir": run_dir})
             started = time.time()
             try:
-                with get_heartbeat_thread(trial._trial_id, study._storage):
+                with optuna_api.heartbeat_thread(study, trial):
                     outcome = run_trial(plan, trial, study_dir, ui)
             except KeyboardInterrupt as exc:
                 signame = "SIGTERM" if getattr(exc, "exit_code", 130) == 143 else "SIGINT"
@@ -420,7 +404,7 @@ def work(study, plan: TunePlan, study_dir: Path, since: float, ui=None, on_trial
                 raise
             finish(study, trial, outcome)
             if on_trial is not None:
-                on_trial(study._storage.get_trial(trial._trial_id))
+                on_trial(optuna_api.frozen_trial(study, trial))
         failures = session_failures(study.get_trials(deepcopy=False), since)
         if len(failures) >= plan.tuner["max_failures"]:
             last = failures[-1].user_attrs.get("fail_reason", "?")
