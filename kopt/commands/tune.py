@@ -106,7 +106,8 @@ def main(argv: list[str]) -> None:
 
         _plan = build_plan(cfgs[0], line.overrides, search_dirs(line.user_config_dir), line.config_name or "tune")
         from kopt.rundir import check_writable
-        from kopt.tune.study import check_resume, storage_spec
+        from kopt.tune.storage import storage_spec
+        from kopt.tune.study import check_resume
 
         study_dir = line.output_dir or Path("runs") / "tune" / _plan.study_name
         if not line.print_only:

@@ -19,7 +19,7 @@ from kopt.rundir import SUMMARY, atomic_write_json, atomic_write_text
 from kopt.training.run import run_train
 from kopt.tune.best import hydra_value
 from kopt.tune.plan import TunePlan
-from kopt.tune.study import trial_run_dir
+from kopt.tune.recovery import trial_run_dir
 
 
 @dataclass

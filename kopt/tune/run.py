@@ -11,7 +11,10 @@ from kopt.errors import RunFailed
 from kopt.tune.owner import record_owner
 from kopt.tune.plan import TunePlan, write_plan_file
 from kopt.tune.report import trial_row, write_best_yaml, write_plots, write_progress
-from kopt.tune.study import open_storage, open_study, quiet_optuna, recover, storage_spec, work
+from kopt.tune.loop import work
+from kopt.tune.recovery import recover
+from kopt.tune.storage import open_storage, storage_spec
+from kopt.tune.study import open_study, quiet_optuna
 from kopt.tune.ui import TuneUI
 
 
@@ -98,7 +101,7 @@ def run_study(plan: TunePlan, study_dir: Path) -> dict:
         if int(plan.tuner.get("n_workers", 1)) > 1:
             from kopt.tune.workers import run_workers
 
-            from kopt.tune.study import sigterm_raises
+            from kopt.tune.loop import sigterm_raises
 
             with sigterm_raises():  # SIGTERM is passed on to the workers, like Ctrl-C
                 run_workers(plan, study, spec, study_dir, started, ui, on_poll=progress)

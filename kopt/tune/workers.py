@@ -133,7 +133,7 @@ def run_workers(plan, study, spec: str, study_dir: Path, since: float, ui, on_po
     """Start plan.tuner.n_workers workers and watch the study until they are all done. A worker
     killed by a signal leaves its trial RUNNING: the other workers (or, once they are done, a
     replacement) mark it FAIL "interrupted" and run its parameters again."""
-    from kopt.tune.study import recover_dead_workers
+    from kopt.tune.recovery import recover_dead_workers
 
     n = int(plan.tuner["n_workers"])
     threads = threads_per_worker(n)
@@ -173,7 +173,9 @@ def run_worker(spec: str, study_name: str, study_dir: Path, index: int = 0, thre
                since: float | None = None, on_trial=None) -> None:
     """One worker: join the study from its storage and run trials until there are enough."""
     from kopt.runtime import setup_tensorflow
-    from kopt.tune.study import load_study, open_storage, quiet_optuna, work
+    from kopt.tune.loop import work
+    from kopt.tune.storage import open_storage
+    from kopt.tune.study import load_study, quiet_optuna
 
     quiet_optuna()
     study, plan = load_study(open_storage(spec), study_name, worker=index)
