@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kopt.commands.argparser import ArgumentParser
+from kopt.argparser import ArgumentParser
 from kopt.errors import KoptError
 
 METRICS = ("val_accuracy", "val_loss", "test_accuracy", "test_loss")

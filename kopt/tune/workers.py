@@ -9,7 +9,6 @@ Run one worker by hand with ``python -m kopt.tune.workers --storage URL --study 
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import subprocess
@@ -18,6 +17,7 @@ import time
 from pathlib import Path
 
 import kopt
+from kopt.argparser import ArgumentParser
 from kopt.errors import Interrupted, KoptError, RunFailed
 from kopt.procs import usable_cores
 
@@ -190,17 +190,17 @@ def run_worker(spec: str, study_name: str, study_dir: Path, index: int = 0, thre
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m kopt.tune.workers", description=__doc__)
+    parser = ArgumentParser(prog="python -m kopt.tune.workers", description=__doc__)
     parser.add_argument("--storage", required=True)
     parser.add_argument("--study", required=True)
     parser.add_argument("--study-dir", default=None, help="default: runs/tune/<study>")
     parser.add_argument("--worker", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--since", type=float, default=None)
-    args = parser.parse_args(argv)
-    study_dir = Path(args.study_dir or Path("runs") / "tune" / args.study)
-    study_dir.mkdir(parents=True, exist_ok=True)
     try:
+        args = parser.parse_args(argv)
+        study_dir = Path(args.study_dir or Path("runs") / "tune" / args.study)
+        study_dir.mkdir(parents=True, exist_ok=True)
         run_worker(args.storage, args.study, study_dir, args.worker, args.threads, args.since)
     except KoptError as exc:
         print(f"kopt worker: error: {exc}", file=sys.stderr)
