@@ -11,7 +11,9 @@ import re
 import sys
 from pathlib import Path
 
-from kopt.compose import compose_and_validate, search_dirs
+from omegaconf import open_dict
+
+from kopt.compose import compose_and_validate, compose_option, search_dirs, split_argv
 from kopt.errors import KoptError, RunFailed
 from kopt.hydra_app import run_hydra_app
 from kopt.tune.space import DEFAULT_SEARCH, GROUPS
@@ -101,7 +103,11 @@ def main(argv: list[str]) -> None:
         print(f"kopt tune: no search given; searching search={preset}, the preset for model={cfgs[0].model.name} "
               "(give search=<preset> or search.<key>=... to choose)", file=sys.stderr, flush=True)
         argv = pin_override(argv, line.overrides, f"search={preset}")
-        line, cfgs = compose_and_validate(argv, "tune", validators=[validate_tune])
+        line.overrides = split_argv(argv).overrides
+        node = compose_option("search", preset, search_dirs(line.user_config_dir), line.config_name or "tune")
+        for cfg in cfgs:  # each job composed once: the preset joins it as its search node
+            with open_dict(cfg):
+                cfg.search = node
     if line.multirun:
         raise KoptError("kopt tune runs one study: drop -m/--multirun and put what to search under search., "
                         "e.g. 'search.model.width=choice(16,32,64)'")
