@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -243,10 +242,6 @@ def build_plan(cfg: DictConfig, overrides: list[str], dirs: list[Path], config_n
                     n_trials=int(n_trials), grid_size=grid_size, space=space)
 
 
-def plan_json(plan: TunePlan) -> str:
-    return json.dumps(plan.to_attr(), sort_keys=True)
-
-
 # -- where a study keeps its plan ------------------------------------------------------------
 
 def stored_plan(study) -> dict | None:
@@ -265,9 +260,3 @@ def store_plan(study, plan: TunePlan) -> None:
     optuna_api.set_study_system_attr(study, SYSTEM_ATTR, plan.to_attr())
     if study.user_attrs.get(ATTR) != PLAN_FILE:
         study.set_user_attr(ATTR, PLAN_FILE)
-
-
-def write_plan_file(study_dir: Path, plan: TunePlan) -> None:
-    from kopt.rundir import atomic_write_text
-
-    atomic_write_text(Path(study_dir) / PLAN_FILE, plan_json(plan) + "\n")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from kopt.errors import KoptError
 from kopt.tune.plan import TunePlan, store_plan, stored_plan
-from kopt.tune.storage import open_storage
+from kopt.tune.recovery import recover
+from kopt.tune.storage import open_storage, storage_spec
 
 
 def quiet_optuna() -> None:
@@ -74,6 +75,18 @@ def open_study(plan: TunePlan, storage, worker: int = 0):
     return study
 
 
+def start_study(plan: TunePlan, study_dir: Path):
+    """What kopt tune does before its first trial: create or resume the study in its storage,
+    write the study dir's plan.json and study.json (kopt tune checked before that the dir is this
+    study's), and recover the trials an earlier run left. (study, storage spec, (failed, enqueued))."""
+    from kopt.tune.owner import record_study_dir
+
+    spec = storage_spec(plan.tuner.get("storage"), study_dir)
+    study = open_study(plan, open_storage(spec, plan.tuner))
+    record_study_dir(study_dir, study, plan, spec)
+    return study, spec, recover(study, study_dir)
+
+
 def load_study(storage, study_name: str, worker: int = 0):
     """Join an existing study: its plan (configs, search space, tuner) comes from the storage."""
     import optuna
@@ -91,4 +104,17 @@ def load_study(storage, study_name: str, worker: int = 0):
     plan = TunePlan.from_attr(stored)
     existing = len(study.get_trials(deepcopy=False))
     study.sampler, study.pruner = build_sampler(plan, worker, existing), build_pruner(plan.pruner)
+    return study, plan
+
+
+def join_study(spec: str, study_name: str, study_dir: Path, worker: int = 0):
+    """What a worker does before its first trial: join the study from its storage alone, refuse a
+    study dir that holds another study's trials, and record the dir's study.json. (study, plan)"""
+    from kopt.tune.owner import check_owner, record_owner
+
+    study, plan = load_study(open_storage(spec), study_name, worker=worker)
+    if "://" in spec:  # heartbeats with the study's own settings, the same in every worker
+        study, plan = load_study(open_storage(spec, plan.tuner), study_name, worker=worker)
+    check_owner(study_dir, study_name, spec, study)  # never into another study's trials/
+    record_owner(study_dir, study, spec)
     return study, plan

@@ -174,17 +174,10 @@ def run_worker(spec: str, study_name: str, study_dir: Path, index: int = 0, thre
     """One worker: join the study from its storage and run trials until there are enough."""
     from kopt.runtime import setup_tensorflow
     from kopt.tune.loop import work
-    from kopt.tune.storage import open_storage
-    from kopt.tune.study import load_study, quiet_optuna
+    from kopt.tune.study import join_study, quiet_optuna
 
     quiet_optuna()
-    study, plan = load_study(open_storage(spec), study_name, worker=index)
-    if "://" in spec:  # heartbeats with the study's own settings, the same in every worker
-        study, plan = load_study(open_storage(spec, plan.tuner), study_name, worker=index)
-    from kopt.tune.owner import check_owner, record_owner
-
-    check_owner(Path(study_dir), study_name, spec, study)  # never into another study's trials/
-    record_owner(Path(study_dir), study, spec)
+    study, plan = join_study(spec, study_name, Path(study_dir), index)
     setup_tensorflow(plan.seed, deterministic=False, intra_threads=threads, inter_threads=1 if threads else 0)
     work(study, plan, Path(study_dir), since if since is not None else time.time(), on_trial=on_trial)
 
