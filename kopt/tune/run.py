@@ -10,7 +10,7 @@ from kopt.console import console
 from kopt.errors import RunFailed
 from kopt.tune.plan import TunePlan
 from kopt.tune.report import trial_row, write_best_yaml, write_plots, write_progress
-from kopt.tune.loop import work
+from kopt.tune.loop import sigterm_raises, work
 from kopt.tune.study import quiet_optuna, start_study
 from kopt.tune.ui import TuneUI
 
@@ -93,8 +93,6 @@ def run_study(plan: TunePlan, study_dir: Path) -> dict:
     try:
         if int(plan.tuner.get("n_workers", 1)) > 1:
             from kopt.tune.workers import run_workers
-
-            from kopt.tune.loop import sigterm_raises
 
             with sigterm_raises():  # SIGTERM is passed on to the workers, like Ctrl-C
                 run_workers(plan, study, spec, study_dir, started, ui, on_poll=progress)
