@@ -132,6 +132,7 @@ def main(argv: list[str]) -> None:
         train_help(argv)
         return
     failures: list[str] = []
+    sweep.current.clear()  # filled by the sweep callback of this command's multirun only
     try:
         run_hydra_app(train_task(failures), argv, "config", "kopt train")
     except KeyboardInterrupt:
