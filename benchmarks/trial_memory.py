@@ -34,7 +34,9 @@ def slope(values: list[float]) -> float:
 
 
 def kopt_rss(trials: int, workdir: Path) -> list[float]:
-    from kopt.tune.study import open_storage, open_study, quiet_optuna, work
+    from kopt.tune.loop import work
+    from kopt.tune.storage import open_storage
+    from kopt.tune.study import open_study, quiet_optuna
 
     plan = plan_study(workdir, ["dataset=digits", "model=cnn", "trainer.epochs=1", "tuner=random",
                                 f"tuner.n_trials={trials}", "tuner.study_name=mem", "pruner=none", *SEARCH])

@@ -37,7 +37,7 @@ def run_kopt(name: str, pruner: str, trials: int, epochs: int, seed: int, workdi
     import optuna
 
     from kopt.tune.run import run_study
-    from kopt.tune.study import open_storage
+    from kopt.tune.storage import open_storage
 
     plan = plan_study(workdir, ["dataset=digits", "model=cnn", f"trainer.epochs={epochs}", "trainer.batch_size=64",
                                 "tuner=bayes", f"tuner.n_trials={trials}", f"tuner.study_name={name}", f"seed={seed}",

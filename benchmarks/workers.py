@@ -46,7 +46,7 @@ SEARCH = ["search.model.width=int(interval(16, 64))", "search.optimizer.lr=tag(l
 def run(workers: int, trials: int, storage: str | None, name: str, workdir: Path, cluster=None) -> dict:
     import optuna
 
-    from kopt.tune.study import open_storage, storage_spec
+    from kopt.tune.storage import open_storage, storage_spec
 
     args = [sys.executable, "-m", "kopt", "tune", *TINY, "tuner=random", f"tuner.n_trials={trials}",
             f"tuner.n_workers={1 if cluster else workers}", f"tuner.study_name={name}", "pruner=none",

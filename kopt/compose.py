@@ -220,7 +220,15 @@ def split_hydra(cfg: DictConfig) -> tuple[DictConfig, DictConfig]:
     return cfg, hydra
 
 
-def compose_with_hydra(config_name: str, overrides: list[str], dirs: list[Path]) -> DictConfig:
+def compose_option(group: str, option: str, dirs: list[Path], config_name: str) -> DictConfig:
+    """One option of a group alone (``search=cnn_digits``), from the same search path as the jobs
+    of ``config_name``: the node a job composed with that option holds under ``group``. Cheaper
+    than composing the whole job again."""
+    return compose_with_hydra(None, [f"+{group}={option}"], dirs, primary_for=config_name)[group]
+
+
+def compose_with_hydra(config_name: str | None, overrides: list[str], dirs: list[Path],
+                       primary_for: str | None = None) -> DictConfig:
     """:func:`compose_job` with the ``hydra`` node kept (run dirs, job name, overrides)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -228,7 +236,8 @@ def compose_with_hydra(config_name: str, overrides: list[str], dirs: list[Path])
 
     # Hydra caches the primary config lookup made before hydra.searchpath applies, so the dir
     # holding the primary config must be the main one; the others follow in search order.
-    primary = next((d for d in dirs if (d / f"{config_name}.yaml").is_file()), dirs[-1])
+    primary_name = config_name or primary_for
+    primary = next((d for d in dirs if (d / f"{primary_name}.yaml").is_file()), dirs[-1])
     others = [d for d in dirs if d != primary]
     extra = ["hydra.searchpath=[" + ",".join(f"file://{d}" for d in others) + "]"] if others else []
     GlobalHydra.instance().clear()

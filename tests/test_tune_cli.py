@@ -219,7 +219,7 @@ def test_two_workers_share_the_study(workdir):
 
     import optuna
 
-    from kopt.tune.study import open_storage
+    from kopt.tune.storage import open_storage
 
     trials = optuna.load_study(study_name="par", storage=open_storage(str(study / "journal.log"))).trials
     pids = {t.user_attrs["worker"]["pid"] for t in trials}

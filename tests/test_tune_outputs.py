@@ -79,7 +79,7 @@ def assert_optuna_and_report_read_the_study(study_dir: Path, name: str, cwd: Pat
     short lines (no 2 kB plan attribute), trials carry an absolute run dir and the metric's name,
     pruning steps are the epochs of metrics.jsonl, and `kopt report` on the study dir shows what
     each trial sampled (from its .hydra/overrides.yaml)."""
-    from kopt.tune.study import open_storage
+    from kopt.tune.storage import open_storage
 
     journal = str(study_dir / "journal.log")
     listed = optuna_cli("studies", "--storage", journal, cwd=cwd)
@@ -114,7 +114,8 @@ def assert_optuna_and_report_read_the_study(study_dir: Path, name: str, cwd: Pat
 def test_a_study_that_kept_its_plan_in_the_user_attribute_resumes(tmp_path):
     """Studies made before the plan moved out of the user attributes still resume and join."""
     from kopt.tune.plan import ATTR, PLAN_FILE
-    from kopt.tune.study import check_resume, load_study, open_storage, open_study
+    from kopt.tune.storage import open_storage
+    from kopt.tune.study import check_resume, load_study, open_study
 
     plan = _plan("model=mlp", "search.model.width=choice(8, 16)")
     journal = str(tmp_path / "journal.log")

@@ -26,7 +26,7 @@ GOOD_AND_BAD = ["tuner=grid", "search.optimizer.lr=choice(1e-2, 1e-9)", "search.
 def tune_here(tmp_path: Path, monkeypatch, *overrides: str):
     """Plan and run a study as `kopt tune` does (without the Hydra app); returns (summary, study, dir)."""
     from kopt.tune.run import run_study
-    from kopt.tune.study import open_storage
+    from kopt.tune.storage import open_storage
 
     monkeypatch.chdir(tmp_path)
     argv = quote_search_overrides([*EASY, "tuner.study_name=s", *overrides])

@@ -11,7 +11,7 @@ import logging
 import shlex
 from pathlib import Path
 
-from kopt.commands.argparser import MAX_RESAMPLES, ArgumentParser, non_negative_int, probability, resamples
+from kopt.argparser import MAX_RESAMPLES, ArgumentParser, non_negative_int, probability, resamples
 from kopt.errors import KoptError, RunFailed
 from kopt.rundir.names import FOLD_METRICS, VAL_ACCURACY
 

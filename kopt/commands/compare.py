@@ -5,7 +5,7 @@ Works on the saved arrays only (summary.json, splits.npz, predictions.npz): no T
 
 from __future__ import annotations
 
-from kopt.commands.argparser import MAX_RESAMPLES, ArgumentParser, non_negative_int, probability, resamples
+from kopt.argparser import MAX_RESAMPLES, ArgumentParser, non_negative_int, probability, resamples
 from kopt.rundir.names import FOLD_METRICS, VAL_ACCURACY
 
 DESCRIPTION = """\

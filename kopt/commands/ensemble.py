@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kopt.commands.argparser import ArgumentParser, positive_int
+from kopt.argparser import ArgumentParser, positive_int
 from kopt.ensemble import METHODS
 from kopt.errors import KoptError
 

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from kopt.commands.argparser import ArgumentParser, non_negative_int
+from kopt.argparser import ArgumentParser, non_negative_int
 from kopt.errors import KoptError, install_hint
 
 # format -> (file or folder name in --out, Keras' model.export format or None for a .keras file, modules needed)

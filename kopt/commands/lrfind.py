@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
-from kopt.commands.argparser import ArgumentParser, positive_int
+from kopt.argparser import ArgumentParser, positive_int
 from kopt.errors import KoptError
 
 MIN_STEPS = 5  # fewer leave no slope to suggest a rate from

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kopt.commands.argparser import ArgumentParser, non_negative_int, positive_int
+from kopt.argparser import ArgumentParser, non_negative_int, positive_int
 from kopt.errors import KoptError
 from kopt.tta import MODES
 

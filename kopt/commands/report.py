@@ -5,20 +5,15 @@ No TensorFlow: it reads summary.json, .hydra/overrides.yaml and metrics.jsonl on
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+from kopt.argparser import ArgumentParser
 from kopt.errors import KoptError
 from kopt.rundir.names import FOLD_METRICS as METRICS, VAL_ACCURACY
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one clear line, through the CLI's error path
-        raise KoptError(message)
-
-
-def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="kopt report", description="Tabulate, group and plot runs. PATH may be a run dir, a sweep "
+def parser() -> ArgumentParser:
+    p = ArgumentParser(prog="kopt report", description="Tabulate, group and plot runs. PATH may be a run dir, a sweep "
                 "dir (runs/multirun/<ts>), a study dir (runs/tune/<study>) or runs/ itself (the default).")
     p.add_argument("paths", nargs="*", metavar="PATH", help="run dirs or folders holding run dirs (default: runs)")
     p.add_argument("--group-by", metavar="KEYS", help="comma-separated keys, e.g. model,regularizer: mean ± std "

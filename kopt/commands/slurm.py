@@ -13,7 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from kopt.commands.argparser import ArgumentParser, non_negative_int, positive_int
+from kopt.argparser import ArgumentParser, non_negative_int, positive_int
 from kopt.commands.worker import parse as parse_worker
 
 DESCRIPTION = """\

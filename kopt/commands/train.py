@@ -13,13 +13,22 @@ from kopt.hydra_app import run_hydra_app
 from kopt.training.distribute import scratch_run_dir
 from kopt.validate import validate_train
 
-_failures: list[str] = []
 # `-m ... resume=true`: completed jobs are skipped, the others resumed. An environment variable,
 # so that jobs run by a launcher in other processes (joblib, Slurm) know it too.
 RESUME_SWEEP = "KOPT_RESUME_SWEEP"
 
 
-def task(cfg) -> dict | None:
+def train_task(failures: list[str]):
+    """The Hydra task that trains one job; a failed job of a multirun is put in ``failures``, so
+    that the sweep goes on and the command ends failed once every job has run."""
+
+    def task(cfg) -> dict | None:
+        return run_job(cfg, failures)
+
+    return task
+
+
+def run_job(cfg, failures: list[str]) -> dict | None:
     from hydra.core.hydra_config import HydraConfig
 
     from kopt.resume import claim_run
@@ -57,7 +66,7 @@ def task(cfg) -> dict | None:
         error = f"{type(exc).__name__}: {exc}"
     # one failed job must not stop the sweep: it is recorded in its run dir (and in sweep.csv)
     record_status(cfg, run_dir, FAILED, error)
-    _failures.append(f"job {hydra_cfg.job.num}: {error}")
+    failures.append(f"job {hydra_cfg.job.num}: {error}")
     print(f"kopt: job {hydra_cfg.job.num} failed: {error}", file=sys.stderr)
     return None
 
@@ -72,7 +81,7 @@ def train_help(argv: list[str]) -> None:
     out = io.StringIO()
     try:
         with contextlib.redirect_stdout(out):
-            run_hydra_app(task, argv, "config", "kopt train")
+            run_hydra_app(train_task([]), argv, "config", "kopt train")
     finally:  # (Hydra exits after printing its help)
         head, sep, rest = out.getvalue().partition("== Config groups ==")
         groups, sep2, tail = rest.partition("== Config ==")
@@ -122,8 +131,10 @@ def main(argv: list[str]) -> None:
     if {"--help", "-h"} & set(line.flags):
         train_help(argv)
         return
+    failures: list[str] = []
+    sweep.current.clear()  # filled by the sweep callback of this command's multirun only
     try:
-        run_hydra_app(task, argv, "config", "kopt train")
+        run_hydra_app(train_task(failures), argv, "config", "kopt train")
     except KeyboardInterrupt:
         if line.multirun and sweep.current.get("sweep_dir") and not sweep.current.get("done"):
             sweep.write_sweep_summary(sweep.current["sweep_dir"])  # what ran so far, the rest marked as such
@@ -138,5 +149,5 @@ def main(argv: list[str]) -> None:
     if failed:  # jobs in other processes (joblib, slurm) are known from their run dirs
         raise RunFailed(f"{len(failed)} job(s) failed: "
                         + "; ".join(f"job {f['job']}: {f['error'] or f['status']}" for f in failed))
-    if _failures:
-        raise RunFailed(f"{len(_failures)} job(s) failed: " + "; ".join(_failures))
+    if failures:
+        raise RunFailed(f"{len(failures)} job(s) failed: " + "; ".join(failures))

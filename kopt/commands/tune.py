@@ -11,7 +11,9 @@ import re
 import sys
 from pathlib import Path
 
-from kopt.compose import compose_and_validate, search_dirs
+from omegaconf import open_dict
+
+from kopt.compose import compose_and_validate, compose_option, search_dirs, split_argv
 from kopt.errors import KoptError, RunFailed
 from kopt.hydra_app import run_hydra_app
 from kopt.tune.space import GROUPS
@@ -19,8 +21,6 @@ from kopt.validate import validate_train
 
 SEARCH_KEY = re.compile(r"^\+{0,2}search\.")
 SEARCH_ARG = re.compile(r"^[+~]{0,2}search([.=]|$)")
-_plan = None
-_errors: list[Exception] = []
 
 
 def quote_search_overrides(argv: list[str]) -> list[str]:
@@ -72,26 +72,32 @@ def validate_tune(cfg) -> None:
     validate_group(cfg, "pruner")
 
 
-def task(cfg) -> dict | None:
-    from hydra.core.hydra_config import HydraConfig
+def study_task(plan, errors: list[Exception]):
+    """The Hydra task that runs the study of ``plan`` in the Hydra run dir; errors are put in
+    ``errors``, raised after the app returns (raised inside it, Hydra would print a traceback)."""
 
-    from kopt.tune.run import run_study
+    def task(cfg) -> dict | None:
+        from hydra.core.hydra_config import HydraConfig
 
-    study_dir = HydraConfig.get().runtime.output_dir
-    try:
-        return run_study(_plan, study_dir)
-    except (KoptError, RunFailed) as exc:  # raised after the app returns: Hydra would print a traceback
-        _errors.append(exc)
-    except OSError as exc:  # a full disk, a folder gone read-only: the study so far stays in its storage
-        where = exc.filename or study_dir
-        _errors.append(RunFailed(f"I/O error on {where}: {exc.strerror or exc}; the study is saved up to there, "
-                                 "run the same kopt tune command again once that is fixed"))
-    return None
+        from kopt.tune.run import run_study
+
+        study_dir = HydraConfig.get().runtime.output_dir
+        try:
+            return run_study(plan, study_dir)
+        except (KoptError, RunFailed) as exc:
+            errors.append(exc)
+        except OSError as exc:  # a full disk, a folder gone read-only: the study so far stays in its storage
+            where = exc.filename or study_dir
+            errors.append(RunFailed(f"I/O error on {where}: {exc.strerror or exc}; the study is saved up to there, "
+                                    "run the same kopt tune command again once that is fixed"))
+        return None
+
+    return task
 
 
 def main(argv: list[str]) -> None:
-    global _plan
-    _errors.clear()
+    plan = None
+    errors: list[Exception] = []
     argv = quote_search_overrides(argv)
     line, cfgs = compose_and_validate(argv, "tune", validators=[validate_tune])
     preset = default_search(line, cfgs)
@@ -99,33 +105,38 @@ def main(argv: list[str]) -> None:
         print(f"kopt tune: no search given; searching search={preset}, the preset for model={cfgs[0].model.name} "
               "(give search=<preset> or search.<key>=... to choose)", file=sys.stderr, flush=True)
         argv = pin_override(argv, line.overrides, f"search={preset}")
-        line, cfgs = compose_and_validate(argv, "tune", validators=[validate_tune])
+        line.overrides = split_argv(argv).overrides
+        node = compose_option("search", preset, search_dirs(line.user_config_dir), line.config_name or "tune")
+        for cfg in cfgs:  # each job composed once: the preset joins it as its search node
+            with open_dict(cfg):
+                cfg.search = node
     if line.multirun:
         raise KoptError("kopt tune runs one study: drop -m/--multirun and put what to search under search., "
                         "e.g. 'search.model.width=choice(16,32,64)'")
     if cfgs:
         from kopt.tune.plan import build_plan
 
-        _plan = build_plan(cfgs[0], line.overrides, search_dirs(line.user_config_dir), line.config_name or "tune")
+        plan = build_plan(cfgs[0], line.overrides, search_dirs(line.user_config_dir), line.config_name or "tune")
         from kopt.rundir import check_writable
-        from kopt.tune.study import check_resume, storage_spec
+        from kopt.tune.storage import storage_spec
+        from kopt.tune.study import check_resume
 
-        study_dir = line.output_dir or Path("runs") / "tune" / _plan.study_name
+        study_dir = line.output_dir or Path("runs") / "tune" / plan.study_name
         if not line.print_only:
             check_writable(study_dir)  # a read-only or full disk fails here, before the storage is touched
-        check_resume(_plan, storage_spec(_plan.tuner.get("storage"), study_dir), study_dir)
+        check_resume(plan, storage_spec(plan.tuner.get("storage"), study_dir), study_dir)
         # the study name may come from ${now:...}: pin it, so the Hydra run dir matches the plan
-        argv = pin_override(argv, line.overrides, f"tuner.study_name={_plan.study_name}")
+        argv = pin_override(argv, line.overrides, f"tuner.study_name={plan.study_name}")
     # tune.log on a full disk: one error line at the end, not a "--- Logging error ---" page per record
     raise_exceptions, logging.raiseExceptions = logging.raiseExceptions, False
     try:
-        run_hydra_app(task, argv, "tune", "kopt tune")
+        run_hydra_app(study_task(plan, errors), argv, "tune", "kopt tune")
     except KeyboardInterrupt:
-        if _plan is not None:
-            print(f"kopt: study {_plan.study_name} is saved (the running trial is marked FAIL \"interrupted\"); "
+        if plan is not None:
+            print(f"kopt: study {plan.study_name} is saved (the running trial is marked FAIL \"interrupted\"); "
                   "run the same kopt tune command again to resume it", file=sys.stderr)
         raise
     finally:
         logging.raiseExceptions = raise_exceptions
-    if _errors:
-        raise _errors[0]
+    if errors:
+        raise errors[0]

@@ -46,7 +46,9 @@ def main(argv: list[str]) -> None:
     if not STUDY_NAME.match(name):
         raise KoptError(f"tuner.study_name={name!r}: no such study (allowed: letters, digits, '.', '_' and '-')")
     from kopt.console import console
-    from kopt.tune.study import FINISHED, load_study, open_storage, quiet_optuna, state_counts
+    from kopt.tune.claim import FINISHED, state_counts
+    from kopt.tune.storage import open_storage
+    from kopt.tune.study import load_study, quiet_optuna
     from kopt.tune.workers import run_worker
 
     quiet_optuna()

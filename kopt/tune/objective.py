@@ -18,7 +18,7 @@ from kopt.rundir import atomic_write_text, mark_pruned
 from kopt.training.run import run_train
 from kopt.tune.best import hydra_value
 from kopt.tune.plan import TunePlan
-from kopt.tune.study import trial_run_dir
+from kopt.tune.recovery import trial_run_dir
 
 
 @dataclass

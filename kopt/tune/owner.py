@@ -1,14 +1,18 @@
-"""Which study a study dir belongs to: ``study.json`` (the storage, the study name, and the id
-kopt gave the study when it created it). A study dir never takes the trials of another study of
-the same name: one made in another storage, or made again after ``journal.log`` was deleted."""
+"""A study dir's own records: which study it belongs to, ``study.json`` (the storage, the study
+name, and the id kopt gave the study when it created it), and the study's plan, ``plan.json`` (for
+people and their tools; workers read the plan from the storage). A study dir never takes the
+trials of another study of the same name: one made in another storage, or made again after
+``journal.log`` was deleted."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from pathlib import Path
 
 from kopt.errors import KoptError
+from kopt.tune.plan import PLAN_FILE, TunePlan
 
 OWNER = "study.json"
 UID = "kopt.study_id"  # study user attribute: a random id, set once when kopt creates the study
@@ -84,3 +88,11 @@ def record_owner(study_dir: Path, study, spec: str) -> None:
     except (OSError, ValueError):
         pass
     atomic_write_json(path, record)
+
+
+def record_study_dir(study_dir: Path, study, plan: TunePlan, spec: str) -> None:
+    """Write the study dir's ``plan.json`` and ``study.json`` (atomically)."""
+    from kopt.rundir import atomic_write_text
+
+    atomic_write_text(Path(study_dir) / PLAN_FILE, json.dumps(plan.to_attr(), sort_keys=True) + "\n")
+    record_owner(study_dir, study, spec)

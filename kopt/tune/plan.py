@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from kopt.errors import KoptError, install_hint
+from kopt.tune import optuna_api
 from kopt.tune.space import Fixed, Param, SearchSpace, active, combo_key, flatten, parse_search
 from kopt.validate import validate_group, validate_train
 
@@ -248,16 +248,12 @@ def build_plan(cfg: DictConfig, overrides: list[str], dirs: list[Path], config_n
                     n_trials=int(n_trials), grid_size=grid_size, space=space)
 
 
-def plan_json(plan: TunePlan) -> str:
-    return json.dumps(plan.to_attr(), sort_keys=True)
-
-
 # -- where a study keeps its plan ------------------------------------------------------------
 
 def stored_plan(study) -> dict | None:
     """The plan a study was made with: its system attribute, or (a study made before kopt kept it
     there) the plan itself in the user attribute; None for a study kopt did not make."""
-    stored = study._storage.get_study_system_attrs(study._study_id).get(SYSTEM_ATTR)
+    stored = optuna_api.study_system_attrs(study).get(SYSTEM_ATTR)
     if stored is None:
         legacy = study.user_attrs.get(ATTR)
         stored = legacy if isinstance(legacy, dict) else None
@@ -267,12 +263,6 @@ def stored_plan(study) -> dict | None:
 def store_plan(study, plan: TunePlan) -> None:
     """The plan as a system attribute (Optuna's CLI and dashboard show user attributes, and a
     2 kB one floods them) and a short pointer to the study dir's copy as the user attribute."""
-    study._storage.set_study_system_attr(study._study_id, SYSTEM_ATTR, plan.to_attr())
+    optuna_api.set_study_system_attr(study, SYSTEM_ATTR, plan.to_attr())
     if study.user_attrs.get(ATTR) != PLAN_FILE:
         study.set_user_attr(ATTR, PLAN_FILE)
-
-
-def write_plan_file(study_dir: Path, plan: TunePlan) -> None:
-    from kopt.rundir import atomic_write_text
-
-    atomic_write_text(Path(study_dir) / PLAN_FILE, plan_json(plan) + "\n")

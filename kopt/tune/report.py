@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from kopt.rundir import SUMMARY, atomic_write_text, read_json, write_json_summary
 from kopt.tune.best import MARKER, best_config
 from kopt.tune.plan import TunePlan
-from kopt.tune.study import state_counts
+from kopt.tune.claim import state_counts
 
 TRIALS_CSV = "trials.csv"
 BEST_YAML = "best.yaml"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from kopt.console import console
 from kopt.errors import RunFailed
-from kopt.tune.owner import record_owner
-from kopt.tune.plan import TunePlan, write_plan_file
+from kopt.tune.plan import TunePlan
 from kopt.tune.report import trial_row, write_best_yaml, write_plots, write_progress
-from kopt.tune.study import open_storage, open_study, quiet_optuna, recover, storage_spec, work
+from kopt.tune.loop import sigterm_raises, work
+from kopt.tune.study import quiet_optuna, start_study
 from kopt.tune.ui import TuneUI
 
 
@@ -68,11 +68,7 @@ def run_study(plan: TunePlan, study_dir: Path) -> dict:
     started = time.time()
     study_dir = Path(study_dir)
     study_dir.mkdir(parents=True, exist_ok=True)
-    spec = storage_spec(plan.tuner.get("storage"), study_dir)
-    study = open_study(plan, open_storage(spec, plan.tuner))
-    write_plan_file(study_dir, plan)
-    record_owner(study_dir, study, spec)  # (kopt tune checked before that the dir is this study's)
-    recovered = recover(study, study_dir)
+    study, spec, recovered = start_study(plan, study_dir)
     if int(plan.tuner.get("n_workers", 1)) == 1:  # load TensorFlow before the live display starts
         from kopt.backend import study_backend
         from kopt.runtime import import_tensorflow
@@ -99,8 +95,6 @@ def run_study(plan: TunePlan, study_dir: Path) -> dict:
     try:
         if int(plan.tuner.get("n_workers", 1)) > 1:
             from kopt.tune.workers import run_workers
-
-            from kopt.tune.study import sigterm_raises
 
             with sigterm_raises():  # SIGTERM is passed on to the workers, like Ctrl-C
                 run_workers(plan, study, spec, study_dir, started, ui, on_poll=progress)

@@ -9,7 +9,6 @@ Run one worker by hand with ``python -m kopt.tune.workers --storage URL --study 
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import subprocess
@@ -18,6 +17,7 @@ import time
 from pathlib import Path
 
 import kopt
+from kopt.argparser import ArgumentParser
 from kopt.errors import Interrupted, KoptError, RunFailed
 from kopt.procs import usable_cores
 
@@ -133,7 +133,7 @@ def run_workers(plan, study, spec: str, study_dir: Path, since: float, ui, on_po
     """Start plan.tuner.n_workers workers and watch the study until they are all done. A worker
     killed by a signal leaves its trial RUNNING: the other workers (or, once they are done, a
     replacement) mark it FAIL "interrupted" and run its parameters again."""
-    from kopt.tune.study import recover_dead_workers
+    from kopt.tune.recovery import recover_dead_workers
 
     n = int(plan.tuner["n_workers"])
     threads = threads_per_worker(n)
@@ -174,33 +174,28 @@ def run_worker(spec: str, study_name: str, study_dir: Path, index: int = 0, thre
     """One worker: join the study from its storage and run trials until there are enough."""
     from kopt.backend import study_backend
     from kopt.runtime import setup_tensorflow
-    from kopt.tune.study import load_study, open_storage, quiet_optuna, work
+    from kopt.tune.loop import work
+    from kopt.tune.study import join_study, quiet_optuna
 
     quiet_optuna()
-    study, plan = load_study(open_storage(spec), study_name, worker=index)
-    if "://" in spec:  # heartbeats with the study's own settings, the same in every worker
-        study, plan = load_study(open_storage(spec, plan.tuner), study_name, worker=index)
-    from kopt.tune.owner import check_owner, record_owner
-
-    check_owner(Path(study_dir), study_name, spec, study)  # never into another study's trials/
-    record_owner(Path(study_dir), study, spec)
+    study, plan = join_study(spec, study_name, Path(study_dir), index)
     setup_tensorflow(plan.seed, deterministic=False, intra_threads=threads, inter_threads=1 if threads else 0,
                      backend=study_backend(plan.bases))
     work(study, plan, Path(study_dir), since if since is not None else time.time(), on_trial=on_trial)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m kopt.tune.workers", description=__doc__)
+    parser = ArgumentParser(prog="python -m kopt.tune.workers", description=__doc__)
     parser.add_argument("--storage", required=True)
     parser.add_argument("--study", required=True)
     parser.add_argument("--study-dir", default=None, help="default: runs/tune/<study>")
     parser.add_argument("--worker", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--since", type=float, default=None)
-    args = parser.parse_args(argv)
-    study_dir = Path(args.study_dir or Path("runs") / "tune" / args.study)
-    study_dir.mkdir(parents=True, exist_ok=True)
     try:
+        args = parser.parse_args(argv)
+        study_dir = Path(args.study_dir or Path("runs") / "tune" / args.study)
+        study_dir.mkdir(parents=True, exist_ok=True)
         run_worker(args.storage, args.study, study_dir, args.worker, args.threads, args.since)
     except KoptError as exc:
         print(f"kopt worker: error: {exc}", file=sys.stderr)

@@ -122,7 +122,9 @@ def test_a_study_name_never_overwrites_another_studys_trials(tmp_path):
 WORKER = """
 import sys, time
 from pathlib import Path
-from kopt.tune.study import claim, load_study, open_storage, quiet_optuna
+from kopt.tune.claim import claim
+from kopt.tune.storage import open_storage
+from kopt.tune.study import load_study, quiet_optuna
 spec, name, study_dir, go, ready = sys.argv[1:6]
 quiet_optuna()
 study, plan = load_study(open_storage(spec), name)  # what `kopt worker` and tuner.n_workers do
@@ -144,7 +146,8 @@ def make_study(spec: str, name: str, n_trials: int):
     from kopt.commands.tune import quote_search_overrides, validate_tune
     from kopt.compose import compose_and_validate, search_dirs
     from kopt.tune.plan import build_plan
-    from kopt.tune.study import open_storage, open_study, quiet_optuna
+    from kopt.tune.storage import open_storage
+    from kopt.tune.study import open_study, quiet_optuna
 
     argv = quote_search_overrides([*TINY, *STUDY, f"tuner.study_name={name}", f"tuner.n_trials={n_trials}",
                                    f"tuner.storage={spec}"])
@@ -178,7 +181,7 @@ def test_workers_started_together_draw_distinct_trials(kind, tmp_path, request):
 
 
 def test_one_process_draws_the_same_trials_on_every_rerun(tmp_path):
-    from kopt.tune.study import claim
+    from kopt.tune.claim import claim
 
     draws = []
     for run in range(2):

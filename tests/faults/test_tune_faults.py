@@ -29,7 +29,7 @@ def trials_csv(study: Path) -> dict[int, dict]:
 def storage_states(study: Path, name: str) -> list[str]:
     import optuna
 
-    from kopt.tune.study import open_storage
+    from kopt.tune.storage import open_storage
 
     return [t.state.name for t in optuna.load_study(study_name=name, storage=open_storage(str(study / "journal.log"))).trials]
 

@@ -1,4 +1,5 @@
-"""argparse for the commands that are not Hydra apps: errors become one `kopt: error:` line."""
+"""The one argument parser style of the commands that are not Hydra apps (and of the worker
+processes of ``kopt tune``): argparse whose errors become one ``kopt: error:`` line."""
 
 from __future__ import annotations
 

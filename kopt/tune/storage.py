@@ -1,0 +1,50 @@
+"""A study's storage: the URL or journal file it lives in (``tuner.storage``), opened with the
+heartbeat settings of the study's tuner node for RDB storages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kopt.errors import KoptError, install_hint
+
+JOURNAL = "journal.log"
+
+
+def storage_spec(storage: str | None, study_dir: Path) -> str:
+    """The storage as the stock ``optuna`` CLI takes it: a URL, or a journal file path."""
+    return str(Path(study_dir) / JOURNAL) if storage is None else str(storage)
+
+
+def open_storage(spec: str, tuner: dict | None = None):
+    """The storage behind ``spec``. With an RDB URL and a ``tuner`` node, running trials send
+    heartbeats and a stale one (its worker died) is failed and enqueued again by
+    RetryHeartbeatStaleTrialCallback. Journal storages have no heartbeats (Optuna 5): there
+    :func:`recover` fails the trials of dead processes on this host instead."""
+    from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+    from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
+
+    if "://" not in spec:
+        from kopt.tune.journal import check_journal
+
+        check_journal(Path(spec).expanduser())  # a torn tail is cut off; a damaged middle is one line
+    try:
+        if "://" not in spec:
+            path = Path(spec).expanduser()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return JournalStorage(JournalFileBackend(str(path)))
+        if spec.startswith("redis"):
+            return JournalStorage(JournalRedisBackend(spec))
+        if tuner is None:
+            return RDBStorage(spec)
+        return RDBStorage(spec, heartbeat_interval=int(tuner.get("heartbeat_interval", 10)),
+                          grace_period=int(tuner.get("grace_period", 30)),
+                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                              max_retry=int(tuner.get("max_retry", 3))))
+    except ImportError as exc:  # SQLAlchemy's driver for the URL's dialect (Optuna re-raises it)
+        cause = exc if exc.name else (exc.__cause__ or exc.__context__ or exc)
+        driver = getattr(cause, "name", None) or "database driver"
+        hint = install_hint("distributed") if spec.startswith("postgres") else f"pip install {driver}"
+        raise KoptError(f"tuner.storage={spec}: needs {driver}, which is not installed; {hint}") from None
+    except Exception as exc:  # noqa: BLE001 - a bad URL, a server that is down
+        detail = " ".join(str(exc).split())[:200]
+        raise KoptError(f"tuner.storage={spec}: cannot open it ({type(exc).__name__}: {detail})") from None
