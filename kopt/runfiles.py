@@ -24,7 +24,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from kopt.errors import KoptError
 
@@ -131,6 +130,8 @@ def memory_budget() -> int:
 
 def _npy_size(member, name: str, path: Path) -> int:
     """Bytes the array in one .npy member needs, from its header; refuses object arrays."""
+    import numpy as np
+
     version = np.lib.format.read_magic(member)
     if version == (1, 0):
         shape, _, dtype = np.lib.format.read_array_header_1_0(member, max_header_size=MAX_HEADER_BYTES)
@@ -145,6 +146,8 @@ def load_npz(path: Path, required: tuple[str, ...] = (), root: Path | None = Non
              budget: int | None = None) -> dict[str, np.ndarray]:
     """The arrays of an ``.npz``, after checking from the zip directory and every ``.npy`` header
     that they fit in ``budget`` bytes (default :func:`memory_budget`): a zip bomb is never unpacked."""
+    import numpy as np
+
     path = Path(path)
     budget = memory_budget() if budget is None else budget
     with open_regular(path, root, limit=None) as fh:

@@ -18,8 +18,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from kopt.errors import KoptError
-
-MODES = ("none", "flip", "crop", "flip+crop")
+from kopt.schemas.trainer import TTA_MODES as MODES  # the option's values live with its schema
 
 
 def check(mode: str, x_shape: tuple[int, ...], key: str = "trainer.tta") -> None:
@@ -60,13 +59,3 @@ def average(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, mode: st
         probs = np.asarray(predict(np.ascontiguousarray(view)), dtype="float64")
         total = probs if total is None else total + probs
     return (total / n_views(mode)).astype("float32")
-
-
-def check_fits_dataset(cfg) -> None:
-    """Refuse ``trainer.tta`` on a dataset known to be tabular, before TensorFlow loads."""
-    from kopt.schemas.dataset import dataset_kind
-
-    mode, dataset = str((cfg.get("trainer") or {}).get("tta", "none")), cfg.get("dataset")
-    if mode != "none" and dataset is not None and dataset_kind(dataset) == "tabular":
-        raise KoptError(f"trainer.tta={mode}: flips and crops need images, but dataset={dataset.get('name')} is "
-                        "tabular; allowed: none")

@@ -144,9 +144,9 @@ def validate_train(cfg: DictConfig) -> None:
     check_augment_fits_dataset(cfg)
     check_model_fits_dataset(cfg)
     check_model_fits_memory(typed["model"])
-    from kopt.tta import check_fits_dataset  # trainer.tta on tabular data
+    from kopt.schemas.trainer import check_tta_fits_dataset
 
-    check_fits_dataset(cfg)
+    check_tta_fits_dataset(cfg)
     warmup, epochs = cfg.optimizer.schedule.warmup_epochs, cfg.trainer.epochs
     if warmup > epochs:
         raise KoptError(f"optimizer.schedule.warmup_epochs={warmup} with trainer.epochs={epochs}: "

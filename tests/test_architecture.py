@@ -26,11 +26,11 @@ LAYERS = {
     "kopt.protocol": CORE, "kopt.rundir": CORE, "kopt.runfiles": CORE, "kopt.runload": CORE, "kopt.csvtext": CORE,
     "kopt.keras_files": CORE, "kopt.backend": CORE, "kopt.registry": CORE, "kopt.argparser": CORE,
     #   the typed options, with the facts they check (model depths)
-    "kopt.schemas": SCHEMAS, "kopt.models.depth": SCHEMAS, "kopt.tta": SCHEMAS,
+    "kopt.schemas": SCHEMAS, "kopt.models.depth": SCHEMAS,
     #   composing a command line's configs and validating them
     "kopt.compose": CONFIG, "kopt.validate": CONFIG, "kopt.hydra_app": CONFIG,
     # data, models, training: what a run builds and trains (TensorFlow loads here)
-    "kopt.data": DATA, "kopt.models": DATA, "kopt.optim": DATA, "kopt.runtime": DATA, "kopt.plotstyle": DATA,
+    "kopt.data": DATA, "kopt.tta": DATA, "kopt.models": DATA, "kopt.optim": DATA, "kopt.runtime": DATA, "kopt.plotstyle": DATA,
     "kopt.mlflow_study": DATA,
     "kopt.training": TRAINING, "kopt.tracking": TRAINING,
     # what runs many trainings or reads their run dirs: studies, sweeps, resume, reports, statistics

@@ -8,8 +8,6 @@ import from here and :mod:`kopt.data.datasets` imports them: the imports run one
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-import numpy as np
-
 from kopt.errors import KoptError
 from kopt.registry import Registry
 
@@ -41,6 +39,8 @@ loader = LOADERS.register
 
 def with_fixed_test(x_train, y_train, x_test, y_test, **meta) -> Data:
     """One :class:`Data` holding train then test samples; the test part becomes ``test_idx``."""
+    import numpy as np  # (loaded by the loaders; not when the dataset registry is only read)
+
     x_train, x_test, y_train, y_test = map(np.asarray, (x_train, x_test, y_train, y_test))
     if x_train.shape[1:] != x_test.shape[1:]:
         raise KoptError(f"dataset={meta.get('name')}: training samples have shape {x_train.shape[1:]} but test "
@@ -67,6 +67,8 @@ def as_image(x: np.ndarray, what: str) -> np.ndarray:
 
 def integer_labels(y: np.ndarray, what: str) -> np.ndarray:
     """Labels as int64, refusing non-integer values with the first offending one named."""
+    import numpy as np  # (loaded by the loaders; not when the dataset registry is only read)
+
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
@@ -85,6 +87,8 @@ def integer_labels(y: np.ndarray, what: str) -> np.ndarray:
 
 def check_data(data: Data, source: str) -> Data:
     """Shapes, label range and finite features; returns the data with float32 x and int64 y."""
+    import numpy as np  # (loaded by the loaders; not when the dataset registry is only read)
+
     x = np.asarray(data.x)
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise KoptError(f"{source}: features have dtype {x.dtype}; expected numbers")

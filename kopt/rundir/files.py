@@ -8,11 +8,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 SUMMARY = "summary.json"
 METRICS = "metrics.jsonl"
@@ -60,9 +60,10 @@ def _jsonable(value: Any) -> Any:
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
+    np = sys.modules.get("numpy")  # (not imported for the --cfg/--help paths: then no value is numpy's)
+    if np is not None and isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, np.ndarray):
+    if np is not None and isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
         return None  # JSON has no NaN/inf
@@ -74,6 +75,8 @@ def atomic_write_json(path: Path, data: Any) -> None:
 
 
 def atomic_savez(path: Path, compressed: bool = True, **arrays: np.ndarray) -> None:
+    import numpy as np
+
     buf = io.BytesIO()
     (np.savez_compressed if compressed else np.savez)(buf, **arrays)
     _atomic(path, lambda fh: fh.write(buf.getvalue()), mode="wb")

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-import numpy as np
 
 from kopt.errors import KoptError
 from kopt.procs import run_died
@@ -121,6 +120,8 @@ class RunDir:
         return read_metrics(self.path)
 
     def fold_scores(self, metric: str) -> np.ndarray:
+        import numpy as np
+
         values = [f.get(metric) for f in self.folds]
         if not values or any(not isinstance(v, (int, float)) for v in values):
             allowed = sorted(k for k, v in (self.folds[0] if self.folds else {}).items()
@@ -138,6 +139,8 @@ class RunDir:
 def check_predictions(path: Path, arrays: dict[str, np.ndarray], n_folds: int) -> None:
     """Refuse predictions that the statistics cannot use: wrong shapes, labels or probabilities."""
     y, probs, fold_probs, test_idx = (arrays[k] for k in ("y_true", "probs", "fold_probs", "test_idx"))
+
+    import numpy as np
 
     def bad(problem: str):
         raise BadFile(f"{path}: {problem}")

@@ -18,8 +18,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from kopt.rundir.files import SUMMARY, atomic_write_json
 from kopt.rundir.names import FAILED, FOLD_FIELDS, FOLD_METRICS, INTERRUPTED, PRUNED, RUNNING
 
@@ -70,6 +68,8 @@ class Summary:
 
 def fold_means(folds: list[dict]) -> dict[str, float]:
     """``metrics``: each per-fold score's mean, and its sample std over more than one fold."""
+    import numpy as np
+
     metrics = {}
     for key in Summary("", folds=folds).scores():
         values = [f[key] for f in folds if isinstance(f.get(key), (int, float)) and not isinstance(f.get(key), bool)]

@@ -5,12 +5,12 @@ from typing import Any, Optional
 
 from kopt.errors import KoptError
 from kopt.schemas import param, schema
-from kopt.tta import MODES as TTA_MODES
 
 STRATEGIES = ("default", "mirrored", "multi_worker")  # kopt.training.distribute
 BACKENDS = ("auto", "tensorflow", "jax", "torch")  # kopt.backend
 
 MONITORS = ("val_accuracy", "val_loss")
+TTA_MODES = ("none", "flip", "crop", "flip+crop")  # kopt.tta: test-time augmentation
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")  # kopt.training.switches
 PROTOCOLS = ("best_epoch", "fixed")  # kopt.protocol
 MAX_THREADS = 1024  # TensorFlow's thread pools crash far above any machine's cores (100000 segfaulted)
@@ -92,3 +92,13 @@ def cluster(tr) -> dict | None:
     except (ValueError, KeyError, TypeError):
         raise KoptError("TF_CONFIG is not valid: expected JSON with 'cluster' and 'task' {type, index}") from None
     return spec
+
+
+def check_tta_fits_dataset(cfg) -> None:
+    """Refuse ``trainer.tta`` on a dataset known to be tabular, before TensorFlow loads."""
+    from kopt.schemas.dataset import dataset_kind
+
+    mode, dataset = str((cfg.get("trainer") or {}).get("tta", "none")), cfg.get("dataset")
+    if mode != "none" and dataset is not None and dataset_kind(dataset) == "tabular":
+        raise KoptError(f"trainer.tta={mode}: flips and crops need images, but dataset={dataset.get('name')} is "
+                        "tabular; allowed: none")

@@ -28,12 +28,12 @@ def quiet_optuna() -> None:
 def check_resume(plan: TunePlan, spec: str, study_dir: Path | None = None) -> None:
     """Before anything is written: if the study exists, it must have been made by the same setup;
     and the study dir must not hold another study's trials."""
-    import optuna
-
     from kopt.tune.owner import check_owner
 
     study = None
     if "://" in spec or Path(spec).expanduser().is_file():  # else a new journal file: a new study
+        import optuna  # (only then: `kopt tune --cfg job` of a new study stays quick)
+
         try:
             study = optuna.load_study(study_name=plan.study_name, storage=open_storage(spec))
         except KeyError:
