@@ -116,7 +116,7 @@ def write_outputs(run_dir: Path, lrs, losses, smoothed, suggested: float) -> Non
     for i, (lr, loss, s) in enumerate(zip(lrs, losses, smoothed)):
         buf.write(f"{i},{lr:.6e},{loss:.6g},{s:.6g}\n")
     atomic_write_text(run_dir / "lr_find.csv", buf.getvalue())
-    from kopt.report import style
+    from kopt import plotstyle as style
 
     fig = style.figure((6.0, 4.0))
     ax = fig.add_subplot(1, 1, 1)

@@ -61,7 +61,7 @@ def write(model, fmt: str, folder: Path) -> None:
 
 def _umask_folder(folder: Path) -> None:
     """mkdtemp makes the folder 0700; give it (and what the exporters made) the umask's modes."""
-    from kopt.rundir import _umask
+    from kopt.rundir.files import _umask
 
     mask = _umask()
     for root, dirs, _files in os.walk(folder):
