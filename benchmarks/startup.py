@@ -1,7 +1,7 @@
 """P5: start-up latency of the paths that must not load TensorFlow.
 
 Median of N runs each of `kopt --help`, `kopt train --cfg job`, `kopt tune --cfg job`
-(targets 0.5 s, 1.0 s, 1.0 s), plus a check that none of them imported TensorFlow; and the time
+(targets 0.5 s, 0.3 s, 0.5 s; issue 21), plus a check that none of them imported TensorFlow; and the time
 from starting `kopt train` (stdout a pipe) to its first line (target 1.0 s; the run is then
 stopped with SIGTERM).
 """
@@ -16,9 +16,9 @@ from pathlib import Path
 
 from common import kopt_cmd, kopt_env, median, parser, target, timed, write_result
 
-CASES = [("kopt --help", ["--help"], 0.5), ("kopt train --cfg job", ["train", "--cfg", "job"], 1.0),
+CASES = [("kopt --help", ["--help"], 0.5), ("kopt train --cfg job", ["train", "--cfg", "job"], 0.3),
          # no search given: the model's preset is composed in, as a user's first `kopt tune` does
-         ("kopt tune --cfg job", ["tune", "--cfg", "job"], 1.0)]
+         ("kopt tune --cfg job", ["tune", "--cfg", "job"], 0.5)]
 
 PROBE = ("import sys; from kopt.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
          "print('TF' if 'tensorflow' in sys.modules else 'NO_TF')")
