@@ -2,7 +2,7 @@
 
 import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from kopt.errors import KoptError
 from kopt.schemas import param, schema
@@ -27,6 +27,12 @@ class TunerConfig:
     max_retry: int = param(3, ge=0)
     retrain_best: bool = True
     plots: bool = True
+    # multi-objective search, constraints, warm start (kopt.tune.objectives, kopt.tune.warmstart)
+    objectives: Optional[list[str]] = None
+    constraints: Optional[dict[str, Any]] = None
+    pick: Optional[str] = None
+    enqueue: Optional[list[dict[str, Any]]] = None
+    warm_start: Optional[str] = None
 
     def check(self, prefix: str) -> None:
         if self.study_name is not None and not STUDY_NAME.match(self.study_name):
@@ -47,6 +53,9 @@ class TunerConfig:
         if self.direction == wrong:
             raise KoptError(f"{prefix}.direction={wrong} with {prefix}.metric={self.metric}: allowed: auto or "
                             f"{'maximize' if wrong == 'minimize' else 'minimize'}")
+        from kopt.tune.objectives import check_options
+
+        check_options(self, prefix)
 
     @property
     def resolved_direction(self) -> str:

@@ -60,12 +60,13 @@ class TunePlan:
 
     def fingerprint(self) -> dict:
         """What must match for a rerun to resume a study (tuner and pruner options may change)."""
-        return {"search": self.search, "bases": self.bases, "metric": self.metric, "direction": self.direction}
+        return {"search": self.search, "bases": self.bases, "metric": self.metric, "direction": self.direction,
+                "objectives": self.tuner.get("objectives")}
 
     def differences(self, other: "TunePlan") -> list[str]:
         mine, theirs = self.fingerprint(), other.fingerprint()
         diffs = []
-        for key in ("metric", "direction"):
+        for key in ("metric", "direction", "objectives"):
             if mine[key] != theirs[key]:
                 diffs.append(f"tuner.{key} ({theirs[key]} -> {mine[key]})")
         old, new = flatten(theirs["search"]), flatten(mine["search"])
@@ -236,10 +237,12 @@ def build_plan(cfg: DictConfig, overrides: list[str], dirs: list[Path], config_n
             raise KoptError(f"tuner=grid: the grid has {grid_size:,} points; allowed: at most 1,000,000")
         n_trials = min(n_trials or grid_size, grid_size)
     tuner_node = OmegaConf.to_container(cfg.tuner, resolve=True)
-    return TunePlan(study_name=str(tuner.study_name), tuner=tuner_node,
+    from kopt.tune.objectives import shape_plan  # several objectives, enqueue, warm start
+
+    return shape_plan(TunePlan(study_name=str(tuner.study_name), tuner=tuner_node,
                     pruner=OmegaConf.to_container(cfg.pruner, resolve=True), search=flatten(search_node),
                     bases=bases, seed=int(cfg.seed), metric=tuner.metric, direction=tuner.resolved_direction,
-                    n_trials=int(n_trials), grid_size=grid_size, space=space)
+                    n_trials=int(n_trials), grid_size=grid_size, space=space))
 
 
 def plan_json(plan: TunePlan) -> str:

@@ -21,10 +21,12 @@ def finalize(study, plan: TunePlan, study_dir: Path, spec: str, started: float, 
     summary = write_progress(study_dir, study, plan, spec, time.time() - started)
     if summary["best_trial"] is None:
         return summary
-    best = study.best_trial
+    from kopt.tune import pareto  # several objectives: the front (pareto.csv, .png, pareto/) and its retrains
+
+    best = pareto.best_of(study, plan)
     extra: dict = {"best_config": "best.yaml"}
     write_best_yaml(study_dir, plan, best, config_groups())
-    if plan.tuner.get("plots", True):
+    if plan.tuner.get("plots", True) and not plan.tuner.get("objectives"):  # (pareto.png instead)
         extra["plots"] = write_plots(study_dir, study, plan)
         for name, state in extra["plots"].items():
             if state != "ok":  # e.g. importances below their minimum number of completed trials
@@ -38,6 +40,8 @@ def finalize(study, plan: TunePlan, study_dir: Path, spec: str, started: float, 
             extra.update(retrain=retrain, test_accuracy=retrain["test_accuracy"], test_loss=retrain["test_loss"])
         except RunFailed as exc:
             extra["retrain"] = {"trial": best.number, "error": str(exc)}
+    if plan.tuner.get("objectives"):
+        extra["pareto"] = pareto.finish(study, plan, study_dir, best)
     return write_progress(study_dir, study, plan, spec, time.time() - started, extra)
 
 
@@ -70,6 +74,12 @@ def run_study(plan: TunePlan, study_dir: Path) -> dict:
     study_dir.mkdir(parents=True, exist_ok=True)
     spec = storage_spec(plan.tuner.get("storage"), study_dir)
     study = open_study(plan, open_storage(spec, plan.tuner))
+    if plan.tuner.get("warm_start") or plan.tuner.get("enqueue"):  # once per study; n_trials counts on top
+        from kopt.tune import warmstart
+        from kopt.tune.plan import store_plan
+
+        warmstart.apply(study, plan)
+        store_plan(study, plan)
     write_plan_file(study_dir, plan)
     record_owner(study_dir, study, spec)  # (kopt tune checked before that the dir is this study's)
     recovered = recover(study, study_dir)

@@ -136,11 +136,15 @@ def open_study(plan: TunePlan, storage, worker: int = 0):
     try:
         study = optuna.load_study(study_name=plan.study_name, storage=storage)
     except KeyError:
-        study = optuna.create_study(study_name=plan.study_name, storage=storage, direction=plan.direction,
-                                    load_if_exists=True)
+        from kopt.tune.objectives import study_directions
+
+        study = optuna.create_study(study_name=plan.study_name, storage=storage, load_if_exists=True,
+                                    **study_directions(plan))
     _check_same_plan(plan, study)
     store_plan(study, plan)  # the tuner, pruner and n_trials may change on resume
-    study.set_metric_names([plan.metric])
+    from kopt.tune.objectives import metric_names
+
+    study.set_metric_names(metric_names(plan))
     study.sampler = build_sampler(plan, worker, existing=len(study.get_trials(deepcopy=False)))
     study.pruner = build_pruner(plan.pruner)
     return study
