@@ -45,7 +45,8 @@ def non_dominated(a: list[float], b: list[float]) -> bool:
 
 def test_two_objectives_write_a_front_of_non_dominated_trials(tmp_path, monkeypatch):
     summary, study, study_dir = tune_here(tmp_path, monkeypatch, "tuner=random", "tuner.n_trials=4", TWO, WIDTHS,
-                                          "search.optimizer.lr=tag(log, interval(1e-3, 1e-1))", "tuner.plots=true")
+                                          "search.optimizer.lr=tag(log, interval(1e-3, 1e-1))", "tuner.plots=true",
+                                          "tuner.retrain_best=true", "tuner.constraints={latency_ms:'<=1e4',flops:'>=1'}")
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
     assert study.metric_names == ["val_accuracy", "params"]
     done = [t for t in study.get_trials() if t.state.name == "COMPLETE"]
@@ -71,6 +72,46 @@ def test_two_objectives_write_a_front_of_non_dominated_trials(tmp_path, monkeypa
     assert sorted(p.name for p in (study_dir / "pareto").iterdir()) == sorted(f"trial_{n}.yaml" for n in members)
     assert summary["pruner"] == "none"  # Optuna cannot prune several objectives: switched off
     assert summary["best_trial"] in members
+    for t in done:  # measured from the built model: FLOPs grow with the width, latency is a time
+        assert t.user_attrs["measures"]["flops"] > 0 and t.user_attrs["measures"]["latency_ms"] > 0
+    widths = {t.params["model.width"]: t.user_attrs["measures"]["flops"] for t in done}
+    assert [widths[w] for w in sorted(widths)] == sorted(widths.values())
+    retrained = {summary["retrain"]["trial"], *(r["trial"] for r in summary["pareto"]["retrain"])}
+    assert retrained == members  # every front member, once
+    assert all((study_dir / "retrain" / str(n) / "summary.json").is_file() for n in members)
+
+
+def _study_of(rows):
+    """An in-memory 2-objective study (val_accuracy max, params min) holding ``rows``:
+    (val_accuracy, params, constraint value or None)."""
+    import optuna
+    from optuna.distributions import IntDistribution
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for i, (acc, params, con) in enumerate(rows):
+        study.add_trial(optuna.trial.create_trial(
+            params={"w": i}, distributions={"w": IntDistribution(0, 99)}, values=[acc, params],
+            user_attrs={"measures": {"val_accuracy": acc, "params": params}},
+            system_attrs={} if con is None else {"constraints:latency_ms<=2": con}))
+    return study
+
+
+def test_pick_chooses_among_feasible_trials_and_defines_the_best():
+    from types import SimpleNamespace
+
+    from kopt.tune.pareto import best_of, front, picked
+
+    study = _study_of([(0.90, 1e4, None), (0.95, 5e4, None), (0.97, 2e5, None), (0.99, 3e4, 1.0)])
+    plan = SimpleNamespace(tuner={"objectives": ["val_accuracy:max", "params:min"],
+                                  "pick": "max val_accuracy where params<=1e5"}, metric="val_accuracy",
+                           direction="maximize")
+    assert [t.number for t in front(study)] == [0, 1, 2]  # trial 3 beats them all, but is infeasible
+    assert picked(study.get_trials(), plan).number == 1 and best_of(study, plan).number == 1
+    plan.tuner["pick"] = "min params where val_accuracy>=0.96"
+    assert best_of(study, plan).number == 2
+    plan.tuner["pick"] = "max val_accuracy where params<=10"
+    assert picked(study.get_trials(), plan) is None
+    assert best_of(study, plan).number == 2  # no trial meets the rule: the front's most accurate
 
 
 def test_constraint_marks_an_oversized_model_infeasible_before_training(tmp_path, monkeypatch):
