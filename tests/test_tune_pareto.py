@@ -79,6 +79,12 @@ def test_two_objectives_write_a_front_of_non_dominated_trials(tmp_path, monkeypa
     retrained = {summary["retrain"]["trial"], *(r["trial"] for r in summary["pareto"]["retrain"])}
     assert retrained == members  # every front member, once
     assert all((study_dir / "retrain" / str(n) / "summary.json").is_file() for n in members)
+    from kopt.tune.pareto import front_table, study_dirs_with_front  # what kopt report shows
+
+    assert study_dirs_with_front([tmp_path / "runs"]) == [study_dir]
+    table = front_table(study_dir)
+    assert table.row_count == len(members) and table.columns[-1].header == "test_accuracy"
+    assert all(cell not in ("", None) for cell in table.columns[-1]._cells)  # each member was retrained
 
 
 def _study_of(rows):

@@ -91,7 +91,8 @@ def write_csv(study_dir: Path, members: list, plan) -> None:
     writer.writerow(["trial", *names, *others, "run_dir", *(f"params_{p}" for p in params)])
     for t in members:
         ms = measures(t)
-        writer.writerow([t.number, *t.values, *(ms.get(m, "") for m in others), t.user_attrs.get("run_dir", ""),
+        values = [ms.get(n, v) for n, v in zip(names, t.values)]  # params and flops as the integers they are
+        writer.writerow([t.number, *values, *(ms.get(m, "") for m in others), t.user_attrs.get("run_dir", ""),
                          *(t.params.get(p, "") for p in params)])
     atomic_write_text(Path(study_dir) / PARETO_CSV, buf.getvalue())
 
@@ -244,11 +245,12 @@ def front_table(study_dir: Path):
 
 
 def _cell(text: str) -> str:
-    try:
-        value = float(text)
-    except ValueError:
-        return text
-    return text if value.is_integer() and abs(value) < 1e15 else f"{value:.4g}"
+    for kind, shown in ((int, "{:,}"), (float, "{:.4g}")):
+        try:
+            return shown.format(kind(text))
+        except ValueError:
+            continue
+    return text
 
 
 def show_fronts(paths) -> None:

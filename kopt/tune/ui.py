@@ -176,6 +176,10 @@ class TuneUI:
             retrain = summary.get("retrain", {})
             table.add_row("retrained", f"test_accuracy={fmt(summary['test_accuracy'])} "
                                        f"({retrain.get('epochs')} epochs on train+val, {retrain.get('run_dir')})")
+        if summary.get("pareto"):  # several objectives (kopt.tune.pareto)
+            front = summary["pareto"].get("front") or []
+            table.add_row("Pareto front", f"{len(front)} trial(s): {', '.join(f'#{n}' for n in front)} (pareto.csv, "
+                                          "pareto.png, pareto/)")
         table.add_row("study dir", str(self.study_dir))
         table.add_row("storage", str(summary.get("storage")))
         if summary.get("best_trial") is not None:

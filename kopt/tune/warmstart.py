@@ -16,6 +16,7 @@ from kopt.tune.space import Dist
 
 FROM_ATTR = "warm_start_from"   # a copied trial's user attribute
 ENQUEUED_ATTR = "enqueued"      # an enqueued trial's user attribute: its index in tuner.enqueue
+NOT_COPIED = (ENQUEUED_ATTR, "retry_of", "worker", FROM_ATTR)  # how the earlier study came by a trial
 
 
 def inside(dist: Dist, value) -> bool:
@@ -160,7 +161,7 @@ def apply(study, plan) -> int:
         dists = {p.name: p.dist for p in plan.space.params}
         label = "#".join(source_of(str(text)))
         for t in finished(source):
-            attrs = {**t.user_attrs, FROM_ATTR: f"{label}#{t.number}"}
+            attrs = {**{k: v for k, v in t.user_attrs.items() if k not in NOT_COPIED}, FROM_ATTR: f"{label}#{t.number}"}
             study.add_trial(optuna.trial.create_trial(
                 params=dict(t.params), distributions={k: optuna_distribution(dists[k]) for k in t.params},
                 values=list(t.values), user_attrs=attrs, state=optuna.trial.TrialState.COMPLETE,
