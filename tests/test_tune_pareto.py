@@ -147,6 +147,9 @@ def test_constraint_marks_an_oversized_model_infeasible_before_training(tmp_path
     assert not (run / "metrics.jsonl").exists()  # not one epoch
     assert '"status": "pruned"' in (run / "summary.json").read_text()
     assert summary["best_trial"] == 1
+    with open(study_dir / "trials.csv") as fh:
+        reason = next(csv.DictReader(fh))["fail_reason"]
+    assert reason.startswith("infeasible: params=") and "breaks params<=600" in reason
 
 
 def test_warm_start_copies_trials_and_refuses_an_incompatible_study(tmp_path, monkeypatch):

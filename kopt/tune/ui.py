@@ -106,7 +106,7 @@ class TuneUI:
         if state == "COMPLETE":
             what = f"{self.plan.metric}={row['value']:.4f}"
         elif state == "PRUNED":
-            what = f"at epoch {row.get('pruned_epoch')}"
+            what = row.get("fail_reason") or f"at epoch {row.get('pruned_epoch')}"  # (infeasible: never trained)
         else:
             what = row.get("fail_reason") or ""
         duration = f"{row['duration_s']:.1f}s" if row.get("duration_s") is not None else ""
