@@ -70,6 +70,9 @@ def test_two_objectives_write_a_front_of_non_dominated_trials(tmp_path, monkeypa
         assert float(r["params"]) == values[int(r["trial"])][1] and r["params_model.width"] in ("4", "16", "64")
     assert (study_dir / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in (study_dir / "pareto").iterdir()) == sorted(f"trial_{n}.yaml" for n in members)
+    from kopt.tune.best import find_best_yaml  # kopt train --config-dir <study>/pareto --config-name trial_<n>
+
+    assert all(find_best_yaml(f"trial_{n}", [study_dir / "pareto"]) for n in members)
     assert summary["pruner"] == "none"  # Optuna cannot prune several objectives: switched off
     assert summary["best_trial"] in members
     for t in done:  # measured from the built model: FLOPs grow with the width, latency is a time
