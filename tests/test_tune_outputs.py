@@ -40,7 +40,7 @@ def _plan(*overrides: str):
 def best_dir(tmp_path):
     """A study dir holding only the best.yaml of a CNN trial with lr=0.01, width=8 (no study run)."""
     from kopt.paths import config_groups
-    from kopt.tune.report import best_config, write_best_yaml
+    from kopt.tune.best import best_config, write_best_yaml
 
     plan = _plan("model=cnn", "model.dense=0", "optimizer=sgd", "search.optimizer.lr=choice(1e-2, 1e-3)",
                  "search.model.width=choice(4, 8)")

@@ -2,7 +2,7 @@
 
 import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from kopt.errors import KoptError
 from kopt.schemas import param, schema
@@ -27,6 +27,12 @@ class TunerConfig:
     max_retry: int = param(ge=0)
     retrain_best: bool
     plots: bool
+    # multi-objective search, constraints, warm start (kopt.tune.objectives, kopt.tune.warmstart)
+    objectives: Optional[list[str]]
+    constraints: Optional[dict[str, Any]]
+    pick: Optional[str]
+    enqueue: Optional[list[dict[str, Any]]]
+    warm_start: Optional[str]
 
     def check(self, prefix: str) -> None:
         if self.study_name is not None and not STUDY_NAME.match(self.study_name):
@@ -47,6 +53,9 @@ class TunerConfig:
         if self.direction == wrong:
             raise KoptError(f"{prefix}.direction={wrong} with {prefix}.metric={self.metric}: allowed: auto or "
                             f"{'maximize' if wrong == 'minimize' else 'minimize'}")
+        from kopt.schemas.objectives import check_options
+
+        check_options(self, prefix)
 
     @property
     def resolved_direction(self) -> str:

@@ -1,6 +1,6 @@
 """``kopt train --config-dir runs/tune/<study> --config-name best [overrides]``.
 
-best.yaml (written by :func:`kopt.tune.report.write_best_yaml`) is a readable Hydra primary config:
+best.yaml (written by :func:`write_best_yaml`) is a readable Hydra primary config:
 the best trial's group choices in its defaults list, then its full values. Hydra alone would merge
 those values over whatever the command line picks (``model=mlp`` would get the CNN's keys back,
 ``split=kfold split.k=5`` would fail on ``split.k``), so kopt reads it as what it stands for: the
@@ -128,3 +128,30 @@ def best_config(plan, trial):
 
     choices, values = plan.space.sample(FixedTrial(dict(trial.params)))
     return plan.trial_config(choices, values)
+
+
+def write_best_yaml(study_dir: Path, plan, trial, groups: dict[str, list[str]],
+                    stem: str = "best") -> Path:
+    """A primary config for ``kopt train --config-dir <study dir> --config-name best``: the train
+    root config, each group overridden to the best trial's option, then every value explicitly.
+    The first line is :data:`MARKER`: kopt train reads such a file as overrides."""
+    from omegaconf import OmegaConf
+
+    from kopt.rundir import atomic_write_text
+
+    cfg = best_config(plan, trial)
+    defaults = ["config"]
+    for group, options in groups.items():
+        node = cfg.get(group)
+        name = node.get("name") if node is not None and hasattr(node, "get") else None
+        if name in options:
+            defaults.append({f"override {group}": name})
+    defaults.append("_self_")
+    body = OmegaConf.to_yaml(OmegaConf.create({"defaults": defaults}))
+    value = trial.values[0] if getattr(trial, "values", None) else trial.value
+    header = (f"{MARKER} (#{trial.number}, {plan.metric}={value:.6g}) of study "
+              f"'{plan.study_name}'.\n# Rerun: kopt train --config-dir {study_dir} --config-name {stem}\n"
+              "# Overrides apply on top, e.g. split=kfold split.k=5 or model=mlp (see kopt/tune/best.py).\n")
+    path = Path(study_dir) / f"{stem}.yaml"
+    atomic_write_text(path, header + body + "\n" + OmegaConf.to_yaml(cfg))
+    return path

@@ -17,6 +17,8 @@ from kopt.mlflow_study import study_trial
 from kopt.rundir import atomic_write_text, mark_pruned
 from kopt.training.run import run_train
 from kopt.tune.best import hydra_value
+from kopt.tune.objectives import (MEASURES_ATTR, before_training, is_multi, record_infeasible, set_constraints,
+                                  trial_values)
 from kopt.tune.plan import TunePlan
 from kopt.tune.recovery import trial_run_dir
 
@@ -24,7 +26,7 @@ from kopt.tune.recovery import trial_run_dir
 @dataclass
 class Outcome:
     state: str                      # COMPLETE | PRUNED | FAIL
-    value: float | None = None
+    value: float | list[float] | None = None  # a list with several objectives
     duration_s: float = 0.0
     attrs: dict = field(default_factory=dict)  # user attributes recorded on the trial
 
@@ -83,19 +85,25 @@ def run_trial(plan: TunePlan, trial, study_dir: Path, ui=None) -> Outcome:
         epochs = int(cfg.trainer.epochs)
 
         def callbacks(fold: int, n_folds: int) -> list:
-            extra = [PruningCallback(trial, plan.metric, fold, epochs, stopped)]
+            extra = [] if is_multi(plan.tuner) else [PruningCallback(trial, plan.metric, fold, epochs, stopped)]
             if ui is not None:
                 extra.append(EpochProgress(ui, trial.number, fold, n_folds, epochs))
             return extra
 
+        costs, infeasible = before_training(plan, cfg)  # a constraint on the model's size: never trained
+        set_constraints(trial, plan.tuner, costs)
+        if infeasible:
+            attrs.update(record_infeasible(run_dir, costs, infeasible))
+            return Outcome("PRUNED", None, time.time() - t0, attrs)
         with study_trial(cfg.get("logger"), plan.study_name, trial.number):  # MLflow: a run nested in the study's
             summary = run_train(cfg, run_dir, callbacks_factory=callbacks, quiet=True)
-        value = summary.get("metrics", {}).get(plan.metric)
+        attrs[MEASURES_ATTR], value = trial_values(plan, summary, costs)
+        set_constraints(trial, plan.tuner, {k: v for k, v in attrs[MEASURES_ATTR].items() if k not in costs})
         attrs["best_epoch"] = _best_epoch(summary)
-        if value is None or not math.isfinite(value):
+        if value is None:
             attrs["fail_reason"] = f"{plan.metric} is missing or not finite"
             return Outcome("FAIL", None, time.time() - t0, attrs)
-        return Outcome("COMPLETE", float(value), time.time() - t0, attrs)
+        return Outcome("COMPLETE", value, time.time() - t0, attrs)
     except RunFailed as exc:
         if isinstance(exc.__cause__, optuna.TrialPruned):
             mark_pruned(run_dir, stopped)  # run_train recorded the TrialPruned exception as failed

@@ -33,7 +33,8 @@ def trial_row(t) -> dict:
     duration = attrs.get("duration_s")
     if duration is None and t.datetime_start and t.datetime_complete:
         duration = round((t.datetime_complete - t.datetime_start).total_seconds(), 3)
-    return {"number": t.number, "state": t.state.name, "value": t.value if t.state.name in ("COMPLETE", "PRUNED") else None,
+    value = (t.values or [None])[0] if t.state.name in ("COMPLETE", "PRUNED") else None  # several: the first
+    return {"number": t.number, "state": t.state.name, "value": value,
             "duration_s": duration, "pruned_epoch": attrs.get("pruned_epoch"), "best_epoch": attrs.get("best_epoch"),
             "fail_reason": attrs.get("fail_reason"), "run_dir": attrs.get("run_dir"), "params": dict(t.params),
             "retry_of": (t.system_attrs.get("retry_history") or [attrs.get("retry_of")])[-1]}
@@ -53,13 +54,15 @@ def write_trials_csv(study_dir: Path, rows: list[dict], plan: TunePlan) -> None:
 def study_summary(study, plan: TunePlan, storage: str, duration_s: float, extra: dict | None = None) -> dict:
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state.name == "COMPLETE"]
-    best = study.best_trial if complete else None
+    from kopt.tune.pareto import best_of  # several objectives, constraints: see there
+
+    best = best_of(study, plan) if complete else None
     return {
         "study_name": plan.study_name,
         "storage": storage,
         "metric": plan.metric,
         "direction": plan.direction,
-        "best_value": best.value if best else None,
+        "best_value": best.values[0] if best else None,
         "best_params": dict(best.params) if best else None,
         "best_trial": best.number if best else None,
         "best_run_dir": best.user_attrs.get("run_dir") if best else None,
@@ -95,27 +98,6 @@ def write_progress(study_dir: Path, study, plan: TunePlan, storage: str, duratio
                 summary[key] = old[key]
     write_json_summary(study_dir, summary)  # the study's own shape, not a run's Summary
     return summary
-
-
-def write_best_yaml(study_dir: Path, plan: TunePlan, trial, groups: dict[str, list[str]]) -> Path:
-    """A primary config for ``kopt train --config-dir <study dir> --config-name best``: the train
-    root config, each group overridden to the best trial's option, then every value explicitly.
-    The first line is :data:`kopt.tune.best.MARKER`: kopt train reads such a file as overrides."""
-    cfg = best_config(plan, trial)
-    defaults = ["config"]
-    for group, options in groups.items():
-        node = cfg.get(group)
-        name = node.get("name") if node is not None and hasattr(node, "get") else None
-        if name in options:
-            defaults.append({f"override {group}": name})
-    defaults.append("_self_")
-    body = OmegaConf.to_yaml(OmegaConf.create({"defaults": defaults}))
-    header = (f"{MARKER} (#{trial.number}, {plan.metric}={trial.value:.6g}) of study "
-              f"'{plan.study_name}'.\n# Rerun: kopt train --config-dir {study_dir} --config-name best\n"
-              "# Overrides apply on top, e.g. split=kfold split.k=5 or model=mlp (see kopt/tune/best.py).\n")
-    path = Path(study_dir) / BEST_YAML
-    atomic_write_text(path, header + body + "\n" + OmegaConf.to_yaml(cfg))
-    return path
 
 
 def write_plots(study_dir: Path, study, plan: TunePlan) -> dict[str, str]:

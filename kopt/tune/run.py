@@ -9,7 +9,8 @@ from pathlib import Path
 from kopt.console import console
 from kopt.errors import RunFailed
 from kopt.tune.plan import TunePlan
-from kopt.tune.report import trial_row, write_best_yaml, write_plots, write_progress
+from kopt.tune.best import write_best_yaml
+from kopt.tune.report import trial_row, write_plots, write_progress
 from kopt.tune.loop import sigterm_raises, work
 from kopt.tune.study import quiet_optuna, start_study
 from kopt.tune.ui import TuneUI
@@ -21,10 +22,12 @@ def finalize(study, plan: TunePlan, study_dir: Path, spec: str, started: float, 
     summary = write_progress(study_dir, study, plan, spec, time.time() - started)
     if summary["best_trial"] is None:
         return summary
-    best = study.best_trial
+    from kopt.tune import pareto  # several objectives: the front (pareto.csv, .png, pareto/) and its retrains
+
+    best = pareto.best_of(study, plan)
     extra: dict = {"best_config": "best.yaml"}
     write_best_yaml(study_dir, plan, best, config_groups())
-    if plan.tuner.get("plots", True):
+    if plan.tuner.get("plots", True) and not plan.tuner.get("objectives"):  # (pareto.png instead)
         extra["plots"] = write_plots(study_dir, study, plan)
         for name, state in extra["plots"].items():
             if state != "ok":  # e.g. importances below their minimum number of completed trials
@@ -38,6 +41,8 @@ def finalize(study, plan: TunePlan, study_dir: Path, spec: str, started: float, 
             extra.update(retrain=retrain, test_accuracy=retrain["test_accuracy"], test_loss=retrain["test_loss"])
         except RunFailed as exc:
             extra["retrain"] = {"trial": best.number, "error": str(exc)}
+    if plan.tuner.get("objectives"):
+        extra["pareto"] = pareto.finish(study, plan, study_dir, best)
     return write_progress(study_dir, study, plan, spec, time.time() - started, extra)
 
 

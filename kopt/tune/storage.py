@@ -3,6 +3,7 @@ heartbeat settings of the study's tuner node for RDB storages."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from kopt.errors import KoptError, install_hint
@@ -48,3 +49,13 @@ def open_storage(spec: str, tuner: dict | None = None):
     except Exception as exc:  # noqa: BLE001 - a bad URL, a server that is down
         detail = " ".join(str(exc).split())[:200]
         raise KoptError(f"tuner.storage={spec}: cannot open it ({type(exc).__name__}: {detail})") from None
+
+
+def quiet_optuna() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()  # to the run's log file
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warnings.filterwarnings("ignore", message=".*GridSampler.*")

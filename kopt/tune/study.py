@@ -8,23 +8,14 @@ Resume rules: ``n_trials`` is the study's total; finished trials are never re-ru
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 from kopt.errors import KoptError
 from kopt.tune.plan import TunePlan, store_plan, stored_plan
 from kopt.tune.recovery import recover
-from kopt.tune.storage import open_storage, storage_spec
+from kopt.tune.storage import open_storage, quiet_optuna, storage_spec  # noqa: F401 (quiet_optuna: its users)
 
 
-def quiet_optuna() -> None:
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    optuna.logging.disable_default_handler()
-    optuna.logging.enable_propagation()  # to the run's log file
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    warnings.filterwarnings("ignore", message=".*GridSampler.*")
 def check_resume(plan: TunePlan, spec: str, study_dir: Path | None = None) -> None:
     """Before anything is written: if the study exists, it must have been made by the same setup;
     and the study dir must not hold another study's trials."""
@@ -65,11 +56,15 @@ def open_study(plan: TunePlan, storage, worker: int = 0):
     try:
         study = optuna.load_study(study_name=plan.study_name, storage=storage)
     except KeyError:
-        study = optuna.create_study(study_name=plan.study_name, storage=storage, direction=plan.direction,
-                                    load_if_exists=True)
+        from kopt.tune.objectives import study_directions
+
+        study = optuna.create_study(study_name=plan.study_name, storage=storage, load_if_exists=True,
+                                    **study_directions(plan))
     _check_same_plan(plan, study)
     store_plan(study, plan)  # the tuner, pruner and n_trials may change on resume
-    study.set_metric_names([plan.metric])
+    from kopt.tune.objectives import metric_names
+
+    study.set_metric_names(metric_names(plan))
     study.sampler = build_sampler(plan, worker, existing=len(study.get_trials(deepcopy=False)))
     study.pruner = build_pruner(plan.pruner)
     return study
@@ -83,6 +78,11 @@ def start_study(plan: TunePlan, study_dir: Path):
 
     spec = storage_spec(plan.tuner.get("storage"), study_dir)
     study = open_study(plan, open_storage(spec, plan.tuner))
+    if plan.tuner.get("warm_start") or plan.tuner.get("enqueue"):  # once per study; n_trials counts on top
+        from kopt.tune import warmstart
+
+        warmstart.apply(study, plan)
+        store_plan(study, plan)
     record_study_dir(study_dir, study, plan, spec)
     return study, spec, recover(study, study_dir)
 

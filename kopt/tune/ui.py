@@ -106,7 +106,7 @@ class TuneUI:
         if state == "COMPLETE":
             what = f"{self.plan.metric}={row['value']:.4f}"
         elif state == "PRUNED":
-            what = f"at epoch {row.get('pruned_epoch')}"
+            what = row.get("fail_reason") or f"at epoch {row.get('pruned_epoch')}"  # (infeasible: never trained)
         else:
             what = row.get("fail_reason") or ""
         duration = f"{row['duration_s']:.1f}s" if row.get("duration_s") is not None else ""
@@ -176,6 +176,10 @@ class TuneUI:
             retrain = summary.get("retrain", {})
             table.add_row("retrained", f"test_accuracy={fmt(summary['test_accuracy'])} "
                                        f"({retrain.get('epochs')} epochs on train+val, {retrain.get('run_dir')})")
+        if summary.get("pareto"):  # several objectives (kopt.tune.pareto)
+            front = summary["pareto"].get("front") or []
+            table.add_row("Pareto front", f"{len(front)} trial(s): {', '.join(f'#{n}' for n in front)} (pareto.csv, "
+                                          "pareto.png, pareto/)")
         table.add_row("study dir", str(self.study_dir))
         table.add_row("storage", str(summary.get("storage")))
         if summary.get("best_trial") is not None:
