@@ -12,6 +12,20 @@ class NoPruner:
     name: str = "none"
 
 
+@schema("pruner", "auto")
+@dataclass
+class AutoPruner:
+    name: str = "auto"  # the rule: kopt/tune/auto.py
+
+
+@schema("pruner", "wilcoxon")
+@dataclass
+class WilcoxonPruner:
+    name: str = "wilcoxon"
+    p_threshold: float = param(0.1, gt=0, le=1)
+    n_startup_steps: int = param(2, ge=0)
+
+
 @schema("pruner", "median")
 @dataclass
 class MedianPruner:

@@ -55,6 +55,13 @@ class TunerConfig:
         return "minimize" if self.metric.endswith("loss") else "maximize"
 
 
+@schema("tuner", "auto")
+@dataclass
+class AutoTuner(TunerConfig):
+    name: str = "auto"  # the rule: kopt/tune/auto.py
+    n_startup_trials: Optional[int] = param(None, ge=0)  # null: chosen from the space and n_trials
+
+
 @schema("tuner", "grid")
 @dataclass
 class GridTuner(TunerConfig):
