@@ -7,7 +7,6 @@ import pytest
 
 from kopt.commands.tune import quote_search_overrides, validate_tune
 from kopt.compose import compose_and_validate, search_dirs
-from kopt.tune.auto import choose_pruner, choose_sampler
 from kopt.tune.plan import build_plan
 from kopt.tune.space import parse_search
 from conftest import TINY
@@ -32,6 +31,8 @@ def plan_of(tmp_path, monkeypatch, *overrides: str):
     (CONDITIONAL, True, "bayes"),     # conditional parameters: TPE, grouped
 ])
 def test_auto_picks_the_documented_sampler(space, has_gp, sampler):
+    from kopt.tune.auto import choose_sampler
+
     name, options, reason = choose_sampler(parse_search(space), n_trials=20, has_gp=has_gp)
     assert name == sampler and reason
     assert options["n_startup_trials"] == 5  # min(3 x 2 or 3 dims, 20 // 4)
@@ -40,6 +41,8 @@ def test_auto_picks_the_documented_sampler(space, has_gp, sampler):
 
 
 def test_auto_startup_size_follows_the_budget():
+    from kopt.tune.auto import choose_sampler
+
     space = parse_search(CATEGORICAL)
     assert choose_sampler(space, 12, False)[1]["n_startup_trials"] == 3    # a quarter of the budget
     assert choose_sampler(space, 200, False)[1]["n_startup_trials"] == 6   # 3 per dimension
@@ -64,6 +67,8 @@ def test_auto_resolves_in_the_plan_and_enumerates_a_small_finite_space(tmp_path,
 @pytest.mark.parametrize("epochs, folds, pruner", [(2, 1, "none"), (6, 1, "median"), (20, 1, "hyperband"),
                                                    (4, 5, "wilcoxon")])
 def test_auto_pruner_rule(epochs, folds, pruner):
+    from kopt.tune.auto import choose_pruner
+
     assert choose_pruner(epochs, folds)[0] == pruner
 
 
