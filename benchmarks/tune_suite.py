@@ -12,7 +12,7 @@ Contenders, each with the same trials x epochs budget:
 
   kopt_auto           kopt tune's default (tuner=auto pruner=auto)
   kopt_auto_noprune   the same sampler without pruning (does pruning save time without losing the best?);
-                      on digits_cnn and breast_cancer_mlp only, to fit the budget
+                      on wine_mlp and breast_cancer_mlp only, to fit the budget
   optuna_tpe          Optuna's plain defaults through kopt: TPESampler() (10 random start-up trials,
                       independent) and MedianPruner()
   kt_bayes            keras_tuner.BayesianOptimization
@@ -23,7 +23,7 @@ benchmarks/results/), the time to reach KerasTuner-Bayes's final best, epochs tr
 test accuracy of each contender's best config retrained on train+val (the same Keras retrain for all:
 the full epochs, seed fixed).
 
-    python benchmarks/tune_suite.py                       # 10 trials x 4 epochs, seeds 0 1 2, every task
+    python benchmarks/tune_suite.py                       # 8 trials x 4 epochs, seeds 0 1 2, every task
     python benchmarks/tune_suite.py --quick               # 3 trials x 2 epochs, seed 0, two tasks (a smoke run)
     python benchmarks/tune_suite.py --tasks wine_mlp --seeds 0
 """
@@ -57,7 +57,7 @@ TASKS = {
         ("model.shortcut", "choice", ("A", "B"))]},
 }
 CONTENDERS = ("kopt_auto", "kt_bayes", "optuna_tpe", "kt_hyperband", "kopt_auto_noprune")
-PRUNE_CHECK = ("digits_cnn", "breast_cancer_mlp")  # tasks that also run kopt_auto_noprune (by default)
+PRUNE_CHECK = ("wine_mlp", "breast_cancer_mlp")  # tasks that also run kopt_auto_noprune (by default)
 KOPT = {"kopt_auto": ["tuner=auto", "pruner=auto"], "kopt_auto_noprune": ["tuner=auto", "pruner=none"],
         "optuna_tpe": ["tuner=bayes", "tuner.multivariate=false", "tuner.constant_liar=false",
                        "tuner.n_startup_trials=10", "pruner=median"]}
@@ -280,7 +280,7 @@ def main() -> None:
         return write_summary(args, rounds, d0["environment"], d0["trials"], d0["epochs_per_trial"], d0["seeds"],
                              list(CONTENDERS))
     seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
-    trials = args.trials or (3 if args.quick else 10)
+    trials = args.trials or (3 if args.quick else 8)
     epochs = args.epochs or (2 if args.quick else 4)
     tasks = args.tasks or (["wine_mlp", "digits_cnn"] if args.quick else list(TASKS))
     chosen = args.contenders

@@ -120,3 +120,16 @@ def test_no_configuration_is_trained_twice(tmp_path, monkeypatch):
             assert t.params == original.params and t.value == original.value
             assert not (study_dir / "trials" / str(t.number)).exists()
     assert summary["duplicates"] == len(study.trials) - 3
+
+
+def test_kfold_trials_get_the_wilcoxon_pruner_after_their_first_fold(tmp_path, monkeypatch):
+    """Steps count epochs across folds (fold x epochs + epoch): no pruning before the first fold ends."""
+    from kopt.tune.pruners import build_pruner
+
+    plan = plan_of(tmp_path, monkeypatch, "split=kfold", "split.k=3", "trainer.epochs=3",
+                   *(f"search.{k}={v}" for k, v in CATEGORICAL.items()))
+    assert plan.pruner["name"] == "wilcoxon" and plan.pruner["n_startup_steps"] == 3
+    with pytest.warns(optuna.exceptions.ExperimentalWarning):
+        pruner = build_pruner(plan.pruner)
+    step = _prunes_at(pruner, steps=9)
+    assert step is not None and step >= 3
