@@ -273,12 +273,17 @@ def main() -> None:
     p.add_argument("--merge", nargs="+", type=Path, default=None,
                    help="run nothing: one result from the JSON results of runs on separate tasks")
     args = p.parse_args()
-    if args.merge:
+    if args.merge:  # results of separate runs (or the .partial.json of a run stopped early: its finished rounds)
         docs = [json.loads(path.read_text()) for path in args.merge]
-        rounds = {task: rs for d in docs for task, rs in d["rounds"].items()}
-        d0 = docs[0]
-        return write_summary(args, rounds, d0["environment"], d0["trials"], d0["epochs_per_trial"], d0["seeds"],
-                             list(CONTENDERS))
+        rounds = {task: rs for d in docs for task, rs in d.get("rounds", d).items() if rs}
+        full = [d for d in docs if "rounds" in d]
+        env = full[0]["environment"] if full else {"loadavg_at_start": list(__import__("os").getloadavg())}
+        trials = full[0]["trials"] if full else (args.trials or 8)
+        epochs = full[0]["epochs_per_trial"] if full else (args.epochs or 4)
+        seeds = sorted({r["seed"] for rs in rounds.values() for r in rs})
+        for task, rs in rounds.items():
+            plot_task(task, rs, RESULTS / f"{time.strftime('%Y-%m-%d')}-{__import__('socket').gethostname()}-tune_suite-{task}.png")
+        return write_summary(args, rounds, env, trials, epochs, seeds, list(CONTENDERS))
     seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
     trials = args.trials or (3 if args.quick else 8)
     epochs = args.epochs or (2 if args.quick else 4)
