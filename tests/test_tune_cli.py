@@ -110,7 +110,7 @@ def test_search_presets_compose_and_validate(workdir, preset, model, params):
 
 
 def test_grid_with_a_nan_trial_then_best_yaml_reruns_and_optuna_reads_the_study(workdir):
-    args = ["tune", *QUICK, "optimizer=sgd", "tuner=grid", "tuner.study_name=e2e",
+    args = ["tune", *QUICK, "optimizer=sgd", "tuner=grid", "pruner=median", "tuner.study_name=e2e",
             "search.optimizer.lr=choice(1e30, 1e-2)", "search.model.width=choice(8, 16)"]
     proc = run_kopt(*args, cwd=workdir)
     assert proc.returncode == 0, proc.stdout + proc.stderr
