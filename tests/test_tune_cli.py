@@ -38,7 +38,7 @@ def optuna_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     (["search.optimizer.lr=interval(1e-3"], ["search.optimizer.lr", "cannot parse"]),
     (["search.regularizer.dropout=interval(0.0, 1.5)"], ["regularizer.dropout=1.5 is out of range"]),
     (["tuner=grid", "search.optimizer.lr=interval(1e-3, 1e-1)"], ["tuner=grid cannot enumerate"]),
-    (["tuner=annealing", "search.model.width=choice(8, 16)"], ["tuner=annealing", "allowed: bayes, cmaes"]),
+    (["tuner=annealing", "search.model.width=choice(8, 16)"], ["tuner=annealing", "allowed: auto, bayes, cmaes"]),
     (["tuner.n_trials=0", "search.model.width=choice(8, 16)"], ["tuner.n_trials=0 is out of range"]),
     (["tuner.study_name=../escape", "search.model.width=choice(8, 16)"], ["tuner.study_name='../escape'"]),
     (["pruner.percentile=150", "pruner=percentile", "search.model.width=choice(8, 16)"], ["pruner.percentile=150.0"]),
