@@ -56,7 +56,7 @@ def test_tune_help_has_its_own_header_and_examples(tmp_path):
     proc = run_kopt("tune", "--help", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("kopt tune: an Optuna study") and "search: cnn_digits, resnet" in proc.stdout
-    assert "\ntuner: bayes" in proc.stdout and "\npruner: hyperband" in proc.stdout and "\nmodel: cnn" in proc.stdout
+    assert "\ntuner: auto, bayes" in proc.stdout and "\npruner: auto, hyperband" in proc.stdout and "\nmodel: cnn" in proc.stdout
     examples = proc.stdout.split("Examples:")[1]
     assert "kopt tune tuner=bayes tuner.n_trials=50" in examples and "kopt train" not in examples
     assert not (tmp_path / "runs").exists()

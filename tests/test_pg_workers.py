@@ -14,10 +14,10 @@ from conftest import TINY_DATA, assert_clean_error, kopt_env, run_kopt, wait_for
 
 N_TRIALS = 8
 STUDY = "pgw"
-TUNE = [*TINY_DATA, "dataset.size=300", "trainer.epochs=6", "model=mlp", "model.depth=1",
+TUNE = [*TINY_DATA, "dataset.size=300", "trainer.epochs=6", "model=mlp", "model.depth=1", "model.width=16",
         "tuner=random", "pruner=none", f"tuner.n_trials={N_TRIALS}", f"tuner.study_name={STUDY}",
         "tuner.heartbeat_interval=1", "tuner.grace_period=3", "tuner.retrain_best=false", "tuner.plots=false",
-        "search.model.width=choice(8, 16, 32)"]
+        "search.optimizer.lr=tag(log, interval(1e-3, 1e-1))"]  # continuous: 8 distinct configs (none reused)
 
 
 def start_kopt(*args, cwd) -> subprocess.Popen:

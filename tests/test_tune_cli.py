@@ -38,7 +38,7 @@ def optuna_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     (["search.optimizer.lr=interval(1e-3"], ["search.optimizer.lr", "cannot parse"]),
     (["search.regularizer.dropout=interval(0.0, 1.5)"], ["regularizer.dropout=1.5 is out of range"]),
     (["tuner=grid", "search.optimizer.lr=interval(1e-3, 1e-1)"], ["tuner=grid cannot enumerate"]),
-    (["tuner=annealing", "search.model.width=choice(8, 16)"], ["tuner=annealing", "allowed: bayes, cmaes"]),
+    (["tuner=annealing", "search.model.width=choice(8, 16)"], ["tuner=annealing", "allowed: auto, bayes, cmaes"]),
     (["tuner.n_trials=0", "search.model.width=choice(8, 16)"], ["tuner.n_trials=0 is out of range"]),
     (["tuner.study_name=../escape", "search.model.width=choice(8, 16)"], ["tuner.study_name='../escape'"]),
     (["pruner.percentile=150", "pruner=percentile", "search.model.width=choice(8, 16)"], ["pruner.percentile=150.0"]),
@@ -110,7 +110,7 @@ def test_search_presets_compose_and_validate(workdir, preset, model, params):
 
 
 def test_grid_with_a_nan_trial_then_best_yaml_reruns_and_optuna_reads_the_study(workdir):
-    args = ["tune", *QUICK, "optimizer=sgd", "tuner=grid", "tuner.study_name=e2e",
+    args = ["tune", *QUICK, "optimizer=sgd", "tuner=grid", "pruner=median", "tuner.study_name=e2e",
             "search.optimizer.lr=choice(1e30, 1e-2)", "search.model.width=choice(8, 16)"]
     proc = run_kopt(*args, cwd=workdir)
     assert proc.returncode == 0, proc.stdout + proc.stderr

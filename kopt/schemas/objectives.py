@@ -13,7 +13,7 @@ COSTS = ("params", "flops", "latency_ms")  # known before training, from the bui
 MEASURES = VAL_METRICS + COSTS
 DIRECTIONS = {"max": "maximize", "maximize": "maximize", "min": "minimize", "minimize": "minimize"}
 # Optuna 5 samplers that take several objectives (CmaEsSampler takes one)
-MULTI_OBJECTIVE = ("bayes", "genetic", "gp", "random", "grid", "qmc")
+MULTI_OBJECTIVE = ("auto", "bayes", "genetic", "gp", "random", "grid", "qmc")
 OPS = ("<=", ">=")
 
 

@@ -12,6 +12,20 @@ class NoPruner:
     name: str
 
 
+@schema("pruner", "auto")
+@dataclass
+class AutoPruner:
+    name: str  # auto: the rule in kopt/tune/auto.py
+
+
+@schema("pruner", "wilcoxon")
+@dataclass
+class WilcoxonPruner:
+    name: str
+    p_threshold: float = param(gt=0, le=1)
+    n_startup_steps: int = param(ge=0)
+
+
 @schema("pruner", "median")
 @dataclass
 class MedianPruner:

@@ -64,6 +64,13 @@ class TunerConfig:
         return "minimize" if self.metric.endswith("loss") else "maximize"
 
 
+@schema("tuner", "auto")
+@dataclass
+class AutoTuner(TunerConfig):
+    # name: auto, the rule in kopt/tune/auto.py
+    n_startup_trials: Optional[int] = param(ge=0)  # null: chosen from the space and n_trials
+
+
 @schema("tuner", "grid")
 @dataclass
 class GridTuner(TunerConfig):

@@ -84,6 +84,7 @@ def claim(study, plan: TunePlan, study_dir: Path, since: float):
     from optuna.trial import TrialState
 
     from kopt.training.signals import raise_if_received
+    from kopt.tune.dedup import discount_duplicates, space_exhausted
 
     raise_if_received()  # a SIGTERM that library code swallowed earlier: no new trial
 
@@ -93,7 +94,9 @@ def claim(study, plan: TunePlan, study_dir: Path, since: float):
         if timeout and time.time() - since > timeout:
             return None
         trials = study.get_trials(deepcopy=False)
-        counts = state_counts(trials)
+        counts = discount_duplicates(state_counts(trials), trials, plan.n_trials)  # repeats are drawn again
+        if space_exhausted(plan, trials):
+            return None
         if counts["COMPLETE"] + counts["PRUNED"] + counts["RUNNING"] >= plan.n_trials:
             waiting = counts["RUNNING"] and counts["COMPLETE"] + counts["PRUNED"] < plan.n_trials
             return WAIT if waiting and optuna_api.heartbeat_enabled(study) else None

@@ -17,6 +17,7 @@ from kopt.mlflow_study import study_trial
 from kopt.rundir import atomic_write_text, mark_pruned
 from kopt.training.run import run_train
 from kopt.tune.best import hydra_value
+from kopt.tune.dedup import find_duplicate, reused_attrs
 from kopt.tune.objectives import (MEASURES_ATTR, before_training, is_multi, record_infeasible, set_constraints,
                                   trial_values)
 from kopt.tune.plan import TunePlan
@@ -73,6 +74,9 @@ def run_trial(plan: TunePlan, trial, study_dir: Path, ui=None) -> Outcome:
     attrs = {"run_dir": str(run_dir)}
     try:
         choices, values = plan.space.sample(trial)
+        original = find_duplicate(trial)  # no wasted trials: a finished config is not trained again
+        if original is not None:
+            return Outcome(original.state.name, original.value, time.time() - t0, reused_attrs(original))
         # what a Hydra job records: the trial's overrides of its base config (kopt report reads them)
         overrides = [f"{g}={o}" for g, o in choices.items()] + [f"{k}={hydra_value(v)}" for k, v in values.items()]
         atomic_write_text(run_dir / ".hydra" / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(overrides)))

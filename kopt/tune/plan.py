@@ -163,18 +163,21 @@ def build_plan(cfg: DictConfig, overrides: list[str], dirs: list[Path], config_n
         raise KoptError(f"search: {len(combos)} combinations of searched groups; allowed: at most 64")
     bases = {combo_key(c): (compose_base(c, overrides, dirs, config_name) if c else train_part(cfg)) for c in combos}
     check_space(space, bases)
-    n_trials, grid_size = tuner.n_trials, None
-    if tuner.name == "grid":
+    from kopt.tune.auto import resolve  # tuner=auto, pruner=auto: the chosen options replace them
+
+    tuner_node, pruner_node = resolve(OmegaConf.to_container(cfg.tuner, resolve=True),
+                                      OmegaConf.to_container(cfg.pruner, resolve=True), space, bases)
+    n_trials, grid_size = tuner_node["n_trials"], None
+    if tuner_node["name"] == "grid":
         grid_size = 1
         for values in space.grid().values():
             grid_size *= len(values)
         if grid_size > 1_000_000:
             raise KoptError(f"tuner=grid: the grid has {grid_size:,} points; allowed: at most 1,000,000")
         n_trials = min(n_trials or grid_size, grid_size)
-    tuner_node = OmegaConf.to_container(cfg.tuner, resolve=True)
     from kopt.tune.objectives import shape_plan  # several objectives, enqueue, warm start
 
-    return shape_plan(TunePlan(study_name=str(tuner.study_name), tuner=tuner_node,
-                    pruner=OmegaConf.to_container(cfg.pruner, resolve=True), search=flatten(search_node),
+    return shape_plan(TunePlan(study_name=str(tuner.study_name), tuner=tuner_node, pruner=pruner_node,
+                               search=flatten(search_node),
                     bases=bases, seed=int(cfg.seed), metric=tuner.metric, direction=tuner.resolved_direction,
                     n_trials=int(n_trials), grid_size=grid_size, space=space))

@@ -56,6 +56,13 @@ def hyperband(opts: dict):
                            opts["bootstrap_count"])
 
 
+@pruner("wilcoxon")
+def wilcoxon(opts: dict):
+    from optuna.pruners import WilcoxonPruner
+
+    return WilcoxonPruner(p_threshold=opts["p_threshold"], n_startup_steps=opts["n_startup_steps"])
+
+
 @pruner("patient")
 def patient(opts: dict):
     from optuna.pruners import MedianPruner, PatientPruner

@@ -14,7 +14,9 @@ from omegaconf import OmegaConf
 from kopt.rundir import SUMMARY, atomic_write_text, read_json, write_json_summary
 from kopt.tune.best import MARKER, best_config
 from kopt.tune.plan import TunePlan
+from kopt.tune.auto import auto_choices
 from kopt.tune.claim import state_counts
+from kopt.tune.dedup import duplicate_count
 
 TRIALS_CSV = "trials.csv"
 BEST_YAML = "best.yaml"
@@ -71,6 +73,8 @@ def study_summary(study, plan: TunePlan, storage: str, duration_s: float, extra:
         "sampler_class": type(study.sampler).__name__,
         "pruner": plan.pruner_name,
         "pruner_class": type(study.pruner).__name__,
+        **auto_choices(plan.tuner, plan.pruner),  # what tuner=auto / pruner=auto chose, and why
+        "duplicates": duplicate_count(trials),  # sampled configs equal to a finished one: not trained again
         "n_trials": plan.n_trials,
         "grid_size": plan.grid_size,
         "search": plan.space.describe(),

@@ -7,6 +7,7 @@ from rich.console import Group
 from rich.table import Table
 
 from kopt.console import console, eta, fmt, is_tty, log_lines
+from kopt.tune.auto import describe as describe_auto
 from kopt.tune.plan import TunePlan
 
 
@@ -48,6 +49,8 @@ class TuneUI:
                       f"[bold]tuner[/]={plan.tuner_name}  [bold]pruner[/]={plan.pruner_name}  "
                       f"[bold]n_trials[/]={plan.n_trials}  {plan.metric} ({plan.direction})")
         console.print(f"[dim]study dir: {self.study_dir}[/]")
+        for line in describe_auto(plan.tuner, plan.pruner):
+            console.print(f"[dim]{line}[/]")
         for line in plan.space.describe():
             console.print(f"[dim]  search {line}[/]")
         failed, enqueued = recovered

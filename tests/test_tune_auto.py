@@ -1,0 +1,135 @@
+"""tuner=auto and pruner=auto (kopt/tune/auto.py), and no wasted trials (kopt/tune/dedup.py)."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from kopt.commands.tune import quote_search_overrides, validate_tune
+from kopt.compose import compose_and_validate, search_dirs
+from kopt.tune.plan import build_plan
+from kopt.tune.space import parse_search
+from conftest import TINY
+
+NUMERIC = {"optimizer.lr": "tag(log, interval(1e-3, 1e-1))", "model.width": "int(interval(8, 64))"}
+CATEGORICAL = {"optimizer.lr": "tag(log, interval(1e-3, 1e-1))", "model.width": "choice(8, 16, 32)"}
+CONDITIONAL = {"model": "choice(mlp, cnn)", "model.mlp.width": "choice(8, 16)", "optimizer.lr": "interval(1e-3, 1e-1)"}
+
+
+def plan_of(tmp_path, monkeypatch, *overrides: str):
+    """The plan `kopt tune OVERRIDES` would run (composed and checked; nothing trained)."""
+    monkeypatch.chdir(tmp_path)
+    line, cfgs = compose_and_validate(quote_search_overrides([*TINY, "tuner.study_name=s", *overrides]), "tune",
+                                      [validate_tune])
+    return build_plan(cfgs[0], line.overrides, search_dirs(None))
+
+
+@pytest.mark.parametrize("space, has_gp, sampler", [
+    (NUMERIC, True, "gp"),            # a small numeric space, torch installed: a Gaussian process
+    (NUMERIC, False, "bayes"),        # ... without torch: TPE
+    (CATEGORICAL, True, "bayes"),     # a choice among the parameters: TPE
+    (CONDITIONAL, True, "bayes"),     # conditional parameters: TPE, grouped
+])
+def test_auto_picks_the_documented_sampler(space, has_gp, sampler):
+    from kopt.tune.auto import choose_sampler
+
+    name, options, reason = choose_sampler(parse_search(space), n_trials=20, has_gp=has_gp)
+    assert name == sampler and reason
+    assert options["n_startup_trials"] == 5  # min(3 x 2 or 3 dims, 20 // 4)
+    if space is CONDITIONAL:
+        assert options["group"] is True
+
+
+def test_auto_startup_size_follows_the_budget():
+    from kopt.tune.auto import choose_sampler
+
+    space = parse_search(CATEGORICAL)
+    assert choose_sampler(space, 12, False)[1]["n_startup_trials"] == 3    # a quarter of the budget
+    assert choose_sampler(space, 200, False)[1]["n_startup_trials"] == 6   # 3 per dimension
+
+
+def test_auto_resolves_in_the_plan_and_enumerates_a_small_finite_space(tmp_path, monkeypatch):
+    plan = plan_of(tmp_path, monkeypatch, "tuner.n_trials=6", "search.model.width=choice(8, 16, 32)")
+    assert plan.tuner_name == "grid" and plan.grid_size == 3 and plan.n_trials == 3
+    assert "3 configurations" in plan.tuner["auto"]["reason"]
+    plan = plan_of(tmp_path, monkeypatch, "tuner.n_trials=6", *(f"search.{k}={v}" for k, v in CATEGORICAL.items()))
+    assert plan.tuner_name == "bayes" and plan.tuner["n_startup_trials"] == 2 and plan.tuner["n_ei_candidates"] == 24
+    from kopt.tune.samplers import build_sampler
+
+    assert type(build_sampler(plan)).__name__ == "TPESampler"
+    # an explicit tuner keeps its own options
+    plan = plan_of(tmp_path, monkeypatch, "tuner=bayes", "pruner=median", "search.model.width=choice(8, 16, 32)")
+    assert plan.tuner_name == "bayes" and plan.tuner["n_startup_trials"] == 10 and "auto" not in plan.tuner
+    assert plan.pruner == {"name": "median", "n_startup_trials": 5, "n_warmup_steps": 0, "interval_steps": 1,
+                           "n_min_trials": 1}
+
+
+@pytest.mark.parametrize("epochs, folds, pruner", [(2, 1, "none"), (6, 1, "median"), (20, 1, "hyperband"),
+                                                   (4, 5, "wilcoxon")])
+def test_auto_pruner_rule(epochs, folds, pruner):
+    from kopt.tune.auto import choose_pruner
+
+    assert choose_pruner(epochs, folds)[0] == pruner
+
+
+def _prunes_at(pruner, steps: int, n_good: int = 6) -> int | None:
+    """The first step at which ``pruner`` stops a trial far below ``n_good`` finished ones."""
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    for _ in range(n_good):
+        trial = study.ask()
+        for step in range(1, steps + 1):
+            trial.report(0.9, step)
+        study.tell(trial, 0.9)
+    trial = study.ask()
+    for step in range(1, steps + 1):
+        trial.report(0.1, step)
+        if trial.should_prune():
+            return step
+    return None
+
+
+def test_default_pruner_warmup_fits_the_epochs(tmp_path, monkeypatch):
+    """The default pruner never stops a trial in the first third of its epochs (the median pruner
+    with no warm-up stopped the docs' best config after epoch 1)."""
+    from kopt.tune.pruners import build_pruner
+
+    plan = plan_of(tmp_path, monkeypatch, "trainer.epochs=6", *(f"search.{k}={v}" for k, v in CATEGORICAL.items()))
+    step = _prunes_at(build_pruner(plan.pruner), steps=6)
+    assert step is not None and step > 2, plan.pruner  # pruned, but only after the 2-epoch warm-up
+    assert plan.pruner["auto"]["n_warmup_steps"] == 2
+    plan = plan_of(tmp_path, monkeypatch, "trainer.epochs=2", *(f"search.{k}={v}" for k, v in CATEGORICAL.items()))
+    assert _prunes_at(build_pruner(plan.pruner), steps=2) is None  # 2 epochs: nothing to prune on
+
+
+def test_no_configuration_is_trained_twice(tmp_path, monkeypatch):
+    """A 3-choice space and 6 trials: each config trains once; the search stops when all 3 have."""
+    from kopt.tune.run import run_study
+    from kopt.tune.study import open_storage
+
+    plan = plan_of(tmp_path, monkeypatch, "tuner=random", "pruner=none", "tuner.n_trials=6", "trainer.epochs=1",
+                   "tuner.retrain_best=false", "tuner.plots=false", "search.model.width=choice(8, 16, 32)")
+    study_dir = tmp_path / "runs" / "tune" / "s"
+    summary = run_study(plan, study_dir)
+    study = optuna.load_study(study_name="s", storage=open_storage(str(study_dir / "journal.log")))
+    trained = sorted((study_dir / "trials").glob("*/summary.json"))
+    widths = [study.trials[int(p.parent.name)].params["model.width"] for p in trained]
+    assert len(trained) == len(set(widths)) == 3, widths
+    for t in study.trials:
+        if "duplicate_of" in t.user_attrs:  # a repeat: the earlier result, not a new run
+            original = study.trials[t.user_attrs["duplicate_of"]]
+            assert t.params == original.params and t.value == original.value
+            assert not (study_dir / "trials" / str(t.number)).exists()
+    assert summary["duplicates"] == len(study.trials) - 3
+
+
+def test_kfold_trials_get_the_wilcoxon_pruner_after_their_first_fold(tmp_path, monkeypatch):
+    """Steps count epochs across folds (fold x epochs + epoch): no pruning before the first fold ends."""
+    from kopt.tune.pruners import build_pruner
+
+    plan = plan_of(tmp_path, monkeypatch, "split=kfold", "split.k=3", "trainer.epochs=3",
+                   *(f"search.{k}={v}" for k, v in CATEGORICAL.items()))
+    assert plan.pruner["name"] == "wilcoxon" and plan.pruner["n_startup_steps"] == 3
+    with pytest.warns(optuna.exceptions.ExperimentalWarning):
+        pruner = build_pruner(plan.pruner)
+    step = _prunes_at(pruner, steps=9)
+    assert step is not None and step >= 3
