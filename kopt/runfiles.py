@@ -22,10 +22,13 @@ import os
 import stat
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 
 from kopt.errors import KoptError
+
+if TYPE_CHECKING:  # numpy loads with the first array, not with this module
+    import numpy as np
 
 MAX_TEXT_BYTES = 64 << 20  # a summary, config or metrics log larger than this is not one kopt wrote
 MAX_HEADER_BYTES = 10_000  # numpy's own default limit for a .npy header

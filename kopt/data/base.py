@@ -7,9 +7,14 @@ import from here and :mod:`kopt.data.datasets` imports them: the imports run one
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass, field, replace
 from kopt.errors import KoptError
 from kopt.registry import Registry
+
+if TYPE_CHECKING:  # numpy loads with the first array, not with this module
+    import numpy as np
 
 
 @dataclass

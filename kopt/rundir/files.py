@@ -11,7 +11,10 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
+
+if TYPE_CHECKING:  # numpy loads with the first array, not with this module
+    import numpy as np
 
 
 SUMMARY = "summary.json"

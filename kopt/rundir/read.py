@@ -12,6 +12,8 @@ read, nothing from a run dir is executed, and TensorFlow is never imported here.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -23,6 +25,9 @@ from kopt.rundir.files import PREDICTIONS, SPLITS, SUMMARY, read_metrics
 from kopt.rundir.names import COMPLETED, DIED, UNKNOWN
 from kopt.rundir.summary import Summary
 from kopt.runfiles import BadFile, load_npz, read_json_object, read_yaml
+
+if TYPE_CHECKING:  # numpy loads with the first array, not with this module
+    import numpy as np
 
 # summary.json keys a reader uses, and the types they must have
 _TYPES = {"status": str, "choices": dict, "metrics": dict, "params": int, "duration_s": (int, float), "folds": list,

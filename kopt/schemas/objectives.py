@@ -3,6 +3,7 @@ tuner's schema before TensorFlow or Optuna loads. kopt.tune.objectives measures 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
