@@ -6,7 +6,7 @@ JOBS   ?= 2
 ARGS   ?=
 SMOKE  ?= 1
 
-.PHONY: install dev train test test-fast smoke lint clean bench bench-quick
+.PHONY: install dev train test test-fast smoke lint format clean bench bench-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ dev: $(VENV)/.installed-dev
 train: install
 	$(BIN)/kopt train $(ARGS)
 
-test: dev
+test: dev lint
 	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup --durations=15 $(ARGS)
 	$(if $(filter 1,$(SMOKE)),$(MAKE) smoke)
 
@@ -40,8 +40,14 @@ test: dev
 smoke:
 	PYTHON=$(PYTHON) tests/smoke/plain_install.sh
 
+# ruff (configured in pyproject.toml): the lint rules, then the format check; `make format` applies both fixes
 lint: dev
-	$(BIN)/python -m compileall -q kopt tests benchmarks
+	$(BIN)/ruff check kopt tests benchmarks hydra_plugins
+	$(BIN)/ruff format --check kopt tests benchmarks hydra_plugins
+
+format: dev
+	$(BIN)/ruff check --fix kopt tests benchmarks hydra_plugins
+	$(BIN)/ruff format kopt tests benchmarks hydra_plugins
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .hypothesis

@@ -21,8 +21,15 @@ from pathlib import Path
 from common import ROOT, kopt_cmd, kopt_env, median, parser, target, write_result
 
 BACKENDS = [b for b in ("tensorflow", "jax", "torch") if importlib.util.find_spec(b) is not None]
-RESNET = ["model=resnet20", "dataset=synthetic", "dataset.shape=[32,32,3]", "dataset.size=1280",
-          "trainer.batch_size=128", "optimizer=sgd", "optimizer.lr=0.1"]
+RESNET = [
+    "model=resnet20",
+    "dataset=synthetic",
+    "dataset.shape=[32,32,3]",
+    "dataset.size=1280",
+    "trainer.batch_size=128",
+    "optimizer=sgd",
+    "optimizer.lr=0.1",
+]
 
 
 def epoch_times(run: Path) -> list[float]:
@@ -31,8 +38,13 @@ def epoch_times(run: Path) -> list[float]:
 
 def run_kopt(backend: str, epochs: int, cwd: Path, extra: list[str]) -> dict:
     t0 = time.perf_counter()
-    proc = subprocess.run(kopt_cmd() + ["train", f"trainer.epochs={epochs}", f"trainer.backend={backend}", *extra],
-                          cwd=cwd, env=kopt_env(), capture_output=True, text=True)
+    proc = subprocess.run(
+        kopt_cmd() + ["train", f"trainer.epochs={epochs}", f"trainer.backend={backend}", *extra],
+        cwd=cwd,
+        env=kopt_env(),
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
@@ -42,9 +54,12 @@ def run_kopt(backend: str, epochs: int, cwd: Path, extra: list[str]) -> dict:
 
 def run_plain(backend: str, epochs: int) -> dict:
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "baselines" / "plain_keras.py"),
-                           f"--epochs={epochs}"], env={**kopt_env(), "KERAS_BACKEND": backend},
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "baselines" / "plain_keras.py"), f"--epochs={epochs}"],
+        env={**kopt_env(), "KERAS_BACKEND": backend},
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
@@ -66,27 +81,49 @@ def main() -> None:
             sides: dict[str, list] = {"kopt": [], "plain": []}
             for i in range(reps):
                 for side in ("kopt", "plain") if i % 2 == 0 else ("plain", "kopt"):
-                    sides[side].append(run_kopt(backend, epochs, Path(tmp), []) if side == "kopt"
-                                       else run_plain(backend, epochs))
+                    sides[side].append(
+                        run_kopt(backend, epochs, Path(tmp), []) if side == "kopt" else run_plain(backend, epochs)
+                    )
             cnn[backend] = {side: medians(rows) for side, rows in sides.items()}
-            resnet[backend] = medians([run_kopt(backend, resnet_epochs, Path(tmp), RESNET) for _ in range(max(1, reps - 1))])
+            resnet[backend] = medians(
+                [run_kopt(backend, resnet_epochs, Path(tmp), RESNET) for _ in range(max(1, reps - 1))]
+            )
             print(f"backends: {backend}: cnn {cnn[backend]}, resnet20 {resnet[backend]}", flush=True)
     targets = []
     for backend in BACKENDS:
         epoch_ratio = round(cnn[backend]["kopt"]["epoch"] / cnn[backend]["plain"]["epoch"], 3)
         wall_ratio = round(cnn[backend]["kopt"]["wall"] / cnn[backend]["plain"]["wall"], 3)
-        targets += [target(f"{backend}: digits CNN per-epoch time, kopt / plain Keras", epoch_ratio, "<= 0.5",
-                           epoch_ratio <= 0.5),
-                    target(f"{backend}: digits CNN whole process, kopt / plain Keras", wall_ratio, "<= 0.7",
-                           wall_ratio <= 0.7)]
+        targets += [
+            target(
+                f"{backend}: digits CNN per-epoch time, kopt / plain Keras", epoch_ratio, "<= 0.5", epoch_ratio <= 0.5
+            ),
+            target(f"{backend}: digits CNN whole process, kopt / plain Keras", wall_ratio, "<= 0.7", wall_ratio <= 0.7),
+        ]
     for model, table in (("digits CNN", {b: cnn[b]["kopt"] for b in BACKENDS}), ("ResNet-20", resnet)):
         fastest = min(BACKENDS, key=lambda b: table[b]["epoch"])
         for backend in BACKENDS:
-            targets.append(target(f"{model} through kopt on {backend}: per-epoch time (first epoch "
-                                  f"{table[backend]['first']:.2f} s){' - fastest' if backend == fastest else ''}",
-                                  table[backend]["epoch"], "(info)", None, "s"))
-    write_result("backends", args.out, args.quick, targets, backends=BACKENDS, reps=reps, epochs=epochs,
-                 resnet_epochs=resnet_epochs, cnn=cnn, resnet20=resnet)
+            targets.append(
+                target(
+                    f"{model} through kopt on {backend}: per-epoch time (first epoch "
+                    f"{table[backend]['first']:.2f} s){' - fastest' if backend == fastest else ''}",
+                    table[backend]["epoch"],
+                    "(info)",
+                    None,
+                    "s",
+                )
+            )
+    write_result(
+        "backends",
+        args.out,
+        args.quick,
+        targets,
+        backends=BACKENDS,
+        reps=reps,
+        epochs=epochs,
+        resnet_epochs=resnet_epochs,
+        cnn=cnn,
+        resnet20=resnet,
+    )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,13 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    return {"host": socket.gethostname(), "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform()}
+    return {
+        "host": socket.gethostname(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
 
 
 def now() -> str:
@@ -44,7 +49,9 @@ def now() -> str:
 def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--quick", action="store_true", help="a reduced run (minutes, not tens of minutes)")
-    p.add_argument("--out", type=Path, default=None, help="results JSON (default: benchmarks/results/<date>-<host>-<name>.json)")
+    p.add_argument(
+        "--out", type=Path, default=None, help="results JSON (default: benchmarks/results/<date>-<host>-<name>.json)"
+    )
     return p
 
 
@@ -53,8 +60,15 @@ def target(name: str, measured: float | None, goal: str, ok: bool | None, unit: 
 
 
 def write_result(name: str, out: Path | None, quick: bool, targets: list[dict], **details) -> Path:
-    doc = {"benchmark": name, "date": date.today().isoformat(), "time": now(), "machine": machine(), "quick": quick,
-           "targets": targets, **details}
+    doc = {
+        "benchmark": name,
+        "date": date.today().isoformat(),
+        "time": now(),
+        "machine": machine(),
+        "quick": quick,
+        "targets": targets,
+        **details,
+    }
     out = out or RESULTS / f"{date.today().isoformat()}-{socket.gethostname()}-{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")

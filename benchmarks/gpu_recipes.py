@@ -46,8 +46,11 @@ def time_recipe(name: str, steps: int, warmup: int, precision: str) -> dict:
     model_cfg, reg, exp = preset(name)
     batch = int(exp.trainer.batch_size)
     model = build_model(model_cfg, reg, (32, 32, 3), 10)
-    opt = keras.optimizers.SGD(learning_rate=float(exp.optimizer.lr), momentum=float(exp.optimizer.momentum),
-                               nesterov=bool(exp.optimizer.nesterov))
+    opt = keras.optimizers.SGD(
+        learning_rate=float(exp.optimizer.lr),
+        momentum=float(exp.optimizer.momentum),
+        nesterov=bool(exp.optimizer.nesterov),
+    )
     model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=True)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(batch * 8, 32, 32, 3)).astype("float32")
@@ -62,9 +65,17 @@ def time_recipe(name: str, steps: int, warmup: int, precision: str) -> dict:
     elapsed = time.perf_counter() - t0
     ips = n / elapsed
     epochs, per_epoch = RECIPES[name]
-    return {"recipe": name, "precision": precision, "batch_size": batch, "params": int(model.count_params()),
-            "steps_timed": steps, "images_per_s": round(ips, 1), "epoch_s": round(per_epoch / ips, 2),
-            "recipe_epochs": epochs, "recipe_hours": round(epochs * per_epoch / ips / 3600, 2)}
+    return {
+        "recipe": name,
+        "precision": precision,
+        "batch_size": batch,
+        "params": int(model.count_params()),
+        "steps_timed": steps,
+        "images_per_s": round(ips, 1),
+        "epoch_s": round(per_epoch / ips, 2),
+        "recipe_epochs": epochs,
+        "recipe_hours": round(epochs * per_epoch / ips / 3600, 2),
+    }
 
 
 def main() -> None:

@@ -20,8 +20,9 @@ from common import ROOT, kopt_cmd, kopt_env, median, parser, target, write_resul
 
 def run_kopt(epochs: int, cwd: Path) -> tuple[float, list[float]]:
     t0 = time.perf_counter()
-    proc = subprocess.run(kopt_cmd() + ["train", f"trainer.epochs={epochs}"], cwd=cwd, env=kopt_env(),
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        kopt_cmd() + ["train", f"trainer.epochs={epochs}"], cwd=cwd, env=kopt_env(), capture_output=True, text=True
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
@@ -32,8 +33,12 @@ def run_kopt(epochs: int, cwd: Path) -> tuple[float, list[float]]:
 
 def run_plain(epochs: int) -> tuple[float, list[float]]:
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "baselines" / "plain_keras.py"),
-                           f"--epochs={epochs}"], env=kopt_env(), capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "baselines" / "plain_keras.py"), f"--epochs={epochs}"],
+        env=kopt_env(),
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
@@ -53,10 +58,13 @@ def main() -> None:
                 epochs_t[side].append(median(times[1:]))  # the first epoch includes tracing
     epoch_ratio = round(median(epochs_t["kopt"]) / median(epochs_t["plain"]), 3)
     wall_ratio = round(median(walls["kopt"]) / median(walls["plain"]), 3)
-    targets = [target("per-epoch time, kopt / plain Keras", epoch_ratio, "<= 0.5", epoch_ratio <= 0.5),
-               target("whole process, kopt / plain Keras", wall_ratio, "<= 0.7", wall_ratio <= 0.7)]
-    write_result("overhead", args.out, args.quick, targets, reps=reps, epochs=epochs, wall_s=walls,
-                 median_epoch_s=epochs_t)
+    targets = [
+        target("per-epoch time, kopt / plain Keras", epoch_ratio, "<= 0.5", epoch_ratio <= 0.5),
+        target("whole process, kopt / plain Keras", wall_ratio, "<= 0.7", wall_ratio <= 0.7),
+    ]
+    write_result(
+        "overhead", args.out, args.quick, targets, reps=reps, epochs=epochs, wall_s=walls, median_epoch_s=epochs_t
+    )
 
 
 if __name__ == "__main__":

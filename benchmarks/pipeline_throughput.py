@@ -20,7 +20,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
 from common import ROOT, median, parser, target, write_result
 
 
@@ -99,8 +98,11 @@ def main() -> None:
     for name, aug in (("none", None), ("standard", augment)):
         keras.utils.set_random_seed(0)
         model = build_model(model_cfg, reg, (32, 32, 3), 10)
-        model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
         ds = stream(aug)
         model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)  # warm-up: tracing
         variants[name] = {"model": model, "ds": ds, "epoch_s": [], "cpu_s": []}
@@ -120,22 +122,37 @@ def main() -> None:
     # CPU seconds per epoch (this process, all threads): what augmentation costs where model and
     # pipeline share the CPU, and less sensitive than wall time to other processes' load
     cpu_ratio = round(median(variants["none"]["cpu_s"]) / median(variants["standard"]["cpu_s"]), 3)
-    pipeline = {"none": pipeline_rate(stream(None).take(steps), samples),
-                "standard": pipeline_rate(stream(augment).take(steps), samples),
-                "standard_plain_keras_layers": pipeline_rate(plain_keras_map(
-                    x, y, args.batch_size, 0, build_augment(standard, data, 0).layers), samples)}  # fresh layers
+    pipeline = {
+        "none": pipeline_rate(stream(None).take(steps), samples),
+        "standard": pipeline_rate(stream(augment).take(steps), samples),
+        "standard_plain_keras_layers": pipeline_rate(
+            plain_keras_map(x, y, args.batch_size, 0, build_augment(standard, data, 0).layers), samples
+        ),
+    }  # fresh layers
     model = variants["none"]["model"]
-    targets = [target("training throughput, augment=standard / augment=none", ratio, ">= 0.90", ratio >= 0.90),
-               target("CPU time per epoch, augment=none / augment=standard", cpu_ratio, ">= 0.90", cpu_ratio >= 0.90)]
-    write_result("pipeline", args.out, args.quick, targets,
-                 model={"name": model.name, "config": OmegaConf.to_container(model_cfg), "params": int(model.count_params())},
-                 requested_model=args.model, pipeline="kopt.data.pipeline.train_stream (run_train's)",
-                 samples_per_epoch=samples, batch_size=args.batch_size, reps=reps,
-                 deterministic=not args.no_deterministic,
-                 epoch_s={name: v["epoch_s"] for name, v in variants.items()}, pair_ratios=pairs,
-                 cpu_s={name: v["cpu_s"] for name, v in variants.items()}, cpu_time_ratio=cpu_ratio,
-                 train_samples_per_s={k: round(v, 1) for k, v in rate.items()},
-                 pipeline_only_samples_per_s={k: round(v, 1) for k, v in pipeline.items()})
+    targets = [
+        target("training throughput, augment=standard / augment=none", ratio, ">= 0.90", ratio >= 0.90),
+        target("CPU time per epoch, augment=none / augment=standard", cpu_ratio, ">= 0.90", cpu_ratio >= 0.90),
+    ]
+    write_result(
+        "pipeline",
+        args.out,
+        args.quick,
+        targets,
+        model={"name": model.name, "config": OmegaConf.to_container(model_cfg), "params": int(model.count_params())},
+        requested_model=args.model,
+        pipeline="kopt.data.pipeline.train_stream (run_train's)",
+        samples_per_epoch=samples,
+        batch_size=args.batch_size,
+        reps=reps,
+        deterministic=not args.no_deterministic,
+        epoch_s={name: v["epoch_s"] for name, v in variants.items()},
+        pair_ratios=pairs,
+        cpu_s={name: v["cpu_s"] for name, v in variants.items()},
+        cpu_time_ratio=cpu_ratio,
+        train_samples_per_s={k: round(v, 1) for k, v in rate.items()},
+        pipeline_only_samples_per_s={k: round(v, 1) for k, v in pipeline.items()},
+    )
 
 
 if __name__ == "__main__":

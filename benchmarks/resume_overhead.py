@@ -14,14 +14,18 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import ROOT, kopt_cmd, kopt_env, median, parser, target, write_result
 
 
 def run_kopt(epochs: int, resumable: bool, cwd: Path) -> tuple[float, list[float], int]:
     t0 = time.perf_counter()
-    proc = subprocess.run(kopt_cmd() + ["train", f"trainer.epochs={epochs}", f"trainer.resumable={str(resumable).lower()}"],
-                          cwd=cwd, env=kopt_env(), capture_output=True, text=True)
+    proc = subprocess.run(
+        kopt_cmd() + ["train", f"trainer.epochs={epochs}", f"trainer.resumable={str(resumable).lower()}"],
+        cwd=cwd,
+        env=kopt_env(),
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
@@ -84,8 +88,14 @@ def pipeline_pass(reps: int, n: int = 50_000, shape=(32, 32, 3), batch: int = 12
     out: dict[str, list[float]] = {"cache_shuffle": [], "stream": [], "stream_build": []}
     for _ in range(reps):
         # the plain recipe the stream is measured against (kopt trained this way before it resumed exactly)
-        ds = (tf.data.Dataset.from_tensor_slices((x, y)).cache().shuffle(n, seed=0).batch(batch)
-              .prefetch(PREFETCH_BATCHES).with_options(fixed_options()))
+        ds = (
+            tf.data.Dataset.from_tensor_slices((x, y))
+            .cache()
+            .shuffle(n, seed=0)
+            .batch(batch)
+            .prefetch(PREFETCH_BATCHES)
+            .with_options(fixed_options())
+        )
         for _ in ds:
             pass
         t0 = time.perf_counter()
@@ -122,9 +132,18 @@ def main() -> None:
         target("one epoch checkpoint, default CNN + Adam", round(ckpt["seconds"], 4), "report", None, unit="s"),
         target("one training pass, stream / cache+shuffle (50k x 32x32x3)", stream_ratio, "report", None),
     ]
-    write_result("resume_overhead", args.out, args.quick, targets, reps=reps, epochs=epochs,
-                 wall_s={str(k): v for k, v in walls.items()}, median_epoch_s={str(k): v for k, v in epoch_t.items()},
-                 checkpoint=ckpt, pipeline_pass_s=passes)
+    write_result(
+        "resume_overhead",
+        args.out,
+        args.quick,
+        targets,
+        reps=reps,
+        epochs=epochs,
+        wall_s={str(k): v for k, v in walls.items()},
+        median_epoch_s={str(k): v for k, v in epoch_t.items()},
+        checkpoint=ckpt,
+        pipeline_pass_s=passes,
+    )
 
 
 if __name__ == "__main__":

@@ -16,12 +16,17 @@ from pathlib import Path
 
 from common import kopt_cmd, kopt_env, median, parser, target, timed, write_result
 
-CASES = [("kopt --help", ["--help"], 0.5), ("kopt train --cfg job", ["train", "--cfg", "job"], 0.3),
-         # no search given: the model's preset is composed in, as a user's first `kopt tune` does
-         ("kopt tune --cfg job", ["tune", "--cfg", "job"], 0.5)]
+CASES = [
+    ("kopt --help", ["--help"], 0.5),
+    ("kopt train --cfg job", ["train", "--cfg", "job"], 0.3),
+    # no search given: the model's preset is composed in, as a user's first `kopt tune` does
+    ("kopt tune --cfg job", ["tune", "--cfg", "job"], 0.5),
+]
 
-PROBE = ("import sys; from kopt.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
-         "print('TF' if 'tensorflow' in sys.modules else 'NO_TF')")
+PROBE = (
+    "import sys; from kopt.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+    "print('TF' if 'tensorflow' in sys.modules else 'NO_TF')"
+)
 
 
 FIRST_LINE = ("kopt train: first line", ["train", "trainer.epochs=1"], 1.0)
@@ -30,8 +35,15 @@ FIRST_LINE = ("kopt train: first line", ["train", "trainer.epochs=1"], 1.0)
 def first_line_s(argv: list[str], cwd: Path) -> float:
     """Seconds from start to the first line on stdout; then the run is stopped."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(kopt_cmd() + argv, cwd=cwd, env=kopt_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        kopt_cmd() + argv,
+        cwd=cwd,
+        env=kopt_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
     line = proc.stdout.readline()
     elapsed = time.perf_counter() - t0
     proc.terminate()
@@ -56,8 +68,9 @@ def main() -> None:
                 targets.append(target(name, None, f"<= {goal} s", None, "s", note="command not available"))
                 continue
             times = [timed(kopt_cmd() + argv, cwd=Path(tmp), env=kopt_env()) for _ in range(runs)]
-            probe = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv)], cwd=tmp, env=kopt_env(),
-                                   capture_output=True, text=True)
+            probe = subprocess.run(
+                [sys.executable, "-c", PROBE.format(argv=argv)], cwd=tmp, env=kopt_env(), capture_output=True, text=True
+            )
             no_tf = "NO_TF" in probe.stdout
             details[name] = {"times_s": times, "imports_tensorflow": not no_tf}
             value = round(median(times), 3)

@@ -42,10 +42,14 @@ VARIANTS = {
     "intra2_inter2": {"batch": 128, "intra": 2, "inter": 2, "deterministic": False},
     "batch64": {"batch": 64, "intra": 0, "inter": 0, "deterministic": False},
     "batch256": {"batch": 256, "intra": 0, "inter": 0, "deterministic": False},
-    "plain_with_kopt_layers": {"batch": 128, "intra": 0, "inter": 0, "deterministic": False,
-                               "plain_model": "kopt"},
-    "tfdata_private_pool": {"batch": 128, "intra": 0, "inter": 0, "deterministic": False,
-                            "tf_data": {"private_threadpool_size": 1, "max_intra_op_parallelism": 1}},
+    "plain_with_kopt_layers": {"batch": 128, "intra": 0, "inter": 0, "deterministic": False, "plain_model": "kopt"},
+    "tfdata_private_pool": {
+        "batch": 128,
+        "intra": 0,
+        "inter": 0,
+        "deterministic": False,
+        "tf_data": {"private_threadpool_size": 1, "max_intra_op_parallelism": 1},
+    },
 }
 
 
@@ -134,10 +138,19 @@ def run_variant(settings: dict, rounds: int, epochs: int, size: int) -> dict:
 
     if settings.get("tf_data"):
         tf_data_options(settings["tf_data"])
-    overrides = ["model=resnet20", "dataset=synthetic", "dataset.shape=[32,32,3]", f"dataset.size={size}",
-                 "optimizer=sgd", "optimizer.schedule.name=constant", f"trainer.epochs={epochs}",
-                 f"trainer.batch_size={settings['batch']}", f"trainer.deterministic={settings['deterministic']}",
-                 f"trainer.intra_threads={settings['intra']}", f"trainer.inter_threads={settings['inter']}"]
+    overrides = [
+        "model=resnet20",
+        "dataset=synthetic",
+        "dataset.shape=[32,32,3]",
+        f"dataset.size={size}",
+        "optimizer=sgd",
+        "optimizer.schedule.name=constant",
+        f"trainer.epochs={epochs}",
+        f"trainer.batch_size={settings['batch']}",
+        f"trainer.deterministic={settings['deterministic']}",
+        f"trainer.intra_threads={settings['intra']}",
+        f"trainer.inter_threads={settings['inter']}",
+    ]
     cfg = compose_job("config", overrides, [config_dir()])
     flops = count_flops(build_model(cfg.model, cfg.regularizer, (32, 32, 3), 10))
     keras.backend.clear_session()
@@ -161,11 +174,15 @@ def run_variant(settings: dict, rounds: int, epochs: int, size: int) -> dict:
         model = build_model(cfg.model, cfg.regularizer, (32, 32, 3), 10)
         if settings.get("plain_model", "keras") == "keras":
             model = plain_keras_copy(model)  # Keras' own BatchNormalization, as a plain Keras user has it
-        model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1, momentum=0.9),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            optimizer=keras.optimizers.SGD(learning_rate=0.1, momentum=0.9),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
         timer = epoch_timer()
-        model.fit(x, y, batch_size=settings["batch"], epochs=epochs, validation_data=(xv, yv), callbacks=[timer],
-                  verbose=0)
+        model.fit(
+            x, y, batch_size=settings["batch"], epochs=epochs, validation_data=(xv, yv), callbacks=[timer], verbose=0
+        )
         keras.backend.clear_session()
         return timer, len(x)
 
@@ -180,14 +197,32 @@ def run_variant(settings: dict, rounds: int, epochs: int, size: int) -> dict:
                 peak, peak_per_cpu = matmul_peak(tf)
                 timer, n = kopt_side(Path(tmp)) if side == "kopt" else plain_side()
                 ips = n / median(timer.train_s[1:])
-                result[side].append({"round": i, "images_per_s": ips, "peak_gflops": peak,
-                                     "peak_gflop_per_cpu_s": peak_per_cpu, "train_s": timer.train_s,
-                                     "train_cpu_s": timer.train_cpu_s, "epoch_s": timer.epoch_s})
-                print(f"  {side:5s} round {i}: {ips:7.1f} images/s ({n / median(timer.train_cpu_s[1:]):6.1f} per "
-                      f"CPU-s), matmul {peak:6.1f} GFLOP/s ({peak_per_cpu:6.1f} per CPU-s)", file=sys.stderr,
-                      flush=True)
-    return {"settings": settings, "flops_per_image": flops, "train_images": sizes["train"],
-            "val_images": sizes["val"], "rounds": rounds, "epochs": epochs, **result}
+                result[side].append(
+                    {
+                        "round": i,
+                        "images_per_s": ips,
+                        "peak_gflops": peak,
+                        "peak_gflop_per_cpu_s": peak_per_cpu,
+                        "train_s": timer.train_s,
+                        "train_cpu_s": timer.train_cpu_s,
+                        "epoch_s": timer.epoch_s,
+                    }
+                )
+                print(
+                    f"  {side:5s} round {i}: {ips:7.1f} images/s ({n / median(timer.train_cpu_s[1:]):6.1f} per "
+                    f"CPU-s), matmul {peak:6.1f} GFLOP/s ({peak_per_cpu:6.1f} per CPU-s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    return {
+        "settings": settings,
+        "flops_per_image": flops,
+        "train_images": sizes["train"],
+        "val_images": sizes["val"],
+        "rounds": rounds,
+        "epochs": epochs,
+        **result,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,23 +243,38 @@ def summarize(doc: dict, peak: float | None = None) -> dict:
         wall = [n / t for r in rows[name] for t in r["train_s"][1:]]
         cpu = [n / t for r in rows[name] for t in r["train_cpu_s"][1:]]
         whole = [n / t for r in rows[name] for t in r["epoch_s"][1:]]
-        return {"best_images_per_s": round(max(wall), 1), "median_images_per_s": round(median(wall), 1),
-                "best_epoch_images_per_s": round(max(whole), 1),
-                "images_per_cpu_s": round(median(cpu), 1),
-                "best_gflops": round(max(wall) * flops / 1e9, 1),
-                "fraction_of_peak": round(max(wall) * flops / 1e9 / peak, 3),
-                "fraction_of_peak_cpu": round(median(cpu) * flops / 1e9 / peak_cpu, 3)}
+        return {
+            "best_images_per_s": round(max(wall), 1),
+            "median_images_per_s": round(median(wall), 1),
+            "best_epoch_images_per_s": round(max(whole), 1),
+            "images_per_cpu_s": round(median(cpu), 1),
+            "best_gflops": round(max(wall) * flops / 1e9, 1),
+            "fraction_of_peak": round(max(wall) * flops / 1e9 / peak, 3),
+            "fraction_of_peak_cpu": round(median(cpu) * flops / 1e9 / peak_cpu, 3),
+        }
 
     kopt, plain = side("kopt"), side("plain")
-    return {"ratio": round(kopt["best_images_per_s"] / plain["best_images_per_s"], 3),
-            "ratio_cpu": round(kopt["images_per_cpu_s"] / plain["images_per_cpu_s"], 3),
-            "whole_epoch_ratio": round(kopt["best_epoch_images_per_s"] / plain["best_epoch_images_per_s"], 3),
-            "peak_gflops": round(peak, 1), "peak_gflop_per_cpu_s": round(peak_cpu, 1), "kopt": kopt, "plain": plain}
+    return {
+        "ratio": round(kopt["best_images_per_s"] / plain["best_images_per_s"], 3),
+        "ratio_cpu": round(kopt["images_per_cpu_s"] / plain["images_per_cpu_s"], 3),
+        "whole_epoch_ratio": round(kopt["best_epoch_images_per_s"] / plain["best_epoch_images_per_s"], 3),
+        "peak_gflops": round(peak, 1),
+        "peak_gflop_per_cpu_s": round(peak_cpu, 1),
+        "kopt": kopt,
+        "plain": plain,
+    }
 
 
 def spawn(name: str, settings: dict, rounds: int, epochs: int, size: int, timeout: int) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--variant", json.dumps(settings),
-           f"--rounds={rounds}", f"--epochs={epochs}", f"--size={size}"]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--variant",
+        json.dumps(settings),
+        f"--rounds={rounds}",
+        f"--epochs={epochs}",
+        f"--size={size}",
+    ]
     print(f"variant {name}: {settings}", flush=True)
     t0 = time.perf_counter()
     try:
@@ -246,38 +296,50 @@ def load_average() -> list[float] | None:
 
 def write_markdown(path: Path, variants: list[dict], head: dict, args) -> None:
     m = machine()
-    lines = [f"# Training throughput: ResNet-20, 32x32x3 synthetic data ({path.stem.split('-train')[0]})", "",
-             f"{m['cpu']}, {m['cores']} cores, host {m['host']}; load average before/after "
-             f"{args.load_before} / {args.load_after} (the machine is shared: wall-clock numbers move with its load, "
-             "the CPU-time ones much less).", "",
-             f"Each variant: {args.rounds} rounds alternating kopt/plain and plain/kopt in one process, "
-             f"{args.epochs} epochs per run (first dropped), {head.get('train_images', '?')} training images. "
-             "FLOPs per training image = 3 x forward FLOPs "
-             f"({head.get('flops_per_image', 0) / 1e6:.1f} MFLOP forward). Wall clock: the best epoch of all runs "
-             "of a side, against the best fp32 2048/3072 matmul of the whole run (on a loaded machine that peak is "
-             "an underestimate, so these fractions are upper bounds). CPU time: the median "
-             "images (and FLOPs) per CPU-second of the process, against the matmul's median FLOPs per CPU-second; "
-             "robust to other processes, blind to idle cores.", "",
-             "| variant | images/s kopt / plain (best epoch) | ratio | images per CPU-s kopt / plain | ratio | "
-             "whole-epoch ratio | % of peak kopt / plain | % of peak per CPU-s kopt / plain | peak GFLOP/s "
-             "(per CPU-s) |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Training throughput: ResNet-20, 32x32x3 synthetic data ({path.stem.split('-train')[0]})",
+        "",
+        f"{m['cpu']}, {m['cores']} cores, host {m['host']}; load average before/after "
+        f"{args.load_before} / {args.load_after} (the machine is shared: wall-clock numbers move with its load, "
+        "the CPU-time ones much less).",
+        "",
+        f"Each variant: {args.rounds} rounds alternating kopt/plain and plain/kopt in one process, "
+        f"{args.epochs} epochs per run (first dropped), {head.get('train_images', '?')} training images. "
+        "FLOPs per training image = 3 x forward FLOPs "
+        f"({head.get('flops_per_image', 0) / 1e6:.1f} MFLOP forward). Wall clock: the best epoch of all runs "
+        "of a side, against the best fp32 2048/3072 matmul of the whole run (on a loaded machine that peak is "
+        "an underestimate, so these fractions are upper bounds). CPU time: the median "
+        "images (and FLOPs) per CPU-second of the process, against the matmul's median FLOPs per CPU-second; "
+        "robust to other processes, blind to idle cores.",
+        "",
+        "| variant | images/s kopt / plain (best epoch) | ratio | images per CPU-s kopt / plain | ratio | "
+        "whole-epoch ratio | % of peak kopt / plain | % of peak per CPU-s kopt / plain | peak GFLOP/s "
+        "(per CPU-s) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for v in variants:
         if v.get("error"):
             lines.append(f"| {v['name']} | {v['error']} | | | | | | | |")
             continue
         s = v["summary"]
         k, p = s["kopt"], s["plain"]
-        lines.append(f"| {v['name']} | {k['best_images_per_s']} / {p['best_images_per_s']} | {s['ratio']} | "
-                     f"{k['images_per_cpu_s']} / {p['images_per_cpu_s']} | {s['ratio_cpu']} | "
-                     f"{s['whole_epoch_ratio']} | {100 * k['fraction_of_peak']:.0f} / {100 * p['fraction_of_peak']:.0f} | "
-                     f"{100 * k['fraction_of_peak_cpu']:.0f} / {100 * p['fraction_of_peak_cpu']:.0f} | "
-                     f"{s['peak_gflops']} ({s['peak_gflop_per_cpu_s']}) |")
-    lines += ["", "Variants: `default` = kopt's defaults with op determinism off on both sides; `deterministic` = "
-              "op determinism on (kopt's `trainer.deterministic=true` default) on both sides; `intraN_interM` = "
-              "`trainer.intra_threads`/`inter_threads` (plain side: the same process settings); `batchN` = batch size; "
-              "`tfdata_private_pool` = kopt's tf.data datasets with a private 1-thread pool; "
-              "`plain_with_kopt_layers` = the plain side also uses kopt's fused batch norm (isolates the input "
-              "pipeline and callbacks).", ""]
+        lines.append(
+            f"| {v['name']} | {k['best_images_per_s']} / {p['best_images_per_s']} | {s['ratio']} | "
+            f"{k['images_per_cpu_s']} / {p['images_per_cpu_s']} | {s['ratio_cpu']} | "
+            f"{s['whole_epoch_ratio']} | {100 * k['fraction_of_peak']:.0f} / {100 * p['fraction_of_peak']:.0f} | "
+            f"{100 * k['fraction_of_peak_cpu']:.0f} / {100 * p['fraction_of_peak_cpu']:.0f} | "
+            f"{s['peak_gflops']} ({s['peak_gflop_per_cpu_s']}) |"
+        )
+    lines += [
+        "",
+        "Variants: `default` = kopt's defaults with op determinism off on both sides; `deterministic` = "
+        "op determinism on (kopt's `trainer.deterministic=true` default) on both sides; `intraN_interM` = "
+        "`trainer.intra_threads`/`inter_threads` (plain side: the same process settings); `batchN` = batch size; "
+        "`tfdata_private_pool` = kopt's tf.data datasets with a private 1-thread pool; "
+        "`plain_with_kopt_layers` = the plain side also uses kopt's fused batch norm (isolates the input "
+        "pipeline and callbacks).",
+        "",
+    ]
     notes = Path(__file__).with_name("train_throughput_notes.md")
     if notes.exists():
         lines += [notes.read_text().strip(), ""]
@@ -286,12 +348,19 @@ def write_markdown(path: Path, variants: list[dict], head: dict, args) -> None:
 
 def main() -> None:
     p = parser(__doc__)
-    p.add_argument("--variants", nargs="*", help=f"variants to run (default: all; --quick: default); "
-                                                 f"choices: {', '.join(VARIANTS)}")
+    p.add_argument(
+        "--variants",
+        nargs="*",
+        help=f"variants to run (default: all; --quick: default); choices: {', '.join(VARIANTS)}",
+    )
     p.add_argument("--rounds", type=int, default=None, help="kopt/plain pairs per variant (default 3)")
     p.add_argument("--epochs", type=int, default=None, help="epochs per run, the first is dropped (default 4)")
-    p.add_argument("--size", type=int, default=None,
-                   help="synthetic images (64%% train after the test and val splits; default 1600)")
+    p.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="synthetic images (64%% train after the test and val splits; default 1600)",
+    )
     p.add_argument("--timeout", type=int, default=3600, help="seconds per variant")
     p.add_argument("--variant", help=argparse_hidden())
     p.add_argument("--rereport", type=Path, help="rebuild the summaries and .md of this results JSON, run nothing")
@@ -334,23 +403,54 @@ def report(variants: list[dict], args, out: Path | None) -> Path:
         return node
 
     targets = [
-        target("images/s, kopt / plain Keras (best epoch, wall clock)", get("ratio"), ">= 1.5",
-               check(get("ratio"), 1.5)),
-        target("images per CPU-second, kopt / plain Keras (median)", get("ratio_cpu"), ">= 1.5",
-               check(get("ratio_cpu"), 1.5)),
-        target("kopt GFLOP/s / fp32 matmul peak (best epoch, wall clock)", get("kopt", "fraction_of_peak"), ">= 0.70",
-               check(get("kopt", "fraction_of_peak"), 0.70), unit=""),
-        target("kopt GFLOP per CPU-second / the matmul's (median)", get("kopt", "fraction_of_peak_cpu"), ">= 0.70",
-               check(get("kopt", "fraction_of_peak_cpu"), 0.70), unit=""),
-        target("plain Keras GFLOP/s / matmul peak (wall clock; reference)", get("plain", "fraction_of_peak"), "-",
-               None, unit=""),
-        target("plain Keras GFLOP per CPU-second / the matmul's (reference)", get("plain", "fraction_of_peak_cpu"),
-               "-", None, unit=""),
+        target(
+            "images/s, kopt / plain Keras (best epoch, wall clock)", get("ratio"), ">= 1.5", check(get("ratio"), 1.5)
+        ),
+        target(
+            "images per CPU-second, kopt / plain Keras (median)",
+            get("ratio_cpu"),
+            ">= 1.5",
+            check(get("ratio_cpu"), 1.5),
+        ),
+        target(
+            "kopt GFLOP/s / fp32 matmul peak (best epoch, wall clock)",
+            get("kopt", "fraction_of_peak"),
+            ">= 0.70",
+            check(get("kopt", "fraction_of_peak"), 0.70),
+            unit="",
+        ),
+        target(
+            "kopt GFLOP per CPU-second / the matmul's (median)",
+            get("kopt", "fraction_of_peak_cpu"),
+            ">= 0.70",
+            check(get("kopt", "fraction_of_peak_cpu"), 0.70),
+            unit="",
+        ),
+        target(
+            "plain Keras GFLOP/s / matmul peak (wall clock; reference)",
+            get("plain", "fraction_of_peak"),
+            "-",
+            None,
+            unit="",
+        ),
+        target(
+            "plain Keras GFLOP per CPU-second / the matmul's (reference)",
+            get("plain", "fraction_of_peak_cpu"),
+            "-",
+            None,
+            unit="",
+        ),
     ]
-    out = write_result("train_throughput", out, args.quick, targets, headline=head.get("name"),
-                       load_average={"before": args.load_before, "after": args.load_after},
-                       settings={"rounds": args.rounds, "epochs": args.epochs, "size": args.size},
-                       variants=variants)
+    out = write_result(
+        "train_throughput",
+        out,
+        args.quick,
+        targets,
+        headline=head.get("name"),
+        load_average={"before": args.load_before, "after": args.load_after},
+        settings={"rounds": args.rounds, "epochs": args.epochs, "size": args.size},
+        variants=variants,
+    )
     write_markdown(out.with_suffix(".md"), variants, head, args)
     print(f"wrote {out.with_suffix('.md')}")
     return out
@@ -362,8 +462,12 @@ def rereport(path: Path) -> None:
 
     doc = json.loads(path.read_text())
     settings = doc.get("settings", {"rounds": 3, "epochs": 4, "size": 1600})
-    args = argparse.Namespace(quick=doc["quick"], load_before=doc["load_average"]["before"],
-                              load_after=doc["load_average"]["after"], **settings)
+    args = argparse.Namespace(
+        quick=doc["quick"],
+        load_before=doc["load_average"]["before"],
+        load_after=doc["load_average"]["after"],
+        **settings,
+    )
     report(doc["variants"], args, path)
 
 

@@ -17,17 +17,19 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import parser, target, write_result
 from tune_common import environment, md_table, plan_study, rss_mib
 
-SEARCH = ["search.model.width=choice(8, 16, 32)", "search.regularizer.dropout=interval(0.0, 0.5)",
-          "search.optimizer.lr=tag(log, interval(1e-4, 1e-1))"]
+SEARCH = [
+    "search.model.width=choice(8, 16, 32)",
+    "search.regularizer.dropout=interval(0.0, 0.5)",
+    "search.optimizer.lr=tag(log, interval(1e-4, 1e-1))",
+]
 
 
 def slope(values: list[float]) -> float:
     """MiB per trial over the second half of the trials."""
-    half = values[len(values) // 2:]
+    half = values[len(values) // 2 :]
     if len(half) < 2:
         return float("nan")
     return float(np.polyfit(np.arange(len(half)), np.array(half), 1)[0])
@@ -38,8 +40,19 @@ def kopt_rss(trials: int, workdir: Path) -> list[float]:
     from kopt.tune.storage import open_storage
     from kopt.tune.study import open_study, quiet_optuna
 
-    plan = plan_study(workdir, ["dataset=digits", "model=cnn", "trainer.epochs=1", "tuner=random",
-                                f"tuner.n_trials={trials}", "tuner.study_name=mem", "pruner=none", *SEARCH])
+    plan = plan_study(
+        workdir,
+        [
+            "dataset=digits",
+            "model=cnn",
+            "trainer.epochs=1",
+            "tuner=random",
+            f"tuner.n_trials={trials}",
+            "tuner.study_name=mem",
+            "pruner=none",
+            *SEARCH,
+        ],
+    )
     quiet_optuna()
     study_dir = workdir / "runs" / "tune" / "mem"
     study_dir.mkdir(parents=True, exist_ok=True)
@@ -52,7 +65,6 @@ def kopt_rss(trials: int, workdir: Path) -> list[float]:
 def kerastuner_rss(trials: int, workdir: Path) -> list[float]:
     import keras
     import keras_tuner as kt
-
     from tune_vs_kerastuner import digits_arrays, hypermodel
 
     x_tr, y_tr, x_va, y_va, shape, classes = digits_arrays(0)
@@ -64,8 +76,15 @@ def kerastuner_rss(trials: int, workdir: Path) -> list[float]:
         def on_train_end(self, logs=None):
             rss.append(rss_mib())
 
-    tuner = kt.RandomSearch(build, objective="val_accuracy", max_trials=trials, seed=0,
-                            directory=str(workdir / "kt"), project_name="mem", overwrite=True)
+    tuner = kt.RandomSearch(
+        build,
+        objective="val_accuracy",
+        max_trials=trials,
+        seed=0,
+        directory=str(workdir / "kt"),
+        project_name="mem",
+        overwrite=True,
+    )
     tuner.search(x_tr, y_tr, validation_data=(x_va, y_va), epochs=1, batch_size=64, callbacks=[Record()], verbose=0)
     return rss
 
@@ -87,19 +106,45 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     rows, out = [], {}
     for name, values in series.items():
-        out[name] = {"rss_mib": [round(v, 2) for v in values], "slope_mib_per_trial": slope(values),
-                     "growth_first_to_last_mib": values[-1] - values[0] if values else None}
+        out[name] = {
+            "rss_mib": [round(v, 2) for v in values],
+            "slope_mib_per_trial": slope(values),
+            "growth_first_to_last_mib": values[-1] - values[0] if values else None,
+        }
         rows.append([name, len(values), values[0], values[-1], out[name]["slope_mib_per_trial"]])
     kopt_slope = out["kopt"]["slope_mib_per_trial"]
-    targets = [target("kopt RSS growth per in-process trial (slope over the 2nd half)", round(kopt_slope, 3), "<= 1",
-                      kopt_slope <= 1.0, unit="MiB/trial"),
-               target("KerasTuner RandomSearch RSS growth per trial, same model",
-                      round(out["kerastuner_random"]["slope_mib_per_trial"], 3), "(info)", None, unit="MiB/trial")]
-    notes = (f"{trials} trials each, digits CNN, 1 epoch per trial, kopt first then KerasTuner in one process "
-             f"(RSS at start {start:.0f} MiB).\n\n"
-             + md_table(["tuner", "trials", "RSS after first MiB", "RSS after last MiB", "slope MiB/trial"], rows))
-    write_result("trial_memory", args.out, args.quick, targets, trials=trials, environment=env,
-                 rss_at_start_mib=start, series=out, notes=notes)
+    targets = [
+        target(
+            "kopt RSS growth per in-process trial (slope over the 2nd half)",
+            round(kopt_slope, 3),
+            "<= 1",
+            kopt_slope <= 1.0,
+            unit="MiB/trial",
+        ),
+        target(
+            "KerasTuner RandomSearch RSS growth per trial, same model",
+            round(out["kerastuner_random"]["slope_mib_per_trial"], 3),
+            "(info)",
+            None,
+            unit="MiB/trial",
+        ),
+    ]
+    notes = (
+        f"{trials} trials each, digits CNN, 1 epoch per trial, kopt first then KerasTuner in one process "
+        f"(RSS at start {start:.0f} MiB).\n\n"
+        + md_table(["tuner", "trials", "RSS after first MiB", "RSS after last MiB", "slope MiB/trial"], rows)
+    )
+    write_result(
+        "trial_memory",
+        args.out,
+        args.quick,
+        targets,
+        trials=trials,
+        environment=env,
+        rss_at_start_mib=start,
+        series=out,
+        notes=notes,
+    )
 
 
 if __name__ == "__main__":

@@ -63,9 +63,15 @@ def environment() -> dict:
     import optuna
     import tensorflow as tf
 
-    return {"host": socket.gethostname(), "python": platform.python_version(), "tensorflow": tf.__version__,
-            "keras": keras.__version__, "optuna": optuna.__version__, "cpus": len(os.sched_getaffinity(0)),
-            "loadavg_at_start": list(os.getloadavg())}
+    return {
+        "host": socket.gethostname(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "optuna": optuna.__version__,
+        "cpus": len(os.sched_getaffinity(0)),
+        "loadavg_at_start": list(os.getloadavg()),
+    }
 
 
 def md_table(header: list[str], rows: list[list]) -> str:

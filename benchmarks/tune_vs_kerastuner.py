@@ -29,8 +29,11 @@ from pathlib import Path
 from common import parser, target, write_result
 from tune_common import cnn_config, environment, md_table, plan_study, rss_mib, study_curve, time_to_reach
 
-SEARCH = ["search.model.width=choice(8, 16, 32)", "search.regularizer.dropout=interval(0.0, 0.5)",
-          "search.optimizer.lr=tag(log, interval(1e-4, 1e-1))"]
+SEARCH = [
+    "search.model.width=choice(8, 16, 32)",
+    "search.regularizer.dropout=interval(0.0, 0.5)",
+    "search.optimizer.lr=tag(log, interval(1e-4, 1e-1))",
+]
 
 
 def run_kopt(name: str, pruner: str, trials: int, epochs: int, seed: int, workdir: Path) -> dict:
@@ -39,17 +42,39 @@ def run_kopt(name: str, pruner: str, trials: int, epochs: int, seed: int, workdi
     from kopt.tune.run import run_study
     from kopt.tune.storage import open_storage
 
-    plan = plan_study(workdir, ["dataset=digits", "model=cnn", f"trainer.epochs={epochs}", "trainer.batch_size=64",
-                                "tuner=bayes", f"tuner.n_trials={trials}", f"tuner.study_name={name}", f"seed={seed}",
-                                f"pruner={pruner}", "tuner.retrain_best=false", "tuner.plots=false", *SEARCH])
+    plan = plan_study(
+        workdir,
+        [
+            "dataset=digits",
+            "model=cnn",
+            f"trainer.epochs={epochs}",
+            "trainer.batch_size=64",
+            "tuner=bayes",
+            f"tuner.n_trials={trials}",
+            f"tuner.study_name={name}",
+            f"seed={seed}",
+            f"pruner={pruner}",
+            "tuner.retrain_best=false",
+            "tuner.plots=false",
+            *SEARCH,
+        ],
+    )
     study_dir = workdir / "runs" / "tune" / name
     rss0, t0 = rss_mib(), time.time()
     summary = run_study(plan, study_dir)
     wall = time.time() - t0
     study = optuna.load_study(study_name=name, storage=open_storage(str(study_dir / "journal.log")))
-    return {"name": name, "best_val_accuracy": summary["best_value"], "trials": len(study.trials),
-            "pruned": summary["counts"]["PRUNED"], "epochs": sum(len(t.intermediate_values) for t in study.trials),
-            "wall_s": wall, "rss_before_mib": rss0, "rss_after_mib": rss_mib(), "curve": study_curve(study, t0)}
+    return {
+        "name": name,
+        "best_val_accuracy": summary["best_value"],
+        "trials": len(study.trials),
+        "pruned": summary["counts"]["PRUNED"],
+        "epochs": sum(len(t.intermediate_values) for t in study.trials),
+        "wall_s": wall,
+        "rss_before_mib": rss0,
+        "rss_after_mib": rss_mib(),
+        "curve": study_curve(study, t0),
+    }
 
 
 def digits_arrays(seed: int):
@@ -61,8 +86,9 @@ def digits_arrays(seed: int):
     from kopt.data.splits import make_splits
 
     data = load_dataset(OmegaConf.create({"name": "digits", "limit": None}), seed)
-    split = make_splits(OmegaConf.create({"name": "holdout", "test_size": 0.2, "val_size": 0.2, "stratify": True}),
-                        data.y, seed)
+    split = make_splits(
+        OmegaConf.create({"name": "holdout", "test_size": 0.2, "val_size": 0.2, "stratify": True}), data.y, seed
+    )
     tr, va = split.folds[0]
     norm = Normalizer.fit(data.x[tr])
     return norm(data.x[tr]), data.y[tr], norm(data.x[va]), data.y[va], data.input_shape, data.num_classes
@@ -77,10 +103,15 @@ def hypermodel(shape, classes):
 
     def build(hp):
         cfg = cnn_config(width=int(hp.Choice("width", [8, 16, 32])))
-        reg = OmegaConf.create({"l1": 0.0, "l2": 0.0, "dropout": float(hp.Float("dropout", 0.0, 0.5)), "batchnorm": True})
+        reg = OmegaConf.create(
+            {"l1": 0.0, "l2": 0.0, "dropout": float(hp.Float("dropout", 0.0, 0.5)), "batchnorm": True}
+        )
         model = build_model(cfg, reg, shape, classes)
-        model.compile(keras.optimizers.Adam(float(hp.Float("lr", 1e-4, 1e-1, sampling="log"))),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            keras.optimizers.Adam(float(hp.Float("lr", 1e-4, 1e-1, sampling="log"))),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
         return model
 
     return build
@@ -114,8 +145,7 @@ def run_kerastuner(name: str, kind: str, trials: int, epochs: int, seed: int, wo
                 prev = curve[-1][1] if curve else 0.0
                 curve.append((time.time() - t0, max(prev, float(self.best))))
 
-    common = dict(objective="val_accuracy", seed=seed, directory=str(workdir / "kt"), project_name=name,
-                  overwrite=True)
+    common = dict(objective="val_accuracy", seed=seed, directory=str(workdir / "kt"), project_name=name, overwrite=True)
     if kind == "random":
         tuner = kt.RandomSearch(build, max_trials=trials, **common)
     elif kind == "bayes":
@@ -127,8 +157,17 @@ def run_kerastuner(name: str, kind: str, trials: int, epochs: int, seed: int, wo
     tuner.search(x_tr, y_tr, validation_data=(x_va, y_va), epochs=epochs, batch_size=64, callbacks=[Track()], verbose=0)
     wall = time.time() - t0
     best = tuner.oracle.get_best_trials(1)[0].score
-    return {"name": name, "best_val_accuracy": float(best), "trials": len(tuner.oracle.trials), "pruned": None,
-            "epochs": Track.epochs, "wall_s": wall, "rss_before_mib": rss0, "rss_after_mib": rss_mib(), "curve": curve}
+    return {
+        "name": name,
+        "best_val_accuracy": float(best),
+        "trials": len(tuner.oracle.trials),
+        "pruned": None,
+        "epochs": Track.epochs,
+        "wall_s": wall,
+        "rss_before_mib": rss0,
+        "rss_after_mib": rss_mib(),
+        "curve": curve,
+    }
 
 
 def best_at(curve: list[tuple[float, float]], seconds: float) -> float | None:
@@ -143,17 +182,26 @@ def score_round(seed: int, results: list[dict]) -> dict:
         r["time_to_kt_bayes_best_s"] = time_to_reach(r["curve"], target)
         r["best_at_half_kt_bayes_wall"] = best_at(r["curve"], 0.5 * kt_wall)
     reach = by["kopt_tpe_hyperband"]["time_to_kt_bayes_best_s"]
-    return {"seed": seed, "results": results, "kt_bayes_best": target,
-            "ratio_time_to_kt_bayes_best": reach / kt_wall if reach is not None else None,
-            "ratio_wall_kopt_hb_to_kt_bayes": by["kopt_tpe_hyperband"]["wall_s"] / kt_wall}
+    return {
+        "seed": seed,
+        "results": results,
+        "kt_bayes_best": target,
+        "ratio_time_to_kt_bayes_best": reach / kt_wall if reach is not None else None,
+        "ratio_wall_kopt_hb_to_kt_bayes": by["kopt_tpe_hyperband"]["wall_s"] / kt_wall,
+    }
 
 
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--trials", type=int, default=None)
     p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--seeds", type=int, nargs="+", default=None,
-                   help="one round of all five tuners per seed (the seed also picks the train/val split)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="one round of all five tuners per seed (the seed also picks the train/val split)",
+    )
     args = p.parse_args()
     args.seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
     trials = args.trials or (4 if args.quick else 20)
@@ -190,33 +238,84 @@ def main() -> None:
     hb = [next(x for x in r["results"] if x["name"] == "kopt_tpe_hyperband") for r in rounds]
     mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
     targets = [
-        target("kopt (TPE + hyperband) time to reach KerasTuner-Bayes's best val accuracy / KerasTuner-Bayes wall "
-               f"time (median of {len(rounds)} seed(s); not reached = inf)",
-               None if median_ratio == float("inf") else round(median_ratio, 3),
-               "<= 0.5 (judged on full runs: 4 trials x 2 epochs cannot show it)" if args.quick else "<= 0.5",
-               None if args.quick else median_ratio <= 0.5, rounds_meeting_target=f"{met}/{len(rounds)}"),
-        target("kopt (TPE + hyperband) wall time for all trials / KerasTuner-Bayes wall time (mean)",
-               round(mean([h["wall_s"] / k["wall_s"] for h, k in zip(hb, kt)]), 3), "(info)", None),
-        target("kopt (TPE + hyperband) epochs trained / KerasTuner-Bayes epochs (mean)",
-               round(mean([h["epochs"] / k["epochs"] for h, k in zip(hb, kt)]), 3), "(info)", None),
-        target("best val accuracy: kopt (TPE + hyperband) - KerasTuner-Bayes (mean)",
-               round(mean([h["best_val_accuracy"] - k["best_val_accuracy"] for h, k in zip(hb, kt)]), 4), "(info)",
-               None, unit=""),
+        target(
+            "kopt (TPE + hyperband) time to reach KerasTuner-Bayes's best val accuracy / KerasTuner-Bayes wall "
+            f"time (median of {len(rounds)} seed(s); not reached = inf)",
+            None if median_ratio == float("inf") else round(median_ratio, 3),
+            "<= 0.5 (judged on full runs: 4 trials x 2 epochs cannot show it)" if args.quick else "<= 0.5",
+            None if args.quick else median_ratio <= 0.5,
+            rounds_meeting_target=f"{met}/{len(rounds)}",
+        ),
+        target(
+            "kopt (TPE + hyperband) wall time for all trials / KerasTuner-Bayes wall time (mean)",
+            round(mean([h["wall_s"] / k["wall_s"] for h, k in zip(hb, kt)]), 3),
+            "(info)",
+            None,
+        ),
+        target(
+            "kopt (TPE + hyperband) epochs trained / KerasTuner-Bayes epochs (mean)",
+            round(mean([h["epochs"] / k["epochs"] for h, k in zip(hb, kt)]), 3),
+            "(info)",
+            None,
+        ),
+        target(
+            "best val accuracy: kopt (TPE + hyperband) - KerasTuner-Bayes (mean)",
+            round(mean([h["best_val_accuracy"] - k["best_val_accuracy"] for h, k in zip(hb, kt)]), 4),
+            "(info)",
+            None,
+            unit="",
+        ),
     ]
-    notes = [f"{trials} trials x {epochs} epochs per tuner, digits CNN, seeds {args.seeds}; "
-             f"load average at start {[round(x, 1) for x in env['loadavg_at_start']]}."]
-    header = ["tuner", "best val_acc", "trials", "pruned", "epochs", "wall s", "time to KT-Bayes best s",
-              "best at 0.5x KT-Bayes wall", "RSS before MiB", "RSS after MiB"]
+    notes = [
+        f"{trials} trials x {epochs} epochs per tuner, digits CNN, seeds {args.seeds}; "
+        f"load average at start {[round(x, 1) for x in env['loadavg_at_start']]}."
+    ]
+    header = [
+        "tuner",
+        "best val_acc",
+        "trials",
+        "pruned",
+        "epochs",
+        "wall s",
+        "time to KT-Bayes best s",
+        "best at 0.5x KT-Bayes wall",
+        "RSS before MiB",
+        "RSS after MiB",
+    ]
     for rnd in rounds:
-        rows = [[r["name"], r["best_val_accuracy"], r["trials"], r["pruned"], r["epochs"], r["wall_s"],
-                 r["time_to_kt_bayes_best_s"], r["best_at_half_kt_bayes_wall"], r["rss_before_mib"],
-                 r["rss_after_mib"]] for r in rnd["results"]]
-        notes.append(f"Seed {rnd['seed']} (KerasTuner-Bayes best {rnd['kt_bayes_best']:.4f}):\n\n{md_table(header, rows)}")
+        rows = [
+            [
+                r["name"],
+                r["best_val_accuracy"],
+                r["trials"],
+                r["pruned"],
+                r["epochs"],
+                r["wall_s"],
+                r["time_to_kt_bayes_best_s"],
+                r["best_at_half_kt_bayes_wall"],
+                r["rss_before_mib"],
+                r["rss_after_mib"],
+            ]
+            for r in rnd["results"]
+        ]
+        notes.append(
+            f"Seed {rnd['seed']} (KerasTuner-Bayes best {rnd['kt_bayes_best']:.4f}):\n\n{md_table(header, rows)}"
+        )
     for rnd in rounds:
         for r in rnd["results"]:
             r["curve"] = [[round(t, 2), b] for t, b in r["curve"]]
-    write_result("tune_vs_kerastuner", args.out, args.quick, targets, trials=trials, epochs_per_trial=epochs,
-                 seeds=args.seeds, environment=env, rounds=rounds, notes="\n\n".join(notes))
+    write_result(
+        "tune_vs_kerastuner",
+        args.out,
+        args.quick,
+        targets,
+        trials=trials,
+        epochs_per_trial=epochs,
+        seeds=args.seeds,
+        environment=env,
+        rounds=rounds,
+        notes="\n\n".join(notes),
+    )
 
 
 if __name__ == "__main__":

@@ -35,11 +35,18 @@ from common import parser, target, write_result
 from tune_common import ROOT, md_table
 
 sys.path.insert(0, str(ROOT / "tests"))
-from pgserver import NoServer, throwaway_server  # noqa: E402  (a throwaway PostgreSQL on loopback)
-from slurmcluster import NoCluster, throwaway_cluster  # noqa: E402  (a throwaway one-node SLURM cluster)
+from pgserver import NoServer, throwaway_server
+from slurmcluster import NoCluster, throwaway_cluster
 
-TINY = ["dataset=synthetic", "dataset.size=400", "model=mlp", "model.width=32", "model.depth=2",
-        "trainer.epochs=3", "trainer.batch_size=32"]
+TINY = [
+    "dataset=synthetic",
+    "dataset.size=400",
+    "model=mlp",
+    "model.width=32",
+    "model.depth=2",
+    "trainer.epochs=3",
+    "trainer.batch_size=32",
+]
 SEARCH = ["search.model.width=int(interval(16, 64))", "search.optimizer.lr=tag(log, interval(1e-3, 1e-1))"]
 
 
@@ -48,20 +55,43 @@ def run(workers: int, trials: int, storage: str | None, name: str, workdir: Path
 
     from kopt.tune.storage import open_storage, storage_spec
 
-    args = [sys.executable, "-m", "kopt", "tune", *TINY, "tuner=random", f"tuner.n_trials={trials}",
-            f"tuner.n_workers={1 if cluster else workers}", f"tuner.study_name={name}", "pruner=none",
-            "tuner.retrain_best=false", "tuner.plots=false", *SEARCH]
+    args = [
+        sys.executable,
+        "-m",
+        "kopt",
+        "tune",
+        *TINY,
+        "tuner=random",
+        f"tuner.n_trials={trials}",
+        f"tuner.n_workers={1 if cluster else workers}",
+        f"tuner.study_name={name}",
+        "pruner=none",
+        "tuner.retrain_best=false",
+        "tuner.plots=false",
+        *SEARCH,
+    ]
     if storage:
         args.append(f"tuner.storage={storage}")
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
     if cluster is not None:  # W array tasks: task 0 the kopt tune, the others kopt worker once the study exists
         env["SLURM_CONF"] = str(cluster.conf)
-        worker = " ".join([sys.executable, "-m", "kopt", "worker", f"tuner.storage={storage}", f"tuner.study_name={name}"])
+        worker = " ".join(
+            [sys.executable, "-m", "kopt", "worker", f"tuner.storage={storage}", f"tuner.study_name={name}"]
+        )
         tune = " ".join(shlex.quote(a) for a in args)
-        script = (f'if [ "$SLURM_ARRAY_TASK_ID" = 0 ]; then exec {tune}; fi\n'
-                  f"for i in $(seq 120); do {worker} && exit 0; sleep 1; done; exit 1\n")
-        args = ["sbatch", "--wait", f"--array=0-{workers - 1}", f"--cpus-per-task={max(1, cluster.cpus // workers)}",
-                f"--output={workdir}/{name}_%a.out", "--wrap", script]
+        script = (
+            f'if [ "$SLURM_ARRAY_TASK_ID" = 0 ]; then exec {tune}; fi\n'
+            f"for i in $(seq 120); do {worker} && exit 0; sleep 1; done; exit 1\n"
+        )
+        args = [
+            "sbatch",
+            "--wait",
+            f"--array=0-{workers - 1}",
+            f"--cpus-per-task={max(1, cluster.cpus // workers)}",
+            f"--output={workdir}/{name}_%a.out",
+            "--wrap",
+            script,
+        ]
     t0, cpu0 = time.time(), _children_cpu()
     proc = subprocess.run(args, cwd=workdir, env=env, capture_output=True, text=True)
     wall, cpu = time.time() - t0, _children_cpu() - cpu0
@@ -74,9 +104,16 @@ def run(workers: int, trials: int, storage: str | None, name: str, workdir: Path
     done = [t for t in trials_ if t.state.name == "COMPLETE"]
     span = max(t.datetime_complete for t in done).timestamp() - min(t.datetime_start for t in done).timestamp()
     # CPU seconds the whole command used (all its processes) over its wall time: how many cores it got
-    return {"workers": workers, "trials": len(done), "span_s": span, "wall_s": wall, "cpu_s": cpu,
-            "cores_used": None if cpu is None else cpu / wall, "trials_per_hour": len(done) / span * 3600,
-            "loadavg": list(os.getloadavg())}
+    return {
+        "workers": workers,
+        "trials": len(done),
+        "span_s": span,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "cores_used": None if cpu is None else cpu / wall,
+        "trials_per_hour": len(done) / span * 3600,
+        "loadavg": list(os.getloadavg()),
+    }
 
 
 def _children_cpu() -> float:
@@ -104,17 +141,29 @@ def measure(storage: str, workers: list[int], trials: int, rounds: int, workdir:
 def summarise(storage: str, runs: list[dict], workers: list[int], rounds: int) -> tuple[list[dict], str]:
     mean = {w: sum(r["trials_per_hour"] for r in runs if r["workers"] == w) / rounds for w in workers}
     best = {w: max(r["trials_per_hour"] for r in runs if r["workers"] == w) for w in workers}
-    cores = {w: None if any(r["cores_used"] is None for r in runs) else
-             sum(r["cores_used"] for r in runs if r["workers"] == w) / rounds for w in workers}
+    cores = {
+        w: None
+        if any(r["cores_used"] is None for r in runs)
+        else sum(r["cores_used"] for r in runs if r["workers"] == w) / rounds
+        for w in workers
+    }
     base = workers[0]
     ratios = {w: mean[w] / mean[base] for w in workers}
-    targets = [target(f"{w} workers / {base} worker: trials per hour ({storage})", round(ratios[w], 3),
-                      ">= 1.9" if w == 2 else "(info)", ratios[w] >= 1.9 if w == 2 else None)
-               for w in workers if w != base]
+    targets = [
+        target(
+            f"{w} workers / {base} worker: trials per hour ({storage})",
+            round(ratios[w], 3),
+            ">= 1.9" if w == 2 else "(info)",
+            ratios[w] >= 1.9 if w == 2 else None,
+        )
+        for w in workers
+        if w != base
+    ]
     targets.append(target(f"trials per hour, {base} worker ({storage})", round(mean[base]), "(info)", None, unit="/h"))
     rows = [[w, mean[w], best[w], ratios[w], cores[w]] for w in workers]
-    table = (f"**{storage}** (load average during the runs {[round(r['loadavg'][0], 1) for r in runs]}):\n\n"
-             + md_table(["workers", "trials/hour (mean)", "trials/hour (best)", "ratio (mean)", "cores used (mean)"], rows))
+    table = f"**{storage}** (load average during the runs {[round(r['loadavg'][0], 1) for r in runs]}):\n\n" + md_table(
+        ["workers", "trials/hour (mean)", "trials/hour (best)", "ratio (mean)", "cores used (mean)"], rows
+    )
     return targets, table
 
 
@@ -122,11 +171,20 @@ def main() -> None:
     p = parser(__doc__)
     p.add_argument("--trials", type=int, default=None)
     p.add_argument("--rounds", type=int, default=None)
-    p.add_argument("--workers", type=int, nargs="+", default=None,
-                   help="worker counts (default 1, 2, 4, as many as tuner.n_workers allows: the usable cores)")
-    p.add_argument("--storages", nargs="+", default=["journal", "postgresql"],
-                   help="journal (a journal file), postgresql (a throwaway server), slurm (array tasks on a "
-                        "throwaway cluster, PostgreSQL study) or an Optuna storage URL")
+    p.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=None,
+        help="worker counts (default 1, 2, 4, as many as tuner.n_workers allows: the usable cores)",
+    )
+    p.add_argument(
+        "--storages",
+        nargs="+",
+        default=["journal", "postgresql"],
+        help="journal (a journal file), postgresql (a throwaway server), slurm (array tasks on a "
+        "throwaway cluster, PostgreSQL study) or an Optuna storage URL",
+    )
     args = p.parse_args()
     from kopt.procs import usable_cores
 
@@ -152,11 +210,24 @@ def main() -> None:
             tables.append(table)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    notes = (f"{trials} tiny trials per run, {rounds} round(s), {cpus} CPUs.\n\n" + "\n\n".join(tables)
-             + "\n\nCores used = CPU seconds of the whole `kopt tune` command / its wall time: on a machine shared "
-               "with other jobs, or with fewer cores than workers, more workers only help if the command gets more CPU.")
-    write_result("workers", args.out, args.quick, targets, trials=trials, rounds=rounds, cpus=cpus,
-                 storages=args.storages, runs=runs, notes=notes)
+    notes = (
+        f"{trials} tiny trials per run, {rounds} round(s), {cpus} CPUs.\n\n"
+        + "\n\n".join(tables)
+        + "\n\nCores used = CPU seconds of the whole `kopt tune` command / its wall time: on a machine shared "
+        "with other jobs, or with fewer cores than workers, more workers only help if the command gets more CPU."
+    )
+    write_result(
+        "workers",
+        args.out,
+        args.quick,
+        targets,
+        trials=trials,
+        rounds=rounds,
+        cpus=cpus,
+        storages=args.storages,
+        runs=runs,
+        notes=notes,
+    )
 
 
 if __name__ == "__main__":

@@ -43,8 +43,7 @@ def check(name: str | None, key: str = "trainer.backend") -> str:
         source = f"{key}={name}" if str(name or "auto") != "auto" else f"KERAS_BACKEND={backend} (with {key}=auto)"
         raise KoptError(f"{source}: unknown backend; allowed: {', '.join(BACKENDS)}")
     if importlib.util.find_spec(_MODULES[backend]) is None:
-        raise KoptError(f"{key}={backend} needs the {backend} package, which is not installed; "
-                        f"{install_hint(backend)}")
+        raise KoptError(f"{key}={backend} needs the {backend} package, which is not installed; {install_hint(backend)}")
     return backend
 
 
@@ -59,9 +58,11 @@ def select(name: str | None, key: str = "trainer.backend") -> str:
     if loaded is not None:
         current = loaded.backend.backend()
         if current != backend:
-            raise KoptError(f"{key}={backend}: this process already runs Keras on {current}, and Keras cannot "
-                            f"change backends once loaded; run jobs with different backends as separate "
-                            f"commands (or with hydra/launcher=joblib)")
+            raise KoptError(
+                f"{key}={backend}: this process already runs Keras on {current}, and Keras cannot "
+                f"change backends once loaded; run jobs with different backends as separate "
+                f"commands (or with hydra/launcher=joblib)"
+            )
         return backend
     os.environ["KERAS_BACKEND"] = backend
     return backend
@@ -93,6 +94,8 @@ def study_backend(bases: dict) -> str:
     its trials share processes, and Keras keeps its first backend."""
     found = {resolve((base.get("trainer") or {}).get("backend")) for base in bases.values()}
     if len(found) > 1:
-        raise KoptError(f"trainer.backend differs between the study's model choices ({', '.join(sorted(found))}); "
-                        "a study's trials share one backend: set trainer.backend once")
+        raise KoptError(
+            f"trainer.backend differs between the study's model choices ({', '.join(sorted(found))}); "
+            "a study's trials share one backend: set trainer.backend once"
+        )
     return found.pop() if found else resolve(None)

@@ -23,7 +23,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "worker": ("kopt.commands.worker", "join a study in a shared storage (PostgreSQL) and run its trials"),
     "slurm": ("kopt.commands.slurm", "write the sbatch script that runs kopt worker as a SLURM array job"),
     "models": ("kopt.commands.models", "parameters, FLOPs, depth and weight memory of the model presets"),
-    "lr-find": ("kopt.commands.lrfind", "learning-rate range test: plot the loss against the rate, suggest optimizer.lr"),
+    "lr-find": (
+        "kopt.commands.lrfind",
+        "learning-rate range test: plot the loss against the rate, suggest optimizer.lr",
+    ),
     "predict": ("kopt.commands.predict", "class probabilities of new examples from a run, study or ensemble (CSV)"),
     "export": ("kopt.commands.export", "one deployable model (keras, saved_model, onnx, litert) with a model card"),
 }

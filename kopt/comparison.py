@@ -9,7 +9,7 @@ on each run's ``predictions.npz`` ``probs`` (for a k-fold run: the mean of its f
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -45,8 +45,10 @@ def on_shared_test_set(metric: str) -> bool:
     return metric.startswith("test")
 
 
-SHARED_TEST_SET = ("every fold is scored on the same test set: its n_test/n_train correction (and the 5x2cv "
-                   "variance) is derived for resampled test sets; mcnemar_exact judges the shared test set")
+SHARED_TEST_SET = (
+    "every fold is scored on the same test set: its n_test/n_train correction (and the 5x2cv "
+    "variance) is derived for resampled test sets; mcnemar_exact judges the shared test set"
+)
 
 
 def fold_tests(run: RunDir, scores_a: np.ndarray, scores_b: np.ndarray, metric: str, alpha: float):
@@ -74,8 +76,12 @@ def fold_tests(run: RunDir, scores_a: np.ndarray, scores_b: np.ndarray, metric: 
     if stats.wilcoxon_min_p(n) <= alpha:
         done.append(stats.wilcoxon_signed_rank(scores_a, scores_b))
     else:
-        skipped.append(("wilcoxon", f"{n} folds: its smallest possible p-value {stats.wilcoxon_min_p(n):.4g} "
-                                    f"is above alpha={alpha}"))
+        skipped.append(
+            (
+                "wilcoxon",
+                f"{n} folds: its smallest possible p-value {stats.wilcoxon_min_p(n):.4g} is above alpha={alpha}",
+            )
+        )
     return done, skipped
 
 
@@ -83,8 +89,10 @@ def on_test_set(a: RunDir, b: RunDir, alpha: float, seed: int, resamples: int):
     y = a.predictions["y_true"]
     correct_a = np.argmax(a.predictions["probs"], axis=1) == y
     correct_b = np.argmax(b.predictions["probs"], axis=1) == y
-    tests = [stats.mcnemar_exact(correct_a, correct_b),
-             stats.paired_bootstrap(correct_a, correct_b, resamples, seed, 1 - alpha)]
+    tests = [
+        stats.mcnemar_exact(correct_a, correct_b),
+        stats.paired_bootstrap(correct_a, correct_b, resamples, seed, 1 - alpha),
+    ]
     return tests, float(correct_a.mean()), float(correct_b.mean())
 
 
@@ -105,21 +113,34 @@ def scoring_protocol(a: RunDir, b: RunDir, metric: str) -> dict:
     selected = not on_shared_test_set(metric) and (sel_a or sel_b)
     warnings = []
     if selected:
-        warnings.append(f"the {metric} fold scores were selected on the scored folds (protocol: A {pa}, B {pb}): "
-                        "the side whose validation score fluctuates more gains more, so the per-fold tests reject "
-                        "too often; train both with trainer.protocol=fixed (kopt ab does by default)")
+        warnings.append(
+            f"the {metric} fold scores were selected on the scored folds (protocol: A {pa}, B {pb}): "
+            "the side whose validation score fluctuates more gains more, so the per-fold tests reject "
+            "too often; train both with trainer.protocol=fixed (kopt ab does by default)"
+        )
     if pa != pb:
         warnings.append(f"A and B were scored under different protocols (A {pa}, B {pb})")
     return {"a": pa, "b": pb, "selected_on_scored_folds": selected, "warnings": warnings}
 
 
 def _side(run: RunDir, extra: dict | None) -> dict:
-    return {"run_dir": str(run.path), "choices": run.summary.choices or {},
-            "metrics": run.summary.metrics or {}, **(extra or {})}
+    return {
+        "run_dir": str(run.path),
+        "choices": run.summary.choices or {},
+        "metrics": run.summary.metrics or {},
+        **(extra or {}),
+    }
 
 
-def compare_runs(a: RunDir, b: RunDir, metric: str = VAL_ACCURACY, alpha: float = 0.05,
-                 seed: int = 0, resamples: int = 10_000, sides: dict | None = None) -> dict:
+def compare_runs(
+    a: RunDir,
+    b: RunDir,
+    metric: str = VAL_ACCURACY,
+    alpha: float = 0.05,
+    seed: int = 0,
+    resamples: int = 10_000,
+    sides: dict | None = None,
+) -> dict:
     """Everything `comparison.json` holds. Raises KoptError if the runs are not comparable."""
     check_comparable(a, b)
     scores_a, scores_b = a.fold_scores(metric), b.fold_scores(metric)
@@ -131,8 +152,7 @@ def compare_runs(a: RunDir, b: RunDir, metric: str = VAL_ACCURACY, alpha: float 
     tests = []
     for result, on, high in [(r, "folds", better_high) for r in on_folds] + [(r, "test set", True) for r in on_test]:
         text, side = verdict(result.p_value, result.detail.get("mean_difference", 0.0), alpha, high)
-        tests.append({**result.as_dict(), "data": on, "verdict": text, "significant": side is not None,
-                      "better": side})
+        tests.append({**result.as_dict(), "data": on, "verdict": text, "significant": side is not None, "better": side})
 
     primary_name = primary_test(split, len(scores_a), metric)
     primary = next(t for t in tests if t["name"] == primary_name)
@@ -140,8 +160,9 @@ def compare_runs(a: RunDir, b: RunDir, metric: str = VAL_ACCURACY, alpha: float 
     diff = float(np.mean(scores_a - scores_b))
     mean_difference = {"value": diff, "ci_low": None, "ci_high": None, "ci_level": 1 - alpha, "method": None}
     if corrected is not None:
-        mean_difference.update(ci_low=corrected["ci_low"], ci_high=corrected["ci_high"],
-                               method="Nadeau-Bengio corrected t interval")
+        mean_difference.update(
+            ci_low=corrected["ci_low"], ci_high=corrected["ci_high"], method="Nadeau-Bengio corrected t interval"
+        )
     boot = next(t for t in tests if t["name"] == "paired_bootstrap")
     lead = acc_a - acc_b if primary["data"] == "test set" else diff
     lead_high = True if primary["data"] == "test set" else better_high
@@ -161,14 +182,21 @@ def compare_runs(a: RunDir, b: RunDir, metric: str = VAL_ACCURACY, alpha: float 
         "mean_a": float(scores_a.mean()),
         "mean_b": float(scores_b.mean()),
         "mean_difference": mean_difference,
-        "test_accuracy": {"a": acc_a, "b": acc_b, "difference": acc_a - acc_b, "ci_low": boot["ci_low"],
-                          "ci_high": boot["ci_high"], "ci_level": boot["ci_level"], "method": "paired bootstrap"},
+        "test_accuracy": {
+            "a": acc_a,
+            "b": acc_b,
+            "difference": acc_a - acc_b,
+            "ci_low": boot["ci_low"],
+            "ci_high": boot["ci_high"],
+            "ci_level": boot["ci_level"],
+            "method": "paired bootstrap",
+        },
         "tests": tests,
         "skipped": [{"name": name, "reason": reason} for name, reason in skipped],
         "primary_test": primary_name,
         "ahead": ahead,
         "winner": primary["better"],
-        "created_at": datetime.now(timezone.utc).isoformat(),
+        "created_at": datetime.now(UTC).isoformat(),
     }
 
 
@@ -189,15 +217,24 @@ def render(result: dict) -> None:
     from kopt.console import console
 
     alpha, metric = result["alpha"], result["metric"]
-    table = Table(title=f"kopt compare: A vs B ({result['split']}, {result['n_folds']} fold(s), alpha={alpha})",
-                  caption=f"folds: per-fold {metric}; test set: accuracy on the shared test set; differences A - B")
-    for col, justify in (("test", "left"), ("data", "left"), ("statistic", "right"), ("df", "right"),
-                         ("p-value", "right"), ("verdict", "left")):
+    table = Table(
+        title=f"kopt compare: A vs B ({result['split']}, {result['n_folds']} fold(s), alpha={alpha})",
+        caption=f"folds: per-fold {metric}; test set: accuracy on the shared test set; differences A - B",
+    )
+    for col, justify in (
+        ("test", "left"),
+        ("data", "left"),
+        ("statistic", "right"),
+        ("df", "right"),
+        ("p-value", "right"),
+        ("verdict", "left"),
+    ):
         table.add_column(col, justify=justify)
     for t in result["tests"]:
         style = "bold green" if t["significant"] else None
-        table.add_row(t["name"], t["data"], _num(t["statistic"]), _num(t["df"]), _num(t["p_value"]), t["verdict"],
-                      style=style)
+        table.add_row(
+            t["name"], t["data"], _num(t["statistic"]), _num(t["df"]), _num(t["p_value"]), t["verdict"], style=style
+        )
     console.print(table)
     for s in result["skipped"]:
         console.print(f"[dim]skipped {s['name']}: {s['reason']}[/]")
@@ -209,16 +246,21 @@ def render(result: dict) -> None:
     console.print(f"A: {result['a']['run_dir']}\nB: {result['b']['run_dir']}")
     md = result["mean_difference"]
     ci = f" ({md['ci_level']:.0%} CI {_num(md['ci_low'])} .. {_num(md['ci_high'])})" if md["ci_low"] is not None else ""
-    console.print(f"mean {metric}: A {_num(result['mean_a'])}  B {_num(result['mean_b'])}  "
-                  f"A-B {md['value']:+.4f}{ci}")
+    console.print(f"mean {metric}: A {_num(result['mean_a'])}  B {_num(result['mean_b'])}  A-B {md['value']:+.4f}{ci}")
     ta = result["test_accuracy"]
-    console.print(f"test accuracy: A {_num(ta['a'])}  B {_num(ta['b'])}  A-B {ta['difference']:+.4f} "
-                  f"({ta['ci_level']:.0%} bootstrap CI {_num(ta['ci_low'])} .. {_num(ta['ci_high'])})")
+    console.print(
+        f"test accuracy: A {_num(ta['a'])}  B {_num(ta['b'])}  A-B {ta['difference']:+.4f} "
+        f"({ta['ci_level']:.0%} bootstrap CI {_num(ta['ci_low'])} .. {_num(ta['ci_high'])})"
+    )
     primary = next(t for t in result["tests"] if t["name"] == result["primary_test"])
     if result["winner"]:
-        console.print(f"[bold green]{result['winner'].upper()} wins[/]: {primary['name']} "
-                      f"p={_num(primary['p_value'])} < alpha={alpha}")
+        console.print(
+            f"[bold green]{result['winner'].upper()} wins[/]: {primary['name']} "
+            f"p={_num(primary['p_value'])} < alpha={alpha}"
+        )
     else:
         lead = f"{result['ahead'].upper()} is ahead" if result["ahead"] else "the scores are tied"
-        console.print(f"[bold]no significant difference[/] at alpha={alpha} ({lead}; {primary['name']} "
-                      f"p={_num(primary['p_value'])})")
+        console.print(
+            f"[bold]no significant difference[/] at alpha={alpha} ({lead}; {primary['name']} "
+            f"p={_num(primary['p_value'])})"
+        )

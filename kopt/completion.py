@@ -29,12 +29,14 @@ def requested(argv: list[str]) -> bool:
 
 
 def main(argv: list[str], commands: list[str]) -> None:
-    words = [a for a in argv[1 if argv[0] in CONFIGS else 0:] if a not in FLAGS]
+    words = [a for a in argv[1 if argv[0] in CONFIGS else 0 :] if a not in FLAGS]
     given = dict(w.split("=", 1) for w in words if "=" in w and w.split("=", 1)[0] in ACTIONS)
     if len(given) != 1 or len(words) != 1:
-        raise KoptError("-sc (--shell-completion) takes one of install=SHELL, uninstall=SHELL or query=SHELL; "
-                        f"allowed shells: {', '.join(SHELLS)}")
-    (action, shell), = given.items()
+        raise KoptError(
+            "-sc (--shell-completion) takes one of install=SHELL, uninstall=SHELL or query=SHELL; "
+            f"allowed shells: {', '.join(SHELLS)}"
+        )
+    ((action, shell),) = given.items()
     if shell not in SHELLS:
         raise KoptError(f"-sc {action}={shell}: unknown shell; allowed: {', '.join(SHELLS)}")
     if action == "query":
@@ -47,7 +49,7 @@ def query(shell: str, commands: list[str]) -> None:
     line = os.environ.get("COMP_LINE", "")
     point = os.environ.get("COMP_POINT", "")
     if point.isdigit():
-        line = line[:int(point)]  # what sits left of the cursor
+        line = line[: int(point)]  # what sits left of the cursor
     match = re.match(r"\s*\S+\s+(\S*)(\s.*)?$", line, re.S)
     if not match:
         return

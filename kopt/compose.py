@@ -20,8 +20,23 @@ from kopt.errors import KoptError
 from kopt.paths import check_safe_name, config_dir
 
 # Hydra flags that take a value, and those that make the app print instead of run.
-VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--config-dir", "-cd", "--config-name", "-cn",
-               "--config-path", "-cp", "--info", "-i", "--shell-completion", "-sc", "--experimental-rerun"}
+VALUE_FLAGS = {
+    "--cfg",
+    "-c",
+    "--package",
+    "-p",
+    "--config-dir",
+    "-cd",
+    "--config-name",
+    "-cn",
+    "--config-path",
+    "-cp",
+    "--info",
+    "-i",
+    "--shell-completion",
+    "-sc",
+    "--experimental-rerun",
+}
 PRINT_ONLY = {"--help", "-h", "--hydra-help", "--version", "--info", "-i", "--shell-completion", "-sc"}
 OPTIONAL_VALUE = {"--info", "-i", "--shell-completion", "-sc"}
 
@@ -154,7 +169,9 @@ def expand_jobs(parsed, multirun: bool) -> list[list[str]]:
 
 def _unknown_key_message(exc: Exception, base: DictConfig | None) -> str | None:
     text = str(exc)
-    match = re.search(r"Could not override '([^']+)'", text) or re.search(r"Could not append to config\. An item is already at '([^']+)'", text)
+    match = re.search(r"Could not override '([^']+)'", text) or re.search(
+        r"Could not append to config\. An item is already at '([^']+)'", text
+    )
     if not match:
         return None
     key = match.group(1)
@@ -227,8 +244,9 @@ def compose_option(group: str, option: str, dirs: list[Path], config_name: str) 
     return compose_with_hydra(None, [f"+{group}={option}"], dirs, primary_for=config_name)[group]
 
 
-def compose_with_hydra(config_name: str | None, overrides: list[str], dirs: list[Path],
-                       primary_for: str | None = None) -> DictConfig:
+def compose_with_hydra(
+    config_name: str | None, overrides: list[str], dirs: list[Path], primary_for: str | None = None
+) -> DictConfig:
     """:func:`compose_job` with the ``hydra`` node kept (run dirs, job name, overrides)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -274,10 +292,13 @@ def check_flags(argv: list[str], config_name: str, user_dir: str | None) -> None
             value = argv[i + 1]
         key = nearest_key(name.lstrip("-").replace("-", "_"), config_name, user_dir)
         if key:
-            raise KoptError(f"{name}: unknown option; did you mean {key}={value or '...'}? (config keys are set "
-                            "as key=value)")
-        raise KoptError(f"{name}: unknown option; config keys are set as key=value, and the options are Hydra's "
-                        "(--cfg, --help, -m, ...)")
+            raise KoptError(
+                f"{name}: unknown option; did you mean {key}={value or '...'}? (config keys are set as key=value)"
+            )
+        raise KoptError(
+            f"{name}: unknown option; config keys are set as key=value, and the options are Hydra's "
+            "(--cfg, --help, -m, ...)"
+        )
 
 
 def nearest_key(word: str, config_name: str, user_dir: str | None) -> str | None:
@@ -306,12 +327,16 @@ def nearest_key(word: str, config_name: str, user_dir: str | None) -> str | None
     return by_leaf[close[0]] if close else None
 
 
-def compose_and_validate(argv: list[str], config_name: str = "config", validators=()) -> tuple[CommandLine, list[DictConfig]]:
+def compose_and_validate(
+    argv: list[str], config_name: str = "config", validators=()
+) -> tuple[CommandLine, list[DictConfig]]:
     """Check a whole command line: every job is composed and validated, nothing is run."""
     line = split_argv(argv)
     check_flags(argv, line.config_name or config_name, line.user_config_dir)
     if line.multirun and line.print_only and not {"--help", "-h", "--hydra-help", "--version"} & set(line.flags):
-        raise KoptError("-m (--multirun) cannot be combined with --cfg, --info or --shell-completion; drop -m to print a config")
+        raise KoptError(
+            "-m (--multirun) cannot be combined with --cfg, --info or --shell-completion; drop -m to print a config"
+        )
     if any(f in PRINT_ONLY for f in line.flags):
         return line, []
     dirs = search_dirs(line.user_config_dir)

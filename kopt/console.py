@@ -110,12 +110,15 @@ def train_table(summary: dict) -> Table:
         table.add_row(str(f["fold"]), str(f["best_epoch"]), *(fmt(f.get(key)) for key in FOLD_METRICS))
     m = summary.get("metrics", {})
     if len(folds) > 1:
+
         def pm(key):
             return f"{fmt(m.get(key))} ± {fmt(m.get(key + '_std'))}"
 
         table.add_row("mean", "", *(pm(key) for key in FOLD_METRICS), style="bold")
-    table.caption = (f"params {summary.get('params', 0):,}  ·  time {summary.get('duration_s', 0):.1f}s  ·  "
-                     f"run dir {summary.get('run_dir', '')}")
+    table.caption = (
+        f"params {summary.get('params', 0):,}  ·  time {summary.get('duration_s', 0):.1f}s  ·  "
+        f"run dir {summary.get('run_dir', '')}"
+    )
     if m.get("test_accuracy_tta") is not None:  # trainer.tta
         table.caption += f"  ·  test_acc with TTA {fmt(m['test_accuracy_tta'])}"
     return table

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from kopt.errors import KoptError
-from kopt.runfiles import read_json_object
 from kopt.rundir import SUMMARY, VAL_ACCURACY, RunDir, load_run
+from kopt.runfiles import read_json_object
 from kopt.runload import same_dataset, same_test_set
 
 EPSILON = 1e-7  # keras.config.epsilon(): the clipping Keras applies to probabilities in its cross-entropy
@@ -32,7 +32,7 @@ class Member:
     name: str
     run: RunDir
     fold: int | None
-    probs: np.ndarray           # (n, classes)
+    probs: np.ndarray  # (n, classes)
     val_accuracy: float | None  # the member's validation score (weights, ranking)
 
     def describe(self) -> dict:
@@ -42,8 +42,10 @@ class Member:
 def fold_members(run: RunDir) -> list[Member]:
     probs = run.predictions["fold_probs"]
     if len(probs) < 2:
-        raise KoptError(f"{run.path}: one model only ({(run.config.get('split') or {}).get('name')}); "
-                        "ensemble a k-fold run, or give several run dirs")
+        raise KoptError(
+            f"{run.path}: one model only ({(run.config.get('split') or {}).get('name')}); "
+            "ensemble a k-fold run, or give several run dirs"
+        )
     return [Member(f"fold{k}", run, k, probs[k], _score(run.folds[k].get(VAL_ACCURACY))) for k in range(len(probs))]
 
 
@@ -54,8 +56,16 @@ def _score(value) -> float | None:
 
 
 def run_members(runs: list[RunDir], names: list[str] | None = None) -> list[Member]:
-    return [Member(names[i] if names else run.path.name, run, None, run.predictions["probs"],
-                   _score((run.summary.metrics or {}).get(VAL_ACCURACY))) for i, run in enumerate(runs)]
+    return [
+        Member(
+            names[i] if names else run.path.name,
+            run,
+            None,
+            run.predictions["probs"],
+            _score((run.summary.metrics or {}).get(VAL_ACCURACY)),
+        )
+        for i, run in enumerate(runs)
+    ]
 
 
 def study_objective(study_dir: Path) -> tuple[str, str]:
@@ -89,12 +99,20 @@ def study_members(study_dir: str | Path, top: int) -> tuple[list[Member], dict]:
         if value is not None:
             ranked.append((value, trial.name, run))
     if len(ranked) < 2:
-        raise KoptError(f"--study {study_dir}: {len(ranked)} completed trial(s) with metrics.{metric}; an ensemble needs >= 2")
+        raise KoptError(
+            f"--study {study_dir}: {len(ranked)} completed trial(s) with metrics.{metric}; an ensemble needs >= 2"
+        )
     ranked.sort(key=lambda item: -item[0] if direction == "maximize" else item[0])
     chosen = ranked[:top]
     members = run_members([run for _, _, run in chosen], [f"trial{name}" for _, name, _ in chosen])
-    info = {"study": str(study_dir), "metric": metric, "direction": direction, "top": top,
-            "completed_trials": len(ranked), "values": [value for value, _, _ in chosen]}
+    info = {
+        "study": str(study_dir),
+        "metric": metric,
+        "direction": direction,
+        "top": top,
+        "completed_trials": len(ranked),
+        "values": [value for value, _, _ in chosen],
+    }
     return members, info
 
 
@@ -161,8 +179,14 @@ def evaluate(members: list[Member], method: str = "mean") -> dict:
     rows = []
     for m, w in zip(members, weights):
         p = clipped(m.probs)
-        rows.append({**m.describe(), "weight": float(w), "accuracy": float(np.mean(np.argmax(p, axis=1) == y)),
-                     "loss": cross_entropy(p, y)})
+        rows.append(
+            {
+                **m.describe(),
+                "weight": float(w),
+                "accuracy": float(np.mean(np.argmax(p, axis=1) == y)),
+                "loss": cross_entropy(p, y),
+            }
+        )
     acc = float(np.mean(pred == y))
     loss = None if method == "vote" else cross_entropy(probs, y)
     mean_acc = float(np.mean([r["accuracy"] for r in rows]))
@@ -176,10 +200,18 @@ def evaluate(members: list[Member], method: str = "mean") -> dict:
         "mean_member": {"accuracy": mean_acc, "loss": mean_loss},
         "best_member": {"name": best["name"], "accuracy": best["accuracy"], "loss": best["loss"]},
         # ensemble minus mean member: accuracy up and loss down are gains
-        "gain": {"accuracy": acc - mean_acc, "loss": None if loss is None else loss - mean_loss,
-                 "accuracy_over_best": acc - best["accuracy"]},
+        "gain": {
+            "accuracy": acc - mean_acc,
+            "loss": None if loss is None else loss - mean_loss,
+            "accuracy_over_best": acc - best["accuracy"],
+        },
         "members": rows,
     }
-    arrays = {"y_true": y, "probs": probs.astype("float32"), "member_probs": np.stack([m.probs for m in members]),
-              "test_idx": members[0].run.predictions["test_idx"], "weights": weights}
+    arrays = {
+        "y_true": y,
+        "probs": probs.astype("float32"),
+        "member_probs": np.stack([m.probs for m in members]),
+        "test_idx": members[0].run.predictions["test_idx"],
+        "weights": weights,
+    }
     return {"result": result, "arrays": arrays}

@@ -12,8 +12,12 @@ from pathlib import Path
 from kopt.errors import KoptError
 
 ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
-FASHION_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+FASHION_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
 
 
 def cache_dirs() -> list[Path]:
@@ -38,14 +42,18 @@ def find(*names: str) -> Path | None:
 
 def missing(dataset: str, files: list[str], folder: Path, origin: str) -> KoptError:
     it = "them" if len(files) > 1 else "it"
-    return KoptError(f"dataset={dataset}: {', '.join(files)} not found and kopt never downloads; place {it} in "
-                     f"{folder} (download from {origin}, or run keras.datasets.{dataset}.load_data() once on a "
-                     "machine with network access)")
+    return KoptError(
+        f"dataset={dataset}: {', '.join(files)} not found and kopt never downloads; place {it} in "
+        f"{folder} (download from {origin}, or run keras.datasets.{dataset}.load_data() once on a "
+        "machine with network access)"
+    )
 
 
 # dataset -> (folder inside the archive, archive as published)
-CIFAR = {"cifar10": ("cifar-10-batches-py", "cifar-10-python.tar.gz"),
-         "cifar100": ("cifar-100-python", "cifar-100-python.tar.gz")}
+CIFAR = {
+    "cifar10": ("cifar-10-batches-py", "cifar-10-python.tar.gz"),
+    "cifar100": ("cifar-100-python", "cifar-100-python.tar.gz"),
+}
 
 
 def locate(dataset: str) -> Path:

@@ -23,8 +23,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from kopt.rundir import atomic_write_json, atomic_write_text
 
-SMOOTHING = 0.9   # about the last 10 batches (fastai's 0.98 lags ~50 of its 100 steps)
-DIVERGED = 4.0    # stop once the smoothed loss exceeds this many times its minimum
+SMOOTHING = 0.9  # about the last 10 batches (fastai's 0.98 lags ~50 of its 100 steps)
+DIVERGED = 4.0  # stop once the smoothed loss exceeds this many times its minimum
 
 
 def rates(min_lr: float, max_lr: float, steps: int) -> np.ndarray:
@@ -36,7 +36,7 @@ def smooth(losses) -> np.ndarray:
     avg, out = 0.0, []
     for i, loss in enumerate(losses, 1):
         avg = SMOOTHING * avg + (1 - SMOOTHING) * float(loss)
-        out.append(avg / (1 - SMOOTHING ** i))
+        out.append(avg / (1 - SMOOTHING**i))
     return np.array(out)
 
 
@@ -50,13 +50,12 @@ def suggest(lrs: np.ndarray, smoothed: np.ndarray) -> float:
     low = int(np.argmin(smoothed))
     skip = min(len(lrs) // 10, max(low - 1, 0))  # the first steps: the average is still settling
     if low - skip >= 2:
-        slopes = np.gradient(smoothed[skip:low + 1], np.log(lrs[skip:low + 1]))
+        slopes = np.gradient(smoothed[skip : low + 1], np.log(lrs[skip : low + 1]))
         return float(lrs[skip + int(np.argmin(slopes))])
     return float(np.clip(lrs[low] / 10, lrs[0], lrs[-1]))
 
 
-def run_range_test(cfg: DictConfig, run_dir: Path, min_lr: float, max_lr: float, steps: int,
-                   echo=print) -> dict:
+def run_range_test(cfg: DictConfig, run_dir: Path, min_lr: float, max_lr: float, steps: int, echo=print) -> dict:
     from kopt.runtime import setup_tensorflow
 
     tr = cfg.trainer
@@ -64,12 +63,11 @@ def run_range_test(cfg: DictConfig, run_dir: Path, min_lr: float, max_lr: float,
     import keras
 
     from kopt.data.datasets import load_dataset
-    from kopt.data.pipeline import Normalizer
+    from kopt.data.pipeline import Normalizer, train_stream
     from kopt.data.splits import make_splits
     from kopt.models import build_model
     from kopt.optim import build_optimizer
     from kopt.training import switches
-    from kopt.data.pipeline import train_stream
 
     seed = int(cfg.seed)
     data = load_dataset(cfg.dataset, seed)
@@ -80,8 +78,11 @@ def run_range_test(cfg: DictConfig, run_dir: Path, min_lr: float, max_lr: float,
     opt_cfg = OmegaConf.merge(cfg.optimizer, {"schedule": {"name": "constant", "warmup_epochs": 0}, "ema": None})
     with switches.precision(tr):
         model = build_model(cfg.model, cfg.regularizer, data.input_shape, data.num_classes)
-    model.compile(optimizer=build_optimizer(opt_cfg, 1, steps), loss=switches.loss(tr, False, data.num_classes),
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=build_optimizer(opt_cfg, 1, steps),
+        loss=switches.loss(tr, False, data.num_classes),
+        metrics=["accuracy"],
+    )
     schedule = rates(min_lr, max_lr, steps)
     losses: list[float] = []
 
@@ -100,11 +101,20 @@ def run_range_test(cfg: DictConfig, run_dir: Path, min_lr: float, max_lr: float,
     t0 = time.time()
     stream = train_stream(x, data.y[train_idx], int(tr.batch_size), seed=seed * 1000)
     model.fit(stream, epochs=steps, steps_per_epoch=1, callbacks=[RangeTest()], verbose=0)
-    lrs, smoothed = schedule[:len(losses)], smooth(losses)
+    lrs, smoothed = schedule[: len(losses)], smooth(losses)
     lr = suggest(lrs, smoothed)
-    result = {"suggested_lr": lr, "min_lr": float(min_lr), "max_lr": float(max_lr), "steps": int(steps),
-              "steps_run": len(losses), "stopped_early": len(losses) < steps, "duration_s": time.time() - t0,
-              "optimizer": str(cfg.optimizer.name), "model": str(cfg.model.name), "dataset": str(cfg.dataset.name)}
+    result = {
+        "suggested_lr": lr,
+        "min_lr": float(min_lr),
+        "max_lr": float(max_lr),
+        "steps": int(steps),
+        "steps_run": len(losses),
+        "stopped_early": len(losses) < steps,
+        "duration_s": time.time() - t0,
+        "optimizer": str(cfg.optimizer.name),
+        "model": str(cfg.model.name),
+        "dataset": str(cfg.dataset.name),
+    }
     write_outputs(run_dir, lrs, np.array(losses), smoothed, lr)
     atomic_write_json(run_dir / "lr_find.json", result)
     return result
@@ -126,7 +136,10 @@ def write_outputs(run_dir: Path, lrs, losses, smoothed, suggested: float) -> Non
     ax.set_xscale("log")
     finite = smoothed[np.isfinite(smoothed)]
     if len(finite):  # the divergence at the end would squash the curve
-        ax.set_ylim(float(min(finite.min(), np.nanmin(losses))) * 0.9, float(min(finite.max(), finite[0] * 1.5, DIVERGED * finite.min())))
+        ax.set_ylim(
+            float(min(finite.min(), np.nanmin(losses))) * 0.9,
+            float(min(finite.max(), finite[0] * 1.5, DIVERGED * finite.min())),
+        )
     ax.set_xlabel("learning rate")
     ax.set_ylabel("training loss")
     ax.set_title("learning-rate range test")

@@ -38,12 +38,15 @@ def probe_tracking_server(uri: str, timeout: float = 5.0) -> None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return
     try:
-        socket.create_connection((parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)),
-                                 timeout=timeout).close()
+        socket.create_connection(
+            (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)), timeout=timeout
+        ).close()
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        raise KoptError(f"logger.tracking_uri={uri}: no MLflow server answers there ({reason}); start one "
-                        "(mlflow server ...), or leave logger.tracking_uri unset for a local store") from None
+        raise KoptError(
+            f"logger.tracking_uri={uri}: no MLflow server answers there ({reason}); start one "
+            "(mlflow server ...), or leave logger.tracking_uri unset for a local store"
+        ) from None
 
 
 def mlflow_client(node: DictConfig):
@@ -84,8 +87,9 @@ def log_keras_models(uri: str, run_id: str, paths: list[Path]) -> None:
         with mlflow.start_run(run_id=run_id):  # the flavour logs through the fluent API's active run
             for path in paths:
                 model = keras.saving.load_model(path, safe_mode=True)
-                mlflow.keras.log_model(model, name=path.stem, pip_requirements=requirements,
-                                       signature=_signature(model))
+                mlflow.keras.log_model(
+                    model, name=path.stem, pip_requirements=requirements, signature=_signature(model)
+                )
     finally:
         mlflow.set_tracking_uri(previous)
 
@@ -107,8 +111,11 @@ def study_run(node: DictConfig, study_name: str, reopen: bool = False) -> str:
     ``reopen`` marks a finished one running again (a resumed study)."""
     client, _ = mlflow_client(node)
     experiment = experiment_id(client, node.experiment)
-    found = client.search_runs([experiment], max_results=1, filter_string=(
-        f"tags.`kopt.study` = '{study_name}' and tags.`kopt.role` = 'study'"))
+    found = client.search_runs(
+        [experiment],
+        max_results=1,
+        filter_string=(f"tags.`kopt.study` = '{study_name}' and tags.`kopt.role` = 'study'"),
+    )
     if not found:
         tags = {"kopt.study": study_name, "kopt.role": "study"}
         return client.create_run(experiment, run_name=study_name, tags=tags).info.run_id
@@ -142,14 +149,23 @@ def finish_study(node: DictConfig | None, summary: dict, best_dir: Path | None) 
     client, uri = mlflow_client(node)
     run_id = study_run(node, summary["study_name"])
     counts = summary.get("counts") or {}
-    values = {f"best/{summary['metric']}": summary.get("best_value"), "test_accuracy": summary.get("test_accuracy"),
-              "test_loss": summary.get("test_loss"), **{f"trials/{k}": v for k, v in counts.items()}}
+    values = {
+        f"best/{summary['metric']}": summary.get("best_value"),
+        "test_accuracy": summary.get("test_accuracy"),
+        "test_loss": summary.get("test_loss"),
+        **{f"trials/{k}": v for k, v in counts.items()},
+    }
     step = sum(counts.values())
     metrics = [mlflow.entities.Metric(k, float(v), 0, step) for k, v in values.items() if isinstance(v, (int, float))]
     if metrics:
         client.log_batch(run_id, metrics=metrics)
-    tags = without_nulls({"kopt.best_trial": summary.get("best_trial"), "kopt.direction": summary.get("direction"),
-                  **{f"kopt.best.{k}": v for k, v in (summary.get("best_params") or {}).items()}})
+    tags = without_nulls(
+        {
+            "kopt.best_trial": summary.get("best_trial"),
+            "kopt.direction": summary.get("direction"),
+            **{f"kopt.best.{k}": v for k, v in (summary.get("best_params") or {}).items()},
+        }
+    )
     client.log_batch(run_id, tags=[mlflow.entities.RunTag(k, v) for k, v in tags.items()])
     if best_dir is not None and node.get("log_model", True):
         log_keras_models(uri, run_id, sorted(Path(best_dir).glob("model*.keras")))

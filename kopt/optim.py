@@ -14,11 +14,24 @@ from keras import ops
 class EpochSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """Learning rate as a function of the step, with milestones given in epochs."""
 
-    def __init__(self, lr: float, steps_per_epoch: int, total_epochs: int, name: str = "constant",
-                 warmup_epochs: float = 0.0, milestones=(), gamma: float = 0.1, min_lr_ratio: float = 0.0):
+    def __init__(
+        self,
+        lr: float,
+        steps_per_epoch: int,
+        total_epochs: int,
+        name: str = "constant",
+        warmup_epochs: float = 0.0,
+        milestones=(),
+        gamma: float = 0.1,
+        min_lr_ratio: float = 0.0,
+    ):
         self.lr, self.steps_per_epoch, self.total_epochs = float(lr), int(steps_per_epoch), int(total_epochs)
         self.name, self.warmup_epochs = name, float(warmup_epochs)
-        self.milestones, self.gamma, self.min_lr_ratio = [float(m) for m in milestones], float(gamma), float(min_lr_ratio)
+        self.milestones, self.gamma, self.min_lr_ratio = (
+            [float(m) for m in milestones],
+            float(gamma),
+            float(min_lr_ratio),
+        )
 
     def __call__(self, step):
         epoch = ops.cast(step, "float32") / float(self.steps_per_epoch)
@@ -38,9 +51,16 @@ class EpochSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return lr
 
     def get_config(self):
-        return {"lr": self.lr, "steps_per_epoch": self.steps_per_epoch, "total_epochs": self.total_epochs,
-                "name": self.name, "warmup_epochs": self.warmup_epochs, "milestones": self.milestones,
-                "gamma": self.gamma, "min_lr_ratio": self.min_lr_ratio}
+        return {
+            "lr": self.lr,
+            "steps_per_epoch": self.steps_per_epoch,
+            "total_epochs": self.total_epochs,
+            "name": self.name,
+            "warmup_epochs": self.warmup_epochs,
+            "milestones": self.milestones,
+            "gamma": self.gamma,
+            "min_lr_ratio": self.min_lr_ratio,
+        }
 
 
 def build_schedule(cfg, steps_per_epoch: int, epochs: int):
@@ -48,7 +68,9 @@ def build_schedule(cfg, steps_per_epoch: int, epochs: int):
     if s.name == "constant" and not s.warmup_epochs:
         return float(cfg.lr)
     horizon = int(s.get("epochs") or epochs)  # schedule.epochs: the retrain stops early on the trial's schedule
-    return EpochSchedule(cfg.lr, steps_per_epoch, horizon, s.name, s.warmup_epochs, list(s.milestones), s.gamma, s.min_lr_ratio)
+    return EpochSchedule(
+        cfg.lr, steps_per_epoch, horizon, s.name, s.warmup_epochs, list(s.milestones), s.gamma, s.min_lr_ratio
+    )
 
 
 def build_optimizer(cfg, steps_per_epoch: int, epochs: int):
@@ -62,8 +84,9 @@ def build_optimizer(cfg, steps_per_epoch: int, epochs: int):
         common["gradient_accumulation_steps"] = int(cfg.accumulate)
     wd = float(cfg.get("weight_decay", 0.0) or 0.0)
     if cfg.name == "sgd":
-        return keras.optimizers.SGD(momentum=float(cfg.momentum), nesterov=bool(cfg.nesterov),
-                                    weight_decay=wd or None, **common)
+        return keras.optimizers.SGD(
+            momentum=float(cfg.momentum), nesterov=bool(cfg.nesterov), weight_decay=wd or None, **common
+        )
     if cfg.name == "adamw":
         return keras.optimizers.AdamW(weight_decay=wd, beta_1=float(cfg.beta_1), beta_2=float(cfg.beta_2), **common)
     return keras.optimizers.Adam(beta_1=float(cfg.beta_1), beta_2=float(cfg.beta_2), weight_decay=wd or None, **common)

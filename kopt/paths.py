@@ -28,7 +28,16 @@ def config_groups() -> dict[str, list[str]]:
 def check_safe_name(key: str, value) -> None:
     """A name that may end up in a file or folder name: no separators, no '..', no control characters."""
     text = str(value)
-    if (not text or len(text) > 100 or "/" in text or "\\" in text or ".." in text or text.startswith(".")
-            or any(ord(c) < 32 or ord(c) == 127 for c in text)):
-        raise KoptError(f"{key}={text!r} is not a safe name; allowed: up to 100 characters without "
-                        "'/', '\\', '..', control characters or a leading '.'")
+    if (
+        not text
+        or len(text) > 100
+        or "/" in text
+        or "\\" in text
+        or ".." in text
+        or text.startswith(".")
+        or any(ord(c) < 32 or ord(c) == 127 for c in text)
+    ):
+        raise KoptError(
+            f"{key}={text!r} is not a safe name; allowed: up to 100 characters without "
+            "'/', '\\', '..', control characters or a leading '.'"
+        )

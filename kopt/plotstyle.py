@@ -43,8 +43,9 @@ def figure(size: tuple[float, float], **kwargs):
     return fig
 
 
-def style_axes(ax, title: str | None = None, xlabel: str | None = None, ylabel: str | None = None,
-               integer_x: bool = False) -> None:
+def style_axes(
+    ax, title: str | None = None, xlabel: str | None = None, ylabel: str | None = None, integer_x: bool = False
+) -> None:
     """Light grid, no top/right frame, kopt's font sizes; ``integer_x`` puts ticks on whole numbers
     only (epochs, steps, trial numbers)."""
     from matplotlib.ticker import MaxNLocator
@@ -71,15 +72,37 @@ def legend_outside(ax, max_entries: int = 12, below: bool = False) -> None:
     if not handles:
         return
     if len(handles) > max_entries:
-        ax.text(0.99, 0.01, f"{len(handles)} lines (no legend above {max_entries})", transform=ax.transAxes,
-                ha="right", va="bottom", fontsize=FONT - 1)
+        ax.text(
+            0.99,
+            0.01,
+            f"{len(handles)} lines (no legend above {max_entries})",
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=FONT - 1,
+        )
         return
     if below:
-        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(0.0, -0.14), borderaxespad=0.0,
-                  ncol=1 if len(handles) < 4 else 2, fontsize=FONT - 1, frameon=False)
+        ax.legend(
+            handles,
+            labels,
+            loc="upper left",
+            bbox_to_anchor=(0.0, -0.14),
+            borderaxespad=0.0,
+            ncol=1 if len(handles) < 4 else 2,
+            fontsize=FONT - 1,
+            frameon=False,
+        )
     else:
-        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
-                  fontsize=FONT - 1, frameon=False)
+        ax.legend(
+            handles,
+            labels,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            borderaxespad=0.0,
+            fontsize=FONT - 1,
+            frameon=False,
+        )
 
 
 def notice(ax, text: str) -> None:

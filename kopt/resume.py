@@ -108,20 +108,32 @@ def check_fresh_output(line: CommandLine) -> None:
     if where is None:
         return
     if line.multirun and (where / "multirun.yaml").is_file():
-        raise KoptError(f"hydra.sweep.dir={line.output_pattern}: {_display(where)} already holds a kopt sweep; "
-                        "choose another hydra.sweep.dir, or finish that sweep with the same command and resume=true")
+        raise KoptError(
+            f"hydra.sweep.dir={line.output_pattern}: {_display(where)} already holds a kopt sweep; "
+            "choose another hydra.sweep.dir, or finish that sweep with the same command and resume=true"
+        )
     if not line.multirun and holds_run(where):
-        raise KoptError(f"hydra.run.dir={line.output_pattern}: {_display(where)} already holds a kopt run; choose "
-                        f"another hydra.run.dir, or continue that run with kopt train resume={_display(where)}")
+        raise KoptError(
+            f"hydra.run.dir={line.output_pattern}: {_display(where)} already holds a kopt run; choose "
+            f"another hydra.run.dir, or continue that run with kopt train resume={_display(where)}"
+        )
 
 
 def _check_train_run(path: Path, target: str) -> None:
     """A study dir (or any run of another command) is not continued as a train run."""
     summary = _read_summary(path)
     cfg = _read_config(path)
-    if "tuner" in cfg or "search" in cfg or "counts" in summary or "best_trial" in summary or (path / "journal.log").exists():
-        raise KoptError(f"resume={target}: not a kopt train run (a kopt tune study dir); a study resumes when its "
-                        "kopt tune command runs again")
+    if (
+        "tuner" in cfg
+        or "search" in cfg
+        or "counts" in summary
+        or "best_trial" in summary
+        or (path / "journal.log").exists()
+    ):
+        raise KoptError(
+            f"resume={target}: not a kopt train run (a kopt tune study dir); a study resumes when its "
+            "kopt tune command runs again"
+        )
 
 
 def find_run(target: str) -> Path:
@@ -173,7 +185,9 @@ def _flat(node, prefix: str = "") -> dict[str, object]:
 def config_differences(old: DictConfig, new: DictConfig, ignore=("resume",)) -> list[str]:
     a = _flat(OmegaConf.to_container(old, resolve=False))
     b = _flat(OmegaConf.to_container(new, resolve=False))
-    keys = sorted(k for k in set(a) | set(b) if k.split(".")[0] not in ignore and a.get(k, "<unset>") != b.get(k, "<unset>"))
+    keys = sorted(
+        k for k in set(a) | set(b) if k.split(".")[0] not in ignore and a.get(k, "<unset>") != b.get(k, "<unset>")
+    )
     return [f"{k}: {a.get(k, '<unset>')} -> {b.get(k, '<unset>')}" for k in keys]
 
 
@@ -196,8 +210,10 @@ def check_overrides(run_dir: Path, line: CommandLine, config_name: str) -> None:
     except KoptError as exc:
         changes = [str(exc)]
     if changes:
-        raise KoptError(f"{' '.join(overrides)}: conflicts with the config of {_display(run_dir)} ({changes[0]}); "
-                        "resume keeps the run's original config: drop the override, or start a new run")
+        raise KoptError(
+            f"{' '.join(overrides)}: conflicts with the config of {_display(run_dir)} ({changes[0]}); "
+            "resume keeps the run's original config: drop the override, or start a new run"
+        )
 
 
 def resume_run(target: str, line: CommandLine, config_name: str = "config") -> dict | None:
@@ -218,8 +234,10 @@ def resume_run(target: str, line: CommandLine, config_name: str = "config") -> d
 
     validate_train(cfg)
     if cfg.trainer.get("strategy") == "multi_worker":
-        raise KoptError(f"{_display(run_dir)} was trained with trainer.strategy=multi_worker: resuming it is not "
-                        "supported (every worker would need the chief's checkpoints); start it again")
+        raise KoptError(
+            f"{_display(run_dir)} was trained with trainer.strategy=multi_worker: resuming it is not "
+            "supported (every worker would need the chief's checkpoints); start it again"
+        )
     check_writable(run_dir)
     claim_run(run_dir, summary, int(cfg.get("seed", 0)))
     print(f"kopt: resuming {_display(run_dir)} (status {status or 'unknown'})", flush=True)
@@ -283,14 +301,19 @@ def find_sweep(target: str, line: CommandLine) -> Path:
         overrides, subdir = found
         if overrides == task:
             if subdir not in (None, "${hydra.job.num}"):
-                raise KoptError(f"{_display(sweep)}: hydra.sweep.subdir={subdir}; resume=true needs the default job folders")
+                raise KoptError(
+                    f"{_display(sweep)}: hydra.sweep.subdir={subdir}; resume=true needs the default job folders"
+                )
             return sweep
         if target.lower() not in LAST or len(candidates) == 1:
-            raise KoptError(f"resume={target}: {_display(sweep)} was started with other overrides "
-                            f"({' '.join(overrides)}); rerun exactly that command with resume=true")
+            raise KoptError(
+                f"resume={target}: {_display(sweep)} was started with other overrides "
+                f"({' '.join(overrides)}); rerun exactly that command with resume=true"
+            )
     where = _display(candidates[0].parent) if candidates else "runs/multirun"
-    raise KoptError(f"resume={target}: no sweep in {where} was started with these overrides; "
-                    "drop resume=true to start a new sweep")
+    raise KoptError(
+        f"resume={target}: no sweep in {where} was started with these overrides; drop resume=true to start a new sweep"
+    )
 
 
 def prepare_sweep(target: str, line: CommandLine, cfgs: list[DictConfig], argv: list[str]) -> list[str]:
@@ -305,14 +328,21 @@ def prepare_sweep(target: str, line: CommandLine, cfgs: list[DictConfig], argv: 
             continue
         changes = config_differences(_read_config(job_dir), cfg)
         if changes:
-            raise KoptError(f"{_display(job_dir)}: its config differs from job {num} of this command ({changes[0]}); "
-                            "cannot resume this sweep")
+            raise KoptError(
+                f"{_display(job_dir)}: its config differs from job {num} of this command ({changes[0]}); "
+                "cannot resume this sweep"
+            )
         done += _read_summary(job_dir).get("status") == COMPLETED
-    print(f"kopt: resuming sweep {_display(sweep)}: {done} of {len(cfgs)} jobs completed, running the other "
-          f"{len(cfgs) - done}", flush=True)
+    print(
+        f"kopt: resuming sweep {_display(sweep)}: {done} of {len(cfgs)} jobs completed, running the other "
+        f"{len(cfgs) - done}",
+        flush=True,
+    )
     where = str(sweep)
     quote = "'" if "'" not in where else '"'
-    return [a for a in argv if not (not a.startswith("-") and _key(a) == "resume")] + [f"hydra.sweep.dir={quote}{where}{quote}"]
+    return [a for a in argv if not (not a.startswith("-") and _key(a) == "resume")] + [
+        f"hydra.sweep.dir={quote}{where}{quote}"
+    ]
 
 
 def resume_job(cfg: DictConfig, job_dir: Path, num: int) -> dict:
@@ -324,4 +354,3 @@ def resume_job(cfg: DictConfig, job_dir: Path, num: int) -> dict:
     from kopt.training.run import run_train
 
     return run_train(cfg, job_dir, resume=True, resume_hint=False)  # kopt train -m says how to finish the sweep
-

@@ -22,8 +22,7 @@ import os
 import stat
 import zipfile
 from pathlib import Path
-from typing import Any, TYPE_CHECKING
-
+from typing import TYPE_CHECKING, Any
 
 from kopt.errors import KoptError
 
@@ -40,8 +39,13 @@ class BadFile(KoptError, ValueError):
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
-                       (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket")):
+    for test, name in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
         if test(mode):
             return name
     return "not a regular file"
@@ -145,8 +149,9 @@ def _npy_size(member, name: str, path: Path) -> int:
     return int(np.prod(shape, dtype=object)) * dtype.itemsize
 
 
-def load_npz(path: Path, required: tuple[str, ...] = (), root: Path | None = None,
-             budget: int | None = None) -> dict[str, np.ndarray]:
+def load_npz(
+    path: Path, required: tuple[str, ...] = (), root: Path | None = None, budget: int | None = None
+) -> dict[str, np.ndarray]:
     """The arrays of an ``.npz``, after checking from the zip directory and every ``.npy`` header
     that they fit in ``budget`` bytes (default :func:`memory_budget`): a zip bomb is never unpacked."""
     import numpy as np
@@ -164,8 +169,10 @@ def load_npz(path: Path, required: tuple[str, ...] = (), root: Path | None = Non
                     with zf.open(info) as member:
                         need = _npy_size(member, info.filename, path)
                     if need > info.file_size:
-                        raise BadFile(f"{path}: array {info.filename} claims {need} bytes in a {info.file_size}-byte "
-                                      "member (damaged or hostile); not read")
+                        raise BadFile(
+                            f"{path}: array {info.filename} claims {need} bytes in a {info.file_size}-byte "
+                            "member (damaged or hostile); not read"
+                        )
             fh.seek(0)
             with np.load(fh, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}

@@ -54,12 +54,12 @@ def import_tensorflow(verbose: bool = False, backend: str | None = None):
     quiet_tensorflow(verbose)
     first = "tensorflow" not in sys.modules
     if verbose:
+        import keras
         import tensorflow as tf
-        import keras  # noqa: F401
     else:
         with stderr_to_buffer():
-            import tensorflow as tf
             import keras  # noqa: F401
+            import tensorflow as tf
     if first:
         # TensorFlow's modules are ~400k objects that live as long as the process. Every full
         # collection (clear_session() runs one after each fold) would walk them all, ~0.2-0.5 s
@@ -102,8 +102,14 @@ def released_session():
             registry.pop(key, None)
 
 
-def setup_tensorflow(seed: int, deterministic: bool = True, intra_threads: int = 0, inter_threads: int = 0,
-                     verbose: bool = False, backend: str | None = None):
+def setup_tensorflow(
+    seed: int,
+    deterministic: bool = True,
+    intra_threads: int = 0,
+    inter_threads: int = 0,
+    verbose: bool = False,
+    backend: str | None = None,
+):
     """Import and configure TensorFlow, and Keras on ``backend``; returns the TensorFlow module."""
     tf = import_tensorflow(verbose, backend)
     import keras

@@ -24,8 +24,7 @@ class StatResult:
     detail: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "statistic": self.statistic, "p_value": self.p_value, "df": self.df,
-                **self.detail}
+        return {"name": self.name, "statistic": self.statistic, "p_value": self.p_value, "df": self.df, **self.detail}
 
 
 def _paired(a, b) -> np.ndarray:
@@ -41,7 +40,9 @@ def _t_from_se(name: str, d: np.ndarray, se: float, df: int, level: float, detai
     half = float(st.t.ppf(0.5 + level / 2, df)) * se
     detail = {"mean_difference": mean, "ci_low": mean - half, "ci_high": mean + half, "ci_level": level, **detail}
     if se == 0.0:
-        return StatResult(name, math.nan, math.nan, df, {**detail, "note": "every difference is identical: no variance"})
+        return StatResult(
+            name, math.nan, math.nan, df, {**detail, "note": "every difference is identical: no variance"}
+        )
     t = mean / se
     return StatResult(name, t, float(2 * st.t.sf(abs(t), df)), df, detail)
 
@@ -77,8 +78,14 @@ def corrected_resampled_t_test(a, b, n_train: float, n_test: float, level: float
         raise ValueError("n_train and n_test must be positive")
     factor = 1.0 / n + float(n_test) / float(n_train)
     se = math.sqrt(factor * float(d.var(ddof=1)))
-    return _t_from_se("corrected_resampled_t", d, se, n - 1, level,
-                      {"n_train": float(n_train), "n_test": float(n_test), "variance_factor": factor})
+    return _t_from_se(
+        "corrected_resampled_t",
+        d,
+        se,
+        n - 1,
+        level,
+        {"n_train": float(n_train), "n_test": float(n_test), "variance_factor": factor},
+    )
 
 
 def _five_by_two(a, b) -> np.ndarray:
@@ -126,13 +133,13 @@ def cv5x2_f_test(a, b) -> StatResult:
     denom = 2.0 * float(s2.sum())
     if denom == 0.0:
         return StatResult("cv5x2_f", math.nan, math.nan, [10, 5], {**detail, "note": "every s_i^2 is 0: no variance"})
-    f = float((p ** 2).sum()) / denom
+    f = float((p**2).sum()) / denom
     return StatResult("cv5x2_f", f, float(st.f.sf(f, 10, 5)), [10, 5], detail)
 
 
 def wilcoxon_min_p(n: int) -> float:
     """The smallest two-sided p-value the signed-rank test can reach with n non-zero pairs."""
-    return min(1.0, 2.0 * 0.5 ** n)
+    return min(1.0, 2.0 * 0.5**n)
 
 
 def wilcoxon_signed_rank(a, b) -> StatResult:
@@ -149,8 +156,9 @@ def wilcoxon_signed_rank(a, b) -> StatResult:
     d = d[d != 0]
     n = int(d.size)
     if n == 0:
-        return StatResult("wilcoxon", 0.0, 1.0, None, {"n_nonzero": 0, "mean_difference": mean,
-                                                       "note": "every difference is 0"})
+        return StatResult(
+            "wilcoxon", 0.0, 1.0, None, {"n_nonzero": 0, "mean_difference": mean, "note": "every difference is 0"}
+        )
     ranks = st.rankdata(np.abs(d))
     doubled = np.rint(2 * ranks).astype(np.int64)  # average ranks are multiples of 1/2
     # probability of each achievable doubled W+ under independent fair signs
@@ -178,8 +186,12 @@ def mcnemar_exact(correct_a, correct_b) -> StatResult:
         raise ValueError(f"paired correctness needs equal shapes, got {ca.shape} and {cb.shape}")
     only_a, only_b = int(np.sum(ca & ~cb)), int(np.sum(~ca & cb))
     n = only_a + only_b
-    detail = {"a_only_correct": only_a, "b_only_correct": only_b, "n": int(ca.size),
-              "mean_difference": float(ca.mean() - cb.mean()) if ca.size else 0.0}
+    detail = {
+        "a_only_correct": only_a,
+        "b_only_correct": only_b,
+        "n": int(ca.size),
+        "mean_difference": float(ca.mean() - cb.mean()) if ca.size else 0.0,
+    }
     if n == 0:
         return StatResult("mcnemar_exact", 0.0, 1.0, None, detail)
     k = min(only_a, only_b)
@@ -215,6 +227,17 @@ def paired_bootstrap(correct_a, correct_b, resamples: int = 10_000, seed: int = 
     k = min(int(np.sum(diffs <= 0)), int(np.sum(diffs >= 0)))
     p = min(1.0, 2.0 * (k + 1) / (int(resamples) + 1))
     observed = float(d.mean())
-    return StatResult("paired_bootstrap", observed, p, None,
-                      {"mean_difference": observed, "ci_low": float(low), "ci_high": float(high), "ci_level": level,
-                       "resamples": int(resamples), "seed": int(seed)})
+    return StatResult(
+        "paired_bootstrap",
+        observed,
+        p,
+        None,
+        {
+            "mean_difference": observed,
+            "ci_low": float(low),
+            "ci_high": float(high),
+            "ci_level": level,
+            "resamples": int(resamples),
+            "seed": int(seed),
+        },
+    )

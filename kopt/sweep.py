@@ -42,10 +42,13 @@ def write_sweep_summary(sweep_dir: Path, quiet: bool = False) -> dict:
         rows.append({"job": str(rec.path.relative_to(sweep_dir)), **row})
     groups = group_records(records, group_keys)
     failed = [r for r in records if not r.completed]
-    result = {"sweep_dir": str(sweep_dir), "jobs": rows, "group_by": group_keys,
-              "groups": [g.row(group_keys) for g in groups],
-              "failed": [{"job": str(r.path.relative_to(sweep_dir)), "status": r.status, "error": r.error}
-                         for r in failed]}
+    result = {
+        "sweep_dir": str(sweep_dir),
+        "jobs": rows,
+        "group_by": group_keys,
+        "groups": [g.row(group_keys) for g in groups],
+        "failed": [{"job": str(r.path.relative_to(sweep_dir)), "status": r.status, "error": r.error} for r in failed],
+    }
     if records:
         atomic_write_text(sweep_dir / SWEEP_CSV, to_csv(rows))
         atomic_write_json(sweep_dir / SWEEP_JSON, result)
@@ -103,8 +106,10 @@ def check_launcher(overrides: list[str], multirun: bool) -> None:
         if not found:
             raise KoptError(f"hydra/launcher={value} needs its Hydra plugin; {install_hint(extra)}")
         if multirun and program and shutil.which(program) is None:
-            raise KoptError(f"hydra/launcher={value}: '{program}' not found, this is not a Slurm cluster; "
-                            "submit from a login node, or use hydra/launcher=joblib to run jobs locally")
+            raise KoptError(
+                f"hydra/launcher={value}: '{program}' not found, this is not a Slurm cluster; "
+                "submit from a login node, or use hydra/launcher=joblib to run jobs locally"
+            )
 
 
 def _cpu_count() -> int:
@@ -141,6 +146,11 @@ def split_threads(cfg: DictConfig, hydra_cfg) -> int | None:
             cfg.trainer.intra_threads = threads
         if not cfg.trainer.inter_threads:
             cfg.trainer.inter_threads = threads
-    log.info("%d parallel jobs on %d cores: TensorFlow intra_threads=%s inter_threads=%s", n, _cpu_count(),
-             cfg.trainer.intra_threads, cfg.trainer.inter_threads)
+    log.info(
+        "%d parallel jobs on %d cores: TensorFlow intra_threads=%s inter_threads=%s",
+        n,
+        _cpu_count(),
+        cfg.trainer.intra_threads,
+        cfg.trainer.inter_threads,
+    )
     return threads

@@ -21,8 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from kopt.csvtext import to_csv
 from kopt.mlflow_study import current_trial, experiment_id, log_keras_models, mlflow_client, without_nulls
 from kopt.optim import current_lr
-from kopt.rundir import (COMPLETED, FAILED, INTERRUPTED, METRICS, SUMMARY, atomic_write_text, read_metrics,
-                         read_summary)
+from kopt.rundir import COMPLETED, FAILED, INTERRUPTED, METRICS, SUMMARY, atomic_write_text, read_metrics, read_summary
 
 log = logging.getLogger("kopt")
 TB_DIR, METRICS_CSV = "tb", "metrics.csv"
@@ -39,8 +38,9 @@ class TensorBoardLogger(keras.callbacks.TensorBoard):
     callback, kopt's own 95 ms; the events of an interrupted fit are on disk either way."""
 
     def __init__(self, log_dir: Path):
-        super().__init__(log_dir=str(log_dir), histogram_freq=0, write_graph=False, update_freq="epoch",
-                         profile_batch=0)
+        super().__init__(
+            log_dir=str(log_dir), histogram_freq=0, write_graph=False, update_freq="epoch", profile_batch=0
+        )
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch + 1, logs)
@@ -75,13 +75,28 @@ class MlflowRun:
         self.artifacts = bool(node.get("log_model", True))
         self.log_model = self.artifacts and trial is None  # a study logs its best model itself
         experiment = experiment_id(self.client, node.experiment)
-        tags = without_nulls({"kopt.run_dir": str(run_dir), **{f"kopt.{g}": cfg[g].get("name") for g in
-                                                       ("model", "dataset", "split", "regularizer", "optimizer")
-                                                       if cfg.get(g) is not None}})
+        tags = without_nulls(
+            {
+                "kopt.run_dir": str(run_dir),
+                **{
+                    f"kopt.{g}": cfg[g].get("name")
+                    for g in ("model", "dataset", "split", "regularizer", "optimizer")
+                    if cfg.get(g) is not None
+                },
+            }
+        )
         name = Path(run_dir).name
         if trial is not None:
-            tags.update(without_nulls({"mlflow.parentRunId": trial["parent"], "kopt.study": trial["study"],
-                               "kopt.trial": trial["trial"], "kopt.role": trial["role"]}))
+            tags.update(
+                without_nulls(
+                    {
+                        "mlflow.parentRunId": trial["parent"],
+                        "kopt.study": trial["study"],
+                        "kopt.trial": trial["trial"],
+                        "kopt.role": trial["role"],
+                    }
+                )
+            )
             name = f"{trial['role']} {trial['trial']}"
         self.run_id = self.client.create_run(experiment, run_name=name, tags=tags).info.run_id
         self.uri, self.mlflow = uri, mlflow
@@ -89,7 +104,7 @@ class MlflowRun:
         entities = mlflow.entities
         items = [entities.Param(k, str(v)[:500]) for k, v in params.items() if v is not None]
         for i in range(0, len(items), 100):  # MLflow takes at most 100 params per batch
-            self.client.log_batch(self.run_id, params=items[i:i + 100])
+            self.client.log_batch(self.run_id, params=items[i : i + 100])
 
     def epoch(self, fold: int, n_folds: int, epoch: int, logs: dict, lr: float) -> None:
         prefix = f"fold{fold}/" if n_folds > 1 else ""
@@ -100,8 +115,9 @@ class MlflowRun:
     def finish(self, run_dir: Path, summary: dict) -> None:
         final = {k: float(v) for k, v in (summary.get("metrics") or {}).items() if isinstance(v, (int, float))}
         if final:
-            self.client.log_batch(self.run_id, metrics=[self.mlflow.entities.Metric(f"final/{k}", v, 0, 0)
-                                                        for k, v in final.items()])
+            self.client.log_batch(
+                self.run_id, metrics=[self.mlflow.entities.Metric(f"final/{k}", v, 0, 0) for k, v in final.items()]
+            )
         if self.log_model and summary.get("status") == COMPLETED:
             log_keras_models(self.uri, self.run_id, sorted(Path(run_dir).glob("model*.keras")))
         for name in ("curves.png", SUMMARY):
@@ -149,6 +165,7 @@ class Tracking:
 
     def wrap(self, factory):
         """A callbacks_factory giving these callbacks after those of ``factory`` (if any)."""
+
         def combined(fold: int, n_folds: int) -> list:
             return (factory(fold, n_folds) if factory else []) + self.callbacks(fold, n_folds)
 
@@ -171,8 +188,11 @@ class Tracking:
 
 
 def curves_title(cfg: DictConfig, run_dir: Path) -> str:
-    choices = "  ".join(f"{g}={cfg[g].get('name')}" for g in ("model", "regularizer", "optimizer", "dataset", "split")
-                        if cfg.get(g) is not None)
+    choices = "  ".join(
+        f"{g}={cfg[g].get('name')}"
+        for g in ("model", "regularizer", "optimizer", "dataset", "split")
+        if cfg.get(g) is not None
+    )
     path = Path(run_dir)
     name = f"{path.parent.name}/{path.name}" if path.name.isdigit() else path.name  # sweep job: <sweep>/<n>
     return f"{name}  ·  {choices}  ·  seed={cfg.get('seed')}"

@@ -13,7 +13,7 @@ Used on the test set only (``trainer.tta``, reported beside the plain test metri
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -25,8 +25,10 @@ def check(mode: str, x_shape: tuple[int, ...], key: str = "trainer.tta") -> None
     if mode not in MODES:
         raise KoptError(f"{key}={mode}: unknown; allowed: {', '.join(MODES)}")
     if mode != "none" and len(x_shape) != 4:
-        raise KoptError(f"{key}={mode}: flips and crops need images (n, H, W, C); these inputs are tabular "
-                        f"(shape {tuple(x_shape[1:])}); allowed: none")
+        raise KoptError(
+            f"{key}={mode}: flips and crops need images (n, H, W, C); these inputs are tabular "
+            f"(shape {tuple(x_shape[1:])}); allowed: none"
+        )
 
 
 def _shift(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
@@ -34,7 +36,7 @@ def _shift(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
     h, w = x.shape[1:3]
     p = max(abs(dy), abs(dx))
     padded = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="edge")
-    return padded[:, p - dy:p - dy + h, p - dx:p - dx + w]
+    return padded[:, p - dy : p - dy + h, p - dx : p - dx + w]
 
 
 def views(x: np.ndarray, mode: str) -> Iterator[np.ndarray]:

@@ -24,8 +24,10 @@ def _typed(group: str, node, cls):
             merged = OmegaConf.merge(OmegaConf.structured(cls), packaged_option(group, str(node.get("name"))), node)
         missing = sorted(OmegaConf.missing_keys(merged))
         if missing:  # defaults live in the YAML files only
-            raise KoptError(f"{group}.{missing[0]}: missing; every key of {group}={node.get('name')} needs a value in "
-                            f"its YAML file (a file of your own can start with 'defaults: [<option>, _self_]')")
+            raise KoptError(
+                f"{group}.{missing[0]}: missing; every key of {group}={node.get('name')} needs a value in "
+                f"its YAML file (a file of your own can start with 'defaults: [<option>, _self_]')"
+            )
         return OmegaConf.to_object(merged)
     except ConfigKeyError as exc:
         key = getattr(exc, "key", None) or str(exc).split("'")[1]
@@ -34,7 +36,9 @@ def _typed(group: str, node, cls):
     except OmegaConfBaseException as exc:
         full_key = getattr(exc, "full_key", None)
         key = f"{group}.{full_key}" if full_key else group
-        value = OmegaConf.select(node, str(full_key), default=None, throw_on_resolution_failure=False) if full_key else None
+        value = (
+            OmegaConf.select(node, str(full_key), default=None, throw_on_resolution_failure=False) if full_key else None
+        )
         expected = _expected_type(cls, str(full_key)) if full_key else None
         if expected and not isinstance(exc, InterpolationResolutionError):
             raise KoptError(f"{key}={value!r} has the wrong type; allowed: {expected}") from None
@@ -42,7 +46,7 @@ def _typed(group: str, node, cls):
         raise KoptError(f"{key}: {msg}") from None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _packaged(group: str, option: str) -> DictConfig:
     from kopt.paths import config_dir
 
@@ -129,8 +133,11 @@ def check_top_level_keys(cfg: DictConfig, root_schema) -> None:
 
     from kopt.paths import config_groups
 
-    allowed = [*TRAIN_GROUPS, *(g for g in config_groups() if g not in TRAIN_GROUPS),
-               *(f.name for f in dataclasses.fields(root_schema))]
+    allowed = [
+        *TRAIN_GROUPS,
+        *(g for g in config_groups() if g not in TRAIN_GROUPS),
+        *(f.name for f in dataclasses.fields(root_schema)),
+    ]
     for key in cfg.keys():
         if key not in allowed:
             raise KoptError(f"{key}: unknown key; allowed at the top level: {', '.join(allowed)}")
@@ -149,8 +156,10 @@ def validate_train(cfg: DictConfig) -> None:
     check_tta_fits_dataset(cfg)
     warmup, epochs = cfg.optimizer.schedule.warmup_epochs, cfg.trainer.epochs
     if warmup > epochs:
-        raise KoptError(f"optimizer.schedule.warmup_epochs={warmup} with trainer.epochs={epochs}: "
-                        "allowed: warmup_epochs <= trainer.epochs")
+        raise KoptError(
+            f"optimizer.schedule.warmup_epochs={warmup} with trainer.epochs={epochs}: "
+            "allowed: warmup_epochs <= trainer.epochs"
+        )
     check_top_level_keys(cfg, registry()["root"]["train"])
     root = {k: cfg.get(k) for k in ("seed", "name", "resume")}
     obj = _typed("root", OmegaConf.create(root), registry()["root"]["train"])

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from pg import pg_server, pg_url  # noqa: F401  (throwaway PostgreSQL fixtures)
 from slurm import slurm_cluster  # noqa: F401  (throwaway SLURM cluster)
 
@@ -44,8 +43,15 @@ def kopt_env(extra: dict | None = None) -> dict:
 
 def run_kopt(*args: str, cwd: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """`kopt ARGS` in `cwd` (runs/ lands there); returns the finished process (text output)."""
-    return subprocess.run([sys.executable, "-m", "kopt", *args], cwd=cwd, env=kopt_env(env), text=True,
-                          capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "kopt", *args],
+        cwd=cwd,
+        env=kopt_env(env),
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def only_run_dir(cwd: Path, kind: str = "train") -> Path:

@@ -41,8 +41,12 @@ def write_fashion_mnist(datasets: Path, n_train: int = 100, n_test: int = 20) ->
     folder.mkdir(parents=True, exist_ok=True)
     x_train, y_train = images(n_train, (28, 28), 10, 2)
     x_test, y_test = images(n_test, (28, 28), 10, 3)
-    for name, array in (("train-images-idx3-ubyte.gz", x_train), ("train-labels-idx1-ubyte.gz", y_train),
-                        ("t10k-images-idx3-ubyte.gz", x_test), ("t10k-labels-idx1-ubyte.gz", y_test)):
+    for name, array in (
+        ("train-images-idx3-ubyte.gz", x_train),
+        ("train-labels-idx1-ubyte.gz", y_train),
+        ("t10k-images-idx3-ubyte.gz", x_test),
+        ("t10k-labels-idx1-ubyte.gz", y_test),
+    ):
         with gzip.open(folder / name, "wb") as fh:
             fh.write(_idx(array))
     return folder
@@ -73,7 +77,7 @@ def _write_tree(files: dict[str, bytes], target: Path, archive: bool) -> Path:
 
 def write_cifar10(datasets: Path, per_batch: int = 20, n_test: int = 20, layout: str = "archive") -> Path:
     """layout "archive": cifar-10-python.tar.gz as published; "keras3": the folder Keras 3 extracts to."""
-    files, x_all, y_all = {}, [], []
+    files = {}
     for i in range(1, 6):
         x, y = images(per_batch, (32, 32, 3), 10, 10 + i)
         files[f"cifar-10-batches-py/data_batch_{i}"] = _batch(x, {"labels": [int(v) for v in y]})
@@ -90,10 +94,13 @@ def write_cifar100(datasets: Path, n_train: int = 100, n_test: int = 20) -> Path
     files = {}
     for part, n, seed in (("train", n_train, 30), ("test", n_test, 31)):
         x, fine = images(n, (32, 32, 3), 100, seed)
-        files[f"cifar-100-python/{part}"] = _batch(x, {"fine_labels": [int(v) for v in fine],
-                                                        "coarse_labels": [int(v) // 5 for v in fine]})
-    meta = {b"fine_label_names": [f"fine{i}".encode() for i in range(100)],
-            b"coarse_label_names": [f"coarse{i}".encode() for i in range(20)]}
+        files[f"cifar-100-python/{part}"] = _batch(
+            x, {"fine_labels": [int(v) for v in fine], "coarse_labels": [int(v) // 5 for v in fine]}
+        )
+    meta = {
+        b"fine_label_names": [f"fine{i}".encode() for i in range(100)],
+        b"coarse_label_names": [f"coarse{i}".encode() for i in range(20)],
+    }
     files["cifar-100-python/meta"] = pickle.dumps(meta, protocol=4)
     return _write_tree(files, datasets / "cifar-100-python.tar.gz", archive=True)
 

@@ -6,7 +6,6 @@ run here (no PostgreSQL binaries). The server itself is in tests/pgserver.py.
 from __future__ import annotations
 
 import pytest
-
 from pgserver import NoServer, throwaway_server
 
 

@@ -30,8 +30,10 @@ def find_pg_bin() -> Path | None:
     on_path = shutil.which("initdb")
     if on_path and shutil.which("pg_ctl"):
         return Path(os.path.realpath(on_path)).parent
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                        key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0)
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0,
+    )
     return Path(candidates[-1]).parent if candidates else None
 
 
@@ -70,24 +72,51 @@ class PgServer:
             os.setuid(self.user.pw_uid)
 
         env = {**os.environ, "LC_ALL": "C", "LANG": "C", "HOME": str(self.root)}
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
-                              cwd=self.root, preexec_fn=drop_privileges if self.user else None)
+        return subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd=self.root,
+            preexec_fn=drop_privileges if self.user else None,
+        )
 
     def _check(self, proc: subprocess.CompletedProcess, what: str) -> None:
         if proc.returncode != 0:
-            log = (self.root / "server.log")
+            log = self.root / "server.log"
             tail = log.read_text()[-2000:] if log.exists() else ""
             raise RuntimeError(f"{what} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}\n{tail}")
 
     def start(self) -> None:
         if self.user:
             os.chown(self.root, self.user.pw_uid, self.user.pw_gid)
-        self._check(self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", DB_USER, "-A", "trust",
-                              "-E", "UTF8", "--no-sync"), "initdb")
-        options = (f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c max_connections=200 "
-                   "-c dynamic_shared_memory_type=mmap")
-        self._check(self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"),
-                              "-o", options, "-w", "-t", "60", "start"), "pg_ctl start")
+        self._check(
+            self._run(
+                str(self.bin / "initdb"), "-D", str(self.data), "-U", DB_USER, "-A", "trust", "-E", "UTF8", "--no-sync"
+            ),
+            "initdb",
+        )
+        options = (
+            f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c max_connections=200 "
+            "-c dynamic_shared_memory_type=mmap"
+        )
+        self._check(
+            self._run(
+                str(self.bin / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.root / "server.log"),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ),
+            "pg_ctl start",
+        )
 
     def stop(self) -> None:
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
@@ -99,12 +128,14 @@ class PgServer:
         """A new, empty database (named ``db``, or a random name); its URL."""
         db = db or "kopt_" + uuid.uuid4().hex[:12]
         # the client may run as anyone: trust authentication over TCP
-        proc = subprocess.run([str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
-                               "-U", DB_USER, db], capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", DB_USER, db],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         self._check(proc, f"createdb {db}")
         return self.url(db)
-
-
 
 
 @contextmanager
@@ -112,8 +143,10 @@ def throwaway_server():
     """A started server, stopped and deleted on exit. NoServer where none can run here."""
     pg_bin = find_pg_bin()
     if pg_bin is None:
-        raise NoServer("no PostgreSQL binaries (initdb, pg_ctl) on PATH or in /usr/lib/postgresql/*/bin; "
-                       "install the `postgresql` package")
+        raise NoServer(
+            "no PostgreSQL binaries (initdb, pg_ctl) on PATH or in /usr/lib/postgresql/*/bin; "
+            "install the `postgresql` package"
+        )
     user = server_user()
     root = Path(tempfile.mkdtemp(prefix="kopt-pg-"))  # directly in /tmp: the server user must reach it
     server = PgServer(pg_bin, free_port(), root, user)

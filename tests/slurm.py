@@ -6,7 +6,6 @@ root). The cluster itself is in tests/slurmcluster.py.
 from __future__ import annotations
 
 import pytest
-
 from slurmcluster import NoCluster, throwaway_cluster
 
 

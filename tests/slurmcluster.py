@@ -110,12 +110,12 @@ SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
 AuthInfo=socket={self.munge_socket}
-StateSaveLocation={r / 'state'}
-SlurmdSpoolDir={r / 'spool'}
-SlurmctldPidFile={r / 'slurmctld.pid'}
-SlurmdPidFile={r / 'slurmd.pid'}
-SlurmctldLogFile={r / 'slurmctld.log'}
-SlurmdLogFile={r / 'slurmd.log'}
+StateSaveLocation={r / "state"}
+SlurmdSpoolDir={r / "spool"}
+SlurmctldPidFile={r / "slurmctld.pid"}
+SlurmdPidFile={r / "slurmd.pid"}
+SlurmctldLogFile={r / "slurmctld.log"}
+SlurmdLogFile={r / "slurmd.log"}
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
@@ -140,9 +140,16 @@ PartitionName=debug Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
             os.setgid(user.pw_gid)
             os.setuid(user.pw_uid)
 
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env=self.env(), cwd=self.root, start_new_session=True,
-                                preexec_fn=drop_privileges if user else None)
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=self.env(),
+            cwd=self.root,
+            start_new_session=True,
+            preexec_fn=drop_privileges if user else None,
+        )
         self.procs.append(proc)
         return proc
 
@@ -155,9 +162,17 @@ PartitionName=debug Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
         mdir = self.munge_socket.parent
         mdir.mkdir(mode=0o755)
         os.chown(mdir, u.pw_uid, u.pw_gid)
-        self._start("munged", "-F", "--force", f"--socket={self.munge_socket}", f"--key-file={MUNGE_KEY}",
-                    f"--pid-file={mdir / 'munged.pid'}", f"--log-file={self.root / 'munged.log'}",
-                    f"--seed-file={mdir / 'munged.seed'}", user=u)
+        self._start(
+            "munged",
+            "-F",
+            "--force",
+            f"--socket={self.munge_socket}",
+            f"--key-file={MUNGE_KEY}",
+            f"--pid-file={mdir / 'munged.pid'}",
+            f"--log-file={self.root / 'munged.log'}",
+            f"--seed-file={mdir / 'munged.seed'}",
+            user=u,
+        )
         self._wait(lambda: self.munge_socket.exists(), timeout, "munged did not create its socket")
         self.write_conf()
         self._start("slurmctld", "-D", "-i", "-f", str(self.conf))

@@ -9,16 +9,29 @@ import sys
 import numpy as np
 import pytest
 import yaml
-
 from conftest import assert_clean_error, kopt_env, read_summary, run_kopt
 from test_cli import NO_TF_SNIPPET
 
 # digits, 5x2cv, one short epoch per fold: a small mlp against a small cnn
-SHARED = ["split=cv5x2", "dataset=digits", "dataset.limit=200", "trainer.epochs=1", "trainer.batch_size=32",
-          "optimizer.lr=0.01"]
+SHARED = [
+    "split=cv5x2",
+    "dataset=digits",
+    "dataset.limit=200",
+    "trainer.epochs=1",
+    "trainer.batch_size=32",
+    "optimizer.lr=0.01",
+]
 SIDE_A = "a=model=mlp model.width=16 model.depth=1"
 SIDE_B = "b=model=cnn model.width=4 model.depth=1 model.convs_per_block=1 model.dense=0"
-EVERY_TEST = ["paired_t", "corrected_resampled_t", "cv5x2_t", "cv5x2_f", "wilcoxon", "mcnemar_exact", "paired_bootstrap"]
+EVERY_TEST = [
+    "paired_t",
+    "corrected_resampled_t",
+    "cv5x2_t",
+    "cv5x2_f",
+    "wilcoxon",
+    "mcnemar_exact",
+    "paired_bootstrap",
+]
 
 
 @pytest.mark.slow  # 20 tiny models (2 sides x 10 folds)
@@ -76,29 +89,39 @@ def test_ab_identical_sides_differ_in_nothing_and_score_a_fixed_epoch(tmp_path):
     assert "trainer.protocol=fixed" in (out / "a" / ".hydra" / "overrides.yaml").read_text()
 
 
-@pytest.mark.parametrize("args, needles", [
-    ((SIDE_A, "b=model=nope"), ("side b", "model=nope", "allowed")),
-    ((SIDE_A, "b=model=cnn trainer.epochs=-1"), ("side b", "trainer.epochs")),
-    ((SIDE_A, "b=model=cnn seed=3"), ("share seed",)),
-    ((SIDE_A, "b=model=cnn split=kfold"), ("share split",)),
-    ((SIDE_A,), ("missing b=",)),
-    ((SIDE_A, SIDE_B, "trainer.nope=1"), ("trainer.nope",)),
-    ((SIDE_A, SIDE_B, "-m"), ("-m",)),
-    ((SIDE_A, SIDE_B, "seed=0,1"), ("sweep",)),
-    ((SIDE_A, SIDE_B, "protocol=inner"), ("protocol=inner", "allowed: best_epoch, fixed")),
-    ((SIDE_A, "b=model=cnn trainer.protocol=best_epoch"), ("share trainer.protocol",)),
-    ((SIDE_A, SIDE_B, "trainer.early_stopping.enabled=true"), ("early_stopping", "protocol=fixed")),
-])
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        ((SIDE_A, "b=model=nope"), ("side b", "model=nope", "allowed")),
+        ((SIDE_A, "b=model=cnn trainer.epochs=-1"), ("side b", "trainer.epochs")),
+        ((SIDE_A, "b=model=cnn seed=3"), ("share seed",)),
+        ((SIDE_A, "b=model=cnn split=kfold"), ("share split",)),
+        ((SIDE_A,), ("missing b=",)),
+        ((SIDE_A, SIDE_B, "trainer.nope=1"), ("trainer.nope",)),
+        ((SIDE_A, SIDE_B, "-m"), ("-m",)),
+        ((SIDE_A, SIDE_B, "seed=0,1"), ("sweep",)),
+        ((SIDE_A, SIDE_B, "protocol=inner"), ("protocol=inner", "allowed: best_epoch, fixed")),
+        ((SIDE_A, "b=model=cnn trainer.protocol=best_epoch"), ("share trainer.protocol",)),
+        ((SIDE_A, SIDE_B, "trainer.early_stopping.enabled=true"), ("early_stopping", "protocol=fixed")),
+    ],
+)
 def test_ab_refuses_bad_input_before_training(tmp_path, args, needles):
     proc = run_kopt("ab", *args, cwd=tmp_path)
     assert_clean_error(proc, *needles)
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("argv", [["ab", "--help"], ["compare", "--help"], ["ensemble", "--help"],
-                                  ["ab", SIDE_A, "b=model=cnn seed=3"]])
+@pytest.mark.parametrize(
+    "argv", [["ab", "--help"], ["compare", "--help"], ["ensemble", "--help"], ["ab", SIDE_A, "b=model=cnn seed=3"]]
+)
 def test_help_and_refusals_never_import_tensorflow(argv, tmp_path):
-    proc = subprocess.run([sys.executable, "-c", NO_TF_SNIPPET.format(argv=argv)], cwd=tmp_path, env=kopt_env(),
-                          text=True, capture_output=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_TF_SNIPPET.format(argv=argv)],
+        cwd=tmp_path,
+        env=kopt_env(),
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
     assert "LOADED: none" in proc.stdout, proc.stdout + proc.stderr
     assert not (tmp_path / "runs").exists()

@@ -15,30 +15,66 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "kopt"
 
 CORE, SCHEMAS, CONFIG, DATA, TRAINING, ANALYSIS, INTERFACE = range(7)
-NAMES = {CORE: "core", SCHEMAS: "schemas", CONFIG: "compose and validate", DATA: "data and models",
-         TRAINING: "training", ANALYSIS: "tune and analysis", INTERFACE: "commands and cli"}
+NAMES = {
+    CORE: "core",
+    SCHEMAS: "schemas",
+    CONFIG: "compose and validate",
+    DATA: "data and models",
+    TRAINING: "training",
+    ANALYSIS: "tune and analysis",
+    INTERFACE: "commands and cli",
+}
 
 # module or package prefix -> layer; the longest matching prefix decides ("kopt" is the __init__ only)
 LAYERS = {
     # config and validation: no TensorFlow, no Keras (the path of --help, --cfg and config errors)
     #   core: errors, paths, terminal output, the run-dir contract and its file helpers
-    "kopt": CORE, "kopt.errors": CORE, "kopt.paths": CORE, "kopt.console": CORE, "kopt.procs": CORE,
-    "kopt.protocol": CORE, "kopt.rundir": CORE, "kopt.runfiles": CORE, "kopt.runload": CORE, "kopt.csvtext": CORE,
-    "kopt.keras_files": CORE, "kopt.backend": CORE, "kopt.registry": CORE, "kopt.argparser": CORE,
+    "kopt": CORE,
+    "kopt.errors": CORE,
+    "kopt.paths": CORE,
+    "kopt.console": CORE,
+    "kopt.procs": CORE,
+    "kopt.protocol": CORE,
+    "kopt.rundir": CORE,
+    "kopt.runfiles": CORE,
+    "kopt.runload": CORE,
+    "kopt.csvtext": CORE,
+    "kopt.keras_files": CORE,
+    "kopt.backend": CORE,
+    "kopt.registry": CORE,
+    "kopt.argparser": CORE,
     #   the typed options, with the facts they check (model depths)
-    "kopt.schemas": SCHEMAS, "kopt.models.depth": SCHEMAS,
+    "kopt.schemas": SCHEMAS,
+    "kopt.models.depth": SCHEMAS,
     #   composing a command line's configs and validating them
-    "kopt.compose": CONFIG, "kopt.validate": CONFIG, "kopt.hydra_app": CONFIG,
+    "kopt.compose": CONFIG,
+    "kopt.validate": CONFIG,
+    "kopt.hydra_app": CONFIG,
     # data, models, training: what a run builds and trains (TensorFlow loads here)
-    "kopt.data": DATA, "kopt.tta": DATA, "kopt.models": DATA, "kopt.optim": DATA, "kopt.runtime": DATA, "kopt.plotstyle": DATA,
+    "kopt.data": DATA,
+    "kopt.tta": DATA,
+    "kopt.models": DATA,
+    "kopt.optim": DATA,
+    "kopt.runtime": DATA,
+    "kopt.plotstyle": DATA,
     "kopt.mlflow_study": DATA,
-    "kopt.training": TRAINING, "kopt.tracking": TRAINING,
+    "kopt.training": TRAINING,
+    "kopt.tracking": TRAINING,
     # what runs many trainings or reads their run dirs: studies, sweeps, resume, reports, statistics
-    "kopt.tune": ANALYSIS, "kopt.sweep": ANALYSIS, "kopt.resume": ANALYSIS, "kopt.report": ANALYSIS,
-    "kopt.stats": ANALYSIS, "kopt.comparison": ANALYSIS, "kopt.ensemble": ANALYSIS, "kopt.lrfind": ANALYSIS,
+    "kopt.tune": ANALYSIS,
+    "kopt.sweep": ANALYSIS,
+    "kopt.resume": ANALYSIS,
+    "kopt.report": ANALYSIS,
+    "kopt.stats": ANALYSIS,
+    "kopt.comparison": ANALYSIS,
+    "kopt.ensemble": ANALYSIS,
+    "kopt.lrfind": ANALYSIS,
     "kopt.predict": ANALYSIS,
     # the command line
-    "kopt.commands": INTERFACE, "kopt.cli": INTERFACE, "kopt.completion": INTERFACE, "kopt.__main__": INTERFACE,
+    "kopt.commands": INTERFACE,
+    "kopt.cli": INTERFACE,
+    "kopt.completion": INTERFACE,
+    "kopt.__main__": INTERFACE,
 }
 # Cycles tolerated while a change removes them (none now: the last, tune/objective <-> tune/study,
 # went with the split of tune/study.py by concern).
@@ -154,8 +190,11 @@ def test_no_import_cycles(edges):
 
 
 def test_no_upward_imports(edges):
-    upward = [f"{a} ({NAMES[layer(a)]}) -> {b} ({NAMES[layer(b)]})" for a, b in arrows(edges)
-              if layer(a) is not None and layer(b) is not None and layer(b) > layer(a)]
+    upward = [
+        f"{a} ({NAMES[layer(a)]}) -> {b} ({NAMES[layer(b)]})"
+        for a, b in arrows(edges)
+        if layer(a) is not None and layer(b) is not None and layer(b) > layer(a)
+    ]
     assert not upward, "upward imports:\n" + "\n".join(upward)
 
 

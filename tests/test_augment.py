@@ -7,9 +7,9 @@ import inspect
 
 import numpy as np
 import pytest
+from conftest import TINY, assert_clean_error, only_run_dir, read_summary, run_kopt
 from omegaconf import OmegaConf
 
-from conftest import TINY, assert_clean_error, only_run_dir, read_summary, run_kopt
 from kopt.data.datasets import Data
 from kopt.errors import KoptError
 from kopt.schemas.augment import CUSTOM_LAYERS
@@ -27,8 +27,7 @@ OPTIONS = {
     "mixup": {"alpha": 0.4},
     "cutmix": {"alpha": 1.0},
     "randaugment": {"num_ops": 2, "magnitude": 0.5},
-    "custom": {"layers": [{"layer": "RandomFlip", "mode": "horizontal"},
-                          {"layer": "RandomContrast", "factor": 0.3}]},
+    "custom": {"layers": [{"layer": "RandomFlip", "mode": "horizontal"}, {"layer": "RandomContrast", "factor": 0.3}]},
 }
 
 
@@ -49,8 +48,9 @@ def batches(data: Data, augment, *, training: bool, seed: int = 0, soft: bool = 
     if not training:
         return [[(xb.numpy(), yb.numpy()) for xb, yb in make_dataset(data.x, y, 16)] for _ in range(epochs)]
     stream = iter(train_stream(data.x, y, 16, seed=seed, augment=augment))
-    return [[tuple(t.numpy() for t in next(stream)) for _ in range(batches_per_pass(len(y), 16))]
-            for _ in range(epochs)]
+    return [
+        [tuple(t.numpy() for t in next(stream)) for _ in range(batches_per_pass(len(y), 16))] for _ in range(epochs)
+    ]
 
 
 def unshuffled(data: Data, augment, seed: int = 0, soft: bool = False):
@@ -69,7 +69,7 @@ def test_augmentation_changes_training_batches_not_evaluation(name):
     soft = augment.soft_labels
     assert soft == (name in ("mixup", "cutmix"))
     for i, (xb, yb) in enumerate(unshuffled(data, augment, soft=soft)):
-        original = data.x[i * 16:(i + 1) * 16]
+        original = data.x[i * 16 : (i + 1) * 16]
         assert xb.shape == original.shape and np.isfinite(xb).all()
         assert not np.allclose(xb, original), f"{name} left training batch {i} unchanged"
         if soft:
@@ -100,8 +100,9 @@ def test_map_function_is_stateless_so_tf_data_stays_parallel(name):
     data = image_data()
     augment = build_augment(augment_cfg(name), data, 1)
     y_spec = tf.TensorSpec([None, 4], tf.float32) if augment.soft_labels else tf.TensorSpec([None], tf.int64)
-    fn = tf.function(augment).get_concrete_function(tf.TensorSpec([None, 16, 16, 3], tf.float32), y_spec,
-                                                     tf.TensorSpec([], tf.int64))
+    fn = tf.function(augment).get_concrete_function(
+        tf.TensorSpec([None, 16, 16, 3], tf.float32), y_spec, tf.TensorSpec([], tf.int64)
+    )
     stateful = sorted({op.type for op in fn.graph.get_operations() if op._is_stateful})
     assert stateful == [], stateful
 
@@ -150,11 +151,14 @@ def test_refused_before_tensorflow_loads(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("layers, needle", [
-    ("[{layer: Dense, units: 3}]", "augment.layers[0].layer='Dense' is not allowed; allowed: CutMix"),
-    ("[{layer: RandomFlip}, {layer: RandomZoom, seed: 1}]", "augment.layers[1].seed: not an argument"),
-    ("[]", "augment.layers is empty"),
-])
+@pytest.mark.parametrize(
+    "layers, needle",
+    [
+        ("[{layer: Dense, units: 3}]", "augment.layers[0].layer='Dense' is not allowed; allowed: CutMix"),
+        ("[{layer: RandomFlip}, {layer: RandomZoom, seed: 1}]", "augment.layers[1].seed: not an argument"),
+        ("[]", "augment.layers is empty"),
+    ],
+)
 def test_custom_layers_are_checked_against_the_allowed_set(tmp_path, layers, needle):
     proc = run_kopt("train", "augment=custom", f"augment.layers={layers}", cwd=tmp_path)
     assert_clean_error(proc, needle)
@@ -170,8 +174,9 @@ def required_args(name: str) -> dict:
     """0.1 for every argument the layer cannot do without (factors or strengths; posterization: bits)."""
     params = inspect.signature(getattr(keras.layers, name).__init__).parameters.values()
     value = 4 if name == "RandomPosterization" else 0.1
-    return {p.name: value for p in params if p.default is p.empty and p.kind is p.POSITIONAL_OR_KEYWORD
-            and p.name != "self"}
+    return {
+        p.name: value for p in params if p.default is p.empty and p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "self"
+    }
 
 
 @pytest.mark.parametrize("name", sorted(CUSTOM_LAYERS))
@@ -199,7 +204,7 @@ def test_mixup_trains_on_one_hot_targets_end_to_end(tmp_path):
     summary = read_summary(run_dir)
     cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
     data = load_dataset(cfg.dataset, int(cfg.seed))
-    (train, val), = Splits.load(run_dir / "splits.npz").folds
+    ((train, val),) = Splits.load(run_dir / "splits.npz").folds
     model = keras.models.load_model(run_dir / "model.keras")
     probs = model.predict(data.x[val], verbose=0)  # the saved model normalises raw inputs itself
     assert summary["metrics"]["val_accuracy"] == pytest.approx(float((probs.argmax(1) == data.y[val]).mean()), abs=1e-6)
@@ -208,6 +213,7 @@ def test_mixup_trains_on_one_hot_targets_end_to_end(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ normalisation
+
 
 def test_normalizer_statistics_per_channel_and_per_feature():
     assert Normalizer.fit(np.zeros((4, 5, 5, 3), "float32")).mean.shape == (3,)
@@ -231,20 +237,26 @@ def test_normalisation_statistics_come_from_the_training_fold_only(tmp_path, mon
         return original(cls, x_train)
 
     monkeypatch.setattr(pipeline.Normalizer, "fit", classmethod(spy))
-    overrides = [*TINY, "dataset.size=120", "dataset.shape=[4]", "split=kfold", "split.k=3", "trainer.epochs=1",
-                 "trainer.checkpoint=false"]
+    overrides = [
+        *TINY,
+        "dataset.size=120",
+        "dataset.shape=[4]",
+        "split=kfold",
+        "split.k=3",
+        "trainer.epochs=1",
+        "trainer.checkpoint=false",
+    ]
     cfg = compose_and_validate(overrides, "config", validators=[validate_train])[1][0]
     run_train(cfg, tmp_path / "run", quiet=True)
 
     data = load_dataset(cfg.dataset, int(cfg.seed))
     splits = Splits.load(tmp_path / "run" / "splits.npz")
     assert len(fitted) == len(splits.folds) == 3
-    for x_fit, (train, val) in zip(fitted, splits.folds):
+    for x_fit, (train, _val) in zip(fitted, splits.folds):
         assert np.array_equal(x_fit, data.x[train])  # not the validation rows, not the test rows
     # and the statistics differ from what leaking validation/test rows would give
     everything = Normalizer.fit(data.x)
     assert not np.allclose(Normalizer.fit(fitted[0]).mean, everything.mean)
-
 
 
 def test_runs_in_one_process_leave_no_traced_train_graphs(tmp_path):
@@ -257,8 +269,11 @@ def test_runs_in_one_process_leave_no_traced_train_graphs(tmp_path):
 
     setup_tensorflow(0)
     before = set(_gradient_registry())
-    cfg = compose_and_validate([*TINY, "dataset.size=120", "dataset.shape=[4]", "split=kfold", "split.k=2",
-                                "trainer.epochs=1"], "config", validators=[validate_train])[1][0]
+    cfg = compose_and_validate(
+        [*TINY, "dataset.size=120", "dataset.shape=[4]", "split=kfold", "split.k=2", "trainer.epochs=1"],
+        "config",
+        validators=[validate_train],
+    )[1][0]
     for i in range(2):
         assert run_train(cfg, tmp_path / f"run{i}", quiet=True)["status"] == "completed"
     leaked = [k for k in set(_gradient_registry()) - before if str(k).startswith("CustomGradient-")]
@@ -272,9 +287,10 @@ def test_pipelines_run_without_the_tf_data_autotuner(augmented):
     from kopt.data.pipeline import PREFETCH_BATCHES
 
     data = Data(np.zeros((40, 8, 8, 3), "float32"), np.arange(40) % 4, "t", "image", list("abcd"))
-    augment = build_augment(OmegaConf.create({"name": "standard", "pad": 2, "flip": None}), data, 0) if augmented else None
-    for ds in (make_dataset(data.x, data.y, 8),
-               train_stream(data.x, data.y, 8, seed=0, augment=augment)):
+    augment = (
+        build_augment(OmegaConf.create({"name": "standard", "pad": 2, "flip": None}), data, 0) if augmented else None
+    )
+    for ds in (make_dataset(data.x, data.y, 8), train_stream(data.x, data.y, 8, seed=0, augment=augment)):
         assert ds.options().autotune.enabled is False
         assert len(list(ds.take(3))) == 3  # and it still yields batches
     assert PREFETCH_BATCHES >= 1
@@ -288,17 +304,21 @@ def test_augmentation_map_uses_the_intra_op_thread_count_where_set():
 
     from conftest import kopt_env
 
-    code = ("from kopt.runtime import setup_tensorflow; from kopt.procs import usable_cores; "
-            "setup_tensorflow(0, intra_threads={n}); from kopt.data.pipeline import map_calls; "
-            "print(map_calls(), usable_cores())")
+    code = (
+        "from kopt.runtime import setup_tensorflow; from kopt.procs import usable_cores; "
+        "setup_tensorflow(0, intra_threads={n}); from kopt.data.pipeline import map_calls; "
+        "print(map_calls(), usable_cores())"
+    )
     for n in (0, 1):
-        out = subprocess.run([sys.executable, "-c", code.format(n=n)], env=kopt_env(), capture_output=True,
-                             text=True, timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-c", code.format(n=n)], env=kopt_env(), capture_output=True, text=True, timeout=120
+        )
         calls, cores = map(int, out.stdout.split())
         assert calls == (n or cores)
 
 
 # ------------------------------------------------------------------------- the papers' recipes
+
 
 @pytest.mark.parametrize("alpha", [0.5, 1.0, 2.0])
 def test_cutmix_lambda_is_beta_alpha_alpha(alpha):
@@ -322,7 +342,7 @@ def test_cutmix_label_weight_is_the_pasted_pixel_share(alpha):
     (alpha > 1 passes validation, so it must run too)."""
     n, side = 64, 13
     x = np.zeros((n, side, side, 1), "float32")
-    x[n // 2:] = 1.0
+    x[n // 2 :] = 1.0
     data = Data(x, (np.arange(n) >= n // 2).astype("int64"), "cifar_like", "image", ["0", "1"])
     augment = build_augment(augment_cfg("cutmix", alpha=alpha), data, seed=1)
     y = np.eye(2, dtype="float32")[data.y]

@@ -16,15 +16,34 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent / "faults"))
-from conftest import TINY, assert_clean_error, kopt_env, only_run_dir, read_summary, run_kopt  # noqa: E402
-from faultlib import (assert_close_rows, assert_same_metrics, fault_rng, interrupt, metric_rows,  # noqa: E402
-                      start_kopt, wait_for_rows)
+from conftest import TINY, assert_clean_error, kopt_env, only_run_dir, read_summary, run_kopt
+from faultlib import (
+    assert_close_rows,
+    assert_same_metrics,
+    fault_rng,
+    interrupt,
+    metric_rows,
+    start_kopt,
+    wait_for_rows,
+)
 
-needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed (pip install '.[jax]')")
+needs_jax = pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None, reason="JAX is not installed (pip install '.[jax]')"
+)
 
 # k-fold on JAX, small enough for seconds per fold
-KFOLD = ["dataset=synthetic", "dataset.size=400", "model=mlp", "model.width=16", "model.depth=1", "split=kfold",
-         "split.k=2", "trainer.epochs=4", "trainer.batch_size=32", "seed=3"]
+KFOLD = [
+    "dataset=synthetic",
+    "dataset.size=400",
+    "model=mlp",
+    "model.width=16",
+    "model.depth=1",
+    "split=kfold",
+    "split.k=2",
+    "trainer.epochs=4",
+    "trainer.batch_size=32",
+    "seed=3",
+]
 
 # Loads every model*.keras of a run on the backend in KERAS_BACKEND, with kopt unimportable, and
 # prints the largest difference from the run's predictions.npz on the raw test rows.
@@ -57,9 +76,14 @@ def load_elsewhere(run, tmp_path, backend: str) -> dict:
         raw_x = data.x[z["test"]]
     raw = tmp_path / f"raw-{backend}.npz"
     np.savez(raw, x=raw_x)
-    out = subprocess.run([sys.executable, "-c", LOAD, str(run), str(raw)], cwd=tmp_path, text=True,
-                         capture_output=True, timeout=300,
-                         env={**kopt_env(), "PYTHONPATH": "", "KERAS_BACKEND": backend})
+    out = subprocess.run(
+        [sys.executable, "-c", LOAD, str(run), str(raw)],
+        cwd=tmp_path,
+        text=True,
+        capture_output=True,
+        timeout=300,
+        env={**kopt_env(), "PYTHONPATH": "", "KERAS_BACKEND": backend},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -97,9 +121,20 @@ def jax_runs(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("jax_runs")
     runs = []
     for width in (4, 8):
-        proc = run_kopt("train", "model=cnn", f"model.width={width}", "model.dense=0", "dataset.limit=300",
-                        "split=kfold", "split.k=2", "trainer.epochs=2", "trainer.batch_size=32",
-                        "trainer.backend=jax", f"hydra.run.dir=runs/w{width}", cwd=cwd)
+        proc = run_kopt(
+            "train",
+            "model=cnn",
+            f"model.width={width}",
+            "model.dense=0",
+            "dataset.limit=300",
+            "split=kfold",
+            "split.k=2",
+            "trainer.epochs=2",
+            "trainer.batch_size=32",
+            "trainer.backend=jax",
+            f"hydra.run.dir=runs/w{width}",
+            cwd=cwd,
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         runs.append(cwd / "runs" / f"w{width}")
     return cwd, runs
@@ -119,9 +154,18 @@ def test_a_jax_model_loads_under_tensorflow_and_compare_reads_jax_runs(jax_runs,
 
 @needs_jax
 def test_a_tensorflow_model_with_fused_batch_norm_loads_under_jax(tmp_path):
-    proc = run_kopt("train", "model=resnet", "model.depth=8", "dataset=synthetic", "dataset.size=200",
-                    "dataset.shape=[8,8,3]", "trainer.epochs=1", "trainer.batch_size=32",
-                    "trainer.backend=tensorflow", cwd=tmp_path)
+    proc = run_kopt(
+        "train",
+        "model=resnet",
+        "model.depth=8",
+        "dataset=synthetic",
+        "dataset.size=200",
+        "dataset.shape=[8,8,3]",
+        "trainer.epochs=1",
+        "trainer.batch_size=32",
+        "trainer.backend=tensorflow",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = only_run_dir(tmp_path)
     assert read_summary(run)["versions"]["backend"] == "tensorflow"
@@ -131,9 +175,19 @@ def test_a_tensorflow_model_with_fused_batch_norm_loads_under_jax(tmp_path):
 
 @needs_jax
 def test_jax_study_prunes_and_every_trial_runs_on_jax(tmp_path):
-    proc = run_kopt("tune", *TINY, "trainer.epochs=4", "trainer.backend=jax", "tuner=random", "tuner.n_trials=5",
-                    "pruner=median", "pruner.n_startup_trials=1", "pruner.n_warmup_steps=0",
-                    "search.optimizer.lr=tag(log, interval(1e-5, 1e-1))", cwd=tmp_path)
+    proc = run_kopt(
+        "tune",
+        *TINY,
+        "trainer.epochs=4",
+        "trainer.backend=jax",
+        "tuner=random",
+        "tuner.n_trials=5",
+        "pruner=median",
+        "pruner.n_startup_trials=1",
+        "pruner.n_warmup_steps=0",
+        "search.optimizer.lr=tag(log, interval(1e-5, 1e-1))",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     trials = sorted((tmp_path / "runs" / "tune").glob("*/trials/*/summary.json"))
     assert len(trials) == 5

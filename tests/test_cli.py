@@ -6,8 +6,7 @@ import subprocess
 import sys
 
 import pytest
-
-from conftest import ROOT, assert_clean_error, kopt_env, run_kopt
+from conftest import assert_clean_error, kopt_env, run_kopt
 
 NO_TF_SNIPPET = """
 import sys
@@ -21,13 +20,29 @@ print('LOADED:', ','.join(loaded[:5]) or 'none')
 """
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["train", "--cfg", "job"],
-                                  ["train", "model=nope"], ["train", "trainer.epochs=0"],
-                                  ["tune", "search=cnn_digits", "--cfg", "job"], ["tune", "--cfg", "job"],
-                                  ["tune", "--help"], ["models", "--help"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["train", "--help"],
+        ["train", "--cfg", "job"],
+        ["train", "model=nope"],
+        ["train", "trainer.epochs=0"],
+        ["tune", "search=cnn_digits", "--cfg", "job"],
+        ["tune", "--cfg", "job"],
+        ["tune", "--help"],
+        ["models", "--help"],
+    ],
+)
 def test_fast_paths_never_import_tensorflow(argv, tmp_path):
-    proc = subprocess.run([sys.executable, "-c", NO_TF_SNIPPET.format(argv=argv)], cwd=tmp_path, env=kopt_env(),
-                          text=True, capture_output=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_TF_SNIPPET.format(argv=argv)],
+        cwd=tmp_path,
+        env=kopt_env(),
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
     assert "LOADED: none" in proc.stdout, proc.stdout + proc.stderr
     assert not (tmp_path / "runs").exists()
 
@@ -56,7 +71,11 @@ def test_tune_help_has_its_own_header_and_examples(tmp_path):
     proc = run_kopt("tune", "--help", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("kopt tune: an Optuna study") and "search: cnn_digits, resnet" in proc.stdout
-    assert "\ntuner: auto, bayes" in proc.stdout and "\npruner: auto, hyperband" in proc.stdout and "\nmodel: cnn" in proc.stdout
+    assert (
+        "\ntuner: auto, bayes" in proc.stdout
+        and "\npruner: auto, hyperband" in proc.stdout
+        and "\nmodel: cnn" in proc.stdout
+    )
     examples = proc.stdout.split("Examples:")[1]
     assert "kopt tune tuner=bayes tuner.n_trials=50" in examples and "kopt train" not in examples
     assert not (tmp_path / "runs").exists()
@@ -73,24 +92,27 @@ def test_cfg_job_prints_composed_config_with_overrides(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("args, needles", [
-    (["model=foo"], ["model=foo", "allowed: cnn"]),
-    (["regularizer.dropout=1.5"], ["regularizer.dropout", "< 1"]),
-    (["split=kfold", "split.k=1"], ["split.k", ">= 2"]),
-    (["trainer.epochs=0"], ["trainer.epochs", ">= 1"]),
-    (["trainer.epochs=abc"], ["trainer.epochs", "an integer"]),
-    (["trainer.epoch=3"], ["trainer.epoch", "epochs"]),
-    (["regularizer.batchnorm=maybe"], ["regularizer.batchnorm", "true or false"]),
-    (["optimizer.lr=-1"], ["optimizer.lr", "> 0"]),
-    (["optimizer.schedule.name=poly"], ["optimizer.schedule.name", "cosine"]),
-    (["model=mlp,cnn"], ["-m"]),
-    (["-m", "model=mlp,cnn", "trainer.epochs=0"], ["trainer.epochs"]),
-    (["foo=1"], ["foo", "seed"]),
-    (["model=["], ["parse"]),
-    (["-m", "seed=0,1", "--help"], ["seed=0,1"]),
-    (["dataset=iris"], ["model=cnn", "dataset=iris", "model=mlp"]),
-    (["optimizer.lr="], ["optimizer.lr", "a number"]),
-])
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["model=foo"], ["model=foo", "allowed: cnn"]),
+        (["regularizer.dropout=1.5"], ["regularizer.dropout", "< 1"]),
+        (["split=kfold", "split.k=1"], ["split.k", ">= 2"]),
+        (["trainer.epochs=0"], ["trainer.epochs", ">= 1"]),
+        (["trainer.epochs=abc"], ["trainer.epochs", "an integer"]),
+        (["trainer.epoch=3"], ["trainer.epoch", "epochs"]),
+        (["regularizer.batchnorm=maybe"], ["regularizer.batchnorm", "true or false"]),
+        (["optimizer.lr=-1"], ["optimizer.lr", "> 0"]),
+        (["optimizer.schedule.name=poly"], ["optimizer.schedule.name", "cosine"]),
+        (["model=mlp,cnn"], ["-m"]),
+        (["-m", "model=mlp,cnn", "trainer.epochs=0"], ["trainer.epochs"]),
+        (["foo=1"], ["foo", "seed"]),
+        (["model=["], ["parse"]),
+        (["-m", "seed=0,1", "--help"], ["seed=0,1"]),
+        (["dataset=iris"], ["model=cnn", "dataset=iris", "model=mlp"]),
+        (["optimizer.lr="], ["optimizer.lr", "a number"]),
+    ],
+)
 def test_bad_input_is_one_clear_line(args, needles, tmp_path):
     proc = run_kopt("train", *args, cwd=tmp_path)
     assert_clean_error(proc, *needles)
@@ -114,8 +136,9 @@ def test_cfg_job_prints_even_when_data_files_are_missing(tmp_path):
     proc = run_kopt("train", "dataset=cifar10", "--cfg", "job", cwd=tmp_path, env={"KERAS_HOME": str(tmp_path / "k")})
     assert proc.returncode == 0, proc.stderr
     assert "name: cifar10" in proc.stdout
-    assert_clean_error(run_kopt("train", "dataset=cifar10", cwd=tmp_path, env={"KERAS_HOME": str(tmp_path / "k")}),
-                       "cifar-10")
+    assert_clean_error(
+        run_kopt("train", "dataset=cifar10", cwd=tmp_path, env={"KERAS_HOME": str(tmp_path / "k")}), "cifar-10"
+    )
 
 
 def test_user_config_dir_adds_options(tmp_path):

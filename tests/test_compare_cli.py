@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from conftest import TINY, assert_clean_error, kopt_env, only_run_dir, read_summary, run_kopt
 
 FOLDS = ["split=kfold", "split.k=5"]
@@ -51,6 +50,7 @@ def edit_json(path: Path, change) -> None:
 
 
 # --- compare ---------------------------------------------------------------------------------
+
 
 def test_compare_writes_every_applicable_test(two_runs, tmp_path):
     a, b = two_runs
@@ -132,6 +132,7 @@ def test_compare_refuses_unfinished_or_missing_runs(two_runs, tmp_path):
 
 
 # --- ensemble --------------------------------------------------------------------------------
+
 
 def test_ensemble_of_the_folds_of_a_kfold_run(two_runs, tmp_path):
     a, _ = two_runs
@@ -230,15 +231,18 @@ def test_compare_single_model_runs_uses_the_test_set(two_runs, tmp_path):
 
 def test_compare_and_ensemble_never_import_tensorflow(two_runs, tmp_path):
     a, b = two_runs
-    code = ("import sys, kopt.cli\n"
-            f"kopt.cli.main(['compare', {str(a)!r}, {str(b)!r}])\n"
-            f"kopt.cli.main(['ensemble', {str(a)!r}])\n"
-            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n")
+    code = (
+        "import sys, kopt.cli\n"
+        f"kopt.cli.main(['compare', {str(a)!r}, {str(b)!r}])\n"
+        f"kopt.cli.main(['ensemble', {str(a)!r}])\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=kopt_env(), text=True, capture_output=True)
     assert proc.returncode == 0, proc.stderr
 
 
 # --- protocol (issue 16.1, 16.2) ---------------------------------------------------------------
+
 
 def test_compare_says_which_protocol_scored_the_folds_and_warns_on_selection(two_runs, tmp_path):
     from kopt.comparison import compare_runs

@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import kopt_env, run_kopt
 
 
@@ -37,14 +36,18 @@ def test_tune_completes_its_own_groups_and_the_command_word(tmp_path):
     assert complete("kopt report run", tmp_path) == []  # no words: the shell completes file names
     # the cursor, not the end of the line, decides what is completed
     line = "kopt train model= seed=1"
-    proc = run_kopt("-sc", "query=bash", cwd=tmp_path, env={"COMP_LINE": line, "COMP_POINT": str(len("kopt train model="))})
+    proc = run_kopt(
+        "-sc", "query=bash", cwd=tmp_path, env={"COMP_LINE": line, "COMP_POINT": str(len("kopt train model="))}
+    )
     assert "model=mlp" in proc.stdout.split()
 
 
 def test_bad_shell_completion_request_is_one_line(tmp_path):
     proc = run_kopt("train", "-sc", "install=tcsh", cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines() == ["kopt: error: -sc install=tcsh: unknown shell; allowed: bash, zsh, fish"]
+    assert proc.stderr.strip().splitlines() == [
+        "kopt: error: -sc install=tcsh: unknown shell; allowed: bash, zsh, fish"
+    ]
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
@@ -54,7 +57,7 @@ def test_installed_bash_script_registers_kopt_and_completes(tmp_path):
     shim = bindir / "kopt"  # the script runs `kopt` from PATH
     shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m kopt "$@"\n')
     shim.chmod(0o755)
-    script = r'''
+    script = r"""
 eval "$(kopt train -sc install=bash)"
 complete -p kopt >/dev/null || echo "NOT REGISTERED FOR kopt"
 complete -p train >/dev/null 2>&1 && echo "REGISTERED FOR train"
@@ -62,7 +65,7 @@ for line in "kopt train model=" "kopt tune tuner=g" "kopt train optimizer.l"; do
   COMP_LINE=$line; COMP_POINT=${#COMP_LINE}; words=($COMP_LINE); COMP_CWORD=$(( ${#words[@]} - 1 ))
   COMPREPLY=(); hydra_bash_completion; echo "$line -> ${COMPREPLY[*]}"
 done
-'''
+"""
     env = kopt_env({"PATH": f"{bindir}:{kopt_env()['PATH']}"})
     proc = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, text=True, capture_output=True, timeout=120)
     out = proc.stdout

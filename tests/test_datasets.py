@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import fake_datasets as fake
 import numpy as np
 import pytest
+from conftest import assert_clean_error, only_run_dir, read_summary, run_kopt
 from omegaconf import OmegaConf
 
-import fake_datasets as fake
-from conftest import assert_clean_error, only_run_dir, read_summary, run_kopt
 from kopt.data.datasets import LOADERS, load_dataset
 from kopt.data.splits import Splits, make_splits
 from kopt.errors import KoptError
@@ -32,12 +32,15 @@ def test_every_config_option_has_a_loader():
     assert set(config_groups()["dataset"]) == set(LOADERS)
 
 
-@pytest.mark.parametrize("name, n, shape, classes, kind", [
-    ("digits", 1797, (8, 8, 1), 10, "image"),
-    ("iris", 150, (4,), 3, "tabular"),
-    ("wine", 178, (13,), 3, "tabular"),
-    ("breast_cancer", 569, (30,), 2, "tabular"),
-])
+@pytest.mark.parametrize(
+    "name, n, shape, classes, kind",
+    [
+        ("digits", 1797, (8, 8, 1), 10, "image"),
+        ("iris", 150, (4,), 3, "tabular"),
+        ("wine", 178, (13,), 3, "tabular"),
+        ("breast_cancer", 569, (30,), 2, "tabular"),
+    ],
+)
 def test_bundled_datasets(name, n, shape, classes, kind):
     data = load(name)
     assert (len(data.y), data.input_shape, data.num_classes, data.kind) == (n, shape, classes, kind)
@@ -60,6 +63,7 @@ def test_limit_is_stratified_and_seeded():
 
 
 # ------------------------------------------------------------------------------ keras.datasets cache
+
 
 def test_mnist_from_cache(keras_home):
     fake.write_mnist(keras_home / "datasets")
@@ -103,10 +107,15 @@ def test_cifar100_from_cache(keras_home, mode, classes):
     assert data.class_names[1] == f"{mode}1"
 
 
-@pytest.mark.parametrize("name, needle", [
-    ("mnist", "mnist.npz"), ("fashion_mnist", "train-images-idx3-ubyte.gz"),
-    ("cifar10", "cifar-10-python.tar.gz"), ("cifar100", "cifar-100-python.tar.gz"),
-])
+@pytest.mark.parametrize(
+    "name, needle",
+    [
+        ("mnist", "mnist.npz"),
+        ("fashion_mnist", "train-images-idx3-ubyte.gz"),
+        ("cifar10", "cifar-10-python.tar.gz"),
+        ("cifar100", "cifar-100-python.tar.gz"),
+    ],
+)
 def test_missing_cache_file_names_file_and_folder(keras_home, name, needle):
     with pytest.raises(KoptError) as err:
         load(name)
@@ -155,6 +164,7 @@ def test_mnist_end_to_end_uses_the_official_test_split(tmp_path):
 
 # --------------------------------------------------------------------------------------- your files
 
+
 def test_npz_without_test_set(tmp_path):
     x, y = fake.images(60, (6,), 3, 0)
     np.savez(tmp_path / "d.npz", x_train=x, y_train=y)
@@ -169,8 +179,9 @@ def test_npz_test_set_is_the_fixed_test_set(tmp_path):
     data = load("npz", path=str(tmp_path / "d.npz"))
     assert data.input_shape == (8, 8, 1) and np.array_equal(data.test_idx, np.arange(60, 75))
     for name in ("holdout", "kfold", "cv5x2"):
-        cfg = OmegaConf.create({"name": name, "test_size": 0.5, "val_size": 0.2, "k": 3, "stratify": True,
-                                "shuffle": True})
+        cfg = OmegaConf.create(
+            {"name": name, "test_size": 0.5, "val_size": 0.2, "k": 3, "stratify": True, "shuffle": True}
+        )
         splits = make_splits(cfg, data.y, 0, fixed_test=data.test_idx)
         assert np.array_equal(splits.test, np.arange(60, 75))  # test_size is not used
         for train, val in splits.folds:
@@ -187,8 +198,10 @@ def test_limit_keeps_the_fixed_test_share(tmp_path):
 
 
 def test_csv(tmp_path):
-    (tmp_path / "t.csv").write_text("a,species,b\n1.5,setosa,2\n" + "".join(
-        f"{i},{'setosa' if i % 2 else 'virginica'},{i * 2}\n" for i in range(20)))
+    (tmp_path / "t.csv").write_text(
+        "a,species,b\n1.5,setosa,2\n"
+        + "".join(f"{i},{'setosa' if i % 2 else 'virginica'},{i * 2}\n" for i in range(20))
+    )
     data = load("csv", path=str(tmp_path / "t.csv"), label="species", delimiter=",")
     assert data.input_shape == (2,) and data.class_names == ["setosa", "virginica"] and len(data.y) == 21
     assert data.x[0].tolist() == [1.5, 2.0] and data.y[0] == 0
@@ -198,19 +211,23 @@ def test_csv_numeric_labels_and_test_file(tmp_path):
     rows = "".join(f"{i % 3 + 1},{i}\n" for i in range(30))
     (tmp_path / "train.csv").write_text("label,f\n" + rows)
     (tmp_path / "test.csv").write_text("label,f\n3,1\n1,2\n")
-    data = load("csv", path=str(tmp_path / "train.csv"), test_path=str(tmp_path / "test.csv"), label="label",
-                delimiter=",")
+    data = load(
+        "csv", path=str(tmp_path / "train.csv"), test_path=str(tmp_path / "test.csv"), label="label", delimiter=","
+    )
     assert data.class_names == ["1", "2", "3"] and data.y[-2:].tolist() == [2, 0]
     assert np.array_equal(data.test_idx, [30, 31])
 
 
-@pytest.mark.parametrize("content, needle", [
-    ("label,f\n0,1\n1,x\n", "column 'f' = 'x' is not a number"),
-    ("label,f\n0,1\n1,\n", "NaN/inf"),
-    ("label,f\n0.5,1\n1,2\n", "label '0.5' is not an integer"),
-    ("y,f\n0,1\n", "dataset.label='label' is not a column"),
-    ("label,f\n0,1\n1,2,3\n", "3 fields but the header has 2"),
-])
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        ("label,f\n0,1\n1,x\n", "column 'f' = 'x' is not a number"),
+        ("label,f\n0,1\n1,\n", "NaN/inf"),
+        ("label,f\n0.5,1\n1,2\n", "label '0.5' is not an integer"),
+        ("y,f\n0,1\n", "dataset.label='label' is not a column"),
+        ("label,f\n0,1\n1,2,3\n", "3 fields but the header has 2"),
+    ],
+)
 def test_csv_errors(tmp_path, content, needle):
     (tmp_path / "t.csv").write_text(content)
     with pytest.raises(KoptError) as err:
@@ -224,8 +241,9 @@ def test_images_folder(tmp_path):
     data = load("images", path=str(tmp_path / "train"), image_size=[8, 6], color_mode="grayscale")
     assert data.input_shape == (8, 6, 1) and data.class_names == ["cat", "dog"] and len(data.y) == 12
     assert data.x[data.y == 1].mean() > data.x[data.y == 0].mean() + 100  # dog pixels are brighter
-    data = load("images", path=str(tmp_path / "train"), test_path=str(tmp_path / "test"), image_size=[8, 8],
-                color_mode="rgb")
+    data = load(
+        "images", path=str(tmp_path / "train"), test_path=str(tmp_path / "test"), image_size=[8, 8], color_mode="rgb"
+    )
     assert data.input_shape == (8, 8, 3) and np.array_equal(data.test_idx, np.arange(12, 16))
 
 
@@ -237,6 +255,7 @@ def test_images_need_class_folders(tmp_path):
 
 # ------------------------------------------------------------------------------------------ bad data
 
+
 def _npz(tmp_path, **arrays):
     path = tmp_path / "bad.npz"
     np.savez(path, **arrays)
@@ -246,21 +265,28 @@ def _npz(tmp_path, **arrays):
 GOOD_X, GOOD_Y = np.zeros((12, 3), "float32"), np.arange(12) % 3
 
 
-@pytest.mark.parametrize("arrays, options, needle", [
-    ({"x": GOOD_X, "y": GOOD_Y}, {}, "missing key(s) x_train, y_train; found x, y"),
-    ({"x_train": GOOD_X, "y_train": GOOD_Y[:5]}, {}, "12 samples but 5 labels"),
-    ({"x_train": GOOD_X, "y_train": np.eye(3)[GOOD_Y]}, {}, "expected one integer label per sample"),
-    ({"x_train": GOOD_X, "y_train": GOOD_Y + 0.5}, {}, "is not an integer"),
-    ({"x_train": GOOD_X, "y_train": GOOD_Y - 1}, {}, "label -1 (sample 0) is out of range"),
-    ({"x_train": GOOD_X, "y_train": GOOD_Y * 2}, {"classes": 3}, "label 4 (sample 2) is out of range; allowed: 0..2"),
-    ({"x_train": GOOD_X, "y_train": GOOD_Y * 2}, {}, "class 1 has no training samples"),
-    ({"x_train": np.where(np.eye(12, 3) > 0, np.nan, GOOD_X), "y_train": GOOD_Y}, {}, "3 samples have NaN/inf"),
-    ({"x_train": np.full((12, 3), np.inf), "y_train": GOOD_Y}, {}, "NaN/inf"),
-    ({"x_train": np.zeros((12, 2, 2, 2, 2)), "y_train": GOOD_Y}, {}, "expected (n, features), (n, H, W)"),
-    ({"x_train": GOOD_X, "y_train": GOOD_Y, "x_test": np.zeros((3, 4)), "y_test": [0, 1, 2]}, {}, "must match"),
-    ({"x_train": GOOD_X, "y_train": GOOD_Y, "x_test": GOOD_X[:3]}, {}, "only one of x_test, y_test"),
-    ({"x_train": GOOD_X, "y_train": GOOD_Y, "x_test": GOOD_X[:3], "y_test": [0, 1, 7]}, {}, "label 7"),
-])
+@pytest.mark.parametrize(
+    "arrays, options, needle",
+    [
+        ({"x": GOOD_X, "y": GOOD_Y}, {}, "missing key(s) x_train, y_train; found x, y"),
+        ({"x_train": GOOD_X, "y_train": GOOD_Y[:5]}, {}, "12 samples but 5 labels"),
+        ({"x_train": GOOD_X, "y_train": np.eye(3)[GOOD_Y]}, {}, "expected one integer label per sample"),
+        ({"x_train": GOOD_X, "y_train": GOOD_Y + 0.5}, {}, "is not an integer"),
+        ({"x_train": GOOD_X, "y_train": GOOD_Y - 1}, {}, "label -1 (sample 0) is out of range"),
+        (
+            {"x_train": GOOD_X, "y_train": GOOD_Y * 2},
+            {"classes": 3},
+            "label 4 (sample 2) is out of range; allowed: 0..2",
+        ),
+        ({"x_train": GOOD_X, "y_train": GOOD_Y * 2}, {}, "class 1 has no training samples"),
+        ({"x_train": np.where(np.eye(12, 3) > 0, np.nan, GOOD_X), "y_train": GOOD_Y}, {}, "3 samples have NaN/inf"),
+        ({"x_train": np.full((12, 3), np.inf), "y_train": GOOD_Y}, {}, "NaN/inf"),
+        ({"x_train": np.zeros((12, 2, 2, 2, 2)), "y_train": GOOD_Y}, {}, "expected (n, features), (n, H, W)"),
+        ({"x_train": GOOD_X, "y_train": GOOD_Y, "x_test": np.zeros((3, 4)), "y_test": [0, 1, 2]}, {}, "must match"),
+        ({"x_train": GOOD_X, "y_train": GOOD_Y, "x_test": GOOD_X[:3]}, {}, "only one of x_test, y_test"),
+        ({"x_train": GOOD_X, "y_train": GOOD_Y, "x_test": GOOD_X[:3], "y_test": [0, 1, 7]}, {}, "label 7"),
+    ],
+)
 def test_bad_npz_data(tmp_path, arrays, options, needle):
     with pytest.raises(KoptError) as err:
         load("npz", path=_npz(tmp_path, **arrays), **options)
@@ -277,8 +303,9 @@ def test_npz_with_pickled_objects_is_refused(tmp_path):
 def test_too_few_samples_per_class_for_k_folds(tmp_path):
     x, y = np.zeros((40, 2), "float32"), np.r_[np.zeros(36), np.ones(4)].astype(int)
     np.savez(tmp_path / "d.npz", x_train=x, y_train=y)
-    proc = run_kopt("train", "dataset=npz", f"dataset.path={tmp_path / 'd.npz'}", "split=kfold", "split.k=5",
-                    *MLP, cwd=tmp_path)
+    proc = run_kopt(
+        "train", "dataset=npz", f"dataset.path={tmp_path / 'd.npz'}", "split=kfold", "split.k=5", *MLP, cwd=tmp_path
+    )
     assert_clean_error(proc, "split.k=5", "class 1 has only", "needs at least 5")
 
 

@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import TINY, assert_clean_error, kopt_env, only_run_dir, read_summary, run_kopt
 
 # Two batch-norm MLP layers, so synchronised batch statistics are exercised too.
@@ -64,10 +63,26 @@ def test_two_multi_worker_processes_train_one_model_and_only_the_chief_writes(tm
     procs = []
     for index, cwd in enumerate(dirs):
         cwd.mkdir()
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "kopt", "train", *MODEL, "trainer.strategy=multi_worker", workers,
-             f"trainer.task_index={index}"], cwd=cwd, env=kopt_env(), text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "kopt",
+                    "train",
+                    *MODEL,
+                    "trainer.strategy=multi_worker",
+                    workers,
+                    f"trainer.task_index={index}",
+                ],
+                cwd=cwd,
+                env=kopt_env(),
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+            )
+        )
     outputs = [p.communicate(timeout=600) for p in procs]
     for p, (out, err) in zip(procs, outputs):
         assert p.returncode == 0, out + err
@@ -82,11 +97,23 @@ def test_two_multi_worker_processes_train_one_model_and_only_the_chief_writes(tm
 def test_multi_worker_config_errors_are_one_line(tmp_path):
     proc = run_kopt("train", *TINY, "trainer.strategy=multi_worker", cwd=tmp_path, env={"TF_CONFIG": ""})
     assert_clean_error(proc, "trainer.workers", "TF_CONFIG")
-    proc = run_kopt("train", *TINY, "trainer.strategy=multi_worker", "trainer.workers=[127.0.0.1:1,127.0.0.1:2]",
-                    "trainer.task_index=2", cwd=tmp_path)
+    proc = run_kopt(
+        "train",
+        *TINY,
+        "trainer.strategy=multi_worker",
+        "trainer.workers=[127.0.0.1:1,127.0.0.1:2]",
+        "trainer.task_index=2",
+        cwd=tmp_path,
+    )
     assert_clean_error(proc, "trainer.task_index=2", "0..1")
-    proc = run_kopt("train", *TINY, "trainer.strategy=multi_worker", "trainer.workers=[nohostport]",
-                    "trainer.task_index=0", cwd=tmp_path)
+    proc = run_kopt(
+        "train",
+        *TINY,
+        "trainer.strategy=multi_worker",
+        "trainer.workers=[nohostport]",
+        "trainer.task_index=0",
+        cwd=tmp_path,
+    )
     assert_clean_error(proc, "nohostport", "host:port")
     proc = run_kopt("train", *TINY, "trainer.strategy=ring", cwd=tmp_path)
     assert_clean_error(proc, "trainer.strategy", "multi_worker")

@@ -7,7 +7,6 @@ import re
 import shlex
 
 import pytest
-
 from conftest import ROOT
 
 # placeholders a reader fills in, and commands that need an existing run

@@ -11,13 +11,19 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import TINY, kopt_env
 
 
 def start(*args: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "kopt", *args], cwd=cwd, env=kopt_env(), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "kopt", *args],
+        cwd=cwd,
+        env=kopt_env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def term_after_lines(proc: subprocess.Popen, lines: int, stream: str = "stdout") -> tuple[list[str], str, str]:
@@ -56,8 +62,15 @@ def test_sigterm_while_tensorflow_loads_marks_the_run_interrupted(tmp_path):
     assert summary["status"] == "interrupted" and summary["error"] == "SIGTERM", summary
 
 
-TUNE = ["tune", *TINY, "search.optimizer.lr=choice(0.001,0.01)", "tuner.n_trials=1", "tuner.study_name=early",
-        "tuner.retrain_best=false", "tuner.plots=false"]
+TUNE = [
+    "tune",
+    *TINY,
+    "search.optimizer.lr=choice(0.001,0.01)",
+    "tuner.n_trials=1",
+    "tuner.study_name=early",
+    "tuner.retrain_best=false",
+    "tuner.plots=false",
+]
 
 
 def test_sigterm_while_kopt_tune_composes(tmp_path):

@@ -19,10 +19,10 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+from conftest import TINY, assert_clean_error, run_kopt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TINY, assert_clean_error, run_kopt
 from kopt.paths import config_dir
 from kopt.schemas import registry
 
@@ -31,11 +31,11 @@ from kopt.schemas import registry
 
 @dataclasses.dataclass(frozen=True)
 class Field:
-    group: str          # "" for top-level keys
+    group: str  # "" for top-level keys
     option: str | None  # the group option that has this field (None for top-level keys)
-    key: str            # dotted key, e.g. trainer.early_stopping.patience
+    key: str  # dotted key, e.g. trainer.early_stopping.patience
     type: object
-    bounds: tuple       # (name, bound) pairs: ge, gt, le, lt, choices
+    bounds: tuple  # (name, bound) pairs: ge, gt, le, lt, choices
 
 
 def _leaves(cls, prefix: str):
@@ -68,7 +68,11 @@ def _base(t):
 
 def _fmt(value) -> str:
     if isinstance(value, float):
-        return "nan" if math.isnan(value) else ("inf" if value == math.inf else "-inf" if value == -math.inf else repr(value))
+        return (
+            "nan"
+            if math.isnan(value)
+            else ("inf" if value == math.inf else "-inf" if value == -math.inf else repr(value))
+        )
     return str(value)
 
 
@@ -117,8 +121,12 @@ def out_of_range(field: Field):
 def wrong_type(field: Field):
     base = _base(field.type)
     if base is int:
-        values = st.one_of(unknown, st.floats(allow_nan=False, allow_infinity=False).filter(lambda v: v != int(v)).map(repr),
-                           st.just("[1,2]"), st.just("{a:1}"))
+        values = st.one_of(
+            unknown,
+            st.floats(allow_nan=False, allow_infinity=False).filter(lambda v: v != int(v)).map(repr),
+            st.just("[1,2]"),
+            st.just("{a:1}"),
+        )
     elif base is float:
         values = st.one_of(unknown, st.just("[0.5]"), st.just("{a:1}"))
     elif base is bool:
@@ -135,27 +143,46 @@ TYPED = [f for f in FIELDS if wrong_type(f) is not None]
 
 odd_text = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=12)
 odd_key = st.tuples(st.sampled_from(["", *[g + "." for g in GROUPS]]), odd_text).map(
-    lambda t: t[0] + "zz" + t[1].replace("=", "_"))
+    lambda t: t[0] + "zz" + t[1].replace("=", "_")
+)
 path_tail = identifier.map(lambda s: s or "x")
 escape_paths = st.one_of(
-    path_tail.map(lambda s: f"runs/../{s}"), path_tail.map(lambda s: f"../{s}"), path_tail.map(lambda s: f"/tmp/{s}"),
-    path_tail.map(lambda s: f"runs/train/../../{s}"), st.just("/"), st.just(".."), st.just("runs"), st.just("."))
+    path_tail.map(lambda s: f"runs/../{s}"),
+    path_tail.map(lambda s: f"../{s}"),
+    path_tail.map(lambda s: f"/tmp/{s}"),
+    path_tail.map(lambda s: f"runs/train/../../{s}"),
+    st.just("/"),
+    st.just(".."),
+    st.just("runs"),
+    st.just("."),
+)
 
 bad_override = st.one_of(
     st.sampled_from(RANGED).flatmap(out_of_range),
     st.sampled_from(TYPED).flatmap(wrong_type),
     st.tuples(st.sampled_from(["", *[g + "." for g in GROUPS]]), unknown).map(lambda t: [f"{t[0]}{t[1]}=1"]),
-    unknown.map(lambda s: [f"+{s}=1"]),                                            # appended unknown key
+    unknown.map(lambda s: [f"+{s}=1"]),  # appended unknown key
     st.tuples(st.sampled_from(GROUPS), st.one_of(unknown, odd_text)).map(lambda t: [f"{t[0]}={t[1]}"]),
     odd_key.map(lambda k: [f"{k}=1"]),
     # (hydra.run.dir / hydra.sweep.dir may be any folder; the job folders under a sweep may not escape it)
-    st.tuples(st.sampled_from(["hydra.sweep.subdir", "hydra.output_subdir"]),
-              escape_paths.filter(lambda p: p.startswith("/") or ".." in p)).map(lambda t: [f"{t[0]}={t[1]}"]),
-    st.tuples(st.sampled_from(["name", "hydra.job.name"]), st.one_of(
-        path_tail.map(lambda s: f"../{s}"), path_tail.map(lambda s: f"a/{s}"), path_tail.map(lambda s: f"{s}..{s}"),
-        st.just(".."), odd_text.map(lambda s: f"x\x01{s}"))).map(lambda t: [f"{t[0]}='{t[1]}'"]),
+    st.tuples(
+        st.sampled_from(["hydra.sweep.subdir", "hydra.output_subdir"]),
+        escape_paths.filter(lambda p: p.startswith("/") or ".." in p),
+    ).map(lambda t: [f"{t[0]}={t[1]}"]),
+    st.tuples(
+        st.sampled_from(["name", "hydra.job.name"]),
+        st.one_of(
+            path_tail.map(lambda s: f"../{s}"),
+            path_tail.map(lambda s: f"a/{s}"),
+            path_tail.map(lambda s: f"{s}..{s}"),
+            st.just(".."),
+            odd_text.map(lambda s: f"x\x01{s}"),
+        ),
+    ).map(lambda t: [f"{t[0]}='{t[1]}'"]),
     st.one_of(escape_paths, path_tail.map(lambda s: f"runs/train/{s}")).map(lambda p: [f"resume={p}"]),
-    st.sampled_from(["=1", "a==b", "[", "model=", "trainer.epochs=1,", "~nope", "trainer.epochs=${oops}"]).map(lambda s: [s]),
+    st.sampled_from(["=1", "a==b", "[", "model=", "trainer.epochs=1,", "~nope", "trainer.epochs=${oops}"]).map(
+        lambda s: [s]
+    ),
 )
 
 
@@ -199,8 +226,12 @@ def empty_cwd(tmp_path):
         os.chdir(old)
 
 
-@settings(max_examples=int(os.environ.get("KOPT_FUZZ_EXAMPLES", "250")), deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("KOPT_FUZZ_EXAMPLES", "250")),
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(argv=command_lines())
 def test_bad_overrides_give_one_clean_error(argv, empty_cwd):
     with mock.patch("kopt.commands.train.run_hydra_app", _accepted):  # (the folder has no run to resume)
@@ -217,14 +248,28 @@ def test_bad_overrides_give_one_clean_error(argv, empty_cwd):
 TUNE_SEARCH = "search.model.width=choice(8, 16)"  # a valid search: the bad override is the only error
 bad_search = st.one_of(
     st.tuples(st.sampled_from(["model", "optimizer", "regularizer", "trainer"]), unknown).map(
-        lambda t: [f"search.{t[0]}.{t[1]}=choice(1, 2)"]),
-    st.sampled_from(["search.optimizer.lr=interval(1e-3", "search.model.width=choice()", "search.model.width=zz(1)",
-                     "search.optimizer.lr=interval(1e-1, 1e-3)", "search.regularizer.dropout=interval(0.5, 1.5)",
-                     "search.model.width=int(interval(0, 4))", "search.optimizer.lr=tag(log, interval(-1, 1))",
-                     "search.model=choice(nope)"]).map(lambda s: [s]),
-    st.tuples(st.just("tuner.study_name"), st.one_of(escape_paths.filter(lambda p: "/" in p or p.startswith(".")),
-                                                     path_tail.map(lambda s: f"a/{s}"),
-                                                     path_tail.map(lambda s: f".{s}"))).map(lambda t: [f"{t[0]}='{t[1]}'"]),
+        lambda t: [f"search.{t[0]}.{t[1]}=choice(1, 2)"]
+    ),
+    st.sampled_from(
+        [
+            "search.optimizer.lr=interval(1e-3",
+            "search.model.width=choice()",
+            "search.model.width=zz(1)",
+            "search.optimizer.lr=interval(1e-1, 1e-3)",
+            "search.regularizer.dropout=interval(0.5, 1.5)",
+            "search.model.width=int(interval(0, 4))",
+            "search.optimizer.lr=tag(log, interval(-1, 1))",
+            "search.model=choice(nope)",
+        ]
+    ).map(lambda s: [s]),
+    st.tuples(
+        st.just("tuner.study_name"),
+        st.one_of(
+            escape_paths.filter(lambda p: "/" in p or p.startswith(".")),
+            path_tail.map(lambda s: f"a/{s}"),
+            path_tail.map(lambda s: f".{s}"),
+        ),
+    ).map(lambda t: [f"{t[0]}='{t[1]}'"]),
 )
 
 
@@ -235,8 +280,12 @@ def tune_command_lines(draw):
     return ["tune", *prefix, TUNE_SEARCH, *bad]
 
 
-@settings(max_examples=int(os.environ.get("KOPT_FUZZ_TUNE_EXAMPLES", "100")), deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("KOPT_FUZZ_TUNE_EXAMPLES", "100")),
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(argv=tune_command_lines())
 def test_bad_tune_overrides_give_one_clean_error(argv, empty_cwd):
     with mock.patch("kopt.commands.tune.run_hydra_app", _accepted):
@@ -255,14 +304,17 @@ def test_fuzz_covers_every_group_and_bound():
     assert any(f.key == "trainer.early_stopping.patience" for f in RANGED)
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["trainer.epochs=-1"], "trainer.epochs"),
-    (["+zzunknown=1"], "zzunknown"),
-    (["hydra.sweep.subdir=../x"], "hydra.sweep.subdir"),
-    (["name=../../x"], "not a safe name"),
-    (["-m", "seed=0,-1"], "seed=-1"),
-    (["optimizer.lr=abc"], "optimizer.lr"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["trainer.epochs=-1"], "trainer.epochs"),
+        (["+zzunknown=1"], "zzunknown"),
+        (["hydra.sweep.subdir=../x"], "hydra.sweep.subdir"),
+        (["name=../../x"], "not a safe name"),
+        (["-m", "seed=0,-1"], "seed=-1"),
+        (["optimizer.lr=abc"], "optimizer.lr"),
+    ],
+)
 def test_bad_overrides_as_a_user_runs_them(args, needle, tmp_path):
     proc = run_kopt("train", *TINY, *args, cwd=tmp_path)
     assert_clean_error(proc, needle)
@@ -270,19 +322,29 @@ def test_bad_overrides_as_a_user_runs_them(args, needle, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("override", ["hydra.run.dir=runs/${hydra.job.name}/s${seed}", "hydra.run.dir=runs/a..b/c",
-                                      "hydra.sweep.dir=runs/multirun/mine", "name=baseline-v1.2"])
+@pytest.mark.parametrize(
+    "override",
+    [
+        "hydra.run.dir=runs/${hydra.job.name}/s${seed}",
+        "hydra.run.dir=runs/a..b/c",
+        "hydra.sweep.dir=runs/multirun/mine",
+        "name=baseline-v1.2",
+    ],
+)
 def test_paths_inside_runs_and_safe_names_are_accepted(override, tmp_path):
     proc = run_kopt("train", "--cfg", "job", override, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["tuner.study_name=../../x"], "tuner.study_name"),
-    (["resume=last"], "kopt tune does not take resume"),
-    (["search.model.zzwidth=choice(1, 2)"], "zzwidth"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["tuner.study_name=../../x"], "tuner.study_name"),
+        (["resume=last"], "kopt tune does not take resume"),
+        (["search.model.zzwidth=choice(1, 2)"], "zzwidth"),
+    ],
+)
 def test_bad_tune_overrides_as_a_user_runs_them(args, needle, tmp_path):
     proc = run_kopt("tune", *TINY, TUNE_SEARCH, *args, cwd=tmp_path)
     assert_clean_error(proc, needle)

@@ -10,21 +10,31 @@ import pytest
 from kopt.tune import workers
 
 
-@pytest.mark.parametrize("visible, n, expected", [
-    (["0", "1", "2", "3"], 4, ["0", "1", "2", "3"]),
-    (["0", "1", "2", "3"], 2, ["0", "1"]),
-    (["0", "1"], 5, ["0", "1", "0", "1", "0"]),          # more workers than GPUs: they share, in turn
-    (["2", "5"], 2, ["2", "5"]),                         # the user's own CUDA_VISIBLE_DEVICES subset
-    (["GPU-aa", "GPU-bb"], 2, ["GPU-aa", "GPU-bb"]),     # UUIDs pass through
-    ([], 3, [None, None, None]),                         # no GPU: the environment is left alone
-])
+@pytest.mark.parametrize(
+    "visible, n, expected",
+    [
+        (["0", "1", "2", "3"], 4, ["0", "1", "2", "3"]),
+        (["0", "1", "2", "3"], 2, ["0", "1"]),
+        (["0", "1"], 5, ["0", "1", "0", "1", "0"]),  # more workers than GPUs: they share, in turn
+        (["2", "5"], 2, ["2", "5"]),  # the user's own CUDA_VISIBLE_DEVICES subset
+        (["GPU-aa", "GPU-bb"], 2, ["GPU-aa", "GPU-bb"]),  # UUIDs pass through
+        ([], 3, [None, None, None]),  # no GPU: the environment is left alone
+    ],
+)
 def test_gpu_assignment(visible, n, expected):
     assert workers.gpu_assignment(visible, n) == expected
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("0,1,2", ["0", "1", "2"]), (" 3 , 1 ", ["3", "1"]), ("", []), ("-1", []), ("GPU-aa,GPU-bb", ["GPU-aa", "GPU-bb"]),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("0,1,2", ["0", "1", "2"]),
+        (" 3 , 1 ", ["3", "1"]),
+        ("", []),
+        ("-1", []),
+        ("GPU-aa,GPU-bb", ["GPU-aa", "GPU-bb"]),
+    ],
+)
 def test_visible_gpus_follow_cuda_visible_devices(value, expected):
     probed = []
     assert workers.visible_gpus({"CUDA_VISIBLE_DEVICES": value}, probe=lambda: probed.append(1) or ["9"]) == expected

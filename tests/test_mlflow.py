@@ -8,7 +8,6 @@ from urllib.parse import urlparse
 
 import pytest
 import yaml
-
 from conftest import TINY, read_summary, run_kopt
 
 
@@ -29,9 +28,20 @@ def test_a_study_is_a_parent_run_with_nested_trials_and_its_best_model(tmp_path,
     from mlflow.tracking import MlflowClient
 
     store = (tmp_path / "store").as_uri()
-    proc = run_kopt("tune", *TINY, "tuner=grid", "pruner=none", "tuner.study_name=ml", "tuner.retrain_best=false",
-                    "tuner.plots=false", "search.optimizer.lr=choice(1e-2, 3e-2)", "logger=mlflow",
-                    f"logger.tracking_uri={store}", "logger.experiment=tune", cwd=tmp_path)
+    proc = run_kopt(
+        "tune",
+        *TINY,
+        "tuner=grid",
+        "pruner=none",
+        "tuner.study_name=ml",
+        "tuner.retrain_best=false",
+        "tuner.plots=false",
+        "search.optimizer.lr=choice(1e-2, 3e-2)",
+        "logger=mlflow",
+        f"logger.tracking_uri={store}",
+        "logger.experiment=tune",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     summary = read_summary(tmp_path / "runs" / "tune" / "ml")
     client = MlflowClient(tracking_uri=store)

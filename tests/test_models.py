@@ -22,14 +22,14 @@ NO_REG = {"name": "none", "l1": 0.0, "l2": 0.0, "dropout": 0.0, "batchnorm": Tru
 
 # The published sizes (for 32x32x3 input and 10 classes): (preset, published figure, as printed).
 PAPER = [
-    ("resnet20", 0.27e6, "0.27M"),       # He et al. 2015, table 6
+    ("resnet20", 0.27e6, "0.27M"),  # He et al. 2015, table 6
     ("resnet32", 0.46e6, "0.46M"),
     ("resnet44", 0.66e6, "0.66M"),
     ("resnet56", 0.85e6, "0.85M"),
     ("resnet110", 1.7e6, "1.7M"),
-    ("densenet_bc100", 0.8e6, "0.8M"),   # Huang et al. 2017, table 2
+    ("densenet_bc100", 0.8e6, "0.8M"),  # Huang et al. 2017, table 2
     ("densenet40", 1.0e6, "1.0M"),
-    ("wrn_40_4", 8.9e6, "8.9M"),         # Zagoruyko & Komodakis 2016, table 4
+    ("wrn_40_4", 8.9e6, "8.9M"),  # Zagoruyko & Komodakis 2016, table 4
     ("wrn_16_8", 11.0e6, "11.0M"),
     ("wrn_28_10", 36.5e6, "36.5M"),
 ]
@@ -106,10 +106,14 @@ def test_v2_is_pre_activation():
     v2 = build_model(model_cfg(name="resnet", depth=14, version=2, shortcut="A"), reg(), CIFAR, 10)
 
     def after_add(model):
-        return [node.operation for layer in model.layers if isinstance(layer, keras.layers.Add)
-                for node in layer._outbound_nodes]
+        return [
+            node.operation
+            for layer in model.layers
+            if isinstance(layer, keras.layers.Add)
+            for node in layer._outbound_nodes
+        ]
 
-    assert all(isinstance(op, keras.layers.Activation) for op in after_add(v1))     # v1: add, then ReLU
+    assert all(isinstance(op, keras.layers.Activation) for op in after_add(v1))  # v1: add, then ReLU
     assert not any(isinstance(op, keras.layers.Activation) for op in after_add(v2))  # v2: un-activated sum
     assert any(isinstance(op, keras.layers.BatchNormalization) for op in after_add(v2))
     assert "final_bn" in [l.name for l in v2.layers] and "final_bn" not in [l.name for l in v1.layers]
@@ -118,11 +122,15 @@ def test_v2_is_pre_activation():
 def resnet20_macs() -> int:
     """Multiply-adds of ResNet-20 on 32x32x3, from the architecture of He et al. 2015."""
     conv = lambda hw, cin, cout, k=3: hw * hw * k * k * cin * cout  # noqa: E731
-    return (conv(32, 3, 16)                                          # stem
-            + 6 * conv(32, 16, 16)                                   # stage 1: 3 blocks x 2 convs
-            + conv(16, 16, 32) + 5 * conv(16, 32, 32)                # stage 2 (first conv strided)
-            + conv(8, 32, 64) + 5 * conv(8, 64, 64)                  # stage 3
-            + 64 * 10)                                               # dense
+    return (
+        conv(32, 3, 16)  # stem
+        + 6 * conv(32, 16, 16)  # stage 1: 3 blocks x 2 convs
+        + conv(16, 16, 32)
+        + 5 * conv(16, 32, 32)  # stage 2 (first conv strided)
+        + conv(8, 32, 64)
+        + 5 * conv(8, 64, 64)  # stage 3
+        + 64 * 10
+    )  # dense
 
 
 def test_resnet20_flops_match_the_architecture():
@@ -134,8 +142,14 @@ def test_resnet20_flops_match_the_architecture():
 
 def test_flops_counter_on_every_layer_kind():
     layers = keras.layers
-    inner = keras.Sequential([keras.Input((8, 8, 3)), layers.Conv2D(4, 3, padding="same"),
-                              layers.DepthwiseConv2D(3), layers.SeparableConv2D(5, 3)])
+    inner = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            layers.Conv2D(4, 3, padding="same"),
+            layers.DepthwiseConv2D(3),
+            layers.SeparableConv2D(5, 3),
+        ]
+    )
     inputs = keras.Input((8, 8, 3))
     inner(inputs)  # a call outside the model's graph must not be counted
     shared = layers.Conv2D(3, 1, name="shared")
@@ -148,12 +162,16 @@ def test_flops_counter_on_every_layer_kind():
     assert count_macs(model) == expected
 
 
-@pytest.mark.parametrize("rule,step,offset,paper", [
-    (resnet_blocks, 6, 2, [20, 32, 44, 56, 110, 1202]),
-    (wrn_blocks, 6, 4, [16, 22, 28, 40]),
-    (lambda d: densenet_layers(d, True), 6, 4, [100, 190, 250]),
-    (lambda d: densenet_layers(d, False), 3, 4, [40, 100]),
-], ids=["resnet", "wrn", "densenet_bc", "densenet"])
+@pytest.mark.parametrize(
+    "rule,step,offset,paper",
+    [
+        (resnet_blocks, 6, 2, [20, 32, 44, 56, 110, 1202]),
+        (wrn_blocks, 6, 4, [16, 22, 28, 40]),
+        (lambda d: densenet_layers(d, True), 6, 4, [100, 190, 250]),
+        (lambda d: densenet_layers(d, False), 3, 4, [40, 100]),
+    ],
+    ids=["resnet", "wrn", "densenet_bc", "densenet"],
+)
 def test_depth_rules_accept_exactly_the_formula(rule, step, offset, paper):
     for depth in [*range(-2, 260), *paper]:
         expected = depth >= step + offset and (depth - offset) % step == 0
@@ -180,10 +198,12 @@ def test_depth_error_names_the_formula_and_the_nearest_depths():
 SMALL = [
     model_cfg(name="resnet", depth=8, version=1, shortcut="A"),
     model_cfg(name="resnet", depth=8, version=2, shortcut="B"),
-    model_cfg(name="densenet", depth=10, growth_rate=4, compression=0.5, bottleneck=True, dropout=0.0,
-              init_filters=None),
-    model_cfg(name="densenet", depth=7, growth_rate=4, compression=1.0, bottleneck=False, dropout=0.0,
-              init_filters=None),
+    model_cfg(
+        name="densenet", depth=10, growth_rate=4, compression=0.5, bottleneck=True, dropout=0.0, init_filters=None
+    ),
+    model_cfg(
+        name="densenet", depth=7, growth_rate=4, compression=1.0, bottleneck=False, dropout=0.0, init_filters=None
+    ),
     model_cfg(name="wrn", depth=10, width=1, dropout=0.0),
     model_cfg(name="cnn", width=4, depth=3, convs_per_block=1, kernel_size=3, dense=8),
 ]
@@ -207,8 +227,11 @@ def test_tabular_input_is_refused(cfg):
 
 
 def kernel_layers(model):
-    return [l for l in model.layers if getattr(l, "kernel", None) is not None
-            or getattr(l, "depthwise_kernel", None) is not None]
+    return [
+        l
+        for l in model.layers
+        if getattr(l, "kernel", None) is not None or getattr(l, "depthwise_kernel", None) is not None
+    ]
 
 
 @pytest.mark.parametrize("cfg", SMALL, ids=SMALL_IDS)
@@ -254,8 +277,9 @@ def test_wrn_dropout_sits_between_the_two_convs():
 
 
 def test_densenet_dropout_follows_every_conv_but_the_stem():
-    cfg = model_cfg(name="densenet", depth=16, growth_rate=4, compression=0.5, bottleneck=True, dropout=0.2,
-                    init_filters=None)
+    cfg = model_cfg(
+        name="densenet", depth=16, growth_rate=4, compression=0.5, bottleneck=True, dropout=0.2, init_filters=None
+    )
     model = build_model(cfg, reg(), CIFAR, 10)
     convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
     drops = [l for l in model.layers if isinstance(l, keras.layers.Dropout)]
@@ -265,15 +289,27 @@ def test_densenet_dropout_follows_every_conv_but_the_stem():
 
 def test_densenet_structure_follows_the_paper():
     # DenseNet-BC-100, k=12: stem 2k = 24 channels, 16 layers per block, transitions halve the channels
-    model = build_model(model_cfg(name="densenet", depth=100, growth_rate=12, compression=0.5, bottleneck=True,
-                                  dropout=0.0, init_filters=None), reg(), CIFAR, 10)
+    model = build_model(
+        model_cfg(
+            name="densenet", depth=100, growth_rate=12, compression=0.5, bottleneck=True, dropout=0.0, init_filters=None
+        ),
+        reg(),
+        CIFAR,
+        10,
+    )
     assert model.get_layer("stem_conv").filters == 24
-    assert model.get_layer("block1_layer16_conv1x1").filters == 48      # bottleneck 4k
+    assert model.get_layer("block1_layer16_conv1x1").filters == 48  # bottleneck 4k
     assert model.get_layer("transition1_conv").filters == (24 + 16 * 12) // 2
     assert model.get_layer("transition2_conv").filters == (108 + 16 * 12) // 2
     assert model.get_layer("final_bn").input.shape[-1] == 150 + 16 * 12
-    plain = build_model(model_cfg(name="densenet", depth=40, growth_rate=12, compression=1.0, bottleneck=False,
-                                  dropout=0.0, init_filters=None), reg(), CIFAR, 10)
+    plain = build_model(
+        model_cfg(
+            name="densenet", depth=40, growth_rate=12, compression=1.0, bottleneck=False, dropout=0.0, init_filters=None
+        ),
+        reg(),
+        CIFAR,
+        10,
+    )
     assert plain.get_layer("stem_conv").filters == 16
     assert plain.get_layer("final_bn").input.shape[-1] == 16 + 3 * 12 * 12
 
@@ -286,11 +322,17 @@ def test_wrn_widths_follow_the_paper():
     assert model.get_layer("final_bn").input.shape[1:] == (8, 8, 640)
 
 
-@pytest.mark.parametrize("family,small,large", [
-    ("mlp", {"width": 16, "depth": 1}, {"width": 256, "depth": 3}),
-    ("cnn", {"width": 8, "depth": 1, "convs_per_block": 2, "kernel_size": 3, "dense": 0},
-            {"width": 64, "depth": 3, "convs_per_block": 2, "kernel_size": 3, "dense": 0}),
-])
+@pytest.mark.parametrize(
+    "family,small,large",
+    [
+        ("mlp", {"width": 16, "depth": 1}, {"width": 256, "depth": 3}),
+        (
+            "cnn",
+            {"width": 8, "depth": 1, "convs_per_block": 2, "kernel_size": 3, "dense": 0},
+            {"width": 64, "depth": 3, "convs_per_block": 2, "kernel_size": 3, "dense": 0},
+        ),
+    ],
+)
 def test_mlp_and_cnn_width_and_depth_knobs(family, small, large):
     def size(**knobs):
         return describe(model_cfg(name=family, **{**small, **knobs}), reg(), (8, 8, 1), 10)
@@ -305,7 +347,6 @@ def test_describe_reports_bytes_and_trainable():
     assert info["weights_bytes"] == 4 * info["params"]  # float32
     assert info["trainable_params"] < info["params"] and info["depth"] == 20
     assert info["flops"] == 2 * resnet20_macs()
-
 
 
 def test_fused_batchnorm_matches_keras_batchnorm():
@@ -334,11 +375,15 @@ def test_fused_batchnorm_matches_keras_batchnorm():
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=tol, atol=tol * float(np.abs(a).max()))
     for name in ("moving_mean", "moving_variance"):  # Keras averages the biased batch variance
         np.testing.assert_allclose(getattr(fused, name).numpy(), getattr(keras_bn, name).numpy(), rtol=1e-6)
-    np.testing.assert_allclose(np.asarray(fused(x, training=False)), np.asarray(keras_bn(x, training=False)),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(fused(x, training=False)), np.asarray(keras_bn(x, training=False)), rtol=1e-5, atol=1e-5
+    )
     flat = tf.reshape(x, (8, -1))  # 2-D input (after a dense layer): the Keras computation
-    np.testing.assert_allclose(np.asarray(FusedBatchNormalization()(flat, training=True)),
-                               np.asarray(keras.layers.BatchNormalization()(flat, training=True)), rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(FusedBatchNormalization()(flat, training=True)),
+        np.asarray(keras.layers.BatchNormalization()(flat, training=True)),
+        rtol=1e-6,
+    )
 
 
 def test_builders_use_fused_batchnorm_and_save_plain_keras():
@@ -350,8 +395,9 @@ def test_builders_use_fused_batchnorm_and_save_plain_keras():
     assert has_fused_batchnorm(model)
     copy = plain_keras_copy(model)
     assert not has_fused_batchnorm(copy)
-    assert sum(isinstance(l, keras.layers.BatchNormalization) for l in copy.layers) == \
-        sum(isinstance(l, FusedBatchNormalization) for l in model.layers)
+    assert sum(isinstance(l, keras.layers.BatchNormalization) for l in copy.layers) == sum(
+        isinstance(l, FusedBatchNormalization) for l in model.layers
+    )
     assert copy.count_params() == model.count_params() and len(copy.losses) == len(model.losses)
     np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
 

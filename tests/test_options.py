@@ -21,7 +21,7 @@ from kopt.validate import packaged_option, validate_group
 
 def _schema_classes():
     seen = []
-    for group, options in registry().items():
+    for options in registry().values():
         for cls in options.values():
             stack = [cls]
             while stack:
@@ -33,8 +33,12 @@ def _schema_classes():
 
 
 def test_schema_dataclasses_restate_no_default():
-    restated = [f"{cls.__name__}.{f.name}" for cls in _schema_classes() for f in dataclasses.fields(cls)
-                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING]
+    restated = [
+        f"{cls.__name__}.{f.name}"
+        for cls in _schema_classes()
+        for f in dataclasses.fields(cls)
+        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    ]
     assert not restated, f"defaults belong in configs/*.yaml, not in the schema: {restated}"
 
 
@@ -58,8 +62,11 @@ def _yaml_keys(node, prefix: str = "") -> set[str]:
     return out
 
 
-OPTION_FILES = sorted((p.parent.name, p.stem) for p in config_dir().glob("*/*.yaml")
-                      if p.parent.name in SCHEMAS and p.parent.name != "root")
+OPTION_FILES = sorted(
+    (p.parent.name, p.stem)
+    for p in config_dir().glob("*/*.yaml")
+    if p.parent.name in SCHEMAS and p.parent.name != "root"
+)
 
 
 @pytest.mark.parametrize("group,option", OPTION_FILES, ids=[f"{g}={o}" for g, o in OPTION_FILES])
@@ -91,6 +98,7 @@ def test_an_option_file_of_ones_own_takes_what_it_omits_from_configs():
 
 # --- facts live with their option ------------------------------------------------------------------
 
+
 def test_every_option_states_the_facts_its_checks_read():
     from kopt.data.augment import RECIPES
     from kopt.data.datasets import LOADERS
@@ -117,6 +125,7 @@ def test_facts_that_depend_on_the_config_are_computed_from_it():
 
 
 # --- the registry helper -----------------------------------------------------------------------
+
 
 def test_registry_names_unknown_options_and_calls_config_facts():
     reg = Registry("widget")

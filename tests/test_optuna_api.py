@@ -12,11 +12,13 @@ from kopt.tune import optuna_api
 def test_installed_optuna_is_in_the_range_the_adapter_was_written_for():
     assert optuna_api.supported(optuna.__version__), (
         f"Optuna {optuna.__version__} is outside {optuna_api.SUPPORTED}: check every function of "
-        "kopt/tune/optuna_api.py against it, then widen SUPPORTED")
+        "kopt/tune/optuna_api.py against it, then widen SUPPORTED"
+    )
 
 
-@pytest.mark.parametrize("version,ok", [("4.5.0", False), ("5.0.0", True), ("5.4.1.dev0", True),
-                                        ("6.0.0", False), ("10.0", False)])
+@pytest.mark.parametrize(
+    "version,ok", [("4.5.0", False), ("5.0.0", True), ("5.4.1.dev0", True), ("6.0.0", False), ("10.0", False)]
+)
 def test_supported_reads_version_strings(version, ok):
     assert optuna_api.supported(version) is ok
 

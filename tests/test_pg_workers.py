@@ -9,20 +9,39 @@ import subprocess
 import sys
 
 import optuna
-
 from conftest import TINY_DATA, assert_clean_error, kopt_env, run_kopt, wait_for
 
 N_TRIALS = 8
 STUDY = "pgw"
-TUNE = [*TINY_DATA, "dataset.size=300", "trainer.epochs=6", "model=mlp", "model.depth=1", "model.width=16",
-        "tuner=random", "pruner=none", f"tuner.n_trials={N_TRIALS}", f"tuner.study_name={STUDY}",
-        "tuner.heartbeat_interval=1", "tuner.grace_period=3", "tuner.retrain_best=false", "tuner.plots=false",
-        "search.optimizer.lr=tag(log, interval(1e-3, 1e-1))"]  # continuous: 8 distinct configs (none reused)
+TUNE = [
+    *TINY_DATA,
+    "dataset.size=300",
+    "trainer.epochs=6",
+    "model=mlp",
+    "model.depth=1",
+    "model.width=16",
+    "tuner=random",
+    "pruner=none",
+    f"tuner.n_trials={N_TRIALS}",
+    f"tuner.study_name={STUDY}",
+    "tuner.heartbeat_interval=1",
+    "tuner.grace_period=3",
+    "tuner.retrain_best=false",
+    "tuner.plots=false",
+    "search.optimizer.lr=tag(log, interval(1e-3, 1e-1))",
+]  # continuous: 8 distinct configs (none reused)
 
 
 def start_kopt(*args, cwd) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "kopt", *args], cwd=cwd, env=kopt_env(), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "kopt", *args],
+        cwd=cwd,
+        env=kopt_env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def load(url):
@@ -41,7 +60,9 @@ def test_workers_share_a_postgresql_study_and_a_killed_workers_trial_is_retried(
     workers = []
     for i in range(3):
         (tmp_path / f"w{i}").mkdir()
-        workers.append(start_kopt("worker", f"tuner.storage={pg_url}", f"tuner.study_name={STUDY}", cwd=tmp_path / f"w{i}"))
+        workers.append(
+            start_kopt("worker", f"tuner.storage={pg_url}", f"tuner.study_name={STUDY}", cwd=tmp_path / f"w{i}")
+        )
     victim = workers[0]
 
     def victims_running_trial():
@@ -66,7 +87,9 @@ def test_workers_share_a_postgresql_study_and_a_killed_workers_trial_is_retried(
     assert len(retries) == 1 and retries[0].state.name in ("COMPLETE", "PRUNED"), retries
     assert retries[0].params == killed.params
     # each trial's run dir is on the machine (here: the folder) of the process that ran it
-    dirs = [tmp_path / "tune" / "runs" / "tune" / STUDY] + [tmp_path / f"w{i}" / "runs" / "tune" / STUDY for i in (1, 2)]
+    dirs = [tmp_path / "tune" / "runs" / "tune" / STUDY] + [
+        tmp_path / f"w{i}" / "runs" / "tune" / STUDY for i in (1, 2)
+    ]
     ran = {int(d.name) for root in dirs if (root / "trials").is_dir() for d in (root / "trials").iterdir()}
     assert {t.number for t in finished} <= ran
 

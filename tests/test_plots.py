@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from test_report import fake_run
 
 
@@ -55,8 +54,18 @@ def legend_clear_of_axes(fig) -> None:
 
 def write_metrics(run_dir: Path, folds: int, epochs: int) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    rows = [{"fold": f, "epoch": e, "loss": 1.0 / e, "accuracy": 0.5 + 0.01 * e, "val_loss": 1.1 / e,
-             "val_accuracy": 0.5 + 0.01 * e - 0.01 * f} for f in range(folds) for e in range(1, epochs + 1)]
+    rows = [
+        {
+            "fold": f,
+            "epoch": e,
+            "loss": 1.0 / e,
+            "accuracy": 0.5 + 0.01 * e,
+            "val_loss": 1.1 / e,
+            "val_accuracy": 0.5 + 0.01 * e - 0.01 * f,
+        }
+        for f in range(folds)
+        for e in range(1, epochs + 1)
+    ]
     (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
@@ -80,10 +89,18 @@ def runs_with_a_default(tmp_path: Path) -> Path:
     """Three runs: model.width=8, model.width left at its default (128), and a failed one."""
     runs = tmp_path / "runs"
     config = {"seed": 0, "model": {"name": "mlp", "width": 128, "depth": 2}}
-    for name, overrides, status in (("a", ["model.width=8"], "completed"), ("b", [], "completed"),
-                                    ("c", ["optimizer.lr=1e30"], "failed")):
-        run = fake_run(runs / name, status=status, overrides=overrides, metrics={"val_accuracy": 0.5},
-                       epochs=4 if status == "completed" else 2)
+    for name, overrides, status in (
+        ("a", ["model.width=8"], "completed"),
+        ("b", [], "completed"),
+        ("c", ["optimizer.lr=1e30"], "failed"),
+    ):
+        run = fake_run(
+            runs / name,
+            status=status,
+            overrides=overrides,
+            metrics={"val_accuracy": 0.5},
+            epochs=4 if status == "completed" else 2,
+        )
         cfg = json.loads(json.dumps(config))
         for override in overrides:
             key, value = override.split("=")
@@ -94,7 +111,8 @@ def runs_with_a_default(tmp_path: Path) -> Path:
 
 
 def test_report_png_names_defaults_by_value_marks_failed_runs_and_keeps_legends_off_the_lines(
-        runs_with_a_default, figures, monkeypatch):
+    runs_with_a_default, figures, monkeypatch
+):
     from kopt.commands.report import main
 
     monkeypatch.chdir(runs_with_a_default)
@@ -126,6 +144,7 @@ def test_run_record_value_falls_back_to_the_composed_config(runs_with_a_default)
 
 class Plan:
     """What write_plots reads of a TunePlan."""
+
     metric, direction, pruner_name = "val_accuracy", "maximize", "median"
 
 
@@ -159,8 +178,12 @@ def test_study_plots_name_the_metric_mark_pruned_and_failed_and_show_every_line(
 
     study = fake_study(7)
     done = write_plots(tmp_path, study, Plan)
-    assert set(done) == {"optimization_history.png", "param_importances.png", "parallel_coordinate.png",
-                         "intermediate_values.png"}
+    assert set(done) == {
+        "optimization_history.png",
+        "param_importances.png",
+        "parallel_coordinate.png",
+        "intermediate_values.png",
+    }
     # importances: 5 completed trials are below the documented minimum; a figure says so, no bars
     assert done["param_importances.png"].startswith("skipped") and "10" in done["param_importances.png"]
     history, importances, parallel, intermediate = (f.axes[0] for f in figures)
@@ -206,7 +229,8 @@ def test_parallel_coordinates_draw_optunas_best_trial_on_top_among_ties(directio
     study = optuna.create_study(direction=direction)
     dist = {"optimizer.lr": FloatDistribution(1e-4, 1e-1, log=True)}
     for i, value in enumerate(values):
-        study.add_trial(optuna.trial.create_trial(params={"optimizer.lr": 10 ** -(i + 1)}, distributions=dist,
-                                                  value=value))
+        study.add_trial(
+            optuna.trial.create_trial(params={"optimizer.lr": 10 ** -(i + 1)}, distributions=dist, value=value)
+        )
     ax = parallel_figure(study.trials, "val_loss", direction).axes[0]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [f"best: trial {study.best_trial.number}"]

@@ -12,16 +12,25 @@ import shutil
 
 import numpy as np
 import pytest
-
 from conftest import TINY_DATA, assert_clean_error, run_kopt
+
 from kopt.errors import KoptError
 
 pytest.importorskip("tensorflow")
 # one worker trains the module's two runs once (make test runs --dist loadgroup)
 pytestmark = pytest.mark.xdist_group("usemodel")
 
-IMAGE = [*TINY_DATA, "dataset.size=120", "model=cnn", "model.width=4", "model.dense=0", "split=kfold", "split.k=2",
-         "trainer.epochs=1", "trainer.tta=flip"]
+IMAGE = [
+    *TINY_DATA,
+    "dataset.size=120",
+    "model=cnn",
+    "model.width=4",
+    "model.dense=0",
+    "split=kfold",
+    "split.k=2",
+    "trainer.epochs=1",
+    "trainer.tta=flip",
+]
 FEATURES = ["petal", "sepal", "stem"]
 
 
@@ -71,8 +80,18 @@ def runs(tmp_path_factory):
     labels = np.array(["a", "b", "c"])[np.arange(90) % 3]
     x = rng.normal(size=(90, 3)) + (np.arange(90) % 3)[:, None]
     _write_csv(root / "train.csv", [[*map(float, row), lab] for row, lab in zip(x, labels)], [*FEATURES, "kind"])
-    _train(["dataset=csv", f"dataset.path={root / 'train.csv'}", "dataset.label=kind", "model=mlp", "model.width=8",
-            "model.depth=1", "trainer.epochs=1"], root / "tabular")
+    _train(
+        [
+            "dataset=csv",
+            f"dataset.path={root / 'train.csv'}",
+            "dataset.label=kind",
+            "model=mlp",
+            "model.width=8",
+            "model.depth=1",
+            "trainer.epochs=1",
+        ],
+        root / "tabular",
+    )
     data = load_dataset(image_cfg.dataset, int(image_cfg.seed))
     return {"root": root, "image": root / "image", "tabular": root / "tabular", "calls": calls, "data": data}
 
@@ -97,6 +116,7 @@ def _npz(run):
 
 
 # ------------------------------------------------------------------------------------------- TTA
+
 
 def test_tta_views_passes_and_tabular_refusal():
     from kopt import tta
@@ -155,14 +175,21 @@ def test_a_finished_fold_keeps_its_tta_metrics_across_a_resume(tmp_path):
     from kopt.training.checkpoint import CheckpointStore
     from kopt.training.run import FoldResult
 
-    metrics = {"val_accuracy": 0.5, "val_loss": 1.0, "test_accuracy": 0.6, "test_loss": 0.9,
-               "test_accuracy_tta": 0.7, "test_loss_tta": 0.8}
+    metrics = {
+        "val_accuracy": 0.5,
+        "val_loss": 1.0,
+        "test_accuracy": 0.6,
+        "test_loss": 0.9,
+        "test_accuracy_tta": 0.7,
+        "test_loss_tta": 0.8,
+    }
     store = CheckpointStore(tmp_path)
     store.save_result(FoldResult(0, 1, 1, metrics, np.full((3, 2), 0.5, "float32"), 1.0))
     assert store.load_result(0).metrics == metrics
 
 
 # --------------------------------------------------------------------------------------- predict
+
 
 def test_predict_npz_npy_and_dataset_reproduce_predictions_npz(runs, tmp_path):
     run, data = runs["image"], runs["data"]
@@ -209,8 +236,13 @@ def test_predict_image_folder_and_files(runs, tmp_path):
     models = [keras.saving.load_model(runs["image"] / f"model_fold{k}.keras", safe_mode=True) for k in range(2)]
     expected = np.mean([m.predict(pixels[order, ..., None].astype("float32"), verbose=0) for m in models], axis=0)
     assert np.abs(probs - expected).max() < 1e-4
-    _predict(runs["image"], tmp_path / "imgs" / "1" / "im3.png", tmp_path / "imgs" / "0" / "im0.png",
-             "--out", tmp_path / "files.csv")
+    _predict(
+        runs["image"],
+        tmp_path / "imgs" / "1" / "im3.png",
+        tmp_path / "imgs" / "0" / "im0.png",
+        "--out",
+        tmp_path / "files.csv",
+    )
     header, rows, probs = _read(tmp_path / "files.csv")
     assert [r[0] for r in rows] == ["im3.png", "im0.png"] and "label" not in header
     assert np.abs(probs - expected[[3, 0]]).max() < 1e-4
@@ -223,8 +255,11 @@ def test_predict_csv_by_column_name_with_ids_and_labels(runs, tmp_path):
         rows = list(csv.reader(fh))[1:]
     test = [rows[i] for i in saved["test_idx"]]
     # columns in another order, an id column: matched by name
-    _write_csv(tmp_path / "new.csv", [[f"r{i}", r[2], r[3], r[0], r[1]] for i, r in enumerate(test)],
-               ["id", "stem", "kind", "petal", "sepal"])
+    _write_csv(
+        tmp_path / "new.csv",
+        [[f"r{i}", r[2], r[3], r[0], r[1]] for i, r in enumerate(test)],
+        ["id", "stem", "kind", "petal", "sepal"],
+    )
     _predict(run, tmp_path / "new.csv", "--out", tmp_path / "out.csv")
     header, out, probs = _read(tmp_path / "out.csv")
     assert header == ["id", "predicted", "label", "prob_a", "prob_b", "prob_c"]
@@ -283,11 +318,13 @@ def test_kopt_predict_command(runs, tmp_path):
     accuracy = float((saved["probs"].argmax(axis=1) == saved["y_true"]).mean())
     assert f"accuracy {accuracy:.4f}" in proc.stdout and "confusion matrix" in proc.stdout
     assert np.abs(_read(tmp_path / "p.csv")[2] - saved["probs"]).max() < 1e-4
-    assert_clean_error(run_kopt("predict", str(runs["image"]), "nothing.npz", cwd=tmp_path), "nothing.npz",
-                       "no such file")
+    assert_clean_error(
+        run_kopt("predict", str(runs["image"]), "nothing.npz", cwd=tmp_path), "nothing.npz", "no such file"
+    )
 
 
 # ---------------------------------------------------------------------------------------- export
+
 
 def _export(*argv):
     from kopt.commands.export import main
@@ -391,5 +428,6 @@ def test_kopt_export_command(runs, tmp_path):
     assert proc.returncode == 0, proc.stderr
     (out,) = (tmp_path / "runs" / "export").iterdir()
     assert (out / "saved_model" / "saved_model.pb").is_file() and (out / "model_card.md").is_file()
-    assert_clean_error(run_kopt("export", str(runs["tabular"]), "--format", "tflite", cwd=tmp_path),
-                       "--format", "litert")
+    assert_clean_error(
+        run_kopt("export", str(runs["tabular"]), "--format", "tflite", cwd=tmp_path), "--format", "litert"
+    )

@@ -24,8 +24,11 @@ def rejection_rates(scoring: str, seed: int = 0, alpha: float = 0.05) -> dict[st
     true = np.clip(ACCURACY + sd * rng.standard_normal((N_SIMS, 2, 10, EPOCHS)), 0, 1)
     curves = rng.binomial(N_VAL, true) / N_VAL
     scores = protocol.fold_score(curves, scoring)  # (N_SIMS, 2 sides, 10 folds)
-    tests = {"cv5x2_f": stats.cv5x2_f_test, "cv5x2_t": stats.cv5x2_t_test,
-             "nadeau_bengio": lambda a, b: stats.corrected_resampled_t_test(a, b, N_VAL, N_VAL)}
+    tests = {
+        "cv5x2_f": stats.cv5x2_f_test,
+        "cv5x2_t": stats.cv5x2_t_test,
+        "nadeau_bengio": lambda a, b: stats.corrected_resampled_t_test(a, b, N_VAL, N_VAL),
+    }
     return {name: float(np.mean([test(a, b).p_value < alpha for a, b in scores])) for name, test in tests.items()}
 
 
@@ -46,10 +49,13 @@ def test_fold_score_per_protocol():
         protocol.fold_score(curve, "inner")
 
 
-@pytest.mark.parametrize("summary, expected", [
-    ({"protocol": "fixed"}, ("fixed", False)),
-    ({"protocol": "best_epoch"}, ("best_epoch", True)),
-    ({}, ("unknown, probably best-epoch selection", True)),  # runs written before the record
-])
+@pytest.mark.parametrize(
+    "summary, expected",
+    [
+        ({"protocol": "fixed"}, ("fixed", False)),
+        ({"protocol": "best_epoch"}, ("best_epoch", True)),
+        ({}, ("unknown, probably best-epoch selection", True)),  # runs written before the record
+    ],
+)
 def test_protocol_of_a_run(summary, expected):
     assert protocol.of_run(summary) == expected

@@ -10,24 +10,49 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import assert_clean_error, run_kopt
 
 
-def fake_run(path: Path, status: str = "completed", overrides=(), choices=None, seed: int = 0, metrics=None,
-             folds: int = 1, error: str | None = None, epochs: int = 3) -> Path:
+def fake_run(
+    path: Path,
+    status: str = "completed",
+    overrides=(),
+    choices=None,
+    seed: int = 0,
+    metrics=None,
+    folds: int = 1,
+    error: str | None = None,
+    epochs: int = 3,
+) -> Path:
     """A run dir as `kopt train` writes it (summary.json, .hydra/overrides.yaml, metrics.jsonl)."""
     (path / ".hydra").mkdir(parents=True)
     (path / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(list(overrides)))
     (path / ".hydra" / "config.yaml").write_text("seed: 0\n")
-    summary = {"status": status, "metrics": metrics or {}, "folds": [{"fold": i} for i in range(folds)],
-               "params": 1234, "duration_s": 2.5, "seed": seed, "choices": choices or {"model": "mlp"}}
+    summary = {
+        "status": status,
+        "metrics": metrics or {},
+        "folds": [{"fold": i} for i in range(folds)],
+        "params": 1234,
+        "duration_s": 2.5,
+        "seed": seed,
+        "choices": choices or {"model": "mlp"},
+    }
     if error:
         summary["error"] = error
     (path / "summary.json").write_text(json.dumps(summary))
     base = (metrics or {}).get("val_accuracy", 0.5)
-    rows = [{"fold": f, "epoch": e, "loss": 1.0 / e, "accuracy": base * e / epochs, "val_loss": 1.2 / e,
-             "val_accuracy": base * e / epochs - 0.01 * f} for f in range(folds) for e in range(1, epochs + 1)]
+    rows = [
+        {
+            "fold": f,
+            "epoch": e,
+            "loss": 1.0 / e,
+            "accuracy": base * e / epochs,
+            "val_loss": 1.2 / e,
+            "val_accuracy": base * e / epochs - 0.01 * f,
+        }
+        for f in range(folds)
+        for e in range(1, epochs + 1)
+    ]
     (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
@@ -53,16 +78,24 @@ def runs_tree(tmp_path: Path) -> Path:
     (runs / "train" / "2026-01-01_00-00-04_000001" / ".hydra" / "config.yaml").write_text("seed: 0\n")
     sweep = runs / "multirun" / "2026-01-02_00-00-00_000001"
     for job, (reg, seed) in enumerate([("none", 0), ("l2", 0), ("none", 1), ("l2", 1)]):
-        fake_run(sweep / str(job), overrides=[f"regularizer={reg}", f"seed={seed}"], seed=seed,
-                 choices={"model": "mlp", "regularizer": reg}, metrics=m(0.6 + 0.1 * job, 0.5 + 0.05 * job))
+        fake_run(
+            sweep / str(job),
+            overrides=[f"regularizer={reg}", f"seed={seed}"],
+            seed=seed,
+            choices={"model": "mlp", "regularizer": reg},
+            metrics=m(0.6 + 0.1 * job, 0.5 + 0.05 * job),
+        )
     (sweep / "multirun.yaml").write_text("hydra: {}\n")
     study = runs / "tune" / "lr-study"
     (study / ".hydra").mkdir(parents=True)
     (study / ".hydra" / "config.yaml").write_text("seed: 0\n")
     (study / "summary.json").write_text(json.dumps({"status": "completed", "best": {"value": 0.9}}))
     for trial in range(2):
-        fake_run(study / "trials" / str(trial), overrides=[f"optimizer.lr={0.1 / (trial + 1)}"],
-                 metrics=m(0.9 - 0.1 * trial, 0.85))
+        fake_run(
+            study / "trials" / str(trial),
+            overrides=[f"optimizer.lr={0.1 / (trial + 1)}"],
+            metrics=m(0.9 - 0.1 * trial, 0.85),
+        )
     return tmp_path
 
 
@@ -86,8 +119,17 @@ def test_report_finds_every_run_and_shows_every_status(runs_tree):
 def test_report_takes_any_mix_of_paths_without_duplicates(runs_tree):
     sweep = "runs/multirun/2026-01-02_00-00-00_000001"
     single = "runs/train/2026-01-01_00-00-00_000001"
-    proc = run_kopt("report", sweep, single, f"{sweep}/1", "runs/tune/lr-study", f"{single}/summary.json",
-                    "--csv", "mix.csv", cwd=runs_tree)
+    proc = run_kopt(
+        "report",
+        sweep,
+        single,
+        f"{sweep}/1",
+        "runs/tune/lr-study",
+        f"{single}/summary.json",
+        "--csv",
+        "mix.csv",
+        cwd=runs_tree,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     runs = [Path(r["run"]).as_posix() for r in read_csv(runs_tree / "mix.csv")]  # as given: relative to the cwd
     assert runs == [f"{sweep}/{j}" for j in range(4)] + [single] + [f"runs/tune/lr-study/trials/{t}" for t in range(2)]
@@ -99,8 +141,13 @@ def test_group_by_gives_mean_and_std_over_seeds_of_completed_runs(runs_tree):
     i = 0
     for model, accs in vals.items():
         for seed, acc in enumerate(accs):
-            fake_run(runs / str(i), overrides=[f"model={model}", f"seed={seed}"], choices={"model": model},
-                     seed=seed, metrics=m(acc, acc - 0.05))
+            fake_run(
+                runs / str(i),
+                overrides=[f"model={model}", f"seed={seed}"],
+                choices={"model": model},
+                seed=seed,
+                metrics=m(acc, acc - 0.05),
+            )
             i += 1
     fake_run(runs / str(i), status="failed", overrides=["model=mlp", "seed=9"], seed=9, error="boom")
     proc = run_kopt("report", "runs/g", "--group-by", "model", "--csv", "g.csv", "--markdown", "g.md", cwd=runs_tree)
@@ -132,8 +179,12 @@ def test_group_of_one_kfold_run_shows_the_std_across_folds(tmp_path):
 def test_sort_orders_runs_best_first_and_puts_runs_without_the_value_last(runs_tree):
     sweep = "runs/multirun/2026-01-02_00-00-00_000001"
     fails = "runs/train/2026-01-01_00-00-01_000001"
-    for spec, key, reverse in (("val_accuracy", "val_accuracy", True), ("val_loss", "val_loss", False),
-                               ("val_accuracy:asc", "val_accuracy", False), ("test_loss:desc", "test_loss", True)):
+    for spec, key, reverse in (
+        ("val_accuracy", "val_accuracy", True),
+        ("val_loss", "val_loss", False),
+        ("val_accuracy:asc", "val_accuracy", False),
+        ("test_loss:desc", "test_loss", True),
+    ):
         proc = run_kopt("report", sweep, fails, "--sort", spec, "--csv", "s.csv", cwd=runs_tree)
         assert proc.returncode == 0, proc.stderr
         rows = read_csv(runs_tree / "s.csv")
@@ -158,18 +209,21 @@ def test_status_filter_and_plot(runs_tree):
         assert len(img.convert("RGB").getcolors(maxcolors=1 << 16) or range(1 << 16)) > 10
 
 
-@pytest.mark.parametrize("args, needles", [
-    (["no/such/dir"], ["no/such/dir", "no such file or folder"]),
-    (["empty"], ["no run dirs found", "empty"]),
-    (["runs", "--group-by", "modle"], ["--group-by modle", "allowed", "regularizer"]),
-    (["runs", "--sort", "val_acc"], ["--sort val_acc", "val_accuracy"]),
-    (["runs", "--sort", "val_accuracy:up"], ["asc or desc"]),
-    (["runs", "--plot", "fig.txt"], ["--plot fig.txt", ".png"]),
-    (["runs", "--csv", "missing/out.csv"], ["--csv missing/out.csv", "does not exist"]),
-    (["runs", "--metric", "f1"], ["--metric", "f1"]),
-    (["runs", "--status", "done"], ["--status done"]),
-    (["runs", "--frobnicate"], ["--frobnicate"]),
-])
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["no/such/dir"], ["no/such/dir", "no such file or folder"]),
+        (["empty"], ["no run dirs found", "empty"]),
+        (["runs", "--group-by", "modle"], ["--group-by modle", "allowed", "regularizer"]),
+        (["runs", "--sort", "val_acc"], ["--sort val_acc", "val_accuracy"]),
+        (["runs", "--sort", "val_accuracy:up"], ["asc or desc"]),
+        (["runs", "--plot", "fig.txt"], ["--plot fig.txt", ".png"]),
+        (["runs", "--csv", "missing/out.csv"], ["--csv missing/out.csv", "does not exist"]),
+        (["runs", "--metric", "f1"], ["--metric", "f1"]),
+        (["runs", "--status", "done"], ["--status done"]),
+        (["runs", "--frobnicate"], ["--frobnicate"]),
+    ],
+)
 def test_report_errors_are_one_clean_line(runs_tree, args, needles):
     (runs_tree / "empty").mkdir()
     proc = run_kopt("report", *args, cwd=runs_tree)
@@ -185,8 +239,16 @@ def test_report_is_listed_and_has_help(tmp_path):
 
 
 def test_slurm_preset_composes_from_submitit(tmp_path):
-    proc = run_kopt("train", "hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.gpus_per_task=1",
-                    "hydra.launcher.timeout_min=120", "--cfg", "hydra", cwd=tmp_path)
+    proc = run_kopt(
+        "train",
+        "hydra/launcher=slurm",
+        "hydra.launcher.partition=gpu",
+        "hydra.launcher.gpus_per_task=1",
+        "hydra.launcher.timeout_min=120",
+        "--cfg",
+        "hydra",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     launcher = yaml.safe_load(proc.stdout)["hydra"]["launcher"]
     assert launcher["_target_"] == "hydra_plugins.kopt_launcher.slurm_launcher.SlurmLauncher"  # submitit's, extended
@@ -231,20 +293,22 @@ def test_mean_std_and_sort_helpers():
     values = [0.25, 0.5, 0.125]
     assert mean_std(values) == pytest.approx((statistics.mean(values), statistics.stdev(values)))
     assert mean_std([0.5]) == (0.5, None) and mean_std([]) == (None, None)
-    recs = [RunRecord(Path(str(i)), "completed", keys={"optimizer.lr": lr}) for i, lr in enumerate(["0.1", "1e-3", "0.01"])]
+    recs = [
+        RunRecord(Path(str(i)), "completed", keys={"optimizer.lr": lr}) for i, lr in enumerate(["0.1", "1e-3", "0.01"])
+    ]
     assert [r.keys["optimizer.lr"] for r in sort_records(recs, "optimizer.lr")] == ["1e-3", "0.01", "0.1"]  # numeric
 
 
 def test_mlflow_logger_logs_params_epochs_and_model(tmp_path, monkeypatch):
     pytest.importorskip("mlflow")
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # for this test's own client (kopt sets it itself)
+    from conftest import TINY, only_run_dir, read_summary
     from mlflow.tracking import MlflowClient
 
-    from conftest import TINY, only_run_dir, read_summary
-
     store = tmp_path / "store"
-    proc = run_kopt("train", *TINY, "logger=mlflow", f"logger.tracking_uri={store.as_uri()}",
-                    "logger.experiment=exp1", cwd=tmp_path)
+    proc = run_kopt(
+        "train", *TINY, "logger=mlflow", f"logger.tracking_uri={store.as_uri()}", "logger.experiment=exp1", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run_dir = only_run_dir(tmp_path)
     client = MlflowClient(tracking_uri=store.as_uri())

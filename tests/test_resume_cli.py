@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import TINY, assert_clean_error, run_kopt
 
 
@@ -45,8 +44,10 @@ def test_same_valued_overrides_are_accepted(tmp_path, composed):
     assert "already completed" in proc.stdout
 
 
-@pytest.mark.parametrize("override,needle", [("trainer.epochs=5", "trainer.epochs: 2 -> 5"),
-                                             ("model=cnn", "model."), ("seed=3", "seed: 0 -> 3")])
+@pytest.mark.parametrize(
+    "override,needle",
+    [("trainer.epochs=5", "trainer.epochs: 2 -> 5"), ("model=cnn", "model."), ("seed=3", "seed: 0 -> 3")],
+)
 def test_conflicting_override_is_refused(tmp_path, composed, override, needle):
     run = fake_run(tmp_path, composed, "interrupted")
     proc = run_kopt("train", f"resume={run.relative_to(tmp_path)}", override, cwd=tmp_path)
@@ -60,13 +61,16 @@ def test_hydra_overrides_are_refused_with_resume(tmp_path, composed, override):
     assert_clean_error(proc, override, "cannot be combined with resume")
 
 
-@pytest.mark.parametrize("target,needle", [
-    ("last", "no run to resume in runs/train"),
-    ("runs/train/missing", "not a kopt run dir"),
-    ("../outside", "not a kopt run dir"),  # a run dir may be anywhere, but it must be one
-    ("/", "not a kopt run dir"),
-    ("runs/../runs/train/x", "not a kopt run dir"),
-])
+@pytest.mark.parametrize(
+    "target,needle",
+    [
+        ("last", "no run to resume in runs/train"),
+        ("runs/train/missing", "not a kopt run dir"),
+        ("../outside", "not a kopt run dir"),  # a run dir may be anywhere, but it must be one
+        ("/", "not a kopt run dir"),
+        ("runs/../runs/train/x", "not a kopt run dir"),
+    ],
+)
 def test_bad_resume_targets(tmp_path, target, needle):
     proc = run_kopt("train", f"resume={target}", cwd=tmp_path)
     assert_clean_error(proc, needle)
@@ -93,7 +97,9 @@ def test_sweep_resume_needs_a_matching_sweep(tmp_path):
     assert_clean_error(proc, "resume=true", "no sweep in runs/multirun was started with these overrides")
     sweep = tmp_path / "runs" / "multirun" / "2026-01-01_00-00-00_000000"
     sweep.mkdir(parents=True)
-    (sweep / "multirun.yaml").write_text("hydra:\n  overrides:\n    task:\n    - seed=0,1,2\n  sweep:\n    subdir: ${hydra.job.num}\n")
+    (sweep / "multirun.yaml").write_text(
+        "hydra:\n  overrides:\n    task:\n    - seed=0,1,2\n  sweep:\n    subdir: ${hydra.job.num}\n"
+    )
     proc = run_kopt("train", "-m", *TINY, "seed=0,1", f"resume={sweep.relative_to(tmp_path)}", cwd=tmp_path)
     assert_clean_error(proc, "was started with other overrides", "seed=0,1,2")
     proc = run_kopt("train", f"resume={sweep.relative_to(tmp_path)}", cwd=tmp_path)

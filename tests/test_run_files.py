@@ -18,9 +18,16 @@ ANSI = re.compile(r"\x1b\[")
 
 
 def kopt_under_umask(*args: str, cwd: Path, umask: int = 0o022) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kopt", *args], cwd=cwd, env=kopt_env(), text=True,
-                          capture_output=True, timeout=600, stdin=subprocess.DEVNULL,
-                          preexec_fn=lambda: os.umask(umask))
+    return subprocess.run(
+        [sys.executable, "-m", "kopt", *args],
+        cwd=cwd,
+        env=kopt_env(),
+        text=True,
+        capture_output=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=lambda: os.umask(umask),
+    )
 
 
 def modes(folder: Path) -> dict[str, int]:
@@ -32,8 +39,15 @@ def test_train_files_modes_log_and_fold_numbers(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = only_run_dir(tmp_path)
     found = modes(run)
-    for name in ("summary.json", "metrics.jsonl", "predictions.npz", "splits.npz", "model_fold0.keras", "train.log",
-                 ".hydra/config.yaml"):
+    for name in (
+        "summary.json",
+        "metrics.jsonl",
+        "predictions.npz",
+        "splits.npz",
+        "model_fold0.keras",
+        "train.log",
+        ".hydra/config.yaml",
+    ):
         assert found.get(name) == 0o644, (name, oct(found.get(name, 0)))
     assert all(mode == 0o644 for mode in found.values()), {k: oct(v) for k, v in found.items() if v != 0o644}
 
@@ -57,14 +71,28 @@ def test_train_files_modes_log_and_fold_numbers(tmp_path):
 
 
 def test_tune_files_modes_and_log(tmp_path):
-    proc = kopt_under_umask("tune", *TINY, "trainer.epochs=1", "search.optimizer.lr=choice(0.001,0.01)",
-                            "tuner.n_trials=2", "tuner.study_name=modes", "tuner.retrain_best=false",
-                            "tuner.plots=false", cwd=tmp_path)
+    proc = kopt_under_umask(
+        "tune",
+        *TINY,
+        "trainer.epochs=1",
+        "search.optimizer.lr=choice(0.001,0.01)",
+        "tuner.n_trials=2",
+        "tuner.study_name=modes",
+        "tuner.retrain_best=false",
+        "tuner.plots=false",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     study = tmp_path / "runs" / "tune" / "modes"
     found = modes(study)
-    for name in ("trials.csv", "best.yaml", "summary.json", "tune.log", "trials/0/summary.json",
-                 "trials/0/predictions.npz"):
+    for name in (
+        "trials.csv",
+        "best.yaml",
+        "summary.json",
+        "tune.log",
+        "trials/0/summary.json",
+        "trials/0/predictions.npz",
+    ):
         assert found.get(name) == 0o644, (name, oct(found.get(name, 0)))
     log = (study / "tune.log").read_text()
     assert not ANSI.search(log), log

@@ -7,21 +7,25 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import TINY
 
 
 def _fold(fold: int, metrics: dict):
     from kopt.training.run import FoldResult
 
-    return FoldResult(fold, best_epoch=1, epochs_run=2, metrics=metrics, probs=np.full((5, 3), 1 / 3, "float32"),
-                      duration_s=0.5)
+    return FoldResult(
+        fold, best_epoch=1, epochs_run=2, metrics=metrics, probs=np.full((5, 3), 1 / 3, "float32"), duration_s=0.5
+    )
 
 
-@pytest.mark.parametrize("metrics", [
-    {"val_accuracy": 0.5, "val_loss": 1.0, "test_accuracy": 0.4, "test_loss": 1.1, "test_top2_accuracy": 0.9},
-    {"test_accuracy": 0.4, "test_loss": 1.1},  # no validation data (split=refit): no val_* at all
-], ids=["extra_metric", "no_validation"])
+@pytest.mark.parametrize(
+    "metrics",
+    [
+        {"val_accuracy": 0.5, "val_loss": 1.0, "test_accuracy": 0.4, "test_loss": 1.1, "test_top2_accuracy": 0.9},
+        {"test_accuracy": 0.4, "test_loss": 1.1},  # no validation data (split=refit): no val_* at all
+    ],
+    ids=["extra_metric", "no_validation"],
+)
 def test_a_finished_fold_is_restored_with_every_metric(tmp_path, metrics):
     from kopt.training.checkpoint import CheckpointStore
 
@@ -53,9 +57,19 @@ def test_a_resumed_run_keeps_a_new_per_fold_metric(tmp_path, monkeypatch):
         def on_train_begin(self, logs=None):
             raise Interrupted(15)
 
-    cfg = compose_and_validate([*TINY, "dataset.size=120", "dataset.shape=[4]", "split=kfold", "split.k=2",
-                                "trainer.epochs=1", "trainer.checkpoint=false"], "config",
-                               validators=[validate_train])[1][0]
+    cfg = compose_and_validate(
+        [
+            *TINY,
+            "dataset.size=120",
+            "dataset.shape=[4]",
+            "split=kfold",
+            "split.k=2",
+            "trainer.epochs=1",
+            "trainer.checkpoint=false",
+        ],
+        "config",
+        validators=[validate_train],
+    )[1][0]
     run = tmp_path / "run"
     with pytest.raises(Interrupted):
         run_module.run_train(cfg, run, callbacks_factory=lambda fold, n: [StopFold1()] if fold == 1 else [], quiet=True)
@@ -84,8 +98,15 @@ def test_transitions_change_the_status_and_keep_every_other_key(tmp_path):
     _write(run, status="failed", error="TrialPruned", folds=[], seed=3, newer_key={"x": 1})
     rundir.mark_pruned(run, {"pruned_epoch": 2, "pruned_fold": 0, "pruned_step": 2})
     got = json.loads((run / "summary.json").read_text())
-    assert got == {"status": "pruned", "folds": [], "seed": 3, "newer_key": {"x": 1}, "pruned_epoch": 2,
-                   "pruned_fold": 0, "pruned_step": 2}
+    assert got == {
+        "status": "pruned",
+        "folds": [],
+        "seed": 3,
+        "newer_key": {"x": 1},
+        "pruned_epoch": 2,
+        "pruned_fold": 0,
+        "pruned_step": 2,
+    }
 
     rundir.mark_interrupted(run, "interrupted: its process (1) died")  # only a running run is interrupted
     assert json.loads((run / "summary.json").read_text())["status"] == "pruned"
@@ -101,7 +122,12 @@ def test_a_sweep_job_outcome_is_recorded_with_or_without_a_summary(tmp_path):
 
     rundir.record_outcome(tmp_path / "new", "interrupted", "SIGTERM", seed=7)  # before training started
     assert json.loads((tmp_path / "new" / "summary.json").read_text()) == {
-        "status": "interrupted", "folds": [], "seed": 7, "run_dir": str(tmp_path / "new"), "error": "SIGTERM"}
+        "status": "interrupted",
+        "folds": [],
+        "seed": 7,
+        "run_dir": str(tmp_path / "new"),
+        "error": "SIGTERM",
+    }
     rundir.record_outcome(tmp_path / "new", "failed", "boom", seed=7)  # interrupted, then failed: failed
     got = json.loads((tmp_path / "new" / "summary.json").read_text())
     assert got["status"] == "failed" and got["error"] == "SIGTERM"  # the first error is kept
@@ -136,8 +162,10 @@ def test_one_reader_strict_or_lenient(tmp_path):
 def test_fold_means_average_every_per_fold_score():
     from kopt.rundir import fold_means
 
-    folds = [{"fold": 0, "best_epoch": 1, "epochs_run": 2, "val_loss": 1.0, "test_top2_accuracy": 0.5, "duration_s": 3.0},
-             {"fold": 1, "best_epoch": 2, "epochs_run": 2, "val_loss": 3.0, "test_top2_accuracy": 1.0, "duration_s": 5.0}]
+    folds = [
+        {"fold": 0, "best_epoch": 1, "epochs_run": 2, "val_loss": 1.0, "test_top2_accuracy": 0.5, "duration_s": 3.0},
+        {"fold": 1, "best_epoch": 2, "epochs_run": 2, "val_loss": 3.0, "test_top2_accuracy": 1.0, "duration_s": 5.0},
+    ]
     means = fold_means(folds)
     assert list(means) == ["val_loss", "val_loss_std", "test_top2_accuracy", "test_top2_accuracy_std"]
     assert means["val_loss"] == 2.0 and means["test_top2_accuracy"] == 0.75

@@ -14,13 +14,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, TINY, assert_clean_error, read_summary, run_kopt
 
 SOURCES = sorted((ROOT / "kopt").rglob("*.py"))
-BANNED_CALLS = {("pickle", "load"), ("pickle", "loads"), ("yaml", "unsafe_load"), ("yaml", "full_load"),
-                ("yaml", "unsafe_load_all"), ("torch", "load"), ("joblib", "load"), ("dill", "load"),
-                ("dill", "loads"), ("marshal", "load"), ("marshal", "loads"), ("shelve", "open")}
+BANNED_CALLS = {
+    ("pickle", "load"),
+    ("pickle", "loads"),
+    ("yaml", "unsafe_load"),
+    ("yaml", "full_load"),
+    ("yaml", "unsafe_load_all"),
+    ("torch", "load"),
+    ("joblib", "load"),
+    ("dill", "load"),
+    ("dill", "loads"),
+    ("marshal", "load"),
+    ("marshal", "loads"),
+    ("shelve", "open"),
+}
 
 
 def _calls(tree):

@@ -15,14 +15,17 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import TINY, kopt_env, read_summary, run_kopt, wait_for
 
 pytestmark = pytest.mark.xdist_group("slurm")
 
 # what the tests' jobs ask of SLURM: one core, a little memory, a short limit
-LAUNCHER = ["hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1",
-            "hydra.launcher.timeout_min=10"]
+LAUNCHER = [
+    "hydra/launcher=slurm",
+    "hydra.launcher.cpus_per_task=1",
+    "hydra.launcher.mem_gb=1",
+    "hydra.launcher.timeout_min=10",
+]
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -77,17 +80,25 @@ def test_a_sweep_runs_as_slurm_jobs_records_a_failure_and_resubmits_only_the_res
     assert "job 1 is already completed; not submitted" in proc.stdout
     assert "job 2 is already completed; not submitted" in proc.stdout
     assert {r["job"]: r["status"] for r in read_csv(sweep_dir / "sweep.csv")} == {
-        "0": "failed", "1": "completed", "2": "completed"}
-
+        "0": "failed",
+        "1": "completed",
+        "2": "completed",
+    }
 
 
 def test_a_sweep_job_cancelled_by_slurm_is_a_failed_row_and_the_sweep_ends(slurm_cluster, tmp_path):
     # job 0 trains long enough to be cancelled mid-run (scancel, as a time limit or the OOM killer
     # would end it); job 1 completes. The sweep must end, not wait for a result that never comes.
     args = ["train", "-m", *LAUNCHER, *TINY, "trainer.epochs=300,2"]
-    proc = subprocess.Popen([sys.executable, "-m", "kopt", *args], cwd=tmp_path, text=True, stdin=subprocess.DEVNULL,
-                            env=kopt_env({"SLURM_CONF": str(slurm_cluster.conf)}),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kopt", *args],
+        cwd=tmp_path,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=kopt_env({"SLURM_CONF": str(slurm_cluster.conf)}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
     def job0_training():
         metrics = list((tmp_path / "runs" / "multirun").glob("*/0/metrics.jsonl"))
@@ -118,9 +129,20 @@ def test_a_sweep_job_cancelled_by_slurm_is_a_failed_row_and_the_sweep_ends(slurm
 
 N_TRIALS = 6
 STUDY = "slurmw"
-TUNE = [*TINY, "dataset.size=300", "trainer.epochs=6", "tuner=random", "pruner=none", f"tuner.n_trials={N_TRIALS}",
-        f"tuner.study_name={STUDY}", "tuner.heartbeat_interval=1", "tuner.grace_period=3",
-        "tuner.retrain_best=false", "tuner.plots=false", "search.optimizer.lr=tag(log, interval(1e-3, 1e-1))"]
+TUNE = [
+    *TINY,
+    "dataset.size=300",
+    "trainer.epochs=6",
+    "tuner=random",
+    "pruner=none",
+    f"tuner.n_trials={N_TRIALS}",
+    f"tuner.study_name={STUDY}",
+    "tuner.heartbeat_interval=1",
+    "tuner.grace_period=3",
+    "tuner.retrain_best=false",
+    "tuner.plots=false",
+    "search.optimizer.lr=tag(log, interval(1e-3, 1e-1))",
+]
 
 
 def array_task_of(pid: int) -> str | None:
@@ -135,14 +157,21 @@ def array_task_of(pid: int) -> str | None:
 
 
 def test_workers_as_an_array_job_finish_exactly_n_trials_and_a_cancelled_tasks_trial_is_redone(
-        slurm_cluster, pg_url, tmp_path):
+    slurm_cluster, pg_url, tmp_path
+):
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     env = kopt_env({"SLURM_CONF": str(slurm_cluster.conf)})
-    tune = subprocess.Popen([sys.executable, "-m", "kopt", "tune", *TUNE, f"tuner.storage={pg_url}"], cwd=tmp_path,
-                            env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL)
+    tune = subprocess.Popen(
+        [sys.executable, "-m", "kopt", "tune", *TUNE, f"tuner.storage={pg_url}"],
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
 
     def load():
         try:
@@ -153,9 +182,23 @@ def test_workers_as_an_array_job_finish_exactly_n_trials_and_a_cancelled_tasks_t
     study = wait_for(load, 120, "kopt tune to create the study")
     # the array job exactly as docs/scaling.md shows it (python -m kopt: this checkout's kopt)
     worker = f"{sys.executable} -m kopt worker tuner.storage={pg_url} tuner.study_name={STUDY}"
-    job = subprocess.run(["sbatch", "--parsable", "--array=0-3", "--cpus-per-task=1", "--mem=1G",
-                          f"--output={tmp_path}/worker_%a.out", "--wrap", worker], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=60)
+    job = subprocess.run(
+        [
+            "sbatch",
+            "--parsable",
+            "--array=0-3",
+            "--cpus-per-task=1",
+            "--mem=1G",
+            f"--output={tmp_path}/worker_%a.out",
+            "--wrap",
+            worker,
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert job.returncode == 0, job.stderr
 
     def a_task_running_a_trial():
@@ -180,7 +223,9 @@ def test_workers_as_an_array_job_finish_exactly_n_trials_and_a_cancelled_tasks_t
     assert len({t.params["optimizer.lr"] for t in finished}) == N_TRIALS
     # the array's workers took part: at least one besides the cancelled one finished trials
     assert len(outputs) == 4, outputs
-    assert sum(": COMPLETE" in out for name, out in outputs.items() if name != f"worker_{task.split('_')[1]}.out") >= 1, outputs
+    assert (
+        sum(": COMPLETE" in out for name, out in outputs.items() if name != f"worker_{task.split('_')[1]}.out") >= 1
+    ), outputs
     victim = study.trials[victim.number]
     assert victim.state.name == "FAIL"
     redone = [t for t in finished if t.params == victim.params]
@@ -189,10 +234,25 @@ def test_workers_as_an_array_job_finish_exactly_n_trials_and_a_cancelled_tasks_t
 
 # -- kopt slurm: the sbatch script for workers ----------------------------------------------------
 
+
 def test_kopt_slurm_writes_a_worker_script_that_sbatch_runs(slurm_cluster, tmp_path):
     missing = tmp_path / "no-such-journal.log"  # the workers start, find no study and say so in one line
-    proc = run_kopt("slurm", f"tuner.storage={missing}", "tuner.study_name=digits", "--array", "2",
-                    "--time", "00:05:00", "--cpus-per-task", "1", "--mem", "1G", "--activate", "none", cwd=tmp_path)
+    proc = run_kopt(
+        "slurm",
+        f"tuner.storage={missing}",
+        "tuner.study_name=digits",
+        "--array",
+        "2",
+        "--time",
+        "00:05:00",
+        "--cpus-per-task",
+        "1",
+        "--mem",
+        "1G",
+        "--activate",
+        "none",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     script = tmp_path / "kopt-worker-digits.sbatch"
     text = script.read_text()
@@ -201,12 +261,25 @@ def test_kopt_slurm_writes_a_worker_script_that_sbatch_runs(slurm_cluster, tmp_p
     # the environment to activate: here, a script that puts this checkout's kopt on PATH
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    (bindir / "kopt").write_text(f"#!/bin/sh\nexec {sys.executable} -m kopt \"$@\"\n")
+    (bindir / "kopt").write_text(f'#!/bin/sh\nexec {sys.executable} -m kopt "$@"\n')
     (bindir / "kopt").chmod(0o755)
     (tmp_path / "activate").write_text(f"export PATH={bindir}:$PATH\n")
-    proc = run_kopt("slurm", f"tuner.storage={missing}", "tuner.study_name=digits", "--array", "2",
-                    "--time", "00:05:00", "--cpus-per-task", "1", "--mem", "1G", "--activate", "activate",
-                    cwd=tmp_path)
+    proc = run_kopt(
+        "slurm",
+        f"tuner.storage={missing}",
+        "tuner.study_name=digits",
+        "--array",
+        "2",
+        "--time",
+        "00:05:00",
+        "--cpus-per-task",
+        "1",
+        "--mem",
+        "1G",
+        "--activate",
+        "activate",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"source {tmp_path / 'activate'}\n" in script.read_text()
 
@@ -216,7 +289,9 @@ def test_kopt_slurm_writes_a_worker_script_that_sbatch_runs(slurm_cluster, tmp_p
     assert [p.name for p in logs] == [f"{job}_0.out", f"{job}_1.out"]
     for log in logs:
         lines = log.read_text().splitlines()
-        assert lines and lines[-1].startswith("kopt: error: tuner.storage=") and "no such journal file" in lines[-1], lines
+        assert lines and lines[-1].startswith("kopt: error: tuner.storage=") and "no such journal file" in lines[-1], (
+            lines
+        )
 
 
 def test_kopt_slurm_bad_values_are_one_line(tmp_path):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import only_run_dir, read_summary, run_kopt
 from omegaconf import OmegaConf
 
-from conftest import only_run_dir, read_summary, run_kopt
 from kopt.data.splits import SPLITTERS, Splits, make_splits
 from kopt.errors import KoptError
 
@@ -47,7 +47,7 @@ def test_folds_are_disjoint_cover_the_pool_and_never_touch_the_test_set(key):
         assert len(np.intersect1d(train, splits.test)) == 0 and len(np.intersect1d(val, splits.test)) == 0
     if PASS[key]:
         for start in range(0, len(splits.folds), PASS[key]):
-            vals = [val for _, val in splits.folds[start:start + PASS[key]]]
+            vals = [val for _, val in splits.folds[start : start + PASS[key]]]
             assert np.array_equal(np.sort(np.concatenate(vals)), pool)  # each sample validated once per pass
 
 
@@ -68,13 +68,13 @@ def test_get_n_splits_is_the_number_of_folds_split_yields(key):
 
 def _folds_before_the_wrap(key: str, y: np.ndarray, seed: int) -> list:
     """The folds kopt's own splitters made before they wrapped scikit-learn's (saved runs hold these)."""
-    from sklearn.model_selection import KFold, RepeatedStratifiedKFold, StratifiedKFold
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import KFold, RepeatedStratifiedKFold, StratifiedKFold, train_test_split
 
     cfg, X = STRATEGIES[key], np.zeros(len(y))
     if cfg["name"] == "holdout":
-        train, val = train_test_split(np.arange(len(y)), test_size=cfg["val_size"], random_state=seed,
-                                      stratify=y if cfg["stratify"] else None)
+        train, val = train_test_split(
+            np.arange(len(y)), test_size=cfg["val_size"], random_state=seed, stratify=y if cfg["stratify"] else None
+        )
         return [(np.sort(train), np.sort(val))]
     if cfg["name"] == "kfold":
         cls = StratifiedKFold if cfg["stratify"] else KFold
@@ -102,7 +102,7 @@ def test_repetitions_shuffle_differently(key):
 
 
 def test_stratified_folds_keep_class_shares():
-    for train, val in splits_for("kfold").folds:
+    for _train, val in splits_for("kfold").folds:
         shares = np.bincount(Y[val], minlength=4) / len(val)
         assert np.allclose(shares, np.bincount(Y) / len(Y), atol=0.06)
 
@@ -125,9 +125,14 @@ def test_save_and_load_round_trip(tmp_path):
     assert all(np.array_equal(x, y) for fa, fb in zip(loaded.folds, splits.folds) for x, y in zip(fa, fb))
 
 
-@pytest.mark.parametrize("key, needle", [("kfold", "split.k=4: class 3 has only 3"),
-                                         ("cv5x2", "split=cv5x2: class 3 has only 1"),
-                                         ("holdout", "split=holdout: class 3 has only 1")])
+@pytest.mark.parametrize(
+    "key, needle",
+    [
+        ("kfold", "split.k=4: class 3 has only 3"),
+        ("cv5x2", "split=cv5x2: class 3 has only 1"),
+        ("holdout", "split=holdout: class 3 has only 1"),
+    ],
+)
 def test_too_few_samples_per_class(key, needle):
     y = np.repeat(np.arange(4), [30, 25, 25, 3 if key == "kfold" else 1])
     with pytest.raises(KoptError) as err:
@@ -142,9 +147,18 @@ def test_validation_share_smaller_than_the_classes_is_a_clean_error():
 
 
 def test_digits_cv5x2_light_end_to_end(tmp_path):
-    args = ["dataset=digits", "dataset.limit=300", "split=cv5x2", "augment=light", "model.width=4",
-            "model.depth=1", "model.convs_per_block=1", "model.dense=0", "trainer.epochs=1",
-            "trainer.checkpoint=false"]
+    args = [
+        "dataset=digits",
+        "dataset.limit=300",
+        "split=cv5x2",
+        "augment=light",
+        "model.width=4",
+        "model.depth=1",
+        "model.convs_per_block=1",
+        "model.dense=0",
+        "trainer.epochs=1",
+        "trainer.checkpoint=false",
+    ]
     proc = run_kopt("train", *args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     run_dir = only_run_dir(tmp_path)

@@ -13,9 +13,8 @@ import zipfile
 import h5py
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
-
 from conftest import kopt_env, only_run_dir, read_summary, run_kopt
+from omegaconf import OmegaConf
 
 # Runs in a fresh interpreter: kopt is made unimportable before anything else happens.
 CHECK = r"""
@@ -47,13 +46,33 @@ print(json.dumps(out))
 
 CASES = {
     # tabular, per-feature statistics: a csv whose string labels kopt encodes (see write_csv)
-    "mlp_csv": ["dataset=csv", "dataset.path={tmp}/flowers.csv", "dataset.label=species", "model=mlp", "model.width=16",
-                "model.depth=1", "trainer.epochs=3"],
-    "resnet_rgb": ["model=resnet", "model.depth=8", "dataset=synthetic", "dataset.size=200", "dataset.shape=[8,8,3]",
-                   "trainer.epochs=2"],
+    "mlp_csv": [
+        "dataset=csv",
+        "dataset.path={tmp}/flowers.csv",
+        "dataset.label=species",
+        "model=mlp",
+        "model.width=16",
+        "model.depth=1",
+        "trainer.epochs=3",
+    ],
+    "resnet_rgb": [
+        "model=resnet",
+        "model.depth=8",
+        "dataset=synthetic",
+        "dataset.size=200",
+        "dataset.shape=[8,8,3]",
+        "trainer.epochs=2",
+    ],
     # images with one channel, and each model of a k-fold run
-    "cnn_3_folds": ["model=cnn", "model.width=4", "model.dense=0", "dataset.limit=300", "split=kfold", "split.k=3",
-                    "trainer.epochs=2"],
+    "cnn_3_folds": [
+        "model=cnn",
+        "model.width=4",
+        "model.dense=0",
+        "dataset.limit=300",
+        "split=kfold",
+        "split.k=3",
+        "trainer.epochs=2",
+    ],
 }
 
 
@@ -77,8 +96,14 @@ def test_saved_models_predict_raw_inputs_without_kopt(case, tmp_path):
     np.savez(raw, x=data.x[test])
     elsewhere = tmp_path / "elsewhere"  # a cwd outside the repository, and no PYTHONPATH to it
     elsewhere.mkdir()
-    out = subprocess.run([sys.executable, "-c", CHECK, str(run), str(raw)], cwd=elsewhere, text=True,
-                         capture_output=True, timeout=300, env={**kopt_env(), "PYTHONPATH": ""})
+    out = subprocess.run(
+        [sys.executable, "-c", CHECK, str(run), str(raw)],
+        cwd=elsewhere,
+        text=True,
+        capture_output=True,
+        timeout=300,
+        env={**kopt_env(), "PYTHONPATH": ""},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     results = json.loads(out.stdout.strip().splitlines()[-1])
     assert len(results) == n_folds == (3 if "folds" in case else 1), results

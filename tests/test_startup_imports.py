@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import kopt_env
 
 HEAVY = ("numpy", "optuna", "sklearn", "scipy", "tensorflow", "keras", "jax", "torch", "matplotlib")
@@ -28,11 +27,20 @@ print(json.dumps({{"code": code, "loaded": [m for m in {heavy!r} if m in sys.mod
 """
 
 
-@pytest.mark.parametrize("argv", [["train", "--cfg", "job"], ["tune", "--cfg", "job"], ["--help"],
-                                  ["train", "model=nope"]], ids=["train-cfg", "tune-cfg", "help", "config-error"])
+@pytest.mark.parametrize(
+    "argv",
+    [["train", "--cfg", "job"], ["tune", "--cfg", "job"], ["--help"], ["train", "model=nope"]],
+    ids=["train-cfg", "tune-cfg", "help", "config-error"],
+)
 def test_quick_paths_import_no_heavy_library(argv, tmp_path):
-    proc = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv, heavy=HEAVY)], cwd=tmp_path,
-                          env=kopt_env(), capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE.format(argv=argv, heavy=HEAVY)],
+        cwd=tmp_path,
+        env=kopt_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["code"] in (0, 2, None), result  # --help and a config error exit; --cfg prints

@@ -19,6 +19,7 @@ B10 = np.array([0.901, 0.899, 0.915, 0.902, 0.904, 0.897, 0.899, 0.905, 0.903, 0
 
 # --- paired t ---------------------------------------------------------------------------------
 
+
 def test_paired_t_matches_student_sleep_data():
     """Student (1908) / Cushny & Peebles sleep data, as in R's `t.test(extra ~ group, paired = TRUE)`:
     t = -4.0621, df = 9, p-value = 0.002833, 95% CI -2.4598858 .. -0.7001142."""
@@ -48,6 +49,7 @@ def test_paired_t_without_variance_is_undefined_not_invented():
 
 # --- Nadeau-Bengio corrected resampled t ------------------------------------------------------
 
+
 def test_corrected_t_recomputed_from_the_formula():
     n_train, n_test = 1150.0, 288.0
     r = stats.corrected_resampled_t_test(A10, B10, n_train, n_test)
@@ -73,6 +75,7 @@ def test_corrected_t_is_more_conservative_and_reduces_to_the_paired_t():
 
 
 # --- 5x2cv t and F ----------------------------------------------------------------------------
+
 
 def _five_by_two_by_hand(a, b):
     """Dietterich (1998) eq. for p_i^(j) and s_i^2, with plain Python loops."""
@@ -118,6 +121,7 @@ def test_cv5x2_needs_ten_scores():
 
 
 # --- Wilcoxon signed-rank --------------------------------------------------------------------
+
 
 def test_wilcoxon_matches_hollander_wolfe_example():
     """Hollander & Wolfe (1973), p. 29 (depression scale), as in R's `wilcox.test(x, y, paired = TRUE)`:
@@ -166,6 +170,7 @@ def test_wilcoxon_min_p_and_all_zero():
 
 # --- McNemar ---------------------------------------------------------------------------------
 
+
 def _pairs(both: int, only_a: int, only_b: int, neither: int):
     a = [1] * both + [1] * only_a + [0] * only_b + [0] * neither
     b = [1] * both + [0] * only_a + [1] * only_b + [0] * neither
@@ -197,6 +202,7 @@ def test_mcnemar_without_discordant_pairs():
 
 
 # --- paired bootstrap ------------------------------------------------------------------------
+
 
 def _correctness(n: int, seed: int, acc_a: float, acc_b: float):
     rng = np.random.default_rng(seed)

@@ -12,8 +12,14 @@ from conftest import TINY, kopt_env
 
 def test_an_interrupted_sweep_prints_one_resume_hint(tmp_path):
     """(SIGTERM takes the same path: kopt.training.signals turns it into the same interrupt.)"""
-    proc = subprocess.Popen([sys.executable, "-m", "kopt", "train", "-m", *TINY, "trainer.epochs=500", "seed=0,1"],
-                            cwd=tmp_path, env=kopt_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kopt", "train", "-m", *TINY, "trainer.epochs=500", "seed=0,1"],
+        cwd=tmp_path,
+        env=kopt_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 300
     while not list(tmp_path.glob("runs/multirun/*/0/metrics.jsonl")):
         assert proc.poll() is None and time.time() < deadline, "the sweep ended before job 0 trained"

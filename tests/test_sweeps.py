@@ -11,7 +11,6 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-
 from conftest import TINY, read_summary, run_kopt
 
 METRICS = ("val_accuracy", "val_loss", "test_accuracy", "test_loss")
@@ -86,8 +85,9 @@ def test_every_run_writes_tensorboard_events_equal_to_metrics_jsonl(sweep):
                 assert float(make_ndarray(event.tensor_proto)) == pytest.approx(row[prefix + name], rel=1e-6)
                 checked += 1
     lr = EventAccumulator(str(run_dir / "tb" / "fold0" / "train"), size_guidance={"tensors": 0}).Reload()
-    assert [float(make_ndarray(e.tensor_proto)) for e in lr.Tensors("epoch_learning_rate")] == \
-        pytest.approx([r["lr"] for r in rows], rel=1e-6)
+    assert [float(make_ndarray(e.tensor_proto)) for e in lr.Tensors("epoch_learning_rate")] == pytest.approx(
+        [r["lr"] for r in rows], rel=1e-6
+    )
     assert checked == 4 * len(rows)
 
 
@@ -112,8 +112,19 @@ def test_report_on_the_sweep_prints_and_exports(sweep):
     from kopt.report.plots import COMPARE_SIZE, DPI
 
     cwd, sweep_dir, _ = sweep
-    proc = run_kopt("report", str(sweep_dir), "--group-by", "regularizer", "--csv", "out.csv",
-                    "--markdown", "out.md", "--plot", "cmp.png", cwd=cwd)
+    proc = run_kopt(
+        "report",
+        str(sweep_dir),
+        "--group-by",
+        "regularizer",
+        "--csv",
+        "out.csv",
+        "--markdown",
+        "out.md",
+        "--plot",
+        "cmp.png",
+        cwd=cwd,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for job in ("0", "1", "2", "3"):
         assert re.search(rf"^\W*{job}\W+completed\W", proc.stdout, re.M), proc.stdout
@@ -187,4 +198,3 @@ def test_sweep_values_are_validated_before_any_job_runs(tmp_path):
     proc = run_kopt("train", "-m", "hydra/launcher=jobblib", "seed=0,1", cwd=tmp_path)
     assert_clean_error(proc, "hydra/launcher=jobblib", "joblib", "slurm")
     assert not (tmp_path / "runs" / "multirun").exists()
-

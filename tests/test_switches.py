@@ -9,20 +9,22 @@ import math
 
 import numpy as np
 import pytest
+from conftest import TINY, assert_clean_error, only_run_dir, read_summary, run_kopt
 from omegaconf import OmegaConf
 
-from conftest import TINY, assert_clean_error, only_run_dir, read_summary, run_kopt
 
-
-@pytest.mark.parametrize("override, needle", [
-    ("trainer.label_smoothing=1.0", "trainer.label_smoothing=1.0 is out of range; allowed: >= 0 and < 1"),
-    ("trainer.label_smoothing=-0.1", "trainer.label_smoothing=-0.1 is out of range"),
-    ("trainer.precision=float16", "trainer.precision='float16' is out of range; allowed: one of float32"),
-    ("trainer.steps_per_execution=0", "trainer.steps_per_execution=0 is out of range; allowed: auto or"),
-    ("trainer.steps_per_execution=fast", "trainer.steps_per_execution='fast'"),
-    ("optimizer.ema=1.0", "optimizer.ema=1.0 is out of range"),
-    ("optimizer.accumulate=0", "optimizer.accumulate=0 is out of range"),
-])
+@pytest.mark.parametrize(
+    "override, needle",
+    [
+        ("trainer.label_smoothing=1.0", "trainer.label_smoothing=1.0 is out of range; allowed: >= 0 and < 1"),
+        ("trainer.label_smoothing=-0.1", "trainer.label_smoothing=-0.1 is out of range"),
+        ("trainer.precision=float16", "trainer.precision='float16' is out of range; allowed: one of float32"),
+        ("trainer.steps_per_execution=0", "trainer.steps_per_execution=0 is out of range; allowed: auto or"),
+        ("trainer.steps_per_execution=fast", "trainer.steps_per_execution='fast'"),
+        ("optimizer.ema=1.0", "optimizer.ema=1.0 is out of range"),
+        ("optimizer.accumulate=0", "optimizer.accumulate=0 is out of range"),
+    ],
+)
 def test_bad_switch_values_are_refused(override, needle):
     from kopt.compose import compose_and_validate
     from kopt.errors import KoptError
@@ -50,10 +52,10 @@ def test_steps_per_execution_divides_the_epoch():
 
     tr = OmegaConf.create({"steps_per_execution": "auto"})
     assert steps_per_execution(tr, 30_000, 160) == 16
-    assert steps_per_execution(tr, 30_000, 18) == 9       # a divisor: no execution runs past the epoch
-    assert steps_per_execution(tr, 5_000_000, 160) == 4   # bigger models gain less
+    assert steps_per_execution(tr, 30_000, 18) == 9  # a divisor: no execution runs past the epoch
+    assert steps_per_execution(tr, 5_000_000, 160) == 4  # bigger models gain less
     assert steps_per_execution(tr, 50_000_000, 160) == 1
-    assert steps_per_execution(tr, 30_000, 23) == 1       # a prime number of batches
+    assert steps_per_execution(tr, 30_000, 23) == 1  # a prime number of batches
     assert steps_per_execution(OmegaConf.create({"steps_per_execution": 6}), 30_000, 16) == 4
     assert steps_per_execution(OmegaConf.create({"steps_per_execution": 64}), 30_000, 12) == 12
 
@@ -70,14 +72,25 @@ def test_label_smoothing_changes_the_loss():
     expected = float(np.mean(-(targets * np.log(y_pred)).sum(axis=1)))
     assert float(np.mean(keras.ops.convert_to_numpy(smoothed(y_true, y_pred)))) == pytest.approx(expected, rel=1e-5)
     assert float(np.mean(keras.ops.convert_to_numpy(plain(y_true, y_pred)))) == pytest.approx(
-        float(np.mean(-np.log(y_pred[[0, 1], y_true]))), rel=1e-5)
+        float(np.mean(-np.log(y_pred[[0, 1], y_true]))), rel=1e-5
+    )
     soft = keras.losses.get(loss(OmegaConf.create({"label_smoothing": 0.3}), True, 3))  # mixup's one-hot targets
     assert float(soft(np.eye(3)[y_true], y_pred)) == pytest.approx(expected, rel=1e-5)
 
 
 def _optimizer_cfg(**extra):
-    return OmegaConf.create({"name": "sgd", "lr": 0.1, "momentum": 0.0, "nesterov": False, "weight_decay": 0.0,
-                             "clipnorm": None, "schedule": {"name": "constant", "warmup_epochs": 0}, **extra})
+    return OmegaConf.create(
+        {
+            "name": "sgd",
+            "lr": 0.1,
+            "momentum": 0.0,
+            "nesterov": False,
+            "weight_decay": 0.0,
+            "clipnorm": None,
+            "schedule": {"name": "constant", "warmup_epochs": 0},
+            **extra,
+        }
+    )
 
 
 @pytest.mark.parametrize("accumulate, updates", [(1, 6), (3, 2)])
@@ -88,8 +101,9 @@ def test_accumulate_sets_the_number_of_updates(accumulate, updates):
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
-    model.compile(optimizer=build_optimizer(_optimizer_cfg(accumulate=accumulate), 6, 1),
-                  loss="sparse_categorical_crossentropy")
+    model.compile(
+        optimizer=build_optimizer(_optimizer_cfg(accumulate=accumulate), 6, 1), loss="sparse_categorical_crossentropy"
+    )
     changes = []
 
     class Count(keras.callbacks.Callback):

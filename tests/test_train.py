@@ -10,7 +10,6 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import TINY, TINY_DATA, kopt_env, only_run_dir, read_summary, run_kopt
 
 CONTRACT_KEYS = {"status", "metrics", "folds", "params", "duration_s", "seed", "versions"}
@@ -24,7 +23,7 @@ def test_holdout_run_writes_the_contract(tmp_path):
     assert (run / ".hydra" / "config.yaml").is_file() and (run / ".hydra" / "overrides.yaml").is_file()
     assert (run / "train.log").is_file()
     summary = read_summary(run)
-    assert CONTRACT_KEYS <= summary.keys()
+    assert summary.keys() >= CONTRACT_KEYS
     assert summary["status"] == "completed"
     assert set(summary["versions"]) >= {"python", "tensorflow", "keras", "kopt"}
     for key in ("val_accuracy", "val_loss", "test_accuracy", "test_loss"):
@@ -44,10 +43,13 @@ def test_holdout_run_writes_the_contract(tmp_path):
     assert not (test & train) and not (test & val) and not (train & val)
     assert len(test | train | val) == 200
     # the model loads in plain Keras (kopt not imported) with safe_mode on
-    load = ("import keras, numpy as np; m = keras.saving.load_model(%r, safe_mode=True); "
-            "print(m.predict(np.zeros((2, 8, 8, 1)), verbose=0).shape)") % str(run / "model.keras")
-    out = subprocess.run([sys.executable, "-c", load], text=True, capture_output=True, timeout=300,
-                         env={**kopt_env(), "PYTHONPATH": ""})
+    load = (
+        "import keras, numpy as np; m = keras.saving.load_model(%r, safe_mode=True); "
+        "print(m.predict(np.zeros((2, 8, 8, 1)), verbose=0).shape)"
+    ) % str(run / "model.keras")
+    out = subprocess.run(
+        [sys.executable, "-c", load], text=True, capture_output=True, timeout=300, env={**kopt_env(), "PYTHONPATH": ""}
+    )
     assert "(2, 10)" in out.stdout, out.stderr[-2000:]
 
 
@@ -98,7 +100,9 @@ def test_multirun_writes_one_dir_per_job(tmp_path):
 
 def test_sigterm_marks_run_interrupted(tmp_path):
     args = [sys.executable, "-m", "kopt", "train", *TINY, "trainer.epochs=200", "dataset.size=2000"]
-    proc = subprocess.Popen(args, cwd=tmp_path, env=kopt_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        args, cwd=tmp_path, env=kopt_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.time() + 240
     metrics = None
     while time.time() < deadline:

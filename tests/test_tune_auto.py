@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import optuna
 import pytest
+from conftest import TINY
 
 from kopt.commands.tune import quote_search_overrides, validate_tune
 from kopt.compose import compose_and_validate, search_dirs
 from kopt.tune.plan import build_plan
 from kopt.tune.space import parse_search
-from conftest import TINY
 
 NUMERIC = {"optimizer.lr": "tag(log, interval(1e-3, 1e-1))", "model.width": "int(interval(8, 64))"}
 CATEGORICAL = {"optimizer.lr": "tag(log, interval(1e-3, 1e-1))", "model.width": "choice(8, 16, 32)"}
@@ -19,17 +19,21 @@ CONDITIONAL = {"model": "choice(mlp, cnn)", "model.mlp.width": "choice(8, 16)", 
 def plan_of(tmp_path, monkeypatch, *overrides: str):
     """The plan `kopt tune OVERRIDES` would run (composed and checked; nothing trained)."""
     monkeypatch.chdir(tmp_path)
-    line, cfgs = compose_and_validate(quote_search_overrides([*TINY, "tuner.study_name=s", *overrides]), "tune",
-                                      [validate_tune])
+    line, cfgs = compose_and_validate(
+        quote_search_overrides([*TINY, "tuner.study_name=s", *overrides]), "tune", [validate_tune]
+    )
     return build_plan(cfgs[0], line.overrides, search_dirs(None))
 
 
-@pytest.mark.parametrize("space, has_gp, sampler", [
-    (NUMERIC, True, "gp"),            # a small numeric space, torch installed: a Gaussian process
-    (NUMERIC, False, "bayes"),        # ... without torch: TPE
-    (CATEGORICAL, True, "bayes"),     # a choice among the parameters: TPE
-    (CONDITIONAL, True, "bayes"),     # conditional parameters: TPE, grouped
-])
+@pytest.mark.parametrize(
+    "space, has_gp, sampler",
+    [
+        (NUMERIC, True, "gp"),  # a small numeric space, torch installed: a Gaussian process
+        (NUMERIC, False, "bayes"),  # ... without torch: TPE
+        (CATEGORICAL, True, "bayes"),  # a choice among the parameters: TPE
+        (CONDITIONAL, True, "bayes"),  # conditional parameters: TPE, grouped
+    ],
+)
 def test_auto_picks_the_documented_sampler(space, has_gp, sampler):
     from kopt.tune.auto import choose_sampler
 
@@ -44,8 +48,8 @@ def test_auto_startup_size_follows_the_budget():
     from kopt.tune.auto import choose_sampler
 
     space = parse_search(CATEGORICAL)
-    assert choose_sampler(space, 12, False)[1]["n_startup_trials"] == 3    # a quarter of the budget
-    assert choose_sampler(space, 200, False)[1]["n_startup_trials"] == 6   # 3 per dimension
+    assert choose_sampler(space, 12, False)[1]["n_startup_trials"] == 3  # a quarter of the budget
+    assert choose_sampler(space, 200, False)[1]["n_startup_trials"] == 6  # 3 per dimension
 
 
 def test_auto_resolves_in_the_plan_and_enumerates_a_small_finite_space(tmp_path, monkeypatch):
@@ -60,12 +64,18 @@ def test_auto_resolves_in_the_plan_and_enumerates_a_small_finite_space(tmp_path,
     # an explicit tuner keeps its own options
     plan = plan_of(tmp_path, monkeypatch, "tuner=bayes", "pruner=median", "search.model.width=choice(8, 16, 32)")
     assert plan.tuner_name == "bayes" and plan.tuner["n_startup_trials"] == 10 and "auto" not in plan.tuner
-    assert plan.pruner == {"name": "median", "n_startup_trials": 5, "n_warmup_steps": 0, "interval_steps": 1,
-                           "n_min_trials": 1}
+    assert plan.pruner == {
+        "name": "median",
+        "n_startup_trials": 5,
+        "n_warmup_steps": 0,
+        "interval_steps": 1,
+        "n_min_trials": 1,
+    }
 
 
-@pytest.mark.parametrize("epochs, folds, pruner", [(2, 1, "none"), (6, 1, "median"), (20, 1, "hyperband"),
-                                                   (4, 5, "wilcoxon")])
+@pytest.mark.parametrize(
+    "epochs, folds, pruner", [(2, 1, "none"), (6, 1, "median"), (20, 1, "hyperband"), (4, 5, "wilcoxon")]
+)
 def test_auto_pruner_rule(epochs, folds, pruner):
     from kopt.tune.auto import choose_pruner
 
@@ -106,8 +116,17 @@ def test_no_configuration_is_trained_twice(tmp_path, monkeypatch):
     from kopt.tune.run import run_study
     from kopt.tune.study import open_storage
 
-    plan = plan_of(tmp_path, monkeypatch, "tuner=random", "pruner=none", "tuner.n_trials=6", "trainer.epochs=1",
-                   "tuner.retrain_best=false", "tuner.plots=false", "search.model.width=choice(8, 16, 32)")
+    plan = plan_of(
+        tmp_path,
+        monkeypatch,
+        "tuner=random",
+        "pruner=none",
+        "tuner.n_trials=6",
+        "trainer.epochs=1",
+        "tuner.retrain_best=false",
+        "tuner.plots=false",
+        "search.model.width=choice(8, 16, 32)",
+    )
     study_dir = tmp_path / "runs" / "tune" / "s"
     summary = run_study(plan, study_dir)
     study = optuna.load_study(study_name="s", storage=open_storage(str(study_dir / "journal.log")))
@@ -126,8 +145,14 @@ def test_kfold_trials_get_the_wilcoxon_pruner_after_their_first_fold(tmp_path, m
     """Steps count epochs across folds (fold x epochs + epoch): no pruning before the first fold ends."""
     from kopt.tune.pruners import build_pruner
 
-    plan = plan_of(tmp_path, monkeypatch, "split=kfold", "split.k=3", "trainer.epochs=3",
-                   *(f"search.{k}={v}" for k, v in CATEGORICAL.items()))
+    plan = plan_of(
+        tmp_path,
+        monkeypatch,
+        "split=kfold",
+        "split.k=3",
+        "trainer.epochs=3",
+        *(f"search.{k}={v}" for k, v in CATEGORICAL.items()),
+    )
     assert plan.pruner["name"] == "wilcoxon" and plan.pruner["n_startup_steps"] == 3
     with pytest.warns(optuna.exceptions.ExperimentalWarning):
         pruner = build_pruner(plan.pruner)

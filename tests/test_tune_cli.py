@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT, TINY, assert_clean_error, kopt_env, read_summary, run_kopt
 from test_tune_outputs import assert_optuna_and_report_read_the_study
 
@@ -29,26 +28,34 @@ def read_csv(path: Path) -> list[dict]:
 def optuna_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """The stock `optuna` command-line tool of this Python environment."""
     exe = Path(sys.executable).parent / "optuna"
-    return subprocess.run([str(exe), *args], cwd=cwd, text=True, capture_output=True, timeout=120,
-                          env=kopt_env())
+    return subprocess.run([str(exe), *args], cwd=cwd, text=True, capture_output=True, timeout=120, env=kopt_env())
 
 
-@pytest.mark.parametrize("args, needles", [
-    (["search.model.widht=choice(8, 16)"], ["search.model.widht", "unknown key 'widht'", "allowed: name, width, depth"]),
-    (["search.optimizer.lr=interval(1e-3"], ["search.optimizer.lr", "cannot parse"]),
-    (["search.regularizer.dropout=interval(0.0, 1.5)"], ["regularizer.dropout=1.5 is out of range"]),
-    (["tuner=grid", "search.optimizer.lr=interval(1e-3, 1e-1)"], ["tuner=grid cannot enumerate"]),
-    (["tuner=annealing", "search.model.width=choice(8, 16)"], ["tuner=annealing", "allowed: auto, bayes, cmaes"]),
-    (["tuner.n_trials=0", "search.model.width=choice(8, 16)"], ["tuner.n_trials=0 is out of range"]),
-    (["tuner.study_name=../escape", "search.model.width=choice(8, 16)"], ["tuner.study_name='../escape'"]),
-    (["pruner.percentile=150", "pruner=percentile", "search.model.width=choice(8, 16)"], ["pruner.percentile=150.0"]),
-    ([], ["search is empty", "search=cnn_digits"]),
-    # the test and validation sets are chosen by seed, split and dataset: trials must share them
-    (["search.seed=choice(0, 1)"], ["search.seed", "test and validation sets", "outside search"]),
-    (["search.split.test_size=interval(0.1, 0.3)"], ["search.split.test_size", "test and validation sets"]),
-    (["search.dataset=choice(digits, wine)", "model=mlp"], ["search.dataset", "test and validation sets"]),
-    (["-m", "search.model.width=choice(8, 16)"], ["kopt tune runs one study"]),
-])
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (
+            ["search.model.widht=choice(8, 16)"],
+            ["search.model.widht", "unknown key 'widht'", "allowed: name, width, depth"],
+        ),
+        (["search.optimizer.lr=interval(1e-3"], ["search.optimizer.lr", "cannot parse"]),
+        (["search.regularizer.dropout=interval(0.0, 1.5)"], ["regularizer.dropout=1.5 is out of range"]),
+        (["tuner=grid", "search.optimizer.lr=interval(1e-3, 1e-1)"], ["tuner=grid cannot enumerate"]),
+        (["tuner=annealing", "search.model.width=choice(8, 16)"], ["tuner=annealing", "allowed: auto, bayes, cmaes"]),
+        (["tuner.n_trials=0", "search.model.width=choice(8, 16)"], ["tuner.n_trials=0 is out of range"]),
+        (["tuner.study_name=../escape", "search.model.width=choice(8, 16)"], ["tuner.study_name='../escape'"]),
+        (
+            ["pruner.percentile=150", "pruner=percentile", "search.model.width=choice(8, 16)"],
+            ["pruner.percentile=150.0"],
+        ),
+        ([], ["search is empty", "search=cnn_digits"]),
+        # the test and validation sets are chosen by seed, split and dataset: trials must share them
+        (["search.seed=choice(0, 1)"], ["search.seed", "test and validation sets", "outside search"]),
+        (["search.split.test_size=interval(0.1, 0.3)"], ["search.split.test_size", "test and validation sets"]),
+        (["search.dataset=choice(digits, wine)", "model=mlp"], ["search.dataset", "test and validation sets"]),
+        (["-m", "search.model.width=choice(8, 16)"], ["kopt tune runs one study"]),
+    ],
+)
 def test_bad_input_is_one_line_and_writes_nothing(workdir, args, needles):
     proc = run_kopt("tune", *QUICK, *args, cwd=workdir)
     assert_clean_error(proc, *needles)
@@ -70,12 +77,15 @@ def test_cfg_job_shows_the_tune_config_without_running(workdir):
     assert not (workdir / "runs").exists()
 
 
-@pytest.mark.parametrize("args, preset", [
-    ([], "cnn_digits"),                 # the default model is the digits CNN
-    (["model=resnet"], "resnet"),
-    (["search.optimizer.lr=interval(1e-3, 1e-1)"], None),  # a search given: no preset added
-    (["search=cnn_digits"], None),
-])
+@pytest.mark.parametrize(
+    "args, preset",
+    [
+        ([], "cnn_digits"),  # the default model is the digits CNN
+        (["model=resnet"], "resnet"),
+        (["search.optimizer.lr=interval(1e-3, 1e-1)"], None),  # a search given: no preset added
+        (["search=cnn_digits"], None),
+    ],
+)
 def test_without_a_search_the_models_preset_is_searched(workdir, args, preset):
     """`kopt tune tuner=bayes tuner.n_trials=50` works as written: with no search at all, the
     model's preset is searched, and the user is told which one."""
@@ -90,10 +100,13 @@ def test_without_a_search_the_models_preset_is_searched(workdir, args, preset):
     assert not (workdir / "runs").exists()
 
 
-@pytest.mark.parametrize("preset, model, params", [
-    ("cnn_digits", "cnn", {"model.width", "model.dense", "regularizer.dropout", "optimizer.lr"}),
-    ("resnet", "resnet", {"model.depth", "model.shortcut", "optimizer.lr", "optimizer.weight_decay"}),
-])
+@pytest.mark.parametrize(
+    "preset, model, params",
+    [
+        ("cnn_digits", "cnn", {"model.width", "model.dense", "regularizer.dropout", "optimizer.lr"}),
+        ("resnet", "resnet", {"model.depth", "model.shortcut", "optimizer.lr", "optimizer.weight_decay"}),
+    ],
+)
 def test_search_presets_compose_and_validate(workdir, preset, model, params):
     """Each preset is a valid space for its model (every key and bound checked, no trial run)."""
     from kopt.commands.tune import quote_search_overrides, validate_tune
@@ -110,8 +123,16 @@ def test_search_presets_compose_and_validate(workdir, preset, model, params):
 
 
 def test_grid_with_a_nan_trial_then_best_yaml_reruns_and_optuna_reads_the_study(workdir):
-    args = ["tune", *QUICK, "optimizer=sgd", "tuner=grid", "pruner=median", "tuner.study_name=e2e",
-            "search.optimizer.lr=choice(1e30, 1e-2)", "search.model.width=choice(8, 16)"]
+    args = [
+        "tune",
+        *QUICK,
+        "optimizer=sgd",
+        "tuner=grid",
+        "pruner=median",
+        "tuner.study_name=e2e",
+        "search.optimizer.lr=choice(1e30, 1e-2)",
+        "search.model.width=choice(8, 16)",
+    ]
     proc = run_kopt(*args, cwd=workdir)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     study = workdir / "runs" / "tune" / "e2e"
@@ -145,7 +166,9 @@ def test_grid_with_a_nan_trial_then_best_yaml_reruns_and_optuna_reads_the_study(
     assert again["choices"]["optimizer"] == "sgd"
 
     # the stock optuna CLI reads the journal file
-    listed = optuna_cli("trials", "--study-name", "e2e", "--storage", str(study / "journal.log"), "-f", "json", cwd=workdir)
+    listed = optuna_cli(
+        "trials", "--study-name", "e2e", "--storage", str(study / "journal.log"), "-f", "json", cwd=workdir
+    )
     assert listed.returncode == 0, listed.stderr
     trials = json.loads(listed.stdout)
     assert sorted(t["state"] for t in trials) == ["COMPLETE", "COMPLETE", "FAIL", "FAIL"]
@@ -160,25 +183,58 @@ def test_grid_with_a_nan_trial_then_best_yaml_reruns_and_optuna_reads_the_study(
 
 
 def test_sqlite_storage_url(workdir):
-    proc = run_kopt("tune", *QUICK, "tuner=random", "tuner.n_trials=2", "tuner.study_name=sq", "pruner=none",
-                    "tuner.retrain_best=false", "tuner.plots=false", "tuner.storage=sqlite:///studies.db",
-                    "search.model.width=choice(8, 16)", cwd=workdir)
+    proc = run_kopt(
+        "tune",
+        *QUICK,
+        "tuner=random",
+        "tuner.n_trials=2",
+        "tuner.study_name=sq",
+        "pruner=none",
+        "tuner.retrain_best=false",
+        "tuner.plots=false",
+        "tuner.storage=sqlite:///studies.db",
+        "search.model.width=choice(8, 16)",
+        cwd=workdir,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (workdir / "studies.db").exists() and not (workdir / "runs" / "tune" / "sq" / "journal.log").exists()
     listed = optuna_cli("trials", "--study-name", "sq", "--storage", "sqlite:///studies.db", "-f", "json", cwd=workdir)
     assert [t["state"] for t in json.loads(listed.stdout)] == ["COMPLETE", "COMPLETE"]
-    changed = run_kopt("tune", *QUICK, "tuner=random", "tuner.n_trials=3", "tuner.study_name=sq",
-                       "tuner.storage=sqlite:///studies.db", "search.model.width=choice(8, 32)", cwd=workdir)
+    changed = run_kopt(
+        "tune",
+        *QUICK,
+        "tuner=random",
+        "tuner.n_trials=3",
+        "tuner.study_name=sq",
+        "tuner.storage=sqlite:///studies.db",
+        "search.model.width=choice(8, 32)",
+        cwd=workdir,
+    )
     assert_clean_error(changed, "tuner.study_name=sq exists with a different setup", "search.model.width")
 
 
 def test_sigkill_mid_trial_then_rerun_resumes(workdir):
-    args = ["tune", *TINY, "trainer.epochs=30", "tuner=random", "tuner.n_trials=3", "tuner.study_name=crash",
-            "pruner=none", "tuner.retrain_best=false", "tuner.plots=false",
-            "search.model.width=choice(8, 16, 32)", "search.optimizer.lr=tag(log, interval(1e-3, 1e-2))"]
+    args = [
+        "tune",
+        *TINY,
+        "trainer.epochs=30",
+        "tuner=random",
+        "tuner.n_trials=3",
+        "tuner.study_name=crash",
+        "pruner=none",
+        "tuner.retrain_best=false",
+        "tuner.plots=false",
+        "search.model.width=choice(8, 16, 32)",
+        "search.optimizer.lr=tag(log, interval(1e-3, 1e-2))",
+    ]
     study = workdir / "runs" / "tune" / "crash"
-    proc = subprocess.Popen([sys.executable, "-m", "kopt", *args], cwd=workdir, env=kopt_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kopt", *args],
+        cwd=workdir,
+        env=kopt_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 300
         while not (study / "trials" / "1" / "metrics.jsonl").exists():  # trial 0 done, trial 1 training
@@ -201,17 +257,29 @@ def test_sigkill_mid_trial_then_rerun_resumes(workdir):
     assert json.loads((study / "trials" / "1" / "summary.json").read_text())["status"] == "interrupted"
     retry = [r for r in rows.values() if r["retry_of"] == "1"]
     assert len(retry) == 1 and retry[0]["state"] == "COMPLETE"
-    assert (retry[0]["params_model.width"], retry[0]["params_optimizer.lr"]) == \
-        (rows[1]["params_model.width"], rows[1]["params_optimizer.lr"])
+    assert (retry[0]["params_model.width"], retry[0]["params_optimizer.lr"]) == (
+        rows[1]["params_model.width"],
+        rows[1]["params_optimizer.lr"],
+    )
     assert sum(r["state"] in ("COMPLETE", "PRUNED") for r in rows.values()) == 3
     assert read_summary(study)["counts"] == {"COMPLETE": 3, "PRUNED": 0, "FAIL": 1, "RUNNING": 0}
 
 
 def test_two_workers_share_the_study(workdir):
-    proc = run_kopt("tune", *QUICK, "tuner=random", "tuner.n_trials=4", "tuner.n_workers=2", "tuner.study_name=par",
-                    "pruner=none", "tuner.retrain_best=false", "tuner.plots=false",
-                    "search.model.width=int(interval(8, 32))", "search.optimizer.lr=tag(log, interval(1e-3, 1e-1))",
-                    cwd=workdir)
+    proc = run_kopt(
+        "tune",
+        *QUICK,
+        "tuner=random",
+        "tuner.n_trials=4",
+        "tuner.n_workers=2",
+        "tuner.study_name=par",
+        "pruner=none",
+        "tuner.retrain_best=false",
+        "tuner.plots=false",
+        "search.model.width=int(interval(8, 32))",
+        "search.optimizer.lr=tag(log, interval(1e-3, 1e-1))",
+        cwd=workdir,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     study = workdir / "runs" / "tune" / "par"
     summary = read_summary(study)
@@ -229,9 +297,20 @@ def test_two_workers_share_the_study(workdir):
 
 
 def test_postgresql_storage_with_two_workers(workdir, pg_url):
-    proc = run_kopt("tune", *QUICK, "tuner=random", "tuner.n_trials=3", "tuner.n_workers=2", "tuner.study_name=pg",
-                    "pruner=none", "tuner.retrain_best=false", "tuner.plots=false", f"tuner.storage={pg_url}",
-                    "search.model.width=int(interval(8, 32))", cwd=workdir)
+    proc = run_kopt(
+        "tune",
+        *QUICK,
+        "tuner=random",
+        "tuner.n_trials=3",
+        "tuner.n_workers=2",
+        "tuner.study_name=pg",
+        "pruner=none",
+        "tuner.retrain_best=false",
+        "tuner.plots=false",
+        f"tuner.storage={pg_url}",
+        "search.model.width=int(interval(8, 32))",
+        cwd=workdir,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     import optuna
 
@@ -247,11 +326,27 @@ def test_sigterm_marks_the_running_trial_failed_interrupted(workdir):
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    args = ["tune", *TINY, "trainer.epochs=200", "tuner=random", "tuner.n_trials=2", "tuner.study_name=term",
-            "pruner=none", "tuner.retrain_best=false", "tuner.plots=false", "search.model.width=choice(8, 16)"]
+    args = [
+        "tune",
+        *TINY,
+        "trainer.epochs=200",
+        "tuner=random",
+        "tuner.n_trials=2",
+        "tuner.study_name=term",
+        "pruner=none",
+        "tuner.retrain_best=false",
+        "tuner.plots=false",
+        "search.model.width=choice(8, 16)",
+    ]
     study_dir = workdir / "runs" / "tune" / "term"
-    proc = subprocess.Popen([sys.executable, "-m", "kopt", *args], cwd=workdir, env=kopt_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kopt", *args],
+        cwd=workdir,
+        env=kopt_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 300
     while not (study_dir / "trials" / "0" / "metrics.jsonl").exists():
         assert proc.poll() is None and time.time() < deadline, "kopt tune ended before trial 0 trained"
@@ -273,8 +368,17 @@ def test_tensorflow_start_up_lines_stay_out_of_the_output(workdir):
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
     for extra in ([], ["tuner.n_workers=2"]):
         name = f"quiet{len(extra)}"
-        proc = run_kopt("tune", *QUICK, "tuner.n_trials=2", "trainer.epochs=1", f"tuner.study_name={name}",
-                        "search.model.width=choice(8, 16)", *extra, cwd=workdir, env=env)
+        proc = run_kopt(
+            "tune",
+            *QUICK,
+            "tuner.n_trials=2",
+            "trainer.epochs=1",
+            f"tuner.study_name={name}",
+            "search.model.width=choice(8, 16)",
+            *extra,
+            cwd=workdir,
+            env=env,
+        )
         assert proc.returncode == 0, proc.stderr
         logs = "".join(p.read_text() for p in (workdir / "runs" / "tune" / name).glob("workers/*.log"))
         for text in (proc.stdout, proc.stderr, logs):

@@ -13,9 +13,9 @@ from types import SimpleNamespace
 import optuna
 import pytest
 import yaml
+from conftest import TINY_DATA, kopt_env, read_summary, run_kopt
 from omegaconf import OmegaConf
 
-from conftest import TINY_DATA, kopt_env, read_summary, run_kopt
 from kopt.errors import KoptError
 
 
@@ -42,8 +42,13 @@ def best_dir(tmp_path):
     from kopt.paths import config_groups
     from kopt.tune.best import best_config, write_best_yaml
 
-    plan = _plan("model=cnn", "model.dense=0", "optimizer=sgd", "search.optimizer.lr=choice(1e-2, 1e-3)",
-                 "search.model.width=choice(4, 8)")
+    plan = _plan(
+        "model=cnn",
+        "model.dense=0",
+        "optimizer=sgd",
+        "search.optimizer.lr=choice(1e-2, 1e-3)",
+        "search.model.width=choice(4, 8)",
+    )
     trial = SimpleNamespace(number=3, value=0.5, params={"optimizer.lr": 1e-2, "model.width": 8})
     study_dir = tmp_path / "runs" / "tune" / "s"
     study_dir.mkdir(parents=True)
@@ -62,8 +67,19 @@ def test_best_yaml_takes_group_and_key_overrides(best_dir, tmp_path):
     """`--config-name best split=kfold split.k=3 model=mlp` trains an MLP on 3 folds, with the
     best trial's other values (sgd, lr=0.01) kept."""
     study_dir, _ = best_dir
-    proc = run_kopt("train", "--config-dir", str(study_dir), "--config-name", "best",
-                    "split=kfold", "split.k=3", "model=mlp", "model.width=16", "model.depth=1", cwd=tmp_path)
+    proc = run_kopt(
+        "train",
+        "--config-dir",
+        str(study_dir),
+        "--config-name",
+        "best",
+        "split=kfold",
+        "split.k=3",
+        "model=mlp",
+        "model.width=16",
+        "model.depth=1",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run_dir = next((tmp_path / "runs" / "train").iterdir())
     summary = read_summary(run_dir)

@@ -8,11 +8,11 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import assert_clean_error, kopt_env
-from kopt.errors import KoptError
 from test_cli import NO_TF_SNIPPET
 from test_tune_study import EASY
+
+from kopt.errors import KoptError
 
 
 def tune_here(tmp_path, monkeypatch, *overrides: str, name: str = "s"):
@@ -34,6 +34,7 @@ def tune_here(tmp_path, monkeypatch, *overrides: str, name: str = "s"):
     study = optuna.load_study(study_name=name, storage=open_storage(str(study_dir / "journal.log")))
     return summary, study, study_dir
 
+
 WIDTHS = "search.model.width=choice(4, 16, 64)"
 TWO = "tuner.objectives=[val_accuracy:max,params:min]"
 
@@ -44,15 +45,24 @@ def non_dominated(a: list[float], b: list[float]) -> bool:
 
 
 def test_two_objectives_write_a_front_of_non_dominated_trials(tmp_path, monkeypatch):
-    summary, study, study_dir = tune_here(tmp_path, monkeypatch, "tuner=random", "tuner.n_trials=4", TWO, WIDTHS,
-                                          "search.optimizer.lr=tag(log, interval(1e-3, 1e-1))", "tuner.plots=true",
-                                          "tuner.retrain_best=true", "tuner.constraints={latency_ms:'<=1e4',flops:'>=1'}")
+    summary, study, study_dir = tune_here(
+        tmp_path,
+        monkeypatch,
+        "tuner=random",
+        "tuner.n_trials=4",
+        TWO,
+        WIDTHS,
+        "search.optimizer.lr=tag(log, interval(1e-3, 1e-1))",
+        "tuner.plots=true",
+        "tuner.retrain_best=true",
+        "tuner.constraints={latency_ms:'<=1e4',flops:'>=1'}",
+    )
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
     assert study.metric_names == ["val_accuracy", "params"]
     done = [t for t in study.get_trials() if t.state.name == "COMPLETE"]
     assert len(done) == 4
     for t in done:  # the objective values are the run's validation accuracy and its model's size
-        run = (study_dir / t.user_attrs["run_dir"])
+        run = study_dir / t.user_attrs["run_dir"]
         import json
 
         run_summary = json.loads((run / "summary.json").read_text())
@@ -98,10 +108,15 @@ def _study_of(rows):
 
     study = optuna.create_study(directions=["maximize", "minimize"])
     for i, (acc, params, con) in enumerate(rows):
-        study.add_trial(optuna.trial.create_trial(
-            params={"w": i}, distributions={"w": IntDistribution(0, 99)}, values=[acc, params],
-            user_attrs={"measures": {"val_accuracy": acc, "params": params}},
-            system_attrs={} if con is None else {"constraints:latency_ms<=2": con}))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"w": i},
+                distributions={"w": IntDistribution(0, 99)},
+                values=[acc, params],
+                user_attrs={"measures": {"val_accuracy": acc, "params": params}},
+                system_attrs={} if con is None else {"constraints:latency_ms<=2": con},
+            )
+        )
     return study
 
 
@@ -111,9 +126,11 @@ def test_pick_chooses_among_feasible_trials_and_defines_the_best():
     from kopt.tune.pareto import best_of, front, picked
 
     study = _study_of([(0.90, 1e4, None), (0.95, 5e4, None), (0.97, 2e5, None), (0.99, 3e4, 1.0)])
-    plan = SimpleNamespace(tuner={"objectives": ["val_accuracy:max", "params:min"],
-                                  "pick": "max val_accuracy where params<=1e5"}, metric="val_accuracy",
-                           direction="maximize")
+    plan = SimpleNamespace(
+        tuner={"objectives": ["val_accuracy:max", "params:min"], "pick": "max val_accuracy where params<=1e5"},
+        metric="val_accuracy",
+        direction="maximize",
+    )
     assert [t.number for t in front(study)] == [0, 1, 2]  # trial 3 beats them all, but is infeasible
     assert picked(study.get_trials(), plan).number == 1 and best_of(study, plan).number == 1
     plan.tuner["pick"] = "min params where val_accuracy>=0.96"
@@ -137,8 +154,15 @@ def test_constraint_marks_an_oversized_model_infeasible_before_training(tmp_path
 
     monkeypatch.setattr(objective, "run_train", counting)
     summary, study, study_dir = tune_here(
-        tmp_path, monkeypatch, "tuner=bayes", "tuner.n_trials=2", WIDTHS, "tuner.constraints={params:'<=600'}",
-        "tuner.enqueue=[{model.width:64},{model.width:4}]", "pruner=none")
+        tmp_path,
+        monkeypatch,
+        "tuner=bayes",
+        "tuner.n_trials=2",
+        WIDTHS,
+        "tuner.constraints={params:'<=600'}",
+        "tuner.enqueue=[{model.width:64},{model.width:4}]",
+        "pruner=none",
+    )
     first, second = study.get_trials()
     assert first.params == {"model.width": 64} and second.params == {"model.width": 4}
     assert trained == [4]
@@ -159,37 +183,64 @@ def test_warm_start_copies_trials_and_refuses_an_incompatible_study(tmp_path, mo
     space = ["tuner=random", "search.model.width=choice(4, 8)", "pruner=none"]
     _, earlier, _ = tune_here(tmp_path, monkeypatch, *space, "tuner.n_trials=2", name="a")
     old = earlier.get_trials()
-    summary, study, _ = tune_here(tmp_path, monkeypatch, *space, "tuner.n_trials=1",
-                                  "tuner.warm_start=runs/tune/a", "tuner.enqueue=[{model.width:8}]")
+    summary, study, _ = tune_here(
+        tmp_path,
+        monkeypatch,
+        *space,
+        "tuner.n_trials=1",
+        "tuner.warm_start=runs/tune/a",
+        "tuner.enqueue=[{model.width:8}]",
+    )
     trials = study.get_trials()
     assert len(trials) == 3 and summary["counts"]["COMPLETE"] == 3  # 2 copied + n_trials=1 new
     copied = [t for t in trials if "warm_start_from" in t.user_attrs]
     assert [(t.params, t.values) for t in copied] == [(t.params, t.values) for t in old]
     assert trials[2].params == {"model.width": 8} and "warm_start_from" not in trials[2].user_attrs
     with pytest.raises(KoptError, match=r"optimizer\.lr \(only in this one\)"):
-        tune_here(tmp_path, monkeypatch, *space, "search.optimizer.lr=interval(1e-3, 1e-1)",
-                  "tuner.warm_start=runs/tune/a", name="c")
+        tune_here(
+            tmp_path,
+            monkeypatch,
+            *space,
+            "search.optimizer.lr=interval(1e-3, 1e-1)",
+            "tuner.warm_start=runs/tune/a",
+            name="c",
+        )
     with pytest.raises(KoptError, match=r"model\.width=(4|8) .* outside choice\(16, ?32\)"):
-        tune_here(tmp_path, monkeypatch, "tuner=random", "search.model.width=choice(16, 32)",
-                  "tuner.warm_start=runs/tune/a", name="d")
+        tune_here(
+            tmp_path,
+            monkeypatch,
+            "tuner=random",
+            "search.model.width=choice(16, 32)",
+            "tuner.warm_start=runs/tune/a",
+            name="d",
+        )
     assert not (tmp_path / "runs/tune/c").exists() and not (tmp_path / "runs/tune/d").exists()
 
 
-@pytest.mark.parametrize("override, needle", [
-    ("tuner.objectives=[val_accuracy:max,size:min]", "unknown measure 'size'"),
-    ("tuner.objectives=[val_accuracy]", "<measure>:<max|min>"),
-    ("tuner.objectives=[val_accuracy:max]", "two or more"),
-    ("tuner.constraints={params:1e6}", "'<=<number>'"),
-    ("tuner.pick='biggest params'", "tuner.pick="),
-    ("tuner.enqueue=[{model.depth:2}]", "tuner.enqueue[0].model.depth: not a searched parameter"),
-    ("tuner.warm_start=nowhere", "tuner.warm_start=nowhere: no such study dir"),
-])
+@pytest.mark.parametrize(
+    "override, needle",
+    [
+        ("tuner.objectives=[val_accuracy:max,size:min]", "unknown measure 'size'"),
+        ("tuner.objectives=[val_accuracy]", "<measure>:<max|min>"),
+        ("tuner.objectives=[val_accuracy:max]", "two or more"),
+        ("tuner.constraints={params:1e6}", "'<=<number>'"),
+        ("tuner.pick='biggest params'", "tuner.pick="),
+        ("tuner.enqueue=[{model.depth:2}]", "tuner.enqueue[0].model.depth: not a searched parameter"),
+        ("tuner.warm_start=nowhere", "tuner.warm_start=nowhere: no such study dir"),
+    ],
+)
 def test_bad_options_cost_one_line_before_tensorflow(override, needle, tmp_path):
     argv = ["tune", "tuner=random", "search.model.width=choice(4, 8)", TWO, override]
     if "objectives" in override:
         argv.remove(TWO)
-    proc = subprocess.run([sys.executable, "-c", NO_TF_SNIPPET.format(argv=argv)], cwd=tmp_path, env=kopt_env(),
-                          text=True, capture_output=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_TF_SNIPPET.format(argv=argv)],
+        cwd=tmp_path,
+        env=kopt_env(),
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
     assert "LOADED: none" in proc.stdout, proc.stdout + proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("kopt: error:")]
     assert len(errors) == 1 and needle in errors[0], proc.stderr

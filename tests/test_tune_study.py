@@ -10,12 +10,12 @@ from pathlib import Path
 
 import optuna
 import pytest
+from conftest import TINY
 
 from kopt.commands.tune import quote_search_overrides, validate_tune
 from kopt.compose import compose_and_validate, search_dirs
 from kopt.errors import RunFailed
 from kopt.tune.plan import build_plan
-from conftest import TINY
 
 # separable classes, so that a learning rate of 1e-9 stays at chance while 1e-2 learns
 EASY = [*TINY, "dataset.noise=0.3", "tuner.retrain_best=false", "tuner.plots=false"]
@@ -47,19 +47,23 @@ def finished(summary) -> int:
     return summary["counts"]["COMPLETE"] + summary["counts"]["PRUNED"]
 
 
-@pytest.mark.parametrize("tuner, extra, sampler_class", [
-    ("random", [], "RandomSampler"),
-    ("bayes", ["tuner.n_startup_trials=2"], "TPESampler"),      # the third trial is a TPE draw
-    ("cmaes", [], "CmaEsSampler"),
-    ("genetic", ["tuner.population_size=2"], "NSGAIISampler"),  # the third trial is a child
-    ("qmc", [], "QMCSampler"),
-    ("gp", ["tuner.n_startup_trials=2"], "GPSampler"),
-])
+@pytest.mark.parametrize(
+    "tuner, extra, sampler_class",
+    [
+        ("random", [], "RandomSampler"),
+        ("bayes", ["tuner.n_startup_trials=2"], "TPESampler"),  # the third trial is a TPE draw
+        ("cmaes", [], "CmaEsSampler"),
+        ("genetic", ["tuner.population_size=2"], "NSGAIISampler"),  # the third trial is a child
+        ("qmc", [], "QMCSampler"),
+        ("gp", ["tuner.n_startup_trials=2"], "GPSampler"),
+    ],
+)
 def test_each_tuner_runs_three_trials(tmp_path, monkeypatch, tuner, extra, sampler_class):
     if tuner == "gp" and importlib.util.find_spec("torch") is None:
         pytest.skip("tuner=gp needs PyTorch (the optional 'gp' extra), which is not installed here")
-    summary, study, study_dir = tune_here(tmp_path, monkeypatch, f"tuner={tuner}", "tuner.n_trials=3",
-                                          "pruner=none", *NUMERIC, *extra)
+    summary, study, study_dir = tune_here(
+        tmp_path, monkeypatch, f"tuner={tuner}", "tuner.n_trials=3", "pruner=none", *NUMERIC, *extra
+    )
     assert summary["sampler_class"] == sampler_class and summary["counts"]["COMPLETE"] == 3
     trials = study.get_trials()
     assert len(trials) == 3
@@ -72,18 +76,22 @@ def test_each_tuner_runs_three_trials(tmp_path, monkeypatch, tuner, extra, sampl
     assert len({(t.params["optimizer.lr"], t.params["model.width"]) for t in trials}) == 3
 
 
-@pytest.mark.parametrize("pruner, extra, n_trials, must_prune", [
-    ("median", ["pruner.n_startup_trials=1"], 4, True),
-    ("percentile", ["pruner.n_startup_trials=1", "pruner.percentile=50"], 4, True),
-    ("successive_halving", ["pruner.min_resource=1", "pruner.reduction_factor=2"], 4, True),
-    ("hyperband", ["pruner.reduction_factor=2", "tuner.n_trials=3"], 3, False),
-    ("patient", ["pruner.patience=0", "pruner.n_startup_trials=1", "tuner.n_trials=3"], 3, False),
-])
+@pytest.mark.parametrize(
+    "pruner, extra, n_trials, must_prune",
+    [
+        ("median", ["pruner.n_startup_trials=1"], 4, True),
+        ("percentile", ["pruner.n_startup_trials=1", "pruner.percentile=50"], 4, True),
+        ("successive_halving", ["pruner.min_resource=1", "pruner.reduction_factor=2"], 4, True),
+        ("hyperband", ["pruner.reduction_factor=2", "tuner.n_trials=3"], 3, False),
+        ("patient", ["pruner.patience=0", "pruner.n_startup_trials=1", "tuner.n_trials=3"], 3, False),
+    ],
+)
 def test_each_pruner_on_a_small_grid(tmp_path, monkeypatch, pruner, extra, n_trials, must_prune):
     """A 2 x 2 grid of a good and a hopeless learning rate; the grid also stops exactly at its size
     (or at a smaller tuner.n_trials), each point once."""
-    summary, study, study_dir = tune_here(tmp_path, monkeypatch, f"pruner={pruner}", "tuner.n_trials=50",
-                                          *GOOD_AND_BAD, *extra)
+    summary, study, study_dir = tune_here(
+        tmp_path, monkeypatch, f"pruner={pruner}", "tuner.n_trials=50", *GOOD_AND_BAD, *extra
+    )
     assert summary["pruner"] == pruner and summary["grid_size"] == 4
     assert finished(summary) == n_trials and len(study.trials) == n_trials
     points = {(t.params["optimizer.lr"], t.params["model.width"]) for t in study.trials}
@@ -106,8 +114,9 @@ def test_no_pruner_with_kfold_reports_steps_across_folds(tmp_path, monkeypatch):
     from kopt.runtime import _gradient_registry
 
     before = set(_gradient_registry())
-    summary, study, _ = tune_here(tmp_path, monkeypatch, "pruner=none", "split=kfold", "split.k=2",
-                                  "tuner=random", "tuner.n_trials=2", *NUMERIC)
+    summary, study, _ = tune_here(
+        tmp_path, monkeypatch, "pruner=none", "split=kfold", "split.k=2", "tuner=random", "tuner.n_trials=2", *NUMERIC
+    )
     assert summary["counts"] == {"COMPLETE": 2, "PRUNED": 0, "FAIL": 0, "RUNNING": 0}
     for t in study.trials:
         assert sorted(t.intermediate_values) == [1, 2, 3, 4]  # fold * epochs + epoch (from 1), 2 folds x 2 epochs
@@ -118,8 +127,15 @@ def test_no_pruner_with_kfold_reports_steps_across_folds(tmp_path, monkeypatch):
 
 def test_failing_trials_are_recorded_and_max_failures_stops(tmp_path, monkeypatch):
     with pytest.raises(RunFailed, match=r"stopped after 2 failed trials \(tuner.max_failures=2\); last: NaN"):
-        tune_here(tmp_path, monkeypatch, "optimizer=sgd", "tuner=random", "tuner.n_trials=5", "tuner.max_failures=2",
-                  "search.optimizer.lr=tag(log, interval(1e30, 1e31))")
+        tune_here(
+            tmp_path,
+            monkeypatch,
+            "optimizer=sgd",
+            "tuner=random",
+            "tuner.n_trials=5",
+            "tuner.max_failures=2",
+            "search.optimizer.lr=tag(log, interval(1e30, 1e31))",
+        )
     rows = read_csv(tmp_path / "runs" / "tune" / "s")
     assert [r["state"] for r in rows] == ["FAIL", "FAIL"]
     assert all("NaN/inf loss" in r["fail_reason"] for r in rows)
@@ -141,12 +157,28 @@ def test_live_output_on_a_terminal(monkeypatch, tmp_path):
     ui.start([])
     ui.trial_started(0, {"optimizer.lr": 0.01, "model.width": 8}, 2)
     ui.epoch(0, 0, 1, 1, 2, {"loss": 1.0, "val_accuracy": 0.5})
-    row = {"number": 0, "state": "COMPLETE", "value": 0.75, "duration_s": 1.5, "params": {"model.width": 8},
-           "pruned_epoch": None, "fail_reason": None}
+    row = {
+        "number": 0,
+        "state": "COMPLETE",
+        "value": 0.75,
+        "duration_s": 1.5,
+        "params": {"model.width": 8},
+        "pruned_epoch": None,
+        "fail_reason": None,
+    }
     ui.trial_finished(row, [row])
     ui.stop()
-    ui.final({"study_name": "s", "metric": "val_accuracy", "best_trial": 0, "best_value": 0.75,
-              "best_params": {"model.width": 8}, "counts": {"COMPLETE": 1}, "storage": "x"})
+    ui.final(
+        {
+            "study_name": "s",
+            "metric": "val_accuracy",
+            "best_trial": 0,
+            "best_value": 0.75,
+            "best_params": {"model.width": 8},
+            "counts": {"COMPLETE": 1},
+            "storage": "x",
+        }
+    )
     text = console.export_text()
     assert "leaderboard" in text and "0.7500" in text and "model.width=8" in text and "rerun best" in text
 
@@ -157,13 +189,16 @@ def _composed(monkeypatch, tmp_path, *overrides):
     return cfgs[0], line.overrides, search_dirs(None)
 
 
-@pytest.mark.parametrize("overrides, population", [
-    ([], 4),                                        # the default budget: 20 trials = 5 generations of 4
-    (["tuner.n_trials=100"], 20),
-    (["tuner.n_trials=1000"], 50),                  # Optuna's default once the budget allows it
-    (["tuner.n_trials=6", "tuner.crossover=undx"], 3),  # never fewer than the crossover's parents
-    (["tuner.population_size=10"], 10),             # an explicit population is kept
-])
+@pytest.mark.parametrize(
+    "overrides, population",
+    [
+        ([], 4),  # the default budget: 20 trials = 5 generations of 4
+        (["tuner.n_trials=100"], 20),
+        (["tuner.n_trials=1000"], 50),  # Optuna's default once the budget allows it
+        (["tuner.n_trials=6", "tuner.crossover=undx"], 3),  # never fewer than the crossover's parents
+        (["tuner.population_size=10"], 10),  # an explicit population is kept
+    ],
+)
 def test_genetic_population_follows_the_budget(overrides, population):
     from kopt.tune.samplers import build_sampler
 
@@ -181,9 +216,18 @@ def test_retrain_trains_the_best_trials_epoch_count_and_reports_no_validation(tm
     (it keeps the last of the best trial's best epoch, fixed in advance) and reports no val_*."""
     from kopt.report.collect import read_record as load_run
 
-    summary, study, study_dir = tune_here(tmp_path, monkeypatch, "tuner=random", "tuner.n_trials=2", "pruner=none",
-                                          "split=kfold", "split.k=2", "trainer.epochs=4", *NUMERIC,
-                                          "tuner.retrain_best=true")
+    summary, study, study_dir = tune_here(
+        tmp_path,
+        monkeypatch,
+        "tuner=random",
+        "tuner.n_trials=2",
+        "pruner=none",
+        "split=kfold",
+        "split.k=2",
+        "trainer.epochs=4",
+        *NUMERIC,
+        "tuner.retrain_best=true",
+    )
     retrain = summary["retrain"]
     best = study.best_trial
     folds = json.loads((study_dir / best.user_attrs["run_dir"] / "summary.json").read_text())["folds"]

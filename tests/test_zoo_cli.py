@@ -13,7 +13,6 @@ import zipfile
 import numpy as np
 import pytest
 import yaml
-
 from conftest import assert_clean_error, kopt_env, only_run_dir, read_summary, run_kopt
 from test_cli import NO_TF_SNIPPET
 from test_models import PAPER, compose, within_paper
@@ -35,12 +34,25 @@ def built(*overrides: str, shape=(32, 32, 3), classes: int = 10):
     return build_model(cfg.model, cfg.regularizer, shape, classes)
 
 
-@pytest.mark.parametrize("argv", [["models", "--help"], ["models", "model=resnet", "model.depth=21"],
-                                  ["models", "model=nope"], ["models", "--bogus"],
-                                  ["train", "model=wrn", "model.depth=27"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["models", "--help"],
+        ["models", "model=resnet", "model.depth=21"],
+        ["models", "model=nope"],
+        ["models", "--bogus"],
+        ["train", "model=wrn", "model.depth=27"],
+    ],
+)
 def test_models_help_and_config_errors_never_import_tensorflow(argv, tmp_path):
-    proc = subprocess.run([sys.executable, "-c", NO_TF_SNIPPET.format(argv=argv)], cwd=tmp_path, env=kopt_env(),
-                          text=True, capture_output=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_TF_SNIPPET.format(argv=argv)],
+        cwd=tmp_path,
+        env=kopt_env(),
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
     assert "LOADED: none" in proc.stdout, proc.stdout + proc.stderr
 
 
@@ -51,20 +63,23 @@ def test_models_help_explains_the_columns(tmp_path):
         assert word in proc.stdout
 
 
-@pytest.mark.parametrize("args,needles", [
-    (["train", "model=resnet", "model.depth=21"], ["model.depth=21", "6n+2", "20, 32, 44, 56, 110", "20 or 26"]),
-    (["train", "model=densenet", "model.depth=99"], ["model.depth=99", "6n+4", "94 or 100"]),
-    (["train", "model=densenet", "model.bottleneck=false", "model.depth=41"], ["3n+4", "40 or 43"]),
-    (["train", "model=wrn", "model.depth=27"], ["model.depth=27", "6n+4", "22 or 28"]),
-    (["train", "model=resnet", "model.version=3"], ["model.version=3", "1, 2"]),
-    (["train", "model=resnet", "model.shortcut=C"], ["model.shortcut", "A, B"]),
-    (["train", "model=densenet", "model.compression=0"], ["model.compression"]),
-    (["train", "model=cnn", "model.filters=8"], ["model.filters", "width", "depth"]),
-    (["models", "model.depth=56"], ["model.depth=56", "model.width=32", "width x 2^(depth-1) <= 16384"]),
-    (["train", "model=resnet110", "model.depth=100"], ["model.depth=100"]),
-    (["models", "model=resnet", "model.depth=21"], ["model.depth=21", "6n+2"]),
-    (["models", "--bogus"], ["--bogus: unknown flag", "--json"]),
-])
+@pytest.mark.parametrize(
+    "args,needles",
+    [
+        (["train", "model=resnet", "model.depth=21"], ["model.depth=21", "6n+2", "20, 32, 44, 56, 110", "20 or 26"]),
+        (["train", "model=densenet", "model.depth=99"], ["model.depth=99", "6n+4", "94 or 100"]),
+        (["train", "model=densenet", "model.bottleneck=false", "model.depth=41"], ["3n+4", "40 or 43"]),
+        (["train", "model=wrn", "model.depth=27"], ["model.depth=27", "6n+4", "22 or 28"]),
+        (["train", "model=resnet", "model.version=3"], ["model.version=3", "1, 2"]),
+        (["train", "model=resnet", "model.shortcut=C"], ["model.shortcut", "A, B"]),
+        (["train", "model=densenet", "model.compression=0"], ["model.compression"]),
+        (["train", "model=cnn", "model.filters=8"], ["model.filters", "width", "depth"]),
+        (["models", "model.depth=56"], ["model.depth=56", "model.width=32", "width x 2^(depth-1) <= 16384"]),
+        (["train", "model=resnet110", "model.depth=100"], ["model.depth=100"]),
+        (["models", "model=resnet", "model.depth=21"], ["model.depth=21", "6n+2"]),
+        (["models", "--bogus"], ["--bogus: unknown flag", "--json"]),
+    ],
+)
 def test_bad_model_config_is_one_clear_line(args, needles, tmp_path):
     proc = run_kopt(*args, cwd=tmp_path)
     assert_clean_error(proc, *needles)
@@ -72,11 +87,15 @@ def test_bad_model_config_is_one_clear_line(args, needles, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("overrides", [
-    ["model=resnet", "model.depth=20"],
-    ["model=densenet", "model.depth=16", "model.growth_rate=6"],
-    ["model=wrn", "model.depth=10", "model.width=2", "model.dropout=0.3"],
-], ids=["resnet20", "densenet16", "wrn_10_2"])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["model=resnet", "model.depth=20"],
+        ["model=densenet", "model.depth=16", "model.growth_rate=6"],
+        ["model=wrn", "model.depth=10", "model.width=2", "model.dropout=0.3"],
+    ],
+    ids=["resnet20", "densenet16", "wrn_10_2"],
+)
 def test_train_each_family_on_digits(overrides, tmp_path):
     proc = run_kopt("train", *overrides, "trainer.epochs=2", "dataset.limit=400", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -144,17 +163,39 @@ def test_models_json_one_model_from_overrides(tmp_path):
 
 
 EXPECTED = {
-    "resnet20_cifar10": {"model.name": "resnet", "model.depth": 20, "optimizer.nesterov": False,
-                         "trainer.batch_size": 128, "trainer.epochs": 182, "optimizer.schedule.gamma": 0.1,
-                         "regularizer.l2": 5e-5},
-    "densenet_bc100_cifar10": {"model.name": "densenet", "model.depth": 100, "model.bottleneck": True,
-                               "model.compression": 0.5, "optimizer.nesterov": True, "trainer.batch_size": 64,
-                               "trainer.epochs": 300, "optimizer.schedule.milestones": [150, 225],
-                               "optimizer.schedule.gamma": 0.1, "regularizer.l2": 5e-5},
-    "wrn28_10_cifar10": {"model.name": "wrn", "model.depth": 28, "model.width": 10, "model.dropout": 0.3,
-                         "optimizer.nesterov": True, "trainer.batch_size": 128, "trainer.epochs": 200,
-                         "optimizer.schedule.milestones": [60, 120, 160], "optimizer.schedule.gamma": 0.2,
-                         "regularizer.l2": 2.5e-4},
+    "resnet20_cifar10": {
+        "model.name": "resnet",
+        "model.depth": 20,
+        "optimizer.nesterov": False,
+        "trainer.batch_size": 128,
+        "trainer.epochs": 182,
+        "optimizer.schedule.gamma": 0.1,
+        "regularizer.l2": 5e-5,
+    },
+    "densenet_bc100_cifar10": {
+        "model.name": "densenet",
+        "model.depth": 100,
+        "model.bottleneck": True,
+        "model.compression": 0.5,
+        "optimizer.nesterov": True,
+        "trainer.batch_size": 64,
+        "trainer.epochs": 300,
+        "optimizer.schedule.milestones": [150, 225],
+        "optimizer.schedule.gamma": 0.1,
+        "regularizer.l2": 5e-5,
+    },
+    "wrn28_10_cifar10": {
+        "model.name": "wrn",
+        "model.depth": 28,
+        "model.width": 10,
+        "model.dropout": 0.3,
+        "optimizer.nesterov": True,
+        "trainer.batch_size": 128,
+        "trainer.epochs": 200,
+        "optimizer.schedule.milestones": [60, 120, 160],
+        "optimizer.schedule.gamma": 0.2,
+        "regularizer.l2": 2.5e-4,
+    },
 }
 
 
@@ -207,8 +248,17 @@ def test_schedule_epochs_sets_the_cosine_length_apart_from_the_epochs_trained():
 
 
 def test_resnet20_experiment_runs_on_cifar_shaped_synthetic_data(tmp_path):
-    proc = run_kopt("train", "experiment=resnet20_cifar10", "dataset=synthetic", "dataset.shape=[32,32,3]",
-                    "dataset.size=200", "trainer.epochs=1", "trainer.batch_size=32", *AUGMENT, cwd=tmp_path)
+    proc = run_kopt(
+        "train",
+        "experiment=resnet20_cifar10",
+        "dataset=synthetic",
+        "dataset.shape=[32,32,3]",
+        "dataset.size=200",
+        "trainer.epochs=1",
+        "trainer.batch_size=32",
+        *AUGMENT,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = only_run_dir(tmp_path)
     summary = read_summary(run)
@@ -235,13 +285,15 @@ def test_models_on_tabular_data_lists_image_models_as_refused(tmp_path):
 
 def test_models_needs_no_data_file_for_known_shapes(tmp_path):
     env = {"KERAS_HOME": str(tmp_path / "empty_keras_home")}  # no CIFAR-10 file anywhere
-    proc = run_kopt("models", "--json", "experiment=wrn28_10_cifar10", "model.depth=10", "model.width=1",
-                    cwd=tmp_path, env=env)
+    proc = run_kopt(
+        "models", "--json", "experiment=wrn28_10_cifar10", "model.depth=10", "model.width=1", cwd=tmp_path, env=env
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     (row,) = json.loads(proc.stdout)
     assert row["family"] == "wrn" and row["input_shape"] == [32, 32, 3] and row["classes"] == 10
     assert row["params"] == built("model=wrn", "model.depth=10", "model.width=1").count_params()
-    proc = run_kopt("models", "--json", "dataset=cifar100", "dataset.label_mode=coarse", "model=mlp", cwd=tmp_path,
-                    env=env)
+    proc = run_kopt(
+        "models", "--json", "dataset=cifar100", "dataset.label_mode=coarse", "model=mlp", cwd=tmp_path, env=env
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout)[0]["classes"] == 20

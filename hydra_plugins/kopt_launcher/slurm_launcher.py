@@ -17,8 +17,9 @@ import logging
 import os
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
@@ -42,8 +43,9 @@ def _queued(job_ids: list[str]) -> set[str] | None:
     squeue cannot tell (the controller busy or down): then nothing is concluded."""
     arrays = sorted({j.split("_")[0] for j in job_ids})
     try:
-        proc = subprocess.run(["squeue", "-h", "-r", "-o", "%i", "-j", ",".join(arrays)], capture_output=True,
-                              text=True, timeout=60)
+        proc = subprocess.run(
+            ["squeue", "-h", "-r", "-o", "%i", "-j", ",".join(arrays)], capture_output=True, text=True, timeout=60
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if proc.returncode != 0:
@@ -72,8 +74,9 @@ class SlurmLauncher(_SubmititSlurmLauncher):
                     continue
             todo.append(i)
         if todo:
-            self._submit_and_wait([job_overrides[i] for i in todo], [initial_job_idx + i for i in todo],
-                                  sweep_dir, results, todo)
+            self._submit_and_wait(
+                [job_overrides[i] for i in todo], [initial_job_idx + i for i in todo], sweep_dir, results, todo
+            )
         return [results[i] for i in range(len(job_overrides))]
 
     def _submit_and_wait(self, overrides: list, nums: list[int], sweep_dir: Path, results: dict, slots: list[int]):
@@ -103,12 +106,17 @@ class SlurmLauncher(_SubmititSlurmLauncher):
         import submitit
         from hydra.core.singleton import Singleton
         from hydra.core.utils import filter_overrides
+
         from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 
         params = dict(self.params)
-        executor = submitit.AutoExecutor(cluster=self._EXECUTOR, folder=params.pop("submitit_folder"),
-                                         **{f"{self._EXECUTOR}_max_num_timeout": params.pop("max_num_timeout")}
-                                         if "max_num_timeout" in params else {})
+        executor = submitit.AutoExecutor(
+            cluster=self._EXECUTOR,
+            folder=params.pop("submitit_folder"),
+            **{f"{self._EXECUTOR}_max_num_timeout": params.pop("max_num_timeout")}
+            if "max_num_timeout" in params
+            else {},
+        )
         base = set(OmegaConf.structured(BaseQueueConf).keys())
         executor.update_parameters(**{k if k in base else f"{self._EXECUTOR}_{k}": v for k, v in params.items()})
         sweep_dir = Path(str(self.config.hydra.sweep.dir))

@@ -29,16 +29,29 @@ runs/ab/<timestamp>/ with a/ and b/ (full train run dirs) and comparison.json.""
 
 
 def parser() -> ArgumentParser:
-    p = ArgumentParser(prog="kopt ab", description=DESCRIPTION,
-                       epilog="example: kopt ab a='model=mlp' b='model=cnn model.width=16' split=cv5x2 trainer.epochs=10")
-    p.add_argument("overrides", nargs="*", metavar="a=... b=... OVERRIDE",
-                   help="a='side A overrides', b='side B overrides', optionally protocol=fixed|best_epoch, then "
-                        "shared overrides such as split=cv5x2")
-    p.add_argument("--metric", default=VAL_ACCURACY, choices=FOLD_METRICS, help="per-fold score to pair (default val_accuracy)")
+    p = ArgumentParser(
+        prog="kopt ab",
+        description=DESCRIPTION,
+        epilog="example: kopt ab a='model=mlp' b='model=cnn model.width=16' split=cv5x2 trainer.epochs=10",
+    )
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="a=... b=... OVERRIDE",
+        help="a='side A overrides', b='side B overrides', optionally protocol=fixed|best_epoch, then "
+        "shared overrides such as split=cv5x2",
+    )
+    p.add_argument(
+        "--metric", default=VAL_ACCURACY, choices=FOLD_METRICS, help="per-fold score to pair (default val_accuracy)"
+    )
     p.add_argument("--alpha", type=probability, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--bootstrap-seed", type=non_negative_int, default=0, help="bootstrap seed (default 0)")
-    p.add_argument("--resamples", type=resamples, default=10_000,
-                   help=f"bootstrap resamples (default 10000, at most {MAX_RESAMPLES})")
+    p.add_argument(
+        "--resamples",
+        type=resamples,
+        default=10_000,
+        help=f"bootstrap resamples (default 10000, at most {MAX_RESAMPLES})",
+    )
     p.add_argument("--out", default=None, help="folder for a/, b/ and comparison.json (default runs/ab/<timestamp>/)")
     return p
 
@@ -60,7 +73,9 @@ def split_sides(items: list[str]) -> tuple[dict[str, list[str]], list[str]]:
             shared.append(item)
     missing = [s for s in SIDES if s not in sides]
     if missing:
-        raise KoptError(f"missing {' and '.join(m + '=...' for m in missing)}; e.g. kopt ab a='model=mlp' b='model=cnn'")
+        raise KoptError(
+            f"missing {' and '.join(m + '=...' for m in missing)}; e.g. kopt ab a='model=mlp' b='model=cnn'"
+        )
     return sides, shared
 
 
@@ -105,15 +120,21 @@ def compose_pair(sides: dict[str, list[str]], shared: list[str]) -> dict:
     compose_and_validate(shared, "config", validators=[validate_train])  # a bad shared override fails once, unprefixed
     cfgs = {side: compose_side(side, shared + sides[side]) for side in SIDES}
     for key in SHARED_NODES:
-        va, vb = (OmegaConf.to_container(c, resolve=False) if OmegaConf.is_config(c) else c
-                  for c in (cfgs["a"].get(key), cfgs["b"].get(key)))
+        va, vb = (
+            OmegaConf.to_container(c, resolve=False) if OmegaConf.is_config(c) else c
+            for c in (cfgs["a"].get(key), cfgs["b"].get(key))
+        )
         if va != vb:
-            raise KoptError(f"a and b must share {key} to train on identical folds (a: {va}, b: {vb}); "
-                            f"put {key} overrides in the shared overrides, not in a= or b=")
+            raise KoptError(
+                f"a and b must share {key} to train on identical folds (a: {va}, b: {vb}); "
+                f"put {key} overrides in the shared overrides, not in a= or b="
+            )
     pa, pb = (cfgs[s].trainer.protocol for s in SIDES)
     if pa != pb:
-        raise KoptError(f"a and b must share trainer.protocol to be scored alike (a: {pa}, b: {pb}); "
-                        "use protocol=... in the shared overrides")
+        raise KoptError(
+            f"a and b must share trainer.protocol to be scored alike (a: {pa}, b: {pb}); "
+            "use protocol=... in the shared overrides"
+        )
     return cfgs
 
 
@@ -148,8 +169,7 @@ def main(argv: list[str]) -> None:
 
     from kopt.comparison import compare_runs, render
     from kopt.console import console
-    from kopt.rundir import atomic_write_json
-    from kopt.rundir import load_run
+    from kopt.rundir import atomic_write_json, load_run
     from kopt.runload import output_dir
 
     out = output_dir("ab", args.out)
@@ -159,8 +179,15 @@ def main(argv: list[str]) -> None:
     for side in SIDES:
         (out / side).mkdir(parents=True)
         train_side(side, cfgs[side], out / side, overrides[side])
-    result = compare_runs(load_run(out / "a"), load_run(out / "b"), args.metric, args.alpha, args.bootstrap_seed,
-                          args.resamples, sides={s: {"overrides": sides[s]} for s in SIDES})
+    result = compare_runs(
+        load_run(out / "a"),
+        load_run(out / "b"),
+        args.metric,
+        args.alpha,
+        args.bootstrap_seed,
+        args.resamples,
+        sides={s: {"overrides": sides[s]} for s in SIDES},
+    )
     result["shared_overrides"] = shared
     atomic_write_json(out / "comparison.json", result)
     render(result)

@@ -17,16 +17,29 @@ Differences are A - B. Writes comparison.json to --out (default runs/compare/<ti
 
 
 def parser() -> ArgumentParser:
-    p = ArgumentParser(prog="kopt compare", description=DESCRIPTION,
-                       epilog="example: kopt compare runs/train/2026-01-01_10-00-00_000000 runs/train/2026-01-01_11-00-00_000000")
+    p = ArgumentParser(
+        prog="kopt compare",
+        description=DESCRIPTION,
+        epilog="example: kopt compare runs/train/2026-01-01_10-00-00_000000 runs/train/2026-01-01_11-00-00_000000",
+    )
     p.add_argument("run_a", metavar="A", help="run dir of side A")
     p.add_argument("run_b", metavar="B", help="run dir of side B")
-    p.add_argument("--metric", default=VAL_ACCURACY, choices=FOLD_METRICS,
-                   help=f"per-fold score to pair (default val_accuracy: each fold's held-out part); one of {', '.join(FOLD_METRICS)}")
-    p.add_argument("--alpha", type=probability, default=0.05, help="significance level (default 0.05; CIs at 1 - alpha)")
+    p.add_argument(
+        "--metric",
+        default=VAL_ACCURACY,
+        choices=FOLD_METRICS,
+        help=f"per-fold score to pair (default val_accuracy: each fold's held-out part); one of {', '.join(FOLD_METRICS)}",
+    )
+    p.add_argument(
+        "--alpha", type=probability, default=0.05, help="significance level (default 0.05; CIs at 1 - alpha)"
+    )
     p.add_argument("--bootstrap-seed", type=non_negative_int, default=0, help="bootstrap seed (default 0)")
-    p.add_argument("--resamples", type=resamples, default=10_000,
-                   help=f"bootstrap resamples (default 10000, at most {MAX_RESAMPLES})")
+    p.add_argument(
+        "--resamples",
+        type=resamples,
+        default=10_000,
+        help=f"bootstrap resamples (default 10000, at most {MAX_RESAMPLES})",
+    )
     p.add_argument("--out", default=None, help="folder for comparison.json (default runs/compare/<timestamp>/)")
     return p
 
@@ -35,8 +48,7 @@ def main(argv: list[str]) -> None:
     args = parser().parse_args(argv)
     from kopt.comparison import compare_runs, render
     from kopt.console import console
-    from kopt.rundir import atomic_write_json
-    from kopt.rundir import load_run
+    from kopt.rundir import atomic_write_json, load_run
     from kopt.runload import output_dir
 
     a, b = load_run(args.run_a), load_run(args.run_b)

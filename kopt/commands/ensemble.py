@@ -32,8 +32,9 @@ def render(result: dict, out) -> None:
 
     from kopt.console import console, fmt
 
-    table = Table(title=f"kopt ensemble: {result['method']} of {result['n_members']} members "
-                        f"({result['n_test']} test examples)")
+    table = Table(
+        title=f"kopt ensemble: {result['method']} of {result['n_members']} members ({result['n_test']} test examples)"
+    )
     for col in ("member", "val_acc", "weight", "test_acc", "test_loss"):
         table.add_column(col, justify="left" if col == "member" else "right")
     for m in result["members"]:
@@ -44,8 +45,9 @@ def render(result: dict, out) -> None:
     loss_gain = "-" if gain["loss"] is None else f"{gain['loss']:+.4f}"
     table.add_row("gain (ens - mean)", "", "", f"{gain['accuracy']:+.4f}", loss_gain, style="bold")
     console.print(table)
-    console.print(f"ensemble vs best member ({result['best_member']['name']}): accuracy "
-                  f"{gain['accuracy_over_best']:+.4f}")
+    console.print(
+        f"ensemble vs best member ({result['best_member']['name']}): accuracy {gain['accuracy_over_best']:+.4f}"
+    )
     console.print(f"[dim]written: {out / 'ensemble.json'}, {out / 'predictions.npz'}[/]")
 
 
@@ -54,8 +56,7 @@ def main(argv: list[str]) -> None:
     if bool(args.runs) == bool(args.study):
         raise KoptError("give either run dir(s) or --study DIR (see kopt ensemble --help)")
     from kopt import ensemble
-    from kopt.rundir import atomic_savez, atomic_write_json
-    from kopt.rundir import load_run
+    from kopt.rundir import atomic_savez, atomic_write_json, load_run
     from kopt.runload import output_dir
 
     sources: dict = {}

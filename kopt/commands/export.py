@@ -106,6 +106,8 @@ def main(argv: list[str]) -> None:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    console.print(f"kopt export: {source.description} -> {out / name} ({args.format}), "
-                  f"{model.count_params():,} parameters; model card {out / 'model_card.md'}")
+    console.print(
+        f"kopt export: {source.description} -> {out / name} ({args.format}), "
+        f"{model.count_params():,} parameters; model card {out / 'model_card.md'}"
+    )
     sys.stdout.flush()

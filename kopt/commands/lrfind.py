@@ -30,9 +30,12 @@ def steps(text: str) -> int:
 
 
 def parser() -> ArgumentParser:
-    p = ArgumentParser(prog="kopt lr-find", description="Learning-rate range test (Smith 2017): train briefly with "
-                       "an exponentially growing rate, write lr_find.png and lr_find.csv, suggest optimizer.lr.",
-                       epilog="Other arguments are train overrides, e.g. model=resnet optimizer=sgd.")
+    p = ArgumentParser(
+        prog="kopt lr-find",
+        description="Learning-rate range test (Smith 2017): train briefly with "
+        "an exponentially growing rate, write lr_find.png and lr_find.csv, suggest optimizer.lr.",
+        epilog="Other arguments are train overrides, e.g. model=resnet optimizer=sgd.",
+    )
     p.add_argument("--min-lr", type=positive_float, default=1e-7, help="the first rate (default 1e-7)")
     p.add_argument("--max-lr", type=positive_float, default=10.0, help="the last rate (default 10)")
     p.add_argument("--steps", type=steps, default=100, help="batches, one rate each (default 100)")
@@ -59,7 +62,9 @@ def main(argv: list[str]) -> None:
 
     result = run_range_test(cfgs[0], run_dir, args.min_lr, args.max_lr, args.steps)
     stopped = " (stopped early: the loss diverged)" if result["stopped_early"] else ""
-    console.print(f"tried {result['steps_run']} rates from {args.min_lr:.1e} to "
-                  f"{args.min_lr * (args.max_lr / args.min_lr) ** ((result['steps_run'] - 1) / max(args.steps - 1, 1)):.1e}"
-                  f"{stopped}; wrote lr_find.csv and lr_find.png in {run_dir}")
+    console.print(
+        f"tried {result['steps_run']} rates from {args.min_lr:.1e} to "
+        f"{args.min_lr * (args.max_lr / args.min_lr) ** ((result['steps_run'] - 1) / max(args.steps - 1, 1)):.1e}"
+        f"{stopped}; wrote lr_find.csv and lr_find.png in {run_dir}"
+    )
     console.print(f"suggested: optimizer.lr={result['suggested_lr']:.2e}")

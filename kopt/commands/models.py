@@ -13,8 +13,15 @@ import sys
 
 from omegaconf import OmegaConf
 
-from kopt.compose import (check_group_choices, compose_job, expand_jobs, group_options, parse_overrides,
-                          search_dirs, split_argv)
+from kopt.compose import (
+    check_group_choices,
+    compose_job,
+    expand_jobs,
+    group_options,
+    parse_overrides,
+    search_dirs,
+    split_argv,
+)
 from kopt.errors import KoptError
 from kopt.validate import validate_group
 
@@ -122,8 +129,15 @@ def measure(rows: list[tuple[str, object]]) -> list[dict]:
             if len(rows) == 1:
                 raise
             # listing every preset: a model that cannot take this input is a row, not the end
-            info = {"error": str(exc), "params": None, "flops": None, "depth": None, "weights_bytes": None,
-                    "input_shape": list(shape), "classes": classes}
+            info = {
+                "error": str(exc),
+                "params": None,
+                "flops": None,
+                "depth": None,
+                "weights_bytes": None,
+                "input_shape": list(shape),
+                "classes": classes,
+            }
         out.append({"name": label, "family": str(cfg.model.name), **info})
         keras.backend.clear_session()
     from kopt.schemas import SCHEMAS
@@ -156,16 +170,21 @@ def table(rows: list[dict]):
 
     shapes = {("x".join(map(str, r["input_shape"])), r["classes"]) for r in rows}
     caption = "; ".join(f"input {s}, {c} classes" for s, c in sorted(shapes))
-    t = Table(title="kopt models", caption=caption + "; FLOPs per image = 2 x multiply-adds of conv/dense layers",
-              box=box.SIMPLE_HEAD, pad_edge=False)
+    t = Table(
+        title="kopt models",
+        caption=caption + "; FLOPs per image = 2 x multiply-adds of conv/dense layers",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
     for col in ("name", "model", "depth", "params", "FLOPs", "weights"):
         t.add_column(col, justify="left" if col in ("name", "model") else "right", no_wrap=True)
     for r in rows:
         if r.get("error"):
             t.add_row(r["name"], f"[dim]{r['error'].split(';')[0]}[/]", "-", "-", "-", "-")
             continue
-        t.add_row(r["name"], r["model"], str(r["depth"]), f"{r['params']:,}", _si(r["flops"]),
-                  _bytes(r["weights_bytes"]))
+        t.add_row(
+            r["name"], r["model"], str(r["depth"]), f"{r['params']:,}", _si(r["flops"]), _bytes(r["weights_bytes"])
+        )
     return t
 
 

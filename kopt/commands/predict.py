@@ -44,8 +44,9 @@ def write_csv(path: Path, ids: list[str], classes: list[str], probs: np.ndarray,
     out.writerow(["id", "predicted", *(["label"] if y is not None else []), *(f"prob_{c}" for c in classes)])
     pred = probs.argmax(axis=1)
     for i, row in enumerate(probs):
-        out.writerow([ids[i], classes[pred[i]], *([classes[y[i]]] if y is not None else []),
-                      *(f"{p:.6g}" for p in row)])
+        out.writerow(
+            [ids[i], classes[pred[i]], *([classes[y[i]]] if y is not None else []), *(f"{p:.6g}" for p in row)]
+        )
     atomic_write_text(path, buf.getvalue())
 
 
@@ -72,11 +73,10 @@ def render_scores(classes: list[str], probs: np.ndarray, y: np.ndarray) -> None:
 
 def main(argv: list[str]) -> None:
     args = parser().parse_intermixed_args(argv)
+    from kopt.predict.inputs import check_exist
     from kopt.predict.source import resolve
     from kopt.rundir import check_writable
     from kopt.runload import output_dir
-
-    from kopt.predict.inputs import check_exist
 
     source = resolve(args.source, args.trial)
     check_exist(args.inputs)
@@ -97,11 +97,15 @@ def main(argv: list[str]) -> None:
     check(args.tta, inputs.x.shape, "--tta")
     probs = average(lambda v: averaged.predict(model, v, args.batch_size), inputs.x, args.tta)
     if probs.shape[1] != len(classes):
-        raise KoptError(f"{source.path}: the model has {probs.shape[1]} outputs but summary.json names "
-                        f"{len(classes)} classes (data.class_names)")
+        raise KoptError(
+            f"{source.path}: the model has {probs.shape[1]} outputs but summary.json names "
+            f"{len(classes)} classes (data.class_names)"
+        )
     write_csv(out, inputs.ids, classes, probs, inputs.y)
-    console.print(f"kopt predict: {len(probs)} examples from {inputs.what}, model: {source.description}"
-                  + (f", tta={args.tta}" if args.tta != "none" else ""))
+    console.print(
+        f"kopt predict: {len(probs)} examples from {inputs.what}, model: {source.description}"
+        + (f", tta={args.tta}" if args.tta != "none" else "")
+    )
     if inputs.y is not None:
         render_scores(classes, probs, inputs.y)
     console.print(f"[dim]written: {out}[/]")

@@ -9,21 +9,38 @@ from pathlib import Path
 
 from kopt.argparser import ArgumentParser
 from kopt.errors import KoptError
-from kopt.rundir.names import FOLD_METRICS as METRICS, VAL_ACCURACY
+from kopt.rundir.names import FOLD_METRICS as METRICS
+from kopt.rundir.names import VAL_ACCURACY
 
 
 def parser() -> ArgumentParser:
-    p = ArgumentParser(prog="kopt report", description="Tabulate, group and plot runs. PATH may be a run dir, a sweep "
-                "dir (runs/multirun/<ts>), a study dir (runs/tune/<study>) or runs/ itself (the default).")
+    p = ArgumentParser(
+        prog="kopt report",
+        description="Tabulate, group and plot runs. PATH may be a run dir, a sweep "
+        "dir (runs/multirun/<ts>), a study dir (runs/tune/<study>) or runs/ itself (the default).",
+    )
     p.add_argument("paths", nargs="*", metavar="PATH", help="run dirs or folders holding run dirs (default: runs)")
-    p.add_argument("--group-by", metavar="KEYS", help="comma-separated keys, e.g. model,regularizer: mean ± std "
-                   "over the runs (seeds) of each group; 'auto' = every key that varies except seeds")
-    p.add_argument("--sort", metavar="KEY[:asc|desc]", help="sort by a metric (val_accuracy, test_loss, ...), "
-                   "params, duration_s, status or an override key; accuracies sort best-first by default")
+    p.add_argument(
+        "--group-by",
+        metavar="KEYS",
+        help="comma-separated keys, e.g. model,regularizer: mean ± std "
+        "over the runs (seeds) of each group; 'auto' = every key that varies except seeds",
+    )
+    p.add_argument(
+        "--sort",
+        metavar="KEY[:asc|desc]",
+        help="sort by a metric (val_accuracy, test_loss, ...), "
+        "params, duration_s, status or an override key; accuracies sort best-first by default",
+    )
     p.add_argument("--csv", metavar="FILE", help="write the table (the grouped one with --group-by) as CSV")
     p.add_argument("--markdown", metavar="FILE", help="write the table(s) as Markdown")
-    p.add_argument("--plot", metavar="FILE", nargs="?", const="report.png",
-                   help="write a comparison figure (PNG; default report.png): curves of the runs and a bar chart of the groups")
+    p.add_argument(
+        "--plot",
+        metavar="FILE",
+        nargs="?",
+        const="report.png",
+        help="write a comparison figure (PNG; default report.png): curves of the runs and a bar chart of the groups",
+    )
     p.add_argument("--metric", default=VAL_ACCURACY, choices=METRICS, help="metric of the --plot figure")
     p.add_argument("--status", metavar="STATUSES", help="only runs with these statuses, e.g. completed,failed")
     return p
@@ -44,15 +61,28 @@ def _check_output(path: str, flag: str) -> Path:
 
 def main(argv: list[str]) -> None:
     args = parser().parse_args(argv)
-    outputs = {flag: _check_output(value, flag) for flag, value in
-               (("--csv", args.csv), ("--markdown", args.markdown), ("--plot", args.plot)) if value}
+    outputs = {
+        flag: _check_output(value, flag)
+        for flag, value in (("--csv", args.csv), ("--markdown", args.markdown), ("--plot", args.plot))
+        if value
+    }
     if args.plot and outputs["--plot"].suffix.lower() != ".png":
         raise KoptError(f"--plot {args.plot}: the figure is a PNG; give a file name ending in .png")
 
     from kopt.console import console
     from kopt.report.collect import collect, varying_keys
-    from kopt.report.table import (check_keys, group_records, groups_markdown, groups_table, runs_markdown,
-                                   runs_table, show, sort_groups, sort_records, to_csv)
+    from kopt.report.table import (
+        check_keys,
+        group_records,
+        groups_markdown,
+        groups_table,
+        runs_markdown,
+        runs_table,
+        show,
+        sort_groups,
+        sort_records,
+        to_csv,
+    )
     from kopt.rundir import atomic_write_text
 
     paths = args.paths or ["runs"]
@@ -86,8 +116,11 @@ def main(argv: list[str]) -> None:
         counts = {}
         for r in not_done:
             counts[r.status] = counts.get(r.status, 0) + 1
-        console.print("[yellow]not completed:[/] " + ", ".join(f"{n} {s}" for s, n in counts.items())
-                      + " (shown above; left out of the group means)")
+        console.print(
+            "[yellow]not completed:[/] "
+            + ", ".join(f"{n} {s}" for s, n in counts.items())
+            + " (shown above; left out of the group means)"
+        )
 
     if args.csv:
         rows = [g.row(group_keys) for g in groups] if groups is not None else [r.row(columns) for r in records]
@@ -125,8 +158,10 @@ def _plot(records, groups, group_keys, columns, path: Path, metric: str) -> None
 
     bars = [(group_label(g), *g.stat(metric), len(g.done), len(g.runs) - len(g.done)) for g in groups if g.done]
     texts = [run_label(r) for r in records]
-    texts = [f"{t} ({names[r.path]})" if texts.count(t) > 1 and t != names[r.path] else t  # tell them apart
-             for t, r in zip(texts, records)]
+    texts = [
+        f"{t} ({names[r.path]})" if texts.count(t) > 1 and t != names[r.path] else t  # tell them apart
+        for t, r in zip(texts, records)
+    ]
     curves = [(t, r.curves(), r.status) for t, r in zip(texts, records)]
     title = f"kopt report: {len(records)} run(s)" + (f", grouped by {', '.join(group_keys)}" if group_keys else "")
     plot_comparison(curves, bars, path, metric=metric, title=title, group_label=", ".join(group_keys) or "all runs")

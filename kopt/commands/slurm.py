@@ -44,11 +44,18 @@ def default_activate() -> str | None:
 
 
 def parser() -> ArgumentParser:
-    p = ArgumentParser(prog="kopt slurm", description=DESCRIPTION,
-                       epilog="example: kopt slurm tuner.storage=postgresql://kopt:PASSWORD@db-host/kopt "
-                              "tuner.study_name=digits --array 32 --gpus-per-task 1 --time 04:00:00")
-    p.add_argument("worker", nargs="*", metavar="tuner.storage=URL tuner.study_name=NAME",
-                   help="the study the workers join (as for kopt worker)")
+    p = ArgumentParser(
+        prog="kopt slurm",
+        description=DESCRIPTION,
+        epilog="example: kopt slurm tuner.storage=postgresql://kopt:PASSWORD@db-host/kopt "
+        "tuner.study_name=digits --array 32 --gpus-per-task 1 --time 04:00:00",
+    )
+    p.add_argument(
+        "worker",
+        nargs="*",
+        metavar="tuner.storage=URL tuner.study_name=NAME",
+        help="the study the workers join (as for kopt worker)",
+    )
     p.add_argument("--array", type=positive_int, default=4, help="array tasks, i.e. workers (default 4)")
     p.add_argument("--parallel", type=positive_int, default=None, help="at most this many tasks at once (%%N)")
     p.add_argument("--partition", default=None, help="SLURM partition (default: the cluster's default)")
@@ -56,9 +63,12 @@ def parser() -> ArgumentParser:
     p.add_argument("--gpus-per-task", type=non_negative_int, default=0, help="GPUs per worker (default 0)")
     p.add_argument("--cpus-per-task", type=positive_int, default=4, help="cores per worker (default 4)")
     p.add_argument("--mem", type=slurm_mem, default="16G", help="memory per worker (default 16G)")
-    p.add_argument("--activate", default=default_activate(),
-                   help="script that sets up the environment, sourced first (default: this kopt's virtualenv, "
-                        "if any); 'none' for nothing")
+    p.add_argument(
+        "--activate",
+        default=default_activate(),
+        help="script that sets up the environment, sourced first (default: this kopt's virtualenv, "
+        "if any); 'none' for nothing",
+    )
     p.add_argument("--chdir", default=None, help="where the workers write runs/ (default: the current folder)")
     p.add_argument("-o", "--out", default=None, help="script path (default kopt-worker-<study>.sbatch)")
     return p
@@ -68,33 +78,39 @@ def render(values: dict[str, str], args) -> str:
     study = values["tuner.study_name"]
     chdir = os.path.abspath(args.chdir or os.getcwd())
     array = f"0-{args.array - 1}" + (f"%{args.parallel}" if args.parallel else "")
-    lines = ["#!/bin/bash",
-             f"# written by kopt slurm: {args.array} kopt worker(s) on study {study}; submit with: sbatch THIS_FILE",
-             f"#SBATCH --job-name=kopt-{study}",
-             f"#SBATCH --array={array}",
-             f"#SBATCH --time={args.time}",
-             "#SBATCH --ntasks=1",
-             f"#SBATCH --cpus-per-task={args.cpus_per_task}",
-             f"#SBATCH --mem={args.mem}"]
+    lines = [
+        "#!/bin/bash",
+        f"# written by kopt slurm: {args.array} kopt worker(s) on study {study}; submit with: sbatch THIS_FILE",
+        f"#SBATCH --job-name=kopt-{study}",
+        f"#SBATCH --array={array}",
+        f"#SBATCH --time={args.time}",
+        "#SBATCH --ntasks=1",
+        f"#SBATCH --cpus-per-task={args.cpus_per_task}",
+        f"#SBATCH --mem={args.mem}",
+    ]
     if args.partition:
         lines.append(f"#SBATCH --partition={args.partition}")
     if args.gpus_per_task:
         lines.append(f"#SBATCH --gres=gpu:{args.gpus_per_task}")
-    lines += [f"#SBATCH --chdir={chdir}",
-              f"#SBATCH --output={chdir}/runs/tune/{study}/slurm/%A_%a.out",
-              "set -eo pipefail"]
+    lines += [
+        f"#SBATCH --chdir={chdir}",
+        f"#SBATCH --output={chdir}/runs/tune/{study}/slurm/%A_%a.out",
+        "set -eo pipefail",
+    ]
     if args.activate and args.activate != "none":
         lines.append(f"source {shlex.quote(os.path.abspath(args.activate))}")
-    lines.append("exec kopt worker " + " ".join(shlex.quote(f"{k}={values[k]}") for k in ("tuner.storage", "tuner.study_name")))
+    lines.append(
+        "exec kopt worker " + " ".join(shlex.quote(f"{k}={values[k]}") for k in ("tuner.storage", "tuner.study_name"))
+    )
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str]) -> None:
     args = parser().parse_args(argv)
     values = parse_worker(args.worker)
-    from kopt.schemas.tuner import STUDY_NAME
     from kopt.errors import KoptError
     from kopt.rundir import atomic_write_text
+    from kopt.schemas.tuner import STUDY_NAME
 
     if not STUDY_NAME.match(values["tuner.study_name"]):
         raise KoptError(f"tuner.study_name={values['tuner.study_name']!r}: allowed: letters, digits, '.', '_' and '-'")

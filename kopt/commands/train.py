@@ -45,6 +45,7 @@ def run_job(cfg, failures: list[str]) -> dict | None:
     if os.environ.get(RESUME_SWEEP) != "1" and not (run_dir / SUMMARY).exists():
         claim_run(run_dir, {}, int(cfg.get("seed", 0)))  # `resume=` of this dir is refused from now on
     from kopt.training.run import run_from_hydra  # TensorFlow loads here, once a run starts
+
     try:
         if os.environ.get(RESUME_SWEEP) == "1":
             from kopt.resume import resume_job
@@ -147,7 +148,8 @@ def main(argv: list[str]) -> None:
             shutil.rmtree(scratch, ignore_errors=True)
     failed = sweep.current.get("failed") if sweep.current.get("done") else None
     if failed:  # jobs in other processes (joblib, slurm) are known from their run dirs
-        raise RunFailed(f"{len(failed)} job(s) failed: "
-                        + "; ".join(f"job {f['job']}: {f['error'] or f['status']}" for f in failed))
+        raise RunFailed(
+            f"{len(failed)} job(s) failed: " + "; ".join(f"job {f['job']}: {f['error'] or f['status']}" for f in failed)
+        )
     if failures:
         raise RunFailed(f"{len(failures)} job(s) failed: " + "; ".join(failures))

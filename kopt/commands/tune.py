@@ -33,7 +33,7 @@ def quote_search_overrides(argv: list[str]) -> list[str]:
             quoted = value if value[:1] in ("'", '"') else (f"'{value}'" if "'" not in value else f'"{value}"')
             if "'" in value and '"' in value and value[:1] not in ("'", '"'):
                 raise KoptError(f"{arg}: cannot quote a value holding both ' and \"")
-            path = key.lstrip("+")[len("search."):]
+            path = key.lstrip("+")[len("search.") :]
             if path in GROUPS:  # search.model=choice(...) is search.model.name, so that
                 path += ".name"  # search.model.cnn.filters=... can sit next to it
             arg = f"++search.{path}={quoted}"
@@ -48,7 +48,7 @@ def pin_override(argv: list[str], overrides: list[str], pinned: str) -> list[str
     argv = [a for a in argv if a.lstrip("+").split("=", 1)[0] != key]
     given = set(overrides)
     last = max((i for i, a in enumerate(argv) if a in given), default=-1)
-    return argv[:last + 1] + [pinned] + argv[last + 1:]
+    return argv[: last + 1] + [pinned] + argv[last + 1 :]
 
 
 def default_search(line, cfgs: list) -> str | None:
@@ -66,8 +66,10 @@ def validate_tune(cfg) -> None:
 
     validate_train(cfg)
     if cfg.get("resume") not in (None, False):  # (a root key of kopt train's config, which tune extends)
-        raise KoptError(f"resume={cfg.resume}: kopt tune does not take resume; a study resumes when the same "
-                        "command (the same tuner.study_name) runs again")
+        raise KoptError(
+            f"resume={cfg.resume}: kopt tune does not take resume; a study resumes when the same "
+            "command (the same tuner.study_name) runs again"
+        )
     validate_group(cfg, "tuner")
     validate_group(cfg, "pruner")
 
@@ -88,8 +90,12 @@ def study_task(plan, errors: list[Exception]):
             errors.append(exc)
         except OSError as exc:  # a full disk, a folder gone read-only: the study so far stays in its storage
             where = exc.filename or study_dir
-            errors.append(RunFailed(f"I/O error on {where}: {exc.strerror or exc}; the study is saved up to there, "
-                                    "run the same kopt tune command again once that is fixed"))
+            errors.append(
+                RunFailed(
+                    f"I/O error on {where}: {exc.strerror or exc}; the study is saved up to there, "
+                    "run the same kopt tune command again once that is fixed"
+                )
+            )
         return None
 
     return task
@@ -102,8 +108,12 @@ def main(argv: list[str]) -> None:
     line, cfgs = compose_and_validate(argv, "tune", validators=[validate_tune])
     preset = default_search(line, cfgs)
     if preset is not None:
-        print(f"kopt tune: no search given; searching search={preset}, the preset for model={cfgs[0].model.name} "
-              "(give search=<preset> or search.<key>=... to choose)", file=sys.stderr, flush=True)
+        print(
+            f"kopt tune: no search given; searching search={preset}, the preset for model={cfgs[0].model.name} "
+            "(give search=<preset> or search.<key>=... to choose)",
+            file=sys.stderr,
+            flush=True,
+        )
         argv = pin_override(argv, line.overrides, f"search={preset}")
         line.overrides = split_argv(argv).overrides
         node = compose_option("search", preset, search_dirs(line.user_config_dir), line.config_name or "tune")
@@ -111,8 +121,10 @@ def main(argv: list[str]) -> None:
             with open_dict(cfg):
                 cfg.search = node
     if line.multirun:
-        raise KoptError("kopt tune runs one study: drop -m/--multirun and put what to search under search., "
-                        "e.g. 'search.model.width=choice(16,32,64)'")
+        raise KoptError(
+            "kopt tune runs one study: drop -m/--multirun and put what to search under search., "
+            "e.g. 'search.model.width=choice(16,32,64)'"
+        )
     if cfgs:
         from kopt.tune.plan import build_plan
 
@@ -133,8 +145,11 @@ def main(argv: list[str]) -> None:
         run_hydra_app(study_task(plan, errors), argv, "tune", "kopt tune")
     except KeyboardInterrupt:
         if plan is not None:
-            print(f"kopt: study {plan.study_name} is saved (the running trial is marked FAIL \"interrupted\"); "
-                  "run the same kopt tune command again to resume it", file=sys.stderr)
+            print(
+                f'kopt: study {plan.study_name} is saved (the running trial is marked FAIL "interrupted"); '
+                "run the same kopt tune command again to resume it",
+                file=sys.stderr,
+            )
         raise
     finally:
         logging.raiseExceptions = raise_exceptions

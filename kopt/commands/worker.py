@@ -13,7 +13,7 @@ from pathlib import Path
 from kopt.errors import KoptError
 
 KEYS = ("tuner.storage", "tuner.study_name")
-USAGE = ("usage: kopt worker tuner.storage=URL tuner.study_name=NAME\n\n" + __doc__.split("\n\n", 1)[1])
+USAGE = "usage: kopt worker tuner.storage=URL tuner.study_name=NAME\n\n" + __doc__.split("\n\n", 1)[1]
 
 
 def parse(argv: list[str]) -> dict[str, str]:
@@ -21,15 +21,19 @@ def parse(argv: list[str]) -> dict[str, str]:
     for arg in argv:
         key, eq, value = arg.lstrip("+").partition("=")
         if not eq or key not in KEYS:
-            raise KoptError(f"unknown argument '{arg}'; allowed: {', '.join(k + '=...' for k in KEYS)} "
-                            "(everything else comes from the study)")
+            raise KoptError(
+                f"unknown argument '{arg}'; allowed: {', '.join(k + '=...' for k in KEYS)} "
+                "(everything else comes from the study)"
+            )
         if not value:
             raise KoptError(f"{key}: empty; allowed: {'a storage URL' if key == 'tuner.storage' else 'a study name'}")
         values[key] = value
     missing = [k for k in KEYS if k not in values]
     if missing:
-        raise KoptError(f"kopt worker needs {' and '.join(k + '=...' for k in missing)}: the storage and name of "
-                        "a study that kopt tune created")
+        raise KoptError(
+            f"kopt worker needs {' and '.join(k + '=...' for k in missing)}: the storage and name of "
+            "a study that kopt tune created"
+        )
     return values
 
 
@@ -54,8 +58,10 @@ def main(argv: list[str]) -> None:
     quiet_optuna()
     study, plan = load_study(open_storage(spec), name)  # a clean error before TensorFlow loads
     counts = state_counts(study.get_trials(deepcopy=False))
-    console.print(f"joined study {name}: {sum(counts[s] for s in FINISHED)}/{plan.n_trials} trials finished, "
-                  f"{counts['RUNNING']} running")
+    console.print(
+        f"joined study {name}: {sum(counts[s] for s in FINISHED)}/{plan.n_trials} trials finished, "
+        f"{counts['RUNNING']} running"
+    )
     study_dir = Path("runs") / "tune" / name
     study_dir.mkdir(parents=True, exist_ok=True)
 
@@ -66,5 +72,7 @@ def main(argv: list[str]) -> None:
     started = time.time()
     run_worker(spec, name, study_dir, since=started, on_trial=on_trial)
     counts = state_counts(study.get_trials(deepcopy=False))
-    console.print(f"study {name}: {sum(counts[s] for s in FINISHED)}/{plan.n_trials} trials finished; "
-                  f"this worker ran for {time.time() - started:.0f} s")
+    console.print(
+        f"study {name}: {sum(counts[s] for s in FINISHED)}/{plan.n_trials} trials finished; "
+        f"this worker ran for {time.time() - started:.0f} s"
+    )

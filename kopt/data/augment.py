@@ -18,8 +18,8 @@ import keras
 import tensorflow as tf
 
 from kopt.errors import KoptError
-from kopt.schemas.augment import LABEL_MIXING, needs, refuse, refuse_colour
 from kopt.registry import Registry
+from kopt.schemas.augment import LABEL_MIXING, needs, refuse, refuse_colour
 from kopt.schemas.dataset import can_flip
 
 
@@ -81,6 +81,7 @@ def in_unit_range(layer, x):
 
 # ------------------------------------------------------------------------------- kopt's own layers
 
+
 class BatchLayer(keras.layers.Layer):
     """An augmentation of kopt's own, written with stateless TensorFlow ops on whole batches: it
     draws from ``self.generator``, which :func:`use_seed` points at the batch's :class:`BatchSeed`.
@@ -103,8 +104,7 @@ class PadCrop(BatchLayer):
         p = self.pad
         n, h, w = tf.unstack(tf.shape(images)[:3])
         padded = tf.pad(images, [[0, 0], [p, p], [p, p], [0, 0]])
-        offset = tf.random.stateless_uniform([n, 2], self.generator.next(), minval=0, maxval=2 * p + 1,
-                                             dtype=tf.int32)
+        offset = tf.random.stateless_uniform([n, 2], self.generator.next(), minval=0, maxval=2 * p + 1, dtype=tf.int32)
         rows = offset[:, :1] + tf.range(h)[None]  # (n, h): the padded rows each image keeps
         cols = offset[:, 1:] + tf.range(w)[None]
         out = tf.gather(tf.gather(padded, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)
@@ -208,8 +208,9 @@ recipe("none")(lambda cfg, data: [])
 recipe("noise")(lambda cfg, data: [keras.layers.GaussianNoise(cfg.stddev)])
 recipe("mixup")(lambda cfg, data: [keras.layers.MixUp(alpha=cfg.alpha)])
 recipe("cutmix")(lambda cfg, data: [CutMix(cfg.alpha)])
-recipe("randaugment")(lambda cfg, data: [keras.layers.RandAugment(value_range=(0.0, 1.0), num_ops=cfg.num_ops,
-                                                                  factor=cfg.magnitude)])
+recipe("randaugment")(
+    lambda cfg, data: [keras.layers.RandAugment(value_range=(0.0, 1.0), num_ops=cfg.num_ops, factor=cfg.magnitude)]
+)
 
 
 def build_augment(cfg, data, seed: int) -> Augment | None:

@@ -7,9 +7,9 @@ import from here and :mod:`kopt.data.datasets` imports them: the imports run one
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from dataclasses import dataclass, field, replace
 from kopt.errors import KoptError
 from kopt.registry import Registry
 
@@ -19,10 +19,10 @@ if TYPE_CHECKING:  # numpy loads with the first array, not with this module
 
 @dataclass
 class Data:
-    x: np.ndarray                 # float32 features: (n, H, W, C) images or (n, features) tabular
-    y: np.ndarray                 # int64 labels in 0..num_classes-1
+    x: np.ndarray  # float32 features: (n, H, W, C) images or (n, features) tabular
+    y: np.ndarray  # int64 labels in 0..num_classes-1
     name: str
-    kind: str                     # "image" (x is 4-D) or "tabular" (x is 2-D)
+    kind: str  # "image" (x is 4-D) or "tabular" (x is 2-D)
     class_names: list[str] = field(default_factory=list)
     test_idx: np.ndarray | None = None  # a fixed test set shipped with the data (sorted indices into x)
 
@@ -48,12 +48,15 @@ def with_fixed_test(x_train, y_train, x_test, y_test, **meta) -> Data:
 
     x_train, x_test, y_train, y_test = map(np.asarray, (x_train, x_test, y_train, y_test))
     if x_train.shape[1:] != x_test.shape[1:]:
-        raise KoptError(f"dataset={meta.get('name')}: training samples have shape {x_train.shape[1:]} but test "
-                        f"samples {x_test.shape[1:]}; they must match")
+        raise KoptError(
+            f"dataset={meta.get('name')}: training samples have shape {x_train.shape[1:]} but test "
+            f"samples {x_test.shape[1:]}; they must match"
+        )
     for what, xs, ys in (("training", x_train, y_train), ("test", x_test, y_test)):
         if len(xs) != len(ys):
-            raise KoptError(f"dataset={meta.get('name')}: {len(xs)} {what} samples but {len(ys)} {what} labels; "
-                            "they must match")
+            raise KoptError(
+                f"dataset={meta.get('name')}: {len(xs)} {what} samples but {len(ys)} {what} labels; they must match"
+            )
     x = np.concatenate([x_train, x_test])
     y = np.concatenate([y_train.reshape(len(y_train), -1), y_test.reshape(len(y_test), -1)])
     y = y[:, 0] if y.shape[1] == 1 else y  # (n, 1) labels as keras ships them; other shapes fail in check_data
@@ -105,8 +108,10 @@ def check_data(data: Data, source: str) -> Data:
     x = as_image(x, f"{source}: features").astype("float32", copy=False)
     bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
     if bad.any():
-        raise KoptError(f"{source}: {int(bad.sum())} samples have NaN/inf features (first: sample {int(np.argmax(bad))}); "
-                        "clean or drop them")
+        raise KoptError(
+            f"{source}: {int(bad.sum())} samples have NaN/inf features (first: sample {int(np.argmax(bad))}); "
+            "clean or drop them"
+        )
     train = np.ones(len(y), bool)
     if data.test_idx is not None:
         train[data.test_idx] = False
@@ -119,7 +124,9 @@ def check_data(data: Data, source: str) -> Data:
     counts = np.bincount(y[train], minlength=classes)
     if (counts == 0).any():
         missing = int(np.argmin(counts))
-        raise KoptError(f"{source}: class {missing} has no training samples; labels must be 0..C-1 with every class present")
+        raise KoptError(
+            f"{source}: class {missing} has no training samples; labels must be 0..C-1 with every class present"
+        )
     names = list(data.class_names) or [str(c) for c in range(classes)]
     kind = "image" if x.ndim == 4 else "tabular"
     return replace(data, x=x, y=y, kind=kind, class_names=names)

@@ -24,8 +24,13 @@ def _tabular(name: str):
         import sklearn.datasets
 
         bunch = getattr(sklearn.datasets, TABULAR[name])()
-        return Data(bunch.data.astype("float32"), bunch.target.astype("int64"), name, "tabular",
-                    [str(c) for c in bunch.target_names])
+        return Data(
+            bunch.data.astype("float32"),
+            bunch.target.astype("int64"),
+            name,
+            "tabular",
+            [str(c) for c in bunch.target_names],
+        )
 
     load.__name__ = f"load_{name}"
     return load

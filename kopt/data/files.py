@@ -26,6 +26,7 @@ def existing(path, key: str, folder: bool = False) -> Path:
 
 # ---------------------------------------------------------------------------------------------- npz
 
+
 def precheck_arrays(cfg) -> None:
     """Read the file once (numpy only) and check what the loader would return."""
     check_data(LOADERS.get(cfg.name)(cfg), f"dataset={cfg.name}")
@@ -41,21 +42,29 @@ def load_npz(cfg) -> Data:
         raise KoptError(f"dataset.path={path}: not a readable .npz file ({reason})") from None
     need = [k for k in ("x_train", "y_train") if k not in arrays]
     if need:
-        raise KoptError(f"dataset.path={path}: missing key(s) {', '.join(need)}; found {', '.join(sorted(arrays)) or 'none'}; "
-                        "expected x_train, y_train and optionally x_test, y_test")
+        raise KoptError(
+            f"dataset.path={path}: missing key(s) {', '.join(need)}; found {', '.join(sorted(arrays)) or 'none'}; "
+            "expected x_train, y_train and optionally x_test, y_test"
+        )
     if ("x_test" in arrays) != ("y_test" in arrays):
         raise KoptError(f"dataset.path={path}: has only one of x_test, y_test; give both or neither")
     classes = cfg.classes
-    meta = dict(name="npz", kind="image" if arrays["x_train"].ndim >= 3 else "tabular",
-                class_names=[str(c) for c in range(classes)] if classes else [])
+    meta = dict(
+        name="npz",
+        kind="image" if arrays["x_train"].ndim >= 3 else "tabular",
+        class_names=[str(c) for c in range(classes)] if classes else [],
+    )
     if "x_test" in arrays:
         if len(arrays["x_test"]) == 0:
-            raise KoptError(f"dataset.path={path}: x_test is empty; drop x_test/y_test to let split.test_size choose one")
+            raise KoptError(
+                f"dataset.path={path}: x_test is empty; drop x_test/y_test to let split.test_size choose one"
+            )
         return with_fixed_test(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], **meta)
     return Data(arrays["x_train"], arrays["y_train"], **meta)
 
 
 # ---------------------------------------------------------------------------------------------- csv
+
 
 def _number(text: str) -> float:
     return float(text) if text.strip() else float("nan")
@@ -83,13 +92,14 @@ def read_csv(path: Path, label: str, delimiter: str) -> tuple[np.ndarray, list[s
         labels.append(row[col].strip())
         if not labels[-1]:
             raise KoptError(f"{path}:{line}: the label column {label!r} is empty; every row needs a class")
-        cells = row[:col] + row[col + 1:]
+        cells = row[:col] + row[col + 1 :]
         for j, cell in enumerate(cells):
             try:
                 x[line - 2, j] = _number(cell)
             except ValueError:
-                raise KoptError(f"{path}:{line}: column {names[j]!r} = {cell!r} is not a number; "
-                                "features must be numeric") from None
+                raise KoptError(
+                    f"{path}:{line}: column {names[j]!r} = {cell!r} is not a number; features must be numeric"
+                ) from None
     return x, labels, names
 
 
@@ -108,8 +118,9 @@ def encode_labels(train: list[str], test: list[str], where: str) -> tuple[np.nda
     index = {v: i for i, v in enumerate(values)}
     unknown = sorted(set(test) - set(index))
     if unknown:
-        raise KoptError(f"{where}: test label {unknown[0]!r} does not occur in the training data; allowed: "
-                        f"{', '.join(values)}")
+        raise KoptError(
+            f"{where}: test label {unknown[0]!r} does not occur in the training data; allowed: {', '.join(values)}"
+        )
     names = [str(int(float(v))) if numbers is not None else v for v in values]
     return np.array([index[v] for v in train], "int64"), np.array([index[v] for v in test], "int64"), names
 
@@ -160,8 +171,9 @@ def check_image_folder(path: Path, key: str, class_names: list[str] | None = Non
                 with Image.open(file) as image:  # reads the header only
                     image.size  # noqa: B018
             except (UnidentifiedImageError, OSError, ValueError) as exc:
-                raise KoptError(f"{key}={path}: {name}/{file.name} is not a readable image "
-                                f"({type(exc).__name__})") from None
+                raise KoptError(
+                    f"{key}={path}: {name}/{file.name} is not a readable image ({type(exc).__name__})"
+                ) from None
     return subdirs
 
 
@@ -173,8 +185,16 @@ def read_image_folder(path: Path, key: str, cfg, class_names: list[str] | None =
     height, width = (int(s) for s in cfg.image_size)
     try:
         ds = keras.utils.image_dataset_from_directory(
-            str(path), labels="inferred", label_mode="int", class_names=subdirs, color_mode=cfg.color_mode,
-            image_size=(height, width), batch_size=256, shuffle=False, verbose=False)
+            str(path),
+            labels="inferred",
+            label_mode="int",
+            class_names=subdirs,
+            color_mode=cfg.color_mode,
+            image_size=(height, width),
+            batch_size=256,
+            shuffle=False,
+            verbose=False,
+        )
     except (ValueError, OSError) as exc:
         raise KoptError(f"{key}={path}: {str(exc).splitlines()[0]}") from None
     xs, ys = [], []
@@ -183,7 +203,9 @@ def read_image_folder(path: Path, key: str, cfg, class_names: list[str] | None =
             xs.append(xb.numpy())
             ys.append(yb.numpy())
     except Exception as exc:  # a file with an image extension that does not decode
-        raise KoptError(f"{key}={path}: cannot decode an image ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+        raise KoptError(
+            f"{key}={path}: cannot decode an image ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+        ) from None
     if not xs:
         raise KoptError(f"{key}={path}: no images found (.png, .jpg, .jpeg, .bmp, .gif) in the class folders")
     return np.concatenate(xs).astype("float32"), np.concatenate(ys).astype("int64"), subdirs

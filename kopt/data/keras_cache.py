@@ -22,8 +22,18 @@ from kopt.data.base import Data, loader, with_fixed_test
 from kopt.errors import KoptError
 from kopt.keras_files import CIFAR, FASHION_FILES, locate
 
-FASHION_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                 "Ankle boot"]
+FASHION_NAMES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
@@ -59,15 +69,20 @@ def load_fashion_mnist(cfg) -> Data:
         x_test = _idx_file(paths[2], 16).reshape(len(y_test), 28, 28)
     except (OSError, ValueError, EOFError) as exc:
         raise _corrupt("fashion_mnist", paths[0].parent, str(exc)) from None
-    return with_fixed_test(x_train, y_train, x_test, y_test, name="fashion_mnist", kind="image",
-                           class_names=list(FASHION_NAMES))
+    return with_fixed_test(
+        x_train, y_train, x_test, y_test, name="fashion_mnist", kind="image", class_names=list(FASHION_NAMES)
+    )
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """CIFAR batches are pickled dicts of numpy arrays; nothing else may be reconstructed."""
 
-    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
-               ("numpy._core.multiarray", "_reconstruct")}
+    ALLOWED = {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+    }
 
     def find_class(self, module, name):
         if (module, name) in self.ALLOWED:

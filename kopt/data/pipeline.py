@@ -28,7 +28,7 @@ class Normalizer:
     std: np.ndarray
 
     @classmethod
-    def fit(cls, x_train: np.ndarray) -> "Normalizer":
+    def fit(cls, x_train: np.ndarray) -> Normalizer:
         axes = tuple(range(x_train.ndim - 1))  # all but the channel/feature axis
         mean = x_train.mean(axis=axes, dtype=np.float64)
         std = x_train.std(axis=axes, dtype=np.float64)
@@ -75,8 +75,7 @@ def batches_per_pass(n: int, batch_size: int) -> int:
     return math.ceil(n / batch_size)
 
 
-def train_stream(x: np.ndarray, y: np.ndarray, batch_size: int, *, seed: int, start_batch: int = 0,
-                 augment=None):
+def train_stream(x: np.ndarray, y: np.ndarray, batch_size: int, *, seed: int, start_batch: int = 0, augment=None):
     """Batches of passes ``start_batch // per_pass`` on, the first ``start_batch % per_pass`` skipped."""
     import tensorflow as tf
 
@@ -94,8 +93,9 @@ def train_stream(x: np.ndarray, y: np.ndarray, batch_size: int, *, seed: int, st
             return ds.map(lambda idx: (tf.gather(features, idx), tf.gather(labels, idx)))
 
         def augmented(b, idx):  # batch b of pass p: its augmentation seed depends on (seed, p, b) only
-            batch_seed = tf.random.stateless_uniform([], seed=tf.stack([base_seed, p * 1_000_003 + b]),
-                                                     minval=None, maxval=None, dtype=tf.int64)
+            batch_seed = tf.random.stateless_uniform(
+                [], seed=tf.stack([base_seed, p * 1_000_003 + b]), minval=None, maxval=None, dtype=tf.int64
+            )
             return augment(tf.gather(features, idx), tf.gather(labels, idx), batch_seed)
 
         return ds.enumerate().map(augmented, num_parallel_calls=map_calls(), deterministic=True)

@@ -20,8 +20,8 @@ from kopt.errors import KoptError
 
 @dataclass
 class Splits:
-    test: np.ndarray                             # dataset indices, never trained or tuned on
-    folds: list[tuple[np.ndarray, np.ndarray]]   # (train, val) dataset indices per fold
+    test: np.ndarray  # dataset indices, never trained or tuned on
+    folds: list[tuple[np.ndarray, np.ndarray]]  # (train, val) dataset indices per fold
 
     def save(self, path: Path) -> None:
         from kopt.rundir import atomic_savez
@@ -33,7 +33,7 @@ class Splits:
         atomic_savez(path, **arrays)
 
     @classmethod
-    def load(cls, path: Path) -> "Splits":
+    def load(cls, path: Path) -> Splits:
         with np.load(path, allow_pickle=False) as z:
             n = sum(1 for k in z.files if k.startswith("train_"))
             return cls(z["test"], [(z[f"train_{i}"], z[f"val_{i}"]) for i in range(n)])
@@ -135,8 +135,10 @@ def make_splits(cfg, y: np.ndarray, seed: int, fixed_test: np.ndarray | None = N
     if counts.min() < need:
         small = int(np.argmin(counts))
         what = f"split.k={cfg.k}" if cfg.get("k") else f"split={cfg.name}"
-        raise KoptError(f"{what}: class {small} has only {counts.min()} samples outside the test set but needs "
-                        f"at least {need}; use fewer folds, a smaller split.test_size, or more data")
+        raise KoptError(
+            f"{what}: class {small} has only {counts.min()} samples outside the test set but needs "
+            f"at least {need}; use fewer folds, a smaller split.test_size, or more data"
+        )
     splitter = SPLITTERS[cfg.name](cfg, seed)
     try:
         folds = [(pool[tr], pool[va]) for tr, va in splitter.split(np.zeros(len(pool)), y[pool])]

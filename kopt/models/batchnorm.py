@@ -23,9 +23,17 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     """
 
     def _fusable(self, inputs, mask) -> bool:
-        return (keras.backend.backend() == "tensorflow" and mask is None and not self.renorm
-                and not self.synchronized and len(inputs.shape) == 4 and self.axis in (-1, 3)
-                and self.center and self.scale and self.epsilon > 1.001e-5)
+        return (
+            keras.backend.backend() == "tensorflow"
+            and mask is None
+            and not self.renorm
+            and not self.synchronized
+            and len(inputs.shape) == 4
+            and self.axis in (-1, 3)
+            and self.center
+            and self.scale
+            and self.epsilon > 1.001e-5
+        )
 
     def call(self, inputs, training=None, mask=None):
         if not self._fusable(inputs, mask):
@@ -34,17 +42,24 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
 
         x = tf.cast(inputs, "float32")  # as the Keras layer: statistics in float32
         if training and self.trainable:
-            y, mean, variance = tf.compat.v1.nn.fused_batch_norm(x, self.gamma, self.beta, epsilon=self.epsilon,
-                                                                 is_training=True)
+            y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+                x, self.gamma, self.beta, epsilon=self.epsilon, is_training=True
+            )
             # the kernel returns the unbiased batch variance; Keras averages the biased one
             n = tf.cast(tf.size(x) // tf.shape(x)[-1], variance.dtype)
             variance = variance * (n - 1.0) / tf.maximum(n, 1.0)
             self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
             self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
         else:
-            y, _, _ = tf.compat.v1.nn.fused_batch_norm(x, self.gamma, self.beta, mean=self.moving_mean,
-                                                       variance=self.moving_variance, epsilon=self.epsilon,
-                                                       is_training=False)
+            y, _, _ = tf.compat.v1.nn.fused_batch_norm(
+                x,
+                self.gamma,
+                self.beta,
+                mean=self.moving_mean,
+                variance=self.moving_variance,
+                epsilon=self.epsilon,
+                is_training=False,
+            )
         return tf.cast(y, self.compute_dtype)
 
 

@@ -34,7 +34,12 @@ def build_cnn(cfg, input_shape, num_classes, reg):
     if cfg.dense:
         if reg.dropout:
             x = layers.Dropout(reg.dropout, name="dense_dropout")(x)
-        x = layers.Dense(cfg.dense, activation="relu", kernel_initializer=INIT,
-                         kernel_regularizer=kernel_regularizer(reg), name="dense")(x)
+        x = layers.Dense(
+            cfg.dense,
+            activation="relu",
+            kernel_initializer=INIT,
+            kernel_regularizer=kernel_regularizer(reg),
+            name="dense",
+        )(x)
     outputs = classifier_head(x, num_classes, reg)
     return keras.Model(inputs, outputs, name=f"cnn_{depth}x{cfg.convs_per_block}_{width}")

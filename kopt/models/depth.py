@@ -9,13 +9,16 @@ from __future__ import annotations
 from kopt.errors import KoptError
 
 
-def _refuse(key: str, depth: int, family: str, step: int, offset: int, paper: tuple[int, ...],
-            note: str = "") -> KoptError:
+def _refuse(
+    key: str, depth: int, family: str, step: int, offset: int, paper: tuple[int, ...], note: str = ""
+) -> KoptError:
     """``depth`` is not ``step*n + offset`` with n >= 1."""
     n = (depth - offset) // step
     nearest = [step * m + offset for m in (n, n + 1) if m >= 1] if n >= 1 else [step + offset]
-    return KoptError(f"{key}={depth} is not a valid {family} depth; allowed: {step}n+{offset}{note} "
-                     f"(paper: {', '.join(map(str, paper))}); nearest: {' or '.join(map(str, nearest))}")
+    return KoptError(
+        f"{key}={depth} is not a valid {family} depth; allowed: {step}n+{offset}{note} "
+        f"(paper: {', '.join(map(str, paper))}); nearest: {' or '.join(map(str, nearest))}"
+    )
 
 
 def resnet_blocks(depth: int, key: str = "model.depth") -> int:

@@ -33,8 +33,9 @@ def layer_macs(layer, input_shape, output_shape) -> int:
     if isinstance(layer, layers.Dense):
         # all leading axes (e.g. a sequence) repeat the kernel
         return _prod(output_shape[1:]) // int(output_shape[-1]) * _prod(kernel.shape)
-    if isinstance(layer, layers.DepthwiseConv1D | layers.DepthwiseConv2D | layers.Conv1D | layers.Conv2D
-                  | layers.Conv3D):
+    if isinstance(
+        layer, layers.DepthwiseConv1D | layers.DepthwiseConv2D | layers.Conv1D | layers.Conv2D | layers.Conv3D
+    ):
         # each output position: kernel window x input channels (per group) x output channels
         return _prod(output_shape[1:-1]) * _prod(kernel.shape)
     return 0

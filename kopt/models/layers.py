@@ -38,9 +38,16 @@ def conv(x, filters: int, kernel_size: int = 3, strides: int = 1, reg=None, use_
         pad = (before, kernel_size - 1 - before)
         x = layers.ZeroPadding2D((pad, pad), name=f"{name}_pad" if name else None)(x)
         padding = "valid"
-    return layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias,
-                         kernel_initializer=INIT, kernel_regularizer=kernel_regularizer(reg) if reg is not None else None,
-                         name=name)(x)
+    return layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        use_bias=use_bias,
+        kernel_initializer=INIT,
+        kernel_regularizer=kernel_regularizer(reg) if reg is not None else None,
+        name=name,
+    )(x)
 
 
 def _under_tf_strategy() -> bool:
@@ -70,8 +77,13 @@ def classifier_head(x, num_classes: int, reg, dropout: float | None = None):
     rate = reg.dropout if dropout is None else dropout
     if rate:
         x = layers.Dropout(float(rate), name="head_dropout")(x)
-    return layers.Dense(num_classes, activation="softmax", kernel_initializer=INIT,
-                        kernel_regularizer=kernel_regularizer(reg), name="predictions")(x)
+    return layers.Dense(
+        num_classes,
+        activation="softmax",
+        kernel_initializer=INIT,
+        kernel_regularizer=kernel_regularizer(reg),
+        name="predictions",
+    )(x)
 
 
 def bn_relu(x, reg, name: str):
@@ -87,5 +99,6 @@ def require_image(family: str, input_shape) -> None:
     from kopt.errors import KoptError
 
     if len(input_shape) != 3:
-        raise KoptError(f"model={family} needs image input (H, W, C); this dataset has shape "
-                        f"{tuple(input_shape)}; use model=mlp")
+        raise KoptError(
+            f"model={family} needs image input (H, W, C); this dataset has shape {tuple(input_shape)}; use model=mlp"
+        )

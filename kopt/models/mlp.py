@@ -15,8 +15,13 @@ def build_mlp(cfg, input_shape, num_classes, reg):
     inputs = keras.Input(shape=input_shape, name="inputs")
     x = layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
     for i in range(depth):
-        x = layers.Dense(width, use_bias=not reg.batchnorm, kernel_initializer=INIT,
-                         kernel_regularizer=kernel_regularizer(reg), name=f"dense{i + 1}")(x)
+        x = layers.Dense(
+            width,
+            use_bias=not reg.batchnorm,
+            kernel_initializer=INIT,
+            kernel_regularizer=kernel_regularizer(reg),
+            name=f"dense{i + 1}",
+        )(x)
         x = bn(x, reg, name=f"bn{i + 1}")
         x = layers.Activation("relu", name=f"relu{i + 1}")(x)
         if reg.dropout:

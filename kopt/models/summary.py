@@ -26,8 +26,7 @@ def describe(model_cfg, reg, input_shape, num_classes: int) -> dict:
         "trainable_params": int(sum(np.prod(w.shape, dtype=np.int64) for w in model.trainable_weights)),
         "flops": int(count_flops(model)),
         "depth": nominal_depth(model_cfg),
-        "weights_bytes": int(sum(np.prod(w.shape, dtype=np.int64) * np.dtype(w.dtype).itemsize
-                                 for w in model.weights)),
+        "weights_bytes": int(sum(np.prod(w.shape, dtype=np.int64) * np.dtype(w.dtype).itemsize for w in model.weights)),
         "input_shape": [int(d) for d in input_shape],
         "classes": int(num_classes),
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import yaml
 
@@ -14,9 +14,9 @@ USAGE = {
     "keras": 'model = keras.saving.load_model("{file}", safe_mode=True)\nprobs = model.predict(x)',
     "saved_model": 'model = tf.saved_model.load("{file}")\nprobs = model.serve(x).numpy()',
     "onnx": 'session = onnxruntime.InferenceSession("{file}")\n'
-            'probs = session.run(None, {{session.get_inputs()[0].name: x}})[0]',
+    "probs = session.run(None, {{session.get_inputs()[0].name: x}})[0]",
     "litert": 'interpreter = ai_edge_litert.interpreter.Interpreter(model_path="{file}")  # or tf.lite.Interpreter\n'
-              'then resize_tensor_input to x.shape, allocate_tensors, set_tensor, invoke, get_tensor',
+    "then resize_tensor_input to x.shape, allocate_tensors, set_tensor, invoke, get_tensor",
 }
 
 
@@ -32,8 +32,10 @@ def training_command(source: Source) -> str:
     """The command that trained the (first) member, from its .hydra/overrides.yaml."""
     run = source.run
     if source.study is not None and source.trial is not None and run.path.parent.name == "retrain":
-        return (f"kopt tune (study {source.study}); the best trial {source.trial} retrained on train+val. The same "
-                f"config: kopt train --config-dir {source.study} --config-name best")
+        return (
+            f"kopt tune (study {source.study}); the best trial {source.trial} retrained on train+val. The same "
+            f"config: kopt train --config-dir {source.study} --config-name best"
+        )
     try:
         overrides = read_yaml(run.path / ".hydra" / "overrides.yaml", root=run.path)
     except (FileNotFoundError, ValueError):
@@ -48,22 +50,35 @@ def model_card(source: Source, fmt: str, file: str, params: int, flops: int, com
     run, data = source.run, source.data
     summary, config = run.summary.to_dict(), run.config
     metrics = summary.get("metrics") or {}
-    lines = [f"# Model card: {source.description}", "",
-             f"- format: {fmt}, file: `{file}`",
-             f"- exported: {datetime.now(timezone.utc).isoformat(timespec='seconds')} by `{command}`",
-             f"- source: `{source.path}` ({source.kind}; {source.n_models} saved model(s)"
-             + (", averaged into one" if source.n_models > 1 else "") + ")",
-             "- input: raw examples of shape " + str(tuple(data.get("input_shape") or ())) +
-             " (the model normalises them itself); output: one probability per class, in the order below",
-             "", "## Data", "",
-             f"- dataset: {data.get('name')}, {data.get('n')} examples, {data.get('n_test')} of them the test set",
-             f"- classes ({data.get('classes')}): {', '.join(source.class_names)}",
-             "", "## Split", "",
-             f"- {yaml.safe_dump(config.get('split'), default_flow_style=True, sort_keys=False).strip()}",
-             f"- seed {summary.get('seed')}, protocol {summary.get('protocol', 'best_epoch')}",
-             "", "## Metrics", "",
-             "Means over the folds, ± their standard deviation (test: the held-out test set, never trained on).", "",
-             "| metric | value |", "|---|---|"]
+    lines = [
+        f"# Model card: {source.description}",
+        "",
+        f"- format: {fmt}, file: `{file}`",
+        f"- exported: {datetime.now(UTC).isoformat(timespec='seconds')} by `{command}`",
+        f"- source: `{source.path}` ({source.kind}; {source.n_models} saved model(s)"
+        + (", averaged into one" if source.n_models > 1 else "")
+        + ")",
+        "- input: raw examples of shape "
+        + str(tuple(data.get("input_shape") or ()))
+        + " (the model normalises them itself); output: one probability per class, in the order below",
+        "",
+        "## Data",
+        "",
+        f"- dataset: {data.get('name')}, {data.get('n')} examples, {data.get('n_test')} of them the test set",
+        f"- classes ({data.get('classes')}): {', '.join(source.class_names)}",
+        "",
+        "## Split",
+        "",
+        f"- {yaml.safe_dump(config.get('split'), default_flow_style=True, sort_keys=False).strip()}",
+        f"- seed {summary.get('seed')}, protocol {summary.get('protocol', 'best_epoch')}",
+        "",
+        "## Metrics",
+        "",
+        "Means over the folds, ± their standard deviation (test: the held-out test set, never trained on).",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
     for key in ("val_accuracy", "val_loss", "test_accuracy", "test_loss", "test_accuracy_tta", "test_loss_tta"):
         if key in metrics:
             lines.append(f"| {key} | {_pm(metrics, key)} |")
@@ -72,14 +87,37 @@ def model_card(source: Source, fmt: str, file: str, params: int, flops: int, com
         ens = info.get("ensemble") or {}
         if isinstance(ens.get("accuracy"), (int, float)):
             lines.append(f"| ensemble test_accuracy ({info.get('method')}) | {ens['accuracy']:.4f} |")
-        lines += ["", "Members: " + ", ".join(f"`{m.run.path}` ({', '.join(f.name for f in m.files)}, "
-                                               f"weight {m.weight:.3g})" for m in source.members)]
-    lines += ["", "## Model", "",
-              f"- parameters: {params:,}" + (f" (all {source.n_models} models)" if source.n_models > 1 else ""),
-              f"- FLOPs per example: {flops:,} (2 × multiply-adds of convolutions and dense layers)",
-              f"- choices: {', '.join(f'{k}={v}' for k, v in (summary.get('choices') or {}).items())}",
-              f"- versions: {', '.join(f'{k} {v}' for k, v in (summary.get('versions') or {}).items())}",
-              "", "## How it was trained", "", f"    {training_command(source)}",
-              "", "## Use", "", "```python", USAGE[fmt].format(file=file), "```",
-              "", "## Config", "", "```yaml", yaml.safe_dump(config, sort_keys=False).rstrip(), "```", ""]
+        lines += [
+            "",
+            "Members: "
+            + ", ".join(
+                f"`{m.run.path}` ({', '.join(f.name for f in m.files)}, weight {m.weight:.3g})" for m in source.members
+            ),
+        ]
+    lines += [
+        "",
+        "## Model",
+        "",
+        f"- parameters: {params:,}" + (f" (all {source.n_models} models)" if source.n_models > 1 else ""),
+        f"- FLOPs per example: {flops:,} (2 × multiply-adds of convolutions and dense layers)",
+        f"- choices: {', '.join(f'{k}={v}' for k, v in (summary.get('choices') or {}).items())}",
+        f"- versions: {', '.join(f'{k} {v}' for k, v in (summary.get('versions') or {}).items())}",
+        "",
+        "## How it was trained",
+        "",
+        f"    {training_command(source)}",
+        "",
+        "## Use",
+        "",
+        "```python",
+        USAGE[fmt].format(file=file),
+        "```",
+        "",
+        "## Config",
+        "",
+        "```yaml",
+        yaml.safe_dump(config, sort_keys=False).rstrip(),
+        "```",
+        "",
+    ]
     return "\n".join(lines)

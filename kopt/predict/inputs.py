@@ -22,10 +22,10 @@ from kopt.runfiles import BadFile, load_npz
 
 @dataclass
 class Inputs:
-    x: np.ndarray               # (n, *input_shape) float32, raw
-    ids: list[str]              # one per example: an id, a file name, or the row number
-    y: np.ndarray | None        # class indices of the model's classes, when the input has labels
-    what: str                   # for messages: where the examples came from
+    x: np.ndarray  # (n, *input_shape) float32, raw
+    ids: list[str]  # one per example: an id, a file name, or the row number
+    y: np.ndarray | None  # class indices of the model's classes, when the input has labels
+    what: str  # for messages: where the examples came from
 
 
 def fit_to_model(x: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
@@ -120,12 +120,16 @@ def _from_csv(path: Path, source: Source, shape) -> Inputs:
     expected = _training_columns(source)
     if expected is not None and sorted(features) != sorted(expected):
         missing, extra = sorted(set(expected) - set(features)), sorted(set(features) - set(expected))
-        raise KoptError(f"{what}: feature columns differ from the training CSV's ({', '.join(expected)}): "
-                        f"missing {', '.join(missing) or 'none'}, unknown {', '.join(extra) or 'none'}")
+        raise KoptError(
+            f"{what}: feature columns differ from the training CSV's ({', '.join(expected)}): "
+            f"missing {', '.join(missing) or 'none'}, unknown {', '.join(extra) or 'none'}"
+        )
     order = [header.index(c) for c in (expected or features)]
     if len(order) != int(np.prod(shape)) or len(shape) != 1:
-        raise KoptError(f"{what}: {len(order)} feature columns ({', '.join(features)}); the model takes "
-                        f"{shape[0] if len(shape) == 1 else shape}")
+        raise KoptError(
+            f"{what}: {len(order)} feature columns ({', '.join(features)}); the model takes "
+            f"{shape[0] if len(shape) == 1 else shape}"
+        )
     x = np.empty((len(rows) - 1, len(order)), "float32")
     for line, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
@@ -188,7 +192,7 @@ def _from_dataset(name: str, source: Source, shape) -> Inputs:
     from omegaconf import OmegaConf
 
     from kopt.data.datasets import load_dataset
-    from kopt.paths import config_groups, config_dir
+    from kopt.paths import config_dir, config_groups
 
     run, seed = source.run, int(source.run.summary.seed or 0)
     node = run.config.get("dataset") or {}
@@ -206,8 +210,10 @@ def _from_dataset(name: str, source: Source, shape) -> Inputs:
         test = data.test_idx if data.test_idx is not None else test_split(data.y, test_size, seed)[1]
     x = fit_to_model(data.x[test], shape, what)
     if list(data.class_names) != source.class_names:
-        raise KoptError(f"{what}: its classes ({', '.join(data.class_names[:10])}) are not the model's "
-                        f"({', '.join(source.class_names[:10])})")
+        raise KoptError(
+            f"{what}: its classes ({', '.join(data.class_names[:10])}) are not the model's "
+            f"({', '.join(source.class_names[:10])})"
+        )
     return Inputs(x, [str(int(i)) for i in test], data.y[test], what)
 
 
@@ -231,5 +237,7 @@ def read_inputs(items: list[str], source: Source, shape: tuple[int, ...]) -> Inp
         return _from_csv(paths[0], source, shape)
     if (len(paths) == 1 and paths[0].is_dir()) or suffixes <= set(IMAGE_SUFFIXES):
         return _from_images(paths, source, shape)
-    raise KoptError(f"INPUT {items[0]}: unknown kind; allowed: .npz, .npy, .csv, an image folder, image files "
-                    f"({', '.join(IMAGE_SUFFIXES)}), dataset=NAME")
+    raise KoptError(
+        f"INPUT {items[0]}: unknown kind; allowed: .npz, .npy, .csv, an image folder, image files "
+        f"({', '.join(IMAGE_SUFFIXES)}), dataset=NAME"
+    )

@@ -47,8 +47,10 @@ def build(source: Source):
     for models, member in zip(loaded, source.members):
         for model in models:
             if model.input_shape[1:] != shape:
-                raise KoptError(f"{member.run.path}: input shape {model.input_shape[1:]} differs from the first "
-                                f"member's {shape}; the members cannot be averaged")
+                raise KoptError(
+                    f"{member.run.path}: input shape {model.input_shape[1:]} differs from the first "
+                    f"member's {shape}; the members cannot be averaged"
+                )
     raw = keras.Input(shape=shape, name="raw_inputs")
     outs = []
     for i, models in enumerate(loaded):
@@ -62,7 +64,8 @@ def build(source: Source):
     else:
         weights = weights / weights.sum()
         out = keras.layers.Add(name="weighted_mean")(
-            [keras.layers.Rescaling(float(w), name=f"weight{i}")(o) for i, (w, o) in enumerate(zip(weights, outs))])
+            [keras.layers.Rescaling(float(w), name=f"weight{i}")(o) for i, (w, o) in enumerate(zip(weights, outs))]
+        )
     return keras.Model(raw, out, name="kopt_average")
 
 

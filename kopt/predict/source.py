@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kopt.errors import KoptError
-from kopt.runfiles import read_json_object
 from kopt.rundir import RunDir, load_run
+from kopt.runfiles import read_json_object
 
 
 @dataclass
@@ -24,9 +24,9 @@ class Member:
 @dataclass
 class Source:
     path: Path
-    kind: str            # run | study | ensemble
+    kind: str  # run | study | ensemble
     members: list[Member]
-    description: str     # one line: what the model is
+    description: str  # one line: what the model is
     study: Path | None = None
     trial: int | None = None
 
@@ -78,8 +78,14 @@ def _study_source(path: Path, trial: int | None) -> Source:
     if trial is not None:
         run_dir = path / "trials" / str(trial)
         if not run_dir.is_dir():
-            done = sorted((p.name for p in (path / "trials").iterdir() if (p / "model.keras").is_file()
-                           or (p / "model_fold0.keras").is_file()), key=lambda s: (len(s), s))
+            done = sorted(
+                (
+                    p.name
+                    for p in (path / "trials").iterdir()
+                    if (p / "model.keras").is_file() or (p / "model_fold0.keras").is_file()
+                ),
+                key=lambda s: (len(s), s),
+            )
             raise KoptError(f"--trial {trial}: no such trial in {path}; allowed: {', '.join(done) or 'none'}")
         source = _run_source(run_dir)
         source.description = f"trial {trial} of study {path}"
@@ -113,14 +119,21 @@ def _ensemble_source(path: Path) -> Source:
     for row in rows:
         run_dir = Path(str(row.get("run_dir")))
         if not run_dir.is_dir():
-            raise KoptError(f"{path}: member run dir {run_dir} is gone (ensemble.json records it relative to the "
-                            "folder kopt ensemble ran in; run kopt predict from there)")
+            raise KoptError(
+                f"{path}: member run dir {run_dir} is gone (ensemble.json records it relative to the "
+                "folder kopt ensemble ran in; run kopt predict from there)"
+            )
         key = str(run_dir.resolve())
         run = runs.setdefault(key, load_run(run_dir))
         fold = row.get("fold")
         weight = row.get("weight")
-        members.append(Member(run, model_files(run, fold if isinstance(fold, int) else None),
-                              float(weight) if isinstance(weight, (int, float)) else 1.0 / len(rows)))
+        members.append(
+            Member(
+                run,
+                model_files(run, fold if isinstance(fold, int) else None),
+                float(weight) if isinstance(weight, (int, float)) else 1.0 / len(rows),
+            )
+        )
     names = {tuple((m.run.summary.data or {}).get("class_names") or ()) for m in members}
     if len(names) > 1:
         raise KoptError(f"{path}: the members predict different classes; they cannot be averaged")
@@ -142,6 +155,8 @@ def resolve(source: str, trial: int | None = None) -> Source:
     if (path / "ensemble.json").is_file():
         return _ensemble_source(path)
     if not (path / "summary.json").is_file():
-        raise KoptError(f"SOURCE {source}: neither a train run (summary.json), a study (trials/) "
-                        "nor an ensemble dir (ensemble.json)")
+        raise KoptError(
+            f"SOURCE {source}: neither a train run (summary.json), a study (trials/) "
+            "nor an ensemble dir (ensemble.json)"
+        )
     return _run_source(path)

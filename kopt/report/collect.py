@@ -68,9 +68,17 @@ class RunRecord:
         for key in METRIC_KEYS:
             out[key] = self.metrics.get(key)
             out[key + "_std"] = self.metrics.get(key + "_std")
-        out.update({"folds": self.n_folds, "params": self.params, "duration_s": self.duration_s,
-                    "started_at": self.started_at, "finished_at": self.finished_at,
-                    "overrides": " ".join(self.overrides), "error": self.error})
+        out.update(
+            {
+                "folds": self.n_folds,
+                "params": self.params,
+                "duration_s": self.duration_s,
+                "started_at": self.started_at,
+                "finished_at": self.finished_at,
+                "overrides": " ".join(self.overrides),
+                "error": self.error,
+            }
+        )
         return out
 
 
@@ -140,13 +148,25 @@ def read_record(run_dir: Path) -> RunRecord:
         parsed = parse_override(text)
         if parsed and not parsed[0].startswith("hydra"):
             keys[parsed[0]] = parsed[1]
-    metrics = {k: float(v) for k, v in (summary.metrics or {}).items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    return RunRecord(path=run_dir, status=summary.status, keys=keys, overrides=run.overrides,
-                     metrics=metrics, params=summary.params, duration_s=summary.duration_s,
-                     n_folds=len(summary.folds), error=summary.error,
-                     started_at=summary.started_at, finished_at=summary.finished_at,
-                     name=summary.extra.get("name"))
+    metrics = {
+        k: float(v)
+        for k, v in (summary.metrics or {}).items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+    return RunRecord(
+        path=run_dir,
+        status=summary.status,
+        keys=keys,
+        overrides=run.overrides,
+        metrics=metrics,
+        params=summary.params,
+        duration_s=summary.duration_s,
+        n_folds=len(summary.folds),
+        error=summary.error,
+        started_at=summary.started_at,
+        finished_at=summary.finished_at,
+        name=summary.extra.get("name"),
+    )
 
 
 def collect(paths: list[str | Path]) -> list[RunRecord]:

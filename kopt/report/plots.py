@@ -11,13 +11,22 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from kopt.plotstyle import DPI, FONT, STATES, figure, legend_outside, notice, save, state_of, style_axes
-from kopt.rundir import COMPLETED, VAL_ACCURACY, read_metrics
+from kopt.plotstyle import DPI, FONT, STATES, figure, legend_outside, save, state_of, style_axes
+from kopt.rundir import COMPLETED, VAL_ACCURACY
 from kopt.training.curves import CURVES, CURVES_SIZE, curves_figure, plot_curves
 
 COMPARE_SIZE = (13, 5)  # inches
-__all__ = ["CURVES", "CURVES_SIZE", "COMPARE_SIZE", "DPI", "plot_curves", "curves_figure", "plot_comparison",
-           "comparison_figure", "mean_curve"]
+__all__ = [
+    "CURVES",
+    "CURVES_SIZE",
+    "COMPARE_SIZE",
+    "DPI",
+    "plot_curves",
+    "curves_figure",
+    "plot_comparison",
+    "comparison_figure",
+    "mean_curve",
+]
 
 
 def mean_curve(rows: list[dict], metric: str) -> tuple[list[int], list[float]]:
@@ -30,8 +39,13 @@ def mean_curve(rows: list[dict], metric: str) -> tuple[list[int], list[float]]:
     return epochs, [sum(by_epoch[e]) / len(by_epoch[e]) for e in epochs]
 
 
-def comparison_figure(curves: list[tuple], bars: list[tuple], metric: str = VAL_ACCURACY,
-                      title: str = "kopt report", group_label: str = "group"):
+def comparison_figure(
+    curves: list[tuple],
+    bars: list[tuple],
+    metric: str = VAL_ACCURACY,
+    title: str = "kopt report",
+    group_label: str = "group",
+):
     """``curves``: (label, metrics rows[, status]) per run; ``bars``: (group label, mean, std[, runs
     completed, runs not completed]) per group, over its completed runs."""
     fig = figure(COMPARE_SIZE)
@@ -45,25 +59,39 @@ def comparison_figure(curves: list[tuple], bars: list[tuple], metric: str = VAL_
         if state == COMPLETED:
             left.plot(epochs, values, color=color, marker="." if len(epochs) < 30 else None, label=label)
         else:
-            left.plot(epochs, values, ":", color=color, label=f"{label} ({state})", marker=STATES[state]["marker"],
-                      markevery=[len(epochs) - 1], markersize=9, markeredgecolor=STATES[state]["color"])
+            left.plot(
+                epochs,
+                values,
+                ":",
+                color=color,
+                label=f"{label} ({state})",
+                marker=STATES[state]["marker"],
+                markevery=[len(epochs) - 1],
+                markersize=9,
+                markeredgecolor=STATES[state]["color"],
+            )
     style_axes(left, title=f"{metric} per epoch (mean over folds)", xlabel="epoch", ylabel=metric, integer_x=True)
     legend_outside(left, below=True)
-    names = [b[0] if len(b) < 5 else f"{b[0]}\nn={b[3]}" + (f" (+{b[4]} not completed)" if b[4] else "")
-             for b in bars]
+    names = [b[0] if len(b) < 5 else f"{b[0]}\nn={b[3]}" + (f" (+{b[4]} not completed)" if b[4] else "") for b in bars]
     means = [b[1] if b[1] is not None else 0.0 for b in bars]
     stds = [b[2] if b[2] is not None else 0.0 for b in bars]
     xs = list(range(len(bars)))
     right.bar(xs, means, yerr=stds, capsize=4, color=[f"C{i % 10}" for i in xs])
-    right.set_xticks(xs, names, rotation=30 if len(names) > 3 else 0, ha="right" if len(names) > 3 else "center",
-                     fontsize="small")
-    style_axes(right, title=f"final {metric} by group (mean ± std)", xlabel=group_label,
-               ylabel=metric)
+    right.set_xticks(
+        xs, names, rotation=30 if len(names) > 3 else 0, ha="right" if len(names) > 3 else "center", fontsize="small"
+    )
+    style_axes(right, title=f"final {metric} by group (mean ± std)", xlabel=group_label, ylabel=metric)
     right.grid(False, axis="x")
     fig.suptitle(title, fontsize=FONT + 2)
     return fig
 
 
-def plot_comparison(curves: list[tuple], bars: list[tuple], path: Path, metric: str = VAL_ACCURACY,
-                    title: str = "kopt report", group_label: str = "group") -> Path:
+def plot_comparison(
+    curves: list[tuple],
+    bars: list[tuple],
+    path: Path,
+    metric: str = VAL_ACCURACY,
+    title: str = "kopt report",
+    group_label: str = "group",
+) -> Path:
     return save(comparison_figure(curves, bars, metric, title, group_label), path)

@@ -13,8 +13,7 @@ from kopt.console import fmt
 from kopt.csvtext import to_csv  # noqa: F401 (kopt report --csv, sweep.csv)
 from kopt.errors import KoptError
 from kopt.report.collect import METRIC_KEYS, RunRecord
-from kopt.rundir import (COMPLETED, DIED, FAILED, INTERRUPTED, RUNNING, TEST_ACCURACY, TEST_LOSS, VAL_ACCURACY,
-                         VAL_LOSS)
+from kopt.rundir import COMPLETED, DIED, FAILED, INTERRUPTED, RUNNING, TEST_ACCURACY, TEST_LOSS, VAL_ACCURACY, VAL_LOSS
 
 SHORT = {VAL_ACCURACY: "val_acc", VAL_LOSS: "val_loss", TEST_ACCURACY: "test_acc", TEST_LOSS: "test_loss"}
 STATUS_STYLE = {COMPLETED: "green", FAILED: "red", INTERRUPTED: "yellow", RUNNING: "cyan", DIED: "red"}
@@ -189,9 +188,11 @@ def runs_table(records: list[RunRecord], keys: list[str], title: str = "runs") -
         if lone:
             cells.insert(2, " ".join(rec.overrides) or "-")
         cells += [pm(rec.metrics.get(m), rec.metrics.get(m + "_std")) for m in METRIC_KEYS]
-        cells += [f"{rec.params:,}" if rec.params else "-",
-                  f"{rec.duration_s:.1f}s" if rec.duration_s is not None else "-",
-                  (rec.error or "")[:120]]
+        cells += [
+            f"{rec.params:,}" if rec.params else "-",
+            f"{rec.duration_s:.1f}s" if rec.duration_s is not None else "-",
+            (rec.error or "")[:120],
+        ]
         table.add_row(*cells)
     if len(records) > 1:
         table.caption = f"{len(records)} runs under {common_base(records)}"
@@ -209,8 +210,9 @@ def groups_table(groups: list[Group], keys: list[str], title: str = "grouped") -
     for g in groups:
         failed = len(g.runs) - len(g.done)
         count = str(len(g.done)) + (f" [red](+{failed} not completed)[/]" if failed else "")
-        table.add_row(*(v if v is not None else "-" for v in g.values or ("all",)), count,
-                      *(pm(*g.stat(m)) for m in METRIC_KEYS))
+        table.add_row(
+            *(v if v is not None else "-" for v in g.values or ("all",)), count, *(pm(*g.stat(m)) for m in METRIC_KEYS)
+        )
     return table
 
 
@@ -226,15 +228,30 @@ def to_markdown(header: list[str], rows: list[list[str]]) -> str:
 def runs_markdown(records: list[RunRecord], keys: list[str]) -> str:
     names = labels(records)
     header = ["run", "status", *keys, *(SHORT[m] for m in METRIC_KEYS), "params", "time (s)", "note"]
-    rows = [[names[r.path], r.status, *(r.keys.get(k, "-") for k in keys),
-             *(pm(r.metrics.get(m), r.metrics.get(m + "_std")) for m in METRIC_KEYS),
-             r.params if r.params is not None else "-",
-             f"{r.duration_s:.1f}" if r.duration_s is not None else "-", r.error or ""] for r in records]
+    rows = [
+        [
+            names[r.path],
+            r.status,
+            *(r.keys.get(k, "-") for k in keys),
+            *(pm(r.metrics.get(m), r.metrics.get(m + "_std")) for m in METRIC_KEYS),
+            r.params if r.params is not None else "-",
+            f"{r.duration_s:.1f}" if r.duration_s is not None else "-",
+            r.error or "",
+        ]
+        for r in records
+    ]
     return to_markdown(header, rows)
 
 
 def groups_markdown(groups: list[Group], keys: list[str]) -> str:
     header = [*(keys or ["all runs"]), "runs", "completed", *(SHORT[m] + " (mean ± std)" for m in METRIC_KEYS)]
-    rows = [[*(v if v is not None else "-" for v in g.values or ("all",)), len(g.runs), len(g.done),
-             *(pm(*g.stat(m)) for m in METRIC_KEYS)] for g in groups]
+    rows = [
+        [
+            *(v if v is not None else "-" for v in g.values or ("all",)),
+            len(g.runs),
+            len(g.done),
+            *(pm(*g.stat(m)) for m in METRIC_KEYS),
+        ]
+        for g in groups
+    ]
     return to_markdown(header, rows)

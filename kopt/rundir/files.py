@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # numpy loads with the first array, not with this module
     import numpy as np
@@ -123,8 +123,10 @@ def check_writable(path: Path) -> None:
         finally:
             os.unlink(probe)
     except OSError as exc:
-        raise KoptError(f"cannot write the run dir {path}: {existing} is not writable ({exc.strerror}); "
-                        "make it writable or free some space") from None
+        raise KoptError(
+            f"cannot write the run dir {path}: {existing} is not writable ({exc.strerror}); "
+            "make it writable or free some space"
+        ) from None
 
 
 def read_json(path: Path) -> Any:
@@ -173,6 +175,7 @@ class MetricsWriter:
 
     def drop(self, predicate) -> None:
         """Forget the rows ``predicate(row)`` is true for (epochs a resumed run trains again)."""
+
         def drop_line(line: str) -> bool:
             try:
                 return predicate(json.loads(line))
@@ -187,7 +190,12 @@ class MetricsWriter:
     def append(self, row: dict) -> None:
         key = (row.get("fold"), row.get("epoch"))
         at = len(self.lines)
-        while all(isinstance(k, int) for k in key) and at and (before := self._key(self.lines[at - 1])) is not None and before > key:
+        while (
+            all(isinstance(k, int) for k in key)
+            and at
+            and (before := self._key(self.lines[at - 1])) is not None
+            and before > key
+        ):
             at -= 1
         self.lines.insert(at, json.dumps(_jsonable(row)))
         atomic_write_text(self.path, "\n".join(self.lines) + "\n")

@@ -9,11 +9,11 @@ from __future__ import annotations
 RUNNING = "running"
 COMPLETED = "completed"
 FAILED = "failed"
-PRUNED = "pruned"          # a tune trial stopped by its pruner (run_train first records it as failed)
+PRUNED = "pruned"  # a tune trial stopped by its pruner (run_train first records it as failed)
 INTERRUPTED = "interrupted"  # SIGINT/SIGTERM, or a trial whose process died; resumable
 WRITTEN = (RUNNING, COMPLETED, FAILED, PRUNED, INTERRUPTED)
-DIED = "died"              # read side only: never written
-UNKNOWN = "unknown"        # read side only: a run dir without summary.json
+DIED = "died"  # read side only: never written
+UNKNOWN = "unknown"  # read side only: a run dir without summary.json
 
 VAL_ACCURACY = "val_accuracy"
 VAL_LOSS = "val_loss"

@@ -12,12 +12,10 @@ read, nothing from a run dir is executed, and TensorFlow is never imported here.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-
+from typing import TYPE_CHECKING
 
 from kopt.errors import KoptError
 from kopt.procs import run_died
@@ -30,8 +28,19 @@ if TYPE_CHECKING:  # numpy loads with the first array, not with this module
     import numpy as np
 
 # summary.json keys a reader uses, and the types they must have
-_TYPES = {"status": str, "choices": dict, "metrics": dict, "params": int, "duration_s": (int, float), "folds": list,
-          "error": str, "started_at": str, "finished_at": str, "name": str, "seed": (int, str)}
+_TYPES = {
+    "status": str,
+    "choices": dict,
+    "metrics": dict,
+    "params": int,
+    "duration_s": (int, float),
+    "folds": list,
+    "error": str,
+    "started_at": str,
+    "finished_at": str,
+    "name": str,
+    "seed": (int, str),
+}
 
 
 def check_types(path: Path, raw: dict) -> None:
@@ -129,8 +138,11 @@ class RunDir:
 
         values = [f.get(metric) for f in self.folds]
         if not values or any(not isinstance(v, (int, float)) for v in values):
-            allowed = sorted(k for k, v in (self.folds[0] if self.folds else {}).items()
-                             if isinstance(v, float) and k not in ("duration_s",))
+            allowed = sorted(
+                k
+                for k, v in (self.folds[0] if self.folds else {}).items()
+                if isinstance(v, float) and k not in ("duration_s",)
+            )
             raise KoptError(f"--metric {metric}: not a per-fold score of {self.path}; allowed: {', '.join(allowed)}")
         return np.asarray(values, dtype=np.float64)
 
@@ -155,7 +167,9 @@ def check_predictions(path: Path, arrays: dict[str, np.ndarray], n_folds: int) -
     if probs.ndim != 2 or probs.shape[0] != len(y) or probs.shape[1] < 2 or probs.dtype.kind != "f":
         bad(f"probs must be ({len(y)}, classes) probabilities (got {probs.dtype} of shape {probs.shape})")
     if fold_probs.ndim != 3 or fold_probs.shape[1:] != probs.shape or fold_probs.dtype.kind != "f":
-        bad(f"fold_probs must be (folds, {len(y)}, {probs.shape[1]}) (got {fold_probs.dtype} of shape {fold_probs.shape})")
+        bad(
+            f"fold_probs must be (folds, {len(y)}, {probs.shape[1]}) (got {fold_probs.dtype} of shape {fold_probs.shape})"
+        )
     if len(fold_probs) != n_folds:
         bad(f"fold_probs holds {len(fold_probs)} fold(s), summary.json {n_folds}")
     if test_idx.shape != y.shape or test_idx.dtype.kind not in "iu":

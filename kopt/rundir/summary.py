@@ -49,12 +49,16 @@ class Summary:
     @classmethod
     def from_dict(cls, raw: dict) -> Summary:
         known = {f.name for f in fields(cls)} - {"extra"}
-        return cls(**{k: v for k, v in raw.items() if k in known},
-                   extra={k: v for k, v in raw.items() if k not in known})
+        return cls(
+            **{k: v for k, v in raw.items() if k in known}, extra={k: v for k, v in raw.items() if k not in known}
+        )
 
     def to_dict(self) -> dict:
-        out = {f.name: getattr(self, f.name) for f in fields(self)
-               if f.name != "extra" and getattr(self, f.name) is not None}
+        out = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "extra" and getattr(self, f.name) is not None
+        }
         out.update(self.extra)
         return out
 
@@ -103,15 +107,24 @@ def _on_disk(run_dir: Path) -> Summary | None:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat()
+    return dt.datetime.now(dt.UTC).isoformat()
 
 
 def claim(run_dir: Path, previous: dict, seed: int) -> None:
     """Mark ``run_dir`` as running in this process (before TensorFlow loads), keeping what
     ``previous`` (its summary so far) recorded."""
     now = _now()
-    raw = {"folds": [], "seed": seed, "run_dir": str(run_dir), "started_at": now, **previous,
-           "status": RUNNING, "pid": os.getpid(), "host": socket.gethostname(), "finished_at": now}
+    raw = {
+        "folds": [],
+        "seed": seed,
+        "run_dir": str(run_dir),
+        "started_at": now,
+        **previous,
+        "status": RUNNING,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "finished_at": now,
+    }
     write_summary(run_dir, Summary.from_dict(raw))
 
 

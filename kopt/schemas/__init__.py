@@ -14,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from kopt.errors import KoptError
 from kopt.registry import Registry
@@ -22,12 +23,24 @@ from kopt.registry import Registry
 # Whether schema checks look at the file system (data files, caches). Off for print-only
 # command lines such as `--cfg job`, which must show a config whatever the machine holds.
 files = {"check": True}
-GROUP_MODULES = ("dataset", "split", "model", "regularizer", "augment", "optimizer", "trainer", "root", "logger",
-                 "tuner", "pruner")
+GROUP_MODULES = (
+    "dataset",
+    "split",
+    "model",
+    "regularizer",
+    "augment",
+    "optimizer",
+    "trainer",
+    "root",
+    "logger",
+    "tuner",
+    "pruner",
+)
 # Option modules outside this package that define a schema of their own (one module per dataset).
 PLUGIN_HOMES = {"dataset": ("kopt.data.sources",)}
-SCHEMAS: dict[str, Registry] = {group: Registry(group, (f"kopt.schemas.{group}", *PLUGIN_HOMES.get(group, ())))
-                                for group in GROUP_MODULES}
+SCHEMAS: dict[str, Registry] = {
+    group: Registry(group, (f"kopt.schemas.{group}", *PLUGIN_HOMES.get(group, ()))) for group in GROUP_MODULES
+}
 
 
 def schema(group: str, *names: str, **facts: Any) -> Callable[[type], type]:

@@ -1,7 +1,7 @@
 """The ``augment`` group's schemas, and which augmentation fits which data (checked before TF loads)."""
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from kopt.errors import KoptError
 from kopt.schemas import SCHEMAS, fact, param, schema
@@ -66,7 +66,7 @@ class StandardAugmentConfig:
 
     name: str
     pad: int = param(ge=0)
-    flip: Optional[bool]
+    flip: bool | None
 
 
 @schema("augment", "noise", needs="any")
@@ -126,7 +126,9 @@ class CustomAugmentConfig:
             allowed = CUSTOM_LAYERS[layer][0]
             for arg in spec:
                 if arg != "layer" and arg not in allowed:
-                    raise KoptError(f"{key}.{arg}: not an argument kopt lets {layer} take; allowed: {', '.join(allowed)}")
+                    raise KoptError(
+                        f"{key}.{arg}: not an argument kopt lets {layer} take; allowed: {', '.join(allowed)}"
+                    )
 
 
 def needs(augment) -> str:
@@ -150,11 +152,15 @@ def check_augment_fits_dataset(cfg) -> None:
 
 
 def refuse_colour(augment: str, dataset: str, channels: int) -> None:
-    raise KoptError(f"augment={augment}: a colour layer (RandomColorJitter, RandomHue, RandomSaturation, "
-                    f"RandomGrayscale) needs 3-channel images; dataset={dataset} has {channels} channel(s)")
+    raise KoptError(
+        f"augment={augment}: a colour layer (RandomColorJitter, RandomHue, RandomSaturation, "
+        f"RandomGrayscale) needs 3-channel images; dataset={dataset} has {channels} channel(s)"
+    )
 
 
 def refuse(augment: str, dataset: str, why: str = "is tabular (one row of features per sample)") -> None:
     ok = ", ".join(sorted(k for k in SCHEMAS["augment"] if SCHEMAS["augment"].fact(k, "needs") == "any"))
-    raise KoptError(f"augment={augment} transforms images, but dataset={dataset} {why}; allowed for it: {ok} "
-                    "(or a custom list of GaussianNoise, GaussianDropout, MixUp)")
+    raise KoptError(
+        f"augment={augment} transforms images, but dataset={dataset} {why}; allowed for it: {ok} "
+        "(or a custom list of GaussianNoise, GaussianDropout, MixUp)"
+    )

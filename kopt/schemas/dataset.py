@@ -9,23 +9,22 @@ A fact that depends on the config is a function of the typed config.
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from kopt.errors import KoptError
 from kopt.schemas import fact, files, param, schema
 
 
 def dataset_kind(node) -> str:
-    """"tabular", "image" or "unknown" (an npz file: known once loaded), from the config alone."""
+    """ "tabular", "image" or "unknown" (an npz file: known once loaded), from the config alone."""
     return fact("dataset", node.get("name"), "kind", "image", node)
 
 
-def dataset_channels(node) -> Optional[int]:
+def dataset_channels(node) -> int | None:
     """Image channels known from the config alone, else None."""
     return fact("dataset", node.get("name"), "channels", None, node)
 
 
-def input_signature(node) -> Optional[tuple[tuple[int, ...], int]]:
+def input_signature(node) -> tuple[tuple[int, ...], int] | None:
     """(input shape, classes) when the config alone tells them, else None (then only loading tells)."""
     return fact("dataset", node.get("name"), "signature", None, node)
 
@@ -35,7 +34,7 @@ def can_flip(name: str) -> bool:
     return fact("dataset", name, "flip", True)
 
 
-def check_file(prefix: str, key: str, path: Optional[str], folder: bool = False, required: bool = True) -> None:
+def check_file(prefix: str, key: str, path: str | None, folder: bool = False, required: bool = True) -> None:
     """Missing files cost one line now, not after TensorFlow has loaded."""
     if not files["check"]:
         return
@@ -70,7 +69,7 @@ class BundledConfig:
     """Datasets bundled with scikit-learn: always offline."""
 
     name: str
-    limit: Optional[int] = param(ge=10)
+    limit: int | None = param(ge=10)
 
 
 DigitsConfig = BundledConfig  # the name it had before the tabular datasets joined it
@@ -80,8 +79,13 @@ def _synthetic_signature(cfg) -> tuple[tuple[int, ...], int]:
     return tuple(int(s) for s in cfg.shape), int(cfg.classes)
 
 
-@schema("dataset", "synthetic", kind=lambda cfg: "tabular" if len(cfg.shape) == 1 else "image",
-        channels=lambda cfg: {2: 1, 3: int(cfg.shape[-1])}.get(len(cfg.shape)), signature=_synthetic_signature)
+@schema(
+    "dataset",
+    "synthetic",
+    kind=lambda cfg: "tabular" if len(cfg.shape) == 1 else "image",
+    channels=lambda cfg: {2: 1, 3: int(cfg.shape[-1])}.get(len(cfg.shape)),
+    signature=_synthetic_signature,
+)
 @dataclass
 class SyntheticConfig:
     name: str
@@ -89,11 +93,13 @@ class SyntheticConfig:
     classes: int = param(ge=2)
     size: int = param(ge=10)
     noise: float = param(ge=0)
-    limit: Optional[int] = param(ge=10)
+    limit: int | None = param(ge=10)
 
     def check(self, prefix: str) -> None:
         if self.size < 5 * self.classes:
-            raise KoptError(f"{prefix}.size={self.size} is too small; allowed: >= 5 x {prefix}.classes ({5 * self.classes})")
+            raise KoptError(
+                f"{prefix}.size={self.size} is too small; allowed: >= 5 x {prefix}.classes ({5 * self.classes})"
+            )
         if not 1 <= len(self.shape) <= 3:
             raise KoptError(f"{prefix}.shape={self.shape}: allowed: [features], [H, W] or [H, W, C]")
 
@@ -107,19 +113,24 @@ class KerasDatasetConfig:
     ~/.keras/datasets); never downloaded. Its official test split is the fixed test set."""
 
     name: str
-    limit: Optional[int] = param(ge=10)
+    limit: int | None = param(ge=10)
 
     def check(self, prefix: str) -> None:
         check_keras_cache(self.name)
 
 
-@schema("dataset", "cifar100", kind="image", channels=3,
-        signature=lambda cfg: ((32, 32, 3), 20 if cfg.label_mode == "coarse" else 100))
+@schema(
+    "dataset",
+    "cifar100",
+    kind="image",
+    channels=3,
+    signature=lambda cfg: ((32, 32, 3), 20 if cfg.label_mode == "coarse" else 100),
+)
 @dataclass
 class Cifar100Config:
     name: str
     label_mode: str = param(choices=["fine", "coarse"])
-    limit: Optional[int] = param(ge=10)
+    limit: int | None = param(ge=10)
 
     def check(self, prefix: str) -> None:
         check_keras_cache(self.name)
@@ -131,9 +142,9 @@ class NpzConfig:
     """Arrays x_train, y_train (and optionally x_test, y_test: then the fixed test set)."""
 
     name: str
-    path: Optional[str]
-    classes: Optional[int] = param(ge=2)
-    limit: Optional[int] = param(ge=10)
+    path: str | None
+    classes: int | None = param(ge=2)
+    limit: int | None = param(ge=10)
 
     def check(self, prefix: str) -> None:
         check_file(prefix, "path", self.path)
@@ -145,11 +156,11 @@ class CsvConfig:
     """A table with a header line: one label column, every other column a numeric feature."""
 
     name: str
-    path: Optional[str]
+    path: str | None
     label: str
     delimiter: str
-    test_path: Optional[str]
-    limit: Optional[int] = param(ge=10)
+    test_path: str | None
+    limit: int | None = param(ge=10)
 
     def check(self, prefix: str) -> None:
         check_file(prefix, "path", self.path)
@@ -158,18 +169,19 @@ class CsvConfig:
             raise KoptError(f"{prefix}.delimiter={self.delimiter!r}: allowed: one character")
 
 
-@schema("dataset", "images", kind="image",
-        channels=lambda cfg: {"grayscale": 1, "rgb": 3, "rgba": 4}.get(cfg.color_mode))
+@schema(
+    "dataset", "images", kind="image", channels=lambda cfg: {"grayscale": 1, "rgb": 3, "rgba": 4}.get(cfg.color_mode)
+)
 @dataclass
 class ImagesConfig:
     """A folder with one sub-folder of images per class (keras.utils.image_dataset_from_directory)."""
 
     name: str
-    path: Optional[str]
-    test_path: Optional[str]
+    path: str | None
+    test_path: str | None
     image_size: list[int] = param(ge=1)
     color_mode: str = param(choices=["grayscale", "rgb", "rgba"])
-    limit: Optional[int] = param(ge=10)
+    limit: int | None = param(ge=10)
 
     def check(self, prefix: str) -> None:
         check_file(prefix, "path", self.path, folder=True)

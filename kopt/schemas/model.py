@@ -2,7 +2,6 @@
 convolves over (H, W, C) images; "any") and ``search`` (the search preset of kopt tune)."""
 
 from dataclasses import dataclass
-from typing import Optional
 
 from kopt.errors import KoptError
 from kopt.models.depth import densenet_layers, resnet_blocks, wrn_blocks
@@ -42,9 +41,11 @@ class CNNConfig:
     def check(self, prefix: str) -> None:
         last = self.width * 2 ** (self.depth - 1)
         if last > self.MAX_FILTERS:
-            raise KoptError(f"{prefix}.depth={self.depth} with {prefix}.width={self.width}: the filters double per "
-                            f"block, to {self.width}x2^{self.depth - 1} in the last; allowed: "
-                            f"width x 2^(depth-1) <= {self.MAX_FILTERS}")
+            raise KoptError(
+                f"{prefix}.depth={self.depth} with {prefix}.width={self.width}: the filters double per "
+                f"block, to {self.width}x2^{self.depth - 1} in the last; allowed: "
+                f"width x 2^(depth-1) <= {self.MAX_FILTERS}"
+            )
 
 
 @schema("model", "resnet", input="image", search="resnet")
@@ -68,7 +69,7 @@ class DenseNetConfig:
     compression: float = param(gt=0, le=1)
     bottleneck: bool
     dropout: float = param(ge=0, lt=1)
-    init_filters: Optional[int] = param(ge=1)
+    init_filters: int | None = param(ge=1)
 
     def check(self, prefix: str) -> None:
         densenet_layers(self.depth, self.bottleneck, f"{prefix}.depth")
@@ -106,8 +107,10 @@ def check_model_fits_dataset(cfg) -> None:
     if model is None or dataset is None:
         return
     if fact("model", model.get("name"), "input", "any") == "image" and dataset_kind(dataset) == "tabular":
-        raise KoptError(f"model={model.get('name')} needs image input (H, W, C), but dataset={dataset.get('name')} "
-                        "is tabular; use model=mlp")
+        raise KoptError(
+            f"model={model.get('name')} needs image input (H, W, C), but dataset={dataset.get('name')} "
+            "is tabular; use model=mlp"
+        )
 
 
 BYTES_PER_PARAM = 4 * 5  # float32 weights, gradients, two optimizer moments, the best epoch's copy
@@ -125,7 +128,9 @@ def check_model_fits_memory(model) -> None:
     params, available = estimate(), available_memory()
     need = params * BYTES_PER_PARAM
     if need > available:
-        raise KoptError(f"model={model.name} ({', '.join(f'{k}={v}' for k, v in vars(model).items() if k != 'name')}) "
-                        f"has at least {params:,} parameters: training needs about {need / 2**30:.1f} GiB (weights, "
-                        f"gradients, optimizer state), but {available / 2**30:.1f} GiB of memory is available; "
-                        "allowed: a smaller model.width or model.depth")
+        raise KoptError(
+            f"model={model.name} ({', '.join(f'{k}={v}' for k, v in vars(model).items() if k != 'name')}) "
+            f"has at least {params:,} parameters: training needs about {need / 2**30:.1f} GiB (weights, "
+            f"gradients, optimizer state), but {available / 2**30:.1f} GiB of memory is available; "
+            "allowed: a smaller model.width or model.depth"
+        )

@@ -21,7 +21,7 @@ OPS = ("<=", ">=")
 @dataclass(frozen=True)
 class Bound:
     measure: str
-    op: str      # <= | >=
+    op: str  # <= | >=
     limit: float
 
     def violation(self, value: float) -> float:
@@ -49,13 +49,16 @@ def parse_objectives(items, prefix: str = "tuner") -> list[tuple[str, str]]:
         name, _, way = str(item).partition(":")
         where = f"{prefix}.objectives: {item!r}"
         if way.strip() not in DIRECTIONS:
-            raise KoptError(f"{where}: write <measure>:<max|min>, e.g. val_accuracy:max; allowed measures: "
-                            f"{', '.join(MEASURES)}")
+            raise KoptError(
+                f"{where}: write <measure>:<max|min>, e.g. val_accuracy:max; allowed measures: {', '.join(MEASURES)}"
+            )
         out.append((_measure(name.strip(), where), DIRECTIONS[way.strip()]))
     names = [n for n, _ in out]
     if len(out) < 2 or len(set(names)) < len(names):
-        raise KoptError(f"{prefix}.objectives={list(items)}: allowed: two or more different measures "
-                        "(one objective is tuner.metric), e.g. [val_accuracy:max,params:min]")
+        raise KoptError(
+            f"{prefix}.objectives={list(items)}: allowed: two or more different measures "
+            "(one objective is tuner.metric), e.g. [val_accuracy:max,params:min]"
+        )
     return out
 
 
@@ -89,8 +92,10 @@ def parse_pick(text, prefix: str = "tuner") -> tuple[str, str, list[Bound]] | No
     where = f"{prefix}.pick={text!r}"
     m = PICK.fullmatch(str(text))
     if not m:
-        raise KoptError(f"{where}: write '<max|min> <measure> [where <measure><=|>=<number> [and ...]]', "
-                        "e.g. 'max val_accuracy where params<=1e5'")
+        raise KoptError(
+            f"{where}: write '<max|min> <measure> [where <measure><=|>=<number> [and ...]]', "
+            "e.g. 'max val_accuracy where params<=1e5'"
+        )
     bounds = []
     for part in re.split(r"\s+and\s+", m.group(3) or "") if m.group(3) else []:
         c = re.fullmatch(r"\s*(\w+)\s*(<=|>=)\s*(\S+)\s*", part)
@@ -106,7 +111,9 @@ def check_options(tuner, prefix: str = "tuner") -> None:
     parse_constraints(tuner.constraints, prefix)
     pick = parse_pick(tuner.pick, prefix)
     if objectives and tuner.name not in MULTI_OBJECTIVE:
-        raise KoptError(f"{prefix}.objectives with tuner={tuner.name}: its sampler takes one objective; allowed "
-                        f"tuners: {', '.join(MULTI_OBJECTIVE)}")
+        raise KoptError(
+            f"{prefix}.objectives with tuner={tuner.name}: its sampler takes one objective; allowed "
+            f"tuners: {', '.join(MULTI_OBJECTIVE)}"
+        )
     if pick is not None and not objectives:
         raise KoptError(f"{prefix}.pick needs {prefix}.objectives (a single objective has one best trial)")

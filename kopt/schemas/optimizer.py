@@ -1,5 +1,4 @@
 from dataclasses import dataclass
-from typing import Optional
 
 from kopt.errors import KoptError
 from kopt.schemas import param, schema
@@ -12,7 +11,7 @@ class ScheduleConfig:
     name: str = param(choices=SCHEDULES)
     # the schedule's length in epochs; null = trainer.epochs. The retrain after tuning stops at the
     # best trial's best epoch but keeps the trial's schedule, so it sees the same learning rates
-    epochs: Optional[int] = param(ge=1)
+    epochs: int | None = param(ge=1)
     warmup_epochs: float = param(ge=0)
     # step: multiply the lr by `gamma` at each milestone (in epochs; fractions allowed)
     milestones: list[float] = param(ge=0)
@@ -37,7 +36,7 @@ class OptimizerConfig:
     nesterov: bool
     beta_1: float = param(ge=0, lt=1)
     beta_2: float = param(ge=0, lt=1)
-    clipnorm: Optional[float] = param(gt=0)
-    ema: Optional[float] = param(gt=0, lt=1)  # the EMA's momentum (Keras' use_ema, ema_momentum); null: off
+    clipnorm: float | None = param(gt=0)
+    ema: float | None = param(gt=0, lt=1)  # the EMA's momentum (Keras' use_ema, ema_momentum); null: off
     accumulate: int = param(ge=1)  # batches per update (Keras' gradient_accumulation_steps)
     schedule: ScheduleConfig

@@ -1,7 +1,6 @@
 """The ``pruner`` group: Optuna pruners, fed the monitored validation metric after every epoch."""
 
 from dataclasses import dataclass
-from typing import Optional
 
 from kopt.schemas import param, schema
 
@@ -46,7 +45,7 @@ class PercentilePruner(MedianPruner):
 @dataclass
 class SuccessiveHalvingPruner:
     name: str
-    min_resource: Optional[int] = param(ge=1)  # null: Optuna's "auto"
+    min_resource: int | None = param(ge=1)  # null: Optuna's "auto"
     reduction_factor: int = param(ge=2)
     min_early_stopping_rate: int = param(ge=0)
     bootstrap_count: int = param(ge=0)
@@ -57,7 +56,7 @@ class SuccessiveHalvingPruner:
 class HyperbandPruner:
     name: str
     min_resource: int = param(ge=1)
-    max_resource: Optional[int] = param(ge=1)  # null: Optuna's "auto" (steps of the first finished trial)
+    max_resource: int | None = param(ge=1)  # null: Optuna's "auto" (steps of the first finished trial)
     reduction_factor: int = param(ge=2)
     bootstrap_count: int = param(ge=0)
 

@@ -1,7 +1,6 @@
 """Top-level keys of a composed run config."""
 
 from dataclasses import dataclass
-from typing import Optional
 
 from kopt.paths import check_safe_name
 from kopt.schemas import param, schema
@@ -11,9 +10,9 @@ from kopt.schemas import param, schema
 @dataclass
 class RootConfig:
     seed: int = param(ge=0, le=2**32 - 1)  # numpy and TensorFlow seeds are 32-bit
-    name: Optional[str]
+    name: str | None
     # a run dir (or `last`) to continue; with -m, `true` continues the same sweep
-    resume: Optional[str]
+    resume: str | None
 
     def check(self, prefix: str) -> None:
         if self.name is not None:

@@ -1,7 +1,7 @@
 import json
 import os
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from kopt.errors import KoptError
 from kopt.schemas import param, schema
@@ -39,14 +39,14 @@ class TrainerConfig:
     deterministic: bool
     intra_threads: int = param(ge=0, le=MAX_THREADS)
     inter_threads: int = param(ge=0, le=MAX_THREADS)
-    steps_per_epoch: Optional[int] = param(ge=1)
+    steps_per_epoch: int | None = param(ge=1)
     steps_per_execution: Any  # auto or an int >= 1: checked in check()
     label_smoothing: float = param(ge=0, lt=1)
     precision: str = param(choices=PRECISIONS)
     verbose: bool
     strategy: str = param(choices=STRATEGIES)
     workers: list[str]
-    task_index: Optional[int] = param(ge=0)
+    task_index: int | None = param(ge=0)
     backend: str = param(choices=BACKENDS)
 
     def check(self, prefix: str) -> None:
@@ -55,16 +55,20 @@ class TrainerConfig:
             raise KoptError(f"{prefix}.steps_per_execution={spe!r} is out of range; allowed: auto or an integer >= 1")
 
         if self.protocol == "fixed" and self.early_stopping.enabled:
-            raise KoptError(f"{prefix}.early_stopping.enabled=true with {prefix}.protocol=fixed: early stopping "
-                            "chooses the epoch on the validation fold; allowed: false, or protocol=best_epoch")
+            raise KoptError(
+                f"{prefix}.early_stopping.enabled=true with {prefix}.protocol=fixed: early stopping "
+                "chooses the epoch on the validation fold; allowed: false, or protocol=best_epoch"
+            )
 
         from kopt.backend import check  # no Keras there
 
         backend = check(self.backend, f"{prefix}.backend")
         if backend != "tensorflow" and self.strategy == "multi_worker":
-            raise KoptError(f"{prefix}.strategy=multi_worker is tf.distribute, which runs on the tensorflow backend "
-                            f"only ({prefix}.backend={backend}); allowed: {prefix}.backend=tensorflow, or "
-                            f"{prefix}.strategy=default")
+            raise KoptError(
+                f"{prefix}.strategy=multi_worker is tf.distribute, which runs on the tensorflow backend "
+                f"only ({prefix}.backend={backend}); allowed: {prefix}.backend=tensorflow, or "
+                f"{prefix}.strategy=default"
+            )
         cluster({"strategy": self.strategy, "workers": self.workers, "task_index": self.task_index})
 
 
@@ -80,12 +84,16 @@ def cluster(tr) -> dict | None:
                 raise KoptError(f"trainer.workers: '{w}' is not host:port")
         index = tr.get("task_index")
         if index is None or not 0 <= int(index) < len(workers):
-            raise KoptError(f"trainer.task_index={index}: allowed: 0..{len(workers) - 1} (one per trainer.workers entry)")
+            raise KoptError(
+                f"trainer.task_index={index}: allowed: 0..{len(workers) - 1} (one per trainer.workers entry)"
+            )
         return {"cluster": {"worker": [str(w) for w in workers]}, "task": {"type": "worker", "index": int(index)}}
     raw = os.environ.get("TF_CONFIG")
     if not raw:
-        raise KoptError("trainer.strategy=multi_worker needs trainer.workers=[host:port,...] and "
-                        "trainer.task_index, or a TF_CONFIG environment variable")
+        raise KoptError(
+            "trainer.strategy=multi_worker needs trainer.workers=[host:port,...] and "
+            "trainer.task_index, or a TF_CONFIG environment variable"
+        )
     try:
         spec = json.loads(raw)
         spec["cluster"], spec["task"]["type"], int(spec["task"]["index"])
@@ -100,5 +108,7 @@ def check_tta_fits_dataset(cfg) -> None:
 
     mode, dataset = str((cfg.get("trainer") or {}).get("tta", "none")), cfg.get("dataset")
     if mode != "none" and dataset is not None and dataset_kind(dataset) == "tabular":
-        raise KoptError(f"trainer.tta={mode}: flips and crops need images, but dataset={dataset.get('name')} is "
-                        "tabular; allowed: none")
+        raise KoptError(
+            f"trainer.tta={mode}: flips and crops need images, but dataset={dataset.get('name')} is "
+            "tabular; allowed: none"
+        )

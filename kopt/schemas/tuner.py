@@ -2,7 +2,7 @@
 
 import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from kopt.errors import KoptError
 from kopt.schemas import param, schema
@@ -14,45 +14,55 @@ CROSSOVERS = {"uniform": 2, "blxalpha": 2, "sbx": 2, "vsbx": 2, "undx": 3, "spx"
 @dataclass
 class TunerConfig:
     name: str
-    study_name: Optional[str]
-    n_trials: Optional[int] = param(ge=1)
+    study_name: str | None
+    n_trials: int | None = param(ge=1)
     metric: str = param(choices=("val_accuracy", "val_loss"))
     direction: str = param(choices=("auto", "maximize", "minimize"))
-    storage: Optional[str]
+    storage: str | None
     n_workers: int = param(ge=1)
     max_failures: int = param(ge=1)
-    timeout: Optional[float] = param(gt=0)
+    timeout: float | None = param(gt=0)
     heartbeat_interval: int = param(ge=1)
     grace_period: int = param(ge=1)
     max_retry: int = param(ge=0)
     retrain_best: bool
     plots: bool
     # multi-objective search, constraints, warm start (kopt.tune.objectives, kopt.tune.warmstart)
-    objectives: Optional[list[str]]
-    constraints: Optional[dict[str, Any]]
-    pick: Optional[str]
-    enqueue: Optional[list[dict[str, Any]]]
-    warm_start: Optional[str]
+    objectives: list[str] | None
+    constraints: dict[str, Any] | None
+    pick: str | None
+    enqueue: list[dict[str, Any]] | None
+    warm_start: str | None
 
     def check(self, prefix: str) -> None:
         if self.study_name is not None and not STUDY_NAME.match(self.study_name):
-            raise KoptError(f"{prefix}.study_name={self.study_name!r}: allowed: letters, digits, '.', '_' and '-' "
-                            "(at most 100, not starting with '.' or '-')")
+            raise KoptError(
+                f"{prefix}.study_name={self.study_name!r}: allowed: letters, digits, '.', '_' and '-' "
+                "(at most 100, not starting with '.' or '-')"
+            )
         if self.n_trials is None and self.name != "grid":
-            raise KoptError(f"{prefix}.n_trials=null: only tuner=grid can run until its grid is exhausted; allowed: >= 1")
+            raise KoptError(
+                f"{prefix}.n_trials=null: only tuner=grid can run until its grid is exhausted; allowed: >= 1"
+            )
         from kopt.procs import usable_cores
         from kopt.schemas import files
 
         if files["check"] and self.n_workers > usable_cores():  # a fact of this machine, like its data files
-            raise KoptError(f"{prefix}.n_workers={self.n_workers} is out of range; allowed: 1 .. {usable_cores()} "
-                            "(the cores this process may use; more machines join with kopt worker)")
+            raise KoptError(
+                f"{prefix}.n_workers={self.n_workers} is out of range; allowed: 1 .. {usable_cores()} "
+                "(the cores this process may use; more machines join with kopt worker)"
+            )
         if self.grace_period <= self.heartbeat_interval:
-            raise KoptError(f"{prefix}.grace_period={self.grace_period} with {prefix}.heartbeat_interval="
-                            f"{self.heartbeat_interval}: allowed: grace_period > heartbeat_interval")
+            raise KoptError(
+                f"{prefix}.grace_period={self.grace_period} with {prefix}.heartbeat_interval="
+                f"{self.heartbeat_interval}: allowed: grace_period > heartbeat_interval"
+            )
         wrong = {"val_accuracy": "minimize", "val_loss": "maximize"}[self.metric]
         if self.direction == wrong:
-            raise KoptError(f"{prefix}.direction={wrong} with {prefix}.metric={self.metric}: allowed: auto or "
-                            f"{'maximize' if wrong == 'minimize' else 'minimize'}")
+            raise KoptError(
+                f"{prefix}.direction={wrong} with {prefix}.metric={self.metric}: allowed: auto or "
+                f"{'maximize' if wrong == 'minimize' else 'minimize'}"
+            )
         from kopt.schemas.objectives import check_options
 
         check_options(self, prefix)
@@ -68,7 +78,7 @@ class TunerConfig:
 @dataclass
 class AutoTuner(TunerConfig):
     # name: auto, the rule in kopt/tune/auto.py
-    n_startup_trials: Optional[int] = param(ge=0)  # null: chosen from the space and n_trials
+    n_startup_trials: int | None = param(ge=0)  # null: chosen from the space and n_trials
 
 
 @schema("tuner", "grid")
@@ -89,7 +99,7 @@ class BayesTuner(TunerConfig):
     n_startup_trials: int = param(ge=0)
     n_ei_candidates: int = param(ge=1)
     multivariate: bool
-    group: Optional[bool]  # null: on when the space has conditional parameters
+    group: bool | None  # null: on when the space has conditional parameters
     constant_liar: bool
 
 
@@ -104,15 +114,15 @@ class GPTuner(TunerConfig):
 @dataclass
 class CmaEsTuner(TunerConfig):
     n_startup_trials: int = param(ge=0)
-    sigma0: Optional[float] = param(gt=0)
-    popsize: Optional[int] = param(ge=2)
+    sigma0: float | None = param(gt=0)
+    popsize: int | None = param(ge=2)
     use_separable_cma: bool
     with_margin: bool
     consider_pruned_trials: bool
 
 
-GENERATIONS = 5        # the initial population and at least 4 offspring generations
-MAX_POPULATION = 50    # Optuna's own default population, used once the budget allows it
+GENERATIONS = 5  # the initial population and at least 4 offspring generations
+MAX_POPULATION = 50  # Optuna's own default population, used once the budget allows it
 
 
 def default_population(n_trials: int, crossover: str = "uniform") -> int:
@@ -124,8 +134,8 @@ def default_population(n_trials: int, crossover: str = "uniform") -> int:
 @schema("tuner", "genetic")
 @dataclass
 class GeneticTuner(TunerConfig):
-    population_size: Optional[int] = param(ge=2)  # null: default_population(n_trials)
-    mutation_prob: Optional[float] = param(ge=0, le=1)
+    population_size: int | None = param(ge=2)  # null: default_population(n_trials)
+    mutation_prob: float | None = param(ge=0, le=1)
     crossover: str = param(choices=tuple(CROSSOVERS))
     crossover_prob: float = param(ge=0, le=1)
     swapping_prob: float = param(ge=0, le=1)
@@ -134,8 +144,10 @@ class GeneticTuner(TunerConfig):
         super().check(prefix)
         parents = CROSSOVERS[self.crossover]
         if self.population_size is not None and self.population_size < parents:
-            raise KoptError(f"{prefix}.population_size={self.population_size} is too small for "
-                            f"{prefix}.crossover={self.crossover}; allowed: >= {parents}")
+            raise KoptError(
+                f"{prefix}.population_size={self.population_size} is too small for "
+                f"{prefix}.crossover={self.crossover}; allowed: >= {parents}"
+            )
 
 
 @schema("tuner", "qmc")

@@ -108,19 +108,34 @@ class RichProgress(LineProgress):
     async_safe = True  # rich's Progress is thread-safe: Keras may call the batch hook off-thread
 
     def on_train_begin(self, logs=None):
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TextColumn("eta"),
-                                 TimeRemainingColumn(), TextColumn("{task.fields[run_eta]}"), console=console)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[run_eta]}"),
+            console=console,
+        )
         self.progress.start()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t0 = time.perf_counter()
         run_eta = self.eta(epoch - 1) if self.times else ""
-        self.task = self.progress.add_task(self.label(epoch), total=self.steps, stats="",
-                                           run_eta=f"(run {run_eta})" if run_eta else "")
+        self.task = self.progress.add_task(
+            self.label(epoch), total=self.steps, stats="", run_eta=f"(run {run_eta})" if run_eta else ""
+        )
 
     def on_train_batch_end(self, batch, logs=None):
         if logs:
@@ -135,7 +150,7 @@ class RichProgress(LineProgress):
         self.progress.stop()
 
 
-def Progress(fold: int, n_folds: int, epochs: int, steps: int) -> keras.callbacks.Callback:  # noqa: N802
+def Progress(fold: int, n_folds: int, epochs: int, steps: int) -> keras.callbacks.Callback:
     """Live bars on a terminal, one line per epoch otherwise."""
     cls = RichProgress if is_tty() else LineProgress
     return cls(fold, n_folds, epochs, steps)

@@ -44,11 +44,11 @@ def _warn(message: str) -> None:
 class EpochCheckpoint:
     path: Path
     fold: int
-    epoch: int                      # epochs completed in this fold
-    fit_done: bool                  # the last epoch ran, or early stopping ended the fold
+    epoch: int  # epochs completed in this fold
+    fit_done: bool  # the last epoch ran, or early stopping ended the fold
     model: list[np.ndarray]
     optimizer: list[np.ndarray]
-    best: dict                      # {"value", "epoch"}
+    best: dict  # {"value", "epoch"}
     best_weights: list[np.ndarray]
     early_stopping: dict | None
     rng: dict[str, np.ndarray] = field(default_factory=dict)
@@ -56,7 +56,7 @@ class EpochCheckpoint:
 
 
 def _numbered(arrays, prefix: str) -> list[np.ndarray]:
-    keys = sorted((k for k in arrays if k.startswith(prefix)), key=lambda k: int(k[len(prefix):]))
+    keys = sorted((k for k in arrays if k.startswith(prefix)), key=lambda k: int(k[len(prefix) :]))
     return [arrays[k] for k in keys]
 
 
@@ -129,11 +129,20 @@ class CheckpointStore:
     def save_epoch(self, fold: int, epoch: int, fit_done: bool, model, best, early) -> Path:
         from kopt.training import rng
 
-        meta = {"format": FORMAT, "fold": fold, "epoch": epoch, "fit_done": bool(fit_done),
-                "best": {"value": best.best if math.isfinite(best.best) else None, "epoch": best.best_epoch,
-                         "logs": getattr(best, "best_logs", {})},
-                "early_stopping": early_state(early), "model_paths": [v.path for v in model.variables],
-                "rows": [r for r in read_metrics(self.dir.parent) if r.get("fold") == fold and r.get("epoch", 0) <= epoch]}
+        meta = {
+            "format": FORMAT,
+            "fold": fold,
+            "epoch": epoch,
+            "fit_done": bool(fit_done),
+            "best": {
+                "value": best.best if math.isfinite(best.best) else None,
+                "epoch": best.best_epoch,
+                "logs": getattr(best, "best_logs", {}),
+            },
+            "early_stopping": early_state(early),
+            "model_paths": [v.path for v in model.variables],
+            "rows": [r for r in read_metrics(self.dir.parent) if r.get("fold") == fold and r.get("epoch", 0) <= epoch],
+        }
         arrays = {"meta": np.asarray(json.dumps(meta))}
         arrays.update({f"model/{i}": np.asarray(v.numpy()) for i, v in enumerate(model.variables)})
         arrays.update({f"optimizer/{i}": np.asarray(v.numpy()) for i, v in enumerate(model.optimizer.variables)})
@@ -147,8 +156,12 @@ class CheckpointStore:
 
     def save_result(self, result) -> None:
         row = {**result.row(), "params": getattr(result, "params", None)}
-        atomic_savez(self.result_file(result.fold), compressed=False, meta=np.asarray(json.dumps(row)),
-                     probs=np.asarray(result.probs))
+        atomic_savez(
+            self.result_file(result.fold),
+            compressed=False,
+            meta=np.asarray(json.dumps(row)),
+            probs=np.asarray(result.probs),
+        )
         for path in self.epoch_files(result.fold):
             path.unlink(missing_ok=True)
 
@@ -165,8 +178,14 @@ class CheckpointStore:
             arrays = read_npz(path)
             row = json.loads(str(arrays["meta"]))
             metrics = {k: float(v) for k, v in row.items() if k not in (*FOLD_FIELDS, "params")}  # every score
-            result = FoldResult(int(row["fold"]), int(row["best_epoch"]), int(row["epochs_run"]), metrics,
-                                arrays["probs"], float(row["duration_s"]))
+            result = FoldResult(
+                int(row["fold"]),
+                int(row["best_epoch"]),
+                int(row["epochs_run"]),
+                metrics,
+                arrays["probs"],
+                float(row["duration_s"]),
+            )
             if result.fold != fold or result.probs.ndim != 2:
                 raise ValueError(f"fold {result.fold} with probabilities of shape {result.probs.shape}")
         except (CorruptCheckpoint, KeyError, ValueError, TypeError) as exc:
@@ -200,10 +219,19 @@ class CheckpointStore:
         if best_weights:
             _check_shapes("best-epoch weight", best_weights, model.weights)
         best = meta.get("best") or {}
-        return EpochCheckpoint(path, int(meta["fold"]), int(meta["epoch"]), bool(meta["fit_done"]), saved_model,
-                               saved_optimizer, best, best_weights, meta.get("early_stopping"),
-                               {k: v for k, v in arrays.items() if k.startswith("rng/")},
-                               [r for r in meta.get("rows") or [] if isinstance(r, dict)])
+        return EpochCheckpoint(
+            path,
+            int(meta["fold"]),
+            int(meta["epoch"]),
+            bool(meta["fit_done"]),
+            saved_model,
+            saved_optimizer,
+            best,
+            best_weights,
+            meta.get("early_stopping"),
+            {k: v for k, v in arrays.items() if k.startswith("rng/")},
+            [r for r in meta.get("rows") or [] if isinstance(r, dict)],
+        )
 
     def _set_aside(self, path: Path, why: str) -> None:
         _warn(f"checkpoint {path} is unreadable ({why})")
@@ -217,8 +245,12 @@ def early_state(early) -> dict | None:
     if early is None:
         return None
     best = early.best
-    return {"wait": int(early.wait), "stopped_epoch": int(early.stopped_epoch), "best_epoch": int(early.best_epoch),
-            "best": None if best is None or not math.isfinite(float(best)) else float(best)}
+    return {
+        "wait": int(early.wait),
+        "stopped_epoch": int(early.stopped_epoch),
+        "best_epoch": int(early.best_epoch),
+        "best": None if best is None or not math.isfinite(float(best)) else float(best),
+    }
 
 
 def apply_to_model(ckpt: EpochCheckpoint, model) -> None:

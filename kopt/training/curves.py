@@ -34,8 +34,14 @@ def curves_figure(rows: list[dict], title: str):
             for prefix, style, part in (("", "-", "train"), ("val_", "--", "val")):
                 values = [r.get(prefix + metric) for r in fold_rows]
                 if any(v is not None for v in values):
-                    ax.plot(epochs, [float("nan") if v is None else v for v in values], style, color=color,
-                            marker="." if len(epochs) < 30 else None, label=f"{part} {label}".strip())
+                    ax.plot(
+                        epochs,
+                        [float("nan") if v is None else v for v in values],
+                        style,
+                        color=color,
+                        marker="." if len(epochs) < 30 else None,
+                        label=f"{part} {label}".strip(),
+                    )
         style_axes(ax, title=metric, xlabel="epoch", ylabel=metric, integer_x=True)
         if not ax.get_legend_handles_labels()[0]:
             notice(ax, "no finite values")

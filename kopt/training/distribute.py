@@ -61,8 +61,10 @@ def get_strategy(tr):
     if keras.backend.backend() != "tensorflow":  # multi_worker was refused with the config (kopt.backend)
         from kopt.console import console
 
-        console.print(f"kopt: notice: trainer.strategy={kind} is tf.distribute, which runs on the tensorflow "
-                      f"backend only; training on one device with {keras.backend.backend()}")
+        console.print(
+            f"kopt: notice: trainer.strategy={kind} is tf.distribute, which runs on the tensorflow "
+            f"backend only; training on one device with {keras.backend.backend()}"
+        )
         _strategies[kind] = None
         return None
     import tensorflow as tf

@@ -23,6 +23,7 @@ def inference_copy(model, norm):
     core = plain_keras_copy(model) if has_fused_batchnorm(model) else model  # fused batch norm -> Keras' own
     core = keras.Model(core.inputs, core.outputs, name=model.name)  # never compiled: no optimizer to save
     raw = keras.Input(shape=model.input_shape[1:], name="raw_inputs")
-    x = keras.layers.Normalization(mean=norm.mean, variance=np.square(norm.std.astype("float64")),
-                                   name="normalization")(raw)
+    x = keras.layers.Normalization(
+        mean=norm.mean, variance=np.square(norm.std.astype("float64")), name="normalization"
+    )(raw)
     return keras.Model(raw, core(x), name=model.name)

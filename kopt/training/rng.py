@@ -15,8 +15,10 @@ import numpy as np
 
 def _python_state(rng: random.Random) -> dict[str, np.ndarray]:
     version, internal, gauss = rng.getstate()
-    return {"internal": np.asarray(internal, dtype=np.int64),
-            "gauss": np.asarray([np.nan if gauss is None else gauss, version], dtype=np.float64)}
+    return {
+        "internal": np.asarray(internal, dtype=np.int64),
+        "gauss": np.asarray([np.nan if gauss is None else gauss, version], dtype=np.float64),
+    }
 
 
 def _set_python_state(rng: random.Random, arrays: dict[str, np.ndarray]) -> None:
@@ -51,9 +53,13 @@ def capture() -> dict[str, np.ndarray]:
     """All RNG states as ``rng/<source>/<part>`` arrays (missing sources are left out)."""
     out = {f"python/{k}": v for k, v in _python_state(random._inst).items()}
     _, keys, pos, has_gauss, cached = np.random.get_state()
-    out.update({"numpy/keys": np.asarray(keys, dtype=np.uint32),
-                "numpy/pos": np.asarray([pos, has_gauss], dtype=np.int64),
-                "numpy/gauss": np.asarray([cached], dtype=np.float64)})
+    out.update(
+        {
+            "numpy/keys": np.asarray(keys, dtype=np.uint32),
+            "numpy/pos": np.asarray([pos, has_gauss], dtype=np.int64),
+            "numpy/gauss": np.asarray([cached], dtype=np.float64),
+        }
+    )
     eager = _tf_eager_rng()
     if eager is not None:
         out.update({f"tf_eager/{k}": v for k, v in _python_state(eager).items()})
@@ -68,9 +74,10 @@ def capture() -> dict[str, np.ndarray]:
 
 def restore(arrays: dict[str, np.ndarray]) -> None:
     """Put back the states :func:`capture` saved (``arrays`` may hold other keys too)."""
+
     def part(source: str) -> dict[str, np.ndarray]:
         prefix = f"rng/{source}/"
-        return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+        return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
 
     _set_python_state(random._inst, part("python"))
     numpy = part("numpy")

@@ -8,18 +8,37 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from kopt.errors import Interrupted, KoptError, RunFailed
-from kopt.rundir import (COMPLETED, FAILED, INTERRUPTED, METRICS, PREDICTIONS, RUNNING, SPLITS, SUMMARY, VAL_ACCURACY,
-                         VAL_LOSS, MetricsWriter, Summary, atomic_save_model, atomic_savez, atomic_write_text,
-                         check_writable, fold_means, read_summary, write_summary)
+from kopt.rundir import (
+    COMPLETED,
+    FAILED,
+    INTERRUPTED,
+    METRICS,
+    PREDICTIONS,
+    RUNNING,
+    SPLITS,
+    SUMMARY,
+    VAL_ACCURACY,
+    VAL_LOSS,
+    MetricsWriter,
+    Summary,
+    atomic_save_model,
+    atomic_savez,
+    atomic_write_text,
+    check_writable,
+    fold_means,
+    read_summary,
+    write_summary,
+)
 from kopt.training.evaluate import inference_copy, test_metrics
 from kopt.training.fold import FoldContext, FoldResult
 
@@ -60,12 +79,20 @@ class RunState:
         from kopt.runtime import versions
 
         summary = Summary(
-            status=status, metrics=fold_means(rows), folds=rows, params=self.params,
-            duration_s=time.time() - self.started, seed=int(self.cfg.seed),
+            status=status,
+            metrics=fold_means(rows),
+            folds=rows,
+            params=self.params,
+            duration_s=time.time() - self.started,
+            seed=int(self.cfg.seed),
             protocol=str(self.cfg.trainer.get("protocol", "best_epoch")),  # kopt.protocol
-            choices=self.choices(), run_dir=str(self.run_dir),
-            started_at=datetime.fromtimestamp(self.started, timezone.utc).isoformat(),
-            finished_at=datetime.now(timezone.utc).isoformat(), versions=versions(), error=error or None)
+            choices=self.choices(),
+            run_dir=str(self.run_dir),
+            started_at=datetime.fromtimestamp(self.started, UTC).isoformat(),
+            finished_at=datetime.now(UTC).isoformat(),
+            versions=versions(),
+            error=error or None,
+        )
         return Summary.from_dict({**summary.to_dict(), **self.extra})  # pid, host, data; a resume's started_at
 
     def write(self, status: str, error: str | None = None) -> dict:
@@ -116,26 +143,34 @@ def train_fold(ctx: FoldContext) -> FoldResult:
             model = build_model(cfg.model, cfg.regularizer, data.input_shape, data.num_classes)
         state.params = int(model.count_params())
         state.extra["steps_per_execution"] = switches.steps_per_execution(tr, state.params, steps)
-        model.compile(optimizer=build_optimizer(cfg.optimizer, steps, tr.epochs),
-                      loss=switches.loss(tr, soft, data.num_classes), metrics=["accuracy"],
-                      steps_per_execution=state.extra["steps_per_execution"])
+        model.compile(
+            optimizer=build_optimizer(cfg.optimizer, steps, tr.epochs),
+            loss=switches.loss(tr, soft, data.num_classes),
+            metrics=["accuracy"],
+            steps_per_execution=state.extra["steps_per_execution"],
+        )
         ckpt = store.load_epoch(fold, model, tr.epochs) if (store is not None and resume) else None
         if ckpt:
             checkpoint.apply_to_model(ckpt, model)
     start = ckpt.epoch if ckpt else 0
     if ckpt:
-        console.print(f"resuming{f' fold {fold} of {n_folds}' if n_folds > 1 else ''} after epoch {start}/{tr.epochs} "
-                      f"from {_relative(ckpt.path)}")
+        console.print(
+            f"resuming{f' fold {fold} of {n_folds}' if n_folds > 1 else ''} after epoch {start}/{tr.epochs} "
+            f"from {_relative(ckpt.path)}"
+        )
     writer.drop(lambda row: row.get("fold") == fold and row.get("epoch", 0) > start)  # epochs trained again
     if ckpt and writer.restore(ckpt.rows):  # rows lost to a damaged metrics.jsonl: from the checkpoint's record
-        checkpoint._warn(f"{_relative(writer.path)}: rows of fold {fold} up to epoch {start} restored from {ckpt.path.name}")
+        checkpoint._warn(
+            f"{_relative(writer.path)}: rows of fold {fold} up to epoch {start} restored from {ckpt.path.name}"
+        )
 
     # the batch stream starts where epoch `start` ended; validation and test sets are fixed
-    ds_tr = distribute.shard(train_stream(x_tr, y_tr, tr.batch_size, seed=seed * 1000 + fold, start_batch=start * steps,
-                                          augment=augment), strategy)
+    ds_tr = distribute.shard(
+        train_stream(x_tr, y_tr, tr.batch_size, seed=seed * 1000 + fold, start_batch=start * steps, augment=augment),
+        strategy,
+    )
     # no validation data (split=refit, the retrain after tuning): no val_* anywhere
-    ds_va = (distribute.shard(make_dataset(x_va, y_va, tr.batch_size), strategy)
-             if len(y_va) else None)
+    ds_va = distribute.shard(make_dataset(x_va, y_va, tr.batch_size), strategy) if len(y_va) else None
     ds_te = make_dataset(data.x[test_idx], y_te, tr.batch_size)  # raw: see inference_copy
     distribute.prepare_fit(model, strategy, ds_tr)
 
@@ -143,11 +178,21 @@ def train_fold(ctx: FoldContext) -> FoldResult:
     early = None
     if tr.early_stopping.enabled:
         es = tr.early_stopping
-        early = keras.callbacks.EarlyStopping(monitor=es.monitor, patience=es.patience, min_delta=es.min_delta,
-                                              mode="max" if "acc" in es.monitor else "min")
+        early = keras.callbacks.EarlyStopping(
+            monitor=es.monitor,
+            patience=es.patience,
+            min_delta=es.min_delta,
+            mode="max" if "acc" in es.monitor else "min",
+        )
     progress = None if state.quiet else Progress(fold, n_folds, tr.epochs, steps)
-    callbacks = [MetricsLogger(writer, fold), best, *switches.ema_callbacks(model), keras.callbacks.TerminateOnNaN(),
-                 *([progress] if progress else []), *([early] if early else [])]
+    callbacks = [
+        MetricsLogger(writer, fold),
+        best,
+        *switches.ema_callbacks(model),
+        keras.callbacks.TerminateOnNaN(),
+        *([progress] if progress else []),
+        *([early] if early else []),
+    ]
     if callbacks_factory is not None:
         callbacks.extend(callbacks_factory(fold, n_folds))
     if store is not None:
@@ -162,8 +207,15 @@ def train_fold(ctx: FoldContext) -> FoldResult:
     else:
         with signals.training():
             try:
-                history = model.fit(ds_tr, validation_data=ds_va, epochs=tr.epochs, initial_epoch=start,
-                                    steps_per_epoch=steps, callbacks=callbacks, verbose=0)
+                history = model.fit(
+                    ds_tr,
+                    validation_data=ds_va,
+                    epochs=tr.epochs,
+                    initial_epoch=start,
+                    steps_per_epoch=steps,
+                    callbacks=callbacks,
+                    verbose=0,
+                )
             finally:
                 live = getattr(progress, "progress", None)
                 if live is not None:
@@ -171,27 +223,37 @@ def train_fold(ctx: FoldContext) -> FoldResult:
         losses = history.history.get("loss", [])
         epochs_run = start + len(losses)
         if losses and not all(math.isfinite(v) for v in losses):
-            raise RunFailed(f"NaN/inf loss at epoch {epochs_run} (fold {fold}); lower optimizer.lr or add optimizer.clipnorm")
+            raise RunFailed(
+                f"NaN/inf loss at epoch {epochs_run} (fold {fold}); lower optimizer.lr or add optimizer.clipnorm"
+            )
     best.restore()
     # one pass over the test set: loss and accuracy from the probabilities, as Keras computes them
     # predicted outside the strategy (a copy made out of its scope), whole and in order, on every worker,
     # by the very model that model.keras saves, on raw inputs: predictions.npz is what it predicts
     inference = inference_copy(model, norm)
     probs = inference.predict(ds_te, verbose=0)
-    penalty = float(sum(float(l) for l in model.losses)) if model.losses else 0.0
+    penalty = float(sum(float(loss) for loss in model.losses)) if model.losses else 0.0
     test = test_metrics(probs, y_te, penalty=penalty)
     if str(tr.get("tta", "none")) != "none":  # kopt.tta: the test set only, reported beside the plain metrics
         from kopt.tta import average
 
-        tta_probs = average(lambda v: inference.predict(v, batch_size=tr.batch_size, verbose=0), data.x[test_idx], tr.tta)
+        tta_probs = average(
+            lambda v: inference.predict(v, batch_size=tr.batch_size, verbose=0), data.x[test_idx], tr.tta
+        )
         test.update({f"{key}_tta": value for key, value in test_metrics(tta_probs, y_te, penalty).items()})
     if tr.checkpoint:
         name = "model.keras" if n_folds == 1 else f"model_fold{fold}.keras"
         atomic_save_model(inference, state.run_dir / name)
     # the restored weights are the best epoch's, so its logged validation values are theirs
     metrics = {VAL_ACCURACY: best.best_logs.get(VAL_ACCURACY), VAL_LOSS: best.best_logs.get(VAL_LOSS), **test}
-    return FoldResult(fold, best.best_epoch, epochs_run, {k: float(v) for k, v in metrics.items() if v is not None},
-                      probs.astype("float32"), time.time() - t0)
+    return FoldResult(
+        fold,
+        best.best_epoch,
+        epochs_run,
+        {k: float(v) for k, v in metrics.items() if v is not None},
+        probs.astype("float32"),
+        time.time() - t0,
+    )
 
 
 def _continue_from(state: RunState, previous: dict) -> None:
@@ -215,11 +277,16 @@ def _check_same_splits(splits, path: Path) -> None:
         print(f"kopt: warning: {path} is unreadable ({exc}); writing it again", file=sys.stderr, flush=True)
         splits.save(path)
         return
-    same = np.array_equal(saved.test, splits.test) and len(saved.folds) == len(splits.folds) and all(
-        np.array_equal(a, c) and np.array_equal(b, d) for (a, b), (c, d) in zip(saved.folds, splits.folds))
+    same = (
+        np.array_equal(saved.test, splits.test)
+        and len(saved.folds) == len(splits.folds)
+        and all(np.array_equal(a, c) and np.array_equal(b, d) for (a, b), (c, d) in zip(saved.folds, splits.folds))
+    )
     if not same:
-        raise KoptError(f"{path}: the saved splits differ from the config's (did the dataset change?); "
-                        "cannot resume this run, start a new one")
+        raise KoptError(
+            f"{path}: the saved splits differ from the config's (did the dataset change?); "
+            "cannot resume this run, start a new one"
+        )
 
 
 def _mark(state: RunState, status: str, error: str | None = None) -> None:
@@ -230,8 +297,15 @@ def _mark(state: RunState, status: str, error: str | None = None) -> None:
         pass
 
 
-def _prepare(cfg: DictConfig, run_dir: Path, previous: dict, callbacks_factory: CallbackFactory | None,
-             quiet: bool, resume: bool, titled: bool):
+def _prepare(
+    cfg: DictConfig,
+    run_dir: Path,
+    previous: dict,
+    callbacks_factory: CallbackFactory | None,
+    quiet: bool,
+    resume: bool,
+    titled: bool,
+):
     """Phase 1: the run dir, the header line, TensorFlow and the distribution strategy (resolved once
     here), the composed config on disk, the checkpoint store and tracking. Returns the run's
     :class:`FoldContext` (no data yet) and its :class:`kopt.tracking.Tracking`."""
@@ -248,8 +322,9 @@ def _prepare(cfg: DictConfig, run_dir: Path, previous: dict, callbacks_factory: 
 
         header("kopt train" + (" (resumed)" if resume else ""), header_items(cfg), str(run_dir), titled=titled)
     tr = cfg.trainer
-    setup_tensorflow(int(cfg.seed), tr.deterministic, tr.intra_threads, tr.inter_threads, tr.verbose,
-                     backend=tr.get("backend"))
+    setup_tensorflow(
+        int(cfg.seed), tr.deterministic, tr.intra_threads, tr.inter_threads, tr.verbose, backend=tr.get("backend")
+    )
     from kopt.training.distribute import get_strategy, is_chief
 
     strategy = get_strategy(tr)  # before TensorFlow's runtime starts: multi-worker collectives are set up only then
@@ -266,9 +341,15 @@ def _prepare(cfg: DictConfig, run_dir: Path, previous: dict, callbacks_factory: 
     from kopt.tracking import Tracking  # tb/, metrics.csv, MLflow, curves.png
 
     tracking = Tracking(cfg, run_dir)
-    ctx = FoldContext(state, data=None, writer=MetricsWriter(run_dir / METRICS),
-                      callbacks_factory=tracking.wrap(callbacks_factory), store=store, resume=resume,
-                      strategy=strategy)
+    ctx = FoldContext(
+        state,
+        data=None,
+        writer=MetricsWriter(run_dir / METRICS),
+        callbacks_factory=tracking.wrap(callbacks_factory),
+        store=store,
+        resume=resume,
+        strategy=strategy,
+    )
     return ctx, tracking
 
 
@@ -285,9 +366,14 @@ def _data_and_splits(ctx: FoldContext) -> Splits:
         _check_same_splits(splits, run_dir / SPLITS)
     else:
         splits.save(run_dir / SPLITS)
-    state.extra["data"] = {"name": data.name, "n": int(len(data.y)), "n_test": int(len(splits.test)),
-                           "input_shape": list(data.input_shape), "classes": data.num_classes,
-                           "class_names": list(data.class_names)}  # the model's output i is class_names[i]
+    state.extra["data"] = {
+        "name": data.name,
+        "n": int(len(data.y)),
+        "n_test": int(len(splits.test)),
+        "input_shape": list(data.input_shape),
+        "classes": data.num_classes,
+        "class_names": list(data.class_names),
+    }  # the model's output i is class_names[i]
     if data.name in ("csv", "images"):  # labels read from the user's files: which became which index
         state.extra["data"]["label_encoding"] = {name: i for i, name in enumerate(data.class_names)}
     ctx.data, ctx.test_idx, ctx.n_folds = data, splits.test, len(splits.folds)
@@ -316,16 +402,28 @@ def _finish(ctx: FoldContext) -> dict:
     """Phase 4: predictions.npz (the folds' mean), summary.json completed, the checkpoints removed."""
     state = ctx.state
     probs = np.stack([f.probs for f in state.folds])
-    atomic_savez(state.run_dir / PREDICTIONS, y_true=ctx.data.y[ctx.test_idx], probs=probs.mean(axis=0),
-                 fold_probs=probs, test_idx=ctx.test_idx)
+    atomic_savez(
+        state.run_dir / PREDICTIONS,
+        y_true=ctx.data.y[ctx.test_idx],
+        probs=probs.mean(axis=0),
+        fold_probs=probs,
+        test_idx=ctx.test_idx,
+    )
     summary = state.write(COMPLETED)
     if ctx.store is not None:
         ctx.store.clear()
     return summary
 
 
-def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory | None = None,
-              quiet: bool = False, resume: bool = False, resume_hint: bool = True, titled: bool = False) -> dict:
+def run_train(
+    cfg: DictConfig,
+    run_dir: Path,
+    callbacks_factory: CallbackFactory | None = None,
+    quiet: bool = False,
+    resume: bool = False,
+    resume_hint: bool = True,
+    titled: bool = False,
+) -> dict:
     """Train ``cfg`` into ``run_dir`` and return the summary. Raises RunFailed/Interrupted after
     writing ``summary.json`` with status ``failed``/``interrupted`` (and, with ``resume_hint``
     and not ``quiet``, the command that resumes the run: a sweep says how to resume itself).
@@ -359,8 +457,10 @@ def run_train(cfg: DictConfig, run_dir: Path, callbacks_factory: CallbackFactory
             _mark(state, INTERRUPTED, name)
             if not quiet and resume_hint:  # (a caller running many runs, like kopt tune or -m, says how to go on)
                 where = _relative(run_dir)
-                console.print(f"[yellow]interrupted[/] ({name}): run dir {where} is marked interrupted; "
-                              f"resume with: kopt train resume={where}")
+                console.print(
+                    f"[yellow]interrupted[/] ({name}): run dir {where} is marked interrupted; "
+                    f"resume with: kopt train resume={where}"
+                )
             if isinstance(exc, Interrupted):
                 raise
             raise Interrupted(2) from None
@@ -385,5 +485,6 @@ def run_from_hydra(cfg: DictConfig, titled: bool = False) -> dict:
     from hydra.core.hydra_config import HydraConfig
 
     hydra_cfg = HydraConfig.get()
-    return run_train(cfg, Path(hydra_cfg.runtime.output_dir), resume_hint=hydra_cfg.mode.name != "MULTIRUN",
-                     titled=titled)
+    return run_train(
+        cfg, Path(hydra_cfg.runtime.output_dir), resume_hint=hydra_cfg.mode.name != "MULTIRUN", titled=titled
+    )

@@ -20,7 +20,7 @@ NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 
 
 class _State:
-    deferring = False      # inside model.fit: wait for the end of the batch
+    deferring = False  # inside model.fit: wait for the end of the batch
     pending: int | None = None
     # the first signal this process received, never cleared: a signal raised inside library code
     # (a C extension's import, a broad ``except``) can be swallowed or turned into another error;
@@ -35,8 +35,12 @@ def _handler(signum, frame):
     state.received = state.received or signum
     if state.deferring and state.pending is None:
         state.pending = signum
-        print(f"kopt: {NAMES.get(signum, signum)} received: stopping after the current batch "
-              "(send it again to stop at once)", file=sys.stderr, flush=True)
+        print(
+            f"kopt: {NAMES.get(signum, signum)} received: stopping after the current batch "
+            "(send it again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
         return
     raise Interrupted(signum)
 

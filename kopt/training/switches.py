@@ -26,14 +26,17 @@ def loss(tr, soft: bool, classes: int):
 
     smoothing = float(tr.get("label_smoothing") or 0.0)
     if soft:  # mixup/cutmix give one-hot (mixed) targets
-        return keras.losses.CategoricalCrossentropy(label_smoothing=smoothing) if smoothing else "categorical_crossentropy"
+        return (
+            keras.losses.CategoricalCrossentropy(label_smoothing=smoothing) if smoothing else "categorical_crossentropy"
+        )
     if not smoothing:
         return "sparse_categorical_crossentropy"
 
     def sparse_smoothed_crossentropy(y_true, y_pred):  # Keras' sparse loss takes no label_smoothing
         labels = keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1,))
-        return keras.losses.categorical_crossentropy(keras.ops.one_hot(labels, classes), y_pred,
-                                                     label_smoothing=smoothing)
+        return keras.losses.categorical_crossentropy(
+            keras.ops.one_hot(labels, classes), y_pred, label_smoothing=smoothing
+        )
 
     return sparse_smoothed_crossentropy
 
@@ -47,8 +50,10 @@ def check_precision(name: str) -> None:
     from kopt.errors import KoptError
 
     if not tf.config.list_physical_devices("GPU"):
-        raise KoptError("trainer.precision=mixed_float16 needs a GPU and this machine has none (float16 on the CPU "
-                        "is emulated, slower than float32); allowed here: float32, mixed_bfloat16")
+        raise KoptError(
+            "trainer.precision=mixed_float16 needs a GPU and this machine has none (float16 on the CPU "
+            "is emulated, slower than float32); allowed here: float32, mixed_bfloat16"
+        )
 
 
 @contextmanager

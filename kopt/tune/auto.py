@@ -65,14 +65,24 @@ def choose_sampler(space: SearchSpace, n_trials: int, has_gp: bool | None = None
     dims = len(space.params)
     size = finite_size(space)
     if size is not None and size <= n_trials:
-        return "grid", {"n_trials": size}, f"a finite space of {size} configurations <= n_trials={n_trials}: enumerated once each"
+        return (
+            "grid",
+            {"n_trials": size},
+            f"a finite space of {size} configurations <= n_trials={n_trials}: enumerated once each",
+        )
     numeric = not space.conditional and all(p.dist.kind != "categorical" for p in space.params)
     start = startup_trials(dims, n_trials)
     if numeric and dims <= MAX_GP_DIMS and has_gp:
         return "gp", {"n_startup_trials": start}, f"{dims} numeric dimensions, the gp extra installed"
-    why = ("conditional parameters" if space.conditional else
-           "categorical parameters" if not numeric else
-           f"{dims} dimensions > {MAX_GP_DIMS}" if dims > MAX_GP_DIMS else "the gp extra (torch) not installed")
+    why = (
+        "conditional parameters"
+        if space.conditional
+        else "categorical parameters"
+        if not numeric
+        else f"{dims} dimensions > {MAX_GP_DIMS}"
+        if dims > MAX_GP_DIMS
+        else "the gp extra (torch) not installed"
+    )
     return "bayes", {"n_startup_trials": start, "group": True if space.conditional else None}, f"TPE: {why}"
 
 
@@ -96,8 +106,11 @@ def trial_shape(bases: dict[str, dict], space: SearchSpace) -> tuple[int, int]:
         epochs = max(epochs, int(base.get("trainer", {}).get("epochs") or 1))
         split = base.get("split", {})
         name = split.get("name")
-        n = {"kfold": split.get("k", 1), "repeated_kfold": split.get("k", 1) * split.get("repeats", 1),
-             "cv5x2": 10}.get(name, 1)
+        n = {
+            "kfold": split.get("k", 1),
+            "repeated_kfold": split.get("k", 1) * split.get("repeats", 1),
+            "cv5x2": 10,
+        }.get(name, 1)
         folds = max(folds, int(n))
     for p in space.params:
         if p.target == "trainer.epochs" and p.dist.kind != "categorical":
@@ -115,15 +128,24 @@ def resolve(tuner: dict, pruner: dict, space: SearchSpace, bases: dict[str, dict
             options["n_startup_trials"] = int(tuner["n_startup_trials"])
         shared = {k: v for k, v in tuner.items() if k not in ("name", "n_startup_trials")}
         own = option_defaults("tuner", name)
-        tuner = {**own, **shared, **{k: v for k, v in options.items() if v is not None or k == "group"},
-                 "name": name, "auto": {"sampler": name, **options, "reason": why}}
+        tuner = {
+            **own,
+            **shared,
+            **{k: v for k, v in options.items() if v is not None or k == "group"},
+            "name": name,
+            "auto": {"sampler": name, **options, "reason": why},
+        }
         if name == "grid":
             tuner["n_trials"] = options["n_trials"]
     if pruner.get("name") == "auto":
         epochs, folds = trial_shape(bases, space)
         name, options, why = choose_pruner(epochs, folds)
-        pruner = {**option_defaults("pruner", name), **options, "name": name,
-                  "auto": {"pruner": name, **options, "reason": why}}
+        pruner = {
+            **option_defaults("pruner", name),
+            **options,
+            "name": name,
+            "auto": {"pruner": name, **options, "reason": why},
+        }
     return tuner, pruner
 
 

@@ -109,7 +109,7 @@ def expand_best(argv: list[str]) -> list[str]:
     ours = best_overrides(path, line.overrides, dirs)
     out: list[str] = []
     skip = False
-    for i, arg in enumerate(argv):
+    for arg in argv:
         if skip:
             skip = False
             continue
@@ -130,8 +130,7 @@ def best_config(plan, trial):
     return plan.trial_config(choices, values)
 
 
-def write_best_yaml(study_dir: Path, plan, trial, groups: dict[str, list[str]],
-                    stem: str = "best") -> Path:
+def write_best_yaml(study_dir: Path, plan, trial, groups: dict[str, list[str]], stem: str = "best") -> Path:
     """A primary config for ``kopt train --config-dir <study dir> --config-name best``: the train
     root config, each group overridden to the best trial's option, then every value explicitly.
     The first line is :data:`MARKER`: kopt train reads such a file as overrides."""
@@ -149,9 +148,11 @@ def write_best_yaml(study_dir: Path, plan, trial, groups: dict[str, list[str]],
     defaults.append("_self_")
     body = OmegaConf.to_yaml(OmegaConf.create({"defaults": defaults}))
     value = trial.values[0] if getattr(trial, "values", None) else trial.value
-    header = (f"{MARKER} (#{trial.number}, {plan.metric}={value:.6g}) of study "
-              f"'{plan.study_name}'.\n# Rerun: kopt train --config-dir {study_dir} --config-name {stem}\n"
-              "# Overrides apply on top, e.g. split=kfold split.k=5 or model=mlp (see kopt/tune/best.py).\n")
+    header = (
+        f"{MARKER} (#{trial.number}, {plan.metric}={value:.6g}) of study "
+        f"'{plan.study_name}'.\n# Rerun: kopt train --config-dir {study_dir} --config-name {stem}\n"
+        "# Overrides apply on top, e.g. split=kfold split.k=5 or model=mlp (see kopt/tune/best.py).\n"
+    )
     path = Path(study_dir) / f"{stem}.yaml"
     atomic_write_text(path, header + body + "\n" + OmegaConf.to_yaml(cfg))
     return path

@@ -77,9 +77,11 @@ def check_journal(path: Path) -> str | None:
         size, end, bad = _scan(path)
         if bad is not None:
             backup = _backup(path)
-            raise KoptError(f"{path}: line {bad} is not a valid journal record (a damaged study storage); "
-                            f"a copy is at {backup.name}. Remove the lines from {bad} on to keep the trials "
-                            "before it, or start a new study with another tuner.study_name")
+            raise KoptError(
+                f"{path}: line {bad} is not a valid journal record (a damaged study storage); "
+                f"a copy is at {backup.name}. Remove the lines from {bad} on to keep the trials "
+                "before it, or start a new study with another tuner.study_name"
+            )
         if size == end:
             return None
         backup = _backup(path)
@@ -89,7 +91,9 @@ def check_journal(path: Path) -> str | None:
             os.fsync(fh.fileno())
     finally:
         lock.release()
-    message = (f"kopt: {path} ended in a torn record ({size - end} bytes from an interrupted write); cut it off, "
-               f"the file as it was is at {backup.name}")
+    message = (
+        f"kopt: {path} ended in a torn record ({size - end} bytes from an interrupted write); cut it off, "
+        f"the file as it was is at {backup.name}"
+    )
     print(message, file=sys.stderr, flush=True)
     return message

@@ -42,8 +42,11 @@ def sigterm_raises():
 def finish(study, trial, outcome) -> None:
     from optuna.trial import TrialState
 
-    set_attrs(study, trial, {**{k: v for k, v in outcome.attrs.items() if v is not None},
-                             "duration_s": round(outcome.duration_s, 3)})
+    set_attrs(
+        study,
+        trial,
+        {**{k: v for k, v in outcome.attrs.items() if v is not None}, "duration_s": round(outcome.duration_s, 3)},
+    )
     if outcome.state == "COMPLETE":
         study.tell(trial, outcome.value)
     else:
@@ -60,8 +63,7 @@ def work(study, plan: TunePlan, study_dir: Path, since: float, ui=None, on_trial
     from kopt.runtime import import_tensorflow
 
     # TensorFlow's C++ start-up lines (oneDNN, CUDA) go to a buffer, shown only if the import fails
-    import_tensorflow(any(b.get("trainer", {}).get("verbose") for b in plan.bases.values()),
-                      study_backend(plan.bases))
+    import_tensorflow(any(b.get("trainer", {}).get("verbose") for b in plan.bases.values()), study_backend(plan.bases))
     from kopt.tune.objective import Outcome, run_trial
 
     # Every trial ends with clear_session() + gc.collect() (several times: run_train does it per
@@ -89,8 +91,16 @@ def work(study, plan: TunePlan, study_dir: Path, since: float, ui=None, on_trial
                     outcome = run_trial(plan, trial, study_dir, ui)
             except KeyboardInterrupt as exc:
                 signame = "SIGTERM" if getattr(exc, "exit_code", 130) == 143 else "SIGINT"
-                finish(study, trial, Outcome("FAIL", None, time.time() - started,
-                                             {"fail_reason": f"{INTERRUPTED} ({signame})", "run_dir": run_dir}))
+                finish(
+                    study,
+                    trial,
+                    Outcome(
+                        "FAIL",
+                        None,
+                        time.time() - started,
+                        {"fail_reason": f"{INTERRUPTED} ({signame})", "run_dir": run_dir},
+                    ),
+                )
                 raise
             finish(study, trial, outcome)
             if on_trial is not None:
@@ -98,5 +108,7 @@ def work(study, plan: TunePlan, study_dir: Path, since: float, ui=None, on_trial
         failures = session_failures(study.get_trials(deepcopy=False), since)
         if len(failures) >= plan.tuner["max_failures"]:
             last = failures[-1].user_attrs.get("fail_reason", "?")
-            raise RunFailed(f"stopped after {len(failures)} failed trials (tuner.max_failures="
-                            f"{plan.tuner['max_failures']}); last: {last}")
+            raise RunFailed(
+                f"stopped after {len(failures)} failed trials (tuner.max_failures="
+                f"{plan.tuner['max_failures']}); last: {last}"
+            )

@@ -18,15 +18,21 @@ from kopt.rundir import atomic_write_text, mark_pruned
 from kopt.training.run import run_train
 from kopt.tune.best import hydra_value
 from kopt.tune.dedup import find_duplicate, reused_attrs
-from kopt.tune.objectives import (MEASURES_ATTR, before_training, is_multi, record_infeasible, set_constraints,
-                                  trial_values)
+from kopt.tune.objectives import (
+    MEASURES_ATTR,
+    before_training,
+    is_multi,
+    record_infeasible,
+    set_constraints,
+    trial_values,
+)
 from kopt.tune.plan import TunePlan
 from kopt.tune.recovery import trial_run_dir
 
 
 @dataclass
 class Outcome:
-    state: str                      # COMPLETE | PRUNED | FAIL
+    state: str  # COMPLETE | PRUNED | FAIL
     value: float | list[float] | None = None  # a list with several objectives
     duration_s: float = 0.0
     attrs: dict = field(default_factory=dict)  # user attributes recorded on the trial
@@ -116,6 +122,6 @@ def run_trial(plan: TunePlan, trial, study_dir: Path, ui=None) -> Outcome:
         attrs["fail_reason"] = str(exc)
     except KoptError as exc:
         attrs["fail_reason"] = str(exc)
-    except Exception as exc:  # noqa: BLE001 - one broken trial must not stop the search
+    except Exception as exc:
         attrs["fail_reason"] = f"{type(exc).__name__}: {exc}"
     return Outcome("FAIL", None, time.time() - t0, attrs)

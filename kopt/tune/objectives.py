@@ -14,16 +14,27 @@ import math
 import statistics
 import time
 
-from kopt.errors import KoptError
-from kopt.schemas.objectives import (COSTS, DIRECTIONS, MEASURES, MULTI_OBJECTIVE, OPS, VAL_METRICS, Bound,  # noqa: F401
-                                     check_options, parse_constraints, parse_objectives, parse_pick)
+from kopt.schemas.objectives import (  # noqa: F401
+    COSTS,
+    DIRECTIONS,
+    MEASURES,
+    MULTI_OBJECTIVE,
+    OPS,
+    VAL_METRICS,
+    Bound,
+    check_options,
+    parse_constraints,
+    parse_objectives,
+    parse_pick,
+)
 
-MEASURES_ATTR = "measures"      # trial user attribute: {measure: value}
+MEASURES_ATTR = "measures"  # trial user attribute: {measure: value}
 INFEASIBLE_ATTR = "infeasible"  # trial user attribute: why the trial broke a constraint
-LATENCY_BATCHES = 7             # timed batches (after 2 warm-up calls); the median is kept
+LATENCY_BATCHES = 7  # timed batches (after 2 warm-up calls); the median is kept
 
 
 # -- the plan's view --------------------------------------------------------------------------
+
 
 def objectives_of(tuner: dict) -> list[tuple[str, str]]:
     return parse_objectives(tuner.get("objectives"))
@@ -67,11 +78,13 @@ def violations(bounds: list[Bound], measures: dict) -> list[float]:
 
 def broken(bounds: list[Bound], measures: dict) -> list[str]:
     """The bounds ``measures`` break, as ``params=123456 > 1e5`` lines."""
-    return [f"{b.measure}={measures[b.measure]:g} breaks {b}" for b, v in zip(bounds, violations(bounds, measures))
-            if v > 0]
+    return [
+        f"{b.measure}={measures[b.measure]:g} breaks {b}" for b, v in zip(bounds, violations(bounds, measures)) if v > 0
+    ]
 
 
 # -- a trial's measures ------------------------------------------------------------------------
+
 
 def latency_ms(model, input_shape, batch_size: int) -> float:
     """Inference time per example, in ms: the median of LATENCY_BATCHES timed batches of random inputs
@@ -147,8 +160,12 @@ def shape_plan(plan):
     if objectives:
         plan.metric, plan.direction = objectives[0]
         if plan.pruner.get("name") != "none":
-            print(f"kopt tune: pruner={plan.pruner.get('name')} is off: Optuna cannot prune a study with several "
-                  "objectives (tuner.objectives); every trial trains all its epochs", file=sys.stderr, flush=True)
+            print(
+                f"kopt tune: pruner={plan.pruner.get('name')} is off: Optuna cannot prune a study with several "
+                "objectives (tuner.objectives); every trial trains all its epochs",
+                file=sys.stderr,
+                flush=True,
+            )
             plan.pruner = {"name": "none"}
     warmstart.check_enqueue(plan)
     warmstart.check_warm_start(plan)
@@ -172,6 +189,8 @@ def record_infeasible(run_dir, costs: dict, why: str) -> dict:
 
     from kopt.rundir import SUMMARY, atomic_write_json
 
-    atomic_write_json(Path(run_dir) / SUMMARY, {"status": "pruned", INFEASIBLE_ATTR: why, "params": costs.get("params"),
-                                                "costs": costs, "pruned_epoch": 0})
+    atomic_write_json(
+        Path(run_dir) / SUMMARY,
+        {"status": "pruned", INFEASIBLE_ATTR: why, "params": costs.get("params"), "costs": costs, "pruned_epoch": 0},
+    )
     return {MEASURES_ATTR: costs, INFEASIBLE_ATTR: why, "fail_reason": f"infeasible: {why}"}

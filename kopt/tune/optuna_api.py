@@ -51,6 +51,7 @@ def set_study_system_attr(study, key: str, value) -> None:
 
 # -- heartbeats (RDB storages) ----------------------------------------------------------------
 
+
 def heartbeat_enabled(study) -> bool:
     from optuna.storages._heartbeat import is_heartbeat_enabled
 

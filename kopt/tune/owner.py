@@ -65,15 +65,20 @@ def check_owner(study_dir: Path, name: str, spec: str, stored) -> None:
         foreign = stored is None and has_trials
     else:
         label = storage_label(spec, study_dir)
-        foreign = (stored is None or (uid is not None and record.get("study_id") not in (None, uid))
-                   or (uid is None and record.get("storage") not in (None, label)))
+        foreign = (
+            stored is None
+            or (uid is not None and record.get("study_id") not in (None, uid))
+            or (uid is None and record.get("storage") not in (None, label))
+        )
     if foreign:
         where = _display(study_dir)
-        owner = (f" (study {record.get('study_name', '?')} in {record.get('storage', '?')})" if record else "")
+        owner = f" (study {record.get('study_name', '?')} in {record.get('storage', '?')})" if record else ""
         now = "a new study" if stored is None else "another study of that name"
-        raise KoptError(f"{where} holds the trials of another study{owner}, and {storage_label(spec, study_dir)} "
-                        f"has {now}: its trials would overwrite them. To start fresh, choose a new "
-                        f"tuner.study_name, or remove {where}")
+        raise KoptError(
+            f"{where} holds the trials of another study{owner}, and {storage_label(spec, study_dir)} "
+            f"has {now}: its trials would overwrite them. To start fresh, choose a new "
+            f"tuner.study_name, or remove {where}"
+        )
 
 
 def record_owner(study_dir: Path, study, spec: str) -> None:

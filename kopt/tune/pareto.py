@@ -52,8 +52,14 @@ def picked(trials, plan):
     if rule is None:
         return None
     direction, measure, bounds = rule
-    pool = [t for t in trials if feasible(t) and measure in measures(t) and not broken(bounds, measures(t))
-            and all(b.measure in measures(t) for b in bounds)]
+    pool = [
+        t
+        for t in trials
+        if feasible(t)
+        and measure in measures(t)
+        and not broken(bounds, measures(t))
+        and all(b.measure in measures(t) for b in bounds)
+    ]
     if not pool:
         return None
     sign = 1.0 if direction == "maximize" else -1.0
@@ -80,6 +86,7 @@ def best_of(study, plan):
 
 # -- the study dir's files ---------------------------------------------------------------------
 
+
 def write_csv(study_dir: Path, members: list, plan) -> None:
     from kopt.rundir import atomic_write_text
 
@@ -92,8 +99,15 @@ def write_csv(study_dir: Path, members: list, plan) -> None:
     for t in members:
         ms = measures(t)
         values = [ms.get(n, v) for n, v in zip(names, t.values)]  # params and flops as the integers they are
-        writer.writerow([t.number, *values, *(ms.get(m, "") for m in others), t.user_attrs.get("run_dir", ""),
-                         *(t.params.get(p, "") for p in params)])
+        writer.writerow(
+            [
+                t.number,
+                *values,
+                *(ms.get(m, "") for m in others),
+                t.user_attrs.get("run_dir", ""),
+                *(t.params.get(p, "") for p in params),
+            ]
+        )
     atomic_write_text(Path(study_dir) / PARETO_CSV, buf.getvalue())
 
 
@@ -111,8 +125,9 @@ def figure_of(trials, members: list, plan):
     x_name, y_name = axes_of(plan)
     fig = figure((7.5, 4.8))
     ax = fig.add_subplot()
-    done = [t for t in trials if t.state.name == "COMPLETE" and x_name in _values(t, plan)
-            and y_name in _values(t, plan)]
+    done = [
+        t for t in trials if t.state.name == "COMPLETE" and x_name in _values(t, plan) and y_name in _values(t, plan)
+    ]
     if not done:
         notice(ax, "no completed trial yet")
         return fig
@@ -120,23 +135,40 @@ def figure_of(trials, members: list, plan):
 
     def draw(group, **style):
         if group:
-            ax.plot([_values(t, plan)[x_name] for t in group], [_values(t, plan)[y_name] for t in group],
-                    linestyle="none", **style)
+            ax.plot(
+                [_values(t, plan)[x_name] for t in group],
+                [_values(t, plan)[y_name] for t in group],
+                linestyle="none",
+                **style,
+            )
 
     draw([t for t in done if t.number not in on and feasible(t)], marker="o", color="0.6", label="trial")
     draw([t for t in done if not feasible(t)], marker="x", color="tab:red", label="infeasible")
     ordered = sorted(members, key=lambda t: _values(t, plan)[x_name])
     if ordered:
-        ax.plot([_values(t, plan)[x_name] for t in ordered], [_values(t, plan)[y_name] for t in ordered],
-                marker="o", color=BEST, linewidth=1.5, markersize=7, drawstyle="steps-post", label="Pareto front")
+        ax.plot(
+            [_values(t, plan)[x_name] for t in ordered],
+            [_values(t, plan)[y_name] for t in ordered],
+            marker="o",
+            color=BEST,
+            linewidth=1.5,
+            markersize=7,
+            drawstyle="steps-post",
+            label="Pareto front",
+        )
     for t in done:
-        ax.annotate(f"#{t.number}", (_values(t, plan)[x_name], _values(t, plan)[y_name]), fontsize=7,
-                    xytext=(3, 3), textcoords="offset points", fontweight="bold" if t.number in on else "normal")
+        ax.annotate(
+            f"#{t.number}",
+            (_values(t, plan)[x_name], _values(t, plan)[y_name]),
+            fontsize=7,
+            xytext=(3, 3),
+            textcoords="offset points",
+            fontweight="bold" if t.number in on else "normal",
+        )
     xs = [float(_values(t, plan)[x_name]) for t in done]
     if min(xs) > 0 and max(xs) / min(xs) > 20:
         ax.set_xscale("log")
-    style_axes(ax, title=f"Pareto front: {len(members)} of {len(done)} completed trials", xlabel=x_name,
-               ylabel=y_name)
+    style_axes(ax, title=f"Pareto front: {len(members)} of {len(done)} completed trials", xlabel=x_name, ylabel=y_name)
     legend_outside(ax, below=True)
     return fig
 
@@ -152,8 +184,7 @@ def _values(t, plan) -> dict:
 def write_yamls(study_dir: Path, members: list, plan) -> list[str]:
     """pareto/trial_<n>.yaml for each member; files of trials no longer on the front are removed."""
     from kopt.paths import config_groups
-    from kopt.tune.best import MARKER
-    from kopt.tune.best import write_best_yaml
+    from kopt.tune.best import MARKER, write_best_yaml
 
     folder = Path(study_dir) / PARETO_DIR
     folder.mkdir(exist_ok=True)
@@ -162,8 +193,9 @@ def write_yamls(study_dir: Path, members: list, plan) -> list[str]:
         if old.name not in keep and old.read_text().startswith(MARKER):
             old.unlink()
     groups = config_groups()
-    return [str(write_best_yaml(folder, plan, t, groups, stem=f"trial_{t.number}").relative_to(study_dir))
-            for t in members]
+    return [
+        str(write_best_yaml(folder, plan, t, groups, stem=f"trial_{t.number}").relative_to(study_dir)) for t in members
+    ]
 
 
 def finish(study, plan, study_dir: Path, best) -> dict:
@@ -179,17 +211,23 @@ def finish(study, plan, study_dir: Path, best) -> dict:
     trials = study.get_trials(deepcopy=False)
     members = front(study)
     write_csv(study_dir, members, plan)
-    out: dict = {"objectives": [f"{n}:{d[:3]}" for n, d in _objectives(plan)], "front": [t.number for t in members],
-                 "csv": PARETO_CSV, "configs": write_yamls(study_dir, members, plan)}
+    out: dict = {
+        "objectives": [f"{n}:{d[:3]}" for n, d in _objectives(plan)],
+        "front": [t.number for t in members],
+        "csv": PARETO_CSV,
+        "configs": write_yamls(study_dir, members, plan),
+    }
     if plan.tuner.get("pick"):
         out["pick"] = {"rule": plan.tuner["pick"], "trial": getattr(picked(trials, plan), "number", None)}
     try:
         save(figure_of(trials, members, plan), Path(study_dir) / PARETO_PNG)
         out["png"] = PARETO_PNG
-    except Exception as exc:  # noqa: BLE001 - a plot must not fail the study
+    except Exception as exc:
         out["png"] = f"skipped: {' '.join(str(exc).split())[:120]}"
-    console.print(f"Pareto front ({', '.join(out['objectives'])}): trials {out['front']} -> {PARETO_CSV}, "
-                  f"{PARETO_PNG}, {PARETO_DIR}/")
+    console.print(
+        f"Pareto front ({', '.join(out['objectives'])}): trials {out['front']} -> {PARETO_CSV}, "
+        f"{PARETO_PNG}, {PARETO_DIR}/"
+    )
     if plan.tuner.get("retrain_best", True) and not plan.tuner.get("pick"):
         from kopt.tune.retrain import retrain_best
 
@@ -207,12 +245,16 @@ def finish(study, plan, study_dir: Path, best) -> dict:
 
 # -- kopt report ---------------------------------------------------------------------------------
 
+
 def study_dirs_with_front(paths) -> list[Path]:
     """The study dirs among ``paths`` (or in them: runs/, runs/tune/) that hold a pareto.csv."""
     found: list[Path] = []
     for p in map(Path, paths):
-        candidates = [p / PARETO_CSV] if (p / PARETO_CSV).is_file() else [
-            *sorted(p.glob(f"*/{PARETO_CSV}")), *sorted(p.glob(f"tune/*/{PARETO_CSV}"))]
+        candidates = (
+            [p / PARETO_CSV]
+            if (p / PARETO_CSV).is_file()
+            else [*sorted(p.glob(f"*/{PARETO_CSV}")), *sorted(p.glob(f"tune/*/{PARETO_CSV}"))]
+        )
         found += [c.parent for c in candidates if c.parent not in found]
     return found
 

@@ -16,8 +16,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from kopt.errors import KoptError, install_hint
-from kopt.tune.planrecord import (ATTR, PLAN_FILE, SYSTEM_ATTR, VERSION, TunePlan, store_plan,  # noqa: F401
-                                   stored_plan)
+from kopt.tune.planrecord import ATTR, PLAN_FILE, SYSTEM_ATTR, VERSION, TunePlan, store_plan, stored_plan  # noqa: F401
 from kopt.tune.space import Fixed, Param, SearchSpace, active, combo_key, flatten, parse_search
 from kopt.validate import validate_group, validate_train
 
@@ -110,8 +109,9 @@ def require_module(module: str, message: str) -> None:
 
 def check_tuner_extras(tuner_name: str) -> None:
     if tuner_name == "gp":
-        require_module("torch", "tuner=gp needs PyTorch (Optuna's GPSampler runs on it): "
-                                f"{install_hint('gp')}, or use tuner=bayes")
+        require_module(
+            "torch", f"tuner=gp needs PyTorch (Optuna's GPSampler runs on it): {install_hint('gp')}, or use tuner=bayes"
+        )
     if tuner_name == "cmaes":
         require_module("cmaes", "tuner=cmaes needs the cmaes package: pip install cmaes")
 
@@ -124,13 +124,17 @@ def check_data_fixed(search_node: dict) -> None:
     must see the same examples there, so seed, split.* and dataset.* cannot be searched."""
     keys = list(flatten(search_node))
     if "trainer.backend" in keys:  # kopt.backend: Keras keeps the backend it first loaded with
-        raise KoptError("search.trainer.backend: a study's trials share processes, and Keras cannot change "
-                        "backends once loaded; allowed: set trainer.backend outside search, once for every trial")
+        raise KoptError(
+            "search.trainer.backend: a study's trials share processes, and Keras cannot change "
+            "backends once loaded; allowed: set trainer.backend outside search, once for every trial"
+        )
     moving = [k for k in keys if k.split(".")[0] in DATA_KEYS]
     if moving:
-        raise KoptError(f"search.{moving[0]}: seed, split.* and dataset.* choose which examples form the test "
-                        "and validation sets, so trials would be scored on different data; allowed: set them "
-                        "outside search (e.g. seed=1 split.k=5), once for every trial")
+        raise KoptError(
+            f"search.{moving[0]}: seed, split.* and dataset.* choose which examples form the test "
+            "and validation sets, so trials would be scored on different data; allowed: set them "
+            "outside search (e.g. seed=1 split.k=5), once for every trial"
+        )
 
 
 def build_plan(cfg: DictConfig, overrides: list[str], dirs: list[Path], config_name: str = "tune") -> TunePlan:
@@ -148,16 +152,20 @@ def build_plan(cfg: DictConfig, overrides: list[str], dirs: list[Path], config_n
         from kopt.schemas.model import search_presets
 
         presets = ", ".join(f"search={p} (model={m})" for m, p in search_presets().items())
-        raise KoptError(f"search is empty for model={cfg.model.get('name')}; add parameters, e.g. "
-                        f"'search.optimizer.lr=tag(log, interval(1e-4, 1e-1))', or a preset: {presets}")
+        raise KoptError(
+            f"search is empty for model={cfg.model.get('name')}; add parameters, e.g. "
+            f"'search.optimizer.lr=tag(log, interval(1e-4, 1e-1))', or a preset: {presets}"
+        )
     from kopt.compose import group_options
 
     known = group_options(dirs)
     for group, options in space.groups.items():
         unknown = [o for o in options if o not in known.get(group, set())]
         if unknown:
-            raise KoptError(f"search.{group}: unknown option '{unknown[0]}' for group '{group}'; "
-                            f"allowed: {', '.join(sorted(known.get(group, ())))}")
+            raise KoptError(
+                f"search.{group}: unknown option '{unknown[0]}' for group '{group}'; "
+                f"allowed: {', '.join(sorted(known.get(group, ())))}"
+            )
     combos = space.combos()
     if len(combos) > 64:
         raise KoptError(f"search: {len(combos)} combinations of searched groups; allowed: at most 64")
@@ -165,8 +173,9 @@ def build_plan(cfg: DictConfig, overrides: list[str], dirs: list[Path], config_n
     check_space(space, bases)
     from kopt.tune.auto import resolve  # tuner=auto, pruner=auto: the chosen options replace them
 
-    tuner_node, pruner_node = resolve(OmegaConf.to_container(cfg.tuner, resolve=True),
-                                      OmegaConf.to_container(cfg.pruner, resolve=True), space, bases)
+    tuner_node, pruner_node = resolve(
+        OmegaConf.to_container(cfg.tuner, resolve=True), OmegaConf.to_container(cfg.pruner, resolve=True), space, bases
+    )
     n_trials, grid_size = tuner_node["n_trials"], None
     if tuner_node["name"] == "grid":
         grid_size = 1
@@ -177,7 +186,18 @@ def build_plan(cfg: DictConfig, overrides: list[str], dirs: list[Path], config_n
         n_trials = min(n_trials or grid_size, grid_size)
     from kopt.tune.objectives import shape_plan  # several objectives, enqueue, warm start
 
-    return shape_plan(TunePlan(study_name=str(tuner.study_name), tuner=tuner_node, pruner=pruner_node,
-                               search=flatten(search_node),
-                    bases=bases, seed=int(cfg.seed), metric=tuner.metric, direction=tuner.resolved_direction,
-                    n_trials=int(n_trials), grid_size=grid_size, space=space))
+    return shape_plan(
+        TunePlan(
+            study_name=str(tuner.study_name),
+            tuner=tuner_node,
+            pruner=pruner_node,
+            search=flatten(search_node),
+            bases=bases,
+            seed=int(cfg.seed),
+            metric=tuner.metric,
+            direction=tuner.resolved_direction,
+            n_trials=int(n_trials),
+            grid_size=grid_size,
+            space=space,
+        )
+    )

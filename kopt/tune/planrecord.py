@@ -25,12 +25,12 @@ class TunePlan:
     study_name: str
     tuner: dict
     pruner: dict
-    search: dict                      # flat search node: path -> expression (as written)
-    bases: dict[str, dict]            # combo key ("" or "model=cnn,...") -> train config
+    search: dict  # flat search node: path -> expression (as written)
+    bases: dict[str, dict]  # combo key ("" or "model=cnn,...") -> train config
     seed: int
     metric: str
     direction: str
-    n_trials: int                     # the study's total (grid: its size unless smaller)
+    n_trials: int  # the study's total (grid: its size unless smaller)
     grid_size: int | None = None
     version: int = VERSION
     space: SearchSpace = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
@@ -46,23 +46,32 @@ class TunePlan:
         return data
 
     @classmethod
-    def from_attr(cls, data: dict) -> "TunePlan":
+    def from_attr(cls, data: dict) -> TunePlan:
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "space"}
         return cls(**fields)
 
     def fingerprint(self) -> dict:
         """What must match for a rerun to resume a study (tuner and pruner options may change)."""
-        return {"search": self.search, "bases": self.bases, "metric": self.metric, "direction": self.direction,
-                "objectives": self.tuner.get("objectives")}
+        return {
+            "search": self.search,
+            "bases": self.bases,
+            "metric": self.metric,
+            "direction": self.direction,
+            "objectives": self.tuner.get("objectives"),
+        }
 
-    def differences(self, other: "TunePlan") -> list[str]:
+    def differences(self, other: TunePlan) -> list[str]:
         mine, theirs = self.fingerprint(), other.fingerprint()
         diffs = []
         for key in ("metric", "direction", "objectives"):
             if mine[key] != theirs[key]:
                 diffs.append(f"tuner.{key} ({theirs[key]} -> {mine[key]})")
         old, new = flatten(theirs["search"]), flatten(mine["search"])
-        diffs += [f"search.{k} ({old.get(k)} -> {new.get(k)})" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+        diffs += [
+            f"search.{k} ({old.get(k)} -> {new.get(k)})"
+            for k in sorted(set(old) | set(new))
+            if old.get(k) != new.get(k)
+        ]
         if set(mine["bases"]) != set(theirs["bases"]):
             diffs.append("the searched config groups")
         else:
@@ -88,6 +97,7 @@ class TunePlan:
 
 
 # -- where a study keeps its plan ------------------------------------------------------------
+
 
 def stored_plan(study) -> dict | None:
     """The plan a study was made with: its system attribute, or (a study made before kopt kept it

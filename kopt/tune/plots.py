@@ -40,8 +40,14 @@ def history_figure(trials, metric: str, direction: str = "maximize"):
     done = [t for t in trials if t.state.name == "COMPLETE" and _finite(t.value)]
     if done:
         style = STATES[COMPLETED]
-        ax.plot([t.number for t in done], [t.value for t in done], linestyle="none", marker=style["marker"],
-                color=style["color"], label=style["label"])
+        ax.plot(
+            [t.number for t in done],
+            [t.value for t in done],
+            linestyle="none",
+            marker=style["marker"],
+            color=style["color"],
+            label=style["label"],
+        )
         best, xs, ys = None, [], []
         for t in done:
             best = t.value if best is None else better(best, t.value)
@@ -52,17 +58,30 @@ def history_figure(trials, metric: str, direction: str = "maximize"):
     pruned = [(n, v) for n, v in pruned if _finite(v)]
     if pruned:
         style = STATES[PRUNED]
-        ax.plot(*zip(*pruned), linestyle="none", marker=style["marker"], color=style["color"],
-                label="pruned (last reported)")
+        ax.plot(
+            *zip(*pruned),
+            linestyle="none",
+            marker=style["marker"],
+            color=style["color"],
+            label="pruned (last reported)",
+        )
     failed = [t.number for t in trials if t.state.name == "FAIL"]
     if failed:  # no value: on the x axis
         style = STATES[FAILED]
-        ax.plot(failed, [0.0] * len(failed), linestyle="none", marker=style["marker"], color=style["color"],
-                markersize=8, clip_on=False, transform=ax.get_xaxis_transform(), label="failed (no value)")
+        ax.plot(
+            failed,
+            [0.0] * len(failed),
+            linestyle="none",
+            marker=style["marker"],
+            color=style["color"],
+            markersize=8,
+            clip_on=False,
+            transform=ax.get_xaxis_transform(),
+            label="failed (no value)",
+        )
     if not (done or pruned or failed):
         notice(ax, "no finished trial yet")
-    style_axes(ax, title=f"optimization history ({direction} {metric})", xlabel="trial", ylabel=metric,
-               integer_x=True)
+    style_axes(ax, title=f"optimization history ({direction} {metric})", xlabel="trial", ylabel=metric, integer_x=True)
     legend_outside(ax)
     return fig
 
@@ -85,8 +104,17 @@ def intermediate_figure(trials, metric: str):
         from matplotlib.lines import Line2D
 
         present = {state_of(t.state.name) for t in trials if t.intermediate_values}
-        handles = [Line2D([], [], color=STATES[s]["color"], marker=None if s == COMPLETED else STATES[s]["marker"],
-                          label=STATES[s]["label"]) for s in STATES if s in present]
+        handles = [
+            Line2D(
+                [],
+                [],
+                color=STATES[s]["color"],
+                marker=None if s == COMPLETED else STATES[s]["marker"],
+                label=STATES[s]["label"],
+            )
+            for s in STATES
+            if s in present
+        ]
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize="small")
     else:
         notice(ax, "no trial reported a value yet")
@@ -102,8 +130,7 @@ def _axis(dist, values: list) -> tuple[list[float], list[float], list[str]]:
     if isinstance(dist, CategoricalDistribution):
         choices = list(dist.choices)
         span = max(len(choices) - 1, 1)
-        pos = [math.nan if v not in choices else choices.index(v) / span if len(choices) > 1 else 0.5
-               for v in values]
+        pos = [math.nan if v not in choices else choices.index(v) / span if len(choices) > 1 else 0.5 for v in values]
         return pos, [i / span if len(choices) > 1 else 0.5 for i in range(len(choices))], [str(c) for c in choices]
     log = bool(getattr(dist, "log", False))
     lo, hi = float(dist.low), float(dist.high)
@@ -152,14 +179,30 @@ def parallel_figure(trials, metric: str, direction: str = "maximize"):
     n = len(done)
     for i, t in enumerate(done):
         is_best = i == n - 1
-        ax.plot(xs, [col[i] for col in columns], color=cmap(norm(values[i])), alpha=1.0 if is_best else 0.75,
-                linewidth=2.6 if is_best else 1.4, zorder=2 + i, solid_capstyle="round",
-                label=f"best: trial {t.number}" if is_best else None)
+        ax.plot(
+            xs,
+            [col[i] for col in columns],
+            color=cmap(norm(values[i])),
+            alpha=1.0 if is_best else 0.75,
+            linewidth=2.6 if is_best else 1.4,
+            zorder=2 + i,
+            solid_capstyle="round",
+            label=f"best: trial {t.number}" if is_best else None,
+        )
     for x, (tick_pos, tick_text) in zip(xs, ticks):
         ax.axvline(x, color="0.3", linewidth=0.8, zorder=1)
         for p, text in zip(tick_pos, tick_text):
-            ax.text(x + 0.04, p, text, fontsize=7, va="center", ha="left", color="0.2", zorder=n + 5,
-                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 0.5})
+            ax.text(
+                x + 0.04,
+                p,
+                text,
+                fontsize=7,
+                va="center",
+                ha="left",
+                color="0.2",
+                zorder=n + 5,
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 0.5},
+            )
     ax.set_xticks(xs, [*names, metric], rotation=20, ha="right", fontsize=8)
     ax.set_xlim(-0.1, len(columns) - 0.6)
     ax.set_ylim(-0.05, 1.05)
@@ -189,7 +232,10 @@ def importance_figure(study, trials, metric: str):
     ax.barh(names, [importances[k] for k in names], color=STATES[COMPLETED]["color"])
     for y, name in enumerate(names):
         ax.text(importances[name], y, f" {importances[name]:.2f}", va="center", fontsize=8)
-    style_axes(ax, title=f"parameter importances for {metric} ({n} completed trials)",
-               xlabel=f"importance for {metric} (Optuna's default evaluator; they sum to 1)")
+    style_axes(
+        ax,
+        title=f"parameter importances for {metric} ({n} completed trials)",
+        xlabel=f"importance for {metric} (Optuna's default evaluator; they sum to 1)",
+    )
     ax.grid(axis="y", visible=False)
     return fig, None

@@ -28,32 +28,43 @@ def warmup_steps(opts: dict) -> int:
 def median(opts: dict):
     from optuna.pruners import MedianPruner
 
-    return MedianPruner(opts["n_startup_trials"], warmup_steps(opts), opts["interval_steps"],
-                        n_min_trials=opts["n_min_trials"])
+    return MedianPruner(
+        opts["n_startup_trials"], warmup_steps(opts), opts["interval_steps"], n_min_trials=opts["n_min_trials"]
+    )
 
 
 @pruner("percentile")
 def percentile(opts: dict):
     from optuna.pruners import PercentilePruner
 
-    return PercentilePruner(opts["percentile"], opts["n_startup_trials"], warmup_steps(opts),
-                            opts["interval_steps"], n_min_trials=opts["n_min_trials"])
+    return PercentilePruner(
+        opts["percentile"],
+        opts["n_startup_trials"],
+        warmup_steps(opts),
+        opts["interval_steps"],
+        n_min_trials=opts["n_min_trials"],
+    )
 
 
 @pruner("successive_halving")
 def successive_halving(opts: dict):
     from optuna.pruners import SuccessiveHalvingPruner
 
-    return SuccessiveHalvingPruner(opts["min_resource"] or "auto", opts["reduction_factor"],
-                                   opts["min_early_stopping_rate"], opts["bootstrap_count"])
+    return SuccessiveHalvingPruner(
+        opts["min_resource"] or "auto",
+        opts["reduction_factor"],
+        opts["min_early_stopping_rate"],
+        opts["bootstrap_count"],
+    )
 
 
 @pruner("hyperband")
 def hyperband(opts: dict):
     from optuna.pruners import HyperbandPruner
 
-    return HyperbandPruner(opts["min_resource"], opts["max_resource"] or "auto", opts["reduction_factor"],
-                           opts["bootstrap_count"])
+    return HyperbandPruner(
+        opts["min_resource"], opts["max_resource"] or "auto", opts["reduction_factor"], opts["bootstrap_count"]
+    )
 
 
 @pruner("wilcoxon")

@@ -39,7 +39,9 @@ def recover(study, study_dir: Path) -> tuple[list[int], list[int]]:
         if worker.get("host") == host and not process_alive(worker.get("pid"), t.datetime_start):
             reason = f"{INTERRUPTED}: its process ({worker.get('pid')}) died"
             set_attrs(study, t.number, {"fail_reason": reason})
-            mark_interrupted(Path(study_dir) / str(t.user_attrs.get("run_dir") or trial_run_dir(study_dir, t.number)), reason)
+            mark_interrupted(
+                Path(study_dir) / str(t.user_attrs.get("run_dir") or trial_run_dir(study_dir, t.number)), reason
+            )
             study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
             failed.append(t.number)
     return failed, requeue_interrupted(study)
@@ -78,6 +80,12 @@ def retried_numbers(trials) -> set[int]:
 
 def session_failures(trials, since: float) -> list:
     stale = retried_numbers(trials)
-    return [t for t in trials if t.state.name == "FAIL" and t.datetime_start is not None
-            and t.datetime_start.timestamp() >= since and t.number not in stale
-            and not str(t.user_attrs.get("fail_reason", "")).startswith(INTERRUPTED)]
+    return [
+        t
+        for t in trials
+        if t.state.name == "FAIL"
+        and t.datetime_start is not None
+        and t.datetime_start.timestamp() >= since
+        and t.number not in stale
+        and not str(t.user_attrs.get("fail_reason", "")).startswith(INTERRUPTED)
+    ]

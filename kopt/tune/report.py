@@ -9,19 +9,15 @@ import math
 import sys
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
 from kopt.rundir import SUMMARY, atomic_write_text, read_json, write_json_summary
-from kopt.tune.best import MARKER, best_config
-from kopt.tune.plan import TunePlan
 from kopt.tune.auto import auto_choices
 from kopt.tune.claim import state_counts
 from kopt.tune.dedup import duplicate_count
+from kopt.tune.plan import TunePlan
 
 TRIALS_CSV = "trials.csv"
 BEST_YAML = "best.yaml"
-COLUMNS = ("number", "state", "value", "duration_s", "pruned_epoch", "best_epoch", "fail_reason", "run_dir",
-           "retry_of")
+COLUMNS = ("number", "state", "value", "duration_s", "pruned_epoch", "best_epoch", "fail_reason", "run_dir", "retry_of")
 
 
 def _fmt_value(value):
@@ -36,10 +32,18 @@ def trial_row(t) -> dict:
     if duration is None and t.datetime_start and t.datetime_complete:
         duration = round((t.datetime_complete - t.datetime_start).total_seconds(), 3)
     value = (t.values or [None])[0] if t.state.name in ("COMPLETE", "PRUNED") else None  # several: the first
-    return {"number": t.number, "state": t.state.name, "value": value,
-            "duration_s": duration, "pruned_epoch": attrs.get("pruned_epoch"), "best_epoch": attrs.get("best_epoch"),
-            "fail_reason": attrs.get("fail_reason"), "run_dir": attrs.get("run_dir"), "params": dict(t.params),
-            "retry_of": (t.system_attrs.get("retry_history") or [attrs.get("retry_of")])[-1]}
+    return {
+        "number": t.number,
+        "state": t.state.name,
+        "value": value,
+        "duration_s": duration,
+        "pruned_epoch": attrs.get("pruned_epoch"),
+        "best_epoch": attrs.get("best_epoch"),
+        "fail_reason": attrs.get("fail_reason"),
+        "run_dir": attrs.get("run_dir"),
+        "params": dict(t.params),
+        "retry_of": (t.system_attrs.get("retry_history") or [attrs.get("retry_of")])[-1],
+    }
 
 
 def write_trials_csv(study_dir: Path, rows: list[dict], plan: TunePlan) -> None:
@@ -110,9 +114,11 @@ def write_plots(study_dir: Path, study, plan: TunePlan) -> dict[str, str]:
     from kopt.tune import plots
 
     trials = study.get_trials(deepcopy=False)
-    figures = {"optimization_history.png": lambda: (plots.history_figure(trials, plan.metric, plan.direction), None),
-               "param_importances.png": lambda: plots.importance_figure(study, trials, plan.metric),
-               "parallel_coordinate.png": lambda: (plots.parallel_figure(trials, plan.metric, plan.direction), None)}
+    figures = {
+        "optimization_history.png": lambda: (plots.history_figure(trials, plan.metric, plan.direction), None),
+        "param_importances.png": lambda: plots.importance_figure(study, trials, plan.metric),
+        "parallel_coordinate.png": lambda: (plots.parallel_figure(trials, plan.metric, plan.direction), None),
+    }
     if plan.pruner_name != "none":
         figures["intermediate_values.png"] = lambda: (plots.intermediate_figure(trials, plan.metric), None)
     done = {}
@@ -123,6 +129,6 @@ def write_plots(study_dir: Path, study, plan: TunePlan) -> dict[str, str]:
             fig, why = draw()
             save(fig, out / name)  # a figure that says why, when there is nothing to show yet
             done[name] = f"skipped: {why}" if why else "ok"
-        except Exception as exc:  # noqa: BLE001 - a plot must not fail the study
+        except Exception as exc:
             done[name] = f"skipped: {' '.join(str(exc).split())[:120]}"
     return done

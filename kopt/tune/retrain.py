@@ -42,8 +42,10 @@ def retrain_epochs(trial, configured: int) -> tuple[int, str]:
     larger training set."""
     best = trial.user_attrs.get("best_epoch")
     if best:
-        return int(best), (f"trial {trial.number}'s best epoch on its validation data (the mean over its folds, "
-                           "rounded), not scaled for the larger training set; the retrain keeps its last epoch")
+        return int(best), (
+            f"trial {trial.number}'s best epoch on its validation data (the mean over its folds, "
+            "rounded), not scaled for the larger training set; the retrain keeps its last epoch"
+        )
     return configured, f"trial {trial.number} recorded no best epoch: its trainer.epochs"
 
 
@@ -53,8 +55,9 @@ def retrain_config(plan: TunePlan, trial):
     test_size = float(cfg.split.get("test_size", 0.2))
     OmegaConf.update(cfg, "split", {"name": REFIT, "test_size": test_size}, merge=False)
     # the trial's learning-rate schedule, stopped at the chosen epoch (not squeezed into fewer epochs)
-    OmegaConf.update(cfg, "optimizer.schedule.epochs",
-                     int(cfg.optimizer.schedule.get("epochs") or cfg.trainer.epochs), merge=False)
+    OmegaConf.update(
+        cfg, "optimizer.schedule.epochs", int(cfg.optimizer.schedule.get("epochs") or cfg.trainer.epochs), merge=False
+    )
     OmegaConf.update(cfg, "trainer.epochs", epochs, merge=False)
     OmegaConf.update(cfg, "trainer.protocol", "fixed", merge=False)  # no data to choose an epoch on
     OmegaConf.update(cfg, "trainer.early_stopping.enabled", False, merge=False)
@@ -80,7 +83,13 @@ def retrain_best(plan: TunePlan, trial, study_dir: Path) -> dict:
     metrics = summary.get("metrics", {})
     trial_summary = Path(study_dir) / str(trial.user_attrs.get("run_dir", f"trials/{trial.number}")) / SUMMARY
     folds = read_summary(trial_summary.parent).folds if trial_summary.exists() else []
-    return {"trial": trial.number, "epochs": int(cfg.trainer.epochs),
-            "epochs_reason": retrain_epochs(trial, int(cfg.trainer.epochs))[1],
-            "trial_best_epochs": [f.get("best_epoch") for f in folds], "protocol": "fixed", "run_dir": rel,
-            "test_accuracy": metrics.get(TEST_ACCURACY), "test_loss": metrics.get(TEST_LOSS)}
+    return {
+        "trial": trial.number,
+        "epochs": int(cfg.trainer.epochs),
+        "epochs_reason": retrain_epochs(trial, int(cfg.trainer.epochs))[1],
+        "trial_best_epochs": [f.get("best_epoch") for f in folds],
+        "protocol": "fixed",
+        "run_dir": rel,
+        "test_accuracy": metrics.get(TEST_ACCURACY),
+        "test_loss": metrics.get(TEST_LOSS),
+    }

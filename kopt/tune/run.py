@@ -8,10 +8,10 @@ from pathlib import Path
 
 from kopt.console import console
 from kopt.errors import RunFailed
-from kopt.tune.plan import TunePlan
 from kopt.tune.best import write_best_yaml
-from kopt.tune.report import trial_row, write_plots, write_progress
 from kopt.tune.loop import sigterm_raises, work
+from kopt.tune.plan import TunePlan
+from kopt.tune.report import trial_row, write_plots, write_progress
 from kopt.tune.study import quiet_optuna, start_study
 from kopt.tune.ui import TuneUI
 
@@ -59,10 +59,12 @@ def _finish_mlflow(logger, summary: dict, study_dir: Path) -> None:
     from kopt.mlflow_study import finish_study
 
     retrain = summary.get("retrain") or {}
-    best = retrain.get("run_dir") if retrain.get("run_dir") and not retrain.get("error") else summary.get("best_run_dir")
+    best = (
+        retrain.get("run_dir") if retrain.get("run_dir") and not retrain.get("error") else summary.get("best_run_dir")
+    )
     try:
         finish_study(logger, summary, Path(study_dir) / best if best else None)
-    except Exception as exc:  # noqa: BLE001 - tracking must not fail a finished study
+    except Exception as exc:
         console.print(f"kopt: warning: MLflow logging after the study failed: {type(exc).__name__}: {exc}")
 
 
@@ -78,8 +80,9 @@ def run_study(plan: TunePlan, study_dir: Path) -> dict:
         from kopt.backend import study_backend
         from kopt.runtime import import_tensorflow
 
-        import_tensorflow(any(b.get("trainer", {}).get("verbose") for b in plan.bases.values()),
-                          study_backend(plan.bases))
+        import_tensorflow(
+            any(b.get("trainer", {}).get("verbose") for b in plan.bases.values()), study_backend(plan.bases)
+        )
     logger = _mlflow_logger(plan)
     if logger is not None:  # the study's parent run, before any trial (or worker) nests in it
         from kopt.mlflow_study import study_run

@@ -42,8 +42,14 @@ def bayes(opts: dict, seed: int, plan: TunePlan):
     group = opts.get("group")
     if group is None:
         group = bool(plan.space.conditional)
-    return TPESampler(seed=seed, n_startup_trials=opts["n_startup_trials"], n_ei_candidates=opts["n_ei_candidates"],
-                      multivariate=opts["multivariate"] or group, group=group, constant_liar=opts["constant_liar"])
+    return TPESampler(
+        seed=seed,
+        n_startup_trials=opts["n_startup_trials"],
+        n_ei_candidates=opts["n_ei_candidates"],
+        multivariate=opts["multivariate"] or group,
+        group=group,
+        constant_liar=opts["constant_liar"],
+    )
 
 
 @sampler("gp")
@@ -51,8 +57,9 @@ def gp(opts: dict, seed: int, plan: TunePlan):
     check_tuner_extras("gp")
     from optuna.samplers import GPSampler
 
-    return GPSampler(seed=seed, n_startup_trials=opts["n_startup_trials"],
-                     deterministic_objective=opts["deterministic_objective"])
+    return GPSampler(
+        seed=seed, n_startup_trials=opts["n_startup_trials"], deterministic_objective=opts["deterministic_objective"]
+    )
 
 
 @sampler("cmaes")
@@ -60,34 +67,55 @@ def cmaes(opts: dict, seed: int, plan: TunePlan):
     check_tuner_extras("cmaes")
     from optuna.samplers import CmaEsSampler, RandomSampler
 
-    return CmaEsSampler(seed=seed, n_startup_trials=opts["n_startup_trials"], sigma0=opts["sigma0"],
-                        popsize=opts["popsize"], use_separable_cma=opts["use_separable_cma"],
-                        with_margin=opts["with_margin"], consider_pruned_trials=opts["consider_pruned_trials"],
-                        independent_sampler=RandomSampler(seed=seed), warn_independent_sampling=False)
+    return CmaEsSampler(
+        seed=seed,
+        n_startup_trials=opts["n_startup_trials"],
+        sigma0=opts["sigma0"],
+        popsize=opts["popsize"],
+        use_separable_cma=opts["use_separable_cma"],
+        with_margin=opts["with_margin"],
+        consider_pruned_trials=opts["consider_pruned_trials"],
+        independent_sampler=RandomSampler(seed=seed),
+        warn_independent_sampling=False,
+    )
 
 
 @sampler("genetic")
 def genetic(opts: dict, seed: int, plan: TunePlan):
-    from optuna.samplers import NSGAIISampler
-    from optuna.samplers import nsgaii
+    from optuna.samplers import NSGAIISampler, nsgaii
 
-    crossovers = {"uniform": lambda: nsgaii.UniformCrossover(opts["swapping_prob"]),
-                  "blxalpha": nsgaii.BLXAlphaCrossover, "sbx": nsgaii.SBXCrossover, "vsbx": nsgaii.VSBXCrossover,
-                  "undx": nsgaii.UNDXCrossover, "spx": nsgaii.SPXCrossover}
+    crossovers = {
+        "uniform": lambda: nsgaii.UniformCrossover(opts["swapping_prob"]),
+        "blxalpha": nsgaii.BLXAlphaCrossover,
+        "sbx": nsgaii.SBXCrossover,
+        "vsbx": nsgaii.VSBXCrossover,
+        "undx": nsgaii.UNDXCrossover,
+        "spx": nsgaii.SPXCrossover,
+    }
     from kopt.schemas.tuner import default_population
 
     population = opts["population_size"] or default_population(plan.n_trials, opts["crossover"])
-    return NSGAIISampler(seed=seed, population_size=population, mutation_prob=opts["mutation_prob"],
-                         crossover=crossovers[opts["crossover"]](), crossover_prob=opts["crossover_prob"],
-                         swapping_prob=opts["swapping_prob"])
+    return NSGAIISampler(
+        seed=seed,
+        population_size=population,
+        mutation_prob=opts["mutation_prob"],
+        crossover=crossovers[opts["crossover"]](),
+        crossover_prob=opts["crossover_prob"],
+        swapping_prob=opts["swapping_prob"],
+    )
 
 
 @sampler("qmc", shared_seed=True)
 def qmc(opts: dict, seed: int, plan: TunePlan):
     from optuna.samplers import QMCSampler
 
-    return QMCSampler(qmc_type=opts["qmc_type"], scramble=opts["scramble"], seed=seed,
-                      warn_independent_sampling=False, warn_asynchronous_seeding=False)
+    return QMCSampler(
+        qmc_type=opts["qmc_type"],
+        scramble=opts["scramble"],
+        seed=seed,
+        warn_independent_sampling=False,
+        warn_asynchronous_seeding=False,
+    )
 
 
 def sampler_seed(plan: TunePlan, worker: int = 0, existing: int = 0) -> int:

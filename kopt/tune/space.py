@@ -59,8 +59,10 @@ class Dist:
         if self.kind == "int":
             return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
         if self.step is None:
-            raise KoptError(f"search.{name}={self.expr}: tuner=grid cannot enumerate a continuous interval; "
-                            "allowed: choice(...), range(...) or int(interval(...))")
+            raise KoptError(
+                f"search.{name}={self.expr}: tuner=grid cannot enumerate a continuous interval; "
+                "allowed: choice(...), range(...) or int(interval(...))"
+            )
         return _float_steps(self.low, self.high, self.step)
 
     def probes(self) -> list:
@@ -74,8 +76,8 @@ class Dist:
 
 @dataclass(frozen=True)
 class Param:
-    name: str                            # Optuna's parameter name: the search path
-    target: str                          # the config key it sets (the group, for a group choice)
+    name: str  # Optuna's parameter name: the search path
+    target: str  # the config key it sets (the group, for a group choice)
     dist: Dist
     group_choice: bool = False
     when: tuple[str, str] | None = None  # (group, option): sampled only in trials with that option
@@ -125,8 +127,10 @@ class SearchSpace:
     def grid(self) -> dict[str, list]:
         if self.conditional:
             names = ", ".join(f"search.{p.name}" for p in self.conditional)
-            raise KoptError(f"tuner=grid cannot search conditional parameters ({names}): the grid would repeat "
-                            "configs; use tuner=random or tuner=bayes, or one grid study per option")
+            raise KoptError(
+                f"tuner=grid cannot search conditional parameters ({names}): the grid would repeat "
+                "configs; use tuner=random or tuner=bayes, or one grid study per option"
+            )
         return {p.name: p.dist.grid_values(p.name) for p in self.params}
 
     def describe(self) -> list[str]:
@@ -173,7 +177,9 @@ def parse_expression(name: str, raw: Any) -> Dist | tuple[str, Any]:
     """A leaf of the search node: a Dist, or ("fixed", value) for a plain value."""
     if isinstance(raw, (list, tuple, dict)):
         hint = f"; for a choice write choice({', '.join(map(str, raw))})" if isinstance(raw, (list, tuple)) else ""
-        raise KoptError(f"search.{name}: a {type(raw).__name__} is not a search expression; allowed: {EXPRESSIONS}{hint}")
+        raise KoptError(
+            f"search.{name}: a {type(raw).__name__} is not a search expression; allowed: {EXPRESSIONS}{hint}"
+        )
     if not isinstance(raw, str):
         return ("fixed", raw)
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -194,11 +200,15 @@ def parse_expression(name: str, raw: Any) -> Dist | tuple[str, Any]:
     log = "log" in tags
     if isinstance(sweep, ChoiceSweep):
         if log:
-            raise KoptError(f"search.{name}={raw}: tag(log, ...) applies to interval(...) and range(...), not choice(...)")
+            raise KoptError(
+                f"search.{name}={raw}: tag(log, ...) applies to interval(...) and range(...), not choice(...)"
+            )
         values = list(sweep.list)
         bad = [v for v in values if not isinstance(v, Scalar)]
         if bad:
-            raise KoptError(f"search.{name}={raw}: choice values must be numbers, strings, booleans or null; got {bad[0]!r}")
+            raise KoptError(
+                f"search.{name}={raw}: choice values must be numbers, strings, booleans or null; got {bad[0]!r}"
+            )
         if len(values) != len(set(map(repr, values))):
             raise KoptError(f"search.{name}={raw}: choice(...) lists a value twice")
         return Dist("categorical", raw, choices=tuple(values))
@@ -213,7 +223,9 @@ def parse_expression(name: str, raw: Any) -> Dist | tuple[str, Any]:
                 raise KoptError(f"search.{name}={raw}: tag(log, range(...)) needs step 1")
             return Dist("int", raw, low=low, high=high, step=step, log=log)
         if log:
-            raise KoptError(f"search.{name}={raw}: tag(log, ...) of a float range is not supported; use tag(log, interval(...))")
+            raise KoptError(
+                f"search.{name}={raw}: tag(log, ...) of a float range is not supported; use tag(log, interval(...))"
+            )
         low, high, step = (float(f"{v:.12g}") for v in (low, high, step))  # 0.30000000000000004 -> 0.3
         return Dist("float", raw, low=low, high=_float_steps(low, high, step)[-1], step=step)
     if isinstance(sweep, IntervalSweep):
@@ -242,11 +254,15 @@ def parse_search(node: dict | None) -> SearchSpace:
         if parts[0] in GROUPS and (len(parts) == 1 or parts[1:] == ["name"]):
             raw = flat.pop(path)
             if parts[0] in space.groups:
-                raise KoptError(f"search.{path}: group '{parts[0]}' is searched twice (search.{parts[0]} and search.{parts[0]}.name)")
+                raise KoptError(
+                    f"search.{path}: group '{parts[0]}' is searched twice (search.{parts[0]} and search.{parts[0]}.name)"
+                )
             dist = parse_expression(path, raw)
             if isinstance(dist, tuple) or dist.kind != "categorical":
-                raise KoptError(f"search.{path}={raw}: a config group is searched with choice(option, ...), "
-                                f"e.g. choice(mlp, cnn); to fix one option, set {parts[0]}=<option>")
+                raise KoptError(
+                    f"search.{path}={raw}: a config group is searched with choice(option, ...), "
+                    f"e.g. choice(mlp, cnn); to fix one option, set {parts[0]}=<option>"
+                )
             if not all(isinstance(c, str) for c in dist.choices):
                 raise KoptError(f"search.{path}={raw}: options of group '{parts[0]}' are names, e.g. choice(mlp, cnn)")
             space.params.append(Param(parts[0], parts[0], dist, group_choice=True))

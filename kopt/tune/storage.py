@@ -37,16 +37,18 @@ def open_storage(spec: str, tuner: dict | None = None):
             return JournalStorage(JournalRedisBackend(spec))
         if tuner is None:
             return RDBStorage(spec)
-        return RDBStorage(spec, heartbeat_interval=int(tuner.get("heartbeat_interval", 10)),
-                          grace_period=int(tuner.get("grace_period", 30)),
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                              max_retry=int(tuner.get("max_retry", 3))))
+        return RDBStorage(
+            spec,
+            heartbeat_interval=int(tuner.get("heartbeat_interval", 10)),
+            grace_period=int(tuner.get("grace_period", 30)),
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=int(tuner.get("max_retry", 3))),
+        )
     except ImportError as exc:  # SQLAlchemy's driver for the URL's dialect (Optuna re-raises it)
         cause = exc if exc.name else (exc.__cause__ or exc.__context__ or exc)
         driver = getattr(cause, "name", None) or "database driver"
         hint = install_hint("distributed") if spec.startswith("postgres") else f"pip install {driver}"
         raise KoptError(f"tuner.storage={spec}: needs {driver}, which is not installed; {hint}") from None
-    except Exception as exc:  # noqa: BLE001 - a bad URL, a server that is down
+    except Exception as exc:
         detail = " ".join(str(exc).split())[:200]
         raise KoptError(f"tuner.storage={spec}: cannot open it ({type(exc).__name__}: {detail})") from None
 

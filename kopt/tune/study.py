@@ -33,17 +33,23 @@ def check_resume(plan: TunePlan, spec: str, study_dir: Path | None = None) -> No
         _check_same_plan(plan, study)
     if study_dir is not None:
         check_owner(study_dir, plan.study_name, spec, study)
+
+
 def _check_same_plan(plan: TunePlan, study) -> None:
     stored = stored_plan(study)
     if stored is None and study.trials:
-        raise KoptError(f"tuner.study_name={plan.study_name}: a study of that name exists in the storage but was "
-                        "not made by kopt tune; choose another tuner.study_name")
+        raise KoptError(
+            f"tuner.study_name={plan.study_name}: a study of that name exists in the storage but was "
+            "not made by kopt tune; choose another tuner.study_name"
+        )
     if stored is not None:
         diffs = plan.differences(TunePlan.from_attr(stored))
         if diffs:
             shown = "; ".join(diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
-            raise KoptError(f"tuner.study_name={plan.study_name} exists with a different setup: {shown}. "
-                            "Resume it with its original overrides, or choose a new tuner.study_name")
+            raise KoptError(
+                f"tuner.study_name={plan.study_name} exists with a different setup: {shown}. "
+                "Resume it with its original overrides, or choose a new tuner.study_name"
+            )
 
 
 def open_study(plan: TunePlan, storage, worker: int = 0):
@@ -58,8 +64,9 @@ def open_study(plan: TunePlan, storage, worker: int = 0):
     except KeyError:
         from kopt.tune.objectives import study_directions
 
-        study = optuna.create_study(study_name=plan.study_name, storage=storage, load_if_exists=True,
-                                    **study_directions(plan))
+        study = optuna.create_study(
+            study_name=plan.study_name, storage=storage, load_if_exists=True, **study_directions(plan)
+        )
     _check_same_plan(plan, study)
     store_plan(study, plan)  # the tuner, pruner and n_trials may change on resume
     from kopt.tune.objectives import metric_names

@@ -45,9 +45,11 @@ class TuneUI:
         self.rows = rows
         done = sum(r["state"] in ("COMPLETE", "PRUNED") for r in rows)
         status = f"resumed, {done} of {plan.n_trials} done" if rows else "new"
-        console.print(f"[bold cyan]kopt tune[/]  study [bold]{plan.study_name}[/] ({status})  "
-                      f"[bold]tuner[/]={plan.tuner_name}  [bold]pruner[/]={plan.pruner_name}  "
-                      f"[bold]n_trials[/]={plan.n_trials}  {plan.metric} ({plan.direction})")
+        console.print(
+            f"[bold cyan]kopt tune[/]  study [bold]{plan.study_name}[/] ({status})  "
+            f"[bold]tuner[/]={plan.tuner_name}  [bold]pruner[/]={plan.pruner_name}  "
+            f"[bold]n_trials[/]={plan.n_trials}  {plan.metric} ({plan.direction})"
+        )
         console.print(f"[dim]study dir: {self.study_dir}[/]")
         for line in describe_auto(plan.tuner, plan.pruner):
             console.print(f"[dim]{line}[/]")
@@ -57,16 +59,31 @@ class TuneUI:
         if failed:
             console.print(f"[yellow]{numbers(failed)} left running by a dead process: marked FAIL (interrupted)[/]")
         if enqueued:
-            console.print(f"[yellow]{numbers(enqueued)} interrupted: {'its' if len(enqueued) == 1 else 'their'} "
-                          "parameters run again[/]")
+            console.print(
+                f"[yellow]{numbers(enqueued)} interrupted: {'its' if len(enqueued) == 1 else 'their'} "
+                "parameters run again[/]"
+            )
         if self.tty:
             from rich.live import Live
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                       TimeRemainingColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
-            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TextColumn("eta"),
-                                     TimeRemainingColumn(), console=console)
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[stats]}"),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                console=console,
+            )
             self.trials_task = self.progress.add_task("trials", total=plan.n_trials, completed=done, stats="")
             self.epochs_task = self.progress.add_task("epochs", total=1, completed=0, stats="", visible=False)
             self.live = Live(self._renderable(), console=console, refresh_per_second=4, transient=False)
@@ -83,8 +100,9 @@ class TuneUI:
     def trial_started(self, number: int, params: dict, epochs: int) -> None:
         self.current[number] = {"params": dict(params), "epochs": epochs}
         if self.progress is not None:
-            self.progress.update(self.epochs_task, description=f"trial {number}", completed=0, total=epochs,
-                                 stats="", visible=True)
+            self.progress.update(
+                self.epochs_task, description=f"trial {number}", completed=0, total=epochs, stats="", visible=True
+            )
             self._refresh()
 
     def epoch(self, number: int, fold: int, n_folds: int, epoch: int, epochs: int, logs: dict) -> None:
@@ -92,8 +110,9 @@ class TuneUI:
             return
         stats = "  ".join(f"{k} {float(v):.4f}" for k, v in logs.items() if k in ("loss", "val_loss", "val_accuracy"))
         label = f"trial {number}" + (f" fold {fold} of {n_folds}" if n_folds > 1 else "")
-        self.progress.update(self.epochs_task, description=label, completed=fold * epochs + epoch,
-                             total=n_folds * epochs, stats=stats)
+        self.progress.update(
+            self.epochs_task, description=label, completed=fold * epochs + epoch, total=n_folds * epochs, stats=stats
+        )
 
     def trial_finished(self, row: dict, rows: list[dict]) -> None:
         self.rows = rows
@@ -113,16 +132,21 @@ class TuneUI:
         else:
             what = row.get("fail_reason") or ""
         duration = f"{row['duration_s']:.1f}s" if row.get("duration_s") is not None else ""
-        line = (f"trial {row['number']} {state} {what}  {duration}  {params_text(row['params'])}  "
-                f"[{done}/{self.plan.n_trials} done, {best_text}{self.eta(done)}]")
+        line = (
+            f"trial {row['number']} {state} {what}  {duration}  {params_text(row['params'])}  "
+            f"[{done}/{self.plan.n_trials} done, {best_text}{self.eta(done)}]"
+        )
         # the live display shows it on a terminal; the log (tune.log) always gets the line
         (log_lines if self.progress is not None else console.print)(line.replace("[", r"\["))
 
     def eta(self, done: int) -> str:
         """``, eta 2m10s``: the trials left at the mean duration of the study's finished trials,
         shared by the workers."""
-        finished = [r["duration_s"] for r in self.rows if r.get("duration_s") is not None
-                    and r["state"] in ("COMPLETE", "PRUNED", "FAIL")]
+        finished = [
+            r["duration_s"]
+            for r in self.rows
+            if r.get("duration_s") is not None and r["state"] in ("COMPLETE", "PRUNED", "FAIL")
+        ]
         left = self.plan.n_trials - done
         if not finished or left <= 0:
             return ""
@@ -141,8 +165,13 @@ class TuneUI:
     # -- rendering ---------------------------------------------------------------------------
     def leaderboard(self) -> Table:
         table = Table(title="leaderboard", title_justify="left", show_lines=False)
-        for col, justify in (("#", "right"), (self.plan.metric, "right"), ("state", "left"), ("time", "right"),
-                             ("params", "left")):
+        for col, justify in (
+            ("#", "right"),
+            (self.plan.metric, "right"),
+            ("state", "left"),
+            ("time", "right"),
+            ("params", "left"),
+        ):
             table.add_column(col, justify=justify)
         running = [r for r in self.rows if r["state"] == "RUNNING"]
         # pruned and failed trials stay visible: the latest few, and all of them counted in the caption
@@ -174,15 +203,23 @@ class TuneUI:
             table.add_row("best params", params_text(summary.get("best_params") or {}, 100))
         else:
             table.add_row("best trial", "none (no trial completed)")
-        table.add_row("trials", "  ".join(f"{k.lower()} {v}" for k, v in counts.items() if v or k in ("COMPLETE", "PRUNED", "FAIL")))
+        table.add_row(
+            "trials",
+            "  ".join(f"{k.lower()} {v}" for k, v in counts.items() if v or k in ("COMPLETE", "PRUNED", "FAIL")),
+        )
         if summary.get("test_accuracy") is not None:
             retrain = summary.get("retrain", {})
-            table.add_row("retrained", f"test_accuracy={fmt(summary['test_accuracy'])} "
-                                       f"({retrain.get('epochs')} epochs on train+val, {retrain.get('run_dir')})")
+            table.add_row(
+                "retrained",
+                f"test_accuracy={fmt(summary['test_accuracy'])} "
+                f"({retrain.get('epochs')} epochs on train+val, {retrain.get('run_dir')})",
+            )
         if summary.get("pareto"):  # several objectives (kopt.tune.pareto)
             front = summary["pareto"].get("front") or []
-            table.add_row("Pareto front", f"{len(front)} trial(s): {', '.join(f'#{n}' for n in front)} (pareto.csv, "
-                                          "pareto.png, pareto/)")
+            table.add_row(
+                "Pareto front",
+                f"{len(front)} trial(s): {', '.join(f'#{n}' for n in front)} (pareto.csv, pareto.png, pareto/)",
+            )
         table.add_row("study dir", str(self.study_dir))
         table.add_row("storage", str(summary.get("storage")))
         if summary.get("best_trial") is not None:

@@ -14,8 +14,8 @@ from pathlib import Path
 from kopt.errors import KoptError
 from kopt.tune.space import Dist
 
-FROM_ATTR = "warm_start_from"   # a copied trial's user attribute
-ENQUEUED_ATTR = "enqueued"      # an enqueued trial's user attribute: its index in tuner.enqueue
+FROM_ATTR = "warm_start_from"  # a copied trial's user attribute
+ENQUEUED_ATTR = "enqueued"  # an enqueued trial's user attribute: its index in tuner.enqueue
 NOT_COPIED = (ENQUEUED_ATTR, "retry_of", "worker", FROM_ATTR)  # how the earlier study came by a trial
 
 
@@ -53,8 +53,10 @@ def check_enqueue(plan) -> list[dict]:
     params = {p.name: p.dist for p in plan.space.params}
     for i, item in enumerate(items):
         if not isinstance(item, dict) or not item:
-            raise KoptError(f"tuner.enqueue[{i}]={item!r}: must be a mapping of searched parameters to values, "
-                            f"e.g. {{{next(iter(params))}: ...}}")
+            raise KoptError(
+                f"tuner.enqueue[{i}]={item!r}: must be a mapping of searched parameters to values, "
+                f"e.g. {{{next(iter(params))}: ...}}"
+            )
         for key, value in item.items():
             if key not in params:
                 raise KoptError(f"tuner.enqueue[{i}].{key}: not a searched parameter; allowed: {', '.join(params)}")
@@ -64,6 +66,7 @@ def check_enqueue(plan) -> list[dict]:
 
 
 # -- the earlier study -------------------------------------------------------------------------
+
 
 def source_of(text: str) -> tuple[str, str]:
     """(storage spec, study name) of ``tuner.warm_start``: a study dir (its study.json), or
@@ -77,8 +80,10 @@ def source_of(text: str) -> tuple[str, str]:
         return spec, name
     folder = Path(text).expanduser()
     if not folder.is_dir():
-        raise KoptError(f"tuner.warm_start={text}: no such study dir; allowed: a study dir (runs/tune/<study>) "
-                        "or <storage>#<study name>")
+        raise KoptError(
+            f"tuner.warm_start={text}: no such study dir; allowed: a study dir (runs/tune/<study>) "
+            "or <storage>#<study name>"
+        )
     record = {}
     if (folder / OWNER).is_file():
         try:
@@ -133,12 +138,16 @@ def check_warm_start(plan) -> None:
     old_names = {p.name for p in old.space.params}
     differ = sorted(set(new_params) ^ old_names)
     if differ:
-        raise KoptError(f"tuner.warm_start={text}: its search space has other parameters: "
-                        + ", ".join(f"{n} ({'only in the earlier study' if n in old_names else 'only in this one'})"
-                                    for n in differ))
+        raise KoptError(
+            f"tuner.warm_start={text}: its search space has other parameters: "
+            + ", ".join(
+                f"{n} ({'only in the earlier study' if n in old_names else 'only in this one'})" for n in differ
+            )
+        )
     if _objectives(old) != _objectives(plan):
-        raise KoptError(f"tuner.warm_start={text}: its objectives {_objectives(old)} differ from this study's "
-                        f"{_objectives(plan)}")
+        raise KoptError(
+            f"tuner.warm_start={text}: its objectives {_objectives(old)} differ from this study's {_objectives(plan)}"
+        )
     outside = {}
     for t in finished(study):
         for name, value in t.params.items():
@@ -162,10 +171,16 @@ def apply(study, plan) -> int:
         label = "#".join(source_of(str(text)))
         for t in finished(source):
             attrs = {**{k: v for k, v in t.user_attrs.items() if k not in NOT_COPIED}, FROM_ATTR: f"{label}#{t.number}"}
-            study.add_trial(optuna.trial.create_trial(
-                params=dict(t.params), distributions={k: optuna_distribution(dists[k]) for k in t.params},
-                values=list(t.values), user_attrs=attrs, state=optuna.trial.TrialState.COMPLETE,
-                system_attrs={k: v for k, v in t.system_attrs.items() if k.split(":")[0] == "constraints"}))
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params=dict(t.params),
+                    distributions={k: optuna_distribution(dists[k]) for k in t.params},
+                    values=list(t.values),
+                    user_attrs=attrs,
+                    state=optuna.trial.TrialState.COMPLETE,
+                    system_attrs={k: v for k, v in t.system_attrs.items() if k.split(":")[0] == "constraints"},
+                )
+            )
         copied = [t for t in study.get_trials(deepcopy=False) if FROM_ATTR in t.user_attrs]
     if plan.tuner.get("enqueue") and not any(ENQUEUED_ATTR in t.user_attrs for t in trials):
         for i, item in enumerate(plan.tuner["enqueue"]):

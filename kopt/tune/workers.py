@@ -40,8 +40,9 @@ def visible_gpus(environ=None, probe=None) -> list[str]:
 
 def _nvidia_smi_gpus() -> list[str]:
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], capture_output=True,
-                             text=True, timeout=20)
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], capture_output=True, text=True, timeout=20
+        )
     except (OSError, subprocess.TimeoutExpired):
         return []
     return [line.strip() for line in out.stdout.splitlines() if line.strip().isdigit()] if out.returncode == 0 else []
@@ -65,8 +66,9 @@ def _die_with_parent() -> None:
         pass
 
 
-def spawn(spec: str, study_name: str, study_dir: Path, index: int, threads: int, since: float,
-          gpu: str | None = None) -> subprocess.Popen:
+def spawn(
+    spec: str, study_name: str, study_dir: Path, index: int, threads: int, since: float, gpu: str | None = None
+) -> subprocess.Popen:
     env = dict(os.environ)
     if gpu is not None:  # nvidia-smi's indices are in PCI bus order; CUDA's default order may differ
         env.update(CUDA_VISIBLE_DEVICES=gpu, CUDA_DEVICE_ORDER=env.get("CUDA_DEVICE_ORDER", "PCI_BUS_ID"))
@@ -77,9 +79,29 @@ def spawn(spec: str, study_name: str, study_dir: Path, index: int, threads: int,
     log_dir.mkdir(parents=True, exist_ok=True)
     with open(log_dir / f"{index}.log", "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "kopt.tune.workers", "--storage", spec, "--study", study_name,
-             "--study-dir", str(study_dir), "--worker", str(index), "--threads", str(threads), "--since", repr(since)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, preexec_fn=_die_with_parent)
+            [
+                sys.executable,
+                "-m",
+                "kopt.tune.workers",
+                "--storage",
+                spec,
+                "--study",
+                study_name,
+                "--study-dir",
+                str(study_dir),
+                "--worker",
+                str(index),
+                "--threads",
+                str(threads),
+                "--since",
+                repr(since),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            preexec_fn=_die_with_parent,
+        )
 
 
 def _stop(procs: list[subprocess.Popen], grace: float = 30.0) -> None:
@@ -145,7 +167,9 @@ def run_workers(plan, study, spec: str, study_dir: Path, since: float, ui, on_po
             _watch(procs, study, ui, on_poll, poll_s)
             codes = {i: p.returncode for i, p in procs.items()}
             if any(c == EXIT_MAX_FAILURES for c in codes.values()):
-                raise RunFailed(f"stopped: tuner.max_failures={plan.tuner['max_failures']} trials failed; see trials.csv")
+                raise RunFailed(
+                    f"stopped: tuner.max_failures={plan.tuner['max_failures']} trials failed; see trials.csv"
+                )
             dead = [i for i, c in codes.items() if c < 0 or c in SIGNAL_EXITS]
             broken = [i for i, c in codes.items() if c not in (0, EXIT_MAX_FAILURES) and i not in dead]
             if broken:
@@ -159,18 +183,31 @@ def run_workers(plan, study, spec: str, study_dir: Path, since: float, ui, on_po
                 break
             procs = {i: spawn(spec, plan.study_name, study_dir, i, threads, since, gpus[i]) for i in dead}
         else:
-            raise RunFailed(f"workers were killed {len(killed)} times ({', '.join(killed)}); "
-                            "run the same kopt tune command again to finish the study")
+            raise RunFailed(
+                f"workers were killed {len(killed)} times ({', '.join(killed)}); "
+                "run the same kopt tune command again to finish the study"
+            )
     except KeyboardInterrupt:
         _stop(list(procs.values()))
         raise
     if killed:
-        print(f"kopt: warning: {', '.join(killed)} killed; the trials they left were marked FAIL "
-              "\"interrupted\" and run again", file=sys.stderr, flush=True)
+        print(
+            f"kopt: warning: {', '.join(killed)} killed; the trials they left were marked FAIL "
+            '"interrupted" and run again',
+            file=sys.stderr,
+            flush=True,
+        )
 
 
-def run_worker(spec: str, study_name: str, study_dir: Path, index: int = 0, threads: int = 0,
-               since: float | None = None, on_trial=None) -> None:
+def run_worker(
+    spec: str,
+    study_name: str,
+    study_dir: Path,
+    index: int = 0,
+    threads: int = 0,
+    since: float | None = None,
+    on_trial=None,
+) -> None:
     """One worker: join the study from its storage and run trials until there are enough."""
     from kopt.backend import study_backend
     from kopt.runtime import setup_tensorflow
@@ -179,8 +216,13 @@ def run_worker(spec: str, study_name: str, study_dir: Path, index: int = 0, thre
 
     quiet_optuna()
     study, plan = join_study(spec, study_name, Path(study_dir), index)
-    setup_tensorflow(plan.seed, deterministic=False, intra_threads=threads, inter_threads=1 if threads else 0,
-                     backend=study_backend(plan.bases))
+    setup_tensorflow(
+        plan.seed,
+        deterministic=False,
+        intra_threads=threads,
+        inter_threads=1 if threads else 0,
+        backend=study_backend(plan.bases),
+    )
     work(study, plan, Path(study_dir), since if since is not None else time.time(), on_trial=on_trial)
 
 

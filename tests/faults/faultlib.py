@@ -16,8 +16,16 @@ from pathlib import Path
 from conftest import kopt_env
 
 # Long enough epochs (100-160 batches) that a signal sent after epoch N lands inside the run.
-SLOW = ["dataset=synthetic", "dataset.size=2000", "model=mlp", "model.width=16", "model.depth=1",
-        "trainer.batch_size=8", "trainer.intra_threads=1", "trainer.inter_threads=1"]
+SLOW = [
+    "dataset=synthetic",
+    "dataset.size=2000",
+    "model=mlp",
+    "model.width=16",
+    "model.depth=1",
+    "trainer.batch_size=8",
+    "trainer.intra_threads=1",
+    "trainer.inter_threads=1",
+]
 # The seed of the "random" fault points; set KOPT_FAULT_SEED to explore others.
 FAULT_SEED = int(os.environ.get("KOPT_FAULT_SEED", "8"))
 
@@ -27,8 +35,15 @@ def fault_rng(name: str) -> random.Random:
 
 
 def start_kopt(*args: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "kopt", *args], cwd=cwd, env=kopt_env(), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "kopt", *args],
+        cwd=cwd,
+        env=kopt_env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def metric_rows(path: Path) -> list[dict]:
@@ -46,7 +61,9 @@ def wait_for_rows(proc: subprocess.Popen, pattern: str, cwd: Path, rows: int, ti
                 return path
         if proc.poll() is not None:
             out, err = proc.communicate()
-            raise AssertionError(f"kopt ended (rc {proc.returncode}) before {rows} epochs:\n{out[-3000:]}\n{err[-3000:]}")
+            raise AssertionError(
+                f"kopt ended (rc {proc.returncode}) before {rows} epochs:\n{out[-3000:]}\n{err[-3000:]}"
+            )
         time.sleep(0.02)
     proc.kill()
     raise AssertionError(f"no {rows} epochs in {pattern} after {timeout}s")
@@ -99,12 +116,23 @@ def _drop_dac_caps() -> None:
 def run_unprivileged(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
     """`kopt ARGS` that honours file permissions even when the tests run as root."""
     preexec = _drop_dac_caps if os.geteuid() == 0 else None
-    return subprocess.run([sys.executable, "-m", "kopt", *args], cwd=cwd, env=kopt_env(), text=True,
-                          capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, preexec_fn=preexec)
+    return subprocess.run(
+        [sys.executable, "-m", "kopt", *args],
+        cwd=cwd,
+        env=kopt_env(),
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=preexec,
+    )
 
 
 def permissions_enforced(folder: Path) -> bool:
     """Whether a process started by :func:`run_unprivileged` really cannot write in ``folder``."""
-    probe = subprocess.run([sys.executable, "-c", f"open({str(folder / 'probe')!r}, 'w')"], capture_output=True,
-                           preexec_fn=_drop_dac_caps if os.geteuid() == 0 else None)
+    probe = subprocess.run(
+        [sys.executable, "-c", f"open({str(folder / 'probe')!r}, 'w')"],
+        capture_output=True,
+        preexec_fn=_drop_dac_caps if os.geteuid() == 0 else None,
+    )
     return probe.returncode != 0

@@ -15,8 +15,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-CONFIG = {"seed": 0, "dataset": {"name": "synthetic", "size": 200}, "split": {"name": "kfold", "k": 3},
-          "model": {"name": "mlp"}}
+CONFIG = {
+    "seed": 0,
+    "dataset": {"name": "synthetic", "size": 200},
+    "split": {"name": "kfold", "k": 3},
+    "model": {"name": "mlp"},
+}
 
 
 def finished_run(path: Path, folds: int = 3, n: int = 30, classes: int = 3, seed: int = 0, shift: float = 0.0) -> Path:
@@ -25,24 +29,50 @@ def finished_run(path: Path, folds: int = 3, n: int = 30, classes: int = 3, seed
     (path / ".hydra").mkdir(parents=True)
     (path / ".hydra" / "config.yaml").write_text(yaml.safe_dump(CONFIG))
     (path / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["split=kfold"]))
-    fold_rows = [{"fold": k, "best_epoch": 2, "epochs_run": 2, "val_accuracy": 0.6 + 0.05 * k + shift,
-                  "val_loss": 0.9 - 0.05 * k, "test_accuracy": 0.6 + shift, "test_loss": 0.8} for k in range(folds)]
-    summary = {"status": "completed", "seed": seed, "choices": {"model": "mlp", "split": "kfold"}, "params": 1234,
-               "duration_s": 1.5, "folds": fold_rows,
-               "metrics": {"val_accuracy": 0.65 + shift, "val_loss": 0.85, "test_accuracy": 0.6, "test_loss": 0.8}}
+    fold_rows = [
+        {
+            "fold": k,
+            "best_epoch": 2,
+            "epochs_run": 2,
+            "val_accuracy": 0.6 + 0.05 * k + shift,
+            "val_loss": 0.9 - 0.05 * k,
+            "test_accuracy": 0.6 + shift,
+            "test_loss": 0.8,
+        }
+        for k in range(folds)
+    ]
+    summary = {
+        "status": "completed",
+        "seed": seed,
+        "choices": {"model": "mlp", "split": "kfold"},
+        "params": 1234,
+        "duration_s": 1.5,
+        "folds": fold_rows,
+        "metrics": {"val_accuracy": 0.65 + shift, "val_loss": 0.85, "test_accuracy": 0.6, "test_loss": 0.8},
+    }
     (path / "summary.json").write_text(json.dumps(summary))
-    (path / "metrics.jsonl").write_text("".join(json.dumps({"fold": k, "epoch": e, "loss": 1.0 / e, "val_accuracy": 0.5})
-                                                + "\n" for k in range(folds) for e in (1, 2)))
+    (path / "metrics.jsonl").write_text(
+        "".join(
+            json.dumps({"fold": k, "epoch": e, "loss": 1.0 / e, "val_accuracy": 0.5}) + "\n"
+            for k in range(folds)
+            for e in (1, 2)
+        )
+    )
     idx = np.arange(200)
     test = idx[:n]
     splits = {"test": test}
     for k in range(folds):
-        val = idx[n + k * 10: n + (k + 1) * 10]
+        val = idx[n + k * 10 : n + (k + 1) * 10]
         splits[f"train_{k}"], splits[f"val_{k}"] = np.setdiff1d(idx[n:], val), val
     np.savez_compressed(path / "splits.npz", **splits)
     fold_probs = rng.dirichlet(np.ones(classes), size=(folds, n)).astype("float32")
-    np.savez_compressed(path / "predictions.npz", y_true=np.arange(n) % classes, probs=fold_probs.mean(axis=0),
-                        fold_probs=fold_probs, test_idx=test)
+    np.savez_compressed(
+        path / "predictions.npz",
+        y_true=np.arange(n) % classes,
+        probs=fold_probs.mean(axis=0),
+        fold_probs=fold_probs,
+        test_idx=test,
+    )
     return path
 
 
@@ -89,7 +119,7 @@ def kopt_in_process(*args: str, cwd: Path) -> tuple[int, str, str]:
                 main(list(args))
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
-            except BaseException:  # noqa: BLE001  (a crash is what the tests look for)
+            except BaseException:
                 err.write(traceback.format_exc())
                 code = -1
     finally:

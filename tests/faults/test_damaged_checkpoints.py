@@ -13,7 +13,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import read_summary, run_kopt
 from faultlib import SLOW, interrupt, metric_rows, start_kopt, wait_for_rows
 

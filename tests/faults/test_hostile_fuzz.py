@@ -19,33 +19,53 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import kopt_env
+from hostile import finished_run, kopt_in_process
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from conftest import kopt_env
-from hostile import finished_run, kopt_in_process
-
 LIMIT_S = 30  # far above the milliseconds these commands take; only a hang reaches it
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=8),
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
-    max_leaves=12)
-SUMMARY_KEYS = ["status", "folds", "metrics", "choices", "params", "duration_s", "seed", "error", "started_at",
-                "name", "pid", "host"]
+    max_leaves=12,
+)
+SUMMARY_KEYS = [
+    "status",
+    "folds",
+    "metrics",
+    "choices",
+    "params",
+    "duration_s",
+    "seed",
+    "error",
+    "started_at",
+    "name",
+    "pid",
+    "host",
+]
 summaries = st.one_of(  # summary.json texts
     json_values.map(json.dumps),
-    st.fixed_dictionaries({"status": st.sampled_from(["completed", "running", "failed"])},
-                          optional={k: json_values for k in SUMMARY_KEYS[1:]}).map(json.dumps),
+    st.fixed_dictionaries(
+        {"status": st.sampled_from(["completed", "running", "failed"])},
+        optional={k: json_values for k in SUMMARY_KEYS[1:]},
+    ).map(json.dumps),
     st.integers(10, 200_000).map(lambda n: '{"status": "completed", "x": ' + "[" * n + "]" * n + "}"),
 )
 dtypes = st.sampled_from(["int64", "int32", "uint8", "float32", "float64", "bool", "complex64", "<U3", "float16"])
 arrays = dtypes.flatmap(lambda d: hnp.arrays(d, hnp.array_shapes(min_dims=0, max_dims=3, max_side=6)))
 PREDICTION_KEYS = ["y_true", "probs", "fold_probs", "test_idx", "other"]
 npz_contents = st.dictionaries(st.sampled_from(PREDICTION_KEYS), arrays, max_size=5)
-FILES = ["summary.json", "predictions.npz", "splits.npz", ".hydra/config.yaml", ".hydra/overrides.yaml",
-         "metrics.jsonl"]
+FILES = [
+    "summary.json",
+    "predictions.npz",
+    "splits.npz",
+    ".hydra/config.yaml",
+    ".hydra/overrides.yaml",
+    "metrics.jsonl",
+]
 kinds = st.sampled_from(["link-outside", "link-loop", "folder", "fifo", "bytes", "empty"])
 
 
@@ -146,8 +166,15 @@ def test_fifos_never_hang_a_real_process(tmp_path):
     replace(other / "summary.json", "fifo", root)
     for args in (["report", "runs", "--plot"], ["ensemble", str(bad)]):
         try:
-            proc = subprocess.run([sys.executable, "-m", "kopt", *args], cwd=root, env=kopt_env(), text=True,
-                                  capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+            proc = subprocess.run(
+                [sys.executable, "-m", "kopt", *args],
+                cwd=root,
+                env=kopt_env(),
+                text=True,
+                capture_output=True,
+                timeout=60,
+                stdin=subprocess.DEVNULL,
+            )
         except subprocess.TimeoutExpired:
             pytest.fail(f"kopt {args[0]} hangs on a FIFO in a run dir")
         check((proc.returncode, proc.stdout, proc.stderr))

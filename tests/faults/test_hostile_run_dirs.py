@@ -14,7 +14,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import assert_clean_error, kopt_env, run_kopt
 from hostile import assert_one_line, finished_run, kopt_in_process, npy_claiming, npz_arrays, rewrite_npz, write_members
 
@@ -32,14 +31,19 @@ def deep(n: int) -> str:
 
 # --- report: one bad run dir never breaks the whole tree -----------------------------------------
 
-@pytest.mark.parametrize("summary", [
-    {"status": "completed", "choices": ["a"]},
-    {"status": "completed", "params": "many"},
-    {"status": "completed", "metrics": "high"},
-    {"status": ["completed"]},
-    {"status": "completed", "choices": {"model": {"deep": 1}}},
-    deep(100_000),
-], ids=["choices-list", "params-str", "metrics-str", "status-list", "choice-dict", "deep-nesting"])
+
+@pytest.mark.parametrize(
+    "summary",
+    [
+        {"status": "completed", "choices": ["a"]},
+        {"status": "completed", "params": "many"},
+        {"status": "completed", "metrics": "high"},
+        {"status": ["completed"]},
+        {"status": "completed", "choices": {"model": {"deep": 1}}},
+        deep(100_000),
+    ],
+    ids=["choices-list", "params-str", "metrics-str", "status-list", "choice-dict", "deep-nesting"],
+)
 def test_report_leaves_out_a_hostile_summary_and_shows_the_rest(tmp_path, pair, summary):
     bad = finished_run(tmp_path / "runs" / "train" / "bad")
     (bad / "summary.json").write_text(summary if isinstance(summary, str) else json.dumps(summary))
@@ -71,8 +75,15 @@ def test_report_on_a_fifo_summary_does_not_hang(tmp_path, pair):
     (bad / "summary.json").unlink()
     os.mkfifo(bad / "summary.json")
     try:
-        proc = subprocess.run([sys.executable, "-m", "kopt", "report", "runs"], cwd=tmp_path, env=kopt_env(),
-                              text=True, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            [sys.executable, "-m", "kopt", "report", "runs"],
+            cwd=tmp_path,
+            env=kopt_env(),
+            text=True,
+            capture_output=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail("kopt report hangs on a FIFO named summary.json")
     assert proc.returncode == 0, proc.stderr
@@ -80,6 +91,7 @@ def test_report_on_a_fifo_summary_does_not_hang(tmp_path, pair):
 
 
 # --- compare and ensemble: damaged predictions, splits, config ----------------------------------
+
 
 def _y(z, change):
     z["y_true"] = change(z["y_true"])
@@ -94,8 +106,9 @@ DAMAGE = {
     "y-float": lambda z: _y(z, lambda y: y + 0.5),
     "more-fold-probs-than-folds": lambda z: z.update(fold_probs=np.concatenate([z["fold_probs"]] * 2)),
     "nan-probs": lambda z: z["fold_probs"].__setitem__((0, 0, 0), np.nan) or z["probs"].__setitem__((0, 0), np.nan),
-    "empty": lambda z: z.update(y_true=z["y_true"][:0], probs=z["probs"][:0], fold_probs=z["fold_probs"][:, :0],
-                                test_idx=z["test_idx"][:0]),
+    "empty": lambda z: z.update(
+        y_true=z["y_true"][:0], probs=z["probs"][:0], fold_probs=z["fold_probs"][:, :0], test_idx=z["test_idx"][:0]
+    ),
 }
 
 
@@ -112,11 +125,15 @@ def test_compare_and_ensemble_refuse_damaged_predictions(tmp_path, pair, damage)
 def test_a_huge_npy_header_is_refused_before_anything_is_allocated(tmp_path, pair):
     a, b = pair
     arrays = npz_arrays(b / "predictions.npz")
-    write_members(b / "predictions.npz", {"probs": npy_claiming((10**12,))},
-                  {k: v for k, v in arrays.items() if k != "probs"})
+    write_members(
+        b / "predictions.npz", {"probs": npy_claiming((10**12,))}, {k: v for k, v in arrays.items() if k != "probs"}
+    )
     assert_one_line(kopt_in_process("compare", str(a), str(b), cwd=tmp_path), "predictions.npz", "probs")
-    write_members(b / "predictions.npz", {"probs": npy_claiming((3,), dtype="<f8" + " " * 20_000)},
-                  {k: v for k, v in arrays.items() if k != "probs"})
+    write_members(
+        b / "predictions.npz",
+        {"probs": npy_claiming((3,), dtype="<f8" + " " * 20_000)},
+        {k: v for k, v in arrays.items() if k != "probs"},
+    )
     assert_one_line(kopt_in_process("ensemble", str(b), cwd=tmp_path), "predictions.npz")
 
 
@@ -142,8 +159,11 @@ def test_links_out_of_a_run_dir_are_not_followed(tmp_path, pair):
     assert_one_line(kopt_in_process("compare", str(a), str(b), cwd=tmp_path), "predictions.npz", "outside")
 
 
-@pytest.mark.parametrize("text", ["dataset: [unclosed\n", "- just\n- a list\n", "dataset: 3\nsplit: x\n", "\t:\n"],
-                         ids=["unclosed", "list", "scalars", "tab"])
+@pytest.mark.parametrize(
+    "text",
+    ["dataset: [unclosed\n", "- just\n- a list\n", "dataset: 3\nsplit: x\n", "\t:\n"],
+    ids=["unclosed", "list", "scalars", "tab"],
+)
 def test_a_garbled_config_yaml_is_one_line(tmp_path, pair, text):
     a, b = pair
     (b / ".hydra" / "config.yaml").write_text(text)
@@ -151,9 +171,16 @@ def test_a_garbled_config_yaml_is_one_line(tmp_path, pair, text):
     assert_one_line(kopt_in_process("ensemble", str(a), str(b), cwd=tmp_path), "config.yaml")
 
 
-@pytest.mark.parametrize("change", [
-    {"folds": "many"}, {"folds": [1, 2, 3]}, {"metrics": [0.5]}, {"choices": "mlp"},
-], ids=["folds-str", "folds-ints", "metrics-list", "choices-str"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"folds": "many"},
+        {"folds": [1, 2, 3]},
+        {"metrics": [0.5]},
+        {"choices": "mlp"},
+    ],
+    ids=["folds-str", "folds-ints", "metrics-list", "choices-str"],
+)
 def test_a_hostile_summary_is_one_line_for_compare_and_ensemble(tmp_path, pair, change):
     a, b = pair
     summary = json.loads((b / "summary.json").read_text())

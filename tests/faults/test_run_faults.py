@@ -7,9 +7,17 @@ import signal
 import stat
 
 import pytest
-
 from conftest import TINY, assert_clean_error, read_summary, run_kopt
-from faultlib import SLOW, fault_rng, interrupt, metric_rows, permissions_enforced, run_unprivileged, start_kopt, wait_for_rows
+from faultlib import (
+    SLOW,
+    fault_rng,
+    interrupt,
+    metric_rows,
+    permissions_enforced,
+    run_unprivileged,
+    start_kopt,
+    wait_for_rows,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import TINY, assert_clean_error, read_summary, run_kopt
 from faultlib import start_kopt
 
@@ -37,7 +36,8 @@ def test_resume_of_a_study_dir_is_refused(tmp_path):
     study = tmp_path / "runs" / "tune" / "s"
     (study / ".hydra").mkdir(parents=True)
     (study / ".hydra" / "config.yaml").write_text(
-        run_kopt("tune", "--cfg", "job", *TINY, "search.model.width=choice(8, 16)", cwd=tmp_path).stdout)
+        run_kopt("tune", "--cfg", "job", *TINY, "search.model.width=choice(8, 16)", cwd=tmp_path).stdout
+    )
     (study / "summary.json").write_text(json.dumps({"study": "s", "counts": {"COMPLETE": 2}, "best_trial": 0}))
     before = (study / "summary.json").read_bytes()
     proc = run_kopt("train", "resume=runs/tune/s", cwd=tmp_path)

@@ -11,13 +11,19 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import TINY, assert_clean_error, kopt_env, read_summary, run_kopt
 
 pytestmark = pytest.mark.slow
 
-STUDY = ["tuner=random", "pruner=none", "tuner.retrain_best=false", "tuner.plots=false", "trainer.epochs=1",
-         "search.model.width=choice(8, 12, 16, 24, 32)", "search.optimizer.lr=tag(log, interval(1e-3, 1e-2))"]
+STUDY = [
+    "tuner=random",
+    "pruner=none",
+    "tuner.retrain_best=false",
+    "tuner.plots=false",
+    "trainer.epochs=1",
+    "search.model.width=choice(8, 12, 16, 24, 32)",
+    "search.optimizer.lr=tag(log, interval(1e-3, 1e-2))",
+]
 
 
 def tune(name: str, n_trials: int, *extra: str) -> list[str]:
@@ -63,8 +69,12 @@ def _mount_tmpfs(folder: Path, size: str) -> bool:
     folder.mkdir()
     if os.geteuid() != 0:
         return False
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                          capture_output=True).returncode == 0
+    return (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
+        ).returncode
+        == 0
+    )
 
 
 def _fill(folder: Path) -> Path:
@@ -149,8 +159,9 @@ def make_study(spec: str, name: str, n_trials: int):
     from kopt.tune.storage import open_storage
     from kopt.tune.study import open_study, quiet_optuna
 
-    argv = quote_search_overrides([*TINY, *STUDY, f"tuner.study_name={name}", f"tuner.n_trials={n_trials}",
-                                   f"tuner.storage={spec}"])
+    argv = quote_search_overrides(
+        [*TINY, *STUDY, f"tuner.study_name={name}", f"tuner.n_trials={n_trials}", f"tuner.storage={spec}"]
+    )
     line, cfgs = compose_and_validate(argv, "tune", validators=[validate_tune])
     quiet_optuna()
     plan = build_plan(cfgs[0], line.overrides, search_dirs(None))
@@ -163,9 +174,15 @@ def test_workers_started_together_draw_distinct_trials(kind, tmp_path, request):
     study, _ = make_study(spec, "pair", 8)
     go, study_dir = tmp_path / "go", tmp_path / "runs" / "tune" / "pair"
     study_dir.mkdir(parents=True)
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, spec, "pair", str(study_dir), str(go),
-                               str(tmp_path / f"ready{i}")], env=kopt_env(), text=True, stderr=subprocess.PIPE)
-             for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, spec, "pair", str(study_dir), str(go), str(tmp_path / f"ready{i}")],
+            env=kopt_env(),
+            text=True,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(2)
+    ]
     deadline = time.time() + 120
     while not all((tmp_path / f"ready{i}").exists() for i in range(2)):  # both have joined the study
         assert all(p.poll() is None for p in procs) and time.time() < deadline, [p.communicate() for p in procs]

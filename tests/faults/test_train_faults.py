@@ -9,10 +9,18 @@ import signal
 
 import numpy as np
 import pytest
-
 from conftest import only_run_dir, read_summary, run_kopt
-from faultlib import (SLOW, assert_close_rows, assert_same_metrics, fault_rng, interrupt, metric_rows,
-                      resume_command, start_kopt, wait_for_rows)
+from faultlib import (
+    SLOW,
+    assert_close_rows,
+    assert_same_metrics,
+    fault_rng,
+    interrupt,
+    metric_rows,
+    resume_command,
+    start_kopt,
+    wait_for_rows,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +62,9 @@ def assert_equals_reference(run, reference) -> None:
     assert not (run / "checkpoints").exists()  # removed once the run completed
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=["SIGTERM", "SIGINT", "SIGKILL"])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=["SIGTERM", "SIGINT", "SIGKILL"]
+)
 def test_signal_at_random_epoch_then_resume_equals_uninterrupted(signum, tmp_path, reference):
     at = fault_rng(signal.Signals(signum).name).randint(1, TOTAL - 3)  # leave the signal time to land
     proc = start_kopt("train", *CONFIG, cwd=tmp_path)
@@ -153,8 +163,12 @@ def test_augmented_run_resumes_exactly(tmp_path):
 
 
 # every training switch on (trainer.steps_per_execution is `auto` in every test here: 16 of 160 batches)
-SWITCHES = ["trainer.label_smoothing=0.1", "optimizer.ema=0.9", "optimizer.accumulate=3",  # 3: not a divisor of 160
-            "trainer.precision=mixed_bfloat16"]
+SWITCHES = [
+    "trainer.label_smoothing=0.1",
+    "optimizer.ema=0.9",
+    "optimizer.accumulate=3",  # 3: not a divisor of 160
+    "trainer.precision=mixed_bfloat16",
+]
 
 
 def test_run_with_every_switch_on_resumes_exactly(tmp_path):

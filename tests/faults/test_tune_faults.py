@@ -11,14 +11,19 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import TINY, read_summary, run_kopt
 from faultlib import fault_rng, interrupt, metric_rows, start_kopt, wait_for_rows
 
 pytestmark = pytest.mark.slow
 
-STUDY = ["tuner=random", "pruner=none", "tuner.retrain_best=false", "tuner.plots=false",
-         "search.model.width=choice(8, 12, 16, 24, 32)", "search.optimizer.lr=tag(log, interval(1e-3, 1e-2))"]
+STUDY = [
+    "tuner=random",
+    "pruner=none",
+    "tuner.retrain_best=false",
+    "tuner.plots=false",
+    "search.model.width=choice(8, 12, 16, 24, 32)",
+    "search.optimizer.lr=tag(log, interval(1e-3, 1e-2))",
+]
 
 
 def trials_csv(study: Path) -> dict[int, dict]:
@@ -31,7 +36,10 @@ def storage_states(study: Path, name: str) -> list[str]:
 
     from kopt.tune.storage import open_storage
 
-    return [t.state.name for t in optuna.load_study(study_name=name, storage=open_storage(str(study / "journal.log"))).trials]
+    return [
+        t.state.name
+        for t in optuna.load_study(study_name=name, storage=open_storage(str(study / "journal.log"))).trials
+    ]
 
 
 def test_sigterm_marks_the_running_trial_interrupted_then_rerun_finishes(tmp_path):
@@ -56,8 +64,10 @@ def test_sigterm_marks_the_running_trial_interrupted_then_rerun_finishes(tmp_pat
     assert (study / "trials" / "0" / "summary.json").read_bytes() == done  # finished work untouched
     retry = [r for r in rows.values() if r["retry_of"] == "1"]
     assert len(retry) == 1 and retry[0]["state"] == "COMPLETE"
-    assert (retry[0]["params_model.width"], retry[0]["params_optimizer.lr"]) == \
-        (rows[1]["params_model.width"], rows[1]["params_optimizer.lr"])
+    assert (retry[0]["params_model.width"], retry[0]["params_optimizer.lr"]) == (
+        rows[1]["params_model.width"],
+        rows[1]["params_optimizer.lr"],
+    )
     assert read_summary(study)["counts"] == {"COMPLETE": 3, "PRUNED": 0, "FAIL": 1, "RUNNING": 0}
 
 
@@ -71,7 +81,15 @@ def _children(pid: int) -> list[int]:
 def test_sigkill_of_one_of_two_workers_sharing_a_study(tmp_path):
     import os
 
-    args = ["tune", *TINY, "trainer.epochs=40", "tuner.n_trials=4", "tuner.n_workers=2", "tuner.study_name=pair", *STUDY]
+    args = [
+        "tune",
+        *TINY,
+        "trainer.epochs=40",
+        "tuner.n_trials=4",
+        "tuner.n_workers=2",
+        "tuner.study_name=pair",
+        *STUDY,
+    ]
     study = tmp_path / "runs" / "tune" / "pair"
     proc = start_kopt(*args, cwd=tmp_path)
     deadline = time.time() + 300
