@@ -42,16 +42,17 @@ def test_a_resumed_run_keeps_a_new_per_fold_metric(tmp_path, monkeypatch):
 
     from kopt.compose import compose_and_validate
     from kopt.errors import Interrupted
-    from kopt.training import run as run_module
+    from kopt.training import fit as fit_module  # train_fold scores the test set with its test_metrics
+    from kopt.training.run import run_train
     from kopt.validate import validate_train
 
-    plain = run_module.test_metrics
+    plain = fit_module.test_metrics
 
     def with_top2(probs, y, penalty=0.0):
         top2 = np.argsort(probs, axis=1)[:, -2:]
         return {**plain(probs, y, penalty), "test_top2_accuracy": float((top2 == y[:, None]).any(axis=1).mean())}
 
-    monkeypatch.setattr(run_module, "test_metrics", with_top2)
+    monkeypatch.setattr(fit_module, "test_metrics", with_top2)
 
     class StopFold1(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
@@ -72,12 +73,12 @@ def test_a_resumed_run_keeps_a_new_per_fold_metric(tmp_path, monkeypatch):
     )[1][0]
     run = tmp_path / "run"
     with pytest.raises(Interrupted):
-        run_module.run_train(cfg, run, callbacks_factory=lambda fold, n: [StopFold1()] if fold == 1 else [], quiet=True)
+        run_train(cfg, run, callbacks_factory=lambda fold, n: [StopFold1()] if fold == 1 else [], quiet=True)
     first = json.loads((run / "summary.json").read_text())
     assert first["status"] == "interrupted" and len(first["folds"]) == 1
     kept = first["folds"][0]["test_top2_accuracy"]
 
-    summary = run_module.run_train(cfg, run, quiet=True, resume=True)
+    summary = run_train(cfg, run, quiet=True, resume=True)
     assert summary["status"] == "completed" and summary["resumes"] == 1
     assert [f["fold"] for f in summary["folds"]] == [0, 1]
     assert summary["folds"][0]["test_top2_accuracy"] == kept  # the restored fold, not trained again

@@ -34,7 +34,7 @@ class FoldResult:
 
 @dataclass
 class FoldContext:
-    """Everything :func:`kopt.training.run.train_fold` needs: the run's part, the same for every fold
+    """Everything :func:`kopt.training.fit.train_fold` needs: the run's part, the same for every fold
     (made once by ``run_train``), and the fold's own part (:meth:`for_fold`)."""
 
     state: Any  # kopt.training.run.RunState: the config, the run dir

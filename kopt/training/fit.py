@@ -1,0 +1,172 @@
+"""Train one fold of a run (:func:`train_fold`): its pipeline, model, fit, best epoch and test-set
+evaluation. :mod:`kopt.training.run` calls it once per fold with a :class:`FoldContext`."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from kopt.errors import RunFailed
+from kopt.rundir import VAL_ACCURACY, VAL_LOSS, atomic_save_model
+from kopt.training.evaluate import inference_copy, test_metrics
+from kopt.training.fold import FoldContext, FoldResult
+
+
+def _relative(path: Path) -> str:
+    """``path`` relative to the working folder when it is inside it (what a user would type)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def train_fold(ctx: FoldContext) -> FoldResult:
+    """Train one fold; with ``ctx.resume``, continue from its newest readable epoch checkpoint in ``ctx.store``."""
+    import keras
+
+    from kopt.console import console
+    from kopt.data.pipeline import Normalizer, batches_per_pass, make_dataset, train_stream
+    from kopt.models import build_model
+    from kopt.optim import build_optimizer
+    from kopt.training import checkpoint, distribute, signals, switches
+    from kopt.training.callbacks import BestEpoch, MetricsLogger, Progress
+
+    state, data, fold, n_folds, writer = ctx.state, ctx.data, ctx.fold, ctx.n_folds, ctx.writer
+    train_idx, val_idx, test_idx, store, resume = ctx.train_idx, ctx.val_idx, ctx.test_idx, ctx.store, ctx.resume
+    callbacks_factory, strategy = ctx.callbacks_factory, ctx.strategy
+    cfg, t0 = state.cfg, time.time()
+    tr, seed = cfg.trainer, int(cfg.seed)
+    norm = Normalizer.fit(data.x[train_idx])
+    x_tr, x_va = norm(data.x[train_idx]), norm(data.x[val_idx])
+    y_tr, y_va, y_te = data.y[train_idx], data.y[val_idx], data.y[test_idx]
+
+    keras.utils.set_random_seed(seed * 1000 + fold)
+    augment = None
+    if cfg.get("augment") is not None and cfg.augment.name != "none":
+        from kopt.data.augment import build_augment  # provided by the augment group
+
+        augment = build_augment(cfg.augment, data, seed * 1000 + fold)
+    soft = getattr(augment, "soft_labels", False)  # mixup/cutmix mix labels: one-hot targets to fit and validate
+    if soft:  # (test metrics come from the predicted probabilities and the integer labels)
+        y_tr, y_va = (np.eye(data.num_classes, dtype="float32")[y] for y in (y_tr, y_va))
+    steps = tr.steps_per_epoch or batches_per_pass(len(x_tr), tr.batch_size)
+
+    with distribute.scope(strategy):  # trainer.batch_size is the global batch
+        with switches.precision(tr):
+            model = build_model(cfg.model, cfg.regularizer, data.input_shape, data.num_classes)
+        state.params = int(model.count_params())
+        state.extra["steps_per_execution"] = switches.steps_per_execution(tr, state.params, steps)
+        model.compile(
+            optimizer=build_optimizer(cfg.optimizer, steps, tr.epochs),
+            loss=switches.loss(tr, soft, data.num_classes),
+            metrics=["accuracy"],
+            steps_per_execution=state.extra["steps_per_execution"],
+        )
+        ckpt = store.load_epoch(fold, model, tr.epochs) if (store is not None and resume) else None
+        if ckpt:
+            checkpoint.apply_to_model(ckpt, model)
+    start = ckpt.epoch if ckpt else 0
+    if ckpt:
+        console.print(
+            f"resuming{f' fold {fold} of {n_folds}' if n_folds > 1 else ''} after epoch {start}/{tr.epochs} "
+            f"from {_relative(ckpt.path)}"
+        )
+    writer.drop(lambda row: row.get("fold") == fold and row.get("epoch", 0) > start)  # epochs trained again
+    if ckpt and writer.restore(ckpt.rows):  # rows lost to a damaged metrics.jsonl: from the checkpoint's record
+        checkpoint._warn(
+            f"{_relative(writer.path)}: rows of fold {fold} up to epoch {start} restored from {ckpt.path.name}"
+        )
+
+    # the batch stream starts where epoch `start` ended; validation and test sets are fixed
+    ds_tr = distribute.shard(
+        train_stream(x_tr, y_tr, tr.batch_size, seed=seed * 1000 + fold, start_batch=start * steps, augment=augment),
+        strategy,
+    )
+    # no validation data (split=refit, the retrain after tuning): no val_* anywhere
+    ds_va = distribute.shard(make_dataset(x_va, y_va, tr.batch_size), strategy) if len(y_va) else None
+    ds_te = make_dataset(data.x[test_idx], y_te, tr.batch_size)  # raw: see inference_copy
+    distribute.prepare_fit(model, strategy, ds_tr)
+
+    best = BestEpoch(tr.monitor, tr.get("protocol", "best_epoch"))
+    early = None
+    if tr.early_stopping.enabled:
+        es = tr.early_stopping
+        early = keras.callbacks.EarlyStopping(
+            monitor=es.monitor,
+            patience=es.patience,
+            min_delta=es.min_delta,
+            mode="max" if "acc" in es.monitor else "min",
+        )
+    progress = None if state.quiet else Progress(fold, n_folds, tr.epochs, steps)
+    callbacks = [
+        MetricsLogger(writer, fold),
+        best,
+        *switches.ema_callbacks(model),
+        keras.callbacks.TerminateOnNaN(),
+        *([progress] if progress else []),
+        *([early] if early else []),
+    ]
+    if callbacks_factory is not None:
+        callbacks.extend(callbacks_factory(fold, n_folds))
+    if store is not None:
+        callbacks.append(checkpoint.checkpointer(store, fold, tr.epochs, best, early, ckpt))
+    callbacks.append(signals.stop_on_signal())
+
+    epochs_run = start
+    if ckpt and ckpt.fit_done:  # the checkpoint was written after the last epoch: only evaluation is left
+        checkpoint.apply_to_callbacks(ckpt, best, early)
+        best.set_model(model)
+        switches.finalize(model)  # the EMA into the model, as fit does at its end
+    else:
+        with signals.training():
+            try:
+                history = model.fit(
+                    ds_tr,
+                    validation_data=ds_va,
+                    epochs=tr.epochs,
+                    initial_epoch=start,
+                    steps_per_epoch=steps,
+                    callbacks=callbacks,
+                    verbose=0,
+                )
+            finally:
+                live = getattr(progress, "progress", None)
+                if live is not None:
+                    live.stop()  # a live progress bar is stopped however fit ended
+        losses = history.history.get("loss", [])
+        epochs_run = start + len(losses)
+        if losses and not all(math.isfinite(v) for v in losses):
+            raise RunFailed(
+                f"NaN/inf loss at epoch {epochs_run} (fold {fold}); lower optimizer.lr or add optimizer.clipnorm"
+            )
+    best.restore()
+    # one pass over the test set: loss and accuracy from the probabilities, as Keras computes them
+    # predicted outside the strategy (a copy made out of its scope), whole and in order, on every worker,
+    # by the very model that model.keras saves, on raw inputs: predictions.npz is what it predicts
+    inference = inference_copy(model, norm)
+    probs = inference.predict(ds_te, verbose=0)
+    penalty = float(sum(float(loss) for loss in model.losses)) if model.losses else 0.0
+    test = test_metrics(probs, y_te, penalty=penalty)
+    if str(tr.get("tta", "none")) != "none":  # kopt.tta: the test set only, reported beside the plain metrics
+        from kopt.tta import average
+
+        tta_probs = average(
+            lambda v: inference.predict(v, batch_size=tr.batch_size, verbose=0), data.x[test_idx], tr.tta
+        )
+        test.update({f"{key}_tta": value for key, value in test_metrics(tta_probs, y_te, penalty).items()})
+    if tr.checkpoint:
+        name = "model.keras" if n_folds == 1 else f"model_fold{fold}.keras"
+        atomic_save_model(inference, state.run_dir / name)
+    # the restored weights are the best epoch's, so its logged validation values are theirs
+    metrics = {VAL_ACCURACY: best.best_logs.get(VAL_ACCURACY), VAL_LOSS: best.best_logs.get(VAL_LOSS), **test}
+    return FoldResult(
+        fold,
+        best.best_epoch,
+        epochs_run,
+        {k: float(v) for k, v in metrics.items() if v is not None},
+        probs.astype("float32"),
+        time.time() - t0,
+    )
