@@ -241,3 +241,16 @@ def test_progress_bar_counts_batches_with_several_steps_per_execution():
     x, y = np.zeros((24, 4), "float32"), np.arange(24) % 2
     model.fit(x, y, batch_size=4, epochs=1, callbacks=[bar], verbose=0)
     assert bar.progress.completed == [3, 6, 6]
+
+
+def test_several_steps_per_execution_are_refused_with_multi_worker_and_auto_takes_one(tmp_path):
+    """Keras' multi-step loop fails over a multi-worker iterator (a clean-clone CI run failed the
+    two-process multi_worker test with steps_per_execution=auto): auto gives 1 batch per call there."""
+    from kopt.training.switches import steps_per_execution
+
+    workers = ["trainer.strategy=multi_worker", "trainer.workers=[127.0.0.1:1,127.0.0.1:2]", "trainer.task_index=0"]
+    proc = run_kopt("train", *TINY, *workers, "trainer.steps_per_execution=4", cwd=tmp_path)
+    assert_clean_error(proc, "trainer.steps_per_execution=4", "multi_worker")
+    single = {"steps_per_execution": "auto", "strategy": "default"}
+    assert steps_per_execution(single, 10_000, 48) == 16
+    assert steps_per_execution({**single, "strategy": "multi_worker"}, 10_000, 48) == 1

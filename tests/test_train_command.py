@@ -27,7 +27,7 @@ def test_a_failed_sweep_does_not_fail_the_next_run(tmp_path, monkeypatch):
         atomic_write_json(path, {**read_json(path), "status": "completed"})
         return {}
 
-    fake.run_from_hydra, fake.choices = run_from_hydra, lambda cfg: {}
+    fake.run_from_hydra, fake.choices, fake.header_items = run_from_hydra, lambda cfg: {}, lambda cfg: {}
     monkeypatch.setitem(sys.modules, "kopt.training.run", fake)
     with pytest.raises(RunFailed, match="1 job"):
         train.main(["-m", "dataset=digits", "model=cnn", "seed=1,2"])

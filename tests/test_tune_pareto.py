@@ -183,19 +183,23 @@ def test_warm_start_copies_trials_and_refuses_an_incompatible_study(tmp_path, mo
     space = ["tuner=random", "search.model.width=choice(4, 8)", "pruner=none"]
     _, earlier, _ = tune_here(tmp_path, monkeypatch, *space, "tuner.n_trials=2", name="a")
     old = earlier.get_trials()
+    # a wider space holds the earlier one; the enqueued width is new (an enqueued config equal to a
+    # copied trial would reuse its value instead of training again: kopt.tune.dedup)
     summary, study, _ = tune_here(
         tmp_path,
         monkeypatch,
-        *space,
+        "tuner=random",
+        "search.model.width=choice(4, 8, 16)",
+        "pruner=none",
         "tuner.n_trials=1",
         "tuner.warm_start=runs/tune/a",
-        "tuner.enqueue=[{model.width:8}]",
+        "tuner.enqueue=[{model.width:16}]",
     )
     trials = study.get_trials()
     assert len(trials) == 3 and summary["counts"]["COMPLETE"] == 3  # 2 copied + n_trials=1 new
     copied = [t for t in trials if "warm_start_from" in t.user_attrs]
     assert [(t.params, t.values) for t in copied] == [(t.params, t.values) for t in old]
-    assert trials[2].params == {"model.width": 8} and "warm_start_from" not in trials[2].user_attrs
+    assert trials[2].params == {"model.width": 16} and "warm_start_from" not in trials[2].user_attrs
     with pytest.raises(KoptError, match=r"optimizer\.lr \(only in this one\)"):
         tune_here(
             tmp_path,

@@ -53,6 +53,11 @@ class TrainerConfig:
         spe = self.steps_per_execution  # `auto`, or an int (Hydra gives 16 as an int, "16" when quoted)
         if spe != "auto" and (isinstance(spe, bool) or not str(spe).isdigit() or int(spe) < 1):
             raise KoptError(f"{prefix}.steps_per_execution={spe!r} is out of range; allowed: auto or an integer >= 1")
+        if spe not in ("auto", 1, "1") and self.strategy == "multi_worker":
+            raise KoptError(
+                f"{prefix}.steps_per_execution={spe} with {prefix}.strategy=multi_worker: Keras' multi-step loop fails "
+                "over a multi-worker iterator; allowed: auto (one batch per call there) or 1"
+            )
 
         if self.protocol == "fixed" and self.early_stopping.enabled:
             raise KoptError(

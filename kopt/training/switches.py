@@ -76,7 +76,11 @@ def steps_per_execution(tr, params: int, steps: int) -> int:
     """``trainer.steps_per_execution`` for a fold of ``steps`` batches per epoch: the largest divisor
     of ``steps`` not above the request (``auto``: 16 below 1M parameters, 4 below 10M, else 1)."""
     value = tr.get("steps_per_execution", "auto")
-    if value in (None, "auto"):
+    if tr.get("strategy") == "multi_worker":
+        # Keras 3's multi-step loop over a multi-worker iterator fails ("You must feed a value for
+        # placeholder tensor ... multi_step_on_iterator"): one batch per call there
+        cap = 1
+    elif value in (None, "auto"):
         cap = next((n for limit, n in AUTO_CAPS if params < limit), 1)
     else:
         cap = int(value)
