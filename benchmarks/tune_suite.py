@@ -352,7 +352,12 @@ def main() -> None:
     args = p.parse_args()
     if args.merge:  # results of separate runs (or the .partial.json of a run stopped early: its finished rounds)
         docs = [json.loads(path.read_text()) for path in args.merge]
-        rounds = {task: rs for d in docs for task, rs in d.get("rounds", d).items() if rs}
+        rounds: dict[str, list] = {}  # a task's rounds from every document (a later one wins for a seed)
+        for d in docs:
+            for task, rs in d.get("rounds", d).items():
+                merged = {r["seed"]: r for r in rounds.get(task, []) + list(rs or [])}
+                rounds[task] = [merged[seed] for seed in sorted(merged)]
+        rounds = {task: rs for task, rs in rounds.items() if rs}
         full = [d for d in docs if "rounds" in d]
         env = full[0]["environment"] if full else {"loadavg_at_start": list(__import__("os").getloadavg())}
         trials = full[0]["trials"] if full else (args.trials or 8)
