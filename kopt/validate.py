@@ -117,6 +117,16 @@ def validate_group(cfg: DictConfig, group: str) -> object:
     return obj
 
 
+def _validated(cfg: DictConfig, group: str, cache: dict | None) -> object:
+    if cache is None:
+        return validate_group(cfg, group)
+    node = cfg.get(group)
+    key = (group, repr(OmegaConf.to_container(node, resolve=True)) if node is not None else None)
+    if key not in cache:
+        cache[key] = validate_group(cfg, group)
+    return cache[key]
+
+
 def typed_option(group: str, node) -> object:
     """The typed, validated config of one group's node (a typed config passes through): what the
     builders receive, so they neither re-cast nor re-check a field."""
@@ -143,8 +153,11 @@ def check_top_level_keys(cfg: DictConfig, root_schema) -> None:
             raise KoptError(f"{key}: unknown key; allowed at the top level: {', '.join(allowed)}")
 
 
-def validate_train(cfg: DictConfig) -> None:
-    typed = {group: validate_group(cfg, group) for group in TRAIN_GROUPS}
+def validate_train(cfg: DictConfig, cache: dict | None = None) -> None:
+    """Every train group against its schema, then the checks across groups. ``cache`` (a dict the
+    caller keeps) skips the schema check of a group node already checked: kopt tune probes each
+    searched value in a copy of one config, where all groups but one are unchanged."""
+    typed = {group: _validated(cfg, group, cache) for group in TRAIN_GROUPS}
     from kopt.schemas.augment import check_augment_fits_dataset
     from kopt.schemas.model import check_model_fits_dataset, check_model_fits_memory
 

@@ -73,11 +73,11 @@ def _check_target(param: Param | Fixed, base: dict, where: str) -> None:
         raise KoptError(f"search.{param.name}: {param.target} is a section, not a value; search its keys")
 
 
-def _probe(param: Param | Fixed, value: Any, base: dict, where: str) -> None:
+def _probe(param: Param | Fixed, value: Any, base: dict, where: str, cache: dict | None = None) -> None:
     cfg = OmegaConf.create(copy.deepcopy(base))
     OmegaConf.update(cfg, param.target, value, merge=False)
     try:
-        validate_train(cfg)
+        validate_train(cfg, cache)
     except KoptError as exc:
         expr = param.dist.expr if isinstance(param, Param) else repr(param.value)
         hint = ""
@@ -89,6 +89,7 @@ def _probe(param: Param | Fixed, value: Any, base: dict, where: str) -> None:
 def check_space(space: SearchSpace, bases: dict[str, dict]) -> None:
     """Every key names an existing config value, and every bound/choice passes the schemas."""
     combos = {key: dict(p.split("=") for p in key.split(",")) if key else {} for key in bases}
+    cache: dict = {}  # the groups a probe leaves unchanged are checked once
     for item in [*space.fixed, *space.params]:
         if isinstance(item, Param) and item.group_choice:
             continue
@@ -99,7 +100,7 @@ def check_space(space: SearchSpace, bases: dict[str, dict]) -> None:
             _check_target(item, base, where)
             values = item.dist.probes() if isinstance(item, Param) else [item.value]
             for value in values:
-                _probe(item, value, base, where)
+                _probe(item, value, base, where, cache)
 
 
 def require_module(module: str, message: str) -> None:
