@@ -122,3 +122,28 @@ def train_table(summary: dict) -> Table:
     if m.get("test_accuracy_tta") is not None:  # trainer.tta
         table.caption += f"  ·  test_acc with TTA {fmt(m['test_accuracy_tta'])}"
     return table
+
+
+def progress_bar(*extra_columns, **kwargs):
+    """kopt's progress bar (a run's epochs, a study's trials): description, bar, n/total, the task's
+    ``stats`` field, elapsed, eta, then ``extra_columns``; ``kwargs`` go to rich's Progress."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        *(TextColumn(column) for column in extra_columns),
+        **kwargs,
+    )

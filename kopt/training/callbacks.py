@@ -8,7 +8,7 @@ import time
 import keras
 import numpy as np
 
-from kopt.console import console, eta, is_tty, log_lines
+from kopt.console import console, eta, is_tty, log_lines, progress_bar
 from kopt.optim import current_lr
 from kopt.rundir import MetricsWriter
 
@@ -108,26 +108,7 @@ class RichProgress(LineProgress):
     async_safe = True  # rich's Progress is thread-safe: Keras may call the batch hook off-thread
 
     def on_train_begin(self, logs=None):
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[stats]}"),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[run_eta]}"),
-            console=console,
-        )
+        self.progress = progress_bar("{task.fields[run_eta]}", console=console)
         self.progress.start()
 
     def on_epoch_begin(self, epoch, logs=None):

@@ -65,25 +65,10 @@ class TuneUI:
             )
         if self.tty:
             from rich.live import Live
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
 
-            self.progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[stats]}"),
-                TimeElapsedColumn(),
-                TextColumn("eta"),
-                TimeRemainingColumn(),
-                console=console,
-            )
+            from kopt.console import progress_bar
+
+            self.progress = progress_bar(console=console)
             self.trials_task = self.progress.add_task("trials", total=plan.n_trials, completed=done, stats="")
             self.epochs_task = self.progress.add_task("epochs", total=1, completed=0, stats="", visible=False)
             self.live = Live(self._renderable(), console=console, refresh_per_second=4, transient=False)
