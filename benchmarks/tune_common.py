@@ -83,3 +83,34 @@ def md_table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def keras_tuner_tracker():
+    """A Keras callback class for a KerasTuner search: counts the epochs trained (``Track.epochs``) and
+    keeps the anytime curve (``Track.curve``: seconds since ``Track.start``, best val accuracy so far)
+    from each trial's best epoch. Set ``Track.start = time.time()`` just before ``tuner.search``."""
+    import time
+
+    import keras
+
+    class Track(keras.callbacks.Callback):
+        epochs = 0
+        start = time.time()
+        curve: list[tuple[float, float]] = []
+
+        def on_train_begin(self, logs=None):
+            self.best = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            Track.epochs += 1
+            value = (logs or {}).get("val_accuracy")
+            if value is not None:
+                self.best = value if self.best is None else max(self.best, value)
+
+        def on_train_end(self, logs=None):
+            if self.best is not None:
+                prev = Track.curve[-1][1] if Track.curve else 0.0
+                Track.curve.append((time.time() - Track.start, max(prev, float(self.best))))
+
+    Track.curve = []  # one list per search
+    return Track

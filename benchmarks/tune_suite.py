@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 from common import RESULTS, parser, target, write_result
-from tune_common import environment, md_table, plan_study, study_curve, time_to_reach
+from tune_common import environment, keras_tuner_tracker, md_table, plan_study, study_curve, time_to_reach
 
 F = "float"
 TASKS = {
@@ -252,31 +252,14 @@ def run_kerastuner(
                 params[key] = hp.Float(key, args[0], args[1], sampling="log" if args[2] else "linear")
         return build(arrays, params, epochs, steps)
 
-    curve: list[tuple[float, float]] = []
-    counter = {"epochs": 0}
-    t0 = time.time()
-
-    class Track(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.best = None
-
-        def on_epoch_end(self, epoch, logs=None):
-            counter["epochs"] += 1
-            value = (logs or {}).get("val_accuracy")
-            if value is not None:
-                self.best = value if self.best is None else max(self.best, value)
-
-        def on_train_end(self, logs=None):
-            if self.best is not None:
-                prev = curve[-1][1] if curve else 0.0
-                curve.append((time.time() - t0, max(prev, float(self.best))))
+    Track = keras_tuner_tracker()
 
     common = dict(objective="val_accuracy", seed=seed, directory=str(workdir / "kt"), project_name=name, overwrite=True)
     if kind == "bayes":
         tuner = kt.BayesianOptimization(hypermodel, max_trials=trials, **common)
     else:
         tuner = kt.Hyperband(hypermodel, max_epochs=epochs, factor=3, **common)
-    t0 = time.time()
+    t0 = Track.start = time.time()
     tuner.search(
         x_tr, y_tr, validation_data=(x_va, y_va), epochs=epochs, batch_size=batch, callbacks=[Track()], verbose=0
     )
@@ -288,9 +271,9 @@ def run_kerastuner(
         "best_params": dict(best.hyperparameters.values),
         "trials": len(tuner.oracle.trials),
         "pruned": None,
-        "epochs": counter["epochs"],
+        "epochs": Track.epochs,
         "wall_s": wall,
-        "curve": curve,
+        "curve": Track.curve,
     }
 
 

@@ -27,7 +27,16 @@ import time
 from pathlib import Path
 
 from common import parser, target, write_result
-from tune_common import cnn_config, environment, md_table, plan_study, rss_mib, study_curve, time_to_reach
+from tune_common import (
+    cnn_config,
+    environment,
+    keras_tuner_tracker,
+    md_table,
+    plan_study,
+    rss_mib,
+    study_curve,
+    time_to_reach,
+)
 
 SEARCH = [
     "search.model.width=choice(8, 16, 32)",
@@ -118,32 +127,13 @@ def hypermodel(shape, classes):
 
 
 def run_kerastuner(name: str, kind: str, trials: int, epochs: int, seed: int, workdir: Path, arrays) -> dict:
-    import keras
     import keras_tuner as kt
 
     x_tr, y_tr, x_va, y_va, shape, classes = arrays
 
     build = hypermodel(shape, classes)
 
-    t0 = time.time()
-    curve: list[tuple[float, float]] = []
-
-    class Track(keras.callbacks.Callback):
-        epochs = 0
-
-        def on_train_begin(self, logs=None):
-            self.best = None
-
-        def on_epoch_end(self, epoch, logs=None):
-            Track.epochs += 1
-            value = (logs or {}).get("val_accuracy")
-            if value is not None:
-                self.best = value if self.best is None else max(self.best, value)
-
-        def on_train_end(self, logs=None):
-            if self.best is not None:
-                prev = curve[-1][1] if curve else 0.0
-                curve.append((time.time() - t0, max(prev, float(self.best))))
+    Track = keras_tuner_tracker()
 
     common = dict(objective="val_accuracy", seed=seed, directory=str(workdir / "kt"), project_name=name, overwrite=True)
     if kind == "random":
@@ -153,7 +143,7 @@ def run_kerastuner(name: str, kind: str, trials: int, epochs: int, seed: int, wo
     else:
         tuner = kt.Hyperband(build, max_epochs=epochs, factor=3, **common)
     rss0 = rss_mib()
-    t0 = time.time()
+    t0 = Track.start = time.time()
     tuner.search(x_tr, y_tr, validation_data=(x_va, y_va), epochs=epochs, batch_size=64, callbacks=[Track()], verbose=0)
     wall = time.time() - t0
     best = tuner.oracle.get_best_trials(1)[0].score
@@ -166,7 +156,7 @@ def run_kerastuner(name: str, kind: str, trials: int, epochs: int, seed: int, wo
         "wall_s": wall,
         "rss_before_mib": rss0,
         "rss_after_mib": rss_mib(),
-        "curve": curve,
+        "curve": Track.curve,
     }
 
 
