@@ -144,22 +144,28 @@ def test_resume_of_a_completed_run_changes_nothing(reference, tmp_path):
     assert json.loads((run / "summary.json").read_text())["status"] == "completed"
 
 
-def test_augmented_run_resumes_exactly(tmp_path):
-    """Augmentation seeds come from (seed, pass, batch): a resumed mixup run equals an uninterrupted one."""
-    config = [*SLOW, "augment=mixup", "trainer.epochs=4", "seed=2"]
+def interrupted_and_resumed(config: list[str], tmp_path, fault: str):
+    """An uninterrupted run of ``config``, and one stopped by SIGTERM at a seeded epoch then resumed
+    with ``resume=last``; asserts the resumed one equals the reference. Returns (reference, resumed)."""
     ref_dir = tmp_path / "reference"
     ref_dir.mkdir()
     proc = run_kopt("train", *config, cwd=ref_dir)
     assert proc.returncode == 0, proc.stderr[-3000:]
     reference = only_run_dir(ref_dir)
     proc = start_kopt("train", *config, cwd=tmp_path)
-    run = wait_for_rows(proc, "runs/train/*/metrics.jsonl", tmp_path, fault_rng("augment").randint(1, 2)).parent
+    run = wait_for_rows(proc, "runs/train/*/metrics.jsonl", tmp_path, fault_rng(fault).randint(1, 2)).parent
     interrupt(proc, signal.SIGTERM)
     proc = run_kopt("train", "resume=last", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "resuming after epoch" in proc.stdout
     assert_same_metrics(read_summary(run)["metrics"], read_summary(reference)["metrics"])
     assert_close_rows(metric_rows(run / "metrics.jsonl"), metric_rows(reference / "metrics.jsonl"))
+    return reference, run
+
+
+def test_augmented_run_resumes_exactly(tmp_path):
+    """Augmentation seeds come from (seed, pass, batch): a resumed mixup run equals an uninterrupted one."""
+    interrupted_and_resumed([*SLOW, "augment=mixup", "trainer.epochs=4", "seed=2"], tmp_path, "augment")
 
 
 # every training switch on (trainer.steps_per_execution is `auto` in every test here: 16 of 160 batches)
@@ -174,20 +180,7 @@ SWITCHES = [
 def test_run_with_every_switch_on_resumes_exactly(tmp_path):
     """Gradient accumulators, the weight average and several steps per execution live in the
     optimizer and the batch stream: a resumed run with all of them equals an uninterrupted one."""
-    config = [*SLOW, *SWITCHES, "trainer.epochs=4", "seed=4"]
-    ref_dir = tmp_path / "reference"
-    ref_dir.mkdir()
-    proc = run_kopt("train", *config, cwd=ref_dir)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    reference = only_run_dir(ref_dir)
+    reference, run = interrupted_and_resumed([*SLOW, *SWITCHES, "trainer.epochs=4", "seed=4"], tmp_path, "switches")
     assert read_summary(reference)["steps_per_execution"] == 16
-    proc = start_kopt("train", *config, cwd=tmp_path)
-    run = wait_for_rows(proc, "runs/train/*/metrics.jsonl", tmp_path, fault_rng("switches").randint(1, 2)).parent
-    interrupt(proc, signal.SIGTERM)
-    proc = run_kopt("train", "resume=last", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "resuming after epoch" in proc.stdout
-    assert_same_metrics(read_summary(run)["metrics"], read_summary(reference)["metrics"])
-    assert_close_rows(metric_rows(run / "metrics.jsonl"), metric_rows(reference / "metrics.jsonl"))
     with np.load(run / "predictions.npz") as got, np.load(reference / "predictions.npz") as want:
         np.testing.assert_allclose(got["probs"], want["probs"], atol=1e-6)
