@@ -60,6 +60,9 @@ def import_tensorflow(verbose: bool = False, backend: str | None = None):
         with stderr_to_buffer():
             import keras  # noqa: F401
             import tensorflow as tf
+
+            if first:  # the platform probe (cuInit on a machine without a GPU) logs here, not mid-run
+                tf.config.list_physical_devices()
     if first:
         # TensorFlow's modules are ~400k objects that live as long as the process. Every full
         # collection (clear_session() runs one after each fold) would walk them all, ~0.2-0.5 s
