@@ -254,3 +254,31 @@ def test_several_steps_per_execution_are_refused_with_multi_worker_and_auto_take
     single = {"steps_per_execution": "auto", "strategy": "default"}
     assert steps_per_execution(single, 10_000, 48) == 16
     assert steps_per_execution({**single, "strategy": "multi_worker"}, 10_000, 48) == 1
+
+
+@pytest.mark.parametrize("spe", ["1", "auto"])
+def test_each_fold_traces_the_train_step_once(tmp_path, monkeypatch, spe):
+    """Keras' TensorFlow trainer builds the optimizer and metric variables inside the first train
+    step's trace, and a tf.function that creates variables is traced twice: the first epoch of every
+    run and every trial paid for two traces of the whole train step. kopt builds them first."""
+    import keras
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    from kopt.compose import compose_and_validate
+    from kopt.training.run import run_train
+    from kopt.validate import validate_train
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the double trace is the TensorFlow trainer's")
+    traces = []
+    original = TensorFlowTrainer.train_step
+
+    def counting(self, data):  # Python runs once per trace, never per step
+        traces.append(self.name)
+        return original(self, data)
+
+    monkeypatch.setattr(TensorFlowTrainer, "train_step", counting)
+    overrides = [*TINY, "split=kfold", "split.k=2", f"trainer.steps_per_execution={spe}", "trainer.checkpoint=false"]
+    cfg = compose_and_validate(overrides, "config", validators=[validate_train])[1][0]
+    assert run_train(cfg, tmp_path / "run", quiet=True)["status"] == "completed"
+    assert len(traces) == 2, traces  # two folds, one trace each
