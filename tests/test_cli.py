@@ -147,3 +147,67 @@ def test_user_config_dir_adds_options(tmp_path):
     proc = run_kopt("train", "--config-dir", str(tmp_path / "mine"), "model=tiny", "--cfg", "job", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "width: 3" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--cfg", "job"],
+        ["train", "-c", "job", "model=cnn", "optimizer=sgd", "split=kfold", "split.k=3"],
+        ["train", "--cfg", "job", "--config-dir", "{mine}", "model=tiny"],
+        ["tune", "--cfg", "job"],
+        ["tune", "--cfg", "job", "search=cnn_digits", "tuner.study_name=s1", "tuner.n_trials=7"],
+        ["tune", "--cfg", "job", "model=mlp", "search.optimizer.lr=tag(log, interval(1e-4, 1e-1))"],
+    ],
+)
+def test_cfg_job_prints_what_hydra_prints(argv, tmp_path, monkeypatch, capsys):
+    """kopt prints `--cfg job` from the config it composed and validated, without Hydra composing the
+    job again; the text is Hydra's own, byte for byte (Hydra's app on the same command line, with
+    the search preset and the study name kopt tune pins)."""
+    import yaml
+
+    from kopt.cli import main
+    from kopt.commands.tune import quote_search_overrides
+    from kopt.hydra_app import run_hydra_app
+
+    (tmp_path / "mine" / "model").mkdir(parents=True)
+    (tmp_path / "mine" / "model" / "tiny.yaml").write_text("name: mlp\nwidth: 3\ndepth: 1\n")
+    argv = [a.format(mine=tmp_path / "mine") for a in argv]
+    monkeypatch.chdir(tmp_path)
+    main(argv)
+    printed = capsys.readouterr().out
+    job = yaml.safe_load(printed)
+    pins = []
+    if argv[0] == "tune":
+        pins = [f"tuner.study_name={job['tuner']['study_name']}"]
+        if not any(a.startswith("search") for a in argv):
+            pins.append("search=cnn_digits")
+    hydra_argv = quote_search_overrides([*argv[1:], *pins])  # (as kopt tune hands them to Hydra)
+    run_hydra_app(lambda cfg: None, hydra_argv, "tune" if argv[0] == "tune" else "config", "kopt")
+    assert printed == capsys.readouterr().out
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, compositions",
+    [(["train", "--cfg", "job"], 1), (["tune", "--cfg", "job", "search=cnn_digits"], 1), (["tune", "--cfg", "job"], 2)],
+)
+def test_cfg_job_composes_each_config_once(argv, compositions, tmp_path, monkeypatch, capsys):
+    """Start-up time (issue 21): `--cfg job` composed the job twice, once to validate it and once
+    more in Hydra's app to print it (plain `kopt tune` composes the model's search preset too)."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    from kopt.cli import main
+
+    calls = []
+    original = ConfigLoaderImpl.load_configuration
+
+    def counting(self, *args, **kwargs):
+        calls.append(kwargs.get("config_name", args[0] if args else None))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ConfigLoaderImpl, "load_configuration", counting)
+    monkeypatch.chdir(tmp_path)
+    main(argv)
+    assert "model:" in capsys.readouterr().out
+    assert len(calls) == compositions, calls

@@ -7,7 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from kopt.compose import compose_and_validate, split_argv
+from kopt.compose import compose_and_validate, print_job_config, split_argv
 from kopt.errors import KoptError, RunFailed, fail
 from kopt.hydra_app import run_hydra_app
 from kopt.training.distribute import scratch_run_dir
@@ -99,6 +99,8 @@ def main(argv: list[str]) -> None:
     given = split_argv(argv)
     sweep.check_launcher(given.overrides, given.multirun and not given.print_only)
     line, cfgs = compose_and_validate(argv, "config", validators=[validate_train])
+    if print_job_config(line, cfgs[0] if cfgs else None):
+        return
     if not line.print_only:
         from kopt import resume
 

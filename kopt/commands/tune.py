@@ -13,7 +13,7 @@ from pathlib import Path
 
 from omegaconf import open_dict
 
-from kopt.compose import compose_and_validate, compose_option, search_dirs, split_argv
+from kopt.compose import compose_and_validate, compose_option, print_job_config, search_dirs, split_argv
 from kopt.errors import KoptError, RunFailed
 from kopt.hydra_app import run_hydra_app
 from kopt.tune.space import GROUPS
@@ -139,6 +139,10 @@ def main(argv: list[str]) -> None:
         check_resume(plan, storage_spec(plan.tuner.get("storage"), study_dir), study_dir)
         # the study name may come from ${now:...}: pin it, so the Hydra run dir matches the plan
         argv = pin_override(argv, line.overrides, f"tuner.study_name={plan.study_name}")
+        with open_dict(cfgs[0]):  # (what Hydra would print with that pin)
+            cfgs[0].tuner.study_name = plan.study_name
+        if print_job_config(line, cfgs[0]):
+            return
     # tune.log on a full disk: one error line at the end, not a "--- Logging error ---" page per record
     raise_exceptions, logging.raiseExceptions = logging.raiseExceptions, False
     try:
