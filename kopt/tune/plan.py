@@ -73,8 +73,13 @@ def _check_target(param: Param | Fixed, base: dict, where: str) -> None:
         raise KoptError(f"search.{param.name}: {param.target} is a section, not a value; search its keys")
 
 
-def _probe(param: Param | Fixed, value: Any, base: dict, where: str, cache: dict | None = None) -> None:
-    cfg = OmegaConf.create(copy.deepcopy(base))
+def _probe(param: Param | Fixed, value: Any, cfg, base: dict, where: str, cache: dict | None = None) -> None:
+    """Validate ``cfg`` (the config of ``base``) with ``value`` at the param's key, then put back the
+    value of ``base`` there (as written: an interpolation stays one). One config per base serves
+    every probe: creating a whole OmegaConf config per probe was most of ``kopt tune``'s start-up."""
+    raw: Any = base
+    for part in param.target.split("."):
+        raw = raw[part]
     OmegaConf.update(cfg, param.target, value, merge=False)
     try:
         validate_train(cfg, cache)
@@ -84,12 +89,15 @@ def _probe(param: Param | Fixed, value: Any, base: dict, where: str, cache: dict
         if "integer" in str(exc).lower() and isinstance(param, Param) and param.dist.kind == "float":
             hint = f"; write int({expr}) for an integer key"
         raise KoptError(f"search.{param.name}={expr}{where}: {exc}{hint}") from None
+    finally:
+        OmegaConf.update(cfg, param.target, copy.deepcopy(raw), merge=False)
 
 
 def check_space(space: SearchSpace, bases: dict[str, dict]) -> None:
     """Every key names an existing config value, and every bound/choice passes the schemas."""
     combos = {key: dict(p.split("=") for p in key.split(",")) if key else {} for key in bases}
     cache: dict = {}  # the groups a probe leaves unchanged are checked once
+    cfgs = {key: OmegaConf.create(copy.deepcopy(base)) for key, base in bases.items()}
     for item in [*space.fixed, *space.params]:
         if isinstance(item, Param) and item.group_choice:
             continue
@@ -100,7 +108,7 @@ def check_space(space: SearchSpace, bases: dict[str, dict]) -> None:
             _check_target(item, base, where)
             values = item.dist.probes() if isinstance(item, Param) else [item.value]
             for value in values:
-                _probe(item, value, base, where, cache)
+                _probe(item, value, cfgs[key], base, where, cache)
 
 
 def require_module(module: str, message: str) -> None:
