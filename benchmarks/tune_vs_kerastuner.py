@@ -45,7 +45,9 @@ SEARCH = [
 ]
 
 
-def run_kopt(name: str, pruner: str, trials: int, epochs: int, seed: int, workdir: Path) -> dict:
+def run_kopt(
+    name: str, pruner: str, trials: int, epochs: int, seed: int, workdir: Path, tuner: str = "bayes", extra=()
+) -> dict:
     import optuna
 
     from kopt.tune.run import run_study
@@ -58,7 +60,7 @@ def run_kopt(name: str, pruner: str, trials: int, epochs: int, seed: int, workdi
             "model=cnn",
             f"trainer.epochs={epochs}",
             "trainer.batch_size=64",
-            "tuner=bayes",
+            f"tuner={tuner}",
             f"tuner.n_trials={trials}",
             f"tuner.study_name={name}",
             f"seed={seed}",
@@ -66,6 +68,7 @@ def run_kopt(name: str, pruner: str, trials: int, epochs: int, seed: int, workdi
             "tuner.retrain_best=false",
             "tuner.plots=false",
             *SEARCH,
+            *extra,
         ],
     )
     study_dir = workdir / "runs" / "tune" / name
@@ -113,7 +116,7 @@ def hypermodel(shape, classes):
     def build(hp):
         cfg = cnn_config(width=int(hp.Choice("width", [8, 16, 32])))
         reg = OmegaConf.create(
-            {"l1": 0.0, "l2": 0.0, "dropout": float(hp.Float("dropout", 0.0, 0.5)), "batchnorm": True}
+            {"name": "none", "l1": 0.0, "l2": 0.0, "dropout": float(hp.Float("dropout", 0.0, 0.5)), "batchnorm": True}
         )
         model = build_model(cfg, reg, shape, classes)
         model.compile(

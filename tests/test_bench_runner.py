@@ -145,3 +145,19 @@ def test_the_pipeline_benchmark_trains_through_the_pipeline_training_uses():
     assert "train_stream" in bench and "train_stream" in training
     assert "make_dataset" not in bench
     assert not {"training", "augment"} & set(inspect.signature(pipeline.make_dataset).parameters)  # evaluation only
+
+
+def test_the_kerastuner_hypermodel_builds_kopts_cnn():
+    """tune_vs_kerastuner, tiny_trials and trial_memory build KerasTuner's trials with kopt's own
+    builder; a regularizer node without its name stopped all three (found when tiny_trials.py ran)."""
+    from tune_vs_kerastuner import hypermodel
+
+    class FixedHyperParameters:  # KerasTuner's hp interface: the first choice, the low end
+        def Choice(self, name, values):
+            return values[0]
+
+        def Float(self, name, low, high, sampling=None):
+            return low
+
+    model = hypermodel((8, 8, 1), 10)(FixedHyperParameters())
+    assert model.output_shape == (None, 10) and model.optimizer is not None
