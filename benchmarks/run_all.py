@@ -26,6 +26,7 @@ SCRIPTS = [
     ("pipeline_throughput.py", "P2 input pipeline with augmentation"),
     ("tune_vs_kerastuner.py", "P3 tuning against KerasTuner"),
     ("tune_suite.py", "P3 tuning benchmark suite: kopt's default (tuner=auto) on four tasks"),
+    ("tiny_trials.py", "P3 tiny-trial throughput against KerasTuner"),
     ("trial_memory.py", "P4 memory per trial"),
     ("workers.py", "P6 parallel workers"),
     ("resume_overhead.py", "Per-epoch checkpoint cost (resume)"),
