@@ -87,6 +87,40 @@ def test_a_resumed_run_keeps_a_new_per_fold_metric(tmp_path, monkeypatch):
     assert on_disk["folds"][0]["test_top2_accuracy"] == kept
 
 
+def test_a_run_interrupted_after_its_last_fold_keeps_its_steps_per_execution(tmp_path, monkeypatch):
+    """Every fold finished, then the run stopped before its summary was completed: the resume trains
+    nothing, and summary.json still says how the folds were trained (issue 21 records the
+    steps_per_execution that auto chose; the resume dropped it)."""
+    from kopt.compose import compose_and_validate
+    from kopt.errors import Interrupted
+    from kopt.training import run as run_module
+    from kopt.validate import validate_train
+
+    original, calls = run_module._finish, []
+
+    def stop_once(ctx):
+        calls.append(1)
+        if len(calls) == 1:
+            raise Interrupted(15)
+        return original(ctx)
+
+    monkeypatch.setattr(run_module, "_finish", stop_once)
+    cfg = compose_and_validate(
+        [*TINY, "split=kfold", "split.k=2", "trainer.epochs=1"], "config", validators=[validate_train]
+    )[1][0]
+    run = tmp_path / "run"
+    with pytest.raises(Interrupted):
+        run_module.run_train(cfg, run, quiet=True)
+    first = json.loads((run / "summary.json").read_text())
+    assert first["status"] == "interrupted" and len(first["folds"]) == 2
+    assert first["steps_per_execution"] >= 1
+
+    summary = run_module.run_train(cfg, run, quiet=True, resume=True)
+    assert summary["status"] == "completed" and summary["resumes"] == 1
+    assert summary["steps_per_execution"] == first["steps_per_execution"]
+    assert json.loads((run / "summary.json").read_text())["steps_per_execution"] == first["steps_per_execution"]
+
+
 def _write(run, **raw):
     run.mkdir(parents=True, exist_ok=True)
     (run / "summary.json").write_text(json.dumps(raw))

@@ -96,11 +96,13 @@ class RunState:
 
 
 def _continue_from(state: RunState, previous: dict) -> None:
-    """A resumed run keeps its start time, its total training time and counts its resumes."""
+    """A resumed run keeps its start time, its total training time, how its folds were trained (a
+    resume that only restores finished folds trains none to say it again) and counts its resumes."""
     state.started -= float(previous.get("duration_s") or 0.0)
     state.params = int(previous.get("params") or 0)
-    if previous.get("started_at"):
-        state.extra["started_at"] = previous["started_at"]
+    for key in ("started_at", "steps_per_execution"):
+        if previous.get(key):
+            state.extra[key] = previous[key]
     state.extra["resumes"] = int(previous.get("resumes") or 0) + 1
 
 
