@@ -139,6 +139,16 @@ def study_trial(node: DictConfig | None, study_name: str, trial: int, role: str 
         _TRIAL.reset(token)
 
 
+def interrupt_study(node: DictConfig | None, study_name: str) -> None:
+    """The study's parent run when Ctrl-C or SIGTERM stops the study: KILLED, as the interrupted
+    trial's own run (left RUNNING, MLflow's UI would show it running for ever). Running the same
+    command again reopens it (:func:`study_run` with ``reopen``)."""
+    if node is None or node.get("name") != "mlflow":
+        return
+    client, _ = mlflow_client(node)
+    client.set_terminated(study_run(node, study_name), "KILLED")
+
+
 def finish_study(node: DictConfig | None, summary: dict, best_dir: Path | None) -> None:
     """The study's parent run at the end: best value, best parameters (tags: they change as the
     study goes on), the retrain's test metrics, the best model in the Keras flavour."""

@@ -60,3 +60,69 @@ def test_a_study_is_a_parent_run_with_nested_trials_and_its_best_model(tmp_path,
         assert not [k for k, v in {**run.data.params, **run.data.tags}.items() if v == "None"], run.info.run_name
     assert "optimizer.clipnorm" not in children[0].data.params and children[0].data.params["model.width"] == "16"
     assert not list(tmp_path.glob("*.db"))  # the file store given, nothing else
+
+
+def test_an_interrupted_study_ends_its_parent_run_killed_and_a_rerun_finishes_it(tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM during a study: the trial's run ends KILLED, and so must the study's parent
+    run (it stayed RUNNING for ever in MLflow's UI); running the same command again reopens it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pytest.importorskip("mlflow", reason="logger=mlflow needs the mlflow extra")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    from conftest import kopt_env
+    from mlflow.tracking import MlflowClient
+
+    store = (tmp_path / "store").as_uri()
+    args = [
+        "tune",
+        *TINY,
+        "trainer.epochs=6",  # 250 batches an epoch: the signal lands in the trial, the rerun is short
+        "dataset.size=2000",
+        "trainer.batch_size=8",
+        "tuner=random",
+        "pruner=none",
+        "tuner.n_trials=1",
+        "tuner.study_name=cut",
+        "tuner.retrain_best=false",
+        "tuner.plots=false",
+        "search.optimizer.lr=tag(log, interval(1e-3, 1e-2))",
+        "logger=mlflow",
+        f"logger.tracking_uri={store}",
+        "logger.experiment=tune",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kopt", *args],
+        cwd=tmp_path,
+        env=kopt_env({"MLFLOW_ALLOW_FILE_STORE": "true"}),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    metrics = tmp_path / "runs" / "tune" / "cut" / "trials" / "0" / "metrics.jsonl"
+    deadline = time.time() + 300
+    while not (metrics.is_file() and metrics.read_text().strip()) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGTERM, out[-2000:] + err[-2000:]
+
+    client = MlflowClient(tracking_uri=store)
+    experiment = client.get_experiment_by_name("tune").experiment_id
+
+    def statuses() -> dict[str, list[str]]:
+        by_role: dict[str, list[str]] = {}
+        for run in client.search_runs([experiment]):
+            by_role.setdefault(run.data.tags.get("kopt.role", "?"), []).append(run.info.status)
+        return by_role
+
+    assert statuses() == {"study": ["KILLED"], "trial": ["KILLED"]}
+
+    proc = run_kopt(*args, cwd=tmp_path)  # the same command resumes the study
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    found = statuses()
+    assert found["study"] == ["FINISHED"] and sorted(found["trial"]) == ["FINISHED", "KILLED"], found

@@ -68,6 +68,15 @@ def _finish_mlflow(logger, summary: dict, study_dir: Path) -> None:
         console.print(f"kopt: warning: MLflow logging after the study failed: {type(exc).__name__}: {exc}")
 
 
+def _interrupt_mlflow(logger, study_name: str) -> None:
+    from kopt.mlflow_study import interrupt_study
+
+    try:
+        interrupt_study(logger, study_name)
+    except Exception as exc:  # the study itself is saved; MLflow only loses its end status
+        console.print(f"kopt: warning: MLflow: marking the study's run KILLED failed: {type(exc).__name__}: {exc}")
+
+
 def run_study(plan: TunePlan, study_dir: Path) -> dict:
     """Raises RunFailed when no trial completed or tuner.max_failures stopped the search (after
     writing the reports), Interrupted on Ctrl-C/SIGTERM."""
@@ -113,6 +122,8 @@ def run_study(plan: TunePlan, study_dir: Path) -> dict:
     except KeyboardInterrupt:
         ui.stop()
         progress()
+        if logger is not None:
+            _interrupt_mlflow(logger, plan.study_name)
         raise
     finally:
         ui.stop()
