@@ -179,10 +179,11 @@ def test_constraint_marks_an_oversized_model_infeasible_before_training(tmp_path
     assert reason.startswith("infeasible: params=") and "breaks params<=600" in reason
 
 
-def test_warm_start_copies_trials_and_refuses_an_incompatible_study(tmp_path, monkeypatch):
+def test_warm_start_copies_trials_and_refuses_an_incompatible_study(tmp_path, monkeypatch, capsys):
     space = ["tuner=random", "search.model.width=choice(4, 8)", "pruner=none"]
     _, earlier, _ = tune_here(tmp_path, monkeypatch, *space, "tuner.n_trials=2", name="a")
     old = earlier.get_trials()
+    capsys.readouterr()
     # a wider space holds the earlier one; the enqueued width is new (an enqueued config equal to a
     # copied trial would reuse its value instead of training again: kopt.tune.dedup)
     summary, study, _ = tune_here(
@@ -197,6 +198,8 @@ def test_warm_start_copies_trials_and_refuses_an_incompatible_study(tmp_path, mo
     )
     trials = study.get_trials()
     assert len(trials) == 3 and summary["counts"]["COMPLETE"] == 3  # 2 copied + n_trials=1 new
+    header = capsys.readouterr().out.splitlines()[0]  # a new study (it said "resumed, 2 of 3 done")
+    assert "study s (new, warm-started with 2 trials)" in header and "n_trials=1" in header, header
     copied = [t for t in trials if "warm_start_from" in t.user_attrs]
     assert [(t.params, t.values) for t in copied] == [(t.params, t.values) for t in old]
     assert trials[2].params == {"model.width": 16} and "warm_start_from" not in trials[2].user_attrs

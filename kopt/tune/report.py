@@ -43,6 +43,7 @@ def trial_row(t) -> dict:
         "run_dir": attrs.get("run_dir"),
         "params": dict(t.params),
         "retry_of": (t.system_attrs.get("retry_history") or [attrs.get("retry_of")])[-1],
+        "warm_start_from": attrs.get("warm_start_from"),  # (tuner.warm_start: copied, not trained here)
     }
 
 

@@ -43,12 +43,17 @@ class TuneUI:
     def start(self, rows: list[dict], recovered: tuple[list[int], list[int]] = ([], [])) -> None:
         plan = self.plan
         self.rows = rows
-        done = sum(r["state"] in ("COMPLETE", "PRUNED") for r in rows)
-        status = f"resumed, {done} of {plan.n_trials} done" if rows else "new"
+        # trials copied by tuner.warm_start and enqueued ones still waiting make no study "resumed"
+        own = [r for r in rows if not r.get("warm_start_from")]
+        copied, n_trials = len(rows) - len(own), plan.n_trials - (len(rows) - len(own))
+        done = sum(r["state"] in ("COMPLETE", "PRUNED") for r in own)
+        status = f"resumed, {done} of {n_trials} done" if any(r["state"] != "WAITING" for r in own) else "new"
+        if copied:
+            status += f", warm-started with {copied} trial{'s' if copied > 1 else ''}"
         console.print(
             f"[bold cyan]kopt tune[/]  study [bold]{plan.study_name}[/] ({status})  "
             f"[bold]tuner[/]={plan.tuner_name}  [bold]pruner[/]={plan.pruner_name}  "
-            f"[bold]n_trials[/]={plan.n_trials}  {plan.metric} ({plan.direction})"
+            f"[bold]n_trials[/]={n_trials}  {plan.metric} ({plan.direction})"
         )
         console.print(f"[dim]study dir: {self.study_dir}[/]")
         for line in describe_auto(plan.tuner, plan.pruner):
