@@ -9,6 +9,7 @@ and nothing is written to ``runs/``.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,8 +100,6 @@ def print_job_config(line: CommandLine, cfg: DictConfig | None) -> bool:
     flags = {k: v for k, v in line.flags.items() if k not in ("--config-dir", "-cd", "--config-name", "-cn")}
     if cfg is None or list(flags.items()) not in ([("--cfg", "job")], [("-c", "job")]):
         return False
-    import sys
-
     sys.stdout.write(OmegaConf.to_yaml(cfg))
     sys.stdout.flush()
     return True

@@ -45,7 +45,8 @@ class TuneUI:
         self.rows = rows
         # trials copied by tuner.warm_start and enqueued ones still waiting make no study "resumed"
         own = [r for r in rows if not r.get("warm_start_from")]
-        copied, n_trials = len(rows) - len(own), plan.n_trials - (len(rows) - len(own))
+        copied = len(rows) - len(own)
+        n_trials = plan.n_trials - copied  # (kopt.tune.warmstart counted the copies on top)
         done = sum(r["state"] in ("COMPLETE", "PRUNED") for r in own)
         status = f"resumed, {done} of {n_trials} done" if any(r["state"] != "WAITING" for r in own) else "new"
         if copied:
