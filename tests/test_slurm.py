@@ -202,12 +202,12 @@ def test_workers_as_an_array_job_finish_exactly_n_trials_and_a_cancelled_tasks_t
     assert job.returncode == 0, job.stderr
 
     def a_task_running_a_trial():
-        # a trial with at least 4 of its 6 epochs still to go: SIGTERM travels through slurmctld
-        # and slurmd before it lands, and a trial in its last epoch could finish first (one
-        # clean-clone run saw the victim COMPLETE)
+        # a trial still in its first epoch (its 6 epochs and its test-set evaluation ahead): SIGTERM
+        # travels through slurmctld and slurmd before it lands, and a trial near its end could
+        # finish first (one clean-clone run saw the victim COMPLETE)
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             task = array_task_of((t.user_attrs.get("worker") or {}).get("pid", 0))
-            if task and t.params and len(t.intermediate_values) <= 2:
+            if task and t.params and not t.intermediate_values:
                 return t, task
         return None
 
