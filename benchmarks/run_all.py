@@ -27,6 +27,7 @@ SCRIPTS = [
     ("tune_vs_kerastuner.py", "P3 tuning against KerasTuner"),
     ("tune_suite.py", "P3 tuning benchmark suite: kopt's default (tuner=auto) on four tasks"),
     ("tiny_trials.py", "P3 tiny-trial throughput against KerasTuner"),
+    ("trial_breakdown.py", "P3 where a tiny trial's time goes"),
     ("trial_memory.py", "P4 memory per trial"),
     ("workers.py", "P6 parallel workers"),
     ("resume_overhead.py", "Per-epoch checkpoint cost (resume)"),
