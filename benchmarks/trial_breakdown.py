@@ -22,7 +22,7 @@ from pathlib import Path
 
 from common import parser, target, write_result
 from tune_common import environment, plan_study
-from tune_vs_kerastuner import SEARCH
+from tune_vs_kerastuner import study_overrides
 
 SPENT: collections.Counter = collections.Counter()
 
@@ -77,21 +77,7 @@ def main() -> None:
         install_timers()
         from kopt.tune.run import run_study
 
-        plan = plan_study(
-            workdir,
-            [
-                "dataset=digits",
-                "model=cnn",
-                f"trainer.epochs={epochs}",
-                "trainer.batch_size=64",
-                "tuner=random",
-                f"tuner.n_trials={trials}",
-                "pruner=none",
-                "tuner.retrain_best=false",
-                "tuner.plots=false",
-                *SEARCH,
-            ],
-        )
+        plan = plan_study(workdir, study_overrides("breakdown", "random", "none", trials, epochs))
         start = time.perf_counter()
         run_study(plan, workdir / "study")
         wall = time.perf_counter() - start

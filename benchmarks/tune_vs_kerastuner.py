@@ -45,6 +45,24 @@ SEARCH = [
 ]
 
 
+def study_overrides(name: str, tuner: str, pruner: str, trials: int, epochs: int, seed: int = 0) -> list[str]:
+    """The `kopt tune` overrides of these benchmarks' digits-CNN study on SEARCH."""
+    return [
+        "dataset=digits",
+        "model=cnn",
+        f"trainer.epochs={epochs}",
+        "trainer.batch_size=64",
+        f"tuner={tuner}",
+        f"tuner.n_trials={trials}",
+        f"tuner.study_name={name}",
+        f"seed={seed}",
+        f"pruner={pruner}",
+        "tuner.retrain_best=false",
+        "tuner.plots=false",
+        *SEARCH,
+    ]
+
+
 def run_kopt(
     name: str, pruner: str, trials: int, epochs: int, seed: int, workdir: Path, tuner: str = "bayes", extra=()
 ) -> dict:
@@ -53,24 +71,7 @@ def run_kopt(
     from kopt.tune.run import run_study
     from kopt.tune.storage import open_storage
 
-    plan = plan_study(
-        workdir,
-        [
-            "dataset=digits",
-            "model=cnn",
-            f"trainer.epochs={epochs}",
-            "trainer.batch_size=64",
-            f"tuner={tuner}",
-            f"tuner.n_trials={trials}",
-            f"tuner.study_name={name}",
-            f"seed={seed}",
-            f"pruner={pruner}",
-            "tuner.retrain_best=false",
-            "tuner.plots=false",
-            *SEARCH,
-            *extra,
-        ],
-    )
+    plan = plan_study(workdir, [*study_overrides(name, tuner, pruner, trials, epochs, seed), *extra])
     study_dir = workdir / "runs" / "tune" / name
     rss0, t0 = rss_mib(), time.time()
     summary = run_study(plan, study_dir)
