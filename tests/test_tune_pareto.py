@@ -198,8 +198,11 @@ def test_warm_start_copies_trials_and_refuses_an_incompatible_study(tmp_path, mo
     )
     trials = study.get_trials()
     assert len(trials) == 3 and summary["counts"]["COMPLETE"] == 3  # 2 copied + n_trials=1 new
-    header = capsys.readouterr().out.splitlines()[0]  # a new study (it said "resumed, 2 of 3 done")
+    out = capsys.readouterr().out.splitlines()
+    header = out[0]  # a new study (it said "resumed, 2 of 3 done")
     assert "study s (new, warm-started with 2 trials)" in header and "n_trials=1" in header, header
+    (line,) = [x for x in out if x.startswith("trial 2 COMPLETE")]
+    assert "[1/1 done" in line, line  # the counter counts what this study runs, as the header does
     copied = [t for t in trials if "warm_start_from" in t.user_attrs]
     assert [(t.params, t.values) for t in copied] == [(t.params, t.values) for t in old]
     assert trials[2].params == {"model.width": 16} and "warm_start_from" not in trials[2].user_attrs

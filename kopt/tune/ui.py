@@ -34,6 +34,7 @@ def ranked(rows: list[dict], direction: str) -> list[dict]:
 class TuneUI:
     def __init__(self, plan: TunePlan, study_dir, top: int = 5):
         self.plan, self.study_dir, self.top = plan, study_dir, top
+        self.n_trials = plan.n_trials  # the trials this study runs itself (see start)
         self.tty = is_tty()
         self.rows: list[dict] = []
         self.live = self.progress = None
@@ -43,18 +44,20 @@ class TuneUI:
     def start(self, rows: list[dict], recovered: tuple[list[int], list[int]] = ([], [])) -> None:
         plan = self.plan
         self.rows = rows
-        # trials copied by tuner.warm_start and enqueued ones still waiting make no study "resumed"
+        # trials copied by tuner.warm_start are not this study's work (kopt.tune.warmstart counted them on
+        # top of n_trials): the header and the counters show the trials this study runs, and neither they
+        # nor enqueued trials still waiting make a study "resumed"
+        copied = sum(bool(r.get("warm_start_from")) for r in rows)
+        self.n_trials = plan.n_trials - copied
+        done = self.done(rows)
         own = [r for r in rows if not r.get("warm_start_from")]
-        copied = len(rows) - len(own)
-        n_trials = plan.n_trials - copied  # (kopt.tune.warmstart counted the copies on top)
-        done = sum(r["state"] in ("COMPLETE", "PRUNED") for r in own)
-        status = f"resumed, {done} of {n_trials} done" if any(r["state"] != "WAITING" for r in own) else "new"
+        status = f"resumed, {done} of {self.n_trials} done" if any(r["state"] != "WAITING" for r in own) else "new"
         if copied:
             status += f", warm-started with {copied} trial{'s' if copied > 1 else ''}"
         console.print(
             f"[bold cyan]kopt tune[/]  study [bold]{plan.study_name}[/] ({status})  "
             f"[bold]tuner[/]={plan.tuner_name}  [bold]pruner[/]={plan.pruner_name}  "
-            f"[bold]n_trials[/]={n_trials}  {plan.metric} ({plan.direction})"
+            f"[bold]n_trials[/]={self.n_trials}  {plan.metric} ({plan.direction})"
         )
         console.print(f"[dim]study dir: {self.study_dir}[/]")
         for line in describe_auto(plan.tuner, plan.pruner):
@@ -75,11 +78,16 @@ class TuneUI:
             from kopt.console import progress_bar
 
             self.progress = progress_bar(console=console)
-            self.trials_task = self.progress.add_task("trials", total=plan.n_trials, completed=done, stats="")
+            self.trials_task = self.progress.add_task("trials", total=self.n_trials, completed=done, stats="")
             self.epochs_task = self.progress.add_task("epochs", total=1, completed=0, stats="", visible=False)
             self.live = Live(self._renderable(), console=console, refresh_per_second=4, transient=False)
             self.live.start()
             self._refresh()
+
+    @staticmethod
+    def done(rows: list[dict]) -> int:
+        """This study's finished trials (COMPLETE or PRUNED), without those tuner.warm_start copied in."""
+        return sum(r["state"] in ("COMPLETE", "PRUNED") and not r.get("warm_start_from") for r in rows)
 
     def stop(self) -> None:
         if self.live is not None:
@@ -108,7 +116,7 @@ class TuneUI:
     def trial_finished(self, row: dict, rows: list[dict]) -> None:
         self.rows = rows
         self.current.pop(row["number"], None)
-        done = sum(r["state"] in ("COMPLETE", "PRUNED") for r in rows)
+        done = self.done(rows)
         best = ranked(rows, self.plan.direction)
         best_text = f"best {best[0]['value']:.4f} (#{best[0]['number']})" if best else "no complete trial yet"
         if self.progress is not None:
@@ -125,7 +133,7 @@ class TuneUI:
         duration = f"{row['duration_s']:.1f}s" if row.get("duration_s") is not None else ""
         line = (
             f"trial {row['number']} {state} {what}  {duration}  {params_text(row['params'])}  "
-            f"[{done}/{self.plan.n_trials} done, {best_text}{self.eta(done)}]"
+            f"[{done}/{self.n_trials} done, {best_text}{self.eta(done)}]"
         )
         # the live display shows it on a terminal; the log (tune.log) always gets the line
         (log_lines if self.progress is not None else console.print)(line.replace("[", r"\["))
@@ -138,7 +146,7 @@ class TuneUI:
             for r in self.rows
             if r.get("duration_s") is not None and r["state"] in ("COMPLETE", "PRUNED", "FAIL")
         ]
-        left = self.plan.n_trials - done
+        left = self.n_trials - done
         if not finished or left <= 0:
             return ""
         workers = max(1, int(self.plan.tuner.get("n_workers", 1) or 1))
