@@ -123,3 +123,35 @@ def test_a_sigterm_that_library_code_swallowed_still_ends_the_command_as_interru
         signal.signal(signal.SIGTERM, previous)
     assert exit_.value.code == 143
     assert capsys.readouterr().err.strip().splitlines() == ["kopt: interrupted (SIGTERM)"]
+
+
+def test_a_sigterm_swallowed_while_tensorflow_loads_stops_the_run_before_it_trains(monkeypatch, tmp_path):
+    """A SIGTERM that lands while a run imports TensorFlow (a tune worker's first trial) can be
+    swallowed by the import. The run trained on and completed, and the worker stopped only before
+    its next trial: a cancelled SLURM array task's trial ended COMPLETE, seconds after the SIGTERM.
+    The run now stops as interrupted right after the import."""
+    from conftest import TINY
+
+    from kopt import runtime
+    from kopt.compose import compose_and_validate
+    from kopt.errors import Interrupted
+    from kopt.training import signals
+    from kopt.training.run import run_train
+    from kopt.validate import validate_train
+
+    original = runtime.setup_tensorflow
+
+    def swallowing(*args, **kwargs):
+        try:
+            signals.raise_interrupted(signal.SIGTERM, None)
+        except BaseException:  # what library code did with it
+            pass
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(runtime, "setup_tensorflow", swallowing)
+    monkeypatch.setattr(signals.state, "received", None)
+    cfg = compose_and_validate([*TINY, "trainer.epochs=1"], "config", validators=[validate_train])[1][0]
+    with pytest.raises(Interrupted):
+        run_train(cfg, tmp_path / "run", quiet=True)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and not summary.get("folds"), summary

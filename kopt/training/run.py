@@ -226,7 +226,10 @@ def _train_folds(ctx: FoldContext, splits: Splits) -> None:
     from kopt.runtime import released_session
 
     state, store = ctx.state, ctx.store
+    from kopt.training.signals import raise_if_received
+
     for fold, (train_idx, val_idx) in enumerate(splits.folds):
+        raise_if_received()  # (one swallowed by library code since: no new fold)
         done = store.load_result(fold) if (store is not None and ctx.resume) else None
         if done is not None:
             state.folds.append(done)
@@ -284,10 +287,13 @@ def run_train(
     ctx, tracking = _prepare(cfg, run_dir, previous, callbacks_factory, quiet, resume, titled)
     state = ctx.state
     from kopt.console import console, train_table
-    from kopt.training.signals import NAMES, graceful_interrupts
+    from kopt.training.signals import NAMES, graceful_interrupts, raise_if_received
 
     with graceful_interrupts():
         try:
+            # a SIGTERM that landed while TensorFlow loaded (in _prepare) can be swallowed by the import:
+            # stop here, not after a whole run (a tune worker's first trial ended COMPLETE after one)
+            raise_if_received()
             state.write(RUNNING)
             splits = _data_and_splits(ctx)
             _train_folds(ctx, splits)
