@@ -35,6 +35,12 @@ test: dev lint
 	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup --durations=15 $(ARGS)
 	$(if $(filter 1,$(SMOKE)),$(MAKE) smoke)
 
+# The edit loop: the tests that train nothing and import no TensorFlow (tests/fastmode.py skips the rest
+# at their first TensorFlow import), fewer fuzz examples; no lint, no smoke.
+test-fast: dev
+	KOPT_TEST_FAST=1 KOPT_FUZZ_EXAMPLES=40 KOPT_FUZZ_TUNE_EXAMPLES=15 KOPT_HOSTILE_EXAMPLES=8 \
+	  $(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup -p no:cacheprovider $(ARGS)
+
 # The user's path: a fresh venv with `pip install .` (no extras), every default command run from a
 # folder outside the checkout (tests/smoke/plain_install.sh; about 3 minutes on 2 cores). SMOKE=0 skips it in `make test`.
 smoke:

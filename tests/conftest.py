@@ -9,11 +9,38 @@ import sys
 import time
 from pathlib import Path
 
+import fastmode
 import pytest
 from pg import pg_server, pg_url  # noqa: F401  (throwaway PostgreSQL fixtures)
 from slurm import slurm_cluster  # noqa: F401  (throwaway SLURM cluster)
 
 ROOT = Path(__file__).resolve().parents[1]
+
+if fastmode.ON:
+    fastmode.install()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    fastmode.set_in_test(True)
+    try:
+        yield
+    finally:
+        fastmode.set_in_test(False)
+
+
+def _starts_a_service(item) -> bool:
+    """A test that starts PostgreSQL or a SLURM cluster, or builds a wheel: slow without TensorFlow too."""
+    uses = set(getattr(item, "fixturenames", ()))
+    return item.get_closest_marker("service") is not None or bool(uses & {"pg_server", "pg_url", "slurm_cluster"})
+
+
+def pytest_collection_modifyitems(config, items):
+    if fastmode.ON:
+        kept = [item for item in items if not _starts_a_service(item)]
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+
 
 # A run that takes a few seconds: tiny synthetic data, tiny model, two epochs.
 TINY_DATA = ["dataset=synthetic", "dataset.size=200", "trainer.epochs=2", "trainer.batch_size=32"]

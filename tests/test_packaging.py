@@ -7,9 +7,11 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
 from conftest import ROOT
 
 
+@pytest.mark.service
 def test_wheel_ships_configs_and_runs_outside_the_checkout(tmp_path):
     wheels = tmp_path / "wheels"
     build = subprocess.run(

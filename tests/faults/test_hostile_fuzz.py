@@ -126,7 +126,12 @@ def replace(path: Path, kind: str, root: Path, data: bytes = b"") -> None:
         path.write_bytes(data if kind == "bytes" else b"")
 
 
-FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+FUZZ = settings(
+    max_examples=int(os.environ.get("KOPT_HOSTILE_EXAMPLES", "30")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
 
 
 @FUZZ
