@@ -41,6 +41,12 @@ def parser() -> ArgumentParser:
         const="report.png",
         help="write a comparison figure (PNG; default report.png): curves of the runs and a bar chart of the groups",
     )
+    p.add_argument(
+        "--html",
+        metavar="FILE",
+        help="write one self-contained page (opens offline): leaderboards, learning curves, group means, "
+        "and each study's history, parallel coordinates, importances and Pareto front",
+    )
     p.add_argument("--metric", default=VAL_ACCURACY, choices=METRICS, help="metric of the --plot figure")
     p.add_argument("--status", metavar="STATUSES", help="only runs with these statuses, e.g. completed,failed")
     return p
@@ -63,11 +69,18 @@ def main(argv: list[str]) -> None:
     args = parser().parse_args(argv)
     outputs = {
         flag: _check_output(value, flag)
-        for flag, value in (("--csv", args.csv), ("--markdown", args.markdown), ("--plot", args.plot))
+        for flag, value in (
+            ("--csv", args.csv),
+            ("--markdown", args.markdown),
+            ("--plot", args.plot),
+            ("--html", args.html),
+        )
         if value
     }
     if args.plot and outputs["--plot"].suffix.lower() != ".png":
         raise KoptError(f"--plot {args.plot}: the figure is a PNG; give a file name ending in .png")
+    if args.html and outputs["--html"].suffix.lower() not in (".html", ".htm"):
+        raise KoptError(f"--html {args.html}: the page is HTML; give a file name ending in .html")
 
     from kopt.console import console
     from kopt.report.collect import collect, varying_keys
@@ -135,6 +148,11 @@ def main(argv: list[str]) -> None:
     if args.plot:
         _plot(records, groups, group_keys, columns, outputs["--plot"], args.metric)
         console.print(f"wrote {outputs['--plot']}")
+    if args.html:
+        from kopt.report.html import write_html
+
+        write_html(paths, outputs["--html"], records, group_keys)
+        console.print(f"wrote {outputs['--html']}")
 
 
 def _plot(records, groups, group_keys, columns, path: Path, metric: str) -> None:
