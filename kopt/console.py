@@ -100,7 +100,9 @@ def fmt(value, digits: int = 4) -> str:
 
 
 def train_table(summary: dict) -> Table:
-    from kopt.rundir.names import FOLD_METRICS
+    """A run's folds, then for k folds its two test scores, named: the mean of the fold models
+    (± their std) and the folds averaged into one model (what kopt predict and export use)."""
+    from kopt.rundir.names import FOLD_METRICS, FOLDS_AVERAGED, TEST_ACCURACY, TEST_LOSS, folds_averaged, mean_of_folds
 
     folds = summary.get("folds", [])
     table = Table(title=f"kopt train: {summary.get('status', '?')}", show_lines=False)
@@ -114,7 +116,17 @@ def train_table(summary: dict) -> Table:
         def pm(key):
             return f"{fmt(m.get(key))} ± {fmt(m.get(key + '_std'))}"
 
-        table.add_row("mean", "", *(pm(key) for key in FOLD_METRICS), style="bold")
+        table.add_row(mean_of_folds(len(folds)), "", *(pm(key) for key in FOLD_METRICS), style="bold")
+        averaged = summary.get(FOLDS_AVERAGED)
+        if isinstance(averaged, dict):
+            table.add_row(
+                folds_averaged(len(folds)),
+                "",
+                "",
+                "",
+                *(fmt(averaged.get(key)) for key in (TEST_ACCURACY, TEST_LOSS)),
+                style="bold",
+            )
     table.caption = (
         f"params {summary.get('params', 0):,}  ·  time {summary.get('duration_s', 0):.1f}s  ·  "
         f"run dir {summary.get('run_dir', '')}"

@@ -18,6 +18,11 @@ from kopt.rundir import COMPLETED, DIED, FAILED, INTERRUPTED, RUNNING, TEST_ACCU
 SHORT = {VAL_ACCURACY: "val_acc", VAL_LOSS: "val_loss", TEST_ACCURACY: "test_acc", TEST_LOSS: "test_loss"}
 STATUS_STYLE = {COMPLETED: "green", FAILED: "red", INTERRUPTED: "yellow", RUNNING: "cyan", DIED: "red"}
 RUN_FIELDS = ("run", "status", "params", "duration_s", "folds", "started_at", "finished_at")
+AVERAGED = "test_acc avg"  # the column of a run's folds averaged into one model
+SCORES_NOTE = (
+    "val_/test_ columns: mean ± std of a run's fold models; test_acc avg: the fold models averaged "
+    "into one (their probabilities; what kopt predict and kopt export use)"
+)
 
 
 def mean_std(values: list[float]) -> tuple[float | None, float | None]:
@@ -179,6 +184,7 @@ def runs_table(records: list[RunRecord], keys: list[str], title: str = "runs") -
         table.add_column(key, no_wrap=True)
     for metric in METRIC_KEYS:
         table.add_column(SHORT[metric], justify="right", no_wrap=True)
+    table.add_column(AVERAGED, justify="right", no_wrap=True)
     table.add_column("params", justify="right", no_wrap=True)
     table.add_column("time", justify="right", no_wrap=True)
     table.add_column("note", overflow="fold")
@@ -189,13 +195,13 @@ def runs_table(records: list[RunRecord], keys: list[str], title: str = "runs") -
             cells.insert(2, " ".join(rec.overrides) or "-")
         cells += [pm(rec.metrics.get(m), rec.metrics.get(m + "_std")) for m in METRIC_KEYS]
         cells += [
+            fmt(rec.averaged_test_accuracy),
             f"{rec.params:,}" if rec.params else "-",
             f"{rec.duration_s:.1f}s" if rec.duration_s is not None else "-",
             (rec.error or "")[:120],
         ]
         table.add_row(*cells)
-    if len(records) > 1:
-        table.caption = f"{len(records)} runs under {common_base(records)}"
+    table.caption = (f"{len(records)} runs under {common_base(records)}\n" if len(records) > 1 else "") + SCORES_NOTE
     return table
 
 
@@ -227,13 +233,14 @@ def to_markdown(header: list[str], rows: list[list[str]]) -> str:
 
 def runs_markdown(records: list[RunRecord], keys: list[str]) -> str:
     names = labels(records)
-    header = ["run", "status", *keys, *(SHORT[m] for m in METRIC_KEYS), "params", "time (s)", "note"]
+    header = ["run", "status", *keys, *(SHORT[m] for m in METRIC_KEYS), AVERAGED, "params", "time (s)", "note"]
     rows = [
         [
             names[r.path],
             r.status,
             *(r.keys.get(k, "-") for k in keys),
             *(pm(r.metrics.get(m), r.metrics.get(m + "_std")) for m in METRIC_KEYS),
+            fmt(r.averaged_test_accuracy),
             r.params if r.params is not None else "-",
             f"{r.duration_s:.1f}" if r.duration_s is not None else "-",
             r.error or "",
