@@ -18,7 +18,18 @@ from rich.text import Text
 CONSOLE_LOG = logging.getLogger("kopt.console")
 
 
-class KoptConsole(Console):
+class PipeConsole(Console):
+    """rich's Console, but a closed stdout stops the command as kopt.errors.stdout_closed says
+    (exit 141, a run marked interrupted) instead of rich's ``SystemExit(1)``."""
+
+    def on_broken_pipe(self) -> None:
+        from kopt.errors import stdout_closed
+
+        self.quiet = True
+        stdout_closed()
+
+
+class KoptConsole(PipeConsole):
     """rich's Console, plus: text and tables printed are logged as plain lines, and ``prefix``
     (e.g. ``[job 3] `` for the parallel jobs of a sweep) starts every line on the terminal."""
 
@@ -28,8 +39,11 @@ class KoptConsole(Console):
         if self.prefix and objects:
             with self.capture() as captured:
                 super().print(*objects, **kwargs)
-            self.file.write("".join(self.prefix + line for line in captured.get().splitlines(keepends=True)))
-            self.file.flush()
+            try:
+                self.file.write("".join(self.prefix + line for line in captured.get().splitlines(keepends=True)))
+                self.file.flush()
+            except BrokenPipeError:
+                self.on_broken_pipe()
         else:
             super().print(*objects, **kwargs)
         if objects and all(isinstance(o, (str, Text, Table)) for o in objects):  # not live displays' controls

@@ -159,16 +159,15 @@ def common_base(records: list[RunRecord]) -> str:
 
 def show(table: Table) -> None:
     """Print a table; off a terminal (logs, pipes) at its natural width rather than cut to 80 columns."""
-    from rich.console import Console
     from rich.measure import Measurement
 
-    from kopt.console import console, is_tty
+    from kopt.console import PipeConsole, console, is_tty
 
     if is_tty():
         console.print(table)
         return
     width = Measurement.get(console, console.options.update(max_width=100_000), table).maximum
-    Console(width=max(console.width, width), highlight=False).print(table)
+    PipeConsole(width=max(console.width, width), highlight=False).print(table)
 
 
 def runs_table(records: list[RunRecord], keys: list[str], title: str = "runs") -> Table:
