@@ -121,7 +121,7 @@ def train_table(summary: dict) -> Table:
     folds = summary.get("folds", [])
     table = Table(title=f"kopt train: {summary.get('status', '?')}", show_lines=False)
     for col in ("fold", "best epoch", "val_acc", "val_loss", "test_acc", "test_loss"):
-        table.add_column(col, justify="right")
+        table.add_column(col, justify="right", no_wrap=col == "fold")  # (the named rows: one line each)
     for f in folds:
         table.add_row(str(f["fold"]), str(f["best_epoch"]), *(fmt(f.get(key)) for key in FOLD_METRICS))
     m = summary.get("metrics", {})
