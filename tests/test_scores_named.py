@@ -114,3 +114,14 @@ def test_ab_names_both_test_scores(tmp_path):
     assert f"A {ta['a']:.4f}  B {ta['b']:.4f}" in averaged_line
     mean_line = next(line for line in lines if line.startswith("test accuracy (mean of 2 fold models): "))
     assert f"A {means['a']:.4f}  B {means['b']:.4f}" in mean_line
+
+
+def test_report_groups_name_both_test_scores(trained):
+    averaged = trained["summary"]["folds_averaged"]
+    proc = run_kopt("report", "runs", "--group-by", "model", "--csv", "g.csv", cwd=trained["cwd"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    grouped = proc.stdout[proc.stdout.index("grouped by model") :]
+    assert "test_acc avg" in grouped and f"{averaged['test_accuracy']:.4f}" in grouped
+    assert "the fold models averaged into one" in grouped
+    row = next(csv.DictReader(open(trained["cwd"] / "g.csv")))
+    assert float(row["test_accuracy_folds_averaged_mean"]) == pytest.approx(averaged["test_accuracy"])

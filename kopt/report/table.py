@@ -12,7 +12,7 @@ from rich.table import Table
 from kopt.console import fmt
 from kopt.csvtext import to_csv  # noqa: F401 (kopt report --csv, sweep.csv)
 from kopt.errors import KoptError
-from kopt.report.collect import METRIC_KEYS, RunRecord
+from kopt.report.collect import AVERAGED_KEY, METRIC_KEYS, RunRecord
 from kopt.rundir import COMPLETED, DIED, FAILED, INTERRUPTED, RUNNING, TEST_ACCURACY, TEST_LOSS, VAL_ACCURACY, VAL_LOSS
 
 SHORT = {VAL_ACCURACY: "val_acc", VAL_LOSS: "val_loss", TEST_ACCURACY: "test_acc", TEST_LOSS: "test_loss"}
@@ -58,6 +58,10 @@ class Group:
             std = self.done[0].metrics.get(metric + "_std")
         return mean, std
 
+    def averaged(self) -> tuple[float | None, float | None]:
+        """Mean ± std over the group's completed runs of each run's folds averaged into one model."""
+        return mean_std([r.averaged_test_accuracy for r in self.done if r.averaged_test_accuracy is not None])
+
     def row(self, keys: list[str]) -> dict:
         out: dict = dict(zip(keys, self.values))
         out["runs"] = len(self.runs)
@@ -65,6 +69,7 @@ class Group:
         out["not_completed"] = len(self.runs) - len(self.done)
         for metric in METRIC_KEYS:
             out[metric + "_mean"], out[metric + "_std"] = self.stat(metric)
+        out[AVERAGED_KEY + "_mean"], out[AVERAGED_KEY + "_std"] = self.averaged()
         durations = [r.duration_s for r in self.done if r.duration_s is not None]
         out["duration_s_mean"] = mean_std(durations)[0]
         return out
@@ -211,12 +216,16 @@ def groups_table(groups: list[Group], keys: list[str], title: str = "grouped") -
     table.add_column("runs", justify="right")
     for metric in METRIC_KEYS:
         table.add_column(SHORT[metric], justify="right", no_wrap=True)
-    table.caption = "mean ± std over the completed runs of each group"
+    table.add_column(AVERAGED, justify="right", no_wrap=True)
+    table.caption = "mean ± std over the completed runs of each group\n" + SCORES_NOTE
     for g in groups:
         failed = len(g.runs) - len(g.done)
         count = str(len(g.done)) + (f" [red](+{failed} not completed)[/]" if failed else "")
         table.add_row(
-            *(v if v is not None else "-" for v in g.values or ("all",)), count, *(pm(*g.stat(m)) for m in METRIC_KEYS)
+            *(v if v is not None else "-" for v in g.values or ("all",)),
+            count,
+            *(pm(*g.stat(m)) for m in METRIC_KEYS),
+            pm(*g.averaged()),
         )
     return table
 
@@ -250,13 +259,20 @@ def runs_markdown(records: list[RunRecord], keys: list[str]) -> str:
 
 
 def groups_markdown(groups: list[Group], keys: list[str]) -> str:
-    header = [*(keys or ["all runs"]), "runs", "completed", *(SHORT[m] + " (mean ± std)" for m in METRIC_KEYS)]
+    header = [
+        *(keys or ["all runs"]),
+        "runs",
+        "completed",
+        *(SHORT[m] + " (mean ± std)" for m in METRIC_KEYS),
+        AVERAGED + " (mean ± std)",
+    ]
     rows = [
         [
             *(v if v is not None else "-" for v in g.values or ("all",)),
             len(g.runs),
             len(g.done),
             *(pm(*g.stat(m)) for m in METRIC_KEYS),
+            pm(*g.averaged()),
         ]
         for g in groups
     ]
