@@ -10,7 +10,9 @@ import os
 import sys
 
 from kopt import __version__
-from kopt.errors import KoptError, RunFailed, fail
+from kopt.errors import SIGPIPE, KoptError, RunFailed, fail, quiet_closed_stdout
+
+SIGPIPE_EXIT = 128 + SIGPIPE  # a closed stdout: the exit of a process that SIGPIPE ended, as a shell reports it
 
 # command -> (module with main(argv), one-line help). Modules are imported on use only.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         _main(argv)
     except BrokenPipeError:  # output piped into e.g. `head`: stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise SystemExit(0) from None
+        raise SystemExit(SIGPIPE_EXIT) from None
 
 
 def _main(argv: list[str] | None) -> None:
@@ -83,10 +85,13 @@ def _main(argv: list[str] | None) -> None:
     from kopt.training.signals import NAMES, sigterm_interrupts, state
 
     def interrupted(code: int):
+        if code == SIGPIPE_EXIT:  # stdout closed (kopt.errors.stdout_closed): quietly, as `git log | head`
+            raise SystemExit(code) from None
         print(f"kopt: interrupted ({NAMES.get(code - 128, 'SIGINT')})", file=sys.stderr)
         raise SystemExit(code) from None
 
     sigterm_interrupts()
+    quiet_closed_stdout()
     try:
         module = importlib.import_module(COMMANDS[command][0])
         module.main(rest)

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 import numpy as np
 
 from kopt import protocol, stats
-from kopt.rundir import VAL_ACCURACY, RunDir
+from kopt.rundir import TEST_ACCURACY, VAL_ACCURACY, RunDir
+from kopt.rundir.names import folds_averaged, mean_of_folds
 from kopt.runload import check_comparable
 
 
@@ -123,6 +124,11 @@ def scoring_protocol(a: RunDir, b: RunDir, metric: str) -> dict:
     return {"a": pa, "b": pb, "selected_on_scored_folds": selected, "warnings": warnings}
 
 
+def _score(metrics: dict | None, key: str) -> float | None:
+    value = (metrics or {}).get(key)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def _side(run: RunDir, extra: dict | None) -> dict:
     return {
         "run_dir": str(run.path),
@@ -182,7 +188,8 @@ def compare_runs(
         "mean_a": float(scores_a.mean()),
         "mean_b": float(scores_b.mean()),
         "mean_difference": mean_difference,
-        "test_accuracy": {
+        "test_accuracy": {  # predictions.npz's probs: the folds averaged into one model (or the one model)
+            "what": folds_averaged(len(a.folds)) if len(a.folds) > 1 else "the one model",
             "a": acc_a,
             "b": acc_b,
             "difference": acc_a - acc_b,
@@ -190,6 +197,11 @@ def compare_runs(
             "ci_high": boot["ci_high"],
             "ci_level": boot["ci_level"],
             "method": "paired bootstrap",
+        },
+        "test_accuracy_mean_of_folds": {
+            "what": mean_of_folds(len(a.folds)) if len(a.folds) > 1 else "the one model",
+            "a": _score(a.summary.metrics, TEST_ACCURACY),
+            "b": _score(b.summary.metrics, TEST_ACCURACY),
         },
         "tests": tests,
         "skipped": [{"name": name, "reason": reason} for name, reason in skipped],
@@ -248,10 +260,14 @@ def render(result: dict) -> None:
     ci = f" ({md['ci_level']:.0%} CI {_num(md['ci_low'])} .. {_num(md['ci_high'])})" if md["ci_low"] is not None else ""
     console.print(f"mean {metric}: A {_num(result['mean_a'])}  B {_num(result['mean_b'])}  A-B {md['value']:+.4f}{ci}")
     ta = result["test_accuracy"]
+    what = f" ({ta['what']})" if ta.get("what") else ""
     console.print(
-        f"test accuracy: A {_num(ta['a'])}  B {_num(ta['b'])}  A-B {ta['difference']:+.4f} "
+        f"test accuracy{what}: A {_num(ta['a'])}  B {_num(ta['b'])}  A-B {ta['difference']:+.4f} "
         f"({ta['ci_level']:.0%} bootstrap CI {_num(ta['ci_low'])} .. {_num(ta['ci_high'])})"
     )
+    means = result.get("test_accuracy_mean_of_folds") or {}
+    if means.get("what", "").startswith("mean of") and None not in (means.get("a"), means.get("b")):
+        console.print(f"test accuracy ({means['what']}): A {_num(means['a'])}  B {_num(means['b'])}")
     primary = next(t for t in result["tests"] if t["name"] == result["primary_test"])
     if result["winner"]:
         console.print(

@@ -18,7 +18,18 @@ from rich.text import Text
 CONSOLE_LOG = logging.getLogger("kopt.console")
 
 
-class KoptConsole(Console):
+class PipeConsole(Console):
+    """rich's Console, but a closed stdout stops the command as kopt.errors.stdout_closed says
+    (exit 141, a run marked interrupted) instead of rich's ``SystemExit(1)``."""
+
+    def on_broken_pipe(self) -> None:
+        from kopt.errors import stdout_closed
+
+        self.quiet = True
+        stdout_closed()
+
+
+class KoptConsole(PipeConsole):
     """rich's Console, plus: text and tables printed are logged as plain lines, and ``prefix``
     (e.g. ``[job 3] `` for the parallel jobs of a sweep) starts every line on the terminal."""
 
@@ -28,8 +39,11 @@ class KoptConsole(Console):
         if self.prefix and objects:
             with self.capture() as captured:
                 super().print(*objects, **kwargs)
-            self.file.write("".join(self.prefix + line for line in captured.get().splitlines(keepends=True)))
-            self.file.flush()
+            try:
+                self.file.write("".join(self.prefix + line for line in captured.get().splitlines(keepends=True)))
+                self.file.flush()
+            except BrokenPipeError:
+                self.on_broken_pipe()
         else:
             super().print(*objects, **kwargs)
         if objects and all(isinstance(o, (str, Text, Table)) for o in objects):  # not live displays' controls
@@ -100,12 +114,14 @@ def fmt(value, digits: int = 4) -> str:
 
 
 def train_table(summary: dict) -> Table:
-    from kopt.rundir.names import FOLD_METRICS
+    """A run's folds, then for k folds its two test scores, named: the mean of the fold models
+    (± their std) and the folds averaged into one model (what kopt predict and export use)."""
+    from kopt.rundir.names import FOLD_METRICS, FOLDS_AVERAGED, TEST_ACCURACY, TEST_LOSS, folds_averaged, mean_of_folds
 
     folds = summary.get("folds", [])
     table = Table(title=f"kopt train: {summary.get('status', '?')}", show_lines=False)
     for col in ("fold", "best epoch", "val_acc", "val_loss", "test_acc", "test_loss"):
-        table.add_column(col, justify="right")
+        table.add_column(col, justify="right", no_wrap=col == "fold")  # (the named rows: one line each)
     for f in folds:
         table.add_row(str(f["fold"]), str(f["best_epoch"]), *(fmt(f.get(key)) for key in FOLD_METRICS))
     m = summary.get("metrics", {})
@@ -114,7 +130,17 @@ def train_table(summary: dict) -> Table:
         def pm(key):
             return f"{fmt(m.get(key))} ± {fmt(m.get(key + '_std'))}"
 
-        table.add_row("mean", "", *(pm(key) for key in FOLD_METRICS), style="bold")
+        table.add_row(mean_of_folds(len(folds)), "", *(pm(key) for key in FOLD_METRICS), style="bold")
+        averaged = summary.get(FOLDS_AVERAGED)
+        if isinstance(averaged, dict):
+            table.add_row(
+                folds_averaged(len(folds)),
+                "",
+                "",
+                "",
+                *(fmt(averaged.get(key)) for key in (TEST_ACCURACY, TEST_LOSS)),
+                style="bold",
+            )
     table.caption = (
         f"params {summary.get('params', 0):,}  ·  time {summary.get('duration_s', 0):.1f}s  ·  "
         f"run dir {summary.get('run_dir', '')}"

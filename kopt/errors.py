@@ -29,8 +29,55 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C (exit 130) or SIGTERM (exit 143) during a run; the run dir is marked interrupted."""
+    """Ctrl-C (exit 130) or SIGTERM (exit 143) during a run; the run dir is marked interrupted.
+    Also a closed stdout (:func:`stdout_closed`, exit 141)."""
 
     def __init__(self, signum: int = 2):
         super().__init__(signum)
         self.exit_code = 128 + signum
+
+
+SIGPIPE = 13  # signal.SIGPIPE on every POSIX system
+
+
+def stdout_closed() -> NoReturn:
+    """The reader of stdout went away (``kopt ... | head -1``): from now on stdout writes go to
+    /dev/null, and the command stops as ``git log | head`` does, quietly with exit 141 (the
+    SIGPIPE convention), through :class:`Interrupted`, so that a run it stops is marked
+    interrupted (resumable) instead of left running. SIGPIPE itself stays ignored (Python's
+    default): a closed socket (PostgreSQL, MLflow) is an error of its own, never a silent exit."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+    raise Interrupted(SIGPIPE)
+
+
+def quiet_closed_stdout() -> None:
+    """A logging handler that writes to a closed stdout (Hydra's, ``[HYDRA] Launching ...``) stops
+    the command as :func:`stdout_closed` does, instead of printing logging's ``--- Logging error
+    ---`` traceback for each record."""
+    import logging
+
+    if getattr(logging.Handler.handleError, "_kopt", False):
+        return
+    original = logging.Handler.handleError
+
+    def handle_error(self, record):
+        if isinstance(sys.exc_info()[1], BrokenPipeError) and _is_stdout(getattr(self, "stream", None)):
+            stdout_closed()
+        original(self, record)
+
+    handle_error._kopt = True
+    logging.Handler.handleError = handle_error
+
+
+def _is_stdout(stream) -> bool:
+    try:
+        return stream is sys.stdout or stream is sys.__stdout__ or stream.fileno() == 1
+    except (AttributeError, OSError, ValueError):
+        return False

@@ -29,6 +29,8 @@ def stderr_to_buffer():
 
     TensorFlow 2.20+ logs through absl before TF_CPP_MIN_LOG_LEVEL is honoured, so its
     start-up lines (oneDNN, CUDA probing) can only be silenced at the file-descriptor level.
+    A Ctrl-C or SIGTERM (KeyboardInterrupt, kopt.errors.Interrupted) or an exit is no failure of
+    the import: the lines stay hidden, as they would had it finished.
     """
     sys.stderr.flush()
     saved = os.dup(2)
@@ -36,6 +38,8 @@ def stderr_to_buffer():
         os.dup2(held.fileno(), 2)
         try:
             yield
+        except (KeyboardInterrupt, SystemExit, GeneratorExit):
+            raise
         except BaseException:
             os.dup2(saved, 2)
             held.seek(0)

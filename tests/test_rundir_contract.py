@@ -206,6 +206,21 @@ def test_fold_means_average_every_per_fold_score():
     assert means["val_loss"] == 2.0 and means["test_top2_accuracy"] == 0.75
 
 
+def test_fold_means_std_is_the_sample_std():
+    """``<name>_std`` is the sample standard deviation (ddof=1): for [1, 3] it is sqrt(2), not 1."""
+    import math
+
+    from kopt.rundir import fold_means
+
+    folds = [{"fold": 0, "val_loss": 1.0, "test_acc": 0.5}, {"fold": 1, "val_loss": 3.0, "test_acc": 0.5}]
+    means = fold_means(folds)
+    assert means["val_loss_std"] == pytest.approx(math.sqrt(2))
+    assert means["test_acc_std"] == 0.0
+    three = fold_means([{"fold": i, "val_loss": v} for i, v in enumerate([1.0, 2.0, 6.0])])
+    assert three["val_loss"] == 3.0 and three["val_loss_std"] == pytest.approx(math.sqrt(7))
+    assert "val_loss_std" not in fold_means([{"fold": 0, "val_loss": 1.0}])
+
+
 def test_summary_json_is_written_only_by_kopt_rundir():
     """Every other module writes summary.json through kopt.rundir (the only writer)."""
     import re

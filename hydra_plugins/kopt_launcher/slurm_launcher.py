@@ -128,7 +128,21 @@ class SlurmLauncher(_SubmititSlurmLauncher):
         for num, ovr in zip(nums, overrides):
             log.info(f"\t#{num} : {' '.join(filter_overrides(ovr))}")
             job_params.append((list(ovr), "hydra.sweep.dir", num, f"job_id_for_{num}", Singleton.get_state()))
-        return executor.map_array(self, *zip(*job_params))
+        import contextlib
+        import io
+
+        try:
+            with contextlib.redirect_stderr(io.StringIO()):  # submitit prints sbatch's stderr, then raises it
+                return executor.map_array(self, *zip(*job_params))
+        except (submitit.core.utils.FailedJobError, OSError) as exc:  # sbatch refused, or could not run
+            from kopt.errors import fail
+
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            fail(
+                f"hydra/launcher=slurm: sbatch could not submit the jobs ({lines[-1] if lines else type(exc).__name__}); "
+                "is this a Slurm cluster's login node? Or use hydra/launcher=joblib to run jobs locally",
+                1,
+            )
 
     def _collect(self, job, num: int, overrides, sweep_dir: Path) -> JobReturn:
         try:

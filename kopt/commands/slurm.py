@@ -21,19 +21,49 @@ Write an sbatch script that runs `kopt worker` on an existing study (made by `ko
 tuner.storage=postgresql://...`) as a SLURM array job: --array tasks, each one worker with its
 share of the partition's resources. Submit it with `sbatch SCRIPT`."""
 
-TIME = re.compile(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$|^\d+$")  # SLURM's --time forms: MM, HH:MM:SS, D-HH:MM ...
-MEM = re.compile(r"^\d+[KMGT]?$")
+# SLURM's --time forms (sbatch(1)): minutes, minutes:seconds, hours:minutes:seconds, days-hours,
+# days-hours:minutes, days-hours:minutes:seconds. The first number is unbounded (90 minutes,
+# 48:00:00); the others are within their unit: hours 0-23 after days, minutes and seconds 0-59.
+TIME = re.compile(
+    r"(?P<d>\d+)-(?P<dh>\d{1,2})(:(?P<dm>\d{1,2})(:(?P<ds>\d{1,2}))?)?"
+    r"|(?P<h>\d+):(?P<hm>\d{1,2}):(?P<hs>\d{1,2})"
+    r"|(?P<m>\d+)(:(?P<ms>\d{1,2}))?"
+)
+LIMITS = {"dh": 23, "dm": 59, "ds": 59, "hm": 59, "hs": 59, "ms": 59}
+MEM = re.compile(r"\d+[KMGT]?")
+PARTITION = re.compile(r"[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*")  # a partition, or a comma-separated list
 
 
 def slurm_time(text: str) -> str:
-    if not TIME.match(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a SLURM time; allowed: minutes, HH:MM:SS or D-HH:MM:SS")
+    found = TIME.fullmatch(text)
+    if not found or any(int(found[k]) > top for k, top in LIMITS.items() if found[k] is not None):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a SLURM time; allowed: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS "
+            "(hours 0-23 after days, minutes and seconds 0-59)"
+        )
     return text
 
 
 def slurm_mem(text: str) -> str:
-    if not MEM.match(text):
+    if not MEM.fullmatch(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a SLURM memory size; allowed: e.g. 4000, 16G")
+    return text
+
+
+def slurm_partition(text: str) -> str:
+    if not PARTITION.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a SLURM partition; allowed: letters, digits, '_', '.' and '-', "
+            "several separated by commas"
+        )
+    return text
+
+
+def a_path(text: str) -> str:
+    """A path for the script: any character but a line break or another control character (it goes
+    into an #SBATCH line, quoted)."""
+    if not text or any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise argparse.ArgumentTypeError(f"{text!r}: allowed: a path without line breaks or control characters")
     return text
 
 
@@ -58,18 +88,23 @@ def parser() -> ArgumentParser:
     )
     p.add_argument("--array", type=positive_int, default=4, help="array tasks, i.e. workers (default 4)")
     p.add_argument("--parallel", type=positive_int, default=None, help="at most this many tasks at once (%%N)")
-    p.add_argument("--partition", default=None, help="SLURM partition (default: the cluster's default)")
+    p.add_argument(
+        "--partition", type=slurm_partition, default=None, help="SLURM partition (default: the cluster's default)"
+    )
     p.add_argument("--time", type=slurm_time, default="04:00:00", help="wall-clock limit per task (default 04:00:00)")
     p.add_argument("--gpus-per-task", type=non_negative_int, default=0, help="GPUs per worker (default 0)")
     p.add_argument("--cpus-per-task", type=positive_int, default=4, help="cores per worker (default 4)")
     p.add_argument("--mem", type=slurm_mem, default="16G", help="memory per worker (default 16G)")
     p.add_argument(
         "--activate",
+        type=a_path,
         default=default_activate(),
         help="script that sets up the environment, sourced first (default: this kopt's virtualenv, "
         "if any); 'none' for nothing",
     )
-    p.add_argument("--chdir", default=None, help="where the workers write runs/ (default: the current folder)")
+    p.add_argument(
+        "--chdir", type=a_path, default=None, help="where the workers write runs/ (default: the current folder)"
+    )
     p.add_argument("-o", "--out", default=None, help="script path (default kopt-worker-<study>.sbatch)")
     return p
 
@@ -92,9 +127,10 @@ def render(values: dict[str, str], args) -> str:
         lines.append(f"#SBATCH --partition={args.partition}")
     if args.gpus_per_task:
         lines.append(f"#SBATCH --gres=gpu:{args.gpus_per_task}")
-    lines += [
-        f"#SBATCH --chdir={chdir}",
-        f"#SBATCH --output={chdir}/runs/tune/{study}/slurm/%A_%a.out",
+    logs = chdir.replace("%", "%%") + f"/runs/tune/{study}/slurm/%A_%a.out"  # %% is a plain % to sbatch
+    lines += [  # sbatch splits an #SBATCH line's arguments with the shell's quotes ('#' starts a comment)
+        f"#SBATCH {shlex.quote('--chdir=' + chdir)}",
+        f"#SBATCH {shlex.quote('--output=' + logs)}",
         "set -eo pipefail",
     ]
     if args.activate and args.activate != "none":
@@ -112,12 +148,17 @@ def main(argv: list[str]) -> None:
     from kopt.rundir import atomic_write_text
     from kopt.schemas.tuner import STUDY_NAME
 
-    if not STUDY_NAME.match(values["tuner.study_name"]):
+    if not STUDY_NAME.fullmatch(values["tuner.study_name"]):
         raise KoptError(f"tuner.study_name={values['tuner.study_name']!r}: allowed: letters, digits, '.', '_' and '-'")
     if args.activate and args.activate != "none" and not Path(args.activate).is_file():
         raise KoptError(f"--activate {args.activate}: no such file; give a script to source, or 'none'")
     out = Path(args.out or f"kopt-worker-{values['tuner.study_name']}.sbatch")
     logs = Path(args.chdir or ".") / "runs" / "tune" / values["tuner.study_name"] / "slurm"
-    logs.mkdir(parents=True, exist_ok=True)  # SLURM does not create the --output folder
+    if args.chdir and Path(args.chdir).exists() and not Path(args.chdir).is_dir():
+        raise KoptError(f"--chdir {args.chdir}: not a directory; give the folder the workers write runs/ into")
+    try:
+        logs.mkdir(parents=True, exist_ok=True)  # SLURM does not create the --output folder
+    except OSError as exc:
+        raise KoptError(f"--chdir {args.chdir or '.'}: cannot create {logs}: {exc.strerror}") from None
     atomic_write_text(out, render(values, args))
     print(f"written: {out}\nsubmit:  sbatch {out}")

@@ -138,10 +138,10 @@ def main(argv: list[str]) -> None:
     sweep.current.clear()  # filled by the sweep callback of this command's multirun only
     try:
         run_hydra_app(train_task(failures), argv, "config", "kopt train")
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if line.multirun and sweep.current.get("sweep_dir") and not sweep.current.get("done"):
             sweep.write_sweep_summary(sweep.current["sweep_dir"])  # what ran so far, the rest marked as such
-        if line.multirun:
+        if line.multirun and getattr(exc, "exit_code", 130) != 141:  # (141: stdout closed, quietly)
             print("kopt: to finish the sweep, run the same command again with resume=true", file=sys.stderr)
         raise
     finally:

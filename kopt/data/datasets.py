@@ -60,13 +60,28 @@ def load_dataset(cfg, seed: int) -> Data:
 def check_files_content(cfgs) -> None:
     """Run the ``precheck`` of each distinct dataset of a command line that states one (``npz``,
     ``csv``: read once with numpy; ``images``: folder structure and image headers), so that bad
-    content costs one line before any run dir is created."""
-    seen = []
+    content costs one line before any run dir is created. The labels of ``npz`` and ``csv`` are
+    checked against each job's split too (kopt.data.labels: a regression target is refused)."""
+    from kopt.data.base import Data
+    from kopt.data.labels import check_stratifiable, label_source
+    from kopt.validate import typed_option
+
+    seen, checked = [], []  # (node, typed config, data or None) per distinct dataset; (node, split, seed)
     for cfg in cfgs:
         node = cfg.get("dataset")
-        if node is None or node in seen or node.get("name") not in LOADERS:
+        if node is None or node.get("name") not in LOADERS:
             continue
-        seen.append(node)
-        from kopt.validate import typed_option
-
-        LOADERS.fact(node.name, "precheck", config=typed_option("dataset", node))
+        found = next((s for s in seen if s[0] == node), None)
+        if found is None:
+            typed = typed_option("dataset", node)
+            loaded = LOADERS.fact(node.name, "precheck", config=typed)
+            found = (node, typed, loaded if isinstance(loaded, Data) else None)
+            seen.append(found)
+        _, typed, data = found
+        if data is None or cfg.get("split") is None or (node, cfg.split, cfg.get("seed")) in checked:
+            continue
+        checked.append((node, cfg.split, cfg.get("seed")))
+        seed = int(cfg.get("seed", 0))
+        check_stratifiable(
+            stratified_limit(data, getattr(typed, "limit", None), seed), cfg.split, seed, label_source(typed)
+        )

@@ -27,9 +27,14 @@ def existing(path, key: str, folder: bool = False) -> Path:
 # ---------------------------------------------------------------------------------------------- npz
 
 
-def precheck_arrays(cfg) -> None:
-    """Read the file once (numpy only) and check what the loader would return."""
-    check_data(LOADERS.get(cfg.name)(cfg), f"dataset={cfg.name}")
+def precheck_arrays(cfg) -> Data:
+    """Read the file once (numpy only) and check what the loader would return; returns it (its
+    labels are checked against the split next: kopt.data.datasets.check_files_content)."""
+    from kopt.data.labels import label_source, refuse_skipped_values
+
+    data = LOADERS.get(cfg.name)(cfg)
+    refuse_skipped_values(data, label_source(cfg))  # labels like 20..69: a regression target
+    return check_data(data, f"dataset={cfg.name}")
 
 
 @loader("npz", precheck=precheck_arrays)

@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 
 import yaml
 
+from kopt.errors import KoptError
 from kopt.predict.source import Source
+from kopt.rundir.names import TEST_ACCURACY, TEST_LOSS, folds_averaged, mean_of_folds
 from kopt.runfiles import read_json_object, read_yaml
 
 USAGE = {
@@ -26,6 +28,56 @@ def _pm(metrics: dict, key: str) -> str:
         return "-"
     std = metrics.get(f"{key}_std")
     return f"{value:.4f}" + (f" ± {std:.4f}" if isinstance(std, (int, float)) else "")
+
+
+def _averaged(source: Source, summary: dict) -> dict:
+    """The test scores of the run's folds averaged into one model: summary.json's ``folds_averaged``,
+    else (a run of an older kopt) computed from predictions.npz, whose ``probs`` are that average."""
+    from kopt.rundir import FOLDS_AVERAGED
+
+    recorded = summary.get(FOLDS_AVERAGED)
+    if isinstance(recorded, dict) and isinstance(recorded.get(TEST_ACCURACY), (int, float)):
+        return recorded
+    try:
+        import numpy as np
+
+        saved = source.run.predictions
+        probs, y = saved["probs"], saved["y_true"]
+        p = np.clip(probs[np.arange(len(y)), y].astype("float64"), 1e-7, 1.0)
+        return {TEST_ACCURACY: float((probs.argmax(axis=1) == y).mean()), TEST_LOSS: float(-np.log(p).mean())}
+    except (KoptError, OSError, ValueError, KeyError, IndexError):
+        return {}
+
+
+def _metric_lines(source: Source, metrics: dict, summary: dict, n_folds: int) -> list[str]:
+    """The score of the model the card describes first, then the fold models' (for k folds: their
+    mean ± std, each figure named)."""
+    keys = [k for k in ("val_accuracy", "val_loss", TEST_ACCURACY, TEST_LOSS, "test_accuracy_tta", "test_loss_tta")]
+    keys = [k for k in keys if k in metrics]
+    lines = []
+    whole_run = source.kind in ("run", "study") and source.n_models == n_folds
+    if n_folds > 1 and whole_run:
+        averaged = _averaged(source, summary)
+        what = f"{folds_averaged(n_folds)}: this model"
+        lines += [
+            f"This model averages the {n_folds} fold models' probabilities.",
+            "",
+            "| metric | value |",
+            "|---|---|",
+        ]
+        for key in (TEST_ACCURACY, TEST_LOSS):
+            value = averaged.get(key)
+            lines.append(f"| {key} ({what}) | " + (f"{value:.4f}" if isinstance(value, (int, float)) else "-") + " |")
+        lines += ["", f"Each fold model on its own: {mean_of_folds(n_folds)} ± their standard deviation.", ""]
+        lines += [f"| metric | {mean_of_folds(n_folds)} ± std |", "|---|---|"]
+    elif n_folds > 1:
+        lines += [f"The first member's run, its fold models: {mean_of_folds(n_folds)} ± their standard deviation.", ""]
+        lines += [f"| metric | {mean_of_folds(n_folds)} ± std |", "|---|---|"]
+    else:
+        lines += ["| metric | value |", "|---|---|"]
+    for key in keys:
+        lines.append(f"| {key} | {_pm(metrics, key)} |")
+    return lines
 
 
 def training_command(source: Source) -> str:
@@ -50,6 +102,7 @@ def model_card(source: Source, fmt: str, file: str, params: int, flops: int, com
     run, data = source.run, source.data
     summary, config = run.summary.to_dict(), run.config
     metrics = summary.get("metrics") or {}
+    n_folds = len(summary.get("folds") or [])
     lines = [
         f"# Model card: {source.description}",
         "",
@@ -74,14 +127,10 @@ def model_card(source: Source, fmt: str, file: str, params: int, flops: int, com
         "",
         "## Metrics",
         "",
-        "Means over the folds, ± their standard deviation (test: the held-out test set, never trained on).",
+        "test: the held-out test set, never trained on.",
         "",
-        "| metric | value |",
-        "|---|---|",
     ]
-    for key in ("val_accuracy", "val_loss", "test_accuracy", "test_loss", "test_accuracy_tta", "test_loss_tta"):
-        if key in metrics:
-            lines.append(f"| {key} | {_pm(metrics, key)} |")
+    lines += _metric_lines(source, metrics, summary, n_folds)
     if source.kind == "ensemble":
         info = read_json_object(source.path / "ensemble.json", root=source.path)
         ens = info.get("ensemble") or {}

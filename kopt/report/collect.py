@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kopt.errors import KoptError
-from kopt.rundir import COMPLETED, FOLD_METRICS, METRICS, SUMMARY, load_run, read_metrics
+from kopt.rundir import COMPLETED, FOLD_METRICS, METRICS, SUMMARY, TEST_ACCURACY, load_run, read_metrics
 from kopt.runfiles import BadFile, read_json_object, read_yaml
 
-METRIC_KEYS = FOLD_METRICS  # the columns of a report
+METRIC_KEYS = FOLD_METRICS  # the columns of a report: a run's means over its fold models
+AVERAGED_KEY = "test_accuracy_folds_averaged"  # and its folds averaged into one model (CSV, JSON)
 SKIP_DIRS = {"tb", "mlflow", "mlruns", "__pycache__"}
 
 
@@ -35,6 +36,7 @@ class RunRecord:
     started_at: str | None = None
     finished_at: str | None = None
     name: str | None = None
+    averaged_test_accuracy: float | None = None  # the folds averaged into one model (a one-model run: its own)
 
     @property
     def completed(self) -> bool:
@@ -68,6 +70,7 @@ class RunRecord:
         for key in METRIC_KEYS:
             out[key] = self.metrics.get(key)
             out[key + "_std"] = self.metrics.get(key + "_std")
+        out[AVERAGED_KEY] = self.averaged_test_accuracy
         out.update(
             {
                 "folds": self.n_folds,
@@ -153,7 +156,11 @@ def read_record(run_dir: Path) -> RunRecord:
         for k, v in (summary.metrics or {}).items()
         if isinstance(v, (int, float)) and not isinstance(v, bool)
     }
+    averaged = (summary.folds_averaged or {}).get(TEST_ACCURACY) if isinstance(summary.folds_averaged, dict) else None
+    if len(summary.folds) == 1:
+        averaged = metrics.get(TEST_ACCURACY)
     return RunRecord(
+        averaged_test_accuracy=float(averaged) if isinstance(averaged, (int, float)) else None,
         path=run_dir,
         status=summary.status,
         keys=keys,

@@ -12,12 +12,17 @@ from rich.table import Table
 from kopt.console import fmt
 from kopt.csvtext import to_csv  # noqa: F401 (kopt report --csv, sweep.csv)
 from kopt.errors import KoptError
-from kopt.report.collect import METRIC_KEYS, RunRecord
+from kopt.report.collect import AVERAGED_KEY, METRIC_KEYS, RunRecord
 from kopt.rundir import COMPLETED, DIED, FAILED, INTERRUPTED, RUNNING, TEST_ACCURACY, TEST_LOSS, VAL_ACCURACY, VAL_LOSS
 
 SHORT = {VAL_ACCURACY: "val_acc", VAL_LOSS: "val_loss", TEST_ACCURACY: "test_acc", TEST_LOSS: "test_loss"}
 STATUS_STYLE = {COMPLETED: "green", FAILED: "red", INTERRUPTED: "yellow", RUNNING: "cyan", DIED: "red"}
 RUN_FIELDS = ("run", "status", "params", "duration_s", "folds", "started_at", "finished_at")
+AVERAGED = "test_acc avg"  # the column of a run's folds averaged into one model
+SCORES_NOTE = (
+    "val_/test_ columns: mean ± std of a run's fold models; test_acc avg: the fold models averaged "
+    "into one (their probabilities; what kopt predict and kopt export use)"
+)
 
 
 def mean_std(values: list[float]) -> tuple[float | None, float | None]:
@@ -53,6 +58,10 @@ class Group:
             std = self.done[0].metrics.get(metric + "_std")
         return mean, std
 
+    def averaged(self) -> tuple[float | None, float | None]:
+        """Mean ± std over the group's completed runs of each run's folds averaged into one model."""
+        return mean_std([r.averaged_test_accuracy for r in self.done if r.averaged_test_accuracy is not None])
+
     def row(self, keys: list[str]) -> dict:
         out: dict = dict(zip(keys, self.values))
         out["runs"] = len(self.runs)
@@ -60,6 +69,7 @@ class Group:
         out["not_completed"] = len(self.runs) - len(self.done)
         for metric in METRIC_KEYS:
             out[metric + "_mean"], out[metric + "_std"] = self.stat(metric)
+        out[AVERAGED_KEY + "_mean"], out[AVERAGED_KEY + "_std"] = self.averaged()
         durations = [r.duration_s for r in self.done if r.duration_s is not None]
         out["duration_s_mean"] = mean_std(durations)[0]
         return out
@@ -154,16 +164,15 @@ def common_base(records: list[RunRecord]) -> str:
 
 def show(table: Table) -> None:
     """Print a table; off a terminal (logs, pipes) at its natural width rather than cut to 80 columns."""
-    from rich.console import Console
     from rich.measure import Measurement
 
-    from kopt.console import console, is_tty
+    from kopt.console import PipeConsole, console, is_tty
 
     if is_tty():
         console.print(table)
         return
     width = Measurement.get(console, console.options.update(max_width=100_000), table).maximum
-    Console(width=max(console.width, width), highlight=False).print(table)
+    PipeConsole(width=max(console.width, width), highlight=False).print(table)
 
 
 def runs_table(records: list[RunRecord], keys: list[str], title: str = "runs") -> Table:
@@ -179,6 +188,7 @@ def runs_table(records: list[RunRecord], keys: list[str], title: str = "runs") -
         table.add_column(key, no_wrap=True)
     for metric in METRIC_KEYS:
         table.add_column(SHORT[metric], justify="right", no_wrap=True)
+    table.add_column(AVERAGED, justify="right", no_wrap=True)
     table.add_column("params", justify="right", no_wrap=True)
     table.add_column("time", justify="right", no_wrap=True)
     table.add_column("note", overflow="fold")
@@ -189,13 +199,13 @@ def runs_table(records: list[RunRecord], keys: list[str], title: str = "runs") -
             cells.insert(2, " ".join(rec.overrides) or "-")
         cells += [pm(rec.metrics.get(m), rec.metrics.get(m + "_std")) for m in METRIC_KEYS]
         cells += [
+            fmt(rec.averaged_test_accuracy),
             f"{rec.params:,}" if rec.params else "-",
             f"{rec.duration_s:.1f}s" if rec.duration_s is not None else "-",
             (rec.error or "")[:120],
         ]
         table.add_row(*cells)
-    if len(records) > 1:
-        table.caption = f"{len(records)} runs under {common_base(records)}"
+    table.caption = (f"{len(records)} runs under {common_base(records)}\n" if len(records) > 1 else "") + SCORES_NOTE
     return table
 
 
@@ -206,12 +216,16 @@ def groups_table(groups: list[Group], keys: list[str], title: str = "grouped") -
     table.add_column("runs", justify="right")
     for metric in METRIC_KEYS:
         table.add_column(SHORT[metric], justify="right", no_wrap=True)
-    table.caption = "mean ± std over the completed runs of each group"
+    table.add_column(AVERAGED, justify="right", no_wrap=True)
+    table.caption = "mean ± std over the completed runs of each group\n" + SCORES_NOTE
     for g in groups:
         failed = len(g.runs) - len(g.done)
         count = str(len(g.done)) + (f" [red](+{failed} not completed)[/]" if failed else "")
         table.add_row(
-            *(v if v is not None else "-" for v in g.values or ("all",)), count, *(pm(*g.stat(m)) for m in METRIC_KEYS)
+            *(v if v is not None else "-" for v in g.values or ("all",)),
+            count,
+            *(pm(*g.stat(m)) for m in METRIC_KEYS),
+            pm(*g.averaged()),
         )
     return table
 
@@ -227,13 +241,14 @@ def to_markdown(header: list[str], rows: list[list[str]]) -> str:
 
 def runs_markdown(records: list[RunRecord], keys: list[str]) -> str:
     names = labels(records)
-    header = ["run", "status", *keys, *(SHORT[m] for m in METRIC_KEYS), "params", "time (s)", "note"]
+    header = ["run", "status", *keys, *(SHORT[m] for m in METRIC_KEYS), AVERAGED, "params", "time (s)", "note"]
     rows = [
         [
             names[r.path],
             r.status,
             *(r.keys.get(k, "-") for k in keys),
             *(pm(r.metrics.get(m), r.metrics.get(m + "_std")) for m in METRIC_KEYS),
+            fmt(r.averaged_test_accuracy),
             r.params if r.params is not None else "-",
             f"{r.duration_s:.1f}" if r.duration_s is not None else "-",
             r.error or "",
@@ -244,13 +259,20 @@ def runs_markdown(records: list[RunRecord], keys: list[str]) -> str:
 
 
 def groups_markdown(groups: list[Group], keys: list[str]) -> str:
-    header = [*(keys or ["all runs"]), "runs", "completed", *(SHORT[m] + " (mean ± std)" for m in METRIC_KEYS)]
+    header = [
+        *(keys or ["all runs"]),
+        "runs",
+        "completed",
+        *(SHORT[m] + " (mean ± std)" for m in METRIC_KEYS),
+        AVERAGED + " (mean ± std)",
+    ]
     rows = [
         [
             *(v if v is not None else "-" for v in g.values or ("all",)),
             len(g.runs),
             len(g.done),
             *(pm(*g.stat(m)) for m in METRIC_KEYS),
+            pm(*g.averaged()),
         ]
         for g in groups
     ]

@@ -22,3 +22,17 @@ TEST_LOSS = "test_loss"
 VAL_METRICS = (VAL_ACCURACY, VAL_LOSS)  # chosen on validation data: trainer.monitor, tuner.metric
 FOLD_METRICS = (VAL_ACCURACY, VAL_LOSS, TEST_ACCURACY, TEST_LOSS)  # every run's per-fold scores
 FOLD_FIELDS = ("fold", "best_epoch", "epochs_run", "duration_s")  # per-fold keys that are not scores
+# A k-fold run has two test scores: ``metrics``' means over its fold models, and the score of the
+# folds averaged into one model (their class probabilities averaged, as predictions.npz's ``probs``,
+# kopt predict and kopt export use them), recorded under this key of summary.json.
+FOLDS_AVERAGED = "folds_averaged"
+
+
+def mean_of_folds(n: int) -> str:
+    """What ``metrics`` of an n-fold run is, in words (tables, kopt ab, the model card)."""
+    return f"mean of {n} fold models"
+
+
+def folds_averaged(n: int) -> str:
+    """What ``folds_averaged`` of an n-fold run is, in words."""
+    return f"the {n} folds averaged"

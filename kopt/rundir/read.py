@@ -32,6 +32,7 @@ _TYPES = {
     "status": str,
     "choices": dict,
     "metrics": dict,
+    "folds_averaged": dict,
     "params": int,
     "duration_s": (int, float),
     "folds": list,

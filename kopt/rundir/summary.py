@@ -44,6 +44,9 @@ class Summary:
     resumes: int | None = None
     data: dict | None = None  # the dataset: name, n, n_test, input_shape, classes, class_names[, label_encoding]
     error: str | None = None  # why it failed, or the signal that interrupted it
+    # a k-fold run's test scores of its folds averaged into one model (kopt.rundir.names.FOLDS_AVERAGED):
+    # models (k), test_accuracy, test_loss (the cross-entropy of the averaged probabilities)
+    folds_averaged: dict | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

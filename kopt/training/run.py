@@ -20,6 +20,7 @@ from kopt.errors import Interrupted, KoptError, RunFailed
 from kopt.rundir import (
     COMPLETED,
     FAILED,
+    FOLDS_AVERAGED,
     INTERRUPTED,
     METRICS,
     PREDICTIONS,
@@ -243,16 +244,24 @@ def _train_folds(ctx: FoldContext, splits: Splits) -> None:
 
 
 def _finish(ctx: FoldContext) -> dict:
-    """Phase 4: predictions.npz (the folds' mean), summary.json completed, the checkpoints removed."""
+    """Phase 4: predictions.npz (the folds' mean), summary.json completed (with a k-fold run's
+    ``folds_averaged``: the test scores of that mean, the one model kopt predict and export use),
+    the checkpoints removed."""
+    from kopt.training.evaluate import test_metrics
+
     state = ctx.state
     probs = np.stack([f.probs for f in state.folds])
+    y_true = ctx.data.y[ctx.test_idx]
+    averaged = probs.mean(axis=0)
     atomic_savez(
         state.run_dir / PREDICTIONS,
-        y_true=ctx.data.y[ctx.test_idx],
-        probs=probs.mean(axis=0),
+        y_true=y_true,
+        probs=averaged,
         fold_probs=probs,
         test_idx=ctx.test_idx,
     )
+    if len(state.folds) > 1:  # (no regulariser penalty: that is a fold model's, not the average's)
+        state.extra[FOLDS_AVERAGED] = {"models": len(state.folds), **test_metrics(averaged, y_true)}
     summary = state.write(COMPLETED)
     if ctx.store is not None:
         ctx.store.clear()

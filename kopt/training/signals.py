@@ -16,7 +16,8 @@ from contextlib import contextmanager
 
 from kopt.errors import Interrupted
 
-NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
+HANDLED = (signal.SIGINT, signal.SIGTERM)  # the signals kopt handles; SIGPIPE stays ignored (Python's default)
+NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM", signal.SIGPIPE: "SIGPIPE"}  # SIGPIPE: a closed stdout
 
 
 class _State:
@@ -71,7 +72,7 @@ def sigterm_interrupts() -> None:
 def graceful_interrupts():
     """Route SIGINT and SIGTERM through :func:`_handler` (main thread only; elsewhere a no-op)."""
     try:
-        previous = {sig: signal.signal(sig, _handler) for sig in NAMES}
+        previous = {sig: signal.signal(sig, _handler) for sig in HANDLED}
     except ValueError:  # not the main thread (e.g. a threaded launcher)
         yield
         return
