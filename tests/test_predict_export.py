@@ -272,6 +272,17 @@ def test_predict_csv_by_column_name_with_ids_and_labels(runs, tmp_path):
         _predict(run, tmp_path / "new.csv", "--out", tmp_path / "x.csv", "--tta", "flip")
 
 
+def test_labels_must_be_class_indices_below_the_number_of_classes():
+    from kopt.predict.inputs import _labels
+
+    classes = ["a", "b", "c"]
+    assert _labels(np.array([0, 2, 1]), classes, "y").tolist() == [0, 2, 1]
+    assert _labels(np.array(["c", "a"]), classes, "y").tolist() == [2, 0]
+    for bad in ([0, 3], [-1, 0]):  # 3 == the number of classes: one past the last index
+        with pytest.raises(KoptError, match=r"y: labels must be class indices 0 .. 2 or class names"):
+            _labels(np.array(bad), classes, "y")
+
+
 def test_predict_refuses_mismatched_inputs_in_one_line(runs, tmp_path):
     np.save(tmp_path / "rgb.npy", np.zeros((3, 8, 8, 3), "float32"))
     np.save(tmp_path / "big.npy", np.zeros((3, 16, 16, 1), "float32"))
