@@ -79,6 +79,11 @@ def main(argv: list[str]) -> None:
     from kopt.runload import output_dir
 
     source = resolve(args.source, args.trial)
+    if args.tta != "none":
+        from kopt.schemas.trainer import check_tta_flips
+
+        for member in source.members:  # flips where the run's dataset says they change the class
+            check_tta_flips(args.tta, (member.run.config.get("dataset") or {}).get("name"), "--tta")
     check_exist(args.inputs)
     classes = source.class_names
     out = Path(args.out) if args.out else output_dir("predict", None) / "predictions.csv"
