@@ -17,7 +17,9 @@ import numpy as np
 
 from kopt.errors import KoptError
 from kopt.predict.source import Source
-from kopt.runfiles import BadFile, load_npz
+from kopt.runfiles import BadFile, load_npy, load_npz, read_bytes
+
+MAX_IMAGE_BYTES = 64 << 20  # an image file larger than this is not one image to predict
 
 
 @dataclass
@@ -33,6 +35,8 @@ def fit_to_model(x: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray
     x = np.asarray(x)
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise KoptError(f"{what}: values have dtype {x.dtype}; expected numbers")
+    if np.iscomplexobj(x):  # the cast would drop the imaginary part
+        raise KoptError(f"{what}: values have dtype {x.dtype}; expected real numbers")
     if x.shape == shape:  # a single example
         x = x[None]
     if len(shape) == 3 and shape[-1] == 1 and x.ndim == 3:  # (n, H, W) grey images
@@ -45,15 +49,21 @@ def fit_to_model(x: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray
         raise KoptError(f"{what}: examples have shape {tuple(x.shape[1:])}; the model takes {shape}")
     if len(x) == 0:
         raise KoptError(f"{what}: no examples")
-    bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = x.astype("float32", copy=False)
+    bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)  # after the cast: 1e39 is inf in float32
     if bad.any():
-        raise KoptError(f"{what}: {int(bad.sum())} example(s) have NaN/inf values (first: {int(np.argmax(bad))})")
-    return x.astype("float32", copy=False)
+        raise KoptError(
+            f"{what}: {int(bad.sum())} example(s) have NaN/inf values as float32 (first: {int(np.argmax(bad))})"
+        )
+    return x
 
 
 def _labels(y, classes: list[str], what: str) -> np.ndarray:
     """Labels as class indices: integer indices, or the class names themselves."""
     y = np.asarray(y)
+    if y.ndim == 0:
+        raise KoptError(f"{what}: a 0-d array; give one label per example")
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if np.issubdtype(y.dtype, np.integer):
@@ -73,9 +83,9 @@ def _from_arrays(path: Path, source: Source, shape) -> Inputs:
     what = f"INPUT {path}"
     if path.suffix == ".npy":
         try:
-            x = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise KoptError(f"{what}: not a readable .npy array ({exc})") from None
+            x = load_npy(path)
+        except BadFile as exc:
+            raise KoptError(f"INPUT {exc}") from None
         return Inputs(fit_to_model(x, shape, what), [str(i) for i in range(len(np.atleast_1d(x)))], None, what)
     try:
         arrays = load_npz(path)
@@ -89,6 +99,8 @@ def _from_arrays(path: Path, source: Source, shape) -> Inputs:
     x = fit_to_model(arrays[key], shape, f"{what}[{key}]")
     label = {"x": "y", "x_test": "y_test"}.get(key)
     y = _labels(arrays[label], source.class_names, f"{what}[{label}]") if label in arrays else None
+    if "ids" in arrays and arrays["ids"].ndim != 1:
+        raise KoptError(f"{what}[ids]: a {arrays['ids'].ndim}-d array; give one id per example")
     ids = [str(v) for v in arrays["ids"].tolist()] if "ids" in arrays else [str(i) for i in range(len(x))]
     for name, values in (("ids", ids), (label, y)):
         if values is not None and len(values) != len(x):
@@ -157,8 +169,14 @@ def _decode(files: list[Path], shape, what: str) -> np.ndarray:
     height, width, channels = shape
     out = np.empty((len(files), *shape), "float32")
     for i, f in enumerate(files):
+        try:  # a regular file of bounded size (a FIFO would block, a device never end), links followed
+            data = read_bytes(f, limit=MAX_IMAGE_BYTES)
+        except BadFile as exc:
+            raise KoptError(f"INPUT {exc}") from None
+        except FileNotFoundError:
+            raise KoptError(f"{what}: {f}: no such file") from None
         try:
-            image = tf.io.decode_image(tf.io.read_file(str(f)), channels=channels, expand_animations=False)
+            image = tf.io.decode_image(data, channels=channels, expand_animations=False)
         except (tf.errors.OpError, ValueError) as exc:
             raise KoptError(f"{what}: {f} is not a readable image ({type(exc).__name__})") from None
         out[i] = tf.image.resize(image, (height, width)).numpy()
