@@ -218,7 +218,9 @@ def test_a_bundled_tabular_runs_csv_columns_are_matched_by_name(runs, tmp_path):
     np.testing.assert_allclose(_probs(tmp_path / "shuffled.out.csv"), plain, atol=1e-6)
     np.testing.assert_allclose(_probs(tmp_path / "short.out.csv"), plain, atol=1e-6)
     _write_csv(tmp_path / "other.csv", ["a", "b", "c", "d"], x.tolist())
-    with pytest.raises(KoptError, match=r"other.csv: feature columns differ from iris' \(sepal length \(cm\), "):
+    with pytest.raises(
+        KoptError, match=r"other.csv: feature columns differ from dataset=iris's \(sepal length \(cm\), "
+    ):
         _predict(runs["iris"], tmp_path / "other.csv", "--out", tmp_path / "o.csv")
 
 

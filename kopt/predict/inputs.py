@@ -10,6 +10,7 @@ and resized as ``dataset=images`` does; or ``dataset=NAME``, that dataset's test
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,15 +109,40 @@ def _from_arrays(path: Path, source: Source, shape) -> Inputs:
     return Inputs(x, ids, y, what)
 
 
-def _training_columns(source: Source) -> list[str] | None:
-    """The feature columns of the CSV the model was trained on, when that file is still there."""
+def _training_columns(source: Source) -> tuple[list[str], str] | None:
+    """The feature names the model was trained on, in its input order, and where they come from:
+    the header of the training CSV (when that file is still there) or a bundled set's names."""
     node = source.run.config.get("dataset") or {}
+    name = node.get("name")
+    from kopt.data.bundled import TABULAR
+
+    if name in TABULAR:  # scikit-learn's own names, e.g. "sepal length (cm)"
+        import sklearn.datasets
+
+        return [str(f) for f in getattr(sklearn.datasets, TABULAR[name])().feature_names], f"dataset={name}'s"
     path = Path(str(node.get("path") or ""))
-    if node.get("name") != "csv" or not path.is_file():
+    if name != "csv" or not path.is_file():
         return None
     with open(path, newline="") as fh:
         header = [h.strip() for h in next(csv.reader(fh, delimiter=str(node.get("delimiter", ","))), [])]
-    return [h for h in header if h != str(node.get("label", "label"))]
+    return [h for h in header if h != str(node.get("label", "label"))], "the training CSV's"
+
+
+def _short(name: str) -> str:
+    """A column name without units, case or punctuation: "Sepal length (cm)" -> "sepal_length"."""
+    return re.sub(r"[^a-z0-9]+", "_", re.sub(r"\([^)]*\)", "", name.lower())).strip("_")
+
+
+def _match_columns(features: list[str], expected: list[str]) -> list[str] | None:
+    """The input's column for each expected feature, by name (exactly, else without units, case and
+    punctuation when that is unambiguous on both sides); None when the names do not match."""
+    if sorted(features) == sorted(expected):
+        return list(expected)
+    short = {_short(f): f for f in features}
+    wanted = [_short(e) for e in expected]
+    if len(short) == len(features) == len(set(wanted)) and sorted(short) == sorted(wanted):
+        return [short[w] for w in wanted]
+    return None
 
 
 def _from_csv(path: Path, source: Source, shape) -> Inputs:
@@ -129,14 +155,18 @@ def _from_csv(path: Path, source: Source, shape) -> Inputs:
         raise KoptError(f"{what}: needs a header line and at least one data row")
     header = [h.strip() for h in rows[0]]
     features = [h for h in header if h not in (label, "id")]
-    expected = _training_columns(source)
-    if expected is not None and sorted(features) != sorted(expected):
-        missing, extra = sorted(set(expected) - set(features)), sorted(set(features) - set(expected))
-        raise KoptError(
-            f"{what}: feature columns differ from the training CSV's ({', '.join(expected)}): "
-            f"missing {', '.join(missing) or 'none'}, unknown {', '.join(extra) or 'none'}"
-        )
-    order = [header.index(c) for c in (expected or features)]
+    columns = features
+    known = _training_columns(source)
+    if known is not None:  # matched by name, never by position
+        expected, origin = known
+        columns = _match_columns(features, expected)
+        if columns is None:
+            missing, extra = sorted(set(expected) - set(features)), sorted(set(features) - set(expected))
+            raise KoptError(
+                f"{what}: feature columns differ from {origin} ({', '.join(expected)}): "
+                f"missing {', '.join(missing) or 'none'}, unknown {', '.join(extra) or 'none'}"
+            )
+    order = [header.index(c) for c in columns]
     if len(order) != int(np.prod(shape)) or len(shape) != 1:
         raise KoptError(
             f"{what}: {len(order)} feature columns ({', '.join(features)}); the model takes "
