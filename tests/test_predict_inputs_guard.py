@@ -341,9 +341,9 @@ def test_a_lambda_layer_refused_by_safe_mode_is_one_line(runs, tmp_path):
     out = keras.layers.Dense(3, activation="softmax")(keras.layers.Lambda(lambda v: v * 2.0)(inp))
     keras.Model(inp, out).save(run / "model.keras")
     np.save(tmp_path / "x.npy", np.zeros((2, 4), "float32"))
-    with pytest.raises(KoptError, match=r"model.keras: refused by safe mode .*Lambda.*no code from it ran"):
+    with pytest.raises(KoptError, match=r"model.keras: refused by safe mode: .*Lambda.*no code from it ran"):
         _predict(run, tmp_path / "x.npy", "--out", tmp_path / "p.csv")
-    with pytest.raises(KoptError, match=r"model.keras: refused by safe mode .*Lambda.*no code from it ran"):
+    with pytest.raises(KoptError, match=r"model.keras: refused by safe mode: .*Lambda.*no code from it ran"):
         _export(run, "--out", tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "x.npy"]
 
