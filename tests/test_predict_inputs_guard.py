@@ -19,7 +19,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import kopt_env, wait_for
+from conftest import assert_clean_error, kopt_env, run_kopt, wait_for
 
 from kopt.errors import KoptError, RunFailed
 
@@ -345,6 +345,8 @@ def test_a_lambda_layer_refused_by_safe_mode_is_one_line(runs, tmp_path):
         _predict(run, tmp_path / "x.npy", "--out", tmp_path / "p.csv")
     with pytest.raises(KoptError, match=r"model.keras: refused by safe mode: .*Lambda.*no code from it ran"):
         _export(run, "--out", tmp_path / "out")
+    proc = run_kopt("predict", str(run), "x.npy", "--out", "p.csv", cwd=tmp_path)  # as a user sees it
+    assert_clean_error(proc, "model.keras: refused by safe mode", "no code from it ran")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "x.npy"]
 
 
