@@ -147,6 +147,13 @@ def test_an_image_input_that_is_a_fifo_or_a_device_is_refused_without_blocking(r
         _read_inputs(runs["digits"], folder)
 
 
+def test_an_array_or_csv_input_that_is_a_fifo_is_named_as_one(runs, tmp_path):
+    for name in ("x.npy", "x.npz", "x.csv"):
+        os.mkfifo(tmp_path / name)
+        with pytest.raises(KoptError, match=rf"INPUT .*{re.escape(name)}: a FIFO, not a file; not read"):
+            _read_inputs(runs["iris"], tmp_path / name)
+
+
 def test_an_image_input_over_the_size_bound_is_refused(runs, tmp_path, monkeypatch):
     import kopt.predict.inputs
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from kopt.errors import KoptError
 from kopt.predict.source import Source
-from kopt.runfiles import BadFile, load_npy, load_npz, read_bytes
+from kopt.runfiles import BadFile, load_npy, load_npz, open_regular, read_bytes
 
 MAX_IMAGE_BYTES = 64 << 20  # an image file larger than this is not one image to predict
 
@@ -278,6 +278,14 @@ def read_inputs(items: list[str], source: Source, shape: tuple[int, ...]) -> Inp
         return _from_dataset(items[0].split("=", 1)[1], source, shape)
     check_exist(items)
     paths = [Path(i) for i in items]
+    for p in paths:  # a FIFO, a device or a socket is named as one (never opened to block)
+        if not p.is_dir():
+            try:
+                open_regular(p, limit=None).close()
+            except BadFile as exc:
+                raise KoptError(f"INPUT {exc}") from None
+            except FileNotFoundError:
+                raise KoptError(f"INPUT {p}: no such file or folder") from None
     suffixes = {p.suffix.lower() for p in paths}
     if len(paths) == 1 and suffixes <= {".npz", ".npy"} and paths[0].is_file():
         return _from_arrays(paths[0], source, shape)
