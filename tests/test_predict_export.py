@@ -217,6 +217,8 @@ def test_predict_tta_changes_the_probabilities(runs, tmp_path):
     np.save(tmp_path / "mirror.npy", runs["data"].x[:20, :, ::-1])
     _predict(runs["image"], tmp_path / "mirror.npy", "--out", tmp_path / "mirror.csv")
     assert np.abs(flipped - (plain + _read(tmp_path / "mirror.csv")[2]) / 2).max() < 1e-4  # the mean of both views
+    with pytest.raises(KoptError, match=r"--tta=flip: dataset=digits holds digits or characters"):  # the input's
+        _predict(runs["image"], "dataset=digits", "--out", tmp_path / "digits.csv", "--tta", "flip")
 
 
 def test_predict_image_folder_and_files(runs, tmp_path):

@@ -85,6 +85,8 @@ def main(argv: list[str]) -> None:
 
         for member in source.members:  # flips where the run's dataset says they change the class
             check_tta_flips(args.tta, (member.run.config.get("dataset") or {}).get("name"), "--tta")
+        if len(args.inputs) == 1 and args.inputs[0].startswith("dataset="):  # or the input's dataset does
+            check_tta_flips(args.tta, args.inputs[0].split("=", 1)[1], "--tta")
     check_exist(args.inputs)
     classes = source.class_names
     out = Path(args.out) if args.out else output_dir("predict", None) / "predictions.csv"
