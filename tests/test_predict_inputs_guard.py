@@ -280,6 +280,19 @@ def test_a_full_disk_during_predict_and_report_plot_is_one_line_and_leaves_nothi
     assert _left(full_disk) == []
 
 
+def test_a_full_disk_during_kopt_ensemble_is_one_line_and_leaves_nothing(runs, full_disk, tmp_path):
+    from kopt.commands.ensemble import main as ensemble
+
+    twin = _copy_run(runs["iris"], tmp_path / "twin")  # the same data, split and test set
+    with pytest.raises(RunFailed, match=r"I/O error on .*ens: No space left on device; nothing was written"):
+        ensemble([str(runs["iris"]), str(twin), "--out", str(full_disk / "ens")])
+    assert _left(full_disk) == []
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(KoptError, match=r"--out .*file: is a file; give a folder"):
+        ensemble([str(runs["iris"]), str(twin), "--out", str(tmp_path / "file")])
+    assert (tmp_path / "file").read_text() == "mine"
+
+
 # ------------------------------------------------------------------------------- 5: output paths
 
 
