@@ -283,6 +283,9 @@ def test_labels_must_be_class_indices_below_the_number_of_classes():
     for bad in ([0, 3], [-1, 0]):  # 3 == the number of classes: one past the last index
         with pytest.raises(KoptError, match=r"y: labels must be class indices 0 .. 2 or class names"):
             _labels(np.array(bad), classes, "y")
+    for scalar in (1, "b"):  # a 0-d array: one label for no example in particular
+        with pytest.raises(KoptError, match=r"y: a 0-d array; give one label per example"):
+            _labels(np.array(scalar), classes, "y")
 
 
 def test_predict_refuses_mismatched_inputs_in_one_line(runs, tmp_path):
