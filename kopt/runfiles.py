@@ -136,7 +136,7 @@ def memory_budget() -> int:
 
 
 def _npy_size(member, name: str, path: Path) -> int:
-    """Bytes the array in one .npy member needs, from its header; refuses object arrays."""
+    """Bytes the array in one .npy member (or file) needs, from its header; refuses object arrays."""
     import numpy as np
 
     version = np.lib.format.read_magic(member)
@@ -145,8 +145,33 @@ def _npy_size(member, name: str, path: Path) -> int:
     else:
         shape, _, dtype = np.lib.format.read_array_header_2_0(member, max_header_size=MAX_HEADER_BYTES)
     if dtype.hasobject:
-        raise BadFile(f"{path}: array {name} holds Python objects (pickled data); refused (allow_pickle=False)")
+        what = f"array {name}" if name else "the array"
+        raise BadFile(f"{path}: {what} holds Python objects (pickled data); refused (allow_pickle=False)")
     return int(np.prod(shape, dtype=object)) * dtype.itemsize
+
+
+def load_npy(path: Path, root: Path | None = None, budget: int | None = None) -> np.ndarray:
+    """The array of a ``.npy`` file, after checking from its header that the file holds the bytes
+    the header claims and that they fit in ``budget`` bytes (default :func:`memory_budget`)."""
+    import numpy as np
+
+    path = Path(path)
+    budget = memory_budget() if budget is None else budget
+    with open_regular(path, root, limit=None) as fh:
+        try:
+            need = _npy_size(fh, "", path)
+            held = os.fstat(fh.fileno()).st_size - fh.tell()
+            if need > held:
+                raise BadFile(f"{path}: its header claims {need} bytes but the file holds {held} (damaged?); not read")
+            if need > budget:
+                raise BadFile(f"{path}: {need} bytes, more than the {budget} allowed in memory; not read")
+            fh.seek(0)
+            return np.load(fh, allow_pickle=False)
+        except BadFile:
+            raise
+        except Exception as exc:  # numpy's header parser (literal_eval), a short read, ...
+            first = (str(exc).splitlines() or [""])[0][:200] or "empty"
+            raise BadFile(f"{path}: unreadable ({type(exc).__name__}: {first})") from None
 
 
 def load_npz(

@@ -217,6 +217,8 @@ def test_predict_tta_changes_the_probabilities(runs, tmp_path):
     np.save(tmp_path / "mirror.npy", runs["data"].x[:20, :, ::-1])
     _predict(runs["image"], tmp_path / "mirror.npy", "--out", tmp_path / "mirror.csv")
     assert np.abs(flipped - (plain + _read(tmp_path / "mirror.csv")[2]) / 2).max() < 1e-4  # the mean of both views
+    with pytest.raises(KoptError, match=r"--tta=flip: dataset=digits holds digits or characters"):  # the input's
+        _predict(runs["image"], "dataset=digits", "--out", tmp_path / "digits.csv", "--tta", "flip")
 
 
 def test_predict_image_folder_and_files(runs, tmp_path):
@@ -270,6 +272,20 @@ def test_predict_csv_by_column_name_with_ids_and_labels(runs, tmp_path):
         _predict(run, tmp_path / "bad.csv", "--out", tmp_path / "x.csv")
     with pytest.raises(KoptError, match="--tta=flip: .*tabular.*allowed: none"):
         _predict(run, tmp_path / "new.csv", "--out", tmp_path / "x.csv", "--tta", "flip")
+
+
+def test_labels_must_be_class_indices_below_the_number_of_classes():
+    from kopt.predict.inputs import _labels
+
+    classes = ["a", "b", "c"]
+    assert _labels(np.array([0, 2, 1]), classes, "y").tolist() == [0, 2, 1]
+    assert _labels(np.array(["c", "a"]), classes, "y").tolist() == [2, 0]
+    for bad in ([0, 3], [-1, 0]):  # 3 == the number of classes: one past the last index
+        with pytest.raises(KoptError, match=r"y: labels must be class indices 0 .. 2 or class names"):
+            _labels(np.array(bad), classes, "y")
+    for scalar in (1, "b"):  # a 0-d array: one label for no example in particular
+        with pytest.raises(KoptError, match=r"y: a 0-d array; give one label per example"):
+            _labels(np.array(scalar), classes, "y")
 
 
 def test_predict_refuses_mismatched_inputs_in_one_line(runs, tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kopt.argparser import ArgumentParser, positive_int
 from kopt.ensemble import METHODS
-from kopt.errors import KoptError
+from kopt.errors import KoptError, RunFailed
 
 DESCRIPTION = """\
 Ensemble saved softmax probabilities and evaluate on the shared test set:
@@ -71,6 +71,21 @@ def main(argv: list[str]) -> None:
     evaluated = ensemble.evaluate(members, args.method)
     result = {**evaluated["result"], "sources": sources}
     out = output_dir("ensemble", args.out)
-    atomic_savez(out / "predictions.npz", **evaluated["arrays"])
-    atomic_write_json(out / "ensemble.json", result)  # written last: its presence marks a complete dir
+    if out.exists() and not out.is_dir():
+        raise KoptError(f"--out {out}: is a file; give a folder")
+    new = [p for p in (out, *out.parents) if not p.exists()]  # folders this command creates
+    written = False
+    try:
+        atomic_savez(out / "predictions.npz", **evaluated["arrays"])
+        written = True
+        atomic_write_json(out / "ensemble.json", result)  # written last: its presence marks a complete dir
+    except OSError as exc:  # a full disk, a folder gone read-only: one line, nothing of ours left
+        if written:
+            (out / "predictions.npz").unlink(missing_ok=True)
+        for folder in new:
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        raise RunFailed(f"I/O error on {out}: {exc.strerror or exc}; nothing was written") from None
     render(result, out)

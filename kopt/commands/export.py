@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import os
+import re
 import shutil
+import socket
 import sys
 import tempfile
 from pathlib import Path
 
 from kopt.argparser import ArgumentParser, non_negative_int
-from kopt.errors import KoptError, install_hint
+from kopt.errors import KoptError, RunFailed, install_hint
 
 # format -> (file or folder name in --out, Keras' model.export format or None for a .keras file, modules needed)
 FORMATS = {
@@ -59,6 +62,54 @@ def write(model, fmt: str, folder: Path) -> None:
     model.export(str(folder / name), format=keras_format, verbose=False)
 
 
+# the temp folder an export writes before renaming it into place: .<out>.export-<host>-<pid>.<random>.tmp
+TEMP = re.compile(r"^\..*\.export-(?P<host>[A-Za-z0-9_]+)-(?P<pid>[0-9]+)\.[A-Za-z0-9_]+\.tmp$")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname()) or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process, or a pid we may not signal: alive
+        return True
+    return True
+
+
+def clean_stale(folder: Path) -> None:
+    """Remove the temp folders of exports on this host whose process is gone (killed by SIGKILL, the
+    machine's power cut): their ``finally`` never ran. Other hosts' and live exports' are left."""
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        match = TEMP.match(entry.name)
+        if match is None or match["host"] != _host() or entry.is_symlink() or not entry.is_dir():
+            continue
+        if not _alive(int(match["pid"])):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _io_error(exc: Exception) -> str | None:
+    """Why writing failed, for an OSError or TensorFlow's own I/O errors (SavedModel); else None."""
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and isinstance(exc, tf.errors.OpError):
+        message = str(getattr(exc, "message", exc))
+        for code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO):
+            if os.strerror(code) in message:
+                return os.strerror(code)
+        if isinstance(exc, (tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError)):
+            return (message.splitlines() or [""])[0][-200:]
+    return None
+
+
 def _umask_folder(folder: Path) -> None:
     """mkdtemp makes the folder 0700; give it (and what the exporters made) the umask's modes."""
     from kopt.rundir.files import _umask
@@ -91,20 +142,38 @@ def main(argv: list[str]) -> None:
     from kopt.predict.card import model_card
 
     model = averaged.build(source)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    name = FORMATS[args.format][0]
+    tmp = None
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale(out.parent)
+        tmp = Path(
+            tempfile.mkdtemp(prefix=f".{out.name}.export-{_host()}-{os.getpid()}.", suffix=".tmp", dir=out.parent)
+        )
         write(model, args.format, tmp)
-        name = FORMATS[args.format][0]
         command = " ".join(["kopt", "export", *argv]) if argv else "kopt export"
         card = model_card(source, args.format, name, int(model.count_params()), count_flops(model), command)
         atomic_write_text(tmp / "model_card.md", card)
         _umask_folder(tmp)
-        if out.is_dir():
-            out.rmdir()  # empty (checked above)
-        os.replace(tmp, out)
+        try:
+            if out.is_dir():
+                out.rmdir()  # empty (checked above), unless another export filled it meanwhile
+            os.replace(tmp, out)
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise KoptError(
+                    f"--out {out}: another export wrote it meanwhile; nothing was overwritten (give a new folder)"
+                ) from None
+            raise
+    except Exception as exc:
+        why = _io_error(exc)
+        if why is None:
+            raise
+        raise RunFailed(
+            f"I/O error on {out}: {why}; nothing was written (free some space or fix it, then run it again)"
+        ) from None
     finally:
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     console.print(
         f"kopt export: {source.description} -> {out / name} ({args.format}), "

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import numpy as np
 
 from kopt.argparser import ArgumentParser, non_negative_int, positive_int
-from kopt.errors import KoptError
+from kopt.errors import KoptError, RunFailed
 from kopt.tta import MODES
 
 DESCRIPTION = """\
@@ -79,9 +80,18 @@ def main(argv: list[str]) -> None:
     from kopt.runload import output_dir
 
     source = resolve(args.source, args.trial)
+    if args.tta != "none":
+        from kopt.schemas.trainer import check_tta_flips
+
+        for member in source.members:  # flips where the run's dataset says they change the class
+            check_tta_flips(args.tta, (member.run.config.get("dataset") or {}).get("name"), "--tta")
+        if len(args.inputs) == 1 and args.inputs[0].startswith("dataset="):  # or the input's dataset does
+            check_tta_flips(args.tta, args.inputs[0].split("=", 1)[1], "--tta")
     check_exist(args.inputs)
     classes = source.class_names
     out = Path(args.out) if args.out else output_dir("predict", None) / "predictions.csv"
+    if out.is_dir():
+        raise KoptError(f"--out {out}: is a folder; give a CSV file name")
     check_writable(out.parent)
     from kopt.runtime import setup_tensorflow
 
@@ -101,7 +111,18 @@ def main(argv: list[str]) -> None:
             f"{source.path}: the model has {probs.shape[1]} outputs but summary.json names "
             f"{len(classes)} classes (data.class_names)"
         )
-    write_csv(out, inputs.ids, classes, probs, inputs.y)
+    new = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # folders this command creates
+    try:
+        write_csv(out, inputs.ids, classes, probs, inputs.y)
+    except OSError as exc:  # a full disk, a folder gone read-only: the CSV is written whole or not at all
+        for folder in new:
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        if exc.errno == errno.EISDIR:
+            raise KoptError(f"--out {out}: is a folder; give a CSV file name") from None
+        raise RunFailed(f"I/O error on {out}: {exc.strerror or exc}; nothing was written") from None
     console.print(
         f"kopt predict: {len(probs)} examples from {inputs.what}, model: {source.description}"
         + (f", tta={args.tta}" if args.tta != "none" else "")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kopt.argparser import ArgumentParser
-from kopt.errors import KoptError
+from kopt.errors import KoptError, RunFailed
 from kopt.rundir.names import FOLD_METRICS as METRICS
 from kopt.rundir.names import VAL_ACCURACY
 
@@ -137,22 +137,29 @@ def main(argv: list[str]) -> None:
 
     if args.csv:
         rows = [g.row(group_keys) for g in groups] if groups is not None else [r.row(columns) for r in records]
-        atomic_write_text(outputs["--csv"], to_csv(rows))
-        console.print(f"wrote {outputs['--csv']}")
+        _write(outputs["--csv"], lambda path: atomic_write_text(path, to_csv(rows)))
     if args.markdown:
         text = runs_markdown(records, columns)
         if groups is not None:
             text = groups_markdown(groups, group_keys) + "\n" + text
-        atomic_write_text(outputs["--markdown"], text)
-        console.print(f"wrote {outputs['--markdown']}")
+        _write(outputs["--markdown"], lambda path: atomic_write_text(path, text))
     if args.plot:
-        _plot(records, groups, group_keys, columns, outputs["--plot"], args.metric)
-        console.print(f"wrote {outputs['--plot']}")
+        _write(outputs["--plot"], lambda path: _plot(records, groups, group_keys, columns, path, args.metric))
     if args.html:
         from kopt.report.html import write_html
 
-        write_html(paths, outputs["--html"], records, group_keys)
-        console.print(f"wrote {outputs['--html']}")
+        _write(outputs["--html"], lambda path: write_html(paths, path, records, group_keys))
+
+
+def _write(path: Path, write) -> None:
+    """``write(path)``, atomic: a full disk (or a folder gone read-only) is one line, nothing half-written."""
+    from kopt.console import console
+
+    try:
+        write(path)
+    except OSError as exc:
+        raise RunFailed(f"I/O error on {path}: {exc.strerror or exc}; nothing was written") from None
+    console.print(f"wrote {path}")
 
 
 def _plot(records, groups, group_keys, columns, path: Path, metric: str) -> None:

@@ -10,6 +10,7 @@ and resized as ``dataset=images`` does; or ``dataset=NAME``, that dataset's test
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,9 @@ import numpy as np
 
 from kopt.errors import KoptError
 from kopt.predict.source import Source
-from kopt.runfiles import BadFile, load_npz
+from kopt.runfiles import BadFile, load_npy, load_npz, open_regular, read_bytes
+
+MAX_IMAGE_BYTES = 64 << 20  # an image file larger than this is not one image to predict
 
 
 @dataclass
@@ -33,6 +36,8 @@ def fit_to_model(x: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray
     x = np.asarray(x)
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise KoptError(f"{what}: values have dtype {x.dtype}; expected numbers")
+    if np.iscomplexobj(x):  # the cast would drop the imaginary part
+        raise KoptError(f"{what}: values have dtype {x.dtype}; expected real numbers")
     if x.shape == shape:  # a single example
         x = x[None]
     if len(shape) == 3 and shape[-1] == 1 and x.ndim == 3:  # (n, H, W) grey images
@@ -45,15 +50,21 @@ def fit_to_model(x: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray
         raise KoptError(f"{what}: examples have shape {tuple(x.shape[1:])}; the model takes {shape}")
     if len(x) == 0:
         raise KoptError(f"{what}: no examples")
-    bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = x.astype("float32", copy=False)
+    bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)  # after the cast: 1e39 is inf in float32
     if bad.any():
-        raise KoptError(f"{what}: {int(bad.sum())} example(s) have NaN/inf values (first: {int(np.argmax(bad))})")
-    return x.astype("float32", copy=False)
+        raise KoptError(
+            f"{what}: {int(bad.sum())} example(s) have NaN/inf values as float32 (first: {int(np.argmax(bad))})"
+        )
+    return x
 
 
 def _labels(y, classes: list[str], what: str) -> np.ndarray:
     """Labels as class indices: integer indices, or the class names themselves."""
     y = np.asarray(y)
+    if y.ndim == 0:
+        raise KoptError(f"{what}: a 0-d array; give one label per example")
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if np.issubdtype(y.dtype, np.integer):
@@ -73,9 +84,9 @@ def _from_arrays(path: Path, source: Source, shape) -> Inputs:
     what = f"INPUT {path}"
     if path.suffix == ".npy":
         try:
-            x = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise KoptError(f"{what}: not a readable .npy array ({exc})") from None
+            x = load_npy(path)
+        except BadFile as exc:
+            raise KoptError(f"INPUT {exc}") from None
         return Inputs(fit_to_model(x, shape, what), [str(i) for i in range(len(np.atleast_1d(x)))], None, what)
     try:
         arrays = load_npz(path)
@@ -89,6 +100,8 @@ def _from_arrays(path: Path, source: Source, shape) -> Inputs:
     x = fit_to_model(arrays[key], shape, f"{what}[{key}]")
     label = {"x": "y", "x_test": "y_test"}.get(key)
     y = _labels(arrays[label], source.class_names, f"{what}[{label}]") if label in arrays else None
+    if "ids" in arrays and arrays["ids"].ndim != 1:
+        raise KoptError(f"{what}[ids]: a {arrays['ids'].ndim}-d array; give one id per example")
     ids = [str(v) for v in arrays["ids"].tolist()] if "ids" in arrays else [str(i) for i in range(len(x))]
     for name, values in (("ids", ids), (label, y)):
         if values is not None and len(values) != len(x):
@@ -96,15 +109,40 @@ def _from_arrays(path: Path, source: Source, shape) -> Inputs:
     return Inputs(x, ids, y, what)
 
 
-def _training_columns(source: Source) -> list[str] | None:
-    """The feature columns of the CSV the model was trained on, when that file is still there."""
+def _training_columns(source: Source) -> tuple[list[str], str] | None:
+    """The feature names the model was trained on, in its input order, and where they come from:
+    the header of the training CSV (when that file is still there) or a bundled set's names."""
     node = source.run.config.get("dataset") or {}
+    name = node.get("name")
+    from kopt.data.bundled import TABULAR
+
+    if name in TABULAR:  # scikit-learn's own names, e.g. "sepal length (cm)"
+        import sklearn.datasets
+
+        return [str(f) for f in getattr(sklearn.datasets, TABULAR[name])().feature_names], f"dataset={name}'s"
     path = Path(str(node.get("path") or ""))
-    if node.get("name") != "csv" or not path.is_file():
+    if name != "csv" or not path.is_file():
         return None
     with open(path, newline="") as fh:
         header = [h.strip() for h in next(csv.reader(fh, delimiter=str(node.get("delimiter", ","))), [])]
-    return [h for h in header if h != str(node.get("label", "label"))]
+    return [h for h in header if h != str(node.get("label", "label"))], "the training CSV's"
+
+
+def _short(name: str) -> str:
+    """A column name without units, case or punctuation: "Sepal length (cm)" -> "sepal_length"."""
+    return re.sub(r"[^a-z0-9]+", "_", re.sub(r"\([^)]*\)", "", name.lower())).strip("_")
+
+
+def _match_columns(features: list[str], expected: list[str]) -> list[str] | None:
+    """The input's column for each expected feature, by name (exactly, else without units, case and
+    punctuation when that is unambiguous on both sides); None when the names do not match."""
+    if sorted(features) == sorted(expected):
+        return list(expected)
+    short = {_short(f): f for f in features}
+    wanted = [_short(e) for e in expected]
+    if len(short) == len(features) == len(set(wanted)) and sorted(short) == sorted(wanted):
+        return [short[w] for w in wanted]
+    return None
 
 
 def _from_csv(path: Path, source: Source, shape) -> Inputs:
@@ -117,14 +155,18 @@ def _from_csv(path: Path, source: Source, shape) -> Inputs:
         raise KoptError(f"{what}: needs a header line and at least one data row")
     header = [h.strip() for h in rows[0]]
     features = [h for h in header if h not in (label, "id")]
-    expected = _training_columns(source)
-    if expected is not None and sorted(features) != sorted(expected):
-        missing, extra = sorted(set(expected) - set(features)), sorted(set(features) - set(expected))
-        raise KoptError(
-            f"{what}: feature columns differ from the training CSV's ({', '.join(expected)}): "
-            f"missing {', '.join(missing) or 'none'}, unknown {', '.join(extra) or 'none'}"
-        )
-    order = [header.index(c) for c in (expected or features)]
+    columns = features
+    known = _training_columns(source)
+    if known is not None:  # matched by name, never by position
+        expected, origin = known
+        columns = _match_columns(features, expected)
+        if columns is None:
+            missing, extra = sorted(set(expected) - set(features)), sorted(set(features) - set(expected))
+            raise KoptError(
+                f"{what}: feature columns differ from {origin} ({', '.join(expected)}): "
+                f"missing {', '.join(missing) or 'none'}, unknown {', '.join(extra) or 'none'}"
+            )
+    order = [header.index(c) for c in columns]
     if len(order) != int(np.prod(shape)) or len(shape) != 1:
         raise KoptError(
             f"{what}: {len(order)} feature columns ({', '.join(features)}); the model takes "
@@ -157,8 +199,14 @@ def _decode(files: list[Path], shape, what: str) -> np.ndarray:
     height, width, channels = shape
     out = np.empty((len(files), *shape), "float32")
     for i, f in enumerate(files):
+        try:  # a regular file of bounded size (a FIFO would block, a device never end), links followed
+            data = read_bytes(f, limit=MAX_IMAGE_BYTES)
+        except BadFile as exc:
+            raise KoptError(f"INPUT {exc}") from None
+        except FileNotFoundError:
+            raise KoptError(f"{what}: {f}: no such file") from None
         try:
-            image = tf.io.decode_image(tf.io.read_file(str(f)), channels=channels, expand_animations=False)
+            image = tf.io.decode_image(data, channels=channels, expand_animations=False)
         except (tf.errors.OpError, ValueError) as exc:
             raise KoptError(f"{what}: {f} is not a readable image ({type(exc).__name__})") from None
         out[i] = tf.image.resize(image, (height, width)).numpy()
@@ -230,6 +278,14 @@ def read_inputs(items: list[str], source: Source, shape: tuple[int, ...]) -> Inp
         return _from_dataset(items[0].split("=", 1)[1], source, shape)
     check_exist(items)
     paths = [Path(i) for i in items]
+    for p in paths:  # a FIFO, a device or a socket is named as one (never opened to block)
+        if not p.is_dir():
+            try:
+                open_regular(p, limit=None).close()
+            except BadFile as exc:
+                raise KoptError(f"INPUT {exc}") from None
+            except FileNotFoundError:
+                raise KoptError(f"INPUT {p}: no such file or folder") from None
     suffixes = {p.suffix.lower() for p in paths}
     if len(paths) == 1 and suffixes <= {".npz", ".npy"} and paths[0].is_file():
         return _from_arrays(paths[0], source, shape)

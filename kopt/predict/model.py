@@ -28,7 +28,16 @@ def _as_rescaling(layer):
 def load_member(path, name: str):
     import keras
 
-    model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    try:
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:  # Keras raises many types for a file it cannot (or will not) rebuild
+        first = (str(exc).splitlines() or [""])[0]
+        if "safe_mode" in str(exc):  # refused before anything from the file ran
+            kind = "a Lambda layer (Python code)" if "Lambda" in first else "Python code"
+            raise KoptError(
+                f"{path}: refused by safe mode: it holds {kind}, which kopt never runs; no code from it ran"
+            ) from None
+        raise KoptError(f"{path}: not a loadable Keras model ({type(exc).__name__}: {first[:200]})") from None
     model = keras.models.clone_model(model, clone_function=_as_rescaling)
     inp, out = model.input, model.output
     while isinstance(out, (list, tuple)) and len(out) == 1:  # kopt's model.keras nests its core model

@@ -6,12 +6,13 @@ the average. Only JSON, YAML and file names are read here: no TensorFlow.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from kopt.errors import KoptError
 from kopt.rundir import RunDir, load_run
-from kopt.runfiles import read_json_object
+from kopt.runfiles import check_inside, read_json_object
 
 
 @dataclass
@@ -61,6 +62,8 @@ def model_files(run: RunDir, fold: int | None = None) -> list[Path]:
             raise KoptError(f"{run.path}: no fold {fold}; allowed: 0 .. {n - 1}")
         names = [names[fold] if n > 1 else names[0]]
     files = [run.path / name for name in names]
+    for f in files:  # as the run's JSON files: a link that leads outside the run dir is not followed
+        check_inside(f, run.path)
     missing = [f.name for f in files if not f.is_file()]
     if missing:
         raise KoptError(f"{run.path}: no {missing[0]} (was it trained with trainer.checkpoint=false?)")
@@ -116,7 +119,7 @@ def _ensemble_source(path: Path) -> Source:
     if not isinstance(rows, list) or len(rows) < 2 or not all(isinstance(r, dict) for r in rows):
         raise KoptError(f"{path / 'ensemble.json'}: no list of members")
     members, runs = [], {}
-    for row in rows:
+    for i, row in enumerate(rows):
         run_dir = Path(str(row.get("run_dir")))
         if not run_dir.is_dir():
             raise KoptError(
@@ -127,13 +130,13 @@ def _ensemble_source(path: Path) -> Source:
         run = runs.setdefault(key, load_run(run_dir))
         fold = row.get("fold")
         weight = row.get("weight")
-        members.append(
-            Member(
-                run,
-                model_files(run, fold if isinstance(fold, int) else None),
-                float(weight) if isinstance(weight, (int, float)) else 1.0 / len(rows),
-            )
-        )
+        weight = 1.0 / len(rows) if weight is None else weight
+        number = isinstance(weight, (int, float)) and not isinstance(weight, bool)
+        if not number or not math.isfinite(weight) or weight < 0:  # a NaN or negative weight: no mean
+            raise KoptError(f"{path / 'ensemble.json'}: member {i} has weight {weight!r}; allowed: finite numbers >= 0")
+        members.append(Member(run, model_files(run, fold if isinstance(fold, int) else None), float(weight)))
+    if not sum(m.weight for m in members) > 0:
+        raise KoptError(f"{path / 'ensemble.json'}: the members' weights sum to 0; allowed: a sum > 0")
     names = {tuple((m.run.summary.data or {}).get("class_names") or ()) for m in members}
     if len(names) > 1:
         raise KoptError(f"{path}: the members predict different classes; they cannot be averaged")

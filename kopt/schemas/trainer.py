@@ -107,8 +107,21 @@ def cluster(tr) -> dict | None:
     return spec
 
 
+def check_tta_flips(mode: str, dataset: str | None, key: str = "trainer.tta") -> None:
+    """Refuse mirrored views where the dataset's ``flip`` fact says a mirror changes the class
+    (digits, characters), as training augmentation does."""
+    from kopt.schemas.dataset import can_flip
+
+    if "flip" in mode and dataset is not None and not can_flip(str(dataset)):
+        raise KoptError(
+            f"{key}={mode}: dataset={dataset} holds digits or characters, which change class when "
+            "mirrored; allowed: none, crop"
+        )
+
+
 def check_tta_fits_dataset(cfg) -> None:
-    """Refuse ``trainer.tta`` on a dataset known to be tabular, before TensorFlow loads."""
+    """Refuse ``trainer.tta`` on a dataset known to be tabular, and flips where they change the
+    class, before TensorFlow loads."""
     from kopt.schemas.dataset import dataset_kind
 
     mode, dataset = str((cfg.get("trainer") or {}).get("tta", "none")), cfg.get("dataset")
@@ -117,3 +130,5 @@ def check_tta_fits_dataset(cfg) -> None:
             f"trainer.tta={mode}: flips and crops need images, but dataset={dataset.get('name')} is "
             "tabular; allowed: none"
         )
+    if dataset is not None:
+        check_tta_flips(mode, dataset.get("name"))
