@@ -25,6 +25,8 @@ class Data:
     kind: str  # "image" (x is 4-D) or "tabular" (x is 2-D)
     class_names: list[str] = field(default_factory=list)
     test_idx: np.ndarray | None = None  # a fixed test set shipped with the data (sorted indices into x)
+    groups: np.ndarray | None = None  # one group per sample (dataset.groups), for split=group_kfold
+    order: np.ndarray | None = None  # one sortable time per sample (dataset.order), for split=time
 
     @property
     def input_shape(self) -> tuple[int, ...]:

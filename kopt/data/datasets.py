@@ -42,7 +42,8 @@ def stratified_limit(data: Data, limit: int | None, seed: int) -> Data:
             test_idx = np.arange(len(keep_pool), len(keep), dtype="int64")
     except ValueError as exc:
         raise KoptError(f"dataset.limit={limit}: {exc}") from None
-    return replace(data, x=data.x[keep], y=data.y[keep], test_idx=test_idx)
+    kept = {k: getattr(data, k)[keep] for k in ("groups", "order") if getattr(data, k) is not None}
+    return replace(data, x=data.x[keep], y=data.y[keep], test_idx=test_idx, **kept)
 
 
 def load_dataset(cfg, seed: int) -> Data:

@@ -7,6 +7,7 @@ and images); without one, the ``split`` group sets a stratified test set aside.
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -54,13 +55,33 @@ def load_npz(cfg) -> Data:
         kind="image" if arrays["x_train"].ndim >= 3 else "tabular",
         class_names=[str(c) for c in range(classes)] if classes else [],
     )
+    groups = _npz_groups(arrays, cfg.groups, path) if cfg.groups else None
     if "x_test" in arrays:
         if len(arrays["x_test"]) == 0:
             raise KoptError(
                 f"dataset.path={path}: x_test is empty; drop x_test/y_test to let split.test_size choose one"
             )
-        return with_fixed_test(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], **meta)
-    return Data(arrays["x_train"], arrays["y_train"], **meta)
+        data = with_fixed_test(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], **meta)
+        if groups is not None:  # the fixed test rows' groups are never read: they repeat the first group
+            groups = np.concatenate([groups, np.repeat(groups[:1], len(arrays["x_test"]))])
+        return replace(data, groups=groups)
+    return Data(arrays["x_train"], arrays["y_train"], groups=groups, **meta)
+
+
+def _npz_groups(arrays: dict, key: str, path: Path) -> np.ndarray:
+    """``dataset.groups``: the name of an array in the npz with one group per x_train row."""
+    if key not in arrays:
+        raise KoptError(
+            f"dataset.groups={key}: no such array in {path}; found {', '.join(sorted(arrays))}; "
+            "it names an array with one group per x_train row"
+        )
+    groups = np.asarray(arrays[key])
+    if groups.ndim != 1 or len(groups) != len(arrays["x_train"]):
+        raise KoptError(
+            f"dataset.groups={key}: has shape {groups.shape}; expected one group per x_train row, "
+            f"shape ({len(arrays['x_train'])},)"
+        )
+    return groups
 
 
 # ---------------------------------------------------------------------------------------------- csv

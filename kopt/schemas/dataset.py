@@ -144,6 +144,7 @@ class NpzConfig:
     name: str
     path: str | None
     classes: int | None = param(ge=2)
+    groups: str | None
     limit: int | None = param(ge=10)
 
     def check(self, prefix: str) -> None:

@@ -202,7 +202,9 @@ def _data_and_splits(ctx: FoldContext) -> Splits:
 
     state, cfg, run_dir = ctx.state, ctx.state.cfg, ctx.state.run_dir
     data = load_dataset(cfg.dataset, int(cfg.seed))
-    splits = make_splits(cfg.split, data.y, int(cfg.seed), fixed_test=data.test_idx)
+    splits = make_splits(
+        cfg.split, data.y, int(cfg.seed), fixed_test=data.test_idx, groups=data.groups, order=data.order
+    )
     if ctx.resume and (run_dir / SPLITS).is_file():
         _check_same_splits(splits, run_dir / SPLITS)
     else:

@@ -1,0 +1,114 @@
+"""split=group_kfold and split=time: each group on one side of every fold and of the test set;
+every validation and test row after all of its training rows, with split.gap rows between."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import assert_clean_error, only_run_dir, run_kopt
+from omegaconf import OmegaConf
+
+from kopt.data.splits import Splits, make_splits
+from kopt.errors import KoptError
+
+MLP = ["model=mlp", "model.width=8", "model.depth=1", "trainer.epochs=1", "trainer.batch_size=32"]
+GROUP = {"name": "group_kfold", "test_size": 0.2, "k": 3, "stratify": True}
+TIME = {"name": "time", "test_size": 0.2, "k": 3, "gap": 4}
+
+
+def assert_groups_apart(splits: Splits, groups: np.ndarray) -> None:
+    test_groups = set(groups[splits.test])
+    for train, val in splits.folds:
+        assert set(groups[train]).isdisjoint(groups[val])
+        assert set(groups[train]).isdisjoint(test_groups) and set(groups[val]).isdisjoint(test_groups)
+
+
+def assert_time_ordered(splits: Splits, order: np.ndarray, gap: int) -> None:
+    rank = np.empty(len(order), int)
+    rank[np.argsort(order, kind="stable")] = np.arange(len(order))  # position in time
+    for train, val in splits.folds:
+        assert rank[val].min() - rank[train].max() == gap + 1  # gap rows left out, then validation
+        assert rank[splits.test].min() - rank[val].max() >= 1
+        assert rank[splits.test].min() - rank[train].max() > gap
+    assert rank[splits.test].max() == len(order) - 1  # the test set is the last rows
+
+
+@pytest.mark.parametrize("stratify", [True, False])
+def test_group_kfold_keeps_every_group_on_one_side(stratify):
+    rng = np.random.default_rng(0)
+    groups = rng.integers(0, 25, 200)
+    y = rng.integers(0, 2, 200)
+    splits = make_splits(OmegaConf.create({**GROUP, "stratify": stratify}), y, 0, groups=groups)
+    assert len(splits.folds) == 3 and len(splits.test) > 0
+    assert_groups_apart(splits, groups)
+    pool = np.setdiff1d(np.arange(200), splits.test)
+    assert np.array_equal(np.sort(np.concatenate([v for _, v in splits.folds])), pool)
+
+
+def test_time_split_orders_folds_and_test_by_the_order_column():
+    order = np.random.default_rng(1).permutation(100) * 10.0  # times, rows shuffled
+    y = np.arange(100) % 2
+    splits = make_splits(OmegaConf.create(TIME), y, 0, order=order)
+    assert len(splits.folds) == 3 and len(splits.test) == 20
+    assert_time_ordered(splits, order, gap=4)
+
+
+def test_group_split_without_groups_and_too_many_folds_are_one_line():
+    y = np.arange(40) % 2
+    with pytest.raises(KoptError, match=r"split=group_kfold needs groups; set dataset\.groups"):
+        make_splits(OmegaConf.create(GROUP), y, 0)
+    with pytest.raises(KoptError, match=r"split\.k=3: only 2 groups"):
+        make_splits(OmegaConf.create({**GROUP, "stratify": False}), y, 0, groups=np.arange(40) % 3)
+    with pytest.raises(KoptError, match=r"split\.k=30"):
+        make_splits(OmegaConf.create({**TIME, "k": 30}), y, 0)
+
+
+def _npz(path, n=120):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, n)
+    x = (rng.standard_normal((n, 4)) + y[:, None]).astype("float32")
+    np.savez(path, x_train=x, y_train=y, patient=np.arange(n) // 6)
+    return np.arange(n) // 6
+
+
+def test_a_group_kfold_run_saves_folds_that_keep_groups_apart(tmp_path):
+    groups = _npz(tmp_path / "d.npz")
+    proc = run_kopt(
+        "train", "dataset=npz", f"dataset.path={tmp_path / 'd.npz'}", "dataset.groups=patient", "split=group_kfold",
+        "split.k=3", *MLP, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    splits = Splits.load(only_run_dir(tmp_path) / "splits.npz")
+    assert len(splits.folds) == 3
+    assert_groups_apart(splits, groups)
+
+
+def test_a_time_run_saves_folds_in_row_order_with_the_gap(tmp_path):
+    _npz(tmp_path / "d.npz")
+    proc = run_kopt(
+        "train", "dataset=npz", f"dataset.path={tmp_path / 'd.npz'}", "split=time", "split.k=2", "split.gap=5",
+        *MLP, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    splits = Splits.load(only_run_dir(tmp_path) / "splits.npz")
+    assert len(splits.folds) == 2
+    assert_time_ordered(splits, np.arange(120), gap=5)
+
+
+NPZ = ["dataset=npz", "dataset.path=d.npz"]
+
+
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["dataset=iris", "split=group_kfold"], ["split=group_kfold needs groups; set dataset.groups=<column>"]),
+        ([*NPZ, "split=group_kfold"], ["split=group_kfold needs groups; set dataset.groups=<column>"]),
+        ([*NPZ, "dataset.groups=patient"], ["dataset.groups=patient: only split=group_kfold"]),
+        ([*NPZ, "split=group_kfold", "dataset.groups=nope"], ["dataset.groups=nope: no such array", "patient"]),
+        ([*NPZ, "split=time", "split.k=200"], ["split.k=200", "number of folds"]),
+    ],
+)
+def test_group_and_time_split_errors_are_one_line(tmp_path, args, needles):
+    _npz(tmp_path / "d.npz")
+    proc = run_kopt("train", *args, *MLP, cwd=tmp_path)
+    assert_clean_error(proc, *needles)
