@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import assert_clean_error, only_run_dir, run_kopt
+from conftest import ROOT, assert_clean_error, only_run_dir, read_summary, run_kopt
 from omegaconf import OmegaConf
 
 from kopt.data.splits import Splits, make_splits
@@ -112,3 +112,27 @@ def test_group_and_time_split_errors_are_one_line(tmp_path, args, needles):
     _npz(tmp_path / "d.npz")
     proc = run_kopt("train", *args, *MLP, cwd=tmp_path)
     assert_clean_error(proc, *needles)
+
+
+def test_a_time_run_on_a_table_orders_rows_by_its_order_column(tmp_path):
+    rng = np.random.default_rng(2)
+    t = rng.permutation(100) * 3.0  # times, rows shuffled
+    y = (t > 150).astype(int)
+    site = np.arange(100) % 7
+    lines = ["t,site,f,label", *(f"{a},{s},{a / 100 + rng.normal()},{b}" for a, s, b in zip(t, site, y))]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    proc = run_kopt(
+        "train", "dataset=csv", "dataset.path=t.csv", "dataset.order=t", "dataset.drop=[site]", "split=time",
+        "split.k=2", "split.gap=3", *MLP, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    run = only_run_dir(tmp_path)
+    assert_time_ordered(Splits.load(run / "splits.npz"), t, gap=3)
+    assert read_summary(run)["data"]["input_shape"] == [1]  # the order column is no feature
+
+    from kopt.data.datasets import load_dataset
+
+    node = OmegaConf.merge(OmegaConf.load(ROOT / "configs/dataset/csv.yaml"), {"path": str(tmp_path / "t.csv")})
+    data = load_dataset(OmegaConf.merge(node, {"groups": "site", "drop": ["t"]}), 0)
+    assert data.x.shape == (100, 1) and np.array_equal(data.groups, site)
+    assert_groups_apart(make_splits(OmegaConf.create(GROUP), data.y, 0, groups=data.groups), site)

@@ -151,25 +151,6 @@ class NpzConfig:
         check_file(prefix, "path", self.path)
 
 
-@schema("dataset", "csv", kind="tabular")
-@dataclass
-class CsvConfig:
-    """A table with a header line: one label column, every other column a numeric feature."""
-
-    name: str
-    path: str | None
-    label: str
-    delimiter: str
-    test_path: str | None
-    limit: int | None = param(ge=10)
-
-    def check(self, prefix: str) -> None:
-        check_file(prefix, "path", self.path)
-        check_file(prefix, "test_path", self.test_path, required=False)
-        if len(self.delimiter) != 1:
-            raise KoptError(f"{prefix}.delimiter={self.delimiter!r}: allowed: one character")
-
-
 @schema(
     "dataset", "images", kind="image", channels=lambda cfg: {"grayscale": 1, "rgb": 3, "rgba": 4}.get(cfg.color_mode)
 )

@@ -209,6 +209,13 @@ def _data_and_splits(ctx: FoldContext) -> Splits:
         _check_same_splits(splits, run_dir / SPLITS)
     else:
         splits.save(run_dir / SPLITS)
+    if data.encoding is not None:  # a table: missing numbers filled outside the test set; the encoding saved
+        import json
+
+        from kopt.data.table import ENCODING, fill_missing
+
+        data = fill_missing(data, splits.test)
+        atomic_write_text(run_dir / ENCODING, json.dumps(data.encoding, indent=1, default=str) + "\n")
     state.extra["data"] = {
         "name": data.name,
         "n": int(len(data.y)),
@@ -217,7 +224,7 @@ def _data_and_splits(ctx: FoldContext) -> Splits:
         "classes": data.num_classes,
         "class_names": list(data.class_names),
     }  # the model's output i is class_names[i]
-    if data.name in ("csv", "images"):  # labels read from the user's files: which became which index
+    if data.name in ("csv", "table", "images"):  # labels read from the user's files: which became which index
         state.extra["data"]["label_encoding"] = {name: i for i, name in enumerate(data.class_names)}
     ctx.data, ctx.test_idx, ctx.n_folds = data, splits.test, len(splits.folds)
     return splits
