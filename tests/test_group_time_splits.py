@@ -53,6 +53,18 @@ def test_time_split_orders_folds_and_test_by_the_order_column():
     assert_time_ordered(splits, order, gap=4)
 
 
+def test_rows_of_one_time_stay_on_one_side_and_the_gap_counts_times():
+    order = np.repeat(np.arange(30), 4)[np.random.default_rng(3).permutation(120)]  # 4 rows per day
+    splits = make_splits(OmegaConf.create({**TIME, "gap": 2}), np.arange(120) % 2, 0, order=order)
+    assert len(splits.test) == 24 and set(order[splits.test]) == set(range(24, 30))
+    for train, val in splits.folds:
+        assert order[val].min() - order[train].max() == 3  # 2 whole days left out
+        assert order[splits.test].min() - order[val].max() >= 1
+    last_train, last_val = splits.folds[-1]
+    assert set(order[last_train]) | set(order[last_val]) <= set(range(22))  # the 2 days before the test set: left out
+    assert order[last_val].max() == 21
+
+
 def test_group_split_without_groups_and_too_many_folds_are_one_line():
     y = np.arange(40) % 2
     with pytest.raises(KoptError, match=r"split=group_kfold needs groups; set dataset\.groups"):

@@ -167,16 +167,18 @@ def group_test_split(
 
 
 def time_test_split(order: np.ndarray, test_size: float, gap: int) -> tuple[np.ndarray, np.ndarray]:
-    """The last ``test_size`` share of the rows in time order is the test set; the ``gap`` rows
-    before it are left out; the pool is the rest."""
-    ranked = np.argsort(order, kind="stable")
+    """The last ``test_size`` share of the rows in time order is the test set (with every row of
+    its first time), the rows of the ``gap`` distinct times before it are left out, and the pool
+    is the rest: every test row comes after every pool row."""
+    times = np.unique(order)  # sorted, distinct
     n_test = max(1, round(test_size * len(order)))
-    if len(order) - n_test - gap < 2:
+    first = np.searchsorted(times, np.sort(order, kind="stable")[len(order) - n_test])
+    if first - gap < 2:
         raise KoptError(
-            f"split.gap={gap} with split.test_size={test_size}: only {len(order)} rows; "
-            "nothing left to train on; use a smaller gap or test_size"
+            f"split.gap={gap} with split.test_size={test_size}: only {len(times)} distinct times "
+            f"({len(order)} rows); nothing left to train on; use a smaller gap or test_size"
         )
-    return np.sort(ranked[: len(order) - n_test - gap]), np.sort(ranked[len(order) - n_test :])
+    return np.flatnonzero(order < times[first - gap]), np.flatnonzero(order >= times[first])
 
 
 def min_per_class(cfg) -> int:
@@ -206,6 +208,17 @@ def _test_and_pool(cfg, y, seed, fixed_test, groups, order) -> tuple[np.ndarray,
     if cfg.name == "time":
         return time_test_split(np.arange(len(y)) if order is None else order, cfg.test_size, int(cfg.gap))
     return test_split(y, cfg.test_size, seed)
+
+
+def _time_folds(splitter, pool: np.ndarray, order: np.ndarray, k: int) -> list:
+    """The splitter runs over the pool's distinct times in order, so rows of one time are never
+    split between training and validation; ``gap`` counts distinct times (rows, without ties)."""
+    times, at = np.unique(order[pool], return_inverse=True)
+    try:
+        pairs = list(splitter.split(np.zeros(len(times)), np.zeros(len(times))))
+    except ValueError as exc:
+        raise KoptError(f"split.k={k}: {exc}") from None
+    return [(pool[np.isin(at, tr)], pool[np.isin(at, va)]) for tr, va in pairs]
 
 
 def make_splits(
@@ -238,9 +251,9 @@ def make_splits(
             f"split.k={cfg.k}: only {len(np.unique(groups[pool]))} groups (dataset.groups) outside the test set; "
             "allowed: k <= the number of groups"
         )
-    if cfg.name == "time" and order is not None:
-        pool = pool[np.argsort(order[pool], kind="stable")]  # the splitter takes the rows in time order
     splitter = SPLITTERS[cfg.name](cfg, seed)
+    if cfg.name == "time":
+        return Splits(test, _time_folds(splitter, pool, np.arange(len(y)) if order is None else order, cfg.k))
     X = np.zeros(len(pool))
     try:
         folds = [
@@ -248,6 +261,6 @@ def make_splits(
             for tr, va in splitter.split(X, y[pool], None if groups is None else groups[pool])
         ]
     except ValueError as exc:  # e.g. a validation share smaller than the number of classes
-        what = f"split.k={cfg.k}" if cfg.name in ("group_kfold", "time") else f"split={cfg.name}"
+        what = f"split.k={cfg.k}" if cfg.name == "group_kfold" else f"split={cfg.name}"
         raise KoptError(f"{what}: {exc}") from None
     return Splits(test, folds)
