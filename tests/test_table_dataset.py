@@ -100,6 +100,11 @@ def test_predict_reads_new_parquet_and_csv_rows_with_the_saved_encoding(parquet_
 
 def test_an_id_column_is_left_out_with_drop_and_features_chooses_the_inputs(tmp_path):
     frame().to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(
+        KoptError,
+        match=r"column 'id' has a different text in every row \(an id\?\); leave it out with dataset.drop=\[id\]",
+    ):
+        load(path=str(tmp_path / "t.csv"), label="kind")
     data = load(path=str(tmp_path / "t.csv"), label="kind", drop=["id"])
     assert data.encoding["inputs"] == ["a", "color=blue", "color=green", "color=red", "b"]
     assert data.x.shape == (90, 5) and data.x[0, 0] == pytest.approx(frame()["a"][0])

@@ -143,6 +143,11 @@ def plan_encoding(frame, cfg, path: Path, classes: list[str]) -> dict:
             inputs.append(name)
         else:
             categories = sorted({str(v).strip() for v in frame[name].dropna().tolist()})
+            if len(categories) == len(frame) >= 20 and not getattr(cfg, "features", None):
+                raise KoptError(
+                    f"{path}: column {name!r} has a different text in every row (an id?); leave it out with "
+                    f"dataset.drop=[{name}], or name the inputs in dataset.features"
+                )
             columns.append({"name": name, "type": "category", "categories": categories})
             inputs.extend(f"{name}={c}" for c in categories)
     return {
