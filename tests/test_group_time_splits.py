@@ -148,3 +148,19 @@ def test_a_time_run_on_a_table_orders_rows_by_its_order_column(tmp_path):
     data = load_dataset(OmegaConf.merge(node, {"groups": "site", "drop": ["t"]}), 0)
     assert data.x.shape == (100, 1) and np.array_equal(data.groups, site)
     assert_groups_apart(make_splits(OmegaConf.create(GROUP), data.y, 0, groups=data.groups), site)
+
+
+def test_a_group_in_both_the_table_and_its_fixed_test_file_is_refused(tmp_path):
+    from kopt.data.datasets import load_dataset
+
+    (tmp_path / "a.csv").write_text("site,f,label\n" + "".join(f"{i % 5},{i},{i % 2}\n" for i in range(30)))
+    (tmp_path / "b.csv").write_text("site,f,label\n7,1,0\n4,2,1\n")
+    node = OmegaConf.merge(OmegaConf.load(ROOT / "configs/dataset/csv.yaml"), {"path": str(tmp_path / "a.csv")})
+    node = OmegaConf.merge(node, {"groups": "site", "test_path": str(tmp_path / "b.csv")})
+    with pytest.raises(
+        KoptError, match=r"dataset.groups=site: group 4 has rows in dataset.path and in dataset.test_path"
+    ):
+        load_dataset(node, 0)
+    (tmp_path / "b.csv").write_text("site,f,label\n7,1,0\n8,2,1\n")
+    data = load_dataset(node, 0)
+    assert data.test_idx.tolist() == [30, 31] and data.groups[:30].tolist() == [i % 5 for i in range(30)]

@@ -103,8 +103,15 @@ def load_table(cfg) -> Data:
     x_test = encode(test, encoding, test_path, f"dataset.test_path={test_path}")
     data = with_fixed_test(x, y, x_test, y_test, name=cfg.name, kind="tabular", class_names=classes)
     extra = {}
-    if cfg.groups:  # the fixed test rows' groups are never read: they repeat the first group
+    if cfg.groups:  # the split reads the pool's groups only: the test rows repeat the first group
         groups = _column(frame, cfg.groups, "dataset.groups", path)
+        if cfg.groups in test.columns:  # a group on both sides is refused
+            shared = sorted(set(groups.tolist()) & set(_column(test, cfg.groups, "dataset.groups", test_path).tolist()))
+            if shared:
+                raise KoptError(
+                    f"dataset.groups={cfg.groups}: group {shared[0]!r} has rows in dataset.path and in "
+                    f"dataset.test_path ({len(shared)} groups do); each group must be on one side"
+                )
         extra["groups"] = np.concatenate([groups, np.repeat(groups[:1], len(x_test))])
     if cfg.order:  # split=time checks that the test rows come after the training rows
         if cfg.order not in test.columns:
