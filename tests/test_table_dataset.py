@@ -140,9 +140,14 @@ def test_missing_values_are_refused_naming_the_column(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-def test_impute_fills_missing_numbers_with_the_mean_of_the_rows_outside_the_test_set(tmp_path):
+def test_impute_fills_missing_numbers_with_the_mean_of_the_rows_outside_the_test_set(tmp_path, monkeypatch):
+    from kopt.data.splits import test_split
+
     table = frame()
-    table.loc[[3, 40, 77], "a"] = np.nan
+    expected_test = test_split(np.arange(90) % 3, 0.2, 0)[1]  # the split's test rows (labels x, y, z -> 0, 1, 2)
+    missing = [3, int(expected_test[0]), 77]  # one missing number in a test row, two in the pool
+    assert 3 not in expected_test and 77 not in expected_test
+    table.loc[missing, "a"] = np.nan
     table.to_csv(tmp_path / "t.csv", index=False)
     proc = run_kopt(
         "train", "dataset=csv", "dataset.path=t.csv", "dataset.label=kind", "dataset.drop=[id]",
@@ -152,6 +157,7 @@ def test_impute_fills_missing_numbers_with_the_mean_of_the_rows_outside_the_test
     run = only_run_dir(tmp_path)
     with np.load(run / "splits.npz") as z:
         test = z["test"]
+    assert np.array_equal(test, expected_test)
     train_rows = np.setdiff1d(np.arange(90), test)
     expected = np.nanmean(table["a"].to_numpy()[train_rows])
     assert expected != pytest.approx(np.nanmean(table["a"].to_numpy()))  # the test rows would change it
@@ -163,3 +169,7 @@ def test_impute_fills_missing_numbers_with_the_mean_of_the_rows_outside_the_test
     _predict(run, tmp_path / "new.csv", "--out", tmp_path / "out.csv")
     probs = _probs(tmp_path / "out.csv")[1]
     assert np.array_equal(probs[0], probs[1])
+    monkeypatch.chdir(tmp_path)  # the run's dataset.path is relative: its own test set, filled as in training
+    _predict(run, "dataset=csv", "--out", tmp_path / "own.csv")
+    with np.load(run / "predictions.npz") as z:
+        assert np.abs(_probs(tmp_path / "own.csv")[1] - z["probs"]).max() < 1e-4
