@@ -59,8 +59,8 @@ def load_dataset(cfg, seed: int) -> Data:
 
 
 def check_files_content(cfgs) -> None:
-    """Run the ``precheck`` of each distinct dataset of a command line that states one (``npz``,
-    ``csv``: read once with numpy; ``images``: folder structure and image headers), so that bad
+    """Run the ``precheck`` of each distinct dataset of a command line that states one (``npz``:
+    read once with numpy; ``table``, ``csv``: with pandas; ``images``: folder structure and image headers), so that bad
     content costs one line before any run dir is created."""
     seen = []
     for cfg in cfgs:

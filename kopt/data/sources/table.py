@@ -89,9 +89,7 @@ def load_table(cfg) -> Data:
         encoding = plan_encoding(frame, cfg, path, classes)
         x = encode(frame, encoding, path, f"dataset.path={path}")
         extra = {
-            k: _column(frame, getattr(cfg, k, None), f"dataset.{k}", path)
-            for k in ("groups", "order")
-            if getattr(cfg, k, None)
+            k: _column(frame, getattr(cfg, k), f"dataset.{k}", path) for k in ("groups", "order") if getattr(cfg, k)
         }
         return Data(x, y, cfg.name, "tabular", classes, encoding=encoding, **extra)
     test_path = existing(cfg.test_path, "dataset.test_path")
