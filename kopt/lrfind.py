@@ -71,7 +71,10 @@ def run_range_test(cfg: DictConfig, run_dir: Path, min_lr: float, max_lr: float,
 
     seed = int(cfg.seed)
     data = load_dataset(cfg.dataset, seed)
-    splits = make_splits(cfg.split, data.y, seed, fixed_test=data.test_idx)
+    splits = make_splits(cfg.split, data.y, seed, fixed_test=data.test_idx, groups=data.groups, order=data.order)
+    from kopt.data.table import fill_missing
+
+    data = fill_missing(data, splits.test)  # a table's missing numbers, as training fills them
     train_idx = splits.folds[0][0]
     x = Normalizer.fit(data.x[train_idx])(data.x[train_idx])
     keras.utils.set_random_seed(seed * 1000)

@@ -25,6 +25,9 @@ class Data:
     kind: str  # "image" (x is 4-D) or "tabular" (x is 2-D)
     class_names: list[str] = field(default_factory=list)
     test_idx: np.ndarray | None = None  # a fixed test set shipped with the data (sorted indices into x)
+    groups: np.ndarray | None = None  # one group per sample (dataset.groups), for split=group_kfold
+    order: np.ndarray | None = None  # one sortable time per sample (dataset.order), for split=time
+    encoding: dict | None = None  # a table's encoding (kopt.data.table), saved as the run's table.json
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -106,7 +109,9 @@ def check_data(data: Data, source: str) -> Data:
     if len(y) == 0:
         raise KoptError(f"{source}: no samples")
     x = as_image(x, f"{source}: features").astype("float32", copy=False)
-    bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+    values = x.reshape(len(x), -1)
+    imputed = data.encoding is not None and data.encoding.get("impute")  # NaN: filled once the test set is known
+    bad = ~(np.isfinite(values) | (np.isnan(values) if imputed else False)).all(axis=1)
     if bad.any():
         raise KoptError(
             f"{source}: {int(bad.sum())} samples have NaN/inf features (first: sample {int(np.argmax(bad))}); "

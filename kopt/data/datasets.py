@@ -42,7 +42,8 @@ def stratified_limit(data: Data, limit: int | None, seed: int) -> Data:
             test_idx = np.arange(len(keep_pool), len(keep), dtype="int64")
     except ValueError as exc:
         raise KoptError(f"dataset.limit={limit}: {exc}") from None
-    return replace(data, x=data.x[keep], y=data.y[keep], test_idx=test_idx)
+    kept = {k: getattr(data, k)[keep] for k in ("groups", "order") if getattr(data, k) is not None}
+    return replace(data, x=data.x[keep], y=data.y[keep], test_idx=test_idx, **kept)
 
 
 def load_dataset(cfg, seed: int) -> Data:
@@ -58,10 +59,11 @@ def load_dataset(cfg, seed: int) -> Data:
 
 
 def check_files_content(cfgs) -> None:
-    """Run the ``precheck`` of each distinct dataset of a command line that states one (``npz``,
-    ``csv``: read once with numpy; ``images``: folder structure and image headers), so that bad
-    content costs one line before any run dir is created. The labels of ``npz`` and ``csv`` are
-    checked against each job's split too (kopt.data.labels: a regression target is refused)."""
+    """Run the ``precheck`` of each distinct dataset of a command line that states one (``npz``:
+    read once with numpy; ``table``, ``csv``: with pandas; ``images``: folder structure and image
+    headers), so that bad content costs one line before any run dir is created. The labels a
+    precheck returns are checked against each job's split too (kopt.data.labels: a regression
+    target is refused)."""
     from kopt.data.base import Data
     from kopt.data.labels import check_stratifiable, label_source
     from kopt.validate import typed_option

@@ -1,12 +1,13 @@
-"""The user's own data: ``npz`` arrays, a ``csv`` table, or an ``images`` folder of class sub-folders.
+"""The user's own data: ``npz`` arrays or an ``images`` folder of class sub-folders (tables:
+:mod:`kopt.data.sources.table`).
 
-Each takes an optional fixed test set (``x_test``/``y_test`` in the npz, ``test_path`` for csv
-and images); without one, the ``split`` group sets a stratified test set aside.
+Each takes an optional fixed test set (``x_test``/``y_test`` in the npz, ``test_path`` for
+images); without one, the ``split`` group sets a stratified test set aside.
 """
 
 from __future__ import annotations
 
-import csv
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -59,91 +60,33 @@ def load_npz(cfg) -> Data:
         kind="image" if arrays["x_train"].ndim >= 3 else "tabular",
         class_names=[str(c) for c in range(classes)] if classes else [],
     )
+    groups = _npz_groups(arrays, cfg.groups, path) if cfg.groups else None
     if "x_test" in arrays:
         if len(arrays["x_test"]) == 0:
             raise KoptError(
                 f"dataset.path={path}: x_test is empty; drop x_test/y_test to let split.test_size choose one"
             )
-        return with_fixed_test(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], **meta)
-    return Data(arrays["x_train"], arrays["y_train"], **meta)
+        data = with_fixed_test(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], **meta)
+        if groups is not None:  # the fixed test rows' groups are never read: they repeat the first group
+            groups = np.concatenate([groups, np.repeat(groups[:1], len(arrays["x_test"]))])
+        return replace(data, groups=groups)
+    return Data(arrays["x_train"], arrays["y_train"], groups=groups, **meta)
 
 
-# ---------------------------------------------------------------------------------------------- csv
-
-
-def _number(text: str) -> float:
-    return float(text) if text.strip() else float("nan")
-
-
-def read_csv(path: Path, label: str, delimiter: str) -> tuple[np.ndarray, list[str], list[str]]:
-    """(features, raw label strings, feature names); every non-label column must be numeric."""
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh, delimiter=delimiter))
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
-    if len(rows) < 2:
-        raise KoptError(f"{path}: needs a header line and at least one data row")
-    header = [h.strip() for h in rows[0]]
-    if label not in header:
-        raise KoptError(f"dataset.label={label!r} is not a column of {path}; columns: {', '.join(header)}")
-    col = header.index(label)
-    names = [h for i, h in enumerate(header) if i != col]
-    if not names:
-        raise KoptError(f"{path}: has no feature columns besides the label {label!r}")
-    x = np.empty((len(rows) - 1, len(names)), dtype="float32")
-    labels = []
-    for line, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise KoptError(f"{path}:{line}: {len(row)} fields but the header has {len(header)}")
-        labels.append(row[col].strip())
-        if not labels[-1]:
-            raise KoptError(f"{path}:{line}: the label column {label!r} is empty; every row needs a class")
-        cells = row[:col] + row[col + 1 :]
-        for j, cell in enumerate(cells):
-            try:
-                x[line - 2, j] = _number(cell)
-            except ValueError:
-                raise KoptError(
-                    f"{path}:{line}: column {names[j]!r} = {cell!r} is not a number; features must be numeric"
-                ) from None
-    return x, labels, names
-
-
-def encode_labels(train: list[str], test: list[str], where: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Label strings -> 0..C-1 (numeric labels sorted as numbers, others as text)."""
-    values = sorted(set(train))
-    try:
-        numbers = {v: float(v) for v in values}
-    except ValueError:
-        numbers = None
-    if numbers is not None:
-        bad = [v for v, n in numbers.items() if n != round(n)]
-        if bad:
-            raise KoptError(f"{where}: label {bad[0]!r} is not an integer class; labels must be classes")
-        values = sorted(values, key=numbers.get)
-    index = {v: i for i, v in enumerate(values)}
-    unknown = sorted(set(test) - set(index))
-    if unknown:
+def _npz_groups(arrays: dict, key: str, path: Path) -> np.ndarray:
+    """``dataset.groups``: the name of an array in the npz with one group per x_train row."""
+    if key not in arrays:
         raise KoptError(
-            f"{where}: test label {unknown[0]!r} does not occur in the training data; allowed: {', '.join(values)}"
+            f"dataset.groups={key}: no such array in {path}; found {', '.join(sorted(arrays))}; "
+            "it names an array with one group per x_train row"
         )
-    names = [str(int(float(v))) if numbers is not None else v for v in values]
-    return np.array([index[v] for v in train], "int64"), np.array([index[v] for v in test], "int64"), names
-
-
-@loader("csv", precheck=precheck_arrays)
-def load_csv(cfg) -> Data:
-    path = existing(cfg.path, "dataset.path")
-    label, delimiter = cfg.label, cfg.delimiter
-    x, raw, names = read_csv(path, label, delimiter)
-    if cfg.test_path:
-        test_path = existing(cfg.test_path, "dataset.test_path")
-        x_test, raw_test, test_names = read_csv(test_path, label, delimiter)
-        if test_names != names:
-            raise KoptError(f"dataset.test_path={test_path}: columns {test_names} differ from {path}'s {names}")
-        y, y_test, classes = encode_labels(raw, raw_test, f"dataset.label={label!r}")
-        return with_fixed_test(x, y, x_test, y_test, name="csv", kind="tabular", class_names=classes)
-    y, _, classes = encode_labels(raw, [], f"dataset.label={label!r}")
-    return Data(x, y, "csv", "tabular", classes)
+    groups = np.asarray(arrays[key])
+    if groups.ndim != 1 or len(groups) != len(arrays["x_train"]):
+        raise KoptError(
+            f"dataset.groups={key}: has shape {groups.shape}; expected one group per x_train row, "
+            f"shape ({len(arrays['x_train'])},)"
+        )
+    return groups
 
 
 # ------------------------------------------------------------------------------------------- images

@@ -18,6 +18,7 @@ import numpy as np
 
 from kopt.errors import KoptError
 from kopt.predict.source import Source
+from kopt.predict.tables import TABLE_SUFFIXES, read_rows, run_encoding
 from kopt.runfiles import BadFile, load_npy, load_npz, open_regular, read_bytes
 
 MAX_IMAGE_BYTES = 64 << 20  # an image file larger than this is not one image to predict
@@ -246,8 +247,10 @@ def _from_dataset(name: str, source: Source, shape) -> Inputs:
     node = run.config.get("dataset") or {}
     what = f"INPUT dataset={name}"
     if node.get("name") == name:
-        data = load_dataset(OmegaConf.create(node), seed)
+        from kopt.data.table import fill_missing
+
         test = run.splits["test"]
+        data = fill_missing(load_dataset(OmegaConf.create(node), seed), test)  # a table's imputed values
     else:
         if name not in config_groups().get("dataset", []):
             raise KoptError(f"{what}: unknown dataset; allowed: {', '.join(config_groups().get('dataset', []))}")
@@ -289,6 +292,17 @@ def read_inputs(items: list[str], source: Source, shape: tuple[int, ...]) -> Inp
     suffixes = {p.suffix.lower() for p in paths}
     if len(paths) == 1 and suffixes <= {".npz", ".npy"} and paths[0].is_file():
         return _from_arrays(paths[0], source, shape)
+    if len(paths) == 1 and suffixes <= TABLE_SUFFIXES and paths[0].is_file():
+        encoding = run_encoding(source.run.path)  # a model trained on a table: its saved encoding
+        if encoding is not None:
+            x, ids, labels = read_rows(paths[0], encoding)
+            what = f"INPUT {paths[0]}"
+            y = (
+                None
+                if labels is None
+                else _labels(np.array(labels), source.class_names, f"{what}: column {encoding['label']!r}")
+            )
+            return Inputs(fit_to_model(x, shape, what), ids, y, what)
     if len(paths) == 1 and suffixes == {".csv"} and paths[0].is_file():
         return _from_csv(paths[0], source, shape)
     if (len(paths) == 1 and paths[0].is_dir()) or suffixes <= set(IMAGE_SUFFIXES):

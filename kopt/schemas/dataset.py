@@ -144,29 +144,11 @@ class NpzConfig:
     name: str
     path: str | None
     classes: int | None = param(ge=2)
+    groups: str | None
     limit: int | None = param(ge=10)
 
     def check(self, prefix: str) -> None:
         check_file(prefix, "path", self.path)
-
-
-@schema("dataset", "csv", kind="tabular")
-@dataclass
-class CsvConfig:
-    """A table with a header line: one label column, every other column a numeric feature."""
-
-    name: str
-    path: str | None
-    label: str
-    delimiter: str
-    test_path: str | None
-    limit: int | None = param(ge=10)
-
-    def check(self, prefix: str) -> None:
-        check_file(prefix, "path", self.path)
-        check_file(prefix, "test_path", self.test_path, required=False)
-        if len(self.delimiter) != 1:
-            raise KoptError(f"{prefix}.delimiter={self.delimiter!r}: allowed: one character")
 
 
 @schema(

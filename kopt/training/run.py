@@ -203,11 +203,20 @@ def _data_and_splits(ctx: FoldContext) -> Splits:
 
     state, cfg, run_dir = ctx.state, ctx.state.cfg, ctx.state.run_dir
     data = load_dataset(cfg.dataset, int(cfg.seed))
-    splits = make_splits(cfg.split, data.y, int(cfg.seed), fixed_test=data.test_idx)
+    splits = make_splits(
+        cfg.split, data.y, int(cfg.seed), fixed_test=data.test_idx, groups=data.groups, order=data.order
+    )
     if ctx.resume and (run_dir / SPLITS).is_file():
         _check_same_splits(splits, run_dir / SPLITS)
     else:
         splits.save(run_dir / SPLITS)
+    if data.encoding is not None:  # a table: missing numbers filled outside the test set; the encoding saved
+        import json
+
+        from kopt.data.table import ENCODING, fill_missing
+
+        data = fill_missing(data, splits.test)
+        atomic_write_text(run_dir / ENCODING, json.dumps(data.encoding, indent=1, default=str) + "\n")
     state.extra["data"] = {
         "name": data.name,
         "n": int(len(data.y)),
@@ -216,7 +225,7 @@ def _data_and_splits(ctx: FoldContext) -> Splits:
         "classes": data.num_classes,
         "class_names": list(data.class_names),
     }  # the model's output i is class_names[i]
-    if data.name in ("csv", "images"):  # labels read from the user's files: which became which index
+    if data.name in ("csv", "table", "images"):  # labels read from the user's files: which became which index
         state.extra["data"]["label_encoding"] = {name: i for i, name in enumerate(data.class_names)}
     ctx.data, ctx.test_idx, ctx.n_folds = data, splits.test, len(splits.folds)
     return splits
