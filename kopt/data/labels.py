@@ -66,7 +66,7 @@ def check_stratifiable(data: Data, split_cfg, seed: int, where: str) -> None:
     from kopt.data.splits import make_splits
 
     try:
-        make_splits(split_cfg, data.y, seed, fixed_test=data.test_idx)
+        make_splits(split_cfg, data.y, seed, fixed_test=data.test_idx, groups=data.groups, order=data.order)
     except KoptError:
         y = np.asarray(data.y)
         counts = np.bincount(y, minlength=len(data.class_names) or 0)

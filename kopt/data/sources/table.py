@@ -69,9 +69,10 @@ def _labels(table, label: str, key: str, path: Path) -> list[str]:
     return label_strings(table[label])
 
 
-def precheck(cfg) -> None:
-    """Read the table(s) once with pandas (no TensorFlow) and check what the loader returns."""
-    check_data(load_table(cfg), f"dataset={cfg.name}")
+def precheck(cfg) -> Data:
+    """Read the table(s) once with pandas (no TensorFlow) and check what the loader returns; returns
+    it, so that each job's split is tried on its labels before any run dir (kopt.data.labels)."""
+    return check_data(load_table(cfg), f"dataset={cfg.name}")
 
 
 @loader("table", "csv", precheck=precheck)
