@@ -76,6 +76,10 @@ def test_label_smoothing_changes_the_loss():
     )
     soft = keras.losses.get(loss(OmegaConf.create({"label_smoothing": 0.3}), True, 3))  # mixup's one-hot targets
     assert float(soft(np.eye(3)[y_true], y_pred)) == pytest.approx(expected, rel=1e-5)
+    # Keras rebuilds a compiled model's loss from its config (clone_model: the batch-norm models' copy)
+    again = keras.losses.deserialize(keras.losses.serialize(smoothed))
+    assert float(again(y_true, y_pred)) == pytest.approx(expected, rel=1e-5)
+    assert expected > float(np.mean(-np.log(y_pred[[0, 1], y_true]))) + 0.1  # the smoothing counts
 
 
 def _optimizer_cfg(**extra):

@@ -78,10 +78,11 @@ def train_fold(ctx: FoldContext) -> FoldResult:
             model = build_model(cfg.model, cfg.regularizer, data.input_shape, data.num_classes)
         state.params = int(model.count_params())
         state.extra["steps_per_execution"] = switches.steps_per_execution(tr, state.params, steps)
+        smoothing_metrics, unsmoothed = switches.smoothing(tr, soft, data.num_classes)
         model.compile(
             optimizer=build_optimizer(cfg.optimizer, steps, tr.epochs),
             loss=switches.loss(tr, soft, data.num_classes),
-            metrics=["accuracy"],
+            metrics=["accuracy", *smoothing_metrics],
             steps_per_execution=state.extra["steps_per_execution"],
         )
         ckpt = store.load_epoch(fold, model, tr.epochs) if (store is not None and resume) else None
@@ -122,6 +123,7 @@ def train_fold(ctx: FoldContext) -> FoldResult:
         )
     progress = None if state.quiet else Progress(fold, n_folds, tr.epochs, steps)
     callbacks = [
+        *unsmoothed,  # first: the callbacks after it see val_loss unsmoothed
         MetricsLogger(writer, fold),
         best,
         *switches.ema_callbacks(model),

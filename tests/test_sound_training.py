@@ -1,0 +1,121 @@
+"""Issue 28, the training items: label smoothing on every model family (and val_loss unsmoothed),
+the EMA per optimizer update with gradient accumulation, accumulation equal to one big batch, and
+the refusals that come before any run dir."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import kopt_env, only_run_dir, read_summary, run_kopt
+from omegaconf import OmegaConf
+from test_standalone_model import CHECK
+
+SMALLEST = {
+    "cnn": ["model=cnn", "model.width=4", "model.dense=0"],
+    "resnet": ["model=resnet", "model.depth=8"],
+    "wrn": ["model=wrn", "model.depth=10", "model.width=1"],
+    "densenet": ["model=densenet", "model.depth=10", "model.growth_rate=4"],
+}
+IMAGES = ["dataset=synthetic", "dataset.size=64", "dataset.shape=[8,8,3]"]
+
+
+def _compose(*overrides):
+    from kopt.compose import compose_and_validate
+    from kopt.validate import validate_train
+
+    return compose_and_validate(list(overrides), "config", validators=[validate_train])[1][0]
+
+
+@pytest.mark.parametrize("family", list(SMALLEST))
+def test_label_smoothing_compiles_and_copies_every_model_family(family):
+    """The standalone copy of a batch-norm model clones the compiled model, which rebuilds its loss
+    from the loss's config: an unregistered smoothed loss failed there, after all epochs had run."""
+    import keras
+
+    from kopt.data.pipeline import Normalizer
+    from kopt.models import build_model
+    from kopt.models.batchnorm import has_fused_batchnorm
+    from kopt.optim import build_optimizer
+    from kopt.training.evaluate import inference_copy
+    from kopt.training.switches import loss, smoothing
+
+    cfg = _compose(*IMAGES, *SMALLEST[family], "trainer.label_smoothing=0.2")
+    model = build_model(cfg.model, cfg.regularizer, (8, 8, 3), 4)
+    metrics = ["accuracy", *smoothing(cfg.trainer, False, 4)[0]]  # as kopt.training.fit compiles
+    model.compile(optimizer=build_optimizer(cfg.optimizer, 2, 1), loss=loss(cfg.trainer, False, 4), metrics=metrics)
+    if keras.backend.backend() == "tensorflow":
+        assert has_fused_batchnorm(model)  # the models whose copy is a clone
+    x = np.random.default_rng(0).normal(size=(8, 8, 8, 3)).astype("float32")
+    model.fit(x, np.arange(8) % 4, batch_size=4, epochs=1, verbose=0)
+    copy = inference_copy(model, Normalizer.fit(x))
+    norm = Normalizer.fit(x)
+    np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(norm(x), verbose=0), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def smoothed_cnn(tmp_path_factory):
+    """A batch-norm model (the CNN) trained end to end with label smoothing, no weight penalty."""
+    cwd = tmp_path_factory.mktemp("smoothed")
+    proc = run_kopt(
+        "train",
+        *SMALLEST["cnn"],
+        "dataset.limit=300",
+        "regularizer=none",
+        "trainer.epochs=2",
+        "trainer.batch_size=32",
+        "trainer.label_smoothing=0.2",
+        cwd=cwd,
+    )
+    return cwd, proc
+
+
+def test_label_smoothing_trains_a_batch_norm_model_and_saves_a_plain_keras_model(smoothed_cnn):
+    from kopt.data.datasets import load_dataset
+
+    cwd, proc = smoothed_cnn
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = only_run_dir(cwd)
+    assert read_summary(run)["status"] == "completed"
+    cfg = OmegaConf.load(run / ".hydra" / "config.yaml")
+    data = load_dataset(cfg.dataset, int(cfg.seed))
+    with np.load(run / "splits.npz") as z:
+        np.savez(cwd / "raw.npz", x=data.x[z["test"]])
+    (cwd / "elsewhere").mkdir()
+    out = subprocess.run(
+        [sys.executable, "-c", CHECK, str(run), str(cwd / "raw.npz")],
+        cwd=cwd / "elsewhere",
+        text=True,
+        capture_output=True,
+        timeout=300,
+        env={**kopt_env(), "PYTHONPATH": ""},
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    results = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(results) == 1 and results[0]["max_diff"] < 1e-5, results
+
+
+def test_val_loss_is_the_unsmoothed_cross_entropy(smoothed_cnn):
+    """val_loss (what tuner.metric=val_loss and early stopping compare) is the plain cross-entropy of
+    the best epoch's weights, as test_loss is, whatever trainer.label_smoothing is."""
+    import keras
+
+    from kopt.data.datasets import load_dataset
+
+    cwd, proc = smoothed_cnn
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = only_run_dir(cwd)
+    cfg = OmegaConf.load(run / ".hydra" / "config.yaml")
+    data = load_dataset(cfg.dataset, int(cfg.seed))
+    with np.load(run / "splits.npz") as z:
+        val = z["val_0"]
+    probs = keras.saving.load_model(run / "model.keras").predict(data.x[val], verbose=0).astype("float64")
+    plain = float(-np.log(np.clip(probs[np.arange(len(val)), data.y[val]], 1e-7, 1)).mean())
+    fold = read_summary(run)["folds"][0]
+    assert fold["val_loss"] == pytest.approx(plain, abs=1e-4)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert fold["val_loss"] in [r["val_loss"] for r in rows]
+    assert not any(k.startswith("kopt_") or k.startswith("val_kopt_") for r in rows for k in r), rows[0]
