@@ -119,3 +119,59 @@ def test_val_loss_is_the_unsmoothed_cross_entropy(smoothed_cnn):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert fold["val_loss"] in [r["val_loss"] for r in rows]
     assert not any(k.startswith("kopt_") or k.startswith("val_kopt_") for r in rows for k in r), rows[0]
+
+
+def _optimizer_cfg(name="sgd", **extra):
+    return OmegaConf.create(
+        {
+            "name": name,
+            "lr": 0.1,
+            "momentum": 0.0,
+            "nesterov": False,
+            "beta_1": 0.9,
+            "beta_2": 0.999,
+            "weight_decay": 0.0,
+            "clipnorm": None,
+            "schedule": {"name": "constant", "warmup_epochs": 0},
+            **extra,
+        }
+    )
+
+
+def _tiny_model(optimizer):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    return model
+
+
+XY = (np.random.default_rng(0).normal(size=(48, 4)).astype("float32"), np.arange(48) % 3)
+
+
+@pytest.mark.parametrize("accumulate", [1, 4])
+def test_ema_is_a_moving_average_per_optimizer_update(accumulate):
+    """optimizer.ema=m is the momentum per update: E_1 = w_1, E_j = m E_(j-1) + (1 - m) w_j over the
+    weights w_j after each update. Keras updates its average every batch, so with accumulate=4 the
+    momentum per update was m^4 (0.9 -> 0.66)."""
+    import keras
+
+    from kopt.optim import build_optimizer
+
+    model = _tiny_model(build_optimizer(_optimizer_cfg(ema=0.9, accumulate=accumulate), 12, 1))
+    after = []  # the raw weights after each batch
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            after.append([w.copy() for w in self.model.get_weights()])
+
+    model.fit(*XY, batch_size=4, epochs=1, shuffle=False, callbacks=[Record()], verbose=0)
+    updates = after[accumulate - 1 :: accumulate]
+    assert len(updates) == 12 // accumulate
+    expected = [w.copy() for w in updates[0]]
+    for weights in updates[1:]:
+        expected = [0.9 * e + 0.1 * w for e, w in zip(expected, weights)]
+    average = [v.numpy() for v in model.optimizer._model_variables_moving_average]
+    for got, want in zip(average, expected):
+        np.testing.assert_allclose(got, want, atol=1e-6)
