@@ -72,6 +72,7 @@ def train_fold(ctx: FoldContext) -> FoldResult:
     if soft:  # (test metrics come from the predicted probabilities and the integer labels)
         y_tr, y_va = (np.eye(data.num_classes, dtype="float32")[y] for y in (y_tr, y_va))
     steps = tr.steps_per_epoch or batches_per_pass(len(x_tr), tr.batch_size)
+    switches.check_accumulate(cfg.optimizer, steps, tr.epochs)  # (kopt train checks before its run dir)
 
     with distribute.scope(strategy):  # trainer.batch_size is the global batch
         with switches.precision(tr):

@@ -49,6 +49,20 @@ def smoothing(tr, soft: bool, classes: int) -> tuple[list, list]:
     return smoothing_metrics(classes, value, soft), [UnsmoothedValLoss()]
 
 
+def check_accumulate(optimizer, steps: int, epochs: int) -> None:
+    """One line where ``optimizer.accumulate`` is more than the batches of the whole run
+    (``epochs`` of ``steps`` batches): no update would ever be applied, and the run would end at
+    chance accuracy in silence. A last group the run ends inside is dropped, as Keras drops it."""
+    k, total = int(optimizer.get("accumulate") or 1), steps * epochs
+    if k > total:
+        from kopt.errors import KoptError
+
+        raise KoptError(
+            f"optimizer.accumulate={k} is more than the {total} batches of the whole run (trainer.epochs={epochs} "
+            f"of {steps} batches): no update would be applied; allowed: optimizer.accumulate <= {total}"
+        )
+
+
 def check_precision(name: str) -> None:
     """One line where this machine cannot run ``trainer.precision=name``."""
     if name != "mixed_float16":
