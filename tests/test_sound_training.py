@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import kopt_env, only_run_dir, read_summary, run_kopt
+from conftest import TINY, assert_clean_error, kopt_env, only_run_dir, read_summary, run_kopt
 from omegaconf import OmegaConf
 from test_standalone_model import CHECK
 
@@ -175,3 +175,89 @@ def test_ema_is_a_moving_average_per_optimizer_update(accumulate):
     average = [v.numpy() for v in model.optimizer._model_variables_moving_average]
     for got, want in zip(average, expected):
         np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_accumulated_batches_update_as_one_batch_k_times_the_size(name):
+    """optimizer.accumulate=3 over batches of 4 gives the weights of one step per batch of 12."""
+    from kopt.optim import build_optimizer
+
+    x, y = XY[0][:24], XY[1][:24]
+    accumulated = _tiny_model(build_optimizer(_optimizer_cfg(name, accumulate=3), 6, 1))
+    start = [w.copy() for w in accumulated.get_weights()]
+    accumulated.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    big = _tiny_model(build_optimizer(_optimizer_cfg(name), 2, 1))
+    big.fit(x, y, batch_size=12, epochs=1, shuffle=False, verbose=0)
+    assert all(int(v) == 2 for v in [accumulated.optimizer.iterations, big.optimizer.iterations])  # two updates each
+    for got, want, before in zip(accumulated.get_weights(), big.get_weights(), start):
+        assert not np.allclose(got, before)
+        np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_saved_ema_weights_are_the_hand_computed_average(tmp_path):
+    """model.keras holds the moving average of the raw weights after each update (protocol=fixed:
+    the last epoch's), computed here by hand from the weights a callback saw after every batch."""
+    import keras
+
+    from kopt.training.run import run_train
+
+    cfg = _compose(
+        *TINY,
+        "optimizer.ema=0.6",
+        "optimizer.accumulate=2",
+        "trainer.steps_per_execution=1",
+        "trainer.protocol=fixed",
+    )
+    raw = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            raw.append([v.numpy().copy() for v in self.model.trainable_variables])
+
+    summary = run_train(cfg, tmp_path / "run", callbacks_factory=lambda fold, n: [Record()], quiet=True)
+    assert summary["status"] == "completed"
+    updates = raw[1::2]  # every second batch applies the accumulated gradients
+    assert len(updates) >= 3
+    expected = updates[0]
+    for weights in updates[1:]:
+        expected = [0.6 * e + 0.4 * w for e, w in zip(expected, weights)]
+    saved = keras.saving.load_model(tmp_path / "run" / "model.keras").trainable_weights
+    assert len(saved) == len(expected)
+    for got, want in zip(saved, expected):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(got), want, atol=1e-6)
+
+
+def test_accumulate_longer_than_the_whole_run_is_refused_before_any_run_dir(tmp_path):
+    """More batches per update than the run has: no update is ever applied, and the run ended at
+    chance accuracy in silence. TINY: 200 examples, 128 to train, 4 batches of 32, 2 epochs."""
+    proc = run_kopt("train", *TINY, "optimizer.accumulate=9", cwd=tmp_path)
+    assert_clean_error(proc, "optimizer.accumulate=9", "8 batches", "allowed: optimizer.accumulate <= 8")
+    assert proc.returncode == 2 and not (tmp_path / "runs").exists()
+
+
+def test_accumulate_up_to_the_batches_of_the_run_is_allowed():
+    from kopt.errors import KoptError
+    from kopt.training.switches import check_accumulate
+
+    check_accumulate(OmegaConf.create({"accumulate": 8}), 4, 2)  # one update, at the last batch
+    with pytest.raises(KoptError) as exc:
+        check_accumulate(OmegaConf.create({"accumulate": 9}), 4, 2)
+    assert str(exc.value).startswith("optimizer.accumulate=9 is more than the 8 batches of the whole run")
+
+
+def test_a_run_resumes_on_the_backend_it_was_trained_on(tmp_path):
+    """trainer.backend=auto follows KERAS_BACKEND: a TensorFlow run resumed under KERAS_BACKEND=jax
+    went on with JAX (its metrics 2e-5 off the documented exactness). It resumes on TensorFlow."""
+    proc = run_kopt("train", *TINY, cwd=tmp_path, env={"KERAS_BACKEND": "tensorflow"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = only_run_dir(tmp_path)
+    first = read_summary(run)
+    assert first["versions"]["backend"] == "tensorflow"
+    (run / "summary.json").write_text(json.dumps({**first, "status": "interrupted", "pid": None}))
+    proc = run_kopt("train", f"resume={run}", cwd=tmp_path, env={"KERAS_BACKEND": "jax"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    again = read_summary(run)
+    assert again["status"] == "completed" and again["versions"]["backend"] == "tensorflow"
+    assert "tensorflow" in proc.stdout + proc.stderr and "KERAS_BACKEND=jax" in proc.stdout + proc.stderr
+    for key, value in first["metrics"].items():
+        assert again["metrics"][key] == pytest.approx(value, abs=1e-6), key
