@@ -261,3 +261,37 @@ def test_a_run_resumes_on_the_backend_it_was_trained_on(tmp_path):
     assert "tensorflow" in proc.stdout + proc.stderr and "KERAS_BACKEND=jax" in proc.stdout + proc.stderr
     for key, value in first["metrics"].items():
         assert again["metrics"][key] == pytest.approx(value, abs=1e-6), key
+
+
+@pytest.mark.parametrize("soft", [False, True])
+def test_val_loss_is_the_plain_cross_entropy_plus_the_penalty(soft):
+    """Integer labels and one-hot ones (mixup, cutmix), with a weight penalty: val_loss is the plain
+    cross-entropy of the validation predictions plus the penalty, and the helper metrics are gone."""
+    import keras
+
+    from kopt.training.switches import loss, smoothing
+
+    tr = OmegaConf.create({"label_smoothing": 0.3})
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, activation="softmax", kernel_regularizer=keras.regularizers.L2(0.1))]
+    )
+    metrics, callbacks = smoothing(tr, soft, 3)
+    model.compile(optimizer="sgd", loss=loss(tr, soft, 3), metrics=["accuracy", *metrics])
+    x, y = XY
+    targets = np.eye(3, dtype="float32")[y] if soft else y
+    logs = []
+
+    class Keep(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, epoch_logs=None):
+            logs.append(dict(epoch_logs))
+
+    model.fit(
+        x, targets, validation_data=(x, targets), batch_size=16, epochs=1, callbacks=[*callbacks, Keep()], verbose=0
+    )
+    probs = model.predict(x, verbose=0).astype("float64")
+    penalty = float(sum(float(keras.ops.convert_to_numpy(p)) for p in model.losses))
+    plain = float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-7, 1)).mean())
+    assert penalty > 0.01
+    assert logs[0]["val_loss"] == pytest.approx(plain + penalty, abs=1e-5)
+    assert sorted(logs[0]) == ["accuracy", "loss", "val_accuracy", "val_loss"]
