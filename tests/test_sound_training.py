@@ -295,3 +295,28 @@ def test_val_loss_is_the_plain_cross_entropy_plus_the_penalty(soft):
     assert penalty > 0.01
     assert logs[0]["val_loss"] == pytest.approx(plain + penalty, abs=1e-5)
     assert sorted(logs[0]) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+
+
+def test_the_plain_keras_copy_rebuilds_no_loss_and_no_optimizer(monkeypatch):
+    """The batch-norm models' copy for model.keras is never trained: cloning the compiled model made
+    Keras compile the clone from the model's compile config, rebuilding the loss (which failed for
+    an unregistered one) and building a second optimizer (moments, EMA, accumulators: 3-4 copies of
+    the weights for a moment)."""
+    import keras
+
+    from kopt.data.pipeline import Normalizer
+    from kopt.models import build_model
+    from kopt.training.evaluate import inference_copy
+
+    cfg = _compose(*IMAGES, *SMALLEST["cnn"])
+    model = build_model(cfg.model, cfg.regularizer, (8, 8, 3), 4)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    x = np.random.default_rng(0).normal(size=(8, 8, 8, 3)).astype("float32")
+    model.fit(x, np.arange(8) % 4, batch_size=4, epochs=1, verbose=0)
+    compiled = []
+    original = keras.Model.compile_from_config
+    monkeypatch.setattr(keras.Model, "compile_from_config", lambda self, c: compiled.append(c) or original(self, c))
+    copy = inference_copy(model, Normalizer.fit(x))
+    assert compiled == []
+    norm = Normalizer.fit(x)
+    np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(norm(x), verbose=0), atol=1e-5)
