@@ -73,6 +73,28 @@ def build_schedule(cfg, steps_per_epoch: int, epochs: int):
     )
 
 
+def ema_per_update(optimizer, steps: int):
+    """Make ``optimizer``'s moving average of the weights move once per update, not once per batch.
+
+    Keras updates the average after every batch, also after the ``steps - 1`` batches of an
+    accumulation group that leave the weights as they are: the momentum per update was then
+    ``ema_momentum ** steps`` (0.9 ** 4 = 0.66). Here the average takes the weights as they are
+    until the first update is applied (as Keras does at its first step), then moves with momentum
+    ``ema_momentum`` on each update's batch and stays put on the other batches."""
+    momentum = float(optimizer.ema_momentum)
+
+    def update(trainable_variables):
+        it = optimizer._iterations  # batches (Keras' iterations counts updates)
+        first, applies = ops.less(it, steps), ops.equal(ops.mod(it + 1, steps), 0)
+        for var, average in zip(trainable_variables, optimizer._model_variables_moving_average):
+            if average is not None:
+                m = ops.cast(ops.where(first, 0.0, ops.where(applies, momentum, 1.0)), var.dtype)
+                average.assign(ops.add(ops.multiply(m, average), ops.multiply(ops.subtract(1, m), var)))
+
+    optimizer._update_model_variables_moving_average = update  # the hook Keras' apply calls on every backend
+    return optimizer
+
+
 def build_optimizer(cfg, steps_per_epoch: int, epochs: int):
     lr = build_schedule(cfg, steps_per_epoch, epochs)
     common = {"learning_rate": lr}
@@ -84,12 +106,18 @@ def build_optimizer(cfg, steps_per_epoch: int, epochs: int):
         common["gradient_accumulation_steps"] = int(cfg.accumulate)
     wd = float(cfg.get("weight_decay", 0.0) or 0.0)
     if cfg.name == "sgd":
-        return keras.optimizers.SGD(
+        opt = keras.optimizers.SGD(
             momentum=float(cfg.momentum), nesterov=bool(cfg.nesterov), weight_decay=wd or None, **common
         )
-    if cfg.name == "adamw":
-        return keras.optimizers.AdamW(weight_decay=wd, beta_1=float(cfg.beta_1), beta_2=float(cfg.beta_2), **common)
-    return keras.optimizers.Adam(beta_1=float(cfg.beta_1), beta_2=float(cfg.beta_2), weight_decay=wd or None, **common)
+    elif cfg.name == "adamw":
+        opt = keras.optimizers.AdamW(weight_decay=wd, beta_1=float(cfg.beta_1), beta_2=float(cfg.beta_2), **common)
+    else:
+        opt = keras.optimizers.Adam(
+            beta_1=float(cfg.beta_1), beta_2=float(cfg.beta_2), weight_decay=wd or None, **common
+        )
+    if cfg.get("ema") and int(cfg.get("accumulate") or 1) > 1:  # optimizer.ema: the momentum per update
+        ema_per_update(opt, int(cfg.accumulate))
+    return opt
 
 
 def current_lr(optimizer) -> float:

@@ -216,6 +216,29 @@ def check_overrides(run_dir: Path, line: CommandLine, config_name: str) -> None:
         )
 
 
+def recorded_backend(cfg: DictConfig, summary: dict, run_dir: Path) -> None:
+    """A run goes on with the backend it was trained on (summary.json's ``versions.backend``): with
+    ``trainer.backend=auto`` it followed ``KERAS_BACKEND`` then, and a resume under another one would
+    finish the run on another backend, off its documented exactness. Says so when it overrides it."""
+    import os
+    import sys
+
+    from kopt.backend import resolve
+
+    recorded = (summary.get("versions") or {}).get("backend")
+    if not recorded or str(cfg.trainer.get("backend") or "auto") != "auto":
+        return  # (a backend named in the config is the run's whatever KERAS_BACKEND says)
+    now = resolve("auto")
+    if now != recorded:
+        print(
+            f"kopt: {_display(run_dir)} was trained on {recorded} (trainer.backend=auto): it resumes on "
+            f"{recorded}, not on KERAS_BACKEND={now}",
+            file=sys.stderr,
+            flush=True,
+        )
+    os.environ["KERAS_BACKEND"] = recorded
+
+
 def resume_run(target: str, line: CommandLine, config_name: str = "config") -> dict | None:
     """``kopt train resume=<target>``: continue one run dir in place (TensorFlow loads here)."""
     run_dir = find_run(target)
@@ -238,6 +261,7 @@ def resume_run(target: str, line: CommandLine, config_name: str = "config") -> d
             f"{_display(run_dir)} was trained with trainer.strategy=multi_worker: resuming it is not "
             "supported (every worker would need the chief's checkpoints); start it again"
         )
+    recorded_backend(cfg, summary, run_dir)
     check_writable(run_dir)
     claim_run(run_dir, summary, int(cfg.get("seed", 0)))
     print(f"kopt: resuming {_display(run_dir)} (status {status or 'unknown'})", flush=True)
@@ -351,6 +375,7 @@ def resume_job(cfg: DictConfig, job_dir: Path, num: int) -> dict:
     if summary.get("status") == COMPLETED:
         print(f"kopt: job {num} is already completed in {_display(job_dir)}; skipped", flush=True)
         return summary
+    recorded_backend(cfg, summary, job_dir)
     from kopt.training.run import run_train
 
     return run_train(cfg, job_dir, resume=True, resume_hint=False)  # kopt train -m says how to finish the sweep

@@ -121,6 +121,10 @@ def main(argv: list[str]) -> None:
         from kopt.data.datasets import check_files_content
 
         check_files_content(cfgs)  # a wrong npz or csv: one line before any run dir is created
+        from kopt.training.preflight import check_runs
+
+        if not {"--help", "-h"} & set(line.flags):
+            check_runs(cfgs, line.multirun)  # no GPU for mixed_float16, accumulate past the run's batches: the same
     scratch = scratch_run_dir(cfgs, line.multirun)  # a multi-worker non-chief writes nothing under runs/
     if scratch:
         argv = [*argv, f"hydra.run.dir={scratch}", "hydra.output_subdir=null"]

@@ -20,8 +20,9 @@ def inference_copy(model, norm):
 
     from kopt.models.batchnorm import has_fused_batchnorm, plain_keras_copy
 
-    core = plain_keras_copy(model) if has_fused_batchnorm(model) else model  # fused batch norm -> Keras' own
-    core = keras.Model(core.inputs, core.outputs, name=model.name)  # never compiled: no optimizer to save
+    core = keras.Model(model.inputs, model.outputs, name=model.name)  # never compiled: no optimizer to save
+    if has_fused_batchnorm(core):  # fused batch norm -> Keras' own; the clone of an uncompiled view is
+        core = plain_keras_copy(core)  # not compiled by Keras: no loss rebuilt, no second optimizer built
     raw = keras.Input(shape=model.input_shape[1:], name="raw_inputs")
     x = keras.layers.Normalization(
         mean=norm.mean, variance=np.square(norm.std.astype("float64")), name="normalization"

@@ -72,16 +72,18 @@ def train_fold(ctx: FoldContext) -> FoldResult:
     if soft:  # (test metrics come from the predicted probabilities and the integer labels)
         y_tr, y_va = (np.eye(data.num_classes, dtype="float32")[y] for y in (y_tr, y_va))
     steps = tr.steps_per_epoch or batches_per_pass(len(x_tr), tr.batch_size)
+    switches.check_accumulate(cfg.optimizer, steps, tr.epochs)  # (kopt train checks before its run dir)
 
     with distribute.scope(strategy):  # trainer.batch_size is the global batch
         with switches.precision(tr):
             model = build_model(cfg.model, cfg.regularizer, data.input_shape, data.num_classes)
         state.params = int(model.count_params())
         state.extra["steps_per_execution"] = switches.steps_per_execution(tr, state.params, steps)
+        smoothing_metrics, unsmoothed = switches.smoothing(tr, soft, data.num_classes)
         model.compile(
             optimizer=build_optimizer(cfg.optimizer, steps, tr.epochs),
             loss=switches.loss(tr, soft, data.num_classes),
-            metrics=["accuracy"],
+            metrics=["accuracy", *smoothing_metrics],
             steps_per_execution=state.extra["steps_per_execution"],
         )
         ckpt = store.load_epoch(fold, model, tr.epochs) if (store is not None and resume) else None
@@ -122,6 +124,7 @@ def train_fold(ctx: FoldContext) -> FoldResult:
         )
     progress = None if state.quiet else Progress(fold, n_folds, tr.epochs, steps)
     callbacks = [
+        *unsmoothed,  # first: the callbacks after it see val_loss unsmoothed
         MetricsLogger(writer, fold),
         best,
         *switches.ema_callbacks(model),

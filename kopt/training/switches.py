@@ -1,6 +1,7 @@
 """Training switches that Keras 3 provides and kopt exposes as config keys; run.py calls in here.
 
-- ``trainer.label_smoothing``: the loss (sparse integer labels smoothed through a one-hot).
+- ``trainer.label_smoothing``: the loss (sparse integer labels smoothed through a one-hot), and
+  ``val_loss`` logged unsmoothed (:func:`smoothing`).
 - ``trainer.precision``: the Keras dtype policy the model is built under (float32, mixed_bfloat16,
   mixed_float16; the last needs a GPU). Keras wraps the optimizer in a LossScaleOptimizer for
   mixed_float16 itself.
@@ -31,14 +32,35 @@ def loss(tr, soft: bool, classes: int):
         )
     if not smoothing:
         return "sparse_categorical_crossentropy"
+    from kopt.training.losses import SparseSmoothedCrossentropy  # registered: a clone of the model rebuilds it
 
-    def sparse_smoothed_crossentropy(y_true, y_pred):  # Keras' sparse loss takes no label_smoothing
-        labels = keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1,))
-        return keras.losses.categorical_crossentropy(
-            keras.ops.one_hot(labels, classes), y_pred, label_smoothing=smoothing
+    return SparseSmoothedCrossentropy(classes, smoothing)
+
+
+def smoothing(tr, soft: bool, classes: int) -> tuple[list, list]:
+    """``(metrics, callbacks)`` that log ``val_loss`` unsmoothed under ``trainer.label_smoothing``
+    (``([], [])`` without it): the compiled loss is smoothed, and so would be Keras' ``val_loss``,
+    which ``tuner.metric``, ``trainer.monitor`` and early stopping then compared across smoothings."""
+    value = float(tr.get("label_smoothing") or 0.0)
+    if not value:
+        return [], []
+    from kopt.training.losses import UnsmoothedValLoss, smoothing_metrics
+
+    return smoothing_metrics(classes, value, soft), [UnsmoothedValLoss()]
+
+
+def check_accumulate(optimizer, steps: int, epochs: int) -> None:
+    """One line where ``optimizer.accumulate`` is more than the batches of the whole run
+    (``epochs`` of ``steps`` batches): no update would ever be applied, and the run would end at
+    chance accuracy in silence. A last group the run ends inside is dropped, as Keras drops it."""
+    k, total = int(optimizer.get("accumulate") or 1), steps * epochs
+    if k > total:
+        from kopt.errors import KoptError
+
+        raise KoptError(
+            f"optimizer.accumulate={k} is more than the {total} batches of the whole run (trainer.epochs={epochs} "
+            f"of {steps} batches): no update would be applied; allowed: optimizer.accumulate <= {total}"
         )
-
-    return sparse_smoothed_crossentropy
 
 
 def check_precision(name: str) -> None:

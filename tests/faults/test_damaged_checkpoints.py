@@ -13,8 +13,16 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import read_summary, run_kopt
-from faultlib import SLOW, interrupt, metric_rows, start_kopt, wait_for_rows
+from conftest import only_run_dir, read_summary, run_kopt
+from faultlib import (
+    SLOW,
+    assert_close_rows,
+    assert_same_metrics,
+    interrupt,
+    metric_rows,
+    start_kopt,
+    wait_for_rows,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -32,6 +40,24 @@ def interrupted(tmp_path_factory):
     epochs = sorted((run / "checkpoints").glob("fold1-epoch*.npz"))
     assert len(epochs) == 2 and (run / "checkpoints" / "fold0-result.npz").is_file()
     return run
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The same config run start to end: what every resumed run must equal."""
+    cwd = tmp_path_factory.mktemp("uninterrupted")
+    proc = run_kopt("train", *CONFIG, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return only_run_dir(cwd)
+
+
+def assert_equals_uninterrupted(run, reference) -> None:
+    """A resumed run's metrics (every epoch's row and the summary) and test predictions are those of
+    the run that was never interrupted: model, optimizer state and RNG states all came back."""
+    assert_close_rows(metric_rows(run / "metrics.jsonl"), metric_rows(reference / "metrics.jsonl"))
+    assert_same_metrics(read_summary(run)["metrics"], read_summary(reference)["metrics"])
+    with np.load(run / "predictions.npz") as got, np.load(reference / "predictions.npz") as want:
+        np.testing.assert_allclose(got["fold_probs"], want["fold_probs"], atol=1e-6)
 
 
 @pytest.fixture
@@ -66,12 +92,13 @@ def warnings_about(proc, *paths) -> list[str]:
     return lines
 
 
-def test_a_checkpoint_without_a_header_field_falls_back_to_the_previous_one(run, tmp_path):
+def test_a_checkpoint_without_a_header_field_falls_back_to_the_previous_one(run, tmp_path, uninterrupted):
     older, newest = sorted((run / "checkpoints").glob("fold1-epoch*.npz"))
     edit_checkpoint(newest, lambda meta, arrays: meta.pop("fit_done"))
     proc = resume(run, tmp_path)
     assert "fit_done" in warnings_about(proc, newest)[0]
     assert f"after epoch {int(older.stem.split('epoch')[1])}/{EPOCHS}" in proc.stdout
+    assert_equals_uninterrupted(run, uninterrupted)
 
 
 def test_an_epoch_out_of_range_and_missing_rng_arrays_are_set_aside(run, tmp_path):
@@ -85,7 +112,7 @@ def test_an_epoch_out_of_range_and_missing_rng_arrays_are_set_aside(run, tmp_pat
     assert (run / "checkpoints").exists() is False
 
 
-def test_torn_metrics_repaired_and_a_retrained_fold_keeps_its_place(run, tmp_path):
+def test_torn_metrics_repaired_and_a_retrained_fold_keeps_its_place(run, tmp_path, uninterrupted):
     """fold 0's result damaged (trained again after fold 1 began), metrics.jsonl cut mid-line, and a
     summary that still says `running` for a process that is gone (an OOM kill): shown as died."""
     (run / "checkpoints" / "fold0-result.npz").write_bytes(b"not a checkpoint")
@@ -103,3 +130,4 @@ def test_torn_metrics_repaired_and_a_retrained_fold_keeps_its_place(run, tmp_pat
     assert keys == [(f, e) for f in range(K) for e in range(1, EPOCHS + 1)]
     assert any("rows of fold 1" in line and "restored" in line for line in proc.stderr.splitlines()), proc.stderr
     assert "(status died)" in proc.stdout
+    assert_equals_uninterrupted(run, uninterrupted)
