@@ -262,3 +262,28 @@ def test_cmaes_refuses_several_objectives(tmp_path):
 
     proc = run_kopt("tune", "tuner=cmaes", TWO, cwd=tmp_path)
     assert_clean_error(proc, "tuner.objectives with tuner=cmaes")
+
+
+def test_a_two_objective_study_over_a_two_choice_space_reuses_its_repeats(tmp_path, monkeypatch):
+    """Repeats of a 2-objective study reuse both values of the earlier trial (reading ``value`` stopped the
+    study after tuner.max_failures with Optuna's 'not available during multi-objective optimization')."""
+    summary, study, study_dir = tune_here(
+        tmp_path,
+        monkeypatch,
+        "tuner=random",
+        "tuner.n_trials=4",
+        TWO,
+        "search.model.width=choice(4, 16)",
+        "tuner.enqueue=[{model.width:4},{model.width:4}]",  # the second is a repeat, whatever the seed
+    )
+    trials = study.get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE"] * len(trials)
+    trained = [t for t in trials if "duplicate_of" not in t.user_attrs]
+    assert sorted(t.params["model.width"] for t in trained) == [4, 16]  # the space is used up: the study ends
+    repeats = [t for t in trials if "duplicate_of" in t.user_attrs]
+    assert repeats and repeats[0].number == 1, [t.params for t in trials]
+    for t in repeats:
+        original = trials[t.user_attrs["duplicate_of"]]
+        assert t.params == original.params and t.values == original.values and len(t.values) == 2
+    assert sorted(summary["pareto"]["front"]) == sorted({t.number for t in study.best_trials})
+    assert summary["counts"]["FAIL"] == 0

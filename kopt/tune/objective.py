@@ -82,7 +82,10 @@ def run_trial(plan: TunePlan, trial, study_dir: Path, ui=None) -> Outcome:
         choices, values = plan.space.sample(trial)
         original = find_duplicate(trial)  # no wasted trials: a finished config is not trained again
         if original is not None:
-            return Outcome(original.state.name, original.value, time.time() - t0, reused_attrs(original))
+            for key, value in original.constraints.items():  # (the samplers and the front read them)
+                trial.set_constraint(key, value)
+            value = list(original.values) if original.values and is_multi(plan.tuner) else original.value
+            return Outcome(original.state.name, value, time.time() - t0, reused_attrs(original))
         # what a Hydra job records: the trial's overrides of its base config (kopt report reads them)
         overrides = [f"{g}={o}" for g, o in choices.items()] + [f"{k}={hydra_value(v)}" for k, v in values.items()]
         atomic_write_text(run_dir / ".hydra" / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(overrides)))
