@@ -158,3 +158,101 @@ def test_kfold_trials_get_the_wilcoxon_pruner_after_their_first_fold(tmp_path, m
         pruner = build_pruner(plan.pruner)
     step = _prunes_at(pruner, steps=9)
     assert step is not None and step >= 3
+
+
+def _study(tmp_path, monkeypatch, capsys, *overrides):
+    """Run study ``s`` in this process; (summary, study, study dir, the lines it printed, trials.csv rows)."""
+    import csv
+
+    from kopt.tune.run import run_study
+    from kopt.tune.study import open_storage
+
+    plan = plan_of(
+        tmp_path,
+        monkeypatch,
+        "tuner=random",
+        "pruner=none",
+        "trainer.epochs=1",
+        "tuner.retrain_best=false",
+        "tuner.plots=false",
+        *overrides,
+    )
+    study_dir = tmp_path / "runs" / "tune" / "s"
+    capsys.readouterr()
+    summary = run_study(plan, study_dir)
+    out = capsys.readouterr().out
+    study = optuna.load_study(study_name="s", storage=open_storage(str(study_dir / "journal.log")))
+    with open(study_dir / "trials.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    return summary, study, study_dir, out.splitlines(), rows
+
+
+def test_a_four_trial_study_over_four_choices_trains_each_once_and_shows_its_repeats(tmp_path, monkeypatch, capsys):
+    """The random sampler repeats itself over 4 choices: the study still trains the 4 configs (it ended with
+    3, the counter at [8/4 done]), its counter never passes n_trials, and the repeats are shown as such:
+    trials.csv's duplicate_of, the trial's line, and the final table (which counted them as complete)."""
+    summary, study, study_dir, out, rows = _study(
+        tmp_path, monkeypatch, capsys, "tuner.n_trials=4", "search.model.width=choice(4, 8, 16, 32)"
+    )
+    trials = study.get_trials()
+    trained = [t for t in trials if "duplicate_of" not in t.user_attrs]
+    assert sorted(t.params["model.width"] for t in trained) == [4, 8, 16, 32]
+    repeats = [t for t in trials if "duplicate_of" in t.user_attrs]
+    assert repeats  # (this seed repeats itself: the point of the test)
+    counters = [int(line.split("[", 1)[1].split("/")[0]) for line in out if line.startswith("trial ")]
+    assert max(counters) == 4 and all(c <= 4 for c in counters), out
+    assert all("/4 done" in line for line in out if line.startswith("trial ")), out
+    for t in repeats:
+        (line,) = [x for x in out if x.startswith(f"trial {t.number} ")]
+        assert f"duplicate of #{t.user_attrs['duplicate_of']}" in line, line
+    assert [r["duplicate_of"] for r in rows] == [str(t.user_attrs.get("duplicate_of", "")) for t in trials]
+    (table_line,) = [x for x in out if "complete " in x and "fail " in x]
+    assert "complete 4 " in table_line and f"duplicates {len(repeats)}" in table_line, table_line
+    assert summary["duplicates"] == len(repeats)
+
+
+def test_repeats_train_again_when_training_is_not_deterministic(tmp_path, monkeypatch, capsys):
+    """trainer.deterministic=false: a repeated configuration is trained again, not reused, and a used-up
+    finite space does not stop the study (it reused the first result and stopped at 2 trials)."""
+    summary, study, study_dir, out, rows = _study(
+        tmp_path,
+        monkeypatch,
+        capsys,
+        "trainer.deterministic=false",
+        "tuner.n_trials=3",
+        "search.model.width=choice(4, 8)",
+        "tuner.enqueue=[{model.width:4},{model.width:4}]",
+    )
+    trials = study.get_trials()
+    assert len(trials) == 3 and not any("duplicate_of" in t.user_attrs for t in trials)
+    assert [t.params["model.width"] for t in trials[:2]] == [4, 4]
+    assert all((study_dir / "trials" / str(t.number) / "summary.json").is_file() for t in trials)
+    assert summary["duplicates"] == 0 and summary["counts"]["COMPLETE"] == 3
+
+
+@pytest.mark.parametrize(
+    "backend, devices, flags, cuda, expected",
+    [
+        ("tensorflow", None, "", None, True),  # TensorFlow's op determinism covers its GPU kernels
+        ("jax", ["cpu"], "", None, True),
+        ("jax", ["gpu"], "", None, False),  # XLA's GPU kernels, not made deterministic
+        ("jax", ["gpu"], "--xla_gpu_deterministic_ops=true", None, True),
+        ("torch", None, "", False, True),
+        ("torch", None, "", True, False),  # torch's deterministic mode only warns (warn_only)
+    ],
+)
+def test_repeats_are_reused_only_on_deterministic_kernels(monkeypatch, backend, devices, flags, cuda, expected):
+    import sys
+    import types
+
+    from kopt.tune.dedup import deterministic
+
+    if devices is not None:
+        fake = types.SimpleNamespace(devices=lambda: [types.SimpleNamespace(platform=p) for p in devices])
+        monkeypatch.setitem(sys.modules, "jax", fake)
+    if cuda is not None:
+        fake = types.SimpleNamespace(cuda=types.SimpleNamespace(is_available=lambda: cuda))
+        monkeypatch.setitem(sys.modules, "torch", fake)
+    monkeypatch.setenv("XLA_FLAGS", flags)
+    assert deterministic({"deterministic": True, "backend": backend}) is expected
+    assert deterministic({"deterministic": False, "backend": backend}) is False

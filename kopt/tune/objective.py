@@ -17,7 +17,7 @@ from kopt.mlflow_study import study_trial
 from kopt.rundir import atomic_write_text, mark_pruned
 from kopt.training.run import run_train
 from kopt.tune.best import hydra_value
-from kopt.tune.dedup import find_duplicate, reused_attrs
+from kopt.tune.dedup import deterministic, find_duplicate, reused_attrs
 from kopt.tune.objectives import (
     MEASURES_ATTR,
     before_training,
@@ -80,7 +80,9 @@ def run_trial(plan: TunePlan, trial, study_dir: Path, ui=None) -> Outcome:
     attrs = {"run_dir": str(run_dir)}
     try:
         choices, values = plan.space.sample(trial)
-        original = find_duplicate(trial)  # no wasted trials: a finished config is not trained again
+        cfg = plan.trial_config(choices, values)
+        # no wasted trials: a finished config is not trained again, where training is deterministic
+        original = find_duplicate(trial) if deterministic(OmegaConf.to_container(cfg.trainer)) else None
         if original is not None:
             for key, value in original.constraints.items():  # (the samplers and the front read them)
                 trial.set_constraint(key, value)
@@ -89,7 +91,6 @@ def run_trial(plan: TunePlan, trial, study_dir: Path, ui=None) -> Outcome:
         # what a Hydra job records: the trial's overrides of its base config (kopt report reads them)
         overrides = [f"{g}={o}" for g, o in choices.items()] + [f"{k}={hydra_value(v)}" for k, v in values.items()]
         atomic_write_text(run_dir / ".hydra" / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(overrides)))
-        cfg = plan.trial_config(choices, values)
         # an interrupted trial is redone from scratch with the same parameters, never resumed:
         # no per-epoch checkpoints to write (or to leave behind in pruned trials)
         OmegaConf.update(cfg, "trainer.resumable", False, merge=False)
