@@ -141,8 +141,9 @@ def test_no_configuration_is_trained_twice(tmp_path, monkeypatch):
     assert summary["duplicates"] == len(study.trials) - 3
 
 
-def test_kfold_trials_get_the_wilcoxon_pruner_after_their_first_fold(tmp_path, monkeypatch):
-    """Steps count epochs across folds (fold x epochs + epoch): no pruning before the first fold ends."""
+def test_kfold_trials_get_the_wilcoxon_pruner_over_their_folds(tmp_path, monkeypatch):
+    """Steps count folds for the Wilcoxon pruner (one value per finished fold); it needs 2 paired folds
+    (n_startup_steps), and 4 folds all worse than the best trial's (one-sided p = 1/16 < p_threshold=0.1)."""
     from kopt.tune.pruners import build_pruner
 
     plan = plan_of(
@@ -153,11 +154,10 @@ def test_kfold_trials_get_the_wilcoxon_pruner_after_their_first_fold(tmp_path, m
         "trainer.epochs=3",
         *(f"search.{k}={v}" for k, v in CATEGORICAL.items()),
     )
-    assert plan.pruner["name"] == "wilcoxon" and plan.pruner["n_startup_steps"] == 3
+    assert plan.pruner["name"] == "wilcoxon" and plan.pruner["n_startup_steps"] == 2
     with pytest.warns(optuna.exceptions.ExperimentalWarning):
         pruner = build_pruner(plan.pruner)
-    step = _prunes_at(pruner, steps=9)
-    assert step is not None and step >= 3
+    assert _prunes_at(pruner, steps=5) == 4  # (steps from 1 here)
 
 
 def _study(tmp_path, monkeypatch, capsys, *overrides):
@@ -256,3 +256,62 @@ def test_repeats_are_reused_only_on_deterministic_kernels(monkeypatch, backend, 
     monkeypatch.setenv("XLA_FLAGS", flags)
     assert deterministic({"deterministic": True, "backend": backend}) is expected
     assert deterministic({"deterministic": False, "backend": backend}) is False
+
+
+FOLDS, EPOCHS = 5, 10
+
+
+def _simulated_trial(study, plan, offsets: list[float]):
+    """Feed a k-fold trial's epochs to kopt's pruning callbacks, as fit does: fold ``f`` learns along one
+    curve shared by every trial, plus ``offsets[f]`` at every epoch (so its epochs are autocorrelated).
+    Returns the trial, told COMPLETE (the mean of the folds' best epochs), or None when it was pruned."""
+    from kopt.tune.objective import trial_callbacks
+
+    trial, stopped = study.ask(), {}
+    trainer = {"epochs": EPOCHS, "monitor": "val_accuracy", "protocol": "best_epoch"}
+    factory = trial_callbacks(plan, trial, trainer, stopped)
+    kept = []
+    try:
+        for fold in range(FOLDS):
+            callbacks = factory(fold, FOLDS)
+            for epoch in range(EPOCHS):
+                value = 0.5 + 0.03 * epoch + 0.01 * fold + offsets[fold]
+                for cb in callbacks:
+                    cb.on_epoch_end(epoch, {"val_accuracy": value, "val_loss": 1.0 - value})
+            kept.append(value)
+            for cb in callbacks:
+                cb.on_train_end({})
+    except optuna.TrialPruned:
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        return None, stopped
+    study.tell(trial, sum(kept) / len(kept))
+    return study.trials[trial.number], stopped
+
+
+def test_the_wilcoxon_pruner_gets_one_value_per_fold_and_spares_near_equal_trials(tmp_path, monkeypatch):
+    """10 epochs x 5 folds, pruner=auto (Wilcoxon). Reported every epoch, a trial 0.001 worse at every
+    epoch of its first fold was pruned at the end of that fold (10 autocorrelated pairs, p = 0.002).
+    One value per fold: an equal trial and a near-equal one (worse on some folds, better on others) run
+    to the end; a trial clearly worse on every fold is still pruned, once enough folds are paired."""
+    plan = plan_of(
+        tmp_path,
+        monkeypatch,
+        "split=kfold",
+        f"split.k={FOLDS}",
+        f"trainer.epochs={EPOCHS}",
+        *(f"search.{k}={v}" for k, v in CATEGORICAL.items()),
+    )
+    assert plan.pruner["name"] == "wilcoxon"
+    from kopt.tune.pruners import build_pruner
+
+    with pytest.warns(optuna.exceptions.ExperimentalWarning):
+        study = optuna.create_study(direction="maximize", pruner=build_pruner(plan.pruner))
+    best, _ = _simulated_trial(study, plan, [0.0] * FOLDS)
+    # one report per finished fold, at the fold's step, of the fold's kept (best) epoch
+    assert best.intermediate_values == {f: pytest.approx(0.5 + 0.03 * 9 + 0.01 * f) for f in range(FOLDS)}
+    equal, _ = _simulated_trial(study, plan, [0.0] * FOLDS)
+    assert equal is not None and len(equal.intermediate_values) == FOLDS
+    near, _ = _simulated_trial(study, plan, [-0.001, -0.001, 0.0005, -0.001, 0.0008])
+    assert near is not None and len(near.intermediate_values) == FOLDS
+    worse, stopped = _simulated_trial(study, plan, [-0.05] * FOLDS)
+    assert worse is None and stopped == {"pruned_epoch": EPOCHS, "pruned_fold": 3, "pruned_step": 3}
