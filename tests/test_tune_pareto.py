@@ -287,3 +287,38 @@ def test_a_two_objective_study_over_a_two_choice_space_reuses_its_repeats(tmp_pa
         assert t.params == original.params and t.values == original.values and len(t.values) == 2
     assert sorted(summary["pareto"]["front"]) == sorted({t.number for t in study.best_trials})
     assert summary["counts"]["FAIL"] == 0
+
+
+def test_warm_start_refuses_the_study_itself(tmp_path, monkeypatch):
+    """tuner.warm_start naming the study it seeds copied the study's own trials in again (each one then
+    twice on a Pareto front): one line instead, and the study keeps its trials."""
+    space = ["tuner=random", "search.model.width=choice(4, 8)", "pruner=none", TWO, "tuner.n_trials=2"]
+    tune_here(tmp_path, monkeypatch, *space)
+    for source in ("runs/tune/s", f"{tmp_path}/runs/tune/s/journal.log#s"):
+        with pytest.raises(KoptError, match=rf"tuner\.warm_start={source}: that is this study \(s\) itself"):
+            tune_here(tmp_path, monkeypatch, *space, f"tuner.warm_start='{source}'")
+    import optuna
+
+    from kopt.tune.study import open_storage
+
+    study = optuna.load_study(study_name="s", storage=open_storage(str(tmp_path / "runs/tune/s/journal.log")))
+    assert len(study.trials) == 2 and not any("warm_start_from" in t.user_attrs for t in study.trials)
+
+
+def test_warm_start_from_a_missing_sqlite_file_creates_nothing(tmp_path):
+    """It left an empty nope.db behind (opening a SQLite URL creates the database)."""
+    argv = ["tune", "tuner=random", "search.model.width=choice(4, 8)", "tuner.warm_start='sqlite:///nope.db#a'"]
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_TF_SNIPPET.format(argv=argv)],
+        cwd=tmp_path,
+        env=kopt_env(),
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert "LOADED: none" in proc.stdout, proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("kopt: error:")]
+    assert errors == ["kopt: error: tuner.warm_start=sqlite:///nope.db#a: sqlite:///nope.db does not exist"], (
+        proc.stderr
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
