@@ -139,6 +139,9 @@ def test_no_configuration_is_trained_twice(tmp_path, monkeypatch):
             assert t.params == original.params and t.value == original.value
             assert not (study_dir / "trials" / str(t.number)).exists()
     assert summary["duplicates"] == len(study.trials) - 3
+    # ... and the search stops as soon as the third config has trained: no repeat is drawn after it
+    assert "duplicate_of" not in study.trials[-1].user_attrs
+    assert summary["stopped_early"] == "the search space's 3 configurations have all been trained"
 
 
 def test_kfold_trials_get_the_wilcoxon_pruner_over_their_folds(tmp_path, monkeypatch):

@@ -322,3 +322,25 @@ def test_warm_start_from_a_missing_sqlite_file_creates_nothing(tmp_path):
         proc.stderr
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_trial_exactly_on_a_constraint_bound_is_feasible():
+    """Optuna's rule: a constraint value <= 0 is kept, so a model of exactly the allowed size counts as
+    feasible and can be picked (no trial on a bound was tested)."""
+    import optuna
+
+    from kopt.tune.pareto import feasible, front, picked
+    from kopt.tune.planrecord import TunePlan
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for accuracy, params in ((0.9, 100), (0.95, 150), (0.5, 60)):  # constraint params<=100
+        trial = study.ask()
+        trial.set_constraint("params<=100", float(params - 100))
+        trial.set_user_attr("measures", {"val_accuracy": accuracy, "params": params})
+        study.tell(trial, [accuracy, params])
+    trials = study.get_trials()
+    assert [feasible(t) for t in trials] == [True, False, True]
+    assert [t.number for t in front(study)] == [0, 2]
+    plan = TunePlan.__new__(TunePlan)
+    plan.tuner = {"objectives": ["val_accuracy:max", "params:min"], "pick": "max val_accuracy"}
+    assert picked(trials, plan).number == 0  # the best feasible one, on the bound
