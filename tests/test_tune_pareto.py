@@ -344,3 +344,38 @@ def test_a_trial_exactly_on_a_constraint_bound_is_feasible():
     plan = TunePlan.__new__(TunePlan)
     plan.tuner = {"objectives": ["val_accuracy:max", "params:min"], "pick": "max val_accuracy"}
     assert picked(trials, plan).number == 0  # the best feasible one, on the bound
+
+
+def test_a_worker_on_a_two_objective_study_prints_its_trials_and_counts_what_trained(tmp_path, monkeypatch):
+    """`kopt worker` on a study with several objectives: each trial's line reads its first objective (it
+    read ``trial.value``, which Optuna refuses with several: the worker stopped with a traceback after its
+    first trial), and the counts leave out a repeat (it said 3/2 trials finished)."""
+    from conftest import run_kopt
+
+    from kopt.commands.tune import quote_search_overrides, validate_tune
+    from kopt.compose import compose_and_validate, search_dirs
+    from kopt.tune.plan import build_plan
+    from kopt.tune.study import start_study
+
+    monkeypatch.chdir(tmp_path)
+    argv = [
+        *EASY,
+        "tuner.study_name=s",
+        "tuner=random",
+        "tuner.n_trials=2",
+        TWO,
+        "search.model.width=choice(4, 16)",
+        "tuner.enqueue=[{model.width:4},{model.width:4},{model.width:16}]",
+    ]
+    line, cfgs = compose_and_validate(quote_search_overrides(argv), "tune", [validate_tune])
+    start_study(build_plan(cfgs[0], line.overrides, search_dirs(None)), tmp_path / "runs" / "tune" / "s")
+    proc = run_kopt("worker", "tuner.storage=runs/tune/s/journal.log", "tuner.study_name=s", cwd=tmp_path)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("trial ")]
+    assert [x.split(" val_accuracy=")[0] for x in lines] == [
+        "trial 0: COMPLETE",
+        "trial 1: COMPLETE",
+        "trial 2: COMPLETE",
+    ]
+    assert "duplicate of #0" in lines[1], lines
+    assert "study s: 2/2 trials finished" in proc.stdout, proc.stdout
