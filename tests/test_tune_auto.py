@@ -318,3 +318,23 @@ def test_the_wilcoxon_pruner_gets_one_value_per_fold_and_spares_near_equal_trial
     assert near is not None and len(near.intermediate_values) == FOLDS
     worse, stopped = _simulated_trial(study, plan, [-0.05] * FOLDS)
     assert worse is None and stopped == {"pruned_epoch": EPOCHS, "pruned_fold": 3, "pruned_step": 3}
+
+
+def test_the_eta_leaves_out_repeats():
+    """Repeats take no time (they are not trained): the trials left are timed at the trained trials'
+    mean (it averaged the repeats' 0 s in, and halved the estimate here)."""
+    from types import SimpleNamespace
+
+    from kopt.tune.ui import TuneUI
+
+    plan = SimpleNamespace(n_trials=4, tuner={"n_workers": 1})
+    ui = TuneUI(plan, "study")
+    row = {"state": "COMPLETE", "params": {}, "value": 0.5}
+    ui.rows = [
+        {**row, "number": 0, "duration_s": 10.0},
+        {**row, "number": 1, "duration_s": 0.0, "duplicate_of": 0},
+        {**row, "number": 2, "duration_s": 10.0},
+        {**row, "number": 3, "duration_s": 0.0, "duplicate_of": 2},
+    ]
+    assert ui.done(ui.rows) == 2
+    assert ui.eta(ui.done(ui.rows)) == ", eta 20s"  # 2 trials left at 10 s each

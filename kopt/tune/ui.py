@@ -151,7 +151,9 @@ class TuneUI:
         finished = [
             r["duration_s"]
             for r in self.rows
-            if r.get("duration_s") is not None and r["state"] in ("COMPLETE", "PRUNED", "FAIL")
+            if r.get("duration_s") is not None
+            and r["state"] in ("COMPLETE", "PRUNED", "FAIL")
+            and r.get("duplicate_of") is None  # (a repeat takes no time: it is not trained)
         ]
         left = self.n_trials - done
         if not finished or left <= 0:
