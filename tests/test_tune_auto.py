@@ -338,3 +338,25 @@ def test_the_eta_leaves_out_repeats():
     ]
     assert ui.done(ui.rows) == 2
     assert ui.eta(ui.done(ui.rows)) == ", eta 20s"  # 2 trials left at 10 s each
+
+
+def test_a_sampler_that_keeps_repeating_itself_stops_at_the_cap_and_says_so(tmp_path, monkeypatch, capsys):
+    """Repeats cost no training but must end: after max(100, 10 x n_trials) of them the study stops, with
+    fewer trained than n_trials, and the final table says why (it stopped after n_trials repeats, counting
+    the later ones as trained trials)."""
+    cap = 100  # max(100, 10 x n_trials), as docs/tune.md says
+    summary, study, study_dir, out, rows = _study(
+        tmp_path,
+        monkeypatch,
+        capsys,
+        "tuner.n_trials=2",
+        "search.model.width=int(interval(8, 64))",
+        f"tuner.enqueue=[{','.join(['{model.width:8}'] * (cap + 5))}]",
+    )
+    trials = [t for t in study.get_trials() if t.state.name != "WAITING"]  # (4 enqueued ones never ran)
+    assert len(trials) == cap + 1 and sum("duplicate_of" not in t.user_attrs for t in trials) == 1
+    assert summary["counts"]["COMPLETE"] == 1 and summary["duplicates"] == cap
+    reason = f"the sampler drew {cap} configurations already trained; it keeps repeating itself"
+    assert summary["stopped_early"] == reason
+    assert any("stopped" in line and "the sampler drew" in line for line in out), out
+    assert all("/2 done" in line for line in out if line.startswith("trial ")), out
