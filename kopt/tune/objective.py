@@ -143,7 +143,7 @@ def run_trial(plan: TunePlan, trial, study_dir: Path, ui=None) -> Outcome:
         choices, values = plan.space.sample(trial)
         cfg = plan.trial_config(choices, values)
         # no wasted trials: a finished config is not trained again, where training is deterministic
-        original = find_duplicate(trial) if deterministic(OmegaConf.to_container(cfg.trainer, resolve=True)) else None
+        original = find_duplicate(trial) if deterministic(OmegaConf.to_container(cfg.trainer)) else None
         if original is not None:
             for key, value in original.constraints.items():  # (the samplers and the front read them)
                 trial.set_constraint(key, value)
