@@ -139,10 +139,14 @@ def test_no_configuration_is_trained_twice(tmp_path, monkeypatch):
             assert t.params == original.params and t.value == original.value
             assert not (study_dir / "trials" / str(t.number)).exists()
     assert summary["duplicates"] == len(study.trials) - 3
+    # ... and the search stops as soon as the third config has trained: no repeat is drawn after it
+    assert "duplicate_of" not in study.trials[-1].user_attrs
+    assert summary["stopped_early"] == "the search space's 3 configurations have all been trained"
 
 
-def test_kfold_trials_get_the_wilcoxon_pruner_after_their_first_fold(tmp_path, monkeypatch):
-    """Steps count epochs across folds (fold x epochs + epoch): no pruning before the first fold ends."""
+def test_kfold_trials_get_the_wilcoxon_pruner_over_their_folds(tmp_path, monkeypatch):
+    """Steps count folds for the Wilcoxon pruner (one value per finished fold); it needs 2 paired folds
+    (n_startup_steps), and 4 folds all worse than the best trial's (one-sided p = 1/16 < p_threshold=0.1)."""
     from kopt.tune.pruners import build_pruner
 
     plan = plan_of(
@@ -153,8 +157,206 @@ def test_kfold_trials_get_the_wilcoxon_pruner_after_their_first_fold(tmp_path, m
         "trainer.epochs=3",
         *(f"search.{k}={v}" for k, v in CATEGORICAL.items()),
     )
-    assert plan.pruner["name"] == "wilcoxon" and plan.pruner["n_startup_steps"] == 3
+    assert plan.pruner["name"] == "wilcoxon" and plan.pruner["n_startup_steps"] == 2
     with pytest.warns(optuna.exceptions.ExperimentalWarning):
         pruner = build_pruner(plan.pruner)
-    step = _prunes_at(pruner, steps=9)
-    assert step is not None and step >= 3
+    assert _prunes_at(pruner, steps=5) == 4  # (steps from 1 here)
+
+
+def _study(tmp_path, monkeypatch, capsys, *overrides):
+    """Run study ``s`` in this process; (summary, study, study dir, the lines it printed, trials.csv rows)."""
+    import csv
+
+    from kopt.tune.run import run_study
+    from kopt.tune.study import open_storage
+
+    plan = plan_of(
+        tmp_path,
+        monkeypatch,
+        "tuner=random",
+        "pruner=none",
+        "trainer.epochs=1",
+        "tuner.retrain_best=false",
+        "tuner.plots=false",
+        *overrides,
+    )
+    study_dir = tmp_path / "runs" / "tune" / "s"
+    capsys.readouterr()
+    summary = run_study(plan, study_dir)
+    out = capsys.readouterr().out
+    study = optuna.load_study(study_name="s", storage=open_storage(str(study_dir / "journal.log")))
+    with open(study_dir / "trials.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    return summary, study, study_dir, out.splitlines(), rows
+
+
+def test_a_four_trial_study_over_four_choices_trains_each_once_and_shows_its_repeats(tmp_path, monkeypatch, capsys):
+    """The random sampler repeats itself over 4 choices: the study still trains the 4 configs (it ended with
+    3, the counter at [8/4 done]), its counter never passes n_trials, and the repeats are shown as such:
+    trials.csv's duplicate_of, the trial's line, and the final table (which counted them as complete)."""
+    summary, study, study_dir, out, rows = _study(
+        tmp_path, monkeypatch, capsys, "tuner.n_trials=4", "search.model.width=choice(4, 8, 16, 32)"
+    )
+    trials = study.get_trials()
+    trained = [t for t in trials if "duplicate_of" not in t.user_attrs]
+    assert sorted(t.params["model.width"] for t in trained) == [4, 8, 16, 32]
+    repeats = [t for t in trials if "duplicate_of" in t.user_attrs]
+    assert repeats  # (this seed repeats itself: the point of the test)
+    counters = [int(line.split("[", 1)[1].split("/")[0]) for line in out if line.startswith("trial ")]
+    assert max(counters) == 4 and all(c <= 4 for c in counters), out
+    assert all("/4 done" in line for line in out if line.startswith("trial ")), out
+    for t in repeats:
+        (line,) = [x for x in out if x.startswith(f"trial {t.number} ")]
+        assert f"duplicate of #{t.user_attrs['duplicate_of']}" in line, line
+    assert [r["duplicate_of"] for r in rows] == [str(t.user_attrs.get("duplicate_of", "")) for t in trials]
+    (table_line,) = [x for x in out if "complete " in x and "fail " in x]
+    assert "complete 4 " in table_line and f"duplicates {len(repeats)}" in table_line, table_line
+    assert summary["duplicates"] == len(repeats)
+
+
+def test_repeats_train_again_when_training_is_not_deterministic(tmp_path, monkeypatch, capsys):
+    """trainer.deterministic=false: a repeated configuration is trained again, not reused, and a used-up
+    finite space does not stop the study (it reused the first result and stopped at 2 trials)."""
+    summary, study, study_dir, out, rows = _study(
+        tmp_path,
+        monkeypatch,
+        capsys,
+        "trainer.deterministic=false",
+        "tuner.n_trials=3",
+        "search.model.width=choice(4, 8)",
+        "tuner.enqueue=[{model.width:4},{model.width:4}]",
+    )
+    trials = study.get_trials()
+    assert len(trials) == 3 and not any("duplicate_of" in t.user_attrs for t in trials)
+    assert [t.params["model.width"] for t in trials[:2]] == [4, 4]
+    assert all((study_dir / "trials" / str(t.number) / "summary.json").is_file() for t in trials)
+    assert summary["duplicates"] == 0 and summary["counts"]["COMPLETE"] == 3
+
+
+@pytest.mark.parametrize(
+    "backend, devices, flags, cuda, expected",
+    [
+        ("tensorflow", None, "", None, True),  # TensorFlow's op determinism covers its GPU kernels
+        ("jax", ["cpu"], "", None, True),
+        ("jax", ["gpu"], "", None, False),  # XLA's GPU kernels, not made deterministic
+        ("jax", ["gpu"], "--xla_gpu_deterministic_ops=true", None, True),
+        ("torch", None, "", False, True),
+        ("torch", None, "", True, False),  # torch's deterministic mode only warns (warn_only)
+    ],
+)
+def test_repeats_are_reused_only_on_deterministic_kernels(monkeypatch, backend, devices, flags, cuda, expected):
+    import sys
+    import types
+
+    from kopt.tune.dedup import deterministic
+
+    if devices is not None:
+        fake = types.SimpleNamespace(devices=lambda: [types.SimpleNamespace(platform=p) for p in devices])
+        monkeypatch.setitem(sys.modules, "jax", fake)
+    if cuda is not None:
+        fake = types.SimpleNamespace(cuda=types.SimpleNamespace(is_available=lambda: cuda))
+        monkeypatch.setitem(sys.modules, "torch", fake)
+    monkeypatch.setenv("XLA_FLAGS", flags)
+    assert deterministic({"deterministic": True, "backend": backend}) is expected
+    assert deterministic({"deterministic": False, "backend": backend}) is False
+
+
+FOLDS, EPOCHS = 5, 10
+
+
+def _simulated_trial(study, plan, offsets: list[float]):
+    """Feed a k-fold trial's epochs to kopt's pruning callbacks, as fit does: fold ``f`` learns along one
+    curve shared by every trial, plus ``offsets[f]`` at every epoch (so its epochs are autocorrelated).
+    Returns the trial, told COMPLETE (the mean of the folds' best epochs), or None when it was pruned."""
+    from kopt.tune.objective import trial_callbacks
+
+    trial, stopped = study.ask(), {}
+    trainer = {"epochs": EPOCHS, "monitor": "val_accuracy", "protocol": "best_epoch"}
+    factory = trial_callbacks(plan, trial, trainer, stopped)
+    kept = []
+    try:
+        for fold in range(FOLDS):
+            callbacks = factory(fold, FOLDS)
+            for epoch in range(EPOCHS):
+                value = 0.5 + 0.03 * epoch + 0.01 * fold + offsets[fold]
+                for cb in callbacks:
+                    cb.on_epoch_end(epoch, {"val_accuracy": value, "val_loss": 1.0 - value})
+            kept.append(value)
+            for cb in callbacks:
+                cb.on_train_end({})
+    except optuna.TrialPruned:
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        return None, stopped
+    study.tell(trial, sum(kept) / len(kept))
+    return study.trials[trial.number], stopped
+
+
+def test_the_wilcoxon_pruner_gets_one_value_per_fold_and_spares_near_equal_trials(tmp_path, monkeypatch):
+    """10 epochs x 5 folds, pruner=auto (Wilcoxon). Reported every epoch, a trial 0.001 worse at every
+    epoch of its first fold was pruned at the end of that fold (10 autocorrelated pairs, p = 0.002).
+    One value per fold: an equal trial and a near-equal one (worse on some folds, better on others) run
+    to the end; a trial clearly worse on every fold is still pruned, once enough folds are paired."""
+    plan = plan_of(
+        tmp_path,
+        monkeypatch,
+        "split=kfold",
+        f"split.k={FOLDS}",
+        f"trainer.epochs={EPOCHS}",
+        *(f"search.{k}={v}" for k, v in CATEGORICAL.items()),
+    )
+    assert plan.pruner["name"] == "wilcoxon"
+    from kopt.tune.pruners import build_pruner
+
+    with pytest.warns(optuna.exceptions.ExperimentalWarning):
+        study = optuna.create_study(direction="maximize", pruner=build_pruner(plan.pruner))
+    best, _ = _simulated_trial(study, plan, [0.0] * FOLDS)
+    # one report per finished fold, at the fold's step, of the fold's kept (best) epoch
+    assert best.intermediate_values == {f: pytest.approx(0.5 + 0.03 * 9 + 0.01 * f) for f in range(FOLDS)}
+    equal, _ = _simulated_trial(study, plan, [0.0] * FOLDS)
+    assert equal is not None and len(equal.intermediate_values) == FOLDS
+    near, _ = _simulated_trial(study, plan, [-0.001, -0.001, 0.0005, -0.001, 0.0008])
+    assert near is not None and len(near.intermediate_values) == FOLDS
+    worse, stopped = _simulated_trial(study, plan, [-0.05] * FOLDS)
+    assert worse is None and stopped == {"pruned_epoch": EPOCHS, "pruned_fold": 3, "pruned_step": 3}
+
+
+def test_the_eta_leaves_out_repeats():
+    """Repeats take no time (they are not trained): the trials left are timed at the trained trials'
+    mean (it averaged the repeats' 0 s in, and halved the estimate here)."""
+    from types import SimpleNamespace
+
+    from kopt.tune.ui import TuneUI
+
+    plan = SimpleNamespace(n_trials=4, tuner={"n_workers": 1})
+    ui = TuneUI(plan, "study")
+    row = {"state": "COMPLETE", "params": {}, "value": 0.5}
+    ui.rows = [
+        {**row, "number": 0, "duration_s": 10.0},
+        {**row, "number": 1, "duration_s": 0.0, "duplicate_of": 0},
+        {**row, "number": 2, "duration_s": 10.0},
+        {**row, "number": 3, "duration_s": 0.0, "duplicate_of": 2},
+    ]
+    assert ui.done(ui.rows) == 2
+    assert ui.eta(ui.done(ui.rows)) == ", eta 20s"  # 2 trials left at 10 s each
+
+
+def test_a_sampler_that_keeps_repeating_itself_stops_at_the_cap_and_says_so(tmp_path, monkeypatch, capsys):
+    """Repeats cost no training but must end: after max(100, 10 x n_trials) of them the study stops, with
+    fewer trained than n_trials, and the final table says why (it stopped after n_trials repeats, counting
+    the later ones as trained trials)."""
+    cap = 100  # max(100, 10 x n_trials), as docs/tune.md says
+    summary, study, study_dir, out, rows = _study(
+        tmp_path,
+        monkeypatch,
+        capsys,
+        "tuner.n_trials=2",
+        "search.model.width=int(interval(8, 64))",
+        f"tuner.enqueue=[{','.join(['{model.width:8}'] * (cap + 5))}]",
+    )
+    trials = [t for t in study.get_trials() if t.state.name != "WAITING"]  # (4 enqueued ones never ran)
+    assert len(trials) == cap + 1 and sum("duplicate_of" not in t.user_attrs for t in trials) == 1
+    assert summary["counts"]["COMPLETE"] == 1 and summary["duplicates"] == cap
+    reason = f"the sampler drew {cap} configurations already trained; it keeps repeating itself"
+    assert summary["stopped_early"] == reason
+    assert any("stopped" in line and "the sampler drew" in line for line in out), out
+    assert all("/2 done" in line for line in out if line.startswith("trial ")), out

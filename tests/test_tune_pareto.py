@@ -262,3 +262,125 @@ def test_cmaes_refuses_several_objectives(tmp_path):
 
     proc = run_kopt("tune", "tuner=cmaes", TWO, cwd=tmp_path)
     assert_clean_error(proc, "tuner.objectives with tuner=cmaes")
+
+
+def test_a_two_objective_study_over_a_two_choice_space_reuses_its_repeats(tmp_path, monkeypatch):
+    """Repeats of a 2-objective study reuse both values of the earlier trial (reading ``value`` stopped the
+    study after tuner.max_failures with Optuna's 'not available during multi-objective optimization')."""
+    summary, study, study_dir = tune_here(
+        tmp_path,
+        monkeypatch,
+        "tuner=random",
+        "tuner.n_trials=4",
+        TWO,
+        "search.model.width=choice(4, 16)",
+        "tuner.enqueue=[{model.width:4},{model.width:4}]",  # the second is a repeat, whatever the seed
+    )
+    trials = study.get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE"] * len(trials)
+    trained = [t for t in trials if "duplicate_of" not in t.user_attrs]
+    assert sorted(t.params["model.width"] for t in trained) == [4, 16]  # the space is used up: the study ends
+    repeats = [t for t in trials if "duplicate_of" in t.user_attrs]
+    assert repeats and repeats[0].number == 1, [t.params for t in trials]
+    for t in repeats:
+        original = trials[t.user_attrs["duplicate_of"]]
+        assert t.params == original.params and t.values == original.values and len(t.values) == 2
+    # a repeat is its original once more, not another member of the front (it was listed twice)
+    on_front = sorted({t.number for t in study.best_trials} - {t.number for t in repeats})
+    assert summary["pareto"]["front"] == on_front and 0 in on_front
+    with open(study_dir / "pareto.csv") as fh:
+        assert [int(r["trial"]) for r in csv.DictReader(fh)] == on_front
+    assert sorted(p.name for p in (study_dir / "pareto").glob("trial_*.yaml")) == [f"trial_{n}.yaml" for n in on_front]
+    assert summary["counts"]["FAIL"] == 0
+
+
+def test_warm_start_refuses_the_study_itself(tmp_path, monkeypatch):
+    """tuner.warm_start naming the study it seeds copied the study's own trials in again (each one then
+    twice on a Pareto front): one line instead, and the study keeps its trials."""
+    space = ["tuner=random", "search.model.width=choice(4, 8)", "pruner=none", TWO, "tuner.n_trials=2"]
+    tune_here(tmp_path, monkeypatch, *space)
+    for source in ("runs/tune/s", f"{tmp_path}/runs/tune/s/journal.log#s"):
+        with pytest.raises(KoptError, match=rf"tuner\.warm_start={source}: that is this study \(s\) itself"):
+            tune_here(tmp_path, monkeypatch, *space, f"tuner.warm_start='{source}'")
+    import optuna
+
+    from kopt.tune.study import open_storage
+
+    study = optuna.load_study(study_name="s", storage=open_storage(str(tmp_path / "runs/tune/s/journal.log")))
+    assert len(study.trials) == 2 and not any("warm_start_from" in t.user_attrs for t in study.trials)
+
+
+def test_warm_start_from_a_missing_sqlite_file_creates_nothing(tmp_path):
+    """It left an empty nope.db behind (opening a SQLite URL creates the database)."""
+    argv = ["tune", "tuner=random", "search.model.width=choice(4, 8)", "tuner.warm_start='sqlite:///nope.db#a'"]
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_TF_SNIPPET.format(argv=argv)],
+        cwd=tmp_path,
+        env=kopt_env(),
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert "LOADED: none" in proc.stdout, proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("kopt: error:")]
+    assert errors == ["kopt: error: tuner.warm_start=sqlite:///nope.db#a: sqlite:///nope.db does not exist"], (
+        proc.stderr
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_trial_exactly_on_a_constraint_bound_is_feasible():
+    """Optuna's rule: a constraint value <= 0 is kept, so a model of exactly the allowed size counts as
+    feasible and can be picked (no trial on a bound was tested)."""
+    import optuna
+
+    from kopt.tune.pareto import feasible, front, picked
+    from kopt.tune.planrecord import TunePlan
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for accuracy, params in ((0.9, 100), (0.95, 150), (0.5, 60)):  # constraint params<=100
+        trial = study.ask()
+        trial.set_constraint("params<=100", float(params - 100))
+        trial.set_user_attr("measures", {"val_accuracy": accuracy, "params": params})
+        study.tell(trial, [accuracy, params])
+    trials = study.get_trials()
+    assert [feasible(t) for t in trials] == [True, False, True]
+    assert [t.number for t in front(study)] == [0, 2]
+    plan = TunePlan.__new__(TunePlan)
+    plan.tuner = {"objectives": ["val_accuracy:max", "params:min"], "pick": "max val_accuracy"}
+    assert picked(trials, plan).number == 0  # the best feasible one, on the bound
+
+
+def test_a_worker_on_a_two_objective_study_prints_its_trials_and_counts_what_trained(tmp_path, monkeypatch):
+    """`kopt worker` on a study with several objectives: each trial's line reads its first objective (it
+    read ``trial.value``, which Optuna refuses with several: the worker stopped with a traceback after its
+    first trial), and the counts leave out a repeat (it said 3/2 trials finished)."""
+    from conftest import run_kopt
+
+    from kopt.commands.tune import quote_search_overrides, validate_tune
+    from kopt.compose import compose_and_validate, search_dirs
+    from kopt.tune.plan import build_plan
+    from kopt.tune.study import start_study
+
+    monkeypatch.chdir(tmp_path)
+    argv = [
+        *EASY,
+        "tuner.study_name=s",
+        "tuner=random",
+        "tuner.n_trials=2",
+        TWO,
+        "search.model.width=choice(4, 16)",
+        "tuner.enqueue=[{model.width:4},{model.width:4},{model.width:16}]",
+    ]
+    line, cfgs = compose_and_validate(quote_search_overrides(argv), "tune", [validate_tune])
+    start_study(build_plan(cfgs[0], line.overrides, search_dirs(None)), tmp_path / "runs" / "tune" / "s")
+    proc = run_kopt("worker", "tuner.storage=runs/tune/s/journal.log", "tuner.study_name=s", cwd=tmp_path)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("trial ")]
+    assert [x.split(" val_accuracy=")[0] for x in lines] == [
+        "trial 0: COMPLETE",
+        "trial 1: COMPLETE",
+        "trial 2: COMPLETE",
+    ]
+    assert "duplicate of #0" in lines[1], lines
+    assert "study s: 2/2 trials finished" in proc.stdout, proc.stdout

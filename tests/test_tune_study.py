@@ -247,3 +247,16 @@ def test_retrain_trains_the_best_trials_epoch_count_and_reports_no_validation(tm
     assert len(rows) == retrain["epochs"]
     for where in (run["metrics"], fold, *rows, load_run(run_dir).metrics):
         assert not [k for k in where if k.startswith("val_")], where
+
+
+def test_kfold_trials_report_one_value_per_fold_to_the_wilcoxon_pruner(tmp_path, monkeypatch):
+    """pruner=auto on k-fold (Wilcoxon): each trial reports its folds' values, one per finished fold at the
+    fold's step, each the fold's kept epoch as summary.json records it (it reported every epoch: steps 1-4)."""
+    summary, study, study_dir = tune_here(
+        tmp_path, monkeypatch, "split=kfold", "split.k=2", "tuner=random", "tuner.n_trials=2", *NUMERIC
+    )
+    assert summary["pruner"] == "wilcoxon" and summary["counts"]["COMPLETE"] == 2
+    for t in study.trials:
+        run = json.loads((study_dir / t.user_attrs["run_dir"] / "summary.json").read_text())
+        folds = {f["fold"]: f["val_accuracy"] for f in run["folds"]}
+        assert t.intermediate_values == pytest.approx(folds) and sorted(folds) == [0, 1]

@@ -51,13 +51,15 @@ def main(argv: list[str]) -> None:
         raise KoptError(f"tuner.study_name={name!r}: no such study (allowed: letters, digits, '.', '_' and '-')")
     from kopt.console import console
     from kopt.tune.claim import FINISHED, state_counts
+    from kopt.tune.dedup import DUPLICATE, discount_duplicates
     from kopt.tune.storage import open_storage
     from kopt.tune.study import load_study, quiet_optuna
     from kopt.tune.workers import run_worker
 
     quiet_optuna()
     study, plan = load_study(open_storage(spec), name)  # a clean error before TensorFlow loads
-    counts = state_counts(study.get_trials(deepcopy=False))
+    trials = study.get_trials(deepcopy=False)
+    counts = discount_duplicates(state_counts(trials), trials)  # the trials that trained (repeats reuse one)
     console.print(
         f"joined study {name}: {sum(counts[s] for s in FINISHED)}/{plan.n_trials} trials finished, "
         f"{counts['RUNNING']} running"
@@ -66,12 +68,19 @@ def main(argv: list[str]) -> None:
     study_dir.mkdir(parents=True, exist_ok=True)
 
     def on_trial(trial) -> None:
-        value = f" {plan.metric}={trial.value:.4f}" if trial.value is not None else ""
-        console.print(f"trial {trial.number}: {trial.state.name}{value} ({study_dir / 'trials' / str(trial.number)})")
+        value = f" {plan.metric}={trial.values[0]:.4f}" if trial.values else ""  # several objectives: the first
+        original = trial.user_attrs.get(DUPLICATE)
+        where = (
+            f"duplicate of #{original}, not trained"
+            if original is not None
+            else study_dir / "trials" / str(trial.number)
+        )
+        console.print(f"trial {trial.number}: {trial.state.name}{value} ({where})")
 
     started = time.time()
     run_worker(spec, name, study_dir, since=started, on_trial=on_trial)
-    counts = state_counts(study.get_trials(deepcopy=False))
+    trials = study.get_trials(deepcopy=False)
+    counts = discount_duplicates(state_counts(trials), trials)
     console.print(
         f"study {name}: {sum(counts[s] for s in FINISHED)}/{plan.n_trials} trials finished; "
         f"this worker ran for {time.time() - started:.0f} s"

@@ -12,7 +12,8 @@ sampler
   Start-up (random) trials of gp and bayes: ``clamp(3 x dimensions, 2, 25% of n_trials)`` (SMAC3's
   cap of the initial design at a quarter of the budget, KerasTuner's 3 per dimension).
 pruner (E = epochs per trial, F = folds per trial)
-  1. F > 1 (k-fold): ``wilcoxon``, never before the first fold has ended (``n_startup_steps = E``);
+  1. F > 1 (k-fold): ``wilcoxon``, a paired test of the trial's folds against the best trial's,
+     one value per finished fold (the epochs of one fold are not independent instances);
   2. E < 4: ``none`` (a curve of 1-3 epochs says little about the final value, and pruning saves
      at most 2 epochs per trial);
   3. E < 12: ``median``, no trial pruned in the first ``ceil(E / 3)`` epochs (warm-up);
@@ -89,7 +90,7 @@ def choose_sampler(space: SearchSpace, n_trials: int, has_gp: bool | None = None
 def choose_pruner(epochs: int, folds: int) -> tuple[str, dict, str]:
     """(pruner name, its options beyond its YAML defaults, the reason)."""
     if folds > 1:
-        return "wilcoxon", {"n_startup_steps": epochs}, f"k-fold ({folds} folds): paired test after the first fold"
+        return "wilcoxon", {}, f"k-fold ({folds} folds): a paired test over the folds, one value per finished fold"
     if epochs < PRUNE_EPOCHS:
         return "none", {}, f"{epochs} epochs per trial < {PRUNE_EPOCHS}: too few to prune on"
     if epochs < HYPERBAND_EPOCHS:

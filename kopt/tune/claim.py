@@ -84,7 +84,7 @@ def claim(study, plan: TunePlan, study_dir: Path, since: float):
     from optuna.trial import TrialState
 
     from kopt.training.signals import raise_if_received
-    from kopt.tune.dedup import discount_duplicates, space_exhausted
+    from kopt.tune.dedup import discount_duplicates, duplicate_count, repeat_cap, space_exhausted
 
     raise_if_received()  # a SIGTERM that library code swallowed earlier: no new trial
 
@@ -94,8 +94,8 @@ def claim(study, plan: TunePlan, study_dir: Path, since: float):
         if timeout and time.time() - since > timeout:
             return None
         trials = study.get_trials(deepcopy=False)
-        counts = discount_duplicates(state_counts(trials), trials, plan.n_trials)  # repeats are drawn again
-        if space_exhausted(plan, trials):
+        counts = discount_duplicates(state_counts(trials), trials)  # repeats are drawn again
+        if space_exhausted(plan, trials) or duplicate_count(trials) >= repeat_cap(plan.n_trials):
             return None
         if counts["COMPLETE"] + counts["PRUNED"] + counts["RUNNING"] >= plan.n_trials:
             waiting = counts["RUNNING"] and counts["COMPLETE"] + counts["PRUNED"] < plan.n_trials

@@ -17,7 +17,7 @@ from kopt.mlflow_study import study_trial
 from kopt.rundir import atomic_write_text, mark_pruned
 from kopt.training.run import run_train
 from kopt.tune.best import hydra_value
-from kopt.tune.dedup import find_duplicate, reused_attrs
+from kopt.tune.dedup import deterministic, find_duplicate, reused_attrs
 from kopt.tune.objectives import (
     MEASURES_ATTR,
     before_training,
@@ -58,6 +58,67 @@ class PruningCallback(keras.callbacks.Callback):
             raise optuna.TrialPruned(f"pruned at epoch {epoch + 1} (fold {self.fold})")
 
 
+class FoldPruningCallback(keras.callbacks.Callback):
+    """For the Wilcoxon pruner: one report per finished fold, at the fold's step (its position,
+    0-based), of the value the fold gives the trial (``plan.metric`` at the epoch the fold keeps, chosen
+    as kopt.training.callbacks.BestEpoch chooses it). Optuna's WilcoxonPruner pairs the trial's steps
+    with the best trial's as independent instances: a fold's epochs are not (each epoch of one fold
+    as a step, a trial 0.001 worse at every epoch was pruned at the end of its first fold, p = 0.002)."""
+
+    def __init__(self, trial, metric: str, fold: int, trainer: dict, stopped: dict):
+        super().__init__()
+        self.trial, self.metric, self.fold, self.stopped = trial, metric, fold, stopped
+        self.monitor = str(trainer.get("monitor") or "val_accuracy")
+        self.keep_last = trainer.get("protocol", "best_epoch") == "fixed"
+        self.best: float | None = None
+        self.value: float | None = None
+        self.epochs = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        self.epochs = epoch + 1
+        kept = logs.get(self.monitor)
+        if not self.keep_last:
+            if kept is None or not math.isfinite(float(kept)):
+                return
+            if self.best is not None and not (
+                float(kept) > self.best if "acc" in self.monitor else float(kept) < self.best
+            ):
+                return
+            self.best = float(kept)
+        value = logs.get(self.metric)
+        self.value = float(value) if value is not None else None
+
+    def on_train_end(self, logs=None):
+        if self.value is None or not math.isfinite(self.value):
+            return
+        self.trial.report(self.value, self.fold)
+        if self.trial.should_prune():
+            self.stopped.update(pruned_epoch=self.epochs, pruned_fold=self.fold, pruned_step=self.fold)
+            raise optuna.TrialPruned(f"pruned after fold {self.fold}")
+
+
+def trial_callbacks(plan: TunePlan, trial, trainer: dict, stopped: dict, ui=None):
+    """The trial's ``callbacks_factory`` for run_train: ``(fold, n_folds) -> [Keras callbacks]`` that
+    report to the pruner (per epoch; per fold for the Wilcoxon pruner; none with several objectives)
+    and show the epochs on the UI."""
+    epochs = int(trainer["epochs"])
+
+    def callbacks(fold: int, n_folds: int) -> list:
+        extra = []
+        if is_multi(plan.tuner):
+            pass  # Optuna cannot prune a study with several objectives (Trial.report refuses)
+        elif plan.pruner.get("name") == "wilcoxon":
+            extra.append(FoldPruningCallback(trial, plan.metric, fold, trainer, stopped))
+        else:
+            extra.append(PruningCallback(trial, plan.metric, fold, epochs, stopped))
+        if ui is not None:
+            extra.append(EpochProgress(ui, trial.number, fold, n_folds, epochs))
+        return extra
+
+    return callbacks
+
+
 class EpochProgress(keras.callbacks.Callback):
     def __init__(self, ui, number: int, fold: int, n_folds: int, epochs: int):
         super().__init__()
@@ -80,25 +141,23 @@ def run_trial(plan: TunePlan, trial, study_dir: Path, ui=None) -> Outcome:
     attrs = {"run_dir": str(run_dir)}
     try:
         choices, values = plan.space.sample(trial)
-        original = find_duplicate(trial)  # no wasted trials: a finished config is not trained again
+        cfg = plan.trial_config(choices, values)
+        # no wasted trials: a finished config is not trained again, where training is deterministic
+        original = find_duplicate(trial) if deterministic(OmegaConf.to_container(cfg.trainer)) else None
         if original is not None:
-            return Outcome(original.state.name, original.value, time.time() - t0, reused_attrs(original))
+            for key, value in original.constraints.items():  # (the samplers and the front read them)
+                trial.set_constraint(key, value)
+            value = list(original.values) if original.values and is_multi(plan.tuner) else original.value
+            return Outcome(original.state.name, value, time.time() - t0, reused_attrs(original))
         # what a Hydra job records: the trial's overrides of its base config (kopt report reads them)
         overrides = [f"{g}={o}" for g, o in choices.items()] + [f"{k}={hydra_value(v)}" for k, v in values.items()]
         atomic_write_text(run_dir / ".hydra" / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(overrides)))
-        cfg = plan.trial_config(choices, values)
         # an interrupted trial is redone from scratch with the same parameters, never resumed:
         # no per-epoch checkpoints to write (or to leave behind in pruned trials)
         OmegaConf.update(cfg, "trainer.resumable", False, merge=False)
         if ui is not None:
             ui.trial_started(trial.number, trial.params, int(cfg.trainer.epochs))
-        epochs = int(cfg.trainer.epochs)
-
-        def callbacks(fold: int, n_folds: int) -> list:
-            extra = [] if is_multi(plan.tuner) else [PruningCallback(trial, plan.metric, fold, epochs, stopped)]
-            if ui is not None:
-                extra.append(EpochProgress(ui, trial.number, fold, n_folds, epochs))
-            return extra
+        callbacks = trial_callbacks(plan, trial, OmegaConf.to_container(cfg.trainer, resolve=True), stopped, ui)
 
         costs, infeasible = before_training(plan, cfg)  # a constraint on the model's size: never trained
         set_constraints(trial, plan.tuner, costs)

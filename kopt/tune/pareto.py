@@ -42,8 +42,11 @@ def _objectives(plan) -> list[tuple[str, str]]:
 
 def front(study) -> list:
     """Optuna's Pareto front (``Study.best_trials``: feasible completed trials that no other beats on
-    every objective), by trial number."""
-    return sorted(study.best_trials, key=lambda t: t.number)
+    every objective), by trial number; without repeats (kopt.tune.dedup: a repeated configuration has
+    its original's values, so Optuna lists both)."""
+    from kopt.tune.dedup import DUPLICATE
+
+    return sorted((t for t in study.best_trials if DUPLICATE not in t.user_attrs), key=lambda t: t.number)
 
 
 def picked(trials, plan):

@@ -1,7 +1,9 @@
 """The ``pruner`` group: one factory per pruner, ``make(options) -> optuna.pruners.BasePruner``.
 
 Pruners see the monitored validation metric once per epoch, at step ``fold * epochs + epoch``,
-so the step keeps growing across the folds of a k-fold trial."""
+so the step keeps growing across the folds of a k-fold trial; the Wilcoxon pruner, a paired test
+made for independent instances, sees one value per finished fold, at step ``fold``
+(kopt.tune.objective.FoldPruningCallback)."""
 
 from __future__ import annotations
 

@@ -12,12 +12,23 @@ from pathlib import Path
 from kopt.rundir import SUMMARY, atomic_write_text, read_json, write_json_summary
 from kopt.tune.auto import auto_choices
 from kopt.tune.claim import state_counts
-from kopt.tune.dedup import duplicate_count
+from kopt.tune.dedup import DUPLICATE, discount_duplicates, duplicate_count, stop_reason
 from kopt.tune.plan import TunePlan
 
 TRIALS_CSV = "trials.csv"
 BEST_YAML = "best.yaml"
-COLUMNS = ("number", "state", "value", "duration_s", "pruned_epoch", "best_epoch", "fail_reason", "run_dir", "retry_of")
+COLUMNS = (
+    "number",
+    "state",
+    "value",
+    "duration_s",
+    "pruned_epoch",
+    "best_epoch",
+    "fail_reason",
+    "run_dir",
+    "retry_of",
+    "duplicate_of",  # a repeated configuration: the trial whose result it reuses (not trained again)
+)
 
 
 def _fmt_value(value):
@@ -43,6 +54,7 @@ def trial_row(t) -> dict:
         "run_dir": attrs.get("run_dir"),
         "params": dict(t.params),
         "retry_of": (t.system_attrs.get("retry_history") or [attrs.get("retry_of")])[-1],
+        "duplicate_of": attrs.get(DUPLICATE),
         "warm_start_from": attrs.get("warm_start_from"),  # (tuner.warm_start: copied, not trained here)
     }
 
@@ -73,7 +85,8 @@ def study_summary(study, plan: TunePlan, storage: str, duration_s: float, extra:
         "best_params": dict(best.params) if best else None,
         "best_trial": best.number if best else None,
         "best_run_dir": best.user_attrs.get("run_dir") if best else None,
-        "counts": state_counts(trials),
+        "counts": discount_duplicates(state_counts(trials), trials),  # the trials that trained
+        "stopped_early": stop_reason(plan, trials),  # fewer than n_trials trained, because of repeats
         "sampler": plan.tuner_name,
         "sampler_class": type(study.sampler).__name__,
         "pruner": plan.pruner_name,

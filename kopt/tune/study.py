@@ -20,7 +20,9 @@ def check_resume(plan: TunePlan, spec: str, study_dir: Path | None = None) -> No
     """Before anything is written: if the study exists, it must have been made by the same setup;
     and the study dir must not hold another study's trials."""
     from kopt.tune.owner import check_owner
+    from kopt.tune.warmstart import check_not_itself
 
+    check_not_itself(plan, spec)
     study = None
     if "://" in spec or Path(spec).expanduser().is_file():  # else a new journal file: a new study
         import optuna  # (only then: `kopt tune --cfg job` of a new study stays quick)
@@ -82,8 +84,10 @@ def start_study(plan: TunePlan, study_dir: Path):
     write the study dir's plan.json and study.json (kopt tune checked before that the dir is this
     study's), and recover the trials an earlier run left. (study, storage spec, (failed, enqueued))."""
     from kopt.tune.owner import record_study_dir
+    from kopt.tune.warmstart import check_not_itself
 
     spec = storage_spec(plan.tuner.get("storage"), study_dir)
+    check_not_itself(plan, spec)  # (kopt tune checked it before; a study run from Python too)
     study = open_study(plan, open_storage(spec, plan.tuner))
     if plan.tuner.get("warm_start") or plan.tuner.get("enqueue"):  # once per study; n_trials counts on top
         from kopt.tune import warmstart

@@ -27,7 +27,8 @@ def numbers(items: list[int]) -> str:
 
 
 def ranked(rows: list[dict], direction: str) -> list[dict]:
-    done = [r for r in rows if r["state"] == "COMPLETE" and r["value"] is not None]
+    """Completed trials, best first; a repeat (its original is there) once."""
+    done = [r for r in rows if r["state"] == "COMPLETE" and r["value"] is not None and r.get("duplicate_of") is None]
     return sorted(done, key=lambda r: r["value"], reverse=direction == "maximize")
 
 
@@ -86,8 +87,12 @@ class TuneUI:
 
     @staticmethod
     def done(rows: list[dict]) -> int:
-        """This study's finished trials (COMPLETE or PRUNED), without those tuner.warm_start copied in."""
-        return sum(r["state"] in ("COMPLETE", "PRUNED") and not r.get("warm_start_from") for r in rows)
+        """This study's finished trials (COMPLETE or PRUNED), without those tuner.warm_start copied in and
+        without repeats (they reuse a finished trial, and do not count towards n_trials)."""
+        return sum(
+            r["state"] in ("COMPLETE", "PRUNED") and not r.get("warm_start_from") and r.get("duplicate_of") is None
+            for r in rows
+        )
 
     def stop(self) -> None:
         if self.live is not None:
@@ -130,6 +135,8 @@ class TuneUI:
             what = row.get("fail_reason") or f"at epoch {row.get('pruned_epoch')}"  # (infeasible: never trained)
         else:
             what = row.get("fail_reason") or ""
+        if row.get("duplicate_of") is not None:
+            what += f" (duplicate of #{row['duplicate_of']}, not trained)"
         duration = f"{row['duration_s']:.1f}s" if row.get("duration_s") is not None else ""
         line = (
             f"trial {row['number']} {state} {what}  {duration}  {params_text(row['params'])}  "
@@ -144,7 +151,9 @@ class TuneUI:
         finished = [
             r["duration_s"]
             for r in self.rows
-            if r.get("duration_s") is not None and r["state"] in ("COMPLETE", "PRUNED", "FAIL")
+            if r.get("duration_s") is not None
+            and r["state"] in ("COMPLETE", "PRUNED", "FAIL")
+            and r.get("duplicate_of") is None  # (a repeat takes no time: it is not trained)
         ]
         left = self.n_trials - done
         if not finished or left <= 0:
@@ -175,8 +184,11 @@ class TuneUI:
         running = [r for r in self.rows if r["state"] == "RUNNING"]
         # pruned and failed trials stay visible: the latest few, and all of them counted in the caption
         others = [r for r in self.rows if r["state"] in ("PRUNED", "FAIL")]
-        counts = {s: sum(r["state"] == s for r in self.rows) for s in ("COMPLETE", "PRUNED", "FAIL")}
+        own = [r for r in self.rows if r.get("duplicate_of") is None]
+        counts = {s: sum(r["state"] == s for r in own) for s in ("COMPLETE", "PRUNED", "FAIL")}
         table.caption = "  ".join(f"{k.lower()} {v}" for k, v in counts.items())
+        if len(own) < len(self.rows):
+            table.caption += f"  duplicates {len(self.rows) - len(own)}"
         for r in ranked(self.rows, self.plan.direction)[: self.top] + others[-3:] + running:
             duration = f"{r['duration_s']:.1f}s" if r.get("duration_s") is not None else ""
             table.add_row(str(r["number"]), fmt(r["value"]), r["state"], duration, params_text(r["params"], 70))
@@ -202,10 +214,12 @@ class TuneUI:
             table.add_row("best params", params_text(summary.get("best_params") or {}, 100))
         else:
             table.add_row("best trial", "none (no trial completed)")
-        table.add_row(
-            "trials",
-            "  ".join(f"{k.lower()} {v}" for k, v in counts.items() if v or k in ("COMPLETE", "PRUNED", "FAIL")),
-        )
+        trials = "  ".join(f"{k.lower()} {v}" for k, v in counts.items() if v or k in ("COMPLETE", "PRUNED", "FAIL"))
+        if summary.get("duplicates"):
+            trials += f"  duplicates {summary['duplicates']} (repeated configurations: reused, not trained)"
+        table.add_row("trials", trials)
+        if summary.get("stopped_early"):
+            table.add_row("stopped", f"{summary['stopped_early']}")
         if summary.get("test_accuracy") is not None:
             retrain = summary.get("retrain", {})
             table.add_row(

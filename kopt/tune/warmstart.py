@@ -96,6 +96,19 @@ def source_of(text: str) -> tuple[str, str]:
     return storage, str(record.get("study_name") or folder.name)
 
 
+def sqlite_file(spec: str) -> Path | None:
+    """The file of a ``sqlite:///<path>`` URL (None for other storages and an in-memory database)."""
+    if not spec.startswith("sqlite:///"):
+        return None
+    path = spec[len("sqlite:///") :].split("?", 1)[0]
+    return Path(path).expanduser() if path and path != ":memory:" else None
+
+
+def storage_file(spec: str) -> Path | None:
+    """The file a storage lives in: a journal file, or a SQLite database; None for a server."""
+    return Path(spec).expanduser() if "://" not in spec else sqlite_file(spec)
+
+
 def load_source(text: str):
     """(the earlier study, its plan)."""
     import optuna
@@ -105,7 +118,8 @@ def load_source(text: str):
 
     quiet_optuna()
     spec, name = source_of(text)
-    if "://" not in spec and not Path(spec).expanduser().is_file():
+    path = storage_file(spec)
+    if path is not None and not path.is_file():  # (opening a SQLite URL would create an empty database)
         raise KoptError(f"tuner.warm_start={text}: {spec} does not exist")
     try:
         study = optuna.load_study(study_name=name, storage=open_storage(spec))
@@ -155,6 +169,24 @@ def check_warm_start(plan) -> None:
                 outside[name] = f"{name}={value!r} (trial {t.number}) outside {new_params[name].expr}"
     if outside:
         raise KoptError(f"tuner.warm_start={text}: parameters differ: " + "; ".join(outside.values()))
+
+
+def check_not_itself(plan, spec: str) -> None:
+    """Refuse ``tuner.warm_start`` naming the study it would seed (``spec``: this study's storage): its
+    trials would be copied into it again (and listed twice on the Pareto front)."""
+    text = plan.tuner.get("warm_start")
+    if not text:
+        return
+    source, name = source_of(str(text))
+    if name != plan.study_name:
+        return
+    here, there = storage_file(spec), storage_file(source)
+    same = here.resolve() == there.resolve() if here is not None and there is not None else source == spec
+    if same:
+        raise KoptError(
+            f"tuner.warm_start={text}: that is this study ({plan.study_name}) itself; allowed: an earlier study "
+            "(its study dir or <storage>#<study name>), or run the same command without tuner.warm_start to resume it"
+        )
 
 
 def apply(study, plan) -> int:

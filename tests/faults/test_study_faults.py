@@ -208,3 +208,19 @@ def test_one_process_draws_the_same_trials_on_every_rerun(tmp_path):
             study.tell(trial, 0.5)
         draws.append([t.params for t in study.get_trials(deepcopy=False)])
     assert len(draws[0]) == 4 and draws[0] == draws[1]
+
+
+def test_a_bad_last_line_of_the_journal_is_refused_as_a_bad_middle_line_is(tmp_path):
+    """A whole last line (it ends in its newline) that is not JSON is damage, not a torn tail: refused
+    with one line naming it, and the file left as it is (only a bad middle line was tested)."""
+    from kopt.errors import KoptError
+    from kopt.tune.journal import check_journal
+
+    journal = tmp_path / "journal.log"
+    data = b'{"op_code": 0}\n{"op_code": 1}\n{"op_code": 5, "worker_id": \n'
+    journal.write_bytes(data)
+    with pytest.raises(KoptError, match=r"journal\.log: line 3 is not a valid journal record"):
+        check_journal(journal)
+    assert journal.read_bytes() == data
+    journal.write_bytes(data[: data.index(b"{", 30)])  # whole lines only: nothing to say
+    assert check_journal(journal) is None
