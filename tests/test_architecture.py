@@ -43,6 +43,7 @@ LAYERS = {
     "kopt.backend": CORE,
     "kopt.registry": CORE,
     "kopt.argparser": CORE,
+    "kopt.targets": CORE,
     #   the typed options, with the facts they check (model depths)
     "kopt.schemas": SCHEMAS,
     "kopt.models.depth": SCHEMAS,

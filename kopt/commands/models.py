@@ -18,6 +18,7 @@ from kopt.compose import (
     compose_job,
     expand_jobs,
     group_options,
+    open_custom_keys,
     parse_overrides,
     search_dirs,
     split_argv,
@@ -64,7 +65,7 @@ def _label(job: list[str], cfg) -> str:
 
 def plan(argv: list[str]) -> tuple[list[tuple[str, object]], bool]:
     """Compose and validate every row's config: [(label, cfg)], and whether --json was asked."""
-    line = split_argv(argv)
+    line = split_argv(open_custom_keys(argv))
     unknown = [f for f in line.flags if f not in OWN_FLAGS]
     if unknown:
         raise KoptError(f"{unknown[0]}: unknown flag for kopt models; allowed: --json, -m, --config-dir, --help")
@@ -77,7 +78,7 @@ def plan(argv: list[str]) -> tuple[list[tuple[str, object]], bool]:
     if not any(_key(o) in ("dataset", "experiment") for o in line.overrides):
         jobs = [DEFAULT_INPUT + job for job in jobs]
     if not one_model:
-        presets = sorted(groups.get("model", ()))
+        presets = sorted(p for p in groups.get("model", ()) if p != "custom")  # (custom needs a _target_)
         jobs = [[f"model={p}", *job] for job in jobs for p in presets]
     from kopt.schemas import files
 
