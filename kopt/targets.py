@@ -164,9 +164,11 @@ def _own_module(top: str) -> Path | None:
     return path if roots and not _inside_kopt_output(path, roots[0]) else None
 
 
-def check(target: Any, key: str) -> str:
+def check(target: Any, key: str, look: bool = True) -> str:
     """Refuse a ``_target_`` outside the allowed places (one line); nothing is imported. Returns the
-    top-level module the object must be defined in ("" for Keras)."""
+    top-level module the object must be defined in ("" for Keras). ``look=False`` (a print-only
+    command line, such as ``--cfg job``) skips looking for your module on disk; :func:`resolve`
+    always looks."""
     text = str(target)
     if not isinstance(target, str) or not _DOTTED.fullmatch(text):
         raise KoptError(f"{key}={text}: not a dotted path such as mynets.build; {ALLOWED_TEXT}")
@@ -178,7 +180,7 @@ def check(target: Any, key: str) -> str:
         raise KoptError(f"{key}={text}: not allowed; {ALLOWED_TEXT}")
     if top in DENIED or top in sys.stdlib_module_names or top in sys.builtin_module_names:
         raise KoptError(f"{key}={text}: not allowed ({top} is not a module of yours); {ALLOWED_TEXT}")
-    if _own_module(top) is None and top not in _plugin_packages():
+    if look and _own_module(top) is None and top not in _plugin_packages():
         where = ", ".join(str(r) for r in import_roots())
         raise KoptError(f"{key}={text}: no module '{top}' of yours in {where}; {ALLOWED_TEXT}")
     return top

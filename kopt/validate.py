@@ -200,3 +200,8 @@ def validate_train(cfg: DictConfig, cache: dict | None = None) -> None:
     from kopt.schemas.model import check_custom_model
 
     check_custom_model(cfg, typed["model"])  # last: it imports your module (Keras with it, often)
+    from kopt.schemas import files
+    from kopt.schemas.trainer import import_callbacks
+
+    if files["check"]:
+        import_callbacks(typed["trainer"])

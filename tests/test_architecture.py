@@ -51,6 +51,7 @@ LAYERS = {
     "kopt.compose": CONFIG,
     "kopt.validate": CONFIG,
     "kopt.hydra_app": CONFIG,
+    "kopt.custom_argv": CONFIG,
     # data, models, training: what a run builds and trains (TensorFlow loads here)
     "kopt.data": DATA,
     "kopt.tta": DATA,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_DATA, assert_clean_error, kopt_env, only_run_dir, read_summary, run_kopt
+from conftest import TINY, TINY_DATA, assert_clean_error, kopt_env, only_run_dir, read_summary, run_kopt
 from omegaconf import OmegaConf
 
 from kopt.errors import KoptError
@@ -233,11 +234,15 @@ def test_a_module_beside_the_config_dir_yamls_is_importable(tmp_path):
 
 
 def _plant_run(tmp_path: Path, model: dict) -> Path:
-    """A kopt train run dir whose saved config names ``model`` (as an attacker would write it)."""
+    """A kopt train run dir whose saved config names ``model`` (as an attacker would write it; a
+    ``callbacks`` key goes to trainer.callbacks instead)."""
     proc = run_kopt("train", *TINY_DATA, "model=mlp", "--cfg", "job", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     cfg = OmegaConf.create(proc.stdout)
-    cfg.model = model
+    if "callbacks" in model:
+        cfg.trainer.callbacks = model["callbacks"]
+    else:
+        cfg.model = model
     run = tmp_path / "runs" / "train" / "planted"
     (run / ".hydra").mkdir(parents=True)
     (run / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
@@ -253,6 +258,10 @@ def _plant_run(tmp_path: Path, model: dict) -> Path:
         ),
         ({"name": "custom", "_target_": "subprocess.call", "args": "touch PWNED"}, "subprocess.call: not allowed"),
         ({"name": "custom", "_target_": "runs.train.planted.evil.build"}, "no module 'runs' of yours"),
+        (
+            {"callbacks": [{"_target_": "os.system", "command": "touch PWNED"}]},
+            "trainer.callbacks[0]._target_=os.system: not allowed",
+        ),
     ],
 )
 def test_a_target_planted_in_a_run_dir_is_refused_on_resume_and_nothing_runs(tmp_path, model, needle):
@@ -337,3 +346,53 @@ def test_kopt_predict_and_plain_keras_predict_a_custom_models_raw_inputs_alike(t
     assert by_kopt.shape == by_keras.shape == (5, read_summary(run)["data"]["classes"])
     np.testing.assert_allclose(by_kopt, by_keras, atol=1e-5)
     np.testing.assert_allclose(by_keras.sum(axis=1), 1.0, rtol=1e-5)
+
+
+MYSTOP = """
+import keras
+
+
+class MyStop(keras.callbacks.EarlyStopping):
+    pass
+"""
+
+
+def test_a_keras_callback_of_yours_is_added_to_the_fit(tmp_path):
+    callback = (
+        "trainer.callbacks=[{_target_: keras.callbacks.ReduceLROnPlateau, monitor: loss, min_delta: 100, "
+        "patience: 1, factor: 0.5, verbose: 1}]"
+    )
+    proc = run_kopt("train", *TINY, "trainer.epochs=3", callback, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("ReduceLROnPlateau reducing learning rate to 0.0005") == 1
+    assert proc.stdout.count("ReduceLROnPlateau reducing learning rate to 0.00025") == 1
+
+
+@pytest.mark.parametrize(
+    "callback, needle",
+    [
+        ("{_target_: keras.callbacks.ModelCheckpoint, filepath: m.keras}", "use trainer.checkpoint"),
+        ("{_target_: keras.callbacks.BackupAndRestore, backup_dir: b}", "use trainer.resumable=true"),
+        ("{_target_: keras.callbacks.EarlyStopping}", "use trainer.early_stopping.enabled=true"),
+        ("{_target_: mystop.MyStop}", "EarlyStopping: kopt does this itself; use trainer.early_stopping.enabled"),
+        ("{_target_: keras.callbacks.CSVLogger, filenam: x.csv}", "unexpected keyword argument 'filenam'"),
+        ("{_target_: os.system, command: touch PWNED}", "trainer.callbacks[0]._target_=os.system: not allowed"),
+        ("{patience: 2}", "trainer.callbacks[0]={'patience': 2}: not a callback"),
+    ],
+)
+def test_a_callback_that_fights_kopts_own_or_is_not_allowed_is_one_line(tmp_path, callback, needle):
+    write_mynets(tmp_path, "mystop", MYSTOP)
+    proc = run_kopt("train", *TINY, f"trainer.callbacks=[{callback}]", cwd=tmp_path)
+    assert_clean_error(proc, needle)
+    assert not (tmp_path / "runs").exists() and not list(tmp_path.rglob("PWNED"))
+
+
+def test_the_example_folder_trains_as_documented(tmp_path):
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "custom_model", tmp_path / "example")
+    cwd = tmp_path / "example"
+    proc = run_kopt("train", *TINY_DATA, *CUSTOM, "model.width=4", cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = read_summary(only_run_dir(cwd))
+    assert summary["status"] == "completed" and summary["data"]["input_shape"] == [8, 8, 1]
+    # conv 3x3x1x4 + 4, conv 3x3x4x8 + 8, dense 8x10 + 10: the CNN branch for images
+    assert summary["params"] == (9 * 4 + 4) + (9 * 4 * 8 + 8) + (8 * 10 + 10)

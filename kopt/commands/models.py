@@ -18,11 +18,11 @@ from kopt.compose import (
     compose_job,
     expand_jobs,
     group_options,
-    open_custom_keys,
     parse_overrides,
     search_dirs,
     split_argv,
 )
+from kopt.custom_argv import open_custom_keys
 from kopt.errors import KoptError
 from kopt.validate import validate_group
 

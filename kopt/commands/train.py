@@ -7,7 +7,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from kopt.compose import compose_and_validate, open_custom_keys, print_job_config, split_argv
+from kopt.compose import compose_and_validate, print_job_config, split_argv
+from kopt.custom_argv import open_custom_keys
 from kopt.errors import KoptError, RunFailed, fail
 from kopt.hydra_app import run_hydra_app
 from kopt.training.distribute import scratch_run_dir

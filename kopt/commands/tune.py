@@ -13,14 +13,8 @@ from pathlib import Path
 
 from omegaconf import open_dict
 
-from kopt.compose import (
-    compose_and_validate,
-    compose_option,
-    open_custom_keys,
-    print_job_config,
-    search_dirs,
-    split_argv,
-)
+from kopt.compose import compose_and_validate, compose_option, print_job_config, search_dirs, split_argv
+from kopt.custom_argv import open_custom_keys
 from kopt.errors import KoptError, RunFailed
 from kopt.hydra_app import run_hydra_app
 from kopt.tune.space import GROUPS

@@ -116,7 +116,9 @@ class CustomModelConfig:
             if key in ("input_shape", "num_outputs") or key.startswith("_"):
                 what = "is set by kopt (from the dataset)" if not key.startswith("_") else "is not supported"
                 raise KoptError(f"{prefix}.{key}: {what}; allowed: _target_ and keys of your own")
-        targets.check(self._target_, f"{prefix}._target_")  # nothing is imported here
+        from kopt.schemas import files
+
+        targets.check(self._target_, f"{prefix}._target_", look=files["check"])  # nothing is imported here
 
 
 def search_presets() -> dict[str, str]:
