@@ -68,6 +68,8 @@ def in_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("KOPT_IMPORT_ROOTS", raising=False)
     monkeypatch.setattr(sys, "path", list(sys.path))  # the folder kopt adds goes with the test
+    for name in ("mynets", "reexports", "evil", "runs"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
     yield tmp_path
     for name in ("mynets", "reexports", "evil", "runs"):
         sys.modules.pop(name, None)
@@ -375,7 +377,7 @@ def test_a_keras_callback_of_yours_is_added_to_the_fit(tmp_path):
         ("{_target_: keras.callbacks.BackupAndRestore, backup_dir: b}", "use trainer.resumable=true"),
         ("{_target_: keras.callbacks.EarlyStopping}", "use trainer.early_stopping.enabled=true"),
         ("{_target_: mystop.MyStop}", "EarlyStopping: kopt does this itself; use trainer.early_stopping.enabled"),
-        ("{_target_: keras.callbacks.CSVLogger, filenam: x.csv}", "unexpected keyword argument 'filenam'"),
+        ("{_target_: keras.callbacks.CSVLogger, filenam: x.csv}", "missing a required argument: 'filename'; it takes"),
         ("{_target_: os.system, command: touch PWNED}", "trainer.callbacks[0]._target_=os.system: not allowed"),
         ("{patience: 2}", "trainer.callbacks[0]={'patience': 2}: not a callback"),
     ],
@@ -396,3 +398,15 @@ def test_the_example_folder_trains_as_documented(tmp_path):
     assert summary["status"] == "completed" and summary["data"]["input_shape"] == [8, 8, 1]
     # conv 3x3x1x4 + 4, conv 3x3x4x8 + 8, dense 8x10 + 10: the CNN branch for images
     assert summary["params"] == (9 * 4 + 4) + (9 * 4 * 8 + 8) + (8 * 10 + 10)
+
+
+def test_kopt_models_lists_a_custom_model_with_its_params_and_flops(tmp_path):
+    write_mynets(tmp_path)
+    proc = run_kopt("models", *CUSTOM, "model.width=5", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (row,) = json.loads(proc.stdout)
+    features = 32 * 32 * 3  # kopt models' default input: CIFAR-sized, 10 classes
+    assert (row["family"], row["model"]) == ("custom", "custom_mynet")
+    assert row["params"] == (features * 5 + 5) + (5 * 10 + 10)
+    assert row["flops"] == 2 * (features * 5 + 5 * 10)
+    assert row["depth"] == 2

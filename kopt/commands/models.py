@@ -42,7 +42,9 @@ paper names it; weight layers for mlp/cnn) and the memory of the weights.
 
 Model keys: resnet: depth (6n+2), version (1|2), shortcut (A|B); densenet: depth, growth_rate,
 compression, bottleneck, dropout, init_filters; wrn: depth (6n+4), width, dropout;
-mlp: width, depth; cnn: width, depth, convs_per_block, kernel_size, dense.
+mlp: width, depth; cnn: width, depth, convs_per_block, kernel_size, dense; custom (your own model,
+listed when named): _target_ and keys of your own, e.g. model=custom model._target_=mynets.build
+model.width=32 (depth: its Dense and Conv layers; docs/custom.md).
 """
 
 # The paper tables count CIFAR-sized input; a synthetic dataset gives that shape without any file.
