@@ -221,3 +221,18 @@ def _check_call(obj: Any, target: Any, key: str, kwargs: dict) -> None:
     except TypeError as exc:
         takes = ", ".join(p for p in signature.parameters if p not in ("self", "args", "kwargs"))
         raise KoptError(f"{key}={target}: {exc}; it takes: {takes}; kopt passes: {', '.join(kwargs)}") from None
+
+
+def check_config(node: Any, where: str = "") -> None:
+    """:func:`check` every ``_target_`` anywhere in a config read back (a study's stored plan in
+    ``kopt worker``), before anything of it runs; nothing is imported."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            path = f"{where}.{key}" if where else str(key)
+            if key == "_target_":
+                check(value, path)
+            else:
+                check_config(value, path)
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            check_config(value, f"{where}[{i}]")

@@ -410,3 +410,28 @@ def test_kopt_models_lists_a_custom_model_with_its_params_and_flops(tmp_path):
     assert row["params"] == (features * 5 + 5) + (5 * 10 + 10)
     assert row["flops"] == 2 * (features * 5 + 5 * 10)
     assert row["depth"] == 2
+
+
+def test_a_target_planted_in_a_studys_stored_plan_is_refused_by_kopt_worker(tmp_path):
+    import optuna
+
+    from kopt.tune import optuna_api
+    from kopt.tune.planrecord import SYSTEM_ATTR, stored_plan
+    from kopt.tune.storage import open_storage
+
+    proc = run_kopt(
+        "tune", *TINY, "search.optimizer.lr=choice(0.01)", "tuner.n_trials=1", "tuner.study_name=s", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    journal = tmp_path / "runs" / "tune" / "s" / "journal.log"
+    study = optuna.load_study(study_name="s", storage=open_storage(str(journal)))
+    plan = stored_plan(study)
+    for base in plan["bases"].values():  # as an attacker with write access to the storage would
+        base["model"] = {"name": "custom", "_target_": "os.system", "command": "touch PWNED"}
+    plan["n_trials"] = 3
+    optuna_api.set_study_system_attr(study, SYSTEM_ATTR, plan)
+    work = tmp_path / "worker"
+    work.mkdir()
+    proc = run_kopt("worker", f"tuner.storage={journal}", "tuner.study_name=s", cwd=work)
+    assert_clean_error(proc, "model._target_=os.system: not allowed")
+    assert not list(tmp_path.rglob("PWNED")) and not (work / "runs").exists()

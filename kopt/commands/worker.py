@@ -57,6 +57,10 @@ def main(argv: list[str]) -> None:
 
     quiet_optuna()
     study, plan = load_study(open_storage(spec), name)  # a clean error before TensorFlow loads
+    from kopt.targets import check_config
+
+    for base in plan.bases.values():  # a study's storage names code only as kopt.targets allows
+        check_config(base)
     counts = state_counts(study.get_trials(deepcopy=False))
     console.print(
         f"joined study {name}: {sum(counts[s] for s in FINISHED)}/{plan.n_trials} trials finished, "
