@@ -112,9 +112,29 @@ def validate_group(cfg: DictConfig, group: str) -> object:
     cls = schemas.get(name)
     if cls is None:
         raise KoptError(f"{group}.name={name!r} is not a known {group}; allowed: {', '.join(sorted(schemas))}")
+    node, extra = _split_open(group, node, cls)
     obj = _typed(group, node, cls)
+    if getattr(cls, "OPEN", False):
+        obj.params = extra  # the keys of your own (model=custom): passed to your builder as they are
     check_ranges(obj, group)
     return obj
+
+
+def _split_open(group: str, node, cls):
+    """An open schema (model=custom) takes keys of your own: (the node's schema keys, the others
+    resolved into plain values). Any other schema: (the node, {})."""
+    import dataclasses
+
+    if not getattr(cls, "OPEN", False) or not isinstance(node, (DictConfig, dict)):
+        return node, {}
+    known = {f.name for f in dataclasses.fields(cls)}
+    try:
+        full = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    except OmegaConfBaseException as exc:
+        raise KoptError(f"{group}: {(getattr(exc, 'msg', None) or str(exc)).splitlines()[0]}") from None
+    return OmegaConf.create({k: v for k, v in full.items() if k in known}), {
+        str(k): v for k, v in full.items() if k not in known
+    }
 
 
 def _validated(cfg: DictConfig, group: str, cache: dict | None) -> object:
@@ -180,3 +200,11 @@ def validate_train(cfg: DictConfig, cache: dict | None = None) -> None:
     root = {k: cfg.get(k) for k in ("seed", "name", "resume")}
     obj = _typed("root", OmegaConf.create(root), registry()["root"]["train"])
     check_ranges(obj, "")
+    from kopt.schemas.model import check_custom_model
+
+    check_custom_model(cfg, typed["model"])  # last: it imports your module (Keras with it, often)
+    from kopt.schemas import files
+    from kopt.schemas.trainer import import_callbacks
+
+    if files["check"]:
+        import_callbacks(typed["trainer"])

@@ -43,6 +43,7 @@ LAYERS = {
     "kopt.backend": CORE,
     "kopt.registry": CORE,
     "kopt.argparser": CORE,
+    "kopt.targets": CORE,
     #   the typed options, with the facts they check (model depths)
     "kopt.schemas": SCHEMAS,
     "kopt.models.depth": SCHEMAS,
@@ -50,6 +51,7 @@ LAYERS = {
     "kopt.compose": CONFIG,
     "kopt.validate": CONFIG,
     "kopt.hydra_app": CONFIG,
+    "kopt.custom_argv": CONFIG,
     # data, models, training: what a run builds and trains (TensorFlow loads here)
     "kopt.data": DATA,
     "kopt.tta": DATA,

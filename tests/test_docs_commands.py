@@ -53,6 +53,7 @@ def test_documented_command_composes(command, keras_cache, monkeypatch):
     from kopt.commands.train import validate_train
     from kopt.commands.tune import quote_search_overrides, validate_tune
     from kopt.compose import compose_and_validate
+    from kopt.custom_argv import open_custom_keys
     from kopt.schemas import files
 
     _, name, *argv = shlex.split(command)
@@ -65,6 +66,13 @@ def test_documented_command_composes(command, keras_cache, monkeypatch):
         argv, config, validators = quote_search_overrides(argv), "tune", [validate_tune]
     else:
         config, validators = "config", [validate_train]
+    argv = open_custom_keys(argv)  # (as the commands do: model=custom's keys need no +)
+    if "model._target_=mynets." in command:  # docs/custom.md: run where mynets.py is, as a user would
+        import sys
+
+        monkeypatch.chdir(ROOT / "examples" / "custom_model")
+        monkeypatch.setattr(sys, "path", list(sys.path))
+        monkeypatch.delitem(sys.modules, "mynets", raising=False)
     files["check"] = False  # documented data files (data.npz, images/) need not exist here
     try:
         line, cfgs = compose_and_validate(argv, config, validators=validators)

@@ -23,7 +23,8 @@ from kopt.models import build_model  # noqa: E402
 from kopt.models.flops import count_flops  # noqa: E402
 from kopt.paths import config_dir  # noqa: E402
 
-PRESETS = sorted(p.stem for p in (config_dir() / "model").glob("*.yaml"))
+# every model preset but model=custom, which needs your model._target_ (tests/test_custom_model.py)
+PRESETS = sorted(p.stem for p in (config_dir() / "model").glob("*.yaml") if p.stem != "custom")
 EXPERIMENTS = ["resnet20_cifar10", "densenet_bc100_cifar10", "wrn28_10_cifar10"]
 # until the augment group's implementation is merged, runs use augment=none
 AUGMENT = [] if importlib.util.find_spec("kopt.data.augment") else ["augment=none"]

@@ -47,8 +47,10 @@ def main(argv: list[str]) -> None:
     if args.min_lr >= args.max_lr:
         raise KoptError(f"--min-lr {args.min_lr:g} must be below --max-lr {args.max_lr:g}")
     from kopt.compose import compose_and_validate, runs_root
+    from kopt.custom_argv import open_custom_keys
     from kopt.validate import validate_train
 
+    overrides = open_custom_keys(overrides)  # model=custom: keys of your own without `+`
     line, cfgs = compose_and_validate(overrides, "config", validators=[validate_train])
     if line.multirun or line.print_only or not cfgs:
         raise KoptError("kopt lr-find takes overrides and --min-lr/--max-lr/--steps only (no -m, --cfg or Hydra flags)")

@@ -22,6 +22,7 @@ from kopt.compose import (
     search_dirs,
     split_argv,
 )
+from kopt.custom_argv import open_custom_keys
 from kopt.errors import KoptError
 from kopt.validate import validate_group
 
@@ -41,7 +42,9 @@ paper names it; weight layers for mlp/cnn) and the memory of the weights.
 
 Model keys: resnet: depth (6n+2), version (1|2), shortcut (A|B); densenet: depth, growth_rate,
 compression, bottleneck, dropout, init_filters; wrn: depth (6n+4), width, dropout;
-mlp: width, depth; cnn: width, depth, convs_per_block, kernel_size, dense.
+mlp: width, depth; cnn: width, depth, convs_per_block, kernel_size, dense; custom (your own model,
+listed when named): _target_ and keys of your own, e.g. model=custom model._target_=mynets.build
+model.width=32 (depth: its Dense and Conv layers; docs/custom.md).
 """
 
 # The paper tables count CIFAR-sized input; a synthetic dataset gives that shape without any file.
@@ -64,7 +67,7 @@ def _label(job: list[str], cfg) -> str:
 
 def plan(argv: list[str]) -> tuple[list[tuple[str, object]], bool]:
     """Compose and validate every row's config: [(label, cfg)], and whether --json was asked."""
-    line = split_argv(argv)
+    line = split_argv(open_custom_keys(argv))
     unknown = [f for f in line.flags if f not in OWN_FLAGS]
     if unknown:
         raise KoptError(f"{unknown[0]}: unknown flag for kopt models; allowed: --json, -m, --config-dir, --help")
@@ -77,7 +80,7 @@ def plan(argv: list[str]) -> tuple[list[tuple[str, object]], bool]:
     if not any(_key(o) in ("dataset", "experiment") for o in line.overrides):
         jobs = [DEFAULT_INPUT + job for job in jobs]
     if not one_model:
-        presets = sorted(groups.get("model", ()))
+        presets = sorted(p for p in groups.get("model", ()) if p != "custom")  # (custom needs a _target_)
         jobs = [[f"model={p}", *job] for job in jobs for p in presets]
     from kopt.schemas import files
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from kopt.compose import compose_and_validate, print_job_config, split_argv
+from kopt.custom_argv import open_custom_keys
 from kopt.errors import KoptError, RunFailed, fail
 from kopt.hydra_app import run_hydra_app
 from kopt.training.distribute import scratch_run_dir
@@ -96,6 +97,7 @@ def main(argv: list[str]) -> None:
     from kopt.tune.best import expand_best
 
     argv = expand_best(argv)  # --config-name best (a study's best.yaml): your overrides apply on top
+    argv = open_custom_keys(argv)  # model=custom: keys of your own without `+`
     given = split_argv(argv)
     sweep.check_launcher(given.overrides, given.multirun and not given.print_only)
     line, cfgs = compose_and_validate(argv, "config", validators=[validate_train])

@@ -14,6 +14,7 @@ from pathlib import Path
 from omegaconf import open_dict
 
 from kopt.compose import compose_and_validate, compose_option, print_job_config, search_dirs, split_argv
+from kopt.custom_argv import open_custom_keys
 from kopt.errors import KoptError, RunFailed
 from kopt.hydra_app import run_hydra_app
 from kopt.tune.space import GROUPS
@@ -104,7 +105,7 @@ def study_task(plan, errors: list[Exception]):
 def main(argv: list[str]) -> None:
     plan = None
     errors: list[Exception] = []
-    argv = quote_search_overrides(argv)
+    argv = open_custom_keys(quote_search_overrides(argv))  # model=custom: keys of your own without `+`
     line, cfgs = compose_and_validate(argv, "tune", validators=[validate_tune])
     preset = default_search(line, cfgs)
     if preset is not None:

@@ -58,6 +58,10 @@ def main(argv: list[str]) -> None:
 
     quiet_optuna()
     study, plan = load_study(open_storage(spec), name)  # a clean error before TensorFlow loads
+    from kopt.targets import check_config
+
+    for base in plan.bases.values():  # a study's storage names code only as kopt.targets allows
+        check_config(base)
     trials = study.get_trials(deepcopy=False)
     counts = discount_duplicates(state_counts(trials), trials)  # the trials that trained (repeats reuse one)
     console.print(

@@ -17,6 +17,16 @@ def nominal_depth(cfg) -> int:
     return int(cfg.depth)
 
 
+def weight_layers(model) -> int:
+    """The Dense and Conv layers of a model, nested models included: the depth of model=custom."""
+    from kopt.models.custom import KERNEL_LAYERS
+
+    count = 0
+    for layer in model.layers:
+        count += weight_layers(layer) if hasattr(layer, "layers") else isinstance(layer, KERNEL_LAYERS)
+    return count
+
+
 def describe(model_cfg, reg, input_shape, num_classes: int) -> dict:
     """Build the model once and measure it."""
     model = build_model(model_cfg, reg, input_shape, num_classes)
@@ -25,7 +35,7 @@ def describe(model_cfg, reg, input_shape, num_classes: int) -> dict:
         "params": int(model.count_params()),
         "trainable_params": int(sum(np.prod(w.shape, dtype=np.int64) for w in model.trainable_weights)),
         "flops": int(count_flops(model)),
-        "depth": nominal_depth(model_cfg),
+        "depth": weight_layers(model) if model_cfg.name == "custom" else nominal_depth(model_cfg),
         "weights_bytes": int(sum(np.prod(w.shape, dtype=np.int64) * np.dtype(w.dtype).itemsize for w in model.weights)),
         "input_shape": [int(d) for d in input_shape],
         "classes": int(num_classes),

@@ -91,6 +91,36 @@ class WRNConfig:
         return int(36.5e6 * (self.width / 10) ** 2 * (self.depth - 4) / 24)
 
 
+@schema("model", "custom", input="any")
+@dataclass
+class CustomModelConfig:
+    """Your own Keras model (kopt.models.custom): ``_target_`` names the function or class that
+    builds it; every other key of the node is passed to it as a keyword argument (``params``,
+    filled by kopt.validate: this schema is open to keys of your own)."""
+
+    name: str
+    _target_: str | None
+
+    OPEN = True  # keys beyond the fields are the builder's own, collected in ``params``
+    OWN_KEYS = ("name", "_target_")  # kopt's keys, never passed to the builder
+
+    def check(self, prefix: str) -> None:
+        from kopt import targets
+
+        if self._target_ is None:
+            raise KoptError(
+                f"{prefix}._target_: missing; model=custom needs the function that builds your model, "
+                f"e.g. {prefix}._target_=mynets.build"
+            )
+        for key in getattr(self, "params", {}):
+            if key in ("input_shape", "num_outputs") or key.startswith("_"):
+                what = "is set by kopt (from the dataset)" if not key.startswith("_") else "is not supported"
+                raise KoptError(f"{prefix}.{key}: {what}; allowed: _target_ and keys of your own")
+        from kopt.schemas import files
+
+        targets.check(self._target_, f"{prefix}._target_", look=files["check"])  # nothing is imported here
+
+
 def search_presets() -> dict[str, str]:
     """model -> the search preset (configs/search/<preset>.yaml) kopt tune uses when given no search:
     the ``search`` fact a model states at its registration."""
@@ -111,6 +141,25 @@ def check_model_fits_dataset(cfg) -> None:
             f"model={model.get('name')} needs image input (H, W, C), but dataset={dataset.get('name')} "
             "is tabular; use model=mlp"
         )
+
+
+def check_custom_model(cfg, model) -> None:
+    """model=custom, after every other check of the config: regularizer.dropout (a zoo builders' key)
+    is refused, and the target is imported and checked against the keys given (one line, before any
+    run dir; not for print-only command lines, which never import your code)."""
+    from kopt import targets
+    from kopt.schemas import files
+
+    if not isinstance(model, CustomModelConfig):
+        return
+    reg = cfg.get("regularizer")
+    if reg is not None and float(reg.get("dropout") or 0.0) > 0:
+        raise KoptError(
+            f"regularizer.dropout={reg.get('dropout')}: not applied to model=custom; allowed: 0 "
+            "(put Dropout layers in your model, with a key of your own to search its rate)"
+        )
+    if files["check"]:
+        targets.resolve(model._target_, "model._target_", {"input_shape": (1,), "num_outputs": 2, **model.params})
 
 
 BYTES_PER_PARAM = 4 * 5  # float32 weights, gradients, two optimizer moments, the best epoch's copy

@@ -48,8 +48,10 @@ class TrainerConfig:
     workers: list[str]
     task_index: int | None = param(ge=0)
     backend: str = param(choices=BACKENDS)
+    callbacks: list[Any]  # Keras callbacks of yours, [{_target_: ..., key: value}]: check_callbacks
 
     def check(self, prefix: str) -> None:
+        check_callbacks(self.callbacks, f"{prefix}.callbacks")
         spe = self.steps_per_execution  # `auto`, or an int (Hydra gives 16 as an int, "16" when quoted)
         if spe != "auto" and (isinstance(spe, bool) or not str(spe).isdigit() or int(spe) < 1):
             raise KoptError(f"{prefix}.steps_per_execution={spe!r} is out of range; allowed: auto or an integer >= 1")
@@ -75,6 +77,59 @@ class TrainerConfig:
                 f"{prefix}.strategy=default"
             )
         cluster({"strategy": self.strategy, "workers": self.workers, "task_index": self.task_index})
+
+
+# Keras callbacks that would fight one of kopt's own: the switch that does their job in kopt
+KOPT_DOES = {
+    "ModelCheckpoint": "trainer.checkpoint (the best epoch's model.keras) and trainer.resumable (every epoch)",
+    "BackupAndRestore": "trainer.resumable=true (every epoch checkpointed; continue with kopt train resume=<run dir>)",
+    "EarlyStopping": "trainer.early_stopping.enabled=true (and its monitor, patience, min_delta)",
+    "TerminateOnNaN": "none needed (kopt always stops a run whose loss is NaN)",
+}
+
+
+def callback_conflict(name: str, key: str) -> None:
+    """One line for a callback named ``name`` that kopt does itself (a subclass's base name counts too)."""
+    if name in KOPT_DOES:
+        raise KoptError(f"{key}={name}: kopt does this itself; use {KOPT_DOES[name]}")
+
+
+def check_callbacks(entries, key: str) -> None:
+    """Each entry of trainer.callbacks: a mapping with a _target_ the trust rule allows (kopt.targets),
+    not one that fights kopt's own callbacks; its other keys are the callback's arguments."""
+    from kopt import targets
+    from kopt.schemas import files
+
+    for i, entry in enumerate(entries or []):
+        where = f"{key}[{i}]"
+        if not isinstance(entry, dict) or "_target_" not in entry:
+            raise KoptError(
+                f"{where}={entry!r}: not a callback; allowed: a mapping with _target_, e.g. "
+                "{_target_: keras.callbacks.ReduceLROnPlateau, patience: 2}"
+            )
+        bad = [k for k in entry if str(k).startswith("_") and k != "_target_"]
+        if bad:
+            raise KoptError(f"{where}.{bad[0]}: not supported; allowed: _target_ and the callback's arguments")
+        callback_conflict(str(entry["_target_"]).rsplit(".", 1)[-1], f"{where}._target_")
+        targets.check(entry["_target_"], f"{where}._target_", look=files["check"])
+
+
+def check_callback_class(cls, key: str) -> None:
+    """A callback class of yours that subclasses one kopt does itself is refused like that one."""
+    for base in getattr(cls, "__mro__", ()):
+        if base.__module__.startswith("keras") and base.__name__ in KOPT_DOES:
+            callback_conflict(base.__name__, key)
+
+
+def import_callbacks(trainer) -> None:
+    """Each callback's _target_ imported and checked against its arguments (one line, before any
+    run dir); last in a config's validation, as it may load Keras."""
+    from kopt import targets
+
+    for i, entry in enumerate(trainer.callbacks or []):
+        key = f"trainer.callbacks[{i}]._target_"
+        kwargs = {str(k): v for k, v in entry.items() if k != "_target_"}
+        check_callback_class(targets.resolve(entry["_target_"], key, kwargs), key)
 
 
 def cluster(tr) -> dict | None:

@@ -52,6 +52,7 @@ def train_fold(ctx: FoldContext) -> FoldResult:
     from kopt.optim import build_optimizer
     from kopt.training import checkpoint, distribute, signals, switches
     from kopt.training.callbacks import BestEpoch, MetricsLogger, Progress
+    from kopt.training.user_callbacks import user_callbacks
 
     state, data, fold, n_folds, writer = ctx.state, ctx.data, ctx.fold, ctx.n_folds, ctx.writer
     train_idx, val_idx, test_idx, store, resume = ctx.train_idx, ctx.val_idx, ctx.test_idx, ctx.store, ctx.resume
@@ -132,6 +133,7 @@ def train_fold(ctx: FoldContext) -> FoldResult:
         *([progress] if progress else []),
         *([early] if early else []),
     ]
+    callbacks.extend(user_callbacks(tr))  # trainer.callbacks: yours
     if callbacks_factory is not None:
         callbacks.extend(callbacks_factory(fold, n_folds))
     if store is not None:

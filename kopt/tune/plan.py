@@ -60,8 +60,18 @@ def compose_base(choices: dict[str, str], overrides: list[str], dirs: list[Path]
     return train_part(cfg)
 
 
+def _open_key(target: str, base: dict) -> bool:
+    """A key of your own that model=custom does not set yet (``search.model.width`` without
+    ``model.width``): your builder's default is searched over, as if it were set."""
+    parts = target.split(".")
+    model = base.get("model")
+    return len(parts) == 2 and parts[0] == "model" and isinstance(model, dict) and model.get("name") == "custom"
+
+
 def _check_target(param: Param | Fixed, base: dict, where: str) -> None:
     parts = param.target.split(".")
+    if _open_key(param.target, base) and parts[1] not in base["model"]:
+        return
     node: Any = base
     for i, part in enumerate(parts):
         if not isinstance(node, dict) or part not in node:
@@ -78,7 +88,8 @@ def _probe(param: Param | Fixed, value: Any, cfg, base: dict, where: str, cache:
     value of ``base`` there (as written: an interpolation stays one). One config per base serves
     every probe: creating a whole OmegaConf config per probe was most of ``kopt tune``'s start-up."""
     raw: Any = base
-    for part in param.target.split("."):
+    absent = _open_key(param.target, base) and param.target.split(".")[1] not in base["model"]
+    for part in [] if absent else param.target.split("."):
         raw = raw[part]
     OmegaConf.update(cfg, param.target, value, merge=False)
     try:
@@ -90,7 +101,10 @@ def _probe(param: Param | Fixed, value: Any, cfg, base: dict, where: str, cache:
             hint = f"; write int({expr}) for an integer key"
         raise KoptError(f"search.{param.name}={expr}{where}: {exc}{hint}") from None
     finally:
-        OmegaConf.update(cfg, param.target, copy.deepcopy(raw), merge=False)
+        if absent:
+            del cfg.model[param.target.split(".")[1]]
+        else:
+            OmegaConf.update(cfg, param.target, copy.deepcopy(raw), merge=False)
 
 
 def check_space(space: SearchSpace, bases: dict[str, dict]) -> None:
