@@ -44,6 +44,7 @@ LAYERS = {
     "kopt.registry": CORE,
     "kopt.argparser": CORE,
     "kopt.targets": CORE,
+    "kopt.plugins": CORE,
     #   the typed options, with the facts they check (model depths)
     "kopt.schemas": SCHEMAS,
     "kopt.models.depth": SCHEMAS,
