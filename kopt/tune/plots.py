@@ -8,7 +8,8 @@
 - ``parallel_coordinate``: one line per completed trial through its parameters to its value,
   coloured by value, the best drawn last (on top);
 - ``param_importances``: Optuna's importances, once at least :data:`MIN_IMPORTANCE_TRIALS`
-  trials have completed (below that, a figure that says so: they would be noise).
+  trials have completed (the least its default evaluator takes; below that, a figure that says
+  so), with the count in the title: few trials, rough importances.
 
 Each function returns a matplotlib Figure; :func:`kopt.tune.report.write_plots` saves them.
 """
@@ -20,7 +21,7 @@ import math
 from kopt.plotstyle import BEST, CMAP, STATES, figure, legend_outside, notice, state_of, style_axes
 from kopt.rundir import COMPLETED, FAILED, PRUNED
 
-MIN_IMPORTANCE_TRIALS = 10
+MIN_IMPORTANCE_TRIALS = 2  # as optuna-dashboard: Optuna's evaluator gives equal shares below this
 SIZE = (8, 5)
 
 
@@ -232,6 +233,7 @@ def importance_figure(study, trials, metric: str):
     ax.barh(names, [importances[k] for k in names], color=STATES[COMPLETED]["color"])
     for y, name in enumerate(names):
         ax.text(importances[name], y, f" {importances[name]:.2f}", va="center", fontsize=8)
+    ax.set_xlim(0, max(importances.values(), default=0.0) * 1.15 or 1.0)  # room for the numbers
     style_axes(
         ax,
         title=f"parameter importances for {metric} ({n} completed trials)",
