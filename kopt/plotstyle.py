@@ -9,10 +9,10 @@ orange triangles, failed ones red crosses.
 from __future__ import annotations
 
 import io
-import re
 import textwrap
 from pathlib import Path
 
+from kopt.console import round_numbers
 from kopt.rundir import COMPLETED, FAILED, INTERRUPTED, PRUNED, _atomic
 
 DPI = 100
@@ -25,15 +25,7 @@ STATES = {  # marker and colour of a run's (or trial's) outcome, in every plot
     INTERRUPTED: {"color": "#7f7f7f", "marker": "s", "label": INTERRUPTED},
 }
 CMAP = "viridis"
-DIGITS = 4  # significant digits of a number in a label, a legend or a tick
-_FLOAT = re.compile(r"(?<![\w.])-?\d+\.\d+(?:[eE][-+]?\d+)?(?![\w.])")
 _CHAR_WIDTH = 0.55  # a character's mean width, in units of the font size
-
-
-def round_numbers(text: str, digits: int = DIGITS) -> str:
-    """``text`` with each decimal number in it rounded to ``digits`` significant digits
-    (``dropout=0.21879360563134626`` -> ``dropout=0.2188``); whole numbers and names are kept."""
-    return _FLOAT.sub(lambda m: f"{float(m.group()):.{digits}g}", str(text))
 
 
 def chars_in(inches: float, fontsize: float = FONT) -> int:
