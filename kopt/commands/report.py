@@ -137,9 +137,7 @@ def main(argv: list[str]) -> None:
         groups = group_records(records, group_keys)
         if args.sort:
             groups = sort_groups(groups, args.sort, group_keys)
-        show(
-            groups_table(groups, group_keys, title=f"grouped by {', '.join(group_keys) or 'nothing'}"), width, args.wide
-        )
+        show(groups_table(groups, group_keys, title=f"grouped by {', '.join(group_keys) or 'nothing'}"), wide=args.wide)
     from kopt.tune.pareto import show_fronts  # studies with several objectives: their Pareto fronts
 
     show_fronts(paths)

@@ -41,10 +41,10 @@ def num(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-def pm(mean: float | None, std: float | None) -> str:
+def pm(mean: float | None, std: float | None, show=fmt) -> str:
     if mean is None:
         return "-"
-    return num(mean) if std is None else f"{num(mean)} ± {num(std)}"
+    return show(mean) if std is None else f"{show(mean)} ± {show(std)}"
 
 
 @dataclass
@@ -262,9 +262,9 @@ def _build_runs_table(records, keys, title, best, compact) -> tuple[Table, list[
         cells = [name, f"[{style}]{rec.status}[/]", *(round_numbers(v) if v is not None else "-" for v in values)]
         if lone:
             cells.insert(2, " ".join(rec.overrides) or "-")
-        cells += [pm(rec.metrics.get(m), rec.metrics.get(m + "_std")) for m in METRIC_KEYS]
+        cells += [pm(rec.metrics.get(m), rec.metrics.get(m + "_std"), num) for m in METRIC_KEYS]
         cells += [
-            fmt(rec.averaged_test_accuracy),
+            num(rec.averaged_test_accuracy),
             f"{rec.params:,}" if rec.params else "-",
             f"{rec.duration_s:.1f}s" if rec.duration_s is not None else "-",
             (rec.error or "")[:120],
