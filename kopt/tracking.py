@@ -222,16 +222,16 @@ def hparams_of(cfg: DictConfig, run_dir: Path) -> dict:
 
 
 def write_hparams(cfg: DictConfig, run_dir: Path, summary: dict) -> None:
-    """TensorBoard's HParams data in tb/ (the session: the run, under its readable name) with the
-    final metrics beside it as ``final/<metric>`` scalars, so the HParams tab lists the run's
-    parameters against its results; the per-epoch tags stay in tb/fold<k>/."""
+    """TensorBoard's HParams data in tb/ (the session: the run, under its ``name`` or else its
+    readable :func:`run_label`) with the final metrics beside it as ``final/<metric>`` scalars, so
+    the HParams tab lists the run's parameters against its results; the epochs stay in tb/fold<k>/."""
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp
 
     final = {k: float(v) for k, v in (summary.get("metrics") or {}).items() if isinstance(v, (int, float))}
     writer = tf.summary.create_file_writer(str(Path(run_dir) / TB_DIR))
     with writer.as_default():
-        hp.hparams(hparams_of(cfg, run_dir), trial_id=run_label(run_dir))
+        hp.hparams(hparams_of(cfg, run_dir), trial_id=str(cfg.get("name") or run_label(run_dir)))
         for key, value in final.items():
             tf.summary.scalar(f"final/{key}", value, step=0)
     writer.close()

@@ -49,7 +49,7 @@ def hparams_of(tb_dir: Path) -> dict:
 
 
 def test_a_train_run_writes_tensorboard_hparams_with_its_final_metrics(tmp_path):
-    proc = run_kopt("train", *TINY, "regularizer.dropout=0.25", "optimizer.lr=0.003", cwd=tmp_path)
+    proc = run_kopt("train", *TINY, "regularizer.dropout=0.25", "optimizer.lr=0.003", "name=lr check", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (run_dir,) = (tmp_path / "runs" / "train").iterdir()
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -57,7 +57,7 @@ def test_a_train_run_writes_tensorboard_hparams_with_its_final_metrics(tmp_path)
     assert got["hparams"]["regularizer.dropout"] == pytest.approx(0.25)
     assert got["hparams"]["optimizer.lr"] == pytest.approx(0.003)
     assert got["hparams"]["model"] == "mlp" and got["hparams"]["model.width"] == 16
-    assert got["name"] == run_dir.name
+    assert got["name"] == "lr check"  # the run's name; without one, its dir's (a trial: 'trial 3', below)
     assert got["final"]["final/val_accuracy"] == pytest.approx(summary["metrics"]["val_accuracy"], abs=1e-6)
     assert got["final"]["final/test_accuracy"] == pytest.approx(summary["metrics"]["test_accuracy"], abs=1e-6)
 
