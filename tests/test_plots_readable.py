@@ -86,6 +86,25 @@ def test_study_plots_of_12_long_float_parameters_keep_their_room_and_warn_nothin
         assert not long, long
 
 
+def no_overlap(fig, labels) -> None:
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in labels if t.get_text()]
+    for a, b in zip(boxes, boxes[1:]):
+        assert a.x1 <= b.x0 or a.y1 <= b.y0 or b.y1 <= a.y0, ("labels overlap", a, b)
+
+
+def test_parallel_coordinates_name_12_parameters_without_overlap():
+    from kopt.tune import plots
+
+    study = study_of_12_params()
+    fig = drawn_cleanly(lambda: plots.parallel_figure(study.trials, "val_accuracy"))
+    ax = fig.axes[0]
+    no_overlap(fig, ax.get_xticklabels())
+    names = [t.get_text().replace("\n", "") for t in ax.get_xticklabels()]
+    assert names == [*sorted(PARAMS), "val_accuracy"]
+
+
 def test_importances_from_two_completed_trials_with_the_count_in_the_title():
     from kopt.tune import plots
 
@@ -114,12 +133,7 @@ def test_comparison_of_runs_with_12_long_float_parameters_is_rounded_and_roomy()
     texts = texts_of(fig)
     assert not [t for t in texts if LONG_FLOAT.search(t)]
     assert any("regularizer.param_number_0=0.2188" in t for t in texts), texts[:3]
-    # the bar labels do not overlap one another
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
-    boxes = [t.get_window_extent(renderer) for t in fig.axes[1].get_xticklabels() if t.get_text()]
-    for a, b in zip(boxes, boxes[1:]):
-        assert a.x1 <= b.x0 or a.y1 <= b.y0 or b.y1 <= a.y0, "bar labels overlap"
+    no_overlap(fig, fig.axes[1].get_xticklabels())  # the bar labels
 
 
 def test_a_one_epoch_curve_is_a_marker_on_an_axis_of_sensible_range(tmp_path):

@@ -204,7 +204,11 @@ def parallel_figure(trials, metric: str, direction: str = "maximize"):
                 zorder=n + 5,
                 bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 0.5},
             )
-    ax.set_xticks(xs, [*names, metric], rotation=20, ha="right", fontsize=8)
+    if len(xs) > 6:  # many axes: names upright, broken after their last dot, side by side
+        upright = [n.rpartition(".")[0] + ".\n" + n.rpartition(".")[2] if "." in n else n for n in names]
+        ax.set_xticks(xs, [*upright, metric], rotation=90, ha="center", fontsize=8)
+    else:
+        ax.set_xticks(xs, [*names, metric], rotation=20, ha="right", fontsize=8)
     ax.set_xlim(-0.1, len(columns) - 0.6)
     ax.set_ylim(-0.05, 1.05)
     ax.set_yticks([])
