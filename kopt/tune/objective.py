@@ -16,6 +16,7 @@ from kopt.errors import KoptError, RunFailed
 from kopt.mlflow_study import study_trial
 from kopt.rundir import atomic_write_text, mark_pruned
 from kopt.training.run import run_train
+from kopt.tune.artifacts import attach_curves
 from kopt.tune.best import hydra_value
 from kopt.tune.dedup import deterministic, find_duplicate, reused_attrs
 from kopt.tune.objectives import (
@@ -169,6 +170,7 @@ def run_trial(plan: TunePlan, trial, study_dir: Path, ui=None) -> Outcome:
         attrs[MEASURES_ATTR], value = trial_values(plan, summary, costs)
         set_constraints(trial, plan.tuner, {k: v for k, v in attrs[MEASURES_ATTR].items() if k not in costs})
         attrs["best_epoch"] = _best_epoch(summary)
+        attach_curves(trial, run_dir)  # for optuna-dashboard; only a running trial takes one
         if value is None:
             attrs["fail_reason"] = f"{plan.metric} is missing or not finite"
             return Outcome("FAIL", None, time.time() - t0, attrs)
