@@ -7,7 +7,8 @@
 
 The modules and the tests that kill their mutants are in pyproject.toml's [tool.mutmut]; mutmut
 copies the tree into mutants/ and runs each mutant against the tests that reach its function.
-A timeout counts as killed (the mutant hung the tests), as mutmut's own score does.
+A timeout counts as killed (the mutant hung the tests), as mutmut's own score does; "no test" counts
+mutants of functions no listed test calls, "not run" those an interrupted run left (both not killed).
 """
 
 from __future__ import annotations
@@ -24,11 +25,16 @@ KILLED = {1, 3, 36, 37, 24, -24, 152, 255}  # failed tests, pytest's internal er
 SURVIVED = {0}
 
 
-def counts(meta: Path) -> tuple[int, int, list[str]]:
-    """(killed, total, survivors' names) of one mutated file's results."""
+NO_TESTS = {5, 33}  # no test reaches the mutated function
+
+
+def counts(meta: Path) -> tuple[int, int, int, int, list[str]]:
+    """(killed, total, no test reaches it, not run yet, survivors' names) of one mutated file's results."""
     codes = json.loads(meta.read_text())["exit_code_by_key"]
     killed = sum(1 for c in codes.values() if c in KILLED)
-    return killed, len(codes), sorted(k for k, c in codes.items() if c in SURVIVED)
+    untested = sum(1 for c in codes.values() if c in NO_TESTS)
+    pending = sum(1 for c in codes.values() if c is None)
+    return killed, len(codes), untested, pending, sorted(k for k, c in codes.items() if c in SURVIVED)
 
 
 def table(show_survivors: bool) -> int:
@@ -36,19 +42,20 @@ def table(show_survivors: bool) -> int:
     if not metas:
         print("no mutmut results in mutants/: run `make mutants` first", file=sys.stderr)
         return 1
-    all_killed = all_total = 0
-    print(f"{'module':<32} {'killed':>7} {'total':>6} {'score':>7}")
+    total_row = [0, 0, 0, 0]
+    print(f"{'module':<32} {'killed':>7} {'total':>6} {'score':>7} {'no test':>8} {'not run':>8}")
     for meta in metas:
-        killed, total, survivors = counts(meta)
+        killed, total, untested, pending, survivors = counts(meta)
         if not total:
             continue
         module = str(meta.relative_to(ROOT / "mutants")).removesuffix(".meta")
-        all_killed, all_total = all_killed + killed, all_total + total
-        print(f"{module:<32} {killed:>7} {total:>6} {100 * killed / total:>6.1f}%")
+        total_row = [a + b for a, b in zip(total_row, (killed, total, untested, pending))]
+        print(f"{module:<32} {killed:>7} {total:>6} {100 * killed / total:>6.1f}% {untested:>8} {pending:>8}")
         if show_survivors:
             for name in survivors:
                 print(f"    survived: {name}")
-    print(f"{'overall':<32} {all_killed:>7} {all_total:>6} {100 * all_killed / max(all_total, 1):>6.1f}%")
+    killed, total, untested, pending = total_row
+    print(f"{'overall':<32} {killed:>7} {total:>6} {100 * killed / max(total, 1):>6.1f}% {untested:>8} {pending:>8}")
     return 0
 
 
