@@ -156,3 +156,98 @@ def test_an_npz_input_whose_parts_disagree(tmp_path):
         inputs._from_arrays(path, SOURCE, (2,))
     assert str(err.value).startswith(f"INPUT {path}: not a readable .npz file (")
     assert f"({path}: " not in str(err.value)
+
+
+def csv_source(tmp_path, header="a,b,target", delimiter=","):
+    train = tmp_path / "train.csv"
+    train.write_text(header + "\n")
+    config = {"dataset": {"name": "csv", "path": str(train), "label": "target", "delimiter": delimiter}}
+    return SimpleNamespace(class_names=["no", "yes"], run=SimpleNamespace(config=config))
+
+
+def test_short_names_and_column_matching():
+    assert inputs._short("Sepal Length (cm)") == "sepal_length"
+    assert inputs._short("  mean-radius!! ") == "mean_radius"
+    assert inputs._match_columns(["b", "a"], ["a", "b"]) == ["a", "b"]
+    assert inputs._match_columns(["B (m)", "A"], ["a", "b"]) == ["A", "B (m)"]
+    assert inputs._match_columns(["a", "A"], ["a", "b"]) is None  # ambiguous once shortened
+    assert inputs._match_columns(["a", "c"], ["a", "b"]) is None
+    assert inputs._match_columns(["a", "b", "c"], ["a", "b"]) is None
+
+
+def test_training_columns(tmp_path):
+    src = csv_source(tmp_path, header=" a , b ,target")
+    assert inputs._training_columns(src) == (["a", "b"], "the training CSV's")
+    src.run.config["dataset"]["path"] = str(tmp_path / "gone.csv")
+    assert inputs._training_columns(src) is None
+    iris = SimpleNamespace(run=SimpleNamespace(config={"dataset": {"name": "iris"}}))
+    names, origin = inputs._training_columns(iris)
+    assert (names[0], len(names), origin) == ("sepal length (cm)", 4, "dataset=iris's")
+    assert inputs._training_columns(SimpleNamespace(run=SimpleNamespace(config={}))) is None
+
+
+def test_a_csv_input_by_column_name_with_ids_and_labels(tmp_path):
+    src = csv_source(tmp_path)
+    path = tmp_path / "in.csv"
+    path.write_text("id,b,target,a\nr1,2,yes,1\n\n r2 ,4.5,no,3\n")
+    got = inputs._from_csv(path, src, (2,))
+    assert (got.x.tolist(), got.ids, got.y.tolist(), got.what) == (
+        [[1, 2], [3, 4.5]],
+        ["r1", "r2"],
+        [1, 0],
+        f"INPUT {path}",
+    )
+    path.write_text("B,A\n2,1\n")
+    got = inputs._from_csv(path, src, (2,))
+    assert (got.x.tolist(), got.ids, got.y) == ([[1, 2]], ["0"], None)
+
+
+def test_a_csv_input_with_another_delimiter(tmp_path):
+    src = csv_source(tmp_path, header="a;b;target", delimiter=";")
+    path = tmp_path / "in.csv"
+    path.write_text("a;b\n1;2\n")
+    assert inputs._from_csv(path, src, (2,)).x.tolist() == [[1, 2]]
+
+
+def test_a_csv_input_that_does_not_fit_is_one_line(tmp_path):
+    src = csv_source(tmp_path)
+    path = tmp_path / "in.csv"
+    path.write_text("a,b\n")
+    fails(f"INPUT {path}: needs a header line and at least one data row", inputs._from_csv, path, src, (2,))
+    path.write_text("a,c,d\n1,2,3\n")
+    fails(
+        f"INPUT {path}: feature columns differ from the training CSV's (a, b): missing b, unknown c, d",
+        inputs._from_csv,
+        path,
+        src,
+        (2,),
+    )
+    path.write_text("a\n1\n")
+    fails(
+        f"INPUT {path}: feature columns differ from the training CSV's (a, b): missing b, unknown none",
+        inputs._from_csv,
+        path,
+        src,
+        (2,),
+    )
+    path.write_text("a,b\n1,2,3\n")
+    fails(f"INPUT {path}:2: 3 fields but the header has 2", inputs._from_csv, path, src, (2,))
+    path.write_text("a,b\n1,2\n1,x\n")
+    fails(f"INPUT {path}:3: column 'b' = 'x' is not a number", inputs._from_csv, path, src, (2,))
+    path.write_text("a,b,target\n1,2,maybe\n")
+    fails(
+        f"INPUT {path}: column 'target': label 'maybe' is not a class of the model; allowed: no, yes",
+        inputs._from_csv,
+        path,
+        src,
+        (2,),
+    )
+    src.run.config["dataset"]["path"] = str(tmp_path / "gone.csv")  # no training CSV: columns in order
+    path.write_text("p,q,r\n1,2,3\n")
+    fails(f"INPUT {path}: 3 feature columns (p, q, r); the model takes 2", inputs._from_csv, path, src, (2,))
+    fails(f"INPUT {path}: 3 feature columns (p, q, r); the model takes (3, 1)", inputs._from_csv, path, src, (3, 1))
+    plain = SimpleNamespace(
+        class_names=["no", "yes"], run=SimpleNamespace(config={"dataset": {"name": "npz", "label": "r"}})
+    )
+    got = inputs._from_csv(path, plain, (3,))  # the label column is "label" unless the run read a CSV
+    assert got.x.tolist() == [[1, 2, 3]] and got.y is None
