@@ -179,3 +179,57 @@ def test_study_members_needs_a_trials_folder(tmp_path):
     assert (
         str(err.value) == f"--study {tmp_path}: 0 completed trial(s) with metrics.val_accuracy; an ensemble needs >= 2"
     )
+
+
+def test_two_folds_are_two_members():
+    two = SimpleNamespace(
+        **{**vars(RUN), "predictions": {**RUN.predictions, "fold_probs": RUN.predictions["fold_probs"][:2]}}
+    )
+    assert [m.name for m in ensemble.fold_members(two)] == ["fold0", "fold1"]
+
+
+def fake_trials(tmp_path, monkeypatch, scores):
+    """trials/<name>/ folders whose load_run gives a run with metrics.val_accuracy = scores[name] (None: not a member)."""
+    for name in scores:
+        (tmp_path / "trials" / name).mkdir(parents=True)
+    (tmp_path / "trials" / "notes.txt").write_text("")
+
+    def load_run(path):
+        value = scores[path.name]
+        if value == "pruned":
+            raise KoptError("pruned")
+        metrics = None if value is None else {"val_accuracy": value, "val_loss": 1 - value if value != "x" else 0}
+        return SimpleNamespace(
+            path=path,
+            summary=SimpleNamespace(metrics=metrics),
+            predictions={"probs": np.full((1, 2), 0.5)},
+        )
+
+    monkeypatch.setattr(ensemble, "load_run", load_run)
+
+
+def test_study_members_are_the_best_completed_trials(tmp_path, monkeypatch):
+    fake_trials(tmp_path, monkeypatch, {"0": 0.5, "1": "pruned", "2": 0.75, "3": None, "4": 0.25, "5": "x"})
+    members, info = ensemble.study_members(str(tmp_path), 2)
+    assert [(m.name, m.val_accuracy, m.fold) for m in members] == [("trial2", 0.75, None), ("trial0", 0.5, None)]
+    assert info == {
+        "study": str(tmp_path),
+        "metric": "val_accuracy",
+        "direction": "maximize",
+        "top": 2,
+        "completed_trials": 3,
+        "values": [0.75, 0.5],
+    }
+    (tmp_path / "summary.json").write_text(json.dumps({"metric": "val_loss", "direction": "minimize"}))
+    members, info = ensemble.study_members(tmp_path, 5)
+    assert [m.name for m in members] == ["trial5", "trial2", "trial0", "trial4"]  # val_loss 0, .25, .5, .75
+    assert info["values"] == [0, 0.25, 0.5, 0.75] and info["completed_trials"] == 4
+
+
+def test_a_study_with_one_completed_trial_is_refused(tmp_path, monkeypatch):
+    fake_trials(tmp_path, monkeypatch, {"0": 0.5, "1": None})
+    with pytest.raises(KoptError) as err:
+        ensemble.study_members(tmp_path, 3)
+    assert (
+        str(err.value) == f"--study {tmp_path}: 1 completed trial(s) with metrics.val_accuracy; an ensemble needs >= 2"
+    )
