@@ -154,3 +154,11 @@ def test_backups_of_different_bytes_get_new_names(tmp_path):
     path.write_bytes(b"twx")  # the same size, other bytes
     assert journal._backup(path) not in (first, second, third)
     assert os.stat(first).st_size == 3 and json.dumps(first.name)
+
+
+def test_the_crop_shift_is_an_eighth_of_the_smaller_side_rounded():
+    for side, shift in ((40, 5), (36, 4), (12, 2), (11, 1), (3, 1)):
+        x = np.zeros((1, side, side + 7, 1))
+        x[0, 0, 0, 0] = 1
+        down = list(tta.views(x, "crop"))[1]
+        assert down[0, :, 0, 0].sum() == shift + 1, side  # row 0 repeated into the gap
