@@ -233,3 +233,9 @@ def test_a_study_with_one_completed_trial_is_refused(tmp_path, monkeypatch):
     assert (
         str(err.value) == f"--study {tmp_path}: 1 completed trial(s) with metrics.val_accuracy; an ensemble needs >= 2"
     )
+
+
+def test_negative_scores_weigh_nothing():
+    ms = members()
+    ms[0].val_accuracy, ms[1].val_accuracy, ms[2].val_accuracy = 0.5, -0.25, 0.0
+    assert ensemble.weights_for(ms, "weighted").tolist() == [1.0, 0.0, 0.0]
