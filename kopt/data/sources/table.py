@@ -16,6 +16,7 @@ from kopt.data.base import Data, check_data, loader, with_fixed_test
 from kopt.errors import KoptError
 from kopt.schemas import param, schema
 from kopt.schemas.dataset import check_file
+from kopt.schemas.metrics import TASKS
 
 
 @schema("dataset", "table", "csv", kind="tabular")
@@ -25,6 +26,7 @@ class TableConfig:
     ``groups``, ``order`` and ``drop`` (or exactly ``features``)."""
 
     name: str
+    task: str = param(choices=TASKS)  # kopt.schemas.metrics: auto reads it from the labels
     path: str | None
     label: str
     features: list[str] | None
@@ -72,7 +74,7 @@ def _labels(table, label: str, key: str, path: Path) -> list[str]:
 def precheck(cfg) -> Data:
     """Read the table(s) once with pandas (no TensorFlow) and check what the loader returns; returns
     it, so that each job's split is tried on its labels before any run dir (kopt.data.labels)."""
-    return check_data(load_table(cfg), f"dataset={cfg.name}")
+    return check_data(load_table(cfg), f"dataset={cfg.name}", cfg.task)
 
 
 @loader("table", "csv", precheck=precheck)

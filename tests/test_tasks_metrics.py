@@ -1,0 +1,152 @@
+"""dataset.task (binary, multilabel, regression), trainer.metrics and metrics named anywhere a
+validation metric is chosen (trainer.monitor, tuner.metric); trainer.loss of your own. Each task
+runs on an MLP and on a CNN (batch norm) over tiny data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import assert_clean_error, only_run_dir, read_summary, run_kopt
+
+SMALL = ["trainer.epochs=2", "trainer.batch_size=16", "split=holdout"]
+MODELS = {
+    "mlp": ["model=mlp", "model.width=8", "model.depth=1"],
+    "cnn": ["model=cnn", "model.width=4", "model.depth=1"],
+}
+SHAPE = {"mlp": (6,), "cnn": (8, 8, 1)}
+
+
+def rows(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def write_npz(path, family: str, y, n: int = 96):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, *SHAPE[family])).astype("float32")
+    np.savez(path, x_train=x, y_train=y)
+    return x
+
+
+@pytest.mark.parametrize("family", ["mlp", "cnn"])
+def test_a_binary_task_monitors_val_auc(tmp_path, family):
+    shape = "[6]" if family == "mlp" else "[8,8,1]"
+    proc = run_kopt(
+        "train",
+        "dataset=synthetic",
+        "dataset.classes=2",
+        "dataset.size=120",
+        f"dataset.shape={shape}",
+        "dataset.task=binary",
+        "trainer.monitor=val_auc",
+        *MODELS[family],
+        *SMALL,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    run = only_run_dir(tmp_path)
+    metrics = read_summary(run)["metrics"]
+    for key in ("val_auc", "test_auc", "val_accuracy", "test_accuracy"):
+        assert 0.0 <= metrics[key] <= 1.0, (key, metrics)
+    epochs = rows(run)
+    assert all(0.0 <= r["auc"] <= 1.0 and 0.0 <= r["val_auc"] <= 1.0 for r in epochs), epochs
+    best = max(epochs, key=lambda r: r["val_auc"])  # the best epoch is chosen on val_auc, upwards
+    assert metrics["val_auc"] == pytest.approx(best["val_auc"])
+    # test_auc is Keras' AUC of the saved predictions' class-1 probability
+    with np.load(run / "predictions.npz") as z:
+        probs, y = z["probs"], z["y_true"]
+    from sklearn.metrics import roc_auc_score
+
+    assert metrics["test_auc"] == pytest.approx(roc_auc_score(y, probs[:, 1]), abs=0.02)
+
+
+@pytest.mark.parametrize("family", ["mlp", "cnn"])
+def test_a_regression_task_reports_mae_and_rmse_and_predicts_values(tmp_path, family):
+    rng = np.random.default_rng(1)
+    y = rng.normal(3.0, 2.0, 96).astype("float32")  # float labels: auto reads a regression
+    x = write_npz(tmp_path / "values.npz", family, y)
+    np.savez(tmp_path / "new.npz", x=x)
+    proc = run_kopt(
+        "train",
+        "dataset=npz",
+        "dataset.path=values.npz",
+        "trainer.monitor=val_mae",
+        *MODELS[family],
+        *SMALL,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    run = only_run_dir(tmp_path)
+    summary = read_summary(run)
+    metrics = summary["metrics"]
+    assert summary["data"]["task"] == "regression"
+    assert not [k for k in metrics if "accuracy" in k], metrics
+    with np.load(run / "predictions.npz") as z:
+        values, truth = z["probs"], z["y_true"]
+    assert values.shape == (len(truth), 1)
+    err = values[:, 0] - truth
+    assert metrics["test_mae"] == pytest.approx(float(np.abs(err).mean()), rel=1e-4)
+    assert metrics["test_rmse"] == pytest.approx(float(np.sqrt(np.square(err).mean())), rel=1e-4)
+    assert metrics["test_loss"] == pytest.approx(float(np.square(err).mean()), rel=1e-3)
+    assert metrics["val_mae"] == pytest.approx(min(r["val_mae"] for r in rows(run)))  # the lowest is best
+    assert all(r["rmse"] >= 0 and "accuracy" not in r for r in rows(run))
+
+    out = tmp_path / "pred.csv"
+    proc = run_kopt("predict", str(run), "new.npz", "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text().splitlines()
+    assert "predicted" in text[0].split(","), text[0]
+    column = text[0].split(",").index("predicted")
+    predicted = np.array([float(line.split(",")[column]) for line in text[1:]])
+    assert len(predicted) == 96 and np.isfinite(predicted).all() and len(np.unique(predicted)) > 1
+
+
+@pytest.mark.parametrize("family", ["mlp", "cnn"])
+def test_a_multilabel_task_trains_one_probability_per_label(tmp_path, family):
+    rng = np.random.default_rng(2)
+    y = (rng.random((96, 3)) < 0.4).astype("int64")
+    write_npz(tmp_path / "tags.npz", family, y)
+    proc = run_kopt("train", "dataset=npz", "dataset.path=tags.npz", *MODELS[family], *SMALL, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    run = only_run_dir(tmp_path)
+    summary = read_summary(run)
+    assert summary["data"]["task"] == "multilabel"
+    with np.load(run / "predictions.npz") as z:
+        probs, truth = z["probs"], z["y_true"]
+    assert probs.shape == truth.shape == (len(truth), 3)
+    assert (probs >= 0).all() and (probs <= 1).all() and not np.allclose(probs.sum(axis=1), 1.0)
+    # accuracy of a label set: the share of labels right at 0.5
+    assert summary["metrics"]["test_accuracy"] == pytest.approx(float(((probs > 0.5) == truth).mean()), abs=1e-5)
+
+
+def test_a_metric_that_is_not_the_tasks_is_one_line(tmp_path):
+    proc = run_kopt(
+        "train", "dataset=iris", "model=mlp", "dataset.task=regression", "trainer.metrics=[auc]", cwd=tmp_path
+    )
+    assert_clean_error(proc, "trainer.metrics", "auc", "dataset.task=regression", "mae")
+    assert not (tmp_path / "runs").exists()
+    proc = run_kopt("train", "dataset=iris", "model=mlp", "trainer.metrics=[kappa]", cwd=tmp_path)
+    assert_clean_error(proc, "trainer.metrics", "kappa", "allowed", "auc")
+    proc = run_kopt("train", "dataset=iris", "model=mlp", "trainer.monitor=val_f1", cwd=tmp_path)
+    assert_clean_error(proc, "trainer.monitor=val_f1", "allowed", "val_accuracy")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_integer_values_train_as_a_regression_when_asked(tmp_path):
+    ages = np.random.default_rng(0).integers(20, 70, 96)  # refused under task=auto (test_regression_labels)
+    write_npz(tmp_path / "ages.npz", "mlp", ages)
+    proc = run_kopt(
+        "train",
+        "dataset=npz",
+        "dataset.path=ages.npz",
+        "dataset.task=regression",
+        "trainer.monitor=val_loss",
+        "trainer.metrics=[mae,r2]",
+        *MODELS["mlp"],
+        *SMALL,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    metrics = read_summary(only_run_dir(tmp_path))["metrics"]
+    assert metrics["test_mae"] > 0 and metrics["test_r2"] <= 1.0 and "test_rmse" not in metrics
