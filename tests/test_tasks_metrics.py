@@ -150,3 +150,55 @@ def test_integer_values_train_as_a_regression_when_asked(tmp_path):
     assert proc.returncode == 0, proc.stderr
     metrics = read_summary(only_run_dir(tmp_path))["metrics"]
     assert metrics["test_mae"] > 0 and metrics["test_r2"] <= 1.0 and "test_rmse" not in metrics
+
+
+def test_a_tiny_study_maximises_val_auc(tmp_path):
+    proc = run_kopt(
+        "tune",
+        "dataset=synthetic",
+        "dataset.size=120",
+        "dataset.classes=2",
+        "dataset.task=binary",
+        "tuner.metric=val_auc",
+        "tuner=random",
+        "tuner.n_trials=2",
+        "tuner.study_name=s",
+        "tuner.retrain_best=false",
+        "tuner.plots=false",
+        "search.model.width=choice(4, 8)",
+        *MODELS["mlp"],
+        *SMALL,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    study = tmp_path / "runs" / "tune" / "s"
+    import optuna
+
+    loaded = optuna.load_study(
+        study_name="s",
+        storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(study / "journal.log"))),
+    )
+    assert loaded.direction == optuna.study.StudyDirection.MAXIMIZE
+    done = [t for t in loaded.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 2
+    for trial in done:  # each trial's value is its run's val_auc
+        runs = [
+            p
+            for p in study.rglob("summary.json")
+            if json.loads(p.read_text()).get("metrics", {}).get("val_auc") == trial.value
+        ]
+        assert 0.0 <= trial.value <= 1.0 and runs, trial.value
+
+
+def test_a_study_on_a_metric_its_runs_do_not_log_is_one_line(tmp_path):
+    proc = run_kopt(
+        "tune",
+        "dataset=iris",
+        "tuner.metric=val_rmse",
+        "search.model.width=choice(4, 8)",
+        *MODELS["mlp"],
+        *SMALL,
+        cwd=tmp_path,
+    )
+    assert_clean_error(proc, "tuner.metric=val_rmse", "allowed", "val_accuracy")
+    assert not (tmp_path / "runs").exists()

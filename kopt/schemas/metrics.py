@@ -103,12 +103,27 @@ def check_fits_dataset(cfg) -> None:
     tr, dataset = cfg.get("trainer"), cfg.get("dataset")
     if tr is None or dataset is None:
         return
+    check_trainer(tr, config_task(dataset))
+
+
+def config_task(dataset) -> str:
+    """dataset.task as the config tells it: ``auto`` is multiclass for a dataset whose labels are
+    always classes (its ``task`` fact), else known once the labels are loaded."""
     task = str(dataset.get("task", "auto"))
-    if task == "auto":  # a dataset whose labels are always classes says so (its `task` fact)
+    if task == "auto":
         from kopt.schemas import fact
 
         task = fact("dataset", dataset.get("name"), "task", "auto")
-    check_trainer(tr, task)
+    return task
+
+
+def check_logged(cfg, metric: str, key: str) -> None:
+    """``metric`` (tuner.metric, an objective) is logged by runs of ``cfg`` (a trial's base config)."""
+    tr, dataset = cfg.get("trainer"), cfg.get("dataset")
+    if not metric.startswith("val_") or tr is None or dataset is None:
+        return
+    names = tr.get("metrics")
+    check_monitor(metric, None if names is None else [str(n) for n in names], config_task(dataset), key)
 
 
 def check_trainer(tr, task: str) -> None:
