@@ -14,8 +14,8 @@ from omegaconf import OmegaConf
 
 from kopt.errors import KoptError, RunFailed
 from kopt.mlflow_study import study_trial
-from kopt.schemas.metrics import direction
 from kopt.rundir import atomic_write_text, mark_pruned
+from kopt.schemas.metrics import direction
 from kopt.training.run import run_train
 from kopt.tune.best import hydra_value
 from kopt.tune.dedup import deterministic, find_duplicate, reused_attrs
