@@ -211,3 +211,7 @@ def validate_train(cfg: DictConfig, cache: dict | None = None) -> None:
 
     if files["check"]:
         import_callbacks(typed["trainer"])
+        if typed["trainer"].loss is not None:  # trainer.loss of yours: imported, its keys checked
+            from kopt.schemas.trainer import import_loss
+
+            import_loss(typed["trainer"].loss)

@@ -202,3 +202,67 @@ def test_a_study_on_a_metric_its_runs_do_not_log_is_one_line(tmp_path):
     )
     assert_clean_error(proc, "tuner.metric=val_rmse", "allowed", "val_accuracy")
     assert not (tmp_path / "runs").exists()
+
+
+FOCAL = '''
+import keras
+
+
+def focal(y_true, y_pred, gamma=2.0):
+    """Focal loss of integer labels against softmax probabilities."""
+    labels = keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1,))
+    p = keras.ops.sum(keras.ops.one_hot(labels, y_pred.shape[-1]) * y_pred, axis=-1)
+    p = keras.ops.clip(p, 1e-7, 1.0)
+    return -((1.0 - p) ** gamma) * keras.ops.log(p)
+'''
+
+
+@pytest.mark.parametrize("family", ["mlp", "cnn"])
+def test_your_own_loss_with_its_keys(tmp_path, family):
+    (tmp_path / "mylosses.py").write_text(FOCAL)
+    shape = "[6]" if family == "mlp" else "[8,8,1]"
+    proc = run_kopt(
+        "train",
+        "dataset=synthetic",
+        "dataset.size=120",
+        f"dataset.shape={shape}",
+        "dataset.classes=3",
+        "trainer.loss={_target_:mylosses.focal,gamma:3.0}",
+        *MODELS[family],
+        *SMALL,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    run = only_run_dir(tmp_path)
+    metrics = read_summary(run)["metrics"]
+    with np.load(run / "predictions.npz") as z:
+        probs, y = z["probs"], z["y_true"]
+    p = np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0)
+    focal = float((-((1 - p) ** 3.0) * np.log(p)).mean())  # gamma=3 reached the function
+    assert metrics["test_loss"] == pytest.approx(focal, rel=1e-3)
+    plain = float(-np.log(p).mean())
+    assert abs(metrics["test_loss"] - plain) > 1e-3
+    # model.keras loads in plain Keras, without your module
+    check = "import keras, sys; m = keras.saving.load_model(sys.argv[1]); print(m.output_shape)"
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", check, str(run / "model.keras")], cwd="/", capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert "(None, 3)" in out.stdout
+
+
+def test_a_loss_target_outside_your_modules_is_one_line(tmp_path):
+    proc = run_kopt(
+        "train", "dataset=iris", "trainer.loss={_target_:os.system,command:ls}", *MODELS["mlp"], cwd=tmp_path
+    )
+    assert_clean_error(proc, "trainer.loss._target_")
+    assert not (tmp_path / "runs").exists()
+    (tmp_path / "mylosses.py").write_text(FOCAL)
+    proc = run_kopt(
+        "train", "dataset=iris", "trainer.loss={_target_:mylosses.focal,alpha:1}", *MODELS["mlp"], cwd=tmp_path
+    )
+    assert_clean_error(proc, "trainer.loss._target_", "alpha")
+    assert not (tmp_path / "runs").exists()

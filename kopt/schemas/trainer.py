@@ -139,6 +139,29 @@ def check_loss(entry, key: str) -> None:
     targets.check(entry["_target_"], f"{key}._target_", look=files["check"])
 
 
+def import_loss(entry, key: str = "trainer.loss._target_"):
+    """trainer.loss's _target_ imported (kopt.targets) and checked against its keys: a class takes
+    them, a function ``(y_true, y_pred, **keys)`` after the two tensors. Returns (callable, keys)."""
+    import inspect
+
+    from kopt import targets
+
+    entry = {str(k): v for k, v in dict(entry).items()}
+    target = entry.pop("_target_")
+    obj = targets.resolve(target, key, entry if isinstance(targets.resolve(target, key), type) else None)
+    if not isinstance(obj, type):
+        try:
+            inspect.signature(obj).bind(None, None, **entry)
+        except TypeError as exc:
+            raise KoptError(
+                f"{key}={target}: {exc}; a loss function takes (y_true, y_pred) and then its keys; "
+                f"kopt passes: {', '.join(entry) or 'none'}"
+            ) from None
+        except ValueError:  # no signature to read (a builtin): called as it is
+            pass
+    return obj, entry
+
+
 def check_callback_class(cls, key: str) -> None:
     """A callback class of yours that subclasses one kopt does itself is refused like that one."""
     for base in getattr(cls, "__mro__", ()):

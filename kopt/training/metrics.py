@@ -91,13 +91,11 @@ def user_loss(tr):
         return None
     from omegaconf import OmegaConf
 
-    from kopt import targets
+    from kopt.schemas.trainer import import_loss
 
     entry = OmegaConf.to_container(entry, resolve=True) if OmegaConf.is_config(entry) else dict(entry)
-    target = entry.pop("_target_")
-    kwargs = {str(k): v for k, v in entry.items()}
-    key = "trainer.loss._target_"
-    fn = targets.resolve(target, key, None)
+    target, key = entry["_target_"], "trainer.loss._target_"
+    fn, kwargs = import_loss(entry, key)
     if isinstance(fn, type):
         made = fn(**kwargs)
         if not callable(made):
@@ -105,8 +103,19 @@ def user_loss(tr):
         return made
     if not callable(fn):
         raise KoptError(f"{key}={target}: not a function or class; allowed: a loss (y_true, y_pred, **keys)")
-    name = str(target).rsplit(".", 1)[-1]
-    return keras.losses.LossFunctionWrapper(fn, name=name, **kwargs)
+    return BoundLoss(fn, kwargs, str(target).rsplit(".", 1)[-1])
+
+
+class BoundLoss(keras.losses.Loss):
+    """A loss function of yours with its keys (``fn(y_true, y_pred, **keys)``), averaged over the
+    batch by Keras. Never saved: model.keras is an uncompiled copy (kopt.training.evaluate)."""
+
+    def __init__(self, fn, keys: dict, name: str):
+        super().__init__(name=name)
+        self.fn, self.keys = fn, dict(keys)
+
+    def call(self, y_true, y_pred):
+        return self.fn(y_true, y_pred, **self.keys)
 
 
 def test_scores(probs, y, task: str, tr, soft_loss=None) -> dict:
