@@ -266,3 +266,24 @@ def test_a_loss_target_outside_your_modules_is_one_line(tmp_path):
     )
     assert_clean_error(proc, "trainer.loss._target_", "alpha")
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_auto_rule():
+    from kopt.data.base import Data, check_data
+    from kopt.errors import KoptError
+
+    x = np.zeros((6, 2), "float32")
+    task = lambda y, t="auto": check_data(Data(x, np.asarray(y), "npz", "tabular"), "dataset=npz", t).task  # noqa: E731
+    assert task([0, 1, 2, 0, 1, 2]) == "multiclass"
+    assert task([0, 1, 0, 1, 0, 1]) == "multiclass"  # two classes too: binary is asked for
+    assert task([0, 1, 0, 1, 0, 1], "binary") == "binary"
+    assert task([0.5, 1.5, 2.0, 3.0, 4.0, 1.0]) == "regression"
+    assert task([[1, 0], [1, 1], [0, 1], [0, 0], [1, 1], [0, 1]]) == "multilabel"
+    with pytest.raises(KoptError, match="dataset.task=multilabel"):  # one-hot rows: classes, refused with the hint
+        task(np.eye(3)[[0, 1, 2, 0, 1, 2]])
+    with pytest.raises(KoptError, match="takes 2"):
+        task([0, 1, 2, 0, 1, 2], "binary")
+    with pytest.raises(KoptError, match="not an integer"):
+        task([0.5, 1.5, 2.0, 3.0, 4.0, 1.0], "multiclass")
+    values = check_data(Data(x, np.array([1, 2, 3, 4, 5, 6]), "npz", "tabular"), "dataset=npz", "regression")
+    assert values.y.dtype == np.float32 and values.y.tolist() == [1, 2, 3, 4, 5, 6] and values.outputs == 1

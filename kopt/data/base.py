@@ -95,7 +95,10 @@ def integer_labels(y: np.ndarray, what: str) -> np.ndarray:
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1:
-        raise KoptError(f"{what} has shape {y.shape}; expected one integer label per sample, shape (n,)")
+        raise KoptError(
+            f"{what} has shape {y.shape}; expected one integer label per sample, shape (n,) (a 0/1 matrix "
+            "of several labels per sample: dataset.task=multilabel)"
+        )
     if y.dtype == bool or np.issubdtype(y.dtype, np.integer):
         return y.astype("int64")
     if not np.issubdtype(y.dtype, np.floating):
@@ -108,7 +111,8 @@ def integer_labels(y: np.ndarray, what: str) -> np.ndarray:
 
 
 def resolve_task(y, task: str) -> str:
-    """``dataset.task``; ``auto`` reads it from the labels: a 2-D matrix of 0/1 is multilabel, numbers
+    """``dataset.task``; ``auto`` reads it from the labels: a 2-D matrix of 0/1 is multilabel (unless
+    every row holds exactly one 1: one-hot classes, which are refused with a hint), numbers
     that are not all integers are a regression target, anything else multiclass (two classes too:
     ``binary`` is asked for, and trains the same 2-way softmax)."""
     import numpy as np
@@ -117,7 +121,8 @@ def resolve_task(y, task: str) -> str:
         return task
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] > 1 and y.size and np.issubdtype(y.dtype, np.number) and np.isin(y, (0, 1)).all():
-        return "multilabel"
+        one_hot = (y.sum(axis=1) == 1).all()  # one class per sample: classes, one-hot (refused, with the hint)
+        return "multiclass" if one_hot else "multilabel"
     if y.dtype != bool and np.issubdtype(y.dtype, np.floating) and not np.all(np.isfinite(y) & (y == np.round(y))):
         return "regression"
     return "multiclass"
