@@ -287,3 +287,27 @@ def test_the_auto_rule():
         task([0.5, 1.5, 2.0, 3.0, 4.0, 1.0], "multiclass")
     values = check_data(Data(x, np.array([1, 2, 3, 4, 5, 6]), "npz", "tabular"), "dataset=npz", "regression")
     assert values.y.dtype == np.float32 and values.y.tolist() == [1, 2, 3, 4, 5, 6] and values.outputs == 1
+
+
+def test_compare_and_report_take_a_logged_metric(tmp_path):
+    common = ["dataset=synthetic", "dataset.size=120", "dataset.classes=2", "dataset.task=binary", "split=kfold"]
+    common += ["split.k=3", "trainer.epochs=2", "trainer.batch_size=16", "model=mlp", "model.depth=1"]
+    for width in (4, 8):
+        proc = run_kopt("train", *common, f"model.width={width}", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+    a, b = sorted((tmp_path / "runs" / "train").iterdir())
+    out = tmp_path / "cmp"
+    proc = run_kopt("compare", str(a), str(b), "--metric", "val_auc", "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(next(out.rglob("comparison.json")).read_text())
+    folds = [f["val_auc"] for f in read_summary(a)["folds"]]
+    assert result["metric"] == "val_auc" and result["higher_is_better"] is True
+    assert result["scores_a"] == pytest.approx(folds)
+    csv = tmp_path / "report.csv"
+    proc = run_kopt("report", "runs/train", "--csv", str(csv), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    header, *lines = csv.read_text().splitlines()
+    column = header.split(",").index("test_auc")
+    assert sorted(float(line.split(",")[column]) for line in lines) == pytest.approx(
+        sorted(read_summary(r)["metrics"]["test_auc"] for r in (a, b)), rel=1e-5
+    )

@@ -43,6 +43,16 @@ DEFAULTS = {
 }
 
 
+# every per-fold score a run may record: loss and each metric, on validation and test data
+FOLD_SCORES = (
+    "val_accuracy",
+    "val_loss",
+    "test_accuracy",
+    "test_loss",
+    *(f"{side}_{n}" for n in METRICS if n != "accuracy" for side in ("val", "test")),
+)
+
+
 def direction(name: str) -> str:
     """``maximize`` or ``minimize`` for a logged name (``val_auc``, ``test_rmse``, ``val_loss``, ``auc``)."""
     base = name.removeprefix("val_").removeprefix("test_")
