@@ -311,3 +311,45 @@ def test_compare_and_report_take_a_logged_metric(tmp_path):
     assert sorted(float(line.split(",")[column]) for line in lines) == pytest.approx(
         sorted(read_summary(r)["metrics"]["test_auc"] for r in (a, b)), rel=1e-5
     )
+
+
+@pytest.mark.parametrize("family", ["mlp", "cnn"])
+def test_balanced_class_weights_weigh_the_rare_class(tmp_path, family):
+    y = np.array([0] * 80 + [1] * 16)  # 5:1
+    write_npz(tmp_path / "rare.npz", family, y)
+    losses = {}
+    for weight in ("null", "balanced"):
+        proc = run_kopt(
+            "train",
+            "dataset=npz",
+            "dataset.path=rare.npz",
+            f"trainer.class_weight={weight}",
+            *MODELS[family],
+            *SMALL,
+            cwd=tmp_path,
+        )
+        assert proc.returncode == 0, proc.stderr
+        run = max((tmp_path / "runs" / "train").iterdir())
+        losses[weight] = rows(run)[0]["loss"]
+    summary = read_summary(run)
+    with np.load(run / "splits.npz") as z:
+        train = y[z["train_0"]]
+    n0, n1 = (train == 0).sum(), (train == 1).sum()
+    assert summary["class_weight"]["0"] == pytest.approx({"0": len(train) / (2 * n0), "1": len(train) / (2 * n1)})
+    assert losses["balanced"] != pytest.approx(losses["null"], rel=1e-3)  # the weights reached fit
+
+
+def test_class_weight_on_a_regression_is_one_line(tmp_path):
+    write_npz(tmp_path / "values.npz", "mlp", np.linspace(0, 1, 96).astype("float32") ** 2 + 0.01)
+    proc = run_kopt(
+        "train",
+        "dataset=npz",
+        "dataset.path=values.npz",
+        "dataset.task=regression",
+        "trainer.monitor=val_loss",
+        "trainer.class_weight=balanced",
+        *MODELS["mlp"],
+        cwd=tmp_path,
+    )
+    assert_clean_error(proc, "trainer.class_weight=balanced", "dataset.task=regression", "null")
+    assert not (tmp_path / "runs").exists()

@@ -137,7 +137,12 @@ def check_logged(cfg, metric: str, key: str) -> None:
 
 
 def check_trainer(tr, task: str) -> None:
-    """trainer.metrics, trainer.monitor and early stopping's monitor against ``task``."""
+    """trainer.metrics, trainer.monitor, early stopping's monitor and class_weight against ``task``."""
+    if tr.get("class_weight") is not None and task in ("regression", "multilabel"):
+        raise KoptError(
+            f"trainer.class_weight={tr.get('class_weight')} with dataset.task={task}: it weights classes; "
+            "allowed: null here"
+        )
     names = tr.get("metrics")
     names = None if names is None else [str(n) for n in names]
     check_task(names, task, "trainer.metrics")

@@ -32,6 +32,7 @@ class TrainerConfig:
     monitor: str  # val_loss or val_<metric> of trainer.metrics (kopt.schemas.metrics): checked in check()
     metrics: list[str] | None  # null: the task's defaults (kopt.schemas.metrics.DEFAULTS)
     loss: Any  # null: the task's loss; or {_target_: yours, key: value} (docs/custom.md)
+    class_weight: str | None = param(choices=("balanced",))  # classes weighted against imbalance
     protocol: str = param(choices=PROTOCOLS)
     early_stopping: EarlyStoppingConfig
     tta: str = param(choices=TTA_MODES)  # kopt.tta: test set and kopt predict only

@@ -50,7 +50,7 @@ def train_fold(ctx: FoldContext) -> FoldResult:
     from kopt.data.pipeline import Normalizer, batches_per_pass, make_dataset, train_stream
     from kopt.models import build_model
     from kopt.optim import build_optimizer
-    from kopt.schemas.metrics import check_monitor, direction
+    from kopt.schemas.metrics import check_trainer, direction
     from kopt.training import checkpoint, distribute, signals, switches
     from kopt.training.callbacks import BestEpoch, MetricsLogger, Progress
     from kopt.training.metrics import compiled, task_loss, user_loss
@@ -65,10 +65,7 @@ def train_fold(ctx: FoldContext) -> FoldResult:
     x_tr, x_va = norm(data.x[train_idx]), norm(data.x[val_idx])
     y_tr, y_va, y_te = data.y[train_idx], data.y[val_idx], data.y[test_idx]
 
-    names = None if tr.get("metrics") is None else list(tr.metrics)
-    check_monitor(tr.monitor, names, data.task, "trainer.monitor")
-    if tr.early_stopping.enabled:
-        check_monitor(tr.early_stopping.monitor, names, data.task, "trainer.early_stopping.monitor")
+    check_trainer(tr, data.task)
     keras.utils.set_random_seed(seed * 1000 + fold)
     augment = None
     if cfg.get("augment") is not None and cfg.augment.name != "none":
@@ -154,6 +151,14 @@ def train_fold(ctx: FoldContext) -> FoldResult:
         callbacks.append(checkpoint.checkpointer(store, fold, tr.epochs, best, early, ckpt))
     callbacks.append(signals.stop_on_signal())
 
+    weights = None
+    if tr.get("class_weight") == "balanced":  # sklearn's n / (C * n_c), from this fold's training labels
+        from sklearn.utils.class_weight import compute_class_weight
+
+        classes = np.arange(data.num_classes)
+        values = compute_class_weight("balanced", classes=classes, y=data.y[train_idx])
+        weights = {int(c): float(w) for c, w in zip(classes, values)}
+        state.extra.setdefault("class_weight", {})[str(fold)] = weights
     epochs_run = start
     if ckpt and ckpt.fit_done:  # the checkpoint was written after the last epoch: only evaluation is left
         checkpoint.apply_to_callbacks(ckpt, best, early)
@@ -169,6 +174,7 @@ def train_fold(ctx: FoldContext) -> FoldResult:
                     initial_epoch=start,
                     steps_per_epoch=steps,
                     callbacks=callbacks,
+                    class_weight=weights,
                     verbose=0,
                 )
             finally:
