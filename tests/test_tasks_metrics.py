@@ -353,3 +353,30 @@ def test_class_weight_on_a_regression_is_one_line(tmp_path):
     )
     assert_clean_error(proc, "trainer.class_weight=balanced", "dataset.task=regression", "null")
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_regression_from_a_csv_column(tmp_path):
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=96), rng.normal(size=96)
+    with open(tmp_path / "houses.csv", "w") as fh:
+        fh.write("a,b,price\n")
+        for u, v in zip(a, b):
+            fh.write(f"{u:.3f},{v:.3f},{2 * u - v + 10:.2f}\n")
+    proc = run_kopt(
+        "train",
+        "dataset=csv",
+        "dataset.path=houses.csv",
+        "dataset.label=price",
+        "trainer.monitor=val_rmse",
+        *MODELS["mlp"],
+        *SMALL,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    run = only_run_dir(tmp_path)
+    summary = read_summary(run)
+    assert summary["data"]["task"] == "regression" and summary["data"]["class_names"] == []
+    with np.load(run / "predictions.npz") as z:
+        err = z["probs"][:, 0] - z["y_true"]
+    assert summary["metrics"]["test_rmse"] == pytest.approx(float(np.sqrt(np.square(err).mean())), rel=1e-4)
+    assert sorted(z for z in summary["metrics"] if z.startswith("test_")) == ["test_loss", "test_mae", "test_rmse"]
