@@ -9,8 +9,8 @@ from pathlib import Path
 
 from kopt.argparser import ArgumentParser
 from kopt.errors import KoptError, RunFailed
-from kopt.rundir.names import FOLD_METRICS as METRICS
 from kopt.rundir.names import VAL_ACCURACY
+from kopt.schemas.metrics import FOLD_SCORES
 
 
 def parser() -> ArgumentParser:
@@ -53,7 +53,7 @@ def parser() -> ArgumentParser:
         help="show every column at its full width; by default the table fits the terminal ($COLUMNS), "
         "leaving out the columns of least use (named below it)",
     )
-    p.add_argument("--metric", default=VAL_ACCURACY, choices=METRICS, help="metric of the --plot figure")
+    p.add_argument("--metric", default=VAL_ACCURACY, choices=FOLD_SCORES, help="metric of the --plot figure")
     p.add_argument("--status", metavar="STATUSES", help="only runs with these statuses, e.g. completed,failed")
     return p
 

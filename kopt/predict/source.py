@@ -42,7 +42,15 @@ class Source:
         return data if isinstance(data, dict) else {}
 
     @property
+    def task(self) -> str:
+        """dataset.task as the run resolved it (runs before tasks: multiclass)."""
+        return str(self.data.get("task") or "multiclass")
+
+    @property
     def class_names(self) -> list[str]:
+        """The classes (multilabel: the labels) of the model's outputs; a regression's: none."""
+        if self.task == "regression":
+            return []
         names = self.data.get("class_names")
         if not isinstance(names, list) or len(names) < 2:
             raise KoptError(f"{self.run.path}: summary.json has no data.class_names (trained by an older kopt?)")

@@ -75,6 +75,11 @@ class RunRecord:
         for key in METRIC_KEYS:
             out[key] = self.metrics.get(key)
             out[key + "_std"] = self.metrics.get(key + "_std")
+        from kopt.schemas.metrics import FOLD_SCORES  # trainer.metrics: val_auc, test_mae, ... when logged
+
+        for key in FOLD_SCORES:
+            if key not in METRIC_KEYS and key in self.metrics:
+                out[key], out[key + "_std"] = self.metrics.get(key), self.metrics.get(key + "_std")
         out[AVERAGED_KEY] = self.averaged_test_accuracy
         out.update(
             {

@@ -204,7 +204,13 @@ def _data_and_splits(ctx: FoldContext) -> Splits:
     state, cfg, run_dir = ctx.state, ctx.state.cfg, ctx.state.run_dir
     data = load_dataset(cfg.dataset, int(cfg.seed))
     splits = make_splits(
-        cfg.split, data.y, int(cfg.seed), fixed_test=data.test_idx, groups=data.groups, order=data.order
+        cfg.split,
+        data.y,
+        int(cfg.seed),
+        fixed_test=data.test_idx,
+        groups=data.groups,
+        order=data.order,
+        stratify=data.stratify,
     )
     if ctx.resume and (run_dir / SPLITS).is_file():
         _check_same_splits(splits, run_dir / SPLITS)
@@ -224,7 +230,8 @@ def _data_and_splits(ctx: FoldContext) -> Splits:
         "input_shape": list(data.input_shape),
         "classes": data.num_classes,
         "class_names": list(data.class_names),
-    }  # the model's output i is class_names[i]
+        "task": data.task,
+    }  # the model's output i is class_names[i] (a regression model has one output: the value)
     if data.name in ("csv", "table", "images"):  # labels read from the user's files: which became which index
         state.extra["data"]["label_encoding"] = {name: i for i, name in enumerate(data.class_names)}
     ctx.data, ctx.test_idx, ctx.n_folds = data, splits.test, len(splits.folds)
@@ -270,7 +277,10 @@ def _finish(ctx: FoldContext) -> dict:
         test_idx=ctx.test_idx,
     )
     if len(state.folds) > 1:  # (no regulariser penalty: that is a fold model's, not the average's)
-        state.extra[FOLDS_AVERAGED] = {"models": len(state.folds), **test_metrics(averaged, y_true)}
+        task, tr = ctx.data.task, state.cfg.trainer
+        scores = test_metrics(averaged, y_true, task=task, tr=tr) if tr.get("loss") is None else {}
+        if scores:  # (a loss of yours: measured on each fold only)
+            state.extra[FOLDS_AVERAGED] = {"models": len(state.folds), **scores}
     summary = state.write(COMPLETED)
     if ctx.store is not None:
         ctx.store.clear()

@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 from kopt.errors import KoptError, RunFailed
 from kopt.mlflow_study import study_trial
 from kopt.rundir import atomic_write_text, mark_pruned
+from kopt.schemas.metrics import direction
 from kopt.training.run import run_train
 from kopt.tune.artifacts import attach_curves
 from kopt.tune.best import hydra_value
@@ -83,7 +84,7 @@ class FoldPruningCallback(keras.callbacks.Callback):
             if kept is None or not math.isfinite(float(kept)):
                 return
             if self.best is not None and not (
-                float(kept) > self.best if "acc" in self.monitor else float(kept) < self.best
+                float(kept) > self.best if direction(self.monitor) == "maximize" else float(kept) < self.best
             ):
                 return
             self.best = float(kept)
