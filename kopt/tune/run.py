@@ -9,6 +9,7 @@ from pathlib import Path
 from kopt.console import console
 from kopt.errors import RunFailed
 from kopt.tune.best import write_best_yaml
+from kopt.tune.curves import draw_trial_curves
 from kopt.tune.loop import sigterm_raises, work
 from kopt.tune.plan import TunePlan
 from kopt.tune.report import trial_row, write_plots, write_progress
@@ -19,6 +20,7 @@ from kopt.tune.ui import TuneUI
 def finalize(study, plan: TunePlan, study_dir: Path, spec: str, started: float, ui: TuneUI) -> dict:
     from kopt.paths import config_groups
 
+    draw_trial_curves(study_dir)  # (a trial draws none: kopt.tune.curves)
     summary = write_progress(study_dir, study, plan, spec, time.time() - started)
     if summary["best_trial"] is None:
         return summary
@@ -122,6 +124,7 @@ def run_study(plan: TunePlan, study_dir: Path) -> dict:
     except KeyboardInterrupt:
         ui.stop()
         progress()
+        draw_trial_curves(study_dir)
         if logger is not None:
             _interrupt_mlflow(logger, plan.study_name)
         raise
