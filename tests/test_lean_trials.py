@@ -1,6 +1,6 @@
-"""Issue 30, items 2-3: a tune trial never scores the test set (summary.json, predictions.npz,
+"""Issue 30, items 2-4: a tune trial never scores the test set (summary.json, predictions.npz,
 trials.csv, kopt report, MLflow), only the retrain and `kopt ensemble --study` do; the models of the
-top ``tuner.keep_models`` trials only are kept; curves.png is drawn once, when the study ends. One tiny 3-trial study (a grid: deterministic) serves every test."""
+top ``tuner.keep_models`` trials only are kept; curves.png is drawn once, when the study ends; the study writes study.html. One tiny 3-trial study (a grid: deterministic) serves every test."""
 
 from __future__ import annotations
 
@@ -132,6 +132,33 @@ def test_curves_are_drawn_once_when_the_study_ends(study):
         assert png.stat().st_mtime >= last_end, f"{png} was drawn inside its trial"
 
 
+def test_the_study_writes_study_html_listing_every_trial(study):
+    _, study_dir, _ = study
+    page = (study_dir / "study.html").read_text()
+    assert "Study lean: 3 trial(s)" in page
+    board = page[page.index('<table class="board">') :].split("</table>")[0]
+    rows = re.findall(r'<tr[^>]*><td class="num" data-v="(\d+)"', board)  # the trial column
+    assert rows == ["0", "1", "2"] and board.count("state-complete") == 3
+
+
 def test_keep_models_out_of_range_is_one_line(tmp_path):
     assert_clean_error(run_kopt("tune", *TINY, "tuner.keep_models=-1", cwd=tmp_path), "tuner.keep_models=-1")
     assert not (tmp_path / "runs").exists()
+
+
+def test_study_html_refreshes_at_most_every_30_s_and_never_two_at_once(tmp_path, monkeypatch):
+    import sys
+
+    from kopt.tune import page as study_page
+
+    page = study_page.StudyPage(tmp_path)
+    assert page.command()[-4:] == ["report", str(tmp_path), "--html", str(tmp_path / "study.html")]
+    monkeypatch.setattr(page, "command", lambda: [sys.executable, "-c", "import time; time.sleep(1)"])
+    assert page.refresh() is True
+    assert page.refresh() is False  # one runs, and 30 s have not passed
+    monkeypatch.setattr(study_page, "INTERVAL_S", 0.0)
+    assert page.refresh() is False  # never two at once
+    page.proc.wait()
+    assert page.refresh() is True
+    page.write()  # waits for the running one, then writes once more
+    assert page.proc.returncode == 0 and not page.busy()

@@ -11,6 +11,7 @@ from kopt.errors import RunFailed
 from kopt.tune.best import write_best_yaml
 from kopt.tune.curves import draw_trial_curves
 from kopt.tune.loop import sigterm_raises, work
+from kopt.tune.page import StudyPage
 from kopt.tune.plan import TunePlan
 from kopt.tune.report import trial_row, write_plots, write_progress
 from kopt.tune.study import quiet_optuna, start_study
@@ -102,9 +103,11 @@ def run_study(plan: TunePlan, study_dir: Path) -> dict:
     ui = TuneUI(plan, study_dir)
     ui.start([trial_row(t) for t in study.get_trials(deepcopy=False)], recovered)
     stopped: RunFailed | None = None
+    page = StudyPage(study_dir)  # study.html: refreshed in the background, written once more at the end
 
     def progress(*_):
         write_progress(study_dir, study, plan, spec, time.time() - started)
+        page.refresh()
 
     def trial_done(frozen):
         rows = [trial_row(t) for t in study.get_trials(deepcopy=False)]
@@ -131,6 +134,7 @@ def run_study(plan: TunePlan, study_dir: Path) -> dict:
     finally:
         ui.stop()
     summary = finalize(study, plan, study_dir, spec, started, ui)
+    page.write()
     if logger is not None:
         _finish_mlflow(logger, summary, study_dir)
     ui.final(summary)
