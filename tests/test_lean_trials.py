@@ -160,5 +160,18 @@ def test_study_html_refreshes_at_most_every_30_s_and_never_two_at_once(tmp_path,
     assert page.refresh() is False  # never two at once
     page.proc.wait()
     assert page.refresh() is True
-    page.write()  # waits for the running one, then writes once more
+    page.write()  # waits for the running one, then writes the page itself
     assert page.proc.returncode == 0 and not page.busy()
+
+
+def test_the_final_study_html_is_written_in_the_study_process(tmp_path, monkeypatch):
+    """A new process would load Python, Optuna and matplotlib again (seconds: 1.3 s per trial of
+    a 6-trial study in benchmarks/trial_breakdown.py)."""
+    from kopt.tune import page as study_page
+
+    page = study_page.StudyPage(tmp_path)
+    monkeypatch.setattr(page, "_start", lambda: pytest.fail("a process was started"))
+    written = []
+    monkeypatch.setattr(study_page, "write_study_html", lambda study_dir, out: written.append((study_dir, out)))
+    page.write()
+    assert written == [(tmp_path, tmp_path / "study.html")]

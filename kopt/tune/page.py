@@ -3,8 +3,8 @@
 After a trial, :meth:`StudyPage.refresh` starts ``python -m kopt report <study_dir> --html
 <study_dir>/study.html`` in the background (the page of kopt.report.html, written atomically), at
 most every :data:`INTERVAL_S` seconds and never two at once: the trials never wait for it. When the
-study ends, :meth:`StudyPage.write` writes it once more and waits for it. A page that cannot be
-written costs the study nothing (its output goes nowhere; kopt report --html says why).
+study ends, :meth:`StudyPage.write` writes it once more, in this process (no second start-up). A page that cannot be
+written costs the study nothing (its output goes nowhere; kopt report --html says why; the final write warns).
 """
 
 from __future__ import annotations
@@ -52,13 +52,24 @@ class StudyPage:
         return self.proc is not None
 
     def write(self) -> None:
-        """Once the study has ended: the page with every trial, waited for."""
+        """Once the study has ended: the page with every trial, after any background refresh has
+        ended (it may have read the study before its end), written in this process, which has
+        everything the page needs loaded already (a new process took seconds to start)."""
         try:
             if self.busy():
-                self.proc.wait(timeout=FINAL_TIMEOUT_S)  # (it may have read the study before its end)
-            self.proc = self._start()
-            if self.proc is not None:
                 self.proc.wait(timeout=FINAL_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        try:
+            write_study_html(self.study_dir, self.path)
+        except Exception as exc:  # the study's results never depend on its page
+            print(f"kopt: warning: {self.path}: not written ({type(exc).__name__}: {exc})", file=sys.stderr)
+
+
+def write_study_html(study_dir: Path, out: Path) -> None:
+    """What ``kopt report <study_dir> --html <out>`` writes (kopt.report.html, atomically)."""
+    from kopt.report.collect import collect
+    from kopt.report.html import write_html
+
+    write_html([study_dir], out, collect([study_dir]), None)
