@@ -175,3 +175,30 @@ def test_the_final_study_html_is_written_in_the_study_process(tmp_path, monkeypa
     monkeypatch.setattr(study_page, "write_study_html", lambda study_dir, out: written.append((study_dir, out)))
     page.write()
     assert written == [(tmp_path, tmp_path / "study.html")]
+
+
+def test_a_trial_saves_its_model_only_where_it_can_enter_the_kept_top(tmp_path):
+    """kopt.tune.keep on an in-memory study: the top keep_models by validation, ties to the earlier
+    trial; a k-fold trial saves (its value is a mean of folds to come) and is pruned after."""
+    import optuna
+
+    from kopt.tune.keep import keep_model_for, kept_trials, prune_models
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize")
+    for value in (0.5, 0.9, 0.7, 0.9):
+        study.add_trial(optuna.trial.create_trial(value=value, params={}, distributions={}))
+    tuner = {"keep_models": 2}
+    assert kept_trials(study, tuner) == [1, 3]  # 0.9 (trial 1), 0.9 (trial 3): the tie keeps both
+    keep = keep_model_for(study, tuner, "val_accuracy")
+    assert keep({"val_accuracy": 0.95}, 1) is True
+    assert keep({"val_accuracy": 0.9}, 1) is False  # a tie loses to the earlier trials
+    assert keep({"val_accuracy": 0.1}, 3) is True  # a fold of a 3-fold trial: decided when it ends
+    assert keep_model_for(study, {"keep_models": 0}, "val_accuracy")({"val_accuracy": 1.0}, 1) is False
+    assert keep_model_for(study, {"keep_models": 5}, "val_accuracy")({"val_accuracy": 0.0}, 1) is True
+    for number in range(4):
+        (tmp_path / "trials" / str(number)).mkdir(parents=True)
+        (tmp_path / "trials" / str(number) / "model.keras").write_text("m")
+    (tmp_path / "trials" / "2" / "model_fold1.keras").write_text("m")
+    assert prune_models(study, tuner, tmp_path) == [1, 3]
+    assert sorted(p.parent.name for p in tmp_path.glob("trials/*/*.keras")) == ["1", "3"]
