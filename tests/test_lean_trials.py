@@ -10,6 +10,7 @@ import re
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import TINY, assert_clean_error, read_summary, run_kopt
 
@@ -202,3 +203,13 @@ def test_a_trial_saves_its_model_only_where_it_can_enter_the_kept_top(tmp_path):
     (tmp_path / "trials" / "2" / "model_fold1.keras").write_text("m")
     assert prune_models(study, tuner, tmp_path) == [1, 3]
     assert sorted(p.parent.name for p in tmp_path.glob("trials/*/*.keras")) == ["1", "3"]
+
+
+def test_kopt_predict_of_a_trial_whose_model_was_not_kept_says_so(study):
+    cwd, study_dir, _ = study
+    kept = json.loads((study_dir / "summary.json").read_text())["kept_models"]
+    (dropped,) = {0, 1, 2} - set(kept)
+    np.save(cwd / "x.npy", np.zeros((2, 8), "float32"))
+    proc = run_kopt("predict", str(study_dir), str(cwd / "x.npy"), "--trial", str(dropped), cwd=cwd)
+    assert_clean_error(proc, f"--trial {dropped}: its model was not kept", "tuner.keep_models=2")
+    assert f"allowed: {', '.join(str(n) for n in sorted(kept))}" in proc.stderr
