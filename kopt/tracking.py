@@ -146,8 +146,11 @@ def flatten(node, prefix: str = "") -> dict:
 
 
 class Tracking:
-    def __init__(self, cfg: DictConfig, run_dir: Path):
-        self.cfg, self.run_dir = cfg, Path(run_dir)
+    """``plots=False`` (a tune trial): no curves.png when the run ends; the study draws its trials'
+    curves once, when it ends (kopt.tune.curves)."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path, plots: bool = True):
+        self.cfg, self.run_dir, self.plots = cfg, Path(run_dir), plots
         self.node = cfg.get("logger") or OmegaConf.create({"name": "csv", "tensorboard": True})
         self.mlflow: MlflowRun | None = None
 
@@ -173,11 +176,12 @@ class Tracking:
 
     def finish(self) -> None:
         """After the run (completed, failed or interrupted): curves.png, metrics.csv, MLflow end."""
-        from kopt.training.curves import plot_curves  # matplotlib: only once the run has ended
-
         try:
             if (self.run_dir / METRICS).exists():
-                plot_curves(self.run_dir, title=curves_title(self.cfg, self.run_dir))
+                if self.plots:
+                    from kopt.training.curves import plot_curves  # matplotlib: only once the run has ended
+
+                    plot_curves(self.run_dir, title=curves_title(self.cfg, self.run_dir))
                 if self.node.name == "csv":
                     write_metrics_csv(self.run_dir)
             if self.node.get("tensorboard", True) and (self.run_dir / SUMMARY).exists():

@@ -90,10 +90,10 @@ def test_a_study_attaches_each_trials_curves_and_names_its_tensorboard_sessions(
     complete = [t for t in loaded.trials if t.state.name == "COMPLETE"]
     assert len(complete) == 2
     store = optuna.artifacts.FileSystemArtifactStore(str(study_dir / "artifacts"))
+    metas = {m.filename: m for m in optuna.artifacts.get_all_artifact_meta(loaded, storage=storage)}
+    assert sorted(metas) == sorted(f"trial_{t.number}_curves.png" for t in complete), metas
     for t in complete:
-        metas = optuna.artifacts.get_all_artifact_meta(t, storage=storage)
-        assert [m.filename for m in metas] == ["curves.png"], metas
-        with store.open_reader(metas[0].artifact_id) as fh:
+        with store.open_reader(metas[f"trial_{t.number}_curves.png"].artifact_id) as fh:
             assert fh.read(8) == PNG
         got = hparams_of(study_dir / "trials" / str(t.number) / "tb")
         assert got["name"] == f"trial {t.number}"

@@ -27,6 +27,7 @@ class TunerConfig:
     max_retry: int = param(ge=0)
     retrain_best: bool
     plots: bool
+    keep_models: int = param(ge=0)
     # multi-objective search, constraints, warm start (kopt.tune.objectives, kopt.tune.warmstart)
     objectives: list[str] | None
     constraints: dict[str, Any] | None

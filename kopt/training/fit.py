@@ -1,5 +1,5 @@
 """Train one fold of a run (:func:`train_fold`): its pipeline, model, fit, best epoch and test-set
-evaluation. :mod:`kopt.training.run` calls it once per fold with a :class:`FoldContext`."""
+evaluation (none in a tune trial). :mod:`kopt.training.run` calls it once per fold with a :class:`FoldContext`."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def train_fold(ctx: FoldContext) -> FoldResult:
     tr, seed = cfg.trainer, int(cfg.seed)
     norm = Normalizer.fit(data.x[train_idx])
     x_tr, x_va = norm(data.x[train_idx]), norm(data.x[val_idx])
-    y_tr, y_va, y_te = data.y[train_idx], data.y[val_idx], data.y[test_idx]
+    y_tr, y_va = data.y[train_idx], data.y[val_idx]
 
     check_trainer(tr, data.task)
     keras.utils.set_random_seed(seed * 1000 + fold)
@@ -120,7 +120,6 @@ def train_fold(ctx: FoldContext) -> FoldResult:
     )
     # no validation data (split=refit, the retrain after tuning): no val_* anywhere
     ds_va = distribute.shard(make_dataset(x_va, y_va, tr.batch_size), strategy) if len(y_va) else None
-    ds_te = make_dataset(data.x[test_idx], y_te, tr.batch_size)  # raw: see inference_copy
     distribute.prepare_fit(model, strategy, ds_tr)
     build_before_tracing(model, strategy, ds_tr)
 
@@ -188,11 +187,38 @@ def train_fold(ctx: FoldContext) -> FoldResult:
                 f"NaN/inf loss at epoch {epochs_run} (fold {fold}); lower optimizer.lr or add optimizer.clipnorm"
             )
     best.restore()
-    # one pass over the test set: loss and accuracy from the probabilities, as Keras computes them
-    # predicted outside the strategy (a copy made out of its scope), whole and in order, on every worker,
-    # by the very model that model.keras saves, on raw inputs: predictions.npz is what it predicts
-    inference = inference_copy(model, norm)
-    probs = inference.predict(ds_te, verbose=0)
+    # the restored weights are the best epoch's, so its logged validation values are theirs
+    metrics = {VAL_ACCURACY: best.best_logs.get(VAL_ACCURACY), VAL_LOSS: best.best_logs.get(VAL_LOSS)}
+    metrics.update({k: v for k, v in best.best_logs.items() if k.startswith("val_")})  # val_auc, val_mae, ...
+    metrics = {k: float(v) for k, v in metrics.items() if v is not None}
+    save = bool(tr.checkpoint) and (ctx.keep_model is None or ctx.keep_model(metrics, n_folds))
+    inference = inference_copy(model, norm) if (ctx.score_test or save) else None
+    probs = None
+    if ctx.score_test:
+        probs, test = _score_test(inference, model, data, test_idx, tr, task, own_loss)
+        metrics.update({k: float(v) for k, v in test.items() if v is not None})
+    if save:
+        name = "model.keras" if n_folds == 1 else f"model_fold{fold}.keras"
+        atomic_save_model(inference, state.run_dir / name)
+    return FoldResult(
+        fold,
+        best.best_epoch,
+        epochs_run,
+        metrics,
+        None if probs is None else probs.astype("float32"),
+        time.time() - t0,
+    )
+
+
+def _score_test(inference, model, data, test_idx, tr, task: str, own_loss) -> tuple[np.ndarray, dict]:
+    """One pass over the test set: loss and accuracy from the probabilities, as Keras computes them,
+    predicted outside the strategy (a copy made out of its scope), whole and in order, on every worker,
+    by the very model that model.keras saves, on raw inputs: predictions.npz is what it predicts.
+    A tune trial never comes here (``FoldContext.score_test``): the retrain has the study's test score."""
+    from kopt.data.pipeline import make_dataset
+
+    y_te = data.y[test_idx]
+    probs = inference.predict(make_dataset(data.x[test_idx], y_te, tr.batch_size), verbose=0)
     penalty = float(sum(float(loss) for loss in model.losses)) if model.losses else 0.0
     test = test_metrics(probs, y_te, penalty=penalty, task=task, tr=tr, loss=own_loss)
     if str(tr.get("tta", "none")) != "none":  # kopt.tta: the test set only, reported beside the plain metrics
@@ -203,18 +229,4 @@ def train_fold(ctx: FoldContext) -> FoldResult:
         )
         tta = test_metrics(tta_probs, y_te, penalty, task=task, tr=tr, loss=own_loss)
         test.update({f"{key}_tta": value for key, value in tta.items()})
-    if tr.checkpoint:
-        name = "model.keras" if n_folds == 1 else f"model_fold{fold}.keras"
-        atomic_save_model(inference, state.run_dir / name)
-    # the restored weights are the best epoch's, so its logged validation values are theirs
-    metrics = {VAL_ACCURACY: best.best_logs.get(VAL_ACCURACY), VAL_LOSS: best.best_logs.get(VAL_LOSS)}
-    metrics.update({k: v for k, v in best.best_logs.items() if k.startswith("val_")})  # val_auc, val_mae, ...
-    metrics.update(test)
-    return FoldResult(
-        fold,
-        best.best_epoch,
-        epochs_run,
-        {k: float(v) for k, v in metrics.items() if v is not None},
-        probs.astype("float32"),
-        time.time() - t0,
-    )
+    return probs, test

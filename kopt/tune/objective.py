@@ -16,10 +16,10 @@ from kopt.errors import KoptError, RunFailed
 from kopt.mlflow_study import study_trial
 from kopt.rundir import atomic_write_text, mark_pruned
 from kopt.schemas.metrics import direction
-from kopt.training.run import run_train
-from kopt.tune.artifacts import attach_curves
+from kopt.training.run import TrialMode, run_train
 from kopt.tune.best import hydra_value
 from kopt.tune.dedup import deterministic, find_duplicate, reused_attrs
+from kopt.tune.keep import keep_model_for
 from kopt.tune.objectives import (
     MEASURES_ATTR,
     before_training,
@@ -167,11 +167,12 @@ def run_trial(plan: TunePlan, trial, study_dir: Path, ui=None) -> Outcome:
             attrs.update(record_infeasible(run_dir, costs, infeasible))
             return Outcome("PRUNED", None, time.time() - t0, attrs)
         with study_trial(cfg.get("logger"), plan.study_name, trial.number):  # MLflow: a run nested in the study's
-            summary = run_train(cfg, run_dir, callbacks_factory=callbacks, quiet=True)
+            # lean: validation only (no test set scored), no curves.png, the model only if the study keeps it
+            mode = TrialMode(keep_model=keep_model_for(trial.study, plan.tuner, plan.metric))
+            summary = run_train(cfg, run_dir, callbacks_factory=callbacks, quiet=True, trial=mode)
         attrs[MEASURES_ATTR], value = trial_values(plan, summary, costs)
         set_constraints(trial, plan.tuner, {k: v for k, v in attrs[MEASURES_ATTR].items() if k not in costs})
         attrs["best_epoch"] = _best_epoch(summary)
-        attach_curves(trial, run_dir)  # for optuna-dashboard; only a running trial takes one
         if value is None:
             attrs["fail_reason"] = f"{plan.metric} is missing or not finite"
             return Outcome("FAIL", None, time.time() - t0, attrs)
