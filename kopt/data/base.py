@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # numpy loads with the first array, not with this module
 
 @dataclass
 class Data:
-    x: np.ndarray  # float32 features: (n, H, W, C) images or (n, features) tabular
+    x: np.ndarray  # float32 features: (n, H, W, C) images or (n, features) tabular; image files: kopt.data.images
     y: np.ndarray  # int64 labels in 0..num_classes-1
     name: str
     kind: str  # "image" (x is 4-D) or "tabular" (x is 2-D)
@@ -100,7 +100,8 @@ def check_data(data: Data, source: str) -> Data:
     """Shapes, label range and finite features; returns the data with float32 x and int64 y."""
     import numpy as np  # (loaded by the loaders; not when the dataset registry is only read)
 
-    x = np.asarray(data.x)
+    streamed = hasattr(data.x, "decode_fn")  # image files (kopt.data.images): decoded as they stream
+    x = data.x if streamed else np.asarray(data.x)
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise KoptError(f"{source}: features have dtype {x.dtype}; expected numbers")
     y = integer_labels(data.y, f"{source}: labels")
@@ -108,10 +109,15 @@ def check_data(data: Data, source: str) -> Data:
         raise KoptError(f"{source}: {len(x)} samples but {len(y)} labels; they must match")
     if len(y) == 0:
         raise KoptError(f"{source}: no samples")
-    x = as_image(x, f"{source}: features").astype("float32", copy=False)
-    values = x.reshape(len(x), -1)
+    if not streamed:  # (decoded pixels are finite)
+        x = as_image(x, f"{source}: features").astype("float32", copy=False)
+    values = x if streamed else x.reshape(len(x), -1)
     imputed = data.encoding is not None and data.encoding.get("impute")  # NaN: filled once the test set is known
-    bad = ~(np.isfinite(values) | (np.isnan(values) if imputed else False)).all(axis=1)
+    bad = (
+        np.zeros(len(y), bool)
+        if streamed
+        else ~(np.isfinite(values) | (np.isnan(values) if imputed else False)).all(axis=1)
+    )
     if bad.any():
         raise KoptError(
             f"{source}: {int(bad.sum())} samples have NaN/inf features (first: sample {int(np.argmax(bad))}); "
