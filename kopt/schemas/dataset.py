@@ -156,7 +156,7 @@ class NpzConfig:
 )
 @dataclass
 class ImagesConfig:
-    """A folder with one sub-folder of images per class (keras.utils.image_dataset_from_directory)."""
+    """A folder with one sub-folder of images per class, streamed from disk (kopt.data.images)."""
 
     name: str
     path: str | None
