@@ -68,6 +68,40 @@ def few_names():
     return {"x": np.zeros((40, 3)), "y": np.arange(40) % 2, "feature_names": ["a", "b"]}
 
 
+def write_examples(folder="examples", n=60):
+    import os
+
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(1)
+    files = []
+    for i in range(n):
+        path = os.path.join(folder, f"{i:03d}.npy")
+        if not os.path.exists(path):
+            np.save(path, (rng.normal(size=3) + 3.0 * (i % 2)).astype("float32"))
+        files.append(path)
+    return files
+
+
+def read_one(path):
+    return np.load(path)
+
+
+def from_files(n=60):
+    return {"files": write_examples(n=n), "y": np.arange(n) % 2, "decode": read_one}
+
+
+def from_files_by_name(n=60):
+    return {"files": write_examples(n=n), "y": np.arange(n) % 2, "decode": "loaders.read_one"}
+
+
+def two_d_files():
+    return {"files": write_examples(n=40), "y": np.arange(40) % 2, "decode": lambda path: np.zeros((2, 2))}
+
+
+def files_without_decode():
+    return {"files": write_examples(n=40), "y": np.arange(40) % 2}
+
+
 def raises():
     raise FileNotFoundError("/data/missing.parquet")
 """
@@ -125,6 +159,8 @@ def test_a_custom_loaders_fixed_test_set_and_class_names(tmp_path):
         ("a_list", ["returned a list"]),
         ("test_shape", ["'x_test' has rows of shape (4,) but 'x' (3,)"]),
         ("few_names", ["'feature_names' has 2 names"]),
+        ("files_without_decode", ["returned no 'decode'"]),
+        ("two_d_files", ["returned shape (2, 2)", "expected (features,) or (H, W, C)"]),
         ("raises", ["your loader raised FileNotFoundError (/data/missing.parquet)"]),
         ("nowhere", ["dataset._target_=loaders.nowhere: cannot import it"]),
     ],
@@ -184,3 +220,14 @@ def test_the_example_loader_trains(tmp_path):
     summary = read_summary(only_run_dir(tmp_path))
     assert summary["data"]["input_shape"] == [5]
     assert summary["data"]["class_names"] == ["low", "mid", "high"]
+
+
+@pytest.mark.parametrize("target", ["from_files", "from_files_by_name"])
+def test_a_loader_of_files_and_decode_streams_its_examples(tmp_path, target):
+    write_loaders(tmp_path)
+    proc = run_kopt("train", "dataset=custom", f"dataset._target_=loaders.{target}", *MODEL, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = read_summary(only_run_dir(tmp_path))
+    assert summary["data"]["input_shape"] == [3] and summary["data"]["n"] == 60
+    assert summary["data"]["normalization"]["0"]["sample"] == 60 - 12 - 10  # the training fold, sampled whole
+    assert summary["metrics"]["test_accuracy"] >= 0.75  # the classes are 3 standard deviations apart

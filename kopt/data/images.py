@@ -59,13 +59,15 @@ class FileImages:
     def __len__(self) -> int:
         return len(self.files)
 
+    def _with(self, files, norm) -> FileImages:
+        return FileImages(files, self.size, self.channels, norm)
+
     def __getitem__(self, idx) -> FileImages:
         idx = np.asarray(idx)
-        picked = self.files[idx] if idx.ndim else self.files[idx : idx + 1]
-        return FileImages(picked, self.size, self.channels, self.norm)
+        return self._with(self.files[idx] if idx.ndim else self.files[idx : idx + 1], self.norm)
 
     def normalized(self, mean, std) -> FileImages:
-        return FileImages(self.files, self.size, self.channels, (np.asarray(mean), np.asarray(std)))
+        return self._with(self.files, (np.asarray(mean), np.asarray(std)))
 
     def decode_fn(self):
         """path -> float32 (H, W, C): read, decode, resize (as image_dataset_from_directory), normalise."""
@@ -127,3 +129,63 @@ class FileImages:
                 reason = " ".join(str(getattr(exc, "message", exc)).split())[:200]
                 return KoptError(f"{path}: cannot decode this image ({type(exc).__name__}: {reason})")
         return KoptError(f"cannot decode the images of {len(self)} file(s) ({self.files[0]}, ...)")
+
+
+class FileExamples(FileImages):
+    """Files turned into examples by a function of yours (``dataset=custom`` returning ``files`` and
+    ``decode``): ``decode(path) -> array`` of one example's shape, called in the pipeline's parallel
+    map (through ``tf.numpy_function``); the shape is the first file's."""
+
+    def __init__(self, files, decode, example_shape, where: str, norm=None):
+        self.files = np.asarray(files, dtype=str)
+        self.decode, self.example_shape, self.where, self.norm = decode, tuple(example_shape), where, norm
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.files), *self.example_shape)
+
+    @property
+    def ndim(self) -> int:
+        return 1 + len(self.example_shape)
+
+    def _with(self, files, norm) -> FileExamples:
+        return FileExamples(files, self.decode, self.example_shape, self.where, norm)
+
+    def read(self, path: str) -> np.ndarray:
+        """One example, checked against the first one's shape; a failure is one line naming the file."""
+        try:
+            example = np.asarray(self.decode(path), dtype="float32")
+        except Exception as exc:
+            reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+            raise KoptError(f"{self.where}: decode({path!r}) raised {type(exc).__name__} ({reason})") from None
+        if example.shape != self.example_shape:
+            raise KoptError(
+                f"{self.where}: decode({path!r}) returned shape {example.shape}; the first file's is {self.example_shape}"
+            )
+        if not np.isfinite(example).all():
+            raise KoptError(f"{self.where}: decode({path!r}) returned NaN/inf values")
+        return example
+
+    def decode_fn(self):
+        import tensorflow as tf
+
+        norm, shape = self.norm, self.example_shape
+        mean, std = (tf.constant(norm[0], tf.float32), tf.constant(norm[1], tf.float32)) if norm else (None, None)
+
+        def decode(path):
+            example = tf.numpy_function(lambda p: self.read(p.decode()), [path], tf.float32, stateful=False)
+            example.set_shape(shape)
+            return (example - mean) / std if norm else example
+
+        return decode
+
+    def decoded(self) -> np.ndarray:
+        examples = np.stack([self.read(str(p)) for p in self.files]) if len(self) else np.zeros(self.shape)
+        if self.norm:
+            examples = (examples - self.norm[0]) / self.norm[1]
+        return examples.astype("float32", copy=False)
+
+    def decode_error(self) -> KoptError:
+        for path in self.files:
+            self.read(str(path))  # raises, naming the file
+        return KoptError(f"{self.where}: cannot decode the examples of {len(self)} file(s)")

@@ -23,7 +23,7 @@ from kopt.data.base import Data, check_data, loader, with_fixed_test
 from kopt.errors import KoptError
 from kopt.schemas import param, schema
 
-KEYS = ("x", "y", "groups", "x_test", "y_test", "class_names", "feature_names")
+KEYS = ("x", "y", "groups", "x_test", "y_test", "class_names", "feature_names", "files", "decode")
 OWN_KEYS = ("name", "_target_", "limit")  # kopt's keys, never passed to your loader
 
 
@@ -127,6 +127,8 @@ def check_result(result, where: str, name: str) -> Data:
     unknown = [str(k) for k in result.keys() if k not in KEYS]
     if unknown:
         raise KoptError(f"{where}: returned unknown key '{unknown[0]}'; allowed: {', '.join(KEYS)}")
+    if result.get("files") is not None or result.get("decode") is not None:
+        return check_files(result, where, name)
     missing = [k for k in ("x", "y") if result.get(k) is None]
     if missing:
         raise KoptError(f"{where}: returned no '{missing[0]}'; {_EXPECTED}")
@@ -177,6 +179,50 @@ def check_result(result, where: str, name: str) -> Data:
         if groups is not None:  # the fixed test rows' groups are never read: they repeat the first group
             data.groups = np.concatenate([groups, np.repeat(groups[:1], len(x_test))])
     return check_data(data, where)
+
+
+def check_files(result, where: str, name: str) -> Data:
+    """``files`` (paths) and ``decode`` (path -> one example): examples read as they stream
+    (kopt.data.images.FileExamples); the first file is decoded now, for the examples' shape."""
+    import numpy as np
+
+    from kopt import targets
+    from kopt.data.images import FileExamples
+
+    for key in ("x", "x_test", "y_test"):
+        if result.get(key) is not None:
+            raise KoptError(f"{where}: returned both 'files' and '{key}'; give x (arrays) or files and decode")
+    if result.get("files") is None or result.get("decode") is None:
+        missing = "files" if result.get("files") is None else "decode"
+        raise KoptError(f"{where}: returned no '{missing}'; files (paths) and decode (path -> one example) go together")
+    if result.get("y") is None:
+        raise KoptError(f"{where}: returned no 'y'; one label per file")
+    decode = result["decode"]
+    if isinstance(decode, str):
+        decode = targets.resolve(decode, f"{where}: decode")
+    if not callable(decode):
+        raise KoptError(f"{where}: 'decode' is a {type(decode).__name__}; expected a function of one path")
+    files = _array(result, "files", where).astype(str)
+    if files.ndim != 1 or len(files) == 0:
+        raise KoptError(f"{where}: 'files' has shape {files.shape}; expected a non-empty list of paths")
+    y = _labels(_array(result, "y", where), "y", where)
+    if len(y) != len(files):
+        raise KoptError(f"{where}: 'y' has {len(y)} labels but 'files' has {len(files)} paths; they must match")
+    first = np.asarray(FileExamples(files[:1], decode, (), where).decode(str(files[0])))
+    if first.ndim not in (1, 3):
+        raise KoptError(
+            f"{where}: decode({str(files[0])!r}) returned shape {first.shape}; expected (features,) or (H, W, C)"
+        )
+    x = FileExamples(files, decode, first.shape, where)
+    x.read(str(files[0]))  # numbers, finite
+    y, _, class_names = _encode(y, None, _names(result, "class_names", where), where)
+    groups = None
+    if result.get("groups") is not None:
+        groups = _array(result, "groups", where)
+        if groups.ndim != 1 or len(groups) != len(files):
+            raise KoptError(f"{where}: 'groups' has shape {groups.shape}; expected one group per file, ({len(files)},)")
+    kind = "image" if first.ndim == 3 else "tabular"
+    return check_data(Data(x, y, name, kind, class_names or [], groups=groups), where)
 
 
 def precheck(cfg) -> Data:
