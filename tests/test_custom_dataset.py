@@ -231,3 +231,14 @@ def test_a_loader_of_files_and_decode_streams_its_examples(tmp_path, target):
     assert summary["data"]["input_shape"] == [3] and summary["data"]["n"] == 60
     assert summary["data"]["normalization"]["0"]["sample"] == 60 - 12 - 10  # the training fold, sampled whole
     assert summary["metrics"]["test_accuracy"] >= 0.75  # the classes are 3 standard deviations apart
+
+
+def test_a_bad_loader_result_in_kopt_tune_is_one_line_before_the_study_dir(tmp_path):
+    write_loaders(tmp_path)
+    proc = run_kopt(
+        "tune", "dataset=custom", "dataset._target_=loaders.short_labels", *MODEL, "search.model.width=choice(3,5)",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert_clean_error(proc, "dataset._target_=loaders.short_labels", "'y' has 39 labels but 'x' has 40 rows")
+    assert not (tmp_path / "runs").exists()
