@@ -24,6 +24,7 @@ SCRIPTS = [
     ("overhead.py", "P1 overhead against plain Keras"),
     ("train_throughput.py", "P2 training throughput"),
     ("pipeline_throughput.py", "P2 input pipeline with augmentation"),
+    ("image_stream.py", "Images streamed from disk (dataset=images)"),
     ("tune_vs_kerastuner.py", "P3 tuning against KerasTuner"),
     ("tune_suite.py", "P3 tuning benchmark suite: kopt's default (tuner=auto) on four tasks"),
     ("tiny_trials.py", "P3 tiny-trial throughput against KerasTuner"),

@@ -73,6 +73,12 @@ def test_documented_command_composes(command, keras_cache, monkeypatch):
         monkeypatch.chdir(ROOT / "examples" / "custom_model")
         monkeypatch.setattr(sys, "path", list(sys.path))
         monkeypatch.delitem(sys.modules, "mynets", raising=False)
+    if "dataset._target_=myloader." in command:  # docs/data.md: run where myloader.py is
+        import sys
+
+        monkeypatch.chdir(ROOT / "examples" / "custom_data")
+        monkeypatch.setattr(sys, "path", list(sys.path))
+        monkeypatch.delitem(sys.modules, "myloader", raising=False)
     files["check"] = False  # documented data files (data.npz, images/) need not exist here
     try:
         line, cfgs = compose_and_validate(argv, config, validators=validators)

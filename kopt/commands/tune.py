@@ -136,6 +136,9 @@ def main(argv: list[str]) -> None:
 
         study_dir = line.output_dir or Path("runs") / "tune" / plan.study_name
         if not line.print_only:
+            from kopt.data.datasets import check_files_content
+
+            check_files_content(cfgs)  # a wrong npz, csv, image or loader of yours: one line before the study dir
             check_writable(study_dir)  # a read-only or full disk fails here, before the storage is touched
         check_resume(plan, storage_spec(plan.tuner.get("storage"), study_dir), study_dir)
         # the study name may come from ${now:...}: pin it, so the Hydra run dir matches the plan

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # numpy loads with the first array, not with this module
 
 @dataclass
 class Data:
-    x: np.ndarray  # float32 features: (n, H, W, C) images or (n, features) tabular
+    x: np.ndarray  # float32 features: (n, H, W, C) images or (n, features) tabular; image files: kopt.data.images
     y: np.ndarray  # int64 labels in 0..num_classes-1
     name: str
     kind: str  # "image" (x is 4-D) or "tabular" (x is 2-D)
@@ -166,7 +166,8 @@ def check_data(data: Data, source: str, task: str = "auto") -> Data:
     values for a regression task, a float32 0/1 matrix for a multilabel one) and its task resolved."""
     import numpy as np  # (loaded by the loaders; not when the dataset registry is only read)
 
-    x = np.asarray(data.x)
+    streamed = hasattr(data.x, "decode_fn")  # image files (kopt.data.images): decoded as they stream
+    x = data.x if streamed else np.asarray(data.x)
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise KoptError(f"{source}: features have dtype {x.dtype}; expected numbers")
     task = resolve_task(data.y, task)
@@ -176,14 +177,15 @@ def check_data(data: Data, source: str, task: str = "auto") -> Data:
             raise KoptError(f"{source}: {len(x)} samples but {len(y)} labels; they must match")
         if len(y) == 0:
             raise KoptError(f"{source}: no samples")
-        x = _finite_features(data, x, source)
+        x = x if streamed else _finite_features(data, x, source)
         return replace(data, x=x, y=y, kind="image" if x.ndim == 4 else "tabular", class_names=names, task=task)
     y = integer_labels(data.y, f"{source}: labels")
     if len(x) != len(y):
         raise KoptError(f"{source}: {len(x)} samples but {len(y)} labels; they must match")
     if len(y) == 0:
         raise KoptError(f"{source}: no samples")
-    x = _finite_features(data, x, source)
+    if not streamed:  # (image files are decoded as they stream: their pixels are finite)
+        x = _finite_features(data, x, source)
     train = np.ones(len(y), bool)
     if data.test_idx is not None:
         train[data.test_idx] = False

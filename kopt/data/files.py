@@ -106,58 +106,39 @@ def class_folders(path: Path, key: str, class_names: list[str] | None = None) ->
 
 
 def check_image_folder(path: Path, key: str, class_names: list[str] | None = None) -> list[str]:
-    """The folder's structure and every image's header, read with Pillow (no TensorFlow): a class
-    without images or a file that is no image costs one line before any run dir exists."""
+    """The folder's structure and every image, decoded with Pillow one at a time (no TensorFlow;
+    the images stream in the run, so a file that does not decode must be found here): a class
+    without images or a file that is no image costs one line naming it before any run dir exists."""
     from PIL import Image, UnidentifiedImageError
+
+    from kopt.data.images import image_files
 
     subdirs = class_folders(path, key, class_names)
     for name in subdirs:
-        files = sorted(f for f in (path / name).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        files = [Path(f) for f in image_files(path, [name], IMAGE_SUFFIXES)[0]]  # as the run lists them
         if not files:
             raise KoptError(f"{key}={path}: class folder {name}/ holds no images ({', '.join(IMAGE_SUFFIXES)})")
         for file in files:
             try:
-                with Image.open(file) as image:  # reads the header only
-                    image.size  # noqa: B018
+                with Image.open(file) as image:
+                    image.load()  # the whole file: a truncated image fails here, not in the run
             except (UnidentifiedImageError, OSError, ValueError) as exc:
                 raise KoptError(
-                    f"{key}={path}: {name}/{file.name} is not a readable image ({type(exc).__name__})"
+                    f"{key}={path}: {file.relative_to(path)} is not a readable image ({type(exc).__name__})"
                 ) from None
     return subdirs
 
 
-def read_image_folder(path: Path, key: str, cfg, class_names: list[str] | None = None):
-    """(x uint8-range float32 (n, H, W, C), y, class names) via keras.utils.image_dataset_from_directory."""
-    import keras
+def list_image_folder(path: Path, key: str, cfg, class_names: list[str] | None = None):
+    """(the files as :class:`kopt.data.images.FileImages`, their labels, the class names): the list
+    of files in memory, never the decoded images (they stream: kopt.data.pipeline)."""
+    from kopt.data.images import CHANNELS, FileImages, image_files
 
     subdirs = class_folders(path, key, class_names)
-    height, width = (int(s) for s in cfg.image_size)
-    try:
-        ds = keras.utils.image_dataset_from_directory(
-            str(path),
-            labels="inferred",
-            label_mode="int",
-            class_names=subdirs,
-            color_mode=cfg.color_mode,
-            image_size=(height, width),
-            batch_size=256,
-            shuffle=False,
-            verbose=False,
-        )
-    except (ValueError, OSError) as exc:
-        raise KoptError(f"{key}={path}: {str(exc).splitlines()[0]}") from None
-    xs, ys = [], []
-    try:
-        for xb, yb in ds:
-            xs.append(xb.numpy())
-            ys.append(yb.numpy())
-    except Exception as exc:  # a file with an image extension that does not decode
-        raise KoptError(
-            f"{key}={path}: cannot decode an image ({type(exc).__name__}: {str(exc).splitlines()[0]})"
-        ) from None
-    if not xs:
+    files, labels = image_files(path, subdirs, IMAGE_SUFFIXES)
+    if not files:
         raise KoptError(f"{key}={path}: no images found (.png, .jpg, .jpeg, .bmp, .gif) in the class folders")
-    return np.concatenate(xs).astype("float32"), np.concatenate(ys).astype("int64"), subdirs
+    return FileImages(files, cfg.image_size, CHANNELS[cfg.color_mode]), np.asarray(labels, "int64"), subdirs
 
 
 def precheck_images(cfg) -> None:
@@ -169,10 +150,13 @@ def precheck_images(cfg) -> None:
 
 @loader("images", precheck=precheck_images)
 def load_images(cfg) -> Data:
+    """The files and their labels; the images are decoded fold by fold as they stream."""
     path = existing(cfg.path, "dataset.path", folder=True)
-    x, y, names = read_image_folder(path, "dataset.path", cfg)
+    x, y, names = list_image_folder(path, "dataset.path", cfg)
     if cfg.test_path:
         test_path = existing(cfg.test_path, "dataset.test_path", folder=True)
-        x_test, y_test, _ = read_image_folder(test_path, "dataset.test_path", cfg, names)
-        return with_fixed_test(x, y, x_test, y_test, name="images", kind="image", class_names=names)
+        x_test, y_test, _ = list_image_folder(test_path, "dataset.test_path", cfg, names)
+        x = type(x)(np.concatenate([x.files, x_test.files]), x.size, x.channels)
+        test_idx = np.arange(len(y), len(y) + len(y_test), dtype="int64")
+        return Data(x, np.concatenate([y, y_test]), "images", "image", names, test_idx=test_idx)
     return Data(x, y, "images", "image", names)

@@ -27,16 +27,30 @@ class Normalizer:
     mean: np.ndarray
     std: np.ndarray
 
+    sample: int | None = None  # images streamed from files: the statistics come from this many of them
+
     @classmethod
     def fit(cls, x_train: np.ndarray) -> Normalizer:
+        """Fitted on ``x_train``; on a sample of it (kopt.data.images.SAMPLE) when it is image files."""
+        sample = None
+        if hasattr(x_train, "decode_fn"):  # image files: a sample of the training fold, decoded
+            x_train = x_train.sample()
+            sample = len(x_train)
         axes = tuple(range(x_train.ndim - 1))  # all but the channel/feature axis
         mean = x_train.mean(axis=axes, dtype=np.float64)
         std = x_train.std(axis=axes, dtype=np.float64)
         std = np.where(std < 1e-7, 1.0, std)  # constant features: leave them centred
-        return cls(mean.astype("float32"), std.astype("float32"))
+        return cls(mean.astype("float32"), std.astype("float32"), sample)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        if hasattr(x, "decode_fn"):  # image files: normalised as they are decoded
+            return x.normalized(self.mean, self.std)
         return ((x - self.mean) / self.std).astype("float32")
+
+    def record(self) -> dict:
+        """What the run records of it: per-channel (feature) mean and std, and the sample size."""
+        out = {"mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}
+        return {**out, "sample": self.sample} if self.sample is not None else out
 
 
 def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int):
@@ -44,7 +58,13 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int):
     never shuffled or augmented. Training batches come from :func:`train_stream`."""
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).cache().batch(batch_size)
+    if hasattr(x, "decode_fn"):  # image files: read and decoded in a parallel map, never cached
+        images = tf.data.Dataset.from_tensor_slices(x.files).map(
+            x.decode_fn(), num_parallel_calls=map_calls(), deterministic=True
+        )
+        ds = tf.data.Dataset.zip((images, tf.data.Dataset.from_tensor_slices(y))).batch(batch_size)
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((x, y)).cache().batch(batch_size)
     return ds.prefetch(PREFETCH_BATCHES).with_options(fixed_options())
 
 
@@ -81,22 +101,40 @@ def train_stream(x: np.ndarray, y: np.ndarray, batch_size: int, *, seed: int, st
 
     per_pass = batches_per_pass(len(x), batch_size)
     first_pass, skip = divmod(int(start_batch), per_pass)
+    files = hasattr(x, "decode_fn")  # image files: each batch's files read and decoded in a parallel map
     with tf.device("/CPU:0"):  # tf.data runs on the host: keep the arrays there, not on a GPU
-        features, labels = tf.constant(x), tf.constant(y)
+        features, labels = tf.constant(x.files if files else x), tf.constant(y)
     n, base_seed = len(x), tf.constant(int(seed), tf.int64)
+    decode = x.decode_fn() if files else None
+
+    def batch_seed(p, b):  # batch b of pass p: its augmentation seed depends on (seed, p, b) only
+        return tf.random.stateless_uniform(
+            [], seed=tf.stack([base_seed, p * 1_000_003 + b]), minval=None, maxval=None, dtype=tf.int64
+        )
 
     def one_pass(p):
         # a stateless permutation: a pure function of (seed, p), whatever ran before
         order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([base_seed, p]), dtype=tf.float32))
+        if files:  # one file per element: read and decoded in parallel, in order, then batched
+            ds = tf.data.Dataset.from_tensor_slices(order).map(
+                lambda i: (decode(tf.gather(features, i)), tf.gather(labels, i)),
+                num_parallel_calls=map_calls(),
+                deterministic=True,
+            )
+            ds = ds.batch(batch_size)
+            if augment is None:
+                return ds
+            return ds.enumerate().map(
+                lambda b, batch: augment(batch[0], batch[1], batch_seed(p, b)),
+                num_parallel_calls=map_calls(),
+                deterministic=True,
+            )
         ds = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
         if augment is None:
             return ds.map(lambda idx: (tf.gather(features, idx), tf.gather(labels, idx)))
 
-        def augmented(b, idx):  # batch b of pass p: its augmentation seed depends on (seed, p, b) only
-            batch_seed = tf.random.stateless_uniform(
-                [], seed=tf.stack([base_seed, p * 1_000_003 + b]), minval=None, maxval=None, dtype=tf.int64
-            )
-            return augment(tf.gather(features, idx), tf.gather(labels, idx), batch_seed)
+        def augmented(b, idx):
+            return augment(tf.gather(features, idx), tf.gather(labels, idx), batch_seed(p, b))
 
         return ds.enumerate().map(augmented, num_parallel_calls=map_calls(), deterministic=True)
 

@@ -169,7 +169,7 @@ class NpzConfig:
 )
 @dataclass
 class ImagesConfig:
-    """A folder with one sub-folder of images per class (keras.utils.image_dataset_from_directory)."""
+    """A folder with one sub-folder of images per class, streamed from disk (kopt.data.images)."""
 
     name: str
     task: str = param(choices=TASKS)  # kopt.schemas.metrics: auto reads it from the labels

@@ -62,6 +62,8 @@ def train_fold(ctx: FoldContext) -> FoldResult:
     cfg, t0 = state.cfg, time.time()
     tr, seed = cfg.trainer, int(cfg.seed)
     norm = Normalizer.fit(data.x[train_idx])
+    if norm.sample is not None:  # image files: the statistics of a sample of the fold, recorded in summary.json
+        state.extra["data"].setdefault("normalization", {})[str(fold)] = norm.record()
     x_tr, x_va = norm(data.x[train_idx]), norm(data.x[val_idx])
     y_tr, y_va = data.y[train_idx], data.y[val_idx]
 
