@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import socket
 from pathlib import Path
 
@@ -205,3 +206,67 @@ def test_atomic_write_json_is_indented_with_a_newline(tmp_path):
     files.atomic_write_json(tmp_path / "sub" / "x.json", {"b": [1, np.int32(2)], "a": math.nan})
     assert (tmp_path / "sub" / "x.json").read_text() == '{\n  "b": [\n    1,\n    2\n  ],\n  "a": null\n}\n'
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["x.json"]  # no temp file left
+
+
+def lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_metrics_writer_keeps_fold_epoch_order(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    w = files.MetricsWriter(path)
+    assert w.lines == []
+    for fold, epoch in ((1, 1), (1, 2), (0, 2), (0, 1)):
+        w.append({"fold": fold, "epoch": epoch, "loss": np.float32(0.5)})
+    assert [(r["fold"], r["epoch"]) for r in lines(path)] == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    assert path.read_text().endswith("}\n") and lines(path)[0]["loss"] == 0.5
+    w.append({"fold": "x", "epoch": 0})  # not numbered: at the end
+    w.append({"fold": 0, "epoch": 3})  # stops at the unnumbered row above it
+    assert [(r["fold"], r["epoch"]) for r in lines(path)][-2:] == [("x", 0), (0, 3)]
+    again = files.MetricsWriter(path)
+    assert again.lines == path.read_text().splitlines()
+
+
+def test_metrics_writer_drop_and_restore(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"fold": 0, "epoch": 1}\nnot json\n{"fold": 0, "epoch": 2}\n{"fold": 1, "epoch": 1}\n')
+    w = files.MetricsWriter(path)
+    assert files.MetricsWriter._key("not json") is None and files.MetricsWriter._key('{"fold": 0}') is None
+    assert files.MetricsWriter._key('{"fold": "2", "epoch": 3.0}') == (2, 3)
+    assert files.MetricsWriter._key("[1]") is None
+    w.drop(lambda row: row["fold"] == 1)
+    assert path.read_text() == '{"fold": 0, "epoch": 1}\n{"fold": 0, "epoch": 2}\n'  # the damaged line went too
+    mtime = path.stat().st_mtime_ns
+    w.drop(lambda row: False)
+    assert path.stat().st_mtime_ns == mtime  # nothing dropped: not rewritten
+    rows = [{"fold": 0, "epoch": 1}, {"fold": 0, "epoch": 3}, {"fold": 1, "epoch": 1, "acc": 1}]
+    assert w.restore(rows) == 2
+    assert lines(path) == [{"fold": 0, "epoch": 1}, {"fold": 0, "epoch": 2}, {"fold": 0, "epoch": 3}, rows[2]]
+    assert w.restore(rows) == 0
+
+
+def test_read_metrics_leaves_damaged_lines_out(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text('{"a": 1}\n\n[1]\n{"b": \n' + "[" * 5000 + "\n" + '{"c": 2}\n')
+    assert files.read_metrics(tmp_path) == [{"a": 1}, {"c": 2}]
+
+
+def test_check_writable(tmp_path):
+    files.check_writable(tmp_path / "new" / "run")  # the nearest existing folder is probed
+    assert list(tmp_path.iterdir()) == []  # the probe is removed
+    (tmp_path / "f").write_text("")
+    with pytest.raises(KoptError) as err:
+        files.check_writable(tmp_path / "f" / "run")
+    assert str(err.value) == f"cannot write the run dir {tmp_path / 'f' / 'run'}: {tmp_path / 'f'} is not a folder"
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if not os.access(ro, os.W_OK):
+            with pytest.raises(KoptError) as err:
+                files.check_writable(ro / "run")
+            assert str(err.value) == (
+                f"cannot write the run dir {ro / 'run'}: {ro} is not writable (Permission denied); "
+                "make it writable or free some space"
+            )
+    finally:
+        ro.chmod(0o700)
