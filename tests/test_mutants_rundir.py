@@ -270,3 +270,37 @@ def test_check_writable(tmp_path):
             )
     finally:
         ro.chmod(0o700)
+
+
+def test_claim_marks_the_run_running_and_keeps_what_was_recorded(tmp_path):
+    import datetime as dt
+
+    from kopt.rundir import summary as sm
+
+    sm.claim(tmp_path, {}, 7)
+    raw = json.loads((tmp_path / "summary.json").read_text())
+    assert (raw["status"], raw["seed"], raw["folds"], raw["run_dir"]) == ("running", 7, [], str(tmp_path))
+    assert (raw["pid"], raw["host"]) == (os.getpid(), socket.gethostname())
+    assert raw["started_at"] == raw["finished_at"]
+    started = dt.datetime.fromisoformat(raw["started_at"])
+    assert started.utcoffset() == dt.timedelta(0) and abs((dt.datetime.now(dt.UTC) - started).total_seconds()) < 60
+    sm.claim(
+        tmp_path, {"started_at": "2026-01-01T00:00:00+00:00", "folds": [{"fold": 0}], "seed": 3, "status": "failed"}, 7
+    )
+    raw = json.loads((tmp_path / "summary.json").read_text())
+    assert (raw["status"], raw["seed"], raw["folds"], raw["started_at"]) == (
+        "running",
+        3,
+        [{"fold": 0}],
+        "2026-01-01T00:00:00+00:00",
+    )
+    assert raw["finished_at"] != raw["started_at"]
+
+
+def test_a_studys_summary_is_written_as_given(tmp_path):
+    from kopt.rundir import summary as sm
+
+    sm.write_json_summary(tmp_path, {"best_value": math.nan, "counts": {"COMPLETE": 2}})
+    assert (
+        tmp_path / "summary.json"
+    ).read_text() == '{\n  "best_value": null,\n  "counts": {\n    "COMPLETE": 2\n  }\n}\n'
