@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import socket
 from pathlib import Path
 
@@ -205,3 +206,101 @@ def test_atomic_write_json_is_indented_with_a_newline(tmp_path):
     files.atomic_write_json(tmp_path / "sub" / "x.json", {"b": [1, np.int32(2)], "a": math.nan})
     assert (tmp_path / "sub" / "x.json").read_text() == '{\n  "b": [\n    1,\n    2\n  ],\n  "a": null\n}\n'
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["x.json"]  # no temp file left
+
+
+def lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_metrics_writer_keeps_fold_epoch_order(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    w = files.MetricsWriter(path)
+    assert w.lines == []
+    for fold, epoch in ((1, 1), (1, 2), (0, 2), (0, 1)):
+        w.append({"fold": fold, "epoch": epoch, "loss": np.float32(0.5)})
+    assert [(r["fold"], r["epoch"]) for r in lines(path)] == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    assert path.read_text().endswith("}\n") and lines(path)[0]["loss"] == 0.5
+    w.append({"fold": "x", "epoch": 0})  # not numbered: at the end
+    w.append({"fold": 0, "epoch": 3})  # stops at the unnumbered row above it
+    assert [(r["fold"], r["epoch"]) for r in lines(path)][-2:] == [("x", 0), (0, 3)]
+    again = files.MetricsWriter(path)
+    assert again.lines == path.read_text().splitlines()
+
+
+def test_metrics_writer_drop_and_restore(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"fold": 0, "epoch": 1}\nnot json\n{"fold": 0, "epoch": 2}\n{"fold": 1, "epoch": 1}\n')
+    w = files.MetricsWriter(path)
+    assert files.MetricsWriter._key("not json") is None and files.MetricsWriter._key('{"fold": 0}') is None
+    assert files.MetricsWriter._key('{"fold": "2", "epoch": 3.0}') == (2, 3)
+    assert files.MetricsWriter._key("[1]") is None
+    w.drop(lambda row: row["fold"] == 1)
+    assert path.read_text() == '{"fold": 0, "epoch": 1}\n{"fold": 0, "epoch": 2}\n'  # the damaged line went too
+    mtime = path.stat().st_mtime_ns
+    w.drop(lambda row: False)
+    assert path.stat().st_mtime_ns == mtime  # nothing dropped: not rewritten
+    rows = [{"fold": 0, "epoch": 1}, {"fold": 0, "epoch": 3}, {"fold": 1, "epoch": 1, "acc": 1}]
+    assert w.restore(rows) == 2
+    assert lines(path) == [{"fold": 0, "epoch": 1}, {"fold": 0, "epoch": 2}, {"fold": 0, "epoch": 3}, rows[2]]
+    assert w.restore(rows) == 0
+
+
+def test_read_metrics_leaves_damaged_lines_out(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text('{"a": 1}\n\n[1]\n{"b": \n' + "[" * 5000 + "\n" + '{"c": 2}\n')
+    assert files.read_metrics(tmp_path) == [{"a": 1}, {"c": 2}]
+
+
+def test_check_writable(tmp_path):
+    files.check_writable(tmp_path / "new" / "run")  # the nearest existing folder is probed
+    assert list(tmp_path.iterdir()) == []  # the probe is removed
+    (tmp_path / "f").write_text("")
+    with pytest.raises(KoptError) as err:
+        files.check_writable(tmp_path / "f" / "run")
+    assert str(err.value) == f"cannot write the run dir {tmp_path / 'f' / 'run'}: {tmp_path / 'f'} is not a folder"
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if not os.access(ro, os.W_OK):
+            with pytest.raises(KoptError) as err:
+                files.check_writable(ro / "run")
+            assert str(err.value) == (
+                f"cannot write the run dir {ro / 'run'}: {ro} is not writable (Permission denied); "
+                "make it writable or free some space"
+            )
+    finally:
+        ro.chmod(0o700)
+
+
+def test_claim_marks_the_run_running_and_keeps_what_was_recorded(tmp_path):
+    import datetime as dt
+
+    from kopt.rundir import summary as sm
+
+    sm.claim(tmp_path, {}, 7)
+    raw = json.loads((tmp_path / "summary.json").read_text())
+    assert (raw["status"], raw["seed"], raw["folds"], raw["run_dir"]) == ("running", 7, [], str(tmp_path))
+    assert (raw["pid"], raw["host"]) == (os.getpid(), socket.gethostname())
+    assert raw["started_at"] == raw["finished_at"]
+    started = dt.datetime.fromisoformat(raw["started_at"])
+    assert started.utcoffset() == dt.timedelta(0) and abs((dt.datetime.now(dt.UTC) - started).total_seconds()) < 60
+    sm.claim(
+        tmp_path, {"started_at": "2026-01-01T00:00:00+00:00", "folds": [{"fold": 0}], "seed": 3, "status": "failed"}, 7
+    )
+    raw = json.loads((tmp_path / "summary.json").read_text())
+    assert (raw["status"], raw["seed"], raw["folds"], raw["started_at"]) == (
+        "running",
+        3,
+        [{"fold": 0}],
+        "2026-01-01T00:00:00+00:00",
+    )
+    assert raw["finished_at"] != raw["started_at"]
+
+
+def test_a_studys_summary_is_written_as_given(tmp_path):
+    from kopt.rundir import summary as sm
+
+    sm.write_json_summary(tmp_path, {"best_value": math.nan, "counts": {"COMPLETE": 2}})
+    assert (
+        tmp_path / "summary.json"
+    ).read_text() == '{\n  "best_value": null,\n  "counts": {\n    "COMPLETE": 2\n  }\n}\n'
