@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from kopt.data.base import Data, check_data, loader, with_fixed_test
 from kopt.errors import KoptError
 from kopt.schemas import param, schema
+from kopt.schemas.metrics import TASKS
 
 KEYS = ("x", "y", "groups", "x_test", "y_test", "class_names", "feature_names", "files", "decode")
-OWN_KEYS = ("name", "_target_", "limit")  # kopt's keys, never passed to your loader
+OWN_KEYS = ("name", "_target_", "limit", "task")  # kopt's keys, never passed to your loader
 
 
 @schema("dataset", "custom", kind="unknown")
@@ -36,6 +37,7 @@ class CustomDatasetConfig:
     name: str
     _target_: str | None
     limit: int | None = param(ge=10)
+    task: str = param(choices=TASKS)  # kopt.schemas.metrics: auto reads it from the labels
 
     OPEN = True  # keys beyond the fields are the loader's own, collected in ``params``
 
@@ -74,13 +76,14 @@ def _array(result: dict, key: str, where: str):
 _EXPECTED = "expected a mapping with x (n, ...) and y (n,), optionally groups, x_test, y_test, class_names"
 
 
-def _labels(y, key: str, where: str):
-    """``y`` as one label per row: numbers (no NaN) or strings; (n, 1) is taken as (n,)."""
+def _labels(y, key: str, where: str, task: str = "auto"):
+    """``y`` as one label per row: numbers (no NaN) or strings; (n, 1) is taken as (n,); a 0/1
+    matrix (n, labels) for a multilabel task."""
     import numpy as np
 
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
-    if y.ndim != 1:
+    if y.ndim != 1 and not (task in ("multilabel", "auto") and y.ndim == 2):
         raise KoptError(f"{where}: '{key}' has shape {y.shape}; expected one label per row, shape (n,)")
     if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
         i = int(np.argmax(~np.isfinite(y)))
@@ -118,7 +121,7 @@ def _names(result: dict, key: str, where: str) -> list[str] | None:
     return [str(v) for v in value]
 
 
-def check_result(result, where: str, name: str) -> Data:
+def check_result(result, where: str, name: str, task: str = "auto") -> Data:
     """What your loader returned, checked key by key (one line naming the key), as a :class:`Data`."""
     import numpy as np
 
@@ -128,13 +131,13 @@ def check_result(result, where: str, name: str) -> Data:
     if unknown:
         raise KoptError(f"{where}: returned unknown key '{unknown[0]}'; allowed: {', '.join(KEYS)}")
     if result.get("files") is not None or result.get("decode") is not None:
-        return check_files(result, where, name)
+        return check_files(result, where, name, task)
     missing = [k for k in ("x", "y") if result.get(k) is None]
     if missing:
         raise KoptError(f"{where}: returned no '{missing[0]}'; {_EXPECTED}")
     if (result.get("x_test") is None) != (result.get("y_test") is None):
         raise KoptError(f"{where}: returned only one of 'x_test', 'y_test'; give both or neither")
-    x, y = _array(result, "x", where), _labels(_array(result, "y", where), "y", where)
+    x, y = _array(result, "x", where), _labels(_array(result, "y", where), "y", where, task)
     if len(x) == 0:
         raise KoptError(f"{where}: 'x' is empty (0 rows); the loader returned no data")
     if x.ndim not in (2, 3, 4):
@@ -143,7 +146,10 @@ def check_result(result, where: str, name: str) -> Data:
         raise KoptError(f"{where}: 'y' has {len(y)} labels but 'x' has {len(x)} rows; they must match")
     x_test = y_test = None
     if result.get("x_test") is not None:
-        x_test, y_test = _array(result, "x_test", where), _labels(_array(result, "y_test", where), "y_test", where)
+        x_test, y_test = (
+            _array(result, "x_test", where),
+            _labels(_array(result, "y_test", where), "y_test", where, task),
+        )
         if len(x_test) == 0:
             raise KoptError(f"{where}: 'x_test' is empty; leave out x_test/y_test to let split.test_size choose one")
         if x_test.shape[1:] != x.shape[1:]:
@@ -178,10 +184,10 @@ def check_result(result, where: str, name: str) -> Data:
         data = with_fixed_test(x, y, x_test, y_test, **meta)
         if groups is not None:  # the fixed test rows' groups are never read: they repeat the first group
             data.groups = np.concatenate([groups, np.repeat(groups[:1], len(x_test))])
-    return check_data(data, where)
+    return check_data(data, where, task)
 
 
-def check_files(result, where: str, name: str) -> Data:
+def check_files(result, where: str, name: str, task: str = "auto") -> Data:
     """``files`` (paths) and ``decode`` (path -> one example): examples read as they stream
     (kopt.data.images.FileExamples); the first file is decoded now, for the examples' shape."""
     import numpy as np
@@ -205,7 +211,7 @@ def check_files(result, where: str, name: str) -> Data:
     files = _array(result, "files", where).astype(str)
     if files.ndim != 1 or len(files) == 0:
         raise KoptError(f"{where}: 'files' has shape {files.shape}; expected a non-empty list of paths")
-    y = _labels(_array(result, "y", where), "y", where)
+    y = _labels(_array(result, "y", where), "y", where, task)
     if len(y) != len(files):
         raise KoptError(f"{where}: 'y' has {len(y)} labels but 'files' has {len(files)} paths; they must match")
     first = np.asarray(FileExamples(files[:1], decode, (), where).decode(str(files[0])))
@@ -222,7 +228,7 @@ def check_files(result, where: str, name: str) -> Data:
         if groups.ndim != 1 or len(groups) != len(files):
             raise KoptError(f"{where}: 'groups' has shape {groups.shape}; expected one group per file, ({len(files)},)")
     kind = "image" if first.ndim == 3 else "tabular"
-    return check_data(Data(x, y, name, kind, class_names or [], groups=groups), where)
+    return check_data(Data(x, y, name, kind, class_names or [], groups=groups), where, task)
 
 
 def precheck(cfg) -> Data:
@@ -246,4 +252,4 @@ def load_custom(cfg) -> Data:
     except Exception as exc:
         reason = " ".join(str(exc).split())[:300] or type(exc).__name__
         raise KoptError(f"{where}: your loader raised {type(exc).__name__} ({reason})") from None
-    return check_result(result, where, cfg.name)
+    return check_result(result, where, cfg.name, cfg.task)
