@@ -242,3 +242,16 @@ def test_a_bad_loader_result_in_kopt_tune_is_one_line_before_the_study_dir(tmp_p
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert_clean_error(proc, "dataset._target_=loaders.short_labels", "'y' has 39 labels but 'x' has 40 rows")
     assert not (tmp_path / "runs").exists()
+
+
+def test_cfg_job_prints_a_custom_dataset_without_importing_the_loader(tmp_path):
+    (tmp_path / "loaders.py").write_text('open("IMPORTED", "w").write("x")\n\n\ndef load(n=1):\n    return {}\n')
+    proc = run_kopt("train", *CUSTOM, "dataset.n=3", "--cfg", "job", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert OmegaConf.create(proc.stdout).dataset == {
+        "name": "custom",
+        "_target_": "loaders.load",
+        "limit": None,
+        "n": 3,
+    }
+    assert not (tmp_path / "IMPORTED").exists()
