@@ -98,6 +98,10 @@ def two_d_files():
     return {"files": write_examples(n=40), "y": np.arange(40) % 2, "decode": lambda path: np.zeros((2, 2))}
 
 
+def decode_without_files():
+    return {"x": np.zeros((40, 3)), "y": np.arange(40) % 2, "decode": read_one}
+
+
 def files_without_decode():
     return {"files": write_examples(n=40), "y": np.arange(40) % 2}
 
@@ -160,6 +164,7 @@ def test_a_custom_loaders_fixed_test_set_and_class_names(tmp_path):
         ("test_shape", ["'x_test' has rows of shape (4,) but 'x' (3,)"]),
         ("few_names", ["'feature_names' has 2 names"]),
         ("files_without_decode", ["returned no 'decode'"]),
+        ("decode_without_files", ["returned no 'files'"]),
         ("two_d_files", ["returned shape (2, 2)", "expected (features,) or (H, W, C)"]),
         ("raises", ["your loader raised FileNotFoundError (/data/missing.parquet)"]),
         ("nowhere", ["dataset._target_=loaders.nowhere: cannot import it"]),

@@ -189,12 +189,12 @@ def check_files(result, where: str, name: str) -> Data:
     from kopt import targets
     from kopt.data.images import FileExamples
 
-    for key in ("x", "x_test", "y_test"):
-        if result.get(key) is not None:
-            raise KoptError(f"{where}: returned both 'files' and '{key}'; give x (arrays) or files and decode")
     if result.get("files") is None or result.get("decode") is None:
         missing = "files" if result.get("files") is None else "decode"
         raise KoptError(f"{where}: returned no '{missing}'; files (paths) and decode (path -> one example) go together")
+    for key in ("x", "x_test", "y_test"):
+        if result.get(key) is not None:
+            raise KoptError(f"{where}: returned both 'files' and '{key}'; give x (arrays) or files and decode")
     if result.get("y") is None:
         raise KoptError(f"{where}: returned no 'y'; one label per file")
     decode = result["decode"]
