@@ -6,7 +6,7 @@ JOBS   ?= 2
 ARGS   ?=
 SMOKE  ?= 1
 
-.PHONY: install dev train test test-fast smoke lint format clean bench bench-quick
+.PHONY: install dev train test test-fast mutants smoke lint format clean bench bench-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ test: dev lint
 test-fast: dev
 	KOPT_TEST_FAST=1 KOPT_FUZZ_EXAMPLES=40 KOPT_FUZZ_TUNE_EXAMPLES=15 KOPT_HOSTILE_EXAMPLES=8 \
 	  $(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup -p no:cacheprovider $(ARGS)
+
+# Mutation testing of the core modules (pyproject's [tool.mutmut]; docs/architecture.md): after touching one,
+# e.g. `make mutants ARGS=kopt.stats`. Prints killed/total per module; not part of `make test` or CI's budget.
+mutants: dev
+	$(BIN)/python tests/mutants_report.py --jobs $(JOBS) $(ARGS)
 
 # The user's path: a fresh venv with `pip install .` (no extras), every default command run from a
 # folder outside the checkout (tests/smoke/plain_install.sh; about 3 minutes on 2 cores). SMOKE=0 skips it in `make test`.

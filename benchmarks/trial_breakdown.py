@@ -4,6 +4,9 @@ one study run in this process (the digits CNN and the space of tune_vs_kerastune
 Reports seconds per trial for the whole trial, Keras' fit (training, validation and their tracing),
 the test-set prediction, curves.png, the model build, the standalone model.keras copy and its save,
 and the data and splits; the rest of a trial is its run dir's other files and the study's storage.
+Since issue 30 a trial has no test-set prediction and no curves.png, and saves model.keras only
+when it enters the tuner.keep_models best: the study draws the trials' curves.png and writes
+study.html once it ends ("study end: ...", per trial, outside the trials' time).
 Used for BENCHMARKS.md (P3 tiny-trial throughput).
 
     python benchmarks/trial_breakdown.py                 # 12 trials x 3 epochs
@@ -34,6 +37,10 @@ TIMED = [
     ("kopt.training.run", "_data_and_splits", "data and splits"),
     ("kopt.models", "build_model", "model build"),
 ]
+# once per study, after its trials (not part of a trial): reported per trial, apart from the trial's time
+AT_END = [
+    ("kopt.tune.run", "draw_trial_curves", "study end: every trial's curves.png"),
+]
 
 
 def timed(label: str, fn):
@@ -56,6 +63,13 @@ def install_timers() -> None:
     for module, attr, label in TIMED:
         mod = importlib.import_module(module)
         setattr(mod, attr, timed(label, getattr(mod, attr)))
+    for module, attr, label in AT_END:
+        mod = importlib.import_module(module)
+        if hasattr(mod, attr):  # (an older kopt drew curves.png inside each trial)
+            setattr(mod, attr, timed(label, getattr(mod, attr)))
+    from kopt.tune import page
+
+    page.StudyPage.write = timed("study end: study.html", page.StudyPage.write)
     tracking.Tracking.finish = timed("curves.png and metrics.csv", tracking.Tracking.finish)
     keras.Model.fit = timed("Keras fit (training, validation, tracing)", keras.Model.fit)
     keras.Model.predict = timed("test-set prediction", keras.Model.predict)
@@ -84,7 +98,7 @@ def main() -> None:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     per_trial = {label: round(seconds / trials, 4) for label, seconds in SPENT.most_common()}
-    accounted = sum(v for k, v in per_trial.items() if k != "whole trial")
+    accounted = sum(v for k, v in per_trial.items() if k != "whole trial" and not k.startswith("study end"))
     per_trial["rest of the trial (run dir files, storage)"] = round(per_trial.get("whole trial", 0) - accounted, 4)
     for label, seconds in per_trial.items():
         print(f"  {label:45s} {seconds:.3f} s/trial")

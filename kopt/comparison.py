@@ -20,7 +20,9 @@ from kopt.runload import check_comparable
 
 
 def higher_is_better(metric: str) -> bool:
-    return "loss" not in metric
+    from kopt.schemas.metrics import direction  # (the table: mae, rmse and loss go down)
+
+    return direction(metric) == "maximize"
 
 
 def verdict(p_value: float, difference: float, alpha: float, higher_better: bool = True) -> tuple[str, str | None]:
@@ -149,6 +151,14 @@ def compare_runs(
 ) -> dict:
     """Everything `comparison.json` holds. Raises KoptError if the runs are not comparable."""
     check_comparable(a, b)
+    task = str((a.summary.data or {}).get("task") or "multiclass") if isinstance(a.summary.data, dict) else ""
+    if task in ("regression", "multilabel"):  # McNemar and the test-set bootstrap read one class per example
+        from kopt.errors import KoptError
+
+        raise KoptError(
+            f"{a.path}: a {task} run; kopt compare and kopt ab pair the classes predicted on the test set, "
+            "allowed: runs of a multiclass or binary task"
+        )
     scores_a, scores_b = a.fold_scores(metric), b.fold_scores(metric)
     better_high = higher_is_better(metric)
     split = (a.config.get("split") or {}).get("name")

@@ -106,7 +106,11 @@ def print_job_config(line: CommandLine, cfg: DictConfig | None) -> bool:
 
 
 def search_dirs(user_dir: str | None) -> list[Path]:
-    dirs = [config_dir()]
+    """Where configs are looked up, first to last: --config-dir, the installed plugins' config
+    folders (kopt.plugins), kopt's own configs/."""
+    from kopt.plugins import config_dirs
+
+    dirs = [*config_dirs(), config_dir()]
     if user_dir:
         path = Path(user_dir).expanduser()
         if not path.is_dir():

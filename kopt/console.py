@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import sys
 
 from rich.console import Console
@@ -103,6 +104,16 @@ def header(title: str, choices: dict[str, str], run_dir: str | None = None, titl
     (log_lines if titled else console.print)(f"[bold cyan]{title}[/]  {items}")
     if run_dir:
         console.print(f"[dim]run dir: {run_dir}[/]")
+
+
+DIGITS = 4  # significant digits of a number in a table cell, a label, a legend or a tick
+_FLOAT = re.compile(r"(?<![\w.])-?\d+\.\d+(?:[eE][-+]?\d+)?(?![\w.])")
+
+
+def round_numbers(text, digits: int = DIGITS) -> str:
+    """``text`` with each decimal number in it rounded to ``digits`` significant digits
+    (``dropout=0.21879360563134626`` -> ``dropout=0.2188``); whole numbers and names are kept."""
+    return _FLOAT.sub(lambda m: f"{float(m.group()):.{digits}g}", str(text))
 
 
 def fmt(value, digits: int = 4) -> str:

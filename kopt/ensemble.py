@@ -1,8 +1,10 @@
-"""Ensembles of saved test-set probabilities: the fold models of a run, several runs, a study's top trials.
+"""Ensembles of test-set probabilities: the fold models of a run, several runs, a study's top trials.
 
-Members are the softmax probabilities already saved in ``predictions.npz`` (``fold_probs``
+Members of runs are the softmax probabilities already saved in ``predictions.npz`` (``fold_probs``
 for the folds of one run, ``probs`` for a whole run), so nothing is re-run or deserialised
-from model files. Every member must have predicted the same test examples.
+from model files. A study's trials never score the test set (docs/compare.md): its top trials,
+picked on validation, are scored here, once, by their saved models (``tuner.keep_models`` keeps
+them). Every member must have predicted the same test examples.
 
 Loss is the cross-entropy of probabilities clipped below at Keras's epsilon (1e-7), the
 same clipping for members and ensemble. The ensemble of ``mean``/``weighted`` averages the
@@ -82,8 +84,10 @@ def study_objective(study_dir: Path) -> tuple[str, str]:
     return str(metric), direction
 
 
-def study_members(study_dir: str | Path, top: int) -> tuple[list[Member], dict]:
-    """The ``top`` best completed trials of a `kopt tune` study dir, best first."""
+def study_members(study_dir: str | Path, top: int) -> tuple[list[Member], dict, dict]:
+    """The ``top`` best completed trials of a `kopt tune` study dir by validation, best first, their
+    test-set probabilities predicted here by their saved models (a trial never scores the test set:
+    this is the one time it is scored); with the test set's ``y_true`` and ``test_idx``."""
     study_dir = Path(study_dir)
     trials_dir = study_dir / "trials"
     if not trials_dir.is_dir():
@@ -102,9 +106,20 @@ def study_members(study_dir: str | Path, top: int) -> tuple[list[Member], dict]:
         raise KoptError(
             f"--study {study_dir}: {len(ranked)} completed trial(s) with metrics.{metric}; an ensemble needs >= 2"
         )
-    ranked.sort(key=lambda item: -item[0] if direction == "maximize" else item[0])
+    keep = _study_info(study_dir).get("keep_models")
+    if isinstance(keep, int) and not isinstance(keep, bool) and top > keep and len(ranked) > keep:
+        raise KoptError(
+            f"--top {top}: the study keeps the models of its {keep} best trials only (tuner.keep_models={keep}); "
+            f"give --top {keep} or less, or tune with a larger tuner.keep_models"
+        )
+    ranked.sort(key=lambda item: (-item[0] if direction == "maximize" else item[0], len(item[1]), item[1]))
     chosen = ranked[:top]
-    members = run_members([run for _, _, run in chosen], [f"trial{name}" for _, name, _ in chosen])
+    runs = [run for _, _, run in chosen]
+    probs, truth = score_test_set(runs)
+    members = [
+        Member(f"trial{name}", run, None, p, _score((run.summary.metrics or {}).get(VAL_ACCURACY)))
+        for (_, name, run), p in zip(chosen, probs)
+    ]
     info = {
         "study": str(study_dir),
         "metric": metric,
@@ -113,15 +128,54 @@ def study_members(study_dir: str | Path, top: int) -> tuple[list[Member], dict]:
         "completed_trials": len(ranked),
         "values": [value for value, _, _ in chosen],
     }
-    return members, info
+    return members, info, truth
 
 
-def check_same_test_set(members: list[Member]) -> None:
+def _study_info(study_dir: Path) -> dict:
+    path = study_dir / SUMMARY
+    return read_json_object(path, root=study_dir) if path.exists() else {}
+
+
+def score_test_set(runs: list[RunDir]) -> tuple[list[np.ndarray], dict]:
+    """Each run's test-set class probabilities from its saved model(s) (a k-fold run's fold models
+    averaged), on the test set its splits.npz holds; and ``{"y_true", "test_idx"}``. The runs must
+    share the dataset and the test set. TensorFlow loads here."""
+    from omegaconf import OmegaConf
+
+    from kopt.data.datasets import load_dataset
+    from kopt.data.table import fill_missing
+    from kopt.predict.model import load_member, predict
+    from kopt.predict.source import model_files
+
+    first = runs[0]
+    test = first.splits["test"]
+    for run in runs[1:]:
+        problem = same_dataset(first, run)
+        if problem is None and not np.array_equal(run.splits["test"], test):
+            problem = f"different test sets ({len(test)} vs {len(run.splits['test'])} examples, indices differ)"
+        if problem:
+            raise KoptError(f"members are not on the same test set: {problem}; {first.path} vs {run.path}")
+    files = [model_files(run) for run in runs]  # (every model there before TensorFlow loads)
+    from kopt.runtime import setup_tensorflow
+
+    setup_tensorflow(int(first.summary.seed or 0), True, 0, 0, False)
+    seed = int(first.summary.seed or 0)
+    data = fill_missing(load_dataset(OmegaConf.create(first.config.get("dataset") or {}), seed), test)
+    x = data.x[test]
+    probs = [
+        np.mean([predict(load_member(f, f"m{i}_{f.stem}"), x) for f in run_files], axis=0)
+        for i, run_files in enumerate(files)
+    ]
+    return probs, {"y_true": np.asarray(data.y[test]), "test_idx": np.asarray(test)}
+
+
+def check_same_test_set(members: list[Member], scored: bool = False) -> None:
+    """``scored``: the probabilities were predicted here, on one test set (:func:`score_test_set`)."""
     first = members[0]
     for m in members[1:]:
         if m.run is first.run:
             continue
-        problem = same_dataset(first.run, m.run) or same_test_set(first.run, m.run)
+        problem = same_dataset(first.run, m.run) or (None if scored else same_test_set(first.run, m.run))
         if problem:
             raise KoptError(f"members are not on the same test set: {problem}; {first.run.path} vs {m.run.path}")
         if m.probs.shape != first.probs.shape:
@@ -166,14 +220,17 @@ def combine(members: list[Member], method: str, weights: np.ndarray) -> tuple[np
     return votes, np.argmax(np.where(top, mean, -1.0), axis=1)  # ties: the class with the higher mean probability
 
 
-def evaluate(members: list[Member], method: str = "mean") -> dict:
-    """Ensemble and member accuracy/loss on the shared test set; the arrays for predictions.npz."""
+def evaluate(members: list[Member], method: str = "mean", truth: dict | None = None) -> dict:
+    """Ensemble and member accuracy/loss on the shared test set; the arrays for predictions.npz.
+    ``truth``: the test set's ``y_true`` and ``test_idx`` where the members' probabilities were
+    predicted here (a study's trials save none), else each run's predictions.npz has them."""
     if method not in METHODS:
         raise KoptError(f"--method {method}: unknown; allowed: {', '.join(METHODS)}")
     if len(members) < 2:
         raise KoptError("an ensemble needs at least 2 members")
-    check_same_test_set(members)
-    y = members[0].run.predictions["y_true"]
+    check_same_test_set(members, scored=truth is not None)
+    truth = truth if truth is not None else members[0].run.predictions
+    y = truth["y_true"]
     weights = weights_for(members, method)
     probs, pred = combine(members, method, weights)
     rows = []
@@ -211,7 +268,7 @@ def evaluate(members: list[Member], method: str = "mean") -> dict:
         "y_true": y,
         "probs": probs.astype("float32"),
         "member_probs": np.stack([m.probs for m in members]),
-        "test_idx": members[0].run.predictions["test_idx"],
+        "test_idx": truth["test_idx"],
         "weights": weights,
     }
     return {"result": result, "arrays": arrays}

@@ -7,7 +7,8 @@ table elsewhere has to learn about it. A fact is a value, or a function of the o
 config when it depends on the config (a synthetic dataset's shape, a custom augmentation's layers).
 
 ``homes`` are modules imported (by name, once) before the first look-up, so that the options
-defined there have registered themselves; a package home imports every module inside it.
+defined there have registered themselves; a package home imports every module inside it. The
+modules of installed plugins (:mod:`kopt.plugins`) are imported first.
 No TensorFlow here.
 """
 
@@ -43,6 +44,9 @@ class Registry:
         if self._loaded:
             return
         self._loaded = True
+        from kopt.plugins import load_all
+
+        load_all()  # installed packages' options (the kopt.plugins entry points) register themselves
         for home in self.homes:
             module = importlib.import_module(home)
             for info in pkgutil.iter_modules(getattr(module, "__path__", [])):

@@ -40,7 +40,6 @@ KERAS_ALLOWED = ("keras.layers.", "keras.applications.", "keras.callbacks.")
 KERAS_EXACT = ("keras.Sequential", "keras.Model", "keras.models.Sequential", "keras.models.Model")
 # Keras objects that load files, call out to a server or take code: never from a config
 KERAS_DENIED = ("keras.callbacks.RemoteMonitor", "keras.callbacks.LambdaCallback", "keras.layers.Lambda")
-PLUGIN_GROUP = "kopt.plugins"
 # never, whatever else holds (named in the refusal; the whole standard library is refused too)
 DENIED = frozenset(
     [
@@ -136,12 +135,9 @@ def _under(path: Path, folder: Path) -> bool:
 
 
 def _plugin_packages() -> set[str]:
-    from importlib.metadata import entry_points
+    from kopt.plugins import entry_points
 
-    try:
-        return {ep.value.split(":")[0].split(".")[0] for ep in entry_points(group=PLUGIN_GROUP)}
-    except Exception:  # a broken distribution's metadata: no plugins from it
-        return set()
+    return {ep.value.split(":")[0].split(".")[0] for ep in entry_points()}
 
 
 def _own_module(top: str) -> Path | None:

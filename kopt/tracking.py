@@ -146,8 +146,11 @@ def flatten(node, prefix: str = "") -> dict:
 
 
 class Tracking:
-    def __init__(self, cfg: DictConfig, run_dir: Path):
-        self.cfg, self.run_dir = cfg, Path(run_dir)
+    """``plots=False`` (a tune trial): no curves.png when the run ends; the study draws its trials'
+    curves once, when it ends (kopt.tune.curves)."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path, plots: bool = True):
+        self.cfg, self.run_dir, self.plots = cfg, Path(run_dir), plots
         self.node = cfg.get("logger") or OmegaConf.create({"name": "csv", "tensorboard": True})
         self.mlflow: MlflowRun | None = None
 
@@ -173,18 +176,69 @@ class Tracking:
 
     def finish(self) -> None:
         """After the run (completed, failed or interrupted): curves.png, metrics.csv, MLflow end."""
-        from kopt.training.curves import plot_curves  # matplotlib: only once the run has ended
-
         try:
             if (self.run_dir / METRICS).exists():
-                plot_curves(self.run_dir, title=curves_title(self.cfg, self.run_dir))
+                if self.plots:
+                    from kopt.training.curves import plot_curves  # matplotlib: only once the run has ended
+
+                    plot_curves(self.run_dir, title=curves_title(self.cfg, self.run_dir))
                 if self.node.name == "csv":
                     write_metrics_csv(self.run_dir)
+            if self.node.get("tensorboard", True) and (self.run_dir / SUMMARY).exists():
+                write_hparams(self.cfg, self.run_dir, read_summary(self.run_dir).to_dict())
             if self.mlflow is not None:
                 self.mlflow.finish(self.run_dir, read_summary(self.run_dir).to_dict())
         except Exception as exc:  # tracking must not turn a finished run into a failed one
             log.warning("tracking after the run failed: %s: %s", type(exc).__name__, exc)
             print(f"kopt: warning: tracking after the run failed: {type(exc).__name__}: {exc}")
+
+
+def run_label(run_dir: Path) -> str:
+    """A run's readable name: ``trial 3`` / ``retrain 3`` in a study, ``<sweep>/<n>`` for a sweep's
+    job, else its dir's name."""
+    path = Path(run_dir)
+    if path.parent.name in ("trials", "retrain") and path.name.isdigit():
+        return f"{'trial' if path.parent.name == 'trials' else 'retrain'} {path.name}"
+    return f"{path.parent.name}/{path.name}" if path.name.isdigit() else path.name
+
+
+def hparams_of(cfg: DictConfig, run_dir: Path) -> dict:
+    """What the run chose: its group choices (``model: mlp``) and the keys it overrode, with their
+    composed values (``regularizer.dropout: 0.25``; a study's trial: its sampled parameters)."""
+    from kopt.rundir import load_run
+
+    out: dict = {g: str(cfg[g].get("name")) for g in ("model", "dataset", "split", "regularizer", "optimizer")}
+    out = {k: v for k, v in out.items() if cfg.get(k) is not None}
+    try:
+        overrides = load_run(run_dir, strict=False).overrides
+    except (OSError, ValueError):
+        overrides = []
+    for text in overrides:
+        key = text.partition("=")[0].lstrip("+")
+        if not key or key.startswith(("~", "hydra")) or "=" not in text:
+            continue
+        value = OmegaConf.select(cfg, key, default=None)
+        if isinstance(value, DictConfig):
+            value = value.get("name")
+        if value is not None:
+            out[key] = value if isinstance(value, (bool, int, float, str)) else str(value)
+    return out
+
+
+def write_hparams(cfg: DictConfig, run_dir: Path, summary: dict) -> None:
+    """TensorBoard's HParams data in tb/ (the session: the run, under its ``name`` or else its
+    readable :func:`run_label`) with the final metrics beside it as ``final/<metric>`` scalars, so
+    the HParams tab lists the run's parameters against its results; the epochs stay in tb/fold<k>/."""
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hp
+
+    final = {k: float(v) for k, v in (summary.get("metrics") or {}).items() if isinstance(v, (int, float))}
+    writer = tf.summary.create_file_writer(str(Path(run_dir) / TB_DIR))
+    with writer.as_default():
+        hp.hparams(hparams_of(cfg, run_dir), trial_id=str(cfg.get("name") or run_label(run_dir)))
+        for key, value in final.items():
+            tf.summary.scalar(f"final/{key}", value, step=0)
+    writer.close()
 
 
 def curves_title(cfg: DictConfig, run_dir: Path) -> str:

@@ -187,6 +187,9 @@ def validate_train(cfg: DictConfig, cache: dict | None = None) -> None:
     from kopt.schemas.trainer import check_tta_fits_dataset
 
     check_tta_fits_dataset(cfg)
+    from kopt.schemas.metrics import check_fits_dataset
+
+    check_fits_dataset(cfg)
     from kopt.schemas.split import check_split_fits_dataset
 
     check_split_fits_dataset(cfg)
@@ -208,3 +211,7 @@ def validate_train(cfg: DictConfig, cache: dict | None = None) -> None:
 
     if files["check"]:
         import_callbacks(typed["trainer"])
+        if typed["trainer"].loss is not None:  # trainer.loss of yours: imported, its keys checked
+            from kopt.schemas.trainer import import_loss
+
+            import_loss(typed["trainer"].loss)

@@ -44,9 +44,11 @@ LAYERS = {
     "kopt.registry": CORE,
     "kopt.argparser": CORE,
     "kopt.targets": CORE,
+    "kopt.plugins": CORE,
     #   the typed options, with the facts they check (model depths)
     "kopt.schemas": SCHEMAS,
     "kopt.models.depth": SCHEMAS,
+    "kopt.models.app_names": SCHEMAS,
     #   composing a command line's configs and validating them
     "kopt.compose": CONFIG,
     "kopt.validate": CONFIG,

@@ -272,7 +272,7 @@ GOOD_X, GOOD_Y = np.zeros((12, 3), "float32"), np.arange(12) % 3
         ({"x": GOOD_X, "y": GOOD_Y}, {}, "missing key(s) x_train, y_train; found x, y"),
         ({"x_train": GOOD_X, "y_train": GOOD_Y[:5]}, {}, "12 samples but 5 labels"),
         ({"x_train": GOOD_X, "y_train": np.eye(3)[GOOD_Y]}, {}, "expected one integer label per sample"),
-        ({"x_train": GOOD_X, "y_train": GOOD_Y + 0.5}, {}, "is not an integer"),
+        ({"x_train": GOOD_X, "y_train": GOOD_Y + 0.5}, {"task": "multiclass"}, "is not an integer"),  # auto: regression
         ({"x_train": GOOD_X, "y_train": GOOD_Y - 1}, {}, "label -1 (sample 0) is out of range"),
         (
             {"x_train": GOOD_X, "y_train": GOOD_Y * 2},

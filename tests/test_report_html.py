@@ -150,3 +150,17 @@ def test_the_page_in_chromium_draws_every_chart_sorts_and_logs_no_error(page):
         assert errors == [], errors
     finally:
         driver.quit()
+
+
+def test_a_two_objective_study_has_its_pareto_front_and_names_its_objectives(tmp_path):
+    args = [a.strip("'") for a in STUDY if not a.startswith("tuner.n_trials")]
+    tune = run_kopt("tune", *args, "tuner.n_trials=3", "tuner.objectives=[val_accuracy:max,params:min]", cwd=tmp_path)
+    assert tune.returncode == 0, tune.stderr[-3000:]
+    study_dir = next((tmp_path / "runs" / "tune").iterdir())
+    proc = run_kopt("report", str(study_dir), "--html", "two.html", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Warning" not in proc.stderr, proc.stderr
+    text = (tmp_path / "two.html").read_text()
+    header = _boards(text)[0][0]
+    assert header[2:4] == ["val_accuracy", "params"], header
+    assert "<h2>Pareto front</h2>" in text and "★" not in text  # several objectives: no single best

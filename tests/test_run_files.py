@@ -91,7 +91,8 @@ def test_tune_files_modes_and_log(tmp_path):
         "summary.json",
         "tune.log",
         "trials/0/summary.json",
-        "trials/0/predictions.npz",
+        "trials/0/model.keras",  # (a trial scores no test set: no predictions.npz)
+        "study.html",
     ):
         assert found.get(name) == 0o644, (name, oct(found.get(name, 0)))
     log = (study / "tune.log").read_text()

@@ -6,7 +6,8 @@ Works on the saved arrays only (summary.json, splits.npz, predictions.npz): no T
 from __future__ import annotations
 
 from kopt.argparser import MAX_RESAMPLES, ArgumentParser, non_negative_int, probability, resamples
-from kopt.rundir.names import FOLD_METRICS, VAL_ACCURACY
+from kopt.rundir.names import VAL_ACCURACY
+from kopt.schemas.metrics import FOLD_SCORES as FOLD_METRICS
 
 DESCRIPTION = """\
 Compare two finished `kopt train` runs A and B that share dataset, split, seed and folds.

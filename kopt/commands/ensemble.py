@@ -1,4 +1,5 @@
-"""``kopt ensemble``: one ensemble from saved test-set probabilities (no TensorFlow, nothing re-run)."""
+"""``kopt ensemble``: one ensemble from saved test-set probabilities (no TensorFlow, nothing re-run);
+with --study, the top trials by validation scored on the test set by their saved models."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ DESCRIPTION = """\
 Ensemble saved softmax probabilities and evaluate on the shared test set:
   kopt ensemble RUN                      the fold models of one k-fold run
   kopt ensemble RUN1 RUN2 ...            several runs (each run's own prediction is a member)
-  kopt ensemble --study DIR --top K      the K best completed trials of a `kopt tune` study
+  kopt ensemble --study DIR --top K      the K best completed trials (by validation) of a `kopt tune`
+                                         study, scored on the test set here by their saved models
+                                         (K <= the study's tuner.keep_models)
 --method mean averages probabilities, vote takes the majority class (ties: higher mean
 probability), weighted averages with weights proportional to each member's val_accuracy.
 Members must share the test set. Writes ensemble.json and predictions.npz to --out
@@ -60,15 +63,16 @@ def main(argv: list[str]) -> None:
     from kopt.runload import output_dir
 
     sources: dict = {}
+    truth = None  # a study's members are scored here, on the test set (its trials never are)
     if args.study:
-        members, sources["study"] = ensemble.study_members(args.study, args.top)
+        members, sources["study"], truth = ensemble.study_members(args.study, args.top)
     elif len(args.runs) == 1:
         members = ensemble.fold_members(load_run(args.runs[0]))
         sources["run"] = args.runs[0]
     else:
         members = ensemble.run_members([load_run(r) for r in args.runs])
         sources["runs"] = list(args.runs)
-    evaluated = ensemble.evaluate(members, args.method)
+    evaluated = ensemble.evaluate(members, args.method, truth)
     result = {**evaluated["result"], "sources": sources}
     out = output_dir("ensemble", args.out)
     if out.exists() and not out.is_dir():

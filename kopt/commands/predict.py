@@ -34,7 +34,9 @@ def parser() -> ArgumentParser:
     return p
 
 
-def write_csv(path: Path, ids: list[str], classes: list[str], probs: np.ndarray, y: np.ndarray | None) -> None:
+def write_csv(
+    path: Path, ids: list[str], classes: list[str], probs: np.ndarray, y: np.ndarray | None, task: str = "multiclass"
+) -> None:
     import csv
     import io
 
@@ -42,6 +44,18 @@ def write_csv(path: Path, ids: list[str], classes: list[str], probs: np.ndarray,
 
     buf = io.StringIO()
     out = csv.writer(buf, lineterminator="\n")
+    if task in ("regression", "multilabel"):  # the value; or the labels at 0.5, then each label's probability
+        out.writerow(["id", "predicted", *(["label"] if y is not None else []), *(f"prob_{c}" for c in classes)])
+        for i, row in enumerate(probs):
+            if task == "regression":
+                pred, label = f"{row[0]:.6g}", f"{y[i]:.6g}" if y is not None else None
+            else:
+                pred = ";".join(c for c, p in zip(classes, row) if p > 0.5)
+                label = ";".join(c for c, v in zip(classes, y[i]) if v > 0.5) if y is not None else None
+            probs_out = [] if task == "regression" else [f"{p:.6g}" for p in row]
+            out.writerow([ids[i], pred, *([label] if y is not None else []), *probs_out])
+        atomic_write_text(path, buf.getvalue())
+        return
     out.writerow(["id", "predicted", *(["label"] if y is not None else []), *(f"prob_{c}" for c in classes)])
     pred = probs.argmax(axis=1)
     for i, row in enumerate(probs):
@@ -106,14 +120,14 @@ def main(argv: list[str]) -> None:
     inputs = read_inputs(args.inputs, source, shape)
     check(args.tta, inputs.x.shape, "--tta")
     probs = average(lambda v: averaged.predict(model, v, args.batch_size), inputs.x, args.tta)
-    if probs.shape[1] != len(classes):
+    if probs.shape[1] != max(len(classes), 1):
         raise KoptError(
             f"{source.path}: the model has {probs.shape[1]} outputs but summary.json names "
             f"{len(classes)} classes (data.class_names)"
         )
     new = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # folders this command creates
     try:
-        write_csv(out, inputs.ids, classes, probs, inputs.y)
+        write_csv(out, inputs.ids, classes, probs, inputs.y, source.task)
     except OSError as exc:  # a full disk, a folder gone read-only: the CSV is written whole or not at all
         for folder in new:
             try:
@@ -127,6 +141,9 @@ def main(argv: list[str]) -> None:
         f"kopt predict: {len(probs)} examples from {inputs.what}, model: {source.description}"
         + (f", tta={args.tta}" if args.tta != "none" else "")
     )
-    if inputs.y is not None:
+    if inputs.y is not None and source.task == "regression":
+        err = probs[:, 0] - inputs.y
+        console.print(f"mae {float(np.abs(err).mean()):.4g}, rmse {float(np.sqrt(np.square(err).mean())):.4g}")
+    elif inputs.y is not None and source.task != "multilabel":
         render_scores(classes, probs, inputs.y)
     console.print(f"[dim]written: {out}[/]")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from kopt.argparser import ArgumentParser
 from kopt.errors import KoptError, RunFailed
-from kopt.rundir.names import FOLD_METRICS as METRICS
 from kopt.rundir.names import VAL_ACCURACY
+from kopt.schemas.metrics import FOLD_SCORES
 
 
 def parser() -> ArgumentParser:
@@ -47,7 +47,13 @@ def parser() -> ArgumentParser:
         help="write one self-contained page (opens offline): leaderboards, learning curves, group means, "
         "and each study's history, parallel coordinates, importances and Pareto front",
     )
-    p.add_argument("--metric", default=VAL_ACCURACY, choices=METRICS, help="metric of the --plot figure")
+    p.add_argument(
+        "--wide",
+        action="store_true",
+        help="show every column at its full width; by default the table fits the terminal ($COLUMNS), "
+        "leaving out the columns of least use (named below it)",
+    )
+    p.add_argument("--metric", default=VAL_ACCURACY, choices=FOLD_SCORES, help="metric of the --plot figure")
     p.add_argument("--status", metavar="STATUSES", help="only runs with these statuses, e.g. completed,failed")
     return p
 
@@ -86,6 +92,7 @@ def main(argv: list[str]) -> None:
     from kopt.report.collect import collect, varying_keys
     from kopt.report.table import (
         check_keys,
+        constants_line,
         group_records,
         groups_markdown,
         groups_table,
@@ -94,6 +101,8 @@ def main(argv: list[str]) -> None:
         show,
         sort_groups,
         sort_records,
+        split_keys,
+        terminal_width,
         to_csv,
     )
     from kopt.rundir import atomic_write_text
@@ -114,13 +123,21 @@ def main(argv: list[str]) -> None:
     if args.sort:
         records = sort_records(records, args.sort)
 
-    show(runs_table(records, columns, title=f"kopt report: {len(records)} run(s)"))
+    width = None if args.wide else terminal_width()
+    shown, constant = split_keys(records, columns, keep=group_keys or [])
+    if constant:  # equal in every run: once, above the table, not a column
+        console.print(constants_line(constant, len(records)), width=width, soft_wrap=width is None, markup=False)
+    best_metric = args.sort.partition(":")[0] if args.sort else None
+    table = runs_table(
+        records, shown, title=f"kopt report: {len(records)} run(s)", width=width, best_metric=best_metric
+    )
+    show(table, width, wide=args.wide)
     groups = None
     if group_keys is not None:
         groups = group_records(records, group_keys)
         if args.sort:
             groups = sort_groups(groups, args.sort, group_keys)
-        show(groups_table(groups, group_keys, title=f"grouped by {', '.join(group_keys) or 'nothing'}"))
+        show(groups_table(groups, group_keys, title=f"grouped by {', '.join(group_keys) or 'nothing'}"), wide=args.wide)
     from kopt.tune.pareto import show_fronts  # studies with several objectives: their Pareto fronts
 
     show_fronts(paths)

@@ -28,6 +28,7 @@ class Data:
     groups: np.ndarray | None = None  # one group per sample (dataset.groups), for split=group_kfold
     order: np.ndarray | None = None  # one sortable time per sample (dataset.order), for split=time
     encoding: dict | None = None  # a table's encoding (kopt.data.table), saved as the run's table.json
+    task: str = "multiclass"  # dataset.task, resolved from the labels (check_data): kopt.schemas.metrics.TASKS
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -36,6 +37,16 @@ class Data:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def outputs(self) -> int:
+        """The model's outputs: one value (regression), one per label (multilabel), one per class."""
+        return 1 if self.task == "regression" else self.num_classes
+
+    @property
+    def stratify(self) -> bool:
+        """Whether the splits keep the classes' shares (not for values, nor for label sets)."""
+        return self.task not in ("regression", "multilabel")
 
 
 # dataset option -> loader(cfg[, seed]) -> Data. Fact: ``precheck(cfg)``, a cheap look at the user's
@@ -84,7 +95,10 @@ def integer_labels(y: np.ndarray, what: str) -> np.ndarray:
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1:
-        raise KoptError(f"{what} has shape {y.shape}; expected one integer label per sample, shape (n,)")
+        raise KoptError(
+            f"{what} has shape {y.shape}; expected one integer label per sample, shape (n,) (a 0/1 matrix "
+            "of several labels per sample: dataset.task=multilabel)"
+        )
     if y.dtype == bool or np.issubdtype(y.dtype, np.integer):
         return y.astype("int64")
     if not np.issubdtype(y.dtype, np.floating):
@@ -96,33 +110,82 @@ def integer_labels(y: np.ndarray, what: str) -> np.ndarray:
     return y.astype("int64")
 
 
-def check_data(data: Data, source: str) -> Data:
-    """Shapes, label range and finite features; returns the data with float32 x and int64 y."""
+def resolve_task(y, task: str) -> str:
+    """``dataset.task``; ``auto`` reads it from the labels: a 2-D matrix of 0/1 is multilabel (unless
+    every row holds exactly one 1: one-hot classes, which are refused with a hint), numbers
+    that are not all integers are a regression target, anything else multiclass (two classes too:
+    ``binary`` is asked for, and trains the same 2-way softmax)."""
+    import numpy as np
+
+    if task != "auto":
+        return task
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1 and y.size and np.issubdtype(y.dtype, np.number) and np.isin(y, (0, 1)).all():
+        one_hot = (y.sum(axis=1) == 1).all()  # one class per sample: classes, one-hot (refused, with the hint)
+        return "multiclass" if one_hot else "multilabel"
+    if y.dtype != bool and np.issubdtype(y.dtype, np.floating) and not np.all(np.isfinite(y) & (y == np.round(y))):
+        return "regression"
+    return "multiclass"
+
+
+def target_values(data: Data, source: str, task: str):
+    """The labels of a regression (float32, one value per sample) or multilabel task (float32 0/1, (n, labels))."""
+    import numpy as np
+
+    y = np.asarray(data.y)
+    if task == "regression":
+        y = y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
+        if y.ndim != 1 or not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
+            raise KoptError(
+                f"{source}: labels have shape {y.shape} and dtype {y.dtype}; dataset.task=regression "
+                "takes one number per sample, shape (n,)"
+            )
+        y = y.astype("float32")
+        if not np.isfinite(y).all():
+            raise KoptError(
+                f"{source}: label {y[~np.isfinite(y)][0]} (sample {int(np.argmax(~np.isfinite(y)))}) "
+                "is not a finite number; dataset.task=regression needs finite values"
+            )
+        return y, []
+    if y.ndim != 2 or y.shape[1] < 2 or not np.issubdtype(y.dtype, np.number) and y.dtype != bool:
+        raise KoptError(
+            f"{source}: labels have shape {y.shape}; dataset.task=multilabel takes a 0/1 matrix, "
+            "shape (n, labels) with labels >= 2"
+        )
+    if not np.isin(y, (0, 1)).all():
+        raise KoptError(
+            f"{source}: labels hold values other than 0 and 1; dataset.task=multilabel takes a 0/1 "
+            "matrix, one column per label"
+        )
+    names = list(data.class_names) if len(data.class_names) == y.shape[1] else [str(i) for i in range(y.shape[1])]
+    return y.astype("float32"), names
+
+
+def check_data(data: Data, source: str, task: str = "auto") -> Data:
+    """Shapes, label range and finite features; returns the data with float32 x and int64 y (float32
+    values for a regression task, a float32 0/1 matrix for a multilabel one) and its task resolved."""
     import numpy as np  # (loaded by the loaders; not when the dataset registry is only read)
 
     streamed = hasattr(data.x, "decode_fn")  # image files (kopt.data.images): decoded as they stream
     x = data.x if streamed else np.asarray(data.x)
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise KoptError(f"{source}: features have dtype {x.dtype}; expected numbers")
+    task = resolve_task(data.y, task)
+    if task in ("regression", "multilabel"):
+        y, names = target_values(data, source, task)
+        if len(x) != len(y):
+            raise KoptError(f"{source}: {len(x)} samples but {len(y)} labels; they must match")
+        if len(y) == 0:
+            raise KoptError(f"{source}: no samples")
+        x = x if streamed else _finite_features(data, x, source)
+        return replace(data, x=x, y=y, kind="image" if x.ndim == 4 else "tabular", class_names=names, task=task)
     y = integer_labels(data.y, f"{source}: labels")
     if len(x) != len(y):
         raise KoptError(f"{source}: {len(x)} samples but {len(y)} labels; they must match")
     if len(y) == 0:
         raise KoptError(f"{source}: no samples")
-    if not streamed:  # (decoded pixels are finite)
-        x = as_image(x, f"{source}: features").astype("float32", copy=False)
-    values = x if streamed else x.reshape(len(x), -1)
-    imputed = data.encoding is not None and data.encoding.get("impute")  # NaN: filled once the test set is known
-    bad = (
-        np.zeros(len(y), bool)
-        if streamed
-        else ~(np.isfinite(values) | (np.isnan(values) if imputed else False)).all(axis=1)
-    )
-    if bad.any():
-        raise KoptError(
-            f"{source}: {int(bad.sum())} samples have NaN/inf features (first: sample {int(np.argmax(bad))}); "
-            "clean or drop them"
-        )
+    if not streamed:  # (image files are decoded as they stream: their pixels are finite)
+        x = _finite_features(data, x, source)
     train = np.ones(len(y), bool)
     if data.test_idx is not None:
         train[data.test_idx] = False
@@ -138,6 +201,23 @@ def check_data(data: Data, source: str) -> Data:
         raise KoptError(
             f"{source}: class {missing} has no training samples; labels must be 0..C-1 with every class present"
         )
+    if task == "binary" and classes != 2:
+        raise KoptError(f"{source}: {classes} classes; dataset.task=binary takes 2 (allowed here: multiclass, auto)")
     names = list(data.class_names) or [str(c) for c in range(classes)]
     kind = "image" if x.ndim == 4 else "tabular"
-    return replace(data, x=x, y=y, kind=kind, class_names=names)
+    return replace(data, x=x, y=y, kind=kind, class_names=names, task=task)
+
+
+def _finite_features(data: Data, x, source: str):
+    import numpy as np
+
+    x = as_image(x, f"{source}: features").astype("float32", copy=False)
+    values = x.reshape(len(x), -1)
+    imputed = data.encoding is not None and data.encoding.get("impute")  # NaN: filled once the test set is known
+    bad = ~(np.isfinite(values) | (np.isnan(values) if imputed else False)).all(axis=1)
+    if bad.any():
+        raise KoptError(
+            f"{source}: {int(bad.sum())} samples have NaN/inf features (first: sample {int(np.argmax(bad))}); "
+            "clean or drop them"
+        )
+    return x

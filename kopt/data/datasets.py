@@ -16,12 +16,12 @@ from kopt.data.base import LOADERS, Data, check_data, loader  # noqa: F401 (kopt
 from kopt.errors import KoptError
 
 
-def _subset(idx: np.ndarray, y: np.ndarray, size: int, seed: int) -> np.ndarray:
+def _subset(idx: np.ndarray, y: np.ndarray | None, size: int, seed: int) -> np.ndarray:
     from sklearn.model_selection import train_test_split
 
     if size >= len(idx):
         return idx
-    keep, _ = train_test_split(idx, train_size=size, stratify=y[idx], random_state=seed)
+    keep, _ = train_test_split(idx, train_size=size, stratify=None if y is None else y[idx], random_state=seed)
     return np.sort(keep)
 
 
@@ -30,14 +30,15 @@ def stratified_limit(data: Data, limit: int | None, seed: int) -> Data:
     if not limit or limit >= len(data.y):
         return data
     limit, n = int(limit), len(data.y)
+    y = data.y if data.stratify else None  # values and label sets: a plain random subset
     try:
         if data.test_idx is None:
-            keep, test_idx = _subset(np.arange(n), data.y, limit, seed), None
+            keep, test_idx = _subset(np.arange(n), y, limit, seed), None
         else:
             pool = np.setdiff1d(np.arange(n), data.test_idx)
             n_test = max(1, round(limit * len(data.test_idx) / n))
-            keep_pool = _subset(pool, data.y, limit - n_test, seed)
-            keep_test = _subset(data.test_idx, data.y, n_test, seed)
+            keep_pool = _subset(pool, y, limit - n_test, seed)
+            keep_test = _subset(data.test_idx, y, n_test, seed)
             keep = np.concatenate([keep_pool, keep_test])
             test_idx = np.arange(len(keep_pool), len(keep), dtype="int64")
     except ValueError as exc:
@@ -54,7 +55,7 @@ def load_dataset(cfg, seed: int) -> Data:
     name = cfg.name
     fn = LOADERS.get(name)
     data = fn(cfg, seed=seed) if "seed" in fn.__code__.co_varnames else fn(cfg)
-    data = check_data(data, f"dataset={name}")
+    data = check_data(data, f"dataset={name}", cfg.task)
     return stratified_limit(data, cfg.limit, seed)
 
 
@@ -82,6 +83,10 @@ def check_files_content(cfgs) -> None:
         _, typed, data = found
         if data is None or cfg.get("split") is None or (node, cfg.split, cfg.get("seed")) in checked:
             continue
+        if cfg.get("trainer") is not None:  # trainer.metrics and monitor against the task the labels tell
+            from kopt.schemas.metrics import check_trainer
+
+            check_trainer(cfg.trainer, data.task)
         checked.append((node, cfg.split, cfg.get("seed")))
         seed = int(cfg.get("seed", 0))
         check_stratifiable(

@@ -34,8 +34,9 @@ def precheck_arrays(cfg) -> Data:
     from kopt.data.labels import label_source, refuse_skipped_values
 
     data = LOADERS.get(cfg.name)(cfg)
-    refuse_skipped_values(data, label_source(cfg))  # labels like 20..69: a regression target
-    return check_data(data, f"dataset={cfg.name}")
+    if cfg.task in ("auto", "multiclass"):
+        refuse_skipped_values(data, label_source(cfg))  # labels like 20..69: a regression target
+    return check_data(data, f"dataset={cfg.name}", cfg.task)
 
 
 @loader("npz", precheck=precheck_arrays)

@@ -24,7 +24,7 @@ from kopt.data.base import Data
 from kopt.errors import KoptError
 
 MANY = 10  # distinct integer values from which sparse labels read as a regression target
-TASK_HINT = "dataset.task=regression is for regression tasks (coming in a later kopt)"
+TASK_HINT = "dataset.task=regression is for regression tasks: set it to predict the values"
 
 
 def label_source(cfg) -> str:
@@ -66,8 +66,18 @@ def check_stratifiable(data: Data, split_cfg, seed: int, where: str) -> None:
     from kopt.data.splits import make_splits
 
     try:
-        make_splits(split_cfg, data.y, seed, fixed_test=data.test_idx, groups=data.groups, order=data.order)
+        make_splits(
+            split_cfg,
+            data.y,
+            seed,
+            fixed_test=data.test_idx,
+            groups=data.groups,
+            order=data.order,
+            stratify=data.stratify,
+        )
     except KoptError:
+        if not data.stratify:
+            raise
         y = np.asarray(data.y)
         counts = np.bincount(y, minlength=len(data.class_names) or 0)
         if not _integers(data) or len(counts) < MANY:

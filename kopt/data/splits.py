@@ -136,12 +136,12 @@ SPLITTERS = {
 }
 
 
-def test_split(y: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def test_split(y: np.ndarray, test_size: float, seed: int, stratify: bool = True) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(y))
     try:
-        pool, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=y)
+        pool, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=y if stratify else None)
     except ValueError as exc:
         raise KoptError(f"split.test_size={test_size}: {exc}") from None
     return np.sort(pool), np.sort(test)
@@ -193,6 +193,20 @@ def min_per_class(cfg) -> int:
     return 2 if cfg.get("stratify", False) else 1
 
 
+class Unstratified:
+    """A split config read with ``stratify`` false: the splits of a regression or multilabel task
+    (values and label sets have no classes to keep the shares of)."""
+
+    def __init__(self, cfg):
+        self._cfg = cfg
+
+    def __getattr__(self, key):
+        return False if key == "stratify" else getattr(self._cfg, key)
+
+    def get(self, key, default=None):
+        return False if key == "stratify" else self._cfg.get(key, default)
+
+
 def _test_and_pool(cfg, y, seed, fixed_test, groups, order) -> tuple[np.ndarray, np.ndarray]:
     if fixed_test is not None:
         test = np.sort(np.asarray(fixed_test, dtype="int64"))
@@ -207,7 +221,7 @@ def _test_and_pool(cfg, y, seed, fixed_test, groups, order) -> tuple[np.ndarray,
         return group_test_split(y, groups, cfg.test_size, seed, cfg.stratify)
     if cfg.name == "time":
         return time_test_split(np.arange(len(y)) if order is None else order, cfg.test_size, int(cfg.gap))
-    return test_split(y, cfg.test_size, seed)
+    return test_split(y, cfg.test_size, seed, stratify=not isinstance(cfg, Unstratified))
 
 
 def _time_folds(splitter, pool: np.ndarray, order: np.ndarray, k: int) -> list:
@@ -228,6 +242,7 @@ def make_splits(
     fixed_test: np.ndarray | None = None,
     groups: np.ndarray | None = None,
     order: np.ndarray | None = None,
+    stratify: bool = True,
 ) -> Splits:
     """Test set (``fixed_test`` when the data ships one, else a stratified ``split.test_size`` share;
     whole groups for ``group_kfold``, the last rows in time order for ``time``), then the
@@ -236,8 +251,10 @@ def make_splits(
         raise KoptError(f"split={cfg.name}: unknown; allowed: {', '.join(sorted(SPLITTERS))}")
     if cfg.name == "group_kfold" and groups is None:
         raise KoptError("split=group_kfold needs groups; set dataset.groups=<column> (dataset=table, csv or npz)")
+    if not stratify:  # a regression or multilabel task: KFold, ShuffleSplit, ... (no classes)
+        cfg = Unstratified(cfg)
     pool, test = _test_and_pool(cfg, y, seed, fixed_test, groups, order)
-    counts = np.bincount(y[pool])
+    counts = np.bincount(y[pool]) if stratify else np.array([len(pool)])
     need = min_per_class(cfg)
     if counts.min() < need:
         small = int(np.argmin(counts))

@@ -19,8 +19,17 @@ def get_builder(name: str):
     return MODELS.get(name)
 
 
-def build_model(cfg, reg, input_shape: tuple[int, ...], num_classes: int):
+ACTIVATIONS = {"regression": "linear", "multilabel": "sigmoid"}  # the output of any other task: softmax
+
+
+def build_model(cfg, reg, input_shape: tuple[int, ...], num_classes: int, task: str = "multiclass"):
+    """The model, its ``num_classes`` outputs through the task's activation (:data:`ACTIVATIONS`)."""
+    from kopt.models.layers import HEAD
     from kopt.validate import typed_option
 
     cfg, reg = typed_option("model", cfg), typed_option("regularizer", reg)
-    return get_builder(cfg.name)(cfg, tuple(input_shape), int(num_classes), reg)
+    before, HEAD["activation"] = HEAD["activation"], ACTIVATIONS.get(task, "softmax")
+    try:
+        return get_builder(cfg.name)(cfg, tuple(input_shape), int(num_classes), reg)
+    finally:
+        HEAD["activation"] = before

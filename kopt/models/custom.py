@@ -108,6 +108,19 @@ def build_custom(cfg, input_shape, num_classes, reg):
             f"(None, {num_classes}), the logits of the {num_classes} classes"
         )
     final = _final_activation(net)
+    from kopt.models.layers import HEAD
+
+    activation = HEAD["activation"]  # the task's (kopt.models.build_model): softmax, sigmoid or linear
+    if activation != "softmax":
+        if final not in (None, activation):
+            raise KoptError(
+                f"{where} returned a model that ends in {final}; allowed: outputs with no activation (kopt adds "
+                f"the task's {activation}) or {activation}"
+            )
+        add_kernel_penalty(net, reg)
+        if final is None and activation != "linear":
+            logits = keras.layers.Activation(activation, name="predictions")(logits)
+        return keras.Model(inputs, logits, name=f"custom_{net.name}")
     if final not in (None, "softmax"):
         raise KoptError(
             f"{where} returned a model that ends in {final}; allowed: logits (no activation; kopt adds the "

@@ -70,8 +70,12 @@ def bn(x, reg, name=None):
     return (FusedBatchNormalization if fused else layers.BatchNormalization)(name=name)(x)
 
 
+HEAD = {"activation": "softmax"}  # the task's output activation (kopt.models.build_model sets it)
+
+
 def classifier_head(x, num_classes: int, reg, dropout: float | None = None):
-    """Global average pooling (any input size) -> optional dropout -> softmax dense."""
+    """Global average pooling (any input size) -> optional dropout -> dense with the task's
+    activation (softmax; sigmoid for multilabel; linear for regression)."""
     if len(x.shape) == 4:
         x = layers.GlobalAveragePooling2D(name="gap")(x)
     rate = reg.dropout if dropout is None else dropout
@@ -79,7 +83,7 @@ def classifier_head(x, num_classes: int, reg, dropout: float | None = None):
         x = layers.Dropout(float(rate), name="head_dropout")(x)
     return layers.Dense(
         num_classes,
-        activation="softmax",
+        activation=HEAD["activation"],
         kernel_initializer=INIT,
         kernel_regularizer=kernel_regularizer(reg),
         name="predictions",

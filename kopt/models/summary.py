@@ -17,8 +17,13 @@ def nominal_depth(cfg) -> int:
     return int(cfg.depth)
 
 
+def _named_depth(cfg) -> bool:
+    return cfg.name != "custom" and "depth" in cfg
+
+
 def weight_layers(model) -> int:
-    """The Dense and Conv layers of a model, nested models included: the depth of model=custom."""
+    """The Dense and Conv layers of a model, nested models included: the depth of model=custom
+    and of a plugin's model without a ``depth`` key."""
     from kopt.models.custom import KERNEL_LAYERS
 
     count = 0
@@ -35,7 +40,8 @@ def describe(model_cfg, reg, input_shape, num_classes: int) -> dict:
         "params": int(model.count_params()),
         "trainable_params": int(sum(np.prod(w.shape, dtype=np.int64) for w in model.trainable_weights)),
         "flops": int(count_flops(model)),
-        "depth": weight_layers(model) if model_cfg.name == "custom" else nominal_depth(model_cfg),
+        # the zoo's depth as its family names it; the weight layers for custom and plugin models
+        "depth": nominal_depth(model_cfg) if _named_depth(model_cfg) else weight_layers(model),
         "weights_bytes": int(sum(np.prod(w.shape, dtype=np.int64) * np.dtype(w.dtype).itemsize for w in model.weights)),
         "input_shape": [int(d) for d in input_shape],
         "classes": int(num_classes),

@@ -62,10 +62,16 @@ def fit_to_model(x: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray
 
 
 def _labels(y, classes: list[str], what: str) -> np.ndarray:
-    """Labels as class indices: integer indices, or the class names themselves."""
+    """Labels as class indices: integer indices, or the class names themselves (a regression
+    model's, ``classes`` empty: its values; a multilabel model's: a 0/1 matrix, one column per label)."""
     y = np.asarray(y)
     if y.ndim == 0:
         raise KoptError(f"{what}: a 0-d array; give one label per example")
+    if not classes or (y.ndim == 2 and y.shape[1] == len(classes) > 1):
+        try:
+            return y.reshape(len(y), -1)[:, 0].astype("float32") if not classes else y.astype("float32")
+        except ValueError:
+            raise KoptError(f"{what}: labels are not numbers") from None
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if np.issubdtype(y.dtype, np.integer):

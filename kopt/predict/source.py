@@ -42,7 +42,15 @@ class Source:
         return data if isinstance(data, dict) else {}
 
     @property
+    def task(self) -> str:
+        """dataset.task as the run resolved it (runs before tasks: multiclass)."""
+        return str(self.data.get("task") or "multiclass")
+
+    @property
     def class_names(self) -> list[str]:
+        """The classes (multilabel: the labels) of the model's outputs; a regression's: none."""
+        if self.task == "regression":
+            return []
         names = self.data.get("class_names")
         if not isinstance(names, list) or len(names) < 2:
             raise KoptError(f"{self.run.path}: summary.json has no data.class_names (trained by an older kopt?)")
@@ -80,16 +88,23 @@ def _run_source(path: Path) -> Source:
 def _study_source(path: Path, trial: int | None) -> Source:
     if trial is not None:
         run_dir = path / "trials" / str(trial)
+        done = sorted(
+            (
+                p.name
+                for p in (path / "trials").iterdir()
+                if (p / "model.keras").is_file() or (p / "model_fold0.keras").is_file()
+            ),
+            key=lambda s: (len(s), s),
+        )
         if not run_dir.is_dir():
-            done = sorted(
-                (
-                    p.name
-                    for p in (path / "trials").iterdir()
-                    if (p / "model.keras").is_file() or (p / "model_fold0.keras").is_file()
-                ),
-                key=lambda s: (len(s), s),
-            )
             raise KoptError(f"--trial {trial}: no such trial in {path}; allowed: {', '.join(done) or 'none'}")
+        summary = read_json_object(path / "summary.json", root=path) if (path / "summary.json").is_file() else {}
+        keep = summary.get("keep_models")
+        if str(trial) not in done and isinstance(keep, int) and (run_dir / "summary.json").is_file():
+            raise KoptError(  # a study keeps the models of its best trials only (docs/tune.md, lean trials)
+                f"--trial {trial}: its model was not kept (tuner.keep_models={keep} keeps the models of the "
+                f"study's {keep} best trials by validation); allowed: {', '.join(done) or 'none'}"
+            )
         source = _run_source(run_dir)
         source.description = f"trial {trial} of study {path}"
         source.kind, source.study, source.trial = "study", path, trial

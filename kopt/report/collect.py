@@ -37,6 +37,7 @@ class RunRecord:
     finished_at: str | None = None
     name: str | None = None
     averaged_test_accuracy: float | None = None  # the folds averaged into one model (a one-model run: its own)
+    _config: object = field(default=None, repr=False, compare=False)  # .hydra/config.yaml, once read
 
     @property
     def completed(self) -> bool:
@@ -50,9 +51,13 @@ class RunRecord:
         config (.hydra/config.yaml: a default, e.g. model.width=128); None where the run has no such key."""
         if self.keys.get(key) is not None:
             return self.keys[key]
-        try:
-            node = read_yaml(self.path / ".hydra" / "config.yaml", self.path)
-        except (OSError, BadFile):
+        if self._config is None:  # read once: a table asks for many keys of many runs
+            try:
+                self._config = read_yaml(self.path / ".hydra" / "config.yaml", self.path)
+            except (OSError, BadFile):
+                self._config = False
+        node = self._config
+        if node is False:
             return None
         for part in key.split("."):
             if not isinstance(node, dict) or part not in node:
@@ -70,6 +75,11 @@ class RunRecord:
         for key in METRIC_KEYS:
             out[key] = self.metrics.get(key)
             out[key + "_std"] = self.metrics.get(key + "_std")
+        from kopt.schemas.metrics import FOLD_SCORES  # trainer.metrics: val_auc, test_mae, ... when logged
+
+        for key in FOLD_SCORES:
+            if key not in METRIC_KEYS and key in self.metrics:
+                out[key], out[key + "_std"] = self.metrics.get(key), self.metrics.get(key + "_std")
         out[AVERAGED_KEY] = self.averaged_test_accuracy
         out.update(
             {

@@ -8,6 +8,8 @@ plotly is imported inside the functions: ``kopt report`` without ``--html`` neve
 
 from __future__ import annotations
 
+import warnings
+
 from kopt.rundir import VAL_ACCURACY, VAL_LOSS
 
 CURVE_METRICS = (VAL_ACCURACY, VAL_LOSS)
@@ -106,7 +108,11 @@ def study_figures(study, metric_names: list[str]) -> list[tuple[str, object | st
             out.append((title, why or f"needs {needs} completed trial(s); the study has {len(complete)}"))
             return
         try:
-            fig = build()
+            with (
+                warnings.catch_warnings()
+            ):  # Optuna's notes (experimental API, the evaluator's target) are not the user's
+                warnings.simplefilter("ignore")
+                fig = build()
         except (ValueError, RuntimeError, ZeroDivisionError) as exc:  # Optuna's refusal, e.g. one value only
             out.append((title, f"not drawn: {exc}"))
             return

@@ -227,8 +227,8 @@ def study_section(page: Page, study_dir: Path, study=None) -> None:
 
     summary = read_json(study_dir / SUMMARY) if (study_dir / SUMMARY).is_file() else {}
     study = study if study is not None else open_study_readonly(study_dir)
-    metrics = summary.get("metrics") or [summary.get("metric") or VAL_ACCURACY]
     directions = [d.name.lower() for d in study.directions]
+    metrics = list(study.metric_names or []) or [summary.get("metric") or VAL_ACCURACY]
     trials = study.get_trials(deepcopy=False)
     names = sorted({k for t in trials for k in t.params})
     value_cols = metrics if len(metrics) == len(directions) else [f"value {i}" for i in range(len(directions))]

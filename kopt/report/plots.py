@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from kopt.plotstyle import DPI, FONT, STATES, figure, legend_outside, save, state_of, style_axes
+from kopt.plotstyle import DPI, FONT, STATES, chars_in, figure, legend_outside, save, state_of, style_axes, wrap
+from kopt.plotstyle import title as fig_title
 from kopt.rundir import COMPLETED, VAL_ACCURACY
 from kopt.training.curves import CURVES, CURVES_SIZE, curves_figure, plot_curves
 
@@ -77,12 +78,18 @@ def comparison_figure(
     stds = [b[2] if b[2] is not None else 0.0 for b in bars]
     xs = list(range(len(bars)))
     right.bar(xs, means, yerr=stds, capsize=4, color=[f"C{i % 10}" for i in xs])
-    right.set_xticks(
-        xs, names, rotation=30 if len(names) > 3 else 0, ha="right" if len(names) > 3 else "center", fontsize="small"
-    )
-    style_axes(right, title=f"final {metric} by group (mean ± std)", xlabel=group_label, ylabel=metric)
+    # each label within its bar's width, wrapped; too many bars for that: upright, one line each
+    width = COMPARE_SIZE[0] * 2 / 5 * 0.8 / max(len(xs), 1)
+    per_bar = chars_in(width, FONT - 1)
+    if per_bar >= 8:
+        right.set_xticks(xs, [wrap(n, per_bar - 1, max_lines=5) for n in names], fontsize=FONT - 1)
+    else:
+        right.set_xticks(
+            xs, [wrap(n.replace("\n", " "), 30, max_lines=1) for n in names], rotation=90, fontsize=FONT - 1
+        )
+    style_axes(right, title=f"final {metric} by group (mean ± std)", xlabel=wrap(group_label, 60), ylabel=metric)
     right.grid(False, axis="x")
-    fig.suptitle(title, fontsize=FONT + 2)
+    fig_title(fig, title)
     return fig
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from kopt.console import fmt
+from kopt.console import fmt, round_numbers
 from kopt.csvtext import to_csv  # noqa: F401 (kopt report --csv, sweep.csv)
 from kopt.errors import KoptError
 from kopt.report.collect import AVERAGED_KEY, METRIC_KEYS, RunRecord
@@ -34,10 +34,17 @@ def mean_std(values: list[float]) -> tuple[float | None, float | None]:
     return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
-def pm(mean: float | None, std: float | None) -> str:
+def num(value: float | None) -> str:
+    """A score: 4 decimals below 1 (0.8438, 0.0300), else 4 significant digits (2.056, 12.35)."""
+    if value is None or not isinstance(value, float) or abs(value) < 1 or not math.isfinite(value):
+        return fmt(value)
+    return f"{value:.4g}"
+
+
+def pm(mean: float | None, std: float | None, show=fmt) -> str:
     if mean is None:
         return "-"
-    return fmt(mean) if std is None else f"{fmt(mean)} ± {fmt(std)}"
+    return show(mean) if std is None else f"{show(mean)} ± {show(std)}"
 
 
 @dataclass
@@ -162,50 +169,160 @@ def common_base(records: list[RunRecord]) -> str:
         return str(base)
 
 
-def show(table: Table) -> None:
-    """Print a table; off a terminal (logs, pipes) at its natural width rather than cut to 80 columns."""
+def show(table: Table, width: int | None = None, wide: bool = False) -> None:
+    """Print a table: on a terminal within its width; off a terminal (logs, pipes) within ``width``
+    where given, else at its natural width rather than cut to 80 columns; ``wide``: at its natural
+    width everywhere (the terminal wraps its lines)."""
     from rich.measure import Measurement
 
     from kopt.console import PipeConsole, console, is_tty
 
-    if is_tty():
+    if not wide and is_tty():
         console.print(table)
         return
-    width = Measurement.get(console, console.options.update(max_width=100_000), table).maximum
-    PipeConsole(width=max(console.width, width), highlight=False).print(table)
+    if wide or width is None:
+        width = max(console.width, Measurement.get(console, console.options.update(max_width=100_000), table).maximum)
+    PipeConsole(width=width, highlight=False).print(table)
 
 
-def runs_table(records: list[RunRecord], keys: list[str], title: str = "runs") -> Table:
-    """One row per run; ``keys`` become columns. A lone run shows its overrides instead."""
+def terminal_width() -> int | None:
+    """The width a table must fit: the terminal's, else $COLUMNS where set; None (no limit) for a
+    pipe or a log without $COLUMNS."""
+    from kopt.console import console, is_tty
+
+    if is_tty():
+        return console.width
+    try:
+        return max(int(os.environ.get("COLUMNS", "")), 20)
+    except ValueError:
+        return None
+
+
+def split_keys(records: list[RunRecord], keys: list[str], keep: list[str] = ()) -> tuple[list[str], dict[str, str]]:
+    """``keys`` (with the keys of every run) split into those whose value differs between the runs
+    (columns) and those equal in all of them (printed once): each run's value, its override, group
+    choice or composed config (a study's retrain has its parameters there). ``keep`` stay columns."""
+    order = list(dict.fromkeys([*keep, *keys, *(k for r in records for k in r.keys)]))
+    varying, constant = [], {}
+    for key in order:
+        values = {r.value(key) for r in records}
+        if key in keep or len(values) > 1:
+            varying.append(key)
+        elif None not in values and len(records) > 1:
+            constant[key] = values.pop()
+    return varying, constant
+
+
+def constants_line(constant: dict[str, str], n: int) -> str:
+    return f"same in all {n} runs: " + "  ".join(f"{k}={round_numbers(v)}" for k, v in constant.items())
+
+
+def best_record(records: list[RunRecord], metric: str | None = None) -> tuple[RunRecord | None, str | None]:
+    """The best completed run by ``metric`` (by default val_accuracy, else test_accuracy): the
+    highest accuracy, the lowest loss."""
+    for key in [metric] if metric in METRIC_KEYS else [VAL_ACCURACY, TEST_ACCURACY]:
+        done = [r for r in records if r.completed and r.metrics.get(key) is not None]
+        if done:
+            pick = min if "loss" in key else max
+            return pick(done, key=lambda r: r.metrics[key]), key
+    return None, None
+
+
+def _header(key: str, compact: bool) -> str:
+    """A key's column header; ``compact``: broken after its last dot (regularizer. / dropout)."""
+    head, dot, tail = key.rpartition(".")
+    return f"{head}.\n{tail}" if compact and dot and len(key) > 10 else key
+
+
+def _build_runs_table(records, keys, title, best, compact) -> tuple[Table, list[str]]:
     names = labels(records)
     table = Table(title=title)
+    columns = ["run", "status"]
     table.add_column("run", overflow="fold")
     table.add_column("status", no_wrap=True)
     lone = len(records) == 1 and not keys
     if lone:
         table.add_column("overrides", overflow="fold")
+        columns.append("overrides")
     for key in keys:
-        table.add_column(key, no_wrap=True)
+        table.add_column(_header(key, compact), no_wrap=True)
+        columns.append(key)
     for metric in METRIC_KEYS:
         table.add_column(SHORT[metric], justify="right", no_wrap=True)
-    table.add_column(AVERAGED, justify="right", no_wrap=True)
-    table.add_column("params", justify="right", no_wrap=True)
-    table.add_column("time", justify="right", no_wrap=True)
+        columns.append(metric)
+    for name in (AVERAGED, "params", "time"):
+        table.add_column(name, justify="right", no_wrap=True)
+        columns.append(name)
     table.add_column("note", overflow="fold")
+    columns.append("note")
     for rec in records:
         style = STATUS_STYLE.get(rec.status, "magenta")
-        cells = [names[rec.path], f"[{style}]{rec.status}[/]", *(rec.keys.get(k, "-") for k in keys)]
+        name = f"★ {names[rec.path]}" if rec is best else names[rec.path]
+        values = (rec.value(k) for k in keys)  # a default or a retrain's parameter by its value
+        cells = [name, f"[{style}]{rec.status}[/]", *(round_numbers(v) if v is not None else "-" for v in values)]
         if lone:
             cells.insert(2, " ".join(rec.overrides) or "-")
-        cells += [pm(rec.metrics.get(m), rec.metrics.get(m + "_std")) for m in METRIC_KEYS]
+        cells += [pm(rec.metrics.get(m), rec.metrics.get(m + "_std"), num) for m in METRIC_KEYS]
         cells += [
-            fmt(rec.averaged_test_accuracy),
+            num(rec.averaged_test_accuracy),
             f"{rec.params:,}" if rec.params else "-",
             f"{rec.duration_s:.1f}s" if rec.duration_s is not None else "-",
             (rec.error or "")[:120],
         ]
-        table.add_row(*cells)
-    table.caption = (f"{len(records)} runs under {common_base(records)}\n" if len(records) > 1 else "") + SCORES_NOTE
+        table.add_row(*cells, style="bold" if rec is best else None)
+    return table, columns
+
+
+def _drop_order(records: list[RunRecord], keys: list[str], columns: list[str], best_metric: str | None) -> list[str]:
+    """The columns a narrow terminal loses, first to last: what is empty or repeated, then the
+    details, then the parameters from the last; never the run, its status or the best's metric."""
+    order = []
+    if not any(r.error for r in records):
+        order.append("note")
+    if all(r.averaged_test_accuracy == r.metrics.get(TEST_ACCURACY) for r in records):
+        order.append(AVERAGED)
+    order += ["time", "params", AVERAGED, TEST_LOSS, VAL_LOSS, "note", "overrides", *keys[::-1]]
+    order += [TEST_ACCURACY, VAL_ACCURACY]
+    return [c for c in dict.fromkeys(order) if c in columns and c != best_metric]
+
+
+def _min_width(table: Table) -> int:
+    from rich.measure import Measurement
+
+    from kopt.console import console
+
+    return Measurement.get(console, console.options.update(max_width=100_000), table).minimum
+
+
+def runs_table(
+    records: list[RunRecord],
+    keys: list[str],
+    title: str = "runs",
+    width: int | None = None,
+    best_metric: str | None = None,
+) -> Table:
+    """One row per run; ``keys`` become columns (values rounded to 4 significant digits). A lone
+    run shows its overrides instead. The best run (:func:`best_record`) is marked ★ and bold.
+    Within ``width`` columns: keys' headers broken at their last dot, then the columns of least
+    use left out (named in the caption; ``kopt report --wide`` shows every one)."""
+    best, metric = best_record(records, best_metric)
+    table, columns = _build_runs_table(records, keys, title, best, compact=False)
+    dropped = []
+    if width is not None and _min_width(table) > width:
+        table, columns = _build_runs_table(records, keys, title, best, compact=True)
+        for name in _drop_order(records, keys, columns, metric):
+            if _min_width(table) <= width:
+                break
+            index = columns.index(name)
+            del table.columns[index], columns[index]
+            if name != "note" or any(r.error for r in records):
+                dropped.append(SHORT.get(name, name))
+    caption = f"{len(records)} runs under {common_base(records)}\n" if len(records) > 1 else ""
+    if best is not None:
+        caption += f"★ best {metric}\n"
+    if dropped:
+        caption += f"left out to fit {width} columns: {', '.join(dropped)} (kopt report --wide shows them)\n"
+    table.caption = caption + SCORES_NOTE
     return table
 
 

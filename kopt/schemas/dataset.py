@@ -3,7 +3,8 @@
 Facts stated at registration, read with :func:`dataset_kind`, :func:`dataset_channels` and
 :func:`input_signature`: ``kind`` ("tabular", "image", or "unknown" until loaded), ``channels``
 (of images), ``flip`` (False for digits and characters, which change meaning when mirrored) and
-``signature`` ((input shape, classes), when the config tells them without loading the data).
+``signature`` ((input shape, classes), when the config tells them without loading the data) and
+``task`` (what ``dataset.task=auto`` is, where the labels are always classes; else ``auto``).
 A fact that depends on the config is a function of the typed config.
 """
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from kopt.errors import KoptError
 from kopt.schemas import fact, files, param, schema
+from kopt.schemas.metrics import TASKS
 
 
 def dataset_kind(node) -> str:
@@ -62,13 +64,14 @@ def check_keras_cache(name: str) -> None:
     locate(name)
 
 
-@schema("dataset", "iris", "wine", "breast_cancer", kind="tabular")
-@schema("dataset", "digits", kind="image", channels=1, flip=False, signature=((8, 8, 1), 10))
+@schema("dataset", "iris", "wine", "breast_cancer", kind="tabular", task="multiclass")
+@schema("dataset", "digits", kind="image", channels=1, flip=False, signature=((8, 8, 1), 10), task="multiclass")
 @dataclass
 class BundledConfig:
     """Datasets bundled with scikit-learn: always offline."""
 
     name: str
+    task: str = param(choices=TASKS)  # kopt.schemas.metrics: auto reads it from the labels
     limit: int | None = param(ge=10)
 
 
@@ -85,10 +88,12 @@ def _synthetic_signature(cfg) -> tuple[tuple[int, ...], int]:
     kind=lambda cfg: "tabular" if len(cfg.shape) == 1 else "image",
     channels=lambda cfg: {2: 1, 3: int(cfg.shape[-1])}.get(len(cfg.shape)),
     signature=_synthetic_signature,
+    task="multiclass",
 )
 @dataclass
 class SyntheticConfig:
     name: str
+    task: str = param(choices=TASKS)  # kopt.schemas.metrics: auto reads it from the labels
     shape: list[int] = param(ge=1)
     classes: int = param(ge=2)
     size: int = param(ge=10)
@@ -104,15 +109,16 @@ class SyntheticConfig:
             raise KoptError(f"{prefix}.shape={self.shape}: allowed: [features], [H, W] or [H, W, C]")
 
 
-@schema("dataset", "mnist", kind="image", channels=1, flip=False, signature=((28, 28, 1), 10))
-@schema("dataset", "fashion_mnist", kind="image", channels=1, signature=((28, 28, 1), 10))
-@schema("dataset", "cifar10", kind="image", channels=3, signature=((32, 32, 3), 10))
+@schema("dataset", "mnist", kind="image", channels=1, flip=False, signature=((28, 28, 1), 10), task="multiclass")
+@schema("dataset", "fashion_mnist", kind="image", channels=1, signature=((28, 28, 1), 10), task="multiclass")
+@schema("dataset", "cifar10", kind="image", channels=3, signature=((32, 32, 3), 10), task="multiclass")
 @dataclass
 class KerasDatasetConfig:
     """A ``keras.datasets`` dataset read from the standard cache ($KERAS_HOME/datasets or
     ~/.keras/datasets); never downloaded. Its official test split is the fixed test set."""
 
     name: str
+    task: str = param(choices=TASKS)  # kopt.schemas.metrics: auto reads it from the labels
     limit: int | None = param(ge=10)
 
     def check(self, prefix: str) -> None:
@@ -125,10 +131,12 @@ class KerasDatasetConfig:
     kind="image",
     channels=3,
     signature=lambda cfg: ((32, 32, 3), 20 if cfg.label_mode == "coarse" else 100),
+    task="multiclass",
 )
 @dataclass
 class Cifar100Config:
     name: str
+    task: str = param(choices=TASKS)  # kopt.schemas.metrics: auto reads it from the labels
     label_mode: str = param(choices=["fine", "coarse"])
     limit: int | None = param(ge=10)
 
@@ -142,6 +150,7 @@ class NpzConfig:
     """Arrays x_train, y_train (and optionally x_test, y_test: then the fixed test set)."""
 
     name: str
+    task: str = param(choices=TASKS)  # kopt.schemas.metrics: auto reads it from the labels
     path: str | None
     classes: int | None = param(ge=2)
     groups: str | None
@@ -152,13 +161,18 @@ class NpzConfig:
 
 
 @schema(
-    "dataset", "images", kind="image", channels=lambda cfg: {"grayscale": 1, "rgb": 3, "rgba": 4}.get(cfg.color_mode)
+    "dataset",
+    "images",
+    kind="image",
+    channels=lambda cfg: {"grayscale": 1, "rgb": 3, "rgba": 4}.get(cfg.color_mode),
+    task="multiclass",
 )
 @dataclass
 class ImagesConfig:
     """A folder with one sub-folder of images per class, streamed from disk (kopt.data.images)."""
 
     name: str
+    task: str = param(choices=TASKS)  # kopt.schemas.metrics: auto reads it from the labels
     path: str | None
     test_path: str | None
     image_size: list[int] = param(ge=1)

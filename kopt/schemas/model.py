@@ -121,6 +121,31 @@ class CustomModelConfig:
         targets.check(self._target_, f"{prefix}._target_", look=files["check"])  # nothing is imported here
 
 
+@schema("model", "keras_app", input="image")
+@dataclass
+class KerasAppConfig:
+    """A ``keras.applications`` architecture by name (kopt.models.keras_app), with its own input
+    preprocessing inside the model and kopt's classifier head on its pooled features."""
+
+    name: str
+    arch: str
+    weights: str | None = param(choices=(None, "imagenet"))
+    trainable: str = param()
+    size: int = param(ge=32)
+
+    def check(self, prefix: str) -> None:
+        from kopt.models.app_names import APPLICATIONS
+
+        if self.arch not in APPLICATIONS:
+            close = [a for a in APPLICATIONS if a.lower().startswith(self.arch.lower()[:5])] or APPLICATIONS
+            raise KoptError(f"{prefix}.arch={self.arch}: not a keras.applications builder; allowed: {', '.join(close)}")
+        text = str(self.trainable)
+        if text not in ("all", "none") and not (text.isdigit() and int(text) > 0):
+            raise KoptError(
+                f"{prefix}.trainable={text}: allowed: all, none, or N > 0 (the top N layers of the architecture)"
+            )
+
+
 def search_presets() -> dict[str, str]:
     """model -> the search preset (configs/search/<preset>.yaml) kopt tune uses when given no search:
     the ``search`` fact a model states at its registration."""

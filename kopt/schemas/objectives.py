@@ -8,8 +8,10 @@ import re
 from dataclasses import dataclass
 
 from kopt.errors import KoptError
+from kopt.schemas.metrics import METRICS
 
-VAL_METRICS = ("val_accuracy", "val_loss")
+# every validation metric a run may log (kopt.schemas.metrics), accuracy and loss first
+VAL_METRICS = ("val_accuracy", "val_loss", *(f"val_{n}" for n in METRICS if n != "accuracy"))
 COSTS = ("params", "flops", "latency_ms")  # known before training, from the built model
 MEASURES = VAL_METRICS + COSTS
 DIRECTIONS = {"max": "maximize", "maximize": "maximize", "min": "minimize", "minimize": "minimize"}

@@ -9,7 +9,6 @@ from kopt.schemas import param, schema
 STRATEGIES = ("default", "mirrored", "multi_worker")  # kopt.training.distribute
 BACKENDS = ("auto", "tensorflow", "jax", "torch")  # kopt.backend
 
-MONITORS = ("val_accuracy", "val_loss")
 TTA_MODES = ("none", "flip", "crop", "flip+crop")  # kopt.tta: test-time augmentation
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")  # kopt.training.switches
 PROTOCOLS = ("best_epoch", "fixed")  # kopt.protocol
@@ -19,7 +18,7 @@ MAX_THREADS = 1024  # TensorFlow's thread pools crash far above any machine's co
 @dataclass
 class EarlyStoppingConfig:
     enabled: bool
-    monitor: str = param(choices=MONITORS)
+    monitor: str  # val_loss or val_<metric> (kopt.schemas.metrics): checked in TrainerConfig.check
     patience: int = param(ge=1)
     min_delta: float = param(ge=0)
 
@@ -30,7 +29,10 @@ class TrainerConfig:
     name: str
     epochs: int = param(ge=1)
     batch_size: int = param(ge=1)
-    monitor: str = param(choices=MONITORS)
+    monitor: str  # val_loss or val_<metric> of trainer.metrics (kopt.schemas.metrics): checked in check()
+    metrics: list[str] | None  # null: the task's defaults (kopt.schemas.metrics.DEFAULTS)
+    loss: Any  # null: the task's loss; or {_target_: yours, key: value} (docs/custom.md)
+    class_weight: str | None = param(choices=("balanced",))  # classes weighted against imbalance
     protocol: str = param(choices=PROTOCOLS)
     early_stopping: EarlyStoppingConfig
     tta: str = param(choices=TTA_MODES)  # kopt.tta: test set and kopt predict only
@@ -51,6 +53,12 @@ class TrainerConfig:
     callbacks: list[Any]  # Keras callbacks of yours, [{_target_: ..., key: value}]: check_callbacks
 
     def check(self, prefix: str) -> None:
+        from kopt.schemas import metrics
+
+        metrics.check_names(self.metrics, f"{prefix}.metrics")
+        metrics.check_monitor(self.monitor, self.metrics, "auto", f"{prefix}.monitor")
+        metrics.check_monitor(self.early_stopping.monitor, self.metrics, "auto", f"{prefix}.early_stopping.monitor")
+        check_loss(self.loss, f"{prefix}.loss")
         check_callbacks(self.callbacks, f"{prefix}.callbacks")
         spe = self.steps_per_execution  # `auto`, or an int (Hydra gives 16 as an int, "16" when quoted)
         if spe != "auto" and (isinstance(spe, bool) or not str(spe).isdigit() or int(spe) < 1):
@@ -112,6 +120,47 @@ def check_callbacks(entries, key: str) -> None:
             raise KoptError(f"{where}.{bad[0]}: not supported; allowed: _target_ and the callback's arguments")
         callback_conflict(str(entry["_target_"]).rsplit(".", 1)[-1], f"{where}._target_")
         targets.check(entry["_target_"], f"{where}._target_", look=files["check"])
+
+
+def check_loss(entry, key: str) -> None:
+    """trainer.loss: null (the task's loss) or a mapping with a _target_ the trust rule allows."""
+    from kopt import targets
+    from kopt.schemas import files
+
+    if entry is None:
+        return
+    if not isinstance(entry, dict) or "_target_" not in entry:
+        raise KoptError(
+            f"{key}={entry!r}: not a loss; allowed: null (the task's loss) or a mapping with _target_, e.g. "
+            "{_target_: mylosses.focal, gamma: 2.0}"
+        )
+    bad = [k for k in entry if str(k).startswith("_") and k != "_target_"]
+    if bad:
+        raise KoptError(f"{key}.{bad[0]}: not supported; allowed: _target_ and the loss's arguments")
+    targets.check(entry["_target_"], f"{key}._target_", look=files["check"])
+
+
+def import_loss(entry, key: str = "trainer.loss._target_"):
+    """trainer.loss's _target_ imported (kopt.targets) and checked against its keys: a class takes
+    them, a function ``(y_true, y_pred, **keys)`` after the two tensors. Returns (callable, keys)."""
+    import inspect
+
+    from kopt import targets
+
+    entry = {str(k): v for k, v in dict(entry).items()}
+    target = entry.pop("_target_")
+    obj = targets.resolve(target, key, entry if isinstance(targets.resolve(target, key), type) else None)
+    if not isinstance(obj, type):
+        try:
+            inspect.signature(obj).bind(None, None, **entry)
+        except TypeError as exc:
+            raise KoptError(
+                f"{key}={target}: {exc}; a loss function takes (y_true, y_pred) and then its keys; "
+                f"kopt passes: {', '.join(entry) or 'none'}"
+            ) from None
+        except ValueError:  # no signature to read (a builtin): called as it is
+            pass
+    return obj, entry
 
 
 def check_callback_class(cls, key: str) -> None:

@@ -16,7 +16,7 @@ class TunerConfig:
     name: str
     study_name: str | None
     n_trials: int | None = param(ge=1)
-    metric: str = param(choices=("val_accuracy", "val_loss"))
+    metric: str  # val_loss or val_<metric> (kopt.schemas.metrics): checked in check()
     direction: str = param(choices=("auto", "maximize", "minimize"))
     storage: str | None
     n_workers: int = param(ge=1)
@@ -27,6 +27,7 @@ class TunerConfig:
     max_retry: int = param(ge=0)
     retrain_best: bool
     plots: bool
+    keep_models: int = param(ge=0)
     # multi-objective search, constraints, warm start (kopt.tune.objectives, kopt.tune.warmstart)
     objectives: list[str] | None
     constraints: dict[str, Any] | None
@@ -57,7 +58,10 @@ class TunerConfig:
                 f"{prefix}.grace_period={self.grace_period} with {prefix}.heartbeat_interval="
                 f"{self.heartbeat_interval}: allowed: grace_period > heartbeat_interval"
             )
-        wrong = {"val_accuracy": "minimize", "val_loss": "maximize"}[self.metric]
+        from kopt.schemas.metrics import check_monitor, direction
+
+        check_monitor(self.metric, None, "auto", f"{prefix}.metric")
+        wrong = "minimize" if direction(self.metric) == "maximize" else "maximize"
         if self.direction == wrong:
             raise KoptError(
                 f"{prefix}.direction={wrong} with {prefix}.metric={self.metric}: allowed: auto or "
@@ -71,7 +75,9 @@ class TunerConfig:
     def resolved_direction(self) -> str:
         if self.direction != "auto":
             return self.direction
-        return "minimize" if self.metric.endswith("loss") else "maximize"
+        from kopt.schemas.metrics import direction
+
+        return direction(self.metric)
 
 
 @schema("tuner", "auto")

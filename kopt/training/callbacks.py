@@ -40,8 +40,11 @@ class BestEpoch(keras.callbacks.Callback):
     def __init__(self, monitor: str = "val_accuracy", protocol: str = "best_epoch"):
         super().__init__()
         self.monitor, self.keep_last = monitor, protocol == "fixed"
-        self.better = np.greater if "acc" in monitor else np.less
-        self.best = -math.inf if "acc" in monitor else math.inf
+        from kopt.schemas.metrics import direction
+
+        up = direction(monitor) == "maximize"  # accuracy, auc, r2, ...; loss, mae, rmse go down
+        self.better = np.greater if up else np.less
+        self.best = -math.inf if up else math.inf
         self.best_epoch = 0
         self.best_weights = None
         self.best_logs: dict = {}

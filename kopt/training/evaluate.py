@@ -6,10 +6,36 @@ from __future__ import annotations
 import numpy as np
 
 
-def test_metrics(probs: np.ndarray, y: np.ndarray, penalty: float = 0.0) -> dict:
-    """Cross-entropy (with Keras' epsilon clipping, plus any regulariser penalty) and accuracy."""
-    p = np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0)
-    return {"test_accuracy": float((probs.argmax(axis=1) == y).mean()), "test_loss": float(-np.log(p).mean() + penalty)}
+def test_metrics(
+    probs: np.ndarray, y: np.ndarray, penalty: float = 0.0, task: str = "multiclass", tr=None, loss=None
+) -> dict:
+    """The test loss (plus any regulariser penalty) and metrics. Classes: cross-entropy (with Keras'
+    epsilon clipping) and accuracy; a regression: mean squared error; multilabel: binary cross-entropy
+    per label; ``loss`` (trainer.loss, yours): its value. ``trainer.metrics`` (``tr``): kopt.training.metrics."""
+    out = {}
+    if loss is not None:
+        import keras
+
+        target = y.reshape(-1, 1).astype("float32") if task == "regression" else y
+        out["test_loss"] = float(keras.ops.convert_to_numpy(loss(target, probs))) + penalty
+    if task == "regression":
+        out.setdefault("test_loss", float(np.square(probs.reshape(-1) - y).mean() + penalty))
+    elif task == "multilabel":
+        p = np.clip(probs, 1e-7, 1 - 1e-7)
+        out.setdefault("test_loss", float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean() + penalty))
+    else:
+        p = np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0)
+        out = {
+            "test_accuracy": float((probs.argmax(axis=1) == y).mean()),
+            "test_loss": float(-np.log(p).mean() + penalty),
+            **out,
+        }
+    if tr is not None:
+        from kopt.training.metrics import test_scores
+
+        target = y.reshape(-1, 1) if task == "regression" else y
+        out.update(test_scores(probs, target, task, tr))
+    return out
 
 
 def inference_copy(model, norm):

@@ -1,5 +1,5 @@
 """Train one fold of a run (:func:`train_fold`): its pipeline, model, fit, best epoch and test-set
-evaluation. :mod:`kopt.training.run` calls it once per fold with a :class:`FoldContext`."""
+evaluation (none in a tune trial). :mod:`kopt.training.run` calls it once per fold with a :class:`FoldContext`."""
 
 from __future__ import annotations
 
@@ -50,8 +50,10 @@ def train_fold(ctx: FoldContext) -> FoldResult:
     from kopt.data.pipeline import Normalizer, batches_per_pass, make_dataset, train_stream
     from kopt.models import build_model
     from kopt.optim import build_optimizer
+    from kopt.schemas.metrics import check_trainer, direction
     from kopt.training import checkpoint, distribute, signals, switches
     from kopt.training.callbacks import BestEpoch, MetricsLogger, Progress
+    from kopt.training.metrics import compiled, task_loss, user_loss
     from kopt.training.user_callbacks import user_callbacks
 
     state, data, fold, n_folds, writer = ctx.state, ctx.data, ctx.fold, ctx.n_folds, ctx.writer
@@ -63,15 +65,22 @@ def train_fold(ctx: FoldContext) -> FoldResult:
     if norm.sample is not None:  # image files: the statistics of a sample of the fold, recorded in summary.json
         state.extra["data"].setdefault("normalization", {})[str(fold)] = norm.record()
     x_tr, x_va = norm(data.x[train_idx]), norm(data.x[val_idx])
-    y_tr, y_va, y_te = data.y[train_idx], data.y[val_idx], data.y[test_idx]
+    y_tr, y_va = data.y[train_idx], data.y[val_idx]
 
+    check_trainer(tr, data.task)
     keras.utils.set_random_seed(seed * 1000 + fold)
     augment = None
     if cfg.get("augment") is not None and cfg.augment.name != "none":
         from kopt.data.augment import build_augment  # provided by the augment group
 
         augment = build_augment(cfg.augment, data, seed * 1000 + fold)
-    soft = getattr(augment, "soft_labels", False)  # mixup/cutmix mix labels: one-hot targets to fit and validate
+    task = data.task
+    if task == "regression":  # one value per sample, as the model's (batch, 1) output
+        y_tr, y_va = y_tr.reshape(-1, 1), y_va.reshape(-1, 1)
+    soft = getattr(augment, "soft_labels", False) and task in (
+        "multiclass",
+        "binary",
+    )  # mixup/cutmix mix labels: one-hot targets to fit and validate
     if soft:  # (test metrics come from the predicted probabilities and the integer labels)
         y_tr, y_va = (np.eye(data.num_classes, dtype="float32")[y] for y in (y_tr, y_va))
     steps = tr.steps_per_epoch or batches_per_pass(len(x_tr), tr.batch_size)
@@ -79,14 +88,16 @@ def train_fold(ctx: FoldContext) -> FoldResult:
 
     with distribute.scope(strategy):  # trainer.batch_size is the global batch
         with switches.precision(tr):
-            model = build_model(cfg.model, cfg.regularizer, data.input_shape, data.num_classes)
+            model = build_model(cfg.model, cfg.regularizer, data.input_shape, data.outputs, task)
         state.params = int(model.count_params())
         state.extra["steps_per_execution"] = switches.steps_per_execution(tr, state.params, steps)
-        smoothing_metrics, unsmoothed = switches.smoothing(tr, soft, data.num_classes)
+        compiled_loss = task_loss(tr, task, soft, data.num_classes)
+        own_loss = user_loss(tr)  # (one made for the test set too; None: the task's own)
+        smoothing_metrics, unsmoothed = switches.smoothing(tr, soft, data.num_classes) if own_loss is None else ([], [])
         model.compile(
             optimizer=build_optimizer(cfg.optimizer, steps, tr.epochs),
-            loss=switches.loss(tr, soft, data.num_classes),
-            metrics=["accuracy", *smoothing_metrics],
+            loss=compiled_loss,
+            metrics=[*compiled(tr, task, soft), *smoothing_metrics],
             steps_per_execution=state.extra["steps_per_execution"],
         )
         ckpt = store.load_epoch(fold, model, tr.epochs) if (store is not None and resume) else None
@@ -111,7 +122,6 @@ def train_fold(ctx: FoldContext) -> FoldResult:
     )
     # no validation data (split=refit, the retrain after tuning): no val_* anywhere
     ds_va = distribute.shard(make_dataset(x_va, y_va, tr.batch_size), strategy) if len(y_va) else None
-    ds_te = make_dataset(data.x[test_idx], y_te, tr.batch_size)  # raw: see inference_copy
     distribute.prepare_fit(model, strategy, ds_tr)
     build_before_tracing(model, strategy, ds_tr)
 
@@ -123,7 +133,7 @@ def train_fold(ctx: FoldContext) -> FoldResult:
             monitor=es.monitor,
             patience=es.patience,
             min_delta=es.min_delta,
-            mode="max" if "acc" in es.monitor else "min",
+            mode="max" if direction(es.monitor) == "maximize" else "min",
         )
     progress = None if state.quiet else Progress(fold, n_folds, tr.epochs, steps)
     callbacks = [
@@ -142,6 +152,14 @@ def train_fold(ctx: FoldContext) -> FoldResult:
         callbacks.append(checkpoint.checkpointer(store, fold, tr.epochs, best, early, ckpt))
     callbacks.append(signals.stop_on_signal())
 
+    weights = None
+    if tr.get("class_weight") == "balanced":  # sklearn's n / (C * n_c), from this fold's training labels
+        from sklearn.utils.class_weight import compute_class_weight
+
+        classes = np.arange(data.num_classes)
+        values = compute_class_weight("balanced", classes=classes, y=data.y[train_idx])
+        weights = {int(c): float(w) for c, w in zip(classes, values)}
+        state.extra.setdefault("class_weight", {})[str(fold)] = weights
     epochs_run = start
     if ckpt and ckpt.fit_done:  # the checkpoint was written after the last epoch: only evaluation is left
         checkpoint.apply_to_callbacks(ckpt, best, early)
@@ -157,6 +175,7 @@ def train_fold(ctx: FoldContext) -> FoldResult:
                     initial_epoch=start,
                     steps_per_epoch=steps,
                     callbacks=callbacks,
+                    class_weight=weights,
                     verbose=0,
                 )
             finally:
@@ -170,30 +189,46 @@ def train_fold(ctx: FoldContext) -> FoldResult:
                 f"NaN/inf loss at epoch {epochs_run} (fold {fold}); lower optimizer.lr or add optimizer.clipnorm"
             )
     best.restore()
-    # one pass over the test set: loss and accuracy from the probabilities, as Keras computes them
-    # predicted outside the strategy (a copy made out of its scope), whole and in order, on every worker,
-    # by the very model that model.keras saves, on raw inputs: predictions.npz is what it predicts
-    inference = inference_copy(model, norm)
-    probs = inference.predict(ds_te, verbose=0)
+    # the restored weights are the best epoch's, so its logged validation values are theirs
+    metrics = {VAL_ACCURACY: best.best_logs.get(VAL_ACCURACY), VAL_LOSS: best.best_logs.get(VAL_LOSS)}
+    metrics.update({k: v for k, v in best.best_logs.items() if k.startswith("val_")})  # val_auc, val_mae, ...
+    metrics = {k: float(v) for k, v in metrics.items() if v is not None}
+    save = bool(tr.checkpoint) and (ctx.keep_model is None or ctx.keep_model(metrics, n_folds))
+    inference = inference_copy(model, norm) if (ctx.score_test or save) else None
+    probs = None
+    if ctx.score_test:
+        probs, test = _score_test(inference, model, data, test_idx, tr, task, own_loss)
+        metrics.update({k: float(v) for k, v in test.items() if v is not None})
+    if save:
+        name = "model.keras" if n_folds == 1 else f"model_fold{fold}.keras"
+        atomic_save_model(inference, state.run_dir / name)
+    return FoldResult(
+        fold,
+        best.best_epoch,
+        epochs_run,
+        metrics,
+        None if probs is None else probs.astype("float32"),
+        time.time() - t0,
+    )
+
+
+def _score_test(inference, model, data, test_idx, tr, task: str, own_loss) -> tuple[np.ndarray, dict]:
+    """One pass over the test set: loss and accuracy from the probabilities, as Keras computes them,
+    predicted outside the strategy (a copy made out of its scope), whole and in order, on every worker,
+    by the very model that model.keras saves, on raw inputs: predictions.npz is what it predicts.
+    A tune trial never comes here (``FoldContext.score_test``): the retrain has the study's test score."""
+    from kopt.data.pipeline import make_dataset
+
+    y_te = data.y[test_idx]
+    probs = inference.predict(make_dataset(data.x[test_idx], y_te, tr.batch_size), verbose=0)
     penalty = float(sum(float(loss) for loss in model.losses)) if model.losses else 0.0
-    test = test_metrics(probs, y_te, penalty=penalty)
+    test = test_metrics(probs, y_te, penalty=penalty, task=task, tr=tr, loss=own_loss)
     if str(tr.get("tta", "none")) != "none":  # kopt.tta: the test set only, reported beside the plain metrics
         from kopt.tta import average
 
         tta_probs = average(
             lambda v: inference.predict(v, batch_size=tr.batch_size, verbose=0), data.x[test_idx], tr.tta
         )
-        test.update({f"{key}_tta": value for key, value in test_metrics(tta_probs, y_te, penalty).items()})
-    if tr.checkpoint:
-        name = "model.keras" if n_folds == 1 else f"model_fold{fold}.keras"
-        atomic_save_model(inference, state.run_dir / name)
-    # the restored weights are the best epoch's, so its logged validation values are theirs
-    metrics = {VAL_ACCURACY: best.best_logs.get(VAL_ACCURACY), VAL_LOSS: best.best_logs.get(VAL_LOSS), **test}
-    return FoldResult(
-        fold,
-        best.best_epoch,
-        epochs_run,
-        {k: float(v) for k, v in metrics.items() if v is not None},
-        probs.astype("float32"),
-        time.time() - t0,
-    )
+        tta = test_metrics(tta_probs, y_te, penalty, task=task, tr=tr, loss=own_loss)
+        test.update({f"{key}_tta": value for key, value in tta.items()})
+    return probs, test

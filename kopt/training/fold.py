@@ -19,7 +19,7 @@ class FoldResult:
     best_epoch: int
     epochs_run: int
     metrics: dict
-    probs: np.ndarray
+    probs: np.ndarray | None  # the test set's class probabilities (None: a tune trial, validation only)
     duration_s: float
 
     def row(self) -> dict:
@@ -49,6 +49,10 @@ class FoldContext:
     fold: int = 0
     train_idx: np.ndarray | None = None
     val_idx: np.ndarray | None = None
+    # a tune trial (kopt.tune.objective): no test-set evaluation, and its model saved only where
+    # ``keep_model(fold metrics, n_folds)`` says so (the study keeps the models of its top trials only)
+    score_test: bool = True
+    keep_model: Callable[[dict, int], bool] | None = None
 
     def for_fold(self, fold: int, train_idx: np.ndarray, val_idx: np.ndarray) -> FoldContext:
         return replace(self, fold=fold, train_idx=train_idx, val_idx=val_idx)

@@ -43,6 +43,19 @@ if TYPE_CHECKING:
     from kopt.data.splits import Splits
 
 CallbackFactory = Callable[[int, int], list]  # (fold, n_folds) -> extra Keras callbacks
+
+
+@dataclass
+class TrialMode:
+    """How a tune trial runs (kopt.tune.objective): what its study needs and nothing more. Its
+    folds score validation only (the search never sees the test set; the retrain has the study's
+    one test score), it writes no predictions.npz and draws no curves.png (the study draws them
+    when it ends), and a fold saves its model only where ``keep_model(fold metrics, n_folds)`` is true
+    (None: wherever trainer.checkpoint says)."""
+
+    keep_model: Callable[[dict, int], bool] | None = None
+
+
 GROUPS = ("model", "dataset", "split", "regularizer", "augment", "optimizer")
 
 
@@ -147,6 +160,7 @@ def _prepare(
     quiet: bool,
     resume: bool,
     titled: bool,
+    trial: TrialMode | None = None,
 ):
     """Phase 1: the run dir, the header line, TensorFlow and the distribution strategy (resolved once
     here), the composed config on disk, the checkpoint store and tracking. Returns the run's
@@ -182,7 +196,7 @@ def _prepare(
     store = CheckpointStore(run_dir) if tr.get("resumable", True) and is_chief(tr) else None
     from kopt.tracking import Tracking  # tb/, metrics.csv, MLflow, curves.png
 
-    tracking = Tracking(cfg, run_dir)
+    tracking = Tracking(cfg, run_dir, plots=trial is None)  # a study draws its trials' curves when it ends
     ctx = FoldContext(
         state,
         data=None,
@@ -191,6 +205,8 @@ def _prepare(
         store=store,
         resume=resume,
         strategy=strategy,
+        score_test=trial is None,
+        keep_model=trial.keep_model if trial is not None else None,
     )
     return ctx, tracking
 
@@ -204,7 +220,13 @@ def _data_and_splits(ctx: FoldContext) -> Splits:
     state, cfg, run_dir = ctx.state, ctx.state.cfg, ctx.state.run_dir
     data = load_dataset(cfg.dataset, int(cfg.seed))
     splits = make_splits(
-        cfg.split, data.y, int(cfg.seed), fixed_test=data.test_idx, groups=data.groups, order=data.order
+        cfg.split,
+        data.y,
+        int(cfg.seed),
+        fixed_test=data.test_idx,
+        groups=data.groups,
+        order=data.order,
+        stratify=data.stratify,
     )
     if ctx.resume and (run_dir / SPLITS).is_file():
         _check_same_splits(splits, run_dir / SPLITS)
@@ -224,7 +246,8 @@ def _data_and_splits(ctx: FoldContext) -> Splits:
         "input_shape": list(data.input_shape),
         "classes": data.num_classes,
         "class_names": list(data.class_names),
-    }  # the model's output i is class_names[i]
+        "task": data.task,
+    }  # the model's output i is class_names[i] (a regression model has one output: the value)
     if data.name in ("csv", "table", "images"):  # labels read from the user's files: which became which index
         state.extra["data"]["label_encoding"] = {name: i for i, name in enumerate(data.class_names)}
     ctx.data, ctx.test_idx, ctx.n_folds = data, splits.test, len(splits.folds)
@@ -253,24 +276,28 @@ def _train_folds(ctx: FoldContext, splits: Splits) -> None:
 
 
 def _finish(ctx: FoldContext) -> dict:
-    """Phase 4: predictions.npz (the folds' mean), summary.json completed (with a k-fold run's
+    """Phase 4: predictions.npz (the folds' mean; none in a tune trial), summary.json completed (with a k-fold run's
     ``folds_averaged``: the test scores of that mean, the one model kopt predict and export use),
     the checkpoints removed."""
     from kopt.training.evaluate import test_metrics
 
     state = ctx.state
-    probs = np.stack([f.probs for f in state.folds])
-    y_true = ctx.data.y[ctx.test_idx]
-    averaged = probs.mean(axis=0)
-    atomic_savez(
-        state.run_dir / PREDICTIONS,
-        y_true=y_true,
-        probs=averaged,
-        fold_probs=probs,
-        test_idx=ctx.test_idx,
-    )
-    if len(state.folds) > 1:  # (no regulariser penalty: that is a fold model's, not the average's)
-        state.extra[FOLDS_AVERAGED] = {"models": len(state.folds), **test_metrics(averaged, y_true)}
+    if ctx.score_test:  # (a tune trial scores validation only: no predictions.npz)
+        probs = np.stack([f.probs for f in state.folds])
+        y_true = ctx.data.y[ctx.test_idx]
+        averaged = probs.mean(axis=0)
+        atomic_savez(
+            state.run_dir / PREDICTIONS,
+            y_true=y_true,
+            probs=averaged,
+            fold_probs=probs,
+            test_idx=ctx.test_idx,
+        )
+        if len(state.folds) > 1:  # (no regulariser penalty: that is a fold model's, not the average's)
+            task, tr = ctx.data.task, state.cfg.trainer
+            scores = test_metrics(averaged, y_true, task=task, tr=tr) if tr.get("loss") is None else {}
+            if scores:  # (a loss of yours: measured on each fold only)
+                state.extra[FOLDS_AVERAGED] = {"models": len(state.folds), **scores}
     summary = state.write(COMPLETED)
     if ctx.store is not None:
         ctx.store.clear()
@@ -285,6 +312,7 @@ def run_train(
     resume: bool = False,
     resume_hint: bool = True,
     titled: bool = False,
+    trial: TrialMode | None = None,
 ) -> dict:
     """Train ``cfg`` into ``run_dir`` and return the summary. Raises RunFailed/Interrupted after
     writing ``summary.json`` with status ``failed``/``interrupted`` (and, with ``resume_hint``
@@ -294,6 +322,8 @@ def run_train(
     ``run_dir``: finished folds are kept, the unfinished one continues after its last epoch.
     ``titled``: the header's title line was printed already (kopt train prints it as soon as the
     config is composed), so only the run dir line follows.
+    ``trial``: a tune trial's lean run (:class:`TrialMode`): validation only, no test set scored,
+    no predictions.npz, no curves.png, its model saved only where the study keeps it.
 
     Phases: prepare (:func:`_prepare`) -> data and splits (:func:`_data_and_splits`) -> folds
     (:func:`_train_folds`) -> finish (:func:`_finish`); the last three write an interrupted or
@@ -302,7 +332,7 @@ def run_train(
     previous = read_summary(run_dir).to_dict() if resume and (run_dir / SUMMARY).is_file() else {}
     if previous.get("status") == COMPLETED:
         return previous
-    ctx, tracking = _prepare(cfg, run_dir, previous, callbacks_factory, quiet, resume, titled)
+    ctx, tracking = _prepare(cfg, run_dir, previous, callbacks_factory, quiet, resume, titled, trial)
     state = ctx.state
     from kopt.console import console, train_table
     from kopt.training.signals import NAMES, graceful_interrupts, raise_if_received

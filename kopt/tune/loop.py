@@ -15,6 +15,7 @@ from pathlib import Path
 from kopt.errors import RunFailed
 from kopt.tune import optuna_api
 from kopt.tune.claim import WAIT, claim
+from kopt.tune.keep import prune_models
 from kopt.tune.plan import TunePlan
 from kopt.tune.recovery import INTERRUPTED, session_failures, set_attrs, trial_run_dir
 
@@ -103,6 +104,7 @@ def work(study, plan: TunePlan, study_dir: Path, since: float, ui=None, on_trial
                 )
                 raise
             finish(study, trial, outcome)
+            prune_models(study, plan.tuner, study_dir)  # the models of trials out of the top tuner.keep_models
             if on_trial is not None:
                 on_trial(optuna_api.frozen_trial(study, trial))
         failures = session_failures(study.get_trials(deepcopy=False), since)

@@ -15,9 +15,11 @@ from omegaconf import OmegaConf
 from kopt.errors import KoptError, RunFailed
 from kopt.mlflow_study import study_trial
 from kopt.rundir import atomic_write_text, mark_pruned
-from kopt.training.run import run_train
+from kopt.schemas.metrics import direction
+from kopt.training.run import TrialMode, run_train
 from kopt.tune.best import hydra_value
 from kopt.tune.dedup import deterministic, find_duplicate, reused_attrs
+from kopt.tune.keep import keep_model_for
 from kopt.tune.objectives import (
     MEASURES_ATTR,
     before_training,
@@ -82,7 +84,7 @@ class FoldPruningCallback(keras.callbacks.Callback):
             if kept is None or not math.isfinite(float(kept)):
                 return
             if self.best is not None and not (
-                float(kept) > self.best if "acc" in self.monitor else float(kept) < self.best
+                float(kept) > self.best if direction(self.monitor) == "maximize" else float(kept) < self.best
             ):
                 return
             self.best = float(kept)
@@ -165,7 +167,9 @@ def run_trial(plan: TunePlan, trial, study_dir: Path, ui=None) -> Outcome:
             attrs.update(record_infeasible(run_dir, costs, infeasible))
             return Outcome("PRUNED", None, time.time() - t0, attrs)
         with study_trial(cfg.get("logger"), plan.study_name, trial.number):  # MLflow: a run nested in the study's
-            summary = run_train(cfg, run_dir, callbacks_factory=callbacks, quiet=True)
+            # lean: validation only (no test set scored), no curves.png, the model only if the study keeps it
+            mode = TrialMode(keep_model=keep_model_for(trial.study, plan.tuner, plan.metric))
+            summary = run_train(cfg, run_dir, callbacks_factory=callbacks, quiet=True, trial=mode)
         attrs[MEASURES_ATTR], value = trial_values(plan, summary, costs)
         set_constraints(trial, plan.tuner, {k: v for k, v in attrs[MEASURES_ATTR].items() if k not in costs})
         attrs["best_epoch"] = _best_epoch(summary)

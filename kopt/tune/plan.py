@@ -194,6 +194,10 @@ def build_plan(cfg: DictConfig, overrides: list[str], dirs: list[Path], config_n
         raise KoptError(f"search: {len(combos)} combinations of searched groups; allowed: at most 64")
     bases = {combo_key(c): (compose_base(c, overrides, dirs, config_name) if c else train_part(cfg)) for c in combos}
     check_space(space, bases)
+    from kopt.schemas.metrics import check_logged
+
+    for base in bases.values():  # tuner.metric is one the trials log (trainer.metrics, dataset.task)
+        check_logged(base, str(tuner.metric), "tuner.metric")
     from kopt.tune.auto import resolve  # tuner=auto, pruner=auto: the chosen options replace them
 
     tuner_node, pruner_node = resolve(

@@ -8,7 +8,8 @@
 - ``parallel_coordinate``: one line per completed trial through its parameters to its value,
   coloured by value, the best drawn last (on top);
 - ``param_importances``: Optuna's importances, once at least :data:`MIN_IMPORTANCE_TRIALS`
-  trials have completed (below that, a figure that says so: they would be noise).
+  trials have completed (the least its default evaluator takes; below that, a figure that says
+  so), with the count in the title: few trials, rough importances.
 
 Each function returns a matplotlib Figure; :func:`kopt.tune.report.write_plots` saves them.
 """
@@ -20,7 +21,7 @@ import math
 from kopt.plotstyle import BEST, CMAP, STATES, figure, legend_outside, notice, state_of, style_axes
 from kopt.rundir import COMPLETED, FAILED, PRUNED
 
-MIN_IMPORTANCE_TRIALS = 10
+MIN_IMPORTANCE_TRIALS = 2  # as optuna-dashboard: Optuna's evaluator gives equal shares below this
 SIZE = (8, 5)
 
 
@@ -203,7 +204,11 @@ def parallel_figure(trials, metric: str, direction: str = "maximize"):
                 zorder=n + 5,
                 bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 0.5},
             )
-    ax.set_xticks(xs, [*names, metric], rotation=20, ha="right", fontsize=8)
+    if len(xs) > 6:  # many axes: names upright, broken after their last dot, side by side
+        upright = [n.rpartition(".")[0] + ".\n" + n.rpartition(".")[2] if "." in n else n for n in names]
+        ax.set_xticks(xs, [*upright, metric], rotation=90, ha="center", fontsize=8)
+    else:
+        ax.set_xticks(xs, [*names, metric], rotation=20, ha="right", fontsize=8)
     ax.set_xlim(-0.1, len(columns) - 0.6)
     ax.set_ylim(-0.05, 1.05)
     ax.set_yticks([])
@@ -232,6 +237,7 @@ def importance_figure(study, trials, metric: str):
     ax.barh(names, [importances[k] for k in names], color=STATES[COMPLETED]["color"])
     for y, name in enumerate(names):
         ax.text(importances[name], y, f" {importances[name]:.2f}", va="center", fontsize=8)
+    ax.set_xlim(0, max(importances.values(), default=0.0) * 1.15 or 1.0)  # room for the numbers
     style_axes(
         ax,
         title=f"parameter importances for {metric} ({n} completed trials)",

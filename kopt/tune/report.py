@@ -13,6 +13,7 @@ from kopt.rundir import SUMMARY, atomic_write_text, read_json, write_json_summar
 from kopt.tune.auto import auto_choices
 from kopt.tune.claim import state_counts
 from kopt.tune.dedup import DUPLICATE, discount_duplicates, duplicate_count, stop_reason
+from kopt.tune.keep import KEEP_MODELS, kept_trials
 from kopt.tune.plan import TunePlan
 
 TRIALS_CSV = "trials.csv"
@@ -98,6 +99,8 @@ def study_summary(study, plan: TunePlan, storage: str, duration_s: float, extra:
         "search": plan.space.describe(),
         "duration_s": round(duration_s, 3),
         "trials_duration_s": round(sum(t.user_attrs.get("duration_s") or 0.0 for t in trials), 3),
+        KEEP_MODELS: plan.tuner.get(KEEP_MODELS),
+        "kept_models": kept_trials(study, plan.tuner),  # the trials whose model.keras is kept, best first
         **(extra or {}),
     }
 

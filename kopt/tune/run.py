@@ -8,8 +8,11 @@ from pathlib import Path
 
 from kopt.console import console
 from kopt.errors import RunFailed
+from kopt.tune.artifacts import attach_trial_curves
 from kopt.tune.best import write_best_yaml
+from kopt.tune.curves import draw_trial_curves
 from kopt.tune.loop import sigterm_raises, work
+from kopt.tune.page import StudyPage
 from kopt.tune.plan import TunePlan
 from kopt.tune.report import trial_row, write_plots, write_progress
 from kopt.tune.study import quiet_optuna, start_study
@@ -19,6 +22,8 @@ from kopt.tune.ui import TuneUI
 def finalize(study, plan: TunePlan, study_dir: Path, spec: str, started: float, ui: TuneUI) -> dict:
     from kopt.paths import config_groups
 
+    drawn = draw_trial_curves(study_dir)  # (a trial draws none: kopt.tune.curves)
+    attach_trial_curves(study, study_dir, drawn)  # for optuna-dashboard
     summary = write_progress(study_dir, study, plan, spec, time.time() - started)
     if summary["best_trial"] is None:
         return summary
@@ -100,9 +105,11 @@ def run_study(plan: TunePlan, study_dir: Path) -> dict:
     ui = TuneUI(plan, study_dir)
     ui.start([trial_row(t) for t in study.get_trials(deepcopy=False)], recovered)
     stopped: RunFailed | None = None
+    page = StudyPage(study_dir)  # study.html: refreshed in the background, written once more at the end
 
     def progress(*_):
         write_progress(study_dir, study, plan, spec, time.time() - started)
+        page.refresh()
 
     def trial_done(frozen):
         rows = [trial_row(t) for t in study.get_trials(deepcopy=False)]
@@ -122,12 +129,14 @@ def run_study(plan: TunePlan, study_dir: Path) -> dict:
     except KeyboardInterrupt:
         ui.stop()
         progress()
+        draw_trial_curves(study_dir)
         if logger is not None:
             _interrupt_mlflow(logger, plan.study_name)
         raise
     finally:
         ui.stop()
     summary = finalize(study, plan, study_dir, spec, started, ui)
+    page.write()
     if logger is not None:
         _finish_mlflow(logger, summary, study_dir)
     ui.final(summary)

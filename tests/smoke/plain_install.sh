@@ -63,6 +63,9 @@ step "kopt tune, 3 trials" "$kopt" tune model=mlp tuner.n_trials=3 tuner.study_n
   'search.model.width=choice(8,16)'
 # plots are best-effort in kopt tune (a failed one is skipped): a missing plotting dependency shows here
 step "kopt tune wrote its plots" test -n "$(find runs/tune/smoke -name '*.png' -print -quit)"
+step "kopt report --html (a study, offline page)" "$kopt" report runs/tune/smoke --html study.html
+step "the page holds its trials and plotly.js" grep -q 'Plotly.newPlot' study.html
+step "kopt report | head -1 ends quietly" bash -c "set +o pipefail; '$kopt' report runs 2>err.txt | head -1 >/dev/null; ! grep -q Traceback err.txt"
 step "kopt worker (the study is complete)" "$kopt" worker tuner.storage=runs/tune/smoke/journal.log tuner.study_name=smoke
 step "kopt ab" "$kopt" ab a='model=mlp model.width=16' b='model=mlp model.width=32' split=kfold split.k=2 \
   trainer.epochs=2 --out runs/ab/smoke --resamples 200
@@ -71,6 +74,26 @@ step "kopt ensemble" "$kopt" ensemble runs/ab/smoke/a
 step "kopt report --plot" "$kopt" report runs/ --plot
 step "kopt models" "$kopt" models model=cnn   # (every preset: a minute of graph building, the same code)
 step "kopt predict" "$kopt" predict "$run" dataset=digits --out predictions.csv
+
+# Issue 26/28's user paths: a model of the user's own, from a folder holding only mynets.py (no
+# PYTHONPATH); label smoothing on a batch-norm model; two objectives over a two-choice space.
+cat >mynets.py <<'PY'
+import keras
+
+
+def build(input_shape, num_outputs, width=16):
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Dense(width, activation="relu")(keras.layers.Flatten()(inputs))
+    return keras.Model(inputs, keras.layers.Dense(num_outputs)(x))
+PY
+step "kopt train model=custom (mynets.py here)" "$kopt" train model=custom model._target_=mynets.build \
+  model.width=8 trainer.epochs=1
+step "kopt tune searches model.width of mynets.build" "$kopt" tune model=custom model._target_=mynets.build \
+  'search.model.width=choice(8,16)' tuner.n_trials=2 trainer.epochs=1 tuner.study_name=custom
+step "kopt train model=cnn trainer.label_smoothing=0.1" "$kopt" train model=cnn trainer.label_smoothing=0.1 \
+  trainer.epochs=1
+step "a two-objective study over a two-choice space" "$kopt" tune model=mlp tuner.n_trials=3 trainer.epochs=1 \
+  'tuner.objectives=[val_accuracy:max,params:min]' 'search.model.width=choice(8,16)' tuner.study_name=two
 
 # A model.keras loads where kopt cannot be imported. The plain venv has kopt in its site-packages,
 # so the process blocks it before anything runs: `sys.modules["kopt"] = None` makes every

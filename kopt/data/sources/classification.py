@@ -12,12 +12,16 @@ from dataclasses import dataclass
 from kopt.data.base import Data, loader
 from kopt.errors import KoptError
 from kopt.schemas import param, schema
+from kopt.schemas.metrics import TASKS
 
 
-@schema("dataset", "classification", kind="tabular", signature=lambda cfg: ((cfg.features,), cfg.classes))
+@schema(
+    "dataset", "classification", kind="tabular", signature=lambda cfg: ((cfg.features,), cfg.classes), task="multiclass"
+)
 @dataclass
 class ClassificationConfig:
     name: str
+    task: str = param(choices=TASKS)  # kopt.schemas.metrics: auto reads it from the labels
     size: int = param(ge=10)
     features: int = param(ge=1)
     informative: int = param(ge=1)

@@ -16,6 +16,7 @@ from kopt.data.base import Data, check_data, loader, with_fixed_test
 from kopt.errors import KoptError
 from kopt.schemas import param, schema
 from kopt.schemas.dataset import check_file
+from kopt.schemas.metrics import TASKS
 
 
 @schema("dataset", "table", "csv", kind="tabular")
@@ -25,6 +26,7 @@ class TableConfig:
     ``groups``, ``order`` and ``drop`` (or exactly ``features``)."""
 
     name: str
+    task: str = param(choices=TASKS)  # kopt.schemas.metrics: auto reads it from the labels
     path: str | None
     label: str
     features: list[str] | None
@@ -69,10 +71,30 @@ def _labels(table, label: str, key: str, path: Path) -> list[str]:
     return label_strings(table[label])
 
 
+def _targets(raw: list[str], raw_test: list[str], cfg):
+    """The label column: classes (kopt.data.table.encode_labels), or values where dataset.task is
+    regression, or auto and the column holds numbers that are not all integers."""
+    import numpy as np
+
+    from kopt.data.table import encode_labels
+
+    where = f"dataset.label={cfg.label!r}"
+    numbers = None
+    try:
+        numbers = [float(v) for v in raw], [float(v) for v in raw_test]
+    except ValueError as exc:
+        if cfg.task == "regression":
+            raise KoptError(f"{where}: {exc}; dataset.task=regression takes a column of numbers") from None
+    fractional = numbers is not None and any(v != round(v) for v in numbers[0])
+    if cfg.task == "regression" or (cfg.task == "auto" and fractional):
+        return np.array(numbers[0], "float32"), np.array(numbers[1], "float32"), []
+    return encode_labels(raw, raw_test, where)
+
+
 def precheck(cfg) -> Data:
     """Read the table(s) once with pandas (no TensorFlow) and check what the loader returns; returns
     it, so that each job's split is tried on its labels before any run dir (kopt.data.labels)."""
-    return check_data(load_table(cfg), f"dataset={cfg.name}")
+    return check_data(load_table(cfg), f"dataset={cfg.name}", cfg.task)
 
 
 @loader("table", "csv", precheck=precheck)
@@ -80,13 +102,13 @@ def load_table(cfg) -> Data:
     import numpy as np
 
     from kopt.data.files import existing
-    from kopt.data.table import encode, encode_labels, plan_encoding, read_table
+    from kopt.data.table import encode, plan_encoding, read_table
 
     path = existing(cfg.path, "dataset.path")
     frame = read_table(path, "dataset.path", cfg.delimiter)
     raw = _labels(frame, cfg.label, "dataset.path", path)
     if not cfg.test_path:
-        y, _, classes = encode_labels(raw, [], f"dataset.label={cfg.label!r}")
+        y, _, classes = _targets(raw, [], cfg)
         encoding = plan_encoding(frame, cfg, path, classes)
         x = encode(frame, encoding, path, f"dataset.path={path}")
         extra = {
@@ -96,7 +118,7 @@ def load_table(cfg) -> Data:
     test_path = existing(cfg.test_path, "dataset.test_path")
     test = read_table(test_path, "dataset.test_path", cfg.delimiter)
     raw_test = _labels(test, cfg.label, "dataset.test_path", test_path)
-    y, y_test, classes = encode_labels(raw, raw_test, f"dataset.label={cfg.label!r}")
+    y, y_test, classes = _targets(raw, raw_test, cfg)
     encoding = plan_encoding(frame, cfg, path, classes)
     x = encode(frame, encoding, path, f"dataset.path={path}")
     x_test = encode(test, encoding, test_path, f"dataset.test_path={test_path}")

@@ -1,0 +1,75 @@
+"""``study.html`` in the study dir, so that a browser refresh shows the study's progress.
+
+After a trial, :meth:`StudyPage.refresh` starts ``python -m kopt report <study_dir> --html
+<study_dir>/study.html`` in the background (the page of kopt.report.html, written atomically), at
+most every :data:`INTERVAL_S` seconds and never two at once: the trials never wait for it. When the
+study ends, :meth:`StudyPage.write` writes it once more, in this process (no second start-up). A page that cannot be
+written costs the study nothing (its output goes nowhere; kopt report --html says why; the final write warns).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+STUDY_HTML = "study.html"
+INTERVAL_S = 30.0  # the least time between two background refreshes
+FINAL_TIMEOUT_S = 300.0
+
+
+class StudyPage:
+    def __init__(self, study_dir: Path):
+        self.study_dir = Path(study_dir)
+        self.proc: subprocess.Popen | None = None
+        self.started = -float("inf")
+
+    @property
+    def path(self) -> Path:
+        return self.study_dir / STUDY_HTML
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "kopt", "report", str(self.study_dir), "--html", str(self.path)]
+
+    def _start(self) -> subprocess.Popen | None:
+        try:
+            return subprocess.Popen(
+                self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+        except OSError:
+            return None
+
+    def busy(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def refresh(self) -> bool:
+        """Start a background refresh unless one runs or one started less than INTERVAL_S ago."""
+        if self.busy() or time.monotonic() - self.started < INTERVAL_S:
+            return False
+        self.started = time.monotonic()
+        self.proc = self._start()
+        return self.proc is not None
+
+    def write(self) -> None:
+        """Once the study has ended: the page with every trial, after any background refresh has
+        ended (it may have read the study before its end), written in this process, which has
+        everything the page needs loaded already (a new process took seconds to start)."""
+        try:
+            if self.busy():
+                self.proc.wait(timeout=FINAL_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        try:
+            write_study_html(self.study_dir, self.path)
+        except Exception as exc:  # the study's results never depend on its page
+            print(f"kopt: warning: {self.path}: not written ({type(exc).__name__}: {exc})", file=sys.stderr)
+
+
+def write_study_html(study_dir: Path, out: Path) -> None:
+    """What ``kopt report <study_dir> --html <out>`` writes (kopt.report.html, atomically)."""
+    from kopt.report.collect import collect
+    from kopt.report.html import write_html
+
+    write_html([study_dir], out, collect([study_dir]), None)

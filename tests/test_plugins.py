@@ -1,0 +1,95 @@
+"""Packages that add options (the ``kopt.plugins`` entry points): examples/plugin, pip-installed into
+a folder of its own, makes ``model=tinynet`` a choice with its schema, its YAML and its builder."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, TINY_DATA, assert_clean_error, read_summary, run_kopt
+
+EXAMPLE = ROOT / "examples" / "plugin"
+
+
+def _install(src: Path, target: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            ".",
+        ],
+        cwd=src,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """A folder where `pip install` put the example plugin (its module, YAML and entry point)."""
+    base = tmp_path_factory.mktemp("plugin")
+    src = base / "src"
+    shutil.copytree(EXAMPLE, src)
+    _install(src, base / "site")
+    assert list((base / "site").glob("mynets_kopt-*.dist-info/entry_points.txt"))
+    return base / "site"
+
+
+def with_plugin(site: Path) -> dict:
+    return {"PYTHONPATH": f"{site}{os.pathsep}{ROOT}"}
+
+
+def test_a_plugin_model_is_a_choice_that_trains_with_its_own_keys(site, tmp_path):
+    proc = run_kopt(
+        "train", *TINY_DATA, "trainer.epochs=1", "model=tinynet", "model.units=8", cwd=tmp_path, env=with_plugin(site)
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dir = next((tmp_path / "runs" / "train").iterdir())
+    summary = read_summary(run_dir)
+    assert summary["status"] == "completed"
+    assert summary["choices"]["model"] == "tinynet"
+    features, classes = math.prod(summary["data"]["input_shape"]), summary["data"]["classes"]
+    assert summary["params"] == (features + 1) * 8 + (8 + 1) * classes  # its builder, with model.units=8
+
+
+def test_a_plugin_schema_checks_its_keys_and_its_yaml_gives_the_defaults(site, tmp_path):
+    bad = run_kopt("train", *TINY_DATA, "model=tinynet", "model.units=0", cwd=tmp_path, env=with_plugin(site))
+    assert_clean_error(bad, "model.units=0", ">= 1")
+    shown = run_kopt("train", "model=tinynet", "--cfg", "job", cwd=tmp_path, env=with_plugin(site))
+    assert shown.returncode == 0, shown.stderr
+    assert "name: tinynet\n  units: 32" in shown.stdout
+    assert not (tmp_path / "runs").exists()
+
+
+def test_kopt_models_lists_a_plugin_model(site, tmp_path):
+    proc = run_kopt("models", cwd=tmp_path, env=with_plugin(site))
+    assert proc.returncode == 0, proc.stderr
+    assert "tinynet" in proc.stdout
+
+
+def test_without_the_plugin_the_option_is_unknown(tmp_path):
+    proc = run_kopt("train", *TINY_DATA, "model=tinynet", cwd=tmp_path)
+    assert_clean_error(proc, "model=tinynet")
+
+
+def test_a_plugin_that_fails_to_import_is_one_line(site, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(site, broken)
+    (broken / "mynets_kopt" / "__init__.py").write_text("raise RuntimeError('half-installed')\n")
+    proc = run_kopt("train", *TINY_DATA, "model=mlp", cwd=tmp_path, env=with_plugin(broken))
+    assert_clean_error(proc, "kopt plugin 'mynets'", "half-installed", "pip uninstall mynets-kopt")
+    assert not (tmp_path / "runs").exists()

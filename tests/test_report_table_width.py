@@ -1,0 +1,95 @@
+"""Issue 29, item 4: ``kopt report``'s table fits the terminal (COLUMNS), values rounded to 4
+significant digits, the best run marked, keys equal in every listed run printed once above the
+table, a study's retrain showing the parameters it used; ``--wide`` shows every column."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+from conftest import run_kopt
+from test_report import fake_run
+
+NUMBER = re.compile(r"\d+\.\d+(?:e-?\d+)?")
+
+
+def long_floats(text: str) -> list[str]:
+    """Numbers in ``text`` with more than 4 significant digits."""
+    return [n for n in NUMBER.findall(text) if len(n.split("e")[0].replace(".", "").lstrip("0")) > 4]
+
+
+PARAMS = {
+    "regularizer.dropout": [0.2744067519636624, 0.32294705653332806, 0.46223466127272034, 0.1183520152210345],
+    "regularizer.l2": [0.0001398196140899405, 2.054762512591135e-05, 8.184362148565696e-06, 3.3e-4],
+    "optimizer.lr": [0.006431172050131994, 0.04734989304499478, 0.0013212393743303311, 0.0123456789],
+    "optimizer.momentum": [0.912345678, 0.823456789, 0.734567891, 0.645678912],
+}
+VAL = [0.1875, 0.84375, 0.125, 0.5]  # trial 1 is the best
+
+
+def config(i: int) -> str:
+    node: dict = {"seed": 0, "trainer": {"epochs": 2}, "dataset": {"name": "synthetic"}}
+    for key, values in PARAMS.items():
+        group, name = key.split(".")
+        node.setdefault(group, {})[name] = values[i]
+    return yaml.safe_dump(node)
+
+
+@pytest.fixture
+def study(tmp_path):
+    study = tmp_path / "runs" / "tune" / "s"
+    choices = {"model": "mlp", "dataset": "synthetic"}
+    for i, val in enumerate(VAL):
+        run = fake_run(
+            study / "trials" / str(i),
+            overrides=[f"{k}={v[i]!r}" for k, v in PARAMS.items()],
+            choices={**choices, "split": "holdout"},
+            metrics={"val_accuracy": val, "val_loss": 2.2431 - val, "test_accuracy": val - 0.01, "test_loss": 2.3},
+        )
+        (run / ".hydra" / "config.yaml").write_text(config(i))
+    retrain = fake_run(
+        study / "retrain" / "1",
+        overrides=["trainer.epochs=2"],
+        choices={**choices, "split": "refit"},
+        metrics={"test_accuracy": 0.8, "test_loss": 0.6225},
+    )
+    (retrain / ".hydra" / "config.yaml").write_text(config(1))
+    return study
+
+
+def lines_of(proc) -> list[str]:
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout.splitlines()
+
+
+def test_the_table_of_a_study_fits_100_columns_rounded_best_marked_constants_once(study, tmp_path):
+    proc = run_kopt("report", str(study), cwd=tmp_path, env={"COLUMNS": "100"})
+    lines = lines_of(proc)
+    assert max(len(line) for line in lines) <= 100, "\n".join(lines)
+    assert not long_floats(proc.stdout), proc.stdout
+    # the best trial (val_accuracy 0.8438) is the one row marked
+    marked = [line for line in lines if "★" in line and ("trials/" in line or "retrain/" in line)]
+    assert len(marked) == 1 and "trials/1" in marked[0], "\n".join(lines)
+    assert "0.8438" in marked[0]
+    # keys equal in every run: once, above the table, not a column of '-'
+    for pair in ("trainer.epochs=2", "dataset=synthetic", "model=mlp", "seed=0"):
+        assert proc.stdout.count(pair) == 1, (pair, proc.stdout)
+    table_start = next(i for i, line in enumerate(lines) if "┏" in line)
+    assert any("trainer.epochs=2" in line for line in lines[:table_start])
+    # the retrain row shows the parameters it used (trial 1's), rounded
+    (retrain,) = [line for line in lines if "retrain/1" in line]
+    assert "0.3229" in retrain and "refit" in retrain, retrain
+    (trial0,) = [line for line in lines if "trials/0" in line]
+    assert "0.2744" in trial0 and "0.1875" in trial0
+    assert "--wide" in proc.stdout  # what was left out to fit, and how to see it
+
+
+def test_wide_shows_every_column(study, tmp_path):
+    proc = run_kopt("report", str(study), "--wide", cwd=tmp_path, env={"COLUMNS": "100"})
+    lines = lines_of(proc)
+    header = "\n".join(lines[: next(i for i, line in enumerate(lines) if "┡" in line)])
+    for column in ("val_acc", "val_loss", "test_acc", "test_loss", "params", "time", "optimizer.", "momentum"):
+        assert column in header, header
+    assert max(len(line) for line in lines) > 100
+    assert not long_floats(proc.stdout)
