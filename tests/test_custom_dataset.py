@@ -29,6 +29,12 @@ def load(n=100, features=3, shift=0.0):
     return {"x": x.astype("float32"), "y": y}
 
 
+def values(n=100):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 3)).astype("float32")
+    return {"x": x, "y": (x @ np.array([1.0, -2.0, 0.5])).astype("float32")}
+
+
 def with_test(n=100):
     data = load(n)
     return {**data, "x_test": data["x"][:30] + 0.5, "y_test": data["y"][:30], "class_names": ["no", "yes"]}
@@ -256,7 +262,20 @@ def test_cfg_job_prints_a_custom_dataset_without_importing_the_loader(tmp_path):
     assert OmegaConf.create(proc.stdout).dataset == {
         "name": "custom",
         "_target_": "loaders.load",
+        "task": "auto",
         "limit": None,
         "n": 3,
     }
     assert not (tmp_path / "IMPORTED").exists()
+
+
+def test_a_custom_loader_of_values_trains_with_dataset_task_regression(tmp_path):
+    write_loaders(tmp_path)
+    proc = run_kopt(
+        "train", "dataset=custom", "dataset._target_=loaders.values", "dataset.task=regression",
+        "trainer.monitor=val_loss", *MODEL, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = read_summary(only_run_dir(tmp_path))
+    assert summary["data"]["task"] == "regression" and summary["data"]["classes"] == 0
+    assert summary["metrics"]["test_rmse"] ** 2 == pytest.approx(summary["metrics"]["test_loss"], rel=0.05)

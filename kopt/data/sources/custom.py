@@ -1,8 +1,8 @@
 """``dataset=custom``: your own data, loaded by the function ``dataset._target_`` names (Hydra's
 convention, resolved through :mod:`kopt.targets`, the one rule for what a ``_target_`` may name).
 
-The target is called as ``target(**your keys)`` (every key of the node but ``name``, ``_target_``
-and ``limit``) and returns a mapping with
+The target is called as ``target(**your keys)`` (every key of the node but ``name``, ``_target_``,
+``task`` and ``limit``) and returns a mapping with
 
 * ``x``: the features, ``(n, features)`` or images ``(n, H, W)`` / ``(n, H, W, C)``;
 * ``y``: one label per row: class indices 0..C-1, or any values (strings: each distinct one a class);
@@ -22,19 +22,21 @@ from dataclasses import dataclass
 from kopt.data.base import Data, check_data, loader, with_fixed_test
 from kopt.errors import KoptError
 from kopt.schemas import param, schema
+from kopt.schemas.metrics import TASKS
 
 KEYS = ("x", "y", "groups", "x_test", "y_test", "class_names", "feature_names", "files", "decode")
-OWN_KEYS = ("name", "_target_", "limit")  # kopt's keys, never passed to your loader
+OWN_KEYS = ("name", "_target_", "task", "limit")  # kopt's keys, never passed to your loader
 
 
 @schema("dataset", "custom", kind="unknown")
 @dataclass
 class CustomDatasetConfig:
     """Your own loader (kopt.data.sources.custom): ``_target_`` names it; every other key of the
-    node but ``limit`` is passed to it as a keyword argument (``params``)."""
+    node but ``task`` and ``limit`` is passed to it as a keyword argument (``params``)."""
 
     name: str
     _target_: str | None
+    task: str = param(choices=TASKS)  # kopt.schemas.metrics: auto reads it from the labels
     limit: int | None = param(ge=10)
 
     OPEN = True  # keys beyond the fields are the loader's own, collected in ``params``
@@ -118,7 +120,7 @@ def _names(result: dict, key: str, where: str) -> list[str] | None:
     return [str(v) for v in value]
 
 
-def check_result(result, where: str, name: str) -> Data:
+def check_result(result, where: str, name: str, task: str = "auto") -> Data:
     """What your loader returned, checked key by key (one line naming the key), as a :class:`Data`."""
     import numpy as np
 
@@ -128,13 +130,15 @@ def check_result(result, where: str, name: str) -> Data:
     if unknown:
         raise KoptError(f"{where}: returned unknown key '{unknown[0]}'; allowed: {', '.join(KEYS)}")
     if result.get("files") is not None or result.get("decode") is not None:
-        return check_files(result, where, name)
+        return check_files(result, where, name, task)
     missing = [k for k in ("x", "y") if result.get(k) is None]
     if missing:
         raise KoptError(f"{where}: returned no '{missing[0]}'; {_EXPECTED}")
     if (result.get("x_test") is None) != (result.get("y_test") is None):
         raise KoptError(f"{where}: returned only one of 'x_test', 'y_test'; give both or neither")
-    x, y = _array(result, "x", where), _labels(_array(result, "y", where), "y", where)
+    values = task in ("regression", "multilabel")  # labels kept as values: check_data reads them for the task
+    y = _array(result, "y", where)
+    x, y = _array(result, "x", where), (y if values else _labels(y, "y", where))
     if len(x) == 0:
         raise KoptError(f"{where}: 'x' is empty (0 rows); the loader returned no data")
     if x.ndim not in (2, 3, 4):
@@ -143,7 +147,8 @@ def check_result(result, where: str, name: str) -> Data:
         raise KoptError(f"{where}: 'y' has {len(y)} labels but 'x' has {len(x)} rows; they must match")
     x_test = y_test = None
     if result.get("x_test") is not None:
-        x_test, y_test = _array(result, "x_test", where), _labels(_array(result, "y_test", where), "y_test", where)
+        x_test, y_test = _array(result, "x_test", where), _array(result, "y_test", where)
+        y_test = y_test if values else _labels(y_test, "y_test", where)
         if len(x_test) == 0:
             raise KoptError(f"{where}: 'x_test' is empty; leave out x_test/y_test to let split.test_size choose one")
         if x_test.shape[1:] != x.shape[1:]:
@@ -163,7 +168,8 @@ def check_result(result, where: str, name: str) -> Data:
             f"{where}: 'feature_names' has {len(features)} names but 'x' has rows of shape {x.shape[1:]}; "
             "expected one name per feature column"
         )
-    y, y_test, class_names = _encode(y, y_test, class_names, where)
+    if not values:
+        y, y_test, class_names = _encode(y, y_test, class_names, where)
     groups = None
     if result.get("groups") is not None:
         groups = _array(result, "groups", where)
@@ -178,10 +184,10 @@ def check_result(result, where: str, name: str) -> Data:
         data = with_fixed_test(x, y, x_test, y_test, **meta)
         if groups is not None:  # the fixed test rows' groups are never read: they repeat the first group
             data.groups = np.concatenate([groups, np.repeat(groups[:1], len(x_test))])
-    return check_data(data, where)
+    return check_data(data, where, task)
 
 
-def check_files(result, where: str, name: str) -> Data:
+def check_files(result, where: str, name: str, task: str = "auto") -> Data:
     """``files`` (paths) and ``decode`` (path -> one example): examples read as they stream
     (kopt.data.images.FileExamples); the first file is decoded now, for the examples' shape."""
     import numpy as np
@@ -205,7 +211,9 @@ def check_files(result, where: str, name: str) -> Data:
     files = _array(result, "files", where).astype(str)
     if files.ndim != 1 or len(files) == 0:
         raise KoptError(f"{where}: 'files' has shape {files.shape}; expected a non-empty list of paths")
-    y = _labels(_array(result, "y", where), "y", where)
+    values = task in ("regression", "multilabel")
+    y = _array(result, "y", where)
+    y = y if values else _labels(y, "y", where)
     if len(y) != len(files):
         raise KoptError(f"{where}: 'y' has {len(y)} labels but 'files' has {len(files)} paths; they must match")
     first = np.asarray(FileExamples(files[:1], decode, (), where).decode(str(files[0])))
@@ -215,14 +223,16 @@ def check_files(result, where: str, name: str) -> Data:
         )
     x = FileExamples(files, decode, first.shape, where)
     x.read(str(files[0]))  # numbers, finite
-    y, _, class_names = _encode(y, None, _names(result, "class_names", where), where)
+    class_names = _names(result, "class_names", where)
+    if not values:
+        y, _, class_names = _encode(y, None, class_names, where)
     groups = None
     if result.get("groups") is not None:
         groups = _array(result, "groups", where)
         if groups.ndim != 1 or len(groups) != len(files):
             raise KoptError(f"{where}: 'groups' has shape {groups.shape}; expected one group per file, ({len(files)},)")
     kind = "image" if first.ndim == 3 else "tabular"
-    return check_data(Data(x, y, name, kind, class_names or [], groups=groups), where)
+    return check_data(Data(x, y, name, kind, class_names or [], groups=groups), where, task)
 
 
 def precheck(cfg) -> Data:
@@ -246,4 +256,4 @@ def load_custom(cfg) -> Data:
     except Exception as exc:
         reason = " ".join(str(exc).split())[:300] or type(exc).__name__
         raise KoptError(f"{where}: your loader raised {type(exc).__name__} ({reason})") from None
-    return check_result(result, where, cfg.name)
+    return check_result(result, where, cfg.name, cfg.task)
