@@ -29,6 +29,12 @@ def load(n=100, features=3, shift=0.0):
     return {"x": x.astype("float32"), "y": y}
 
 
+def values(n=100):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 3)).astype("float32")
+    return {"x": x, "y": (x @ np.array([1.0, -2.0, 0.5])).astype("float32")}
+
+
 def with_test(n=100):
     data = load(n)
     return {**data, "x_test": data["x"][:30] + 0.5, "y_test": data["y"][:30], "class_names": ["no", "yes"]}
@@ -98,6 +104,10 @@ def two_d_files():
     return {"files": write_examples(n=40), "y": np.arange(40) % 2, "decode": lambda path: np.zeros((2, 2))}
 
 
+def decode_without_files():
+    return {"x": np.zeros((40, 3)), "y": np.arange(40) % 2, "decode": read_one}
+
+
 def files_without_decode():
     return {"files": write_examples(n=40), "y": np.arange(40) % 2}
 
@@ -160,6 +170,7 @@ def test_a_custom_loaders_fixed_test_set_and_class_names(tmp_path):
         ("test_shape", ["'x_test' has rows of shape (4,) but 'x' (3,)"]),
         ("few_names", ["'feature_names' has 2 names"]),
         ("files_without_decode", ["returned no 'decode'"]),
+        ("decode_without_files", ["returned no 'files'"]),
         ("two_d_files", ["returned shape (2, 2)", "expected (features,) or (H, W, C)"]),
         ("raises", ["your loader raised FileNotFoundError (/data/missing.parquet)"]),
         ("nowhere", ["dataset._target_=loaders.nowhere: cannot import it"]),
@@ -242,3 +253,29 @@ def test_a_bad_loader_result_in_kopt_tune_is_one_line_before_the_study_dir(tmp_p
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert_clean_error(proc, "dataset._target_=loaders.short_labels", "'y' has 39 labels but 'x' has 40 rows")
     assert not (tmp_path / "runs").exists()
+
+
+def test_cfg_job_prints_a_custom_dataset_without_importing_the_loader(tmp_path):
+    (tmp_path / "loaders.py").write_text('open("IMPORTED", "w").write("x")\n\n\ndef load(n=1):\n    return {}\n')
+    proc = run_kopt("train", *CUSTOM, "dataset.n=3", "--cfg", "job", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert OmegaConf.create(proc.stdout).dataset == {
+        "name": "custom",
+        "_target_": "loaders.load",
+        "task": "auto",
+        "limit": None,
+        "n": 3,
+    }
+    assert not (tmp_path / "IMPORTED").exists()
+
+
+def test_a_custom_loader_of_values_trains_with_dataset_task_regression(tmp_path):
+    write_loaders(tmp_path)
+    proc = run_kopt(
+        "train", "dataset=custom", "dataset._target_=loaders.values", "dataset.task=regression",
+        "trainer.monitor=val_loss", *MODEL, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = read_summary(only_run_dir(tmp_path))
+    assert summary["data"]["task"] == "regression" and summary["data"]["classes"] == 0
+    assert summary["metrics"]["test_rmse"] ** 2 == pytest.approx(summary["metrics"]["test_loss"], rel=0.05)

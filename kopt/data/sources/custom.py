@@ -1,8 +1,8 @@
 """``dataset=custom``: your own data, loaded by the function ``dataset._target_`` names (Hydra's
 convention, resolved through :mod:`kopt.targets`, the one rule for what a ``_target_`` may name).
 
-The target is called as ``target(**your keys)`` (every key of the node but ``name``, ``_target_``
-and ``limit``) and returns a mapping with
+The target is called as ``target(**your keys)`` (every key of the node but ``name``, ``_target_``,
+``task`` and ``limit``) and returns a mapping with
 
 * ``x``: the features, ``(n, features)`` or images ``(n, H, W)`` / ``(n, H, W, C)``;
 * ``y``: one label per row: class indices 0..C-1, or any values (strings: each distinct one a class);
@@ -25,19 +25,19 @@ from kopt.schemas import param, schema
 from kopt.schemas.metrics import TASKS
 
 KEYS = ("x", "y", "groups", "x_test", "y_test", "class_names", "feature_names", "files", "decode")
-OWN_KEYS = ("name", "_target_", "limit", "task")  # kopt's keys, never passed to your loader
+OWN_KEYS = ("name", "_target_", "task", "limit")  # kopt's keys, never passed to your loader
 
 
 @schema("dataset", "custom", kind="unknown")
 @dataclass
 class CustomDatasetConfig:
     """Your own loader (kopt.data.sources.custom): ``_target_`` names it; every other key of the
-    node but ``limit`` is passed to it as a keyword argument (``params``)."""
+    node but ``task`` and ``limit`` is passed to it as a keyword argument (``params``)."""
 
     name: str
     _target_: str | None
-    limit: int | None = param(ge=10)
     task: str = param(choices=TASKS)  # kopt.schemas.metrics: auto reads it from the labels
+    limit: int | None = param(ge=10)
 
     OPEN = True  # keys beyond the fields are the loader's own, collected in ``params``
 
@@ -76,14 +76,13 @@ def _array(result: dict, key: str, where: str):
 _EXPECTED = "expected a mapping with x (n, ...) and y (n,), optionally groups, x_test, y_test, class_names"
 
 
-def _labels(y, key: str, where: str, task: str = "auto"):
-    """``y`` as one label per row: numbers (no NaN) or strings; (n, 1) is taken as (n,); a 0/1
-    matrix (n, labels) for a multilabel task."""
+def _labels(y, key: str, where: str):
+    """``y`` as one label per row: numbers (no NaN) or strings; (n, 1) is taken as (n,)."""
     import numpy as np
 
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
-    if y.ndim != 1 and not (task in ("multilabel", "auto") and y.ndim == 2):
+    if y.ndim != 1:
         raise KoptError(f"{where}: '{key}' has shape {y.shape}; expected one label per row, shape (n,)")
     if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
         i = int(np.argmax(~np.isfinite(y)))
@@ -137,7 +136,9 @@ def check_result(result, where: str, name: str, task: str = "auto") -> Data:
         raise KoptError(f"{where}: returned no '{missing[0]}'; {_EXPECTED}")
     if (result.get("x_test") is None) != (result.get("y_test") is None):
         raise KoptError(f"{where}: returned only one of 'x_test', 'y_test'; give both or neither")
-    x, y = _array(result, "x", where), _labels(_array(result, "y", where), "y", where, task)
+    values = task in ("regression", "multilabel")  # labels kept as values: check_data reads them for the task
+    y = _array(result, "y", where)
+    x, y = _array(result, "x", where), (y if values else _labels(y, "y", where))
     if len(x) == 0:
         raise KoptError(f"{where}: 'x' is empty (0 rows); the loader returned no data")
     if x.ndim not in (2, 3, 4):
@@ -146,10 +147,8 @@ def check_result(result, where: str, name: str, task: str = "auto") -> Data:
         raise KoptError(f"{where}: 'y' has {len(y)} labels but 'x' has {len(x)} rows; they must match")
     x_test = y_test = None
     if result.get("x_test") is not None:
-        x_test, y_test = (
-            _array(result, "x_test", where),
-            _labels(_array(result, "y_test", where), "y_test", where, task),
-        )
+        x_test, y_test = _array(result, "x_test", where), _array(result, "y_test", where)
+        y_test = y_test if values else _labels(y_test, "y_test", where)
         if len(x_test) == 0:
             raise KoptError(f"{where}: 'x_test' is empty; leave out x_test/y_test to let split.test_size choose one")
         if x_test.shape[1:] != x.shape[1:]:
@@ -169,7 +168,8 @@ def check_result(result, where: str, name: str, task: str = "auto") -> Data:
             f"{where}: 'feature_names' has {len(features)} names but 'x' has rows of shape {x.shape[1:]}; "
             "expected one name per feature column"
         )
-    y, y_test, class_names = _encode(y, y_test, class_names, where)
+    if not values:
+        y, y_test, class_names = _encode(y, y_test, class_names, where)
     groups = None
     if result.get("groups") is not None:
         groups = _array(result, "groups", where)
@@ -195,12 +195,12 @@ def check_files(result, where: str, name: str, task: str = "auto") -> Data:
     from kopt import targets
     from kopt.data.images import FileExamples
 
-    for key in ("x", "x_test", "y_test"):
-        if result.get(key) is not None:
-            raise KoptError(f"{where}: returned both 'files' and '{key}'; give x (arrays) or files and decode")
     if result.get("files") is None or result.get("decode") is None:
         missing = "files" if result.get("files") is None else "decode"
         raise KoptError(f"{where}: returned no '{missing}'; files (paths) and decode (path -> one example) go together")
+    for key in ("x", "x_test", "y_test"):
+        if result.get(key) is not None:
+            raise KoptError(f"{where}: returned both 'files' and '{key}'; give x (arrays) or files and decode")
     if result.get("y") is None:
         raise KoptError(f"{where}: returned no 'y'; one label per file")
     decode = result["decode"]
@@ -211,7 +211,9 @@ def check_files(result, where: str, name: str, task: str = "auto") -> Data:
     files = _array(result, "files", where).astype(str)
     if files.ndim != 1 or len(files) == 0:
         raise KoptError(f"{where}: 'files' has shape {files.shape}; expected a non-empty list of paths")
-    y = _labels(_array(result, "y", where), "y", where, task)
+    values = task in ("regression", "multilabel")
+    y = _array(result, "y", where)
+    y = y if values else _labels(y, "y", where)
     if len(y) != len(files):
         raise KoptError(f"{where}: 'y' has {len(y)} labels but 'files' has {len(files)} paths; they must match")
     first = np.asarray(FileExamples(files[:1], decode, (), where).decode(str(files[0])))
@@ -221,7 +223,9 @@ def check_files(result, where: str, name: str, task: str = "auto") -> Data:
         )
     x = FileExamples(files, decode, first.shape, where)
     x.read(str(files[0]))  # numbers, finite
-    y, _, class_names = _encode(y, None, _names(result, "class_names", where), where)
+    class_names = _names(result, "class_names", where)
+    if not values:
+        y, _, class_names = _encode(y, None, class_names, where)
     groups = None
     if result.get("groups") is not None:
         groups = _array(result, "groups", where)
