@@ -79,5 +79,5 @@ def test_trains_end_to_end(workdir):
 
 
 def test_unknown_key_is_refused():
-    with pytest.raises(KoptError, match=r"^dataset.n_samples: unknown key; allowed: name, size, features"):
+    with pytest.raises(KoptError, match=r"^dataset.n_samples: unknown key; allowed: name, task, size, features"):
         compose("+dataset.n_samples=100")

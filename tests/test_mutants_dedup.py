@@ -71,18 +71,19 @@ def test_duplicate_count():
     assert dedup.duplicate_count([]) == 0
 
 
-def test_discount_duplicates_takes_off_the_first_n_trials_finished_repeats():
+def test_discount_duplicates_takes_off_every_finished_repeat():
+    """Repeats never count towards n_trials: each finished repeat comes off its state's count."""
     trials = [
         trial(0, {}),
         trial(1, {}, duplicate_of=0),
         trial(2, {}, "FAIL", duplicate_of=0),
         trial(3, {}, "PRUNED", duplicate_of=0),
         trial(4, {}, duplicate_of=0),
+        trial(5, {}, "RUNNING", duplicate_of=0),
     ]
     counts = {"COMPLETE": 3, "PRUNED": 1, "FAIL": 1}
-    assert dedup.discount_duplicates(counts, trials, 2) == {"COMPLETE": 2, "PRUNED": 0, "FAIL": 1}
-    assert dedup.discount_duplicates(counts, trials, 3) == {"COMPLETE": 1, "PRUNED": 0, "FAIL": 1}
-    assert dedup.discount_duplicates(counts, trials, 0) == counts
+    assert dedup.discount_duplicates(counts, trials) == {"COMPLETE": 1, "PRUNED": 0, "FAIL": 0}
+    assert dedup.discount_duplicates(counts, trials[:1]) == counts
     assert counts == {"COMPLETE": 3, "PRUNED": 1, "FAIL": 1}  # the caller's dict is left alone
 
 
@@ -97,11 +98,17 @@ def choice(name, n):
 
 
 def test_space_exhausted_counts_distinct_finished_configurations():
-    plan = SimpleNamespace(grid_size=None, space=space(choice("a", 2)))
+    bases = {"base": {"trainer": {"deterministic": True}}}
+    plan = SimpleNamespace(grid_size=None, space=space(choice("a", 2)), bases=bases)
     one = [trial(0, {"a": 0})]
     both = [*one, trial(1, {"a": 1})]
     assert dedup.space_exhausted(plan, one) is False
     assert dedup.space_exhausted(plan, both) is True
     assert dedup.space_exhausted(plan, [*both, trial(2, {"a": 1})]) is True
-    assert dedup.space_exhausted(SimpleNamespace(grid_size=2, space=plan.space), both) is False  # grid: its own count
-    assert dedup.space_exhausted(SimpleNamespace(grid_size=None, space=space(conditional=True)), both) is False
+    assert dedup.space_exhausted(SimpleNamespace(grid_size=2, space=plan.space, bases=bases), both) is False  # grid
+    assert (
+        dedup.space_exhausted(SimpleNamespace(grid_size=None, space=space(conditional=True), bases=bases), both)
+        is False
+    )
+    random = {"base": {"trainer": {"deterministic": False}}}  # repeats train again: the space never runs out
+    assert dedup.space_exhausted(SimpleNamespace(grid_size=None, space=plan.space, bases=random), both) is False

@@ -206,11 +206,15 @@ def fake_trials(tmp_path, monkeypatch, scores):
         )
 
     monkeypatch.setattr(ensemble, "load_run", load_run)
+    # the members' test probabilities come from their saved models (TensorFlow): one fixed row each here
+    truth = {"y_true": np.array([1]), "test_idx": np.array([0])}
+    monkeypatch.setattr(ensemble, "score_test_set", lambda runs: ([np.full((1, 2), 0.5) for _ in runs], truth))
 
 
 def test_study_members_are_the_best_completed_trials(tmp_path, monkeypatch):
     fake_trials(tmp_path, monkeypatch, {"0": 0.5, "1": "pruned", "2": 0.75, "3": None, "4": 0.25, "5": "x"})
-    members, info = ensemble.study_members(str(tmp_path), 2)
+    members, info, truth = ensemble.study_members(str(tmp_path), 2)
+    assert truth["y_true"].tolist() == [1]
     assert [(m.name, m.val_accuracy, m.fold) for m in members] == [("trial2", 0.75, None), ("trial0", 0.5, None)]
     assert info == {
         "study": str(tmp_path),
@@ -221,7 +225,7 @@ def test_study_members_are_the_best_completed_trials(tmp_path, monkeypatch):
         "values": [0.75, 0.5],
     }
     (tmp_path / "summary.json").write_text(json.dumps({"metric": "val_loss", "direction": "minimize"}))
-    members, info = ensemble.study_members(tmp_path, 5)
+    members, info, _ = ensemble.study_members(tmp_path, 5)
     assert [m.name for m in members] == ["trial5", "trial2", "trial0", "trial4"]  # val_loss 0, .25, .5, .75
     assert info["values"] == [0, 0.25, 0.5, 0.75] and info["completed_trials"] == 4
 

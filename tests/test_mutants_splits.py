@@ -51,7 +51,7 @@ def test_min_per_class():
 def test_make_splits_refusals_are_one_line():
     with pytest.raises(KoptError) as err:
         splits.make_splits(cfg(name="loo"), Y, 0)
-    assert str(err.value) == "split=loo: unknown; allowed: cv5x2, holdout, kfold, repeated_kfold"
+    assert str(err.value) == "split=loo: unknown; allowed: cv5x2, group_kfold, holdout, kfold, repeated_kfold, time"
     with pytest.raises(KoptError) as err:
         splits.make_splits(cfg(name="kfold", k=9, stratify=True, shuffle=True, test_size=0.2), Y, 0)
     assert str(err.value) == (
