@@ -380,3 +380,26 @@ def test_a_regression_from_a_csv_column(tmp_path):
         err = z["probs"][:, 0] - z["y_true"]
     assert summary["metrics"]["test_rmse"] == pytest.approx(float(np.sqrt(np.square(err).mean())), rel=1e-4)
     assert sorted(z for z in summary["metrics"] if z.startswith("test_")) == ["test_loss", "test_mae", "test_rmse"]
+
+
+def test_kopt_compare_of_regression_runs_is_one_line(tmp_path):
+    write_npz(tmp_path / "values.npz", "mlp", np.random.default_rng(4).normal(size=96).astype("float32"))
+    for width in (4, 8):
+        proc = run_kopt(
+            "train",
+            "dataset=npz",
+            "dataset.path=values.npz",
+            "trainer.monitor=val_loss",
+            "trainer.epochs=1",
+            "trainer.batch_size=16",
+            "split=holdout",
+            "model=mlp",
+            "model.depth=1",
+            f"model.width={width}",
+            cwd=tmp_path,
+        )
+        assert proc.returncode == 0, proc.stderr
+    a, b = sorted((tmp_path / "runs" / "train").iterdir())
+    proc = run_kopt("compare", str(a), str(b), "--metric", "val_loss", cwd=tmp_path)
+    assert_clean_error(proc, "regression run", "allowed: runs of a multiclass or binary task")
+    assert not (tmp_path / "runs" / "compare").exists()
