@@ -21,7 +21,7 @@ class Refit:
     """A splitter whose one fold trains on the whole pool (train + val) and has no validation
     data: a retrain run reports no val_* metrics, and chooses nothing on its own training data."""
 
-    def split(self, X, y):
+    def split(self, X, y, groups=None):
         yield np.arange(len(y)), np.arange(0)
 
     def get_n_splits(self, X=None, y=None, groups=None) -> int:
