@@ -403,3 +403,45 @@ def test_kopt_compare_of_regression_runs_is_one_line(tmp_path):
     proc = run_kopt("compare", str(a), str(b), "--metric", "val_loss", cwd=tmp_path)
     assert_clean_error(proc, "regression run", "allowed: runs of a multiclass or binary task")
     assert not (tmp_path / "runs" / "compare").exists()
+
+
+def synthetic(family: str, classes: int) -> list[str]:
+    shape = "[6]" if family == "mlp" else "[8,8,1]"
+    return ["dataset=synthetic", "dataset.size=150", f"dataset.shape={shape}", f"dataset.classes={classes}"]
+
+
+@pytest.mark.parametrize("family", ["mlp", "cnn"])
+def test_f1_precision_recall_and_top5_are_keras_own_on_the_test_set(tmp_path, family):
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    (tmp_path / "b").mkdir()
+    (tmp_path / "m").mkdir()
+
+    binary = ["dataset.task=binary", "trainer.metrics=[accuracy,f1,precision,recall]", "trainer.monitor=val_f1"]
+    proc = run_kopt("train", *synthetic(family, 2), *binary, *MODELS[family], *SMALL, cwd=tmp_path / "b")
+    assert proc.returncode == 0, proc.stderr
+    run = only_run_dir(tmp_path / "b")
+    metrics = read_summary(run)["metrics"]
+    with np.load(run / "predictions.npz") as z:
+        pred, y = (z["probs"][:, 1] > 0.5).astype(int), z["y_true"]
+    assert metrics["test_precision"] == pytest.approx(precision_score(y, pred, zero_division=0), abs=1e-4)
+    assert metrics["test_recall"] == pytest.approx(recall_score(y, pred, zero_division=0), abs=1e-4)
+    assert metrics["test_f1"] == pytest.approx(f1_score(y, pred, zero_division=0), abs=1e-4)
+    assert "test_auc" not in metrics and all("val_f1" in r for r in rows(run))
+
+    proc = run_kopt(
+        "train",
+        *synthetic(family, 8),
+        "trainer.metrics=[top5]",
+        "trainer.monitor=val_top5",
+        *MODELS[family],
+        *SMALL,
+        cwd=tmp_path / "m",
+    )
+    assert proc.returncode == 0, proc.stderr
+    run = only_run_dir(tmp_path / "m")
+    metrics = read_summary(run)["metrics"]
+    with np.load(run / "predictions.npz") as z:
+        probs, y = z["probs"], z["y_true"]
+    top5 = float(np.mean([label in np.argsort(-p)[:5] for p, label in zip(probs, y)]))
+    assert metrics["test_top5"] == pytest.approx(top5, abs=1e-6) and "test_accuracy" in metrics
