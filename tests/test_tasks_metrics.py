@@ -131,6 +131,11 @@ def test_a_metric_that_is_not_the_tasks_is_one_line(tmp_path):
     proc = run_kopt("train", "dataset=iris", "model=mlp", "trainer.monitor=val_f1", cwd=tmp_path)
     assert_clean_error(proc, "trainer.monitor=val_f1", "allowed", "val_accuracy")
     assert not (tmp_path / "runs").exists()
+    # float labels in your file: a regression, whose runs log no accuracy (the default monitor)
+    write_npz(tmp_path / "values.npz", "mlp", np.linspace(0, 1, 96).astype("float32") ** 2 + 0.01)
+    proc = run_kopt("train", "dataset=npz", "dataset.path=values.npz", *MODELS["mlp"], cwd=tmp_path)
+    assert_clean_error(proc, "trainer.monitor=val_accuracy", "dataset.task=regression", "val_mae, val_rmse")
+    assert not (tmp_path / "runs").exists()
 
 
 def test_integer_values_train_as_a_regression_when_asked(tmp_path):
