@@ -106,7 +106,7 @@ def test_a_regression_task_reports_mae_and_rmse_and_predicts_values(tmp_path, fa
 def test_a_multilabel_task_trains_one_probability_per_label(tmp_path, family):
     rng = np.random.default_rng(2)
     y = (rng.random((96, 3)) < 0.4).astype("int64")
-    write_npz(tmp_path / "tags.npz", family, y)
+    x = write_npz(tmp_path / "tags.npz", family, y)
     proc = run_kopt("train", "dataset=npz", "dataset.path=tags.npz", *MODELS[family], *SMALL, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     run = only_run_dir(tmp_path)
@@ -118,6 +118,20 @@ def test_a_multilabel_task_trains_one_probability_per_label(tmp_path, family):
     assert (probs >= 0).all() and (probs <= 1).all() and not np.allclose(probs.sum(axis=1), 1.0)
     # accuracy of a label set: the share of labels right at 0.5
     assert summary["metrics"]["test_accuracy"] == pytest.approx(float(((probs > 0.5) == truth).mean()), abs=1e-5)
+    # kopt predict: the labels above 0.5, and one probability per label, as predictions.npz holds them
+    with np.load(run / "predictions.npz") as z:
+        test_idx = z["test_idx"]
+    np.savez(tmp_path / "new.npz", x=x[test_idx], y=y[test_idx])
+    out = tmp_path / "pred.csv"
+    proc = run_kopt("predict", str(run), "new.npz", "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    header, *lines = [line.split(",") for line in out.read_text().splitlines()]
+    assert header == ["id", "predicted", "label", "prob_0", "prob_1", "prob_2"]
+    written = np.array([[float(v) for v in line[3:]] for line in lines])
+    assert written == pytest.approx(probs, abs=1e-5)
+    expected = [";".join(str(j) for j in range(3) if p[j] > 0.5) for p in probs]
+    assert [line[1] for line in lines] == expected
+    assert [line[2] for line in lines] == [";".join(str(j) for j in range(3) if t[j]) for t in truth]
 
 
 def test_a_metric_that_is_not_the_tasks_is_one_line(tmp_path):
