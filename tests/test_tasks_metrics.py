@@ -82,6 +82,8 @@ def test_a_regression_task_reports_mae_and_rmse_and_predicts_values(tmp_path, fa
     metrics = summary["metrics"]
     assert summary["data"]["task"] == "regression"
     assert not [k for k in metrics if "accuracy" in k], metrics
+    header = next(line for line in proc.stdout.splitlines() if "best epoch" in line)  # the run's table
+    assert "val_mae" in header and "test_rmse" in header and "acc" not in header, header
     with np.load(run / "predictions.npz") as z:
         values, truth = z["probs"], z["y_true"]
     assert values.shape == (len(truth), 1)
