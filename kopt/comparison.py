@@ -150,7 +150,6 @@ def compare_runs(
     sides: dict | None = None,
 ) -> dict:
     """Everything `comparison.json` holds. Raises KoptError if the runs are not comparable."""
-    check_comparable(a, b)
     task = str((a.summary.data or {}).get("task") or "multiclass") if isinstance(a.summary.data, dict) else ""
     if task in ("regression", "multilabel"):  # McNemar and the test-set bootstrap read one class per example
         from kopt.errors import KoptError
@@ -159,6 +158,7 @@ def compare_runs(
             f"{a.path}: a {task} run; kopt compare and kopt ab pair the classes predicted on the test set, "
             "allowed: runs of a multiclass or binary task"
         )
+    check_comparable(a, b)
     scores_a, scores_b = a.fold_scores(metric), b.fold_scores(metric)
     better_high = higher_is_better(metric)
     split = (a.config.get("split") or {}).get("name")

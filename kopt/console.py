@@ -127,29 +127,36 @@ def fmt(value, digits: int = 4) -> str:
 def train_table(summary: dict) -> Table:
     """A run's folds, then for k folds its two test scores, named: the mean of the fold models
     (± their std) and the folds averaged into one model (what kopt predict and export use)."""
-    from kopt.rundir.names import FOLD_METRICS, FOLDS_AVERAGED, TEST_ACCURACY, TEST_LOSS, folds_averaged, mean_of_folds
+    from kopt.rundir.names import FOLD_METRICS, FOLDS_AVERAGED, folds_averaged, mean_of_folds
 
     folds = summary.get("folds", [])
     table = Table(title=f"kopt train: {summary.get('status', '?')}", show_lines=False)
-    for col in ("fold", "best epoch", "val_acc", "val_loss", "test_acc", "test_loss"):
+    # trainer.metrics beyond accuracy and loss (val_auc, test_mae, ...); a run without accuracy (a
+    # regression) shows no accuracy columns
+    extra = [
+        k
+        for k in dict.fromkeys(k for f in folds for k in f)
+        if k.startswith(("val_", "test_")) and k not in FOLD_METRICS and not k.endswith("_tta")
+    ]
+    shown = [k for k in FOLD_METRICS if "accuracy" not in k or not folds or any(k in f for f in folds)]
+    keys = sorted([*shown, *extra], key=lambda k: (not k.startswith("val_"), k not in FOLD_METRICS))
+    for col in ("fold", "best epoch", *(k.replace("accuracy", "acc") for k in keys)):
         table.add_column(col, justify="right", no_wrap=col == "fold")  # (the named rows: one line each)
     for f in folds:
-        table.add_row(str(f["fold"]), str(f["best_epoch"]), *(fmt(f.get(key)) for key in FOLD_METRICS))
+        table.add_row(str(f["fold"]), str(f["best_epoch"]), *(fmt(f.get(key)) for key in keys))
     m = summary.get("metrics", {})
     if len(folds) > 1:
 
         def pm(key):
             return f"{fmt(m.get(key))} ± {fmt(m.get(key + '_std'))}"
 
-        table.add_row(mean_of_folds(len(folds)), "", *(pm(key) for key in FOLD_METRICS), style="bold")
+        table.add_row(mean_of_folds(len(folds)), "", *(pm(key) for key in keys), style="bold")
         averaged = summary.get(FOLDS_AVERAGED)
         if isinstance(averaged, dict):
             table.add_row(
                 folds_averaged(len(folds)),
                 "",
-                "",
-                "",
-                *(fmt(averaged.get(key)) for key in (TEST_ACCURACY, TEST_LOSS)),
+                *(fmt(averaged.get(key)) if key.startswith("test_") else "" for key in keys),
                 style="bold",
             )
     table.caption = (

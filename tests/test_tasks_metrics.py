@@ -82,6 +82,8 @@ def test_a_regression_task_reports_mae_and_rmse_and_predicts_values(tmp_path, fa
     metrics = summary["metrics"]
     assert summary["data"]["task"] == "regression"
     assert not [k for k in metrics if "accuracy" in k], metrics
+    header = next(line for line in proc.stdout.splitlines() if "best epoch" in line)  # the run's table
+    assert "val_mae" in header and "test_rmse" in header and "acc" not in header, header
     with np.load(run / "predictions.npz") as z:
         values, truth = z["probs"], z["y_true"]
     assert values.shape == (len(truth), 1)
@@ -106,7 +108,7 @@ def test_a_regression_task_reports_mae_and_rmse_and_predicts_values(tmp_path, fa
 def test_a_multilabel_task_trains_one_probability_per_label(tmp_path, family):
     rng = np.random.default_rng(2)
     y = (rng.random((96, 3)) < 0.4).astype("int64")
-    write_npz(tmp_path / "tags.npz", family, y)
+    x = write_npz(tmp_path / "tags.npz", family, y)
     proc = run_kopt("train", "dataset=npz", "dataset.path=tags.npz", *MODELS[family], *SMALL, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     run = only_run_dir(tmp_path)
@@ -118,6 +120,20 @@ def test_a_multilabel_task_trains_one_probability_per_label(tmp_path, family):
     assert (probs >= 0).all() and (probs <= 1).all() and not np.allclose(probs.sum(axis=1), 1.0)
     # accuracy of a label set: the share of labels right at 0.5
     assert summary["metrics"]["test_accuracy"] == pytest.approx(float(((probs > 0.5) == truth).mean()), abs=1e-5)
+    # kopt predict: the labels above 0.5, and one probability per label, as predictions.npz holds them
+    with np.load(run / "predictions.npz") as z:
+        test_idx = z["test_idx"]
+    np.savez(tmp_path / "new.npz", x=x[test_idx], y=y[test_idx])
+    out = tmp_path / "pred.csv"
+    proc = run_kopt("predict", str(run), "new.npz", "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    header, *lines = [line.split(",") for line in out.read_text().splitlines()]
+    assert header == ["id", "predicted", "label", "prob_0", "prob_1", "prob_2"]
+    written = np.array([[float(v) for v in line[3:]] for line in lines])
+    assert written == pytest.approx(probs, abs=1e-5)
+    expected = [";".join(str(j) for j in range(3) if p[j] > 0.5) for p in probs]
+    assert [line[1] for line in lines] == expected
+    assert [line[2] for line in lines] == [";".join(str(j) for j in range(3) if t[j]) for t in truth]
 
 
 def test_a_metric_that_is_not_the_tasks_is_one_line(tmp_path):
@@ -130,6 +146,11 @@ def test_a_metric_that_is_not_the_tasks_is_one_line(tmp_path):
     assert_clean_error(proc, "trainer.metrics", "kappa", "allowed", "auc")
     proc = run_kopt("train", "dataset=iris", "model=mlp", "trainer.monitor=val_f1", cwd=tmp_path)
     assert_clean_error(proc, "trainer.monitor=val_f1", "allowed", "val_accuracy")
+    assert not (tmp_path / "runs").exists()
+    # float labels in your file: a regression, whose runs log no accuracy (the default monitor)
+    write_npz(tmp_path / "values.npz", "mlp", np.linspace(0, 1, 96).astype("float32") ** 2 + 0.01)
+    proc = run_kopt("train", "dataset=npz", "dataset.path=values.npz", *MODELS["mlp"], cwd=tmp_path)
+    assert_clean_error(proc, "trainer.monitor=val_accuracy", "dataset.task=regression", "val_mae, val_rmse")
     assert not (tmp_path / "runs").exists()
 
 
@@ -380,3 +401,68 @@ def test_a_regression_from_a_csv_column(tmp_path):
         err = z["probs"][:, 0] - z["y_true"]
     assert summary["metrics"]["test_rmse"] == pytest.approx(float(np.sqrt(np.square(err).mean())), rel=1e-4)
     assert sorted(z for z in summary["metrics"] if z.startswith("test_")) == ["test_loss", "test_mae", "test_rmse"]
+
+
+def test_kopt_compare_of_regression_runs_is_one_line(tmp_path):
+    write_npz(tmp_path / "values.npz", "mlp", np.random.default_rng(4).normal(size=96).astype("float32"))
+    for width in (4, 8):
+        proc = run_kopt(
+            "train",
+            "dataset=npz",
+            "dataset.path=values.npz",
+            "trainer.monitor=val_loss",
+            "trainer.epochs=1",
+            "trainer.batch_size=16",
+            "split=holdout",
+            "model=mlp",
+            "model.depth=1",
+            f"model.width={width}",
+            cwd=tmp_path,
+        )
+        assert proc.returncode == 0, proc.stderr
+    a, b = sorted((tmp_path / "runs" / "train").iterdir())
+    proc = run_kopt("compare", str(a), str(b), "--metric", "val_loss", cwd=tmp_path)
+    assert_clean_error(proc, "regression run", "allowed: runs of a multiclass or binary task")
+    assert not (tmp_path / "runs" / "compare").exists()
+
+
+def synthetic(family: str, classes: int) -> list[str]:
+    shape = "[6]" if family == "mlp" else "[8,8,1]"
+    return ["dataset=synthetic", "dataset.size=150", f"dataset.shape={shape}", f"dataset.classes={classes}"]
+
+
+@pytest.mark.parametrize("family", ["mlp", "cnn"])
+def test_f1_precision_recall_and_top5_are_keras_own_on_the_test_set(tmp_path, family):
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    (tmp_path / "b").mkdir()
+    (tmp_path / "m").mkdir()
+
+    binary = ["dataset.task=binary", "trainer.metrics=[accuracy,f1,precision,recall]", "trainer.monitor=val_f1"]
+    proc = run_kopt("train", *synthetic(family, 2), *binary, *MODELS[family], *SMALL, cwd=tmp_path / "b")
+    assert proc.returncode == 0, proc.stderr
+    run = only_run_dir(tmp_path / "b")
+    metrics = read_summary(run)["metrics"]
+    with np.load(run / "predictions.npz") as z:
+        pred, y = (z["probs"][:, 1] > 0.5).astype(int), z["y_true"]
+    assert metrics["test_precision"] == pytest.approx(precision_score(y, pred, zero_division=0), abs=1e-4)
+    assert metrics["test_recall"] == pytest.approx(recall_score(y, pred, zero_division=0), abs=1e-4)
+    assert metrics["test_f1"] == pytest.approx(f1_score(y, pred, zero_division=0), abs=1e-4)
+    assert "test_auc" not in metrics and all("val_f1" in r for r in rows(run))
+
+    proc = run_kopt(
+        "train",
+        *synthetic(family, 8),
+        "trainer.metrics=[top5]",
+        "trainer.monitor=val_top5",
+        *MODELS[family],
+        *SMALL,
+        cwd=tmp_path / "m",
+    )
+    assert proc.returncode == 0, proc.stderr
+    run = only_run_dir(tmp_path / "m")
+    metrics = read_summary(run)["metrics"]
+    with np.load(run / "predictions.npz") as z:
+        probs, y = z["probs"], z["y_true"]
+    top5 = float(np.mean([label in np.argsort(-p)[:5] for p, label in zip(probs, y)]))
+    assert metrics["test_top5"] == pytest.approx(top5, abs=1e-6) and "test_accuracy" in metrics

@@ -77,10 +77,8 @@ def train_fold(ctx: FoldContext) -> FoldResult:
     task = data.task
     if task == "regression":  # one value per sample, as the model's (batch, 1) output
         y_tr, y_va = y_tr.reshape(-1, 1), y_va.reshape(-1, 1)
-    soft = getattr(augment, "soft_labels", False) and task in (
-        "multiclass",
-        "binary",
-    )  # mixup/cutmix mix labels: one-hot targets to fit and validate
+    # mixup/cutmix mix labels: one-hot targets of classes to fit and validate (values and label sets mix as they are)
+    soft = getattr(augment, "soft_labels", False) and task in ("multiclass", "binary")
     if soft:  # (test metrics come from the predicted probabilities and the integer labels)
         y_tr, y_va = (np.eye(data.num_classes, dtype="float32")[y] for y in (y_tr, y_va))
     steps = tr.steps_per_epoch or batches_per_pass(len(x_tr), tr.batch_size)
