@@ -223,7 +223,6 @@ def test_csv_numeric_labels_and_test_file(tmp_path):
     [
         ("label,f\n0,1\n1,x\n", "column 'f' = 'x' is not a number"),
         ("label,f\n0,1\n1,\n", "NaN/inf"),
-        ("label,f\n0.5,1\n1,2\n", "label '0.5' is not an integer"),
         ("y,f\n0,1\n", "dataset.label='label' is not a column"),
         ("label,f\n0,1\n1,2,3\n", "3 fields but the header has 2"),
     ],
@@ -233,6 +232,15 @@ def test_csv_errors(tmp_path, content, needle):
     with pytest.raises(KoptError) as err:
         load("csv", path=str(tmp_path / "t.csv"), label="label", delimiter=",")
     assert needle in str(err.value)
+
+
+def test_a_csv_of_fractional_labels_is_a_regression_target_unless_classes_are_asked_for(tmp_path):
+    (tmp_path / "t.csv").write_text("label,f\n0.5,1\n1,2\n2.5,3\n")
+    data = load("csv", path=str(tmp_path / "t.csv"), label="label", delimiter=",", task="auto")
+    assert data.task == "regression" and data.y.tolist() == [0.5, 1.0, 2.5]
+    with pytest.raises(KoptError) as err:
+        load("csv", path=str(tmp_path / "t.csv"), label="label", delimiter=",", task="multiclass")
+    assert "label '0.5' is not an integer" in str(err.value)
 
 
 def test_images_folder(tmp_path):

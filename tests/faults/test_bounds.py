@@ -128,7 +128,7 @@ def _write_csv(path: Path, text: str) -> Path:
             lambda d: (
                 np.savez(d / "f.npz", x_train=np.zeros((6, 2)), y_train=np.array([0, 1, 0, 1, 0, 1.5])) or d / "f.npz"
             ),
-            "is not an integer",
+            "not logged by a run of dataset.task=regression",  # (fractional labels: a regression target)
         ),
         (lambda d: (d / "folder.npz").mkdir() or d / "folder.npz", "is a folder; give a file"),
         (lambda d: Path(os.devnull), "not a regular file"),
