@@ -22,6 +22,7 @@ from kopt.csvtext import to_csv
 from kopt.mlflow_study import current_trial, experiment_id, log_keras_models, mlflow_client, without_nulls
 from kopt.optim import current_lr
 from kopt.rundir import COMPLETED, FAILED, INTERRUPTED, METRICS, SUMMARY, atomic_write_text, read_metrics, read_summary
+from kopt.training.curves import curves_title
 
 log = logging.getLogger("kopt")
 TB_DIR, METRICS_CSV = "tb", "metrics.csv"
@@ -239,14 +240,3 @@ def write_hparams(cfg: DictConfig, run_dir: Path, summary: dict) -> None:
         for key, value in final.items():
             tf.summary.scalar(f"final/{key}", value, step=0)
     writer.close()
-
-
-def curves_title(cfg: DictConfig, run_dir: Path) -> str:
-    choices = "  ".join(
-        f"{g}={cfg[g].get('name')}"
-        for g in ("model", "regularizer", "optimizer", "dataset", "split")
-        if cfg.get(g) is not None
-    )
-    path = Path(run_dir)
-    name = f"{path.parent.name}/{path.name}" if path.name.isdigit() else path.name  # sweep job: <sweep>/<n>
-    return f"{name}  ·  {choices}  ·  seed={cfg.get('seed')}"

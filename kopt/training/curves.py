@@ -63,3 +63,14 @@ def plot_curves(run_dir: Path, title: str | None = None) -> Path | None:
         return None
     fig = curves_figure(rows, title or f"training curves: {Path(run_dir).name}")
     return save(fig, Path(run_dir) / CURVES)
+
+
+def curves_title(cfg, run_dir: Path) -> str:
+    choices = "  ".join(
+        f"{g}={cfg[g].get('name')}"
+        for g in ("model", "regularizer", "optimizer", "dataset", "split")
+        if cfg.get(g) is not None
+    )
+    path = Path(run_dir)
+    name = f"{path.parent.name}/{path.name}" if path.name.isdigit() else path.name  # sweep job: <sweep>/<n>
+    return f"{name}  ·  {choices}  ·  seed={cfg.get('seed')}"

@@ -28,8 +28,11 @@ def draw_trial_curves(study_dir: Path) -> dict[int, Path]:
     (the study's results never depend on a plot)."""
     from omegaconf import OmegaConf
 
-    from kopt.tracking import curves_title
-    from kopt.training.curves import CURVES, plot_curves
+    from kopt.training.curves import (  # (no Keras: the study's process may not have it)
+        CURVES,
+        curves_title,
+        plot_curves,
+    )
 
     out: dict[int, Path] = {}
     for run_dir in trial_dirs(study_dir):
