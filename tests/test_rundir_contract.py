@@ -50,7 +50,10 @@ def test_a_resumed_run_keeps_a_new_per_fold_metric(tmp_path, monkeypatch):
 
     def with_top2(probs, y, penalty=0.0, **task):
         top2 = np.argsort(probs, axis=1)[:, -2:]
-        return {**plain(probs, y, penalty, **task), "test_top2_accuracy": float((top2 == y[:, None]).any(axis=1).mean())}
+        return {
+            **plain(probs, y, penalty, **task),
+            "test_top2_accuracy": float((top2 == y[:, None]).any(axis=1).mean()),
+        }
 
     monkeypatch.setattr(fit_module, "test_metrics", with_top2)
 
