@@ -227,6 +227,20 @@ def test_warm_start_copies_trials_and_refuses_an_incompatible_study(tmp_path, mo
     assert not (tmp_path / "runs/tune/c").exists() and not (tmp_path / "runs/tune/d").exists()
 
 
+def kopt_without_tensorflow(argv: list[str], cwd) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """`kopt ARGV` in a process that reports whether TensorFlow loaded (it must not); its error lines."""
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_TF_SNIPPET.format(argv=argv)],
+        cwd=cwd,
+        env=kopt_env(),
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert "LOADED: none" in proc.stdout, proc.stdout + proc.stderr
+    return proc, [line for line in proc.stderr.splitlines() if line.startswith("kopt: error:")]
+
+
 @pytest.mark.parametrize(
     "override, needle",
     [
@@ -243,16 +257,7 @@ def test_bad_options_cost_one_line_before_tensorflow(override, needle, tmp_path)
     argv = ["tune", "tuner=random", "search.model.width=choice(4, 8)", TWO, override]
     if "objectives" in override:
         argv.remove(TWO)
-    proc = subprocess.run(
-        [sys.executable, "-c", NO_TF_SNIPPET.format(argv=argv)],
-        cwd=tmp_path,
-        env=kopt_env(),
-        text=True,
-        capture_output=True,
-        timeout=120,
-    )
-    assert "LOADED: none" in proc.stdout, proc.stdout + proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("kopt: error:")]
+    proc, errors = kopt_without_tensorflow(argv, tmp_path)
     assert len(errors) == 1 and needle in errors[0], proc.stderr
     assert not (tmp_path / "runs").exists()
 
@@ -313,16 +318,7 @@ def test_warm_start_refuses_the_study_itself(tmp_path, monkeypatch):
 def test_warm_start_from_a_missing_sqlite_file_creates_nothing(tmp_path):
     """It left an empty nope.db behind (opening a SQLite URL creates the database)."""
     argv = ["tune", "tuner=random", "search.model.width=choice(4, 8)", "tuner.warm_start='sqlite:///nope.db#a'"]
-    proc = subprocess.run(
-        [sys.executable, "-c", NO_TF_SNIPPET.format(argv=argv)],
-        cwd=tmp_path,
-        env=kopt_env(),
-        text=True,
-        capture_output=True,
-        timeout=120,
-    )
-    assert "LOADED: none" in proc.stdout, proc.stdout + proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("kopt: error:")]
+    proc, errors = kopt_without_tensorflow(argv, tmp_path)
     assert errors == ["kopt: error: tuner.warm_start=sqlite:///nope.db#a: sqlite:///nope.db does not exist"], (
         proc.stderr
     )
