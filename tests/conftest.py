@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import fastmode
+import kopt_fork
 import pytest
 from pg import pg_server, pg_url  # noqa: F401  (throwaway PostgreSQL fixtures)
 from slurm import slurm_cluster  # noqa: F401  (throwaway SLURM cluster)
@@ -68,12 +69,33 @@ def kopt_env(extra: dict | None = None) -> dict:
     return env
 
 
+_real_process = False  # set per test by the `real_process` marker (tests about TensorFlow's start-up itself)
+
+
+@pytest.fixture(autouse=True)
+def _fork_or_not(request):
+    global _real_process
+    _real_process = request.node.get_closest_marker("real_process") is not None
+    yield
+    _real_process = False
+
+
 def run_kopt(*args: str, cwd: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    """`kopt ARGS` in `cwd` (runs/ lands there); returns the finished process (text output)."""
+    """`kopt ARGS` in `cwd` (runs/ lands there); returns the finished process (text output).
+
+    The process is forked from a server that already imported TensorFlow (tests/forkserver.py says
+    when, and why that is still a process of its own), or started fresh where only that would do.
+    """
+    full_env = kopt_env(env)
+    if not (_real_process or fastmode.ON):
+        server = kopt_fork.server(kopt_env())
+        done = server.run(list(args), cwd, full_env, timeout) if server else None
+        if done is not None:
+            return done
     return subprocess.run(
         [sys.executable, "-m", "kopt", *args],
         cwd=cwd,
-        env=kopt_env(env),
+        env=full_env,
         text=True,
         capture_output=True,
         timeout=timeout,

@@ -27,6 +27,9 @@ from faultlib import (
     wait_for_rows,
 )
 
+# Each run picks its Keras backend at import: a fork of the preloaded (TensorFlow) server cannot.
+pytestmark = pytest.mark.real_process
+
 needs_jax = pytest.mark.skipif(
     importlib.util.find_spec("jax") is None, reason="JAX is not installed (pip install '.[jax]')"
 )

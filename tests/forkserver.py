@@ -1,0 +1,148 @@
+"""A preloader for the tests' `kopt` processes: TensorFlow, Keras and the heavy libraries imported once.
+
+Most of a tiny `kopt train` is the import of TensorFlow and Keras (about 7 of its 10 CPU seconds on
+2 cores). The test suite starts `kopt` some hundreds of times, so :func:`tests.conftest.run_kopt` asks
+this server, one per pytest worker, to fork a child that already holds those modules. The child is
+still a process of its own, as a user's `kopt` would be: its own working directory, environment,
+stdin (/dev/null), stdout and stderr (files the test reads), exit code and process group, and
+`python -m kopt` runs in it from the start (kopt's own modules are never preloaded, so whatever
+they read at import comes from the child's environment). Rails' Spring and pytest-xdist's
+`--forked` rest on the same fork.
+
+What a fork cannot give is a fresh import of TensorFlow: a different Keras backend, `KERAS_HOME`,
+`PYTHONPATH`, or any other variable read at import. The client therefore forks only when the
+request's environment differs from the server's in keys read at run time (:data:`RUNTIME_KEYS`),
+and runs a real subprocess otherwise, as it does for tests marked ``real_process`` (those about
+TensorFlow's start-up itself) and when ``KOPT_TEST_FORK=0``.
+
+Protocol, one connection per run: the client sends one JSON line (argv, cwd, env, stdout and
+stderr paths); the server answers the child's pid, then, once the child has exited, its return
+code as :func:`subprocess.run` reports it (negative for a signal).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import runpy
+import signal
+import socket
+import sys
+import threading
+import traceback
+
+# Read at run time, never at import by TensorFlow, Keras or the preloaded libraries: a request may change them.
+# (KMP_*: set by the import of TensorFlow itself, in the server as in a test process that imported it.)
+RUNTIME_KEYS = ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "COMP_LINE", "COMP_POINT", "PATH", "TF_CONFIG")
+RUNTIME_PREFIXES = ("KOPT_", "MLFLOW_", "SLURM_", "PYTEST_", "KMP_")
+
+
+def forkable(server_env: dict, env: dict) -> bool:
+    """Whether a child forked from a server started with ``server_env`` behaves as a fresh process in ``env``."""
+    return not changed(server_env, env)
+
+
+def changed(server_env: dict, env: dict) -> set[str]:
+    """The keys that differ and that TensorFlow, Keras or a preloaded library might read at import."""
+    keys = {k for k in server_env.keys() | env.keys() if server_env.get(k) != env.get(k)}
+    return {k for k in keys if not (k in RUNTIME_KEYS or k.startswith(RUNTIME_PREFIXES))}
+
+
+def _exit_code(exc: SystemExit) -> int:
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+def _child(request: dict) -> None:
+    """Become `python -m kopt ARGS` in the request's folder and environment; never returns."""
+    code = 1
+    try:
+        os.setpgid(0, 0)  # a timeout kills the child and whatever it started, as one group
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        for fd, path, flags in (
+            (0, os.devnull, os.O_RDONLY),
+            (1, request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+            (2, request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+        ):
+            opened = os.open(path, flags, 0o600)
+            os.dup2(opened, fd)
+            os.close(opened)
+        sys.path[0] = os.getcwd()  # as `python -m` puts the working directory first
+        sys.argv = ["-m", *request["argv"]]
+        try:
+            runpy.run_module("kopt", run_name="__main__", alter_sys=True)
+            code = 0
+        except SystemExit as exc:
+            code = _exit_code(exc)
+        except KeyboardInterrupt:
+            sys.excepthook(*sys.exc_info())
+            code = -signal.SIGINT
+        except BaseException:
+            sys.excepthook(*sys.exc_info())
+            code = 1
+        # What the interpreter does on exit: wait for non-daemon threads, then the atexit handlers.
+        threading._shutdown()
+        atexit._run_exitfuncs()
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        if code < 0:  # died of a signal, as Python does on an unhandled Ctrl-C
+            signal.signal(-code, signal.SIG_DFL)
+            os.kill(os.getpid(), -code)
+        os._exit(code)
+
+
+def _preload() -> None:
+    import hydra  # noqa: F401
+    import keras  # noqa: F401
+    import matplotlib  # noqa: F401
+    import numpy  # noqa: F401
+    import omegaconf  # noqa: F401
+    import optuna  # noqa: F401
+    import pandas  # noqa: F401
+    import scipy.stats  # noqa: F401
+    import sklearn.model_selection  # noqa: F401
+    import tensorflow  # noqa: F401
+
+
+def serve(path: str) -> None:
+    _preload()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(4)
+    print("ready", flush=True)
+    while True:
+        conn, _ = listener.accept()
+        with conn, conn.makefile("rwb") as stream:
+            request = json.loads(stream.readline())
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                listener.close()
+                conn.close()
+                _child(request)
+            stream.write(f"{pid}\n".encode())
+            stream.flush()
+            _, status = os.waitpid(pid, 0)
+            try:
+                stream.write(f"{os.waitstatus_to_exitcode(status)}\n".encode())
+                stream.flush()
+            except OSError:  # the client gave up (its test failed or timed out)
+                pass
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])
