@@ -143,7 +143,6 @@ def score_test_set(runs: list[RunDir]) -> tuple[list[np.ndarray], dict]:
     from omegaconf import OmegaConf
 
     from kopt.data.datasets import load_dataset
-    from kopt.data.table import fill_missing
     from kopt.predict.model import load_member, predict
     from kopt.predict.source import model_files
 
@@ -160,8 +159,8 @@ def score_test_set(runs: list[RunDir]) -> tuple[list[np.ndarray], dict]:
 
     setup_tensorflow(int(first.summary.seed or 0), True, 0, 0, False)
     seed = int(first.summary.seed or 0)
-    data = fill_missing(load_dataset(OmegaConf.create(first.config.get("dataset") or {}), seed), test)
-    x = data.x[test]
+    data = load_dataset(OmegaConf.create(first.config.get("dataset") or {}), seed)
+    x = data.x[test]  # (a table's missing numbers stay NaN: each saved model fills them with its own values)
     probs = [
         np.mean([predict(load_member(f, f"m{i}_{f.stem}"), x) for f in run_files], axis=0)
         for i, run_files in enumerate(files)

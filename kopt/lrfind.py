@@ -72,11 +72,12 @@ def run_range_test(cfg: DictConfig, run_dir: Path, min_lr: float, max_lr: float,
     seed = int(cfg.seed)
     data = load_dataset(cfg.dataset, seed)
     splits = make_splits(cfg.split, data.y, seed, fixed_test=data.test_idx, groups=data.groups, order=data.order)
-    from kopt.data.table import fill_missing
+    from kopt.data.table import fill_vector, filled, fold_fills
 
-    data = fill_missing(data, splits.test)  # a table's missing numbers, as training fills them
     train_idx = splits.folds[0][0]
-    x = Normalizer.fit(data.x[train_idx])(data.x[train_idx])
+    data = fold_fills(data, splits.folds[:1])  # a table's missing numbers, as training fills fold 0's
+    x = filled(data.x[train_idx], fill_vector(data.encoding, 0))
+    x = Normalizer.fit(x)(x)
     keras.utils.set_random_seed(seed * 1000)
     opt_cfg = OmegaConf.merge(cfg.optimizer, {"schedule": {"name": "constant", "warmup_epochs": 0}, "ema": None})
     with switches.precision(tr):

@@ -73,6 +73,15 @@ def test_fit_to_model_refuses_values_that_are_not_finite_as_float32():
     fails("X: 1 example(s) have NaN/inf values as float32 (first: 1)", inputs.fit_to_model, x, (2,), "X")
 
 
+def test_fit_to_model_passes_nan_to_a_model_that_imputes_but_never_inf():
+    x = np.zeros((4, 2))
+    x[2, 1] = np.nan  # a missing number: the model (dataset.impute) fills it
+    out = inputs.fit_to_model(x, (2,), "X", missing_ok=True)
+    assert np.isnan(out[2, 1]) and np.isfinite(np.delete(out.ravel(), 5)).all()
+    x[3, 0] = 1e39  # inf as float32: never a missing value
+    fails("X: 1 example(s) have NaN/inf values as float32 (first: 3)", inputs.fit_to_model, x, (2,), "X", True)
+
+
 def test_labels_are_indices_or_class_names():
     classes = SOURCE.class_names
     assert inputs._labels(np.array([2, 0, 1], "int32"), classes, "Y").tolist() == [2, 0, 1]

@@ -1,9 +1,10 @@
 """dataset=table: CSV, TSV and Parquet read with pandas; text columns one-hot encoded with the
 encoding saved in the run dir (table.json) and applied by kopt predict; features chosen by
-dataset.features or dataset.drop; missing values refused or imputed outside the test set."""
+dataset.features or dataset.drop; missing values refused or imputed from each fold's training rows."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
@@ -140,36 +141,146 @@ def test_missing_values_are_refused_naming_the_column(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-def test_impute_fills_missing_numbers_with_the_mean_of_the_rows_outside_the_test_set(tmp_path, monkeypatch):
-    from kopt.data.splits import test_split
+def _splits_before(split: str, y, **keys):
+    """The splits kopt will make (they depend on the labels and the seed only), known before the run."""
+    from kopt.data.splits import make_splits
 
+    cfg = OmegaConf.merge(OmegaConf.load(ROOT / "configs" / "split" / f"{split}.yaml"), keys)
+    return make_splits(cfg, np.asarray(y), 0)
+
+
+def _imputed_table(holes: dict[str, list[int]], extreme: list[int]):
+    """frame() with column a 40 higher in the ``extreme`` rows and NaN at ``holes`` (column -> rows)."""
     table = frame()
-    expected_test = test_split(np.arange(90) % 3, 0.2, 0)[1]  # the split's test rows (labels x, y, z -> 0, 1, 2)
-    missing = [3, int(expected_test[0]), 77]  # one missing number in a test row, two in the pool
-    assert 3 not in expected_test and 77 not in expected_test
-    table.loc[missing, "a"] = np.nan
+    table.loc[extreme, "a"] = table.loc[extreme, "a"] + 40.0
+    for column, rows in holes.items():
+        table.loc[rows, column] = np.nan
+    return table
+
+
+def _hand_filled(rows, fill: dict):
+    """The model's inputs of ``rows``, their missing numbers filled by hand with ``fill``."""
+    x = rows.drop(columns=["id", "kind"]).fillna(fill)
+    for color in ("blue", "green", "red"):
+        x[f"color={color}"] = (x["color"] == color).astype("float64")
+    return x[["a", "color=blue", "color=green", "color=red", "b"]].to_numpy("float32")
+
+
+def _keras_probs(path, x):
+    import keras
+
+    model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    return np.asarray(model.predict(np.asarray(x, "float32"), verbose=0))
+
+
+def test_holdout_imputes_with_the_median_of_its_training_rows_only(tmp_path, monkeypatch):
+    """The fold's fill comes from its training rows (as Pipeline(SimpleImputer, model) in
+    cross_val_score): the validation rows (extreme values here) and the test rows never inform it;
+    the test rows and new rows are filled with the values of the model that predicts them."""
+    splits = _splits_before("holdout", np.arange(90) % 3)
+    (train, val), test = splits.folds[0], splits.test
+    holes = {"a": [int(train[0]), int(train[1]), int(val[0]), int(test[0])], "b": [int(test[1]), int(val[1])]}
+    table = _imputed_table(holes, extreme=[int(v) for v in val[2:]])
     table.to_csv(tmp_path / "t.csv", index=False)
     proc = run_kopt(
         "train", "dataset=csv", "dataset.path=t.csv", "dataset.label=kind", "dataset.drop=[id]",
-        "dataset.impute=mean", *MLP, cwd=tmp_path,
+        "dataset.impute=median", "split=holdout", *MLP, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     run = only_run_dir(tmp_path)
     with np.load(run / "splits.npz") as z:
-        test = z["test"]
-    assert np.array_equal(test, expected_test)
-    train_rows = np.setdiff1d(np.arange(90), test)
-    expected = np.nanmean(table["a"].to_numpy()[train_rows])
-    assert expected != pytest.approx(np.nanmean(table["a"].to_numpy()))  # the test rows would change it
+        assert np.array_equal(z["test"], test) and np.array_equal(z["train_0"], train)
+        assert np.array_equal(z["val_0"], val)
     fill = json.loads((run / "table.json").read_text())["fill"]
-    assert list(fill) == ["a"] and fill["a"] == pytest.approx(expected, rel=1e-6)
-    rows = table.iloc[[3, 3]].copy()
-    rows.loc[:, "a"] = [np.nan, fill["a"]]  # a missing number in a new row takes the same value
-    rows.to_csv(tmp_path / "new.csv", index=False)
-    _predict(run, tmp_path / "new.csv", "--out", tmp_path / "out.csv")
+    raw = {c: table[c].to_numpy("float64") for c in ("a", "b")}
+    assert isinstance(fill, list) and len(fill) == 1 and set(fill[0]) == {"a", "b"}  # every number input
+    for c in ("a", "b"):
+        assert fill[0][c] == pytest.approx(np.nanmedian(raw[c][train]), rel=1e-6)
+    pool = np.concatenate([train, val])
+    assert abs(np.nanmedian(raw["a"][pool]) - fill[0]["a"]) > 0.05  # the validation rows would move it
+    # the test rows are filled with the fold's values: predictions.npz is model.keras on hand-filled rows
+    with np.load(run / "predictions.npz") as z:
+        assert (
+            np.abs(_keras_probs(run / "model.keras", _hand_filled(table.iloc[test], fill[0])) - z["probs"]).max() < 1e-5
+        )
+    # new rows with missing numbers (in a, in b, in both): kopt predict fills them with the saved values
+    rows = frame().iloc[[3, 4, 5, 3, 4, 5]].reset_index(drop=True)
+    rows.loc[[0, 2], "a"] = np.nan
+    rows.loc[[1, 2], "b"] = np.nan
+    rows.to_parquet(tmp_path / "new.parquet")
+    _predict(run, tmp_path / "new.parquet", "--out", tmp_path / "out.csv")
     probs = _probs(tmp_path / "out.csv")[1]
-    assert np.array_equal(probs[0], probs[1])
+    assert np.abs(probs - _keras_probs(run / "model.keras", _hand_filled(rows, fill[0]))).max() < 1e-5
+    assert np.abs(probs[:3] - probs[3:]).max() > 1e-4  # (the rows with holes are not the complete ones)
     monkeypatch.chdir(tmp_path)  # the run's dataset.path is relative: its own test set, filled as in training
     _predict(run, "dataset=csv", "--out", tmp_path / "own.csv")
     with np.load(run / "predictions.npz") as z:
         assert np.abs(_probs(tmp_path / "own.csv")[1] - z["probs"]).max() < 1e-4
+
+
+def test_kfold_imputes_each_fold_with_the_mean_of_its_own_training_rows(tmp_path):
+    """k-fold: fold i's fill is the mean of fold i's training rows (never of its validation rows,
+    extreme in fold 0); kopt predict averages the fold models, each filling new rows with its own values."""
+    splits = _splits_before("kfold", np.arange(90) % 3, k=3)
+    test, val0 = splits.test, splits.folds[0][1]
+    holes = {"a": [int(val0[0]), int(splits.folds[1][1][0]), int(splits.folds[2][1][0]), int(test[0])]}
+    table = _imputed_table(holes, extreme=[int(v) for v in val0[1:]])
+    table.to_parquet(tmp_path / "t.parquet")
+    proc = run_kopt(
+        "train", "dataset=table", "dataset.path=t.parquet", "dataset.label=kind", "dataset.drop=[id]",
+        "dataset.impute=mean", "split=kfold", "split.k=3", *MLP, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    run = only_run_dir(tmp_path)
+    fill = json.loads((run / "table.json").read_text())["fill"]
+    a, b = table["a"].to_numpy("float64"), table["b"].to_numpy("float64")
+    assert isinstance(fill, list) and len(fill) == 3
+    with np.load(run / "splits.npz") as z:
+        assert np.array_equal(z["test"], test)
+        for i in range(3):
+            train, val = z[f"train_{i}"], z[f"val_{i}"]
+            assert np.array_equal(train, splits.folds[i][0]) and np.array_equal(val, splits.folds[i][1])
+            assert fill[i]["a"] == pytest.approx(np.nanmean(a[train]), rel=1e-6)
+            assert fill[i]["b"] == pytest.approx(b[train].mean(), rel=1e-6)
+    pool = np.setdiff1d(np.arange(90), test)
+    assert fill[0]["a"] < 2 < 5 < min(fill[1]["a"], fill[2]["a"])  # fold 0 never saw its extreme rows
+    assert abs(fill[0]["a"] - np.nanmean(a[pool])) > 3
+    rows = frame().iloc[[3, 4, 5]].reset_index(drop=True)
+    rows["a"] = np.nan  # every row misses a: each fold model fills it with its own mean
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    _predict(run, tmp_path / "new.csv", "--out", tmp_path / "out.csv")
+    probs = _probs(tmp_path / "out.csv")[1]
+    per_fold = [_keras_probs(run / f"model_fold{i}.keras", _hand_filled(rows, fill[i])) for i in range(3)]
+    assert np.abs(probs - np.mean(per_fold, axis=0)).max() < 1e-5
+    pooled = {"a": np.nanmean(a[pool])}  # what one fill fitted on the whole pool would give
+    one = np.mean([_keras_probs(run / f"model_fold{i}.keras", _hand_filled(rows, pooled)) for i in range(3)], axis=0)
+    assert np.abs(probs - one).max() > 1e-4
+    # kopt export: one model (the fold models averaged), each member filling NaN with its own values
+    from kopt.commands.export import main as export
+
+    fmt = "onnx" if all(importlib.util.find_spec(m) for m in ("tf2onnx", "onnxruntime")) else "keras"
+    export([str(run), "--format", fmt, "--out", str(tmp_path / "export")])
+    x = _hand_filled(rows, {})  # a: NaN in every row
+    assert np.isnan(x[:, 0]).all()
+    if fmt == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(tmp_path / "export" / "model.onnx"))
+        exported = session.run(None, {session.get_inputs()[0].name: x})[0]
+    else:
+        exported = _keras_probs(tmp_path / "export" / "model.keras", x)
+    assert np.abs(exported - probs).max() < 1e-4
+
+
+def test_a_column_with_no_value_in_a_folds_training_rows_is_one_line_naming_it(tmp_path):
+    from kopt.data.table import fold_fills
+
+    table = frame()
+    table.loc[:44, "b"] = np.nan  # every value of b in the first half is missing
+    table.to_parquet(tmp_path / "t.parquet")
+    data = load(path=str(tmp_path / "t.parquet"), label="kind", drop=["id"], impute="mean")
+    first, second = np.arange(45), np.arange(45, 90)
+    fills = fold_fills(data, [(second, first)]).encoding["fill"]
+    assert fills[0]["b"] == pytest.approx(table["b"].to_numpy("float64")[second].mean(), rel=1e-6)
+    with pytest.raises(KoptError, match=r"^dataset.impute=mean: column 'b' has no value in fold 1's training rows; "):
+        fold_fills(data, [(second, first), (first, second)])

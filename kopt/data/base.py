@@ -213,7 +213,7 @@ def _finite_features(data: Data, x, source: str):
 
     x = as_image(x, f"{source}: features").astype("float32", copy=False)
     values = x.reshape(len(x), -1)
-    imputed = data.encoding is not None and data.encoding.get("impute")  # NaN: filled once the test set is known
+    imputed = data.encoding is not None and data.encoding.get("impute")  # NaN: each fold fills it (table.fold_fills)
     bad = ~(np.isfinite(values) | (np.isnan(values) if imputed else False)).all(axis=1)
     if bad.any():
         raise KoptError(

@@ -7,8 +7,14 @@ exactly ``features``) and how each becomes inputs: a number as itself, a text co
 (one input per category seen in the training file; a category never seen gives all zeros, as
 scikit-learn's ``OneHotEncoder(handle_unknown="ignore")``). :func:`encode` applies it to any
 table with those columns, the training file's or a new one. The encoding is plain JSON
-(``table.json`` in the run dir, with the imputed values once :func:`fill_missing` has fitted
-them on the training rows), so ``kopt predict`` or any other program can apply it.
+(``table.json`` in the run dir), so ``kopt predict`` or any other program can apply it.
+
+Missing numbers (``dataset.impute=mean|median``) stay NaN in the encoded rows. As scikit-learn's
+``Pipeline(SimpleImputer, model)`` in ``cross_val_score``, each fold fits its own fill values on
+its training rows only (:func:`fold_fills`, recorded in ``table.json``'s ``fill``, one mapping per
+fold) and fills its training, validation and test rows with them (:func:`filled`); its saved model
+holds them as its first step (``kopt.training.evaluate.inference_copy``), so a model fills the
+missing numbers of new rows with exactly the values it was trained with.
 
 pandas is imported inside the functions: validation reads this module's callers without it.
 """
@@ -158,13 +164,13 @@ def plan_encoding(frame, cfg, path: Path, classes: list[str]) -> dict:
         "delimiter": getattr(cfg, "delimiter", None),
         "columns": columns,
         "inputs": inputs,
-        "fill": {},  # input name -> the value missing numbers take (fitted on the training rows)
+        "fill": [],  # per fold: input name -> the value its missing numbers take (fold_fills)
     }
 
 
 def encode(frame, encoding: dict, path: Path, what: str) -> np.ndarray:
     """The table's rows as float32 inputs, in the encoding's order. A missing number is NaN where
-    the encoding imputes (filled with ``encoding['fill']`` once fitted), else one line naming the
+    the encoding imputes (each fold's model fills it: :func:`fold_fills`), else one line naming the
     column; a missing or unseen category gives all zeros where the encoding imputes."""
     import pandas as pd
 
@@ -174,7 +180,7 @@ def encode(frame, encoding: dict, path: Path, what: str) -> np.ndarray:
         raise KoptError(
             f"{what}: feature columns differ from the training table's ({trained}): missing {', '.join(missing)}"
         )
-    impute, fill = encoding.get("impute"), encoding.get("fill") or {}
+    impute = encoding.get("impute")
     parts = []
     for col in encoding["columns"]:
         name, values = col["name"], frame[col["name"]]
@@ -194,8 +200,6 @@ def encode(frame, encoding: dict, path: Path, what: str) -> np.ndarray:
                 raise KoptError(
                     f"{what}: column {name!r} = {values.iloc[i]!r} ({_row(frame, i, path)}) is not a number"
                 ) from None
-            if name in fill:
-                number = np.where(np.isnan(number), float(fill[name]), number)
             parts.append(number[:, None])
         else:
             text = np.array([None if a else str(v).strip() for v, a in zip(values.tolist(), absent)], dtype=object)
@@ -225,23 +229,48 @@ def encode_labels(train: list[str], test: list[str], where: str) -> tuple[np.nda
     return np.array([index[v] for v in train], "int64"), np.array([index[v] for v in test], "int64"), names
 
 
-def fill_missing(data: Data, test_idx: np.ndarray) -> Data:
-    """Missing numbers of a table that ``dataset.impute`` allows, filled with the mean or median
-    of the column over the rows outside the test set (the test rows never inform the fill); the
-    values are recorded in the encoding so ``kopt predict`` fills new rows alike."""
+def fold_fills(data: Data, folds) -> Data:
+    """Each fold's fill values, fitted on that fold's training rows only (``folds``: the split's
+    (train, validation) index pairs), as ``encoding['fill'][fold]``: input name -> the mean or median
+    of the column's known values there, for every number input (a new row may miss any of them).
+    The validation and test rows never inform them. Data that does not impute passes unchanged."""
     encoding = data.encoding
     if not encoding or not encoding.get("impute"):
         return data
-    rows = np.setdiff1d(np.arange(len(data.x)), test_idx)
-    x, fill = data.x.copy(), {}
     stat = np.nanmedian if encoding["impute"] == "median" else np.nanmean
-    for j, name in enumerate(encoding["inputs"]):
-        absent = np.isnan(x[:, j])
-        if not absent.any():
-            continue
-        known = x[rows, j][~np.isnan(x[rows, j])]
-        if len(known) == 0:
-            raise KoptError(f"dataset.impute={encoding['impute']}: column {name!r} has no value outside the test set")
-        fill[name] = float(stat(known))
-        x[absent, j] = fill[name]
-    return replace(data, x=x, encoding={**encoding, "fill": fill})
+    numbers = [j for j, name in enumerate(encoding["inputs"]) if name in _number_names(encoding)]
+    fills = []
+    for fold, (train_idx, _) in enumerate(folds):
+        x, fill = data.x[np.asarray(train_idx)], {}
+        for j in numbers:
+            name = encoding["inputs"][j]
+            known = x[:, j][~np.isnan(x[:, j])]
+            if len(known) == 0:
+                where = f"fold {fold}'s training rows" if len(folds) > 1 else "the training rows"
+                raise KoptError(
+                    f"dataset.impute={encoding['impute']}: column {name!r} has no value in {where}; "
+                    f"leave it out (dataset.drop=[{name}])"
+                )
+            fill[name] = float(stat(known.astype("float64")))
+        fills.append(fill)
+    return replace(data, encoding={**encoding, "fill": fills})
+
+
+def _number_names(encoding: dict) -> set[str]:
+    return {c["name"] for c in encoding["columns"] if c["type"] == "number"}
+
+
+def fill_vector(encoding: dict | None, fold: int) -> np.ndarray | None:
+    """Fold ``fold``'s fill values in input order (float32; 0 for a category's inputs, which are
+    never missing), or None where the encoding does not impute (:func:`fold_fills` has run)."""
+    if not encoding or not encoding.get("impute"):
+        return None
+    fill = encoding["fill"][fold]
+    return np.array([fill.get(name, 0.0) for name in encoding["inputs"]], "float32")
+
+
+def filled(x: np.ndarray, vector: np.ndarray | None) -> np.ndarray:
+    """``x`` with its missing numbers (NaN) replaced by ``vector``'s value of their input."""
+    if vector is None:
+        return x
+    return np.where(np.isnan(x), vector, x).astype("float32")

@@ -32,8 +32,9 @@ class Inputs:
     what: str  # for messages: where the examples came from
 
 
-def fit_to_model(x: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
-    """``x`` as a float32 batch of the model's input shape, or one line saying what differs."""
+def fit_to_model(x: np.ndarray, shape: tuple[int, ...], what: str, missing_ok: bool = False) -> np.ndarray:
+    """``x`` as a float32 batch of the model's input shape, or one line saying what differs.
+    ``missing_ok``: NaN passes (a model trained with dataset.impute fills it with its own values)."""
     x = np.asarray(x)
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise KoptError(f"{what}: values have dtype {x.dtype}; expected numbers")
@@ -53,7 +54,8 @@ def fit_to_model(x: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray
         raise KoptError(f"{what}: no examples")
     with np.errstate(over="ignore", invalid="ignore"):
         x = x.astype("float32", copy=False)
-    bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)  # after the cast: 1e39 is inf in float32
+    flat = x.reshape(len(x), -1)
+    bad = ~(np.isfinite(flat) | (np.isnan(flat) & missing_ok)).all(axis=1)  # after the cast: 1e39 is inf
     if bad.any():
         raise KoptError(
             f"{what}: {int(bad.sum())} example(s) have NaN/inf values as float32 (first: {int(np.argmax(bad))})"
@@ -252,11 +254,11 @@ def _from_dataset(name: str, source: Source, shape) -> Inputs:
     run, seed = source.run, int(source.run.summary.seed or 0)
     node = run.config.get("dataset") or {}
     what = f"INPUT dataset={name}"
+    missing_ok = False
     if node.get("name") == name:
-        from kopt.data.table import fill_missing
-
         test = run.splits["test"]
-        data = fill_missing(load_dataset(OmegaConf.create(node), seed), test)  # a table's imputed values
+        data = load_dataset(OmegaConf.create(node), seed)
+        missing_ok = bool((data.encoding or {}).get("impute"))  # a table's missing numbers: the model fills them
     else:
         if name not in config_groups().get("dataset", []):
             raise KoptError(f"{what}: unknown dataset; allowed: {', '.join(config_groups().get('dataset', []))}")
@@ -265,7 +267,7 @@ def _from_dataset(name: str, source: Source, shape) -> Inputs:
         data = load_dataset(OmegaConf.load(config_dir() / "dataset" / f"{name}.yaml"), seed)
         test_size = float((run.config.get("split") or {}).get("test_size") or 0.2)
         test = data.test_idx if data.test_idx is not None else test_split(data.y, test_size, seed)[1]
-    x = fit_to_model(data.x[test], shape, what)
+    x = fit_to_model(data.x[test], shape, what, missing_ok)
     if list(data.class_names) != source.class_names:
         raise KoptError(
             f"{what}: its classes ({', '.join(data.class_names[:10])}) are not the model's "
@@ -308,7 +310,7 @@ def read_inputs(items: list[str], source: Source, shape: tuple[int, ...]) -> Inp
                 if labels is None
                 else _labels(np.array(labels), source.class_names, f"{what}: column {encoding['label']!r}")
             )
-            return Inputs(fit_to_model(x, shape, what), ids, y, what)
+            return Inputs(fit_to_model(x, shape, what, bool(encoding.get("impute"))), ids, y, what)
     if len(paths) == 1 and suffixes == {".csv"} and paths[0].is_file():
         return _from_csv(paths[0], source, shape)
     if (len(paths) == 1 and paths[0].is_dir()) or suffixes <= set(IMAGE_SUFFIXES):

@@ -1,7 +1,9 @@
 """INPUT of ``kopt predict`` for a model trained on a table (``dataset=table`` or ``csv``): a new
 CSV, TSV or Parquet file, encoded with the run's saved ``table.json`` (the same columns, the same
-one-hot categories, the same imputed values), matched by column name; other columns are ignored,
-except an ``id`` column (the rows' ids) and the label column (their labels, when present).
+one-hot categories), matched by column name; other columns are ignored, except an ``id`` column
+(the rows' ids) and the label column (their labels, when present). Where the run imputed
+(``dataset.impute``), a missing number stays NaN here: each saved model fills it with the values of
+the rows it was trained on (``kopt.data.table.fold_fills``), a k-fold run's models each their own.
 """
 
 from __future__ import annotations

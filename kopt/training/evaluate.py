@@ -38,10 +38,13 @@ def test_metrics(
     return out
 
 
-def inference_copy(model, norm):
-    """The standalone predictor that model.keras holds: the training fold's normalisation as a
-    ``Normalization`` layer (``norm``'s per-channel or per-feature mean and std), then the same
-    layers without the optimizer. It takes raw inputs and loads in plain Keras with safe_mode."""
+def inference_copy(model, norm, fill=None):
+    """The standalone predictor that model.keras holds: a table's imputation where ``fill`` is given
+    (the fold's fill value of each input: a missing number, NaN, takes it), the training fold's
+    normalisation as a ``Normalization`` layer (``norm``'s per-channel or per-feature mean and std),
+    then the same layers without the optimizer. It takes raw inputs and loads in plain Keras with
+    safe_mode: the imputation is two Keras ops (``where(x != x, fill, x)``), its values saved with
+    the model, so each fold's model fills new rows with its own values, in every export format."""
     import keras
 
     from kopt.models.batchnorm import has_fused_batchnorm, plain_keras_copy
@@ -50,7 +53,8 @@ def inference_copy(model, norm):
     if has_fused_batchnorm(core):  # fused batch norm -> Keras' own; the clone of an uncompiled view is
         core = plain_keras_copy(core)  # not compiled by Keras: no loss rebuilt, no second optimizer built
     raw = keras.Input(shape=model.input_shape[1:], name="raw_inputs")
+    x = raw if fill is None else keras.ops.where(keras.ops.not_equal(raw, raw), np.asarray(fill, "float32"), raw)
     x = keras.layers.Normalization(
         mean=norm.mean, variance=np.square(norm.std.astype("float64")), name="normalization"
-    )(raw)
+    )(x)
     return keras.Model(raw, core(x), name=model.name)

@@ -48,6 +48,7 @@ def train_fold(ctx: FoldContext) -> FoldResult:
 
     from kopt.console import console
     from kopt.data.pipeline import Normalizer, batches_per_pass, make_dataset, train_stream
+    from kopt.data.table import fill_vector, filled
     from kopt.models import build_model
     from kopt.optim import build_optimizer
     from kopt.schemas.metrics import check_trainer, direction
@@ -61,10 +62,13 @@ def train_fold(ctx: FoldContext) -> FoldResult:
     callbacks_factory, strategy = ctx.callbacks_factory, ctx.strategy
     cfg, t0 = state.cfg, time.time()
     tr, seed = cfg.trainer, int(cfg.seed)
-    norm = Normalizer.fit(data.x[train_idx])
+    # a table's missing numbers (dataset.impute): this fold's values, fitted on its training rows only
+    fill = fill_vector(data.encoding, fold)
+    x_tr, x_va = filled(data.x[train_idx], fill), filled(data.x[val_idx], fill)
+    norm = Normalizer.fit(x_tr)
     if norm.sample is not None:  # image files: the statistics of a sample of the fold, recorded in summary.json
         state.extra["data"].setdefault("normalization", {})[str(fold)] = norm.record()
-    x_tr, x_va = norm(data.x[train_idx]), norm(data.x[val_idx])
+    x_tr, x_va = norm(x_tr), norm(x_va)
     y_tr, y_va = data.y[train_idx], data.y[val_idx]
 
     check_trainer(tr, data.task)
@@ -192,7 +196,7 @@ def train_fold(ctx: FoldContext) -> FoldResult:
     metrics.update({k: v for k, v in best.best_logs.items() if k.startswith("val_")})  # val_auc, val_mae, ...
     metrics = {k: float(v) for k, v in metrics.items() if v is not None}
     save = bool(tr.checkpoint) and (ctx.keep_model is None or ctx.keep_model(metrics, n_folds))
-    inference = inference_copy(model, norm) if (ctx.score_test or save) else None
+    inference = inference_copy(model, norm, fill) if (ctx.score_test or save) else None
     probs = None
     if ctx.score_test:
         probs, test = _score_test(inference, model, data, test_idx, tr, task, own_loss)

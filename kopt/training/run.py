@@ -232,12 +232,12 @@ def _data_and_splits(ctx: FoldContext) -> Splits:
         _check_same_splits(splits, run_dir / SPLITS)
     else:
         splits.save(run_dir / SPLITS)
-    if data.encoding is not None:  # a table: missing numbers filled outside the test set; the encoding saved
+    if data.encoding is not None:  # a table: each fold's fill values (its training rows); the encoding saved
         import json
 
-        from kopt.data.table import ENCODING, fill_missing
+        from kopt.data.table import ENCODING, fold_fills
 
-        data = fill_missing(data, splits.test)
+        data = fold_fills(data, splits.folds)
         atomic_write_text(run_dir / ENCODING, json.dumps(data.encoding, indent=1, default=str) + "\n")
     state.extra["data"] = {
         "name": data.name,
