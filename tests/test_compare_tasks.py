@@ -116,6 +116,8 @@ def check_ensemble(out, members: list[np.ndarray], y: np.ndarray, task: str) -> 
         member_mae = [float(np.abs(m[:, 0] - y).mean()) for m in members]
         assert [r["mae"] for r in result["members"]] == pytest.approx(member_mae, rel=1e-5)
         assert result["gain"]["mae"] == pytest.approx(result["ensemble"]["mae"] - np.mean(member_mae), rel=1e-4)
+        for score in ("mae", "rmse"):  # convex in the prediction: the mean never loses to the mean member
+            assert result["ensemble"][score] <= result["mean_member"][score] + 1e-9
     else:
         assert result["ensemble"]["accuracy"] == pytest.approx(float(((mean > 0.5) == y).mean()))
         p = np.clip(mean, 1e-7, 1 - 1e-7)
