@@ -1,9 +1,12 @@
 """Compare two finished runs trained on the same folds: per-fold tests, test-set tests, a verdict.
 
-The per-fold score defaults to ``val_accuracy``: the score of each fold's model on that
-fold's held-out part, which is what the resampling tests (Nadeau-Bengio, 5x2cv) are
-defined on. The shared test set is judged separately by McNemar and the paired bootstrap,
-on each run's ``predictions.npz`` ``probs`` (for a k-fold run: the mean of its fold models).
+The per-fold score defaults to ``val_accuracy`` (a regression's: its ``trainer.monitor``): the
+score of each fold's model on that fold's held-out part, which is what the resampling tests
+(Nadeau-Bengio, 5x2cv) are defined on. The shared test set is judged separately, on each run's
+``predictions.npz`` ``probs`` (for a k-fold run: the mean of its fold models), by paired tests
+that fit the task (TEST_SET): McNemar and the paired bootstrap for classes, the Wilcoxon
+signed-rank test and the paired bootstrap on absolute errors (regression) or per-example Hamming
+errors (multi-label).
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ def on_shared_test_set(metric: str) -> bool:
 
 SHARED_TEST_SET = (
     "every fold is scored on the same test set: its n_test/n_train correction (and the 5x2cv "
-    "variance) is derived for resampled test sets; mcnemar_exact judges the shared test set"
+    "variance) is derived for resampled test sets; the test-set tests (mcnemar_exact for classes) judge it"
 )
 
 
@@ -88,26 +91,85 @@ def fold_tests(run: RunDir, scores_a: np.ndarray, scores_b: np.ndarray, metric: 
     return done, skipped
 
 
-def on_test_set(a: RunDir, b: RunDir, alpha: float, seed: int, resamples: int):
-    y = a.predictions["y_true"]
-    correct_a = np.argmax(a.predictions["probs"], axis=1) == y
-    correct_b = np.argmax(b.predictions["probs"], axis=1) == y
-    tests = [
-        stats.mcnemar_exact(correct_a, correct_b),
-        stats.paired_bootstrap(correct_a, correct_b, resamples, seed, 1 - alpha),
-    ]
-    return tests, float(correct_a.mean()), float(correct_b.mean())
+# What each task's test-set tests pair, per example, and the score they judge (docs/compare.md):
+#   multiclass, binary: whether the predicted class is right; McNemar's exact test and the
+#     paired bootstrap of the accuracy difference (Dietterich 1998's recommendation for one test set).
+#   regression: the absolute error |y - y_hat| of each example. McNemar needs right/wrong; the
+#     absolute error is the per-example loss whose mean is the MAE, so the paired tests are the
+#     Wilcoxon signed-rank test of |e_a| - |e_b| (robust to the heavy tails that differences of
+#     absolute errors have, where a paired t on them is not) and a paired bootstrap CI of the MAE
+#     difference. Lower is better.
+#   multilabel: the Hamming error of each example, the share of its labels wrong at 0.5 (what the
+#     run's accuracy averages: accuracy = 1 - Hamming loss). The example, not the (example, label)
+#     cell, is the independent unit: an example's labels are correlated, so McNemar on cells would
+#     overstate n. With one label the Wilcoxon test of the Hamming differences is the sign test on
+#     the discordant examples: McNemar's test (asymptotic form). The paired bootstrap gives the CI of the
+#     Hamming-loss difference. Lower is better. The log-loss would judge the probabilities, not the
+#     labels the run predicts and reports; kopt judges what it reports.
+TEST_SET = {
+    "regression": {
+        "score": "mae",
+        "per_example": "absolute error |y - y_hat|",
+        "tests": ("wilcoxon_abs_error", "paired_bootstrap_mae"),
+        "summary_key": "test_mae",
+    },
+    "multilabel": {
+        "score": "hamming_loss",
+        "per_example": "Hamming error: the share of the example's labels wrong at 0.5",
+        "tests": ("wilcoxon_hamming", "paired_bootstrap_hamming"),
+        "summary_key": None,  # 1 - test_accuracy
+    },
+}
+CLASSES_TEST_SET = {
+    "score": "accuracy",
+    "per_example": "the predicted class (argmax) is right",
+    "tests": ("mcnemar_exact", "paired_bootstrap"),
+    "summary_key": TEST_ACCURACY,
+}
 
 
-def primary_test(split: str | None, n_folds: int, metric: str = VAL_ACCURACY) -> str:
+def test_set_design(task: str) -> dict:
+    return TEST_SET.get(task, CLASSES_TEST_SET)
+
+
+def per_example(run: RunDir, task: str) -> np.ndarray:
+    """Each test example's value the test-set tests pair (see TEST_SET), from predictions.npz ``probs``."""
+    y, probs = run.predictions["y_true"], run.predictions["probs"]
+    if task == "regression":
+        return np.abs(probs[:, 0].astype(np.float64) - y)
+    if task == "multilabel":
+        return ((probs > 0.5) != (y > 0.5)).mean(axis=1)
+    return np.argmax(probs, axis=1) == y
+
+
+def on_test_set(a: RunDir, b: RunDir, alpha: float, seed: int, resamples: int, task: str = "multiclass"):
+    """(test results, A's score, B's score) on the shared test set, with the tests that fit ``task``."""
+    design = test_set_design(task)
+    values_a, values_b = per_example(a, task), per_example(b, task)
+    if design is CLASSES_TEST_SET:
+        tests = [
+            stats.mcnemar_exact(values_a, values_b),
+            stats.paired_bootstrap(values_a, values_b, resamples, seed, 1 - alpha),
+        ]
+    else:
+        wilcoxon, bootstrap = design["tests"]
+        tests = [
+            stats.wilcoxon_per_example(wilcoxon, values_a, values_b),
+            stats.paired_bootstrap_mean(bootstrap, values_a, values_b, resamples, seed, 1 - alpha),
+        ]
+    return tests, float(values_a.mean()), float(values_b.mean())
+
+
+def primary_test(split: str | None, n_folds: int, metric: str = VAL_ACCURACY, task: str = "multiclass") -> str:
     """The test the overall verdict follows: the recommended one for the design."""
+    on_test = test_set_design(task)["tests"][0]  # McNemar (Dietterich 1998), or the task's Wilcoxon
     if on_shared_test_set(metric):
-        return "mcnemar_exact"  # one shared test set: Dietterich 1998's recommendation
+        return on_test  # one shared test set
     if split == "cv5x2" and n_folds == 10:
         return "cv5x2_f"  # Alpaydın 1999: more robust than the 5x2cv t-test
     if n_folds >= 2:
         return "corrected_resampled_t"  # Nadeau & Bengio 2003; the plain paired t is too liberal
-    return "mcnemar_exact"  # one model each: Dietterich 1998's recommendation for one test set
+    return on_test  # one model each: a test on the one test set
 
 
 def scoring_protocol(a: RunDir, b: RunDir, metric: str) -> dict:
@@ -140,37 +202,51 @@ def _side(run: RunDir, extra: dict | None) -> dict:
     }
 
 
+def default_metric(a: RunDir, b: RunDir) -> str:
+    """``val_accuracy`` when both runs logged it per fold, else A's ``trainer.monitor`` (a regression's
+    ``val_mae``, say) when both logged that, else ``val_loss``."""
+    logged = [k for k in (a.folds[0] if a.folds else {}) if all(k in f for f in a.folds + b.folds)]
+    monitor = str((a.config.get("trainer") or {}).get("monitor") or "")
+    for name in (VAL_ACCURACY, monitor):
+        if name in logged:
+            return name
+    return "val_loss"
+
+
 def compare_runs(
     a: RunDir,
     b: RunDir,
-    metric: str = VAL_ACCURACY,
+    metric: str | None = None,
     alpha: float = 0.05,
     seed: int = 0,
     resamples: int = 10_000,
     sides: dict | None = None,
 ) -> dict:
     """Everything `comparison.json` holds. Raises KoptError if the runs are not comparable."""
-    task = str((a.summary.data or {}).get("task") or "multiclass") if isinstance(a.summary.data, dict) else ""
-    if task in ("regression", "multilabel"):  # McNemar and the test-set bootstrap read one class per example
+    check_comparable(a, b)
+    task = a.task
+    if b.task != task:
         from kopt.errors import KoptError
 
-        raise KoptError(
-            f"{a.path}: a {task} run; kopt compare and kopt ab pair the classes predicted on the test set, "
-            "allowed: runs of a multiclass or binary task"
-        )
-    check_comparable(a, b)
+        raise KoptError(f"A and B are not comparable: A is a {task} run, B a {b.task} run; A={a.path} B={b.path}")
+    metric = metric or default_metric(a, b)
     scores_a, scores_b = a.fold_scores(metric), b.fold_scores(metric)
     better_high = higher_is_better(metric)
     split = (a.config.get("split") or {}).get("name")
     on_folds, skipped = fold_tests(a, scores_a, scores_b, metric, alpha)
-    on_test, acc_a, acc_b = on_test_set(a, b, alpha, seed, resamples)
+    design = test_set_design(task)
+    on_test, score_a, score_b = on_test_set(a, b, alpha, seed, resamples, task)
+    test_high = design is CLASSES_TEST_SET  # accuracy goes up; absolute and Hamming errors go down
 
     tests = []
-    for result, on, high in [(r, "folds", better_high) for r in on_folds] + [(r, "test set", True) for r in on_test]:
-        text, side = verdict(result.p_value, result.detail.get("mean_difference", 0.0), alpha, high)
+    for result, on, high in [(r, "folds", better_high) for r in on_folds] + [
+        (r, "test set", test_high) for r in on_test
+    ]:
+        difference = result.detail.get("verdict_difference", result.detail.get("mean_difference", 0.0))
+        text, side = verdict(result.p_value, difference, alpha, high)
         tests.append({**result.as_dict(), "data": on, "verdict": text, "significant": side is not None, "better": side})
 
-    primary_name = primary_test(split, len(scores_a), metric)
+    primary_name = primary_test(split, len(scores_a), metric, task)
     primary = next(t for t in tests if t["name"] == primary_name)
     corrected = next((t for t in tests if t["name"] == "corrected_resampled_t"), None)
     diff = float(np.mean(scores_a - scores_b))
@@ -179,14 +255,36 @@ def compare_runs(
         mean_difference.update(
             ci_low=corrected["ci_low"], ci_high=corrected["ci_high"], method="Nadeau-Bengio corrected t interval"
         )
-    boot = next(t for t in tests if t["name"] == "paired_bootstrap")
-    lead = acc_a - acc_b if primary["data"] == "test set" else diff
-    lead_high = True if primary["data"] == "test set" else better_high
+    boot = next(t for t in tests if t["name"] == design["tests"][1])
+    lead = score_a - score_b if primary["data"] == "test set" else diff
+    lead_high = test_high if primary["data"] == "test set" else better_high
     ahead = None if lead == 0 else ("a" if (lead > 0) == lead_high else "b")
-    return {
+    n_models = len(a.folds)
+    test_set = {  # predictions.npz's probs: the folds averaged into one model (or the one model)
+        "task": task,
+        "score": design["score"],
+        "higher_is_better": test_high,
+        "per_example": design["per_example"],
+        "tests": list(design["tests"]),
+        "what": folds_averaged(n_models) if n_models > 1 else "the one model",
+        "a": score_a,
+        "b": score_b,
+        "difference": score_a - score_b,
+        "ci_low": boot["ci_low"],
+        "ci_high": boot["ci_high"],
+        "ci_level": boot["ci_level"],
+        "method": "paired bootstrap",
+        "mean_of_folds": {
+            "what": mean_of_folds(n_models) if n_models > 1 else "the one model",
+            "a": _summary_score(a, design),
+            "b": _summary_score(b, design),
+        },
+    }
+    out = {
         "metric": metric,
         "higher_is_better": better_high,
         "alpha": alpha,
+        "task": task,
         "split": split,
         "n_folds": len(scores_a),
         "protocol": scoring_protocol(a, b, metric),
@@ -198,21 +296,14 @@ def compare_runs(
         "mean_a": float(scores_a.mean()),
         "mean_b": float(scores_b.mean()),
         "mean_difference": mean_difference,
-        "test_accuracy": {  # predictions.npz's probs: the folds averaged into one model (or the one model)
-            "what": folds_averaged(len(a.folds)) if len(a.folds) > 1 else "the one model",
-            "a": acc_a,
-            "b": acc_b,
-            "difference": acc_a - acc_b,
-            "ci_low": boot["ci_low"],
-            "ci_high": boot["ci_high"],
-            "ci_level": boot["ci_level"],
-            "method": "paired bootstrap",
-        },
-        "test_accuracy_mean_of_folds": {
-            "what": mean_of_folds(len(a.folds)) if len(a.folds) > 1 else "the one model",
-            "a": _score(a.summary.metrics, TEST_ACCURACY),
-            "b": _score(b.summary.metrics, TEST_ACCURACY),
-        },
+        "test_set": test_set,
+    }
+    if design is CLASSES_TEST_SET:  # (the keys of a classifier's comparison.json before tasks came)
+        keys = ("what", "a", "b", "difference", "ci_low", "ci_high", "ci_level", "method")
+        out["test_accuracy"] = {k: test_set[k] for k in keys}
+        out["test_accuracy_mean_of_folds"] = test_set["mean_of_folds"]
+    return {
+        **out,
         "tests": tests,
         "skipped": [{"name": name, "reason": reason} for name, reason in skipped],
         "primary_test": primary_name,
@@ -220,6 +311,14 @@ def compare_runs(
         "winner": primary["better"],
         "created_at": datetime.now(UTC).isoformat(),
     }
+
+
+def _summary_score(run: RunDir, design: dict) -> float | None:
+    """The test-set score of the run's fold models, mean over folds (summary.json's metrics)."""
+    if design["score"] == "hamming_loss":
+        accuracy = _score(run.summary.metrics, TEST_ACCURACY)
+        return None if accuracy is None else 1.0 - accuracy
+    return _score(run.summary.metrics, design["summary_key"])
 
 
 def _num(value, digits: int = 4) -> str:
@@ -232,6 +331,11 @@ def _num(value, digits: int = 4) -> str:
     return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}"
 
 
+def _test_score(result: dict) -> str:
+    score = (result.get("test_set") or {}).get("score", "accuracy")
+    return f"{score} (lower is better)" if score != "accuracy" else score
+
+
 def render(result: dict) -> None:
     """Print the comparison: a table of tests, the differences with CIs, the verdict."""
     from rich.table import Table
@@ -241,7 +345,7 @@ def render(result: dict) -> None:
     alpha, metric = result["alpha"], result["metric"]
     table = Table(
         title=f"kopt compare: A vs B ({result['split']}, {result['n_folds']} fold(s), alpha={alpha})",
-        caption=f"folds: per-fold {metric}; test set: accuracy on the shared test set; differences A - B",
+        caption=f"folds: per-fold {metric}; test set: {_test_score(result)} on the shared test set; differences A - B",
     )
     for col, justify in (
         ("test", "left"),
@@ -269,15 +373,16 @@ def render(result: dict) -> None:
     md = result["mean_difference"]
     ci = f" ({md['ci_level']:.0%} CI {_num(md['ci_low'])} .. {_num(md['ci_high'])})" if md["ci_low"] is not None else ""
     console.print(f"mean {metric}: A {_num(result['mean_a'])}  B {_num(result['mean_b'])}  A-B {md['value']:+.4f}{ci}")
-    ta = result["test_accuracy"]
+    ta = result.get("test_set") or {**result["test_accuracy"], "score": "accuracy"}
+    name = _test_score(result)
     what = f" ({ta['what']})" if ta.get("what") else ""
     console.print(
-        f"test accuracy{what}: A {_num(ta['a'])}  B {_num(ta['b'])}  A-B {ta['difference']:+.4f} "
+        f"test {name}{what}: A {_num(ta['a'])}  B {_num(ta['b'])}  A-B {ta['difference']:+.4f} "
         f"({ta['ci_level']:.0%} bootstrap CI {_num(ta['ci_low'])} .. {_num(ta['ci_high'])})"
     )
-    means = result.get("test_accuracy_mean_of_folds") or {}
+    means = ta.get("mean_of_folds") or result.get("test_accuracy_mean_of_folds") or {}
     if means.get("what", "").startswith("mean of") and None not in (means.get("a"), means.get("b")):
-        console.print(f"test accuracy ({means['what']}): A {_num(means['a'])}  B {_num(means['b'])}")
+        console.print(f"test {name} ({means['what']}): A {_num(means['a'])}  B {_num(means['b'])}")
     primary = next(t for t in result["tests"] if t["name"] == result["primary_test"])
     if result["winner"]:
         console.print(

@@ -178,13 +178,21 @@ def check_same_test_set(members: list[Member], scored: bool = False) -> None:
         if problem:
             raise KoptError(f"members are not on the same test set: {problem}; {first.run.path} vs {m.run.path}")
         if m.probs.shape != first.probs.shape:
-            raise KoptError(f"members disagree on the number of classes: {first.probs.shape} vs {m.probs.shape}")
+            raise KoptError(f"members disagree on the number of outputs: {first.probs.shape} vs {m.probs.shape}")
     seen: set[tuple[str, int | None]] = set()
     for m in members:
         key = (str(m.run.path.resolve()), m.fold)
         if key in seen:
             raise KoptError(f"{m.run.path}: given twice; each member counts once")
         seen.add(key)
+
+
+def task_of(members: list[Member]) -> str:
+    """The members' task (summary.json's data.task); they must share it."""
+    tasks = {m.run.task for m in members}
+    if len(tasks) > 1:
+        raise KoptError(f"members are of different tasks ({', '.join(sorted(tasks))}); an ensemble needs one")
+    return tasks.pop()
 
 
 def weights_for(members: list[Member], method: str) -> np.ndarray:
@@ -198,18 +206,33 @@ def weights_for(members: list[Member], method: str) -> np.ndarray:
     return w / w.sum() if w.sum() > 0 else np.full(len(members), 1.0 / len(members))
 
 
-def clipped(probs: np.ndarray) -> np.ndarray:
-    return np.clip(probs.astype(np.float64), EPSILON, 1.0)
+def clipped(probs: np.ndarray, task: str = "multiclass") -> np.ndarray:
+    """Probabilities clipped as Keras's cross-entropy clips them (binary: both ends); values as they are."""
+    if task == "regression":
+        return probs.astype(np.float64)
+    return np.clip(probs.astype(np.float64), EPSILON, 1.0 - EPSILON if task == "multilabel" else 1.0)
 
 
-def cross_entropy(probs: np.ndarray, y: np.ndarray) -> float:
+def cross_entropy(probs: np.ndarray, y: np.ndarray, task: str = "multiclass") -> float:
+    """The run's loss: categorical cross-entropy; for multi-label the binary one, averaged over labels."""
+    if task == "multilabel":
+        return float(np.mean(-(y * np.log(probs) + (1 - y) * np.log(1 - probs))))
     return float(np.mean(-np.log(probs[np.arange(len(y)), y])))
 
 
-def combine(members: list[Member], method: str, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(ensemble probabilities or vote shares (n, classes), predicted class (n,))."""
-    stacked = np.stack([clipped(m.probs) for m in members])  # (M, n, C)
+def combine(members: list[Member], method: str, weights: np.ndarray, task: str = "multiclass"):
+    """(ensemble probabilities or vote shares (n, classes), predicted class (n,)); multi-label: per label,
+    the prediction a 0/1 matrix; regression: the (weighted) mean value (n, 1) twice."""
+    stacked = np.stack([clipped(m.probs, task) for m in members])  # (M, n, C)
     mean = np.tensordot(weights, stacked, axes=1)
+    if task == "regression":
+        return mean, mean
+    if task == "multilabel":
+        if method != "vote":
+            return mean, mean > 0.5
+        votes = np.tensordot(weights, (stacked > 0.5).astype(np.float64), axes=1)  # each label's share of yes
+        tied = np.isclose(votes, 0.5)
+        return votes, np.where(tied, mean > 0.5, votes > 0.5)  # ties: the mean probability
     if method != "vote":
         return mean, np.argmax(mean, axis=1)
     votes = np.zeros_like(mean)
@@ -219,48 +242,62 @@ def combine(members: list[Member], method: str, weights: np.ndarray) -> tuple[np
     return votes, np.argmax(np.where(top, mean, -1.0), axis=1)  # ties: the class with the higher mean probability
 
 
+def scores_of(probs: np.ndarray, pred: np.ndarray, y: np.ndarray, task: str, method: str = "mean") -> dict:
+    """The test scores of one member or of the ensemble: accuracy and loss, or a regression's mae and rmse."""
+    if task == "regression":
+        err = probs[:, 0] - y
+        return {"mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(np.mean(np.square(err))))}
+    loss = None if method == "vote" else cross_entropy(probs, y, task)
+    return {"accuracy": float(np.mean(pred == y)), "loss": loss}
+
+
+SCORES = {"regression": ("mae", "rmse")}  # the others: accuracy, loss
+HIGHER_IS_BETTER = {"accuracy": True, "loss": False, "mae": False, "rmse": False}
+
+
 def evaluate(members: list[Member], method: str = "mean", truth: dict | None = None) -> dict:
-    """Ensemble and member accuracy/loss on the shared test set; the arrays for predictions.npz.
+    """Ensemble and member scores on the shared test set; the arrays for predictions.npz.
     ``truth``: the test set's ``y_true`` and ``test_idx`` where the members' probabilities were
-    predicted here (a study's trials save none), else each run's predictions.npz has them."""
+    predicted here (a study's trials save none), else each run's predictions.npz has them.
+    Regression members are predicted values, averaged (``mean``: no vote, no weights from an
+    accuracy); multi-label members one probability per label, averaged (or voted) per label."""
     if method not in METHODS:
         raise KoptError(f"--method {method}: unknown; allowed: {', '.join(METHODS)}")
     if len(members) < 2:
         raise KoptError("an ensemble needs at least 2 members")
+    task = task_of(members)
+    if task == "regression" and method != "mean":
+        raise KoptError(
+            f"--method {method}: a regression ensemble averages the members' predicted values "
+            "(no classes to vote on, no val_accuracy to weigh by); allowed: mean"
+        )
     check_same_test_set(members, scored=truth is not None)
     truth = truth if truth is not None else members[0].run.predictions
     y = truth["y_true"]
     weights = weights_for(members, method)
-    probs, pred = combine(members, method, weights)
+    probs, pred = combine(members, method, weights, task)
+    names = SCORES.get(task, ("accuracy", "loss"))
     rows = []
     for m, w in zip(members, weights):
-        p = clipped(m.probs)
-        rows.append(
-            {
-                **m.describe(),
-                "weight": float(w),
-                "accuracy": float(np.mean(np.argmax(p, axis=1) == y)),
-                "loss": cross_entropy(p, y),
-            }
-        )
-    acc = float(np.mean(pred == y))
-    loss = None if method == "vote" else cross_entropy(probs, y)
-    mean_acc = float(np.mean([r["accuracy"] for r in rows]))
-    mean_loss = float(np.mean([r["loss"] for r in rows]))
-    best = max(rows, key=lambda r: r["accuracy"])
+        p = clipped(m.probs, task)
+        _, member_pred = combine([m], "mean", np.ones(1), task)
+        rows.append({**m.describe(), "weight": float(w), **scores_of(p, member_pred, y, task)})
+    ensemble = scores_of(probs, pred, y, task, method)
+    mean_member = {k: float(np.mean([r[k] for r in rows])) for k in names}
+    first = names[0]  # accuracy, or a regression's mae
+    best = (max if HIGHER_IS_BETTER[first] else min)(rows, key=lambda r: r[first])
+    # ensemble minus mean member: accuracy up, loss, mae and rmse down are gains
+    gain = {k: None if ensemble[k] is None else ensemble[k] - mean_member[k] for k in names}
     result = {
+        "task": task,
         "method": method,
         "n_members": len(members),
         "n_test": int(len(y)),
-        "ensemble": {"accuracy": acc, "loss": loss},
-        "mean_member": {"accuracy": mean_acc, "loss": mean_loss},
-        "best_member": {"name": best["name"], "accuracy": best["accuracy"], "loss": best["loss"]},
-        # ensemble minus mean member: accuracy up and loss down are gains
-        "gain": {
-            "accuracy": acc - mean_acc,
-            "loss": None if loss is None else loss - mean_loss,
-            "accuracy_over_best": acc - best["accuracy"],
-        },
+        "scores": list(names),
+        "ensemble": ensemble,
+        "mean_member": mean_member,
+        "best_member": {"name": best["name"], **{k: best[k] for k in names}},
+        "gain": {**gain, f"{first}_over_best": ensemble[first] - best[first]},
         "members": rows,
     }
     arrays = {

@@ -31,6 +31,7 @@ RUN = SimpleNamespace(
     },
     folds=[{"val_accuracy": 0.5}, {"val_accuracy": 0.25}, {"val_accuracy": 0.25}],
     config={"split": {"name": "kfold"}},
+    task="multiclass",
 )
 
 
@@ -110,9 +111,11 @@ def test_evaluate_is_every_score():
     ]
     ens_loss = -(math.log(0.7) + math.log(0.55) + math.log(0.6)) / 3
     assert r == {
+        "task": "multiclass",
         "method": "mean",
         "n_members": 3,
         "n_test": 3,
+        "scores": ["accuracy", "loss"],
         "ensemble": {"accuracy": 1.0, "loss": approx(ens_loss)},
         "mean_member": {"accuracy": approx(2 / 3), "loss": approx(sum(losses) / 3)},
         "best_member": {"name": "fold0", "accuracy": approx(2 / 3), "loss": approx(losses[0])},

@@ -304,3 +304,52 @@ def test_a_studys_summary_is_written_as_given(tmp_path):
     assert (
         tmp_path / "summary.json"
     ).read_text() == '{\n  "best_value": null,\n  "counts": {\n    "COMPLETE": 2\n  }\n}\n'
+
+
+def values(**change):
+    """A regression's predictions.npz: values, not probabilities (any sign, above 1)."""
+    base = {
+        "y_true": np.array([-1.5, 0.25, 30.0], "float32"),
+        "probs": np.array([[-2.0], [0.5], [28.0]], "float32"),
+        "fold_probs": np.array([[[-2.0], [0.5], [28.0]]] * 2, "float32"),
+        "test_idx": np.array([5, 6, 7]),
+    }
+    return {**base, **change}
+
+
+def label_sets(**change):
+    """A multi-label predictions.npz: a 0/1 matrix and one probability per label."""
+    y = np.array([[1, 0], [0, 0], [1, 1]], "float32")
+    return {"y_true": y, "probs": np.full((3, 2), 0.4), "fold_probs": np.full((2, 3, 2), 0.4),
+            "test_idx": np.array([5, 6, 7]), **change}  # fmt: skip
+
+
+def test_check_predictions_reads_each_task():
+    read.check_predictions(P, values(), 2, "regression")
+    read.check_predictions(P, values(y_true=np.array([20, 31, 45])), 2, "regression")  # integer targets
+    read.check_predictions(P, label_sets(), 2, "multilabel")
+    with pytest.raises(BadFile) as err:  # a regression's values read as classes: refused as before
+        read.check_predictions(P, values(), 2)
+    assert "y_true must be a non-empty 1-D array of class indices" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("task", "change", "message"),
+    [
+        (
+            "regression",
+            {"y_true": np.array([0.0, np.nan, 1.0])},
+            "y_true must be a non-empty 1-D array of finite values",
+        ),
+        ("regression", {"probs": np.zeros((3, 2))}, "probs must be (3, 1) predicted values"),
+        ("regression", {"probs": np.array([[0.0], [np.inf], [1.0]])}, "probs holds NaN or inf"),
+        ("multilabel", {"y_true": np.array([[1, 2], [0, 0], [1, 1]])}, "y_true must be a non-empty (examples, labels)"),
+        ("multilabel", {"probs": np.full((3, 3), 0.4)}, "probs must be (3, 2) probabilities, one per label"),
+        ("multilabel", {"probs": np.full((3, 2), 1.5)}, "probs holds values outside 0 .. 1"),
+    ],
+)
+def test_check_predictions_names_each_tasks_problem(task, change, message):
+    maker = values if task == "regression" else label_sets
+    with pytest.raises(BadFile) as err:
+        read.check_predictions(P, maker(**change), 2, task)
+    assert str(err.value).startswith(f"{P}: {message}"), err.value

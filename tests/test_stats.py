@@ -252,3 +252,48 @@ def test_bootstrap_p_value_is_never_zero(resamples):
     assert r.p_value == pytest.approx(2 / (resamples + 1))
     same = stats.paired_bootstrap(a, a, resamples=resamples, seed=0)
     assert same.p_value == 1.0
+
+
+# --- per-example losses on one test set (regression, multi-label) ----------------------------
+
+
+def test_wilcoxon_per_example_is_scipys_and_its_direction_follows_the_ranks():
+    # A's losses are larger on most examples but B has one huge miss: the mean says A, the ranks B
+    a = np.array([1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 0.0])
+    b = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 50.0])
+    r = stats.wilcoxon_per_example("wilcoxon_abs_error", a, b)
+    expected = st.wilcoxon(a - b)
+    assert (r.statistic, r.p_value) == (pytest.approx(float(expected.statistic)), pytest.approx(expected.pvalue))
+    assert r.detail["mean_difference"] < 0  # B's mean loss is the larger ...
+    assert r.detail["rank_sum_positive"] == 36.0 and r.detail["rank_sum_negative"] == 9.0
+    assert r.detail["verdict_difference"] == 27.0  # ... but A's losses outrank B's: the verdict reads the ranks
+    zero = stats.wilcoxon_per_example("w", a, a)
+    assert (zero.statistic, zero.p_value, zero.detail["n_nonzero"]) == (0.0, 1.0, 0)
+
+
+def test_wilcoxon_of_one_labels_hamming_errors_is_mcnemars_normal_approximation():
+    rng = np.random.default_rng(0)
+    wrong_a, wrong_b = rng.random(300) < 0.3, rng.random(300) < 0.2
+    only_a, only_b = int(np.sum(wrong_a & ~wrong_b)), int(np.sum(~wrong_a & wrong_b))
+    z = (only_a - only_b) / math.sqrt(only_a + only_b)
+    r = stats.wilcoxon_per_example("wilcoxon_hamming", wrong_a, wrong_b)
+    assert r.p_value == pytest.approx(2 * st.norm.sf(abs(z)), rel=1e-9)
+
+
+def test_paired_bootstrap_mean_is_scipys_percentile_bootstrap():
+    rng = np.random.default_rng(1)
+    a, b = rng.exponential(1.0, 80), rng.exponential(1.2, 80)
+    r = stats.paired_bootstrap_mean("paired_bootstrap_mae", a, b, 3000, 5, 0.9)
+    ref = st.bootstrap((a - b,), np.mean, n_resamples=3000, method="percentile", confidence_level=0.9,
+                       rng=np.random.default_rng(5), vectorized=True)  # fmt: skip
+    assert (r.detail["ci_low"], r.detail["ci_high"]) == pytest.approx(
+        (ref.confidence_interval.low, ref.confidence_interval.high)
+    )
+    dist = ref.bootstrap_distribution
+    k = min(int(np.sum(dist <= 0)), int(np.sum(dist >= 0)))
+    assert r.p_value == pytest.approx(min(1.0, 2 * (k + 1) / 3001))
+    assert r.statistic == r.detail["mean_difference"] == pytest.approx(float(np.mean(a - b)))
+    same = stats.paired_bootstrap_mean("b", a, a, 100, 0)  # no variation: the observed difference, p = 1
+    assert (same.p_value, same.detail["ci_low"], same.detail["ci_high"]) == (1.0, 0.0, 0.0)
+    shifted = stats.paired_bootstrap_mean("b", a + 1.0, a, 100, 0)  # every difference 1: never 0
+    assert shifted.p_value == pytest.approx(2 / 101) and shifted.detail["ci_low"] == 1.0

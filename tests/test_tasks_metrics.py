@@ -403,27 +403,7 @@ def test_a_regression_from_a_csv_column(tmp_path):
     assert sorted(z for z in summary["metrics"] if z.startswith("test_")) == ["test_loss", "test_mae", "test_rmse"]
 
 
-def test_kopt_compare_of_regression_runs_is_one_line(tmp_path):
-    write_npz(tmp_path / "values.npz", "mlp", np.random.default_rng(4).normal(size=96).astype("float32"))
-    for width in (4, 8):
-        proc = run_kopt(
-            "train",
-            "dataset=npz",
-            "dataset.path=values.npz",
-            "trainer.monitor=val_loss",
-            "trainer.epochs=1",
-            "trainer.batch_size=16",
-            "split=holdout",
-            "model=mlp",
-            "model.depth=1",
-            f"model.width={width}",
-            cwd=tmp_path,
-        )
-        assert proc.returncode == 0, proc.stderr
-    a, b = sorted((tmp_path / "runs" / "train").iterdir())
-    proc = run_kopt("compare", str(a), str(b), "--metric", "val_loss", cwd=tmp_path)
-    assert_clean_error(proc, "regression run", "allowed: runs of a multiclass or binary task")
-    assert not (tmp_path / "runs" / "compare").exists()
+# kopt compare, kopt ab and kopt ensemble of regression and multi-label runs: tests/test_compare_tasks.py
 
 
 def synthetic(family: str, classes: int) -> list[str]:

@@ -42,7 +42,10 @@ def parser() -> ArgumentParser:
         "shared overrides such as split=cv5x2",
     )
     p.add_argument(
-        "--metric", default=VAL_ACCURACY, choices=FOLD_METRICS, help="per-fold score to pair (default val_accuracy)"
+        "--metric",
+        default=None,
+        choices=FOLD_METRICS,
+        help=f"per-fold score to pair (default {VAL_ACCURACY}; without it, trainer.monitor, e.g. val_mae)",
     )
     p.add_argument("--alpha", type=probability, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--bootstrap-seed", type=non_negative_int, default=0, help="bootstrap seed (default 0)")

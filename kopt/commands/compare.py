@@ -13,7 +13,9 @@ DESCRIPTION = """\
 Compare two finished `kopt train` runs A and B that share dataset, split, seed and folds.
 Per-fold tests (paired t, Nadeau-Bengio corrected t, Wilcoxon with enough folds, and for
 split=cv5x2 Dietterich's 5x2cv t and Alpaydin's 5x2cv F) on each fold's --metric; on the
-shared test set an exact McNemar test and a paired bootstrap CI of the accuracy difference.
+shared test set an exact McNemar test and a paired bootstrap CI of the accuracy difference
+(regression: Wilcoxon signed-rank on the absolute errors and a bootstrap CI of the MAE
+difference; multi-label: the same on each example's Hamming error).
 Differences are A - B. Writes comparison.json to --out (default runs/compare/<timestamp>/)."""
 
 
@@ -27,9 +29,10 @@ def parser() -> ArgumentParser:
     p.add_argument("run_b", metavar="B", help="run dir of side B")
     p.add_argument(
         "--metric",
-        default=VAL_ACCURACY,
+        default=None,
         choices=FOLD_METRICS,
-        help=f"per-fold score to pair (default val_accuracy: each fold's held-out part); one of {', '.join(FOLD_METRICS)}",
+        help=f"per-fold score to pair (default {VAL_ACCURACY}: each fold's held-out part; without it, the run's "
+        f"trainer.monitor, e.g. val_mae); one of {', '.join(FOLD_METRICS)}",
     )
     p.add_argument(
         "--alpha", type=probability, default=0.05, help="significance level (default 0.05; CIs at 1 - alpha)"

@@ -8,14 +8,16 @@ from kopt.ensemble import METHODS
 from kopt.errors import KoptError, RunFailed
 
 DESCRIPTION = """\
-Ensemble saved softmax probabilities and evaluate on the shared test set:
+Ensemble saved test-set predictions and evaluate on the shared test set (softmax
+probabilities; a regression's values, scored by mae and rmse; one probability per label):
   kopt ensemble RUN                      the fold models of one k-fold run
   kopt ensemble RUN1 RUN2 ...            several runs (each run's own prediction is a member)
   kopt ensemble --study DIR --top K      the K best completed trials (by validation) of a `kopt tune`
                                          study, scored on the test set here by their saved models
                                          (K <= the study's tuner.keep_models)
---method mean averages probabilities, vote takes the majority class (ties: higher mean
-probability), weighted averages with weights proportional to each member's val_accuracy.
+--method mean averages probabilities (or values), vote takes the majority class (multi-label:
+per label; ties: higher mean probability), weighted averages with weights proportional to each
+member's val_accuracy; a regression takes mean only.
 Members must share the test set. Writes ensemble.json and predictions.npz to --out
 (default runs/ensemble/<timestamp>/)."""
 
@@ -35,21 +37,28 @@ def render(result: dict, out) -> None:
 
     from kopt.console import console, fmt
 
+    names = result.get("scores") or ["accuracy", "loss"]
+    short = {"accuracy": "test_acc", "loss": "test_loss", "mae": "test_mae", "rmse": "test_rmse"}
     table = Table(
         title=f"kopt ensemble: {result['method']} of {result['n_members']} members ({result['n_test']} test examples)"
     )
-    for col in ("member", "val_acc", "weight", "test_acc", "test_loss"):
+    val = any(m["val_accuracy"] is not None for m in result["members"])  # (a regression logs none)
+    for col in ("member", *(["val_acc"] if val else []), "weight", *(short[n] for n in names)):
         table.add_column(col, justify="left" if col == "member" else "right")
     for m in result["members"]:
-        table.add_row(m["name"], fmt(m["val_accuracy"]), fmt(m["weight"]), fmt(m["accuracy"]), fmt(m["loss"]))
+        row = [fmt(m["val_accuracy"])] if val else []
+        table.add_row(m["name"], *row, fmt(m["weight"]), *(fmt(m[n]) for n in names))
     mm, ens, gain = result["mean_member"], result["ensemble"], result["gain"]
-    table.add_row("mean member", "", "", fmt(mm["accuracy"]), fmt(mm["loss"]), style="bold")
-    table.add_row("ensemble", "", "", fmt(ens["accuracy"]), fmt(ens["loss"]), style="bold green")
-    loss_gain = "-" if gain["loss"] is None else f"{gain['loss']:+.4f}"
-    table.add_row("gain (ens - mean)", "", "", f"{gain['accuracy']:+.4f}", loss_gain, style="bold")
+    blank = ["", ""] if val else [""]
+    table.add_row("mean member", *blank, *(fmt(mm[n]) for n in names), style="bold")
+    table.add_row("ensemble", *blank, *(fmt(ens[n]) for n in names), style="bold green")
+    gains = ["-" if gain[n] is None else f"{gain[n]:+.4f}" for n in names]
+    table.add_row("gain (ens - mean)", *blank, *gains, style="bold")
     console.print(table)
+    first = names[0]
     console.print(
-        f"ensemble vs best member ({result['best_member']['name']}): accuracy {gain['accuracy_over_best']:+.4f}"
+        f"ensemble vs best member ({result['best_member']['name']}): {first} {gain[f'{first}_over_best']:+.4f}"
+        + ("" if first == "accuracy" else " (lower is better)")
     )
     console.print(f"[dim]written: {out / 'ensemble.json'}, {out / 'predictions.npz'}[/]")
 

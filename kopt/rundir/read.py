@@ -27,6 +27,9 @@ from kopt.runfiles import BadFile, load_npz, read_json_object, read_yaml
 if TYPE_CHECKING:  # numpy loads with the first array, not with this module
     import numpy as np
 
+# summary.json's data.task: what predictions.npz holds (kopt.schemas.metrics.TASKS, less auto, which a run resolves)
+TASKS = ("multiclass", "binary", "multilabel", "regression")
+
 # summary.json keys a reader uses, and the types they must have
 _TYPES = {
     "status": str,
@@ -115,10 +118,19 @@ class RunDir:
             raise BadFile(f"{path}: not a list of overrides")
         return [str(o) for o in data]
 
+    @property
+    def task(self) -> str:
+        """summary.json's ``data.task`` (``multiclass`` for a run of a kopt that did not record it)."""
+        data = self.summary.data if isinstance(self.summary.data, dict) else {}
+        task = data.get("task") or "multiclass"
+        if task not in TASKS:
+            raise BadFile(f"{self.path / SUMMARY}: data.task is {task!r}; allowed: {', '.join(TASKS)}")
+        return str(task)
+
     @cached_property
     def predictions(self) -> dict[str, np.ndarray]:
         arrays = self._npz(PREDICTIONS, ("y_true", "probs", "fold_probs", "test_idx"))
-        check_predictions(self.path / PREDICTIONS, arrays, len(self.folds))
+        check_predictions(self.path / PREDICTIONS, arrays, len(self.folds), self.task)
         return arrays
 
     @cached_property
@@ -154,8 +166,11 @@ class RunDir:
             raise KoptError(f"{self.path}: no {name} (not a finished kopt train run dir)") from None
 
 
-def check_predictions(path: Path, arrays: dict[str, np.ndarray], n_folds: int) -> None:
-    """Refuse predictions that the statistics cannot use: wrong shapes, labels or probabilities."""
+def check_predictions(path: Path, arrays: dict[str, np.ndarray], n_folds: int, task: str = "multiclass") -> None:
+    """Refuse predictions that the statistics cannot use: wrong shapes, labels or probabilities.
+    Per task (predictions.npz follows it): one class index per example and (n, classes)
+    probabilities; a regression's values, (n,) and (n, 1); a multi-label 0/1 matrix (n, labels)
+    and one probability per label."""
     y, probs, fold_probs, test_idx = (arrays[k] for k in ("y_true", "probs", "fold_probs", "test_idx"))
 
     import numpy as np
@@ -163,25 +178,36 @@ def check_predictions(path: Path, arrays: dict[str, np.ndarray], n_folds: int) -
     def bad(problem: str):
         raise BadFile(f"{path}: {problem}")
 
-    if y.ndim != 1 or y.dtype.kind not in "iu" or not len(y):
-        bad(f"y_true must be a non-empty 1-D array of class indices (got {y.dtype} of shape {y.shape})")
-    if probs.ndim != 2 or probs.shape[0] != len(y) or probs.shape[1] < 2 or probs.dtype.kind != "f":
-        bad(f"probs must be ({len(y)}, classes) probabilities (got {probs.dtype} of shape {probs.shape})")
+    if task == "regression":
+        if y.ndim != 1 or y.dtype.kind not in "iuf" or not len(y) or not np.isfinite(y).all():
+            bad(f"y_true must be a non-empty 1-D array of finite values (got {y.dtype} of shape {y.shape})")
+        if probs.shape != (len(y), 1) or probs.dtype.kind != "f":
+            bad(f"probs must be ({len(y)}, 1) predicted values (got {probs.dtype} of shape {probs.shape})")
+    elif task == "multilabel":
+        if y.ndim != 2 or y.dtype.kind not in "iubf" or not len(y) or not np.isin(y, (0, 1)).all():
+            bad(f"y_true must be a non-empty (examples, labels) array of 0 and 1 (got {y.dtype} of shape {y.shape})")
+        if probs.shape != y.shape or probs.dtype.kind != "f":
+            bad(f"probs must be {y.shape} probabilities, one per label (got {probs.dtype} of shape {probs.shape})")
+    else:
+        if y.ndim != 1 or y.dtype.kind not in "iu" or not len(y):
+            bad(f"y_true must be a non-empty 1-D array of class indices (got {y.dtype} of shape {y.shape})")
+        if probs.ndim != 2 or probs.shape[0] != len(y) or probs.shape[1] < 2 or probs.dtype.kind != "f":
+            bad(f"probs must be ({len(y)}, classes) probabilities (got {probs.dtype} of shape {probs.shape})")
     if fold_probs.ndim != 3 or fold_probs.shape[1:] != probs.shape or fold_probs.dtype.kind != "f":
         bad(
             f"fold_probs must be (folds, {len(y)}, {probs.shape[1]}) (got {fold_probs.dtype} of shape {fold_probs.shape})"
         )
     if len(fold_probs) != n_folds:
         bad(f"fold_probs holds {len(fold_probs)} fold(s), summary.json {n_folds}")
-    if test_idx.shape != y.shape or test_idx.dtype.kind not in "iu":
+    if test_idx.shape != y.shape[:1] or test_idx.dtype.kind not in "iu":
         bad(f"test_idx must be {len(y)} indices (got {test_idx.dtype} of shape {test_idx.shape})")
-    if y.min() < 0 or y.max() >= probs.shape[1]:
+    if task not in ("regression", "multilabel") and (y.min() < 0 or y.max() >= probs.shape[1]):
         bad(f"y_true holds class {int(y.min() if y.min() < 0 else y.max())}; allowed: 0 .. {probs.shape[1] - 1}")
     for key in ("probs", "fold_probs"):
         p = arrays[key]
         if not np.isfinite(p).all():
             bad(f"{key} holds NaN or inf")
-        if p.min() < 0 or p.max() > 1 + 1e-3:
+        if task != "regression" and (p.min() < 0 or p.max() > 1 + 1e-3):
             bad(f"{key} holds values outside 0 .. 1 (not probabilities)")
 
 
