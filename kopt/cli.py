@@ -79,10 +79,11 @@ def exit_without_teardown() -> None:
     Python's teardown, freeing TensorFlow's hundreds of thousands of objects one by one (0.6-0.7 s
     of `kopt train` on the 2-core VM, benchmarks/NOTES.md), which nobody waits for. The exit
     handlers still run (logging's flush and close among them) and the output is flushed; a
-    process with another live non-daemon thread (which Python would wait for) ends as usual."""
+    process with another live non-daemon thread (which Python would wait for), or one of a
+    multi-worker cluster (TF_CONFIG: its workers wind down together), ends as usual."""
     import threading
 
-    if "tensorflow" not in sys.modules:
+    if "tensorflow" not in sys.modules or "TF_CONFIG" in os.environ:
         return
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         return
