@@ -61,6 +61,41 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:  # output piped into e.g. `head`: stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise SystemExit(SIGPIPE_EXIT) from None
+    if argv is None and argv_command() in EXIT_WITHOUT_TEARDOWN:  # the `kopt` process itself, not a caller's
+        exit_without_teardown()
+
+
+# Commands whose process, once they have succeeded, ends without Python's teardown.
+EXIT_WITHOUT_TEARDOWN = ("train",)
+
+
+def argv_command() -> str | None:
+    return sys.argv[1] if len(sys.argv) > 1 else None
+
+
+def exit_without_teardown() -> None:
+    """End a successful command that loaded TensorFlow now: what it wrote is written and closed
+    (run dir files are written atomically; the TensorBoard writers are closed), so what is left is
+    Python's teardown, freeing TensorFlow's hundreds of thousands of objects one by one (0.6-0.7 s
+    of `kopt train` on the 2-core VM, benchmarks/NOTES.md), which nobody waits for. The exit
+    handlers still run (logging's flush and close among them) and the output is flushed; a
+    process with another live non-daemon thread (which Python would wait for), or one of a
+    multi-worker cluster (TF_CONFIG: its workers wind down together), ends as usual."""
+    import threading
+
+    if "tensorflow" not in sys.modules or "TF_CONFIG" in os.environ:
+        return
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        return
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed, or a reader gone: nothing left to say
+            pass
+    os._exit(0)
 
 
 def _main(argv: list[str] | None) -> None:

@@ -1,5 +1,12 @@
-"""Per-run tracking: TensorBoard events in tb/, metrics.csv (logger=csv), MLflow (logger=mlflow),
-and curves.png once the run ends.
+"""Per-run tracking: TensorBoard events (:func:`tb_dir`), metrics.csv (logger=csv), MLflow
+(logger=mlflow), and curves.png once the run ends.
+
+TensorBoard names a run by the path of its event files' folder below ``--logdir``, so kopt puts
+each run's events in a folder named readably (:func:`tb_label`): ``<run dir>/tb/<name>/`` for a
+train run (its ``name``, else its dir's), ``<study>/tb/trial 3/`` and ``<study>/tb/retrain 3/``
+for a study's trials and retrain (one study-level folder: ``tensorboard --logdir
+runs/tune/<study>/tb`` lists ``trial 3``, ``trial 3/train``, ...). Keras' callback adds
+``train/`` and ``validation/`` below it, per fold in a k-fold run (``fold 2/train``).
 
 ``run_train`` makes one :class:`Tracking`, adds its per-fold Keras callbacks through
 ``callbacks_factory`` and calls :meth:`Tracking.finish` whatever the outcome. Tracking never
@@ -30,7 +37,7 @@ MLFLOW_STATUS = {COMPLETED: "FINISHED", FAILED: "FAILED", INTERRUPTED: "KILLED"}
 
 
 class TensorBoardLogger(keras.callbacks.TensorBoard):
-    """Keras' TensorBoard callback, per epoch: tb/fold<k>/train and tb/fold<k>/validation, tags
+    """Keras' TensorBoard callback, per epoch: <log_dir>/train and <log_dir>/validation, tags
     epoch_loss, epoch_accuracy, ... and epoch_learning_rate; step = epoch, 1-based as in metrics.jsonl
     (Keras counts from 0). No graph, histograms or profiling.
 
@@ -158,7 +165,7 @@ class Tracking:
     def callbacks(self, fold: int, n_folds: int) -> list:
         out = []
         if self.node.get("tensorboard", True):
-            out.append(TensorBoardLogger(self.run_dir / TB_DIR / f"fold{fold}"))
+            out.append(TensorBoardLogger(tb_dir(self.cfg, self.run_dir, fold, n_folds)))
         if self.node.name == "csv":
             out.append(CsvMirror(self.run_dir))
         if self.node.name == "mlflow":
@@ -194,13 +201,40 @@ class Tracking:
             print(f"kopt: warning: tracking after the run failed: {type(exc).__name__}: {exc}")
 
 
-def run_label(run_dir: Path) -> str:
-    """A run's readable name: ``trial 3`` / ``retrain 3`` in a study, ``<sweep>/<n>`` for a sweep's
-    job, else its dir's name."""
+def study_member(run_dir: Path) -> str | None:
+    """``trial`` or ``retrain`` for a study's trial or retrain (``trials/<n>``, ``retrain/<n>``), else None."""
     path = Path(run_dir)
     if path.parent.name in ("trials", "retrain") and path.name.isdigit():
-        return f"{'trial' if path.parent.name == 'trials' else 'retrain'} {path.name}"
-    return f"{path.parent.name}/{path.name}" if path.name.isdigit() else path.name
+        return "trial" if path.parent.name == "trials" else "retrain"
+    return None
+
+
+def tb_label(cfg: DictConfig, run_dir: Path) -> str:
+    """A run's readable name, the name of its TensorBoard folder: ``trial 3`` / ``retrain 3`` in a
+    study (whatever its ``name``: the trials share it), else the run's ``name`` (a safe name, no
+    '/'), else ``job <n>`` for a sweep's job, else its dir's name."""
+    path = Path(run_dir)
+    role = study_member(path)
+    if role is not None:
+        return f"{role} {path.name}"
+    if cfg.get("name"):
+        return str(cfg.get("name"))
+    return f"job {path.name}" if path.name.isdigit() else path.name
+
+
+def tb_root(cfg: DictConfig, run_dir: Path) -> Path:
+    """The run's TensorBoard folder (its HParams session; its epochs below it): ``<study>/tb/trial 3``
+    for a study's trial or retrain, else ``<run dir>/tb/<label>``."""
+    path = Path(run_dir)
+    base = path.parent.parent if study_member(path) else path
+    return base / TB_DIR / tb_label(cfg, path)
+
+
+def tb_dir(cfg: DictConfig, run_dir: Path, fold: int, n_folds: int) -> Path:
+    """Where a fold's epochs go (Keras adds train/ and validation/): the run's folder, or its
+    ``fold <k>`` subfolder in a k-fold run."""
+    root = tb_root(cfg, run_dir)
+    return root / f"fold {fold}" if n_folds > 1 else root
 
 
 def hparams_of(cfg: DictConfig, run_dir: Path) -> dict:
@@ -227,16 +261,17 @@ def hparams_of(cfg: DictConfig, run_dir: Path) -> dict:
 
 
 def write_hparams(cfg: DictConfig, run_dir: Path, summary: dict) -> None:
-    """TensorBoard's HParams data in tb/ (the session: the run, under its ``name`` or else its
-    readable :func:`run_label`) with the final metrics beside it as ``final/<metric>`` scalars, so
-    the HParams tab lists the run's parameters against its results; the epochs stay in tb/fold<k>/."""
+    """TensorBoard's HParams data in the run's folder (:func:`tb_root`, the session, named by that
+    folder's path: no group name, so that runs of the same label in two studies stay apart) with
+    the final metrics beside it as ``final/<metric>`` scalars, so the HParams tab lists the run's
+    parameters against its results; the epochs are in its train/ and validation/ subfolders."""
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp
 
     final = {k: float(v) for k, v in (summary.get("metrics") or {}).items() if isinstance(v, (int, float))}
-    writer = tf.summary.create_file_writer(str(Path(run_dir) / TB_DIR))
+    writer = tf.summary.create_file_writer(str(tb_root(cfg, run_dir)))
     with writer.as_default():
-        hp.hparams(hparams_of(cfg, run_dir), trial_id=str(cfg.get("name") or run_label(run_dir)))
+        hp.hparams(hparams_of(cfg, run_dir), trial_id="")  # "": the session is named by its folder
         for key, value in final.items():
             tf.summary.scalar(f"final/{key}", value, step=0)
     writer.close()

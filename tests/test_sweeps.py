@@ -77,14 +77,14 @@ def test_every_run_writes_tensorboard_events_equal_to_metrics_jsonl(sweep):
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     checked = 0
     for part, prefix in (("train", ""), ("validation", "val_")):
-        acc = EventAccumulator(str(run_dir / "tb" / "fold0" / part), size_guidance={"tensors": 0}).Reload()
+        acc = EventAccumulator(str(run_dir / "tb" / "job 2" / part), size_guidance={"tensors": 0}).Reload()
         for name in ("loss", "accuracy"):
             events = acc.Tensors(f"epoch_{name}")
             assert [e.step for e in events] == [r["epoch"] for r in rows]
             for event, row in zip(events, rows):
                 assert float(make_ndarray(event.tensor_proto)) == pytest.approx(row[prefix + name], rel=1e-6)
                 checked += 1
-    lr = EventAccumulator(str(run_dir / "tb" / "fold0" / "train"), size_guidance={"tensors": 0}).Reload()
+    lr = EventAccumulator(str(run_dir / "tb" / "job 2" / "train"), size_guidance={"tensors": 0}).Reload()
     assert [float(make_ndarray(e.tensor_proto)) for e in lr.Tensors("epoch_learning_rate")] == pytest.approx(
         [r["lr"] for r in rows], rel=1e-6
     )

@@ -1,6 +1,6 @@
 """Issue 29, item 5: kopt's outputs open in the user's own tools. Each run and trial writes
-TensorBoard HParams data into its tb/ (its parameters against its final metrics, under a readable
-name); a study attaches each completed trial's curves.png through Optuna's artifact store, for
+TensorBoard HParams data (its parameters against its final metrics) into a folder named readably,
+so TensorBoard lists it as `trial 3`, `retrain 3` or the run's `name`; a study attaches each completed trial's curves.png through Optuna's artifact store, for
 optuna-dashboard; the commands docs/tune.md and docs/report.md give for optuna-dashboard,
 TensorBoard and MLflow open those outputs (each started on 127.0.0.1, one page read, stopped)."""
 
@@ -22,6 +22,13 @@ import pytest
 from conftest import ROOT, TINY, run_kopt
 
 PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def tensorboard_runs(logdir: Path) -> set[str]:
+    """The run names TensorBoard itself lists for ``tensorboard --logdir LOGDIR``."""
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+
+    return set(EventMultiplexer().AddRunsFromDirectory(str(logdir)).Runs())
 
 
 def hparams_of(tb_dir: Path) -> dict:
@@ -53,11 +60,12 @@ def test_a_train_run_writes_tensorboard_hparams_with_its_final_metrics(tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (run_dir,) = (tmp_path / "runs" / "train").iterdir()
     summary = json.loads((run_dir / "summary.json").read_text())
-    got = hparams_of(run_dir / "tb")
+    assert tensorboard_runs(run_dir / "tb") == {"lr check", "lr check/train", "lr check/validation"}
+    got = hparams_of(run_dir / "tb" / "lr check")
     assert got["hparams"]["regularizer.dropout"] == pytest.approx(0.25)
     assert got["hparams"]["optimizer.lr"] == pytest.approx(0.003)
     assert got["hparams"]["model"] == "mlp" and got["hparams"]["model.width"] == 16
-    assert got["name"] == "lr check"  # the run's name; without one, its dir's (a trial: 'trial 3', below)
+    assert got["name"] == ""  # no group: the HParams tab names the session by its folder, 'lr check'
     assert got["final"]["final/val_accuracy"] == pytest.approx(summary["metrics"]["val_accuracy"], abs=1e-6)
     assert got["final"]["final/test_accuracy"] == pytest.approx(summary["metrics"]["test_accuracy"], abs=1e-6)
 
@@ -70,7 +78,7 @@ def study(tmp_path_factory):
         *TINY,
         "tuner=random",
         "tuner.n_trials=2",
-        "tuner.retrain_best=false",
+        "trainer.epochs=1",
         "search.regularizer.dropout=interval(0.0, 0.5)",
         cwd=cwd,
     )
@@ -95,10 +103,34 @@ def test_a_study_attaches_each_trials_curves_and_names_its_tensorboard_sessions(
     for t in complete:
         with store.open_reader(metas[f"trial_{t.number}_curves.png"].artifact_id) as fh:
             assert fh.read(8) == PNG
-        got = hparams_of(study_dir / "trials" / str(t.number) / "tb")
-        assert got["name"] == f"trial {t.number}"
+        got = hparams_of(study_dir / "tb" / f"trial {t.number}")
+        assert got["name"] == ""
         assert got["hparams"]["regularizer.dropout"] == pytest.approx(t.params["regularizer.dropout"])
         assert got["final"]["final/val_accuracy"] == pytest.approx(t.value, abs=1e-6)
+
+
+def test_tensorboard_lists_a_studys_trials_and_retrain_by_readable_names(study):
+    _, study_dir = study
+    summary = json.loads((study_dir / "summary.json").read_text())
+    best = summary["retrain"]["trial"]
+    runs = {f"trial {n}{part}" for n in (0, 1) for part in ("", "/train", "/validation")}
+    runs |= {f"retrain {best}", f"retrain {best}/train"}  # (trained on train+val: no validation data)
+    assert tensorboard_runs(study_dir / "tb") == runs  # tensorboard --logdir runs/tune/<study>/tb
+    assert tensorboard_runs(study_dir) == {f"tb/{run}" for run in runs}  # --logdir runs/tune/<study>
+    assert not list((study_dir / "trials").glob("*/tb")) and not list((study_dir / "retrain").glob("*/tb"))
+    retrain = hparams_of(study_dir / "tb" / f"retrain {best}")
+    assert retrain["final"]["final/test_accuracy"] == pytest.approx(summary["retrain"]["test_accuracy"], abs=1e-6)
+
+
+def test_tensorboard_lists_a_kfold_runs_folds_under_its_name(tmp_path):
+    proc = run_kopt("train", *TINY, "trainer.epochs=1", "split=kfold", "split.k=2", "name=kf", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (run_dir,) = (tmp_path / "runs" / "train").iterdir()
+    folds = {f"kf/fold {k}/{part}" for k in (0, 1) for part in ("train", "validation")}
+    assert tensorboard_runs(run_dir) == {f"tb/{run}" for run in {"kf", *folds}}  # --logdir <run dir>
+    assert tensorboard_runs(tmp_path / "runs") == {f"train/{run_dir.name}/tb/{run}" for run in {"kf", *folds}}
+    got = hparams_of(run_dir / "tb" / "kf")
+    assert got["hparams"]["split"] == "kfold"
 
 
 def free_port() -> int:

@@ -76,8 +76,11 @@ def retrain_best(plan: TunePlan, trial, study_dir: Path) -> dict:
     summary = read_summary(run_dir).to_dict() if previous.exists() else None
     cfg = retrain_config(plan, trial)
     if summary is None or summary.get("status") != COMPLETED:
-        if run_dir.exists():  # an unfinished retrain (killed): start it over
-            shutil.rmtree(run_dir)
+        from kopt.tracking import tb_root
+
+        for stale in (run_dir, tb_root(cfg, run_dir)):  # an unfinished retrain (killed): start it over
+            if stale.exists():
+                shutil.rmtree(stale)
         with study_trial(cfg.get("logger"), plan.study_name, trial.number, role="retrain"):  # MLflow: nested
             summary = run_train(cfg, run_dir, quiet=True)
     metrics = summary.get("metrics", {})
