@@ -58,7 +58,7 @@ def timed(label: str, fn):
 def install_timers() -> None:
     import keras
 
-    from kopt import tracking
+    from kopt.training import tracking
 
     for module, attr, label in TIMED:
         mod = importlib.import_module(module)
