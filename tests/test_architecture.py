@@ -85,9 +85,18 @@ LAYERS = {
 # went with the split of tune/study.py by concern).
 KNOWN_CYCLES: list[list[str]] = []
 # Rooms (folders, or modules of kopt/ itself) that import each other, tolerated while a change removes them:
-# kopt report --html of a study dir opens the study's storage (report/html.py -> tune/storage.py), while a
-# study writes its page and table with the report's modules (tune/page.py, tune/pareto.py -> report/).
+# kopt report --html of a study dir opens the study's storage (report/html.py -> tune/store/storage.py), while a
+# study writes its page and table with the report's modules (tune/results/page.py, tune/results/pareto.py -> report/).
 KNOWN_FOLDER_CYCLES: list[list[str]] = [["kopt.report", "kopt.tune"]]
+# kopt/tune's folders, bottom to top: each imports only the ones before it (docs/architecture.md)
+TUNE_FOLDERS = [
+    "kopt.tune.store",  # the study's storage, its journal, Optuna's private API
+    "kopt.tune.planning",  # search space, auto, objectives, warm start, samplers, pruners, the plan and its record
+    "kopt.tune.trials",  # claiming, recovering, deduplicating trials; which keep their model
+    "kopt.tune.results",  # Pareto front, reports, plots, study.html, best.yaml, the retrain
+    "kopt.tune.running",  # the study opened, the worker loop and processes, one trial, the terminal
+    "kopt.tune.run",  # one study end to end
+]
 NO_TENSORFLOW = ("tensorflow", "keras", "tf_keras")
 
 
@@ -181,9 +190,10 @@ def arrows(edges: dict[str, set[str]]) -> list[tuple[str, str]]:
     return sorted((a, b) for a, targets in edges.items() for b in targets if b in edges)
 
 
-def room(name: str) -> str:
-    """The folder a module is seen in: ``kopt.tune.space`` -> ``kopt.tune``; ``kopt.procs`` is a room of its own."""
-    return ".".join(name.split(".")[:2])
+def room(name: str, house: str = "kopt") -> str:
+    """The folder of ``house`` a module is seen in: ``kopt.tune.planning.space`` -> ``kopt.tune``
+    (in ``kopt.tune``: ``kopt.tune.planning``); ``kopt.procs`` is a room of its own."""
+    return ".".join(name.split(".")[: len(house.split(".")) + 1])
 
 
 def floors(edges: dict[str, set[str]]) -> dict[str, int]:
@@ -195,19 +205,22 @@ def floors(edges: dict[str, set[str]]) -> dict[str, int]:
     return out
 
 
-def room_arrows(edges: dict[str, set[str]]) -> list[tuple[str, str]]:
-    """The module arrows that cross from one room to another."""
-    return [(a, b) for a, b in arrows(edges) if room(a) != room(b)]
+def room_arrows(edges: dict[str, set[str]], house: str = "kopt") -> list[tuple[str, str]]:
+    """The module arrows inside ``house`` that cross from one of its rooms to another."""
+    inside = [(a, b) for a, b in arrows(edges) if a.startswith(house + ".") and b.startswith(house + ".")]
+    return [(a, b) for a, b in inside if room(a, house) != room(b, house)]
 
 
-def room_cycles(edges: dict[str, set[str]]) -> list[tuple[list[str], list[str]]]:
-    """(rooms, the module arrows between them) of each set of rooms that import each other."""
-    between: dict[str, set[str]] = {room(m): set() for m in edges}
-    for a, b in room_arrows(edges):
-        between[room(a)].add(room(b))
+def room_cycles(edges: dict[str, set[str]], house: str = "kopt") -> list[tuple[list[str], list[str]]]:
+    """(rooms, the module arrows between them) of each set of rooms of ``house`` that import each other."""
+    between: dict[str, set[str]] = {room(m, house): set() for m in edges if m.startswith(house + ".")}
+    crossing = room_arrows(edges, house)
+    for a, b in crossing:
+        between[room(a, house)].add(room(b, house))
     out = []
     for rooms in cycles(between):
-        out.append((rooms, [f"{a} -> {b}" for a, b in room_arrows(edges) if room(a) in rooms and room(b) in rooms]))
+        why = [f"{a} -> {b}" for a, b in crossing if room(a, house) in rooms and room(b, house) in rooms]
+        out.append((rooms, why))
     return out
 
 
@@ -256,6 +269,18 @@ def test_folders_import_one_way(edges):
     assert not new, "folders that import each other:\n" + "\n".join(new)
     gone = [c for c in KNOWN_FOLDER_CYCLES if c not in [rooms for rooms, _ in found]]
     assert gone == [], "these folders import one way now: delete them from KNOWN_FOLDER_CYCLES"
+
+
+def test_tune_folders_import_one_way(edges):
+    """kopt/tune's folders stack in the order of TUNE_FOLDERS, lazy imports included."""
+    rooms = {room(m, "kopt.tune") for m in edges if m.startswith("kopt.tune.")}
+    assert sorted(rooms) == sorted(TUNE_FOLDERS), "place each folder of kopt/tune in TUNE_FOLDERS"
+    upward = [
+        f"{a} -> {b}"
+        for a, b in room_arrows(edges, "kopt.tune")
+        if TUNE_FOLDERS.index(room(b, "kopt.tune")) > TUNE_FOLDERS.index(room(a, "kopt.tune"))
+    ]
+    assert not upward, "a folder of kopt/tune imports one above it:\n" + "\n".join(upward)
 
 
 def test_config_layer_needs_no_tensorflow(edges):

@@ -47,7 +47,7 @@ CallbackFactory = Callable[[int, int], list]  # (fold, n_folds) -> extra Keras c
 
 @dataclass
 class TrialMode:
-    """How a tune trial runs (kopt.tune.objective): what its study needs and nothing more. Its
+    """How a tune trial runs (kopt.tune.running.trial): what its study needs and nothing more. Its
     folds score validation only (the search never sees the test set; the retrain has the study's
     one test score), it writes no predictions.npz and draws no curves.png (the study draws them
     when it ends), and a fold saves its model only where ``keep_model(fold metrics, n_folds)`` is true
