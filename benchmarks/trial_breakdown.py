@@ -31,7 +31,7 @@ SPENT: collections.Counter = collections.Counter()
 
 # (module, attribute, label): the module attribute a trial looks up at call time
 TIMED = [
-    ("kopt.tune.objective", "run_trial", "whole trial"),
+    ("kopt.tune.running.trial", "run_trial", "whole trial"),
     ("kopt.training.fit", "inference_copy", "standalone model.keras copy"),
     ("kopt.training.fit", "atomic_save_model", "model.keras save"),
     ("kopt.training.run", "_data_and_splits", "data and splits"),
@@ -58,7 +58,7 @@ def timed(label: str, fn):
 def install_timers() -> None:
     import keras
 
-    from kopt import tracking
+    from kopt.training import tracking
 
     for module, attr, label in TIMED:
         mod = importlib.import_module(module)
@@ -67,7 +67,7 @@ def install_timers() -> None:
         mod = importlib.import_module(module)
         if hasattr(mod, attr):  # (an older kopt drew curves.png inside each trial)
             setattr(mod, attr, timed(label, getattr(mod, attr)))
-    from kopt.tune import page
+    from kopt.tune.results import page
 
     page.StudyPage.write = timed("study end: study.html", page.StudyPage.write)
     tracking.Tracking.finish = timed("curves.png and metrics.csv", tracking.Tracking.finish)

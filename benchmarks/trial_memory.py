@@ -36,9 +36,9 @@ def slope(values: list[float]) -> float:
 
 
 def kopt_rss(trials: int, workdir: Path) -> list[float]:
-    from kopt.tune.loop import work
-    from kopt.tune.storage import open_storage
-    from kopt.tune.study import open_study, quiet_optuna
+    from kopt.tune.running.loop import work
+    from kopt.tune.running.study import open_study, quiet_optuna
+    from kopt.tune.store.storage import open_storage
 
     plan = plan_study(
         workdir,

@@ -35,7 +35,7 @@ def plan_study(workdir: Path, overrides: list[str]):
     """The TunePlan of `kopt tune OVERRIDES` (composed and checked exactly as the command does)."""
     from kopt.commands.tune import quote_search_overrides, validate_tune
     from kopt.compose import compose_and_validate, search_dirs
-    from kopt.tune.plan import build_plan
+    from kopt.tune.planning.plan import build_plan
 
     os.chdir(workdir)
     line, cfgs = compose_and_validate(quote_search_overrides(overrides), "tune", [validate_tune])

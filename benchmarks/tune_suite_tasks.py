@@ -176,7 +176,7 @@ def run_kopt(name: str, overrides: list[str], trials: int, workdir: Path) -> dic
     import optuna
 
     from kopt.tune.run import run_study
-    from kopt.tune.study import open_storage
+    from kopt.tune.running.study import open_storage
 
     plan = plan_study(workdir, [*overrides, f"tuner.n_trials={trials}", f"tuner.study_name={name}"])
     study_dir = workdir / "runs" / "tune" / name

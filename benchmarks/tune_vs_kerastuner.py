@@ -69,7 +69,7 @@ def run_kopt(
     import optuna
 
     from kopt.tune.run import run_study
-    from kopt.tune.storage import open_storage
+    from kopt.tune.store.storage import open_storage
 
     plan = plan_study(workdir, [*study_overrides(name, tuner, pruner, trials, epochs, seed), *extra])
     study_dir = workdir / "runs" / "tune" / name

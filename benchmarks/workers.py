@@ -53,7 +53,7 @@ SEARCH = ["search.model.width=int(interval(16, 64))", "search.optimizer.lr=tag(l
 def run(workers: int, trials: int, storage: str | None, name: str, workdir: Path, cluster=None) -> dict:
     import optuna
 
-    from kopt.tune.storage import open_storage, storage_spec
+    from kopt.tune.store.storage import open_storage, storage_spec
 
     args = [
         sys.executable,

@@ -3,7 +3,7 @@ the client of a ``logger=mlflow`` node, the study's parent run, the nesting of t
 and models logged in MLflow's Keras flavour.
 
 A study (``kopt tune … logger=mlflow``) is one parent run (tags ``kopt.study``, ``kopt.role=study``);
-each trial's ``run_train`` runs inside :func:`study_trial`, so the :class:`kopt.tracking.MlflowRun`
+each trial's ``run_train`` runs inside :func:`study_trial`, so the :class:`kopt.training.tracking.MlflowRun`
 it starts is nested in that parent (tags ``kopt.study``, ``kopt.trial``, ``kopt.role``). At the end,
 :func:`finish_study` logs the best value, parameters and model on the parent.
 """

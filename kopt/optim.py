@@ -5,9 +5,13 @@ gradient accumulation (``accumulate``), both Keras' own optimizer options."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import keras
 from keras import ops
+
+if TYPE_CHECKING:
+    from kopt.schemas.optimizer import OptimizerConfig
 
 
 @keras.saving.register_keras_serializable(package="kopt")
@@ -63,11 +67,20 @@ class EpochSchedule(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
+def typed_optimizer(cfg) -> OptimizerConfig:
+    """The ``optimizer`` node, typed and checked (a typed config passes through), as the model and
+    dataset builders receive theirs (kopt.validate.typed_option)."""
+    from kopt.validate import typed_option
+
+    return typed_option("optimizer", cfg)
+
+
 def build_schedule(cfg, steps_per_epoch: int, epochs: int):
+    cfg = typed_optimizer(cfg)
     s = cfg.schedule
     if s.name == "constant" and not s.warmup_epochs:
         return float(cfg.lr)
-    horizon = int(s.get("epochs") or epochs)  # schedule.epochs: the retrain stops early on the trial's schedule
+    horizon = int(s.epochs or epochs)  # schedule.epochs: the retrain stops early on the trial's schedule
     return EpochSchedule(
         cfg.lr, steps_per_epoch, horizon, s.name, s.warmup_epochs, list(s.milestones), s.gamma, s.min_lr_ratio
     )
@@ -96,15 +109,16 @@ def ema_per_update(optimizer, steps: int):
 
 
 def build_optimizer(cfg, steps_per_epoch: int, epochs: int):
+    cfg = typed_optimizer(cfg)
     lr = build_schedule(cfg, steps_per_epoch, epochs)
     common = {"learning_rate": lr}
-    if cfg.get("clipnorm"):
+    if cfg.clipnorm:
         common["clipnorm"] = float(cfg.clipnorm)
-    if cfg.get("ema"):  # validation, test and model.keras use the average: kopt.training.switches
+    if cfg.ema:  # validation, test and model.keras use the average: kopt.training.switches
         common.update(use_ema=True, ema_momentum=float(cfg.ema))
-    if int(cfg.get("accumulate") or 1) > 1:  # the schedule still counts batches (Keras' _iterations)
+    if cfg.accumulate > 1:  # the schedule still counts batches (Keras' _iterations)
         common["gradient_accumulation_steps"] = int(cfg.accumulate)
-    wd = float(cfg.get("weight_decay", 0.0) or 0.0)
+    wd = float(cfg.weight_decay or 0.0)
     if cfg.name == "sgd":
         opt = keras.optimizers.SGD(
             momentum=float(cfg.momentum), nesterov=bool(cfg.nesterov), weight_decay=wd or None, **common
@@ -115,7 +129,7 @@ def build_optimizer(cfg, steps_per_epoch: int, epochs: int):
         opt = keras.optimizers.Adam(
             beta_1=float(cfg.beta_1), beta_2=float(cfg.beta_2), weight_decay=wd or None, **common
         )
-    if cfg.get("ema") and int(cfg.get("accumulate") or 1) > 1:  # optimizer.ema: the momentum per update
+    if cfg.ema and cfg.accumulate > 1:  # optimizer.ema: the momentum per update
         ema_per_update(opt, int(cfg.accumulate))
     return opt
 

@@ -64,19 +64,3 @@ def process_alive(pid: int | None, since: dt.datetime | None) -> bool:
     if state == "Z":
         return False
     return since is None or started <= since.timestamp() + 1.0  # a later process reuses the pid
-
-
-def run_died(summary: dict) -> bool:
-    """A run dir's summary says `running`, but its process on this host is gone (OOM kill, power loss)."""
-    import socket
-
-    from kopt.rundir.names import RUNNING  # here: kopt.rundir's reader imports this module
-
-    if summary.get("status") != RUNNING or summary.get("host") != socket.gethostname():
-        return False
-    pid, started = summary.get("pid"), summary.get("started_at")
-    try:
-        since = dt.datetime.fromisoformat(started) if isinstance(started, str) else None
-    except ValueError:
-        since = None
-    return isinstance(pid, int) and not isinstance(pid, bool) and not process_alive(pid, since)

@@ -23,8 +23,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from kopt.compose import CommandLine, compose_job, resolve_dir, runs_root, search_dirs
 from kopt.errors import KoptError
-from kopt.procs import process_alive, run_died
+from kopt.procs import process_alive
 from kopt.rundir import COMPLETED, DIED, RUNNING, SUMMARY, check_writable, claim, read_summary
+from kopt.rundir.read import run_died
 
 LAST = ("last", "true")
 

@@ -3,6 +3,10 @@
 Every module has a layer; a module imports only from its own layer or the ones below, and no
 chain of imports comes back to where it started. Imports inside functions count too: a lazy
 import is still a dependency. docs/architecture.md ("Layers") draws the same table.
+
+The folders show the same layers: seen as rooms (each sub-package of kopt one room, each module
+of kopt/ itself one room), no room imports a room above its own floor (the lowest layer among
+its modules), and no two rooms import each other, directly or through others.
 """
 
 from __future__ import annotations
@@ -45,10 +49,8 @@ LAYERS = {
     "kopt.argparser": CORE,
     "kopt.targets": CORE,
     "kopt.plugins": CORE,
-    #   the typed options, with the facts they check (model depths)
+    #   the typed options, with the facts they check (model depths, Keras application names)
     "kopt.schemas": SCHEMAS,
-    "kopt.models.depth": SCHEMAS,
-    "kopt.models.app_names": SCHEMAS,
     #   composing a command line's configs and validating them
     "kopt.compose": CONFIG,
     "kopt.validate": CONFIG,
@@ -63,7 +65,6 @@ LAYERS = {
     "kopt.plotstyle": DATA,
     "kopt.mlflow_study": DATA,
     "kopt.training": TRAINING,
-    "kopt.tracking": TRAINING,
     # what runs many trainings or reads their run dirs: studies, sweeps, resume, reports, statistics
     "kopt.tune": ANALYSIS,
     "kopt.sweep": ANALYSIS,
@@ -83,6 +84,19 @@ LAYERS = {
 # Cycles tolerated while a change removes them (none now: the last, tune/objective <-> tune/study,
 # went with the split of tune/study.py by concern).
 KNOWN_CYCLES: list[list[str]] = []
+# Rooms (folders, or modules of kopt/ itself) that import each other, tolerated while a change removes them:
+# kopt report --html of a study dir opens the study's storage (report/html.py -> tune/store/storage.py), while a
+# study writes its page and table with the report's modules (tune/results/page.py, tune/results/pareto.py -> report/).
+KNOWN_FOLDER_CYCLES: list[list[str]] = [["kopt.report", "kopt.tune"]]
+# kopt/tune's folders, bottom to top: each imports only the ones before it (docs/architecture.md)
+TUNE_FOLDERS = [
+    "kopt.tune.store",  # the study's storage, its journal, Optuna's private API
+    "kopt.tune.planning",  # search space, auto, objectives, warm start, samplers, pruners, the plan and its record
+    "kopt.tune.trials",  # claiming, recovering, deduplicating trials; which keep their model
+    "kopt.tune.results",  # Pareto front, reports, plots, study.html, best.yaml, the retrain
+    "kopt.tune.running",  # the study opened, the worker loop and processes, one trial, the terminal
+    "kopt.tune.run",  # one study end to end
+]
 NO_TENSORFLOW = ("tensorflow", "keras", "tf_keras")
 
 
@@ -176,6 +190,40 @@ def arrows(edges: dict[str, set[str]]) -> list[tuple[str, str]]:
     return sorted((a, b) for a, targets in edges.items() for b in targets if b in edges)
 
 
+def room(name: str, house: str = "kopt") -> str:
+    """The folder of ``house`` a module is seen in: ``kopt.tune.planning.space`` -> ``kopt.tune``
+    (in ``kopt.tune``: ``kopt.tune.planning``); ``kopt.procs`` is a room of its own."""
+    return ".".join(name.split(".")[: len(house.split(".")) + 1])
+
+
+def floors(edges: dict[str, set[str]]) -> dict[str, int]:
+    """Room -> its floor: the lowest layer among its modules."""
+    out: dict[str, int] = {}
+    for name in edges:
+        if layer(name) is not None:
+            out[room(name)] = min(out.get(room(name), layer(name)), layer(name))
+    return out
+
+
+def room_arrows(edges: dict[str, set[str]], house: str = "kopt") -> list[tuple[str, str]]:
+    """The module arrows inside ``house`` that cross from one of its rooms to another."""
+    inside = [(a, b) for a, b in arrows(edges) if a.startswith(house + ".") and b.startswith(house + ".")]
+    return [(a, b) for a, b in inside if room(a, house) != room(b, house)]
+
+
+def room_cycles(edges: dict[str, set[str]], house: str = "kopt") -> list[tuple[list[str], list[str]]]:
+    """(rooms, the module arrows between them) of each set of rooms of ``house`` that import each other."""
+    between: dict[str, set[str]] = {room(m, house): set() for m in edges if m.startswith(house + ".")}
+    crossing = room_arrows(edges, house)
+    for a, b in crossing:
+        between[room(a, house)].add(room(b, house))
+    out = []
+    for rooms in cycles(between):
+        why = [f"{a} -> {b}" for a, b in crossing if room(a, house) in rooms and room(b, house) in rooms]
+        out.append((rooms, why))
+    return out
+
+
 @pytest.fixture(scope="module")
 def edges():
     return graph()
@@ -202,6 +250,39 @@ def test_no_upward_imports(edges):
     assert not upward, "upward imports:\n" + "\n".join(upward)
 
 
+def test_no_folder_imports_a_folder_above_it(edges):
+    """A room imports nothing above its floor: a folder that holds a module of a low layer (say
+    schemas) does not import a module of a higher one (say compose and validate)."""
+    floor = floors(edges)
+    upward = [
+        f"{a} -> {b}: {room(a)} stands on {NAMES[floor[room(a)]]}, {b} is {NAMES[layer(b)]}"
+        for a, b in room_arrows(edges)
+        if room(a) in floor and layer(b) is not None and layer(b) > floor[room(a)]
+    ]
+    assert not upward, "a folder imports a folder above it:\n" + "\n".join(upward)
+
+
+def test_folders_import_one_way(edges):
+    """No two rooms import each other (lazy imports included): the folders stack as the layers do."""
+    found = room_cycles(edges)
+    new = [f"{' <-> '.join(rooms)}: {'; '.join(why)}" for rooms, why in found if rooms not in KNOWN_FOLDER_CYCLES]
+    assert not new, "folders that import each other:\n" + "\n".join(new)
+    gone = [c for c in KNOWN_FOLDER_CYCLES if c not in [rooms for rooms, _ in found]]
+    assert gone == [], "these folders import one way now: delete them from KNOWN_FOLDER_CYCLES"
+
+
+def test_tune_folders_import_one_way(edges):
+    """kopt/tune's folders stack in the order of TUNE_FOLDERS, lazy imports included."""
+    rooms = {room(m, "kopt.tune") for m in edges if m.startswith("kopt.tune.")}
+    assert sorted(rooms) == sorted(TUNE_FOLDERS), "place each folder of kopt/tune in TUNE_FOLDERS"
+    upward = [
+        f"{a} -> {b}"
+        for a, b in room_arrows(edges, "kopt.tune")
+        if TUNE_FOLDERS.index(room(b, "kopt.tune")) > TUNE_FOLDERS.index(room(a, "kopt.tune"))
+    ]
+    assert not upward, "a folder of kopt/tune imports one above it:\n" + "\n".join(upward)
+
+
 def test_config_layer_needs_no_tensorflow(edges):
     loads = [f"{m} -> {t}" for m, targets in edges.items() if layer(m) <= CONFIG for t in targets if t in NO_TENSORFLOW]
     assert not loads, "TensorFlow below data and models:\n" + "\n".join(loads)
@@ -220,3 +301,29 @@ def test_the_checks_catch_a_cycle_and_an_upward_import(tmp_path):
     assert cycles(edges) == [["kopt.data.a", "kopt.data.b"]]
     assert ("kopt.errors", "kopt.data.a") in arrows(edges) and layer("kopt.errors") < layer("kopt.data.a")
     assert "kopt.data.b" in edges["kopt.data.a"]
+
+
+def test_the_folder_checks_catch_a_folder_cycle_and_a_folder_above(tmp_path):
+    """Rooms: a top-level module and a folder that import each other (lazily), and a folder whose
+    floor is the schemas layer importing validation."""
+    pkg = tmp_path / "kopt"
+    for folder in ("training", "schemas"):
+        (pkg / folder).mkdir(parents=True)
+        (pkg / folder / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "tracking.py").write_text("from kopt.training.curves import x\n")
+    (pkg / "training" / "curves.py").write_text("")
+    (pkg / "training" / "run.py").write_text("def f():\n    from kopt.tracking import T\n")
+    (pkg / "schemas" / "model.py").write_text("def f():\n    from kopt.validate import typed_option\n")
+    (pkg / "validate.py").write_text("from kopt.schemas import registry\n")
+    edges = graph(pkg)
+    assert room_cycles(edges) == [
+        (["kopt.schemas", "kopt.validate"], ["kopt.schemas.model -> kopt.validate", "kopt.validate -> kopt.schemas"]),
+        (
+            ["kopt.tracking", "kopt.training"],
+            ["kopt.tracking -> kopt.training.curves", "kopt.training.run -> kopt.tracking"],
+        ),
+    ]
+    floor = floors(edges)
+    assert floor["kopt.schemas"] == SCHEMAS < CONFIG == layer("kopt.validate")
+    assert ("kopt.schemas.model", "kopt.validate") in room_arrows(edges)

@@ -415,9 +415,9 @@ def test_kopt_models_lists_a_custom_model_with_its_params_and_flops(tmp_path):
 def test_a_target_planted_in_a_studys_stored_plan_is_refused_by_kopt_worker(tmp_path):
     import optuna
 
-    from kopt.tune import optuna_api
-    from kopt.tune.planrecord import SYSTEM_ATTR, stored_plan
-    from kopt.tune.storage import open_storage
+    from kopt.tune.planning.record import SYSTEM_ATTR, stored_plan
+    from kopt.tune.store import optuna_api
+    from kopt.tune.store.storage import open_storage
 
     proc = run_kopt(
         "tune", *TINY, "search.optimizer.lr=choice(0.01)", "tuner.n_trials=1", "tuner.study_name=s", cwd=tmp_path

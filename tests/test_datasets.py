@@ -178,10 +178,9 @@ def test_npz_test_set_is_the_fixed_test_set(tmp_path):
     np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_test=xt, y_test=yt)
     data = load("npz", path=str(tmp_path / "d.npz"))
     assert data.input_shape == (8, 8, 1) and np.array_equal(data.test_idx, np.arange(60, 75))
+    own = {"holdout": {"val_size": 0.2}, "kfold": {"k": 3, "shuffle": True}, "cv5x2": {}}  # each split's own keys
     for name in ("holdout", "kfold", "cv5x2"):
-        cfg = OmegaConf.create(
-            {"name": name, "test_size": 0.5, "val_size": 0.2, "k": 3, "stratify": True, "shuffle": True}
-        )
+        cfg = OmegaConf.create({"name": name, "test_size": 0.5, "stratify": True, **own[name]})
         splits = make_splits(cfg, data.y, 0, fixed_test=data.test_idx)
         assert np.array_equal(splits.test, np.arange(60, 75))  # test_size is not used
         for train, val in splits.folds:

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from kopt.tune import workers
+from kopt.tune.running import workers
 
 
 @pytest.mark.parametrize(

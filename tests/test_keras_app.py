@@ -36,7 +36,7 @@ def test_grey_input_feeds_every_colour_channel():
 def test_the_architecture_table_matches_the_installed_keras():
     import keras
 
-    from kopt.models.app_names import APPLICATIONS
+    from kopt.schemas.app_names import APPLICATIONS
 
     installed = {n for n in dir(keras.applications) if n[0].isupper() and callable(getattr(keras.applications, n))}
     assert set(APPLICATIONS) == installed

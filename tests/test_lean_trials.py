@@ -150,7 +150,7 @@ def test_keep_models_out_of_range_is_one_line(tmp_path):
 def test_study_html_refreshes_at_most_every_30_s_and_never_two_at_once(tmp_path, monkeypatch):
     import sys
 
-    from kopt.tune import page as study_page
+    from kopt.tune.results import page as study_page
 
     page = study_page.StudyPage(tmp_path)
     assert page.command()[-4:] == ["report", str(tmp_path), "--html", str(tmp_path / "study.html")]
@@ -168,7 +168,7 @@ def test_study_html_refreshes_at_most_every_30_s_and_never_two_at_once(tmp_path,
 def test_the_final_study_html_is_written_in_the_study_process(tmp_path, monkeypatch):
     """A new process would load Python, Optuna and matplotlib again (seconds: 1.3 s per trial of
     a 6-trial study in benchmarks/trial_breakdown.py)."""
-    from kopt.tune import page as study_page
+    from kopt.tune.results import page as study_page
 
     page = study_page.StudyPage(tmp_path)
     monkeypatch.setattr(page, "_start", lambda: pytest.fail("a process was started"))
@@ -179,11 +179,11 @@ def test_the_final_study_html_is_written_in_the_study_process(tmp_path, monkeypa
 
 
 def test_a_trial_saves_its_model_only_where_it_can_enter_the_kept_top(tmp_path):
-    """kopt.tune.keep on an in-memory study: the top keep_models by validation, ties to the earlier
+    """kopt.tune.trials.keep on an in-memory study: the top keep_models by validation, ties to the earlier
     trial; a k-fold trial saves (its value is a mean of folds to come) and is pruned after."""
     import optuna
 
-    from kopt.tune.keep import keep_model_for, kept_trials, prune_models
+    from kopt.tune.trials.keep import keep_model_for, kept_trials, prune_models
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize")

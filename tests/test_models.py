@@ -8,8 +8,8 @@ from omegaconf import OmegaConf
 
 from kopt.compose import compose_job
 from kopt.errors import KoptError
-from kopt.models.depth import densenet_layers, resnet_blocks, wrn_blocks
 from kopt.paths import config_dir
+from kopt.schemas.depth import densenet_layers, resnet_blocks, wrn_blocks
 
 keras = pytest.importorskip("keras")
 

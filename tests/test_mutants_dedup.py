@@ -1,10 +1,10 @@
-"""kopt.tune.dedup pinned on plain trial records, no study run (`make mutants`)."""
+"""kopt.tune.trials.dedup pinned on plain trial records, no study run (`make mutants`)."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from kopt.tune import dedup
+from kopt.tune.trials import dedup
 
 
 def trial(number, params, state="COMPLETE", **attrs):

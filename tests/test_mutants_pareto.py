@@ -1,4 +1,4 @@
-"""kopt.tune.pareto on in-memory Optuna studies, no training (`make mutants`): the front, tuner.pick,
+"""kopt.tune.results.pareto on in-memory Optuna studies, no training (`make mutants`): the front, tuner.pick,
 the best trial, pareto.csv, its axes, and kopt report's table of it. tests/test_tune_pareto.py runs
 whole studies."""
 
@@ -12,7 +12,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
-from kopt.tune import pareto
+from kopt.tune.results import pareto
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 TWO = {"objectives": ["val_accuracy:max", "params:min"]}
@@ -206,7 +206,7 @@ def test_cells_format_integers_and_floats(text, shown):
 
 
 def test_finish_writes_the_front_and_reports_it(tmp_path, monkeypatch):
-    from kopt.tune import best
+    from kopt.tune.results import best
 
     def fake_yaml(folder, plan, t, groups, stem):
         path = Path(folder) / f"{stem}.yaml"
@@ -241,7 +241,7 @@ def test_finish_writes_the_front_and_reports_it(tmp_path, monkeypatch):
 
 def test_finish_retrains_the_other_front_members(tmp_path, monkeypatch):
     from kopt.errors import RunFailed
-    from kopt.tune import best, retrain
+    from kopt.tune.results import best, retrain
 
     monkeypatch.setattr(best, "write_best_yaml", lambda folder, plan, t, groups, stem: Path(folder) / f"{stem}.yaml")
 
@@ -261,7 +261,7 @@ def test_finish_retrains_the_other_front_members(tmp_path, monkeypatch):
 
 
 def test_a_failed_plot_is_named_in_one_line(tmp_path, monkeypatch):
-    from kopt.tune import best
+    from kopt.tune.results import best
 
     monkeypatch.setattr(best, "write_best_yaml", lambda folder, plan, t, groups, stem: Path(folder) / f"{stem}.yaml")
 

@@ -1,4 +1,4 @@
-"""kopt.tta's views and kopt.tune.journal's repair, value by value, without a model or a study (`make mutants`)."""
+"""kopt.tta's views and kopt.tune.store.journal's repair, value by value, without a model or a study (`make mutants`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from kopt import tta
 from kopt.errors import KoptError
-from kopt.tune import journal
+from kopt.tune.store import journal
 
 # one 4x4 grey image with values 0..15 (row-major), batch of 1
 IMG = np.arange(16, dtype="float32").reshape(1, 4, 4, 1)

@@ -1,4 +1,4 @@
-"""kopt.tune.optuna_api: the only user of Optuna's private API, pinned to the versions it was
+"""kopt.tune.store.optuna_api: the only user of Optuna's private API, pinned to the versions it was
 written for, and each function run against the installed Optuna."""
 
 from __future__ import annotations
@@ -6,13 +6,13 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from kopt.tune import optuna_api
+from kopt.tune.store import optuna_api
 
 
 def test_installed_optuna_is_in_the_range_the_adapter_was_written_for():
     assert optuna_api.supported(optuna.__version__), (
         f"Optuna {optuna.__version__} is outside {optuna_api.SUPPORTED}: check every function of "
-        "kopt/tune/optuna_api.py against it, then widen SUPPORTED"
+        "kopt/tune/store/optuna_api.py against it, then widen SUPPORTED"
     )
 
 

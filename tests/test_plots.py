@@ -174,7 +174,7 @@ def fake_study(n_trials: int, pruned=(5,), failed=(3,)):
 
 
 def test_study_plots_name_the_metric_mark_pruned_and_failed_and_show_every_line(tmp_path, figures):
-    from kopt.tune.report import write_plots
+    from kopt.tune.results.report import write_plots
 
     study = fake_study(7)
     done = write_plots(tmp_path, study, Plan)
@@ -209,8 +209,8 @@ def test_study_plots_name_the_metric_mark_pruned_and_failed_and_show_every_line(
 
 
 def test_importances_are_drawn_once_enough_trials_completed(tmp_path, figures):
-    from kopt.tune.plots import MIN_IMPORTANCE_TRIALS
-    from kopt.tune.report import write_plots
+    from kopt.tune.results.plots import MIN_IMPORTANCE_TRIALS
+    from kopt.tune.results.report import write_plots
 
     study = fake_study(MIN_IMPORTANCE_TRIALS + 2, pruned=(), failed=(1,))
     assert write_plots(tmp_path, study, Plan)["param_importances.png"] == "ok"
@@ -224,7 +224,7 @@ def test_parallel_coordinates_draw_optunas_best_trial_on_top_among_ties(directio
     import optuna
     from optuna.distributions import FloatDistribution
 
-    from kopt.tune.plots import parallel_figure
+    from kopt.tune.results.plots import parallel_figure
 
     study = optuna.create_study(direction=direction)
     dist = {"optimizer.lr": FloatDistribution(1e-4, 1e-1, log=True)}

@@ -70,7 +70,7 @@ def texts_of(fig) -> list[str]:
 
 
 def test_study_plots_of_12_long_float_parameters_keep_their_room_and_warn_nothing():
-    from kopt.tune import plots
+    from kopt.tune.results import plots
 
     study = study_of_12_params()
     trials = study.trials
@@ -95,7 +95,7 @@ def no_overlap(fig, labels) -> None:
 
 
 def test_parallel_coordinates_name_12_parameters_without_overlap():
-    from kopt.tune import plots
+    from kopt.tune.results import plots
 
     study = study_of_12_params()
     fig = drawn_cleanly(lambda: plots.parallel_figure(study.trials, "val_accuracy"))
@@ -106,7 +106,7 @@ def test_parallel_coordinates_name_12_parameters_without_overlap():
 
 
 def test_importances_from_two_completed_trials_with_the_count_in_the_title():
-    from kopt.tune import plots
+    from kopt.tune.results import plots
 
     assert plots.MIN_IMPORTANCE_TRIALS == 2
     study = study_of_12_params(n_trials=2, pruned=())

@@ -122,7 +122,7 @@ def test_parallel_jobs_lines_carry_their_job_number():
 def test_leaderboard_keeps_pruned_and_failed_trials_visible():
     from rich.console import Console
 
-    from kopt.tune.ui import TuneUI
+    from kopt.tune.running.ui import TuneUI
 
     def row(number, state, value=None):
         return {"number": number, "state": state, "value": value, "duration_s": 1.0, "params": {"lr": 0.1}}

@@ -183,3 +183,21 @@ def test_a_resume_refuses_folds_that_differ_from_the_saved_ones(tmp_path):
     _check_same_splits(splits_for("kfold"), path)  # the same folds: the run continues
     with pytest.raises(KoptError, match="saved splits differ"):
         _check_same_splits(splits_for("kfold", seed=1), path)
+
+
+@pytest.mark.parametrize("key", sorted(STRATEGIES))
+def test_the_splitter_takes_its_typed_schema_object_as_models_and_datasets_do(key):
+    """make_splits receives the typed split config (a raw node is checked and typed first): both
+    give the same folds, unstratified (a regression's splits) too; a raw node out of range is one
+    KoptError."""
+    from kopt.validate import typed_option
+
+    node = OmegaConf.create(STRATEGIES[key])
+    typed = typed_option("split", node)
+    assert type(typed).__name__.endswith("Config") and typed.test_size == STRATEGIES[key]["test_size"]
+    for stratify in (True, False):
+        a, b = make_splits(typed, Y, 3, stratify=stratify), make_splits(node, Y, 3, stratify=stratify)
+        assert np.array_equal(a.test, b.test) and len(a.folds) == len(b.folds) == FOLDS[key]
+        assert all(np.array_equal(x, z) and np.array_equal(v, w) for (x, v), (z, w) in zip(a.folds, b.folds))
+    with pytest.raises(KoptError, match=r"split\.test_size=1\.5 is out of range"):
+        make_splits(OmegaConf.create({**STRATEGIES[key], "test_size": 1.5}), Y, 0)

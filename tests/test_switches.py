@@ -286,3 +286,28 @@ def test_each_fold_traces_the_train_step_once(tmp_path, monkeypatch, spe):
     cfg = compose_and_validate(overrides, "config", validators=[validate_train])[1][0]
     assert run_train(cfg, tmp_path / "run", quiet=True)["status"] == "completed"
     assert len(traces) == 2, traces  # two folds, one trace each
+
+
+def test_the_optimizer_takes_its_typed_schema_object_as_models_and_datasets_do():
+    """build_optimizer receives the typed OptimizerConfig (a raw node is checked and typed first):
+    both give the same Keras optimizer, and a raw node out of range is one KoptError."""
+    from kopt.errors import KoptError
+    from kopt.optim import build_optimizer, build_schedule
+    from kopt.schemas.optimizer import OptimizerConfig
+    from kopt.validate import typed_option
+
+    node = _optimizer_cfg(momentum=0.5, clipnorm=1.0, ema=0.9, accumulate=2, weight_decay=0.01)
+    node.schedule = {"name": "step", "warmup_epochs": 0, "milestones": [1], "gamma": 0.5}
+    typed = typed_option("optimizer", node)
+    assert isinstance(typed, OptimizerConfig) and typed.schedule.milestones == [1]
+    for cfg in (typed, node):
+        opt = build_optimizer(cfg, 10, 4)
+        assert type(opt).__name__ == "SGD" and opt.momentum == 0.5 and opt.clipnorm == 1.0
+        assert opt.use_ema and opt.ema_momentum == 0.9 and opt.gradient_accumulation_steps == 2
+        assert opt.weight_decay == pytest.approx(0.01)
+        assert float(opt.learning_rate) == pytest.approx(0.1)
+        schedule = build_schedule(cfg, 10, 4)  # milestone 1 (epochs) at step 10
+        assert float(schedule(9)) == pytest.approx(0.1) and float(schedule(10)) == pytest.approx(0.05)
+    bad = _optimizer_cfg(lr=-1.0)
+    with pytest.raises(KoptError, match=r"optimizer\.lr=-1\.0 is out of range"):
+        build_optimizer(bad, 10, 4)

@@ -1,4 +1,4 @@
-"""tuner=auto and pruner=auto (kopt/tune/auto.py), and no wasted trials (kopt/tune/dedup.py)."""
+"""tuner=auto and pruner=auto (kopt/tune/planning/auto.py), and no wasted trials (kopt/tune/trials/dedup.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from conftest import TINY
 
 from kopt.commands.tune import quote_search_overrides, validate_tune
 from kopt.compose import compose_and_validate, search_dirs
-from kopt.tune.plan import build_plan
-from kopt.tune.space import parse_search
+from kopt.tune.planning.plan import build_plan
+from kopt.tune.planning.space import parse_search
 
 NUMERIC = {"optimizer.lr": "tag(log, interval(1e-3, 1e-1))", "model.width": "int(interval(8, 64))"}
 CATEGORICAL = {"optimizer.lr": "tag(log, interval(1e-3, 1e-1))", "model.width": "choice(8, 16, 32)"}
@@ -35,7 +35,7 @@ def plan_of(tmp_path, monkeypatch, *overrides: str):
     ],
 )
 def test_auto_picks_the_documented_sampler(space, has_gp, sampler):
-    from kopt.tune.auto import choose_sampler
+    from kopt.tune.planning.auto import choose_sampler
 
     name, options, reason = choose_sampler(parse_search(space), n_trials=20, has_gp=has_gp)
     assert name == sampler and reason
@@ -45,7 +45,7 @@ def test_auto_picks_the_documented_sampler(space, has_gp, sampler):
 
 
 def test_auto_startup_size_follows_the_budget():
-    from kopt.tune.auto import choose_sampler
+    from kopt.tune.planning.auto import choose_sampler
 
     space = parse_search(CATEGORICAL)
     assert choose_sampler(space, 12, False)[1]["n_startup_trials"] == 3  # a quarter of the budget
@@ -58,7 +58,7 @@ def test_auto_resolves_in_the_plan_and_enumerates_a_small_finite_space(tmp_path,
     assert "3 configurations" in plan.tuner["auto"]["reason"]
     plan = plan_of(tmp_path, monkeypatch, "tuner.n_trials=6", *(f"search.{k}={v}" for k, v in CATEGORICAL.items()))
     assert plan.tuner_name == "bayes" and plan.tuner["n_startup_trials"] == 2 and plan.tuner["n_ei_candidates"] == 24
-    from kopt.tune.samplers import build_sampler
+    from kopt.tune.planning.samplers import build_sampler
 
     assert type(build_sampler(plan)).__name__ == "TPESampler"
     # an explicit tuner keeps its own options
@@ -77,7 +77,7 @@ def test_auto_resolves_in_the_plan_and_enumerates_a_small_finite_space(tmp_path,
     "epochs, folds, pruner", [(2, 1, "none"), (6, 1, "median"), (20, 1, "hyperband"), (4, 5, "wilcoxon")]
 )
 def test_auto_pruner_rule(epochs, folds, pruner):
-    from kopt.tune.auto import choose_pruner
+    from kopt.tune.planning.auto import choose_pruner
 
     assert choose_pruner(epochs, folds)[0] == pruner
 
@@ -101,7 +101,7 @@ def _prunes_at(pruner, steps: int, n_good: int = 6) -> int | None:
 def test_default_pruner_warmup_fits_the_epochs(tmp_path, monkeypatch):
     """The default pruner never stops a trial in the first third of its epochs (the median pruner
     with no warm-up stopped the docs' best config after epoch 1)."""
-    from kopt.tune.pruners import build_pruner
+    from kopt.tune.planning.pruners import build_pruner
 
     plan = plan_of(tmp_path, monkeypatch, "trainer.epochs=6", *(f"search.{k}={v}" for k, v in CATEGORICAL.items()))
     step = _prunes_at(build_pruner(plan.pruner), steps=6)
@@ -114,7 +114,7 @@ def test_default_pruner_warmup_fits_the_epochs(tmp_path, monkeypatch):
 def test_no_configuration_is_trained_twice(tmp_path, monkeypatch):
     """A 3-choice space and 6 trials: each config trains once; the search stops when all 3 have."""
     from kopt.tune.run import run_study
-    from kopt.tune.study import open_storage
+    from kopt.tune.running.study import open_storage
 
     plan = plan_of(
         tmp_path,
@@ -147,7 +147,7 @@ def test_no_configuration_is_trained_twice(tmp_path, monkeypatch):
 def test_kfold_trials_get_the_wilcoxon_pruner_over_their_folds(tmp_path, monkeypatch):
     """Steps count folds for the Wilcoxon pruner (one value per finished fold); it needs 2 paired folds
     (n_startup_steps), and 4 folds all worse than the best trial's (one-sided p = 1/16 < p_threshold=0.1)."""
-    from kopt.tune.pruners import build_pruner
+    from kopt.tune.planning.pruners import build_pruner
 
     plan = plan_of(
         tmp_path,
@@ -168,7 +168,7 @@ def _study(tmp_path, monkeypatch, capsys, *overrides):
     import csv
 
     from kopt.tune.run import run_study
-    from kopt.tune.study import open_storage
+    from kopt.tune.running.study import open_storage
 
     plan = plan_of(
         tmp_path,
@@ -248,7 +248,7 @@ def test_repeats_are_reused_only_on_deterministic_kernels(monkeypatch, backend, 
     import sys
     import types
 
-    from kopt.tune.dedup import deterministic
+    from kopt.tune.trials.dedup import deterministic
 
     if devices is not None:
         fake = types.SimpleNamespace(devices=lambda: [types.SimpleNamespace(platform=p) for p in devices])
@@ -268,7 +268,7 @@ def _simulated_trial(study, plan, offsets: list[float]):
     """Feed a k-fold trial's epochs to kopt's pruning callbacks, as fit does: fold ``f`` learns along one
     curve shared by every trial, plus ``offsets[f]`` at every epoch (so its epochs are autocorrelated).
     Returns the trial, told COMPLETE (the mean of the folds' best epochs), or None when it was pruned."""
-    from kopt.tune.objective import trial_callbacks
+    from kopt.tune.running.trial import trial_callbacks
 
     trial, stopped = study.ask(), {}
     trainer = {"epochs": EPOCHS, "monitor": "val_accuracy", "protocol": "best_epoch"}
@@ -305,7 +305,7 @@ def test_the_wilcoxon_pruner_gets_one_value_per_fold_and_spares_near_equal_trial
         *(f"search.{k}={v}" for k, v in CATEGORICAL.items()),
     )
     assert plan.pruner["name"] == "wilcoxon"
-    from kopt.tune.pruners import build_pruner
+    from kopt.tune.planning.pruners import build_pruner
 
     with pytest.warns(optuna.exceptions.ExperimentalWarning):
         study = optuna.create_study(direction="maximize", pruner=build_pruner(plan.pruner))
@@ -325,7 +325,7 @@ def test_the_eta_leaves_out_repeats():
     mean (it averaged the repeats' 0 s in, and halved the estimate here)."""
     from types import SimpleNamespace
 
-    from kopt.tune.ui import TuneUI
+    from kopt.tune.running.ui import TuneUI
 
     plan = SimpleNamespace(n_trials=4, tuner={"n_workers": 1})
     ui = TuneUI(plan, "study")

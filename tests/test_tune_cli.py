@@ -112,7 +112,7 @@ def test_search_presets_compose_and_validate(workdir, preset, model, params):
     from kopt.commands.tune import quote_search_overrides, validate_tune
     from kopt.compose import compose_and_validate, search_dirs
     from kopt.schemas import SCHEMAS
-    from kopt.tune.plan import build_plan
+    from kopt.tune.planning.plan import build_plan
 
     if model not in SCHEMAS["model"]:
         pytest.skip(f"model={model} is not in this build's model zoo yet")
@@ -287,7 +287,7 @@ def test_two_workers_share_the_study(workdir):
 
     import optuna
 
-    from kopt.tune.storage import open_storage
+    from kopt.tune.store.storage import open_storage
 
     trials = optuna.load_study(study_name="par", storage=open_storage(str(study / "journal.log"))).trials
     pids = {t.user_attrs["worker"]["pid"] for t in trials}

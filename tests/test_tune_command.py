@@ -29,8 +29,8 @@ def test_a_second_call_does_not_see_the_first_calls_study(tmp_path, monkeypatch,
 def test_the_default_search_preset_does_not_compose_the_job_again(tmp_path, monkeypatch):
     import kopt.compose
     from kopt.compose import compose_job, search_dirs
-    from kopt.tune import plan as plan_module
-    from kopt.tune.space import flatten
+    from kopt.tune.planning import plan as plan_module
+    from kopt.tune.planning.space import flatten
 
     monkeypatch.chdir(tmp_path)
     jobs, argvs, plans = [], [], []

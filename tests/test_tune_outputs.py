@@ -29,7 +29,7 @@ def optuna_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def _plan(*overrides: str):
     from kopt.commands.tune import quote_search_overrides, validate_tune
     from kopt.compose import compose_and_validate, search_dirs
-    from kopt.tune.plan import build_plan
+    from kopt.tune.planning.plan import build_plan
 
     argv = quote_search_overrides([*TINY_DATA, "tuner.study_name=s", *overrides])
     line, cfgs = compose_and_validate(argv, "tune", [validate_tune])
@@ -40,7 +40,7 @@ def _plan(*overrides: str):
 def best_dir(tmp_path):
     """A study dir holding only the best.yaml of a CNN trial with lr=0.01, width=8 (no study run)."""
     from kopt.paths import config_groups
-    from kopt.tune.best import best_config, write_best_yaml
+    from kopt.tune.results.best import best_config, write_best_yaml
 
     plan = _plan(
         "model=cnn",
@@ -95,7 +95,7 @@ def assert_optuna_and_report_read_the_study(study_dir: Path, name: str, cwd: Pat
     short lines (no 2 kB plan attribute), trials carry an absolute run dir and the metric's name,
     pruning steps are the epochs of metrics.jsonl, and `kopt report` on the study dir shows what
     each trial sampled (from its .hydra/overrides.yaml)."""
-    from kopt.tune.storage import open_storage
+    from kopt.tune.store.storage import open_storage
 
     journal = str(study_dir / "journal.log")
     listed = optuna_cli("studies", "--storage", journal, cwd=cwd)
@@ -129,9 +129,9 @@ def assert_optuna_and_report_read_the_study(study_dir: Path, name: str, cwd: Pat
 
 def test_a_study_that_kept_its_plan_in_the_user_attribute_resumes(tmp_path):
     """Studies made before the plan moved out of the user attributes still resume and join."""
-    from kopt.tune.plan import ATTR, PLAN_FILE
-    from kopt.tune.storage import open_storage
-    from kopt.tune.study import check_resume, load_study, open_study
+    from kopt.tune.planning.plan import ATTR, PLAN_FILE
+    from kopt.tune.running.study import check_resume, load_study, open_study
+    from kopt.tune.store.storage import open_storage
 
     plan = _plan("model=mlp", "search.model.width=choice(8, 16)")
     journal = str(tmp_path / "journal.log")

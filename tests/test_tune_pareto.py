@@ -21,9 +21,9 @@ def tune_here(tmp_path, monkeypatch, *overrides: str, name: str = "s"):
 
     from kopt.commands.tune import quote_search_overrides, validate_tune
     from kopt.compose import compose_and_validate, search_dirs
-    from kopt.tune.plan import build_plan
+    from kopt.tune.planning.plan import build_plan
     from kopt.tune.run import run_study
-    from kopt.tune.study import open_storage
+    from kopt.tune.running.study import open_storage
 
     monkeypatch.chdir(tmp_path)
     argv = quote_search_overrides([*EASY, f"tuner.study_name={name}", *overrides])
@@ -80,7 +80,7 @@ def test_two_objectives_write_a_front_of_non_dominated_trials(tmp_path, monkeypa
         assert float(r["params"]) == values[int(r["trial"])][1] and r["params_model.width"] in ("4", "16", "64")
     assert (study_dir / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in (study_dir / "pareto").iterdir()) == sorted(f"trial_{n}.yaml" for n in members)
-    from kopt.tune.best import find_best_yaml  # kopt train --config-dir <study>/pareto --config-name trial_<n>
+    from kopt.tune.results.best import find_best_yaml  # kopt train --config-dir <study>/pareto --config-name trial_<n>
 
     assert all(find_best_yaml(f"trial_{n}", [study_dir / "pareto"]) for n in members)
     assert summary["pruner"] == "none"  # Optuna cannot prune several objectives: switched off
@@ -92,7 +92,7 @@ def test_two_objectives_write_a_front_of_non_dominated_trials(tmp_path, monkeypa
     retrained = {summary["retrain"]["trial"], *(r["trial"] for r in summary["pareto"]["retrain"])}
     assert retrained == members  # every front member, once
     assert all((study_dir / "retrain" / str(n) / "summary.json").is_file() for n in members)
-    from kopt.tune.pareto import front_table, study_dirs_with_front  # what kopt report shows
+    from kopt.tune.results.pareto import front_table, study_dirs_with_front  # what kopt report shows
 
     assert study_dirs_with_front([tmp_path / "runs"]) == [study_dir]
     table = front_table(study_dir)
@@ -123,7 +123,7 @@ def _study_of(rows):
 def test_pick_chooses_among_feasible_trials_and_defines_the_best():
     from types import SimpleNamespace
 
-    from kopt.tune.pareto import best_of, front, picked
+    from kopt.tune.results.pareto import best_of, front, picked
 
     study = _study_of([(0.90, 1e4, None), (0.95, 5e4, None), (0.97, 2e5, None), (0.99, 3e4, 1.0)])
     plan = SimpleNamespace(
@@ -143,7 +143,7 @@ def test_pick_chooses_among_feasible_trials_and_defines_the_best():
 def test_constraint_marks_an_oversized_model_infeasible_before_training(tmp_path, monkeypatch):
     """The first enqueued config (width 64) breaks params<=600: it is built, measured, recorded as
     infeasible and never trained; the second (width 4) trains. Enqueued trials run first."""
-    import kopt.tune.objective as objective
+    import kopt.tune.running.trial as objective
 
     trained = []
     real = objective.run_train
@@ -185,7 +185,7 @@ def test_warm_start_copies_trials_and_refuses_an_incompatible_study(tmp_path, mo
     old = earlier.get_trials()
     capsys.readouterr()
     # a wider space holds the earlier one; the enqueued width is new (an enqueued config equal to a
-    # copied trial would reuse its value instead of training again: kopt.tune.dedup)
+    # copied trial would reuse its value instead of training again: kopt.tune.trials.dedup)
     summary, study, _ = tune_here(
         tmp_path,
         monkeypatch,
@@ -309,7 +309,7 @@ def test_warm_start_refuses_the_study_itself(tmp_path, monkeypatch):
             tune_here(tmp_path, monkeypatch, *space, f"tuner.warm_start='{source}'")
     import optuna
 
-    from kopt.tune.study import open_storage
+    from kopt.tune.running.study import open_storage
 
     study = optuna.load_study(study_name="s", storage=open_storage(str(tmp_path / "runs/tune/s/journal.log")))
     assert len(study.trials) == 2 and not any("warm_start_from" in t.user_attrs for t in study.trials)
@@ -330,8 +330,8 @@ def test_a_trial_exactly_on_a_constraint_bound_is_feasible():
     feasible and can be picked (no trial on a bound was tested)."""
     import optuna
 
-    from kopt.tune.pareto import feasible, front, picked
-    from kopt.tune.planrecord import TunePlan
+    from kopt.tune.planning.record import TunePlan
+    from kopt.tune.results.pareto import feasible, front, picked
 
     study = optuna.create_study(directions=["maximize", "minimize"])
     for accuracy, params in ((0.9, 100), (0.95, 150), (0.5, 60)):  # constraint params<=100
@@ -355,8 +355,8 @@ def test_a_worker_on_a_two_objective_study_prints_its_trials_and_counts_what_tra
 
     from kopt.commands.tune import quote_search_overrides, validate_tune
     from kopt.compose import compose_and_validate, search_dirs
-    from kopt.tune.plan import build_plan
-    from kopt.tune.study import start_study
+    from kopt.tune.planning.plan import build_plan
+    from kopt.tune.running.study import start_study
 
     monkeypatch.chdir(tmp_path)
     argv = [

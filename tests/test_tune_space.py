@@ -10,8 +10,8 @@ from conftest import TINY, TINY_DATA
 from kopt.commands.tune import pin_override, quote_search_overrides
 from kopt.compose import compose_and_validate, search_dirs
 from kopt.errors import KoptError
-from kopt.tune.plan import TunePlan, build_plan
-from kopt.tune.space import parse_search
+from kopt.tune.planning.plan import TunePlan, build_plan
+from kopt.tune.planning.space import parse_search
 
 
 def dist(expr):

@@ -15,7 +15,7 @@ from conftest import TINY
 from kopt.commands.tune import quote_search_overrides, validate_tune
 from kopt.compose import compose_and_validate, search_dirs
 from kopt.errors import RunFailed
-from kopt.tune.plan import build_plan
+from kopt.tune.planning.plan import build_plan
 
 # separable classes, so that a learning rate of 1e-9 stays at chance while 1e-2 learns
 EASY = [*TINY, "dataset.noise=0.3", "tuner.retrain_best=false", "tuner.plots=false"]
@@ -26,7 +26,7 @@ GOOD_AND_BAD = ["tuner=grid", "search.optimizer.lr=choice(1e-2, 1e-9)", "search.
 def tune_here(tmp_path: Path, monkeypatch, *overrides: str):
     """Plan and run a study as `kopt tune` does (without the Hydra app); returns (summary, study, dir)."""
     from kopt.tune.run import run_study
-    from kopt.tune.storage import open_storage
+    from kopt.tune.store.storage import open_storage
 
     monkeypatch.chdir(tmp_path)
     argv = quote_search_overrides([*EASY, "tuner.study_name=s", *overrides])
@@ -147,7 +147,7 @@ def test_live_output_on_a_terminal(monkeypatch, tmp_path):
     """The TTY path (progress bars + leaderboard) renders every event without error."""
     from rich.console import Console
 
-    import kopt.tune.ui as ui_mod
+    import kopt.tune.running.ui as ui_mod
 
     plan = build_plan(*_composed(monkeypatch, tmp_path, "tuner.n_trials=2", *NUMERIC))
     console = Console(force_terminal=True, width=160, record=True, file=open(tmp_path / "out.txt", "w"))
@@ -200,7 +200,7 @@ def _composed(monkeypatch, tmp_path, *overrides):
     ],
 )
 def test_genetic_population_follows_the_budget(overrides, population):
-    from kopt.tune.samplers import build_sampler
+    from kopt.tune.planning.samplers import build_sampler
 
     argv = quote_search_overrides(["tuner=genetic", *NUMERIC, *overrides])
     line, cfgs = compose_and_validate(argv, "tune", [validate_tune])

@@ -90,7 +90,7 @@ def study(tmp_path_factory):
 def test_a_study_attaches_each_trials_curves_and_names_its_tensorboard_sessions(study):
     import optuna
 
-    from kopt.tune.storage import open_storage
+    from kopt.tune.store.storage import open_storage
 
     _, study_dir = study
     storage = open_storage(str(study_dir / "journal.log"))

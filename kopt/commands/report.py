@@ -138,7 +138,7 @@ def main(argv: list[str]) -> None:
         if args.sort:
             groups = sort_groups(groups, args.sort, group_keys)
         show(groups_table(groups, group_keys, title=f"grouped by {', '.join(group_keys) or 'nothing'}"), wide=args.wide)
-    from kopt.tune.pareto import show_fronts  # studies with several objectives: their Pareto fronts
+    from kopt.tune.results.pareto import show_fronts  # studies with several objectives: their Pareto fronts
 
     show_fronts(paths)
     not_done = [r for r in records if not r.completed]

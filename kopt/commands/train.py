@@ -78,7 +78,7 @@ def train_help(argv: list[str]) -> None:
     import contextlib
     import io
 
-    from kopt.tune.plan import TUNE_KEYS
+    from kopt.tune.planning.plan import TUNE_KEYS
 
     out = io.StringIO()
     try:
@@ -94,7 +94,7 @@ def train_help(argv: list[str]) -> None:
 
 def main(argv: list[str]) -> None:
     from kopt import sweep
-    from kopt.tune.best import expand_best
+    from kopt.tune.results.best import expand_best
 
     argv = expand_best(argv)  # --config-name best (a study's best.yaml): your overrides apply on top
     argv = open_custom_keys(argv)  # model=custom: keys of your own without `+`

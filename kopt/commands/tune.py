@@ -17,7 +17,7 @@ from kopt.compose import compose_and_validate, compose_option, print_job_config,
 from kopt.custom_argv import open_custom_keys
 from kopt.errors import KoptError, RunFailed
 from kopt.hydra_app import run_hydra_app
-from kopt.tune.space import GROUPS
+from kopt.tune.planning.space import GROUPS
 from kopt.validate import validate_train
 
 SEARCH_KEY = re.compile(r"^\+{0,2}search\.")
@@ -127,12 +127,12 @@ def main(argv: list[str]) -> None:
             "e.g. 'search.model.width=choice(16,32,64)'"
         )
     if cfgs:
-        from kopt.tune.plan import build_plan
+        from kopt.tune.planning.plan import build_plan
 
         plan = build_plan(cfgs[0], line.overrides, search_dirs(line.user_config_dir), line.config_name or "tune")
         from kopt.rundir import check_writable
-        from kopt.tune.storage import storage_spec
-        from kopt.tune.study import check_resume
+        from kopt.tune.running.study import check_resume
+        from kopt.tune.store.storage import storage_spec
 
         study_dir = line.output_dir or Path("runs") / "tune" / plan.study_name
         if not line.print_only:

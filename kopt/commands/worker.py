@@ -50,11 +50,11 @@ def main(argv: list[str]) -> None:
     if not STUDY_NAME.match(name):
         raise KoptError(f"tuner.study_name={name!r}: no such study (allowed: letters, digits, '.', '_' and '-')")
     from kopt.console import console
-    from kopt.tune.claim import FINISHED, state_counts
-    from kopt.tune.dedup import DUPLICATE, discount_duplicates
-    from kopt.tune.storage import open_storage
-    from kopt.tune.study import load_study, quiet_optuna
-    from kopt.tune.workers import run_worker
+    from kopt.tune.running.study import load_study, quiet_optuna
+    from kopt.tune.running.workers import run_worker
+    from kopt.tune.store.storage import open_storage
+    from kopt.tune.trials.claim import FINISHED, state_counts
+    from kopt.tune.trials.dedup import DUPLICATE, discount_duplicates
 
     quiet_optuna()
     study, plan = load_study(open_storage(spec), name)  # a clean error before TensorFlow loads

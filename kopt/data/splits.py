@@ -10,7 +10,7 @@ to dataset indices, so a run can save them and two runs can be checked as paired
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, is_dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -188,26 +188,24 @@ def min_per_class(cfg) -> int:
         return 1
     if cfg.name == "cv5x2":
         return 2
-    if cfg.get("k"):
+    if getattr(cfg, "k", None):
         return int(cfg.k)
-    return 2 if cfg.get("stratify", False) else 1
+    return 2 if getattr(cfg, "stratify", False) else 1
 
 
-class Unstratified:
-    """A split config read with ``stratify`` false: the splits of a regression or multilabel task
-    (values and label sets have no classes to keep the shares of)."""
+def typed_split(cfg):
+    """The ``split`` node, typed and checked (a typed config passes through), as the model and
+    dataset builders receive theirs (kopt.validate.typed_option). A splitter registered without a
+    schema (the retrain's ``refit``, kopt.tune.results.retrain: no config group choice) gets its node."""
+    from kopt.schemas import registry
+    from kopt.validate import typed_option
 
-    def __init__(self, cfg):
-        self._cfg = cfg
-
-    def __getattr__(self, key):
-        return False if key == "stratify" else getattr(self._cfg, key)
-
-    def get(self, key, default=None):
-        return False if key == "stratify" else self._cfg.get(key, default)
+    if not is_dataclass(cfg) and cfg.name not in registry().get("split", {}):
+        return cfg
+    return typed_option("split", cfg)
 
 
-def _test_and_pool(cfg, y, seed, fixed_test, groups, order) -> tuple[np.ndarray, np.ndarray]:
+def _test_and_pool(cfg, y, seed, fixed_test, groups, order, stratify) -> tuple[np.ndarray, np.ndarray]:
     if fixed_test is not None:
         test = np.sort(np.asarray(fixed_test, dtype="int64"))
         pool = np.setdiff1d(np.arange(len(y)), test)
@@ -221,7 +219,7 @@ def _test_and_pool(cfg, y, seed, fixed_test, groups, order) -> tuple[np.ndarray,
         return group_test_split(y, groups, cfg.test_size, seed, cfg.stratify)
     if cfg.name == "time":
         return time_test_split(np.arange(len(y)) if order is None else order, cfg.test_size, int(cfg.gap))
-    return test_split(y, cfg.test_size, seed, stratify=not isinstance(cfg, Unstratified))
+    return test_split(y, cfg.test_size, seed, stratify=stratify)
 
 
 def _time_folds(splitter, pool: np.ndarray, order: np.ndarray, k: int) -> list:
@@ -249,16 +247,17 @@ def make_splits(
     splitter's folds over the rest. Depends only on (y, groups, order, seed, split config)."""
     if cfg.name not in SPLITTERS:
         raise KoptError(f"split={cfg.name}: unknown; allowed: {', '.join(sorted(SPLITTERS))}")
+    cfg = typed_split(cfg)
     if cfg.name == "group_kfold" and groups is None:
         raise KoptError("split=group_kfold needs groups; set dataset.groups=<column> (dataset=table, csv or npz)")
-    if not stratify:  # a regression or multilabel task: KFold, ShuffleSplit, ... (no classes)
-        cfg = Unstratified(cfg)
-    pool, test = _test_and_pool(cfg, y, seed, fixed_test, groups, order)
+    if not stratify and is_dataclass(cfg) and hasattr(cfg, "stratify"):
+        cfg = replace(cfg, stratify=False)  # a regression or multilabel task: KFold, ShuffleSplit, ... (no classes)
+    pool, test = _test_and_pool(cfg, y, seed, fixed_test, groups, order, stratify)
     counts = np.bincount(y[pool]) if stratify else np.array([len(pool)])
     need = min_per_class(cfg)
     if counts.min() < need:
         small = int(np.argmin(counts))
-        what = f"split.k={cfg.k}" if cfg.get("k") else f"split={cfg.name}"
+        what = f"split.k={cfg.k}" if getattr(cfg, "k", None) else f"split={cfg.name}"
         raise KoptError(
             f"{what}: class {small} has only {counts.min()} samples outside the test set but needs "
             f"at least {need}; use fewer folds, a smaller split.test_size, or more data"

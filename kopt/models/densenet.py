@@ -18,8 +18,8 @@ import keras
 from keras import layers
 
 from kopt.models import builder
-from kopt.models.depth import densenet_layers
 from kopt.models.layers import bn_relu, classifier_head, conv, dropout, require_image
+from kopt.schemas.depth import densenet_layers
 
 
 def dense_layer(x, k: int, bottleneck: bool, rate: float, reg, name: str):

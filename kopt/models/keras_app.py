@@ -4,7 +4,7 @@ top, then kopt's classifier head on its pooled features.
 Its input is what every kopt model gets: the training fold's per-channel standardisation (which
 ``model.keras`` holds in front). In front of the architecture, one fixed 1x1 convolution
 (``app_preprocessing``, not trained) maps that to the input the architecture was trained on
-(:mod:`kopt.models.app_names`): grey to RGB, the ImageNet statistics, the BGR order and scale
+(:mod:`kopt.schemas.app_names`): grey to RGB, the ImageNet statistics, the BGR order and scale
 of the caffe models, so ``model.weights=imagenet`` sees images as ImageNet did, and the saved model
 needs no Python function (no Lambda layer) to load. The data's standardised channels stand for
 ImageNet's standardised colours: exact in scale, as close in colour as the data's statistics are.
@@ -24,8 +24,8 @@ import numpy as np
 
 from kopt.errors import KoptError
 from kopt.models import builder
-from kopt.models.app_names import MIN_SIZE, MODE_OF
 from kopt.models.layers import classifier_head
+from kopt.schemas.app_names import MIN_SIZE, MODE_OF
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
 IMAGENET_STD = np.array([0.229, 0.224, 0.225])

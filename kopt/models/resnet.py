@@ -17,8 +17,8 @@ import keras
 from keras import layers
 
 from kopt.models import builder
-from kopt.models.depth import resnet_blocks
 from kopt.models.layers import bn, bn_relu, classifier_head, conv, require_image
+from kopt.schemas.depth import resnet_blocks
 
 WIDTHS = (16, 32, 64)
 

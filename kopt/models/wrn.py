@@ -14,8 +14,8 @@ import keras
 from keras import layers
 
 from kopt.models import builder
-from kopt.models.depth import wrn_blocks
 from kopt.models.layers import bn_relu, classifier_head, conv, dropout, require_image
+from kopt.schemas.depth import wrn_blocks
 
 
 def wide_block(x, filters: int, strides: int, rate: float, reg, name: str):

@@ -206,7 +206,7 @@ def open_study_readonly(study_dir: Path):
     to a journal file (no torn tail is cut: the study may be running)."""
     import optuna
 
-    from kopt.tune.storage import open_storage, quiet_optuna
+    from kopt.tune.store.storage import open_storage, quiet_optuna
 
     quiet_optuna()
     owner = read_json(study_dir / STUDY_FILE)

@@ -12,15 +12,16 @@ read, nothing from a run dir is executed, and TensorFlow is never imported here.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kopt.errors import KoptError
-from kopt.procs import run_died
+from kopt.procs import process_alive
 from kopt.rundir.files import PREDICTIONS, SPLITS, SUMMARY, read_metrics
-from kopt.rundir.names import COMPLETED, DIED, UNKNOWN
+from kopt.rundir.names import COMPLETED, DIED, RUNNING, UNKNOWN
 from kopt.rundir.summary import Summary
 from kopt.runfiles import BadFile, load_npz, read_json_object, read_yaml
 
@@ -45,6 +46,20 @@ _TYPES = {
     "name": str,
     "seed": (int, str),
 }
+
+
+def run_died(summary: dict) -> bool:
+    """A run dir's summary says `running`, but its process on this host is gone (OOM kill, power loss)."""
+    import socket
+
+    if summary.get("status") != RUNNING or summary.get("host") != socket.gethostname():
+        return False
+    pid, started = summary.get("pid"), summary.get("started_at")
+    try:
+        since = dt.datetime.fromisoformat(started) if isinstance(started, str) else None
+    except ValueError:
+        since = None
+    return isinstance(pid, int) and not isinstance(pid, bool) and not process_alive(pid, since)
 
 
 def check_types(path: Path, raw: dict) -> None:

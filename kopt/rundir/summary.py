@@ -2,7 +2,7 @@
 
 A train run, a sweep job, a tune trial and a study's retrain all write this record (a study's
 own summary.json, runs/tune/<study>/summary.json, is the study's table, written by
-kopt/tune/report.py through :func:`write_json_summary`). Status changes after the fact are
+kopt/tune/results/report.py through :func:`write_json_summary`). Status changes after the fact are
 transitions performed here: :func:`claim` (running, by this process), :func:`record_outcome` (a
 sweep job that failed or was interrupted, even before training started), :func:`mark_pruned` (a
 trial that its pruner stopped: run_train recorded it as failed), :func:`mark_interrupted` (a trial
@@ -95,7 +95,7 @@ def write_summary(run_dir: Path, summary: Summary) -> dict:
 
 
 def write_json_summary(folder: Path, data: dict) -> None:
-    """A study's summary.json (its own shape: counts, best trial, search; see kopt/tune/report.py)."""
+    """A study's summary.json (its own shape: counts, best trial, search; see kopt/tune/results/report.py)."""
     atomic_write_json(Path(folder) / SUMMARY, data)
 
 

@@ -4,8 +4,8 @@ convolves over (H, W, C) images; "any") and ``search`` (the search preset of kop
 from dataclasses import dataclass
 
 from kopt.errors import KoptError
-from kopt.models.depth import densenet_layers, resnet_blocks, wrn_blocks
 from kopt.schemas import SCHEMAS, fact, param, schema
+from kopt.schemas.depth import densenet_layers, resnet_blocks, wrn_blocks
 
 
 @schema("model", "mlp", input="any")
@@ -134,7 +134,7 @@ class KerasAppConfig:
     size: int = param(ge=32)
 
     def check(self, prefix: str) -> None:
-        from kopt.models.app_names import APPLICATIONS
+        from kopt.schemas.app_names import APPLICATIONS
 
         if self.arch not in APPLICATIONS:
             close = [a for a in APPLICATIONS if a.lower().startswith(self.arch.lower()[:5])] or APPLICATIONS

@@ -1,5 +1,5 @@
 """``tuner.objectives``, ``tuner.constraints`` and ``tuner.pick``: their grammar, checked with the
-tuner's schema before TensorFlow or Optuna loads. kopt.tune.objectives measures and applies them."""
+tuner's schema before TensorFlow or Optuna loads. kopt.tune.planning.objectives measures and applies them."""
 
 from __future__ import annotations
 

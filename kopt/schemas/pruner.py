@@ -14,7 +14,7 @@ class NoPruner:
 @schema("pruner", "auto")
 @dataclass
 class AutoPruner:
-    name: str  # auto: the rule in kopt/tune/auto.py
+    name: str  # auto: the rule in kopt/tune/planning/auto.py
 
 
 @schema("pruner", "wilcoxon")

@@ -28,7 +28,7 @@ class TunerConfig:
     retrain_best: bool
     plots: bool
     keep_models: int = param(ge=0)
-    # multi-objective search, constraints, warm start (kopt.tune.objectives, kopt.tune.warmstart)
+    # multi-objective search, constraints, warm start (kopt.tune.planning.objectives, kopt.tune.planning.warmstart)
     objectives: list[str] | None
     constraints: dict[str, Any] | None
     pick: str | None
@@ -83,7 +83,7 @@ class TunerConfig:
 @schema("tuner", "auto")
 @dataclass
 class AutoTuner(TunerConfig):
-    # name: auto, the rule in kopt/tune/auto.py
+    # name: auto, the rule in kopt/tune/planning/auto.py
     n_startup_trials: int | None = param(ge=0)  # null: chosen from the space and n_trials
 
 

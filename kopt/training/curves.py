@@ -1,5 +1,5 @@
 """``curves.png`` of one run: loss and accuracy per epoch, train (solid) vs val (dashed), one colour
-per fold, in kopt's house style (:mod:`kopt.plotstyle`). :class:`kopt.tracking.Tracking` writes it
+per fold, in kopt's house style (:mod:`kopt.plotstyle`). :class:`kopt.training.tracking.Tracking` writes it
 when a run ends; ``kopt report`` reuses the figure.
 """
 

@@ -49,7 +49,7 @@ class FoldContext:
     fold: int = 0
     train_idx: np.ndarray | None = None
     val_idx: np.ndarray | None = None
-    # a tune trial (kopt.tune.objective): no test-set evaluation, and its model saved only where
+    # a tune trial (kopt.tune.running.trial): no test-set evaluation, and its model saved only where
     # ``keep_model(fold metrics, n_folds)`` says so (the study keeps the models of its top trials only)
     score_test: bool = True
     keep_model: Callable[[dict, int], bool] | None = None

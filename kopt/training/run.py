@@ -47,7 +47,7 @@ CallbackFactory = Callable[[int, int], list]  # (fold, n_folds) -> extra Keras c
 
 @dataclass
 class TrialMode:
-    """How a tune trial runs (kopt.tune.objective): what its study needs and nothing more. Its
+    """How a tune trial runs (kopt.tune.running.trial): what its study needs and nothing more. Its
     folds score validation only (the search never sees the test set; the retrain has the study's
     one test score), it writes no predictions.npz and draws no curves.png (the study draws them
     when it ends), and a fold saves its model only where ``keep_model(fold metrics, n_folds)`` is true
@@ -164,7 +164,7 @@ def _prepare(
 ):
     """Phase 1: the run dir, the header line, TensorFlow and the distribution strategy (resolved once
     here), the composed config on disk, the checkpoint store and tracking. Returns the run's
-    :class:`FoldContext` (no data yet) and its :class:`kopt.tracking.Tracking`."""
+    :class:`FoldContext` (no data yet) and its :class:`kopt.training.tracking.Tracking`."""
     from kopt.runtime import setup_tensorflow
 
     try:
@@ -194,7 +194,7 @@ def _prepare(
     if previous:
         _continue_from(state, previous)
     store = CheckpointStore(run_dir) if tr.get("resumable", True) and is_chief(tr) else None
-    from kopt.tracking import Tracking  # tb/, metrics.csv, MLflow, curves.png
+    from kopt.training.tracking import Tracking  # tb/, metrics.csv, MLflow, curves.png
 
     tracking = Tracking(cfg, run_dir, plots=trial is None)  # a study draws its trials' curves when it ends
     ctx = FoldContext(

@@ -8,26 +8,26 @@ from pathlib import Path
 
 from kopt.console import console
 from kopt.errors import RunFailed
-from kopt.tune.artifacts import attach_trial_curves
-from kopt.tune.best import write_best_yaml
-from kopt.tune.curves import draw_trial_curves
-from kopt.tune.loop import sigterm_raises, work
-from kopt.tune.page import StudyPage
-from kopt.tune.plan import TunePlan
-from kopt.tune.report import trial_row, write_plots, write_progress
-from kopt.tune.study import quiet_optuna, start_study
-from kopt.tune.ui import TuneUI
+from kopt.tune.planning.plan import TunePlan
+from kopt.tune.results.artifacts import attach_trial_curves
+from kopt.tune.results.best import write_best_yaml
+from kopt.tune.results.curves import draw_trial_curves
+from kopt.tune.results.page import StudyPage
+from kopt.tune.results.report import trial_row, write_plots, write_progress
+from kopt.tune.running.loop import sigterm_raises, work
+from kopt.tune.running.study import quiet_optuna, start_study
+from kopt.tune.running.ui import TuneUI
 
 
 def finalize(study, plan: TunePlan, study_dir: Path, spec: str, started: float, ui: TuneUI) -> dict:
     from kopt.paths import config_groups
 
-    drawn = draw_trial_curves(study_dir)  # (a trial draws none: kopt.tune.curves)
+    drawn = draw_trial_curves(study_dir)  # (a trial draws none: kopt.tune.results.curves)
     attach_trial_curves(study, study_dir, drawn)  # for optuna-dashboard
     summary = write_progress(study_dir, study, plan, spec, time.time() - started)
     if summary["best_trial"] is None:
         return summary
-    from kopt.tune import pareto  # several objectives: the front (pareto.csv, .png, pareto/) and its retrains
+    from kopt.tune.results import pareto  # several objectives: the front (pareto.csv, .png, pareto/) and its retrains
 
     best = pareto.best_of(study, plan)
     extra: dict = {"best_config": "best.yaml"}
@@ -38,7 +38,7 @@ def finalize(study, plan: TunePlan, study_dir: Path, spec: str, started: float, 
             if state != "ok":  # e.g. importances below their minimum number of completed trials
                 console.print(f"[dim]plots/{name}: {state}[/]")
     if plan.tuner.get("retrain_best", True):
-        from kopt.tune.retrain import retrain_best
+        from kopt.tune.results.retrain import retrain_best
 
         console.print(f"[dim]retraining trial {best.number} on train+val ...[/]")
         try:
@@ -118,7 +118,7 @@ def run_study(plan: TunePlan, study_dir: Path) -> dict:
 
     try:
         if int(plan.tuner.get("n_workers", 1)) > 1:
-            from kopt.tune.workers import run_workers
+            from kopt.tune.running.workers import run_workers
 
             with sigterm_raises():  # SIGTERM is passed on to the workers, like Ctrl-C
                 run_workers(plan, study, spec, study_dir, started, ui, on_poll=progress)

@@ -132,9 +132,9 @@ def test_a_study_name_never_overwrites_another_studys_trials(tmp_path):
 WORKER = """
 import sys, time
 from pathlib import Path
-from kopt.tune.claim import claim
-from kopt.tune.storage import open_storage
-from kopt.tune.study import load_study, quiet_optuna
+from kopt.tune.trials.claim import claim
+from kopt.tune.store.storage import open_storage
+from kopt.tune.running.study import load_study, quiet_optuna
 spec, name, study_dir, go, ready = sys.argv[1:6]
 quiet_optuna()
 study, plan = load_study(open_storage(spec), name)  # what `kopt worker` and tuner.n_workers do
@@ -155,9 +155,9 @@ while True:
 def make_study(spec: str, name: str, n_trials: int):
     from kopt.commands.tune import quote_search_overrides, validate_tune
     from kopt.compose import compose_and_validate, search_dirs
-    from kopt.tune.plan import build_plan
-    from kopt.tune.storage import open_storage
-    from kopt.tune.study import open_study, quiet_optuna
+    from kopt.tune.planning.plan import build_plan
+    from kopt.tune.running.study import open_study, quiet_optuna
+    from kopt.tune.store.storage import open_storage
 
     argv = quote_search_overrides(
         [*TINY, *STUDY, f"tuner.study_name={name}", f"tuner.n_trials={n_trials}", f"tuner.storage={spec}"]
@@ -198,7 +198,7 @@ def test_workers_started_together_draw_distinct_trials(kind, tmp_path, request):
 
 
 def test_one_process_draws_the_same_trials_on_every_rerun(tmp_path):
-    from kopt.tune.claim import claim
+    from kopt.tune.trials.claim import claim
 
     draws = []
     for run in range(2):
@@ -214,7 +214,7 @@ def test_a_bad_last_line_of_the_journal_is_refused_as_a_bad_middle_line_is(tmp_p
     """A whole last line (it ends in its newline) that is not JSON is damage, not a torn tail: refused
     with one line naming it, and the file left as it is (only a bad middle line was tested)."""
     from kopt.errors import KoptError
-    from kopt.tune.journal import check_journal
+    from kopt.tune.store.journal import check_journal
 
     journal = tmp_path / "journal.log"
     data = b'{"op_code": 0}\n{"op_code": 1}\n{"op_code": 5, "worker_id": \n'

@@ -34,7 +34,7 @@ def trials_csv(study: Path) -> dict[int, dict]:
 def storage_states(study: Path, name: str) -> list[str]:
     import optuna
 
-    from kopt.tune.storage import open_storage
+    from kopt.tune.store.storage import open_storage
 
     return [
         t.state.name

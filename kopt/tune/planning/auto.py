@@ -30,7 +30,7 @@ import math
 
 from omegaconf import OmegaConf
 
-from kopt.tune.space import SearchSpace
+from kopt.tune.planning.space import SearchSpace
 
 MAX_GP_DIMS = 8
 HYPERBAND_EPOCHS = 12

@@ -14,9 +14,9 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-from kopt.tune.dedup import DUPLICATE
-from kopt.tune.recovery import trial_run_dir
-from kopt.tune.warmstart import FROM_ATTR
+from kopt.tune.planning.warmstart import FROM_ATTR
+from kopt.tune.trials.dedup import DUPLICATE
+from kopt.tune.trials.recovery import trial_run_dir
 
 KEEP_MODELS = "keep_models"
 

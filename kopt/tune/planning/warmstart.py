@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kopt.errors import KoptError
-from kopt.tune.space import Dist
+from kopt.tune.planning.space import Dist
 
 FROM_ATTR = "warm_start_from"  # a copied trial's user attribute
 ENQUEUED_ATTR = "enqueued"  # an enqueued trial's user attribute: its index in tuner.enqueue
@@ -72,8 +72,8 @@ def source_of(text: str) -> tuple[str, str]:
     """(storage spec, study name) of ``tuner.warm_start``: a study dir (its study.json), or
     ``<storage>#<study name>``."""
     from kopt.rundir import read_json
-    from kopt.tune.owner import OWNER
-    from kopt.tune.storage import JOURNAL
+    from kopt.tune.planning.owner import OWNER
+    from kopt.tune.store.storage import JOURNAL
 
     if "#" in text:
         spec, _, name = text.rpartition("#")
@@ -113,8 +113,8 @@ def load_source(text: str):
     """(the earlier study, its plan)."""
     import optuna
 
-    from kopt.tune.planrecord import TunePlan, stored_plan
-    from kopt.tune.storage import open_storage, quiet_optuna
+    from kopt.tune.planning.record import TunePlan, stored_plan
+    from kopt.tune.store.storage import open_storage, quiet_optuna
 
     quiet_optuna()
     spec, name = source_of(text)

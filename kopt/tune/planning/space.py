@@ -244,7 +244,7 @@ def parse_expression(name: str, raw: Any) -> Dist | tuple[str, Any]:
 
 def parse_search(node: dict | None) -> SearchSpace:
     """The ``search`` node (nested or dotted keys) as a SearchSpace. Config paths are checked later,
-    against the composed base configs (see kopt.tune.plan)."""
+    against the composed base configs (see kopt.tune.planning.plan)."""
     flat = flatten(node or {})
     flat = {k: v for k, v in flat.items() if k and not (isinstance(v, dict) and not v)}
     space = SearchSpace()

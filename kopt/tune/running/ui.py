@@ -7,8 +7,8 @@ from rich.console import Group
 from rich.table import Table
 
 from kopt.console import console, eta, fmt, is_tty, log_lines
-from kopt.tune.auto import describe as describe_auto
-from kopt.tune.plan import TunePlan
+from kopt.tune.planning.auto import describe as describe_auto
+from kopt.tune.planning.plan import TunePlan
 
 
 def short(value) -> str:
@@ -45,7 +45,7 @@ class TuneUI:
     def start(self, rows: list[dict], recovered: tuple[list[int], list[int]] = ([], [])) -> None:
         plan = self.plan
         self.rows = rows
-        # trials copied by tuner.warm_start are not this study's work (kopt.tune.warmstart counted them on
+        # trials copied by tuner.warm_start are not this study's work (kopt.tune.planning.warmstart counted them on
         # top of n_trials): the header and the counters show the trials this study runs, and neither they
         # nor enqueued trials still waiting make a study "resumed"
         copied = sum(bool(r.get("warm_start_from")) for r in rows)
@@ -227,7 +227,7 @@ class TuneUI:
                 f"test_accuracy={fmt(summary['test_accuracy'])} "
                 f"({retrain.get('epochs')} epochs on train+val, {retrain.get('run_dir')})",
             )
-        if summary.get("pareto"):  # several objectives (kopt.tune.pareto)
+        if summary.get("pareto"):  # several objectives (kopt.tune.results.pareto)
             front = summary["pareto"].get("front") or []
             table.add_row(
                 "Pareto front",

@@ -18,7 +18,7 @@ import csv
 import io
 from pathlib import Path
 
-from kopt.tune.objectives import MEASURES, MEASURES_ATTR, VAL_METRICS, broken, objectives_of, parse_pick
+from kopt.tune.planning.objectives import MEASURES, MEASURES_ATTR, VAL_METRICS, broken, objectives_of, parse_pick
 
 PARETO_CSV = "pareto.csv"
 PARETO_PNG = "pareto.png"
@@ -42,9 +42,9 @@ def _objectives(plan) -> list[tuple[str, str]]:
 
 def front(study) -> list:
     """Optuna's Pareto front (``Study.best_trials``: feasible completed trials that no other beats on
-    every objective), by trial number; without repeats (kopt.tune.dedup: a repeated configuration has
+    every objective), by trial number; without repeats (kopt.tune.trials.dedup: a repeated configuration has
     its original's values, so Optuna lists both)."""
-    from kopt.tune.dedup import DUPLICATE
+    from kopt.tune.trials.dedup import DUPLICATE
 
     return sorted((t for t in study.best_trials if DUPLICATE not in t.user_attrs), key=lambda t: t.number)
 
@@ -187,7 +187,7 @@ def _values(t, plan) -> dict:
 def write_yamls(study_dir: Path, members: list, plan) -> list[str]:
     """pareto/trial_<n>.yaml for each member; files of trials no longer on the front are removed."""
     from kopt.paths import config_groups
-    from kopt.tune.best import MARKER, write_best_yaml
+    from kopt.tune.results.best import MARKER, write_best_yaml
 
     folder = Path(study_dir) / PARETO_DIR
     folder.mkdir(exist_ok=True)
@@ -232,7 +232,7 @@ def finish(study, plan, study_dir: Path, best) -> dict:
         f"{PARETO_PNG}, {PARETO_DIR}/"
     )
     if plan.tuner.get("retrain_best", True) and not plan.tuner.get("pick"):
-        from kopt.tune.retrain import retrain_best
+        from kopt.tune.results.retrain import retrain_best
 
         out["retrain"] = []
         for t in members:

@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 from kopt.errors import KoptError
-from kopt.tune.planrecord import PLAN_FILE, TunePlan
+from kopt.tune.planning.record import PLAN_FILE, TunePlan
 
 OWNER = "study.json"
 UID = "kopt.study_id"  # study user attribute: a random id, set once when kopt creates the study

@@ -1,7 +1,7 @@
 """The study itself: create it or resume it (checking that a rerun has the same setup), or join
-it from the storage alone (``kopt worker``). Its storage is kopt.tune.storage, recovery of
-interrupted trials kopt.tune.recovery, claiming trials kopt.tune.claim and the worker loop
-kopt.tune.loop.
+it from the storage alone (``kopt worker``). Its storage is kopt.tune.store.storage, recovery of
+interrupted trials kopt.tune.trials.recovery, claiming trials kopt.tune.trials.claim and the worker loop
+kopt.tune.running.loop.
 
 Resume rules: ``n_trials`` is the study's total; finished trials are never re-run.
 """
@@ -11,16 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from kopt.errors import KoptError
-from kopt.tune.plan import TunePlan, store_plan, stored_plan
-from kopt.tune.recovery import recover
-from kopt.tune.storage import open_storage, quiet_optuna, storage_spec  # noqa: F401 (quiet_optuna: its users)
+from kopt.tune.planning.plan import TunePlan, store_plan, stored_plan
+from kopt.tune.store.storage import open_storage, quiet_optuna, storage_spec  # noqa: F401 (quiet_optuna: its users)
+from kopt.tune.trials.recovery import recover
 
 
 def check_resume(plan: TunePlan, spec: str, study_dir: Path | None = None) -> None:
     """Before anything is written: if the study exists, it must have been made by the same setup;
     and the study dir must not hold another study's trials."""
-    from kopt.tune.owner import check_owner
-    from kopt.tune.warmstart import check_not_itself
+    from kopt.tune.planning.owner import check_owner
+    from kopt.tune.planning.warmstart import check_not_itself
 
     check_not_itself(plan, spec)
     study = None
@@ -58,20 +58,20 @@ def open_study(plan: TunePlan, storage, worker: int = 0):
     """Create the study, or load it and check that it was made by the same setup."""
     import optuna
 
-    from kopt.tune.pruners import build_pruner
-    from kopt.tune.samplers import build_sampler
+    from kopt.tune.planning.pruners import build_pruner
+    from kopt.tune.planning.samplers import build_sampler
 
     try:
         study = optuna.load_study(study_name=plan.study_name, storage=storage)
     except KeyError:
-        from kopt.tune.objectives import study_directions
+        from kopt.tune.planning.objectives import study_directions
 
         study = optuna.create_study(
             study_name=plan.study_name, storage=storage, load_if_exists=True, **study_directions(plan)
         )
     _check_same_plan(plan, study)
     store_plan(study, plan)  # the tuner, pruner and n_trials may change on resume
-    from kopt.tune.objectives import metric_names
+    from kopt.tune.planning.objectives import metric_names
 
     study.set_metric_names(metric_names(plan))
     study.sampler = build_sampler(plan, worker, existing=len(study.get_trials(deepcopy=False)))
@@ -83,14 +83,14 @@ def start_study(plan: TunePlan, study_dir: Path):
     """What kopt tune does before its first trial: create or resume the study in its storage,
     write the study dir's plan.json and study.json (kopt tune checked before that the dir is this
     study's), and recover the trials an earlier run left. (study, storage spec, (failed, enqueued))."""
-    from kopt.tune.owner import record_study_dir
-    from kopt.tune.warmstart import check_not_itself
+    from kopt.tune.planning.owner import record_study_dir
+    from kopt.tune.planning.warmstart import check_not_itself
 
     spec = storage_spec(plan.tuner.get("storage"), study_dir)
     check_not_itself(plan, spec)  # (kopt tune checked it before; a study run from Python too)
     study = open_study(plan, open_storage(spec, plan.tuner))
     if plan.tuner.get("warm_start") or plan.tuner.get("enqueue"):  # once per study; n_trials counts on top
-        from kopt.tune import warmstart
+        from kopt.tune.planning import warmstart
 
         warmstart.apply(study, plan)
         store_plan(study, plan)
@@ -102,8 +102,8 @@ def load_study(storage, study_name: str, worker: int = 0):
     """Join an existing study: its plan (configs, search space, tuner) comes from the storage."""
     import optuna
 
-    from kopt.tune.pruners import build_pruner
-    from kopt.tune.samplers import build_sampler
+    from kopt.tune.planning.pruners import build_pruner
+    from kopt.tune.planning.samplers import build_sampler
 
     try:
         study = optuna.load_study(study_name=study_name, storage=storage)
@@ -121,7 +121,7 @@ def load_study(storage, study_name: str, worker: int = 0):
 def join_study(spec: str, study_name: str, study_dir: Path, worker: int = 0):
     """What a worker does before its first trial: join the study from its storage alone, refuse a
     study dir that holds another study's trials, and record the dir's study.json. (study, plan)"""
-    from kopt.tune.owner import check_owner, record_owner
+    from kopt.tune.planning.owner import check_owner, record_owner
 
     study, plan = load_study(open_storage(spec), study_name, worker=worker)
     if "://" in spec:  # heartbeats with the study's own settings, the same in every worker

@@ -155,7 +155,7 @@ def flatten(node, prefix: str = "") -> dict:
 
 class Tracking:
     """``plots=False`` (a tune trial): no curves.png when the run ends; the study draws its trials'
-    curves once, when it ends (kopt.tune.curves)."""
+    curves once, when it ends (kopt.tune.results.curves)."""
 
     def __init__(self, cfg: DictConfig, run_dir: Path, plots: bool = True):
         self.cfg, self.run_dir, self.plots = cfg, Path(run_dir), plots

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from kopt.procs import process_alive
 from kopt.rundir import INTERRUPTED, mark_interrupted
-from kopt.tune import optuna_api
+from kopt.tune.store import optuna_api
 
 
 def trial_run_dir(study_dir: Path, number: int) -> Path:

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 from kopt.rundir import SUMMARY, atomic_write_text, read_json, write_json_summary
-from kopt.tune.auto import auto_choices
-from kopt.tune.claim import state_counts
-from kopt.tune.dedup import DUPLICATE, discount_duplicates, duplicate_count, stop_reason
-from kopt.tune.keep import KEEP_MODELS, kept_trials
-from kopt.tune.plan import TunePlan
+from kopt.tune.planning.auto import auto_choices
+from kopt.tune.planning.plan import TunePlan
+from kopt.tune.trials.claim import state_counts
+from kopt.tune.trials.dedup import DUPLICATE, discount_duplicates, duplicate_count, stop_reason
+from kopt.tune.trials.keep import KEEP_MODELS, kept_trials
 
 TRIALS_CSV = "trials.csv"
 BEST_YAML = "best.yaml"
@@ -74,7 +74,7 @@ def write_trials_csv(study_dir: Path, rows: list[dict], plan: TunePlan) -> None:
 def study_summary(study, plan: TunePlan, storage: str, duration_s: float, extra: dict | None = None) -> dict:
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state.name == "COMPLETE"]
-    from kopt.tune.pareto import best_of  # several objectives, constraints: see there
+    from kopt.tune.results.pareto import best_of  # several objectives, constraints: see there
 
     best = best_of(study, plan) if complete else None
     return {
@@ -126,9 +126,9 @@ def write_progress(study_dir: Path, study, plan: TunePlan, storage: str, duratio
 
 
 def write_plots(study_dir: Path, study, plan: TunePlan) -> dict[str, str]:
-    """The study's PNG plots in plots/ (see kopt.tune.plots). Returns {file: "ok" or why not}."""
+    """The study's PNG plots in plots/ (see kopt.tune.results.plots). Returns {file: "ok" or why not}."""
     from kopt.plotstyle import save
-    from kopt.tune import plots
+    from kopt.tune.results import plots
 
     trials = study.get_trials(deepcopy=False)
     figures = {

@@ -11,7 +11,7 @@
   trials have completed (the least its default evaluator takes; below that, a figure that says
   so), with the count in the title: few trials, rough importances.
 
-Each function returns a matplotlib Figure; :func:`kopt.tune.report.write_plots` saves them.
+Each function returns a matplotlib Figure; :func:`kopt.tune.results.report.write_plots` saves them.
 """
 
 from __future__ import annotations

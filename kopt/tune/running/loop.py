@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 from kopt.errors import RunFailed
-from kopt.tune import optuna_api
-from kopt.tune.claim import WAIT, claim
-from kopt.tune.keep import prune_models
-from kopt.tune.plan import TunePlan
-from kopt.tune.recovery import INTERRUPTED, session_failures, set_attrs, trial_run_dir
+from kopt.tune.planning.plan import TunePlan
+from kopt.tune.store import optuna_api
+from kopt.tune.trials.claim import WAIT, claim
+from kopt.tune.trials.keep import prune_models
+from kopt.tune.trials.recovery import INTERRUPTED, session_failures, set_attrs, trial_run_dir
 
 WAIT_POLL_S = 1.0
 
@@ -65,7 +65,7 @@ def work(study, plan: TunePlan, study_dir: Path, since: float, ui=None, on_trial
 
     # TensorFlow's C++ start-up lines (oneDNN, CUDA) go to a buffer, shown only if the import fails
     import_tensorflow(any(b.get("trainer", {}).get("verbose") for b in plan.bases.values()), study_backend(plan.bases))
-    from kopt.tune.objective import Outcome, run_trial
+    from kopt.tune.running.trial import Outcome, run_trial
 
     # Every trial ends with clear_session() + gc.collect() (several times: run_train does it per
     # fold). A full collection walks every live object, and TensorFlow's modules alone are ~400k

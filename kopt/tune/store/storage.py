@@ -25,7 +25,7 @@ def open_storage(spec: str, tuner: dict | None = None):
     from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 
     if "://" not in spec:
-        from kopt.tune.journal import check_journal
+        from kopt.tune.store.journal import check_journal
 
         check_journal(Path(spec).expanduser())  # a torn tail is cut off; a damaged middle is one line
     try:

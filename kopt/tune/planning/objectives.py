@@ -154,7 +154,7 @@ def shape_plan(plan):
     Then tuner.enqueue and tuner.warm_start are checked against the search space."""
     import sys
 
-    from kopt.tune import warmstart
+    from kopt.tune.planning import warmstart
 
     objectives = objectives_of(plan.tuner)
     if objectives:

@@ -11,9 +11,9 @@ import time
 import warnings
 from pathlib import Path
 
-from kopt.tune import optuna_api
-from kopt.tune.plan import TunePlan
-from kopt.tune.recovery import recover_dead_workers, session_failures
+from kopt.tune.planning.plan import TunePlan
+from kopt.tune.store import optuna_api
+from kopt.tune.trials.recovery import recover_dead_workers, session_failures
 
 FINISHED = ("COMPLETE", "PRUNED")
 
@@ -62,7 +62,7 @@ def take_sampler_stream(study, plan: TunePlan, existing: int) -> None:
     stream number, so processes started together (two ``kopt tune``, ``kopt worker`` array jobs)
     never share a sampler seed. A fresh study's first process takes stream 0: a single process
     draws what it always did, on every rerun."""
-    from kopt.tune.samplers import build_sampler
+    from kopt.tune.planning.samplers import build_sampler
 
     if getattr(study, "_kopt_stream", None) is not None:
         return
@@ -84,7 +84,7 @@ def claim(study, plan: TunePlan, study_dir: Path, since: float):
     from optuna.trial import TrialState
 
     from kopt.training.signals import raise_if_received
-    from kopt.tune.dedup import discount_duplicates, duplicate_count, repeat_cap, space_exhausted
+    from kopt.tune.trials.dedup import discount_duplicates, duplicate_count, repeat_cap, space_exhausted
 
     raise_if_received()  # a SIGTERM that library code swallowed earlier: no new trial
 

@@ -1,6 +1,6 @@
 """A study's plan (:class:`TunePlan`): what kopt tune built from the command line, kept with the
 study (its system attribute) and in the study dir (plan.json). Workers and reruns read it back.
-Built by :func:`kopt.tune.plan.build_plan`; this module only holds and stores it, so that modules
+Built by :func:`kopt.tune.planning.plan.build_plan`; this module only holds and stores it, so that modules
 the planning itself uses (warm start, the study dir's owner file) can read a stored plan too."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from kopt.tune import optuna_api
-from kopt.tune.space import SearchSpace, combo_key, flatten, parse_search
+from kopt.tune.planning.space import SearchSpace, combo_key, flatten, parse_search
+from kopt.tune.store import optuna_api
 
 ATTR = "kopt.plan"  # study user attribute: PLAN_FILE, a short pointer (studies before it: the plan itself)
 SYSTEM_ATTR = "kopt:plan"  # study system attribute holding the plan (workers on any machine read it)

@@ -151,7 +151,7 @@ def write_best_yaml(study_dir: Path, plan, trial, groups: dict[str, list[str]], 
     header = (
         f"{MARKER} (#{trial.number}, {plan.metric}={value:.6g}) of study "
         f"'{plan.study_name}'.\n# Rerun: kopt train --config-dir {study_dir} --config-name {stem}\n"
-        "# Overrides apply on top, e.g. split=kfold split.k=5 or model=mlp (see kopt/tune/best.py).\n"
+        "# Overrides apply on top, e.g. split=kfold split.k=5 or model=mlp (see kopt/tune/results/best.py).\n"
     )
     path = Path(study_dir) / f"{stem}.yaml"
     atomic_write_text(path, header + body + "\n" + OmegaConf.to_yaml(cfg))

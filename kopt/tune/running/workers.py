@@ -4,7 +4,7 @@ Each worker joins the study from the storage alone (the plan is a study system a
 the machine's cores with the others (TensorFlow intra-op threads = cores // N) and claims trials
 until the study has enough. The parent process only watches the storage and draws the output.
 
-Run one worker by hand with ``python -m kopt.tune.workers --storage URL --study NAME``.
+Run one worker by hand with ``python -m kopt.tune.running.workers --storage URL --study NAME``.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def spawn(
             [
                 sys.executable,
                 "-m",
-                "kopt.tune.workers",
+                "kopt.tune.running.workers",
                 "--storage",
                 spec,
                 "--study",
@@ -129,7 +129,7 @@ REPLACEMENT_ROUNDS = 3  # workers killed by a signal (kill -9, the OOM killer) a
 
 
 def _watch(procs: dict[int, subprocess.Popen], study, ui, on_poll, poll_s: float) -> None:
-    from kopt.tune.report import trial_row
+    from kopt.tune.results.report import trial_row
 
     while True:
         running = [p for p in procs.values() if p.poll() is None]
@@ -155,7 +155,7 @@ def run_workers(plan, study, spec: str, study_dir: Path, since: float, ui, on_po
     """Start plan.tuner.n_workers workers and watch the study until they are all done. A worker
     killed by a signal leaves its trial RUNNING: the other workers (or, once they are done, a
     replacement) mark it FAIL "interrupted" and run its parameters again."""
-    from kopt.tune.recovery import recover_dead_workers
+    from kopt.tune.trials.recovery import recover_dead_workers
 
     n = int(plan.tuner["n_workers"])
     threads = threads_per_worker(n)
@@ -211,8 +211,8 @@ def run_worker(
     """One worker: join the study from its storage and run trials until there are enough."""
     from kopt.backend import study_backend
     from kopt.runtime import setup_tensorflow
-    from kopt.tune.loop import work
-    from kopt.tune.study import join_study, quiet_optuna
+    from kopt.tune.running.loop import work
+    from kopt.tune.running.study import join_study, quiet_optuna
 
     quiet_optuna()
     study, plan = join_study(spec, study_name, Path(study_dir), index)
@@ -227,7 +227,7 @@ def run_worker(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = ArgumentParser(prog="python -m kopt.tune.workers", description=__doc__)
+    parser = ArgumentParser(prog="python -m kopt.tune.running.workers", description=__doc__)
     parser.add_argument("--storage", required=True)
     parser.add_argument("--study", required=True)
     parser.add_argument("--study-dir", default=None, help="default: runs/tune/<study>")

@@ -11,8 +11,8 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from kopt.rundir import COMPLETED, SUMMARY, TEST_ACCURACY, TEST_LOSS, read_summary
-from kopt.tune.best import best_config
-from kopt.tune.plan import TunePlan
+from kopt.tune.planning.plan import TunePlan
+from kopt.tune.results.best import best_config
 
 REFIT = "refit"
 

@@ -1,7 +1,7 @@
 """The ``tuner`` group: one factory per tuner, all with the signature
 ``make(options, seed, plan) -> optuna.samplers.BaseSampler``. The seed comes from ``seed``
 (plus the stream number a process takes when it first draws a trial, so processes sharing a study
-do not draw the same values: see kopt.tune.claim.take_sampler_stream).
+do not draw the same values: see kopt.tune.trials.claim.take_sampler_stream).
 
 Fact stated at registration: ``shared_seed`` (the random state must be the same in every worker
 and every run: the grid's order and the QMC sequence's scrambling map the ids they keep in the
@@ -10,7 +10,7 @@ storage to parameter values)."""
 from __future__ import annotations
 
 from kopt.registry import Registry
-from kopt.tune.plan import TunePlan, check_tuner_extras
+from kopt.tune.planning.plan import TunePlan, check_tuner_extras
 
 SAMPLERS = Registry("tuner")
 sampler = SAMPLERS.register

@@ -3,7 +3,7 @@
 Pruners see the monitored validation metric once per epoch, at step ``fold * epochs + epoch``,
 so the step keeps growing across the folds of a k-fold trial; the Wilcoxon pruner, a paired test
 made for independent instances, sees one value per finished fold, at step ``fold``
-(kopt.tune.objective.FoldPruningCallback)."""
+(kopt.tune.running.trial.FoldPruningCallback)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def none(opts: dict):
 
 def warmup_steps(opts: dict) -> int:
     """Optuna's n_warmup_steps for ``n_warmup_steps`` epochs that are never pruned: steps count
-    epochs from 1 (kopt.tune.objective.PruningCallback), and Optuna may prune at step == n_warmup_steps."""
+    epochs from 1 (kopt.tune.running.trial.PruningCallback), and Optuna may prune at step == n_warmup_steps."""
     return int(opts["n_warmup_steps"]) + 1
 
 

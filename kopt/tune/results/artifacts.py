@@ -2,7 +2,7 @@
 :class:`optuna.artifacts.FileSystemArtifactStore` in the study dir's ``artifacts/``), so that
 ``optuna-dashboard STORAGE --artifact-dir <study dir>/artifacts`` shows them.
 
-A trial draws no plot (lean trials: :mod:`kopt.tune.curves` draws them all when the study ends),
+A trial draws no plot (lean trials: :mod:`kopt.tune.results.curves` draws them all when the study ends),
 and Optuna takes an artifact for a trial only while it runs, so the figures are attached to the
 study, one per trial, named ``trial_<n>_curves.png``: optuna-dashboard lists them on the study's page.
 """
@@ -29,7 +29,7 @@ def curves_name(number: int) -> str:
 
 
 def attach_trial_curves(study, study_dir: Path, drawn: dict[int, Path]) -> int:
-    """Each trial's curves.png (``drawn``: {trial number: file}, from :func:`kopt.tune.curves.draw_trial_curves`)
+    """Each trial's curves.png (``drawn``: {trial number: file}, from :func:`kopt.tune.results.curves.draw_trial_curves`)
     as an artifact of the study, named ``trial_<n>_curves.png``; one already attached is left as it
     is (a resumed study). How many were attached. A failed upload is logged, never fails the study."""
     from optuna.artifacts import get_all_artifact_meta, upload_artifact

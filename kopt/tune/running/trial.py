@@ -17,10 +17,7 @@ from kopt.mlflow_study import study_trial
 from kopt.rundir import atomic_write_text, mark_pruned
 from kopt.schemas.metrics import direction
 from kopt.training.run import TrialMode, run_train
-from kopt.tune.best import hydra_value
-from kopt.tune.dedup import deterministic, find_duplicate, reused_attrs
-from kopt.tune.keep import keep_model_for
-from kopt.tune.objectives import (
+from kopt.tune.planning.objectives import (
     MEASURES_ATTR,
     before_training,
     is_multi,
@@ -28,8 +25,11 @@ from kopt.tune.objectives import (
     set_constraints,
     trial_values,
 )
-from kopt.tune.plan import TunePlan
-from kopt.tune.recovery import trial_run_dir
+from kopt.tune.planning.plan import TunePlan
+from kopt.tune.results.best import hydra_value
+from kopt.tune.trials.dedup import deterministic, find_duplicate, reused_attrs
+from kopt.tune.trials.keep import keep_model_for
+from kopt.tune.trials.recovery import trial_run_dir
 
 
 @dataclass

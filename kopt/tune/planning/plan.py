@@ -16,8 +16,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from kopt.errors import KoptError, install_hint
-from kopt.tune.planrecord import ATTR, PLAN_FILE, SYSTEM_ATTR, VERSION, TunePlan, store_plan, stored_plan  # noqa: F401
-from kopt.tune.space import Fixed, Param, SearchSpace, active, combo_key, flatten, parse_search
+from kopt.tune.planning.record import ATTR, PLAN_FILE, SYSTEM_ATTR, VERSION, TunePlan, store_plan, stored_plan  # noqa: F401
+from kopt.tune.planning.space import Fixed, Param, SearchSpace, active, combo_key, flatten, parse_search
 from kopt.validate import validate_group, validate_train
 
 TUNE_KEYS = ("tuner", "pruner", "search")
@@ -198,7 +198,7 @@ def build_plan(cfg: DictConfig, overrides: list[str], dirs: list[Path], config_n
 
     for base in bases.values():  # tuner.metric is one the trials log (trainer.metrics, dataset.task)
         check_logged(base, str(tuner.metric), "tuner.metric")
-    from kopt.tune.auto import resolve  # tuner=auto, pruner=auto: the chosen options replace them
+    from kopt.tune.planning.auto import resolve  # tuner=auto, pruner=auto: the chosen options replace them
 
     tuner_node, pruner_node = resolve(
         OmegaConf.to_container(cfg.tuner, resolve=True), OmegaConf.to_container(cfg.pruner, resolve=True), space, bases
@@ -211,7 +211,7 @@ def build_plan(cfg: DictConfig, overrides: list[str], dirs: list[Path], config_n
         if grid_size > 1_000_000:
             raise KoptError(f"tuner=grid: the grid has {grid_size:,} points; allowed: at most 1,000,000")
         n_trials = min(n_trials or grid_size, grid_size)
-    from kopt.tune.objectives import shape_plan  # several objectives, enqueue, warm start
+    from kopt.tune.planning.objectives import shape_plan  # several objectives, enqueue, warm start
 
     return shape_plan(
         TunePlan(

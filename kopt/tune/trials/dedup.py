@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 
-from kopt.tune.auto import finite_size
+from kopt.tune.planning.auto import finite_size
 
 DUPLICATE = "duplicate_of"  # trial user attribute: the number of the trial whose result it reuses
 FINISHED = ("COMPLETE", "PRUNED")
