@@ -248,8 +248,8 @@ def check_model_init(cfg, model) -> None:
     if not isinstance(theirs, dict) or theirs.get("name") != model.name:
         other = theirs.get("name") if isinstance(theirs, dict) else None
         raise KoptError(
-            f"{where}: that run trained model={other}, this run model={model.name}; the weights load only into "
-            "the same architecture"
+            f"{where}: that run trained model={other}, this run has model={model.name}; the weights load only "
+            "into the same architecture"
         )
 
     def first_difference(group: str, theirs_node, skip=()) -> str | None:
