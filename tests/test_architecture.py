@@ -327,3 +327,32 @@ def test_the_folder_checks_catch_a_folder_cycle_and_a_folder_above(tmp_path):
     floor = floors(edges)
     assert floor["kopt.schemas"] == SCHEMAS < CONFIG == layer("kopt.validate")
     assert ("kopt.schemas.model", "kopt.validate") in room_arrows(edges)
+
+
+def test_each_augmentation_is_one_yaml_and_one_module_with_its_schema_and_builder():
+    """An option is one YAML file and one module, whether kopt's own or a plugin's: for every
+    configs/augment/<name>.yaml, the schema and the builder (recipe) are defined in the same module,
+    one module per option, and importing those modules (what validation does) loads no TensorFlow."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from kopt.paths import config_dir
+
+    names = sorted(p.stem for p in (config_dir() / "augment").glob("*.yaml"))
+    probe = (
+        "import json, sys\n"
+        "from kopt.schemas import SCHEMAS\n"
+        f"homes = {{n: SCHEMAS['augment'].get(n).__module__ for n in {names!r}}}\n"
+        "print(json.dumps([homes, sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT.parent)}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    schemas, loaded = json.loads(out.stdout.splitlines()[-1])
+    assert loaded == [], "importing the augmentation schemas loaded TensorFlow or Keras"
+    from kopt.data.augment import RECIPES
+
+    builders = {n: RECIPES.get(n).__module__ for n in names}
+    assert names and schemas == builders
+    assert len(set(schemas.values())) == len(names)  # one module per option

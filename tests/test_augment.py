@@ -10,9 +10,9 @@ import pytest
 from conftest import TINY, assert_clean_error, only_run_dir, read_summary, run_kopt
 from omegaconf import OmegaConf
 
+from kopt.data.augments.custom import CUSTOM_LAYERS
 from kopt.data.datasets import Data
 from kopt.errors import KoptError
-from kopt.schemas.augment import CUSTOM_LAYERS
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")

@@ -190,7 +190,37 @@ def test_a_custom_model_trains_with_its_own_key_set_without_plus(tmp_path):
     features, classes = int(np.prod(summary["data"]["input_shape"])), summary["data"]["classes"]
     assert summary["params"] == (features * 6 + 6) + (6 * classes + classes)
     saved = OmegaConf.load(run / ".hydra" / "config.yaml").model
-    assert OmegaConf.to_container(saved) == {"name": "custom", "_target_": "mynets.build", "width": 6}
+    assert OmegaConf.to_container(saved) == {"name": "custom", "_target_": "mynets.build", "init": None, "width": 6}
+
+
+FREEZING = """
+import keras
+
+
+def build(input_shape, num_outputs, trainable=True):
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.Dense(8, activation="relu", name="hidden", trainable=trainable)(x)
+    return keras.Model(inputs, keras.layers.Dense(num_outputs, name="logits")(x), name="mynet")
+"""
+
+
+def test_a_custom_model_starts_from_a_previous_runs_weights_with_model_init(tmp_path):
+    """Stage 1 trains everything; stage 2 (model.init=<stage 1>, the user's own trainable=false
+    freezing the hidden layer) ends with stage 1's hidden kernel (loaded, not trained; a fresh
+    start would differ) and a logits layer that moved on; its passes to the builder leave init out."""
+    write_mynets(tmp_path, text=FREEZING)
+    args = [*TINY_DATA, "trainer.epochs=1", "model=custom", "model._target_=mynets.build"]
+    first = run_kopt("train", *args, "hydra.run.dir=runs/a", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = run_kopt(
+        "train", *args, "model.trainable=false", "model.init=runs/a", "hydra.run.dir=runs/b", cwd=tmp_path
+    )
+    assert second.returncode == 0, second.stderr[-3000:]
+    a, b = (keras.saving.load_model(tmp_path / f"runs/{r}/model.keras").layers[-1].get_layer("mynet") for r in "ab")
+    np.testing.assert_array_equal(b.get_layer("hidden").get_weights()[0], a.get_layer("hidden").get_weights()[0])
+    assert not np.allclose(b.get_layer("logits").get_weights()[0], a.get_layer("logits").get_weights()[0])
+    assert read_summary(tmp_path / "runs/b")["init"]["files"] == {"0": "model.keras"}
 
 
 @pytest.mark.parametrize(

@@ -60,9 +60,32 @@ def test_trainable_none_trains_the_head_only_and_n_the_top_layers():
     assert sorted(w.path.split("/")[-2] for w in head)[:1] and sum(int(np.prod(w.shape)) for w in head) == 576 * 10 + 10
     top = _build("3")
     base = next(layer for layer in top.layers if isinstance(layer, __import__("keras").Model))
-    assert [layer.trainable for layer in base.layers[-3:]] == [True] * 3
+    assert [(type(layer).__name__, layer.trainable) for layer in base.layers[-3:]] == [
+        ("BatchNormalization", False),  # batch norm stays frozen (inference mode), as in Keras' fine-tuning recipe
+        ("Activation", True),
+        ("GlobalAveragePooling2D", True),
+    ]
+    assert base.get_layer("conv_1").trainable is False  # (the 4th from the top)
     assert not any(layer.trainable for layer in base.layers[:-3] if layer.weights)
     assert not any(w.trainable for w in top.get_layer("app_preprocessing").weights)
+
+
+@pytest.mark.parametrize("trainable", ["none", "3"])
+def test_no_batch_norm_of_a_partly_frozen_architecture_changes_its_moving_statistics_in_training(trainable):
+    """Stage 1 (none) and stage 2 (the top N) alike: every batch norm of the architecture is in
+    inference mode (the top 3 hold conv_1_bn, which trained its statistics before)."""
+    import keras
+
+    model = _build(trainable)
+    base = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    bns = [layer for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    before = [[np.array(w) for w in bn.non_trainable_weights] for bn in bns]
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).normal(size=(16, 8, 8, 1)).astype("float32")
+    model.fit(x, np.arange(16) % 10, epochs=1, batch_size=16, verbose=0)
+    for bn, saved in zip(bns, before):
+        for w, old in zip(bn.non_trainable_weights, saved):
+            np.testing.assert_array_equal(np.asarray(w), old, err_msg=f"{bn.name} {w.name}")
 
 
 def test_bad_keys_are_one_line_before_any_run_dir(tmp_path):
@@ -99,3 +122,72 @@ def test_a_keras_app_run_trains_and_saves_a_model_that_loads_in_plain_keras(tmp_
     assert "app_preprocessing" in layer_names  # the architecture's preprocessing is inside the saved model
     probs = model.predict(np.zeros((2, *model.input_shape[1:]), "float32"), verbose=0)
     assert probs.shape == (2, summary["data"]["classes"]) and np.allclose(probs.sum(axis=1), 1, atol=1e-4)
+
+
+# the two stages of a fine-tune: a first run, then model.init=<its run dir> with the top layers trainable
+STAGE = [*TINY_DATA, "trainer.epochs=1", "model=keras_app", "model.arch=MobileNetV3Small"]
+TOP = 8  # MobileNetV3Small's top 8 layers: conv_1 and conv_1_bn, expanded_conv_10's project conv and its bn
+
+
+def _layers(path):
+    """Every weight of a saved model.keras, by layer name inside the model: {name: [arrays]}."""
+    import keras
+
+    from kopt.models.init_from import weighted_layers
+
+    saved = keras.saving.load_model(path, safe_mode=True, compile=False)
+    core = next(layer for layer in saved.layers if isinstance(layer, keras.Model))
+    return {"/".join(k): [np.asarray(w) for w in layer.get_weights()] for k, layer in weighted_layers(core).items()}
+
+
+def test_a_second_stage_starts_from_the_first_runs_weights_and_keeps_frozen_ones_and_batch_norm(tmp_path):
+    """Stage 1 trains the whole architecture; stage 2 (model.init=<stage 1>, the top layers trainable)
+    starts from its weights: a frozen layer ends equal to stage 1's (loaded, then not trained), a
+    trainable top layer moves, and no batch norm's moving statistics change (the base runs in
+    inference mode, the trainable top layers' batch norm too)."""
+    first = run_kopt("train", *STAGE, "hydra.run.dir=runs/stage1", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = run_kopt(
+        "train",
+        *STAGE,
+        f"model.trainable={TOP}",
+        "model.init=runs/stage1",
+        "optimizer.lr=1e-4",
+        "hydra.run.dir=runs/stage2",
+        cwd=tmp_path,
+    )
+    assert second.returncode == 0, second.stderr[-3000:]
+    a, b = _layers(tmp_path / "runs/stage1/model.keras"), _layers(tmp_path / "runs/stage2/model.keras")
+    assert sorted(a) == sorted(b)
+    base = "MobileNetV3Small"
+    # a frozen convolution, trained in stage 1: the same values after stage 2 (a fresh start would differ)
+    np.testing.assert_array_equal(b[f"{base}/conv"][0], a[f"{base}/conv"][0])
+    # every batch norm's moving mean and variance (the frozen ones and those of the trainable top layers)
+    bns = [k for k in a if k.endswith("_bn")]
+    assert f"{base}/conv_1_bn" in bns and len(bns) > 20
+    for key in bns:
+        for i in (2, 3):
+            np.testing.assert_array_equal(b[key][i], a[key][i], err_msg=f"{key} weight {i}")
+    # the trainable top layers and the head moved
+    for key in (f"{base}/conv_1", "predictions"):
+        assert not np.allclose(b[key][0], a[key][0]), key
+    summary = read_summary(tmp_path / "runs/stage2")
+    init = summary["init"]
+    assert init["run"] == "runs/stage1" and init["files"] == {"0": "model.keras"}
+    assert init["layers"] == len(a) and init["finished_at"] == read_summary(tmp_path / "runs/stage1")["finished_at"]
+
+
+def test_model_init_refuses_what_is_not_a_finished_run_of_the_same_architecture_in_one_line(tmp_path):
+    first = run_kopt("train", *STAGE, "hydra.run.dir=runs/stage1", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    (tmp_path / "runs/empty").mkdir()
+    for override, needles in (
+        (["model.init=runs/nothing"], ("model.init=runs/nothing", "no such run dir")),
+        (["model.init=runs/empty"], ("model.init=runs/empty", "not a finished kopt train run")),
+        (["model.init=runs/stage1", "model.arch=MobileNetV3Large"], ("model.init=runs/stage1", "model.arch=")),
+        (["model.init=runs/stage1", "seed=1"], ("model.init=runs/stage1", "seed=0", "seed=1", "test set")),
+        (["model.init=runs/stage1", "dataset.size=300"], ("model.init=runs/stage1", "dataset.size=200")),
+    ):
+        proc = run_kopt("train", *STAGE, *override, "hydra.run.dir=runs/stage2", cwd=tmp_path)
+        assert_clean_error(proc, *needles)
+        assert not (tmp_path / "runs/stage2").exists(), override

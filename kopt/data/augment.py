@@ -1,5 +1,7 @@
 """The ``augment`` group: Keras 3 preprocessing layers, and kopt's own :class:`PadCrop` and
 :class:`CutMix` (written as their papers describe them), applied to training batches in tf.data.
+Each option (its schema and its builder, which returns the layers) is one module of
+:mod:`kopt.data.augments`; this module applies them.
 
 :func:`build_augment` returns an :class:`Augment`, a function ``(x, y, seed) -> (x, y)`` that
 :func:`kopt.data.pipeline.train_stream` maps over training batches only (never validation or
@@ -17,10 +19,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from kopt.errors import KoptError
-from kopt.registry import Registry
+from kopt.data.augments import RECIPES
 from kopt.schemas.augment import LABEL_MIXING, needs, refuse, refuse_colour
-from kopt.schemas.dataset import can_flip
 
 
 class BatchSeed(keras.random.SeedGenerator):
@@ -148,69 +148,6 @@ class CutMix(BatchLayer):
         keep = 1.0 - tf.cast(area, labels.dtype) / tf.cast(h * w, labels.dtype)  # the label weight of one's own image
         labels = keep[:, None] * labels + (1.0 - keep[:, None]) * tf.gather(labels, partner)
         return {"images": images, "labels": labels}
-
-
-# ------------------------------------------------------------------------------------------ recipes
-
-RECIPES = Registry("augment")  # option -> recipe(cfg, data) -> list of layers ("none" builds nothing)
-recipe = RECIPES.register
-
-
-def flip_allowed(cfg, data) -> bool:
-    flip = cfg.flip
-    return can_flip(data.name) if flip is None else bool(flip)
-
-
-@recipe("light")
-def light(cfg, data) -> list:
-    t, r, z, fill = cfg.translate, cfg.rotate, cfg.zoom, cfg.fill_mode
-    layers = []
-    if t:
-        layers.append(keras.layers.RandomTranslation(t, t, fill_mode=fill))
-    if r:
-        layers.append(keras.layers.RandomRotation(r, fill_mode=fill))
-    if z:
-        layers.append(keras.layers.RandomZoom((-z, z), fill_mode=fill))
-    return layers
-
-
-@recipe("standard")
-def standard(cfg, data) -> list:
-    """He et al. 2015: pad ``pad`` pixels with zeros (the mean, after normalisation), take a uniform
-    random crop back to the input size, per image, then flip horizontally (where flips are allowed)."""
-    layers = [PadCrop(cfg.pad)] if cfg.pad else []
-    if flip_allowed(cfg, data):
-        layers.append(keras.layers.RandomFlip("horizontal"))
-    return layers
-
-
-@recipe("custom")
-def custom(cfg, data) -> list:
-    layers = []
-    for i, spec in enumerate(cfg.layers):
-        spec = dict(spec)
-        name = spec.pop("layer")
-        kwargs = {"value_range": (0.0, 1.0)} if "value_range" in _init_args(name) else {}
-        try:
-            layers.append(getattr(keras.layers, name)(**spec, **kwargs))
-        except (ValueError, TypeError) as exc:
-            raise KoptError(f"augment.layers[{i}] ({name}): {str(exc).splitlines()[0]}") from None
-    return layers
-
-
-def _init_args(name: str) -> set[str]:
-    import inspect
-
-    return set(inspect.signature(getattr(keras.layers, name).__init__).parameters)
-
-
-recipe("none")(lambda cfg, data: [])
-recipe("noise")(lambda cfg, data: [keras.layers.GaussianNoise(cfg.stddev)])
-recipe("mixup")(lambda cfg, data: [keras.layers.MixUp(alpha=cfg.alpha)])
-recipe("cutmix")(lambda cfg, data: [CutMix(cfg.alpha)])
-recipe("randaugment")(
-    lambda cfg, data: [keras.layers.RandAugment(value_range=(0.0, 1.0), num_ops=cfg.num_ops, factor=cfg.magnitude)]
-)
 
 
 def build_augment(cfg, data, seed: int) -> Augment | None:

@@ -21,7 +21,7 @@ from kopt.errors import KoptError
 from kopt.models import builder
 from kopt.models.layers import kernel_regularizer
 
-OWN_KEYS = ("name", "_target_")
+OWN_KEYS = ("name", "_target_", "init")
 FINAL_ACTIVATIONS = ("softmax", "sigmoid", "log_softmax", "tanh", "softplus", "relu")
 KERNEL_LAYERS = (
     keras.layers.Dense,

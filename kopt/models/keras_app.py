@@ -11,8 +11,12 @@ ImageNet's standardised colours: exact in scale, as close in colour as the data'
 
 ``model.weights=imagenet`` loads from Keras' cache only: kopt never downloads at run time. A file
 that is not cached is one line saying how to put it there. ``model.trainable``: ``all``, ``none``
-(only the head trains; batch norm of the architecture stays in inference mode, as Keras freezes it)
-or N, the top N layers of the architecture.
+(only the head trains) or N, the top N layers of the architecture but their batch norm. Unless
+``all``, every batch norm of the architecture is frozen, and a frozen batch norm runs in inference
+mode in Keras 3 (its moving statistics never change), as in Keras' fine-tuning examples. (Calling
+the architecture with ``training=False``, as Keras' transfer-learning guide does, is overridden by
+``fit``'s ``training=True`` in Keras 3.15.) ``model.init``: a finished run whose weights this run
+starts from (:mod:`kopt.models.init_from`), the second stage of a fine-tune.
 """
 
 from __future__ import annotations
@@ -76,7 +80,7 @@ class _NotCached(Exception):
 
 def _base(cfg, shape):
     fn = getattr(keras.applications, cfg.arch)
-    weights = cfg.weights or None
+    weights = None if cfg.init else (cfg.weights or None)  # model.init: the weights come from that run
     file_utils, fetch, guarded = _cached_weights_only()
     file_utils.get_file = guarded
     try:
@@ -103,6 +107,9 @@ def _set_trainable(base, trainable: str) -> None:
     top = int(trainable)
     for layer in base.layers[:-top]:
         layer.trainable = False
+    for layer in base.layers[-top:]:  # Keras' fine-tuning recipe: batch norm stays frozen, in inference mode
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
 
 
 @builder("keras_app")

@@ -36,8 +36,9 @@ GROUP_MODULES = (
     "tuner",
     "pruner",
 )
-# Option modules outside this package that define a schema of their own (one module per dataset).
-PLUGIN_HOMES = {"dataset": ("kopt.data.sources",)}
+# Option modules outside this package that define a schema of their own: one module per dataset and
+# per augmentation, holding its schema and its loader or builder.
+PLUGIN_HOMES = {"dataset": ("kopt.data.sources",), "augment": ("kopt.data.augments",)}
 SCHEMAS: dict[str, Registry] = {
     group: Registry(group, (f"kopt.schemas.{group}", *PLUGIN_HOMES.get(group, ()))) for group in GROUP_MODULES
 }

@@ -2,6 +2,7 @@
 convolves over (H, W, C) images; "any") and ``search`` (the search preset of kopt tune)."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from kopt.errors import KoptError
 from kopt.schemas import SCHEMAS, fact, param, schema
@@ -100,9 +101,10 @@ class CustomModelConfig:
 
     name: str
     _target_: str | None
+    init: str | None  # a finished run dir whose model.keras gives the starting weights (kopt.models.init_from)
 
     OPEN = True  # keys beyond the fields are the builder's own, collected in ``params``
-    OWN_KEYS = ("name", "_target_")  # kopt's keys, never passed to the builder
+    OWN_KEYS = ("name", "_target_", "init")  # kopt's keys, never passed to the builder
 
     def check(self, prefix: str) -> None:
         from kopt import targets
@@ -132,6 +134,7 @@ class KerasAppConfig:
     weights: str | None = param(choices=(None, "imagenet"))
     trainable: str = param()
     size: int = param(ge=32)
+    init: str | None = param()  # a finished run dir whose model.keras gives the starting weights
 
     def check(self, prefix: str) -> None:
         from kopt.schemas.app_names import APPLICATIONS
@@ -185,6 +188,97 @@ def check_custom_model(cfg, model) -> None:
         )
     if files["check"]:
         targets.resolve(model._target_, "model._target_", {"input_shape": (1,), "num_outputs": 2, **model.params})
+
+
+# model keys that may differ from those of the run whose weights a run starts from (model.init)
+INIT_FREE_KEYS = ("name", "init", "trainable", "weights")
+
+
+def init_model_files(run) -> list[str]:
+    """The saved models of a finished run (a :class:`kopt.rundir.RunDir`): model.keras, or one
+    model_fold<i>.keras per fold."""
+    n = len(run.folds)
+    return ["model.keras"] if n == 1 else [f"model_fold{i}.keras" for i in range(n)]
+
+
+def _plain(node, resolve: bool):
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(node, DictConfig):
+        try:
+            return OmegaConf.to_container(node, resolve=resolve)
+        except Exception:  # an interpolation that does not resolve: compared as written
+            return OmegaConf.to_container(node, resolve=False)
+    return node
+
+
+def _difference(prefix: str, theirs, ours) -> str | None:
+    """The first key where two config nodes differ, as ``key=theirs`` vs ``key=ours``; None if equal."""
+    if isinstance(theirs, dict) and isinstance(ours, dict):
+        for key in sorted(set(theirs) | set(ours), key=str):
+            found = _difference(f"{prefix}.{key}", theirs.get(key), ours.get(key))
+            if found:
+                return found
+        return None
+    if theirs == ours:
+        return None
+    shown = ["null" if v is None else v for v in (theirs, ours)]
+    return f"trained with {prefix}={shown[0]}, this run has {prefix}={shown[1]}"
+
+
+def check_model_init(cfg, model) -> None:
+    """``model.init``: a completed ``kopt train`` run dir, with its saved model(s), that trained the
+    same architecture (every model key but init, trainable and weights) on the same dataset, split
+    and seed, so that this run's test set holds no example its starting weights were trained on.
+    One line before any run dir. The run dir is read as data (kopt.rundir): nothing in it runs."""
+    init = getattr(model, "init", None)
+    from kopt.schemas import files
+
+    if not init or not files["check"]:
+        return
+    from kopt.rundir import load_run
+
+    where = f"model.init={init}"
+    try:
+        run = load_run(init)
+        source = run.config
+    except KoptError as exc:
+        raise KoptError(f"{where}: not a finished kopt train run ({exc})") from None
+    theirs = source.get("model")
+    if not isinstance(theirs, dict) or theirs.get("name") != model.name:
+        other = theirs.get("name") if isinstance(theirs, dict) else None
+        raise KoptError(
+            f"{where}: that run trained model={other}, this run has model={model.name}; the weights load only "
+            "into the same architecture"
+        )
+
+    def first_difference(group: str, theirs_node, skip=()) -> str | None:
+        found = None
+        for resolve in (True, False):  # as composed, or as written (an interpolation kept as such)
+            ours = _plain(cfg.get(group), resolve)
+            if isinstance(ours, dict) and isinstance(theirs_node, dict):
+                ours, theirs_node = ({k: v for k, v in d.items() if k not in skip} for d in (ours, theirs_node))
+            found = _difference(group, theirs_node, ours)
+            if not found:
+                return None
+        return found
+
+    found = first_difference("model", theirs, INIT_FREE_KEYS)
+    if found:
+        raise KoptError(f"{where}: {found}; the weights load only into the same architecture")
+    found = (
+        first_difference("dataset", source.get("dataset"))
+        or first_difference("split", source.get("split"))
+        or _difference("seed", source.get("seed"), cfg.get("seed"))
+    )
+    if found:
+        raise KoptError(
+            f"{where}: {found}; allowed: the same dataset, split and seed as that run (else this run's test set "
+            "would hold examples those weights were trained on)"
+        )
+    for name in init_model_files(run):
+        if not (Path(init) / name).is_file():
+            raise KoptError(f"{where}: that run saved no {name} (trainer.checkpoint=false?)")
 
 
 BYTES_PER_PARAM = 4 * 5  # float32 weights, gradients, two optimizer moments, the best epoch's copy

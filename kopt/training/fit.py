@@ -105,6 +105,13 @@ def train_fold(ctx: FoldContext) -> FoldResult:
         ckpt = store.load_epoch(fold, model, tr.epochs) if (store is not None and resume) else None
         if ckpt:
             checkpoint.apply_to_model(ckpt, model)
+        elif cfg.model.get("init"):  # model.init: the starting weights of a finished run (kopt.models.init_from)
+            from kopt.models.init_from import load_weights
+
+            loaded = load_weights(model, str(cfg.model.init), fold, n_folds)
+            record = state.extra.setdefault("init", {**loaded, "files": {}})
+            record["files"][str(fold)] = loaded["file"]
+            record.pop("file", None)
     start = ckpt.epoch if ckpt else 0
     if ckpt:
         console.print(

@@ -111,10 +111,11 @@ class RunState:
 
 def _continue_from(state: RunState, previous: dict) -> None:
     """A resumed run keeps its start time, its total training time, how its folds were trained (a
-    resume that only restores finished folds trains none to say it again) and counts its resumes."""
+    resume that only restores finished folds trains none to say it again), where their weights started
+    (model.init) and counts its resumes."""
     state.started -= float(previous.get("duration_s") or 0.0)
     state.params = int(previous.get("params") or 0)
-    for key in ("started_at", "steps_per_execution"):
+    for key in ("started_at", "steps_per_execution", "init"):
         if previous.get(key):
             state.extra[key] = previous[key]
     state.extra["resumes"] = int(previous.get("resumes") or 0) + 1
@@ -232,6 +233,10 @@ def _data_and_splits(ctx: FoldContext) -> Splits:
         _check_same_splits(splits, run_dir / SPLITS)
     else:
         splits.save(run_dir / SPLITS)
+    if cfg.model.get("init"):  # its weights never trained on this run's test set (kopt.models.init_from)
+        from kopt.models.init_from import check_splits
+
+        check_splits(str(cfg.model.init), splits)
     if data.encoding is not None:  # a table: each fold's fill values (its training rows); the encoding saved
         import json
 
