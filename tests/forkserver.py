@@ -34,7 +34,20 @@ import traceback
 
 # Read at run time, never at import by TensorFlow, Keras or the preloaded libraries: a request may change them.
 # (KMP_*: set by the import of TensorFlow itself, in the server as in a test process that imported it.)
-RUNTIME_KEYS = ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "COMP_LINE", "COMP_POINT", "PATH", "TF_CONFIG")
+# ABSL_MIN_LOG_LEVEL, GRPC_VERBOSITY: log levels only, which kopt.runtime.quiet_tensorflow sets (setdefault) in a test
+# process that called it, and in every kopt before its own import of TensorFlow.
+RUNTIME_KEYS = (
+    "COLUMNS",
+    "LINES",
+    "NO_COLOR",
+    "FORCE_COLOR",
+    "COMP_LINE",
+    "COMP_POINT",
+    "PATH",
+    "TF_CONFIG",
+    "ABSL_MIN_LOG_LEVEL",
+    "GRPC_VERBOSITY",
+)
 RUNTIME_PREFIXES = ("KOPT_", "MLFLOW_", "SLURM_", "PYTEST_", "KMP_")
 
 
