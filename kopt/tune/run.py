@@ -14,7 +14,7 @@ from kopt.tune.curves import draw_trial_curves
 from kopt.tune.loop import sigterm_raises, work
 from kopt.tune.page import StudyPage
 from kopt.tune.plan import TunePlan
-from kopt.tune.report import trial_row, write_plots, write_progress
+from kopt.tune.report import trial_row, trial_rows, write_plots, write_progress
 from kopt.tune.study import quiet_optuna, start_study
 from kopt.tune.ui import TuneUI
 
@@ -112,7 +112,7 @@ def run_study(plan: TunePlan, study_dir: Path) -> dict:
         page.refresh()
 
     def trial_done(frozen):
-        rows = [trial_row(t) for t in study.get_trials(deepcopy=False)]
+        rows = trial_rows(study)
         ui.trial_finished(trial_row(frozen), rows)
         progress()
 
