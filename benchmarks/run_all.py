@@ -30,6 +30,7 @@ SCRIPTS = [
     ("tiny_trials.py", "P3 tiny-trial throughput against KerasTuner"),
     ("trial_breakdown.py", "P3 where a tiny trial's time goes"),
     ("trial_memory.py", "P4 memory per trial"),
+    ("study_growth.py", "P4 cost as a study grows (1,000 trials)"),
     ("workers.py", "P6 parallel workers"),
     ("resume_overhead.py", "Per-epoch checkpoint cost (resume)"),
     ("steps_per_execution.py", "Fewer dispatches: steps_per_execution"),

@@ -15,8 +15,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def rss_mib() -> float:
-    import psutil
-
+    """This process's resident set size (psutil where installed, else /proc/self/statm)."""
+    try:
+        import psutil
+    except ImportError:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
     return psutil.Process().memory_info().rss / 2**20
 
 

@@ -213,3 +213,45 @@ def test_kopt_predict_of_a_trial_whose_model_was_not_kept_says_so(study):
     proc = run_kopt("predict", str(study_dir), str(cwd / "x.npy"), "--trial", str(dropped), cwd=cwd)
     assert_clean_error(proc, f"--trial {dropped}: its model was not kept", "tuner.keep_models=2")
     assert f"allowed: {', '.join(str(n) for n in sorted(kept))}" in proc.stderr
+
+
+def test_pruning_the_models_looks_at_each_dropped_trial_once_not_at_every_trial(tmp_path, monkeypatch):
+    """Issue 30 item 8 (benchmarks/study_growth.py): after every trial the study deleted the models of
+    the trials outside the top by looking at every completed trial's run dir, two directory scans
+    each: ~0.4 s per trial on a 1,000-trial study. A trial outside the top never enters it again, so
+    a later call looks only at the trials that finished or fell out of the top since; a trial pushed
+    out by a better one still loses its model."""
+    import optuna
+
+    from kopt.tune.trials import keep
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize")
+    tuner = {"keep_models": 2}
+
+    def add(value: float) -> int:
+        study.add_trial(optuna.trial.create_trial(value=value, params={}, distributions={}))
+        number = len(study.trials) - 1
+        (tmp_path / "trials" / str(number)).mkdir(parents=True)
+        (tmp_path / "trials" / str(number) / "model.keras").write_text("m")
+        return number
+
+    for i in range(50):
+        add(0.5 + i / 1000)  # trials 48 and 49 are the top two
+    looked: list[int] = []
+    real = keep.trial_run_dir
+    monkeypatch.setattr(keep, "trial_run_dir", lambda d, n: looked.append(n) or real(d, n))
+    assert keep.prune_models(study, tuner, tmp_path) == [49, 48]
+    assert len(looked) == 48  # the first call: every trial outside the top
+    assert sorted(int(p.parent.name) for p in tmp_path.glob("trials/*/model.keras")) == [48, 49]
+
+    looked.clear()
+    add(0.1)  # trial 50: outside the top
+    assert keep.prune_models(study, tuner, tmp_path) == [49, 48]
+    assert looked == [50]  # before: all 49 trials outside the top again
+
+    looked.clear()
+    add(0.99)  # trial 51 enters the top: trial 48 falls out and loses its model
+    assert keep.prune_models(study, tuner, tmp_path) == [51, 49]
+    assert looked == [48]
+    assert sorted(int(p.parent.name) for p in tmp_path.glob("trials/*/model.keras")) == [49, 51]

@@ -37,7 +37,7 @@ def _umask() -> int:
     return mask
 
 
-def _atomic(path: Path, write, mode: str = "w") -> None:
+def _atomic(path: Path, write, mode: str = "w", sync: bool = True) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -46,7 +46,8 @@ def _atomic(path: Path, write, mode: str = "w") -> None:
         with os.fdopen(fd, mode) as fh:
             write(fh)
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -54,8 +55,9 @@ def _atomic(path: Path, write, mode: str = "w") -> None:
         raise
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    _atomic(path, lambda fh: fh.write(text))
+def atomic_write_text(path: Path, text: str, sync: bool = True) -> None:
+    """``text`` to ``path`` atomically; ``sync=False`` for a file rebuilt often from elsewhere (no fsync)."""
+    _atomic(path, lambda fh: fh.write(text), sync=sync)
 
 
 def _jsonable(value: Any) -> Any:

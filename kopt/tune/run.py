@@ -13,7 +13,7 @@ from kopt.tune.results.artifacts import attach_trial_curves
 from kopt.tune.results.best import write_best_yaml
 from kopt.tune.results.curves import draw_trial_curves
 from kopt.tune.results.page import StudyPage
-from kopt.tune.results.report import trial_row, write_plots, write_progress
+from kopt.tune.results.report import trial_row, trial_rows, write_plots, write_progress
 from kopt.tune.running.loop import sigterm_raises, work
 from kopt.tune.running.study import quiet_optuna, start_study
 from kopt.tune.running.ui import TuneUI
@@ -112,7 +112,7 @@ def run_study(plan: TunePlan, study_dir: Path) -> dict:
         page.refresh()
 
     def trial_done(frozen):
-        rows = [trial_row(t) for t in study.get_trials(deepcopy=False)]
+        rows = trial_rows(study)
         ui.trial_finished(trial_row(frozen), rows)
         progress()
 

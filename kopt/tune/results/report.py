@@ -7,6 +7,7 @@ import csv
 import io
 import math
 import sys
+import weakref
 from pathlib import Path
 
 from kopt.rundir import SUMMARY, atomic_write_text, read_json, write_json_summary
@@ -60,15 +61,62 @@ def trial_row(t) -> dict:
     }
 
 
-def write_trials_csv(study_dir: Path, rows: list[dict], plan: TunePlan) -> None:
+FINISHED = ("COMPLETE", "PRUNED", "FAIL")  # a trial's row no longer changes
+# per study object (this process): finished trials' rows {number: (frozen trial, row)}, and
+# trials.csv's lines {"names": columns, number: (row, line)}
+_ROWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_LINES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _cache(caches: weakref.WeakKeyDictionary, study) -> dict:
+    try:
+        return caches.setdefault(study, {}) if study is not None else {}
+    except TypeError:  # (not weak-referenceable: no cache)
+        return {}
+
+
+def trial_rows(study) -> list[dict]:
+    """trial_row of every trial of ``study``. A finished trial's row never changes: it is built once
+    per process for the same stored trial (a study of 1,000 trials built 1,000 rows after every
+    trial, twice). Callers must not change the rows."""
+    cache = _cache(_ROWS, study)
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        hit = cache.get(t.number)
+        if hit is None or hit[0] is not t:
+            hit = (t, trial_row(t))
+            if t.state.name in FINISHED:
+                cache[t.number] = hit
+        rows.append(hit[1])
+    return rows
+
+
+def _csv_line(row: dict, names: list[str]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf).writerow([_fmt_value(row[c]) for c in COLUMNS] + [_fmt_value(row["params"].get(n)) for n in names])
+    return buf.getvalue()
+
+
+def write_trials_csv(study_dir: Path, rows: list[dict], plan: TunePlan, study=None) -> None:
+    """trials.csv, rewritten whole (atomically; not fsynced: it is rebuilt from the storage after
+    every trial, and the fsync grew with the file). With ``study`` (rows from :func:`trial_rows`),
+    the lines of rows seen in the last call are reused: a trial formats its own line, not every
+    trial's."""
     names = [p.name for p in plan.space.params]
     names += sorted({k for r in rows for k in r["params"]} - set(names))
+    lines = _cache(_LINES, study)
+    if lines.get("names") != names:  # a new parameter (a conditional space): every line again
+        lines.clear()
+        lines["names"] = names
     buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow([*COLUMNS, *(f"params_{n}" for n in names)])
+    csv.writer(buf).writerow([*COLUMNS, *(f"params_{n}" for n in names)])
+    parts = [buf.getvalue()]
     for r in rows:
-        writer.writerow([_fmt_value(r[c]) for c in COLUMNS] + [_fmt_value(r["params"].get(n)) for n in names])
-    atomic_write_text(Path(study_dir) / TRIALS_CSV, buf.getvalue())
+        hit = lines.get(r["number"])
+        if hit is None or hit[0] is not r:
+            hit = lines[r["number"]] = (r, _csv_line(r, names))
+        parts.append(hit[1])
+    atomic_write_text(Path(study_dir) / TRIALS_CSV, "".join(parts), sync=False)
 
 
 def study_summary(study, plan: TunePlan, storage: str, duration_s: float, extra: dict | None = None) -> dict:
@@ -107,8 +155,7 @@ def study_summary(study, plan: TunePlan, storage: str, duration_s: float, extra:
 
 def write_progress(study_dir: Path, study, plan: TunePlan, storage: str, duration_s: float, extra=None) -> dict:
     """trials.csv and summary.json, rewritten (atomically) after every trial."""
-    rows = [trial_row(t) for t in study.get_trials(deepcopy=False)]
-    write_trials_csv(study_dir, rows, plan)
+    write_trials_csv(study_dir, trial_rows(study), plan, study)
     summary = study_summary(study, plan, storage, duration_s, extra)
     previous = Path(study_dir) / SUMMARY
     if previous.exists():  # keep what the end of an earlier run added (retrain, plots)

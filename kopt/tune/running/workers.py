@@ -129,11 +129,11 @@ REPLACEMENT_ROUNDS = 3  # workers killed by a signal (kill -9, the OOM killer) a
 
 
 def _watch(procs: dict[int, subprocess.Popen], study, ui, on_poll, poll_s: float) -> None:
-    from kopt.tune.results.report import trial_row
+    from kopt.tune.results.report import trial_rows
 
     while True:
         running = [p for p in procs.values() if p.poll() is None]
-        ui.refresh_rows([trial_row(t) for t in study.get_trials(deepcopy=False)])
+        ui.refresh_rows(trial_rows(study))
         if on_poll is not None:
             on_poll()
         if not running:

@@ -11,6 +11,7 @@ Trials that reuse another's result (repeats, warm-start copies) trained nothing 
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,17 +71,38 @@ def keep_model_for(study, tuner: dict, metric: str) -> Callable[[dict, int], boo
     return keep
 
 
+# per study object (this process): the completed trials outside the top whose model files are gone
+_PRUNED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def prune_models(study, tuner: dict, study_dir: Path) -> list[int]:
     """Delete the model files of completed trials outside the top ``keep_models``; returns the kept.
-    Running trials are left alone (another worker's trial decides for itself when it ends)."""
+    Running trials are left alone (another worker's trial decides for itself when it ends).
+
+    A completed trial outside the top never enters it again (later trials only push it further
+    down), so once its files are gone this process never looks at its run dir again: each call
+    looks at the trials that finished or fell out of the top since the last one, not at every
+    trial of the study (on a 1,000-trial study that was 2,000 directory scans, ~0.4 s, per trial)."""
     kept = kept_trials(study, tuner)
+    top = set(kept)
+    try:
+        pruned = _PRUNED.setdefault(study, set())
+    except TypeError:  # (not weak-referenceable: look at every trial, as before)
+        pruned = set()
     for t in study.get_trials(deepcopy=False):
-        if t.state.name != "COMPLETE" or t.number in kept or DUPLICATE in t.user_attrs or FROM_ATTR in t.user_attrs:
+        if t.state.name != "COMPLETE" or t.number in top or t.number in pruned:
+            continue
+        if DUPLICATE in t.user_attrs or FROM_ATTR in t.user_attrs:
             continue
         run_dir = trial_run_dir(study_dir, t.number)
+        gone = True
         for path in [*run_dir.glob("model.keras"), *run_dir.glob("model_fold*.keras")]:
             try:
                 path.unlink()
+            except FileNotFoundError:
+                pass  # (another process deleted it)
             except OSError:
-                pass  # (gone already, or a read-only disk: the next trial tries again)
+                gone = False  # (a read-only disk: the next trial tries again)
+        if gone:
+            pruned.add(t.number)
     return kept
