@@ -48,6 +48,7 @@ RUNTIME_KEYS = (
     "ABSL_MIN_LOG_LEVEL",
     "GRPC_VERBOSITY",
 )
+LEVEL_KEYS = ("TF_CPP_MIN_LOG_LEVEL",)
 RUNTIME_PREFIXES = ("KOPT_", "MLFLOW_", "SLURM_", "PYTEST_", "KMP_")
 
 
@@ -59,6 +60,9 @@ def forkable(server_env: dict, env: dict) -> bool:
 def changed(server_env: dict, env: dict) -> set[str]:
     """The keys that differ and that TensorFlow, Keras or a preloaded library might read at import."""
     keys = {k for k in server_env.keys() | env.keys() if server_env.get(k) != env.get(k)}
+    # TensorFlow's import sets TF_CPP_MIN_LOG_LEVEL=1 in a test process that imported it: another level is only
+    # a log level, but a test that removes the variable is about TensorFlow's start-up lines, which need a fresh import.
+    keys -= {k for k in LEVEL_KEYS if k in server_env and k in env}
     return {k for k in keys if not (k in RUNTIME_KEYS or k.startswith(RUNTIME_PREFIXES))}
 
 
