@@ -147,13 +147,22 @@ def _validated(cfg: DictConfig, group: str, cache: dict | None) -> object:
     return cache[key]
 
 
-def typed_option(group: str, node) -> object:
+def typed_option(group: str, node, check: bool = True) -> object:
     """The typed, validated config of one group's node (a typed config passes through): what the
-    builders receive, so they neither re-cast nor re-check a field."""
+    builders receive, so they neither re-cast nor re-check a field. ``check=False`` types the node
+    without checking its ranges (values checked already, when a study's plan was made)."""
     import dataclasses
 
     if dataclasses.is_dataclass(node):
         return node
+    if not check:
+        schemas = registry().get(group, {})
+        cls = schemas.get(node.get("name"))
+        if cls is None:
+            raise KoptError(
+                f"{group}.name={node.get('name')!r} is not a known {group}; allowed: {', '.join(sorted(schemas))}"
+            )
+        return _typed(group, OmegaConf.create(node), cls)
     return validate_group({group: node}, group)
 
 

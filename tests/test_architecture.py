@@ -356,3 +356,41 @@ def test_each_augmentation_is_one_yaml_and_one_module_with_its_schema_and_builde
     builders = {n: RECIPES.get(n).__module__ for n in names}
     assert names and schemas == builders
     assert len(set(schemas.values())) == len(names)  # one module per option
+
+
+@pytest.mark.parametrize(
+    "group, home, builders",
+    [
+        ("tuner", "kopt.tune.planning.tuners", "SAMPLERS"),
+        ("pruner", "kopt.tune.planning.pruners", "PRUNERS"),
+    ],
+)
+def test_each_tuner_and_pruner_is_one_yaml_and_one_module_with_its_schema_and_builder(group, home, builders):
+    """As for augmentations: for every configs/<group>/<name>.yaml, the schema and the builder (an Optuna
+    sampler or pruner) are defined in the same module, one module per option, inside ``home``; importing
+    those modules (what validation does) loads no Optuna, TensorFlow or Keras. ``auto`` has a module with
+    its schema and no builder: the plan replaces it by the option it chooses (kopt.tune.planning.auto)."""
+    import importlib
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from kopt.paths import config_dir
+
+    names = sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
+    probe = (
+        "import json, sys\n"
+        "from kopt.schemas import SCHEMAS\n"
+        f"homes = {{n: SCHEMAS[{group!r}].get(n).__module__ for n in {names!r}}}\n"
+        "print(json.dumps([homes, sorted(m for m in ('optuna', 'tensorflow', 'keras') if m in sys.modules)]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT.parent)}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    schemas, loaded = json.loads(out.stdout.splitlines()[-1])
+    assert loaded == [], f"importing the {group} schemas loaded {loaded}"
+    registry = getattr(importlib.import_module(home), builders)
+    assert "auto" in names and "auto" not in registry
+    built = {n: registry.get(n).__module__ for n in names if n != "auto"}
+    assert names and {n: m for n, m in schemas.items() if n != "auto"} == built
+    assert schemas == {n: f"{home}.{n}" for n in names}  # one module per option, named after it

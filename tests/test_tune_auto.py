@@ -58,7 +58,7 @@ def test_auto_resolves_in_the_plan_and_enumerates_a_small_finite_space(tmp_path,
     assert "3 configurations" in plan.tuner["auto"]["reason"]
     plan = plan_of(tmp_path, monkeypatch, "tuner.n_trials=6", *(f"search.{k}={v}" for k, v in CATEGORICAL.items()))
     assert plan.tuner_name == "bayes" and plan.tuner["n_startup_trials"] == 2 and plan.tuner["n_ei_candidates"] == 24
-    from kopt.tune.planning.samplers import build_sampler
+    from kopt.tune.planning.tuners import build_sampler
 
     assert type(build_sampler(plan)).__name__ == "TPESampler"
     # an explicit tuner keeps its own options
@@ -360,3 +360,57 @@ def test_a_sampler_that_keeps_repeating_itself_stops_at_the_cap_and_says_so(tmp_
     assert summary["stopped_early"] == reason
     assert any("stopped" in line and "the sampler drew" in line for line in out), out
     assert all("/2 done" in line for line in out if line.startswith("trial ")), out
+
+
+def test_samplers_and_pruners_take_their_typed_schema_objects():
+    """Each tuner's and pruner's builder receives its typed schema object (BayesTuner, MedianPruner...),
+    as model, dataset and optimizer builders do; build_pruner types a plan's raw node first, and a raw
+    node and its typed object give the same pruner."""
+    import importlib.util
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    from kopt.tune.planning.pruners import PRUNERS, build_pruner
+    from kopt.tune.planning.tuners import SAMPLERS
+    from kopt.validate import packaged_option, typed_option
+
+    def typed(group, name, **values):
+        node = packaged_option(group, name)
+        node.merge_with({"study_name": "s"} if group == "tuner" else {}, values)
+        return typed_option(group, OmegaConf.to_container(node, resolve=True))
+
+    plan = SimpleNamespace(space=parse_search(CATEGORICAL), n_trials=40)
+    tpe = SAMPLERS.get("bayes")(typed("tuner", "bayes", n_startup_trials=7), 3, plan)
+    assert type(tpe).__name__ == "TPESampler" and tpe._n_startup_trials == 7 and tpe._n_ei_candidates == 24
+    genetic = SAMPLERS.get("genetic")(typed("tuner", "genetic", crossover="undx"), 3, plan)
+    assert genetic._population_size == 8  # default_population(40): 40 // 5
+    qmc = SAMPLERS.get("qmc")(typed("tuner", "qmc", qmc_type="halton"), 3, plan)
+    assert qmc._qmc_type == "halton" and qmc._scramble is True
+    assert type(SAMPLERS.get("random")(typed("tuner", "random"), 3, plan)).__name__ == "RandomSampler"
+    if importlib.util.find_spec("cmaes") is not None:
+        cma = SAMPLERS.get("cmaes")(typed("tuner", "cmaes", popsize=6), 3, plan)
+        assert cma._popsize == 6 and cma._n_startup_trials == 1
+
+    median = typed("pruner", "median", n_warmup_steps=2, n_startup_trials=4)
+    assert type(median).__name__ == "MedianPruner" and median.n_warmup_steps == 2
+    for pruner in (
+        PRUNERS.get("median")(median),
+        build_pruner(median),
+        build_pruner(
+            {
+                "name": "median",
+                "auto": {},
+                **{
+                    k: getattr(median, k)
+                    for k in ("n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials")
+                },
+            }
+        ),
+    ):
+        assert type(pruner).__name__ == "MedianPruner"
+        assert pruner._n_warmup_steps == 3 and pruner._n_startup_trials == 4  # 2 epochs never pruned: step 3
+    band = build_pruner(typed("pruner", "hyperband", min_resource=2, max_resource=9))
+    assert band._min_resource == 2 and band._max_resource == 9
+    wilcoxon = build_pruner(typed("pruner", "wilcoxon", p_threshold=0.05))
+    assert wilcoxon._p_threshold == 0.05 and wilcoxon._n_startup_steps == 2

@@ -200,7 +200,7 @@ def _composed(monkeypatch, tmp_path, *overrides):
     ],
 )
 def test_genetic_population_follows_the_budget(overrides, population):
-    from kopt.tune.planning.samplers import build_sampler
+    from kopt.tune.planning.tuners import build_sampler
 
     argv = quote_search_overrides(["tuner=genetic", *NUMERIC, *overrides])
     line, cfgs = compose_and_validate(argv, "tune", [validate_tune])

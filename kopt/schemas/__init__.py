@@ -36,9 +36,14 @@ GROUP_MODULES = (
     "tuner",
     "pruner",
 )
-# Option modules outside this package that define a schema of their own: one module per dataset and
-# per augmentation, holding its schema and its loader or builder.
-PLUGIN_HOMES = {"dataset": ("kopt.data.sources",), "augment": ("kopt.data.augments",)}
+# Option modules outside this package that define a schema of their own: one module per dataset,
+# augmentation, tuner and pruner, holding its schema and its loader or builder.
+PLUGIN_HOMES = {
+    "dataset": ("kopt.data.sources",),
+    "augment": ("kopt.data.augments",),
+    "tuner": ("kopt.tune.planning.tuners",),
+    "pruner": ("kopt.tune.planning.pruners",),
+}
 SCHEMAS: dict[str, Registry] = {
     group: Registry(group, (f"kopt.schemas.{group}", *PLUGIN_HOMES.get(group, ()))) for group in GROUP_MODULES
 }

@@ -59,7 +59,7 @@ def open_study(plan: TunePlan, storage, worker: int = 0):
     import optuna
 
     from kopt.tune.planning.pruners import build_pruner
-    from kopt.tune.planning.samplers import build_sampler
+    from kopt.tune.planning.tuners import build_sampler
 
     try:
         study = optuna.load_study(study_name=plan.study_name, storage=storage)
@@ -103,7 +103,7 @@ def load_study(storage, study_name: str, worker: int = 0):
     import optuna
 
     from kopt.tune.planning.pruners import build_pruner
-    from kopt.tune.planning.samplers import build_sampler
+    from kopt.tune.planning.tuners import build_sampler
 
     try:
         study = optuna.load_study(study_name=study_name, storage=storage)

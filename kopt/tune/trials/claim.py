@@ -62,7 +62,7 @@ def take_sampler_stream(study, plan: TunePlan, existing: int) -> None:
     stream number, so processes started together (two ``kopt tune``, ``kopt worker`` array jobs)
     never share a sampler seed. A fresh study's first process takes stream 0: a single process
     draws what it always did, on every rerun."""
-    from kopt.tune.planning.samplers import build_sampler
+    from kopt.tune.planning.tuners import build_sampler
 
     if getattr(study, "_kopt_stream", None) is not None:
         return
