@@ -93,13 +93,15 @@ def plot_curves(run_dir: Path, title: str | None = None) -> Path | None:
 class CurvesDrawer:
     """``curves.png`` of many runs, drawn on one Figure and Agg canvas reused from run to run.
 
-    Matplotlib's constrained layout costs about as much as drawing the figure itself, and its result
-    depends only on the figure's *shape*: the title's line count, the legend's labels, a notice in
-    place of a plot, the tick labels' digit patterns (DejaVu's digits share one width) and the offset
-    texts. The first figure of each shape is laid out by constrained layout, and its axes' and
-    title's positions are kept; a later figure of the same shape gets them without the layout pass,
-    so each file is what :func:`plot_curves` writes, pixel for pixel. The PNG is written at zlib level
-    1 (the same pixels, a few percent larger, several times faster)."""
+    Matplotlib's constrained layout costs about as much as drawing the figure itself, and its
+    result depends only on the figure's *shape*: the title's line count and characters, the
+    legend's labels, a notice in place of a plot, the tick labels' digit patterns (DejaVu's digits
+    share one width) and the offset texts. The first figure of each shape is laid out by
+    constrained layout, and its axes' and title's positions are kept; a later figure of the same
+    shape gets them without the layout pass (nor savefig's dry draw for it), so each file is what
+    :func:`plot_curves` writes, pixel for pixel. The axes and their ticks are reused too (new ones
+    cost a fifth of a figure): only lines, texts and legend are replaced. The PNG is written at
+    zlib level 1 (the same pixels; the file about 12% larger, 47 KB to 53 KB)."""
 
     COMPRESS_LEVEL = 1
 
@@ -122,7 +124,9 @@ class CurvesDrawer:
             for ax in fig.axes:  # constrained layout starts where a new figure's would (its result depends on it)
                 ax._set_position(ax.get_subplotspec().get_position(fig))
         else:
-            fig.set_layout_engine("none")
+            fig.set_layout_engine(None)  # no engine at all: savefig skips its dry draw for the layout
+            if fig.get_layout_engine() is not None:  # (rcParams name a default engine)
+                fig.set_layout_engine("none")
             boxes, (position, va) = layout
             for ax, box in zip(fig.axes, boxes):
                 ax._set_position(box)  # (set_position would take the axes out of a later layout)
@@ -140,7 +144,8 @@ class CurvesDrawer:
 def _shape(fig) -> tuple:
     """What constrained layout's result depends on in a :func:`curves_figure` (see :class:`CurvesDrawer`)."""
     digits = re.compile(r"\d")
-    key: list = [fig._suptitle.get_text().count("\n") if fig._suptitle is not None else None]
+    text = fig._suptitle.get_text() if fig._suptitle is not None else ""
+    key: list = [text.count("\n"), "".join(sorted(set(digits.sub("0", text))))]  # lines; glyphs (their heights)
     for ax in fig.axes:
         legend = ax.get_legend()
         key.append(tuple(t.get_text() for t in legend.get_texts()) if legend is not None else None)
