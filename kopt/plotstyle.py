@@ -168,9 +168,10 @@ def notice(ax, text: str) -> None:
         spine.set_visible(False)
 
 
-def save(fig, path: Path) -> Path:
-    """The PNG, written atomically."""
+def save(fig, path: Path, compress_level: int | None = None) -> Path:
+    """The PNG, written atomically; ``compress_level`` (zlib's 0-9) trades file size for time."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
+    extra = {} if compress_level is None else {"pil_kwargs": {"compress_level": compress_level}}
+    fig.savefig(buf, format="png", dpi=DPI, **extra)
     _atomic(Path(path), lambda fh: fh.write(buf.getvalue()), mode="wb")
     return Path(path)

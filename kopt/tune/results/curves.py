@@ -30,17 +30,18 @@ def draw_trial_curves(study_dir: Path) -> dict[int, Path]:
 
     from kopt.training.curves import (  # (no Keras: the study's process may not have it)
         CURVES,
+        CurvesDrawer,
         curves_title,
-        plot_curves,
     )
 
+    drawer = CurvesDrawer()  # one Figure for every trial, each layout computed once
     out: dict[int, Path] = {}
     for run_dir in trial_dirs(study_dir):
         png = run_dir / CURVES
         if not png.is_file() and (run_dir / METRICS).is_file():
             try:
                 cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
-                plot_curves(run_dir, title=curves_title(cfg, run_dir))
+                drawer.plot(run_dir, title=curves_title(cfg, run_dir))
             except Exception as exc:  # a damaged metrics.jsonl or config: that trial has no figure
                 print(f"kopt: warning: {png}: not drawn ({type(exc).__name__}: {exc})")
                 continue
