@@ -72,10 +72,21 @@ def test_sigterm_marks_the_running_trial_interrupted_then_rerun_finishes(tmp_pat
 
 
 def _children(pid: int) -> list[int]:
+    """The study's worker processes: its children that run `kopt worker`, not the background
+    `kopt report --html` that refreshes study.html (which made this test count 3 once)."""
     try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        kids = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
         return []
+    workers = []
+    for kid in kids:
+        try:
+            argv = Path(f"/proc/{kid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"report" not in argv:
+            workers.append(kid)
+    return workers
 
 
 def test_sigkill_of_one_of_two_workers_sharing_a_study(tmp_path):

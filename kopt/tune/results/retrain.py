@@ -76,7 +76,7 @@ def retrain_best(plan: TunePlan, trial, study_dir: Path) -> dict:
     summary = read_summary(run_dir).to_dict() if previous.exists() else None
     cfg = retrain_config(plan, trial)
     if summary is None or summary.get("status") != COMPLETED:
-        from kopt.training.tracking import tb_root
+        from kopt.training.tbnames import tb_root
 
         for stale in (run_dir, tb_root(cfg, run_dir)):  # an unfinished retrain (killed): start it over
             if stale.exists():
