@@ -21,13 +21,21 @@ if fastmode.ON:
     fastmode.install()
 
 
+# Set by the `real_process` marker for a test's whole protocol, its fixtures' set-up included (a module
+# fixture of test_backends trains on JAX): run_kopt then starts a fresh process, never a fork.
+_real_process = False
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
+    global _real_process
     fastmode.set_in_test(True)
+    _real_process = item.get_closest_marker("real_process") is not None
     try:
         yield
     finally:
         fastmode.set_in_test(False)
+        _real_process = False
 
 
 def _starts_a_service(item) -> bool:
@@ -67,17 +75,6 @@ def kopt_env(extra: dict | None = None) -> dict:
     env.pop("HYDRA_FULL_ERROR", None)
     env.update(extra or {})
     return env
-
-
-_real_process = False  # set per test by the `real_process` marker (tests about TensorFlow's start-up itself)
-
-
-@pytest.fixture(autouse=True)
-def _fork_or_not(request):
-    global _real_process
-    _real_process = request.node.get_closest_marker("real_process") is not None
-    yield
-    _real_process = False
 
 
 def run_kopt(*args: str, cwd: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:

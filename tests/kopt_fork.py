@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -47,6 +48,8 @@ class ForkServer:
             if not self.ready or self.proc.poll() is not None
             else "environment read at import differs: " + " ".join(sorted(changed(self.env, env)))
             if not forkable(self.env, env)
+            else "another Keras backend"  # the server's Keras runs on TensorFlow
+            if any(re.search(r"backend=(?!tensorflow$|auto$)", a) for a in argv)
             else "busy"
             if not self.lock.acquire(blocking=False)
             else None

@@ -68,3 +68,10 @@ def test_only_variables_read_at_run_time_may_differ():
         assert changed(base, {**base, key: value}) == {key}
     assert changed(base, {"PATH": "/bin"}) == {"TF_CPP_MIN_LOG_LEVEL"}  # removed counts (start-up lines shown)
     assert forkable(base, {**base, "TF_CPP_MIN_LOG_LEVEL": "1"})  # another level: as TensorFlow's import sets it
+
+
+def test_a_run_on_another_keras_backend_gets_a_fresh_process(tmp_path):
+    """The server's Keras runs on TensorFlow: a fork asked for JAX would be refused by kopt.backend."""
+    server = kopt_fork.server(kopt_env())
+    assert server.run(["train", "trainer.backend=jax", "--cfg", "job"], tmp_path, kopt_env(), 300) is None
+    assert server.run(["train", "trainer.backend=tensorflow", "--cfg", "job"], tmp_path, kopt_env(), 300) is not None
