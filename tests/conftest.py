@@ -68,12 +68,17 @@ def wait_for(predicate, timeout: float, what: str, poll: float = 0.1):
 
 
 def kopt_env(extra: dict | None = None) -> dict:
+    """The environment of a test's kopt: this one, kopt on PYTHONPATH, quiet TensorFlow; ``extra`` on top."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env["COLUMNS"] = "200"
     env.pop("HYDRA_FULL_ERROR", None)
-    env.update(extra or {})
+    for key, value in (extra or {}).items():  # None removes a key, as a user's shell without it
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     return env
 
 

@@ -75,3 +75,12 @@ def test_a_run_on_another_keras_backend_gets_a_fresh_process(tmp_path):
     server = kopt_fork.server(kopt_env())
     assert server.run(["train", "trainer.backend=jax", "--cfg", "job"], tmp_path, kopt_env(), 300) is None
     assert server.run(["train", "trainer.backend=tensorflow", "--cfg", "job"], tmp_path, kopt_env(), 300) is not None
+
+
+def test_a_variable_a_test_removes_stays_removed_and_its_run_is_not_forked(tmp_path, monkeypatch):
+    """The start-up lines test unsets TF_CPP_MIN_LOG_LEVEL; popped from kopt_env() it came back from
+    run_kopt's own kopt_env(), at 1 in a test process that had imported TensorFlow, and was forked."""
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "1")  # as TensorFlow's import leaves it in this process
+    env = kopt_env({"TF_CPP_MIN_LOG_LEVEL": None})
+    assert "TF_CPP_MIN_LOG_LEVEL" not in env
+    assert kopt_fork.server(kopt_env()).run(["--version"], tmp_path, env, 60) is None
