@@ -32,7 +32,41 @@ _loaded: dict[str, ModuleType] = {}
 _state = {"done": False}
 
 
+def _may_declare_plugins() -> bool:
+    """Whether any distribution on ``sys.path`` might declare the group: False only when no
+    ``entry_points.txt`` there names it and no import hook could add distributions of its own.
+    Reading those small files costs about 2 ms; importing ``importlib.metadata`` and parsing every
+    distribution's metadata costs about 30 ms of each kopt start, for the common case of no plugin."""
+    import sys
+
+    standard = {"BuiltinImporter", "FrozenImporter", "PathFinder"}
+    for finder in sys.meta_path:  # e.g. a zip or a custom importer that serves metadata itself
+        name = getattr(finder, "__name__", type(finder).__name__)
+        if name not in standard and hasattr(finder, "find_distributions"):
+            return True
+    marker = f"[{GROUP}]"
+    for entry in sys.path:
+        folder = Path(entry or ".")
+        if not folder.is_dir():
+            if folder.is_file():
+                return True  # an archive on the path (a zip, an egg): let importlib.metadata read it
+            continue
+        try:
+            infos = [p for p in folder.iterdir() if p.suffix in (".dist-info", ".egg-info")]
+        except OSError:
+            continue
+        for info in infos:
+            try:
+                if marker in (info / "entry_points.txt").read_text(errors="replace"):
+                    return True
+            except OSError:
+                continue
+    return False
+
+
 def entry_points() -> list:
+    if not _may_declare_plugins():
+        return []
     from importlib.metadata import entry_points as found
 
     try:
