@@ -50,7 +50,10 @@ def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--quick", action="store_true", help="a reduced run (minutes, not tens of minutes)")
     p.add_argument(
-        "--out", type=Path, default=None, help="results JSON (default: benchmarks/results/<date>-<host>-<name>.json)"
+        "--out",
+        type=lambda s: Path(s).resolve(),  # absolute now: some scripts work in a temporary folder
+        default=None,
+        help="results JSON (default: benchmarks/results/<date>-<host>-<name>.json)",
     )
     return p
 
