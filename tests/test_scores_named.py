@@ -125,3 +125,29 @@ def test_report_groups_name_both_test_scores(trained):
     assert "the fold models averaged into one" in grouped
     row = next(csv.DictReader(open(trained["cwd"] / "g.csv")))
     assert float(row["test_accuracy_folds_averaged_mean"]) == pytest.approx(averaged["test_accuracy"])
+
+
+def test_a_regression_runs_model_card_gives_its_own_scores_and_says_it_predicts_values(tmp_path):
+    """A k-fold regression: the card's averaged rows are the run's folds_averaged mae/rmse/loss (not
+    "-" for an accuracy it never had), its fold rows include val_mae and test_rmse, and it says the
+    model outputs a value, not class probabilities."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(120, 5)).astype("float32")
+    np.savez(tmp_path / "values.npz", x_train=x, y_train=(2 * x[:, 0] + rng.normal(size=120)).astype("float32"))
+    proc = run_kopt(
+        "train", "dataset=npz", "dataset.path=values.npz", *TINY[-3:], "trainer.epochs=1", "split=kfold",
+        "split.k=2", "trainer.monitor=val_mae", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run = only_run_dir(tmp_path)
+    summary = json.loads((run / "summary.json").read_text())
+    m, averaged = summary["metrics"], summary["folds_averaged"]
+    proc = run_kopt("export", str(run), "--format", "keras", "--out", "exp", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    card = (tmp_path / "exp" / "model_card.md").read_text()
+    for key in ("test_mae", "test_rmse", "test_loss"):
+        assert f"| {key} (the 2 folds averaged: this model) | {averaged[key]:.4f} |" in card
+    assert f"| val_mae | {m['val_mae']:.4f} ± {m['val_mae_std']:.4f} |" in card
+    assert f"| test_rmse | {m['test_rmse']:.4f} ± {m['test_rmse_std']:.4f} |" in card
+    assert "accuracy" not in card and "probabilit" not in card.split("## Config")[0]
+    assert "output: one predicted value per example" in card and "- target: a value per example" in card

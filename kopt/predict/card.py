@@ -30,14 +30,17 @@ def _pm(metrics: dict, key: str) -> str:
     return f"{value:.4f}" + (f" ± {std:.4f}" if isinstance(std, (int, float)) else "")
 
 
-def _averaged(source: Source, summary: dict) -> dict:
+def _averaged(source: Source, summary: dict, task: str) -> dict:
     """The test scores of the run's folds averaged into one model: summary.json's ``folds_averaged``,
-    else (a run of an older kopt) computed from predictions.npz, whose ``probs`` are that average."""
+    else (a run of an older kopt, which knew classes only) computed from predictions.npz, whose
+    ``probs`` are that average."""
     from kopt.rundir import FOLDS_AVERAGED
 
     recorded = summary.get(FOLDS_AVERAGED)
-    if isinstance(recorded, dict) and isinstance(recorded.get(TEST_ACCURACY), (int, float)):
+    if isinstance(recorded, dict) and any(_is_test_score(k, v) for k, v in recorded.items()):
         return recorded
+    if task != "multiclass":
+        return {}
     try:
         import numpy as np
 
@@ -49,23 +52,39 @@ def _averaged(source: Source, summary: dict) -> dict:
         return {}
 
 
+def _is_test_score(key: str, value) -> bool:
+    return key.startswith("test_") and not key.endswith("_std") and isinstance(value, (int, float))
+
+
+def _score_keys(metrics: dict) -> list[str]:
+    """The run's scores in the card's order: validation, then test, then test-time augmentation;
+    each group in the order the run recorded them (the task's and trainer.metrics' own names)."""
+    names = [k for k, v in metrics.items() if not k.endswith("_std") and isinstance(v, (int, float))]
+
+    def rank(key: str) -> int:
+        return 2 if key.endswith("_tta") else (0 if key.startswith("val_") else 1)
+
+    return sorted((k for k in names if k.startswith(("val_", "test_"))), key=rank)
+
+
 def _metric_lines(source: Source, metrics: dict, summary: dict, n_folds: int) -> list[str]:
     """The score of the model the card describes first, then the fold models' (for k folds: their
     mean ± std, each figure named)."""
-    keys = [k for k in ("val_accuracy", "val_loss", TEST_ACCURACY, TEST_LOSS, "test_accuracy_tta", "test_loss_tta")]
-    keys = [k for k in keys if k in metrics]
+    keys = _score_keys(metrics)
+    task = source.task
     lines = []
     whole_run = source.kind in ("run", "study") and source.n_models == n_folds
     if n_folds > 1 and whole_run:
-        averaged = _averaged(source, summary)
+        averaged = _averaged(source, summary, task)
         what = f"{folds_averaged(n_folds)}: this model"
         lines += [
-            f"This model averages the {n_folds} fold models' probabilities.",
+            f"This model averages the {n_folds} fold models' {'values' if task == 'regression' else 'probabilities'}.",
             "",
             "| metric | value |",
             "|---|---|",
         ]
-        for key in (TEST_ACCURACY, TEST_LOSS):
+        tests = [k for k in keys if k.startswith("test_") and not k.endswith("_tta")]
+        for key in tests or [k for k, v in averaged.items() if _is_test_score(k, v)]:
             value = averaged.get(key)
             lines.append(f"| {key} ({what}) | " + (f"{value:.4f}" if isinstance(value, (int, float)) else "-") + " |")
         lines += ["", f"Each fold model on its own: {mean_of_folds(n_folds)} ± their standard deviation.", ""]
@@ -98,6 +117,24 @@ def training_command(source: Source) -> str:
     return prefix + " ".join(["kopt", "train", *(shlex.quote(str(o)) for o in overrides)])
 
 
+OUTPUTS = {
+    "multiclass": "one probability per class, in the order below",
+    "binary": "one probability per class, in the order below",
+    "multilabel": "one probability per label (independent sigmoids), in the order below",
+    "regression": "one predicted value per example (no activation)",
+}
+
+
+def _target_line(source: Source) -> str:
+    data, task = source.data, source.task
+    if task == "regression":
+        return "- target: a value per example (dataset.task=regression)"
+    what = "labels" if task == "multilabel" else "classes"
+    return f"- {what} ({data.get('classes')}): {', '.join(source.class_names)}" + (
+        f" (dataset.task={task})" if task != "multiclass" else ""
+    )
+
+
 def model_card(source: Source, fmt: str, file: str, params: int, flops: int, command: str) -> str:
     run, data = source.run, source.data
     summary, config = run.summary.to_dict(), run.config
@@ -113,12 +150,12 @@ def model_card(source: Source, fmt: str, file: str, params: int, flops: int, com
         + ")",
         "- input: raw examples of shape "
         + str(tuple(data.get("input_shape") or ()))
-        + " (the model normalises them itself); output: one probability per class, in the order below",
+        + f" (the model normalises them itself); output: {OUTPUTS.get(source.task, OUTPUTS['multiclass'])}",
         "",
         "## Data",
         "",
         f"- dataset: {data.get('name')}, {data.get('n')} examples, {data.get('n_test')} of them the test set",
-        f"- classes ({data.get('classes')}): {', '.join(source.class_names)}",
+        _target_line(source),
         "",
         "## Split",
         "",
@@ -134,8 +171,9 @@ def model_card(source: Source, fmt: str, file: str, params: int, flops: int, com
     if source.kind == "ensemble":
         info = read_json_object(source.path / "ensemble.json", root=source.path)
         ens = info.get("ensemble") or {}
-        if isinstance(ens.get("accuracy"), (int, float)):
-            lines.append(f"| ensemble test_accuracy ({info.get('method')}) | {ens['accuracy']:.4f} |")
+        for name, value in ens.items():  # the task's scores: accuracy and loss, or mae and rmse
+            if isinstance(value, (int, float)):
+                lines.append(f"| ensemble test_{name} ({info.get('method')}) | {value:.4f} |")
         lines += [
             "",
             "Members: "
@@ -159,7 +197,7 @@ def model_card(source: Source, fmt: str, file: str, params: int, flops: int, com
         "## Use",
         "",
         "```python",
-        USAGE[fmt].format(file=file),
+        USAGE[fmt].format(file=file).replace("probs", "values" if source.task == "regression" else "probs"),
         "```",
         "",
         "## Config",
