@@ -212,10 +212,10 @@ def validate_train(cfg: DictConfig, cache: dict | None = None) -> None:
     root = {k: cfg.get(k) for k in ("seed", "name", "resume")}
     obj = _typed("root", OmegaConf.create(root), registry()["root"]["train"])
     check_ranges(obj, "")
-    from kopt.schemas.model import check_custom_model, check_model_init
+    from kopt.schemas.model import check_model_against_config, check_model_init
 
     check_model_init(cfg, typed["model"])  # model.init: a finished run of the same architecture and data
-    check_custom_model(cfg, typed["model"])  # last: it imports your module (Keras with it, often)
+    check_model_against_config(cfg, typed["model"])  # last: model=custom imports your module (Keras with it, often)
     from kopt.schemas import files
     from kopt.schemas.trainer import import_callbacks
 

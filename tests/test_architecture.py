@@ -59,7 +59,7 @@ LAYERS = {
     # data, models, training: what a run builds and trains (TensorFlow loads here)
     "kopt.data": DATA,
     "kopt.tta": DATA,
-    "kopt.models": DATA,
+    "kopt.models": DATA,  # models/zoo: one module per model (schema and builder), imported by name by validation
     "kopt.optim": DATA,
     "kopt.runtime": DATA,
     "kopt.plotstyle": DATA,
@@ -329,33 +329,45 @@ def test_the_folder_checks_catch_a_folder_cycle_and_a_folder_above(tmp_path):
     assert ("kopt.schemas.model", "kopt.validate") in room_arrows(edges)
 
 
-def test_each_augmentation_is_one_yaml_and_one_module_with_its_schema_and_builder():
-    """An option is one YAML file and one module, whether kopt's own or a plugin's: for every
-    configs/augment/<name>.yaml, the schema and the builder (recipe) are defined in the same module,
-    one module per option, and importing those modules (what validation does) loads no TensorFlow."""
+def option_modules(group: str, heavy: tuple[str, ...] = ("tensorflow", "keras")) -> dict[str, str]:
+    """Every registered option of ``group`` (kopt's own and an installed plugin's) -> the module its
+    schema is defined in, read in a fresh interpreter that imports what validation imports (the schema
+    registry and the option modules it finds); fails if that loaded one of the ``heavy`` modules."""
     import json
     import os
     import subprocess
     import sys
 
-    from kopt.paths import config_dir
-
-    names = sorted(p.stem for p in (config_dir() / "augment").glob("*.yaml"))
     probe = (
         "import json, sys\n"
         "from kopt.schemas import SCHEMAS\n"
-        f"homes = {{n: SCHEMAS['augment'].get(n).__module__ for n in {names!r}}}\n"
-        "print(json.dumps([homes, sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)]))\n"
+        f"homes = {{n: SCHEMAS[{group!r}].get(n).__module__ for n in SCHEMAS[{group!r}]}}\n"
+        f"print(json.dumps([homes, sorted(m for m in {heavy!r} if m in sys.modules)]))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT.parent)}
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
-    schemas, loaded = json.loads(out.stdout.splitlines()[-1])
-    assert loaded == [], "importing the augmentation schemas loaded TensorFlow or Keras"
+    homes, loaded = json.loads(out.stdout.splitlines()[-1])
+    assert loaded == [], f"importing the {group} schemas loaded {loaded}"
+    return homes
+
+
+def option_yamls(group: str) -> list[str]:
+    from kopt.paths import config_dir
+
+    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
+
+
+def test_each_augmentation_is_one_yaml_and_one_module_with_its_schema_and_builder():
+    """An option is one YAML file and one module, whether kopt's own or a plugin's: for every
+    configs/augment/<name>.yaml, the schema and the builder (recipe) are defined in the same module,
+    one module per option, and importing those modules (what validation does) loads no TensorFlow."""
     from kopt.data.augment import RECIPES
 
-    builders = {n: RECIPES.get(n).__module__ for n in names}
-    assert names and schemas == builders
-    assert len(set(schemas.values())) == len(names)  # one module per option
+    names = option_yamls("augment")
+    schemas = option_modules("augment")
+    assert names and sorted(schemas) == names
+    assert schemas == {n: RECIPES.get(n).__module__ for n in names}
+    assert schemas == {n: f"kopt.data.augments.{n}" for n in names}  # one module per option, named after it
 
 
 @pytest.mark.parametrize(
@@ -371,26 +383,28 @@ def test_each_tuner_and_pruner_is_one_yaml_and_one_module_with_its_schema_and_bu
     those modules (what validation does) loads no Optuna, TensorFlow or Keras. ``auto`` has a module with
     its schema and no builder: the plan replaces it by the option it chooses (kopt.tune.planning.auto)."""
     import importlib
-    import json
-    import os
-    import subprocess
-    import sys
 
-    from kopt.paths import config_dir
-
-    names = sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
-    probe = (
-        "import json, sys\n"
-        "from kopt.schemas import SCHEMAS\n"
-        f"homes = {{n: SCHEMAS[{group!r}].get(n).__module__ for n in {names!r}}}\n"
-        "print(json.dumps([homes, sorted(m for m in ('optuna', 'tensorflow', 'keras') if m in sys.modules)]))\n"
-    )
-    env = {**os.environ, "PYTHONPATH": str(ROOT.parent)}
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
-    schemas, loaded = json.loads(out.stdout.splitlines()[-1])
-    assert loaded == [], f"importing the {group} schemas loaded {loaded}"
+    names = option_yamls(group)
+    schemas = option_modules(group, ("optuna", "tensorflow", "keras"))
+    assert names and sorted(schemas) == names
     registry = getattr(importlib.import_module(home), builders)
     assert "auto" in names and "auto" not in registry
     built = {n: registry.get(n).__module__ for n in names if n != "auto"}
-    assert names and {n: m for n, m in schemas.items() if n != "auto"} == built
+    assert {n: m for n, m in schemas.items() if n != "auto"} == built
     assert schemas == {n: f"{home}.{n}" for n in names}  # one module per option, named after it
+
+
+def test_each_model_is_one_module_with_its_schema_and_builder():
+    """As for augmentations, kopt's own models as a plugin's: every registered model option's schema
+    and builder are defined in the same module, one module per option (kopt's own in kopt/models/zoo/,
+    named after it), and importing those modules (what validation, --cfg and kopt models do) loads no
+    TensorFlow, Keras or numpy: the builders import them inside. Each of kopt's own has its
+    configs/model/<name>.yaml (beside presets such as resnet20 that build on one)."""
+    from kopt.models import MODELS
+
+    schemas = option_modules("model", ("numpy", "tensorflow", "keras"))
+    assert schemas == {n: MODELS.get(n).__module__ for n in MODELS}
+    own = {n: m for n, m in schemas.items() if m.startswith("kopt.")}
+    assert own == {n: f"kopt.models.zoo.{n}" for n in own}  # one module per option, named after it
+    assert {"mlp", "cnn", "resnet", "densenet", "wrn", "custom", "keras_app"} <= set(own)
+    assert set(own) <= set(option_yamls("model"))

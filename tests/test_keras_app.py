@@ -16,7 +16,7 @@ def test_the_fixed_preprocessing_equals_keras_own_on_imagenet_standardised_input
     architecture's own preprocess_input makes of the raw 0..255 RGB images."""
     import keras
 
-    from kopt.models.keras_app import IMAGENET_MEAN, IMAGENET_STD, preprocessing_weights
+    from kopt.models.zoo.keras_app import IMAGENET_MEAN, IMAGENET_STD, preprocessing_weights
 
     rgb = np.random.default_rng(0).uniform(0, 255, size=(4, 5, 5, 3))
     standardised = (rgb / 255 - IMAGENET_MEAN) / IMAGENET_STD
@@ -27,7 +27,7 @@ def test_the_fixed_preprocessing_equals_keras_own_on_imagenet_standardised_input
 
 
 def test_grey_input_feeds_every_colour_channel():
-    from kopt.models.keras_app import preprocessing_weights
+    from kopt.models.zoo.keras_app import preprocessing_weights
 
     kernel, _ = preprocessing_weights("torch", 1)
     assert kernel.shape == (1, 1, 1, 3) and np.all(kernel[0, 0, 0] == 1.0)

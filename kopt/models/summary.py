@@ -24,11 +24,11 @@ def _named_depth(cfg) -> bool:
 def weight_layers(model) -> int:
     """The Dense and Conv layers of a model, nested models included: the depth of model=custom
     and of a plugin's model without a ``depth`` key."""
-    from kopt.models.custom import KERNEL_LAYERS
+    from kopt.models.zoo.custom import kernel_layers
 
-    count = 0
+    count, kinds = 0, kernel_layers()
     for layer in model.layers:
-        count += weight_layers(layer) if hasattr(layer, "layers") else isinstance(layer, KERNEL_LAYERS)
+        count += weight_layers(layer) if hasattr(layer, "layers") else isinstance(layer, kinds)
     return count
 
 

@@ -37,9 +37,10 @@ GROUP_MODULES = (
     "pruner",
 )
 # Option modules outside this package that define a schema of their own: one module per dataset,
-# augmentation, tuner and pruner, holding its schema and its loader or builder.
+# model, augmentation, tuner and pruner, holding its schema and its loader or builder.
 PLUGIN_HOMES = {
     "dataset": ("kopt.data.sources",),
+    "model": ("kopt.models.zoo",),
     "augment": ("kopt.data.augments",),
     "tuner": ("kopt.tune.planning.tuners",),
     "pruner": ("kopt.tune.planning.pruners",),

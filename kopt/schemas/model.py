@@ -1,152 +1,12 @@
-"""The ``model`` group's schemas. Facts stated at registration: ``input`` ("image": the model
-convolves over (H, W, C) images; "any") and ``search`` (the search preset of kopt tune)."""
+"""The ``model`` group's checks shared by every model, kopt's own and a plugin's. Each model's schema
+lives in its option module with its builder (kopt's own in kopt/models/zoo/, a plugin's in its
+package), registered with :func:`kopt.schemas.schema` and the facts read here: ``input`` ("image":
+the model convolves over (H, W, C) images; "any") and ``search`` (the search preset of kopt tune)."""
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from kopt.errors import KoptError
-from kopt.schemas import SCHEMAS, fact, param, schema
-from kopt.schemas.depth import densenet_layers, resnet_blocks, wrn_blocks
-
-
-@schema("model", "mlp", input="any")
-@dataclass
-class MLPConfig:
-    name: str
-    width: int = param(ge=1)
-    depth: int = param(ge=1)
-
-    def min_params(self) -> int:
-        """A lower bound of the parameter count (the hidden-to-hidden weights), without building."""
-        return self.width * self.width * (self.depth - 1)
-
-
-@schema("model", "cnn", input="image", search="cnn_digits")
-@dataclass
-class CNNConfig:
-    name: str
-    width: int = param(ge=1)
-    depth: int = param(ge=1)
-    convs_per_block: int = param(ge=1)
-    kernel_size: int = param(ge=1)
-    dense: int = param(ge=0)
-
-    MAX_FILTERS = 16384  # filters double per block: a ResNet-like depth here would not fit in memory
-
-    def min_params(self) -> int:
-        """A lower bound of the parameter count (conv kernels after the first, the dense layer)."""
-        filters = [self.width * 2**b for b in range(self.depth) for _ in range(self.convs_per_block)]
-        convs = sum(self.kernel_size**2 * a * b for a, b in zip(filters, filters[1:]))
-        return convs + filters[-1] * self.dense
-
-    def check(self, prefix: str) -> None:
-        last = self.width * 2 ** (self.depth - 1)
-        if last > self.MAX_FILTERS:
-            raise KoptError(
-                f"{prefix}.depth={self.depth} with {prefix}.width={self.width}: the filters double per "
-                f"block, to {self.width}x2^{self.depth - 1} in the last; allowed: "
-                f"width x 2^(depth-1) <= {self.MAX_FILTERS}"
-            )
-
-
-@schema("model", "resnet", input="image", search="resnet")
-@dataclass
-class ResNetConfig:
-    name: str
-    depth: int
-    version: int = param(choices=(1, 2))
-    shortcut: str = param(choices=("A", "B"))
-
-    def check(self, prefix: str) -> None:
-        resnet_blocks(self.depth, f"{prefix}.depth")
-
-
-@schema("model", "densenet", input="image")
-@dataclass
-class DenseNetConfig:
-    name: str
-    depth: int
-    growth_rate: int = param(ge=1)
-    compression: float = param(gt=0, le=1)
-    bottleneck: bool
-    dropout: float = param(ge=0, lt=1)
-    init_filters: int | None = param(ge=1)
-
-    def check(self, prefix: str) -> None:
-        densenet_layers(self.depth, self.bottleneck, f"{prefix}.depth")
-
-
-@schema("model", "wrn", input="image")
-@dataclass
-class WRNConfig:
-    name: str
-    depth: int
-    width: int = param(ge=1)
-    dropout: float = param(ge=0, lt=1)
-
-    def check(self, prefix: str) -> None:
-        wrn_blocks(self.depth, f"{prefix}.depth")
-
-    def min_params(self) -> int:
-        """About the parameter count: WRN-28-10 has 36.5 M, growing with width^2 and with depth."""
-        return int(36.5e6 * (self.width / 10) ** 2 * (self.depth - 4) / 24)
-
-
-@schema("model", "custom", input="any")
-@dataclass
-class CustomModelConfig:
-    """Your own Keras model (kopt.models.custom): ``_target_`` names the function or class that
-    builds it; every other key of the node is passed to it as a keyword argument (``params``,
-    filled by kopt.validate: this schema is open to keys of your own)."""
-
-    name: str
-    _target_: str | None
-    init: str | None  # a finished run dir whose model.keras gives the starting weights (kopt.models.init_from)
-
-    OPEN = True  # keys beyond the fields are the builder's own, collected in ``params``
-    OWN_KEYS = ("name", "_target_", "init")  # kopt's keys, never passed to the builder
-
-    def check(self, prefix: str) -> None:
-        from kopt import targets
-
-        if self._target_ is None:
-            raise KoptError(
-                f"{prefix}._target_: missing; model=custom needs the function that builds your model, "
-                f"e.g. {prefix}._target_=mynets.build"
-            )
-        for key in getattr(self, "params", {}):
-            if key in ("input_shape", "num_outputs") or key.startswith("_"):
-                what = "is set by kopt (from the dataset)" if not key.startswith("_") else "is not supported"
-                raise KoptError(f"{prefix}.{key}: {what}; allowed: _target_ and keys of your own")
-        from kopt.schemas import files
-
-        targets.check(self._target_, f"{prefix}._target_", look=files["check"])  # nothing is imported here
-
-
-@schema("model", "keras_app", input="image")
-@dataclass
-class KerasAppConfig:
-    """A ``keras.applications`` architecture by name (kopt.models.keras_app), with its own input
-    preprocessing inside the model and kopt's classifier head on its pooled features."""
-
-    name: str
-    arch: str
-    weights: str | None = param(choices=(None, "imagenet"))
-    trainable: str = param()
-    size: int = param(ge=32)
-    init: str | None = param()  # a finished run dir whose model.keras gives the starting weights
-
-    def check(self, prefix: str) -> None:
-        from kopt.schemas.app_names import APPLICATIONS
-
-        if self.arch not in APPLICATIONS:
-            close = [a for a in APPLICATIONS if a.lower().startswith(self.arch.lower()[:5])] or APPLICATIONS
-            raise KoptError(f"{prefix}.arch={self.arch}: not a keras.applications builder; allowed: {', '.join(close)}")
-        text = str(self.trainable)
-        if text not in ("all", "none") and not (text.isdigit() and int(text) > 0):
-            raise KoptError(
-                f"{prefix}.trainable={text}: allowed: all, none, or N > 0 (the top N layers of the architecture)"
-            )
+from kopt.schemas import SCHEMAS, fact
 
 
 def search_presets() -> dict[str, str]:
@@ -171,23 +31,13 @@ def check_model_fits_dataset(cfg) -> None:
         )
 
 
-def check_custom_model(cfg, model) -> None:
-    """model=custom, after every other check of the config: regularizer.dropout (a zoo builders' key)
-    is refused, and the target is imported and checked against the keys given (one line, before any
-    run dir; not for print-only command lines, which never import your code)."""
-    from kopt import targets
-    from kopt.schemas import files
-
-    if not isinstance(model, CustomModelConfig):
-        return
-    reg = cfg.get("regularizer")
-    if reg is not None and float(reg.get("dropout") or 0.0) > 0:
-        raise KoptError(
-            f"regularizer.dropout={reg.get('dropout')}: not applied to model=custom; allowed: 0 "
-            "(put Dropout layers in your model, with a key of your own to search its rate)"
-        )
-    if files["check"]:
-        targets.resolve(model._target_, "model._target_", {"input_shape": (1,), "num_outputs": 2, **model.params})
+def check_model_against_config(cfg, model) -> None:
+    """The model's own checks across groups, after every other check of the config: its schema's
+    ``check_config(cfg)``, where it has one (model=custom refuses regularizer.dropout and imports your
+    module there, so Keras often loads with it)."""
+    check = getattr(model, "check_config", None)
+    if check is not None:
+        check(cfg)
 
 
 # model keys that may differ from those of the run whose weights a run starts from (model.init)

@@ -5,20 +5,40 @@ depth = 6n+4: a 3x3 conv with 16 filters, three groups of n pre-activation block
 a dense softmax layer. A block is BN-ReLU-conv3x3-BN-ReLU-dropout-conv3x3 plus a shortcut that
 is the identity, or a 1x1 conv of the pre-activated input where the shape changes (as the
 authors' code). ``model.dropout`` is the rate between the two convs (0.3 in the paper);
-``regularizer.dropout`` applies before the dense layer.
+``regularizer.dropout`` applies before the dense layer. Its schema and its builder (Keras imported
+inside the functions that build).
 """
 
 from __future__ import annotations
 
-import keras
-from keras import layers
+from dataclasses import dataclass
 
 from kopt.models import builder
-from kopt.models.layers import bn_relu, classifier_head, conv, dropout, require_image
+from kopt.schemas import param, schema
 from kopt.schemas.depth import wrn_blocks
 
 
+@schema("model", "wrn", input="image")
+@dataclass
+class WRNConfig:
+    name: str
+    depth: int
+    width: int = param(ge=1)
+    dropout: float = param(ge=0, lt=1)
+
+    def check(self, prefix: str) -> None:
+        wrn_blocks(self.depth, f"{prefix}.depth")
+
+    def min_params(self) -> int:
+        """About the parameter count: WRN-28-10 has 36.5 M, growing with width^2 and with depth."""
+        return int(36.5e6 * (self.width / 10) ** 2 * (self.depth - 4) / 24)
+
+
 def wide_block(x, filters: int, strides: int, rate: float, reg, name: str):
+    from keras import layers
+
+    from kopt.models.layers import bn_relu, conv, dropout
+
     pre = bn_relu(x, reg, f"{name}_pre")
     y = conv(pre, filters, 3, strides=strides, reg=reg, name=f"{name}_conv1")
     y = dropout(bn_relu(y, reg, f"{name}_mid"), rate, f"{name}_dropout")
@@ -30,6 +50,10 @@ def wide_block(x, filters: int, strides: int, rate: float, reg, name: str):
 
 @builder("wrn")
 def build_wrn(cfg, input_shape, num_classes, reg):
+    import keras
+
+    from kopt.models.layers import bn_relu, classifier_head, conv, require_image
+
     depth, k, rate = cfg.depth, cfg.width, cfg.dropout
     n = wrn_blocks(depth)
     require_image("wrn", input_shape)

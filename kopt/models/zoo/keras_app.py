@@ -17,38 +17,64 @@ mode in Keras 3 (its moving statistics never change), as in Keras' fine-tuning e
 the architecture with ``training=False``, as Keras' transfer-learning guide does, is overridden by
 ``fit``'s ``training=True`` in Keras 3.15.) ``model.init``: a finished run whose weights this run
 starts from (:mod:`kopt.models.init_from`), the second stage of a fine-tune.
+Its schema and its builder (Keras and numpy imported inside the functions that build).
 """
 
 from __future__ import annotations
 
 import os
-
-import keras
-import numpy as np
+from dataclasses import dataclass
 
 from kopt.errors import KoptError
 from kopt.models import builder
-from kopt.models.layers import classifier_head
-from kopt.schemas.app_names import MIN_SIZE, MODE_OF
+from kopt.schemas import param, schema
+from kopt.schemas.app_names import APPLICATIONS, MIN_SIZE, MODE_OF
 
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
-IMAGENET_STD = np.array([0.229, 0.224, 0.225])
-CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68])
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 
-def preprocessing_weights(mode: str, channels: int) -> tuple[np.ndarray, np.ndarray]:
+@schema("model", "keras_app", input="image")
+@dataclass
+class KerasAppConfig:
+    """A ``keras.applications`` architecture by name, with its own input preprocessing inside the
+    model and kopt's classifier head on its pooled features."""
+
+    name: str
+    arch: str
+    weights: str | None = param(choices=(None, "imagenet"))
+    trainable: str = param()
+    size: int = param(ge=32)
+    init: str | None = param()  # a finished run dir whose model.keras gives the starting weights
+
+    def check(self, prefix: str) -> None:
+        if self.arch not in APPLICATIONS:
+            close = [a for a in APPLICATIONS if a.lower().startswith(self.arch.lower()[:5])] or APPLICATIONS
+            raise KoptError(f"{prefix}.arch={self.arch}: not a keras.applications builder; allowed: {', '.join(close)}")
+        text = str(self.trainable)
+        if text not in ("all", "none") and not (text.isdigit() and int(text) > 0):
+            raise KoptError(
+                f"{prefix}.trainable={text}: allowed: all, none, or N > 0 (the top N layers of the architecture)"
+            )
+
+
+def preprocessing_weights(mode: str, channels: int):
     """(kernel (1, 1, channels, 3), bias (3,)) of the 1x1 convolution that maps standardised input
-    channels to the architecture's input in ``mode``."""
+    channels to the architecture's input in ``mode``: two float32 numpy arrays."""
+    import numpy as np
+
+    mean, std, caffe_mean = np.array(IMAGENET_MEAN), np.array(IMAGENET_STD), np.array(CAFFE_MEAN_BGR)
     source = [c % channels for c in range(3)]  # grey feeds R, G and B
     scale, offset = np.ones(3), np.zeros(3)  # per RGB channel: out = x_std * scale + offset
     order = [0, 1, 2]
     if mode == "tf":  # 2 * rgb01 - 1
-        scale, offset = 2 * IMAGENET_STD, 2 * IMAGENET_MEAN - 1
+        scale, offset = 2 * std, 2 * mean - 1
     elif mode == "raw":  # 255 * rgb01
-        scale, offset = 255 * IMAGENET_STD, 255 * IMAGENET_MEAN
+        scale, offset = 255 * std, 255 * mean
     elif mode == "caffe":  # BGR, 255 * rgb01 - mean
         order = [2, 1, 0]
-        scale, offset = 255 * IMAGENET_STD[order], 255 * IMAGENET_MEAN[order] - CAFFE_MEAN_BGR
+        scale, offset = 255 * std[order], 255 * mean[order] - caffe_mean
     elif mode != "torch":
         raise ValueError(mode)
     kernel = np.zeros((1, 1, channels, 3))
@@ -79,6 +105,8 @@ class _NotCached(Exception):
 
 
 def _base(cfg, shape):
+    import keras
+
     fn = getattr(keras.applications, cfg.arch)
     weights = None if cfg.init else (cfg.weights or None)  # model.init: the weights come from that run
     file_utils, fetch, guarded = _cached_weights_only()
@@ -99,6 +127,8 @@ def _base(cfg, shape):
 
 
 def _set_trainable(base, trainable: str) -> None:
+    import keras
+
     if trainable == "all":
         return
     if trainable == "none":
@@ -114,6 +144,10 @@ def _set_trainable(base, trainable: str) -> None:
 
 @builder("keras_app")
 def build_keras_app(cfg, input_shape, num_classes, reg):
+    import keras
+
+    from kopt.models.layers import classifier_head
+
     if len(input_shape) != 3:
         raise KoptError(f"model=keras_app needs image input (H, W, C), got {tuple(input_shape)}")
     height, width, channels = input_shape

@@ -7,22 +7,39 @@ average pooling and a dense softmax layer. A layer is BN-ReLU-conv3x3(k), or wit
 A transition is BN-ReLU-conv1x1(floor(compression * channels))-avgpool 2x2 (the pooling is
 skipped once the map is smaller than 2x2, so tiny inputs work). ``model.dropout`` follows every
 conv except the stem (the paper's 0.2 without augmentation); ``regularizer.dropout`` applies
-before the dense layer.
+before the dense layer. Its schema and its builder (Keras imported inside the functions that build).
 """
 
 from __future__ import annotations
 
 import math
-
-import keras
-from keras import layers
+from dataclasses import dataclass
 
 from kopt.models import builder
-from kopt.models.layers import bn_relu, classifier_head, conv, dropout, require_image
+from kopt.schemas import param, schema
 from kopt.schemas.depth import densenet_layers
 
 
+@schema("model", "densenet", input="image")
+@dataclass
+class DenseNetConfig:
+    name: str
+    depth: int
+    growth_rate: int = param(ge=1)
+    compression: float = param(gt=0, le=1)
+    bottleneck: bool
+    dropout: float = param(ge=0, lt=1)
+    init_filters: int | None = param(ge=1)
+
+    def check(self, prefix: str) -> None:
+        densenet_layers(self.depth, self.bottleneck, f"{prefix}.depth")
+
+
 def dense_layer(x, k: int, bottleneck: bool, rate: float, reg, name: str):
+    from keras import layers
+
+    from kopt.models.layers import bn_relu, conv, dropout
+
     y = x
     if bottleneck:
         y = conv(bn_relu(y, reg, f"{name}_b"), 4 * k, 1, reg=reg, name=f"{name}_conv1x1")
@@ -33,6 +50,10 @@ def dense_layer(x, k: int, bottleneck: bool, rate: float, reg, name: str):
 
 
 def transition(x, compression: float, rate: float, reg, name: str):
+    from keras import layers
+
+    from kopt.models.layers import bn_relu, conv, dropout
+
     filters = int(math.floor(compression * x.shape[-1]))
     x = conv(bn_relu(x, reg, name), filters, 1, reg=reg, name=f"{name}_conv")
     x = dropout(x, rate, f"{name}_drop")
@@ -43,6 +64,10 @@ def transition(x, compression: float, rate: float, reg, name: str):
 
 @builder("densenet")
 def build_densenet(cfg, input_shape, num_classes, reg):
+    import keras
+
+    from kopt.models.layers import bn_relu, classifier_head, conv, require_image
+
     depth, k, bottleneck = cfg.depth, cfg.growth_rate, cfg.bottleneck
     compression, rate = cfg.compression, cfg.dropout
     n = densenet_layers(depth, bottleneck)

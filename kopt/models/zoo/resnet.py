@@ -9,22 +9,36 @@ softmax layer. Where a stage changes the shape, the shortcut is
   B: a 1x1 convolution with stride 2 (+ batch norm in v1).
 v1 blocks: conv-BN-ReLU-conv-BN, add, ReLU. v2 blocks: BN-ReLU-conv-BN-ReLU-conv, add, and a
 final BN-ReLU before pooling. ``regularizer.dropout`` applies before the dense layer.
+Its schema and its builder (Keras imported inside the functions that build).
 """
 
 from __future__ import annotations
 
-import keras
-from keras import layers
+from dataclasses import dataclass
 
 from kopt.models import builder
-from kopt.models.layers import bn, bn_relu, classifier_head, conv, require_image
+from kopt.schemas import param, schema
 from kopt.schemas.depth import resnet_blocks
 
 WIDTHS = (16, 32, 64)
 
 
+@schema("model", "resnet", input="image", search="resnet")
+@dataclass
+class ResNetConfig:
+    name: str
+    depth: int
+    version: int = param(choices=(1, 2))
+    shortcut: str = param(choices=("A", "B"))
+
+    def check(self, prefix: str) -> None:
+        resnet_blocks(self.depth, f"{prefix}.depth")
+
+
 def zero_pad_shortcut(x, filters: int, strides: int, name: str):
     """Option A: subsample by ``strides`` and zero-pad the channels up to ``filters``."""
+    from keras import layers
+
     if strides > 1:
         x = layers.MaxPooling2D(pool_size=1, strides=strides, padding="same", name=f"{name}_subsample")(x)
     extra = filters - x.shape[-1]
@@ -39,6 +53,8 @@ def zero_pad_shortcut(x, filters: int, strides: int, name: str):
 
 def shortcut(x, preact, filters: int, strides: int, kind: str, reg, name: str, bn_after: bool):
     """Identity when the shape is kept, else option A (from ``x``) or B (1x1 conv from ``preact``)."""
+    from kopt.models.layers import bn, conv
+
     if strides == 1 and x.shape[-1] == filters:
         return x
     if kind == "A":
@@ -48,6 +64,10 @@ def shortcut(x, preact, filters: int, strides: int, kind: str, reg, name: str, b
 
 
 def block_v1(x, filters: int, strides: int, kind: str, reg, name: str):
+    from keras import layers
+
+    from kopt.models.layers import bn, conv
+
     y = conv(x, filters, 3, strides=strides, reg=reg, name=f"{name}_conv1")
     y = layers.Activation("relu", name=f"{name}_relu1")(bn(y, reg, name=f"{name}_bn1"))
     y = bn(conv(y, filters, 3, reg=reg, name=f"{name}_conv2"), reg, name=f"{name}_bn2")
@@ -56,6 +76,10 @@ def block_v1(x, filters: int, strides: int, kind: str, reg, name: str):
 
 
 def block_v2(x, filters: int, strides: int, kind: str, reg, name: str):
+    from keras import layers
+
+    from kopt.models.layers import bn_relu, conv
+
     pre = bn_relu(x, reg, name=f"{name}_pre")
     y = conv(pre, filters, 3, strides=strides, reg=reg, name=f"{name}_conv1")
     y = bn_relu(y, reg, name=f"{name}_mid")
@@ -66,6 +90,11 @@ def block_v2(x, filters: int, strides: int, kind: str, reg, name: str):
 
 @builder("resnet")
 def build_resnet(cfg, input_shape, num_classes, reg):
+    import keras
+    from keras import layers
+
+    from kopt.models.layers import bn, bn_relu, classifier_head, conv, require_image
+
     depth, version, kind = cfg.depth, cfg.version, cfg.shortcut
     n = resnet_blocks(depth)
     require_image("resnet", input_shape)

@@ -15,26 +15,78 @@ zoo builders' own and are not applied (dropout above 0 is refused before the run
 
 from __future__ import annotations
 
-import keras
+from dataclasses import dataclass
 
 from kopt.errors import KoptError
 from kopt.models import builder
-from kopt.models.layers import kernel_regularizer
+from kopt.schemas import schema
 
-OWN_KEYS = ("name", "_target_", "init")
 FINAL_ACTIVATIONS = ("softmax", "sigmoid", "log_softmax", "tanh", "softplus", "relu")
-KERNEL_LAYERS = (
-    keras.layers.Dense,
-    keras.layers.EinsumDense,
-    keras.layers.Conv1D,
-    keras.layers.Conv2D,
-    keras.layers.Conv3D,
-    keras.layers.Conv1DTranspose,
-    keras.layers.Conv2DTranspose,
-    keras.layers.Conv3DTranspose,
-    keras.layers.DepthwiseConv1D,
-    keras.layers.DepthwiseConv2D,
-)
+
+
+@schema("model", "custom", input="any")
+@dataclass
+class CustomModelConfig:
+    """Your own Keras model: ``_target_`` names the function or class that builds it; every other
+    key of the node is passed to it as a keyword argument (``params``, filled by kopt.validate: this
+    schema is open to keys of your own)."""
+
+    name: str
+    _target_: str | None
+    init: str | None  # a finished run dir whose model.keras gives the starting weights (kopt.models.init_from)
+
+    OPEN = True  # keys beyond the fields are the builder's own, collected in ``params``
+    OWN_KEYS = ("name", "_target_", "init")  # kopt's keys, never passed to the builder
+
+    def check(self, prefix: str) -> None:
+        from kopt import targets
+
+        if self._target_ is None:
+            raise KoptError(
+                f"{prefix}._target_: missing; model=custom needs the function that builds your model, "
+                f"e.g. {prefix}._target_=mynets.build"
+            )
+        for key in getattr(self, "params", {}):
+            if key in ("input_shape", "num_outputs") or key.startswith("_"):
+                what = "is set by kopt (from the dataset)" if not key.startswith("_") else "is not supported"
+                raise KoptError(f"{prefix}.{key}: {what}; allowed: _target_ and keys of your own")
+        from kopt.schemas import files
+
+        targets.check(self._target_, f"{prefix}._target_", look=files["check"])  # nothing is imported here
+
+    def check_config(self, cfg) -> None:
+        """After every other check of the config (kopt.schemas.model.check_model_against_config):
+        regularizer.dropout (a zoo builders' key) is refused, and the target is imported and checked
+        against the keys given (one line, before any run dir; not for print-only command lines,
+        which never import your code)."""
+        from kopt.schemas import files
+
+        reg = cfg.get("regularizer")
+        if reg is not None and float(reg.get("dropout") or 0.0) > 0:
+            raise KoptError(
+                f"regularizer.dropout={reg.get('dropout')}: not applied to model=custom; allowed: 0 "
+                "(put Dropout layers in your model, with a key of your own to search its rate)"
+            )
+        if files["check"]:
+            target_callable(self)
+
+
+def kernel_layers() -> tuple[type, ...]:
+    """The Keras layers that hold a kernel a regularizer applies to (Dense, Conv, ...)."""
+    import keras
+
+    return (
+        keras.layers.Dense,
+        keras.layers.EinsumDense,
+        keras.layers.Conv1D,
+        keras.layers.Conv2D,
+        keras.layers.Conv3D,
+        keras.layers.Conv1DTranspose,
+        keras.layers.Conv2DTranspose,
+        keras.layers.Conv3DTranspose,
+        keras.layers.DepthwiseConv1D,
+        keras.layers.DepthwiseConv2D,
+    )
 
 
 def target_callable(cfg):
@@ -46,6 +98,8 @@ def target_callable(cfg):
 
 def _final_activation(net) -> str | None:
     """The activation the model's output goes through last, by name (None: linear or unknown)."""
+    import keras
+
     layer = net.layers[-1] if getattr(net, "layers", None) else None
     history = getattr(net.outputs[0], "_keras_history", None) if getattr(net, "outputs", None) else None
     if history is not None:
@@ -67,12 +121,14 @@ def _walk(layer):
 
 def add_kernel_penalty(net, reg) -> int:
     """``reg``'s L1/L2 penalty on every Dense/Conv kernel of ``net`` that has none; how many."""
+    from kopt.models.layers import kernel_regularizer
+
     penalty = kernel_regularizer(reg)
     if penalty is None:
         return 0
-    count = 0
+    count, kinds = 0, kernel_layers()
     for layer in _walk(net):
-        kernel = getattr(layer, "kernel", None) if isinstance(layer, KERNEL_LAYERS) else None
+        kernel = getattr(layer, "kernel", None) if isinstance(layer, kinds) else None
         if kernel is None or getattr(layer, "kernel_regularizer", None) is not None:
             continue
         layer.kernel_regularizer = penalty  # (saved with the layer's config)
@@ -83,6 +139,10 @@ def add_kernel_penalty(net, reg) -> int:
 
 @builder("custom")
 def build_custom(cfg, input_shape, num_classes, reg):
+    import keras
+
+    from kopt.models.layers import HEAD
+
     fn = target_callable(cfg)
     where = f"model._target_={cfg._target_}"
     net = fn(input_shape=tuple(input_shape), num_outputs=int(num_classes), **cfg.params)
@@ -108,8 +168,6 @@ def build_custom(cfg, input_shape, num_classes, reg):
             f"(None, {num_classes}), the logits of the {num_classes} classes"
         )
     final = _final_activation(net)
-    from kopt.models.layers import HEAD
-
     activation = HEAD["activation"]  # the task's (kopt.models.build_model): softmax, sigmoid or linear
     if activation != "softmax":
         if final not in (None, activation):
