@@ -118,9 +118,12 @@ class CustomModelConfig:
             if key in ("input_shape", "num_outputs") or key.startswith("_"):
                 what = "is set by kopt (from the dataset)" if not key.startswith("_") else "is not supported"
                 raise KoptError(f"{prefix}.{key}: {what}; allowed: _target_ and keys of your own")
-        from kopt.schemas import files
+        targets.check(self._target_, f"{prefix}._target_", look=False)  # nothing is imported here
 
-        targets.check(self._target_, f"{prefix}._target_", look=files["check"])  # nothing is imported here
+    def check_machine(self, prefix: str) -> None:
+        from kopt import targets
+
+        targets.check(self._target_, f"{prefix}._target_")  # your module is on the import path (not imported)
 
 
 @schema("model", "keras_app", input="image")
@@ -171,12 +174,11 @@ def check_model_fits_dataset(cfg) -> None:
         )
 
 
-def check_custom_model(cfg, model) -> None:
+def check_custom_model(cfg, model, machine: bool = True) -> None:
     """model=custom, after every other check of the config: regularizer.dropout (a zoo builders' key)
-    is refused, and the target is imported and checked against the keys given (one line, before any
-    run dir; not for print-only command lines, which never import your code)."""
+    is refused, and (``machine``) the target is imported and checked against the keys given (one
+    line, before any run dir; not for print-only command lines, which never import your code)."""
     from kopt import targets
-    from kopt.schemas import files
 
     if not isinstance(model, CustomModelConfig):
         return
@@ -186,7 +188,7 @@ def check_custom_model(cfg, model) -> None:
             f"regularizer.dropout={reg.get('dropout')}: not applied to model=custom; allowed: 0 "
             "(put Dropout layers in your model, with a key of your own to search its rate)"
         )
-    if files["check"]:
+    if machine:
         targets.resolve(model._target_, "model._target_", {"input_shape": (1,), "num_outputs": 2, **model.params})
 
 
@@ -230,11 +232,10 @@ def check_model_init(cfg, model) -> None:
     """``model.init``: a completed ``kopt train`` run dir, with its saved model(s), that trained the
     same architecture (every model key but init, trainable and weights) on the same dataset, split
     and seed, so that this run's test set holds no example its starting weights were trained on.
-    One line before any run dir. The run dir is read as data (kopt.rundir): nothing in it runs."""
+    One line before any run dir. The run dir is read as data (kopt.rundir): nothing in it runs.
+    A fact of this machine: kopt.validate.validate_train calls it only with ``machine=True``."""
     init = getattr(model, "init", None)
-    from kopt.schemas import files
-
-    if not init or not files["check"]:
+    if not init:
         return
     from kopt.rundir import load_run
 
@@ -285,13 +286,13 @@ BYTES_PER_PARAM = 4 * 5  # float32 weights, gradients, two optimizer moments, th
 
 
 def check_model_fits_memory(model) -> None:
-    """Refuse, before anything is built, a model whose training cannot fit in the memory available."""
+    """Refuse, before anything is built, a model whose training cannot fit in the memory available
+    (a fact of this machine: kopt.validate.validate_train calls it only with ``machine=True``)."""
     from kopt.errors import KoptError
     from kopt.procs import available_memory
-    from kopt.schemas import files
 
     estimate = getattr(model, "min_params", None)
-    if not files["check"] or estimate is None:  # a fact of this machine, checked when a run will start
+    if estimate is None:
         return
     params, available = estimate(), available_memory()
     need = params * BYTES_PER_PARAM
