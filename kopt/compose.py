@@ -347,9 +347,12 @@ def nearest_key(word: str, config_name: str, user_dir: str | None) -> str | None
 
 
 def compose_and_validate(
-    argv: list[str], config_name: str = "config", validators=()
+    argv: list[str], config_name: str = "config", validators=(), machine: bool = True
 ) -> tuple[CommandLine, list[DictConfig]]:
-    """Check a whole command line: every job is composed and validated, nothing is run."""
+    """Check a whole command line: every job is composed and validated, nothing is run. Each
+    validator is called as ``validate(cfg, machine=...)``: the facts of this machine (data files,
+    your modules) are checked when ``machine`` is true and the command line will run something
+    (not ``--cfg job``, which shows a config whatever the machine holds)."""
     line = split_argv(argv)
     check_flags(argv, line.config_name or config_name, line.user_config_dir)
     if line.multirun and line.print_only and not {"--help", "-h", "--hydra-help", "--version"} & set(line.flags):
@@ -364,20 +367,15 @@ def compose_and_validate(
         raise KoptError(f"--config-name {name}: no {name}.yaml in " + ", ".join(map(str, dirs)))
     parsed = parse_overrides(line.overrides)
     check_group_choices(parsed, group_options(dirs))
-    from kopt.schemas import files
-
+    machine = machine and not line.print_only
     cfgs = []
-    files["check"] = not line.print_only
-    try:
-        for job in expand_jobs(parsed, line.multirun):
-            cfg = compose_with_hydra(name, job, dirs)
-            paths = check_output_paths(cfg, line.multirun)  # before the split: dirs may interpolate hydra.*
-            cfg, _ = split_hydra(cfg)
-            for validate in validators:
-                validate(cfg)
-            if line.output_dir is None:
-                line.output_dir, line.output_pattern = paths
-            cfgs.append(cfg)
-    finally:
-        files["check"] = True
+    for job in expand_jobs(parsed, line.multirun):
+        cfg = compose_with_hydra(name, job, dirs)
+        paths = check_output_paths(cfg, line.multirun)  # before the split: dirs may interpolate hydra.*
+        cfg, _ = split_hydra(cfg)
+        for validate in validators:
+            validate(cfg, machine=machine)
+        if line.output_dir is None:
+            line.output_dir, line.output_pattern = paths
+        cfgs.append(cfg)
     return line, cfgs

@@ -341,9 +341,10 @@ def find_sweep(target: str, line: CommandLine) -> Path:
     )
 
 
-def prepare_sweep(target: str, line: CommandLine, cfgs: list[DictConfig], argv: list[str]) -> list[str]:
+def prepare_sweep(target: str, line: CommandLine, cfgs: list[DictConfig], argv: list[str]) -> tuple[list[str], Path]:
     """Check that the old sweep's jobs match this command's, report, and return the Hydra argv
-    (``resume`` dropped so every job's stored config stays as it was, sweep dir pinned)."""
+    (``resume`` dropped so every job's stored config stays as it was, sweep dir pinned) and the
+    sweep dir."""
     sweep = find_sweep(target, line)
     check_writable(sweep)
     done = 0
@@ -363,11 +364,9 @@ def prepare_sweep(target: str, line: CommandLine, cfgs: list[DictConfig], argv: 
         f"{len(cfgs) - done}",
         flush=True,
     )
-    where = str(sweep)
-    quote = "'" if "'" not in where else '"'
-    return [a for a in argv if not (not a.startswith("-") and _key(a) == "resume")] + [
-        f"hydra.sweep.dir={quote}{where}{quote}"
-    ]
+    from kopt.sweep import pin_sweep_dir
+
+    return [a for a in argv if not (not a.startswith("-") and _key(a) == "resume")] + [pin_sweep_dir(sweep)], sweep
 
 
 def resume_job(cfg: DictConfig, job_dir: Path, num: int) -> dict:

@@ -3,6 +3,11 @@
 :class:`SweepSummary` is a Hydra callback (registered under ``hydra.callbacks`` in
 configs/config.yaml). Hydra calls it in the launching process once every job has returned,
 whatever the launcher (basic, joblib, submitit), so it reads the jobs' run dirs from disk.
+
+``kopt train -m`` knows its sweep dir before Hydra starts (it chose it when it validated the jobs,
+and passes it to Hydra with :func:`pin_sweep_dir`): it reads the failed jobs from there
+(:func:`failed_jobs`) and writes the summary of an interrupted sweep itself. Nothing is kept in
+this module between calls.
 """
 
 from __future__ import annotations
@@ -19,18 +24,43 @@ from kopt.rundir import atomic_write_json, atomic_write_text
 log = logging.getLogger("kopt")
 SWEEP_CSV, SWEEP_JSON = "sweep.csv", "sweep.json"
 
-# The sweep of this process (set by the callback): `kopt train -m` reads it for its exit status.
-current: dict[str, Any] = {}
+
+def pin_sweep_dir(sweep_dir: Path) -> str:
+    """The override that makes Hydra write the sweep into ``sweep_dir`` (a configured
+    ``${now:...}`` resolved once, by kopt, so that kopt and Hydra name the same folder); relative
+    to the working folder when it is inside it, as Hydra shows a sweep dir configured so."""
+    try:
+        where = str(Path(sweep_dir).relative_to(Path.cwd()))
+    except ValueError:
+        where = str(sweep_dir)
+    quote = "'" if "'" not in where else '"'
+    return f"hydra.sweep.dir={quote}{where}{quote}"
+
+
+def _records(sweep_dir: Path) -> list:
+    from kopt.report.collect import find_run_dirs, read_record
+
+    sweep_dir = Path(sweep_dir)
+    return [read_record(d) for d in find_run_dirs([sweep_dir])] if sweep_dir.is_dir() else []
+
+
+def failed_jobs(sweep_dir: Path) -> list[dict]:
+    """The jobs of the sweep in ``sweep_dir`` that did not complete (as sweep.json lists them)."""
+    return [_failed_row(r, Path(sweep_dir)) for r in _records(sweep_dir) if not r.completed]
+
+
+def _failed_row(rec, sweep_dir: Path) -> dict:
+    return {"job": str(rec.path.relative_to(sweep_dir)), "status": rec.status, "error": rec.error}
 
 
 def write_sweep_summary(sweep_dir: Path, quiet: bool = False) -> dict:
     """Write sweep.csv and sweep.json (one row per job) and print the grouped table."""
     from kopt.console import console
-    from kopt.report.collect import find_run_dirs, read_record, varying_keys
+    from kopt.report.collect import varying_keys
     from kopt.report.table import group_records, groups_table, runs_table, show, to_csv
 
     sweep_dir = Path(sweep_dir)
-    records = [read_record(d) for d in find_run_dirs([sweep_dir])] if sweep_dir.is_dir() else []
+    records = _records(sweep_dir)
     all_keys: list[str] = []
     for rec in records:
         all_keys.extend(k for k in rec.keys if k not in all_keys)
@@ -47,7 +77,7 @@ def write_sweep_summary(sweep_dir: Path, quiet: bool = False) -> dict:
         "jobs": rows,
         "group_by": group_keys,
         "groups": [g.row(group_keys) for g in groups],
-        "failed": [{"job": str(r.path.relative_to(sweep_dir)), "status": r.status, "error": r.error} for r in failed],
+        "failed": [_failed_row(r, sweep_dir) for r in failed],
     }
     if records:
         atomic_write_text(sweep_dir / SWEEP_CSV, to_csv(rows))
@@ -62,13 +92,10 @@ def write_sweep_summary(sweep_dir: Path, quiet: bool = False) -> dict:
 
 
 class SweepSummary(Callback):
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        current.clear()
-        current["sweep_dir"] = Path(str(config.hydra.sweep.dir))
+    """Writes the summary of a sweep whose jobs have all returned (no state between calls)."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        current.update(write_sweep_summary(Path(str(config.hydra.sweep.dir))))
-        current["done"] = True
+        write_sweep_summary(Path(str(config.hydra.sweep.dir)))
 
 
 def record_status(cfg: DictConfig, run_dir: Path, status: str, error: str) -> None:

@@ -103,7 +103,9 @@ def _expected_type(cls, dotted: str) -> str | None:
     return _TYPE_NAMES.get(cls, getattr(cls, "__name__", str(cls)))
 
 
-def validate_group(cfg: DictConfig, group: str) -> object:
+def validate_group(cfg: DictConfig, group: str, machine: bool = True) -> object:
+    """The typed config of ``group``, its ranges and rules checked, and (``machine``) the facts of
+    this machine it needs (kopt.schemas: a schema's ``check_machine``)."""
     schemas = registry().get(group, {})
     node = cfg.get(group)
     if node is None:
@@ -116,7 +118,7 @@ def validate_group(cfg: DictConfig, group: str) -> object:
     obj = _typed(group, node, cls)
     if getattr(cls, "OPEN", False):
         obj.params = extra  # the keys of your own (model=custom): passed to your builder as they are
-    check_ranges(obj, group)
+    check_ranges(obj, group, machine)
     return obj
 
 
@@ -137,13 +139,13 @@ def _split_open(group: str, node, cls):
     }
 
 
-def _validated(cfg: DictConfig, group: str, cache: dict | None) -> object:
+def _validated(cfg: DictConfig, group: str, cache: dict | None, machine: bool) -> object:
     if cache is None:
-        return validate_group(cfg, group)
+        return validate_group(cfg, group, machine)
     node = cfg.get(group)
-    key = (group, repr(OmegaConf.to_container(node, resolve=True)) if node is not None else None)
+    key = (group, machine, repr(OmegaConf.to_container(node, resolve=True)) if node is not None else None)
     if key not in cache:
-        cache[key] = validate_group(cfg, group)
+        cache[key] = validate_group(cfg, group, machine)
     return cache[key]
 
 
@@ -182,17 +184,21 @@ def check_top_level_keys(cfg: DictConfig, root_schema) -> None:
             raise KoptError(f"{key}: unknown key; allowed at the top level: {', '.join(allowed)}")
 
 
-def validate_train(cfg: DictConfig, cache: dict | None = None) -> None:
+def validate_train(cfg: DictConfig, cache: dict | None = None, machine: bool = True) -> None:
     """Every train group against its schema, then the checks across groups. ``cache`` (a dict the
     caller keeps) skips the schema check of a group node already checked: kopt tune probes each
-    searched value in a copy of one config, where all groups but one are unchanged."""
-    typed = {group: _validated(cfg, group, cache) for group in TRAIN_GROUPS}
+    searched value in a copy of one config, where all groups but one are unchanged. ``machine``:
+    the facts of this machine a run needs too (data files, memory, model.init's run dir, your
+    modules imported); False for a config that is only printed, which must not look at files or
+    import anything of yours."""
+    typed = {group: _validated(cfg, group, cache, machine) for group in TRAIN_GROUPS}
     from kopt.schemas.augment import check_augment_fits_dataset
     from kopt.schemas.model import check_model_fits_dataset, check_model_fits_memory
 
     check_augment_fits_dataset(cfg)
     check_model_fits_dataset(cfg)
-    check_model_fits_memory(typed["model"])
+    if machine:
+        check_model_fits_memory(typed["model"])
     from kopt.schemas.trainer import check_tta_fits_dataset
 
     check_tta_fits_dataset(cfg)
@@ -211,15 +217,15 @@ def validate_train(cfg: DictConfig, cache: dict | None = None) -> None:
     check_top_level_keys(cfg, registry()["root"]["train"])
     root = {k: cfg.get(k) for k in ("seed", "name", "resume")}
     obj = _typed("root", OmegaConf.create(root), registry()["root"]["train"])
-    check_ranges(obj, "")
+    check_ranges(obj, "", machine)
     from kopt.schemas.model import check_model_against_config, check_model_init
 
-    check_model_init(cfg, typed["model"])  # model.init: a finished run of the same architecture and data
-    check_model_against_config(cfg, typed["model"])  # last: model=custom imports your module (Keras with it, often)
-    from kopt.schemas import files
+    if machine:
+        check_model_init(cfg, typed["model"])  # model.init: a finished run of the same architecture and data
+    check_model_against_config(cfg, typed["model"], machine)  # last: model=custom imports your module (Keras too)
     from kopt.schemas.trainer import import_callbacks
 
-    if files["check"]:
+    if machine:
         import_callbacks(typed["trainer"])
         if typed["trainer"].loss is not None:  # trainer.loss of yours: imported, its keys checked
             from kopt.schemas.trainer import import_loss

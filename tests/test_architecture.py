@@ -288,6 +288,125 @@ def test_config_layer_needs_no_tensorflow(edges):
     assert not loads, "TensorFlow below data and models:\n" + "\n".join(loads)
 
 
+# Module-level containers a function may change: process caches and registries, each with its reason.
+# Anything else a command or a run needs lives in an object passed to it (docs/architecture.md, "State").
+KNOWN_MODULE_STATE = {
+    "kopt.plugins._loaded": "the installed plugins, imported once per process",
+    "kopt.plugins._state": "whether the plugins were imported in this process",
+    "kopt.training.distribute._strategies": "tf.distribute allows one strategy of a kind per process",
+    "kopt.data.splits.SPLITTERS": "a registry: the retrain registers its refit splitter once",
+    "kopt.models.layers.HEAD": "the task's output activation, set and restored around one build_model",
+}
+_MUTATORS = {
+    "append",
+    "extend",
+    "insert",
+    "add",
+    "update",
+    "setdefault",
+    "pop",
+    "popitem",
+    "remove",
+    "discard",
+    "clear",
+}
+_CONTAINERS = {"dict", "list", "set", "defaultdict", "OrderedDict", "Counter", "deque"}
+
+
+def _is_container(value: ast.expr) -> bool:
+    if isinstance(value, (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)):
+        return True
+    func = value.func if isinstance(value, ast.Call) else None
+    return getattr(func, "id", None) in _CONTAINERS or getattr(func, "attr", None) in _CONTAINERS
+
+
+def _owner(expr: ast.expr, names: dict, aliases: dict, state: set) -> tuple[str, str] | None:
+    """(module, name) of the module-level container ``expr`` names (by its name or as module.name)."""
+    if isinstance(expr, ast.Name):
+        return names.get(expr.id)
+    if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and expr.value.id in aliases:
+        key = (aliases[expr.value.id], expr.attr)
+        return key if key in state else None
+    return None
+
+
+def mutated_module_state(root: Path = ROOT) -> dict[str, list[str]]:
+    """``module.name`` of each module-level dict, list or set that a function changes (an item set or
+    deleted, a mutating method called; in its module or where it is imported), or that a function
+    rebinds with ``global`` -> where. Filling a container at import time is not state."""
+    mods = modules(root)
+    trees = {name: ast.parse(path.read_text(encoding="utf-8"), str(path)) for name, (path, _) in mods.items()}
+    state = set()
+    for name, tree in trees.items():
+        for node in tree.body:
+            targets = {ast.Assign: lambda n: n.targets, ast.AnnAssign: lambda n: [n.target]}.get(type(node))
+            targets = targets(node) if targets else []
+            if getattr(node, "value", None) is not None and _is_container(node.value):
+                state.update((name, t.id) for t in targets if isinstance(t, ast.Name))
+    found: dict[str, set[str]] = {}
+    for name, tree in trees.items():
+        package = mods[name][1]
+        here = name if package else name.rpartition(".")[0]
+        names = {local: (m, local) for m, local in state if m == name}  # local name -> (module, name)
+        aliases: dict[str, str] = {}  # local name -> kopt module
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = here.rsplit(".", node.level - 1)[0] if node.level > 1 else here
+                    base = f"{up}.{base}" if base else up
+                for a in node.names:
+                    if (base, a.name) in state:
+                        names[a.asname or a.name] = (base, a.name)
+                    if f"{base}.{a.name}" in mods:
+                        aliases[a.asname or a.name] = f"{base}.{a.name}"
+            elif isinstance(node, ast.Import):
+                aliases.update({a.asname: a.name for a in node.names if a.asname and a.name in mods})
+
+        for func in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+            for node in ast.walk(func):
+                keys = []
+                if isinstance(node, ast.Global):
+                    keys = [(name, g) for g in node.names]
+                elif isinstance(node, ast.Subscript) and isinstance(node.ctx, (ast.Store, ast.Del)):
+                    keys = [_owner(node.value, names, aliases, state)]
+                elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) in _MUTATORS:
+                    keys = [_owner(node.func.value, names, aliases, state)]
+                for key in filter(None, keys):
+                    found.setdefault(".".join(key), set()).add(f"{name}:{node.lineno}")  # (nested functions: once)
+    return {key: sorted(where) for key, where in found.items()}
+
+
+def test_no_module_holds_state_that_a_command_changes():
+    """A command's or a run's decisions (whether validation looks at this machine's files, which
+    sweep a command runs) are arguments or objects passed down, not a module-level switch."""
+    found = mutated_module_state()
+    unknown = {k: v for k, v in found.items() if k not in KNOWN_MODULE_STATE}
+    assert not unknown, "module-level state changed at run time:\n" + "\n".join(
+        f"{k}: {', '.join(v)}" for k, v in sorted(unknown.items())
+    )
+
+
+def test_the_state_check_catches_a_switch_flipped_elsewhere(tmp_path):
+    """The walker itself: a switch flipped through its module, one imported by name, a list appended
+    to in its own module, a ``global``; a table filled at import time is not state."""
+    pkg = tmp_path / "kopt"
+    (pkg / "schemas").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "schemas" / "__init__.py").write_text('files = {"check": True}\nTABLE = {}\nTABLE["a"] = 1\n')
+    (pkg / "compose.py").write_text('from kopt import schemas as s\n\ndef f():\n    s.files["check"] = False\n')
+    (pkg / "models.py").write_text(
+        "from kopt.schemas import files\nseen = []\nn = 0\n\n"
+        "def f():\n    files.update(check=True)\n    seen.append(1)\n\n"
+        "def g():\n    global n\n    n += 1\n"
+    )
+    assert mutated_module_state(pkg) == {
+        "kopt.schemas.files": ["kopt.compose:4", "kopt.models:6"],
+        "kopt.models.seen": ["kopt.models:7"],
+        "kopt.models.n": ["kopt.models:10"],
+    }
+
+
 def test_the_checks_catch_a_cycle_and_an_upward_import(tmp_path):
     """The walker itself: a package with a cycle (lazy import included) and an upward import."""
     pkg = tmp_path / "kopt"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -29,3 +30,8 @@ def test_an_interrupted_sweep_prints_one_resume_hint(tmp_path):
     assert proc.returncode == 130, err
     hints = [line for line in (out + err).splitlines() if "resume" in line]
     assert len(hints) == 1 and "resume=true" in hints[0], out + err
+    # what ran so far is summed up in the sweep dir kopt chose (the run it interrupted, as such)
+    (sweep_dir,) = (tmp_path / "runs" / "multirun").iterdir()
+    result = json.loads((sweep_dir / "sweep.json").read_text())
+    assert [(job["job"], job["status"]) for job in result["jobs"]] == [("0", "interrupted")]
+    assert [(job["job"], job["status"]) for job in result["failed"]] == [("0", "interrupted")]

@@ -103,6 +103,7 @@ def main(argv: list[str]) -> None:
     line, cfgs = compose_and_validate(argv, "config", validators=[validate_train])
     if print_job_config(line, cfgs[0] if cfgs else None):
         return
+    sweep_dir: Path | None = None  # the folder of this command's sweep (-m), chosen here, pinned for Hydra
     if not line.print_only:
         from kopt import resume
 
@@ -112,7 +113,7 @@ def main(argv: list[str]) -> None:
             return
         os.environ.pop(RESUME_SWEEP, None)
         if target is not None:
-            argv = resume.prepare_sweep(target, line, cfgs, argv)
+            argv, sweep_dir = resume.prepare_sweep(target, line, cfgs, argv)
             os.environ[RESUME_SWEEP] = "1"
     if cfgs and not line.print_only and not line.multirun:
         from kopt.console import header
@@ -140,13 +141,15 @@ def main(argv: list[str]) -> None:
     if {"--help", "-h"} & set(line.flags):
         train_help(argv)
         return
+    if line.multirun and not line.print_only and sweep_dir is None and line.output_dir is not None:
+        sweep_dir = line.output_dir  # the folder checked above (a ${now:...} resolved once)
+        argv = [*argv, sweep.pin_sweep_dir(sweep_dir)]
     failures: list[str] = []
-    sweep.current.clear()  # filled by the sweep callback of this command's multirun only
     try:
         run_hydra_app(train_task(failures), argv, "config", "kopt train")
     except KeyboardInterrupt as exc:
-        if line.multirun and sweep.current.get("sweep_dir") and not sweep.current.get("done"):
-            sweep.write_sweep_summary(sweep.current["sweep_dir"])  # what ran so far, the rest marked as such
+        if sweep_dir is not None:
+            sweep.write_sweep_summary(sweep_dir)  # what ran so far, the rest marked as such
         if line.multirun and getattr(exc, "exit_code", 130) != 141:  # (141: stdout closed, quietly)
             print("kopt: to finish the sweep, run the same command again with resume=true", file=sys.stderr)
         raise
@@ -154,7 +157,7 @@ def main(argv: list[str]) -> None:
         os.environ.pop(RESUME_SWEEP, None)
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
-    failed = sweep.current.get("failed") if sweep.current.get("done") else None
+    failed = sweep.failed_jobs(sweep_dir) if sweep_dir is not None else None
     if failed:  # jobs in other processes (joblib, slurm) are known from their run dirs
         raise RunFailed(
             f"{len(failed)} job(s) failed: " + "; ".join(f"job {f['job']}: {f['error'] or f['status']}" for f in failed)

@@ -62,17 +62,17 @@ def default_search(line, cfgs: list) -> str | None:
     return search_presets().get(str(cfgs[0].model.get("name")))
 
 
-def validate_tune(cfg) -> None:
+def validate_tune(cfg, machine: bool = True) -> None:
     from kopt.validate import validate_group
 
-    validate_train(cfg)
+    validate_train(cfg, machine=machine)
     if cfg.get("resume") not in (None, False):  # (a root key of kopt train's config, which tune extends)
         raise KoptError(
             f"resume={cfg.resume}: kopt tune does not take resume; a study resumes when the same "
             "command (the same tuner.study_name) runs again"
         )
-    validate_group(cfg, "tuner")
-    validate_group(cfg, "pruner")
+    validate_group(cfg, "tuner", machine)
+    validate_group(cfg, "pruner", machine)
 
 
 def study_task(plan, errors: list[Exception]):
@@ -129,7 +129,13 @@ def main(argv: list[str]) -> None:
     if cfgs:
         from kopt.tune.planning.plan import build_plan
 
-        plan = build_plan(cfgs[0], line.overrides, search_dirs(line.user_config_dir), line.config_name or "tune")
+        plan = build_plan(
+            cfgs[0],
+            line.overrides,
+            search_dirs(line.user_config_dir),
+            line.config_name or "tune",
+            machine=not line.print_only,  # `--cfg job` shows the plan's config whatever this machine holds
+        )
         from kopt.rundir import check_writable
         from kopt.tune.running.study import check_resume
         from kopt.tune.store.storage import storage_spec

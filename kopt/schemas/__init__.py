@@ -7,6 +7,13 @@ checked by OmegaConf (merging the node into ``OmegaConf.structured(cls)``), rang
 
 A schema holds types and ranges only: every default value is written once, in the option's
 YAML under ``configs/`` (docs/architecture.md, "Options: one source each").
+
+Two hooks check a typed config beyond its ranges: ``check(prefix)``, the rules between its values
+(the same on every machine), and ``check_machine(prefix)``, the facts of this machine a run needs
+(data files exist, a keras.datasets file is cached, a module of yours is on the import path, the
+cores). Validation runs the second only when told to (``machine=True``, the default): a config that
+is only printed (``--cfg job``) or listed (``kopt models``) is checked with ``machine=False``, so it
+shows whatever the machine holds and imports nothing of yours.
 """
 
 from __future__ import annotations
@@ -20,9 +27,6 @@ from typing import Any
 from kopt.errors import KoptError
 from kopt.registry import Registry
 
-# Whether schema checks look at the file system (data files, caches). Off for print-only
-# command lines such as `--cfg job`, which must show a config whatever the machine holds.
-files = {"check": True}
 GROUP_MODULES = (
     "dataset",
     "split",
@@ -104,13 +108,14 @@ def _in_range(value: Any, meta: dict) -> bool:
     return True
 
 
-def check_ranges(obj: Any, prefix: str) -> None:
-    """Walk a dataclass instance and raise KoptError on the first out-of-range field."""
+def check_ranges(obj: Any, prefix: str, machine: bool = True) -> None:
+    """Walk a dataclass instance and raise KoptError on the first out-of-range field, then run its
+    ``check`` and (``machine``: the facts of this machine too) its ``check_machine``."""
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         key = f"{prefix}.{f.name}" if prefix else f.name
         if dataclasses.is_dataclass(value):
-            check_ranges(value, key)
+            check_ranges(value, key, machine)
             continue
         infinite = isinstance(value, float) and not math.isfinite(value)  # nan fails every bound, inf too
         if f.metadata and (infinite or not _in_range(value, f.metadata)):
@@ -119,3 +124,6 @@ def check_ranges(obj: Any, prefix: str) -> None:
     post = getattr(obj, "check", None)
     if post is not None:
         post(prefix)
+    facts = getattr(obj, "check_machine", None) if machine else None
+    if facts is not None:
+        facts(prefix)

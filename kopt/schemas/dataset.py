@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kopt.errors import KoptError
-from kopt.schemas import fact, files, param, schema
+from kopt.schemas import fact, param, schema
 from kopt.schemas.metrics import TASKS
 
 
@@ -37,9 +37,8 @@ def can_flip(name: str) -> bool:
 
 
 def check_file(prefix: str, key: str, path: str | None, folder: bool = False, required: bool = True) -> None:
-    """Missing files cost one line now, not after TensorFlow has loaded."""
-    if not files["check"]:
-        return
+    """Missing files cost one line now, not after TensorFlow has loaded (a fact of this machine:
+    a schema's ``check_machine``)."""
     if path is None or str(path) == "":
         if required:
             raise KoptError(f"{prefix}.{key} is required; set {prefix}.{key}=/path/to/{'folder' if folder else 'file'}")
@@ -57,8 +56,6 @@ def check_file(prefix: str, key: str, path: str | None, folder: bool = False, re
 
 def check_keras_cache(name: str) -> None:
     """A keras.datasets file that is not cached costs one line before a run starts (no TF needed)."""
-    if not files["check"]:
-        return
     from kopt.keras_files import locate
 
     locate(name)
@@ -121,7 +118,7 @@ class KerasDatasetConfig:
     task: str = param(choices=TASKS)  # kopt.schemas.metrics: auto reads it from the labels
     limit: int | None = param(ge=10)
 
-    def check(self, prefix: str) -> None:
+    def check_machine(self, prefix: str) -> None:
         check_keras_cache(self.name)
 
 
@@ -140,7 +137,7 @@ class Cifar100Config:
     label_mode: str = param(choices=["fine", "coarse"])
     limit: int | None = param(ge=10)
 
-    def check(self, prefix: str) -> None:
+    def check_machine(self, prefix: str) -> None:
         check_keras_cache(self.name)
 
 
@@ -156,7 +153,7 @@ class NpzConfig:
     groups: str | None
     limit: int | None = param(ge=10)
 
-    def check(self, prefix: str) -> None:
+    def check_machine(self, prefix: str) -> None:
         check_file(prefix, "path", self.path)
 
 
@@ -180,7 +177,9 @@ class ImagesConfig:
     limit: int | None = param(ge=10)
 
     def check(self, prefix: str) -> None:
-        check_file(prefix, "path", self.path, folder=True)
-        check_file(prefix, "test_path", self.test_path, folder=True, required=False)
         if len(self.image_size) != 2:
             raise KoptError(f"{prefix}.image_size={self.image_size}: allowed: [height, width]")
+
+    def check_machine(self, prefix: str) -> None:
+        check_file(prefix, "path", self.path, folder=True)
+        check_file(prefix, "test_path", self.test_path, folder=True, required=False)

@@ -31,13 +31,13 @@ def check_model_fits_dataset(cfg) -> None:
         )
 
 
-def check_model_against_config(cfg, model) -> None:
+def check_model_against_config(cfg, model, machine: bool = True) -> None:
     """The model's own checks across groups, after every other check of the config: its schema's
-    ``check_config(cfg)``, where it has one (model=custom refuses regularizer.dropout and imports your
-    module there, so Keras often loads with it)."""
+    ``check_config(cfg, machine)``, where it has one (model=custom refuses regularizer.dropout and,
+    with ``machine``, imports your module there, so Keras often loads with it)."""
     check = getattr(model, "check_config", None)
     if check is not None:
-        check(cfg)
+        check(cfg, machine)
 
 
 # model keys that may differ from those of the run whose weights a run starts from (model.init)
@@ -80,11 +80,10 @@ def check_model_init(cfg, model) -> None:
     """``model.init``: a completed ``kopt train`` run dir, with its saved model(s), that trained the
     same architecture (every model key but init, trainable and weights) on the same dataset, split
     and seed, so that this run's test set holds no example its starting weights were trained on.
-    One line before any run dir. The run dir is read as data (kopt.rundir): nothing in it runs."""
+    One line before any run dir. The run dir is read as data (kopt.rundir): nothing in it runs.
+    A fact of this machine: kopt.validate.validate_train calls it only with ``machine=True``."""
     init = getattr(model, "init", None)
-    from kopt.schemas import files
-
-    if not init or not files["check"]:
+    if not init:
         return
     from kopt.rundir import load_run
 
@@ -135,13 +134,13 @@ BYTES_PER_PARAM = 4 * 5  # float32 weights, gradients, two optimizer moments, th
 
 
 def check_model_fits_memory(model) -> None:
-    """Refuse, before anything is built, a model whose training cannot fit in the memory available."""
+    """Refuse, before anything is built, a model whose training cannot fit in the memory available
+    (a fact of this machine: kopt.validate.validate_train calls it only with ``machine=True``)."""
     from kopt.errors import KoptError
     from kopt.procs import available_memory
-    from kopt.schemas import files
 
     estimate = getattr(model, "min_params", None)
-    if not files["check"] or estimate is None:  # a fact of this machine, checked when a run will start
+    if estimate is None:
         return
     params, available = estimate(), available_memory()
     need = params * BYTES_PER_PARAM

@@ -58,8 +58,8 @@ class TrainerConfig:
         metrics.check_names(self.metrics, f"{prefix}.metrics")
         metrics.check_monitor(self.monitor, self.metrics, "auto", f"{prefix}.monitor")
         metrics.check_monitor(self.early_stopping.monitor, self.metrics, "auto", f"{prefix}.early_stopping.monitor")
-        check_loss(self.loss, f"{prefix}.loss")
-        check_callbacks(self.callbacks, f"{prefix}.callbacks")
+        check_loss(self.loss, f"{prefix}.loss", look=False)
+        check_callbacks(self.callbacks, f"{prefix}.callbacks", look=False)
         spe = self.steps_per_execution  # `auto`, or an int (Hydra gives 16 as an int, "16" when quoted)
         if spe != "auto" and (isinstance(spe, bool) or not str(spe).isdigit() or int(spe) < 1):
             raise KoptError(f"{prefix}.steps_per_execution={spe!r} is out of range; allowed: auto or an integer >= 1")
@@ -86,6 +86,10 @@ class TrainerConfig:
             )
         cluster({"strategy": self.strategy, "workers": self.workers, "task_index": self.task_index})
 
+    def check_machine(self, prefix: str) -> None:
+        check_loss(self.loss, f"{prefix}.loss")
+        check_callbacks(self.callbacks, f"{prefix}.callbacks")
+
 
 # Keras callbacks that would fight one of kopt's own: the switch that does their job in kopt
 KOPT_DOES = {
@@ -102,11 +106,11 @@ def callback_conflict(name: str, key: str) -> None:
         raise KoptError(f"{key}={name}: kopt does this itself; use {KOPT_DOES[name]}")
 
 
-def check_callbacks(entries, key: str) -> None:
+def check_callbacks(entries, key: str, look: bool = True) -> None:
     """Each entry of trainer.callbacks: a mapping with a _target_ the trust rule allows (kopt.targets),
-    not one that fights kopt's own callbacks; its other keys are the callback's arguments."""
+    not one that fights kopt's own callbacks; its other keys are the callback's arguments. ``look``:
+    its module is on the import path too (a fact of this machine; nothing is imported)."""
     from kopt import targets
-    from kopt.schemas import files
 
     for i, entry in enumerate(entries or []):
         where = f"{key}[{i}]"
@@ -119,13 +123,13 @@ def check_callbacks(entries, key: str) -> None:
         if bad:
             raise KoptError(f"{where}.{bad[0]}: not supported; allowed: _target_ and the callback's arguments")
         callback_conflict(str(entry["_target_"]).rsplit(".", 1)[-1], f"{where}._target_")
-        targets.check(entry["_target_"], f"{where}._target_", look=files["check"])
+        targets.check(entry["_target_"], f"{where}._target_", look=look)
 
 
-def check_loss(entry, key: str) -> None:
-    """trainer.loss: null (the task's loss) or a mapping with a _target_ the trust rule allows."""
+def check_loss(entry, key: str, look: bool = True) -> None:
+    """trainer.loss: null (the task's loss) or a mapping with a _target_ the trust rule allows
+    (``look``: its module is on the import path too)."""
     from kopt import targets
-    from kopt.schemas import files
 
     if entry is None:
         return
@@ -137,7 +141,7 @@ def check_loss(entry, key: str) -> None:
     bad = [k for k in entry if str(k).startswith("_") and k != "_target_"]
     if bad:
         raise KoptError(f"{key}.{bad[0]}: not supported; allowed: _target_ and the loss's arguments")
-    targets.check(entry["_target_"], f"{key}._target_", look=files["check"])
+    targets.check(entry["_target_"], f"{key}._target_", look=look)
 
 
 def import_loss(entry, key: str = "trainer.loss._target_"):

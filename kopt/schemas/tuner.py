@@ -45,14 +45,6 @@ class TunerConfig:
             raise KoptError(
                 f"{prefix}.n_trials=null: only tuner=grid can run until its grid is exhausted; allowed: >= 1"
             )
-        from kopt.procs import usable_cores
-        from kopt.schemas import files
-
-        if files["check"] and self.n_workers > usable_cores():  # a fact of this machine, like its data files
-            raise KoptError(
-                f"{prefix}.n_workers={self.n_workers} is out of range; allowed: 1 .. {usable_cores()} "
-                "(the cores this process may use; more machines join with kopt worker)"
-            )
         if self.grace_period <= self.heartbeat_interval:
             raise KoptError(
                 f"{prefix}.grace_period={self.grace_period} with {prefix}.heartbeat_interval="
@@ -70,6 +62,15 @@ class TunerConfig:
         from kopt.schemas.objectives import check_options
 
         check_options(self, prefix)
+
+    def check_machine(self, prefix: str) -> None:
+        from kopt.procs import usable_cores
+
+        if self.n_workers > usable_cores():
+            raise KoptError(
+                f"{prefix}.n_workers={self.n_workers} is out of range; allowed: 1 .. {usable_cores()} "
+                "(the cores this process may use; more machines join with kopt worker)"
+            )
 
     @property
     def resolved_direction(self) -> str:

@@ -43,7 +43,6 @@ class CustomDatasetConfig:
 
     def check(self, prefix: str) -> None:
         from kopt import targets
-        from kopt.schemas import files
 
         if self._target_ is None:
             raise KoptError(
@@ -53,7 +52,12 @@ class CustomDatasetConfig:
         for key in getattr(self, "params", {}):
             if key.startswith("_"):
                 raise KoptError(f"{prefix}.{key}: is not supported; allowed: _target_, limit and keys of your own")
-        targets.check(self._target_, f"{prefix}._target_", look=files["check"])  # nothing is imported here
+        targets.check(self._target_, f"{prefix}._target_", look=False)  # nothing is imported here
+
+    def check_machine(self, prefix: str) -> None:
+        from kopt import targets
+
+        targets.check(self._target_, f"{prefix}._target_")  # your module is on the import path (not imported)
 
 
 def _array(result: dict, key: str, where: str):

@@ -39,10 +39,12 @@ class TableConfig:
     limit: int | None = param(ge=10)
 
     def check(self, prefix: str) -> None:
-        check_file(prefix, "path", self.path)
-        check_file(prefix, "test_path", self.test_path, required=False)
         if self.delimiter is not None and len(self.delimiter) != 1:
             raise KoptError(f"{prefix}.delimiter={self.delimiter!r}: allowed: one character, or null (by suffix)")
+
+    def check_machine(self, prefix: str) -> None:
+        check_file(prefix, "path", self.path)
+        check_file(prefix, "test_path", self.test_path, required=False)
 
 
 def _column(frame, name: str, key: str, path: Path):

@@ -50,24 +50,25 @@ class CustomModelConfig:
             if key in ("input_shape", "num_outputs") or key.startswith("_"):
                 what = "is set by kopt (from the dataset)" if not key.startswith("_") else "is not supported"
                 raise KoptError(f"{prefix}.{key}: {what}; allowed: _target_ and keys of your own")
-        from kopt.schemas import files
+        targets.check(self._target_, f"{prefix}._target_", look=False)  # nothing is imported here
 
-        targets.check(self._target_, f"{prefix}._target_", look=files["check"])  # nothing is imported here
+    def check_machine(self, prefix: str) -> None:
+        from kopt import targets
 
-    def check_config(self, cfg) -> None:
+        targets.check(self._target_, f"{prefix}._target_")  # your module is on the import path (not imported)
+
+    def check_config(self, cfg, machine: bool = True) -> None:
         """After every other check of the config (kopt.schemas.model.check_model_against_config):
         regularizer.dropout (a zoo builders' key) is refused, and the target is imported and checked
         against the keys given (one line, before any run dir; not for print-only command lines,
         which never import your code)."""
-        from kopt.schemas import files
-
         reg = cfg.get("regularizer")
         if reg is not None and float(reg.get("dropout") or 0.0) > 0:
             raise KoptError(
                 f"regularizer.dropout={reg.get('dropout')}: not applied to model=custom; allowed: 0 "
                 "(put Dropout layers in your model, with a key of your own to search its rate)"
             )
-        if files["check"]:
+        if machine:
             target_callable(self)
 
 

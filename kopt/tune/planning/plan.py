@@ -33,9 +33,11 @@ def _override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
-def compose_base(choices: dict[str, str], overrides: list[str], dirs: list[Path], config_name: str = "tune") -> dict:
+def compose_base(
+    choices: dict[str, str], overrides: list[str], dirs: list[Path], config_name: str = "tune", machine: bool = True
+) -> dict:
     """The train config with the searched groups set to ``choices``. The user's overrides of keys
-    inside a searched group apply to the options that have those keys."""
+    inside a searched group apply to the options that have those keys (``machine``: kopt.validate)."""
     from kopt.compose import compose_job
 
     def in_group(key: str, group: str) -> bool:
@@ -54,7 +56,7 @@ def compose_base(choices: dict[str, str], overrides: list[str], dirs: list[Path]
                 inner.append(o)
         if inner:
             cfg = compose_job(config_name, kept + picks + inner, dirs)
-        validate_train(cfg)
+        validate_train(cfg, machine=machine)
     except KoptError as exc:
         raise KoptError(f"search with {where}: {exc}") from None
     return train_part(cfg)
@@ -83,7 +85,9 @@ def _check_target(param: Param | Fixed, base: dict, where: str) -> None:
         raise KoptError(f"search.{param.name}: {param.target} is a section, not a value; search its keys")
 
 
-def _probe(param: Param | Fixed, value: Any, cfg, base: dict, where: str, cache: dict | None = None) -> None:
+def _probe(
+    param: Param | Fixed, value: Any, cfg, base: dict, where: str, cache: dict | None = None, machine: bool = True
+) -> None:
     """Validate ``cfg`` (the config of ``base``) with ``value`` at the param's key, then put back the
     value of ``base`` there (as written: an interpolation stays one). One config per base serves
     every probe: creating a whole OmegaConf config per probe was most of ``kopt tune``'s start-up."""
@@ -93,7 +97,7 @@ def _probe(param: Param | Fixed, value: Any, cfg, base: dict, where: str, cache:
         raw = raw[part]
     OmegaConf.update(cfg, param.target, value, merge=False)
     try:
-        validate_train(cfg, cache)
+        validate_train(cfg, cache, machine)
     except KoptError as exc:
         expr = param.dist.expr if isinstance(param, Param) else repr(param.value)
         hint = ""
@@ -107,8 +111,9 @@ def _probe(param: Param | Fixed, value: Any, cfg, base: dict, where: str, cache:
             OmegaConf.update(cfg, param.target, copy.deepcopy(raw), merge=False)
 
 
-def check_space(space: SearchSpace, bases: dict[str, dict]) -> None:
-    """Every key names an existing config value, and every bound/choice passes the schemas."""
+def check_space(space: SearchSpace, bases: dict[str, dict], machine: bool = True) -> None:
+    """Every key names an existing config value, and every bound/choice passes the schemas
+    (``machine``: the facts of this machine too, kopt.validate)."""
     combos = {key: dict(p.split("=") for p in key.split(",")) if key else {} for key in bases}
     cache: dict = {}  # the groups a probe leaves unchanged are checked once
     cfgs = {key: OmegaConf.create(copy.deepcopy(base)) for key, base in bases.items()}
@@ -122,7 +127,7 @@ def check_space(space: SearchSpace, bases: dict[str, dict]) -> None:
             _check_target(item, base, where)
             values = item.dist.probes() if isinstance(item, Param) else [item.value]
             for value in values:
-                _probe(item, value, cfgs[key], base, where, cache)
+                _probe(item, value, cfgs[key], base, where, cache, machine)
 
 
 def require_module(module: str, message: str) -> None:
@@ -160,10 +165,14 @@ def check_data_fixed(search_node: dict) -> None:
         )
 
 
-def build_plan(cfg: DictConfig, overrides: list[str], dirs: list[Path], config_name: str = "tune") -> TunePlan:
-    """Check a composed tune config and everything its search space can produce."""
-    tuner = validate_group(cfg, "tuner")
-    validate_group(cfg, "pruner")
+def build_plan(
+    cfg: DictConfig, overrides: list[str], dirs: list[Path], config_name: str = "tune", machine: bool = True
+) -> TunePlan:
+    """Check a composed tune config and everything its search space can produce. ``machine``: the
+    facts of this machine too (data files, cores, your modules; kopt.validate), False for a plan
+    that is only shown (``kopt tune --cfg job``)."""
+    tuner = validate_group(cfg, "tuner", machine)
+    validate_group(cfg, "pruner", machine)
     check_tuner_extras(tuner.name)
     node = cfg.get("search")
     search_node = OmegaConf.to_container(node, resolve=True) if node is not None else {}
@@ -192,8 +201,10 @@ def build_plan(cfg: DictConfig, overrides: list[str], dirs: list[Path], config_n
     combos = space.combos()
     if len(combos) > 64:
         raise KoptError(f"search: {len(combos)} combinations of searched groups; allowed: at most 64")
-    bases = {combo_key(c): (compose_base(c, overrides, dirs, config_name) if c else train_part(cfg)) for c in combos}
-    check_space(space, bases)
+    bases = {
+        combo_key(c): (compose_base(c, overrides, dirs, config_name, machine) if c else train_part(cfg)) for c in combos
+    }
+    check_space(space, bases, machine)
     from kopt.schemas.metrics import check_logged
 
     for base in bases.values():  # tuner.metric is one the trials log (trainer.metrics, dataset.task)
