@@ -44,11 +44,67 @@ def _starts_a_service(item) -> bool:
     return item.get_closest_marker("service") is not None or bool(uses & {"pg_server", "pg_url", "slurm_cluster"})
 
 
+# The session fixtures that start a service (one per worker): their tests share one xdist group, so
+# one worker starts each service once (the SLURM array-job test uses both).
+SERVICES = ("pg_server", "slurm_cluster")
+SERVICE_GROUP = "services"
+
+
+def shared_group(item) -> str | None:
+    """The xdist group that keeps a test on the worker of the other tests sharing its costly set-up.
+
+    `make test` runs `--dist loadgroup`: a test without a group is a work unit of its own, handed to
+    whichever worker is free, so two tests of one module land on both workers about every time, and
+    each worker then builds the module's fixture (a trained run, a study) again. Every test that uses
+    a module-scoped fixture of its test module gets the group named after that module; a test that
+    uses the PostgreSQL server or the SLURM cluster gets `services`. An `xdist_group` marked by hand
+    wins."""
+    if item.get_closest_marker("xdist_group") is not None:
+        return None
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return None
+    module = None
+    for name in info.names_closure:
+        if name in SERVICES:
+            return SERVICE_GROUP
+        defs = info.name2fixturedefs.get(name) or ()
+        if defs and defs[-1].scope == "module" and defs[-1].baseid.endswith(".py"):
+            module = defs[-1].baseid
+    return module
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
 def pytest_collection_modifyitems(config, items):
     if fastmode.ON:
         kept = [item for item in items if not _starts_a_service(item)]
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])
         items[:] = kept
+    for item in items:
+        group = shared_group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker sends the collected node ids
+def pytest_collection_finish(session):
+    """Give each grouped test the `@group` node id suffix that `--dist loadgroup` schedules by.
+
+    xdist 3.8 writes the suffix into `item._nodeid`, which pytest 9.2 no longer reads (its node id
+    is the structured `item._id`): every `xdist_group` was then silently ignored
+    (pytest-dev/pytest-xdist#1386). Where the suffix is already there (an xdist that sets it), this
+    changes nothing."""
+    if not getattr(session.config.option, "loadgroup", False):
+        return
+    for item in session.items:
+        names = sorted(
+            {str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in item.iter_markers("xdist_group")}
+        )
+        if not names:
+            continue
+        suffix = "@" + "_".join(names)
+        if not item.nodeid.endswith(suffix) and hasattr(item, "_id"):
+            item._id = type(item._id).parse(item.nodeid + suffix)
 
 
 # A run that takes a few seconds: tiny synthetic data, tiny model, two epochs.

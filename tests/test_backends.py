@@ -14,6 +14,7 @@ import sys
 
 import numpy as np
 import pytest
+import yaml
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent / "faults"))
 from conftest import TINY, assert_clean_error, kopt_env, only_run_dir, read_summary, run_kopt
@@ -120,26 +121,27 @@ def test_jax_kfold_run_records_its_backend_and_resumes_exactly(tmp_path, monkeyp
 
 @pytest.fixture(scope="module")
 def jax_runs(tmp_path_factory):
-    """Two k-fold runs on JAX that differ in their width (for compare), one a CNN with batch norm."""
+    """Two k-fold runs on JAX that differ in their width (for compare), CNNs with batch norm: the two
+    jobs of one sweep, so one process (JAX's start-up once)."""
     cwd = tmp_path_factory.mktemp("jax_runs")
-    runs = []
-    for width in (4, 8):
-        proc = run_kopt(
-            "train",
-            "model=cnn",
-            f"model.width={width}",
-            "model.dense=0",
-            "dataset.limit=300",
-            "split=kfold",
-            "split.k=2",
-            "trainer.epochs=2",
-            "trainer.batch_size=32",
-            "trainer.backend=jax",
-            f"hydra.run.dir=runs/w{width}",
-            cwd=cwd,
-        )
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        runs.append(cwd / "runs" / f"w{width}")
+    proc = run_kopt(
+        "train",
+        "-m",
+        "model=cnn",
+        "model.width=4,8",
+        "model.dense=0",
+        "dataset.limit=300",
+        "split=kfold",
+        "split.k=2",
+        "trainer.epochs=2",
+        "trainer.batch_size=32",
+        "trainer.backend=jax",
+        "hydra.sweep.dir=runs/w",
+        cwd=cwd,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = [cwd / "runs" / "w" / job for job in ("0", "1")]
+    assert [yaml.safe_load((run / ".hydra" / "config.yaml").read_text())["model"]["width"] for run in runs] == [4, 8]
     return cwd, runs
 
 

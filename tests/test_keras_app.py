@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import TINY_DATA, assert_clean_error, only_run_dir, read_summary, run_kopt
+from conftest import TINY_DATA, assert_clean_error, read_summary, run_kopt
 
 
 @pytest.mark.parametrize(
@@ -107,12 +107,23 @@ def test_imagenet_weights_not_in_the_cache_are_one_line_and_nothing_is_downloade
     assert not list((home / "models").glob("*")) if (home / "models").exists() else True
 
 
-def test_a_keras_app_run_trains_and_saves_a_model_that_loads_in_plain_keras(tmp_path):
-    proc = run_kopt(
-        "train", *TINY_DATA, "trainer.epochs=1", "model=keras_app", "model.arch=MobileNetV3Small", cwd=tmp_path
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    run_dir = only_run_dir(tmp_path)
+# the two stages of a fine-tune: a first run, then model.init=<its run dir> with the top layers trainable
+STAGE = [*TINY_DATA, "trainer.epochs=1", "model=keras_app", "model.arch=MobileNetV3Small"]
+TOP = 8  # MobileNetV3Small's top 8 layers: conv_1 and conv_1_bn, expanded_conv_10's project conv and its bn
+
+
+@pytest.fixture(scope="module")
+def stage1(tmp_path_factory):
+    """The folder of a finished keras_app run, runs/stage1 (trained once for the three tests that read
+    it: each writes only its own run dir beside it)."""
+    cwd = tmp_path_factory.mktemp("keras_app")
+    first = run_kopt("train", *STAGE, "hydra.run.dir=runs/stage1", cwd=cwd)
+    assert first.returncode == 0, first.stderr[-3000:]
+    return cwd
+
+
+def test_a_keras_app_run_trains_and_saves_a_model_that_loads_in_plain_keras(stage1):
+    run_dir = stage1 / "runs/stage1"
     summary = read_summary(run_dir)
     assert summary["status"] == "completed" and summary["choices"]["model"] == "keras_app"
     import keras
@@ -122,11 +133,6 @@ def test_a_keras_app_run_trains_and_saves_a_model_that_loads_in_plain_keras(tmp_
     assert "app_preprocessing" in layer_names  # the architecture's preprocessing is inside the saved model
     probs = model.predict(np.zeros((2, *model.input_shape[1:]), "float32"), verbose=0)
     assert probs.shape == (2, summary["data"]["classes"]) and np.allclose(probs.sum(axis=1), 1, atol=1e-4)
-
-
-# the two stages of a fine-tune: a first run, then model.init=<its run dir> with the top layers trainable
-STAGE = [*TINY_DATA, "trainer.epochs=1", "model=keras_app", "model.arch=MobileNetV3Small"]
-TOP = 8  # MobileNetV3Small's top 8 layers: conv_1 and conv_1_bn, expanded_conv_10's project conv and its bn
 
 
 def _layers(path):
@@ -140,13 +146,11 @@ def _layers(path):
     return {"/".join(k): [np.asarray(w) for w in layer.get_weights()] for k, layer in weighted_layers(core).items()}
 
 
-def test_a_second_stage_starts_from_the_first_runs_weights_and_keeps_frozen_ones_and_batch_norm(tmp_path):
+def test_a_second_stage_starts_from_the_first_runs_weights_and_keeps_frozen_ones_and_batch_norm(stage1):
     """Stage 1 trains the whole architecture; stage 2 (model.init=<stage 1>, the top layers trainable)
     starts from its weights: a frozen layer ends equal to stage 1's (loaded, then not trained), a
     trainable top layer moves, and no batch norm's moving statistics change (the base runs in
     inference mode, the trainable top layers' batch norm too)."""
-    first = run_kopt("train", *STAGE, "hydra.run.dir=runs/stage1", cwd=tmp_path)
-    assert first.returncode == 0, first.stderr[-3000:]
     second = run_kopt(
         "train",
         *STAGE,
@@ -154,10 +158,10 @@ def test_a_second_stage_starts_from_the_first_runs_weights_and_keeps_frozen_ones
         "model.init=runs/stage1",
         "optimizer.lr=1e-4",
         "hydra.run.dir=runs/stage2",
-        cwd=tmp_path,
+        cwd=stage1,
     )
     assert second.returncode == 0, second.stderr[-3000:]
-    a, b = _layers(tmp_path / "runs/stage1/model.keras"), _layers(tmp_path / "runs/stage2/model.keras")
+    a, b = _layers(stage1 / "runs/stage1/model.keras"), _layers(stage1 / "runs/stage2/model.keras")
     assert sorted(a) == sorted(b)
     base = "MobileNetV3Small"
     # a frozen convolution, trained in stage 1: the same values after stage 2 (a fresh start would differ)
@@ -171,16 +175,14 @@ def test_a_second_stage_starts_from_the_first_runs_weights_and_keeps_frozen_ones
     # the trainable top layers and the head moved
     for key in (f"{base}/conv_1", "predictions"):
         assert not np.allclose(b[key][0], a[key][0]), key
-    summary = read_summary(tmp_path / "runs/stage2")
+    summary = read_summary(stage1 / "runs/stage2")
     init = summary["init"]
     assert init["run"] == "runs/stage1" and init["files"] == {"0": "model.keras"}
-    assert init["layers"] == len(a) and init["finished_at"] == read_summary(tmp_path / "runs/stage1")["finished_at"]
+    assert init["layers"] == len(a) and init["finished_at"] == read_summary(stage1 / "runs/stage1")["finished_at"]
 
 
-def test_model_init_refuses_what_is_not_a_finished_run_of_the_same_architecture_in_one_line(tmp_path):
-    first = run_kopt("train", *STAGE, "hydra.run.dir=runs/stage1", cwd=tmp_path)
-    assert first.returncode == 0, first.stderr[-3000:]
-    (tmp_path / "runs/empty").mkdir()
+def test_model_init_refuses_what_is_not_a_finished_run_of_the_same_architecture_in_one_line(stage1):
+    (stage1 / "runs/empty").mkdir(exist_ok=True)
     for override, needles in (
         (["model.init=runs/nothing"], ("model.init=runs/nothing", "no such run dir")),
         (["model.init=runs/empty"], ("model.init=runs/empty", "not a finished kopt train run")),
@@ -188,6 +190,6 @@ def test_model_init_refuses_what_is_not_a_finished_run_of_the_same_architecture_
         (["model.init=runs/stage1", "seed=1"], ("model.init=runs/stage1", "seed=0", "seed=1", "test set")),
         (["model.init=runs/stage1", "dataset.size=300"], ("model.init=runs/stage1", "dataset.size=200")),
     ):
-        proc = run_kopt("train", *STAGE, *override, "hydra.run.dir=runs/stage2", cwd=tmp_path)
+        proc = run_kopt("train", *STAGE, *override, "hydra.run.dir=runs/refused", cwd=stage1)
         assert_clean_error(proc, *needles)
-        assert not (tmp_path / "runs/stage2").exists(), override
+        assert not (stage1 / "runs/refused").exists(), override

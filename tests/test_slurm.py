@@ -1,9 +1,10 @@
 """kopt on a real (throwaway, single-node) SLURM cluster: the cluster itself, `kopt train -m
 hydra/launcher=slurm` sweeps (summary, logs, a failed job, resume).
 
-All SLURM tests live in this module and share one xdist group, so one worker starts one cluster
-(`make test` runs pytest with `--dist loadgroup`; the fixture also tolerates one cluster per
-worker: ports and folders are its own).
+All SLURM tests live in this module and share one xdist group with the PostgreSQL tests
+(conftest's SERVICE_GROUP), so one worker starts one cluster and one PostgreSQL server (`make test`
+runs pytest with `--dist loadgroup`; the fixture also tolerates one cluster per worker: ports and
+folders are its own).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TINY, kopt_env, read_summary, run_kopt, wait_for
+from conftest import SERVICE_GROUP, TINY, kopt_env, read_summary, run_kopt, wait_for
 
-pytestmark = pytest.mark.xdist_group("slurm")
+pytestmark = pytest.mark.xdist_group(SERVICE_GROUP)
 
 # what the tests' jobs ask of SLURM: one core, a little memory, a short limit
 LAUNCHER = [

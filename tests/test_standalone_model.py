@@ -28,20 +28,22 @@ else:
     raise SystemExit("kopt is importable")
 import glob, json, os
 import keras, numpy as np
-run, raw = sys.argv[1], sys.argv[2]
-with np.load(raw) as z:
-    x = z["x"]
-with np.load(os.path.join(run, "predictions.npz")) as z:
-    fold_probs = z["fold_probs"]
-paths = sorted(glob.glob(os.path.join(run, "model*.keras")), key=lambda p: int("0" + "".join(filter(str.isdigit, os.path.basename(p)))))
-out = []
-for k, path in enumerate(paths):
-    model = keras.saving.load_model(path, safe_mode=True)
-    assert getattr(model, "optimizer", None) is None, path
-    probs = model.predict(x, verbose=0)
-    out.append({"model": os.path.basename(path), "max_diff": float(np.abs(probs - fold_probs[k]).max()),
-                "argmax": probs.argmax(1).tolist()})
-print(json.dumps(out))
+done = {}
+for run, raw in zip(sys.argv[1::2], sys.argv[2::2]):  # (run dir, its raw test inputs) pairs
+    with np.load(raw) as z:
+        x = z["x"]
+    with np.load(os.path.join(run, "predictions.npz")) as z:
+        fold_probs = z["fold_probs"]
+    paths = sorted(glob.glob(os.path.join(run, "model*.keras")), key=lambda p: int("0" + "".join(filter(str.isdigit, os.path.basename(p)))))
+    out = []
+    for k, path in enumerate(paths):
+        model = keras.saving.load_model(path, safe_mode=True)
+        assert getattr(model, "optimizer", None) is None, path
+        probs = model.predict(x, verbose=0)
+        out.append({"model": os.path.basename(path), "max_diff": float(np.abs(probs - fold_probs[k]).max()),
+                    "argmax": probs.argmax(1).tolist()})
+    done[run] = out
+print(json.dumps(done))
 """
 
 CASES = {
@@ -76,28 +78,25 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_saved_models_predict_raw_inputs_without_kopt(case, tmp_path):
-    from kopt.data.datasets import load_dataset
-
-    write_csv(tmp_path / "flowers.csv")
-    args = [a.format(tmp=tmp_path) for a in CASES[case]]
-    proc = run_kopt("train", *args, "trainer.batch_size=32", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    run = only_run_dir(tmp_path)
-    cfg = OmegaConf.load(run / ".hydra" / "config.yaml")
-    data = load_dataset(cfg.dataset, int(cfg.seed))
-    with np.load(run / "splits.npz") as z:
-        test = z["test"]
-    with np.load(run / "predictions.npz") as z:
-        np.testing.assert_array_equal(z["y_true"], data.y[test])
-        n_folds = len(z["fold_probs"])
-    raw = tmp_path / "raw.npz"
-    np.savez(raw, x=data.x[test])
-    elsewhere = tmp_path / "elsewhere"  # a cwd outside the repository, and no PYTHONPATH to it
-    elsewhere.mkdir()
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory) -> dict:
+    """{case: (run dir, the check's results)}: each case trained in its own folder, then all their
+    models loaded and run in one fresh interpreter (one Keras import for the three)."""
+    runs, pairs = {}, []
+    for case, overrides in CASES.items():
+        cwd = tmp_path_factory.mktemp(case)
+        write_csv(cwd / "flowers.csv")
+        args = [a.format(tmp=cwd) for a in overrides]
+        proc = run_kopt("train", *args, "trainer.batch_size=32", cwd=cwd)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        run = runs[case] = only_run_dir(cwd)
+        data = _load_dataset(OmegaConf.load(run / ".hydra" / "config.yaml"))
+        with np.load(run / "splits.npz") as z:
+            np.savez(cwd / "raw.npz", x=data.x[z["test"]])
+        pairs += [str(run), str(cwd / "raw.npz")]
+    elsewhere = tmp_path_factory.mktemp("elsewhere")  # a cwd outside the repository, and no PYTHONPATH to it
     out = subprocess.run(
-        [sys.executable, "-c", CHECK, str(run), str(raw)],
+        [sys.executable, "-c", CHECK, *pairs],
         cwd=elsewhere,
         text=True,
         capture_output=True,
@@ -106,6 +105,25 @@ def test_saved_models_predict_raw_inputs_without_kopt(case, tmp_path):
     )
     assert out.returncode == 0, out.stderr[-3000:]
     results = json.loads(out.stdout.strip().splitlines()[-1])
+    return {case: (run, results[str(run)]) for case, run in runs.items()}
+
+
+def _load_dataset(cfg):
+    from kopt.data.datasets import load_dataset
+
+    return load_dataset(cfg.dataset, int(cfg.seed))
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_saved_models_predict_raw_inputs_without_kopt(case, checked):
+    run, results = checked[case]
+    cfg = OmegaConf.load(run / ".hydra" / "config.yaml")
+    data = _load_dataset(cfg)
+    with np.load(run / "splits.npz") as z:
+        test = z["test"]
+    with np.load(run / "predictions.npz") as z:
+        np.testing.assert_array_equal(z["y_true"], data.y[test])
+        n_folds = len(z["fold_probs"])
     assert len(results) == n_folds == (3 if "folds" in case else 1), results
     summary = read_summary(run)
     for k, result in enumerate(results):

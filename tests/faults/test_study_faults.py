@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TINY, assert_clean_error, kopt_env, read_summary, run_kopt
+from conftest import SERVICE_GROUP, TINY, assert_clean_error, kopt_env, read_summary, run_kopt
 
 pytestmark = pytest.mark.slow
 
@@ -168,7 +168,8 @@ def make_study(spec: str, name: str, n_trials: int):
     return open_study(plan, open_storage(spec)), plan
 
 
-@pytest.mark.parametrize("kind", ["journal", "postgresql"])
+# (pg_url is asked for inside the test, so conftest cannot see it: the PostgreSQL case joins the services' group here)
+@pytest.mark.parametrize("kind", ["journal", pytest.param("postgresql", marks=pytest.mark.xdist_group(SERVICE_GROUP))])
 def test_workers_started_together_draw_distinct_trials(kind, tmp_path, request):
     spec = str(tmp_path / "journal.log") if kind == "journal" else request.getfixturevalue("pg_url")
     study, _ = make_study(spec, "pair", 8)
