@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import optuna
 import pytest
 from conftest import TINY
@@ -414,3 +416,61 @@ def test_samplers_and_pruners_take_their_typed_schema_objects():
     assert band._min_resource == 2 and band._max_resource == 9
     wilcoxon = build_pruner(typed("pruner", "wilcoxon", p_threshold=0.05))
     assert wilcoxon._p_threshold == 0.05 and wilcoxon._n_startup_steps == 2
+
+
+def test_auto_trial0_is_the_configs_own_values(tmp_path, monkeypatch):
+    """tuner=auto's first trial is the config kopt train would run: search=cnn_digits at model=cnn's,
+    the regularizer's and the optimizer's YAML values; a value the space cannot draw (weight_decay=0.0
+    under a log interval) becomes the nearest one it can. The header says so."""
+    from kopt.tune.planning.auto import describe, option_defaults
+
+    plan = plan_of(
+        tmp_path,
+        monkeypatch,
+        "model=cnn",
+        "search=cnn_digits",
+        "search.optimizer.weight_decay=tag(log, interval(1e-5, 1e-3))",
+    )
+    model, optimizer = option_defaults("model", "cnn"), option_defaults("optimizer", "adam")
+    assert model["dense"] == 128 and optimizer["lr"] == 1e-3  # (the header below)
+    assert plan.tuner["auto"]["trial0"] == {
+        "model.width": 16,  # TINY's model.width=16: an override wins over the YAML
+        "model.dense": model["dense"],
+        "regularizer.dropout": option_defaults("regularizer", "none")["dropout"],
+        "optimizer.lr": optimizer["lr"],
+        "optimizer.weight_decay": 1e-5,  # the YAML's 0.0, moved into the space
+    }
+    assert "trial0" not in plan.tuner  # (not an option of the sampler)
+    header = describe(plan.tuner, plan.pruner)
+    assert header[1] == (
+        "tuner=auto: trial 0 = the config's defaults (YAML values and overrides): model.width=16, model.dense=128, "
+        "regularizer.dropout=0.0, optimizer.lr=0.001, optimizer.weight_decay=1e-05"
+    ), header
+    # a given tuner.enqueue is tried first instead; an explicit tuner has no trial 0
+    plan = plan_of(tmp_path, monkeypatch, "search.model.width=choice(8, 16)", "search.optimizer.lr=interval(1e-3, 0.1)")
+    assert plan.tuner["auto"]["trial0"] == {"model.width": 16, "optimizer.lr": 1e-3}  # TINY's width=16
+    plan = plan_of(tmp_path, monkeypatch, "search.model.width=choice(8, 16)", "tuner.enqueue=[{model.width:8}]")
+    assert "trial0" not in plan.tuner["auto"]
+
+
+def test_auto_trial0_is_enqueued_once_per_study(tmp_path, monkeypatch):
+    """Trial 0 goes into a new study once: not again when the study is resumed (a second kopt tune on
+    it), nor by a worker joining it, nor into a study that already has trials."""
+    from kopt.tune.running.study import join_study, start_study
+
+    plan = plan_of(tmp_path, monkeypatch, "search.model.width=choice(8, 16)", "search.optimizer.lr=interval(1e-3, 0.1)")
+    study_dir = tmp_path / "runs" / "tune" / "s"
+    study, spec, _ = start_study(plan, study_dir)
+    (first,) = study.get_trials()
+    assert first.state.name == "WAITING" and first.user_attrs == {"auto_trial0": True}
+    assert first.system_attrs["fixed_params"] == {"model.width": 16, "optimizer.lr": 1e-3}
+    start_study(plan, study_dir)  # resumed
+    join_study(spec, "s", study_dir, worker=1)  # a worker
+    assert len(study.get_trials()) == 1
+    # a study made before trial 0 existed gets none on resume
+    old = copy.deepcopy(plan)
+    del old.tuner["auto"]["trial0"]
+    study, _, _ = start_study(old, tmp_path / "old")
+    study.tell(study.ask({"model.width": optuna.distributions.CategoricalDistribution([8, 16])}), 0.5)
+    study, _, _ = start_study(plan, tmp_path / "old")
+    assert [t.state.name for t in study.get_trials()] == ["COMPLETE"]
