@@ -59,7 +59,8 @@ def test_auto_resolves_in_the_plan_and_enumerates_a_small_finite_space(tmp_path,
     assert plan.tuner_name == "grid" and plan.grid_size == 3 and plan.n_trials == 3
     assert "3 configurations" in plan.tuner["auto"]["reason"]
     plan = plan_of(tmp_path, monkeypatch, "tuner.n_trials=6", *(f"search.{k}={v}" for k, v in CATEGORICAL.items()))
-    assert plan.tuner_name == "bayes" and plan.tuner["n_startup_trials"] == 2 and plan.tuner["n_ei_candidates"] == 24
+    # 2 random start-up trials (a quarter of 6) on top of trial 0 (TINY's width=16, lr=1e-3 are in the space)
+    assert plan.tuner_name == "bayes" and plan.tuner["n_startup_trials"] == 3 and plan.tuner["n_ei_candidates"] == 24
     from kopt.tune.planning.tuners import build_sampler
 
     assert type(build_sampler(plan)).__name__ == "TPESampler"
@@ -441,6 +442,9 @@ def test_auto_trial0_is_the_configs_own_values(tmp_path, monkeypatch):
         "optimizer.weight_decay": 1e-5,  # the YAML's 0.0, moved into the space
     }
     assert "trial0" not in plan.tuner  # (not an option of the sampler)
+    assert (
+        plan.tuner["n_startup_trials"] == plan.tuner["auto"]["n_startup_trials"] == 1 + 5
+    )  # trial 0 + min(15, 20 // 4)
     header = describe(plan.tuner, plan.pruner)
     assert header[1] == (
         "tuner=auto: trial 0 = the config's defaults (YAML values and overrides): model.width=16, model.dense=128, "
@@ -449,8 +453,11 @@ def test_auto_trial0_is_the_configs_own_values(tmp_path, monkeypatch):
     # a given tuner.enqueue is tried first instead; an explicit tuner has no trial 0
     plan = plan_of(tmp_path, monkeypatch, "search.model.width=choice(8, 16)", "search.optimizer.lr=interval(1e-3, 0.1)")
     assert plan.tuner["auto"]["trial0"] == {"model.width": 16, "optimizer.lr": 1e-3}  # TINY's width=16
-    plan = plan_of(tmp_path, monkeypatch, "search.model.width=choice(8, 16)", "tuner.enqueue=[{model.width:8}]")
-    assert "trial0" not in plan.tuner["auto"]
+    space = ("search.model.width=choice(8, 16)", "search.optimizer.lr=interval(1e-3, 0.1)")
+    plan = plan_of(tmp_path, monkeypatch, *space, "tuner.enqueue=[{model.width:8}]")
+    assert "trial0" not in plan.tuner["auto"] and plan.tuner["n_startup_trials"] == 5  # min(3 x 2, 20 // 4)
+    plan = plan_of(tmp_path, monkeypatch, *space, "tuner.n_startup_trials=4")
+    assert "trial0" in plan.tuner["auto"] and plan.tuner["n_startup_trials"] == 4  # as set
 
 
 def test_auto_trial0_is_enqueued_once_per_study(tmp_path, monkeypatch):

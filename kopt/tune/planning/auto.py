@@ -15,6 +15,8 @@ trial 0 (gp and bayes, unless ``tuner.enqueue`` or ``tuner.warm_start`` is given
   the config's own values of the searched keys, the ones ``kopt train`` would use (the YAML defaults
   and your overrides; the nearest value the space can draw when one lies outside it): enqueued once,
   when the study is created (kopt.tune.planning.warmstart.apply), never on resume nor by a worker.
+  It comes on top of the random start-up trials (``n_startup_trials`` + 1, unless you set it): in
+  benchmarks/tune_suite.py, trial 0 in place of a random one lost breast_cancer_mlp seed 1's best.
 pruner (E = epochs per trial, F = folds per trial)
   1. F > 1 (k-fold): ``wilcoxon``, a paired test of the trial's folds against the best trial's,
      one value per finished fold (the epochs of one fold are not independent instances);
@@ -172,6 +174,7 @@ def resolve(tuner: dict, pruner: dict, space: SearchSpace, bases: dict[str, dict
     """The plan's tuner and pruner nodes with ``auto`` replaced by the chosen options."""
     if tuner.get("name") == "auto":
         name, options, why = choose_sampler(space, int(tuner["n_trials"]))
+        tuner_startup = tuner.get("n_startup_trials")
         if tuner.get("n_startup_trials") is not None and "n_startup_trials" in options:
             options["n_startup_trials"] = int(tuner["n_startup_trials"])
         shared = {k: v for k, v in tuner.items() if k not in ("name", "n_startup_trials")}
@@ -189,6 +192,9 @@ def resolve(tuner: dict, pruner: dict, space: SearchSpace, bases: dict[str, dict
             first = default_trial(space, bases)
             if first:
                 tuner["auto"]["trial0"] = first
+                if tuner_startup is None:  # trial 0 comes on top of the random start-up trials
+                    tuner["n_startup_trials"] += 1
+                    tuner["auto"]["n_startup_trials"] += 1
     if pruner.get("name") == "auto":
         epochs, folds = trial_shape(bases, space)
         name, options, why = choose_pruner(epochs, folds)
