@@ -481,3 +481,30 @@ def test_auto_trial0_is_enqueued_once_per_study(tmp_path, monkeypatch):
     study.tell(study.ask({"model.width": optuna.distributions.CategoricalDistribution([8, 16])}), 0.5)
     study, _, _ = start_study(plan, tmp_path / "old")
     assert [t.state.name for t in study.get_trials()] == ["COMPLETE"]
+
+
+def test_kopt_tune_says_and_runs_trial0(tmp_path):
+    """`kopt tune` (a process of its own) prints trial 0 under the header, and its first trial runs it."""
+    from conftest import run_kopt
+
+    from kopt.tune.running.study import open_storage
+
+    proc = run_kopt(
+        "tune",
+        *TINY,
+        "trainer.epochs=1",
+        "tuner.n_trials=1",
+        "tuner.study_name=s",
+        "tuner.retrain_best=false",
+        "tuner.plots=false",
+        "search.optimizer.lr=tag(log, interval(1e-4, 1e-1))",
+        "search.model.width=choice(8, 16, 32)",
+        "search.regularizer.dropout=interval(0.0, 0.5)",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = "tuner=auto: trial 0 = the config's defaults (YAML values and overrides): "
+    assert line + "optimizer.lr=0.001, model.width=16, regularizer.dropout=0.0" in proc.stdout, proc.stdout
+    storage = open_storage(str(tmp_path / "runs" / "tune" / "s" / "journal.log"))
+    (trial,) = optuna.load_study(study_name="s", storage=storage).trials
+    assert trial.params == {"optimizer.lr": 0.001, "model.width": 16, "regularizer.dropout": 0.0}
