@@ -26,6 +26,8 @@ the full epochs, seed fixed).
     python benchmarks/tune_suite.py                       # 8 trials x 4 epochs, seeds 0 1 2, every task
     python benchmarks/tune_suite.py --quick               # 3 trials x 2 epochs, seed 0, two tasks (a smoke run)
     python benchmarks/tune_suite.py --tasks wine_mlp --seeds 0
+    python benchmarks/tune_suite.py --contenders kopt_auto --reuse benchmarks/results/2026-11-29-vm-tune_suite.json
+                                                          # kopt only; KerasTuner's results of an earlier run
 """
 
 from __future__ import annotations
@@ -108,7 +110,15 @@ def main() -> None:
         default=None,
         help="run nothing: one result from the JSON results of runs on separate tasks",
     )
+    p.add_argument(
+        "--reuse",
+        type=Path,
+        default=None,
+        help="an earlier result JSON: the KerasTuner contenders not run here take its results for the same task and "
+        "seed (training is deterministic per seed, so only their wall times depend on that run's load)",
+    )
     args = p.parse_args()
+    earlier = json.loads(args.reuse.read_text())["rounds"] if args.reuse else {}
     if args.merge:  # results of separate runs (or the .partial.json of a run stopped early: its finished rounds)
         docs = [json.loads(path.read_text()) for path in args.merge]
         rounds: dict[str, list] = {}  # a task's rounds from every document (a later one wins for a seed)
@@ -167,6 +177,11 @@ def main() -> None:
                     row["test_accuracy"] = retrain_test(arrays, row["best_params"], epochs, spec["batch_size"], seed)
                     print({k: v for k, v in row.items() if k != "curve"}, flush=True)
                     rnd["results"][name] = row
+                for r in earlier.get(task, []):
+                    if r["seed"] == seed:
+                        for name, row in r["results"].items():
+                            if name not in KOPT:  # (kopt's own rows would be an older kopt's)
+                                rnd["results"].setdefault(name, {**row, "reused_from": str(args.reuse)})
                 if "kt_bayes" in rnd["results"] and "kopt_auto" in rnd["results"]:
                     score(rnd)
                 all_rounds[task].append(rnd)
@@ -179,7 +194,9 @@ def main() -> None:
             )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    write_summary(args, all_rounds, env, trials, epochs, seeds, chosen or list(CONTENDERS))
+    write_summary(
+        args, all_rounds, env, trials, epochs, seeds, list(CONTENDERS) if args.reuse else chosen or list(CONTENDERS)
+    )
     partial.unlink(missing_ok=True)
 
 

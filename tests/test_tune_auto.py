@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import optuna
 import pytest
 from conftest import TINY
@@ -57,7 +59,8 @@ def test_auto_resolves_in_the_plan_and_enumerates_a_small_finite_space(tmp_path,
     assert plan.tuner_name == "grid" and plan.grid_size == 3 and plan.n_trials == 3
     assert "3 configurations" in plan.tuner["auto"]["reason"]
     plan = plan_of(tmp_path, monkeypatch, "tuner.n_trials=6", *(f"search.{k}={v}" for k, v in CATEGORICAL.items()))
-    assert plan.tuner_name == "bayes" and plan.tuner["n_startup_trials"] == 2 and plan.tuner["n_ei_candidates"] == 24
+    # 2 random start-up trials (a quarter of 6) on top of trial 0 (TINY's width=16, lr=1e-3 are in the space)
+    assert plan.tuner_name == "bayes" and plan.tuner["n_startup_trials"] == 3 and plan.tuner["n_ei_candidates"] == 24
     from kopt.tune.planning.tuners import build_sampler
 
     assert type(build_sampler(plan)).__name__ == "TPESampler"
@@ -414,3 +417,94 @@ def test_samplers_and_pruners_take_their_typed_schema_objects():
     assert band._min_resource == 2 and band._max_resource == 9
     wilcoxon = build_pruner(typed("pruner", "wilcoxon", p_threshold=0.05))
     assert wilcoxon._p_threshold == 0.05 and wilcoxon._n_startup_steps == 2
+
+
+def test_auto_trial0_is_the_configs_own_values(tmp_path, monkeypatch):
+    """tuner=auto's first trial is the config kopt train would run: search=cnn_digits at model=cnn's,
+    the regularizer's and the optimizer's YAML values; a value the space cannot draw (weight_decay=0.0
+    under a log interval) becomes the nearest one it can. The header says so."""
+    from kopt.tune.planning.auto import describe, option_defaults
+
+    plan = plan_of(
+        tmp_path,
+        monkeypatch,
+        "model=cnn",
+        "search=cnn_digits",
+        "search.optimizer.weight_decay=tag(log, interval(1e-5, 1e-3))",
+    )
+    model, optimizer = option_defaults("model", "cnn"), option_defaults("optimizer", "adam")
+    assert model["dense"] == 128 and optimizer["lr"] == 1e-3  # (the header below)
+    assert plan.tuner["auto"]["trial0"] == {
+        "model.width": 16,  # TINY's model.width=16: an override wins over the YAML
+        "model.dense": model["dense"],
+        "regularizer.dropout": option_defaults("regularizer", "none")["dropout"],
+        "optimizer.lr": optimizer["lr"],
+        "optimizer.weight_decay": 1e-5,  # the YAML's 0.0, moved into the space
+    }
+    assert "trial0" not in plan.tuner  # (not an option of the sampler)
+    assert (
+        plan.tuner["n_startup_trials"] == plan.tuner["auto"]["n_startup_trials"] == 1 + 5
+    )  # trial 0 + min(15, 20 // 4)
+    header = describe(plan.tuner, plan.pruner)
+    assert header[1] == (
+        "tuner=auto: trial 0 = the config's defaults (YAML values and overrides): model.width=16, model.dense=128, "
+        "regularizer.dropout=0.0, optimizer.lr=0.001, optimizer.weight_decay=1e-05"
+    ), header
+    # a given tuner.enqueue is tried first instead; an explicit tuner has no trial 0
+    plan = plan_of(tmp_path, monkeypatch, "search.model.width=choice(8, 16)", "search.optimizer.lr=interval(1e-3, 0.1)")
+    assert plan.tuner["auto"]["trial0"] == {"model.width": 16, "optimizer.lr": 1e-3}  # TINY's width=16
+    space = ("search.model.width=choice(8, 16)", "search.optimizer.lr=interval(1e-3, 0.1)")
+    plan = plan_of(tmp_path, monkeypatch, *space, "tuner.enqueue=[{model.width:8}]")
+    assert "trial0" not in plan.tuner["auto"] and plan.tuner["n_startup_trials"] == 5  # min(3 x 2, 20 // 4)
+    plan = plan_of(tmp_path, monkeypatch, *space, "tuner.n_startup_trials=4")
+    assert "trial0" in plan.tuner["auto"] and plan.tuner["n_startup_trials"] == 4  # as set
+
+
+def test_auto_trial0_is_enqueued_once_per_study(tmp_path, monkeypatch):
+    """Trial 0 goes into a new study once: not again when the study is resumed (a second kopt tune on
+    it), nor by a worker joining it, nor into a study that already has trials."""
+    from kopt.tune.running.study import join_study, start_study
+
+    plan = plan_of(tmp_path, monkeypatch, "search.model.width=choice(8, 16)", "search.optimizer.lr=interval(1e-3, 0.1)")
+    study_dir = tmp_path / "runs" / "tune" / "s"
+    study, spec, _ = start_study(plan, study_dir)
+    (first,) = study.get_trials()
+    assert first.state.name == "WAITING" and first.user_attrs == {"auto_trial0": True}
+    assert first.system_attrs["fixed_params"] == {"model.width": 16, "optimizer.lr": 1e-3}
+    start_study(plan, study_dir)  # resumed
+    join_study(spec, "s", study_dir, worker=1)  # a worker
+    assert len(study.get_trials()) == 1
+    # a study made before trial 0 existed gets none on resume
+    old = copy.deepcopy(plan)
+    del old.tuner["auto"]["trial0"]
+    study, _, _ = start_study(old, tmp_path / "old")
+    study.tell(study.ask({"model.width": optuna.distributions.CategoricalDistribution([8, 16])}), 0.5)
+    study, _, _ = start_study(plan, tmp_path / "old")
+    assert [t.state.name for t in study.get_trials()] == ["COMPLETE"]
+
+
+def test_kopt_tune_says_and_runs_trial0(tmp_path):
+    """`kopt tune` (a process of its own) prints trial 0 under the header, and its first trial runs it."""
+    from conftest import run_kopt
+
+    from kopt.tune.running.study import open_storage
+
+    proc = run_kopt(
+        "tune",
+        *TINY,
+        "trainer.epochs=1",
+        "tuner.n_trials=1",
+        "tuner.study_name=s",
+        "tuner.retrain_best=false",
+        "tuner.plots=false",
+        "search.optimizer.lr=tag(log, interval(1e-4, 1e-1))",
+        "search.model.width=choice(8, 16, 32)",
+        "search.regularizer.dropout=interval(0.0, 0.5)",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = "tuner=auto: trial 0 = the config's defaults (YAML values and overrides): "
+    assert line + "optimizer.lr=0.001, model.width=16, regularizer.dropout=0.0" in proc.stdout, proc.stdout
+    storage = open_storage(str(tmp_path / "runs" / "tune" / "s" / "journal.log"))
+    (trial,) = optuna.load_study(study_name="s", storage=storage).trials
+    assert trial.params == {"optimizer.lr": 0.001, "model.width": 16, "regularizer.dropout": 0.0}

@@ -11,6 +11,12 @@ sampler
   3. otherwise ``bayes`` (TPE, multivariate; ``group`` on for conditional spaces).
   Start-up (random) trials of gp and bayes: ``clamp(3 x dimensions, 2, 25% of n_trials)`` (SMAC3's
   cap of the initial design at a quarter of the budget, KerasTuner's 3 per dimension).
+trial 0 (gp and bayes, unless ``tuner.enqueue`` or ``tuner.warm_start`` is given)
+  the config's own values of the searched keys, the ones ``kopt train`` would use (the YAML defaults
+  and your overrides; the nearest value the space can draw when one lies outside it): enqueued once,
+  when the study is created (kopt.tune.planning.warmstart.apply), never on resume nor by a worker.
+  It comes on top of the random start-up trials (``n_startup_trials`` + 1, unless you set it): in
+  benchmarks/tune_suite.py, trial 0 in place of a random one lost breast_cancer_mlp seed 1's best.
 pruner (E = epochs per trial, F = folds per trial)
   1. F > 1 (k-fold): ``wilcoxon``, a paired test of the trial's folds against the best trial's,
      one value per finished fold (the epochs of one fold are not independent instances);
@@ -31,6 +37,7 @@ import math
 from omegaconf import OmegaConf
 
 from kopt.tune.planning.space import SearchSpace
+from kopt.tune.planning.warmstart import inside
 
 MAX_GP_DIMS = 8
 HYPERBAND_EPOCHS = 12
@@ -87,6 +94,48 @@ def choose_sampler(space: SearchSpace, n_trials: int, has_gp: bool | None = None
     return "bayes", {"n_startup_trials": start, "group": True if space.conditional else None}, f"TPE: {why}"
 
 
+MISSING = object()
+
+
+def config_value(base: dict, target: str):
+    node = base
+    for part in target.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return MISSING
+        node = node[part]
+    return node
+
+
+def default_trial(space: SearchSpace, bases: dict[str, dict]) -> dict:
+    """Trial 0 of tuner=auto: {parameter: the value the config has at its key}, the nearest value the
+    space can draw for a number outside it. Group choices, and keys whose value differs between the
+    base configs or is missing, are left to the sampler."""
+    out: dict = {}
+    for p in space.params:
+        values = [config_value(base, p.target) for base in bases.values()]
+        if p.group_choice or not values or any(v is MISSING or v != values[0] for v in values):
+            continue
+        value = nearest(p.dist, values[0])
+        if value is not None:
+            out[p.name] = value
+    return out
+
+
+def nearest(dist, value):
+    """``value`` if ``dist`` can draw it, else the nearest value it can; None for a choice it lacks
+    or a value that is no number."""
+    if dist.kind == "categorical":
+        return value if value in dist.choices else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = min(max(value, dist.low), dist.high)
+    if dist.kind == "int" or dist.step:
+        step = dist.step or 1
+        n = min(max(round((value - dist.low) / step), 0), math.floor((dist.high - dist.low) / step + 1e-9))
+        value = int(dist.low + n * step) if dist.kind == "int" else float(round(dist.low + n * step, 12))
+    return value if inside(dist, value) else None
+
+
 def choose_pruner(epochs: int, folds: int) -> tuple[str, dict, str]:
     """(pruner name, its options beyond its YAML defaults, the reason)."""
     if folds > 1:
@@ -125,6 +174,7 @@ def resolve(tuner: dict, pruner: dict, space: SearchSpace, bases: dict[str, dict
     """The plan's tuner and pruner nodes with ``auto`` replaced by the chosen options."""
     if tuner.get("name") == "auto":
         name, options, why = choose_sampler(space, int(tuner["n_trials"]))
+        tuner_startup = tuner.get("n_startup_trials")
         if tuner.get("n_startup_trials") is not None and "n_startup_trials" in options:
             options["n_startup_trials"] = int(tuner["n_startup_trials"])
         shared = {k: v for k, v in tuner.items() if k not in ("name", "n_startup_trials")}
@@ -138,6 +188,13 @@ def resolve(tuner: dict, pruner: dict, space: SearchSpace, bases: dict[str, dict
         }
         if name == "grid":
             tuner["n_trials"] = options["n_trials"]
+        elif not tuner.get("enqueue") and not tuner.get("warm_start"):
+            first = default_trial(space, bases)
+            if first:
+                tuner["auto"]["trial0"] = first
+                if tuner_startup is None:  # trial 0 comes on top of the random start-up trials
+                    tuner["n_startup_trials"] += 1
+                    tuner["auto"]["n_startup_trials"] += 1
     if pruner.get("name") == "auto":
         epochs, folds = trial_shape(bases, space)
         name, options, why = choose_pruner(epochs, folds)
@@ -155,8 +212,12 @@ def describe(tuner: dict, pruner: dict) -> list[str]:
     lines = []
     if "auto" in tuner:
         auto = tuner["auto"]
-        opts = ", ".join(f"{k}={v}" for k, v in auto.items() if k not in ("sampler", "reason") and v is not None)
+        skip = ("sampler", "reason", "trial0")
+        opts = ", ".join(f"{k}={v}" for k, v in auto.items() if k not in skip and v is not None)
         lines.append(f"tuner=auto chose {auto['sampler']}" + (f" ({opts})" if opts else "") + f": {auto['reason']}")
+        if auto.get("trial0"):
+            values = ", ".join(f"{k}={v}" for k, v in auto["trial0"].items())
+            lines.append(f"tuner=auto: trial 0 = the config's defaults (YAML values and overrides): {values}")
     if "auto" in pruner:
         auto = pruner["auto"]
         opts = ", ".join(f"{k}={v}" for k, v in auto.items() if k not in ("pruner", "reason"))

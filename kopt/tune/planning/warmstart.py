@@ -16,7 +16,8 @@ from kopt.tune.planning.space import Dist
 
 FROM_ATTR = "warm_start_from"  # a copied trial's user attribute
 ENQUEUED_ATTR = "enqueued"  # an enqueued trial's user attribute: its index in tuner.enqueue
-NOT_COPIED = (ENQUEUED_ATTR, "retry_of", "worker", FROM_ATTR)  # how the earlier study came by a trial
+DEFAULTS_ATTR = "auto_trial0"  # tuner=auto's trial 0 (the config's own values): true
+NOT_COPIED = (ENQUEUED_ATTR, DEFAULTS_ATTR, "retry_of", "worker", FROM_ATTR)  # how the earlier study came by a trial
 
 
 def inside(dist: Dist, value) -> bool:
@@ -190,11 +191,16 @@ def check_not_itself(plan, spec: str) -> None:
 
 
 def apply(study, plan) -> int:
-    """Copy the earlier study's finished trials (once) and enqueue ``tuner.enqueue`` (once); then
-    ``plan.n_trials`` counts the copies on top. Returns the number of copied trials in the study."""
+    """Copy the earlier study's finished trials (once) and enqueue ``tuner.enqueue`` (once), or
+    tuner=auto's trial 0 (only into a study with no trial yet: never on resume, nor by a second
+    ``kopt tune`` joining it); then ``plan.n_trials`` counts the copies on top. Returns the number of
+    copied trials in the study."""
     import optuna
 
     trials = study.get_trials(deepcopy=False)
+    first = plan.tuner.get("auto", {}).get("trial0")
+    if first and not trials:
+        study.enqueue_trial(dict(first), user_attrs={DEFAULTS_ATTR: True})
     copied = [t for t in trials if FROM_ATTR in t.user_attrs]
     text = plan.tuner.get("warm_start")
     if text and not copied:

@@ -89,7 +89,8 @@ def start_study(plan: TunePlan, study_dir: Path):
     spec = storage_spec(plan.tuner.get("storage"), study_dir)
     check_not_itself(plan, spec)  # (kopt tune checked it before; a study run from Python too)
     study = open_study(plan, open_storage(spec, plan.tuner))
-    if plan.tuner.get("warm_start") or plan.tuner.get("enqueue"):  # once per study; n_trials counts on top
+    auto_first = plan.tuner.get("auto", {}).get("trial0")  # tuner=auto's trial 0: the config's own values
+    if plan.tuner.get("warm_start") or plan.tuner.get("enqueue") or auto_first:  # once per study
         from kopt.tune.planning import warmstart
 
         warmstart.apply(study, plan)
