@@ -101,13 +101,17 @@ def spawn(
             stdin=subprocess.DEVNULL,
             env=env,
             preexec_fn=_die_with_parent,
+            # a session of its own: where the kernel shares the CPU between sessions first (Linux's
+            # autogroup scheduling, sched_autogroup_enabled=1), N workers in kopt tune's session got
+            # one session's share together, e.g. one core of two beside any one busy process
+            start_new_session=True,
         )
 
 
-def _stop(procs: list[subprocess.Popen], grace: float = 30.0) -> None:
+def _stop(procs: list[subprocess.Popen], grace: float = 30.0, signum: int = signal.SIGTERM) -> None:
     for p in procs:
         if p.poll() is None:
-            p.send_signal(signal.SIGTERM)  # the worker marks its trial FAIL "interrupted"
+            p.send_signal(signum)  # the worker marks its trial FAIL "interrupted"
     deadline = time.time() + grace
     for p in procs:
         try:
@@ -131,12 +135,20 @@ REPLACEMENT_ROUNDS = 3  # workers killed by a signal (kill -9, the OOM killer) a
 def _watch(procs: dict[int, subprocess.Popen], study, ui, on_poll, poll_s: float, timeline=None) -> None:
     from kopt.tune.results.report import trial_rows
 
-    t0, cpu0, polls = time.time(), time.process_time(), 0
+    t0, cpu0, polls, seen, finished = time.time(), time.process_time(), 0, None, None
     while True:
         running = [p for p in procs.values() if p.poll() is None]
-        ui.refresh_rows(trial_rows(study))
-        if on_poll is not None:
+        rows = trial_rows(study)
+        states = [(r["number"], r["state"]) for r in rows]
+        if states != seen:  # the display: only when a trial started or ended
+            ui.refresh_rows(rows)
+            seen = states
+        ended = [s for s in states if s[1] not in ("RUNNING", "WAITING")]
+        # the study dir's reports (trials.csv, summary.json, the study.html refresh), as with one
+        # worker: when a trial has ended since the last time, and once at the end
+        if on_poll is not None and (ended != finished or not running):
             on_poll()
+            finished = ended
         polls += 1
         if not running:
             break
@@ -202,8 +214,8 @@ def run_workers(plan, study, spec: str, study_dir: Path, since: float, ui, on_po
                 f"workers were killed {len(killed)} times ({', '.join(killed)}); "
                 "run the same kopt tune command again to finish the study"
             )
-    except KeyboardInterrupt:
-        _stop(list(procs.values()))
+    except KeyboardInterrupt as exc:  # the workers, in sessions of their own, get the same signal from us
+        _stop(list(procs.values()), signum=signal.SIGTERM if getattr(exc, "exit_code", 130) == 143 else signal.SIGINT)
         raise
     if killed:
         print(
