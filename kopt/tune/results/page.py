@@ -17,7 +17,7 @@ from pathlib import Path
 
 STUDY_HTML = "study.html"
 INTERVAL_S = 30.0  # the least time between two background refreshes
-FINAL_TIMEOUT_S = 300.0
+STOP_TIMEOUT_S = 10.0  # a background refresh stopped at the end: then killed
 
 
 class StudyPage:
@@ -58,15 +58,20 @@ class StudyPage:
         return self.proc is not None
 
     def write(self) -> None:
-        """Once the study has ended: the page with every trial, after any background refresh has
-        ended (it may have read the study before its end), written in this process, which has
-        everything the page needs loaded already (a new process took seconds to start)."""
-        try:
-            if self.busy():
-                self.proc.wait(timeout=FINAL_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        """Once the study has ended: the page with every trial, written in this process, which has
+        everything the page needs loaded already (a new process took seconds to start). A
+        background refresh still running is stopped first: its page (of the study before its end)
+        would be overwritten anyway, and at the lowest priority it may wait long for CPU time
+        (kopt's SIGTERM handler removes its temporary file; one left by a kill is removed here)."""
+        if self.busy():
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            for tmp in self.study_dir.glob(f".{STUDY_HTML}.*.tmp"):
+                tmp.unlink(missing_ok=True)
         try:
             write_study_html(self.study_dir, self.path)
         except Exception as exc:  # the study's results never depend on its page

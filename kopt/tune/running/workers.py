@@ -135,7 +135,7 @@ REPLACEMENT_ROUNDS = 3  # workers killed by a signal (kill -9, the OOM killer) a
 def _watch(procs: dict[int, subprocess.Popen], study, ui, on_poll, poll_s: float, timeline=None) -> None:
     from kopt.tune.results.report import trial_rows
 
-    t0, cpu0, polls, seen, finished = time.time(), time.process_time(), 0, None, None
+    t0, cpu0, polls, seen, finished = time.time(), time.process_time(), 0, None, []
     while True:
         running = [p for p in procs.values() if p.poll() is None]
         rows = trial_rows(study)
