@@ -280,7 +280,8 @@ def main() -> None:
         f"{trials} tiny trials per run, {rounds} round(s), {cpus} CPUs.\n\n"
         + "\n\n".join(tables)
         + "\n\nCores used = CPU seconds of the whole `kopt tune` command / its wall time: on a machine shared "
-        "with other jobs, or with fewer cores than workers, more workers only help if the command gets more CPU."
+        "with other jobs, or with fewer cores than workers, more workers only help if the command gets more CPU. "
+        "Each run's `timeline` (workers/<i>.timeline) says where each worker's wall and CPU seconds went."
     )
     write_result(
         "workers",
