@@ -113,7 +113,73 @@ def run(workers: int, trials: int, storage: str | None, name: str, workdir: Path
         "cores_used": None if cpu is None else cpu / wall,
         "trials_per_hour": len(done) / span * 3600,
         "loadavg": list(os.getloadavg()),
+        "timeline": breakdown(workdir / "runs" / "tune" / name, done),
     }
+
+
+def breakdown(study_dir: Path, done: list) -> dict:
+    """Where each worker's seconds went: its ``workers/<i>.timeline`` (kopt.tune.running.timeline)
+    and its trials in the storage. Times are seconds after the parent started the workers (``at``)
+    or durations (``_s``; ``_cpu_s`` the process's own CPU seconds in that phase)."""
+    from kopt.tune.running.timeline import read_timeline
+
+    first = min(t.datetime_start.timestamp() for t in done)
+    last = max(t.datetime_complete.timestamp() for t in done)
+    by_pid: dict = {}
+    for t in done:
+        by_pid.setdefault(t.user_attrs.get("worker", {}).get("pid"), []).append(t)
+    out: dict = {"per_pid": {}}
+    for pid, ts in by_pid.items():  # from the storage alone: also for one worker (the parent itself)
+        busy = sum(t.datetime_complete.timestamp() - t.datetime_start.timestamp() for t in ts)
+        starts = min(t.datetime_start.timestamp() for t in ts)
+        ends = max(t.datetime_complete.timestamp() for t in ts)
+        out["per_pid"][str(pid)] = {
+            "trials": len(ts),
+            "late_s": round(starts - first, 3),  # its first trial started this long after the study's first
+            "busy_s": round(busy, 3),  # in trials (storage start to complete)
+            "gaps_s": round(ends - starts - busy, 3),  # between its trials
+            "idle_end_s": round(last - ends, 3),  # its last trial ended this long before the study's last
+        }
+    parent = read_timeline(study_dir / "workers" / "parent.timeline")
+    if not parent:
+        return out
+    begin = parent[0]
+    out["parent"] = {
+        "started_workers_at_s": round(begin["t"] - (begin.get("proc_start") or begin["t"]), 3),
+        "cpu_before_workers_s": begin["cpu"],
+        **{k: v for e in parent if e["event"] == "watch" for k, v in e.items() if k in ("polls", "wall_s", "cpu_s")},
+    }
+    spawned = {e["worker"]: e["t"] for e in parent if e["event"] == "spawn"}
+    for i in sorted(spawned):
+        events = read_timeline(study_dir / "workers" / f"{i}.timeline")
+        at = {e["event"]: e for e in events if e["event"] in ("start", "joined", "tensorflow", "done", "exit")}
+        trials = [e for e in events if e["event"] == "trial"]
+        if not {"start", "joined", "tensorflow"} <= set(at) or not trials:
+            continue
+        start = at["start"]
+        row = {
+            "spawned_at": round(spawned[i] - begin["t"], 3),
+            "python_s": round(start["t"] - (start.get("proc_start") or start["t"]), 3),
+            "python_cpu_s": start["cpu"],
+            "join_s": round(at["joined"]["t"] - start["t"], 3),
+            "join_cpu_s": round(at["joined"]["cpu"] - start["cpu"], 3),
+            "tensorflow_s": round(at["tensorflow"]["t"] - at["joined"]["t"], 3),
+            "tensorflow_cpu_s": round(at["tensorflow"]["cpu"] - at["joined"]["cpu"], 3),
+            "first_training_at": round(trials[0]["t"] - trials[0]["finish_s"] - trials[0]["run_s"] - begin["t"], 3),
+            "trials": len(trials),
+        }
+        for key in ("wait_s", "held_s", "setup_s", "run_s", "run_cpu_s", "finish_s"):
+            row[key] = round(sum(e[key] for e in trials), 3)
+        row["first_run_s"] = trials[0]["run_s"]
+        if "done" in at:
+            row["last_claim_s"] = round(at["done"]["wait_s"] + at["done"]["held_s"], 3)
+        if "exit" in at:
+            row["ended_at"] = round(at["exit"]["t"] - begin["t"], 3)
+            row["cpu_s"] = at["exit"]["cpu"]
+        row["span_from_at"] = round(first - begin["t"], 3)
+        row["span_to_at"] = round(last - begin["t"], 3)
+        out[f"worker{i}"] = row
+    return out
 
 
 def _children_cpu() -> float:
@@ -214,7 +280,8 @@ def main() -> None:
         f"{trials} tiny trials per run, {rounds} round(s), {cpus} CPUs.\n\n"
         + "\n\n".join(tables)
         + "\n\nCores used = CPU seconds of the whole `kopt tune` command / its wall time: on a machine shared "
-        "with other jobs, or with fewer cores than workers, more workers only help if the command gets more CPU."
+        "with other jobs, or with fewer cores than workers, more workers only help if the command gets more CPU. "
+        "Each run's `timeline` (workers/<i>.timeline) says where each worker's wall and CPU seconds went."
     )
     write_result(
         "workers",

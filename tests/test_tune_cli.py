@@ -293,7 +293,27 @@ def test_two_workers_share_the_study(workdir):
     pids = {t.user_attrs["worker"]["pid"] for t in trials}
     assert len(pids) == 2, pids  # both workers ran trials
     assert len({(t.params["model.width"], t.params["optimizer.lr"]) for t in trials}) == 4  # no repeated draws
-    assert {p.name for p in (study / "workers").iterdir()} == {"0.log", "1.log"}
+    assert {p.name for p in (study / "workers").iterdir()} == {
+        "0.log",
+        "1.log",
+        "0.timeline",
+        "1.timeline",
+        "parent.timeline",
+    }
+    from kopt.tune.running.timeline import read_timeline
+
+    # each worker's timeline: start-up, then one line per trial it ran, then the claim that found none left
+    lines = {i: read_timeline(study / "workers" / f"{i}.timeline") for i in (0, 1)}
+    for events in lines.values():
+        names = [e["event"] for e in events]
+        assert names[:3] == ["start", "joined", "tensorflow"] and names[-2:] == ["done", "exit"], names
+        assert set(names[3:-2]) == {"trial"}
+        assert [e["t"] for e in events] == sorted(e["t"] for e in events)
+        assert all(e["run_s"] > 0 and e["wait_s"] >= 0 and e["held_s"] > 0 for e in events if e["event"] == "trial")
+    ran = sorted(e["trial"] for events in lines.values() for e in events if e["event"] == "trial")
+    assert ran == [0, 1, 2, 3]
+    parent = [e["event"] for e in read_timeline(study / "workers" / "parent.timeline")]
+    assert parent == ["begin", "spawn", "spawn", "watch"]
 
 
 def test_postgresql_storage_with_two_workers(workdir, pg_url):

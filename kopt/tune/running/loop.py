@@ -54,10 +54,14 @@ def finish(study, trial, outcome) -> None:
         study.tell(trial, state=TrialState[outcome.state])
 
 
-def work(study, plan: TunePlan, study_dir: Path, since: float, ui=None, on_trial=None) -> None:
+def work(study, plan: TunePlan, study_dir: Path, since: float, ui=None, on_trial=None, timeline=None) -> None:
     """Claim and run trials until there is nothing left to claim. Raises RunFailed when
     tuner.max_failures trials failed since ``since``; Interrupted on Ctrl-C/SIGTERM (the running
-    trial is then marked FAIL "interrupted", so a rerun redoes it)."""
+    trial is then marked FAIL "interrupted", so a rerun redoes it). ``timeline``
+    (kopt.tune.running.timeline.Timeline) gets where the time went."""
+    from kopt.tune.running.timeline import Timeline
+
+    timeline = timeline or Timeline(None)
     from optuna.storages import fail_stale_trials
 
     from kopt.backend import study_backend
@@ -73,20 +77,25 @@ def work(study, plan: TunePlan, study_dir: Path, since: float, ui=None, on_trial
     # leaves the collections only the trials' own objects to walk.
     gc.collect()
     gc.freeze()
+    timeline.mark("tensorflow")
     worker = {"host": socket.gethostname(), "pid": os.getpid()}
     with sigterm_raises():
         while True:
             if optuna_api.heartbeat_enabled(study):
                 fail_stale_trials(study)
-            trial = claim(study, plan, study_dir, since)
+            times: dict = {}
+            trial = claim(study, plan, study_dir, since, times)
+            claimed = time.time()
             if trial is None:
+                timeline.mark("done", **times)
                 break
             if trial is WAIT:  # look again soon: the study is done as soon as the running trials end
+                timeline.mark("wait", **times)
                 time.sleep(min(WAIT_POLL_S, optuna_api.heartbeat_interval(study)))
                 continue
             run_dir = str(trial_run_dir(study_dir, trial.number))
             set_attrs(study, trial, {"worker": worker, "run_dir": run_dir})
-            started = time.time()
+            started, cpu = time.time(), time.process_time()
             try:
                 with optuna_api.heartbeat_thread(study, trial):
                     outcome = run_trial(plan, trial, study_dir, ui)
@@ -103,8 +112,19 @@ def work(study, plan: TunePlan, study_dir: Path, since: float, ui=None, on_trial
                     ),
                 )
                 raise
+            ran, ran_cpu = time.time(), time.process_time()
             finish(study, trial, outcome)
             prune_models(study, plan.tuner, study_dir)  # the models of trials out of the top tuner.keep_models
+            timeline.mark(
+                "trial",
+                trial=trial.number,
+                state=outcome.state,
+                **times,
+                setup_s=round(started - claimed, 4),
+                run_s=round(ran - started, 4),
+                run_cpu_s=round(ran_cpu - cpu, 4),
+                finish_s=round(time.time() - ran, 4),
+            )
             if on_trial is not None:
                 on_trial(optuna_api.frozen_trial(study, trial))
         failures = session_failures(study.get_trials(deepcopy=False), since)

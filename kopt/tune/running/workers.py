@@ -101,13 +101,17 @@ def spawn(
             stdin=subprocess.DEVNULL,
             env=env,
             preexec_fn=_die_with_parent,
+            # a session of its own: where the kernel shares the CPU between sessions first (Linux's
+            # autogroup scheduling, sched_autogroup_enabled=1), N workers in kopt tune's session got
+            # one session's share together, e.g. one core of two beside any one busy process
+            start_new_session=True,
         )
 
 
-def _stop(procs: list[subprocess.Popen], grace: float = 30.0) -> None:
+def _stop(procs: list[subprocess.Popen], grace: float = 30.0, signum: int = signal.SIGTERM) -> None:
     for p in procs:
         if p.poll() is None:
-            p.send_signal(signal.SIGTERM)  # the worker marks its trial FAIL "interrupted"
+            p.send_signal(signum)  # the worker marks its trial FAIL "interrupted"
     deadline = time.time() + grace
     for p in procs:
         try:
@@ -128,17 +132,31 @@ def _last_line(path: Path) -> str:
 REPLACEMENT_ROUNDS = 3  # workers killed by a signal (kill -9, the OOM killer) are replaced this often
 
 
-def _watch(procs: dict[int, subprocess.Popen], study, ui, on_poll, poll_s: float) -> None:
+def _watch(procs: dict[int, subprocess.Popen], study, ui, on_poll, poll_s: float, timeline=None) -> None:
     from kopt.tune.results.report import trial_rows
 
+    t0, cpu0, polls, seen, finished = time.time(), time.process_time(), 0, None, []
     while True:
         running = [p for p in procs.values() if p.poll() is None]
-        ui.refresh_rows(trial_rows(study))
-        if on_poll is not None:
+        rows = trial_rows(study)
+        states = [(r["number"], r["state"]) for r in rows]
+        if states != seen:  # the display: only when a trial started or ended
+            ui.refresh_rows(rows)
+            seen = states
+        ended = [s for s in states if s[1] not in ("RUNNING", "WAITING")]
+        # the study dir's reports (trials.csv, summary.json, the study.html refresh), as with one
+        # worker: when a trial has ended since the last time, and once at the end
+        if on_poll is not None and (ended != finished or not running):
             on_poll()
+            finished = ended
+        polls += 1
         if not running:
-            return
+            break
         time.sleep(poll_s)
+    if timeline is not None:
+        timeline.mark(
+            "watch", polls=polls, wall_s=round(time.time() - t0, 4), cpu_s=round(time.process_time() - cpu0, 4)
+        )
 
 
 SIGNAL_EXITS = (130, 143)  # a worker stopped by SIGINT/SIGTERM (not from us) after marking its trial
@@ -155,16 +173,23 @@ def run_workers(plan, study, spec: str, study_dir: Path, since: float, ui, on_po
     """Start plan.tuner.n_workers workers and watch the study until they are all done. A worker
     killed by a signal leaves its trial RUNNING: the other workers (or, once they are done, a
     replacement) mark it FAIL "interrupted" and run its parameters again."""
+    from kopt.tune.running.timeline import Timeline, process_start_time
     from kopt.tune.trials.recovery import recover_dead_workers
 
     n = int(plan.tuner["n_workers"])
     threads = threads_per_worker(n)
     gpus = gpu_assignment(visible_gpus(), n)  # one worker per visible GPU
-    procs = {i: spawn(spec, plan.study_name, study_dir, i, threads, since, gpus[i]) for i in range(n)}
+    (Path(study_dir) / "workers").mkdir(parents=True, exist_ok=True)
+    timeline = Timeline(Path(study_dir) / "workers" / "parent.timeline")
+    timeline.mark("begin", proc_start=process_start_time())
+    procs = {}
+    for i in range(n):
+        procs[i] = spawn(spec, plan.study_name, study_dir, i, threads, since, gpus[i])
+        timeline.mark("spawn", worker=i, pid=procs[i].pid)
     killed: list[str] = []
     try:
         for _ in range(REPLACEMENT_ROUNDS + 1):
-            _watch(procs, study, ui, on_poll, poll_s)
+            _watch(procs, study, ui, on_poll, poll_s, timeline)
             codes = {i: p.returncode for i, p in procs.items()}
             if any(c == EXIT_MAX_FAILURES for c in codes.values()):
                 raise RunFailed(
@@ -182,13 +207,15 @@ def run_workers(plan, study, spec: str, study_dir: Path, since: float, ui, on_po
             if not recover_dead_workers(study, study_dir):  # nothing left to redo
                 break
             procs = {i: spawn(spec, plan.study_name, study_dir, i, threads, since, gpus[i]) for i in dead}
+            for i in dead:
+                timeline.mark("spawn", worker=i, pid=procs[i].pid)
         else:
             raise RunFailed(
                 f"workers were killed {len(killed)} times ({', '.join(killed)}); "
                 "run the same kopt tune command again to finish the study"
             )
-    except KeyboardInterrupt:
-        _stop(list(procs.values()))
+    except KeyboardInterrupt as exc:  # the workers, in sessions of their own, get the same signal from us
+        _stop(list(procs.values()), signum=signal.SIGTERM if getattr(exc, "exit_code", 130) == 143 else signal.SIGINT)
         raise
     if killed:
         print(
@@ -207,15 +234,19 @@ def run_worker(
     threads: int = 0,
     since: float | None = None,
     on_trial=None,
+    timeline=None,
 ) -> None:
     """One worker: join the study from its storage and run trials until there are enough."""
     from kopt.backend import study_backend
     from kopt.runtime import setup_tensorflow
     from kopt.tune.running.loop import work
     from kopt.tune.running.study import join_study, quiet_optuna
+    from kopt.tune.running.timeline import Timeline
 
+    timeline = timeline or Timeline(None)
     quiet_optuna()
     study, plan = join_study(spec, study_name, Path(study_dir), index)
+    timeline.mark("joined")
     setup_tensorflow(
         plan.seed,
         deterministic=False,
@@ -223,10 +254,14 @@ def run_worker(
         inter_threads=1 if threads else 0,
         backend=study_backend(plan.bases),
     )
-    work(study, plan, Path(study_dir), since if since is not None else time.time(), on_trial=on_trial)
+    work(
+        study, plan, Path(study_dir), since if since is not None else time.time(), on_trial=on_trial, timeline=timeline
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
+    from kopt.tune.running.timeline import Timeline, process_start_time
+
     parser = ArgumentParser(prog="python -m kopt.tune.running.workers", description=__doc__)
     parser.add_argument("--storage", required=True)
     parser.add_argument("--study", required=True)
@@ -237,8 +272,13 @@ def main(argv: list[str] | None = None) -> None:
     try:
         args = parser.parse_args(argv)
         study_dir = Path(args.study_dir or Path("runs") / "tune" / args.study)
-        study_dir.mkdir(parents=True, exist_ok=True)
-        run_worker(args.storage, args.study, study_dir, args.worker, args.threads, args.since)
+        (study_dir / "workers").mkdir(parents=True, exist_ok=True)
+        timeline = Timeline(study_dir / "workers" / f"{args.worker}.timeline")
+        timeline.mark("start", proc_start=process_start_time(), pid=os.getpid(), threads=args.threads)
+        try:
+            run_worker(args.storage, args.study, study_dir, args.worker, args.threads, args.since, timeline=timeline)
+        finally:
+            timeline.mark("exit")
     except KoptError as exc:
         print(f"kopt worker: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

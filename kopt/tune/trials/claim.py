@@ -77,39 +77,50 @@ WAIT = "wait"
 HEARTBEAT_WARNING = r"Heartbeat of storage is supposed to be used with Study\.optimize"
 
 
-def claim(study, plan: TunePlan, study_dir: Path, since: float):
+def claim(study, plan: TunePlan, study_dir: Path, since: float, times: dict | None = None):
     """The next trial to run; None when the study has enough (or the grid is used up); WAIT when
     it only has enough counting RUNNING trials and heartbeats are on: one of them may yet go stale
-    and be retried, so the worker waits instead of leaving the study short."""
-    from optuna.trial import TrialState
-
+    and be retried, so the worker waits instead of leaving the study short. ``times`` (a dict)
+    gets ``wait_s`` (waiting for the claim lock) and ``held_s`` (holding it)."""
     from kopt.training.signals import raise_if_received
-    from kopt.tune.trials.dedup import discount_duplicates, duplicate_count, repeat_cap, space_exhausted
 
     raise_if_received()  # a SIGTERM that library code swallowed earlier: no new trial
-
+    times = {} if times is None else times
+    asked = time.time()
     with claim_lock(study, study_dir):
-        recover_dead_workers(study, study_dir)
-        timeout = plan.tuner.get("timeout")
-        if timeout and time.time() - since > timeout:
+        got = time.time()
+        try:
+            return _claim_locked(study, plan, study_dir, since)
+        finally:
+            times.update(wait_s=round(got - asked, 4), held_s=round(time.time() - got, 4))
+
+
+def _claim_locked(study, plan: TunePlan, study_dir: Path, since: float):
+    from optuna.trial import TrialState
+
+    from kopt.tune.trials.dedup import discount_duplicates, duplicate_count, repeat_cap, space_exhausted
+
+    recover_dead_workers(study, study_dir)
+    timeout = plan.tuner.get("timeout")
+    if timeout and time.time() - since > timeout:
+        return None
+    trials = study.get_trials(deepcopy=False)
+    counts = discount_duplicates(state_counts(trials), trials)  # repeats are drawn again
+    if space_exhausted(plan, trials) or duplicate_count(trials) >= repeat_cap(plan.n_trials):
+        return None
+    if counts["COMPLETE"] + counts["PRUNED"] + counts["RUNNING"] >= plan.n_trials:
+        waiting = counts["RUNNING"] and counts["COMPLETE"] + counts["PRUNED"] < plan.n_trials
+        return WAIT if waiting and optuna_api.heartbeat_enabled(study) else None
+    if plan.grid_size is not None and not counts.get("WAITING"):
+        started = {t.system_attrs.get("grid_id") for t in trials if t.state != TrialState.WAITING}
+        if len(started - {None}) >= plan.grid_size:
             return None
-        trials = study.get_trials(deepcopy=False)
-        counts = discount_duplicates(state_counts(trials), trials)  # repeats are drawn again
-        if space_exhausted(plan, trials) or duplicate_count(trials) >= repeat_cap(plan.n_trials):
-            return None
-        if counts["COMPLETE"] + counts["PRUNED"] + counts["RUNNING"] >= plan.n_trials:
-            waiting = counts["RUNNING"] and counts["COMPLETE"] + counts["PRUNED"] < plan.n_trials
-            return WAIT if waiting and optuna_api.heartbeat_enabled(study) else None
-        if plan.grid_size is not None and not counts.get("WAITING"):
-            started = {t.system_attrs.get("grid_id") for t in trials if t.state != TrialState.WAITING}
-            if len(started - {None}) >= plan.grid_size:
-                return None
-        if len(session_failures(trials, since)) >= plan.tuner["max_failures"]:
-            return None
-        take_sampler_stream(study, plan, len(trials))
-        with warnings.catch_warnings():  # kopt runs the heartbeat thread itself (see work())
-            warnings.filterwarnings("ignore", HEARTBEAT_WARNING, UserWarning)
-            trial = study.ask()
-        if optuna_api.heartbeat_enabled(study):  # at once: a trial without one never goes stale
-            optuna_api.record_heartbeat(study, trial)
-        return trial
+    if len(session_failures(trials, since)) >= plan.tuner["max_failures"]:
+        return None
+    take_sampler_stream(study, plan, len(trials))
+    with warnings.catch_warnings():  # kopt runs the heartbeat thread itself (see work())
+        warnings.filterwarnings("ignore", HEARTBEAT_WARNING, UserWarning)
+        trial = study.ask()
+    if optuna_api.heartbeat_enabled(study):  # at once: a trial without one never goes stale
+        optuna_api.record_heartbeat(study, trial)
+    return trial
