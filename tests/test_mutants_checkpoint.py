@@ -25,6 +25,13 @@ def corrupt(message, fn, *args):
     assert str(err.value) == message
 
 
+def stored_only(path):
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        return {i.compress_type for i in z.infolist()} == {zipfile.ZIP_STORED}
+
+
 def test_numbered_sorts_by_number_not_text():
     arrays = {"model/10": 10, "model/2": 2, "model/0": 0, "optimizer/1": -1, "best/0": 5}
     assert ck._numbered(arrays, "model/") == [0, 2, 10]
@@ -137,6 +144,7 @@ def test_a_finished_fold_round_trips_and_its_epoch_files_go(tmp_path):
     assert [p.name for p in store.epoch_files(1)] == [] and [p.name for p in store.epoch_files(2)] == [
         "fold2-epoch001.npz"
     ]
+    assert stored_only(store.result_file(1))
     meta = json.loads(str(np.load(store.result_file(1))["meta"]))
     assert meta == {
         "fold": 1,
@@ -260,6 +268,7 @@ def test_save_epoch_writes_every_state(tmp_path):
     best = best_of(model)
     path = store.save_epoch(1, 3, 1, model, best, EARLY)
     assert path == tmp_path / "checkpoints" / "fold1-epoch0003.npz"
+    assert stored_only(path)  # not compressed: a checkpoint is written every epoch
     arrays = ck.read_npz(path)
     meta = json.loads(str(arrays["meta"]))
     assert meta == {

@@ -267,6 +267,7 @@ def test_a_csv_input_that_does_not_fit_is_one_line(tmp_path):
 # -- images, dataset=NAME and read_inputs ------------------------------------------------------------------------
 
 in_keras = pytest.mark.keras_in_process  # TensorFlow decodes the images (`make mutants` runs these too)
+GREY_OF_10_20_30 = 18.0  # TensorFlow's grey of the RGB pixel (10, 20, 30): 0.299 * 10 + 0.587 * 20 + 0.114 * 30
 
 
 def png(path, pixels, mode=None):
@@ -289,6 +290,18 @@ def test_images_are_decoded_and_resized_bilinearly(tmp_path):
     same = inputs._decode([a], (1, 2, 1), "W")
     assert same.shape == (1, 1, 2, 1) and same.ravel().tolist() == [0.0, 255.0]
     assert inputs._decode([], (1, 2, 1), "W").shape == (0, 1, 2, 1)
+    grey = inputs._decode([b], (1, 2, 1), "W")  # RGB to the model's one channel
+    assert grey.shape == (1, 1, 2, 1) and grey.ravel().tolist() == [GREY_OF_10_20_30] * 2
+
+
+@in_keras
+def test_an_animated_gif_gives_its_first_frame(tmp_path):
+    from PIL import Image
+
+    frames = [Image.fromarray(np.array([[0, 255]], "uint8")), Image.fromarray(np.array([[255, 0]], "uint8"))]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    out = inputs._decode([tmp_path / "a.gif"], (1, 2, 3), "W")  # (TensorFlow decodes a GIF to RGB only)
+    assert out.shape == (1, 1, 2, 3) and out[0, 0].tolist() == [[0.0] * 3, [255.0] * 3]
 
 
 @in_keras
@@ -418,6 +431,15 @@ def test_dataset_input_that_does_not_fit_is_one_line():
 
     allowed = ", ".join(config_groups()["dataset"])
     assert "iris" in allowed and "wine" in allowed
+    fails(
+        f"INPUT dataset=iris=x: unknown dataset; allowed: {allowed}",
+        inputs.read_inputs,
+        ["dataset=iris=x"],
+        dataset_source(),
+        (4,),
+    )
+    two = ["dataset=iris", "dataset=iris"]  # dataset=NAME alone, else a file of that name
+    fails("INPUT dataset=iris: no such file or folder", inputs.read_inputs, two, dataset_source(), (4,))
     fails(
         f"INPUT dataset=nope: unknown dataset; allowed: {allowed}",
         inputs.read_inputs,
