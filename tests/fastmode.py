@@ -64,16 +64,27 @@ def _on_subprocess_import(signum, frame):
         raise pytest.skip.Exception(f"{REASON} (a subprocess imported it)")
 
 
+_installed = False
+
+
 def install() -> None:
-    """Arm both guards; called once per test process when the fast tier runs."""
+    """Arm both guards, once per test process when the fast tier runs (pytest imports conftest.py
+    anew for each pytest.main in a process, as mutmut's forks of one process do)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
     guard_dir = str(Path(__file__).resolve().parent / "fastguard")
     os.environ["PYTHONPATH"] = guard_dir + os.pathsep + os.environ.get("PYTHONPATH", "")
     os.environ["KOPT_FAST_PID"] = str(os.getpid())
     if KERAS:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        import gc
+
         import keras  # noqa: F401  (imported only: no op runs before the forks)
 
         _hide()
+        gc.freeze()  # its objects out of the collector's reach: each fork would walk (and copy) them, ~1 CPU s
     sys.meta_path.insert(0, _HeavyImportGuard())
     signal.signal(signal.SIGUSR1, _on_subprocess_import)
 
