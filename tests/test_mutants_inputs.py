@@ -582,3 +582,90 @@ def test_read_inputs_of_a_table_uses_the_run_s_encoding(tmp_path, monkeypatch):
         src,
         (2,),
     )
+
+
+def fake_dataset(monkeypatch, *, n=12, classes=3, test_idx=None, impute=None):
+    """kopt.data.datasets.load_dataset returning a small table (NaN in row 1), recording its calls."""
+    from kopt.data import datasets
+
+    calls = []
+    x = np.arange(n * 2, dtype="float32").reshape(n, 2)
+    x[1, 0] = np.nan
+    data = SimpleNamespace(
+        x=x,
+        y=np.arange(n) % classes,
+        class_names=[f"c{i}" for i in range(classes)],
+        test_idx=test_idx,
+        encoding=None if impute is None else {"impute": impute},
+    )
+
+    def load(cfg, seed):
+        calls.append((cfg.name, seed))
+        return data
+
+    monkeypatch.setattr(datasets, "load_dataset", load)
+    return calls
+
+
+def test_dataset_input_passes_the_seed_and_the_imputed_gaps(monkeypatch):
+    calls = fake_dataset(monkeypatch, impute=True)
+    src = dataset_source(name="iris", seed=7, test=(1, 2), classes=["c0", "c1", "c2"])
+    got = inputs._from_dataset("iris", src, (2,))
+    assert calls == [("iris", 7)] and np.isnan(got.x[0, 0]) and got.x[1].tolist() == [4.0, 5.0]
+    calls = fake_dataset(monkeypatch, impute=False)
+    fails(
+        "INPUT dataset=iris: 1 example(s) have NaN/inf values as float32 (first: 0)",
+        inputs._from_dataset,
+        "iris",
+        src,
+        (2,),
+    )
+    calls = fake_dataset(monkeypatch)  # no encoding: nothing imputed
+    fails(
+        "INPUT dataset=iris: 1 example(s) have NaN/inf values as float32 (first: 0)",
+        inputs._from_dataset,
+        "iris",
+        src,
+        (2,),
+    )
+    calls = fake_dataset(monkeypatch, impute=True, test_idx=np.array([1, 2]))  # another dataset's gaps: never filled
+    other = dataset_source(name="wine", seed=7, test=(1, 2), classes=["c0", "c1", "c2"])
+    with pytest.raises(KoptError, match="NaN/inf"):
+        inputs._from_dataset("iris", other, (2,))
+    assert calls == [("iris", 7)]
+
+
+def test_dataset_input_of_another_dataset_uses_its_fixed_test_set(monkeypatch):
+    fake_dataset(monkeypatch, test_idx=np.array([3, 5]))
+    src = dataset_source(name="wine", classes=["c0", "c1", "c2"])
+    got = inputs._from_dataset("iris", src, (2,))
+    assert (got.ids, got.y.tolist(), got.x.tolist()) == (["3", "5"], [0, 2], [[6, 7], [10, 11]])
+
+
+def test_dataset_input_names_the_first_ten_classes(monkeypatch):
+    fake_dataset(monkeypatch, classes=12, test_idx=np.array([0, 2]))
+    theirs = ", ".join(f"c{i}" for i in range(10))
+    ours = ", ".join(f"k{i}" for i in range(10))
+    fails(
+        f"INPUT dataset=iris: its classes ({theirs}) are not the model's ({ours})",
+        inputs._from_dataset,
+        "iris",
+        dataset_source(name="wine", test=(0, 2), classes=[f"k{i}" for i in range(12)]),
+        (2,),
+    )
+
+
+def test_read_inputs_reads_images_as_images_whatever_the_run_s_encoding(tmp_path, monkeypatch):
+    seen = fake_decode(monkeypatch)
+    monkeypatch.setattr(inputs, "run_encoding", lambda path: {"label": "kind"})
+    monkeypatch.setattr(inputs, "read_rows", lambda path, enc: pytest.fail("read as a table"))
+    src = SimpleNamespace(class_names=["cat", "dog"], run=SimpleNamespace(path=tmp_path, config={}))
+    one = png(tmp_path / "a.png", [[1]])
+    assert inputs.read_inputs([str(one)], src, (1, 1, 1)).ids == ["a.png"]
+    five = [png(tmp_path / f"i{s}", [[1]]) for s in inputs.IMAGE_SUFFIXES]  # every image suffix at once
+    got = inputs.read_inputs([str(p) for p in five], src, (1, 1, 1))
+    assert got.ids == [p.name for p in five] and seen[-1][0] == five
+    (tmp_path / "set" / "dog").mkdir(parents=True)
+    png(tmp_path / "set" / "dog" / "d.png", [[1]])
+    got = inputs.read_inputs([str(tmp_path / "set")], src, (1, 1, 1))  # class folders: the model's classes
+    assert (got.ids, got.y.tolist()) == (["dog/d.png"], [1])
