@@ -268,6 +268,7 @@ def test_save_epoch_writes_every_state(tmp_path):
     best = best_of(model)
     path = store.save_epoch(1, 3, 1, model, best, EARLY)
     assert path == tmp_path / "checkpoints" / "fold1-epoch0003.npz"
+    assert store.load_epoch(1, small_model(), 3).fit_done is True
     assert stored_only(path)  # not compressed: a checkpoint is written every epoch
     arrays = ck.read_npz(path)
     meta = json.loads(str(arrays["meta"]))

@@ -296,7 +296,8 @@ def test_figure_of_draws_trials_infeasible_ones_and_the_front():
     from kopt.plotstyle import BEST
 
     over = make([0.99, 50], 8, constraints={"params": 1.0}, val_accuracy=0.99, params=50)  # 4: infeasible
-    trials = study_of(*TRIALS, over, make(None, 16, state=TrialState.PRUNED)).get_trials()
+    pruned = make(None, 16, state=TrialState.PRUNED, val_accuracy=0.5, params=7)  # measured, yet not complete
+    trials = study_of(*TRIALS, over, make(None, 16, state=TrialState.PRUNED), pruned).get_trials()
     members = [trials[3], trials[0], trials[1]]  # drawn in x order
     assert pareto.axes_of(plan_of(TWO)) == ("params", "val_accuracy")
     fig = pareto.figure_of(trials, members, plan_of(TWO))
@@ -323,7 +324,10 @@ def test_figure_of_draws_trials_infeasible_ones_and_the_front():
     assert ax.get_xscale() == "linear"  # 900 / 50 = 18: not above 20
     legend = fig.legends[0] if fig.legends else ax.get_legend()
     assert [t.get_text() for t in legend.get_texts()] == ["trial", "infeasible", "Pareto front"]
-    assert fig.get_size_inches().tolist()[0] == 7.5
+    from kopt.plotstyle import FONT
+
+    # the legend below the axes: the figure grows by its three rows
+    assert fig.get_size_inches().tolist() == pytest.approx([7.5, 4.8 + 3 * 1.75 * (FONT - 1) / 72 + 0.3])
 
 
 def test_figure_of_scales_a_wide_x_range_and_skips_empty_groups():
@@ -336,6 +340,11 @@ def test_figure_of_scales_a_wide_x_range_and_skips_empty_groups():
     ax, lines, notes = drawn(fig)
     assert [line[0] for line in lines] == ["trial"] and ax.get_title() == "Pareto front: 0 of 1 completed trials"
     assert ax.get_xscale() == "linear"  # one x value
+    small = study_of(make([0.8, 0.5], 8, val_accuracy=0.8, params=0.5), make([0.9, 20], 8, val_accuracy=0.9, params=20))
+    assert pareto.figure_of(small.get_trials(), [], plan_of(TWO)).axes[0].get_xscale() == "log"  # 40 times, below 1
+    later_smaller = study_of(TRIALS[3], TRIALS[0]).get_trials()  # trial 0 the larger: drawn in x order, not by number
+    front = pareto.figure_of(later_smaller, later_smaller, plan_of(TWO)).axes[0].get_lines()[-1]
+    assert list(front.get_xdata()) == [100, 900]
     exactly = study_of(TRIALS[0], make([0.99, 2000], 8, val_accuracy=0.99, params=2000)).get_trials()
     assert pareto.figure_of(exactly, [], plan_of(TWO)).axes[0].get_xscale() == "linear"  # 20, not above
     zero = study_of(make([0.5, 0], 8, val_accuracy=0.5, params=0), TRIALS[3]).get_trials()
