@@ -29,12 +29,12 @@ _real_process = False
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     global _real_process
-    fastmode.set_in_test(True)
+    fastmode.begin_test(item)
     _real_process = item.get_closest_marker("real_process") is not None
     try:
         yield
     finally:
-        fastmode.set_in_test(False)
+        fastmode.end_test()
         _real_process = False
 
 

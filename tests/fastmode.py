@@ -10,6 +10,14 @@ and imports no TensorFlow, found as the tests run rather than listed by hand.
   TensorFlow; they carry ``@pytest.mark.service`` and are deselected.
 
 A new test needs no marking: it joins the fast tier exactly when it imports no TensorFlow.
+
+``make mutants`` (tests/mutants_report.py) adds ``KOPT_TEST_KERAS=1``: the tests marked
+``keras_in_process`` (a small Keras model built in the test's own process, no training run) run
+too. Keras is imported once, when the guards are installed and without running an op, so that
+mutmut's fork server hands it to each mutant's process (TensorFlow is not fork-safe once an op
+has run: a fork of a process that ran one hangs at its own first op). Outside those tests the
+heavy modules are kept out of ``sys.modules`` (collection included), so any other test that
+imports them is skipped as before; a keras_in_process test imports Keras inside the test.
 """
 
 from __future__ import annotations
@@ -22,14 +30,27 @@ from pathlib import Path
 import pytest
 
 ON = os.environ.get("KOPT_TEST_FAST") == "1"
+KERAS = ON and os.environ.get("KOPT_TEST_KERAS") == "1"  # make mutants: the keras_in_process tests run
+MARKER = "keras_in_process"
 HEAVY = {"tensorflow", "keras", "jax", "torch", "tf_keras"}
 REASON = "test-fast: needs TensorFlow"
 _in_test = False
+_allowed = False  # the running test is a keras_in_process one, and KERAS is on
+_hidden: dict = {}  # KERAS: the imported heavy modules, out of sys.modules but while a keras_in_process test runs
+
+
+def _hide() -> None:
+    _hidden.update({k: sys.modules.pop(k) for k in list(sys.modules) if k.partition(".")[0] in HEAVY})
+
+
+def _show() -> None:
+    sys.modules.update(_hidden)
+    _hidden.clear()
 
 
 class _HeavyImportGuard:
     def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] not in HEAVY:
+        if name.partition(".")[0] not in HEAVY or _allowed:
             return None
         if os.getpid() != int(os.environ["KOPT_FAST_PID"]):
             # a child forked by the test (an in-process `kopt` run): tell the test, as a subprocess does
@@ -43,15 +64,46 @@ def _on_subprocess_import(signum, frame):
         raise pytest.skip.Exception(f"{REASON} (a subprocess imported it)")
 
 
+_installed = False
+
+
 def install() -> None:
-    """Arm both guards; called once per test process when the fast tier runs."""
+    """Arm both guards, once per test process when the fast tier runs (pytest imports conftest.py
+    anew for each pytest.main in a process, as mutmut's forks of one process do)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
     guard_dir = str(Path(__file__).resolve().parent / "fastguard")
     os.environ["PYTHONPATH"] = guard_dir + os.pathsep + os.environ.get("PYTHONPATH", "")
     os.environ["KOPT_FAST_PID"] = str(os.getpid())
+    if KERAS:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        import gc
+
+        import keras  # noqa: F401  (imported only: no op runs before the forks)
+
+        _hide()
+        gc.freeze()  # its objects out of the collector's reach: each fork would walk (and copy) them, ~1 CPU s
     sys.meta_path.insert(0, _HeavyImportGuard())
     signal.signal(signal.SIGUSR1, _on_subprocess_import)
 
 
-def set_in_test(value: bool) -> None:
-    global _in_test
-    _in_test = value
+def begin_test(item) -> None:
+    """Before each test: this process is the test's (mutmut runs a mutant's tests in a fork of the
+    process that installed the guards), and the heavy modules are in reach of keras_in_process tests only."""
+    global _in_test, _allowed
+    _in_test = True
+    if not ON:
+        return
+    os.environ["KOPT_FAST_PID"] = str(os.getpid())
+    _allowed = KERAS and item.get_closest_marker(MARKER) is not None
+    if _allowed:
+        _show()
+
+
+def end_test() -> None:
+    global _in_test, _allowed
+    _in_test = _allowed = False
+    if KERAS:
+        _hide()

@@ -1,8 +1,10 @@
-"""kopt.predict.inputs' array checks, line by line, in process and without TensorFlow (`make mutants`):
-fit_to_model, the labels, and .npy/.npz inputs. tests/test_predict_*.py run kopt predict whole."""
+"""kopt.predict.inputs, line by line, in process (`make mutants`): fit_to_model, the labels, .npy/.npz, CSV and
+table inputs, image folders, dataset=NAME and read_inputs without TensorFlow; the image decoding with it
+(keras_in_process). tests/test_predict_*.py run kopt predict whole."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -260,3 +262,410 @@ def test_a_csv_input_that_does_not_fit_is_one_line(tmp_path):
     )
     got = inputs._from_csv(path, plain, (3,))  # the label column is "label" unless the run read a CSV
     assert got.x.tolist() == [[1, 2, 3]] and got.y is None
+
+
+# -- images, dataset=NAME and read_inputs ------------------------------------------------------------------------
+
+in_keras = pytest.mark.keras_in_process  # TensorFlow decodes the images (`make mutants` runs these too)
+GREY_OF_10_20_30 = 18.0  # TensorFlow's grey of the RGB pixel (10, 20, 30): 0.299 * 10 + 0.587 * 20 + 0.114 * 30
+
+
+def png(path, pixels, mode=None):
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(pixels, "uint8"), mode).save(path, format="PNG")
+    return path
+
+
+@in_keras
+def test_images_are_decoded_and_resized_bilinearly(tmp_path):
+    a = png(tmp_path / "a.png", [[0, 255]])  # 1x2 grey: a ramp once resized
+    b = png(tmp_path / "b.png", [[[10, 20, 30], [10, 20, 30]]])  # 1x2 RGB
+    out = inputs._decode([a, b], (1, 4, 3), "W")
+    assert out.dtype == np.float32 and out.shape == (2, 1, 4, 3)
+    assert out[0, 0, :, 0].tolist() == [0.0, 63.75, 191.25, 255.0]  # grey to RGB: the same in each channel
+    assert out[0].tolist() == np.repeat(out[0, :, :, :1], 3, axis=-1).tolist()
+    assert out[1, 0].tolist() == [[10.0, 20.0, 30.0]] * 4
+    same = inputs._decode([a], (1, 2, 1), "W")
+    assert same.shape == (1, 1, 2, 1) and same.ravel().tolist() == [0.0, 255.0]
+    assert inputs._decode([], (1, 2, 1), "W").shape == (0, 1, 2, 1)
+    grey = inputs._decode([b], (1, 2, 1), "W")  # RGB to the model's one channel
+    assert grey.shape == (1, 1, 2, 1) and grey.ravel().tolist() == [GREY_OF_10_20_30] * 2
+
+
+@in_keras
+def test_an_animated_gif_gives_its_first_frame(tmp_path):
+    from PIL import Image
+
+    frames = [Image.fromarray(np.array([[0, 255]], "uint8")), Image.fromarray(np.array([[255, 0]], "uint8"))]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    out = inputs._decode([tmp_path / "a.gif"], (1, 2, 3), "W")  # (TensorFlow decodes a GIF to RGB only)
+    assert out.shape == (1, 1, 2, 3) and out[0, 0].tolist() == [[0.0] * 3, [255.0] * 3]
+
+
+@in_keras
+def test_an_image_that_cannot_be_read_is_one_line(tmp_path, monkeypatch):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    fails(f"W: {bad} is not a readable image (InvalidArgumentError)", inputs._decode, [bad], (2, 2, 1), "W")
+    fails(f"W: {tmp_path / 'gone.png'}: no such file", inputs._decode, [tmp_path / "gone.png"], (2, 2, 1), "W")
+    fails(f"INPUT {tmp_path}: a folder, not a file; not read", inputs._decode, [tmp_path], (2, 2, 1), "W")
+    big = png(tmp_path / "big.png", [[1, 2]])
+    size = big.stat().st_size
+    monkeypatch.setattr(inputs, "MAX_IMAGE_BYTES", size - 1)
+    fails(
+        f"INPUT {big}: {size} bytes, more than the {size - 1} such a file may have; not read",
+        inputs._decode,
+        [big],
+        (1, 2, 1),
+        "W",
+    )
+    monkeypatch.setattr(inputs, "MAX_IMAGE_BYTES", size)
+    assert inputs._decode([big], (1, 2, 1), "W").ravel().tolist() == [1.0, 2.0]
+
+
+def fake_decode(monkeypatch):
+    """_decode without TensorFlow: each image's file name in its first pixel's rank among the calls."""
+    seen = []
+
+    def decode(files, shape, what):
+        seen.append((list(files), shape, what))
+        return np.arange(len(files) * int(np.prod(shape)), dtype="float32").reshape(len(files), *shape)
+
+    monkeypatch.setattr(inputs, "_decode", decode)
+    return seen
+
+
+def test_an_image_folder_with_class_folders_gives_labels(tmp_path, monkeypatch):
+    seen = fake_decode(monkeypatch)
+    for name in ("owl/2.png", "owl/1.JPG", "cat/z.gif", "cat/notes.txt", ".hidden/x.png", "dog/a.bmp", "top.png"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    got = inputs._from_images([tmp_path], SOURCE, (2, 2, 1))
+    assert got.ids == ["cat/z.gif", "dog/a.bmp", "owl/1.JPG", "owl/2.png"]
+    assert got.y.tolist() == [0, 1, 2, 2] and got.y.dtype == np.int64
+    assert (got.what, got.x.shape, got.x.dtype) == (f"INPUT {tmp_path}", (4, 2, 2, 1), np.float32)
+    files, shape, what = seen[0]
+    assert files == [tmp_path / i for i in got.ids] and (shape, what) == ((2, 2, 1), f"INPUT {tmp_path}")
+    assert got.x.ravel().tolist() == list(range(16))
+
+
+def test_an_image_folder_without_class_folders_or_image_files(tmp_path, monkeypatch):
+    fake_decode(monkeypatch)
+    for name in ("b.jpeg", "a.PNG", "c.txt"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / ".git").mkdir()  # a hidden folder is no class
+    got = inputs._from_images([tmp_path], SOURCE, (1, 1, 3))
+    assert (got.ids, got.y, got.x.shape) == (["a.PNG", "b.jpeg"], None, (2, 1, 1, 3))
+    files = [tmp_path / "x.png", tmp_path / "sub" / "y.gif"]
+    got = inputs._from_images(files, SOURCE, (1, 1, 3))
+    assert (got.ids, got.y, got.what) == (["x.png", "y.gif"], None, "INPUT (2 images)")
+    got = inputs._from_images(files[:1], SOURCE, (1, 1, 3))
+    assert (got.ids, got.what) == (["x.png"], f"INPUT {files[0]}")
+    empty = tmp_path / "empty"
+    (empty / "cat").mkdir(parents=True)
+    (empty / "cat" / "readme.md").write_text("")
+    fails(f"INPUT {empty}: no images (.png, .jpg, .jpeg, .bmp, .gif)", inputs._from_images, [empty], SOURCE, (1, 1, 3))
+    (empty / "cat" / "readme.md").unlink()
+    (empty / "cat").rmdir()
+    fails(f"INPUT {empty}: no images (.png, .jpg, .jpeg, .bmp, .gif)", inputs._from_images, [empty], SOURCE, (1, 1, 3))
+    fails(f"INPUT {empty}: images, but the model takes 4 tabular features", inputs._from_images, [empty], SOURCE, (4,))
+    fails(
+        "INPUT (2 images): images, but the model takes 6 tabular features", inputs._from_images, files, SOURCE, (6, 1)
+    )
+    (tmp_path / "emu").mkdir()
+    (tmp_path / "emu" / "e.png").write_bytes(b"")
+    fails(
+        f"INPUT {tmp_path}: class folder: label 'emu' is not a class of the model; allowed: cat, dog, owl",
+        inputs._from_images,
+        [tmp_path],
+        SOURCE,
+        (1, 1, 3),
+    )
+
+
+def dataset_source(name="iris", seed=3, test=(0, 50, 149), split=None, classes=None):
+    summary = SimpleNamespace(seed=seed)
+    config = {"dataset": {"name": name, "task": "auto", "limit": None}, **({"split": split} if split else {})}
+    run = SimpleNamespace(summary=summary, config=config, splits={"test": np.array(test)}, path=Path("run"))
+    return SimpleNamespace(run=run, class_names=classes or ["setosa", "versicolor", "virginica"])
+
+
+def test_dataset_input_of_the_run_s_own_dataset_is_its_test_split():
+    import sklearn.datasets
+
+    iris = sklearn.datasets.load_iris()
+    got = inputs.read_inputs(["dataset=iris"], dataset_source(), (4,))
+    assert got.x.tolist() == iris.data[[0, 50, 149]].astype("float32").tolist() and got.x.dtype == np.float32
+    assert (got.ids, got.y.tolist(), got.what) == (["0", "50", "149"], [0, 1, 2], "INPUT dataset=iris")
+    fails(
+        "INPUT dataset=iris: 4 features per example; the model takes 3",
+        inputs._from_dataset,
+        "iris",
+        dataset_source(),
+        (3,),
+    )
+
+
+def test_dataset_input_of_another_dataset_is_its_own_test_split():
+    import sklearn.datasets
+
+    from kopt.data.splits import test_split
+
+    iris = sklearn.datasets.load_iris()
+    src = dataset_source(name="wine", seed=4)
+    got = inputs._from_dataset("iris", src, (4,))
+    test = test_split(iris.target, 0.2, 4)[1]
+    assert len(test) == 30 and got.ids == [str(int(i)) for i in test]
+    assert got.x.tolist() == iris.data[test].astype("float32").tolist() and got.y.tolist() == iris.target[test].tolist()
+    src = dataset_source(name="wine", seed=4, split={"test_size": 0.5})
+    test = test_split(iris.target, 0.5, 4)[1]
+    assert inputs._from_dataset("iris", src, (4,)).ids == [str(int(i)) for i in test] and len(test) == 75
+    src = dataset_source(name="wine", seed=None)
+    assert inputs._from_dataset("iris", src, (4,)).ids == [str(int(i)) for i in test_split(iris.target, 0.2, 0)[1]]
+
+
+def test_dataset_input_that_does_not_fit_is_one_line():
+    from kopt.paths import config_groups
+
+    allowed = ", ".join(config_groups()["dataset"])
+    assert "iris" in allowed and "wine" in allowed
+    fails(
+        f"INPUT dataset=iris=x: unknown dataset; allowed: {allowed}",
+        inputs.read_inputs,
+        ["dataset=iris=x"],
+        dataset_source(),
+        (4,),
+    )
+    two = ["dataset=iris", "dataset=iris"]  # dataset=NAME alone, else a file of that name
+    fails("INPUT dataset=iris: no such file or folder", inputs.read_inputs, two, dataset_source(), (4,))
+    fails(
+        f"INPUT dataset=nope: unknown dataset; allowed: {allowed}",
+        inputs.read_inputs,
+        ["dataset=nope"],
+        dataset_source(),
+        (4,),
+    )
+    fails(
+        "INPUT dataset=iris: its classes (setosa, versicolor, virginica) are not the model's (a, b)",
+        inputs._from_dataset,
+        "iris",
+        dataset_source(classes=["a", "b"]),
+        (4,),
+    )
+    fails(
+        "INPUT dataset=iris: its classes (setosa, versicolor, virginica) are not the model's (a, b)",
+        inputs._from_dataset,
+        "iris",
+        dataset_source(name="wine", classes=["a", "b"]),
+        (4,),
+    )
+
+
+def test_check_exist_names_the_first_missing_item(tmp_path):
+    (tmp_path / "a.npy").write_bytes(b"")
+    inputs.check_exist([str(tmp_path / "a.npy"), str(tmp_path), "dataset=anything"])
+    fails(
+        f"INPUT {tmp_path / 'b.npy'}: no such file or folder",
+        inputs.check_exist,
+        [str(tmp_path / "a.npy"), str(tmp_path / "b.npy"), "c"],
+    )
+    fails(
+        f"INPUT {tmp_path / 'b.npy'}: no such file or folder",
+        inputs.read_inputs,
+        [str(tmp_path / "b.npy")],
+        SOURCE,
+        (2,),
+    )
+
+
+def test_read_inputs_picks_the_reader_by_kind(tmp_path, monkeypatch):
+    seen = fake_decode(monkeypatch)
+    src = SimpleNamespace(class_names=["cat", "dog", "owl"], run=SimpleNamespace(path=tmp_path, config={}))
+    with open(tmp_path / "x.NPY", "wb") as fh:  # (np.save would add .npy)
+        np.save(fh, np.ones((2, 3)))
+    got = inputs.read_inputs([str(tmp_path / "x.NPY")], src, (3,))
+    assert (got.x.tolist(), got.ids) == ([[1, 1, 1]] * 2, ["0", "1"])
+    np.savez(tmp_path / "x.npz", x=np.zeros((1, 3)), y=np.array(["owl"]))
+    assert inputs.read_inputs([str(tmp_path / "x.npz")], src, (3,)).y.tolist() == [2]
+    (tmp_path / "x.csv").write_text("a,b,c,label\n1,2,3,dog\n")
+    got = inputs.read_inputs([str(tmp_path / "x.csv")], src, (3,))
+    assert (got.x.tolist(), got.y.tolist(), got.what) == ([[1, 2, 3]], [1], f"INPUT {tmp_path / 'x.csv'}")
+    unknown = "unknown kind; allowed: .npz, .npy, .csv, an image folder, image files (.png, .jpg, .jpeg, .bmp, .gif), dataset=NAME"
+    png(tmp_path / "p.png", [[1]])
+    png(tmp_path / "q.GIF", [[1]])
+    mixed = [str(tmp_path / "p.png"), str(tmp_path / "x.npz")]
+    fails(f"INPUT {mixed[0]}: {unknown}", inputs.read_inputs, mixed, src, (1, 1, 1))
+    (tmp_path / "x.txt").write_text("1")
+    fails(f"INPUT {tmp_path / 'x.txt'}: {unknown}", inputs.read_inputs, [str(tmp_path / "x.txt")], src, (1,))
+    two = [str(tmp_path / "x.npz"), str(tmp_path / "x.NPY")]  # arrays are read one file at a time
+    fails(f"INPUT {two[0]}: {unknown}", inputs.read_inputs, two, src, (3,))
+    two_csv = [str(tmp_path / "x.csv"), str(tmp_path / "x.csv")]
+    fails(f"INPUT {two_csv[0]}: {unknown}", inputs.read_inputs, two_csv, src, (3,))
+    got = inputs.read_inputs([str(tmp_path / "p.png"), str(tmp_path / "q.GIF")], src, (1, 1, 1))
+    assert (got.ids, got.what, seen[-1][0]) == (
+        ["p.png", "q.GIF"],
+        "INPUT (2 images)",
+        [tmp_path / "p.png", tmp_path / "q.GIF"],
+    )
+    got = inputs.read_inputs([str(tmp_path)], src, (1, 1, 1))  # a folder: its images
+    assert got.ids == ["p.png", "q.GIF"]
+    (tmp_path / "d.npz").mkdir()  # a folder named like an array file: a folder of images
+    (tmp_path / "d.npz" / "i.png").write_bytes(b"")
+    assert inputs.read_inputs([str(tmp_path / "d.npz")], src, (1, 1, 1)).ids == ["i.png"]
+    (tmp_path / "d.csv").mkdir()
+    (tmp_path / "d.csv" / "j.png").write_bytes(b"")
+    assert inputs.read_inputs([str(tmp_path / "d.csv")], src, (1, 1, 1)).ids == ["j.png"]
+
+
+def test_read_inputs_refuses_what_is_not_a_regular_file(tmp_path):
+    import os
+
+    fifo = tmp_path / "x.npy"
+    os.mkfifo(fifo)
+    fails(f"INPUT {fifo}: a FIFO, not a file; not read", inputs.read_inputs, [str(fifo)], SOURCE, (2,))
+    link = tmp_path / "gone.npy"
+    link.symlink_to(tmp_path / "nowhere.npy")  # exists() is False for a dangling link
+    fails(f"INPUT {link}: no such file or folder", inputs.read_inputs, [str(link)], SOURCE, (2,))
+
+
+def test_read_inputs_of_a_table_uses_the_run_s_encoding(tmp_path, monkeypatch):
+    calls = []
+    encoding = {"label": "kind", "impute": True}
+    monkeypatch.setattr(inputs, "run_encoding", lambda path: calls.append(path) or encoding)
+
+    def read_rows(path, enc):
+        calls.append((path, enc))
+        return np.array([[1.0, np.nan], [3.0, 4.0]]), ["r1", "r2"], ["dog", "cat"]
+
+    monkeypatch.setattr(inputs, "read_rows", read_rows)
+    src = SimpleNamespace(class_names=["cat", "dog"], run=SimpleNamespace(path=tmp_path / "run", config={}))
+    table = tmp_path / "t.TSV"
+    table.write_text("")
+    got = inputs.read_inputs([str(table)], src, (2,))
+    assert calls == [tmp_path / "run", (table, encoding)]
+    assert np.isnan(got.x[0, 1]) and got.x[1].tolist() == [3.0, 4.0]  # NaN passes: the model imputes
+    assert (got.ids, got.y.tolist(), got.what) == (["r1", "r2"], [1, 0], f"INPUT {table}")
+    monkeypatch.setattr(inputs, "read_rows", lambda path, enc: (np.ones((1, 2)), ["a"], ["emu"]))
+    fails(
+        f"INPUT {table}: column 'kind': label 'emu' is not a class of the model; allowed: cat, dog",
+        inputs.read_inputs,
+        [str(table)],
+        src,
+        (2,),
+    )
+    monkeypatch.setattr(inputs, "read_rows", lambda path, enc: (np.ones((1, 2)), ["a"], None))
+    assert inputs.read_inputs([str(table)], src, (2,)).y is None
+    monkeypatch.setattr(inputs, "read_rows", lambda path, enc: (np.array([[np.nan, 1.0]]), ["a"], None))
+    encoding["impute"] = False
+    fails(
+        f"INPUT {table}: 1 example(s) have NaN/inf values as float32 (first: 0)",
+        inputs.read_inputs,
+        [str(table)],
+        src,
+        (2,),
+    )
+    del encoding["impute"]
+    fails(
+        f"INPUT {table}: 1 example(s) have NaN/inf values as float32 (first: 0)",
+        inputs.read_inputs,
+        [str(table)],
+        src,
+        (2,),
+    )
+    monkeypatch.setattr(inputs, "run_encoding", lambda path: None)  # a run not trained on a table
+    fails(
+        f"INPUT {table}: unknown kind; allowed: .npz, .npy, .csv, an image folder, image files (.png, .jpg, .jpeg, .bmp, .gif), dataset=NAME",
+        inputs.read_inputs,
+        [str(table)],
+        src,
+        (2,),
+    )
+
+
+def fake_dataset(monkeypatch, *, n=12, classes=3, test_idx=None, impute=None):
+    """kopt.data.datasets.load_dataset returning a small table (NaN in row 1), recording its calls."""
+    from kopt.data import datasets
+
+    calls = []
+    x = np.arange(n * 2, dtype="float32").reshape(n, 2)
+    x[1, 0] = np.nan
+    data = SimpleNamespace(
+        x=x,
+        y=np.arange(n) % classes,
+        class_names=[f"c{i}" for i in range(classes)],
+        test_idx=test_idx,
+        encoding=None if impute is None else {"impute": impute},
+    )
+
+    def load(cfg, seed):
+        calls.append((cfg.name, seed))
+        return data
+
+    monkeypatch.setattr(datasets, "load_dataset", load)
+    return calls
+
+
+def test_dataset_input_passes_the_seed_and_the_imputed_gaps(monkeypatch):
+    calls = fake_dataset(monkeypatch, impute=True)
+    src = dataset_source(name="iris", seed=7, test=(1, 2), classes=["c0", "c1", "c2"])
+    got = inputs._from_dataset("iris", src, (2,))
+    assert calls == [("iris", 7)] and np.isnan(got.x[0, 0]) and got.x[1].tolist() == [4.0, 5.0]
+    calls = fake_dataset(monkeypatch, impute=False)
+    fails(
+        "INPUT dataset=iris: 1 example(s) have NaN/inf values as float32 (first: 0)",
+        inputs._from_dataset,
+        "iris",
+        src,
+        (2,),
+    )
+    calls = fake_dataset(monkeypatch)  # no encoding: nothing imputed
+    fails(
+        "INPUT dataset=iris: 1 example(s) have NaN/inf values as float32 (first: 0)",
+        inputs._from_dataset,
+        "iris",
+        src,
+        (2,),
+    )
+    calls = fake_dataset(monkeypatch, impute=True, test_idx=np.array([1, 2]))  # another dataset's gaps: never filled
+    other = dataset_source(name="wine", seed=7, test=(1, 2), classes=["c0", "c1", "c2"])
+    with pytest.raises(KoptError, match="NaN/inf"):
+        inputs._from_dataset("iris", other, (2,))
+    assert calls == [("iris", 7)]
+
+
+def test_dataset_input_of_another_dataset_uses_its_fixed_test_set(monkeypatch):
+    fake_dataset(monkeypatch, test_idx=np.array([3, 5]))
+    src = dataset_source(name="wine", classes=["c0", "c1", "c2"])
+    got = inputs._from_dataset("iris", src, (2,))
+    assert (got.ids, got.y.tolist(), got.x.tolist()) == (["3", "5"], [0, 2], [[6, 7], [10, 11]])
+
+
+def test_dataset_input_names_the_first_ten_classes(monkeypatch):
+    fake_dataset(monkeypatch, classes=12, test_idx=np.array([0, 2]))
+    theirs = ", ".join(f"c{i}" for i in range(10))
+    ours = ", ".join(f"k{i}" for i in range(10))
+    fails(
+        f"INPUT dataset=iris: its classes ({theirs}) are not the model's ({ours})",
+        inputs._from_dataset,
+        "iris",
+        dataset_source(name="wine", test=(0, 2), classes=[f"k{i}" for i in range(12)]),
+        (2,),
+    )
+
+
+def test_read_inputs_reads_images_as_images_whatever_the_run_s_encoding(tmp_path, monkeypatch):
+    seen = fake_decode(monkeypatch)
+    monkeypatch.setattr(inputs, "run_encoding", lambda path: {"label": "kind"})
+    monkeypatch.setattr(inputs, "read_rows", lambda path, enc: pytest.fail("read as a table"))
+    src = SimpleNamespace(class_names=["cat", "dog"], run=SimpleNamespace(path=tmp_path, config={}))
+    one = png(tmp_path / "a.png", [[1]])
+    assert inputs.read_inputs([str(one)], src, (1, 1, 1)).ids == ["a.png"]
+    five = [png(tmp_path / f"i{s}", [[1]]) for s in inputs.IMAGE_SUFFIXES]  # every image suffix at once
+    got = inputs.read_inputs([str(p) for p in five], src, (1, 1, 1))
+    assert got.ids == [p.name for p in five] and seen[-1][0] == five
+    (tmp_path / "set" / "dog").mkdir(parents=True)
+    png(tmp_path / "set" / "dog" / "d.png", [[1]])
+    got = inputs.read_inputs([str(tmp_path / "set")], src, (1, 1, 1))  # class folders: the model's classes
+    assert (got.ids, got.y.tolist()) == (["dog/d.png"], [1])

@@ -271,3 +271,90 @@ def test_a_failed_plot_is_named_in_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(pareto, "figure_of", boom)
     out = pareto.finish(study_of(*TRIALS), plan_of({**TWO, "retrain_best": False}), tmp_path, None)
     assert out["png"] == ("skipped: no display " + "x" * 200)[:129]
+
+
+def drawn(fig):
+    ax = fig.axes[0]
+    lines = [
+        (
+            line.get_label(),
+            line.get_marker(),
+            line.get_color(),
+            line.get_linestyle(),
+            list(line.get_xdata()),
+            list(line.get_ydata()),
+        )
+        for line in ax.get_lines()
+    ]
+    notes = [
+        (a.get_text(), tuple(a.xy), a.get_fontsize(), tuple(a.xyann), a.anncoords, a.get_fontweight()) for a in ax.texts
+    ]
+    return ax, lines, notes
+
+
+def test_figure_of_draws_trials_infeasible_ones_and_the_front():
+    from kopt.plotstyle import BEST
+
+    over = make([0.99, 50], 8, constraints={"params": 1.0}, val_accuracy=0.99, params=50)  # 4: infeasible
+    pruned = make(None, 16, state=TrialState.PRUNED, val_accuracy=0.5, params=7)  # measured, yet not complete
+    trials = study_of(*TRIALS, over, make(None, 16, state=TrialState.PRUNED), pruned).get_trials()
+    members = [trials[3], trials[0], trials[1]]  # drawn in x order
+    assert pareto.axes_of(plan_of(TWO)) == ("params", "val_accuracy")
+    fig = pareto.figure_of(trials, members, plan_of(TWO))
+    ax, lines, notes = drawn(fig)
+    assert lines == [
+        ("trial", "o", "0.6", "None", [500], [0.85]),
+        ("infeasible", "x", "tab:red", "None", [50], [0.99]),
+        ("Pareto front", "o", BEST, "-", [100, 400, 900], [0.80, 0.90, 0.95]),
+    ]
+    front = ax.get_lines()[2]
+    assert (front.get_linewidth(), front.get_markersize(), front.get_drawstyle()) == (1.5, 7, "steps-post")
+    assert notes == [
+        ("#0", (100, 0.80), 7, (3, 3), "offset points", "bold"),
+        ("#1", (400, 0.90), 7, (3, 3), "offset points", "bold"),
+        ("#2", (500, 0.85), 7, (3, 3), "offset points", "normal"),
+        ("#3", (900, 0.95), 7, (3, 3), "offset points", "bold"),
+        ("#4", (50, 0.99), 7, (3, 3), "offset points", "normal"),
+    ]
+    assert (ax.get_title(), ax.get_xlabel(), ax.get_ylabel()) == (
+        "Pareto front: 3 of 5 completed trials",
+        "params",
+        "val_accuracy",
+    )
+    assert ax.get_xscale() == "linear"  # 900 / 50 = 18: not above 20
+    legend = fig.legends[0] if fig.legends else ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["trial", "infeasible", "Pareto front"]
+    from kopt.plotstyle import FONT
+
+    # the legend below the axes: the figure grows by its three rows
+    assert fig.get_size_inches().tolist() == pytest.approx([7.5, 4.8 + 3 * 1.75 * (FONT - 1) / 72 + 0.3])
+
+
+def test_figure_of_scales_a_wide_x_range_and_skips_empty_groups():
+    trials = study_of(TRIALS[0], make([0.99, 2001], 8, val_accuracy=0.99, params=2001)).get_trials()
+    fig = pareto.figure_of(trials, trials, plan_of(TWO))  # both on the front: no grey group, no red one
+    ax, lines, notes = drawn(fig)
+    assert ax.get_xscale() == "log"  # 2001 / 100 > 20
+    assert [line[0] for line in lines] == ["Pareto front"] and list(lines[0][4:]) == [[100, 2001], [0.80, 0.99]]
+    fig = pareto.figure_of(trials[:1], [], plan_of(TWO))
+    ax, lines, notes = drawn(fig)
+    assert [line[0] for line in lines] == ["trial"] and ax.get_title() == "Pareto front: 0 of 1 completed trials"
+    assert ax.get_xscale() == "linear"  # one x value
+    small = study_of(make([0.8, 0.5], 8, val_accuracy=0.8, params=0.5), make([0.9, 20], 8, val_accuracy=0.9, params=20))
+    assert pareto.figure_of(small.get_trials(), [], plan_of(TWO)).axes[0].get_xscale() == "log"  # 40 times, below 1
+    later_smaller = study_of(TRIALS[3], TRIALS[0]).get_trials()  # trial 0 the larger: drawn in x order, not by number
+    front = pareto.figure_of(later_smaller, later_smaller, plan_of(TWO)).axes[0].get_lines()[-1]
+    assert list(front.get_xdata()) == [100, 900]
+    exactly = study_of(TRIALS[0], make([0.99, 2000], 8, val_accuracy=0.99, params=2000)).get_trials()
+    assert pareto.figure_of(exactly, [], plan_of(TWO)).axes[0].get_xscale() == "linear"  # 20, not above
+    zero = study_of(make([0.5, 0], 8, val_accuracy=0.5, params=0), TRIALS[3]).get_trials()
+    assert pareto.figure_of(zero, [], plan_of(TWO)).axes[0].get_xscale() == "linear"  # 0 has no log
+
+
+def test_figure_of_without_a_completed_trial_says_so():
+    trials = study_of(make(None, 16, state=TrialState.PRUNED)).get_trials()
+    ax = pareto.figure_of(trials, [], plan_of(TWO)).axes[0]
+    assert (
+        ax.get_lines() == [] and [t.get_text() for t in ax.texts] == ["no completed trial yet"] and ax.get_title() == ""
+    )
+    assert pareto.figure_of([], [], plan_of(TWO)).axes[0].texts[0].get_text() == "no completed trial yet"

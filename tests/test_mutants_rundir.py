@@ -7,6 +7,7 @@ import json
 import math
 import os
 import socket
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -353,3 +354,164 @@ def test_check_predictions_names_each_tasks_problem(task, change, message):
     with pytest.raises(BadFile) as err:
         read.check_predictions(P, maker(**change), 2, task)
     assert str(err.value).startswith(f"{P}: {message}"), err.value
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test, then put the old one back."""
+    old = os.umask(0o022)
+    yield lambda mask: os.umask(mask)
+    os.umask(old)
+
+
+def test_umask_is_read_without_changing_it(umask, monkeypatch):
+    for mask in (0o027, 0o002, 0o077):
+        umask(mask)
+        assert files._umask() == mask
+        assert files._umask() == mask  # unchanged by the reading
+
+    def no_proc(*args, **kwargs):
+        raise OSError("no /proc")
+
+    monkeypatch.setattr(files, "open", no_proc, raising=False)  # no /proc: os.umask, set back at once
+    umask(0o026)
+    assert files._umask() == 0o026 and os.umask(0o026) == 0o026
+
+
+def test_atomic_writes_keep_the_umask(tmp_path, umask):
+    for mask, mode in ((0o027, 0o640), (0o002, 0o664), (0o077, 0o600)):
+        umask(mask)
+        files.atomic_write_text(tmp_path / f"{mask:o}.txt", "x")
+        assert (tmp_path / f"{mask:o}.txt").stat().st_mode & 0o777 == mode
+
+
+def test_an_atomic_write_goes_through_a_temp_file_beside_it(tmp_path, monkeypatch):
+    path = tmp_path / "a" / "b" / "x.json"
+    seen = []
+
+    def write(fh):
+        seen.extend(os.listdir(path.parent))
+        fh.write("new")
+
+    synced = []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.fstat(fd).st_size))
+    files._atomic(path, write)
+    assert len(seen) == 1 and seen[0].startswith(".x.json.") and seen[0].endswith(".tmp")
+    assert path.read_text() == "new" and os.listdir(path.parent) == ["x.json"] and synced == [3]
+    files.atomic_write_text(path, "newer", sync=False)
+    assert path.read_text() == "newer" and synced == [3]  # no fsync
+    files.atomic_write_text(path, "newest")
+    assert synced == [3, 6]
+    files.atomic_savez(path.with_name("a.npz"), x=np.arange(3))
+    assert synced[-1] == path.with_name("a.npz").stat().st_size
+    assert np.load(path.with_name("a.npz"))["x"].tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("error", [ValueError("bad"), KeyboardInterrupt()])
+def test_a_failed_atomic_write_leaves_the_old_file_and_no_temp_file(tmp_path, error):
+    path = tmp_path / "x.txt"
+    path.write_text("old")
+
+    def write(fh):
+        fh.write("half")
+        raise error
+
+    with pytest.raises(type(error)):
+        files._atomic(path, write)
+    assert path.read_text() == "old" and os.listdir(tmp_path) == ["x.txt"]
+
+
+def test_a_failed_rename_leaves_no_temp_file(tmp_path, monkeypatch):
+    def refuse(src, dst):
+        raise OSError(18, "cross-device")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(OSError):
+        files.atomic_write_text(tmp_path / "x.txt", "x")
+    assert os.listdir(tmp_path) == []
+
+
+def test_check_writable_probes_with_a_synced_4k_file(tmp_path, monkeypatch):
+    probes = []
+
+    def fsync(fd):
+        probes.append((os.fstat(fd).st_size, [p for p in os.listdir(tmp_path)]))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    files.check_writable(tmp_path / "run")
+    assert len(probes) == 1 and probes[0][0] == 4096
+    assert len(probes[0][1]) == 1 and probes[0][1][0].startswith(".kopt-probe.")
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("where", ["mkstemp", "fsync"])
+def test_check_writable_names_a_full_disk(tmp_path, monkeypatch, where):
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tempfile if where == "mkstemp" else os, where, full)
+    with pytest.raises(KoptError) as err:
+        files.check_writable(tmp_path / "a" / "run")
+    assert str(err.value) == (
+        f"cannot write the run dir {tmp_path / 'a' / 'run'}: {tmp_path} is not writable (No space left on device); "
+        "make it writable or free some space"
+    )
+    assert os.listdir(tmp_path) == []  # the probe is removed
+
+
+def test_check_writable_makes_a_relative_path_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "f").write_text("")
+    with pytest.raises(KoptError) as err:
+        files.check_writable(Path("f/run"))
+    assert str(err.value) == f"cannot write the run dir {tmp_path / 'f' / 'run'}: {tmp_path / 'f'} is not a folder"
+
+
+def test_atomic_save_model_saves_through_a_keras_named_temp_file(tmp_path):
+    saved = []
+
+    def save(path):
+        saved.append((path, sorted(os.listdir(tmp_path))))
+        path.write_text("model")
+
+    model = type("M", (), {"name": "m", "save": staticmethod(save)})()  # no optimizer attribute at all
+    files.atomic_save_model(model, str(tmp_path / "model.keras"))
+    assert saved == [(tmp_path / f".model.tmp{os.getpid()}.keras", [])]
+    assert os.listdir(tmp_path) == ["model.keras"] and (tmp_path / "model.keras").read_text() == "model"
+
+
+def test_atomic_save_model_refuses_a_training_model_and_cleans_up_a_failed_save(tmp_path):
+    from types import SimpleNamespace
+
+    compiled = SimpleNamespace(name="fold0", optimizer=object(), save=lambda path: path.write_text("x"))
+    with pytest.raises(ValueError) as err:
+        files.atomic_save_model(compiled, tmp_path / "model.keras")
+    assert str(err.value) == "fold0: save an uncompiled inference copy, not the training model"
+    assert os.listdir(tmp_path) == []
+
+    def half(path):
+        path.write_text("half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        files.atomic_save_model(SimpleNamespace(name="m", optimizer=None, save=half), tmp_path / "model.keras")
+    assert os.listdir(tmp_path) == []
+    (tmp_path / "model.keras").write_text("old")
+    with pytest.raises(OSError):
+        files.atomic_save_model(SimpleNamespace(name="m", optimizer=None, save=half), tmp_path / "model.keras")
+    assert os.listdir(tmp_path) == ["model.keras"] and (tmp_path / "model.keras").read_text() == "old"
+
+
+@pytest.mark.keras_in_process
+def test_atomic_save_model_of_a_keras_model_loads_back(tmp_path):
+    import keras
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)], name="inference")
+    model.layers[0].kernel.assign(np.arange(6, dtype="float32").reshape(3, 2))
+    files.atomic_save_model(model, tmp_path / "model.keras")
+    assert os.listdir(tmp_path) == ["model.keras"]
+    back = keras.saving.load_model(tmp_path / "model.keras")
+    assert [w.tolist() for w in back.get_weights()] == [w.tolist() for w in model.get_weights()]
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match="^inference: save an uncompiled inference copy"):
+        files.atomic_save_model(model, tmp_path / "again.keras")

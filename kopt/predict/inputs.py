@@ -91,7 +91,7 @@ def _labels(y, classes: list[str], what: str) -> np.ndarray:
 
 def _from_arrays(path: Path, source: Source, shape) -> Inputs:
     what = f"INPUT {path}"
-    if path.suffix == ".npy":
+    if path.suffix.lower() == ".npy":  # (read_inputs takes X.NPY as an array too)
         try:
             x = load_npy(path)
         except BadFile as exc:
