@@ -44,11 +44,28 @@ def _starts_a_service(item) -> bool:
     return item.get_closest_marker("service") is not None or bool(uses & {"pg_server", "pg_url", "slurm_cluster"})
 
 
+@pytest.hookimpl(tryfirst=True)  # before -k and -m: the list check below sees every collected test
 def pytest_collection_modifyitems(config, items):
+    config.stash[fastmode.COLLECTED] = {item.nodeid for item in items}
     if fastmode.ON:
-        kept = [item for item in items if not _starts_a_service(item)]
+        heavy = set() if fastmode.RECORD else set(fastmode.listed())
+        kept = [item for item in items if not _starts_a_service(item) and item.nodeid not in heavy]
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])
         items[:] = kept
+
+
+_fast_outcomes = fastmode.Recorder()
+
+
+def pytest_runtest_logreport(report):
+    if fastmode.ON:
+        _fast_outcomes.report(report)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if fastmode.ON and not hasattr(config, "workerinput"):
+        for line in _fast_outcomes.summary(fastmode.listed()):
+            terminalreporter.write_line(line)
 
 
 # A run that takes a few seconds: tiny synthetic data, tiny model, two epochs.
