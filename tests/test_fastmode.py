@@ -71,7 +71,8 @@ def _fast_pytest(folder: Path, record: bool) -> subprocess.CompletedProcess:
         KOPT_TEST_FAST="1",
         PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",  # conftest alone (-p): no hypothesis or Hydra plugin to import
         KOPT_FAST_LIST=str(folder / "heavy.txt"),
-        PYTHONPATH=os.pathsep.join([str(ROOT / "tests"), str(ROOT)]),
+        # the subprocesses' guard too, as in a worker of xdist, started after the controller armed it
+        PYTHONPATH=os.pathsep.join([str(ROOT / "tests" / "fastguard"), str(ROOT / "tests"), str(ROOT)]),
     )
     if record:
         env["KOPT_FAST_RECORD"] = "1"
@@ -98,6 +99,7 @@ def test_heavy_tests_are_recorded_left_out_and_new_ones_named(tmp_path):
     fast = _fast_pytest(tmp_path, record=False)  # `make test-fast`: the listed two left out, the new one found
     assert fast.returncode == 0, fast.stdout + fast.stderr
     assert _last_line(fast).startswith("1 passed, 1 skipped, 2 deselected"), fast.stdout
+    assert "test-fast: 2 tests listed in heavy.txt left out up front" in fast.stdout, fast.stdout
     assert "1 tests needed TensorFlow and are not in heavy.txt" in fast.stdout, fast.stdout
     assert "  test_demo.py::test_new_heavy\n" in fast.stdout, fast.stdout
     assert fastmode.listed(tmp_path / "heavy.txt") == heavy  # test-fast itself writes nothing

@@ -18,11 +18,15 @@ class _HeavyImportGuard:
     """Finds TensorFlow & co. as the other finders do, with a loader that stops the process: a mere
     ``importlib.util.find_spec`` (kopt's check that a backend is installed) goes on."""
 
+    kopt_fast_guard = True  # each guard skips the other (a worker of xdist has both)
+
     def find_spec(self, name, path=None, target=None):
         if name.partition(".")[0] not in HEAVY:
             return None
         for finder in sys.meta_path:
-            spec = None if finder is self else getattr(finder, "find_spec", lambda *a: None)(name, path, target)
+            if getattr(finder, "kopt_fast_guard", False) or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
             if spec is not None:
                 spec.loader = _StopLoader()
                 return spec
