@@ -41,7 +41,7 @@ test: dev lint
 # the list (after a test starts or stops needing TensorFlow; test-fast's last lines say when).
 # Only the plugins it uses: pytest rewrites the asserts of every module of an autoloaded plugin's
 # package (Hydra, hypothesis, anyio), in each worker, which costs seconds.
-FAST_ENV := KOPT_TEST_FAST=1 KOPT_FUZZ_EXAMPLES=20 KOPT_FUZZ_TUNE_EXAMPLES=8 KOPT_HOSTILE_EXAMPLES=8 \
+FAST_ENV := KOPT_TEST_FAST=1 KOPT_FUZZ_EXAMPLES=40 KOPT_FUZZ_TUNE_EXAMPLES=15 KOPT_HOSTILE_EXAMPLES=8 \
   PYTEST_DISABLE_PLUGIN_AUTOLOAD=1
 FAST_PYTEST = $(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup -p no:cacheprovider \
   -p xdist.plugin -p _hypothesis_pytestplugin $(ARGS)

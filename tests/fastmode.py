@@ -42,34 +42,14 @@ _in_test = False
 
 
 class _HeavyImportGuard:
-    """Finds TensorFlow & co. as the other finders do, with a loader that stops the import: a mere
-    ``importlib.util.find_spec`` (kopt's check that a backend is installed) goes on."""
-
-    kopt_fast_guard = True  # each guard skips the other (a worker of xdist has both)
-
     def find_spec(self, name, path=None, target=None):
         if name.partition(".")[0] not in HEAVY:
             return None
-        for finder in sys.meta_path:
-            if getattr(finder, "kopt_fast_guard", False) or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(name, path, target)
-            if spec is not None:
-                spec.loader = _StopLoader()
-                return spec
-        return None
-
-
-class _StopLoader:
-    def create_module(self, spec):
         if os.getpid() != int(os.environ["KOPT_FAST_PID"]):
             # a child forked by the test (an in-process `kopt` run): tell the test, as a subprocess does
             os.kill(int(os.environ["KOPT_FAST_PID"]), signal.SIGUSR1)
             os._exit(97)
-        raise pytest.skip.Exception(f"{REASON} (imports {spec.name})", allow_module_level=True)
-
-    def exec_module(self, module):  # never reached: create_module stops first
-        raise ImportError(module.__name__)
+        raise pytest.skip.Exception(f"{REASON} (imports {name})", allow_module_level=True)
 
 
 def _on_subprocess_import(signum, frame):
