@@ -6,7 +6,7 @@ JOBS   ?= 2
 ARGS   ?=
 SMOKE  ?= 1
 
-.PHONY: install dev train test test-fast mutants smoke lint format clean bench bench-quick
+.PHONY: install dev train test test-fast heavy-tests mutants smoke lint format clean bench bench-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,10 +36,21 @@ test: dev lint
 	$(if $(filter 1,$(SMOKE)),$(MAKE) smoke)
 
 # The edit loop: the tests that train nothing and import no TensorFlow (tests/fastmode.py skips the rest
-# at their first TensorFlow import), fewer fuzz examples; no lint, no smoke.
+# at their first TensorFlow import; those listed in tests/heavy_tests.txt are left out up front), fewer
+# fuzz examples; no lint, no smoke. `make heavy-tests` reruns the tier with nothing left out and rewrites
+# the list (after a test starts or stops needing TensorFlow; test-fast's last lines say when).
+# Only the plugins it uses: pytest rewrites the asserts of every module of an autoloaded plugin's
+# package (Hydra, hypothesis, anyio), in each worker, which costs seconds.
+FAST_ENV := KOPT_TEST_FAST=1 KOPT_FUZZ_EXAMPLES=40 KOPT_FUZZ_TUNE_EXAMPLES=15 KOPT_HOSTILE_EXAMPLES=8 \
+  PYTEST_DISABLE_PLUGIN_AUTOLOAD=1
+FAST_PYTEST = $(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup -p no:cacheprovider \
+  -p xdist.plugin -p _hypothesis_pytestplugin $(ARGS)
+
 test-fast: dev
-	KOPT_TEST_FAST=1 KOPT_FUZZ_EXAMPLES=40 KOPT_FUZZ_TUNE_EXAMPLES=15 KOPT_HOSTILE_EXAMPLES=8 \
-	  $(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup -p no:cacheprovider $(ARGS)
+	$(FAST_ENV) $(FAST_PYTEST)
+
+heavy-tests: dev
+	$(FAST_ENV) KOPT_FAST_RECORD=1 $(FAST_PYTEST)
 
 # Mutation testing of the core modules (pyproject's [tool.mutmut]; docs/architecture.md): after touching one,
 # e.g. `make mutants ARGS=kopt.stats`. Prints killed/total per module; not part of `make test` or CI's budget.

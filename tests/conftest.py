@@ -74,10 +74,12 @@ def shared_group(item) -> str | None:
     return module
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids, and before -k and -m
 def pytest_collection_modifyitems(config, items):
+    config.stash[fastmode.COLLECTED] = {item.nodeid for item in items}
     if fastmode.ON:
-        kept = [item for item in items if not _starts_a_service(item)]
+        heavy = set() if fastmode.RECORD else set(fastmode.listed())
+        kept = [item for item in items if not _starts_a_service(item) and item.nodeid not in heavy]
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])
         items[:] = kept
     for item in items:
@@ -105,6 +107,20 @@ def pytest_collection_finish(session):
         suffix = "@" + "_".join(names)
         if not item.nodeid.endswith(suffix) and hasattr(item, "_id"):
             item._id = type(item._id).parse(item.nodeid + suffix)
+
+
+_fast_outcomes = fastmode.Recorder()
+
+
+def pytest_runtest_logreport(report):
+    if fastmode.ON:
+        _fast_outcomes.report(report)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if fastmode.ON and not hasattr(config, "workerinput"):
+        for line in _fast_outcomes.summary(fastmode.listed()):
+            terminalreporter.write_line(line)
 
 
 # A run that takes a few seconds: tiny synthetic data, tiny model, two epochs.

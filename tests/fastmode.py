@@ -1,5 +1,5 @@
 """`make test-fast` (``KOPT_TEST_FAST=1``): the edit loop's tier, every test that trains nothing
-and imports no TensorFlow, found as the tests run rather than listed by hand.
+and imports no TensorFlow, found as the tests run rather than marked by hand.
 
 - In the test's own process, importing TensorFlow, Keras, JAX or torch skips the test (or the
   test module, at collection).
@@ -8,6 +8,12 @@ and imports no TensorFlow, found as the tests run rather than listed by hand.
   exits at once. So a test that trains through ``kopt train`` costs a second, not a training.
 - Tests that start a service (PostgreSQL, a SLURM cluster) or build a wheel are slow without
   TensorFlow; they carry ``@pytest.mark.service`` and are deselected.
+- ``tests/heavy_tests.txt`` remembers the tests that the guard skipped last time: they are
+  deselected up front, which saves each one's set-up and its ``kopt`` start-up up to the import.
+  It is a cache, not a marking: a test missing from it runs and is skipped at the import as
+  above (the run's last lines name it), ``make heavy-tests`` rewrites it (``KOPT_FAST_RECORD=1``:
+  nothing deselected, every guard skip recorded, every listed test that ran without TensorFlow
+  dropped), and tests/test_fastmode.py fails on an entry that names no test.
 
 A new test needs no marking: it joins the fast tier exactly when it imports no TensorFlow.
 
@@ -32,8 +38,16 @@ import pytest
 ON = os.environ.get("KOPT_TEST_FAST") == "1"
 KERAS = ON and os.environ.get("KOPT_TEST_KERAS") == "1"  # make mutants: the keras_in_process tests run
 MARKER = "keras_in_process"
+RECORD = os.environ.get("KOPT_FAST_RECORD") == "1"
 HEAVY = {"tensorflow", "keras", "jax", "torch", "tf_keras"}
 REASON = "test-fast: needs TensorFlow"
+LIST = Path(os.environ.get("KOPT_FAST_LIST") or Path(__file__).resolve().parent / "heavy_tests.txt")
+LIST_HEADER = (
+    "# Tests that `make test-fast` skipped because they import TensorFlow (tests/fastmode.py), one node id a line.\n"
+    "# test-fast deselects them up front; a test missing here still runs and is skipped at its import.\n"
+    "# Written by `make heavy-tests`; checked by tests/test_fastmode.py.\n"
+)
+COLLECTED = pytest.StashKey[set]()  # node ids collected in this process, before any deselection
 _in_test = False
 _allowed = False  # the running test is a keras_in_process one, and KERAS is on
 _hidden: dict = {}  # KERAS: the imported heavy modules, out of sys.modules but while a keras_in_process test runs
@@ -107,3 +121,47 @@ def end_test() -> None:
     _in_test = _allowed = False
     if KERAS:
         _hide()
+
+
+def listed(path: Path = LIST) -> list[str]:
+    """The node ids in heavy_tests.txt, in file order (comments and blank lines left out)."""
+    if not path.exists():
+        return []
+    return [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+
+def write_list(ids, path: Path = LIST) -> None:
+    path.write_text(LIST_HEADER + "".join(f"{nodeid}\n" for nodeid in sorted(set(ids))))
+
+
+class Recorder:
+    """Outcomes of the fast tier as reports arrive (the xdist controller sees every worker's)."""
+
+    def __init__(self) -> None:
+        self.heavy: set[str] = set()  # skipped by the guard, at set-up or in the call
+        self.light: set[str] = set()  # ran to the end without it
+
+    def report(self, report) -> None:
+        if report.skipped and isinstance(report.longrepr, tuple) and REASON in str(report.longrepr[2]):
+            self.heavy.add(report.nodeid)
+            self.light.discard(report.nodeid)
+        elif report.when == "call" and report.nodeid not in self.heavy:
+            self.light.add(report.nodeid)
+
+    def summary(self, known: list[str]) -> list[str]:
+        """Lines for the end of the run; with RECORD, heavy_tests.txt rewritten first."""
+        known_set = set(known)
+        if RECORD:
+            kept = (known_set - self.light) | self.heavy
+            write_list(kept)
+            added, dropped = len(kept - known_set), len(known_set - kept)
+            return [f"test-fast: {LIST.name} rewritten: {len(kept)} tests, {added} added, {dropped} dropped"]
+        lines = [f"test-fast: {len(known_set)} tests listed in {LIST.name} left out up front (they need TensorFlow)"]
+        new = sorted(self.heavy - known_set)
+        if new:
+            lines.append(
+                f"test-fast: {len(new)} tests needed TensorFlow and are not in {LIST.name}"
+                " (`make heavy-tests` adds them, and the next run leaves them out up front):"
+            )
+            lines += [f"  {nodeid}" for nodeid in new[:10]] + (["  ..."] if len(new) > 10 else [])
+        return lines
