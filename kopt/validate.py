@@ -89,10 +89,12 @@ def _expected_type(cls, dotted: str) -> str | None:
     import typing
 
     for part in dotted.split("."):
-        fields = {f.name: f for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else {}
-        if part not in fields:
+        if not dataclasses.is_dataclass(cls) or part not in {f.name for f in dataclasses.fields(cls)}:
             return None
-        cls = fields[part].type  # schema modules do not use postponed annotations: a real type
+        try:  # a module with postponed annotations (an option's module may have them) keeps them as text
+            cls = typing.get_type_hints(cls)[part]
+        except Exception:  # a name the module cannot resolve: no readable type, the plain message
+            return None
     args = [a for a in typing.get_args(cls) if a is not type(None)]
     origin = typing.get_origin(cls)
     if origin is list:

@@ -130,6 +130,13 @@ def listed(path: Path = LIST) -> list[str]:
     return [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
 
 
+def plain_id(nodeid: str) -> str:
+    """``nodeid`` without the ``@group`` suffix that `--dist loadgroup` adds (conftest's
+    pytest_collection_finish): the list names a test as collection does, whatever its group."""
+    head, at, tail = nodeid.rpartition("@")
+    return head if at and "::" in head and not any(c in tail for c in "[]: ") else nodeid
+
+
 def write_list(ids, path: Path = LIST) -> None:
     path.write_text(LIST_HEADER + "".join(f"{nodeid}\n" for nodeid in sorted(set(ids))))
 
@@ -142,11 +149,12 @@ class Recorder:
         self.light: set[str] = set()  # ran to the end without it
 
     def report(self, report) -> None:
+        nodeid = plain_id(report.nodeid)
         if report.skipped and isinstance(report.longrepr, tuple) and REASON in str(report.longrepr[2]):
-            self.heavy.add(report.nodeid)
-            self.light.discard(report.nodeid)
-        elif report.when == "call" and report.nodeid not in self.heavy:
-            self.light.add(report.nodeid)
+            self.heavy.add(nodeid)
+            self.light.discard(nodeid)
+        elif report.when == "call" and nodeid not in self.heavy:
+            self.light.add(nodeid)
 
     def summary(self, known: list[str]) -> list[str]:
         """Lines for the end of the run; with RECORD, heavy_tests.txt rewritten first."""

@@ -108,3 +108,12 @@ def test_heavy_tests_are_recorded_left_out_and_new_ones_named(tmp_path):
         "test_demo.py::test_heavy_in_a_subprocess",
         "test_demo.py::test_new_heavy",
     ]
+
+
+def test_the_list_names_tests_without_their_xdist_group_suffix():
+    """`--dist loadgroup` reports a grouped test as `<id>@<group>`; the list keeps the id that
+    collection gives (else test-fast would never leave those tests out)."""
+    assert fastmode.plain_id("tests/test_a.py::test_x@tests/test_a.py") == "tests/test_a.py::test_x"
+    assert fastmode.plain_id("tests/test_a.py::test_x[pg]@services") == "tests/test_a.py::test_x[pg]"
+    assert fastmode.plain_id("tests/test_a.py::test_x[a@b]") == "tests/test_a.py::test_x[a@b]"
+    assert fastmode.plain_id("tests/test_a.py::test_x") == "tests/test_a.py::test_x"

@@ -113,15 +113,30 @@ def test_the_plugin_scan_reads_only_entry_point_files_when_no_package_declares_t
     _dist(site, "other", "[console_scripts]\nother = other:main\n")
     _dist(site, "bare", None)
     monkeypatch.setattr(sys, "path", [str(site)])
+    standard = ("BuiltinImporter", "FrozenImporter", "PathFinder")  # not a test plugin's import hook
+    monkeypatch.setattr(sys, "meta_path", [f for f in sys.meta_path if getattr(f, "__name__", "") in standard])
     assert plugins._may_declare_plugins() is False
     assert plugins.entry_points() == []
     _dist(site, "mine", "[kopt.plugins]\nmine = mine_kopt\n")
     assert plugins._may_declare_plugins() is True
-    assert [ep.name for ep in plugins.entry_points()] == ["mine"]
+    import importlib.metadata
+
+    asked = []  # then importlib.metadata decides (the plugin tests above install a real one)
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: asked.append(group) or [])
+    assert plugins.entry_points() == [] and asked == ["kopt.plugins"]
     archive = tmp_path / "lib.zip"
     archive.write_bytes(b"")
     monkeypatch.setattr(sys, "path", [str(tmp_path / "empty"), str(archive)])
     assert plugins._may_declare_plugins() is True  # an archive's metadata is importlib.metadata's to read
+    monkeypatch.setattr(sys, "path", [str(tmp_path / "empty")])
+    assert plugins._may_declare_plugins() is False
+
+    class Serves:  # an import hook that serves distributions of its own (a zipapp's, a bundler's)
+        def find_distributions(self, context=None):
+            return iter(())
+
+    monkeypatch.setattr(sys, "meta_path", [Serves(), *sys.meta_path])
+    assert plugins._may_declare_plugins() is True
 
 
 def test_kopt_without_plugins_never_imports_importlib_metadata(tmp_path):

@@ -30,6 +30,7 @@ def worker_ids(tmp_path, *files: str) -> dict[str, str]:
     out = tmp_path / "ids.txt"
     env = kopt_env(
         {"PYTHONPATH": os.pathsep.join((str(ROOT), str(tmp_path))), "IDS_OUT": str(out), "KOPT_TEST_FAST": None}
+        | {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": None}  # make test-fast's: this pytest needs xdist loaded
     )
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "record_ids", "-n", "1"]
