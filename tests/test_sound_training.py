@@ -94,7 +94,7 @@ def test_label_smoothing_trains_a_batch_norm_model_and_saves_a_plain_keras_model
         env={**kopt_env(), "PYTHONPATH": ""},
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    results = json.loads(out.stdout.strip().splitlines()[-1])
+    results = json.loads(out.stdout.strip().splitlines()[-1])[str(run)]  # {run dir: its models' checks}
     assert len(results) == 1 and results[0]["max_diff"] < 1e-5, results
 
 

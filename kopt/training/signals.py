@@ -59,11 +59,17 @@ def raise_if_received() -> None:
 
 
 def sigterm_interrupts() -> None:
-    """From a command's first moment on, SIGTERM raises :class:`~kopt.errors.Interrupted` (exit 143),
-    as Python's own SIGINT handler raises KeyboardInterrupt: installed before TensorFlow loads, so
-    a SIGTERM while kopt starts up ends like one during training, never silently."""
+    """From a command's first moment on, SIGTERM and SIGINT raise :class:`~kopt.errors.Interrupted`
+    (exit 143, 130) and record the signal: installed before TensorFlow loads, so a signal while kopt
+    starts up ends like one during training, never silently. Python's own SIGINT handler raises
+    KeyboardInterrupt without a record, and a KeyboardInterrupt that library code swallows while
+    TensorFlow imports left the run going to the end (test_startup_noise's Ctrl-C test, once, under
+    load); recorded, :func:`raise_if_received` stops the run right after the import. A SIGINT that
+    the shell ignores (``nohup``, a background job) stays ignored."""
     try:
         signal.signal(signal.SIGTERM, raise_interrupted)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, raise_interrupted)
     except ValueError:  # not the main thread
         pass
 
