@@ -359,6 +359,7 @@ def run_train(
             state.write(RUNNING)
             splits = _data_and_splits(ctx)
             _train_folds(ctx, splits, release_last)
+            raise_if_received()  # one that came where it could not raise (a gc callback): no completed summary
             summary = _finish(ctx)
         except KeyboardInterrupt as exc:  # Interrupted (SIGINT/SIGTERM), or a Ctrl-C in a non-main thread
             signum = getattr(exc, "exit_code", 130) - 128

@@ -43,7 +43,22 @@ def _handler(signum, frame):
             flush=True,
         )
         return
+    if _in_gc_callback(frame):  # raised there, Python prints "Exception ignored" and drops it
+        state.pending = state.pending or signum  # raised at the next safe point (raise_if_received, a batch end)
+        return
     raise Interrupted(signum)
+
+
+def _in_gc_callback(frame) -> bool:
+    """Whether the signal interrupted a garbage-collection callback (e.g. JAX's ``_xla_gc_callback``)."""
+    import gc
+
+    codes = {getattr(cb, "__code__", None) for cb in gc.callbacks}
+    while frame is not None:
+        if frame.f_code in codes:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def raise_interrupted(signum, frame):
