@@ -74,12 +74,19 @@ def shared_group(item) -> str | None:
     return module
 
 
+def _keras_runs(item) -> bool:
+    """`make mutants` (KOPT_TEST_KERAS=1) runs the keras_in_process tests, listed as heavy or not."""
+    return fastmode.KERAS and item.get_closest_marker(fastmode.MARKER) is not None
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids, and before -k and -m
 def pytest_collection_modifyitems(config, items):
     config.stash[fastmode.COLLECTED] = {item.nodeid for item in items}
     if fastmode.ON:
         heavy = set() if fastmode.RECORD else set(fastmode.listed())
-        kept = [item for item in items if not _starts_a_service(item) and item.nodeid not in heavy]
+        kept = [
+            item for item in items if not _starts_a_service(item) and (item.nodeid not in heavy or _keras_runs(item))
+        ]
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])
         items[:] = kept
     for item in items:

@@ -117,3 +117,21 @@ def test_the_list_names_tests_without_their_xdist_group_suffix():
     assert fastmode.plain_id("tests/test_a.py::test_x[pg]@services") == "tests/test_a.py::test_x[pg]"
     assert fastmode.plain_id("tests/test_a.py::test_x[a@b]") == "tests/test_a.py::test_x[a@b]"
     assert fastmode.plain_id("tests/test_a.py::test_x") == "tests/test_a.py::test_x"
+
+
+def test_make_mutants_keeps_the_listed_keras_in_process_tests():
+    """`make mutants` runs the fast tier with KOPT_TEST_KERAS=1: the keras_in_process tests must run
+    there even though heavy_tests.txt lists them (else mutmut finds no test for the functions only
+    they reach: checkpoint.py's save and load gave 248 "no test" mutants)."""
+    marked = [e for e in fastmode.listed(HEAVY_LIST) if e.startswith("tests/test_mutants_checkpoint.py::test_a_")]
+    assert marked, "heavy_tests.txt lists no keras_in_process test of test_mutants_checkpoint.py"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "KOPT_FAST"))}
+    env.update(KOPT_TEST_FAST="1", KOPT_TEST_KERAS="1", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    cmd = [sys.executable, "-m", "pytest", "-q", "--collect-only", "-p", "no:cacheprovider"]
+    proc = subprocess.run(
+        [*cmd, "tests/test_mutants_checkpoint.py"], cwd=ROOT, env=env, text=True, capture_output=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    collected = {line.strip() for line in proc.stdout.splitlines() if "::" in line}
+    assert set(marked) <= collected, sorted(set(marked) - collected)
+    assert "deselected" not in proc.stdout.splitlines()[-1], proc.stdout.splitlines()[-1]
