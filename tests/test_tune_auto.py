@@ -483,6 +483,61 @@ def test_auto_trial0_is_enqueued_once_per_study(tmp_path, monkeypatch):
     assert [t.state.name for t in study.get_trials()] == ["COMPLETE"]
 
 
+def test_two_kopt_tunes_starting_one_new_study_at_once_enqueue_trial0_once(tmp_path, monkeypatch):
+    """Two `kopt tune` started at the same moment on a new study: both find no study, both create it
+    (the storage lets one), both look for trials before either adds one. Only the creator enqueues
+    trial 0 (before: both did, and the study ran the config's values twice)."""
+    import threading
+
+    from kopt.tune.running.study import start_study
+
+    plan = plan_of(tmp_path, monkeypatch, "search.model.width=choice(8, 16)", "search.optimizer.lr=interval(1e-3, 0.1)")
+    study_dir = tmp_path / "runs" / "tune" / "s"
+    both_looked = threading.Barrier(2, timeout=10)  # both load_study calls fail before either creates
+    both_enqueue = threading.Barrier(2, timeout=2)  # an enqueue waits for the other one's, if any
+    first_load = threading.local()
+    load_study, enqueue_trial = optuna.load_study, optuna.Study.enqueue_trial
+
+    def load_after_the_other(*args, **kwargs):
+        if not getattr(first_load, "done", False):
+            first_load.done = True
+            both_looked.wait()
+        return load_study(*args, **kwargs)
+
+    def enqueue_with_the_other(self, *args, **kwargs):
+        try:
+            both_enqueue.wait()
+        except threading.BrokenBarrierError:  # only one enqueues
+            pass
+        return enqueue_trial(self, *args, **kwargs)
+
+    monkeypatch.setattr(optuna, "load_study", load_after_the_other)
+    monkeypatch.setattr(optuna.Study, "enqueue_trial", enqueue_with_the_other)
+    errors = []
+
+    def start():
+        try:
+            start_study(copy.deepcopy(plan), study_dir)
+        except BaseException as exc:  # (shown by the assert below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors
+    study = load_study(study_name="s", storage=open_storage_of(study_dir))
+    waiting = [t for t in study.get_trials() if t.state.name == "WAITING"]
+    assert [t.user_attrs for t in waiting] == [{"auto_trial0": True}], [t.params for t in waiting]
+
+
+def open_storage_of(study_dir):
+    from kopt.tune.running.study import open_storage, storage_spec
+
+    return open_storage(storage_spec(None, study_dir))
+
+
 def test_kopt_tune_says_and_runs_trial0(tmp_path):
     """`kopt tune` (a process of its own) prints trial 0 under the header, and its first trial runs it."""
     from conftest import run_kopt

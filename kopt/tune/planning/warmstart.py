@@ -190,20 +190,23 @@ def check_not_itself(plan, spec: str) -> None:
         )
 
 
-def apply(study, plan) -> int:
+def apply(study, plan, created: bool = True) -> int:
     """Copy the earlier study's finished trials (once) and enqueue ``tuner.enqueue`` (once), or
     tuner=auto's trial 0 (only into a study with no trial yet: never on resume, nor by a second
     ``kopt tune`` joining it); then ``plan.n_trials`` counts the copies on top. Returns the number of
-    copied trials in the study."""
+    copied trials in the study.
+
+    ``created``: whether this process created the study. Only its creator adds these: two ``kopt
+    tune`` started at once on a new study could both see it empty and both add them."""
     import optuna
 
     trials = study.get_trials(deepcopy=False)
     first = plan.tuner.get("auto", {}).get("trial0")
-    if first and not trials:
+    if first and not trials and created:
         study.enqueue_trial(dict(first), user_attrs={DEFAULTS_ATTR: True})
     copied = [t for t in trials if FROM_ATTR in t.user_attrs]
     text = plan.tuner.get("warm_start")
-    if text and not copied:
+    if text and not copied and created:
         source, _ = load_source(str(text))
         dists = {p.name: p.dist for p in plan.space.params}
         label = "#".join(source_of(str(text)))
@@ -220,7 +223,7 @@ def apply(study, plan) -> int:
                 )
             )
         copied = [t for t in study.get_trials(deepcopy=False) if FROM_ATTR in t.user_attrs]
-    if plan.tuner.get("enqueue") and not any(ENQUEUED_ATTR in t.user_attrs for t in trials):
+    if plan.tuner.get("enqueue") and created and not any(ENQUEUED_ATTR in t.user_attrs for t in trials):
         for i, item in enumerate(plan.tuner["enqueue"]):
             study.enqueue_trial(dict(item), user_attrs={ENQUEUED_ATTR: i})
     plan.n_trials += len(copied)

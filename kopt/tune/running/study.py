@@ -56,19 +56,28 @@ def _check_same_plan(plan: TunePlan, study) -> None:
 
 def open_study(plan: TunePlan, storage, worker: int = 0):
     """Create the study, or load it and check that it was made by the same setup."""
+    return _open_study(plan, storage, worker)[0]
+
+
+def _open_study(plan: TunePlan, storage, worker: int = 0):
+    """(the study, whether this call created it). Of several ``kopt tune`` started at once on a new
+    study, exactly one creates it: the storage refuses a second study of the same name."""
     import optuna
 
     from kopt.tune.planning.pruners import build_pruner
     from kopt.tune.planning.tuners import build_sampler
 
+    created = False
     try:
         study = optuna.load_study(study_name=plan.study_name, storage=storage)
     except KeyError:
         from kopt.tune.planning.objectives import study_directions
 
-        study = optuna.create_study(
-            study_name=plan.study_name, storage=storage, load_if_exists=True, **study_directions(plan)
-        )
+        try:
+            study = optuna.create_study(study_name=plan.study_name, storage=storage, **study_directions(plan))
+            created = True
+        except optuna.exceptions.DuplicatedStudyError:  # another kopt tune created it meanwhile
+            study = optuna.load_study(study_name=plan.study_name, storage=storage)
     _check_same_plan(plan, study)
     store_plan(study, plan)  # the tuner, pruner and n_trials may change on resume
     from kopt.tune.planning.objectives import metric_names
@@ -76,7 +85,7 @@ def open_study(plan: TunePlan, storage, worker: int = 0):
     study.set_metric_names(metric_names(plan))
     study.sampler = build_sampler(plan, worker, existing=len(study.get_trials(deepcopy=False)))
     study.pruner = build_pruner(plan.pruner)
-    return study
+    return study, created
 
 
 def start_study(plan: TunePlan, study_dir: Path):
@@ -88,12 +97,12 @@ def start_study(plan: TunePlan, study_dir: Path):
 
     spec = storage_spec(plan.tuner.get("storage"), study_dir)
     check_not_itself(plan, spec)  # (kopt tune checked it before; a study run from Python too)
-    study = open_study(plan, open_storage(spec, plan.tuner))
+    study, created = _open_study(plan, open_storage(spec, plan.tuner))
     auto_first = plan.tuner.get("auto", {}).get("trial0")  # tuner=auto's trial 0: the config's own values
     if plan.tuner.get("warm_start") or plan.tuner.get("enqueue") or auto_first:  # once per study
         from kopt.tune.planning import warmstart
 
-        warmstart.apply(study, plan)
+        warmstart.apply(study, plan, created)
         store_plan(study, plan)
     record_study_dir(study_dir, study, plan, spec)
     return study, spec, recover(study, study_dir)
