@@ -748,7 +748,8 @@ def test_a_csv_input_of_a_run_without_a_label_key_drops_the_label_column(tmp_pat
 
 
 def test_training_columns_of_an_empty_csv_and_of_quoted_names(tmp_path):
-    src = csv_source(tmp_path, header="")
+    src = csv_source(tmp_path)
+    (tmp_path / "train.csv").write_bytes(b"")  # not even a header line
     assert inputs._training_columns(src) == ([], "the training CSV's")
     (tmp_path / "train.csv").write_bytes(b'"x\r\ny",b,target\r\n1,2,3\r\n')  # a quoted name holding a CRLF
     assert inputs._training_columns(src) == (["x\r\ny", "b"], "the training CSV's")
@@ -815,3 +816,8 @@ def test_read_inputs_reads_an_array_file_larger_than_a_text_file(tmp_path):
     assert path.stat().st_size > MAX_TEXT_BYTES
     got = inputs.read_inputs([str(path)], SOURCE, (1 << 20,))
     assert got.x.shape == (17, 1 << 20) and got.ids == [str(i) for i in range(17)] and not got.x.any()
+
+
+def test_short_names_drop_units_inside_a_name():
+    assert inputs._short("Width(cm)Max") == "widthmax"
+    assert inputs._short("__Area (m2)__") == "area"
