@@ -112,3 +112,106 @@ def test_space_exhausted_counts_distinct_finished_configurations():
     )
     random = {"base": {"trainer": {"deterministic": False}}}  # repeats train again: the space never runs out
     assert dedup.space_exhausted(SimpleNamespace(grid_size=None, space=plan.space, bases=random), both) is False
+
+
+def test_find_duplicate_reads_the_trials_without_copying_them():
+    calls = []
+    trials = [trial(0, {"a": 1}), trial(1, {"a": 1}, "RUNNING")]
+
+    def get_trials(deepcopy):
+        calls.append(deepcopy)
+        return trials
+
+    trials[1].study = SimpleNamespace(get_trials=get_trials)
+    assert dedup.find_duplicate(trials[1]) is trials[0]
+    assert calls == [False]
+
+
+def test_repeat_cap_is_ten_per_trial_and_at_least_a_hundred():
+    assert [dedup.repeat_cap(n) for n in (0, 1, 9, 10, 11, 25)] == [100, 100, 100, 100, 110, 250]
+
+
+def test_deterministic_unless_the_trainer_says_otherwise(monkeypatch):
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    assert dedup.deterministic({}) is True
+    assert dedup.deterministic({"backend": "tensorflow"}) is True
+    assert dedup.deterministic({"deterministic": False}) is False
+    assert dedup.deterministic({"deterministic": None}) is False
+
+
+def jax_with(*platforms, fails=False):
+    def devices():
+        if fails:
+            raise RuntimeError("no backend")
+        return [SimpleNamespace(platform=p) for p in platforms]
+
+    return SimpleNamespace(devices=devices)
+
+
+def torch_with(cuda=None, fails=False):
+    def is_available():
+        if fails:
+            raise RuntimeError("driver")
+        return cuda
+
+    return SimpleNamespace(cuda=SimpleNamespace(is_available=is_available))
+
+
+def test_gpu_nondeterministic_asks_only_the_backend_in_use(monkeypatch):
+    import sys
+
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    monkeypatch.setitem(sys.modules, "jax", jax_with("cpu", "gpu"))
+    monkeypatch.setitem(sys.modules, "torch", torch_with(cuda=1))
+    assert dedup.gpu_nondeterministic("jax") is True
+    assert dedup.gpu_nondeterministic("torch") is True
+    assert dedup.gpu_nondeterministic("tensorflow") is False  # op determinism covers TF's GPU kernels
+    monkeypatch.setitem(sys.modules, "jax", jax_with("cpu"))
+    monkeypatch.setitem(sys.modules, "torch", torch_with(cuda=0))
+    assert dedup.gpu_nondeterministic("jax") is False  # XLA_FLAGS unset: the CPU alone
+    assert dedup.gpu_nondeterministic("torch") is False
+    monkeypatch.setitem(sys.modules, "jax", jax_with(fails=True))
+    monkeypatch.setitem(sys.modules, "torch", torch_with(fails=True))
+    assert dedup.gpu_nondeterministic("jax") is False  # a backend that cannot say: not known to be a GPU
+    assert dedup.gpu_nondeterministic("torch") is False
+    monkeypatch.setitem(sys.modules, "jax", jax_with("gpu"))
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2 --xla_gpu_deterministic_ops=true")
+    assert dedup.gpu_nondeterministic("jax") is False
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    assert dedup.gpu_nondeterministic("jax") is True
+    monkeypatch.delitem(sys.modules, "jax")  # never imported here: not asked
+    monkeypatch.delitem(sys.modules, "torch")
+    assert dedup.gpu_nondeterministic("jax") is False
+    assert dedup.gpu_nondeterministic("torch") is False
+    assert "jax" not in sys.modules and "torch" not in sys.modules
+
+
+def test_a_trainer_on_a_nondeterministic_gpu_trains_repeats_again(monkeypatch):
+    import sys
+
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    monkeypatch.setitem(sys.modules, "jax", jax_with("gpu"))
+    assert dedup.deterministic({"backend": "jax"}) is False
+    assert dedup.deterministic({"backend": "tensorflow"}) is True
+
+
+def test_stop_reason_names_why_fewer_trials_trained(monkeypatch):
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    bases = {"base": {"trainer": {"deterministic": True}}}
+    plan = SimpleNamespace(n_trials=3, grid_size=None, space=space(choice("a", 2)), bases=bases)
+    both = [trial(0, {"a": 0}), trial(1, {"a": 1}, "PRUNED")]
+    assert dedup.stop_reason(plan, both) == "the search space's 2 configurations have all been trained"
+    assert dedup.stop_reason(plan, both[:1]) is None  # neither cause: the study ended for another reason
+    plan.n_trials = 2
+    assert dedup.stop_reason(plan, both) is None  # all trained
+    plan.n_trials, plan.space = 3, space(choice("a", 50))
+    repeats = [trial(i, {"a": 0}, duplicate_of=0) for i in range(2, 101)]
+    assert dedup.stop_reason(plan, [*both, *repeats]) is None  # 99 repeats: under the cap of 100
+    repeats.append(trial(101, {"a": 1}, "PRUNED", duplicate_of=1))
+    assert dedup.stop_reason(plan, [*both, *repeats]) == (
+        "the sampler drew 100 configurations already trained; it keeps repeating itself"
+    )
+    # a failed trial or a repeat does not count as trained
+    plan.n_trials, plan.space = 2, space(choice("a", 2))
+    assert dedup.stop_reason(plan, [trial(0, {"a": 0}), trial(1, {"a": 1}, duplicate_of=0)]) is None
+    assert dedup.stop_reason(plan, [trial(0, {"a": 0}), trial(1, {"a": 1}, "FAIL")]) is None

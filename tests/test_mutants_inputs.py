@@ -669,3 +669,155 @@ def test_read_inputs_reads_images_as_images_whatever_the_run_s_encoding(tmp_path
     png(tmp_path / "set" / "dog" / "d.png", [[1]])
     got = inputs.read_inputs([str(tmp_path / "set")], src, (1, 1, 1))  # class folders: the model's classes
     assert (got.ids, got.y.tolist()) == (["dog/d.png"], [1])
+
+
+# -- exact values of each branch (`make mutants` survivors) -----------------------------------------------------
+
+
+def test_labels_of_a_regression_model_are_its_values_as_float32():
+    for y in (np.array([1.5, -2, 30]), np.array([[1.5], [-2], [30]]), np.array(["1.5", "-2", "30"])):
+        got = inputs._labels(y, [], "Y")
+        assert got.dtype == np.float32 and got.shape == (3,) and got.tolist() == [1.5, -2.0, 30.0]
+    assert inputs._labels(np.array([[1.5, 9], [2, 9]]), [], "Y").tolist() == [1.5, 2.0]  # the first column
+    fails("Y: labels are not numbers", inputs._labels, np.array(["1.5", "tall"]), [], "Y")
+
+
+def test_labels_of_a_multilabel_model_are_its_0_1_matrix():
+    y = np.array([[1, 0], [0, 0], [1, 1]])
+    got = inputs._labels(y, ["red", "round"], "Y")
+    assert got.dtype == np.float32 and got.tolist() == [[1, 0], [0, 0], [1, 1]]
+    got = inputs._labels(np.array([[0, 1, 1]]), ["a", "b", "c"], "Y")
+    assert got.dtype == np.float32 and got.tolist() == [[0, 1, 1]]
+    fails("Y: labels are not numbers", inputs._labels, np.array([["1", "x"]]), ["a", "b"], "Y")
+    # one class and one column: class indices, not a matrix
+    got = inputs._labels(np.array([[0], [0]]), ["only"], "Y")
+    assert got.dtype == np.int64 and got.tolist() == [0, 0]
+
+
+def test_no_labels_by_name_are_still_class_indices():
+    got = inputs._labels(np.array([], "U3"), SOURCE.class_names, "Y")
+    assert got.dtype == np.int64 and got.shape == (0,)
+
+
+def test_fit_to_model_casts_quietly_and_does_not_copy_float32(recwarn):
+    import warnings
+
+    x = np.zeros((2, 3), "float32")
+    assert inputs.fit_to_model(x, (3,), "X") is x  # already float32: the same array
+    signalling_nan = np.frombuffer(np.array([0x7FF0000000000001], np.uint64).tobytes(), np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the cast's overflow and invalid value are the refusal, not a warning
+        fails("X: 1 example(s) have NaN/inf values as float32 (first: 0)", inputs.fit_to_model, [[1e39]], (1,), "X")
+        big = np.array([[1e39]], np.longdouble)
+        fails("X: 1 example(s) have NaN/inf values as float32 (first: 0)", inputs.fit_to_model, big, (1,), "X")
+        x = np.array([[0.0], [signalling_nan[0]]])
+        fails("X: 1 example(s) have NaN/inf values as float32 (first: 1)", inputs.fit_to_model, x, (1,), "X")
+        assert np.isnan(inputs.fit_to_model(x, (1,), "X", missing_ok=True)[1, 0])
+    assert not recwarn.list
+
+
+def test_fit_to_model_checks_each_example_whole():
+    x = np.zeros((3, 2, 2, 1))
+    x[2, 1, 1, 0] = np.inf
+    fails("X: 1 example(s) have NaN/inf values as float32 (first: 2)", inputs.fit_to_model, x, (2, 2, 1), "X")
+
+
+def test_an_npy_or_npz_that_does_not_fit_names_the_file(tmp_path):
+    path = tmp_path / "x.npy"
+    np.save(path, np.zeros((2, 3)))
+    fails(f"INPUT {path}: 3 features per example; the model takes 2", inputs._from_arrays, path, SOURCE, (2,))
+    path = tmp_path / "x.npz"
+    path.write_bytes(b"PK not a zip")
+    fails(
+        f"INPUT {path}: not a readable .npz file (unreadable (BadZipFile: File is not a zip file))",
+        inputs._from_arrays,
+        path,
+        SOURCE,
+        (2,),
+    )
+
+
+def test_a_csv_input_of_a_run_without_a_label_key_drops_the_label_column(tmp_path):
+    src = csv_source(tmp_path, header="a,label,b")
+    del src.run.config["dataset"]["label"], src.run.config["dataset"]["delimiter"]
+    assert inputs._training_columns(src) == (["a", "b"], "the training CSV's")
+    path = tmp_path / "in.csv"
+    path.write_text("b,label,a\n2,yes,1\n")
+    got = inputs._from_csv(path, src, (2,))
+    assert (got.x.tolist(), got.y.tolist(), got.ids) == ([[1, 2]], [1], ["0"])
+
+
+def test_training_columns_of_an_empty_csv_and_of_quoted_names(tmp_path):
+    src = csv_source(tmp_path)
+    (tmp_path / "train.csv").write_bytes(b"")  # not even a header line
+    assert inputs._training_columns(src) == ([], "the training CSV's")
+    (tmp_path / "train.csv").write_bytes(b'"x\r\ny",b,target\r\n1,2,3\r\n')  # a quoted name holding a CRLF
+    assert inputs._training_columns(src) == (["x\r\ny", "b"], "the training CSV's")
+
+
+def test_a_csv_input_keeps_a_quoted_line_break_in_its_ids(tmp_path):
+    src = csv_source(tmp_path)
+    path = tmp_path / "in.csv"
+    path.write_bytes(b'id,a,b\r\n"r\r\n1",1,2\r\n')
+    got = inputs._from_csv(path, src, (2,))
+    assert (got.ids, got.x.tolist()) == (["r\r\n1"], [[1, 2]])
+
+
+def test_a_csv_input_names_every_missing_and_unknown_column(tmp_path):
+    src = csv_source(tmp_path, header="a,b,c,target")
+    path = tmp_path / "in.csv"
+    path.write_text("c,d\n1,2\n")
+    fails(
+        f"INPUT {path}: feature columns differ from the training CSV's (a, b, c): missing a, b, unknown d",
+        inputs._from_csv,
+        path,
+        src,
+        (3,),
+    )
+    path.write_text("a,b,c,d\n1,2,3,4\n")
+    fails(
+        f"INPUT {path}: feature columns differ from the training CSV's (a, b, c): missing none, unknown d",
+        inputs._from_csv,
+        path,
+        src,
+        (3,),
+    )
+
+
+def test_a_csv_input_whose_values_are_not_finite_names_the_file(tmp_path):
+    src = csv_source(tmp_path)
+    path = tmp_path / "in.csv"
+    path.write_text("a,b\n1,2\n3,nan\n")
+    fails(f"INPUT {path}: 1 example(s) have NaN/inf values as float32 (first: 1)", inputs._from_csv, path, src, (2,))
+
+
+def test_dataset_input_without_a_dataset_group(monkeypatch):
+    import kopt.paths
+
+    monkeypatch.setattr(kopt.paths, "config_groups", lambda: {"model": ["mlp"]})
+    fails(
+        "INPUT dataset=iris: unknown dataset; allowed: ",
+        inputs._from_dataset,
+        "iris",
+        dataset_source(name="wine"),
+        (4,),
+    )
+
+
+def test_read_inputs_reads_an_array_file_larger_than_a_text_file(tmp_path):
+    """An input's size is not limited as a run's text files are (64 MiB): a sparse .npy of 68 MiB."""
+    from kopt.runfiles import MAX_TEXT_BYTES
+
+    path = tmp_path / "big.npy"
+    header = np.lib.format.header_data_from_array_1_0(np.zeros((17, 1 << 20), "float32"))
+    with open(path, "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, header)
+        fh.truncate(fh.tell() + 17 * (1 << 20) * 4)
+    assert path.stat().st_size > MAX_TEXT_BYTES
+    got = inputs.read_inputs([str(path)], SOURCE, (1 << 20,))
+    assert got.x.shape == (17, 1 << 20) and got.ids == [str(i) for i in range(17)] and not got.x.any()
+
+
+def test_short_names_drop_units_inside_a_name():
+    assert inputs._short("Width(cm)Max") == "widthmax"
+    assert inputs._short("__Area (m2)__") == "area"

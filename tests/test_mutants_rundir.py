@@ -515,3 +515,118 @@ def test_atomic_save_model_of_a_keras_model_loads_back(tmp_path):
     model.compile(optimizer="sgd", loss="mse")
     with pytest.raises(ValueError, match="^inference: save an uncompiled inference copy"):
         files.atomic_save_model(model, tmp_path / "again.keras")
+
+
+def test_check_predictions_of_each_task_refuses_what_its_own_check_names():
+    """Each check stands alone: a kind that is wrong on its own, or a shape wrong on its own, is refused."""
+    cases = [
+        ("regression", values(y_true=np.array([True, False, True])), "y_true must be a non-empty 1-D array of finite values (got bool of shape (3,))"),
+        ("regression", values(y_true=np.array([], "float32")), "y_true must be a non-empty 1-D array of finite values (got float32 of shape (0,))"),
+        ("regression", values(y_true=np.array([[1.0], [2.0], [3.0]])), "y_true must be a non-empty 1-D array of finite values (got float64 of shape (3, 1))"),
+        ("multilabel", label_sets(y_true=np.array([[1, 0], [0, 0], [1, 1]], "complex64")), "y_true must be a non-empty (examples, labels) array of 0 and 1 (got complex64 of shape (3, 2))"),
+        ("multilabel", label_sets(y_true=np.zeros((0, 2)), probs=np.zeros((0, 2)), fold_probs=np.zeros((2, 0, 2)), test_idx=np.array([], "int64")), "y_true must be a non-empty (examples, labels) array of 0 and 1 (got float64 of shape (0, 2))"),
+        ("multilabel", label_sets(y_true=np.array([1, 0, 1]), probs=np.full((3,), 0.4), fold_probs=np.full((2, 3), 0.4)), "y_true must be a non-empty (examples, labels) array of 0 and 1 (got int64 of shape (3,))"),
+    ]  # fmt: skip
+    for task, given, message in cases:
+        with pytest.raises(BadFile) as err:
+            read.check_predictions(P, given, 2, task)
+        assert str(err.value) == f"{P}: {message}", task
+
+
+def test_check_predictions_edges_of_labels_and_probabilities():
+    # a multi-label run with one label: its y_true holds 1, which is no class index out of range
+    one = {"y_true": np.array([[1], [0], [1]]), "probs": np.full((3, 1), 0.5), "fold_probs": np.full((2, 3, 1), 0.5)}
+    read.check_predictions(P, label_sets(**one), 2, "multilabel")
+    read.check_predictions(P, arrays(probs=np.full((3, 3), 1 + 1e-3), fold_probs=np.full((2, 3, 3), 1 + 1e-3)), 2)
+    read.check_predictions(P, arrays(), 2)  # the default task is multiclass: class indices within probs' columns
+    with pytest.raises(BadFile) as err:
+        read.check_predictions(P, arrays(y_true=np.array([0, 1, 3])), 2)
+    assert str(err.value) == f"{P}: y_true holds class 3; allowed: 0 .. 2"
+
+
+def test_read_summary_refuses_a_summary_linked_from_outside(tmp_path):
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text(json.dumps({"status": "completed"}))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").symlink_to(outside)
+    for strict in (True, False):
+        with pytest.raises(BadFile) as err:
+            read.read_summary(run, strict)
+        assert str(err.value) == f"{run / 'summary.json'}: a link that leads outside {run}; not followed"
+
+
+def test_a_run_dir_without_summary_reads_as_unknown_and_nothing_else(tmp_path):
+    s = read.read_summary(tmp_path, strict=False)
+    assert (s.status, s.error, s.extra) == ("unknown", "no summary.json", {})
+    assert s.to_dict() == {"status": "unknown", "error": "no summary.json", "folds": []}
+
+
+@pytest.fixture
+def live_pid():
+    """A process of ours that is running (started now)."""
+    import subprocess
+
+    proc = subprocess.Popen(["sleep", "60"])
+    try:
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_run_died_only_for_a_running_run_of_this_host_whose_process_is_gone(live_pid):
+    host, gone = socket.gethostname(), 2**22 + 12345
+    running = {"status": "running", "host": host, "started_at": "2026-01-01T00:00:00"}
+    assert read.run_died({**running, "pid": gone}) is True
+    assert read.run_died({**running, "pid": gone, "host": host + "-other"}) is False  # another host's: not known
+    assert read.run_died({**running, "pid": gone, "status": "completed"}) is False
+    assert read.run_died({**running, "pid": gone, "status": "completed", "host": host + "-other"}) is False
+    assert read.run_died({**running, "pid": True}) is False  # a bool is no pid
+    assert read.run_died({**running, "pid": str(gone)}) is False
+    assert read.run_died({**running, "pid": None}) is False
+    # a live process is the run's when it started before the run did, or when the start is unknown
+    assert read.run_died({**running, "pid": live_pid, "started_at": "2999-01-01T00:00:00"}) is False
+    assert read.run_died({**{k: v for k, v in running.items() if k != "started_at"}, "pid": live_pid}) is False
+    assert read.run_died({**running, "pid": live_pid, "started_at": "not a date"}) is False
+    assert read.run_died({**running, "pid": live_pid, "started_at": 17}) is False
+    # a process that started after the run did reuses the pid: the run's own process is gone
+    assert read.run_died({**running, "pid": live_pid, "started_at": "2020-01-01T00:00:00"}) is True
+
+
+def test_fold_scores_are_float64_and_a_refusal_lists_every_score(tmp_path):
+    folds = [{"fold": 0, "val_accuracy": 1, "val_loss": 2.0, "auc": 0.5}, {"fold": 1, "val_accuracy": 0, "auc": 0.7}]
+    run = read.load_run(summary(tmp_path, status="completed", folds=folds))
+    scores = run.fold_scores("val_accuracy")
+    assert scores.dtype == np.float64 and scores.tolist() == [1.0, 0.0]
+    with pytest.raises(KoptError) as err:
+        run.fold_scores("val_loss")  # missing from fold 1
+    assert str(err.value) == f"--metric val_loss: not a per-fold score of {tmp_path}; allowed: auc, val_loss"
+    empty = read.RunDir(tmp_path, read.read_summary(summary(tmp_path, status="completed", folds=[])))
+    with pytest.raises(KoptError) as err:
+        empty.fold_scores("auc")
+    assert str(err.value) == f"--metric auc: not a per-fold score of {tmp_path}; allowed: "
+
+
+def completed_run(tmp_path, **npz) -> read.RunDir:
+    np.savez(tmp_path / "predictions.npz", **npz)
+    return read.load_run(summary(tmp_path, status="completed", folds=[{"fold": 0}, {"fold": 1}]))
+
+
+def test_predictions_name_a_missing_array(tmp_path):
+    run = completed_run(tmp_path, **{k: v for k, v in arrays().items() if k != "test_idx"})
+    with pytest.raises(BadFile) as err:
+        run.predictions  # noqa: B018
+    assert str(err.value) == f"{tmp_path / 'predictions.npz'}: missing array(s) test_idx"
+    assert completed_run(tmp_path, **arrays()).predictions["test_idx"].tolist() == [5, 6, 7]
+
+
+def test_predictions_linked_from_outside_the_run_are_refused(tmp_path):
+    np.savez(tmp_path / "outside.npz", **arrays())
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "predictions.npz").symlink_to(tmp_path / "outside.npz")
+    run = read.load_run(summary(run_dir, status="completed", folds=[{"fold": 0}, {"fold": 1}]))
+    with pytest.raises(BadFile) as err:
+        run.predictions  # noqa: B018
+    assert str(err.value) == f"{run_dir / 'predictions.npz'}: a link that leads outside {run_dir}; not followed"
