@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 from pytest import approx
+from scipy import stats as st
 
 from kopt import stats
 
@@ -253,3 +254,128 @@ def test_bootstrap_defaults_and_a_single_example():
 def test_bootstrap_needs_an_example():
     with pytest.raises(ValueError, match="^the bootstrap needs at least one test example$"):
         stats.paired_bootstrap([], [])
+
+
+# --- per-example losses: the bootstrap of the mean and the Wilcoxon test -----------------------
+
+
+def test_bootstrap_mean_defaults_are_every_field_and_scipys():
+    # n = 3 does not divide 10_000_000: the batch is an integer (10_000_000 // 3), a float batch is refused by scipy
+    a, b = [0.5, 1.0, 3.0], [1.0, 0.0, 0.5]
+    r = stats.paired_bootstrap_mean("paired_bootstrap_mae", a, b)
+    ref = st.bootstrap((np.array([-0.5, 1.0, 2.5]),), np.mean, n_resamples=10_000, method="percentile",
+                       rng=np.random.default_rng(0), vectorized=True)  # fmt: skip
+    dist = ref.bootstrap_distribution
+    k = min(int(np.sum(dist <= 0)), int(np.sum(dist >= 0)))
+    assert 2 * (k + 1) / 10_001 == approx(0.29117088291170884)
+    assert r.as_dict() == {
+        "name": "paired_bootstrap_mae",
+        "statistic": 1.0,
+        "p_value": approx(0.29117088291170884),
+        "df": None,
+        "mean_difference": 1.0,
+        "ci_level": 0.95,
+        "resamples": 10_000,
+        "seed": 0,
+        "ci_low": approx(ref.confidence_interval.low),
+        "ci_high": approx(ref.confidence_interval.high),
+    }
+    assert (r.detail["ci_low"], r.detail["ci_high"]) == (-0.5, 2.5)  # the extreme means: 3 draws of one value
+
+
+@pytest.mark.parametrize(
+    ("d", "below", "zero", "above", "p"),
+    [
+        # k counts the resamples at 0 on both sides: min(#<=0, #>=0); here #>=0 is the smaller side
+        ([1, -1, -1, -1], 715, 217, 67, 2 * (217 + 67 + 1) / 1000),
+        ([-1, 1, 1, 1], 67, 217, 715, 2 * (67 + 217 + 1) / 1000),
+        ([1, -1], 233, 505, 261, 1.0),  # 2 (738 + 1) / 1000 = 1.478, capped at 1
+    ],
+)
+def test_bootstrap_mean_counts_ties_at_zero_on_both_sides(d, below, zero, above, p):
+    r = stats.paired_bootstrap_mean("m", d, [0] * len(d), 999, 3)
+    dist = st.bootstrap((np.array(d, float),), np.mean, n_resamples=999, method="percentile",
+                        rng=np.random.default_rng(3)).bootstrap_distribution  # fmt: skip
+    assert (int(np.sum(dist < 0)), int(np.sum(dist == 0)), int(np.sum(dist > 0))) == (below, zero, above)
+    assert r.p_value == approx(p) and r.name == "m" and r.statistic == approx(np.mean(d))
+
+
+def test_bootstrap_mean_of_identical_differences_is_every_field():
+    r = stats.paired_bootstrap_mean("paired_bootstrap_mae", [3, 3, 3], [1, 1, 1], 99, 4, 0.8)
+    assert r.as_dict() == {
+        "name": "paired_bootstrap_mae",
+        "statistic": 2.0,
+        "p_value": approx(2 / 100),  # every resample is 2: k = 0 on the side below 0, 2 (0 + 1) / (99 + 1)
+        "df": None,
+        "mean_difference": 2.0,
+        "ci_level": 0.8,
+        "resamples": 99,
+        "seed": 4,
+        "ci_low": 2.0,
+        "ci_high": 2.0,
+        "note": "every difference is identical",
+    }
+    zero = stats.paired_bootstrap_mean("z", [1.5, 2.5], [1.5, 2.5], 10, 0)
+    assert (zero.name, zero.statistic, zero.p_value, zero.detail["note"]) == (
+        "z",
+        0.0,
+        1.0,
+        "every difference is identical",
+    )
+    one = stats.paired_bootstrap_mean("one", [2.0], [0.5], 49)  # a single example: identical by itself
+    assert (one.statistic, one.p_value, one.detail["ci_low"], one.detail["ci_high"]) == (1.5, approx(2 / 50), 1.5, 1.5)
+    assert one.detail["note"] == "every difference is identical"
+
+
+def test_bootstrap_mean_needs_an_example():
+    with pytest.raises(ValueError, match="^the bootstrap needs at least one test example$"):
+        stats.paired_bootstrap_mean("m", [], [])
+
+
+def test_wilcoxon_per_example_without_pairs_or_differences_is_every_field():
+    def zero(n, mean=0.0):
+        return {
+            "name": "wilcoxon_abs_error",
+            "statistic": 0.0,
+            "p_value": 1.0,
+            "df": None,
+            "mean_difference": mean,
+            "n": n,
+            "n_nonzero": 0,
+            "verdict_difference": 0.0,
+            "note": "every difference is 0",
+        }
+
+    assert stats.wilcoxon_per_example("wilcoxon_abs_error", [], []).as_dict() == zero(0)
+    assert stats.wilcoxon_per_example("wilcoxon_abs_error", [1, 2, 3], [1, 2, 3]).as_dict() == zero(3)
+
+
+def test_wilcoxon_per_example_is_every_field():
+    # one non-zero difference (0.5) among zeros: scipy's exact test of one pair, W = min(1, 0) = 0, p = 1
+    assert stats.wilcoxon_per_example("w", [1, 2, 3.5], [1, 2, 3]).as_dict() == {
+        "name": "w",
+        "statistic": 0.0,
+        "p_value": 1.0,
+        "df": None,
+        "mean_difference": approx(0.5 / 3),
+        "n": 3,
+        "n_nonzero": 1,
+        "rank_sum_positive": 1.0,
+        "rank_sum_negative": 0.0,
+        "verdict_difference": 1.0,
+    }
+    # d = [0, 1, 0.5, -1, -2]: |d| of the non-zero ranks 2.5, 1, 2.5, 4; W+ = 3.5, W- = 6.5
+    a, b = [1, 2, 3.5, 0, 2], [1, 1, 3, 1, 4]
+    ref = st.wilcoxon(np.subtract(a, b), zero_method="wilcox")
+    assert stats.wilcoxon_per_example("wilcoxon_hamming", a, b).as_dict() == {
+        "name": "wilcoxon_hamming",
+        "statistic": 3.5,
+        "p_value": approx(float(ref.pvalue)),
+        "df": None,
+        "mean_difference": approx(-0.3),
+        "n": 5,
+        "n_nonzero": 4,
+        "rank_sum_positive": 3.5,
+        "rank_sum_negative": 6.5,
+        "verdict_difference": -3.0,
+    }
