@@ -182,17 +182,38 @@ def check(target: Any, key: str, look: bool = True) -> str:
     return top
 
 
+def _import_quietly(target: str) -> tuple[Any, Exception | None]:
+    """(the object, None) or (None, why not). A user's module that imports Keras loads TensorFlow
+    here, before kopt's own quiet import (kopt.runtime.import_tensorflow): its C++ start-up lines are
+    held and dropped the same way, and so are the lines Hydra's get_object logs before it raises
+    (the reason goes into kopt's one error line instead)."""
+    import logging
+
+    from hydra.utils import get_object
+
+    from kopt.quiet import quiet_tensorflow, stderr_to_buffer
+
+    quiet_tensorflow()
+    hydra_log = logging.getLogger("hydra.utils")
+    was_disabled, hydra_log.disabled = hydra_log.disabled, True
+    try:
+        with stderr_to_buffer():
+            try:
+                return get_object(target), None
+            except Exception as exc:
+                return None, exc
+    finally:
+        hydra_log.disabled = was_disabled
+
+
 def resolve(target: Any, key: str, kwargs: dict | None = None) -> Any:
     """The callable ``target`` names, with Hydra's ``_target_`` semantics (``hydra.utils.get_object``),
     after :func:`check`. A target that does not import or is not callable is one line, and so is
     one that cannot be called with the keyword arguments ``kwargs`` (when given)."""
     top = check(target, key)
-    from hydra.utils import get_object
-
-    try:
-        obj = get_object(str(target))
-    except Exception as exc:  # ImportError, and whatever the module raised while importing
-        reason = " ".join(str(exc).split()) or type(exc).__name__
+    obj, failure = _import_quietly(str(target))
+    if failure is not None:  # ImportError, and whatever the module raised while importing
+        reason = " ".join(str(failure).split()) or type(failure).__name__
         raise KoptError(f"{key}={target}: cannot import it ({reason[:300]})") from None
     if not callable(obj):
         raise KoptError(f"{key}={target}: is a {type(obj).__name__}, not a function or class")

@@ -48,6 +48,7 @@ LAYERS = {
     "kopt.registry": CORE,
     "kopt.argparser": CORE,
     "kopt.targets": CORE,
+    "kopt.quiet": CORE,
     "kopt.plugins": CORE,
     #   the typed options, with the facts they check (model depths, Keras application names)
     "kopt.schemas": SCHEMAS,

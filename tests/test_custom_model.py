@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -465,3 +466,19 @@ def test_a_target_planted_in_a_studys_stored_plan_is_refused_by_kopt_worker(tmp_
     proc = run_kopt("worker", f"tuner.storage={journal}", "tuner.study_name=s", cwd=work)
     assert_clean_error(proc, "model._target_=os.system: not allowed")
     assert not list(tmp_path.rglob("PWNED")) and not (work / "runs").exists()
+
+
+def test_a_users_module_that_imports_keras_adds_no_start_up_lines_and_a_bad_target_is_one_line(tmp_path):
+    """mynets.py imports Keras at its top, so TensorFlow loads while kopt imports the target, before
+    kopt's own quiet import. Its C++ start-up lines (oneDNN, CUDA drivers) stay out of the output as
+    they do for the zoo, and a target missing from the module is one stderr line (Hydra's get_object
+    also logged three lines of its own before kopt's)."""
+    write_mynets(tmp_path)
+    env = {"TF_CPP_MIN_LOG_LEVEL": None}  # unset, as in a user's shell: a fresh process, not a fork
+    noise = re.compile(r"oneDNN|cudart|cuda drivers|absl::|^[IWE]\d{4} ", re.M)
+    ran = run_kopt("train", *TINY_DATA, *CUSTOM, "trainer.epochs=1", cwd=tmp_path, env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert not noise.search(ran.stdout + ran.stderr), ran.stderr[:2000]
+    bad = run_kopt("train", *TINY_DATA, "model=custom", "model._target_=mynets.nope", cwd=tmp_path, env=env)
+    assert_clean_error(bad, "model._target_=mynets.nope: cannot import it")
+    assert [line for line in bad.stderr.splitlines() if line.strip()] == [bad.stderr.strip()], bad.stderr
