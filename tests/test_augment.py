@@ -296,6 +296,39 @@ def test_pipelines_run_without_the_tf_data_autotuner(augmented):
     assert PREFETCH_BATCHES >= 1
 
 
+@pytest.mark.parametrize("augmented", [False, True])
+def test_the_training_stream_is_traced_without_autographs_source_rewrite(augmented, monkeypatch, tmp_path):
+    """AutoGraph's rewrite of the stream's Python functions cost about 0.3 s of every run (a study's
+    first trial; it is cached for the later ones; benchmarks/NOTES.md) and converts nothing there: no function of the stream, image files
+    included, goes through its transpiler."""
+    from PIL import Image
+    from tensorflow.python.autograph.pyct import transpiler
+
+    from kopt.data.images import FileImages
+
+    rewritten = []
+    real = transpiler.PyToPy.transform_function
+    monkeypatch.setattr(
+        transpiler.PyToPy,
+        "transform_function",
+        lambda self, fn, *a, **k: rewritten.append(fn) or real(self, fn, *a, **k),
+    )
+    files = []
+    for i in range(12):
+        Image.fromarray(np.full((8, 8, 3), i * 20, "uint8")).save(tmp_path / f"{i}.png")
+        files.append(str(tmp_path / f"{i}.png"))
+    arrays = Data(np.zeros((40, 8, 8, 3), "float32"), np.arange(40) % 4, "t", "image", list("abcd"))
+    for x, y in ((arrays.x, arrays.y), (FileImages(files, (8, 8), 3), np.arange(12) % 4)):
+        augment = (
+            build_augment(OmegaConf.create({"name": "standard", "pad": 2, "flip": None}), arrays, 0)
+            if augmented
+            else None
+        )
+        assert len(list(train_stream(x, y, 4, seed=0, augment=augment).take(4))) == 4
+        assert len(list(make_dataset(x, y, 4).take(2))) == 2
+    assert rewritten == []
+
+
 def test_augmentation_map_uses_the_intra_op_thread_count_where_set():
     """A tune worker gets cores // n_workers TensorFlow threads; its augmentation map must not
     take every core again."""

@@ -73,6 +73,8 @@ class FileImages:
         """path -> float32 (H, W, C): read, decode, resize (as image_dataset_from_directory), normalise."""
         import tensorflow as tf
 
+        from kopt.data.pipeline import plain
+
         height, width = self.size
         channels, norm = self.channels, self.norm
         mean, std = (tf.constant(norm[0], tf.float32), tf.constant(norm[1], tf.float32)) if norm else (None, None)
@@ -83,7 +85,7 @@ class FileImages:
             image.set_shape((height, width, channels))
             return (image - mean) / std if norm else image
 
-        return decode
+        return plain(decode)
 
     def dataset(self, batch_size: int = DECODE_BATCH):
         """The decoded images in order, batched (a parallel map, prefetched)."""
@@ -169,6 +171,8 @@ class FileExamples(FileImages):
     def decode_fn(self):
         import tensorflow as tf
 
+        from kopt.data.pipeline import plain
+
         norm, shape = self.norm, self.example_shape
         mean, std = (tf.constant(norm[0], tf.float32), tf.constant(norm[1], tf.float32)) if norm else (None, None)
 
@@ -177,7 +181,7 @@ class FileExamples(FileImages):
             example.set_shape(shape)
             return (example - mean) / std if norm else example
 
-        return decode
+        return plain(decode)
 
     def decoded(self) -> np.ndarray:
         examples = np.stack([self.read(str(p)) for p in self.files]) if len(self) else np.zeros(self.shape)

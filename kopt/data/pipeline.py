@@ -91,6 +91,17 @@ def fixed_options():
     return options
 
 
+def plain(fn):
+    """``fn`` as tf.data traces it, without AutoGraph's rewrite of its source: the pipeline's
+    functions hold no Python control flow on tensors (augmentations are Keras layers, which
+    AutoGraph never converts), and the rewrite cost about 0.3 s of each `kopt` process on 2 CPU
+    cores (a study's first trial; AutoGraph caches it for the later ones), for nothing
+    (benchmarks/NOTES.md)."""
+    import tensorflow as tf
+
+    return tf.autograph.experimental.do_not_convert(fn)
+
+
 def batches_per_pass(n: int, batch_size: int) -> int:
     return math.ceil(n / batch_size)
 
@@ -117,7 +128,7 @@ def train_stream(x: np.ndarray, y: np.ndarray, batch_size: int, *, seed: int, st
         order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([base_seed, p]), dtype=tf.float32))
         if files:  # one file per element: read and decoded in parallel, in order, then batched
             ds = tf.data.Dataset.from_tensor_slices(order).map(
-                lambda i: (decode(tf.gather(features, i)), tf.gather(labels, i)),
+                plain(lambda i: (decode(tf.gather(features, i)), tf.gather(labels, i))),
                 num_parallel_calls=map_calls(),
                 deterministic=True,
             )
@@ -125,18 +136,18 @@ def train_stream(x: np.ndarray, y: np.ndarray, batch_size: int, *, seed: int, st
             if augment is None:
                 return ds
             return ds.enumerate().map(
-                lambda b, batch: augment(batch[0], batch[1], batch_seed(p, b)),
+                plain(lambda b, batch: augment(batch[0], batch[1], batch_seed(p, b))),
                 num_parallel_calls=map_calls(),
                 deterministic=True,
             )
         ds = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
         if augment is None:
-            return ds.map(lambda idx: (tf.gather(features, idx), tf.gather(labels, idx)))
+            return ds.map(plain(lambda idx: (tf.gather(features, idx), tf.gather(labels, idx))))
 
         def augmented(b, idx):
             return augment(tf.gather(features, idx), tf.gather(labels, idx), batch_seed(p, b))
 
-        return ds.enumerate().map(augmented, num_parallel_calls=map_calls(), deterministic=True)
+        return ds.enumerate().map(plain(augmented), num_parallel_calls=map_calls(), deterministic=True)
 
-    ds = tf.data.Dataset.range(first_pass, np.iinfo(np.int64).max).flat_map(one_pass)
+    ds = tf.data.Dataset.range(first_pass, np.iinfo(np.int64).max).flat_map(plain(one_pass))
     return ds.skip(skip).prefetch(PREFETCH_BATCHES).with_options(fixed_options())  # no autotuner: see there

@@ -92,7 +92,7 @@ def train_fold(ctx: FoldContext) -> FoldResult:
         with switches.precision(tr):
             model = build_model(cfg.model, cfg.regularizer, data.input_shape, data.outputs, task)
         state.params = int(model.count_params())
-        state.extra["steps_per_execution"] = switches.steps_per_execution(tr, state.params, steps)
+        state.extra["steps_per_execution"] = switches.steps_per_execution(tr, state.params, steps, tr.epochs)
         compiled_loss = task_loss(tr, task, soft, data.num_classes)
         own_loss = user_loss(tr)  # (one made for the test set too; None: the task's own)
         smoothing_metrics, unsmoothed = switches.smoothing(tr, soft, data.num_classes) if own_loss is None else ([], [])

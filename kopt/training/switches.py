@@ -6,7 +6,7 @@
   mixed_float16; the last needs a GPU). Keras wraps the optimizer in a LossScaleOptimizer for
   mixed_float16 itself.
 - ``trainer.steps_per_execution``: batches per compiled call; ``auto`` picks it from the model's
-  size and the batches per epoch. Always a divisor of the batches per epoch: Keras runs whole
+  size, the batches per epoch and the run's length (one for a short run). Always a divisor of the batches per epoch: Keras runs whole
   executions, so any other value would run past the epoch's end into the next epoch's batches.
 - ``optimizer.ema`` (built in kopt.optim): :class:`EmaWeights` swaps the average into the model
   for validation and the best-epoch copy, and back before the epoch checkpoint, so that a resumed
@@ -19,6 +19,11 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 AUTO_CAPS = ((1_000_000, 16), (10_000_000, 4))  # (parameters below, at most this many steps per execution)
+# A run of at most this many batches (epochs x batches per epoch) gets one step per execution under
+# auto: Keras' multi-step loop (a while loop in the graph) takes about 0.2 s longer to trace on CPU
+# than a single step, and saves a few ms of dispatch per batch, which pays back after some 50-100
+# batches (benchmarks/NOTES.md). Short runs are most of a study's pruned and early trials.
+SHORT_RUN_BATCHES = 48
 
 
 def loss(tr, soft: bool, classes: int):
@@ -94,16 +99,18 @@ def precision(tr):
         keras.config.set_dtype_policy(before)
 
 
-def steps_per_execution(tr, params: int, steps: int) -> int:
+def steps_per_execution(tr, params: int, steps: int, epochs: int | None = None) -> int:
     """``trainer.steps_per_execution`` for a fold of ``steps`` batches per epoch: the largest divisor
-    of ``steps`` not above the request (``auto``: 16 below 1M parameters, 4 below 10M, else 1)."""
+    of ``steps`` not above the request (``auto``: 16 below 1M parameters, 4 below 10M, else 1; and
+    1 for a run of ``epochs`` x ``steps`` <= :data:`SHORT_RUN_BATCHES` batches)."""
     value = tr.get("steps_per_execution", "auto")
     if tr.get("strategy") == "multi_worker":
         # Keras 3's multi-step loop over a multi-worker iterator fails ("You must feed a value for
         # placeholder tensor ... multi_step_on_iterator"): one batch per call there
         cap = 1
     elif value in (None, "auto"):
-        cap = next((n for limit, n in AUTO_CAPS if params < limit), 1)
+        short = epochs is not None and epochs * steps <= SHORT_RUN_BATCHES
+        cap = 1 if short else next((n for limit, n in AUTO_CAPS if params < limit), 1)
     else:
         cap = int(value)
     return max(n for n in range(1, min(cap, steps) + 1) if steps % n == 0)
