@@ -32,7 +32,7 @@ train: install
 	$(BIN)/kopt train $(ARGS)
 
 test: dev lint
-	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup --durations=15 $(ARGS)
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup --durations=25 $(ARGS)
 	$(if $(filter 1,$(SMOKE)),$(MAKE) smoke)
 
 # The edit loop: the tests that train nothing and import no TensorFlow (tests/fastmode.py skips the rest

@@ -21,8 +21,8 @@ if fastmode.ON:
     fastmode.install()
 
 
-# Set by the `real_process` marker for a test's whole protocol, its fixtures' set-up included (a module
-# fixture of test_backends trains on JAX): run_kopt then starts a fresh process, never a fork.
+# Set by the `real_process` marker for a test's whole protocol, its fixtures' set-up included:
+# run_kopt then starts a fresh process, never a fork (for tests about kopt's start-up itself).
 _real_process = False
 
 
@@ -164,22 +164,50 @@ def kopt_env(extra: dict | None = None) -> dict:
 def run_kopt(*args: str, cwd: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """`kopt ARGS` in `cwd` (runs/ lands there); returns the finished process (text output).
 
-    The process is forked from a server that already imported TensorFlow (tests/forkserver.py says
-    when, and why that is still a process of its own), or started fresh where only that would do.
+    The process is forked from a server that already imported TensorFlow and Keras on the run's
+    backend (tests/forkserver.py says when, and why that is still a process of its own;
+    tests/kopt_fork.py which server), or started fresh where only that would do.
     """
+    return run_python("-m", "kopt", *args, cwd=cwd, env=env, timeout=timeout)
+
+
+def run_python(*python: str, cwd: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """`python PYTHON` (``-m MODULE ARGS``, ``-c CODE ARGS`` or ``SCRIPT ARGS``) in ``cwd``, with
+    kopt_env(env), stdin /dev/null and its output captured: forked as run_kopt's kopt is (the server
+    of the Keras backend that ARGS and env choose), or fresh where only that would do."""
     full_env = kopt_env(env)
     if not (_real_process or fastmode.ON):
-        server = kopt_fork.server(kopt_env())
-        done = server.run(list(args), cwd, full_env, timeout) if server else None
+        done = kopt_fork.run(list(python), cwd, full_env, timeout, server_env=kopt_env())
         if done is not None:
             return done
     return subprocess.run(
-        [sys.executable, "-m", "kopt", *args],
+        [sys.executable, *python],
         cwd=cwd,
         env=full_env,
         text=True,
         capture_output=True,
         timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def start_kopt(*args: str, cwd: Path, env: dict | None = None, merge_stderr: bool = False):
+    """`kopt ARGS` started, not waited for: a subprocess.Popen (text, stdout and stderr piped, stdin
+    /dev/null; ``merge_stderr``: stderr into stdout), or the fork that behaves as one
+    (tests/kopt_fork.py's Forked: pid, poll, wait, communicate, send_signal, kill) where run_kopt
+    would fork it. Several may run at once."""
+    full_env = kopt_env(env)
+    if not (_real_process or fastmode.ON):
+        child = kopt_fork.start(["-m", "kopt", *args], cwd, full_env, server_env=kopt_env(), merge_stderr=merge_stderr)
+        if child is not None:
+            return child
+    return subprocess.Popen(
+        [sys.executable, "-m", "kopt", *args],
+        cwd=cwd,
+        env=full_env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
         stdin=subprocess.DEVNULL,
     )
 

@@ -10,27 +10,35 @@ they read at import comes from the child's environment). Rails' Spring and pytes
 `--forked` rest on the same fork.
 
 What a fork cannot give is a fresh import of TensorFlow: a different Keras backend, `KERAS_HOME`,
-`PYTHONPATH`, or any other variable read at import. The client therefore forks only when the
-request's environment differs from the server's in keys read at run time (:data:`RUNTIME_KEYS`),
-and runs a real subprocess otherwise, as it does for tests marked ``real_process`` (those about
-TensorFlow's start-up itself) and when ``KOPT_TEST_FORK=0``.
+`PYTHONPATH`, or any other variable read at import. Keras loads its backend at its import, so there
+is one server per backend, each started with its own ``KERAS_BACKEND`` (tests/kopt_fork.py sends a
+request to the server of the backend the child would choose). The client forks only when the
+request's environment differs from the server's in keys read at run time (:data:`RUNTIME_KEYS`;
+``KERAS_BACKEND`` through the choice of server), and runs a real subprocess otherwise, as it does
+for tests marked ``real_process`` (those about TensorFlow's start-up itself) and when
+``KOPT_TEST_FORK=0``.
 
 Protocol, one connection per run: the client sends one JSON line (argv, cwd, env, stdout and
-stderr paths); the server answers the child's pid, then, once the child has exited, its return
-code as :func:`subprocess.run` reports it (negative for a signal).
+stderr paths; ``python``, the interpreter's arguments where the child runs another command than
+``-m kopt ARGV``: ``-c CODE``, a script); the server answers the child's pid, then, once the child
+has exited, its return code as :func:`subprocess.run` reports it (negative for a signal). Runs may
+overlap: each has its connection.
 """
 
 from __future__ import annotations
 
 import atexit
+import builtins
 import json
 import os
 import runpy
+import selectors
 import signal
 import socket
 import sys
 import threading
 import traceback
+import types
 
 # Read at run time, never at import by TensorFlow, Keras or the preloaded libraries: a request may change them.
 # (KMP_*: set by the import of TensorFlow itself, in the server as in a test process that imported it.)
@@ -75,8 +83,28 @@ def _exit_code(exc: SystemExit) -> int:
     return 1
 
 
+def _main(python: list[str]) -> None:
+    """What `python PYTHON` runs, in this process: ``-m MODULE ARGS``, ``-c CODE ARGS`` or ``SCRIPT ARGS``."""
+    if python[0] == "-m":
+        sys.path[0] = os.getcwd()  # as `python -m` puts the working directory first
+        sys.argv = ["-m", *python[2:]]
+        runpy.run_module(python[1], run_name="__main__", alter_sys=True)
+    elif python[0] == "-c":
+        sys.path[0] = ""
+        sys.argv = ["-c", *python[2:]]
+        main = types.ModuleType("__main__")
+        main.__builtins__ = builtins
+        sys.modules["__main__"] = main
+        exec(compile(python[1], "<string>", "exec"), main.__dict__)
+    else:
+        sys.path[0] = os.path.dirname(os.path.abspath(python[0]))
+        sys.argv = list(python)
+        runpy.run_path(python[0], run_name="__main__")
+
+
 def _child(request: dict) -> None:
-    """Become `python -m kopt ARGS` in the request's folder and environment; never returns."""
+    """Become `python -m kopt ARGS` (or the request's ``python`` command line) in the request's
+    folder and environment; never returns."""
     code = 1
     try:
         os.setpgid(0, 0)  # a timeout kills the child and whatever it started, as one group
@@ -88,13 +116,14 @@ def _child(request: dict) -> None:
             (1, request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
             (2, request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
         ):
+            if fd == 2 and path == request["stdout"]:  # stderr into stdout (2>&1): one file, one offset
+                os.dup2(1, 2)
+                continue
             opened = os.open(path, flags, 0o600)
             os.dup2(opened, fd)
             os.close(opened)
-        sys.path[0] = os.getcwd()  # as `python -m` puts the working directory first
-        sys.argv = ["-m", *request["argv"]]
         try:
-            runpy.run_module("kopt", run_name="__main__", alter_sys=True)
+            _main(request.get("python") or ["-m", "kopt", *request["argv"]])
             code = 0
         except SystemExit as exc:
             code = _exit_code(exc)
@@ -122,6 +151,11 @@ def _child(request: dict) -> None:
 
 
 def _preload() -> None:
+    """The heavy imports of a `kopt` run, Keras on the backend in KERAS_BACKEND (the JAX server's:
+    jax too). No JAX computation: its runtime starts threads, which a fork does not copy."""
+    if os.environ.get("KERAS_BACKEND") == "jax":
+        import jax
+        import jax.numpy  # noqa: F401
     import hydra  # noqa: F401
     import keras  # noqa: F401
     import matplotlib  # noqa: F401
@@ -135,30 +169,59 @@ def _preload() -> None:
 
 
 def serve(path: str) -> None:
+    """Fork a child per connection; several may run at once (the two workers of one tf.distribute
+    cluster), each connection answered its child's pid, then its exit code once the child ends."""
     _preload()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
-    listener.listen(4)
-    print("ready", flush=True)
+    listener.listen(8)
+    import keras
+
+    print("ready", keras.backend.backend(), flush=True)  # the backend its Keras loaded on
+    children = selectors.DefaultSelector()  # a pidfd per running child: readable once it has ended
+    children.register(listener, selectors.EVENT_READ)
     while True:
-        conn, _ = listener.accept()
-        with conn, conn.makefile("rwb") as stream:
-            request = json.loads(stream.readline())
-            sys.stdout.flush()
-            sys.stderr.flush()
-            pid = os.fork()
-            if pid == 0:
-                listener.close()
+        for key, _ in children.select():
+            if key.fileobj is listener:
+                conn, _ = listener.accept()
+                stream = conn.makefile("rwb")
+                request = json.loads(stream.readline())
+                sys.stdout.flush()
+                sys.stderr.flush()
+                pid = os.fork()
+                if pid == 0:
+                    for other in list(children.get_map().values()):  # the other runs' connections and pidfds
+                        for obj in (*(other.data or ())[:0:-1], other.fileobj):
+                            _close(obj)
+                    children.close()
+                    _close(stream)
+                    _close(conn)
+                    _child(request)
+                try:
+                    stream.write(f"{pid}\n".encode())
+                    stream.flush()
+                except OSError:
+                    pass
+                children.register(os.pidfd_open(pid), selectors.EVENT_READ, (pid, conn, stream))
+            else:
+                pid, conn, stream = key.data
+                children.unregister(key.fileobj)
+                os.close(key.fileobj)
+                _, status = os.waitpid(pid, 0)
+                try:
+                    stream.write(f"{os.waitstatus_to_exitcode(status)}\n".encode())
+                    stream.flush()
+                except OSError:  # the client gave up (its test failed or timed out)
+                    pass
+                stream.close()
                 conn.close()
-                _child(request)
-            stream.write(f"{pid}\n".encode())
-            stream.flush()
-            _, status = os.waitpid(pid, 0)
-            try:
-                stream.write(f"{os.waitstatus_to_exitcode(status)}\n".encode())
-                stream.flush()
-            except OSError:  # the client gave up (its test failed or timed out)
-                pass
+
+
+def _close(obj) -> None:
+    try:
+        obj.close() if hasattr(obj, "close") else os.close(obj)
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":

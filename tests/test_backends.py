@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import signal
-import subprocess
 import sys
 
 import numpy as np
@@ -17,19 +16,23 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent / "faults"))
-from conftest import TINY, assert_clean_error, kopt_env, only_run_dir, read_summary, run_kopt
+from conftest import TINY, assert_clean_error, only_run_dir, read_summary, run_kopt, run_python, start_kopt
 from faultlib import (
     assert_close_rows,
     assert_same_metrics,
     fault_rng,
     interrupt,
     metric_rows,
-    start_kopt,
     wait_for_rows,
 )
 
-# Each run picks its Keras backend at import: a fork of the preloaded (TensorFlow) server cannot.
-pytestmark = pytest.mark.real_process
+# Not real_process: none of these tests is about kopt's start-up, and each run_kopt is forked from
+# the server whose Keras already runs on the backend the run chooses (tests/kopt_fork.py routes by
+# trainer.backend, KERAS_BACKEND and a resumed run's own; a wrong route would be kopt.backend's
+# one-line refusal, never a run on the other backend). The runs' summaries still record their backend.
+# One xdist group ("jax", with test_forkserver's JAX test): one worker of `make test` starts the JAX
+# server (the imports of TensorFlow, Keras and JAX once more), not both.
+pytestmark = pytest.mark.xdist_group("jax")
 
 needs_jax = pytest.mark.skipif(
     importlib.util.find_spec("jax") is None, reason="JAX is not installed (pip install '.[jax]')"
@@ -53,6 +56,7 @@ KFOLD = [
 # prints the largest difference from the run's predictions.npz on the raw test rows.
 LOAD = r"""
 import sys
+assert not [m for m in sys.modules if m == "kopt" or m.startswith("kopt.")], "kopt was imported"
 sys.modules["kopt"] = None
 import glob, json, os
 import keras, numpy as np
@@ -80,14 +84,9 @@ def load_elsewhere(run, tmp_path, backend: str) -> dict:
         raw_x = data.x[z["test"]]
     raw = tmp_path / f"raw-{backend}.npz"
     np.savez(raw, x=raw_x)
-    out = subprocess.run(
-        [sys.executable, "-c", LOAD, str(run), str(raw)],
-        cwd=tmp_path,
-        text=True,
-        capture_output=True,
-        timeout=300,
-        env={**kopt_env(), "PYTHONPATH": "", "KERAS_BACKEND": backend},
-    )
+    # forked from the server whose Keras loaded on ``backend`` (which never imports kopt); LOAD makes
+    # kopt unimportable itself, so kopt's folder may stay on PYTHONPATH (as the fork server's is)
+    out = run_python("-c", LOAD, str(run), str(raw), cwd=tmp_path, env={"KERAS_BACKEND": backend}, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -105,7 +104,7 @@ def test_jax_kfold_run_records_its_backend_and_resumes_exactly(tmp_path, monkeyp
     assert len(summary["folds"]) == 2 and summary["metrics"]["val_accuracy_std"] >= 0
 
     # KERAS_BACKEND (trainer.backend=auto) chooses JAX too, as Keras users expect
-    monkeypatch.setenv("KERAS_BACKEND", "jax")  # start_kopt passes the test's environment on
+    monkeypatch.setenv("KERAS_BACKEND", "jax")  # run_kopt and start_kopt pass the test's environment on
     proc = start_kopt("train", *KFOLD, cwd=tmp_path)
     run = wait_for_rows(proc, "runs/train/*/metrics.jsonl", tmp_path, fault_rng("jax").randint(1, 6)).parent
     interrupt(proc, signal.SIGTERM)
@@ -122,13 +121,16 @@ def test_jax_kfold_run_records_its_backend_and_resumes_exactly(tmp_path, monkeyp
 @pytest.fixture(scope="module")
 def jax_runs(tmp_path_factory):
     """Two k-fold runs on JAX that differ in their width (for compare), CNNs with batch norm: the two
-    jobs of one sweep, so one process (JAX's start-up once)."""
+    jobs of one sweep, so one process (JAX's start-up once). One block of one convolution (and its
+    batch norm): a deeper CNN only compiled longer (100 -> 66 s of this sweep on the loaded VM)."""
     cwd = tmp_path_factory.mktemp("jax_runs")
     proc = run_kopt(
         "train",
         "-m",
         "model=cnn",
         "model.width=4,8",
+        "model.depth=1",
+        "model.convs_per_block=1",
         "model.dense=0",
         "dataset.limit=300",
         "split=kfold",

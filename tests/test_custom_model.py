@@ -181,11 +181,19 @@ def test_a_module_inside_a_run_dir_is_not_yours(in_folder):
 # -- kopt as a user runs it -----------------------------------------------------------------------
 
 
-def test_a_custom_model_trains_with_its_own_key_set_without_plus(tmp_path):
-    write_mynets(tmp_path)
-    proc = run_kopt("train", *TINY_DATA, *CUSTOM, "model.width=6", cwd=tmp_path)
+@pytest.fixture(scope="module")
+def custom_run(tmp_path_factory) -> Path:
+    """The run dir of a finished `kopt train model=custom model._target_=mynets.build model.width=6`
+    (trained once for the tests that read it)."""
+    cwd = tmp_path_factory.mktemp("custom_run")
+    write_mynets(cwd)
+    proc = run_kopt("train", *TINY_DATA, *CUSTOM, "model.width=6", cwd=cwd)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    run = only_run_dir(tmp_path)
+    return only_run_dir(cwd)
+
+
+def test_a_custom_model_trains_with_its_own_key_set_without_plus(custom_run):
+    run = custom_run
     summary = read_summary(run)
     assert summary["status"] == "completed"
     features, classes = int(np.prod(summary["data"]["input_shape"])), summary["data"]["classes"]
@@ -328,7 +336,9 @@ def test_a_target_planted_in_a_best_yaml_is_refused_and_nothing_runs(tmp_path):
 
 def test_kopt_tune_searches_a_key_of_your_own(tmp_path):
     write_mynets(tmp_path)
-    proc = run_kopt("tune", *TINY_DATA, *CUSTOM, "search.model.width=choice(3,5)", "tuner=grid", cwd=tmp_path)
+    proc = run_kopt(
+        "tune", *TINY_DATA, *CUSTOM, "search.model.width=choice(3,5)", "tuner=grid", "tuner.plots=false", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     trials = sorted((only_run_dir(tmp_path, "tune") / "trials").iterdir())
     widths = []
@@ -352,11 +362,9 @@ print(json.dumps(model.predict(np.load(sys.argv[2]), verbose=0).tolist()))
 """
 
 
-def test_kopt_predict_and_plain_keras_predict_a_custom_models_raw_inputs_alike(tmp_path):
+def test_kopt_predict_and_plain_keras_predict_a_custom_models_raw_inputs_alike(custom_run, tmp_path):
     write_mynets(tmp_path)
-    proc = run_kopt("train", *TINY_DATA, *CUSTOM, "model.width=4", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    run = only_run_dir(tmp_path)
+    run = custom_run
     x = np.random.default_rng(0).normal(3.0, 2.0, size=(5, *read_summary(run)["data"]["input_shape"]))
     np.save(tmp_path / "x.npy", x.astype("float32"))
     proc = run_kopt("predict", str(run), "x.npy", "--out", "out.csv", cwd=tmp_path)
@@ -451,7 +459,14 @@ def test_a_target_planted_in_a_studys_stored_plan_is_refused_by_kopt_worker(tmp_
     from kopt.tune.store.storage import open_storage
 
     proc = run_kopt(
-        "tune", *TINY, "search.optimizer.lr=choice(0.01)", "tuner.n_trials=1", "tuner.study_name=s", cwd=tmp_path
+        "tune",
+        *TINY,
+        "search.optimizer.lr=choice(0.01)",
+        "tuner.n_trials=1",
+        "tuner.study_name=s",
+        "tuner.retrain_best=false",  # the study's stored plan is what this test reads, not a retrained model
+        "tuner.plots=false",
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     journal = tmp_path / "runs" / "tune" / "s" / "journal.log"

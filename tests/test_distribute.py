@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import TINY, assert_clean_error, kopt_env, only_run_dir, read_summary, run_kopt
+from conftest import TINY, assert_clean_error, only_run_dir, read_summary, run_kopt, start_kopt
 
 # Two batch-norm MLP layers, so synchronised batch statistics are exercised too.
 MODEL = [*TINY, "model.depth=2"]
@@ -63,24 +61,10 @@ def test_two_multi_worker_processes_train_one_model_and_only_the_chief_writes(tm
     procs = []
     for index, cwd in enumerate(dirs):
         cwd.mkdir()
+        # both at once: forked from the one server, as run_kopt's kopt is (or two fresh processes)
         procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "kopt",
-                    "train",
-                    *MODEL,
-                    "trainer.strategy=multi_worker",
-                    workers,
-                    f"trainer.task_index={index}",
-                ],
-                cwd=cwd,
-                env=kopt_env(),
-                text=True,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL,
+            start_kopt(
+                "train", *MODEL, "trainer.strategy=multi_worker", workers, f"trainer.task_index={index}", cwd=cwd
             )
         )
     outputs = [p.communicate(timeout=600) for p in procs]

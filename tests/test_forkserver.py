@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import signal
 import subprocess
 import sys
 
 import kopt_fork
 import pytest
-from conftest import assert_clean_error, kopt_env, run_kopt
+from conftest import TINY, assert_clean_error, kopt_env, only_run_dir, read_summary, run_kopt
 from forkserver import changed, forkable
 
 PROBE = """
@@ -70,11 +72,75 @@ def test_only_variables_read_at_run_time_may_differ():
     assert forkable(base, {**base, "TF_CPP_MIN_LOG_LEVEL": "1"})  # another level: as TensorFlow's import sets it
 
 
-def test_a_run_on_another_keras_backend_gets_a_fresh_process(tmp_path):
+def test_a_run_on_another_keras_backend_is_not_forked_from_this_server(tmp_path):
     """The server's Keras runs on TensorFlow: a fork asked for JAX would be refused by kopt.backend."""
     server = kopt_fork.server(kopt_env())
     assert server.run(["train", "trainer.backend=jax", "--cfg", "job"], tmp_path, kopt_env(), 300) is None
+    assert server.run(["train", "--cfg", "job"], tmp_path, kopt_env({"KERAS_BACKEND": "jax"}), 300) is None
     assert server.run(["train", "trainer.backend=tensorflow", "--cfg", "job"], tmp_path, kopt_env(), 300) is not None
+
+
+def fake_run(cwd, name: str, named: str, recorded: str | None) -> None:
+    """A run dir as `train resume=` reads it: trainer.backend in its config, the backend its summary recorded."""
+    run = cwd / "runs" / "train" / name
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "config.yaml").write_text(f"trainer:\n  backend: {named}\n")
+    (run / "summary.json").write_text(json.dumps({"status": "interrupted", "versions": {"backend": recorded}}))
+
+
+def test_each_run_is_routed_to_the_backend_it_would_load_keras_on(tmp_path):
+    """kopt chooses the backend before Keras loads (kopt.backend): from trainer.backend, else KERAS_BACKEND;
+    a resumed run keeps its own. The route must read them the same way."""
+    jax_env, tf_env = {"KERAS_BACKEND": "jax"}, {"KERAS_BACKEND": "tensorflow"}
+    for argv, env, backend in (
+        (["train", "trainer.backend=jax"], {}, "jax"),
+        (["train", "++trainer.backend=jax", "trainer.epochs=1"], tf_env, "jax"),
+        (["train"], jax_env, "jax"),
+        (["train", "trainer.backend=auto"], jax_env, "jax"),
+        (["train"], {}, "tensorflow"),
+        (["train", "trainer.backend=tensorflow"], jax_env, "tensorflow"),
+        (["train", "trainer.backend=jax", "trainer.backend=tensorflow"], {}, "tensorflow"),  # the last one counts
+        (["train", "-m", "trainer.backend=jax,tensorflow"], {}, None),  # the jobs of one process
+        (["train", "-m", "trainer.backend=jax", "seed=0,1"], {}, "jax"),
+        (["tune", "trainer.backend=jax", "search.trainer.backend=choice(jax)"], {}, "jax"),
+        (["tune", "trainer.backend=jax", "search.trainer.backend=choice(jax,tensorflow)"], {}, None),
+        (["tune", "search.trainer.backend=jax"], {}, None),  # the base is TensorFlow's
+        (["tune", "search.trainer.backend=choice(jax)"], jax_env, "jax"),
+        # refused by kopt.backend.check before Keras loads: the same line on any server
+        (["train", "trainer.backend=theano"], {}, "tensorflow"),
+        (["train"], {"KERAS_BACKEND": "mxnet"}, "tensorflow"),
+    ):
+        assert kopt_fork.keras_backend(argv, tmp_path, env) == backend, (argv, env)
+    fake_run(tmp_path, "tf", "auto", "tensorflow")
+    assert kopt_fork.keras_backend(["train", "resume=last"], tmp_path, jax_env) == "tensorflow"  # as trained
+    assert kopt_fork.keras_backend(["train", "resume=runs/train/tf"], tmp_path, jax_env) == "tensorflow"
+    fake_run(tmp_path, "jax", "auto", "jax")
+    assert kopt_fork.keras_backend(["train", f"resume={tmp_path}/runs/train/jax"], tmp_path, {}) == "jax"
+    assert kopt_fork.keras_backend(["train", "resume=last"], tmp_path, jax_env) is None  # which is last: kopt's
+    assert kopt_fork.keras_backend(["train", "resume=last"], tmp_path, {}) == "tensorflow"  # (as before)
+    fake_run(tmp_path, "named", "jax", None)
+    assert kopt_fork.keras_backend(["train", "resume=runs/train/named"], tmp_path, tf_env) == "jax"
+    fake_run(tmp_path, "unstarted", "auto", None)
+    assert kopt_fork.keras_backend(["train", "resume=runs/train/unstarted"], tmp_path, jax_env) == "jax"
+
+
+@pytest.mark.xdist_group("jax")  # on the worker of test_backends, whose JAX server it starts or uses
+def test_a_run_on_jax_is_forked_from_the_jax_server_and_trains_on_jax(tmp_path, monkeypatch):
+    """The second server's Keras loaded on JAX (KERAS_BACKEND=jax in its environment); a TensorFlow
+    run never lands there, and KERAS_BACKEND=jax (trainer.backend=auto) is routed to it."""
+    if importlib.util.find_spec("jax") is None:  # (here, not at the import: test-fast imports this module)
+        pytest.skip("JAX is not installed (pip install '.[jax]')")
+    server = kopt_fork.server(kopt_env(), "jax")
+    assert server.ready and server.env["KERAS_BACKEND"] == "jax"
+    assert server.run(["train", "trainer.backend=tensorflow", "--cfg", "job"], tmp_path, kopt_env(), 300) is None
+    assert server.run(["train", "--cfg", "job"], tmp_path, kopt_env(), 300) is None
+    log = tmp_path / "fork.log"
+    monkeypatch.setenv("KOPT_TEST_FORK_LOG", str(log))
+    proc = run_kopt("train", *TINY, "trainer.epochs=1", cwd=tmp_path, env={"KERAS_BACKEND": "jax"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [line.split("\t")[0] for line in log.read_text().splitlines()] == ["forked"]
+    assert "backend=jax" in proc.stdout.splitlines()[0]
+    assert read_summary(only_run_dir(tmp_path))["versions"]["backend"] == "jax"
 
 
 def test_a_variable_a_test_removes_stays_removed_and_its_run_is_not_forked(tmp_path, monkeypatch):
@@ -84,3 +150,37 @@ def test_a_variable_a_test_removes_stays_removed_and_its_run_is_not_forked(tmp_p
     env = kopt_env({"TF_CPP_MIN_LOG_LEVEL": None})
     assert "TF_CPP_MIN_LOG_LEVEL" not in env
     assert kopt_fork.server(kopt_env()).run(["--version"], tmp_path, env, 60) is None
+
+
+# Each child waits for the other's file: only two children running at once both end.
+RENDEZVOUS = """
+import os, sys, time
+mine, other = sys.argv[1], sys.argv[2]
+open(mine, "w").close()
+while not os.path.exists(other):
+    time.sleep(0.05)
+print(__name__, sys.argv, repr(sys.path[0]))
+"""
+
+
+def test_forks_run_at_once_and_are_held_as_a_popen_holds_its_process(tmp_path):
+    """The two workers of a tf.distribute cluster run at once (start_kopt); a `python -c` or a script
+    runs as `python` runs it (run_python)."""
+    server = kopt_fork.server(kopt_env())
+    first = server.start([], tmp_path, kopt_env(), ["-c", RENDEZVOUS, "a", "b"])
+    assert first is not None and first.poll() is None and first.returncode is None  # waits for the second
+    second = server.start([], tmp_path, kopt_env(), ["-c", RENDEZVOUS, "b", "a"])
+    assert first.communicate(timeout=60) == ("__main__ ['-c', 'a', 'b'] ''\n", "") and first.returncode == 0
+    assert second.wait(timeout=60) == 0 and second.poll() == 0
+    fresh = subprocess.run(
+        [sys.executable, "-c", RENDEZVOUS, "b", "a"], cwd=tmp_path, env=kopt_env(), capture_output=True, text=True
+    )
+    assert second.communicate() == (fresh.stdout, fresh.stderr)
+    (tmp_path / "script.py").write_text(RENDEZVOUS)
+    done = server.run([], tmp_path, kopt_env(), 60, [str(tmp_path / "script.py"), "a", "b"])
+    assert done.stdout == f"__main__ {[str(tmp_path / 'script.py'), 'a', 'b']} {str(tmp_path)!r}\n"
+    sleeper = server.start([], tmp_path, kopt_env(), ["-c", "import time; time.sleep(120)"])
+    with pytest.raises(subprocess.TimeoutExpired):
+        sleeper.wait(timeout=0.5)
+    sleeper.send_signal(signal.SIGTERM)
+    assert sleeper.wait(timeout=30) == -signal.SIGTERM  # as subprocess.Popen reports a signal

@@ -3,6 +3,8 @@ Keras' cache only, and model.trainable for fine-tuning."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from conftest import TINY_DATA, assert_clean_error, read_summary, run_kopt
@@ -42,7 +44,10 @@ def test_the_architecture_table_matches_the_installed_keras():
     assert set(APPLICATIONS) == installed
 
 
+@functools.cache
 def _build(trainable: str):
+    """One model per setting, built once for the structure test and the training test (training
+    changes no layer's trainable flag, and the training test compares the statistics it starts from)."""
     from omegaconf import OmegaConf
 
     from kopt.models import build_model

@@ -27,6 +27,7 @@ def study(tmp_path_factory):
     proc = run_kopt(
         "tune",
         *TINY,
+        "trainer.epochs=1",  # (what is checked is where test scores and models go, not the training)
         "tuner=grid",
         "pruner=none",
         "tuner.study_name=lean",

@@ -3,12 +3,15 @@ Keras flavour, no null value logged as 'None'. A local file store under tmp_path
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 import yaml
 from conftest import TINY, read_summary, run_kopt
+
+sys.path.insert(0, str(Path(__file__).parent / "faults"))
 
 
 def keras_models(client, run) -> dict[str, bool]:
@@ -66,13 +69,11 @@ def test_an_interrupted_study_ends_its_parent_run_killed_and_a_rerun_finishes_it
     """Ctrl-C or SIGTERM during a study: the trial's run ends KILLED, and so must the study's parent
     run (it stayed RUNNING for ever in MLflow's UI); running the same command again reopens it."""
     import signal
-    import subprocess
-    import sys
     import time
 
     pytest.importorskip("mlflow", reason="logger=mlflow needs the mlflow extra")
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
-    from conftest import kopt_env
+    from faultlib import start_kopt
     from mlflow.tracking import MlflowClient
 
     store = (tmp_path / "store").as_uri()
@@ -93,15 +94,7 @@ def test_an_interrupted_study_ends_its_parent_run_killed_and_a_rerun_finishes_it
         f"logger.tracking_uri={store}",
         "logger.experiment=tune",
     ]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kopt", *args],
-        cwd=tmp_path,
-        env=kopt_env({"MLFLOW_ALLOW_FILE_STORE": "true"}),
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-    )
+    proc = start_kopt(*args, cwd=tmp_path, env={"MLFLOW_ALLOW_FILE_STORE": "true"})
     metrics = tmp_path / "runs" / "tune" / "cut" / "trials" / "0" / "metrics.jsonl"
     deadline = time.time() + 300
     while not (metrics.is_file() and metrics.read_text().strip()) and proc.poll() is None and time.time() < deadline:

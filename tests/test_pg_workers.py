@@ -4,12 +4,17 @@ n_trials COMPLETE + PRUNED."""
 
 from __future__ import annotations
 
+import functools
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import optuna
 from conftest import TINY_DATA, assert_clean_error, kopt_env, run_kopt, wait_for
+
+sys.path.insert(0, str(Path(__file__).parent / "faults"))
+import faultlib
 
 N_TRIALS = 8
 STUDY = "pgw"
@@ -60,9 +65,11 @@ def test_workers_share_a_postgresql_study_and_a_killed_workers_trial_is_retried(
     workers = []
     for i in range(3):
         (tmp_path / f"w{i}").mkdir()
-        workers.append(
-            start_kopt("worker", f"tuner.storage={pg_url}", f"tuner.study_name={STUDY}", cwd=tmp_path / f"w{i}")
-        )
+        # the worker to be killed is forked from the preloaded server (faultlib.start_kopt): it imports
+        # no TensorFlow, so it is soon in a trial; the others are fresh processes, as the tune is (one
+        # forked tune ran the study's trials before fresh workers took any)
+        start = functools.partial(faultlib.start_kopt, merge_stderr=True) if i == 0 else start_kopt
+        workers.append(start("worker", f"tuner.storage={pg_url}", f"tuner.study_name={STUDY}", cwd=tmp_path / f"w{i}"))
     victim = workers[0]
 
     def victims_running_trial():

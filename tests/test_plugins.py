@@ -77,9 +77,12 @@ def test_a_plugin_schema_checks_its_keys_and_its_yaml_gives_the_defaults(site, t
 
 
 def test_kopt_models_lists_a_plugin_model(site, tmp_path):
-    proc = run_kopt("models", cwd=tmp_path, env=with_plugin(site))
+    # the table of every option, on tabular input: the image presets are listed as refused, unbuilt
+    # (the plugin's row is what this test reads; their sizes are tests/test_zoo_cli.py's)
+    proc = run_kopt("models", "dataset=synthetic", "dataset.shape=[20]", cwd=tmp_path, env=with_plugin(site))
     assert proc.returncode == 0, proc.stderr
-    assert "tinynet" in proc.stdout
+    (row,) = [line.split() for line in proc.stdout.splitlines() if line.split()[:1] == ["tinynet"]]
+    assert row[3] == f"{(20 + 1) * 32 + (32 + 1) * 10:,}", row  # built by the plugin's builder, model.units=32
 
 
 def test_without_the_plugin_the_option_is_unknown(tmp_path):

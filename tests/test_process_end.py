@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
-from conftest import TINY, kopt_env
+from conftest import TINY, run_python
 
 # `kopt` as its own process (main() reads sys.argv), with keras.backend.clear_session counted and
 # an exit handler that says so (the exit handlers still run).
@@ -31,17 +30,11 @@ main()
 
 
 def run_wrapped(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """Forked as run_kopt's kopt is: the end of the process is kopt.cli's either way (the fork server's
+    child ends as Python would, and kopt ends before that); only the imports are not paid again."""
     script = tmp_path / "wrapped_kopt.py"
     script.write_text(WRAPPER)
-    return subprocess.run(
-        [sys.executable, str(script), *args],
-        cwd=tmp_path,
-        env=kopt_env(),
-        text=True,
-        capture_output=True,
-        timeout=600,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_python(str(script), *args, cwd=tmp_path, timeout=600)
 
 
 def test_kopt_train_ends_without_clearing_its_last_session_or_tearing_python_down(tmp_path):

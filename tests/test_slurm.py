@@ -18,6 +18,9 @@ from pathlib import Path
 import pytest
 from conftest import SERVICE_GROUP, TINY, kopt_env, read_summary, run_kopt, wait_for
 
+sys.path.insert(0, str(Path(__file__).parent / "faults"))
+from faultlib import start_kopt
+
 pytestmark = pytest.mark.xdist_group(SERVICE_GROUP)
 
 # what the tests' jobs ask of SLURM: one core, a little memory, a short limit
@@ -91,15 +94,7 @@ def test_a_sweep_job_cancelled_by_slurm_is_a_failed_row_and_the_sweep_ends(slurm
     # job 0 trains long enough to be cancelled mid-run (scancel, as a time limit or the OOM killer
     # would end it); job 1 completes. The sweep must end, not wait for a result that never comes.
     args = ["train", "-m", *LAUNCHER, *TINY, "trainer.epochs=300,2"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kopt", *args],
-        cwd=tmp_path,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        env=kopt_env({"SLURM_CONF": str(slurm_cluster.conf)}),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = start_kopt(*args, cwd=tmp_path, env={"SLURM_CONF": str(slurm_cluster.conf)})
 
     def job0_training():
         metrics = list((tmp_path / "runs" / "multirun").glob("*/0/metrics.jsonl"))
@@ -164,6 +159,8 @@ def test_workers_as_an_array_job_finish_exactly_n_trials_and_a_cancelled_tasks_t
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     env = kopt_env({"SLURM_CONF": str(slurm_cluster.conf)})
+    # a fresh process, not start_kopt's fork: a tune forked with TensorFlow already loaded ran the
+    # study's trials before the array's workers (fresh, importing TensorFlow) took any
     tune = subprocess.Popen(
         [sys.executable, "-m", "kopt", "tune", *TUNE, f"tuner.storage={pg_url}"],
         cwd=tmp_path,

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import sys
 import time
+from pathlib import Path
 
-from conftest import TINY, kopt_env
+sys.path.insert(0, str(Path(__file__).parent / "faults"))
+from conftest import TINY
+from faultlib import start_kopt
 
 
 def test_an_interrupted_sweep_prints_one_resume_hint(tmp_path):
     """(SIGTERM takes the same path: kopt.training.signals turns it into the same interrupt.)"""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kopt", "train", "-m", *TINY, "trainer.epochs=500", "seed=0,1"],
-        cwd=tmp_path,
-        env=kopt_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_kopt("train", "-m", *TINY, "trainer.epochs=500", "seed=0,1", cwd=tmp_path)
     deadline = time.time() + 300
     while not list(tmp_path.glob("runs/multirun/*/0/metrics.jsonl")):
         assert proc.poll() is None and time.time() < deadline, "the sweep ended before job 0 trained"

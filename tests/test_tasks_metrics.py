@@ -238,41 +238,56 @@ def focal(y_true, y_pred, gamma=2.0):
 '''
 
 
+PLAIN_KERAS = "import keras, sys; print([keras.saving.load_model(p).output_shape for p in sys.argv[1:]])"
+
+
+@pytest.fixture(scope="module")
+def focal_runs(tmp_path_factory):
+    """{family: (its run dir, its kopt process)}: a run of each family trained with your own loss
+    (trainer.loss of mylosses.focal, gamma=3), and what plain Keras printed loading both models, in
+    one fresh interpreter, from /, without your module: [output shape of mlp's, of cnn's]."""
+    import subprocess
+    import sys
+
+    runs = {}
+    for family in ("mlp", "cnn"):
+        cwd = tmp_path_factory.mktemp(f"focal_{family}")
+        (cwd / "mylosses.py").write_text(FOCAL)
+        shape = "[6]" if family == "mlp" else "[8,8,1]"
+        proc = run_kopt(
+            "train",
+            "dataset=synthetic",
+            "dataset.size=120",
+            f"dataset.shape={shape}",
+            "dataset.classes=3",
+            "trainer.loss={_target_:mylosses.focal,gamma:3.0}",
+            *MODELS[family],
+            *SMALL,
+            cwd=cwd,
+        )
+        assert proc.returncode == 0, proc.stderr
+        runs[family] = only_run_dir(cwd)
+    paths = [str(runs[family] / "model.keras") for family in ("mlp", "cnn")]
+    plain = subprocess.run([sys.executable, "-c", PLAIN_KERAS, *paths], cwd="/", capture_output=True, text=True)
+    return runs, plain
+
+
 @pytest.mark.parametrize("family", ["mlp", "cnn"])
-def test_your_own_loss_with_its_keys(tmp_path, family):
-    (tmp_path / "mylosses.py").write_text(FOCAL)
-    shape = "[6]" if family == "mlp" else "[8,8,1]"
-    proc = run_kopt(
-        "train",
-        "dataset=synthetic",
-        "dataset.size=120",
-        f"dataset.shape={shape}",
-        "dataset.classes=3",
-        "trainer.loss={_target_:mylosses.focal,gamma:3.0}",
-        *MODELS[family],
-        *SMALL,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr
-    run = only_run_dir(tmp_path)
+def test_your_own_loss_with_its_keys(focal_runs, family):
+    runs, plain = focal_runs
+    run = runs[family]
     metrics = read_summary(run)["metrics"]
     with np.load(run / "predictions.npz") as z:
         probs, y = z["probs"], z["y_true"]
     p = np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0)
     focal = float((-((1 - p) ** 3.0) * np.log(p)).mean())  # gamma=3 reached the function
     assert metrics["test_loss"] == pytest.approx(focal, rel=1e-3)
-    plain = float(-np.log(p).mean())
-    assert abs(metrics["test_loss"] - plain) > 1e-3
+    plain_loss = float(-np.log(p).mean())
+    assert abs(metrics["test_loss"] - plain_loss) > 1e-3
     # model.keras loads in plain Keras, without your module
-    check = "import keras, sys; m = keras.saving.load_model(sys.argv[1]); print(m.output_shape)"
-    import subprocess
-    import sys
-
-    out = subprocess.run(
-        [sys.executable, "-c", check, str(run / "model.keras")], cwd="/", capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    assert "(None, 3)" in out.stdout
+    assert plain.returncode == 0, plain.stderr
+    shapes = plain.stdout.strip().splitlines()[-1]
+    assert shapes == "[(None, 3), (None, 3)]", shapes
 
 
 def test_a_loss_target_outside_your_modules_is_one_line(tmp_path):
@@ -312,7 +327,7 @@ def test_the_auto_rule():
 
 def test_compare_and_report_take_a_logged_metric(tmp_path):
     common = ["dataset=synthetic", "dataset.size=120", "dataset.classes=2", "dataset.task=binary", "split=kfold"]
-    common += ["split.k=3", "trainer.epochs=2", "trainer.batch_size=16", "model=mlp", "model.depth=1"]
+    common += ["split.k=2", "trainer.epochs=2", "trainer.batch_size=16", "model=mlp", "model.depth=1"]
     for width in (4, 8):
         proc = run_kopt("train", *common, f"model.width={width}", cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import TINY, TINY_DATA, kopt_env, only_run_dir, read_summary, run_kopt
+from conftest import TINY, TINY_DATA, kopt_env, only_run_dir, read_summary, run_kopt, start_kopt
 
 CONTRACT_KEYS = {"status", "metrics", "folds", "params", "duration_s", "seed", "versions"}
 
@@ -99,10 +99,7 @@ def test_multirun_writes_one_dir_per_job(tmp_path):
 
 
 def test_sigterm_marks_run_interrupted(tmp_path):
-    args = [sys.executable, "-m", "kopt", "train", *TINY, "trainer.epochs=200", "dataset.size=2000"]
-    proc = subprocess.Popen(
-        args, cwd=tmp_path, env=kopt_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    proc = start_kopt("train", *TINY, "trainer.epochs=200", "dataset.size=2000", cwd=tmp_path)  # forked where it can be
     deadline = time.time() + 240
     metrics = None
     while time.time() < deadline:

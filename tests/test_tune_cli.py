@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, TINY, assert_clean_error, kopt_env, read_summary, run_kopt
+from conftest import ROOT, TINY, assert_clean_error, kopt_env, read_summary, run_kopt, start_kopt
 from test_tune_outputs import assert_optuna_and_report_read_the_study
 
 QUICK = [*TINY, "dataset.noise=0.3"]
@@ -188,6 +188,7 @@ def test_sqlite_storage_url(workdir):
         *QUICK,
         "tuner=random",
         "tuner.n_trials=2",
+        "trainer.epochs=1",
         "tuner.study_name=sq",
         "pruner=none",
         "tuner.retrain_best=false",
@@ -205,6 +206,7 @@ def test_sqlite_storage_url(workdir):
         *QUICK,
         "tuner=random",
         "tuner.n_trials=3",
+        "trainer.epochs=1",
         "tuner.study_name=sq",
         "tuner.storage=sqlite:///studies.db",
         "search.model.width=choice(8, 32)",
@@ -228,13 +230,7 @@ def test_sigkill_mid_trial_then_rerun_resumes(workdir):
         "search.optimizer.lr=tag(log, interval(1e-3, 1e-2))",
     ]
     study = workdir / "runs" / "tune" / "crash"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kopt", *args],
-        cwd=workdir,
-        env=kopt_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_kopt(*args, cwd=workdir)  # forked from the preloaded server where it can be
     try:
         deadline = time.time() + 300
         while not (study / "trials" / "1" / "metrics.jsonl").exists():  # trial 0 done, trial 1 training
@@ -265,23 +261,42 @@ def test_sigkill_mid_trial_then_rerun_resumes(workdir):
     assert read_summary(study)["counts"] == {"COMPLETE": 3, "PRUNED": 0, "FAIL": 1, "RUNNING": 0}
 
 
+def assert_no_start_up_lines(proc: subprocess.CompletedProcess, study: Path) -> None:
+    """No TensorFlow C++ start-up line (oneDNN, CUDA drivers) in the output nor in the workers' logs."""
+    logs = "".join(p.read_text() for p in study.glob("workers/*.log"))
+    for text in (proc.stdout, proc.stderr, logs):
+        assert not re.search(r"oneDNN|cudart|cuda drivers|^[IWE]\d{4} ", text, re.M), text[:2000]
+
+
+# TF_CPP_MIN_LOG_LEVEL unset, as in a user's shell. (Popped from kopt_env() it came back: run_kopt lays env over
+# kopt_env(), which sets it; a test process that imported TensorFlow even had it at 1, and its run was then forked.)
+# A changed environment makes run_kopt start a fresh process: TensorFlow's start-up lines come at its import.
+UNSET_TF_LOG_LEVEL = {"TF_CPP_MIN_LOG_LEVEL": None}
+
+
 def test_two_workers_share_the_study(workdir):
+    """Also test_tensorflow_start_up_lines_stay_out_of_the_output's worker case: the study runs in a fresh
+    process with TF_CPP_MIN_LOG_LEVEL unset; its workers import TensorFlow, and so does its parent, for
+    the retrain, with stderr held."""
     proc = run_kopt(
         "tune",
         *QUICK,
         "tuner=random",
         "tuner.n_trials=4",
         "tuner.n_workers=2",
+        "trainer.epochs=1",
         "tuner.study_name=par",
         "pruner=none",
-        "tuner.retrain_best=false",
         "tuner.plots=false",
         "search.model.width=int(interval(8, 32))",
         "search.optimizer.lr=tag(log, interval(1e-3, 1e-1))",
         cwd=workdir,
+        env=UNSET_TF_LOG_LEVEL,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     study = workdir / "runs" / "tune" / "par"
+    assert read_summary(study)["retrain"]["run_dir"].startswith("retrain/")  # the parent trained too
+    assert_no_start_up_lines(proc, study)
     summary = read_summary(study)
     assert summary["counts"] == {"COMPLETE": 4, "PRUNED": 0, "FAIL": 0, "RUNNING": 0}  # exactly n_trials
 
@@ -323,6 +338,7 @@ def test_postgresql_storage_with_two_workers(workdir, pg_url):
         "tuner=random",
         "tuner.n_trials=3",
         "tuner.n_workers=2",
+        "trainer.epochs=1",
         "tuner.study_name=pg",
         "pruner=none",
         "tuner.retrain_best=false",
@@ -359,14 +375,7 @@ def test_sigterm_marks_the_running_trial_failed_interrupted(workdir):
         "search.model.width=choice(8, 16)",
     ]
     study_dir = workdir / "runs" / "tune" / "term"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kopt", *args],
-        cwd=workdir,
-        env=kopt_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_kopt(*args, cwd=workdir)  # forked from the preloaded server where it can be
     deadline = time.time() + 300
     while not (study_dir / "trials" / "0" / "metrics.jsonl").exists():
         assert proc.poll() is None and time.time() < deadline, "kopt tune ended before trial 0 trained"
@@ -383,24 +392,20 @@ def test_sigterm_marks_the_running_trial_failed_interrupted(workdir):
 
 def test_tensorflow_start_up_lines_stay_out_of_the_output(workdir):
     """TensorFlow's C++ start-up lines (oneDNN, CUDA drivers) ignore TF_CPP_MIN_LOG_LEVEL in
-    recent releases; kopt imports TensorFlow with stderr held, in the study and in its workers."""
-    # Unset, as in a user's shell. (Popped from kopt_env() it came back: run_kopt lays env over kopt_env(), which
-    # sets it; a test process that imported TensorFlow even had it at 1, and its run was then forked.)
-    env = {"TF_CPP_MIN_LOG_LEVEL": None}
-    for extra in ([], ["tuner.n_workers=2"]):
-        name = f"quiet{len(extra)}"
-        proc = run_kopt(
-            "tune",
-            *QUICK,
-            "tuner.n_trials=2",
-            "trainer.epochs=1",
-            f"tuner.study_name={name}",
-            "search.model.width=choice(8, 16)",
-            *extra,
-            cwd=workdir,
-            env=env,
-        )
-        assert proc.returncode == 0, proc.stderr
-        logs = "".join(p.read_text() for p in (workdir / "runs" / "tune" / name).glob("workers/*.log"))
-        for text in (proc.stdout, proc.stderr, logs):
-            assert not re.search(r"oneDNN|cudart|cuda drivers|^[IWE]\d{4} ", text, re.M), text[:2000]
+    recent releases; kopt imports TensorFlow with stderr held, in the study and in its workers
+    (the workers' case: test_two_workers_share_the_study, a study of its own in a fresh process)."""
+    proc = run_kopt(
+        "tune",
+        *QUICK,
+        "tuner.n_trials=1",
+        "trainer.epochs=1",
+        "tuner.study_name=quiet",
+        "tuner.retrain_best=false",
+        "tuner.plots=false",
+        "search.model.width=choice(8, 16)",
+        cwd=workdir,
+        env=UNSET_TF_LOG_LEVEL,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "trial 0 COMPLETE" in proc.stdout, proc.stdout  # TensorFlow loaded and trained
+    assert_no_start_up_lines(proc, workdir / "runs" / "tune" / "quiet")

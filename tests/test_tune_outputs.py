@@ -78,6 +78,7 @@ def test_best_yaml_takes_group_and_key_overrides(best_dir, tmp_path):
         "model=mlp",
         "model.width=16",
         "model.depth=1",
+        "trainer.epochs=1",  # (the overrides and the kept values are checked, not the training)
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -14,6 +14,10 @@ from test_tune_study import EASY
 
 from kopt.errors import KoptError
 
+# one epoch per trial: these tests check objectives, fronts, constraints, repeats and warm starts,
+# none of which needs a second epoch
+ONE_EPOCH = ["trainer.epochs=1"]
+
 
 def tune_here(tmp_path, monkeypatch, *overrides: str, name: str = "s"):
     """Plan and run study ``name`` as `kopt tune` does (without the Hydra app); (summary, study, dir)."""
@@ -26,7 +30,7 @@ def tune_here(tmp_path, monkeypatch, *overrides: str, name: str = "s"):
     from kopt.tune.running.study import open_storage
 
     monkeypatch.chdir(tmp_path)
-    argv = quote_search_overrides([*EASY, f"tuner.study_name={name}", *overrides])
+    argv = quote_search_overrides([*EASY, *ONE_EPOCH, f"tuner.study_name={name}", *overrides])
     line, cfgs = compose_and_validate(argv, "tune", [validate_tune])
     plan = build_plan(cfgs[0], line.overrides, search_dirs(None))
     study_dir = tmp_path / "runs" / "tune" / name
@@ -361,6 +365,7 @@ def test_a_worker_on_a_two_objective_study_prints_its_trials_and_counts_what_tra
     monkeypatch.chdir(tmp_path)
     argv = [
         *EASY,
+        *ONE_EPOCH,
         "tuner.study_name=s",
         "tuner=random",
         "tuner.n_trials=2",

@@ -61,8 +61,9 @@ def finished(summary) -> int:
 def test_each_tuner_runs_three_trials(tmp_path, monkeypatch, tuner, extra, sampler_class):
     if tuner == "gp" and importlib.util.find_spec("torch") is None:
         pytest.skip("tuner=gp needs PyTorch (the optional 'gp' extra), which is not installed here")
+    # one epoch: what is checked is the sampler's draws and each trial's record, not the training
     summary, study, study_dir = tune_here(
-        tmp_path, monkeypatch, f"tuner={tuner}", "tuner.n_trials=3", "pruner=none", *NUMERIC, *extra
+        tmp_path, monkeypatch, f"tuner={tuner}", "tuner.n_trials=3", "pruner=none", "trainer.epochs=1", *NUMERIC, *extra
     )
     assert summary["sampler_class"] == sampler_class and summary["counts"]["COMPLETE"] == 3
     trials = study.get_trials()
@@ -108,21 +109,6 @@ def test_each_pruner_on_a_small_grid(tmp_path, monkeypatch, pruner, extra, n_tri
             assert rows[t.number]["state"] == "PRUNED" and rows[t.number]["pruned_epoch"] == str(epoch)
             run = json.loads((study_dir / t.user_attrs["run_dir"] / "summary.json").read_text())
             assert run["status"] == "pruned" and run["pruned_epoch"] == epoch and "error" not in run
-
-
-def test_no_pruner_with_kfold_reports_steps_across_folds(tmp_path, monkeypatch):
-    from kopt.runtime import _gradient_registry
-
-    before = set(_gradient_registry())
-    summary, study, _ = tune_here(
-        tmp_path, monkeypatch, "pruner=none", "split=kfold", "split.k=2", "tuner=random", "tuner.n_trials=2", *NUMERIC
-    )
-    assert summary["counts"] == {"COMPLETE": 2, "PRUNED": 0, "FAIL": 0, "RUNNING": 0}
-    for t in study.trials:
-        assert sorted(t.intermediate_values) == [1, 2, 3, 4]  # fold * epochs + epoch (from 1), 2 folds x 2 epochs
-    # TensorFlow's gradient registry keeps every traced train graph (~15 MiB each) unless trials clean it
-    leaked = [k for k in set(_gradient_registry()) - before if k.startswith("CustomGradient-")]
-    assert leaked == []
 
 
 def test_failing_trials_are_recorded_and_max_failures_stops(tmp_path, monkeypatch):
@@ -213,9 +199,13 @@ def test_genetic_population_follows_the_budget(overrides, population):
 
 def test_retrain_trains_the_best_trials_epoch_count_and_reports_no_validation(tmp_path, monkeypatch):
     """Issues 16.8 and 14.8: the retrain on train+val has no validation data, so it chooses no epoch
-    (it keeps the last of the best trial's best epoch, fixed in advance) and reports no val_*."""
+    (it keeps the last of the best trial's best epoch, fixed in advance) and reports no val_*.
+    The same k-fold study without a pruner reports its steps across the folds, and its trials and
+    retrain leave no traced train graph behind."""
     from kopt.report.collect import read_record as load_run
+    from kopt.runtime import _gradient_registry
 
+    before = set(_gradient_registry())
     summary, study, study_dir = tune_here(
         tmp_path,
         monkeypatch,
@@ -228,6 +218,12 @@ def test_retrain_trains_the_best_trials_epoch_count_and_reports_no_validation(tm
         *NUMERIC,
         "tuner.retrain_best=true",
     )
+    assert summary["counts"] == {"COMPLETE": 2, "PRUNED": 0, "FAIL": 0, "RUNNING": 0}
+    for t in study.trials:
+        assert sorted(t.intermediate_values) == list(range(1, 9))  # fold * epochs + epoch (from 1), 2 folds x 4 epochs
+    # TensorFlow's gradient registry keeps every traced train graph (~15 MiB each) unless trials clean it
+    leaked = [k for k in set(_gradient_registry()) - before if k.startswith("CustomGradient-")]
+    assert leaked == []
     retrain = summary["retrain"]
     best = study.best_trial
     folds = json.loads((study_dir / best.user_attrs["run_dir"] / "summary.json").read_text())["folds"]

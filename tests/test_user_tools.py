@@ -80,6 +80,7 @@ def study(tmp_path_factory):
         "tuner.n_trials=2",
         "trainer.epochs=1",
         "search.regularizer.dropout=interval(0.0, 0.5)",
+        "tuner.plots=false",  # the study's own PNG plots: no tool here opens them (tests/test_tune_*.py draw them)
         cwd=cwd,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

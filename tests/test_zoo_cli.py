@@ -98,7 +98,7 @@ def test_bad_model_config_is_one_clear_line(args, needles, tmp_path):
     ids=["resnet20", "densenet16", "wrn_10_2"],
 )
 def test_train_each_family_on_digits(overrides, tmp_path):
-    proc = run_kopt("train", *overrides, "trainer.epochs=2", "dataset.limit=400", cwd=tmp_path)
+    proc = run_kopt("train", *overrides, "trainer.epochs=2", "dataset.limit=200", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = only_run_dir(tmp_path)
     summary = read_summary(run)

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import conftest
 from conftest import kopt_env
 
 # Long enough epochs (100-160 batches) that a signal sent after epoch N lands inside the run.
@@ -34,16 +35,10 @@ def fault_rng(name: str) -> random.Random:
     return random.Random(f"{FAULT_SEED}-{name}")
 
 
-def start_kopt(*args: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "kopt", *args],
-        cwd=cwd,
-        env=kopt_env(),
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-    )
+def start_kopt(*args: str, cwd: Path, env: dict | None = None, merge_stderr: bool = False):
+    """`kopt ARGS` started in the background in ``cwd`` (tests/conftest.py's start_kopt: forked from
+    the worker's preloaded server where a fork behaves as a fresh process, else a real subprocess)."""
+    return conftest.start_kopt(*args, cwd=cwd, env=env, merge_stderr=merge_stderr)
 
 
 def metric_rows(path: Path) -> list[dict]:
@@ -62,7 +57,7 @@ def wait_for_rows(proc: subprocess.Popen, pattern: str, cwd: Path, rows: int, ti
         if proc.poll() is not None:
             out, err = proc.communicate()
             raise AssertionError(
-                f"kopt ended (rc {proc.returncode}) before {rows} epochs:\n{out[-3000:]}\n{err[-3000:]}"
+                f"kopt ended (rc {proc.returncode}) before {rows} epochs:\n{out[-3000:]}\n{(err or '')[-3000:]}"
             )
         time.sleep(0.02)
     proc.kill()
@@ -73,7 +68,7 @@ def interrupt(proc: subprocess.Popen, signum: int, timeout: float = 300) -> tupl
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=timeout)
     if signum != signal.SIGKILL:
-        assert proc.returncode == 128 + signum, f"rc {proc.returncode}\n{out[-3000:]}\n{err[-3000:]}"
+        assert proc.returncode == 128 + signum, f"rc {proc.returncode}\n{out[-3000:]}\n{(err or '')[-3000:]}"
         assert "Traceback" not in out + err, err
     else:
         assert proc.returncode == -signal.SIGKILL

@@ -5,6 +5,7 @@ epoch by epoch, and leave a consistent run dir behind."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 
 import numpy as np
@@ -108,13 +109,22 @@ def test_two_interruptions_in_one_run(tmp_path, reference):
     assert read_summary(run)["resumes"] == 2
 
 
+@pytest.fixture(scope="module")
+def stopped_in_fold_1(tmp_path_factory):
+    """A run stopped by SIGTERM inside fold 1 (each test damages a copy of it)."""
+    cwd = tmp_path_factory.mktemp("stopped")
+    proc = start_kopt("train", *CONFIG, cwd=cwd)
+    run = wait_for_rows(proc, "runs/train/*/metrics.jsonl", cwd, EPOCHS + 2).parent  # inside fold 1
+    interrupt(proc, signal.SIGTERM)
+    return run
+
+
 @pytest.mark.parametrize("damage", ["newest", "all"])
-def test_corrupt_checkpoint_names_the_file_and_falls_back(damage, tmp_path, reference):
+def test_corrupt_checkpoint_names_the_file_and_falls_back(damage, tmp_path, reference, stopped_in_fold_1):
     """The newest checkpoint truncated: resume says which file and continues from the one before.
     Every checkpoint damaged (fold result too): the folds are trained again. Same result either way."""
-    proc = start_kopt("train", *CONFIG, cwd=tmp_path)
-    run = wait_for_rows(proc, "runs/train/*/metrics.jsonl", tmp_path, EPOCHS + 2).parent  # inside fold 1
-    interrupt(proc, signal.SIGTERM)
+    run = tmp_path / "runs" / "train" / stopped_in_fold_1.name
+    shutil.copytree(stopped_in_fold_1, run)
     files = sorted((run / "checkpoints").glob("*.npz"))
     epochs = sorted(p for p in files if "-epoch" in p.name)
     assert len(epochs) == 2 and (run / "checkpoints" / "fold0-result.npz") in files  # the previous one is kept
