@@ -42,6 +42,9 @@ PRINT_ONLY = {"--help", "-h", "--hydra-help", "--version", "--info", "-i", "--sh
 OPTIONAL_VALUE = {"--info", "-i", "--shell-completion", "-sc"}
 
 
+NOT_COMPOSED = object()  # CommandLine.hydra_mode before any job is composed
+
+
 @dataclass
 class CommandLine:
     overrides: list[str] = field(default_factory=list)
@@ -49,6 +52,9 @@ class CommandLine:
     # where the jobs will write: the run dir (or the sweep dir with -m), resolved, and as configured
     output_dir: Path | None = None
     output_pattern: str | None = None
+    # the first job's hydra.mode (RUN, MULTIRUN or None: by -m), once composed: Hydra need not compose
+    # the config once more to read it (kopt.hydra_app)
+    hydra_mode: object = NOT_COMPOSED
 
     @property
     def multirun(self) -> bool:
@@ -372,6 +378,8 @@ def compose_and_validate(
     for job in expand_jobs(parsed, line.multirun):
         cfg = compose_with_hydra(name, job, dirs)
         paths = check_output_paths(cfg, line.multirun)  # before the split: dirs may interpolate hydra.*
+        if line.hydra_mode is NOT_COMPOSED:
+            line.hydra_mode = cfg.hydra.get("mode")
         cfg, _ = split_hydra(cfg)
         for validate in validators:
             validate(cfg, machine=machine)
