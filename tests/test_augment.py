@@ -4,6 +4,7 @@ normalisation statistics come from the training fold."""
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -332,10 +333,7 @@ def test_the_training_stream_is_traced_without_autographs_source_rewrite(augment
 def test_augmentation_map_uses_the_intra_op_thread_count_where_set():
     """A tune worker gets cores // n_workers TensorFlow threads; its augmentation map must not
     take every core again."""
-    import subprocess
-    import sys
-
-    from conftest import kopt_env
+    from conftest import run_python
 
     code = (
         "from kopt.runtime import setup_tensorflow; from kopt.procs import usable_cores; "
@@ -343,9 +341,7 @@ def test_augmentation_map_uses_the_intra_op_thread_count_where_set():
         "print(map_calls(), usable_cores())"
     )
     for n in (0, 1):
-        out = subprocess.run(
-            [sys.executable, "-c", code.format(n=n)], env=kopt_env(), capture_output=True, text=True, timeout=120
-        )
+        out = run_python("-c", code.format(n=n), cwd=Path.cwd(), timeout=120)  # forked where it can be
         calls, cores = map(int, out.stdout.split())
         assert calls == (n or cores)
 
