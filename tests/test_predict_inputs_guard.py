@@ -19,7 +19,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import assert_clean_error, kopt_env, run_kopt, wait_for
+from conftest import assert_clean_error, run_kopt, start_kopt, wait_for
 
 from kopt.errors import KoptError, RunFailed
 
@@ -322,15 +322,7 @@ def test_an_export_beaten_to_its_out_folder_is_one_line_and_keeps_the_others(run
 
 
 def test_a_killed_exports_temp_folder_is_cleaned_by_the_next_export(runs, tmp_path):
-    import sys
-
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kopt", "export", str(runs["iris"]), "--format", "saved_model", "--out", "a"],
-        cwd=tmp_path,
-        env=kopt_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_kopt("export", str(runs["iris"]), "--format", "saved_model", "--out", "a", cwd=tmp_path)
     try:
         temp = wait_for(
             lambda: [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")], 300, "the temp folder", 0.01

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 import zipfile
 
 import h5py
 import numpy as np
 import pytest
-from conftest import kopt_env, only_run_dir, read_summary, run_kopt
+from conftest import only_run_dir, read_summary, run_kopt, run_python
 from omegaconf import OmegaConf
 
-# Runs in a fresh interpreter: kopt is made unimportable before anything else happens.
+# Runs in an interpreter of its own: kopt is made unimportable before anything else happens.
 CHECK = r"""
 import sys
 sys.modules["kopt"] = None
@@ -95,14 +93,8 @@ def checked(tmp_path_factory) -> dict:
             np.savez(cwd / "raw.npz", x=data.x[z["test"]])
         pairs += [str(run), str(cwd / "raw.npz")]
     elsewhere = tmp_path_factory.mktemp("elsewhere")  # a cwd outside the repository, and no PYTHONPATH to it
-    out = subprocess.run(
-        [sys.executable, "-c", CHECK, *pairs],
-        cwd=elsewhere,
-        text=True,
-        capture_output=True,
-        timeout=300,
-        env={**kopt_env(), "PYTHONPATH": ""},
-    )
+    # forked from the preloaded server (which never imports kopt); CHECK makes kopt unimportable itself
+    out = run_python("-c", CHECK, *pairs, cwd=elsewhere, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     results = json.loads(out.stdout.strip().splitlines()[-1])
     return {case: (run, results[str(run)]) for case, run in runs.items()}

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
-from conftest import TINY, TINY_DATA, kopt_env, only_run_dir, read_summary, run_kopt, start_kopt
+from conftest import TINY, TINY_DATA, only_run_dir, read_summary, run_kopt, run_python, start_kopt
 
 CONTRACT_KEYS = {"status", "metrics", "folds", "params", "duration_s", "seed", "versions"}
 
@@ -44,12 +42,11 @@ def test_holdout_run_writes_the_contract(tmp_path):
     assert len(test | train | val) == 200
     # the model loads in plain Keras (kopt not imported) with safe_mode on
     load = (
+        "import sys; sys.modules['kopt'] = None; "
         "import keras, numpy as np; m = keras.saving.load_model(%r, safe_mode=True); "
         "print(m.predict(np.zeros((2, 8, 8, 1)), verbose=0).shape)"
     ) % str(run / "model.keras")
-    out = subprocess.run(
-        [sys.executable, "-c", load], text=True, capture_output=True, timeout=300, env={**kopt_env(), "PYTHONPATH": ""}
-    )
+    out = run_python("-c", load, cwd=run, timeout=300)
     assert "(2, 10)" in out.stdout, out.stderr[-2000:]
 
 
