@@ -65,7 +65,7 @@ def _open_study(plan: TunePlan, storage, worker: int = 0):
     import optuna
 
     from kopt.tune.planning.pruners import build_pruner
-    from kopt.tune.planning.tuners import build_sampler
+    from kopt.tune.planning.tuners import build_sampler, past_trials
 
     created = False
     try:
@@ -83,7 +83,7 @@ def _open_study(plan: TunePlan, storage, worker: int = 0):
     from kopt.tune.planning.objectives import metric_names
 
     study.set_metric_names(metric_names(plan))
-    study.sampler = build_sampler(plan, worker, existing=len(study.get_trials(deepcopy=False)))
+    study.sampler = build_sampler(plan, worker, existing=past_trials(study.get_trials(deepcopy=False)))
     study.pruner = build_pruner(plan.pruner)
     return study, created
 
@@ -113,7 +113,7 @@ def load_study(storage, study_name: str, worker: int = 0):
     import optuna
 
     from kopt.tune.planning.pruners import build_pruner
-    from kopt.tune.planning.tuners import build_sampler
+    from kopt.tune.planning.tuners import build_sampler, past_trials
 
     try:
         study = optuna.load_study(study_name=study_name, storage=storage)
@@ -123,7 +123,7 @@ def load_study(storage, study_name: str, worker: int = 0):
     if stored is None:
         raise KoptError(f"tuner.study_name={study_name}: not a kopt tune study (no plan stored)")
     plan = TunePlan.from_attr(stored)
-    existing = len(study.get_trials(deepcopy=False))
+    existing = past_trials(study.get_trials(deepcopy=False))
     study.sampler, study.pruner = build_sampler(plan, worker, existing), build_pruner(plan.pruner)
     return study, plan
 

@@ -98,6 +98,7 @@ def claim(study, plan: TunePlan, study_dir: Path, since: float, times: dict | No
 def _claim_locked(study, plan: TunePlan, study_dir: Path, since: float):
     from optuna.trial import TrialState
 
+    from kopt.tune.planning.tuners import past_trials
     from kopt.tune.trials.dedup import discount_duplicates, duplicate_count, repeat_cap, space_exhausted
 
     recover_dead_workers(study, study_dir)
@@ -117,7 +118,7 @@ def _claim_locked(study, plan: TunePlan, study_dir: Path, since: float):
             return None
     if len(session_failures(trials, since)) >= plan.tuner["max_failures"]:
         return None
-    take_sampler_stream(study, plan, len(trials))
+    take_sampler_stream(study, plan, past_trials(trials))
     with warnings.catch_warnings():  # kopt runs the heartbeat thread itself (see work())
         warnings.filterwarnings("ignore", HEARTBEAT_WARNING, UserWarning)
         trial = study.ask()

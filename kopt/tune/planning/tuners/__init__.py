@@ -41,10 +41,17 @@ def typed_plan_option(group: str, node):
 
 def sampler_seed(plan: TunePlan, worker: int = 0, existing: int = 0) -> int:
     """``seed`` for a new study's first process (stream 0); other streams (``worker``), and runs that resume
-    a study with ``existing`` trials, get other seeds (else a resumed random search would redraw its values)."""
+    a study with ``existing`` trials, get other seeds (else a resumed random search would redraw its values).
+    ``existing``: :func:`past_trials`."""
     if SAMPLERS.fact(plan.tuner_name, "shared_seed", False):
         return plan.seed
     return (plan.seed + 1_000_003 * worker + 7_919 * existing) % 2**32
+
+
+def past_trials(trials) -> int:
+    """The study's trials that started: a waiting one (tuner=auto's trial 0, ``tuner.enqueue``, a retry)
+    drew nothing, and a new study with trial 0 queued keeps ``seed``'s draws."""
+    return sum(t.state.name != "WAITING" for t in trials)
 
 
 def build_sampler(plan: TunePlan, worker: int = 0, existing: int = 0):
