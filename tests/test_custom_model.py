@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY, TINY_DATA, assert_clean_error, kopt_env, only_run_dir, read_summary, run_kopt
+from conftest import TINY, TINY_DATA, assert_clean_error, only_run_dir, read_summary, run_kopt, run_python
 from omegaconf import OmegaConf
 
 from kopt.errors import KoptError
@@ -274,12 +273,22 @@ def test_a_module_beside_the_config_dir_yamls_is_importable(tmp_path):
     assert not (work / "runs").exists()
 
 
+_JOB_CONFIG: list[str] = []
+
+
+def _job_config(tmp_path: Path) -> str:
+    """`kopt train ... model=mlp --cfg job`'s output, asked once per test process (it names no folder)."""
+    if not _JOB_CONFIG:
+        proc = run_kopt("train", *TINY_DATA, "model=mlp", "--cfg", "job", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        _JOB_CONFIG.append(proc.stdout)
+    return _JOB_CONFIG[0]
+
+
 def _plant_run(tmp_path: Path, model: dict) -> Path:
     """A kopt train run dir whose saved config names ``model`` (as an attacker would write it; a
     ``callbacks`` key goes to trainer.callbacks instead)."""
-    proc = run_kopt("train", *TINY_DATA, "model=mlp", "--cfg", "job", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    cfg = OmegaConf.create(proc.stdout)
+    cfg = OmegaConf.create(_job_config(tmp_path))
     if "callbacks" in model:
         cfg.trainer.callbacks = model["callbacks"]
     else:
@@ -337,7 +346,14 @@ def test_a_target_planted_in_a_best_yaml_is_refused_and_nothing_runs(tmp_path):
 def test_kopt_tune_searches_a_key_of_your_own(tmp_path):
     write_mynets(tmp_path)
     proc = run_kopt(
-        "tune", *TINY_DATA, *CUSTOM, "search.model.width=choice(3,5)", "tuner=grid", "tuner.plots=false", cwd=tmp_path
+        "tune",
+        *TINY_DATA,
+        *CUSTOM,
+        "search.model.width=choice(3,5)",
+        "tuner=grid",
+        "tuner.plots=false",
+        "tuner.retrain_best=false",
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     trials = sorted((only_run_dir(tmp_path, "tune") / "trials").iterdir())
@@ -373,15 +389,8 @@ def test_kopt_predict_and_plain_keras_predict_a_custom_models_raw_inputs_alike(c
     by_kopt = np.array([[float(v) for v in line.split(",")[2:]] for line in lines[1:]])
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = {k: v for k, v in kopt_env().items() if k != "PYTHONPATH"}
-    plain = subprocess.run(
-        [sys.executable, "-c", PLAIN_KERAS, str(run / "model.keras"), str(tmp_path / "x.npy")],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    # forked before any kopt import, as a fresh interpreter; PLAIN_KERAS blocks kopt and mynets itself
+    plain = run_python("-c", PLAIN_KERAS, str(run / "model.keras"), str(tmp_path / "x.npy"), cwd=elsewhere)
     assert plain.returncode == 0, plain.stderr[-3000:]
     by_keras = np.array(json.loads(plain.stdout.splitlines()[-1]))
     assert by_kopt.shape == by_keras.shape == (5, read_summary(run)["data"]["classes"])
