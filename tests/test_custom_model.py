@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -180,13 +181,23 @@ def test_a_module_inside_a_run_dir_is_not_yours(in_folder):
 # -- kopt as a user runs it -----------------------------------------------------------------------
 
 
+# TF_CPP_MIN_LOG_LEVEL unset, as in a user's shell: a fresh process, not a fork
+USER_SHELL = {"TF_CPP_MIN_LOG_LEVEL": None}
+
+
 @pytest.fixture(scope="module")
-def custom_run(tmp_path_factory) -> Path:
-    """The run dir of a finished `kopt train model=custom model._target_=mynets.build model.width=6`
-    (trained once for the tests that read it)."""
+def custom_train(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """(cwd, process) of `kopt train model=custom model._target_=mynets.build model.width=6`, run
+    once for the tests that read it, in a fresh process as a user's shell starts it (USER_SHELL)."""
     cwd = tmp_path_factory.mktemp("custom_run")
     write_mynets(cwd)
-    proc = run_kopt("train", *TINY_DATA, *CUSTOM, "model.width=6", cwd=cwd)
+    return cwd, run_kopt("train", *TINY_DATA, *CUSTOM, "model.width=6", cwd=cwd, env=USER_SHELL)
+
+
+@pytest.fixture(scope="module")
+def custom_run(custom_train) -> Path:
+    """The run dir of custom_train's finished run."""
+    cwd, proc = custom_train
     assert proc.returncode == 0, proc.stderr[-3000:]
     return only_run_dir(cwd)
 
@@ -492,17 +503,16 @@ def test_a_target_planted_in_a_studys_stored_plan_is_refused_by_kopt_worker(tmp_
     assert not list(tmp_path.rglob("PWNED")) and not (work / "runs").exists()
 
 
-def test_a_users_module_that_imports_keras_adds_no_start_up_lines_and_a_bad_target_is_one_line(tmp_path):
+def test_a_users_module_that_imports_keras_adds_no_start_up_lines_and_a_bad_target_is_one_line(custom_train, tmp_path):
     """mynets.py imports Keras at its top, so TensorFlow loads while kopt imports the target, before
     kopt's own quiet import. Its C++ start-up lines (oneDNN, CUDA drivers) stay out of the output as
     they do for the zoo, and a target missing from the module is one stderr line (Hydra's get_object
-    also logged three lines of its own before kopt's)."""
+    also logged three lines of its own before kopt's). The run trained is custom_train's."""
     write_mynets(tmp_path)
-    env = {"TF_CPP_MIN_LOG_LEVEL": None}  # unset, as in a user's shell: a fresh process, not a fork
     noise = re.compile(r"oneDNN|cudart|cuda drivers|absl::|^[IWE]\d{4} ", re.M)
-    ran = run_kopt("train", *TINY_DATA, *CUSTOM, "trainer.epochs=1", cwd=tmp_path, env=env)
+    _, ran = custom_train
     assert ran.returncode == 0, ran.stderr
     assert not noise.search(ran.stdout + ran.stderr), ran.stderr[:2000]
-    bad = run_kopt("train", *TINY_DATA, "model=custom", "model._target_=mynets.nope", cwd=tmp_path, env=env)
+    bad = run_kopt("train", *TINY_DATA, "model=custom", "model._target_=mynets.nope", cwd=tmp_path, env=USER_SHELL)
     assert_clean_error(bad, "model._target_=mynets.nope: cannot import it")
     assert [line for line in bad.stderr.splitlines() if line.strip()] == [bad.stderr.strip()], bad.stderr
