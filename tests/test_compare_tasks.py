@@ -130,7 +130,11 @@ def check_ensemble(out, members: list[np.ndarray], y: np.ndarray, task: str) -> 
 MONITOR = {"regression": "val_mae", "multilabel": "val_loss"}
 
 
-@pytest.fixture(scope="module", params=["regression", "multilabel"])
+# One xdist group per task (not one for the module): each worker trains the runs of one task.
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param(task, marks=pytest.mark.xdist_group(f"compare_tasks_{task}")) for task in MONITOR],
+)
 def two_runs(request, tmp_path_factory):
     """(task, A, B): two completed 2-fold runs of one task on the same folds (widths 4 and 16)."""
     task = request.param

@@ -202,7 +202,7 @@ def test_a_study_over_a_custom_loader_tunes_the_models_keys_not_the_loaders(tmp_
     assert not (tmp_path / "runs").exists()
     proc = run_kopt(
         "tune", *CUSTOM, "dataset.n=80", *MODEL, "search.model.width=choice(3,5)", "tuner=grid", "tuner.plots=false",
-        cwd=tmp_path,
+        "tuner.retrain_best=false", cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     trials = sorted((only_run_dir(tmp_path, "tune") / "trials").iterdir())

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY, TINY_DATA, assert_clean_error, kopt_env, only_run_dir, read_summary, run_kopt
+from conftest import TINY, TINY_DATA, assert_clean_error, only_run_dir, read_summary, run_kopt, run_python
 from omegaconf import OmegaConf
 
 from kopt.errors import KoptError
@@ -181,13 +181,23 @@ def test_a_module_inside_a_run_dir_is_not_yours(in_folder):
 # -- kopt as a user runs it -----------------------------------------------------------------------
 
 
+# TF_CPP_MIN_LOG_LEVEL unset, as in a user's shell: a fresh process, not a fork
+USER_SHELL = {"TF_CPP_MIN_LOG_LEVEL": None}
+
+
 @pytest.fixture(scope="module")
-def custom_run(tmp_path_factory) -> Path:
-    """The run dir of a finished `kopt train model=custom model._target_=mynets.build model.width=6`
-    (trained once for the tests that read it)."""
+def custom_train(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """(cwd, process) of `kopt train model=custom model._target_=mynets.build model.width=6`, run
+    once for the tests that read it, in a fresh process as a user's shell starts it (USER_SHELL)."""
     cwd = tmp_path_factory.mktemp("custom_run")
     write_mynets(cwd)
-    proc = run_kopt("train", *TINY_DATA, *CUSTOM, "model.width=6", cwd=cwd)
+    return cwd, run_kopt("train", *TINY_DATA, *CUSTOM, "model.width=6", cwd=cwd, env=USER_SHELL)
+
+
+@pytest.fixture(scope="module")
+def custom_run(custom_train) -> Path:
+    """The run dir of custom_train's finished run."""
+    cwd, proc = custom_train
     assert proc.returncode == 0, proc.stderr[-3000:]
     return only_run_dir(cwd)
 
@@ -274,12 +284,22 @@ def test_a_module_beside_the_config_dir_yamls_is_importable(tmp_path):
     assert not (work / "runs").exists()
 
 
+_JOB_CONFIG: list[str] = []
+
+
+def _job_config(tmp_path: Path) -> str:
+    """`kopt train ... model=mlp --cfg job`'s output, asked once per test process (it names no folder)."""
+    if not _JOB_CONFIG:
+        proc = run_kopt("train", *TINY_DATA, "model=mlp", "--cfg", "job", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        _JOB_CONFIG.append(proc.stdout)
+    return _JOB_CONFIG[0]
+
+
 def _plant_run(tmp_path: Path, model: dict) -> Path:
     """A kopt train run dir whose saved config names ``model`` (as an attacker would write it; a
     ``callbacks`` key goes to trainer.callbacks instead)."""
-    proc = run_kopt("train", *TINY_DATA, "model=mlp", "--cfg", "job", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    cfg = OmegaConf.create(proc.stdout)
+    cfg = OmegaConf.create(_job_config(tmp_path))
     if "callbacks" in model:
         cfg.trainer.callbacks = model["callbacks"]
     else:
@@ -337,7 +357,14 @@ def test_a_target_planted_in_a_best_yaml_is_refused_and_nothing_runs(tmp_path):
 def test_kopt_tune_searches_a_key_of_your_own(tmp_path):
     write_mynets(tmp_path)
     proc = run_kopt(
-        "tune", *TINY_DATA, *CUSTOM, "search.model.width=choice(3,5)", "tuner=grid", "tuner.plots=false", cwd=tmp_path
+        "tune",
+        *TINY_DATA,
+        *CUSTOM,
+        "search.model.width=choice(3,5)",
+        "tuner=grid",
+        "tuner.plots=false",
+        "tuner.retrain_best=false",
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     trials = sorted((only_run_dir(tmp_path, "tune") / "trials").iterdir())
@@ -373,15 +400,8 @@ def test_kopt_predict_and_plain_keras_predict_a_custom_models_raw_inputs_alike(c
     by_kopt = np.array([[float(v) for v in line.split(",")[2:]] for line in lines[1:]])
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = {k: v for k, v in kopt_env().items() if k != "PYTHONPATH"}
-    plain = subprocess.run(
-        [sys.executable, "-c", PLAIN_KERAS, str(run / "model.keras"), str(tmp_path / "x.npy")],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    # forked before any kopt import, as a fresh interpreter; PLAIN_KERAS blocks kopt and mynets itself
+    plain = run_python("-c", PLAIN_KERAS, str(run / "model.keras"), str(tmp_path / "x.npy"), cwd=elsewhere)
     assert plain.returncode == 0, plain.stderr[-3000:]
     by_keras = np.array(json.loads(plain.stdout.splitlines()[-1]))
     assert by_kopt.shape == by_keras.shape == (5, read_summary(run)["data"]["classes"])
@@ -483,17 +503,16 @@ def test_a_target_planted_in_a_studys_stored_plan_is_refused_by_kopt_worker(tmp_
     assert not list(tmp_path.rglob("PWNED")) and not (work / "runs").exists()
 
 
-def test_a_users_module_that_imports_keras_adds_no_start_up_lines_and_a_bad_target_is_one_line(tmp_path):
+def test_a_users_module_that_imports_keras_adds_no_start_up_lines_and_a_bad_target_is_one_line(custom_train, tmp_path):
     """mynets.py imports Keras at its top, so TensorFlow loads while kopt imports the target, before
     kopt's own quiet import. Its C++ start-up lines (oneDNN, CUDA drivers) stay out of the output as
     they do for the zoo, and a target missing from the module is one stderr line (Hydra's get_object
-    also logged three lines of its own before kopt's)."""
+    also logged three lines of its own before kopt's). The run trained is custom_train's."""
     write_mynets(tmp_path)
-    env = {"TF_CPP_MIN_LOG_LEVEL": None}  # unset, as in a user's shell: a fresh process, not a fork
     noise = re.compile(r"oneDNN|cudart|cuda drivers|absl::|^[IWE]\d{4} ", re.M)
-    ran = run_kopt("train", *TINY_DATA, *CUSTOM, "trainer.epochs=1", cwd=tmp_path, env=env)
+    _, ran = custom_train
     assert ran.returncode == 0, ran.stderr
     assert not noise.search(ran.stdout + ran.stderr), ran.stderr[:2000]
-    bad = run_kopt("train", *TINY_DATA, "model=custom", "model._target_=mynets.nope", cwd=tmp_path, env=env)
+    bad = run_kopt("train", *TINY_DATA, "model=custom", "model._target_=mynets.nope", cwd=tmp_path, env=USER_SHELL)
     assert_clean_error(bad, "model._target_=mynets.nope: cannot import it")
     assert [line for line in bad.stderr.splitlines() if line.strip()] == [bad.stderr.strip()], bad.stderr

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import TINY, assert_clean_error, kopt_env, only_run_dir, read_summary, run_kopt
+from conftest import TINY, assert_clean_error, only_run_dir, read_summary, run_kopt, run_python
 from omegaconf import OmegaConf
 from test_standalone_model import CHECK
 
@@ -86,14 +84,8 @@ def test_label_smoothing_trains_a_batch_norm_model_and_saves_a_plain_keras_model
     with np.load(run / "splits.npz") as z:
         np.savez(cwd / "raw.npz", x=data.x[z["test"]])
     (cwd / "elsewhere").mkdir()
-    out = subprocess.run(
-        [sys.executable, "-c", CHECK, str(run), str(cwd / "raw.npz")],
-        cwd=cwd / "elsewhere",
-        text=True,
-        capture_output=True,
-        timeout=300,
-        env={**kopt_env(), "PYTHONPATH": ""},
-    )
+    # forked before any kopt import, as a fresh interpreter; CHECK blocks the import of kopt itself
+    out = run_python("-c", CHECK, str(run), str(cwd / "raw.npz"), cwd=cwd / "elsewhere", timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     results = json.loads(out.stdout.strip().splitlines()[-1])[str(run)]  # {run dir: its models' checks}
     assert len(results) == 1 and results[0]["max_diff"] < 1e-5, results

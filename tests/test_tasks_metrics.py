@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import assert_clean_error, only_run_dir, read_summary, run_kopt
+from conftest import assert_clean_error, only_run_dir, read_summary, run_kopt, run_python
 
 SMALL = ["trainer.epochs=2", "trainer.batch_size=16", "split=holdout"]
 MODELS = {
@@ -245,9 +245,9 @@ PLAIN_KERAS = "import keras, sys; print([keras.saving.load_model(p).output_shape
 def focal_runs(tmp_path_factory):
     """{family: (its run dir, its kopt process)}: a run of each family trained with your own loss
     (trainer.loss of mylosses.focal, gamma=3), and what plain Keras printed loading both models, in
-    one fresh interpreter, from /, without your module: [output shape of mlp's, of cnn's]."""
-    import subprocess
-    import sys
+    one interpreter (forked before any kopt import, as a fresh one), from /, without your module:
+    [output shape of mlp's, of cnn's]."""
+    from pathlib import Path
 
     runs = {}
     for family in ("mlp", "cnn"):
@@ -268,7 +268,7 @@ def focal_runs(tmp_path_factory):
         assert proc.returncode == 0, proc.stderr
         runs[family] = only_run_dir(cwd)
     paths = [str(runs[family] / "model.keras") for family in ("mlp", "cnn")]
-    plain = subprocess.run([sys.executable, "-c", PLAIN_KERAS, *paths], cwd="/", capture_output=True, text=True)
+    plain = run_python("-c", PLAIN_KERAS, *paths, cwd=Path("/"))
     return runs, plain
 
 
