@@ -113,12 +113,12 @@ def hypermodel(shape, classes):
     from omegaconf import OmegaConf
 
     from kopt.models import build_model
+    from kopt.paths import config_dir
 
     def build(hp):
         cfg = cnn_config(width=int(hp.Choice("width", [8, 16, 32])))
-        reg = OmegaConf.create(
-            {"name": "none", "l1": 0.0, "l2": 0.0, "dropout": float(hp.Float("dropout", 0.0, 0.5)), "batchnorm": True}
-        )
+        reg = OmegaConf.load(config_dir() / "regularizer" / "none.yaml")  # kopt's batch norm, as kopt's trials
+        reg.dropout = float(hp.Float("dropout", 0.0, 0.5))
         model = build_model(cfg, reg, shape, classes)
         model.compile(
             keras.optimizers.Adam(float(hp.Float("lr", 1e-4, 1e-1, sampling="log"))),

@@ -54,11 +54,19 @@ def _load_yaml(path: Path):
         raise KoptError(f"{path}: unreadable ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
 
 
+# keys added after a run was made: the value that run trained with, so it resumes exactly
+ADDED_KEYS = {("regularizer", "bn_momentum"): 0.99}  # Keras' default, before the key
+
+
 def _read_config(run_dir: Path) -> DictConfig:
     path = run_dir / ".hydra" / "config.yaml"
     cfg = _load_yaml(path)
     if not isinstance(cfg, DictConfig):
         raise KoptError(f"{path}: not a kopt config")
+    for (group, key), value in ADDED_KEYS.items():
+        node = cfg.get(group)
+        if isinstance(node, DictConfig) and key not in node:
+            node[key] = value
     return cfg
 
 

@@ -111,6 +111,8 @@ def test_cfg_job_prints_composed_config_with_overrides(tmp_path):
         (["-m", "seed=0,1", "--help"], ["seed=0,1"]),
         (["dataset=iris"], ["model=cnn", "dataset=iris", "model=mlp"]),
         (["optimizer.lr="], ["optimizer.lr", "a number"]),
+        (["regularizer.bn_momentum=1"], ["regularizer.bn_momentum", "< 1"]),
+        (["regularizer.bn_momentum=0"], ["regularizer.bn_momentum", "> 0"]),
     ],
 )
 def test_bad_input_is_one_clear_line(args, needles, tmp_path):

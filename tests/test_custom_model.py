@@ -22,7 +22,7 @@ keras = pytest.importorskip("keras")
 
 from kopt.models import build_model  # noqa: E402
 
-NO_REG = {"name": "none", "l1": 0.0, "l2": 0.0, "dropout": 0.0, "batchnorm": True}
+NO_REG = {"name": "none", "l1": 0.0, "l2": 0.0, "dropout": 0.0, "batchnorm": True, "bn_momentum": 0.99}
 L2 = {**NO_REG, "name": "l2", "l2": 1e-3}
 CUSTOM = ["model=custom", "model._target_=mynets.build"]
 

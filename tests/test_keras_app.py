@@ -55,7 +55,9 @@ def _build(trainable: str):
     cfg = OmegaConf.create(
         {"name": "keras_app", "arch": "MobileNetV3Small", "weights": None, "trainable": trainable, "size": 32}
     )
-    reg = OmegaConf.create({"name": "none", "l1": 0.0, "l2": 0.0, "dropout": 0.0, "batchnorm": True})
+    reg = OmegaConf.create(
+        {"name": "none", "l1": 0.0, "l2": 0.0, "dropout": 0.0, "batchnorm": True, "bn_momentum": 0.99}
+    )
     return build_model(cfg, reg, (8, 8, 1), 10)
 
 

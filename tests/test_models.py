@@ -18,7 +18,7 @@ from kopt.models.flops import count_flops, count_macs  # noqa: E402
 from kopt.models.summary import describe  # noqa: E402
 
 CIFAR = (32, 32, 3)
-NO_REG = {"name": "none", "l1": 0.0, "l2": 0.0, "dropout": 0.0, "batchnorm": True}
+NO_REG = {"name": "none", "l1": 0.0, "l2": 0.0, "dropout": 0.0, "batchnorm": True, "bn_momentum": 0.99}
 
 # The published sizes (for 32x32x3 input and 10 classes): (preset, published figure, as printed).
 PAPER = [
@@ -257,6 +257,19 @@ def test_regularizer_init_and_batchnorm_switch(cfg):
     assert not [l for l in plain.layers if isinstance(l, keras.layers.BatchNormalization)]
     assert all(l.use_bias for l in kernel_layers(plain) if isinstance(l, keras.layers.Conv2D))
     assert all(l.kernel_regularizer is None for l in kernel_layers(plain))
+
+
+@pytest.mark.parametrize("cfg", SMALL, ids=SMALL_IDS)
+def test_bn_momentum_reaches_every_batchnorm_layer(cfg):
+    model = build_model(cfg, reg(bn_momentum=0.9), (16, 16, 3), 10)
+    bn_layers = [l for l in model._flatten_layers() if isinstance(l, keras.layers.BatchNormalization)]
+    assert bn_layers
+    assert all(l.momentum == pytest.approx(0.9) for l in bn_layers), [l.name for l in bn_layers if l.momentum != 0.9]
+
+
+def test_bn_momentum_default_is_in_every_regularizer_yaml():
+    for name in ("none", "l1", "l2", "l1l2"):
+        assert compose(f"regularizer={name}").regularizer.bn_momentum == pytest.approx(0.9), name
 
 
 @pytest.mark.parametrize("cfg", SMALL, ids=SMALL_IDS)

@@ -109,3 +109,13 @@ def test_sweep_resume_needs_a_matching_sweep(tmp_path):
 def test_resume_cannot_be_swept(tmp_path):
     proc = run_kopt("train", "-m", *TINY, "resume=a,b", cwd=tmp_path)
     assert_clean_error(proc, "resume", "cannot be swept")
+
+
+def test_a_run_made_before_bn_momentum_resumes_with_the_momentum_it_trained_with(tmp_path, composed):
+    from kopt.resume import _read_config
+
+    assert "bn_momentum: 0.9\n" in composed  # today's default is written into a new run's config
+    old = fake_run(tmp_path, composed.replace("  bn_momentum: 0.9\n", ""), None)
+    assert _read_config(old).regularizer.bn_momentum == 0.99  # Keras' default, before the key
+    new = fake_run(tmp_path, composed, None, name="2026-01-02_00-00-00_000000")
+    assert _read_config(new).regularizer.bn_momentum == 0.9

@@ -65,9 +65,9 @@ def bn(x, reg, name=None):
     # averages stay identical on every replica and worker; otherwise image maps on the TensorFlow
     # backend use its fused kernel (kopt.models.batchnorm)
     if _under_tf_strategy():
-        return layers.BatchNormalization(name=name, synchronized=True)(x)
+        return layers.BatchNormalization(momentum=reg.bn_momentum, name=name, synchronized=True)(x)
     fused = keras.backend.backend() == "tensorflow" and len(x.shape) == 4
-    return (FusedBatchNormalization if fused else layers.BatchNormalization)(name=name)(x)
+    return (FusedBatchNormalization if fused else layers.BatchNormalization)(momentum=reg.bn_momentum, name=name)(x)
 
 
 HEAD = {"activation": "softmax"}  # the task's output activation (kopt.models.build_model sets it)

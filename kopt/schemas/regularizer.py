@@ -11,3 +11,4 @@ class RegularizerConfig:
     l2: float = param(ge=0)
     dropout: float = param(ge=0, lt=1)
     batchnorm: bool
+    bn_momentum: float = param(gt=0, lt=1)
