@@ -134,20 +134,29 @@ def group_options(dirs: list[Path]) -> dict[str, set[str]]:
             if len(rel.parts) < 2:
                 continue
             groups.setdefault("/".join(rel.parts[:-1]), set()).add(yaml.stem)
-    for group in groups:
-        if group.startswith("hydra/"):  # kopt presets add to Hydra's own and its plugins' (e.g. hydra/launcher=joblib)
-            groups[group] |= hydra_group_options(group, dirs)
+    hydra_groups = [group for group in groups if group.startswith("hydra/")]
+    if hydra_groups:  # kopt presets add to Hydra's own and its plugins' (e.g. hydra/launcher=joblib)
+        repository = _hydra_repository(dirs)
+        for group in hydra_groups:
+            groups[group] |= set(repository.get_group_options(group))
     return groups
 
 
-def hydra_group_options(group: str, dirs: list[Path]) -> set[str]:
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+def _hydra_repository(dirs: list[Path]):
+    """Hydra's config repository on kopt's search path. Asked directly, not through a
+    ConfigLoaderImpl, whose every question deep-copies the repository (Hydra's structured configs
+    included: most of the cost of listing a group)."""
+    from hydra._internal.config_repository import ConfigRepository
     from hydra._internal.utils import create_config_search_path
 
     search_path = create_config_search_path(f"file://{dirs[-1]}")
     for extra in dirs[:-1]:
         search_path.append("kopt-user", f"file://{extra}")
-    return set(ConfigLoaderImpl(config_search_path=search_path).get_group_options(group))
+    return ConfigRepository(config_search_path=search_path)
+
+
+def hydra_group_options(group: str, dirs: list[Path]) -> set[str]:
+    return set(_hydra_repository(dirs).get_group_options(group))
 
 
 def parse_overrides(overrides: list[str]):

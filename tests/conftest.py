@@ -172,23 +172,29 @@ def kopt_env(extra: dict | None = None) -> dict:
     return env
 
 
-def run_kopt(*args: str, cwd: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_kopt(
+    *args: str, cwd: Path, env: dict | None = None, timeout: int = 600, run_time_keys: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
     """`kopt ARGS` in `cwd` (runs/ lands there); returns the finished process (text output).
 
     The process is forked from a server that already imported TensorFlow and Keras on the run's
     backend (tests/forkserver.py says when, and why that is still a process of its own;
-    tests/kopt_fork.py which server), or started fresh where only that would do.
+    tests/kopt_fork.py which server), or started fresh where only that would do. ``run_time_keys``:
+    keys of ``env`` that Keras reads at import but this command only at run time (KERAS_HOME for a
+    command that never reaches Keras' own cache): a fork may change them.
     """
-    return run_python("-m", "kopt", *args, cwd=cwd, env=env, timeout=timeout)
+    return run_python("-m", "kopt", *args, cwd=cwd, env=env, timeout=timeout, run_time_keys=run_time_keys)
 
 
-def run_python(*python: str, cwd: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_python(
+    *python: str, cwd: Path, env: dict | None = None, timeout: int = 600, run_time_keys: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
     """`python PYTHON` (``-m MODULE ARGS``, ``-c CODE ARGS`` or ``SCRIPT ARGS``) in ``cwd``, with
     kopt_env(env), stdin /dev/null and its output captured: forked as run_kopt's kopt is (the server
     of the Keras backend that ARGS and env choose), or fresh where only that would do."""
     full_env = kopt_env(env)
     if not (_real_process or fastmode.ON):
-        done = kopt_fork.run(list(python), cwd, full_env, timeout, server_env=kopt_env())
+        done = kopt_fork.run(list(python), cwd, full_env, timeout, server_env=kopt_env(), run_time_keys=run_time_keys)
         if done is not None:
             return done
     return subprocess.run(

@@ -130,11 +130,17 @@ class ForkServer:
             self.proc.wait()
 
     def run(
-        self, argv: list[str], cwd: Path, env: dict, timeout: float, python: list[str] | None = None
+        self,
+        argv: list[str],
+        cwd: Path,
+        env: dict,
+        timeout: float,
+        python: list[str] | None = None,
+        run_time_keys: tuple[str, ...] = (),
     ) -> subprocess.CompletedProcess | None:
         """The finished `python -m kopt ARGV` (or `python PYTHON`, whose kopt arguments are ARGV), or
         None where only a fresh process would behave the same."""
-        child = self.start(argv, cwd, env, python)
+        child = self.start(argv, cwd, env, python, run_time_keys=run_time_keys)
         if child is None:
             return None
         try:
@@ -146,13 +152,20 @@ class ForkServer:
         return subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
 
     def start(
-        self, argv: list[str], cwd: Path, env: dict, python: list[str] | None = None, merge_stderr: bool = False
+        self,
+        argv: list[str],
+        cwd: Path,
+        env: dict,
+        python: list[str] | None = None,
+        merge_stderr: bool = False,
+        run_time_keys: tuple[str, ...] = (),
     ) -> Forked | None:
         """The started `python -m kopt ARGV` (or `python PYTHON`) as a Popen would hold it, or None
-        where only a fresh process would behave the same."""
+        where only a fresh process would behave the same. ``run_time_keys``: keys the caller knows this
+        command reads at run time only, though Keras or TensorFlow read them at import too."""
         backend = keras_backend(argv, cwd, env)
         # KERAS_BACKEND is read at Keras' import: the backend it makes the child choose is that of the server
-        differs = changed(self.env, env) - {"KERAS_BACKEND"}
+        differs = changed(self.env, env) - {"KERAS_BACKEND", *run_time_keys}
         why = (
             "no server"
             if not self.ready or self.proc.poll() is not None
@@ -279,12 +292,12 @@ def _server_for(python: list[str], cwd: Path, env: dict, server_env: dict) -> tu
 
 
 def run(
-    python: list[str], cwd: Path, env: dict, timeout: float, server_env: dict
+    python: list[str], cwd: Path, env: dict, timeout: float, server_env: dict, run_time_keys: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess | None:
     """The finished `python PYTHON` (``-m kopt ARGS``, ``-c CODE ARGS``, ``SCRIPT ARGS``), forked from
     the server of its Keras backend; None where only a fresh process would behave the same."""
     chosen, argv = _server_for(python, cwd, env, server_env)
-    return chosen.run(argv, cwd, env, timeout, python) if chosen else None
+    return chosen.run(argv, cwd, env, timeout, python, run_time_keys) if chosen else None
 
 
 def start(python: list[str], cwd: Path, env: dict, server_env: dict, merge_stderr: bool = False) -> Forked | None:

@@ -367,6 +367,45 @@ def test_describe_reports_bytes_and_trainable():
     assert info["flops"] == 2 * resnet20_macs()
 
 
+def test_describe_draws_no_initial_weights_and_builds_in_full_a_model_that_needs_them(monkeypatch):
+    """Counts need shapes only: describe never draws a model's initial weights (most of a large
+    model's build), and a builder that makes a variable from a value is built again in full."""
+    import kopt.models
+
+    tf = pytest.importorskip("tensorflow")
+    drawn = []  # the initial values computed (tracing the symbolic call computes none)
+
+    class Counted(keras.initializers.Initializer):
+        def __call__(self, shape, dtype=None):
+            if tf.executing_eagerly():
+                drawn.append(tuple(shape))
+            return keras.ops.zeros(shape, dtype=dtype)
+
+    class Offset(keras.layers.Layer):
+        def build(self, shape):
+            self.offset = keras.Variable(np.zeros(shape[-1:], "float32"), trainable=False)  # from a value
+
+        def call(self, x):
+            return x + self.offset
+
+    def builder(offset: bool):
+        def build(cfg, input_shape, num_classes, reg):
+            inputs = keras.Input(input_shape)
+            x = Offset()(inputs) if offset else inputs
+            return keras.Model(inputs, keras.layers.Dense(num_classes, kernel_initializer=Counted())(x))
+
+        return build
+
+    cfg = model_cfg(name="mlp", width=4, depth=1)
+    monkeypatch.setattr(kopt.models, "get_builder", lambda name: builder(False))
+    info = describe(cfg, reg(), (3,), 2)
+    assert info["params"] == 3 * 2 + 2 and info["flops"] == 2 * 3 * 2 and drawn == []
+    monkeypatch.setattr(kopt.models, "get_builder", lambda name: builder(True))
+    info = describe(cfg, reg(), (3,), 2)
+    assert info["params"] == 3 + 3 * 2 + 2 and info["trainable_params"] == 3 * 2 + 2
+    assert drawn == [(3, 2)]  # the full build's, once
+
+
 def test_fused_batchnorm_matches_keras_batchnorm():
     import tensorflow as tf
 

@@ -286,15 +286,19 @@ def test_models_on_tabular_data_lists_image_models_as_refused(tmp_path):
 
 def test_models_needs_no_data_file_for_known_shapes(tmp_path):
     env = {"KERAS_HOME": str(tmp_path / "empty_keras_home")}  # no CIFAR-10 file anywhere
+    # kopt looks for dataset files under KERAS_HOME at run time (kopt.keras_files) and never through
+    # Keras' own cache, whose folder Keras reads at import: a forked kopt models sees the empty home
+    fork = {"run_time_keys": ("KERAS_HOME",)}
     proc = run_kopt(
-        "models", "--json", "experiment=wrn28_10_cifar10", "model.depth=10", "model.width=1", cwd=tmp_path, env=env
-    )
+        "models", "--json", "experiment=wrn28_10_cifar10", "model.depth=10", "model.width=1", cwd=tmp_path, env=env,
+        **fork,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     (row,) = json.loads(proc.stdout)
     assert row["family"] == "wrn" and row["input_shape"] == [32, 32, 3] and row["classes"] == 10
     assert row["params"] == built("model=wrn", "model.depth=10", "model.width=1").count_params()
     proc = run_kopt(
-        "models", "--json", "dataset=cifar100", "dataset.label_mode=coarse", "model=mlp", cwd=tmp_path, env=env
+        "models", "--json", "dataset=cifar100", "dataset.label_mode=coarse", "model=mlp", cwd=tmp_path, env=env, **fork
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout)[0]["classes"] == 20

@@ -32,9 +32,57 @@ def weight_layers(model) -> int:
     return count
 
 
+def _build_shapes_only(model_cfg, reg, input_shape, num_classes: int):
+    """The model with its weights declared but never given values: a StatelessScope defers each
+    initializer, and every count here needs shapes only (a large model's initial values are most of
+    its build). A builder that makes a variable from a value is built again in full, under the
+    names a first build would give."""
+    import copy
+
+    import keras
+    from keras.src.backend.common import global_state
+
+    from kopt.errors import KoptError
+
+    names = copy.copy(global_state.get_global_attribute("object_name_uids"))
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            return build_model(model_cfg, reg, input_shape, num_classes)
+    except KoptError:
+        raise
+    except Exception:
+        global_state.set_global_attribute("object_name_uids", names)
+        return build_model(model_cfg, reg, input_shape, num_classes)
+
+
+def _deferred() -> list:
+    """The variables whose initializer Keras has not run yet."""
+    from keras.src.backend.common import global_state
+
+    return list(global_state.get_global_attribute("uninitialized_variables") or [])
+
+
+def _forget_deferred(before: list) -> None:
+    """Drop the variables deferred since ``before``: none is ever used, and Keras would otherwise
+    draw their values at the next scope's end (and hold them until clear_session)."""
+    from keras.src.backend.common import global_state
+
+    known = {id(v) for v in before}
+    kept = [v for v in _deferred() if id(v) in known]
+    global_state.set_global_attribute("uninitialized_variables", kept)
+
+
 def describe(model_cfg, reg, input_shape, num_classes: int) -> dict:
     """Build the model once and measure it."""
-    model = build_model(model_cfg, reg, input_shape, num_classes)
+    before = _deferred()
+    try:
+        model = _build_shapes_only(model_cfg, reg, input_shape, num_classes)
+        return _measure(model, model_cfg, input_shape, num_classes)
+    finally:
+        _forget_deferred(before)
+
+
+def _measure(model, model_cfg, input_shape, num_classes: int) -> dict:
     return {
         "model": model.name,
         "params": int(model.count_params()),
