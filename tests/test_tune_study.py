@@ -23,6 +23,16 @@ NUMERIC = ["search.optimizer.lr=tag(log, interval(1e-3, 1e-1))", "search.model.w
 GOOD_AND_BAD = ["tuner=grid", "search.optimizer.lr=choice(1e-2, 1e-9)", "search.model.width=choice(8, 16)"]
 
 
+@pytest.fixture(autouse=True)
+def no_background_page_refresh(monkeypatch):
+    """No background study.html refresh: a fresh `kopt report` process per study (~3 CPU s, and at the
+    study's end up to 10 s waited for on a busy machine), which test_lean_trials tests. The final
+    page is still written in this process."""
+    from kopt.tune.results.page import StudyPage
+
+    monkeypatch.setattr(StudyPage, "refresh", lambda self: False)
+
+
 def tune_here(tmp_path: Path, monkeypatch, *overrides: str):
     """Plan and run a study as `kopt tune` does (without the Hydra app); returns (summary, study, dir)."""
     from kopt.tune.run import run_study
