@@ -129,31 +129,40 @@ def stage1(tmp_path_factory):
     return cwd
 
 
-def test_a_keras_app_run_trains_and_saves_a_model_that_loads_in_plain_keras(stage1):
+@pytest.fixture(scope="module")
+def stage1_model(stage1):
+    """Stage 1's model.keras loaded in plain Keras (safe mode), once for the two tests that read it
+    (a MobileNetV3Small takes seconds to rebuild; neither test changes its weights)."""
+    import keras
+
+    return keras.saving.load_model(stage1 / "runs/stage1/model.keras", safe_mode=True)
+
+
+def test_a_keras_app_run_trains_and_saves_a_model_that_loads_in_plain_keras(stage1, stage1_model):
     run_dir = stage1 / "runs/stage1"
     summary = read_summary(run_dir)
     assert summary["status"] == "completed" and summary["choices"]["model"] == "keras_app"
-    import keras
-
-    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    model = stage1_model
     layer_names = [layer.name for layer in model.layers[-1].layers] if hasattr(model.layers[-1], "layers") else []
     assert "app_preprocessing" in layer_names  # the architecture's preprocessing is inside the saved model
     probs = model.predict(np.zeros((2, *model.input_shape[1:]), "float32"), verbose=0)
     assert probs.shape == (2, summary["data"]["classes"]) and np.allclose(probs.sum(axis=1), 1, atol=1e-4)
 
 
-def _layers(path):
-    """Every weight of a saved model.keras, by layer name inside the model: {name: [arrays]}."""
+def _layers(saved):
+    """Every weight of a saved model.keras (its path, or the model loaded), by layer name inside the
+    model: {name: [arrays]}."""
     import keras
 
     from kopt.models.init_from import weighted_layers
 
-    saved = keras.saving.load_model(path, safe_mode=True, compile=False)
+    if not isinstance(saved, keras.Model):
+        saved = keras.saving.load_model(saved, safe_mode=True, compile=False)
     core = next(layer for layer in saved.layers if isinstance(layer, keras.Model))
     return {"/".join(k): [np.asarray(w) for w in layer.get_weights()] for k, layer in weighted_layers(core).items()}
 
 
-def test_a_second_stage_starts_from_the_first_runs_weights_and_keeps_frozen_ones_and_batch_norm(stage1):
+def test_a_second_stage_starts_from_the_first_runs_weights_and_keeps_frozen_ones_and_batch_norm(stage1, stage1_model):
     """Stage 1 trains the whole architecture; stage 2 (model.init=<stage 1>, the top layers trainable)
     starts from its weights: a frozen layer ends equal to stage 1's (loaded, then not trained), a
     trainable top layer moves, and no batch norm's moving statistics change (the base runs in
@@ -168,7 +177,7 @@ def test_a_second_stage_starts_from_the_first_runs_weights_and_keeps_frozen_ones
         cwd=stage1,
     )
     assert second.returncode == 0, second.stderr[-3000:]
-    a, b = _layers(stage1 / "runs/stage1/model.keras"), _layers(stage1 / "runs/stage2/model.keras")
+    a, b = _layers(stage1_model), _layers(stage1 / "runs/stage2/model.keras")
     assert sorted(a) == sorted(b)
     base = "MobileNetV3Small"
     # a frozen convolution, trained in stage 1: the same values after stage 2 (a fresh start would differ)

@@ -219,7 +219,9 @@ def test_sigkill_mid_trial_then_rerun_resumes(workdir):
     args = [
         "tune",
         *TINY,
-        "trainer.epochs=30",
+        # trial 1 must still be training when it is killed: 11 epochs (~15-30 ms each) after the first, then
+        # its test set and model.keras, against a poll every 10 ms (30 epochs cost each trial ~0.5 s more)
+        "trainer.epochs=12",
         "tuner=random",
         "tuner.n_trials=3",
         "tuner.study_name=crash",
@@ -235,7 +237,7 @@ def test_sigkill_mid_trial_then_rerun_resumes(workdir):
         deadline = time.time() + 300
         while not (study / "trials" / "1" / "metrics.jsonl").exists():  # trial 0 done, trial 1 training
             assert proc.poll() is None and time.time() < deadline, "kopt tune ended before trial 1 started"
-            time.sleep(0.05)
+            time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.kill()

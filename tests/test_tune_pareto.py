@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import assert_clean_error, kopt_env
 from test_cli import NO_TF_SNIPPET
-from test_tune_study import EASY
+from test_tune_study import EASY, no_study_page_nor_curves  # noqa: F401  (autouse here too)
 
 from kopt.errors import KoptError
 

@@ -23,6 +23,20 @@ NUMERIC = ["search.optimizer.lr=tag(log, interval(1e-3, 1e-1))", "search.model.w
 GOOD_AND_BAD = ["tuner=grid", "search.optimizer.lr=choice(1e-2, 1e-9)", "search.model.width=choice(8, 16)"]
 
 
+@pytest.fixture(autouse=True)
+def no_study_page_nor_curves(monkeypatch):
+    """Neither study.html nor the trials' curves.png: no test here reads them, and a study's results never
+    depend on them (a figure or page that fails is a warning). test_lean_trials tests both. Each study
+    started a fresh `kopt report` process (~3 CPU s; at the study's end, on a busy machine, up to 10 s
+    waited for it), then drew a figure per trial and wrote the page (~0.5 CPU s per trial)."""
+    import kopt.tune.run
+    from kopt.tune.results.page import StudyPage
+
+    monkeypatch.setattr(StudyPage, "refresh", lambda self: False)
+    monkeypatch.setattr(StudyPage, "write", lambda self: None)
+    monkeypatch.setattr(kopt.tune.run, "draw_trial_curves", lambda study_dir: {})
+
+
 def tune_here(tmp_path: Path, monkeypatch, *overrides: str):
     """Plan and run a study as `kopt tune` does (without the Hydra app); returns (summary, study, dir)."""
     from kopt.tune.run import run_study
