@@ -157,6 +157,8 @@ def test_study_html_refreshes_at_most_every_30_s_and_never_two_at_once(tmp_path,
     page = study_page.StudyPage(tmp_path)
     assert page.command()[-4:] == ["report", str(tmp_path), "--html", str(tmp_path / "study.html")]
     monkeypatch.setattr(page, "command", lambda: [sys.executable, "-c", "import time; time.sleep(1)"])
+    assert page.refresh() is False and page.proc is None  # the study started less than 30 s ago
+    page.started -= study_page.INTERVAL_S
     assert page.refresh() is True
     assert page.refresh() is False  # one runs, and 30 s have not passed
     monkeypatch.setattr(study_page, "INTERVAL_S", 0.0)
@@ -176,6 +178,7 @@ def test_the_final_study_html_does_not_wait_for_a_background_refresh(tmp_path, m
 
     page = study_page.StudyPage(tmp_path)
     monkeypatch.setattr(page, "command", lambda: [sys.executable, "-c", "import time; time.sleep(40)"])
+    page.started -= study_page.INTERVAL_S  # a study past its first 30 s
     assert page.refresh() is True
     monkeypatch.setattr(study_page, "write_study_html", lambda study_dir, out: None)
     (tmp_path / ".study.html.x1.tmp").write_text("a page cut short")  # what a killed refresh leaves
@@ -183,6 +186,19 @@ def test_the_final_study_html_does_not_wait_for_a_background_refresh(tmp_path, m
     page.write()
     assert time.monotonic() - started < 20 and not page.busy()
     assert not list(tmp_path.glob(".study.html.*"))
+
+
+def test_a_study_shorter_than_the_refresh_interval_starts_no_refresh_process(tmp_path, monkeypatch):
+    """Its page is written once, at its end: a background refresh (about 3 CPU s, a process that
+    imports Optuna and Matplotlib) would be overwritten moments later."""
+    from kopt.tune.results import page as study_page
+
+    page = study_page.StudyPage(tmp_path)
+    monkeypatch.setattr(page, "_start", lambda: pytest.fail("a process was started"))
+    assert [page.refresh() for _ in range(3)] == [False] * 3  # after each of the first trials
+    monkeypatch.setattr(study_page.time, "monotonic", lambda: page.started + study_page.INTERVAL_S)
+    monkeypatch.setattr(page, "_start", lambda: "started")
+    assert page.refresh() is True and page.proc == "started"  # 30 s into the study
 
 
 def test_the_final_study_html_is_written_in_the_study_process(tmp_path, monkeypatch):

@@ -66,6 +66,7 @@ def test_the_background_page_refresh_runs_at_the_lowest_priority(tmp_path, monke
     )
     monkeypatch.setattr(page_mod.StudyPage, "command", lambda self: [sys.executable, "-c", code])
     page = page_mod.StudyPage(tmp_path)
+    page.started -= page_mod.INTERVAL_S  # a study past its first 30 s
     assert page.refresh()
     page.proc.wait(timeout=60)
     nice, sid, group_nice = out.read_text().split()
