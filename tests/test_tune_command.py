@@ -13,7 +13,7 @@ def test_a_second_call_does_not_see_the_first_calls_study(tmp_path, monkeypatch,
     monkeypatch.chdir(tmp_path)
     calls = []
 
-    def app(task, argv, config_name, prog):  # the Hydra app, stubbed: nothing trains
+    def app(task, argv, config_name, prog, mode=None):  # the Hydra app, stubbed: nothing trains
         calls.append(argv)
         if len(calls) == 2:
             raise KeyboardInterrupt
@@ -47,7 +47,7 @@ def test_the_default_search_preset_does_not_compose_the_job_again(tmp_path, monk
 
     monkeypatch.setattr(kopt.compose, "compose_with_hydra", counting)
     monkeypatch.setattr(plan_module, "build_plan", keep_plan)
-    monkeypatch.setattr(tune, "run_hydra_app", lambda task, argv, *a: argvs.append(argv))
+    monkeypatch.setattr(tune, "run_hydra_app", lambda task, argv, *a, **k: argvs.append(argv))
     tune.main(["dataset=digits", "model=cnn", "tuner.study_name=preset"])
     assert jobs == ["tune"]  # kopt's own compose; the Hydra app (stubbed here) composes its own
     assert "search=cnn_digits" in argvs[0]
