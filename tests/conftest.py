@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -17,16 +16,6 @@ from pg import pg_server, pg_url  # noqa: F401  (throwaway PostgreSQL fixtures)
 from slurm import slurm_cluster  # noqa: F401  (throwaway SLURM cluster)
 
 ROOT = Path(__file__).resolve().parents[1]
-
-# Where bytecode is not written (PYTHONDONTWRITEBYTECODE, as on some CI images), every pytest process
-# rewrote and compiled each test module again (about 5 CPU s per xdist worker), and every forked kopt
-# compiled kopt's modules again (tests/forkserver.py compiled_once): both cache it in a folder outside
-# the source tree instead. Where bytecode is written, nothing changes.
-PYCACHE = os.environ.setdefault(
-    "KOPT_TEST_PYCACHE", os.path.join(tempfile.gettempdir(), f"kopt-test-pycache-{os.getuid()}")
-)
-if sys.dont_write_bytecode:
-    sys.pycache_prefix, sys.dont_write_bytecode = PYCACHE, False
 
 if fastmode.ON:
     fastmode.install()

@@ -168,22 +168,10 @@ def _preload() -> None:
     import tensorflow  # noqa: F401
 
 
-def compiled_once() -> None:
-    """Where bytecode is not written (PYTHONDONTWRITEBYTECODE, as on some CI images), each forked kopt
-    compiled every kopt module it imports from source again, about 0.2 s of CPU per run: the
-    children write and read it under KOPT_TEST_PYCACHE instead (a folder outside the source tree,
-    checked against each source file's mtime and size as usual)."""
-    folder = os.environ.get("KOPT_TEST_PYCACHE")
-    if folder and sys.dont_write_bytecode:
-        sys.pycache_prefix = folder
-        sys.dont_write_bytecode = False
-
-
 def serve(path: str) -> None:
     """Fork a child per connection; several may run at once (the two workers of one tf.distribute
     cluster), each connection answered its child's pid, then its exit code once the child ends."""
     _preload()
-    compiled_once()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(8)

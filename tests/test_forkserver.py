@@ -184,24 +184,3 @@ def test_forks_run_at_once_and_are_held_as_a_popen_holds_its_process(tmp_path):
         sleeper.wait(timeout=0.5)
     sleeper.send_signal(signal.SIGTERM)
     assert sleeper.wait(timeout=30) == -signal.SIGTERM  # as subprocess.Popen reports a signal
-
-
-def test_forks_compile_kopt_once_into_the_test_pycache_not_the_source_tree(tmp_path):
-    """With bytecode writing off (PYTHONDONTWRITEBYTECODE), a forked kopt wrote nothing and compiled each
-    kopt module it imported again; now it caches them under KOPT_TEST_PYCACHE, never beside the source."""
-    import os
-
-    import kopt.stats
-
-    source = kopt.stats.__file__
-    code = "import sys, kopt.stats; print(sys.dont_write_bytecode, sys.pycache_prefix, kopt.stats.__cached__)"
-    out = kopt_fork.server(kopt_env()).run([], tmp_path, kopt_env(), 120, ["-c", code])
-    assert out is not None and out.returncode == 0, out and out.stderr
-    write, prefix, cached = out.stdout.split()
-    if not sys.flags.dont_write_bytecode:  # bytecode written as usual: nothing changed
-        assert (write, prefix) == ("False", "None")
-        return
-    assert (write, prefix) == ("False", os.environ["KOPT_TEST_PYCACHE"])
-    assert cached.startswith(prefix + os.path.dirname(source)) and os.path.isfile(
-        cached
-    )  # where the next fork reads it
