@@ -168,6 +168,9 @@ def _preload() -> None:
     import tensorflow  # noqa: F401
 
 
+PARENT_POLL_S = 2.0
+
+
 def serve(path: str) -> None:
     """Fork a child per connection; several may run at once (the two workers of one tf.distribute
     cluster), each connection answered its child's pid, then its exit code once the child ends."""
@@ -180,8 +183,13 @@ def serve(path: str) -> None:
     print("ready", keras.backend.backend(), flush=True)  # the backend its Keras loaded on
     children = selectors.DefaultSelector()  # a pidfd per running child: readable once it has ended
     children.register(listener, selectors.EVENT_READ)
+    parent = os.getppid()
     while True:
-        for key, _ in children.select():
+        # a pytest worker killed outright (SIGKILL, a timeout) never runs its atexit that stops this server:
+        # it ends once its parent has gone, rather than stay idle holding ~1 GB
+        if os.getppid() != parent:
+            os._exit(0)
+        for key, _ in children.select(timeout=PARENT_POLL_S):
             if key.fileobj is listener:
                 conn, _ = listener.accept()
                 stream = conn.makefile("rwb")
