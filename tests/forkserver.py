@@ -174,6 +174,7 @@ PARENT_POLL_S = 2.0
 def serve(path: str) -> None:
     """Fork a child per connection; several may run at once (the two workers of one tf.distribute
     cluster), each connection answered its child's pid, then its exit code once the child ends."""
+    parent = os.getppid()  # (before "ready": the starter may be killed the moment it reads it)
     _preload()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
@@ -183,7 +184,6 @@ def serve(path: str) -> None:
     print("ready", keras.backend.backend(), flush=True)  # the backend its Keras loaded on
     children = selectors.DefaultSelector()  # a pidfd per running child: readable once it has ended
     children.register(listener, selectors.EVENT_READ)
-    parent = os.getppid()
     while True:
         # a pytest worker killed outright (SIGKILL, a timeout) never runs its atexit that stops this server:
         # it ends once its parent has gone, rather than stay idle holding ~1 GB
