@@ -79,4 +79,6 @@ def build(source: Source):
 
 
 def predict(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype="float32")
+    from kopt.models import predicting
+
+    return np.asarray(predicting.predict(model, x, batch_size), dtype="float32")

@@ -227,17 +227,16 @@ def _score_test(inference, model, data, test_idx, tr, task: str, own_loss) -> tu
     by the very model that model.keras saves, on raw inputs: predictions.npz is what it predicts.
     A tune trial never comes here (``FoldContext.score_test``): the retrain has the study's test score."""
     from kopt.data.pipeline import make_dataset
+    from kopt.models.predicting import predict
 
     y_te = data.y[test_idx]
-    probs = inference.predict(make_dataset(data.x[test_idx], y_te, tr.batch_size), verbose=0)
+    probs = predict(inference, make_dataset(data.x[test_idx], y_te, tr.batch_size))
     penalty = float(sum(float(loss) for loss in model.losses)) if model.losses else 0.0
     test = test_metrics(probs, y_te, penalty=penalty, task=task, tr=tr, loss=own_loss)
     if str(tr.get("tta", "none")) != "none":  # kopt.tta: the test set only, reported beside the plain metrics
         from kopt.tta import average
 
-        tta_probs = average(
-            lambda v: inference.predict(v, batch_size=tr.batch_size, verbose=0), data.x[test_idx], tr.tta
-        )
+        tta_probs = average(lambda v: predict(inference, v, batch_size=tr.batch_size), data.x[test_idx], tr.tta)
         tta = test_metrics(tta_probs, y_te, penalty, task=task, tr=tr, loss=own_loss)
         test.update({f"{key}_tta": value for key, value in tta.items()})
     return probs, test
