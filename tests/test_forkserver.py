@@ -209,3 +209,24 @@ def test_the_server_ends_when_the_process_that_started_it_is_killed(tmp_path):
     while Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z":
         assert time.monotonic() < deadline, "the server outlived the process that started it"
         time.sleep(0.2)
+
+
+def test_every_kopt_module_has_current_bytecode_before_the_runs_start():
+    """conftest.compile_kopt: a `kopt` process reads kopt's modules from bytecode, not source, even
+    where PYTHONDONTWRITEBYTECODE keeps every process from writing it."""
+    import kopt
+
+    root = Path(kopt.__file__).parent
+    stale = []
+    for source in sorted(root.rglob("*.py")):
+        pyc = Path(importlib.util.cache_from_source(str(source)))
+        header = pyc.read_bytes()[:16] if pyc.is_file() else b""
+        # a timestamp pyc: magic, flags 0, then the source's mtime and size it was compiled from
+        current = (
+            header[:4] == importlib.util.MAGIC_NUMBER
+            and int.from_bytes(header[8:12], "little") == int(source.stat().st_mtime) & 0xFFFFFFFF
+            and int.from_bytes(header[12:16], "little") == source.stat().st_size & 0xFFFFFFFF
+        )
+        if not current:
+            stale.append(str(source.relative_to(root)))
+    assert not stale, f"compiled from source by every kopt process: {stale[:5]}"
