@@ -3,10 +3,6 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 JOBS   ?= 2
-# The full suite runs one worker more than cores: a fifth of its time a worker waits on something
-# other than a CPU (a PostgreSQL or SLURM service, a job, a child it signals, a poll), and a third
-# worker fills that time (2 cores: 985 s with 2 workers, 765 s with 3; benchmarks/NOTES.md).
-TEST_JOBS ?= 3
 ARGS   ?=
 SMOKE  ?= 1
 
@@ -35,9 +31,21 @@ dev: $(VENV)/.installed-dev
 train: install
 	$(BIN)/kopt train $(ARGS)
 
+# The smoke (`make smoke`: a fresh venv, then ~25 kopt processes one at a time, mostly one core and
+# pip's downloads) runs beside the suite rather than after it; its lines are printed once the suite
+# has finished, and either failing fails `make test`.
 test: dev lint
-	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadgroup --durations=25 $(ARGS)
-	$(if $(filter 1,$(SMOKE)),$(MAKE) smoke)
+	@smoke=; log=$$(mktemp); \
+	if [ "$(SMOKE)" = 1 ]; then \
+	  echo "smoke: started beside the suite; its lines follow the suite's"; \
+	  PYTHON=$(PYTHON) tests/smoke/plain_install.sh >$$log 2>&1 & smoke=$$!; \
+	fi; \
+	status=0; $(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup --durations=25 $(ARGS) || status=$$?; \
+	if [ -n "$$smoke" ]; then \
+	  smoke_status=0; wait $$smoke || smoke_status=$$?; cat $$log; \
+	  [ $$smoke_status = 0 ] || { echo "smoke: FAILED (exit $$smoke_status)"; [ $$status != 0 ] || status=1; }; \
+	fi; \
+	rm -f $$log; exit $$status
 
 # The edit loop: the tests that train nothing and import no TensorFlow (tests/fastmode.py skips the rest
 # at their first TensorFlow import; those listed in tests/heavy_tests.txt are left out up front), fewer
