@@ -38,8 +38,8 @@ def trace_for_any_batch(model, x) -> bool:
     spec = element_spec(x)
     if spec is None:
         return False
-    function = model.make_predict_function()
-    function = model.predict_function if function is None else function
+    model.make_predict_function()  # (Keras' own, kept on the model: its predict reuses it)
+    function = model.predict_function
     if not hasattr(function, "get_concrete_function"):  # not a tf.function: nothing is traced
         return False
     # one element per step of an execution, as Keras' predict hands them (a shorter last execution
