@@ -11,7 +11,7 @@ from pathlib import Path
 
 import kopt_fork
 import pytest
-from conftest import TINY, assert_clean_error, kopt_env, only_run_dir, read_summary, run_kopt
+from conftest import TINY, assert_clean_error, kopt_env, only_run_dir, read_summary, run_kopt, run_python
 from forkserver import changed, forkable
 
 PROBE = """
@@ -230,3 +230,26 @@ def test_every_kopt_module_has_current_bytecode_before_the_runs_start():
         if not current:
             stale.append(str(source.relative_to(root)))
     assert not stale, f"compiled from source by every kopt process: {stale[:5]}"
+
+
+LATE = """
+import atexit, runpy, sys
+before = set(sys.modules)
+OWN = ("kopt", "__main__", "hydra_plugins.kopt_launcher")  # kopt's own modules, never preloaded
+def report():
+    with open("late.txt", "w") as f:
+        f.write("\\n".join(sorted(m for m in set(sys.modules) - before if not m.startswith(OWN))))
+atexit.register(report)  # (a finished `kopt train` ends without Python's teardown, but after the exit handlers)
+sys.argv = ["kopt", *sys.argv[1:]]
+runpy.run_module("kopt", run_name="__main__")
+"""
+
+
+def test_a_forked_train_imports_no_library_the_server_could_have_preloaded(tmp_path):
+    """forkserver.LATE_IMPORTS: what a tiny `kopt train` imports once it runs is imported by the server
+    already, so that no forked run pays for it again."""
+    proc = run_python("-c", LATE, "train", *TINY, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert kopt_fork.ENABLED  # (make test forks; KOPT_TEST_FORK=0 would start it fresh)
+    late = (tmp_path / "late.txt").read_text().split()
+    assert late == [], f"add to tests/forkserver.py's LATE_IMPORTS: {late[:10]} ({len(late)} modules)"
