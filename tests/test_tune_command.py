@@ -13,7 +13,7 @@ def test_a_second_call_does_not_see_the_first_calls_study(tmp_path, monkeypatch,
     monkeypatch.chdir(tmp_path)
     calls = []
 
-    def app(task, argv, config_name, prog, mode=None):  # the Hydra app, stubbed: nothing trains
+    def app(task, argv, config_name, prog, mode=None, composed=None):  # the Hydra app, stubbed: nothing trains
         calls.append(argv)
         if len(calls) == 2:
             raise KeyboardInterrupt

@@ -146,7 +146,7 @@ def main(argv: list[str]) -> None:
         argv = [*argv, sweep.pin_sweep_dir(sweep_dir)]
     failures: list[str] = []
     try:
-        run_hydra_app(train_task(failures), argv, "config", "kopt train", mode=line.hydra_mode)
+        run_hydra_app(train_task(failures), argv, "config", "kopt train", mode=line.hydra_mode, composed=line.composed)
     except KeyboardInterrupt as exc:
         if sweep_dir is not None:
             sweep.write_sweep_summary(sweep_dir)  # what ran so far, the rest marked as such

@@ -156,7 +156,7 @@ def main(argv: list[str]) -> None:
     # tune.log on a full disk: one error line at the end, not a "--- Logging error ---" page per record
     raise_exceptions, logging.raiseExceptions = logging.raiseExceptions, False
     try:
-        run_hydra_app(study_task(plan, errors), argv, "tune", "kopt tune", mode=line.hydra_mode)
+        run_hydra_app(study_task(plan, errors), argv, "tune", "kopt tune", mode=line.hydra_mode, composed=line.composed)
     except KeyboardInterrupt:
         if plan is not None:
             print(
