@@ -118,6 +118,8 @@ def test_a_sweep_job_cancelled_by_slurm_is_a_failed_row_and_the_sweep_ends(slurm
     rows = {r["job"]: r for r in read_csv(sweep_dir / "sweep.csv")}
     assert rows["1"]["status"] == "completed", rows
     assert rows["0"]["status"] == "failed" and "SLURM job" in rows["0"]["error"], rows  # and its log
+    # this cluster keeps no accounting: SLURM's own line in the job's log says it cancelled the job
+    assert "was ended by SLURM (*** JOB" in rows["0"]["error"] and "CANCELLED AT" in rows["0"]["error"], rows
     assert read_summary(sweep_dir / "0")["status"] == rows["0"]["status"]
 
 

@@ -106,3 +106,30 @@ def test_the_slurm_launcher_without_a_cluster_is_one_line(tmp_path):
     proc = run_kopt("train", "-m", "hydra/launcher=slurm", *TINY, "seed=1,2", cwd=tmp_path, env=env, timeout=120)
     assert_clean_error(proc, "hydra/launcher=slurm", "sbatch", "Could not establish a configuration source")
     assert "res_nsearch" not in proc.stdout + proc.stderr  # sbatch's other lines: not printed once more
+
+
+@pytest.mark.parametrize(
+    "lines, said",
+    [
+        (
+            ["srun: got SIGCONT", "slurmstepd-vm: error: *** JOB 2 ON vm CANCELLED AT 2026-12-07T08:17:03 ***"],
+            "*** JOB 2 ON vm CANCELLED AT 2026-12-07T08:17:03 ***",
+        ),
+        (
+            ["slurmstepd: error: *** JOB 41_3 ON node7 CANCELLED AT 2026-12-07T09:00:00 DUE TO TIME LIMIT ***"],
+            "*** JOB 41_3 ON node7 CANCELLED AT 2026-12-07T09:00:00 DUE TO TIME LIMIT ***",
+        ),
+        (["slurmstepd: error: Detected 1 oom_kill event in StepId=5.batch."], "Detected 1 oom_kill event"),
+        (["Traceback (most recent call last):", "RuntimeError: CANCELLED AT noon"], None),  # the job's own words
+        ([], None),
+    ],
+)
+def test_slurms_own_line_that_it_ended_a_job_is_read_from_the_jobs_log(lines, said, tmp_path):
+    """A cluster without accounting: a job out of the queue whose log holds SLURM's line is failed at
+    once with that line (tests/test_slurm.py has scancel on a real cluster), not after LOST_AFTER_S."""
+    from hydra_plugins.kopt_launcher.slurm_launcher import slurm_ended
+
+    log = tmp_path / "0_log.err"
+    log.write_text("x" * 70000 + "\n" + "\n".join(lines) + "\n")  # (past the tail that is read: a long log)
+    assert slurm_ended(log) == said
+    assert slurm_ended(tmp_path / "missing.err") is None

@@ -5,7 +5,9 @@ on a real cluster needs on top:
   a failed job of the sweep, recorded in its run dir and so in sweep.csv, instead of an exception
   that loses the sweep summary;
 - where the cluster keeps no accounting (``sacct`` fails), a job that has left the queue without
-  a result is known as lost, instead of waited for forever;
+  a result is known as lost, instead of waited for forever: at once where its log holds SLURM's
+  own line that it ended the job (scancel, the time limit, preemption, the OOM killer), else after
+  LOST_AFTER_S (a result file may reach a shared filesystem late);
 - ``resume=true`` submits only the jobs that did not complete.
 
 Hydra imports this module when it scans its plugins; submitit is imported only when a sweep is submitted.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import time
 from collections.abc import Sequence
@@ -32,6 +35,26 @@ except ImportError:  # no `slurm` extra: Hydra's plugin scan must still import t
 log = logging.getLogger(__name__)
 POLL_S = 2.0
 LOST_AFTER_S = 15.0  # out of the queue this long and still no result file: the job is lost
+
+
+# What slurmstepd writes into a job's stderr when SLURM ends it: "*** JOB 12_3 ON node7 CANCELLED AT
+# 2026-12-07T08:17:03 DUE TO TIME LIMIT ***" (scancel: no "DUE TO"), or an OOM kill it detected.
+SLURM_ENDED = re.compile(
+    r"\*\*\* JOB \S+ ON \S+ CANCELLED AT \S+(?: DUE TO [A-Z ]+?)? \*\*\*|Detected \d+ oom[-_]kill event"
+)
+LOG_TAIL_BYTES = 65536
+
+
+def slurm_ended(stderr_path) -> str | None:
+    """SLURM's last word in a job's stderr that it ended the job, or None (no such line, no log)."""
+    try:
+        with open(stderr_path, "rb") as fh:
+            fh.seek(max(0, os.fstat(fh.fileno()).st_size - LOG_TAIL_BYTES))
+            text = fh.read().decode(errors="replace")
+    except OSError:
+        return None
+    found = SLURM_ENDED.findall(text)
+    return found[-1] if found else None
 
 
 def _done(job_return: Any, overrides: Sequence[str]) -> JobReturn:
@@ -97,8 +120,10 @@ class SlurmLauncher(_SubmititSlurmLauncher):
                 if queued is None or job.job_id in queued or job.paths.result_pickle.exists():
                     gone.pop(slot, None)
                     continue
-                if now - gone.setdefault(slot, now) > LOST_AFTER_S:
-                    results[slot] = self._failed(job, num, ovr, sweep_dir, "ended without a result")
+                ended = slurm_ended(job.paths.stderr)  # out of the queue, and SLURM says it ended it
+                if ended or now - gone.setdefault(slot, now) > LOST_AFTER_S:
+                    what = f"was ended by SLURM ({ended})" if ended else "ended without a result"
+                    results[slot] = self._failed(job, num, ovr, sweep_dir, what)
                     del pending[slot]
             time.sleep(POLL_S)
 
