@@ -139,7 +139,15 @@ def pytest_collection_finish(session):
     xdist 3.8 writes the suffix into `item._nodeid`, which pytest 9.2 no longer reads (its node id
     is the structured `item._id`): every `xdist_group` was then silently ignored
     (pytest-dev/pytest-xdist#1386). Where the suffix is already there (an xdist that sets it), this
-    changes nothing."""
+    changes nothing.
+
+    Then freeze what collection loaded (TensorFlow, Keras: ~540k objects), as kopt.runtime.import_tensorflow
+    does in a `kopt` process once TensorFlow is imported: test modules import TensorFlow while they are
+    collected, so kopt's own freeze never ran here, and each full collection of the tests that train in
+    this process (clear_session() after each fold and trial) walked all of them again (~0.2 s each)."""
+    import gc
+
+    gc.freeze()
     if not getattr(session.config.option, "loadgroup", False):
         return
     for item in session.items:

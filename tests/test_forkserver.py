@@ -253,3 +253,26 @@ def test_a_forked_train_imports_no_library_the_server_could_have_preloaded(tmp_p
     assert kopt_fork.ENABLED  # (make test forks; KOPT_TEST_FORK=0 would start it fresh)
     late = (tmp_path / "late.txt").read_text().split()
     assert late == [], f"add to tests/forkserver.py's LATE_IMPORTS: {late[:10]} ({len(late)} modules)"
+
+
+def test_a_forked_kopt_has_tensorflows_objects_frozen_as_a_fresh_one_has(tmp_path):
+    """kopt.runtime.import_tensorflow freezes the objects of TensorFlow's import (gc.freeze) in a fresh
+    process; the server does it for its forks, which find TensorFlow imported already."""
+    code = (
+        "import gc, sys; from kopt.runtime import import_tensorflow; import_tensorflow(); print(gc.get_freeze_count())"
+    )
+    forked = run_python("-c", code, cwd=tmp_path)
+    fresh = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=kopt_env(), capture_output=True, text=True, timeout=300
+    )
+    assert forked.returncode == fresh.returncode == 0, forked.stderr + fresh.stderr
+    frozen, expected = int(forked.stdout.split()[-1]), int(fresh.stdout.split()[-1])
+    assert expected > 100_000 and frozen > 0.9 * expected, (frozen, expected)
+
+
+def test_this_test_process_has_what_collection_loaded_frozen():
+    """conftest's pytest_collection_finish: TensorFlow, imported while the test modules were collected,
+    is frozen here as kopt.runtime.import_tensorflow freezes it in a `kopt` process (gc.freeze)."""
+    import gc
+
+    assert gc.get_freeze_count() > 0  # (nothing else freezes in a test process: 0 without it)
