@@ -96,12 +96,20 @@ def train_fold(ctx: FoldContext) -> FoldResult:
         compiled_loss = task_loss(tr, task, soft, data.num_classes)
         own_loss = user_loss(tr)  # (one made for the test set too; None: the task's own)
         smoothing_metrics, unsmoothed = switches.smoothing(tr, soft, data.num_classes) if own_loss is None else ([], [])
-        model.compile(
-            optimizer=build_optimizer(cfg.optimizer, steps, tr.epochs),
-            loss=compiled_loss,
-            metrics=[*compiled(tr, task, soft), *smoothing_metrics],
-            steps_per_execution=state.extra["steps_per_execution"],
-        )
+        optimizer = build_optimizer(cfg.optimizer, steps, tr.epochs)
+        key = (steps, state.extra["steps_per_execution"])  # what the traced steps bake in (kopt.training.reuse)
+        kept = ctx.kept.take(model, optimizer, key) if ctx.kept is not None else None
+        if kept is not None:
+            model = kept  # the previous fold's compiled model, with this fold's initial values
+        else:
+            model.compile(
+                optimizer=optimizer,
+                loss=compiled_loss,
+                metrics=[*compiled(tr, task, soft), *smoothing_metrics],
+                steps_per_execution=state.extra["steps_per_execution"],
+            )
+            if ctx.kept is not None:
+                ctx.kept.keep(model, key)
         ckpt = store.load_epoch(fold, model, tr.epochs) if (store is not None and resume) else None
         if ckpt:
             checkpoint.apply_to_model(ckpt, model)
@@ -132,7 +140,8 @@ def train_fold(ctx: FoldContext) -> FoldResult:
     # no validation data (split=refit, the retrain after tuning): no val_* anywhere
     ds_va = distribute.shard(make_dataset(x_va, y_va, tr.batch_size), strategy) if len(y_va) else None
     distribute.prepare_fit(model, strategy, ds_tr)
-    build_before_tracing(model, strategy, ds_tr)
+    if kept is None:
+        build_before_tracing(model, strategy, ds_tr)
 
     best = BestEpoch(tr.monitor, tr.get("protocol", "best_epoch"))
     early = None

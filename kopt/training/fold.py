@@ -53,6 +53,8 @@ class FoldContext:
     # ``keep_model(fold metrics, n_folds)`` says so (the study keeps the models of its top trials only)
     score_test: bool = True
     keep_model: Callable[[dict, int], bool] | None = None
+    # the run's compiled model, kept from fold to fold (kopt.training.reuse.KeptModel; None: a new one each fold)
+    kept: Any = None
 
     def for_fold(self, fold: int, train_idx: np.ndarray, val_idx: np.ndarray) -> FoldContext:
         return replace(self, fold=fold, train_idx=train_idx, val_idx=val_idx)

@@ -8,7 +8,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -262,28 +262,36 @@ def _data_and_splits(ctx: FoldContext) -> Splits:
 def _train_folds(ctx: FoldContext, splits: Splits, release_last: bool = True) -> None:
     """Phase 3: each fold, trained (or, on resume, restored when it finished before). Each fold's
     Keras session is released after it (:func:`kopt.runtime.released_session`), the last one's only
-    with ``release_last``: a process that ends with the run frees nothing it will use again, and
-    clearing costs a full garbage collection (0.6-1 s on the 2-core VM)."""
+    with ``release_last``: a process that ends with the run frees nothing it will use again. Where
+    the folds share one compiled model (:mod:`kopt.training.reuse`), the session is released once,
+    after the last fold (with ``release_last``)."""
     import contextlib
 
     from kopt.runtime import released_session
 
     state, store = ctx.state, ctx.store
+    from kopt.training.reuse import KeptModel, reusable
     from kopt.training.signals import raise_if_received
 
     last = len(splits.folds) - 1
-    for fold, (train_idx, val_idx) in enumerate(splits.folds):
-        raise_if_received()  # (one swallowed by library code since: no new fold)
-        done = store.load_result(fold) if (store is not None and ctx.resume) else None
-        if done is not None:
-            state.folds.append(done)
-            continue
-        with released_session() if release_last or fold < last else contextlib.nullcontext():
-            result = train_fold(ctx.for_fold(fold, train_idx, val_idx))
-        state.folds.append(result)
-        if store is not None:
-            store.save_result(result)
-        state.write(RUNNING)
+    # folds after the first train the first one's compiled model (kopt.training.reuse): the session
+    # is released once, after the last fold (with release_last), instead of after each fold
+    kept = KeptModel() if last > 0 and reusable(ctx.strategy) else None
+    ctx = replace(ctx, kept=kept)
+    with released_session() if kept is not None and release_last else contextlib.nullcontext():
+        for fold, (train_idx, val_idx) in enumerate(splits.folds):
+            raise_if_received()  # (one swallowed by library code since: no new fold)
+            done = store.load_result(fold) if (store is not None and ctx.resume) else None
+            if done is not None:
+                state.folds.append(done)
+                continue
+            release = kept is None and (release_last or fold < last)
+            with released_session() if release else contextlib.nullcontext():
+                result = train_fold(ctx.for_fold(fold, train_idx, val_idx))
+            state.folds.append(result)
+            if store is not None:
+                store.save_result(result)
+            state.write(RUNNING)
 
 
 def _finish(ctx: FoldContext) -> dict:
