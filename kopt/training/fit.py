@@ -3,6 +3,7 @@ evaluation (none in a tune trial). :mod:`kopt.training.run` calls it once per fo
 
 from __future__ import annotations
 
+import gc
 import math
 import time
 from pathlib import Path
@@ -100,7 +101,11 @@ def train_fold(ctx: FoldContext) -> FoldResult:
         key = (steps, state.extra["steps_per_execution"])  # what the traced steps bake in (kopt.training.reuse)
         kept = ctx.kept.take(model, optimizer, key) if ctx.kept is not None else None
         if kept is not None:
-            model = kept  # the previous fold's compiled model, with this fold's initial values
+            # the previous fold's compiled model, with this fold's initial values. The fold's own model
+            # and optimizer are freed now rather than at some later collection (Keras layers hold
+            # reference cycles): a large model's weights and slots, on a GPU too, are not kept twice
+            model, optimizer = kept, None
+            gc.collect()
         else:
             model.compile(
                 optimizer=optimizer,
