@@ -10,11 +10,10 @@ import json
 import numpy as np
 import pytest
 from conftest import TINY
+from test_sound_training import SMALLEST
 
 from kopt.compose import compose_and_validate
 from kopt.validate import validate_train
-
-IMAGES = ["dataset.shape=[8,8,1]", "model=cnn", "model.width=4", "model.depth=1", "model.convs_per_block=1"]
 
 
 def _run(overrides: list[str], run_dir, monkeypatch, keep: bool) -> dict:
@@ -52,16 +51,19 @@ def _run(overrides: list[str], run_dir, monkeypatch, keep: bool) -> dict:
     return {"rows": rows, "weights": weights, "probs": probs, "fresh_models": traced}
 
 
+STATEFUL = ["regularizer=l2", "regularizer.dropout=0.3", "optimizer.schedule.name=cosine"]  # batch norm, dropout
+SWITCHES = ["optimizer.ema=0.9", "optimizer.accumulate=2", "trainer.label_smoothing=0.1"]
+
+
 @pytest.mark.parametrize(
-    "extra",
-    [
-        ["regularizer=l2", "regularizer.dropout=0.3", "optimizer.schedule.name=cosine"],  # batch norm, dropout
-        ["optimizer.ema=0.9", "optimizer.accumulate=2", "trainer.label_smoothing=0.1"],
-    ],
-    ids=["bn-dropout-cosine", "ema-accumulate-smoothing"],
+    "model, extra",
+    [*((SMALLEST[family], STATEFUL) for family in sorted(SMALLEST)), (SMALLEST["cnn"], SWITCHES)],
+    ids=[*(f"{family}-bn-dropout-cosine" for family in sorted(SMALLEST)), "cnn-ema-accumulate-smoothing"],
 )
-def test_the_kept_model_trains_each_fold_exactly_as_a_fresh_one(extra, tmp_path, monkeypatch):
-    overrides = [*TINY[:2], "dataset.size=120", *IMAGES, "split=kfold", "split.k=2", "trainer.epochs=1"]
+def test_the_kept_model_trains_each_fold_exactly_as_a_fresh_one(model, extra, tmp_path, monkeypatch):
+    """Every model family of the zoo (the smallest of each, as test_sound_training builds them)."""
+    overrides = [*TINY[:2], "dataset.size=120", "dataset.shape=[8,8,1]", *model, "split=kfold", "split.k=2"]
+    overrides += ["trainer.epochs=1"]
     overrides += ["trainer.batch_size=16", *extra]  # (3 steps: accumulate=2 applies one update)
     kept = _run(overrides, tmp_path / "kept", monkeypatch, keep=True)
     fresh = _run(overrides, tmp_path / "fresh", monkeypatch, keep=False)
