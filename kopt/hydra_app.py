@@ -35,7 +35,7 @@ def _composed_already(composed):
     `kopt train`): from the same config name and overrides, plus the ``hydra.mode=RUN`` it adds
     (``_run_app``), kopt composed the same config already (CommandLine.composed). Hydra is handed a
     copy of that one, with ``hydra.mode`` and the override recorded as its own composition records
-    them (tests/test_hydra_app.py compares the two); anything else is composed as before, e.g. a
+    them (tests/test_train_command.py compares the two); anything else is composed as before, e.g. a
     command line kopt changed after composing it (a pinned study name, a scratch run dir)."""
     from hydra._internal import hydra as hydra_internal
 

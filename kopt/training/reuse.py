@@ -1,13 +1,14 @@
 """A k-fold run's compiled model, kept from fold to fold (:class:`KeptModel`).
 
-Keras traces a model's train, test and predict steps once per model: a run that built and compiled a
-new model for each fold traced them again for each fold, 0.3-0.4 CPU s a fold on the 2-core VM (40%
-of a fold of a small model). Each fold still builds its own model and optimizer, with the fold's seed,
-for their initial values only; these are copied into the kept model's variables (weights, batch-norm
-statistics, dropout seed states) and its optimizer's (step count, slots, EMA), and the kept model trains the fold (fit resets its
-metrics each epoch). So a fold starts from exactly the state a fresh model would have,
-and a resumed run (which builds fresh) goes on exactly as the uninterrupted one
-(tests/test_model_reuse.py compares them to the bit).
+Keras traces a model's train and test steps once per model: a run that built and compiled a new
+model for each fold traced them again for each fold, 0.3-0.4 CPU s a fold on the 2-core VM (40% of a
+fold of a small model). Each fold still builds its own model and optimizer, with the fold's seed, for
+their initial values only; these are copied into the kept model's variables (weights, batch-norm
+statistics, dropout seed states) and its optimizer's (step count, slots, EMA, accumulated
+gradients), and the kept model trains the fold (fit resets its metrics each epoch). So a fold starts
+from exactly the state a fresh model would have, and a resumed run (which builds fresh) goes on
+exactly as the uninterrupted one (tests/test_model_reuse.py compares them to the bit, on every
+model family of the zoo).
 
 Only what the traced steps do not bake in may differ between folds: the kept model is used where the
 fold's steps per epoch and steps per execution (an optimizer schedule's length is built from the
