@@ -63,7 +63,7 @@ def check_journal(path: Path) -> str | None:
     returns the line that was printed, or None. Raises KoptError for a bad line in the middle.
     The lock is only taken when the tail looks torn (a writer may be mid-append): a whole journal
     in a read-only folder can still be read."""
-    from optuna.storages.journal import JournalFileSymlinkLock
+    from kopt.tune.store.lock import StudyJournalLock
 
     path = Path(path)
     if not path.is_file():
@@ -71,7 +71,7 @@ def check_journal(path: Path) -> str | None:
     size, end, bad = _scan(path)
     if bad is None and size == end:
         return None
-    lock = JournalFileSymlinkLock(str(path))  # the lock JournalFileBackend takes by default to append
+    lock = StudyJournalLock(str(path))  # the lock kopt's JournalFileBackend takes to append (Optuna's own inside)
     lock.acquire()
     try:
         size, end, bad = _scan(path)

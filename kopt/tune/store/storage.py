@@ -32,7 +32,9 @@ def open_storage(spec: str, tuner: dict | None = None):
         if "://" not in spec:
             path = Path(spec).expanduser()
             path.parent.mkdir(parents=True, exist_ok=True)
-            return JournalStorage(JournalFileBackend(str(path)))
+            from kopt.tune.store.lock import StudyJournalLock
+
+            return JournalStorage(JournalFileBackend(str(path), lock_obj=StudyJournalLock(str(path))))
         if spec.startswith("redis"):
             return JournalStorage(JournalRedisBackend(spec))
         if tuner is None:
