@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,7 +206,9 @@ def expand_jobs(parsed, multirun: bool) -> list[list[str]]:
     return [job for batch in batches for job in batch]
 
 
-def _unknown_key_message(exc: Exception, base: DictConfig | None) -> str | None:
+def _unknown_key_message(exc: Exception, base_config: Callable[[], DictConfig | None]) -> str | None:
+    """The line for an override of a key the config lacks, naming the keys allowed where it points;
+    None for any other error. ``base_config`` composes that config, only when it is needed."""
     text = str(exc)
     match = re.search(r"Could not override '([^']+)'", text) or re.search(
         r"Could not append to config\. An item is already at '([^']+)'", text
@@ -213,6 +216,7 @@ def _unknown_key_message(exc: Exception, base: DictConfig | None) -> str | None:
     if not match:
         return None
     key = match.group(1)
+    base = base_config()
     if "No match in the defaults list" in text:
         if base is not None and "." not in key:
             keys = ", ".join(str(k) for k in base.keys())
@@ -310,14 +314,17 @@ def compose_with_hydra(
             try:
                 return compose(config_name=config_name, overrides=overrides + extra, return_hydra_config=True)
             except (HydraException, OmegaConfBaseException, ValueError) as exc:
-                base = None
-                groupish = [o for o in overrides if "." not in o.split("=")[0]]
-                for attempt in (groupish, []):  # the config the bad key was meant for
-                    try:
-                        base = compose(config_name=config_name, overrides=attempt + extra)
-                        break
-                    except Exception:
-                        continue
+
+                def base() -> DictConfig | None:
+                    """The config the bad key was meant for: composed again, so only for an unknown key."""
+                    groupish = [o for o in overrides if "." not in o.split("=")[0]]
+                    for attempt in (groupish, []):
+                        try:
+                            return compose(config_name=config_name, overrides=attempt + extra)
+                        except Exception:
+                            continue
+                    return None
+
                 message = _unknown_key_message(exc, base) or str(exc).strip().splitlines()[0]
                 raise KoptError(message) from None
     finally:
