@@ -111,7 +111,7 @@ def test_a_tune_after_a_kopt_killed_inside_the_journal_lock_goes_on_at_once(tmp_
     """As a user meets it: a `kopt tune` SIGKILLed while it appended left journal.log.lock; the rerun
     removes it at once, where Optuna would wait 30 s, then log that it forcibly released it."""
     args = ["tune", *TINY, "trainer.epochs=1", "tuner=random", "pruner=none", "search.model.width=choice(8, 16)"]
-    args += ["tuner.study_name=s", "tuner.n_trials=1"]
+    args += ["tuner.retrain_best=false", "tuner.plots=false", "tuner.study_name=s", "tuner.n_trials=1"]
     first = run_kopt(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     study = tmp_path / "runs" / "tune" / "s"
