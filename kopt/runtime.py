@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from contextlib import contextmanager
 
@@ -17,10 +18,11 @@ def import_tensorflow(verbose: bool = False, backend: str | None = None):
     quiet_tensorflow(verbose)
     first = "tensorflow" not in sys.modules
     if verbose:
-        import keras
-        import tensorflow as tf
+        with no_jax_on_tensorflow():
+            import keras
+            import tensorflow as tf
     else:
-        with stderr_to_buffer():
+        with stderr_to_buffer(), no_jax_on_tensorflow():
             import keras  # noqa: F401
             import tensorflow as tf
 
@@ -32,6 +34,43 @@ def import_tensorflow(verbose: bool = False, backend: str | None = None):
         # each; frozen, the collections walk only the runs' own objects.
         gc.freeze()
     return tf
+
+
+class _NoJaxOnTensorFlow:
+    """An import finder that refuses ``jax`` to the two modules that import it for no use of kopt's.
+
+    With JAX installed (the ``jax`` extra), ``import tensorflow`` and ``import keras`` on the
+    TensorFlow backend imported it too: tf.lite's util for TFLite's conversion of JAX functions,
+    Keras' Orbax checkpoint callback to patch ``jax.monitoring``. Neither is used by kopt, and JAX
+    cost 0.5-1.0 of the ~6 CPU s a fresh process spends importing TensorFlow and Keras. Both take a
+    failed import as "no JAX". Any other importer, Keras on the JAX backend first, gets JAX as always."""
+
+    IMPORTERS = ("tensorflow.lite.python.util", "keras.src.callbacks.orbax_checkpoint")
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "jax":
+            return None
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_globals.get("__name__", "").startswith(("importlib", "_frozen_importlib")):
+            frame = frame.f_back
+        importer = frame.f_globals.get("__name__") if frame is not None else None
+        if importer in self.IMPORTERS:
+            raise ImportError(f"kopt leaves JAX out of {importer} on the TensorFlow backend", name=name)
+        return None
+
+
+@contextmanager
+def no_jax_on_tensorflow():
+    """While TensorFlow and Keras are imported: :class:`_NoJaxOnTensorFlow` first on ``sys.meta_path``."""
+    if "jax" in sys.modules or os.environ.get("KERAS_BACKEND") == "jax":  # (Keras on JAX imports it first)
+        yield
+        return
+    finder = _NoJaxOnTensorFlow()
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
 
 
 def _gradient_registry() -> dict | None:

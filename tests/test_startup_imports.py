@@ -4,6 +4,7 @@ them costs 0.1-1.5 s to import; benchmarks/startup.py times the commands themsel
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -45,3 +46,29 @@ def test_quick_paths_import_no_heavy_library(argv, tmp_path):
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["code"] in (0, 2, None), result  # --help and a config error exit; --cfg prints
     assert result["loaded"] == [], f"{' '.join(argv)} imported {result['loaded']}"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed (the jax extra)")
+def test_tensorflow_is_imported_without_jax_on_the_tensorflow_backend(tmp_path):
+    """kopt.runtime.no_jax_on_tensorflow: with JAX installed, tf.lite and Keras' Orbax callback
+    imported it along with TensorFlow and Keras, for nothing kopt uses (~105 MiB, 0.3-1 CPU s of a
+    fresh process). Left out on TensorFlow, and importable afterwards as ever (on the JAX backend,
+    Keras imports it first: tests/test_backends.py)."""
+    code = """
+import json, sys
+from kopt.runtime import import_tensorflow
+import_tensorflow(backend="tensorflow")
+import keras
+first = "jax" in sys.modules
+import jax
+print(json.dumps({"jax_with_tensorflow": first, "backend": keras.config.backend(), "jax": jax.__name__,
+                  "finders": [type(f).__name__ for f in sys.meta_path]}))
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=kopt_env(), capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["jax_with_tensorflow"] is False
+    assert result["backend"] == "tensorflow" and result["jax"] == "jax"
+    assert "_NoJaxOnTensorFlow" not in result["finders"]  # (gone once TensorFlow is imported)
