@@ -207,7 +207,12 @@ def kopt_env(extra: dict | None = None) -> dict:
 
 
 def run_kopt(
-    *args: str, cwd: Path, env: dict | None = None, timeout: int = 600, run_time_keys: tuple[str, ...] = ()
+    *args: str,
+    cwd: Path,
+    env: dict | None = None,
+    timeout: int = 600,
+    run_time_keys: tuple[str, ...] = (),
+    umask: int | None = None,
 ) -> subprocess.CompletedProcess:
     """`kopt ARGS` in `cwd` (runs/ lands there); returns the finished process (text output).
 
@@ -215,20 +220,29 @@ def run_kopt(
     backend (tests/forkserver.py says when, and why that is still a process of its own;
     tests/kopt_fork.py which server), or started fresh where only that would do. ``run_time_keys``:
     keys of ``env`` that Keras reads at import but this command only at run time (KERAS_HOME for a
-    command that never reaches Keras' own cache): a fork may change them.
+    command that never reaches Keras' own cache): a fork may change them. ``umask``: the process's,
+    where it is not this one's.
     """
-    return run_python("-m", "kopt", *args, cwd=cwd, env=env, timeout=timeout, run_time_keys=run_time_keys)
+    return run_python("-m", "kopt", *args, cwd=cwd, env=env, timeout=timeout, run_time_keys=run_time_keys, umask=umask)
 
 
 def run_python(
-    *python: str, cwd: Path, env: dict | None = None, timeout: int = 600, run_time_keys: tuple[str, ...] = ()
+    *python: str,
+    cwd: Path,
+    env: dict | None = None,
+    timeout: int = 600,
+    run_time_keys: tuple[str, ...] = (),
+    umask: int | None = None,
 ) -> subprocess.CompletedProcess:
     """`python PYTHON` (``-m MODULE ARGS``, ``-c CODE ARGS`` or ``SCRIPT ARGS``) in ``cwd``, with
     kopt_env(env), stdin /dev/null and its output captured: forked as run_kopt's kopt is (the server
-    of the Keras backend that ARGS and env choose), or fresh where only that would do."""
+    of the Keras backend that ARGS and env choose), or fresh where only that would do. ``umask``: the
+    process's, where it is not this one's."""
     full_env = kopt_env(env)
     if not (_real_process or fastmode.ON):
-        done = kopt_fork.run(list(python), cwd, full_env, timeout, server_env=kopt_env(), run_time_keys=run_time_keys)
+        done = kopt_fork.run(
+            list(python), cwd, full_env, timeout, server_env=kopt_env(), run_time_keys=run_time_keys, umask=umask
+        )
         if done is not None:
             return done
     return subprocess.run(
@@ -239,6 +253,7 @@ def run_python(
         capture_output=True,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
+        preexec_fn=None if umask is None else (lambda: os.umask(umask)),
     )
 
 

@@ -20,7 +20,7 @@ for tests marked ``real_process`` (those about TensorFlow's start-up itself) and
 
 Protocol, one connection per run: the client sends one JSON line (argv, cwd, env, stdout and
 stderr paths; ``python``, the interpreter's arguments where the child runs another command than
-``-m kopt ARGV``: ``-c CODE``, a script); the server answers the child's pid, then, once the child
+``-m kopt ARGV``: ``-c CODE``, a script; ``umask``, where the child's is not the server's); the server answers the child's pid, then, once the child
 has exited, its return code as :func:`subprocess.run` reports it (negative for a signal). Runs may
 overlap: each has its connection.
 """
@@ -111,6 +111,8 @@ def _child(request: dict) -> None:
     try:
         os.setpgid(0, 0)  # a timeout kills the child and whatever it started, as one group
         os.chdir(request["cwd"])
+        if "umask" in request:  # (a process attribute, never read at import: as a subprocess's preexec_fn sets it)
+            os.umask(request["umask"])
         os.environ.clear()
         os.environ.update(request["env"])
         for fd, path, flags in (

@@ -137,10 +137,11 @@ class ForkServer:
         timeout: float,
         python: list[str] | None = None,
         run_time_keys: tuple[str, ...] = (),
+        umask: int | None = None,
     ) -> subprocess.CompletedProcess | None:
         """The finished `python -m kopt ARGV` (or `python PYTHON`, whose kopt arguments are ARGV), or
         None where only a fresh process would behave the same."""
-        child = self.start(argv, cwd, env, python, run_time_keys=run_time_keys)
+        child = self.start(argv, cwd, env, python, run_time_keys=run_time_keys, umask=umask)
         if child is None:
             return None
         try:
@@ -159,6 +160,7 @@ class ForkServer:
         python: list[str] | None = None,
         merge_stderr: bool = False,
         run_time_keys: tuple[str, ...] = (),
+        umask: int | None = None,
     ) -> Forked | None:
         """The started `python -m kopt ARGV` (or `python PYTHON`) as a Popen would hold it, or None
         where only a fresh process would behave the same. ``run_time_keys``: keys the caller knows this
@@ -178,7 +180,7 @@ class ForkServer:
         _log(python or argv, why)
         if why is not None:
             return None
-        return Forked(self, python or ["-m", "kopt", *argv], cwd, env, merge_stderr)
+        return Forked(self, python or ["-m", "kopt", *argv], cwd, env, merge_stderr, umask)
 
 
 class Forked:
@@ -186,7 +188,15 @@ class Forked:
     pid, returncode, poll, wait, communicate, send_signal, terminate, kill. Its output is read once it
     has ended (the server writes it to files)."""
 
-    def __init__(self, server: ForkServer, python: list[str], cwd: Path, env: dict, merge_stderr: bool = False):
+    def __init__(
+        self,
+        server: ForkServer,
+        python: list[str],
+        cwd: Path,
+        env: dict,
+        merge_stderr: bool = False,
+        umask: int | None = None,
+    ):
         self.args = [sys.executable, *python]
         self.returncode: int | None = None
         self._out, self._err = (tempfile.mkstemp(dir=server.dir)[1] for _ in range(2))
@@ -194,6 +204,8 @@ class Forked:
             os.unlink(self._err)
             self._err = self._out
         request = {"python": list(python), "cwd": str(cwd), "env": env, "stdout": self._out, "stderr": self._err}
+        if umask is not None:  # (else the server's, which is the test process's: what a subprocess inherits)
+            request["umask"] = umask
         self._conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._conn.connect(server.path)
         self._conn.sendall(json.dumps(request).encode() + b"\n")
@@ -292,12 +304,19 @@ def _server_for(python: list[str], cwd: Path, env: dict, server_env: dict) -> tu
 
 
 def run(
-    python: list[str], cwd: Path, env: dict, timeout: float, server_env: dict, run_time_keys: tuple[str, ...] = ()
+    python: list[str],
+    cwd: Path,
+    env: dict,
+    timeout: float,
+    server_env: dict,
+    run_time_keys: tuple[str, ...] = (),
+    umask: int | None = None,
 ) -> subprocess.CompletedProcess | None:
     """The finished `python PYTHON` (``-m kopt ARGS``, ``-c CODE ARGS``, ``SCRIPT ARGS``), forked from
-    the server of its Keras backend; None where only a fresh process would behave the same."""
+    the server of its Keras backend; None where only a fresh process would behave the same.
+    ``umask``: the child's (as a subprocess's ``preexec_fn=lambda: os.umask(umask)``)."""
     chosen, argv = _server_for(python, cwd, env, server_env)
-    return chosen.run(argv, cwd, env, timeout, python, run_time_keys) if chosen else None
+    return chosen.run(argv, cwd, env, timeout, python, run_time_keys, umask) if chosen else None
 
 
 def start(python: list[str], cwd: Path, env: dict, server_env: dict, merge_stderr: bool = False) -> Forked | None:

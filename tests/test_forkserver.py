@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -42,6 +43,19 @@ def test_a_fork_gets_its_own_folder_environment_stdin_and_exit_code(tmp_path):
     )
     assert (forked.returncode, forked.stdout) == (fresh.returncode, fresh.stdout)
     assert forked.stderr == fresh.stderr
+
+
+def test_a_fork_has_the_umask_asked_for_and_else_this_processs(tmp_path):
+    """run_python(umask=...) forks as a subprocess's ``preexec_fn=lambda: os.umask(...)`` starts."""
+    code = ["-c", "import os; print(oct(os.umask(0)))"]
+    mine = os.umask(0)
+    os.umask(mine)
+    server = kopt_fork.server(kopt_env())
+    asked = server.run([], tmp_path, kopt_env(), 60, python=code, umask=0o027)
+    inherited = server.run([], tmp_path, kopt_env(), 60, python=code)
+    assert asked is not None and inherited is not None, "not forked"
+    assert asked.stdout.split() == ["0o27"], asked.stderr
+    assert inherited.stdout.split() == [oct(mine)], inherited.stderr
 
 
 def test_a_clean_error_reads_the_same_forked_or_fresh(tmp_path):

@@ -4,30 +4,19 @@ umask, train.log/tune.log holding the printed lines, ETAs, fold numbers, job pre
 from __future__ import annotations
 
 import io
-import os
 import re
 import stat
 import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-from conftest import TINY, kopt_env, only_run_dir, read_summary
+from conftest import TINY, only_run_dir, read_summary, run_kopt
 
 ANSI = re.compile(r"\x1b\[")
 
 
 def kopt_under_umask(*args: str, cwd: Path, umask: int = 0o022) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "kopt", *args],
-        cwd=cwd,
-        env=kopt_env(),
-        text=True,
-        capture_output=True,
-        timeout=600,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=lambda: os.umask(umask),
-    )
+    return run_kopt(*args, cwd=cwd, umask=umask)
 
 
 def modes(folder: Path) -> dict[str, int]:
