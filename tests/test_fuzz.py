@@ -227,7 +227,7 @@ def empty_cwd(tmp_path):
 
 
 @settings(
-    max_examples=int(os.environ.get("KOPT_FUZZ_EXAMPLES", "250")),
+    max_examples=int(os.environ.get("KOPT_FUZZ_EXAMPLES", "150")),
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -281,7 +281,7 @@ def tune_command_lines(draw):
 
 
 @settings(
-    max_examples=int(os.environ.get("KOPT_FUZZ_TUNE_EXAMPLES", "100")),
+    max_examples=int(os.environ.get("KOPT_FUZZ_TUNE_EXAMPLES", "60")),
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
