@@ -9,7 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, InterpolationResolutionError, OmegaConfBaseException
 
 from kopt.errors import KoptError
-from kopt.schemas import check_ranges, registry
+from kopt.schemas import check_ranges, group_schemas
 
 TRAIN_GROUPS = ("dataset", "split", "model", "regularizer", "augment", "optimizer", "trainer", "logger")
 
@@ -108,7 +108,7 @@ def _expected_type(cls, dotted: str) -> str | None:
 def validate_group(cfg: DictConfig, group: str, machine: bool = True) -> object:
     """The typed config of ``group``, its ranges and rules checked, and (``machine``) the facts of
     this machine it needs (kopt.schemas: a schema's ``check_machine``)."""
-    schemas = registry().get(group, {})
+    schemas = group_schemas(group)
     node = cfg.get(group)
     if node is None:
         raise KoptError(f"{group}: missing; choose one of: {', '.join(sorted(schemas))}")
@@ -160,7 +160,7 @@ def typed_option(group: str, node, check: bool = True) -> object:
     if dataclasses.is_dataclass(node):
         return node
     if not check:
-        schemas = registry().get(group, {})
+        schemas = group_schemas(group)
         cls = schemas.get(node.get("name"))
         if cls is None:
             raise KoptError(
@@ -216,9 +216,9 @@ def validate_train(cfg: DictConfig, cache: dict | None = None, machine: bool = T
             f"optimizer.schedule.warmup_epochs={warmup} with trainer.epochs={epochs}: "
             "allowed: warmup_epochs <= trainer.epochs"
         )
-    check_top_level_keys(cfg, registry()["root"]["train"])
+    check_top_level_keys(cfg, group_schemas("root")["train"])
     root = {k: cfg.get(k) for k in ("seed", "name", "resume")}
-    obj = _typed("root", OmegaConf.create(root), registry()["root"]["train"])
+    obj = _typed("root", OmegaConf.create(root), group_schemas("root")["train"])
     check_ranges(obj, "", machine)
     from kopt.schemas.model import check_model_against_config, check_model_init
 

@@ -197,10 +197,10 @@ def typed_split(cfg):
     """The ``split`` node, typed and checked (a typed config passes through), as the model and
     dataset builders receive theirs (kopt.validate.typed_option). A splitter registered without a
     schema (the retrain's ``refit``, kopt.tune.results.retrain: no config group choice) gets its node."""
-    from kopt.schemas import registry
+    from kopt.schemas import group_schemas
     from kopt.validate import typed_option
 
-    if not is_dataclass(cfg) and cfg.name not in registry().get("split", {}):
+    if not is_dataclass(cfg) and cfg.name not in group_schemas("split"):
         return cfg
     return typed_option("split", cfg)
 
