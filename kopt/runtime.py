@@ -10,8 +10,10 @@ from contextlib import contextmanager
 from kopt.quiet import quiet_tensorflow, stderr_to_buffer
 
 
-def import_tensorflow(verbose: bool = False, backend: str | None = None):
-    """Import TensorFlow (the input pipeline's) and Keras on ``backend`` (kopt.backend)."""
+def import_tensorflow(verbose: bool = False, backend: str | None = None, probe: bool = True):
+    """Import TensorFlow (the input pipeline's) and Keras on ``backend`` (kopt.backend). ``probe``:
+    list the devices too while stderr is held (TensorFlow does it once per process; False in a fork
+    server, where a CUDA context made before a fork would be unusable after it)."""
     from kopt.backend import select
 
     select(backend)  # before Keras loads: it reads KERAS_BACKEND once
@@ -26,7 +28,7 @@ def import_tensorflow(verbose: bool = False, backend: str | None = None):
             import keras  # noqa: F401
             import tensorflow as tf
 
-            if first:  # the platform probe (cuInit on a machine without a GPU) logs here, not mid-run
+            if probe:  # the platform probe (cuInit on a machine without a GPU) logs here, not mid-run
                 tf.config.list_physical_devices()
     if first:
         # TensorFlow's modules are ~400k objects that live as long as the process. Every full

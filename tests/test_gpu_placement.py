@@ -45,7 +45,11 @@ def test_visible_gpus_without_the_variable_ask_the_driver():
     assert workers.visible_gpus({}, probe=lambda: ["0", "1"]) == ["0", "1"]
 
 
-def test_each_spawned_worker_gets_its_gpu(monkeypatch, tmp_path):
+@pytest.mark.parametrize("fork_server", [True, False])
+def test_each_spawned_worker_gets_its_gpu(monkeypatch, tmp_path, fork_server):
+    """Forked (the environment laid over the server's in the child) or fresh (a Popen's env)."""
+    from kopt.tune.running import forked
+
     seen = []
 
     class FakePopen:
@@ -53,6 +57,14 @@ def test_each_spawned_worker_gets_its_gpu(monkeypatch, tmp_path):
             seen.append(env)
 
     monkeypatch.setattr(subprocess, "Popen", FakePopen)
+
+    def start(target, args, backend):
+        if not fork_server:
+            return None  # (no fork server here: the worker starts fresh)
+        seen.append(args[1])
+        return object()
+
+    monkeypatch.setattr(forked, "start", start)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     for i, gpu in enumerate(workers.gpu_assignment(["0", "1"], 3)):
         workers.spawn("journal.log", "s", tmp_path, i, 1, 0.0, gpu)

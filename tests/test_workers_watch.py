@@ -46,9 +46,13 @@ def test_the_parent_rewrites_the_reports_only_when_a_trial_ended(monkeypatch):
     assert len(written) == 2
 
 
-def test_a_worker_runs_in_a_session_of_its_own(tmp_path):
+def test_a_fresh_worker_runs_in_a_session_of_its_own(tmp_path, monkeypatch):
     # Linux's autogroup scheduling shares the CPU between sessions first: two workers in kopt
-    # tune's session got one core of two together beside one busy process of another session
+    # tune's session got one core of two together beside one busy process of another session.
+    # (A fresh worker: where there is no fork server. test_tune_cli checks the forked ones.)
+    from kopt.tune.running import forked
+
+    monkeypatch.setattr(forked, "start", lambda *args: None)
     proc = workers.spawn(str(tmp_path / "none.log"), "s", tmp_path, 0, 1, 0.0)
     try:
         assert os.getsid(proc.pid) == proc.pid != os.getsid(0)

@@ -71,22 +71,13 @@ def test_sigterm_marks_the_running_trial_interrupted_then_rerun_finishes(tmp_pat
     assert read_summary(study)["counts"] == {"COMPLETE": 3, "PRUNED": 0, "FAIL": 1, "RUNNING": 0}
 
 
-def _children(pid: int) -> list[int]:
-    """The study's worker processes: its children that run `kopt worker`, not the background
-    `kopt report --html` that refreshes study.html (which made this test count 3 once)."""
-    try:
-        kids = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-    workers = []
-    for kid in kids:
-        try:
-            argv = Path(f"/proc/{kid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"report" not in argv:
-            workers.append(kid)
-    return workers
+def _workers(study: Path) -> list[int]:
+    """The study's worker processes, as their timelines name them (forked from the workers' fork
+    server, they are not children of kopt tune), those alive."""
+    from kopt.tune.running.timeline import read_timeline
+
+    pids = [read_timeline(study / "workers" / f"{i}.timeline")[0]["pid"] for i in (0, 1)]
+    return [pid for pid in pids if Path(f"/proc/{pid}").exists()]
 
 
 def test_sigkill_of_one_of_two_workers_sharing_a_study(tmp_path):
@@ -107,7 +98,7 @@ def test_sigkill_of_one_of_two_workers_sharing_a_study(tmp_path):
     while not all(len(metric_rows(study / "trials" / str(n) / "metrics.jsonl")) >= 2 for n in (0, 1)):
         assert proc.poll() is None and time.time() < deadline, "the two workers never trained side by side"
         time.sleep(0.05)
-    workers = _children(proc.pid)
+    workers = _workers(study)
     assert len(workers) == 2, workers
     victim = workers[fault_rng("tune-kill").randint(0, 1)]
     os.kill(victim, signal.SIGKILL)

@@ -4,12 +4,13 @@ Each line has ``event``, ``t`` (wall clock, epoch seconds) and ``cpu`` (this pro
 so far, every thread): the wall times say when, the CPU times what the process itself did, so that
 a worker slowed by other jobs on the machine (CPU it waited for) can be told from one slowed by
 kopt. Events: ``start`` (the worker's code runs; ``proc_start`` is when its process was created,
-so the difference is Python's start-up and imports), ``joined`` (the study is loaded from its
+so the difference is Python's start-up and imports; ``pid``, ``sid``, ``threads``, ``gpu``: its
+process, session, TensorFlow threads and CUDA_VISIBLE_DEVICES), ``joined`` (the study is loaded from its
 storage), ``tensorflow`` (TensorFlow imported and set up), one ``trial`` per claimed trial
 (``wait_s``: waiting for the claim lock, ``held_s``: inside it, ``setup_s``: claim to training,
 ``run_s`` and ``run_cpu_s``: the training, ``finish_s``: recording its outcome), ``done`` (the last
 claim, which found nothing left to do) and ``exit``. The parent ``kopt tune`` writes
-``workers/parent.timeline``: a ``spawn`` per worker and a ``watch`` with its polls' count and cost.
+``workers/parent.timeline``: ``begin`` (its ``pid`` and ``sid``), a ``spawn`` per worker and a ``watch`` with its polls' count and cost.
 Writing them costs a few lines per trial.
 """
 

@@ -66,46 +66,74 @@ def _die_with_parent() -> None:
         pass
 
 
-def spawn(
-    spec: str, study_name: str, study_dir: Path, index: int, threads: int, since: float, gpu: str | None = None
-) -> subprocess.Popen:
-    env = dict(os.environ)
+def worker_env(threads: int, gpu: str | None = None) -> dict[str, str]:
+    """What a worker's environment changes: its cores' share, and its GPU where there is one."""
+    env = {"TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": str(threads)}
     if gpu is not None:  # nvidia-smi's indices are in PCI bus order; CUDA's default order may differ
-        env.update(CUDA_VISIBLE_DEVICES=gpu, CUDA_DEVICE_ORDER=env.get("CUDA_DEVICE_ORDER", "PCI_BUS_ID"))
-    root = str(Path(kopt.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS=str(threads))
+        env.update(CUDA_VISIBLE_DEVICES=gpu, CUDA_DEVICE_ORDER=os.environ.get("CUDA_DEVICE_ORDER", "PCI_BUS_ID"))
+    return env
+
+
+def spawn(
+    spec: str,
+    study_name: str,
+    study_dir: Path,
+    index: int,
+    threads: int,
+    since: float,
+    gpu: str | None = None,
+    backend: str = "tensorflow",
+):
+    """Start worker ``index``: forked from the fork server that imported TensorFlow once
+    (kopt.tune.running.forked), or a fresh ``python -m kopt.tune.running.workers`` where there is none."""
+    from kopt.tune.running import forked
+
+    env = worker_env(threads, gpu)
     log_dir = Path(study_dir) / "workers"
     log_dir.mkdir(parents=True, exist_ok=True)
+    args = ["--storage", spec, "--study", study_name, "--study-dir", str(study_dir), "--worker", str(index)]
+    args += ["--threads", str(threads), "--since", repr(since)]
+    worker = forked.start(_forked_worker, (args, env, str(log_dir / f"{index}.log")), backend)
+    if worker is not None:
+        return worker
+    full_env = {**os.environ, **env}
+    root = str(Path(kopt.__file__).resolve().parents[1])
+    full_env["PYTHONPATH"] = root + (os.pathsep + full_env["PYTHONPATH"] if full_env.get("PYTHONPATH") else "")
     with open(log_dir / f"{index}.log", "ab") as log:
         return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "kopt.tune.running.workers",
-                "--storage",
-                spec,
-                "--study",
-                study_name,
-                "--study-dir",
-                str(study_dir),
-                "--worker",
-                str(index),
-                "--threads",
-                str(threads),
-                "--since",
-                repr(since),
-            ],
+            [sys.executable, "-m", "kopt.tune.running.workers", *args],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=env,
+            env=full_env,
             preexec_fn=_die_with_parent,
             # a session of its own: where the kernel shares the CPU between sessions first (Linux's
             # autogroup scheduling, sched_autogroup_enabled=1), N workers in kopt tune's session got
             # one session's share together, e.g. one core of two beside any one busy process
             start_new_session=True,
         )
+
+
+def _forked_worker(args: list[str], env: dict[str, str], log_path: str) -> None:
+    """A worker forked by the fork server, as a fresh one starts: a session of its own, SIGTERM when
+    its parent (the server) dies, ``env`` over the server's environment, stdin from /dev/null, its
+    output appended to its log, the signal handlers of a fresh Python (the server ignores SIGINT:
+    Ctrl-C reaches kopt tune, which passes it on)."""
+    os.setsid()
+    _die_with_parent()
+    os.environ.update(env)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(devnull, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(devnull)
+    os.close(log)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    main(args)
 
 
 def _stop(procs: list[subprocess.Popen], grace: float = 30.0, signum: int = signal.SIGTERM) -> None:
@@ -173,21 +201,24 @@ def run_workers(plan, study, spec: str, study_dir: Path, since: float, ui, on_po
     """Start plan.tuner.n_workers workers and watch the study until they are all done. A worker
     killed by a signal leaves its trial RUNNING: the other workers (or, once they are done, a
     replacement) mark it FAIL "interrupted" and run its parameters again."""
+    from kopt.backend import study_backend
+    from kopt.tune.running.forked import stop_server
     from kopt.tune.running.timeline import Timeline, process_start_time
     from kopt.tune.trials.recovery import recover_dead_workers
 
+    backend = study_backend(plan.bases)
     n = int(plan.tuner["n_workers"])
     threads = threads_per_worker(n)
     gpus = gpu_assignment(visible_gpus(), n)  # one worker per visible GPU
     (Path(study_dir) / "workers").mkdir(parents=True, exist_ok=True)
     timeline = Timeline(Path(study_dir) / "workers" / "parent.timeline")
-    timeline.mark("begin", proc_start=process_start_time())
+    timeline.mark("begin", proc_start=process_start_time(), pid=os.getpid(), sid=os.getsid(0))
     procs = {}
-    for i in range(n):
-        procs[i] = spawn(spec, plan.study_name, study_dir, i, threads, since, gpus[i])
-        timeline.mark("spawn", worker=i, pid=procs[i].pid)
     killed: list[str] = []
     try:
+        for i in range(n):
+            procs[i] = spawn(spec, plan.study_name, study_dir, i, threads, since, gpus[i], backend)
+            timeline.mark("spawn", worker=i, pid=procs[i].pid)
         for _ in range(REPLACEMENT_ROUNDS + 1):
             _watch(procs, study, ui, on_poll, poll_s, timeline)
             codes = {i: p.returncode for i, p in procs.items()}
@@ -206,7 +237,7 @@ def run_workers(plan, study, spec: str, study_dir: Path, since: float, ui, on_po
             killed += [f"worker {i} ({_signal_name(codes[i])})" for i in dead]
             if not recover_dead_workers(study, study_dir):  # nothing left to redo
                 break
-            procs = {i: spawn(spec, plan.study_name, study_dir, i, threads, since, gpus[i]) for i in dead}
+            procs = {i: spawn(spec, plan.study_name, study_dir, i, threads, since, gpus[i], backend) for i in dead}
             for i in dead:
                 timeline.mark("spawn", worker=i, pid=procs[i].pid)
         else:
@@ -217,6 +248,8 @@ def run_workers(plan, study, spec: str, study_dir: Path, since: float, ui, on_po
     except KeyboardInterrupt as exc:  # the workers, in sessions of their own, get the same signal from us
         _stop(list(procs.values()), signum=signal.SIGTERM if getattr(exc, "exit_code", 130) == 143 else signal.SIGINT)
         raise
+    finally:
+        stop_server()  # (its memory is TensorFlow's; a worker still running gets SIGTERM, as when kopt tune ends)
     if killed:
         print(
             f"kopt: warning: {', '.join(killed)} killed; the trials they left were marked FAIL "
@@ -274,7 +307,14 @@ def main(argv: list[str] | None = None) -> None:
         study_dir = Path(args.study_dir or Path("runs") / "tune" / args.study)
         (study_dir / "workers").mkdir(parents=True, exist_ok=True)
         timeline = Timeline(study_dir / "workers" / f"{args.worker}.timeline")
-        timeline.mark("start", proc_start=process_start_time(), pid=os.getpid(), threads=args.threads)
+        timeline.mark(
+            "start",
+            proc_start=process_start_time(),
+            pid=os.getpid(),
+            sid=os.getsid(0),
+            threads=args.threads,
+            gpu=os.environ.get("CUDA_VISIBLE_DEVICES"),
+        )
         try:
             run_worker(args.storage, args.study, study_dir, args.worker, args.threads, args.since, timeline=timeline)
         finally:

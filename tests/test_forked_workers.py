@@ -1,0 +1,45 @@
+"""kopt.tune.running.forked: the workers of `tuner.n_workers` forked from one server that imported
+TensorFlow once. A forked worker starts as a fresh one would (its own session, its environment, its
+log, its exit code, a signal's death as Popen reports it); test_tune_cli runs a whole study on them."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from kopt.tune.running import forked, workers
+from kopt.tune.running.timeline import read_timeline
+
+
+@pytest.fixture
+def server():
+    yield
+    forked.stop_server()
+
+
+def _args(study_dir, index: int) -> list[str]:
+    return ["--storage", str(study_dir / "journal.log"), "--study", "nope", "--study-dir", str(study_dir)] + [
+        "--worker",
+        str(index),
+        "--threads",
+        "1",
+    ]
+
+
+def test_a_forked_worker_has_its_session_environment_log_and_exit_code(tmp_path, server):
+    log = tmp_path / "workers" / "0.log"
+    log.parent.mkdir()
+    log.write_text("an earlier line\n")  # (appended to, as a fresh worker's log is)
+    env = {"CUDA_VISIBLE_DEVICES": "7"}
+    worker = forked.start(workers._forked_worker, (_args(tmp_path, 0), env, str(log)), "tensorflow")
+    assert worker is not None
+    assert worker.wait(timeout=120) == 2  # no such study: a clean error, as a fresh worker exits
+    assert worker.returncode == worker.poll() == 2
+    start = read_timeline(tmp_path / "workers" / "0.timeline")[0]
+    assert start["pid"] == worker.pid == start["sid"] != os.getsid(0)  # a session of its own
+    assert start["gpu"] == "7"  # its CUDA_VISIBLE_DEVICES, not the server's
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ or os.environ["CUDA_VISIBLE_DEVICES"] != "7"
+    lines = log.read_text().splitlines()
+    assert lines[0] == "an earlier line"
+    assert len(lines) == 2 and lines[1].startswith("kopt worker: error: "), lines  # no start-up lines
