@@ -10,7 +10,10 @@ they read at import comes from the child's environment). Rails' Spring and pytes
 `--forked` rest on the same fork.
 
 What a fork cannot give is a fresh import of TensorFlow: a different Keras backend, `KERAS_HOME`,
-`PYTHONPATH`, or any other variable read at import. Keras loads its backend at its import, so there
+or any other variable read at import. (`PYTHONPATH` with folders put before the server's is the one
+exception: where those folders hold no module the server has imported, nor a ``sitecustomize``, the
+child puts them first on ``sys.path`` as a fresh Python would, and imports from them what it imports
+after the fork; the server's ``ready`` line is followed by the names of the modules it holds.) Keras loads its backend at its import, so there
 is one server per backend, each started with its own ``KERAS_BACKEND`` (tests/kopt_fork.py sends a
 request to the server of the backend the child would choose). The client forks only when the
 request's environment differs from the server's in keys read at run time (:data:`RUNTIME_KEYS`;
@@ -20,7 +23,8 @@ for tests marked ``real_process`` (those about TensorFlow's start-up itself) and
 
 Protocol, one connection per run: the client sends one JSON line (argv, cwd, env, stdout and
 stderr paths; ``python``, the interpreter's arguments where the child runs another command than
-``-m kopt ARGV``: ``-c CODE``, a script; ``umask``, where the child's is not the server's); the server answers the child's pid, then, once the child
+``-m kopt ARGV``: ``-c CODE``, a script; ``umask``, where the child's is not the server's;
+``path_first``, PYTHONPATH's folders before the server's); the server answers the child's pid, then, once the child
 has exited, its return code as :func:`subprocess.run` reports it (negative for a signal). Runs may
 overlap: each has its connection.
 """
@@ -85,8 +89,10 @@ def _exit_code(exc: SystemExit) -> int:
     return 1
 
 
-def _main(python: list[str]) -> None:
-    """What `python PYTHON` runs, in this process: ``-m MODULE ARGS``, ``-c CODE ARGS`` or ``SCRIPT ARGS``."""
+def _main(python: list[str], path_first: list[str]) -> None:
+    """What `python PYTHON` runs, in this process: ``-m MODULE ARGS``, ``-c CODE ARGS`` or ``SCRIPT ARGS``;
+    ``path_first``: PYTHONPATH's folders before the server's, next on sys.path after the first entry."""
+    sys.path[1:1] = [os.path.abspath(p) for p in path_first]
     if python[0] == "-m":
         sys.path[0] = os.getcwd()  # as `python -m` puts the working directory first
         sys.argv = ["-m", *python[2:]]
@@ -127,7 +133,7 @@ def _child(request: dict) -> None:
             os.dup2(opened, fd)
             os.close(opened)
         try:
-            _main(request.get("python") or ["-m", "kopt", *request["argv"]])
+            _main(request.get("python") or ["-m", "kopt", *request["argv"]], request.get("path_first", []))
             code = 0
         except SystemExit as exc:
             code = _exit_code(exc)
@@ -237,6 +243,7 @@ def serve(path: str) -> None:
     import keras
 
     print("ready", keras.backend.backend(), flush=True)  # the backend its Keras loaded on
+    print(json.dumps(sorted({name.partition(".")[0] for name in sys.modules})), flush=True)  # what it holds
     children = selectors.DefaultSelector()  # a pidfd per running child: readable once it has ended
     children.register(listener, selectors.EVENT_READ)
     while True:

@@ -122,6 +122,7 @@ class ForkServer:
             start_new_session=True,
         )
         self.ready = self.proc.stdout.readline().split() == [b"ready", backend.encode()]
+        self.held = set(json.loads(self.proc.stdout.readline() or "[]")) if self.ready else set()
         atexit.register(self.close)
 
     def close(self) -> None:
@@ -168,6 +169,9 @@ class ForkServer:
         backend = keras_backend(argv, cwd, env)
         # KERAS_BACKEND is read at Keras' import: the backend it makes the child choose is that of the server
         differs = changed(self.env, env) - {"KERAS_BACKEND", *run_time_keys}
+        path_first = self.path_first(env) if "PYTHONPATH" in differs else []
+        if path_first:
+            differs.discard("PYTHONPATH")
         why = (
             "no server"
             if not self.ready or self.proc.poll() is not None
@@ -180,7 +184,26 @@ class ForkServer:
         _log(python or argv, why)
         if why is not None:
             return None
-        return Forked(self, python or ["-m", "kopt", *argv], cwd, env, merge_stderr, umask)
+        return Forked(self, python or ["-m", "kopt", *argv], cwd, env, merge_stderr, umask, path_first)
+
+    def path_first(self, env: dict) -> list[str]:
+        """The folders ``env``'s PYTHONPATH puts before the server's, where a fork may take them (the
+        server's PYTHONPATH after them, and none holds a module the server imported or a
+        ``sitecustomize``, which a fresh Python would run at start-up); [] where it may not."""
+        # (an empty entry is the working folder at start-up, as the first entry of sys.path is anyway)
+        ours = [p for p in self.env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        theirs = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        first = theirs[: len(theirs) - len(ours)]
+        if not first or theirs[len(first) :] != ours:
+            return []
+        for folder in first:
+            try:
+                names = {Path(entry).name.partition(".")[0] for entry in os.listdir(folder)}
+            except OSError:
+                return []  # (a folder that is not there: a fresh process says what that does)
+            if names & (self.held | {"sitecustomize", "usercustomize"}):
+                return []
+        return first
 
 
 class Forked:
@@ -196,6 +219,7 @@ class Forked:
         env: dict,
         merge_stderr: bool = False,
         umask: int | None = None,
+        path_first: list[str] | None = None,
     ):
         self.args = [sys.executable, *python]
         self.returncode: int | None = None
@@ -206,6 +230,8 @@ class Forked:
         request = {"python": list(python), "cwd": str(cwd), "env": env, "stdout": self._out, "stderr": self._err}
         if umask is not None:  # (else the server's, which is the test process's: what a subprocess inherits)
             request["umask"] = umask
+        if path_first:
+            request["path_first"] = path_first
         self._conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._conn.connect(server.path)
         self._conn.sendall(json.dumps(request).encode() + b"\n")

@@ -87,6 +87,39 @@ def test_only_variables_read_at_run_time_may_differ():
     assert forkable(base, {**base, "TF_CPP_MIN_LOG_LEVEL": "1"})  # another level: as TensorFlow's import sets it
 
 
+SYS_PATH = "import json, sys, zz_mine; print(json.dumps([sys.path, zz_mine.__file__]))"
+
+
+def test_pythonpath_folders_before_the_servers_are_forked_with_the_sys_path_a_fresh_python_has(tmp_path):
+    """A folder put first on PYTHONPATH (a plugin's site, your modules) is first on the child's sys.path,
+    as in a fresh Python; one that holds a module the server imported, or a sitecustomize (which a
+    fresh Python runs at start-up), is left to a fresh process."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "zz_mine.py").write_text("")
+    env = kopt_env({"PYTHONPATH": os.pathsep.join([str(mine), kopt_env()["PYTHONPATH"]])})
+    server = kopt_fork.server(kopt_env())
+    forked = server.run([], tmp_path, env, 60, python=["-c", SYS_PATH])
+    assert forked is not None, "not forked"
+    fresh = subprocess.run([sys.executable, "-c", SYS_PATH], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert forked.returncode == fresh.returncode == 0, forked.stderr + fresh.stderr
+    (path, module), (fresh_path, fresh_module) = json.loads(forked.stdout), json.loads(fresh.stdout)
+    assert path[:2] == fresh_path[:2] == ["", str(mine)] and module == fresh_module == str(mine / "zz_mine.py")
+
+    # (PYTHONPATH's empty entry, kopt_env's trailing ":", is the working folder at start-up: the child's in a
+    # fresh Python, the server's in a fork, both after the first entry, which is the working folder itself)
+    def rest(entries):
+        return [p for p in entries[1:] if p not in (str(tmp_path), os.getcwd())]
+
+    assert rest(path) == rest(fresh_path)
+    for shadow in ("json.py", "sitecustomize.py"):
+        (mine / shadow).write_text("")
+        assert server.run([], tmp_path, env, 60, python=["-c", SYS_PATH]) is None, shadow
+        (mine / shadow).unlink()
+    after = os.pathsep.join([kopt_env()["PYTHONPATH"], str(mine)])  # after the server's: a fresh process
+    assert server.run([], tmp_path, kopt_env({"PYTHONPATH": after}), 60, python=["-c", SYS_PATH]) is None
+
+
 def test_a_run_on_another_keras_backend_is_not_forked_from_this_server(tmp_path):
     """The server's Keras runs on TensorFlow: a fork asked for JAX would be refused by kopt.backend."""
     server = kopt_fork.server(kopt_env())
