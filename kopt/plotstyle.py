@@ -168,10 +168,14 @@ def notice(ax, text: str) -> None:
         spine.set_visible(False)
 
 
-def save(fig, path: Path, compress_level: int | None = None) -> Path:
+# zlib's level for kopt's PNGs: 1, not Pillow's 6. The same pixels in a file ~12% larger (curves.png: 47 to
+# 53 KB), written in 0.13 CPU s instead of 0.17: a quarter of the cost of drawing a run's curves.png.
+PNG_COMPRESS_LEVEL = 1
+
+
+def save(fig, path: Path, compress_level: int = PNG_COMPRESS_LEVEL) -> Path:
     """The PNG, written atomically; ``compress_level`` (zlib's 0-9) trades file size for time."""
     buf = io.BytesIO()
-    extra = {} if compress_level is None else {"pil_kwargs": {"compress_level": compress_level}}
-    fig.savefig(buf, format="png", dpi=DPI, **extra)
+    fig.savefig(buf, format="png", dpi=DPI, pil_kwargs={"compress_level": compress_level})
     _atomic(Path(path), lambda fh: fh.write(buf.getvalue()), mode="wb")
     return Path(path)
