@@ -49,10 +49,13 @@ def test_the_parent_rewrites_the_reports_only_when_a_trial_ended(monkeypatch):
 def test_a_fresh_worker_runs_in_a_session_of_its_own(tmp_path, monkeypatch):
     # Linux's autogroup scheduling shares the CPU between sessions first: two workers in kopt
     # tune's session got one core of two together beside one busy process of another session.
-    # (A fresh worker: where there is no fork server. test_tune_cli checks the forked ones.)
-    from kopt.tune.running import forked
+    # (A fresh worker: where the fork server cannot start, here its socket. test_tune_cli checks the forked ones.)
+    from multiprocessing import forkserver
 
-    monkeypatch.setattr(forked, "start", lambda *args: None)
+    def no_socket():
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(forkserver, "ensure_running", no_socket)
     proc = workers.spawn(str(tmp_path / "none.log"), "s", tmp_path, 0, 1, 0.0)
     try:
         assert os.getsid(proc.pid) == proc.pid != os.getsid(0)

@@ -9,8 +9,9 @@ before a fork is unusable after it): each worker probes its own, with its own
 ``CUDA_VISIBLE_DEVICES``. The server ends with the study (or when ``kopt tune`` dies: it reads a
 pipe from it), and its workers get SIGTERM then (``PR_SET_PDEATHSIG``).
 
-Where the fork server is not available (Windows), :func:`start` returns None and the worker
-starts as a fresh ``python -m kopt.tune.running.workers``.
+Where the fork server is not available (Windows) or cannot start (its socket is made under
+``TMPDIR``), :func:`start` returns None and the worker starts as a fresh ``python -m
+kopt.tune.running.workers``.
 """
 
 from __future__ import annotations
@@ -83,11 +84,14 @@ def _context(backend: str):
 def start(target, args: tuple, backend: str) -> ForkedWorker | None:
     """Fork ``target(*args)`` (a module-level function: the child unpickles it) from the fork server
     whose Keras runs on ``backend``; None without a fork server."""
-    ctx = _context(backend)
-    if ctx is None:
+    try:
+        ctx = _context(backend)
+        if ctx is None:
+            return None
+        process = ctx.Process(target=target, args=args, name="kopt-worker", daemon=True)
+        process.start()
+    except OSError:  # (the server's socket could not be made, e.g. a full or read-only TMPDIR): a fresh worker
         return None
-    process = ctx.Process(target=target, args=args, name="kopt-worker", daemon=True)
-    process.start()
     return ForkedWorker(process)
 
 
