@@ -67,6 +67,12 @@ step "kopt report --html (a study, offline page)" "$kopt" report runs/tune/smoke
 step "the page holds its trials and plotly.js" grep -q 'Plotly.newPlot' study.html
 step "kopt report | head -1 ends quietly" bash -c "set +o pipefail; '$kopt' report runs 2>err.txt | head -1 >/dev/null; ! grep -q Traceback err.txt"
 step "kopt worker (the study is complete)" "$kopt" worker tuner.storage=runs/tune/smoke/journal.log tuner.study_name=smoke
+# tuner.n_workers: the workers are forked from a fork server that imports kopt.tune.running.preload from the install
+if [ "$(nproc)" -ge 2 ]; then
+  step "kopt tune, 2 workers" "$kopt" tune model=mlp tuner.n_trials=2 tuner.n_workers=2 tuner.study_name=pair \
+    trainer.epochs=1 tuner.retrain_best=false tuner.plots=false 'search.model.width=choice(8,16)'
+  step "the 2 workers finished both trials" "$py" -c 'import json; c = json.load(open("runs/tune/pair/summary.json"))["counts"]; assert c["COMPLETE"] == 2, c'
+fi
 step "kopt ab" "$kopt" ab a='model=mlp model.width=16' b='model=mlp model.width=32' split=kfold split.k=2 \
   trainer.epochs=2 --out runs/ab/smoke --resamples 200
 step "kopt compare" "$kopt" compare runs/ab/smoke/a runs/ab/smoke/b --resamples 200
