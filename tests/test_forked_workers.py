@@ -43,3 +43,21 @@ def test_a_forked_worker_has_its_session_environment_log_and_exit_code(tmp_path,
     lines = log.read_text().splitlines()
     assert lines[0] == "an earlier line"
     assert len(lines) == 2 and lines[1].startswith("kopt worker: error: "), lines  # no start-up lines
+
+
+def _worker_with_an_exit_handler(mark: str, *args) -> None:
+    """A forked worker whose process registered an exit handler (as logging and libraries do)."""
+    import atexit
+    from pathlib import Path
+
+    atexit.register(Path(mark).write_text, "ran")
+    workers._forked_worker(*args)
+
+
+def test_a_forked_worker_runs_its_exit_handlers_as_a_fresh_python_does(tmp_path, server):
+    (tmp_path / "workers").mkdir()
+    mark = tmp_path / "exit-handler"
+    args = (_args(tmp_path, 0), {}, str(tmp_path / "workers" / "0.log"))
+    worker = forked.start(_worker_with_an_exit_handler, (str(mark), *args), "tensorflow")
+    assert worker.wait(timeout=120) == 2
+    assert mark.read_text() == "ran"  # (the fork server's child ends with os._exit, which runs none)

@@ -9,6 +9,7 @@ Run one worker by hand with ``python -m kopt.tune.running.workers --storage URL 
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
@@ -133,7 +134,11 @@ def _forked_worker(args: list[str], env: dict[str, str], log_path: str) -> None:
     os.close(log)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    main(args)
+    try:
+        main(args)
+    finally:  # what a fresh worker's exit runs (logging's flush and close, libraries' handlers): the
+        # fork server's child ends with os._exit, which runs none
+        atexit._run_exitfuncs()
 
 
 def _stop(procs: list[subprocess.Popen], grace: float = 30.0, signum: int = signal.SIGTERM) -> None:
