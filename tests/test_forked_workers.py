@@ -61,3 +61,27 @@ def test_a_forked_worker_runs_its_exit_handlers_as_a_fresh_python_does(tmp_path,
     worker = forked.start(_worker_with_an_exit_handler, (str(mark), *args), "tensorflow")
     assert worker.wait(timeout=120) == 2
     assert mark.read_text() == "ran"  # (the fork server's child ends with os._exit, which runs none)
+
+
+def test_ctrl_c_while_the_fork_server_imports_tensorflow_is_no_traceback(tmp_path):
+    """Ctrl-C reaches kopt tune's whole process group, the fork server too, which is still importing
+    TensorFlow for the workers in the first seconds: the study ends interrupted with one line, and no
+    traceback of the server's."""
+    import signal
+    import time
+
+    from conftest import TINY, start_kopt
+
+    args = ["tune", *TINY, "tuner.n_workers=2", "tuner.n_trials=2", "tuner.study_name=s"]
+    proc = start_kopt(*args, "search.model.width=choice(8, 16)", "tuner.retrain_best=false", cwd=tmp_path)
+    begun = tmp_path / "runs" / "tune" / "s" / "workers" / "parent.timeline"
+    deadline = time.time() + 120
+    while not begun.exists():  # written right before the first worker is asked of the server
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.02)
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the group of kopt tune
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in out + err, err
+    assert "interrupted" in err, err

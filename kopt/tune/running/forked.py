@@ -96,9 +96,18 @@ def start(target, args: tuple, backend: str) -> ForkedWorker | None:
 
 
 def stop_server() -> None:
-    """End the fork server once no more workers are needed (it holds TensorFlow's memory)."""
+    """End the fork server once no more workers are needed (it holds TensorFlow's memory). SIGTERM
+    first: a server still importing TensorFlow (a Ctrl-C in a study's first seconds) would read the
+    end of kopt tune's pipe only once that import is done."""
     from multiprocessing import forkserver
 
     server = getattr(forkserver, "_forkserver", None)
-    if server is not None and hasattr(server, "_stop"):
-        server._stop()
+    if server is None or not hasattr(server, "_stop"):
+        return
+    pid = getattr(server, "_forkserver_pid", None)
+    if pid is not None:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    server._stop()
