@@ -66,14 +66,28 @@ def test_a_forked_worker_runs_its_exit_handlers_as_a_fresh_python_does(tmp_path,
 def test_ctrl_c_while_the_fork_server_imports_tensorflow_is_no_traceback(tmp_path):
     """Ctrl-C reaches kopt tune's whole process group, the fork server too, which is still importing
     TensorFlow for the workers in the first seconds: the study ends interrupted with one line, and no
-    traceback of the server's."""
+    traceback of the server's. (A fresh kopt in a group of its own, SIGINT at its default as a
+    terminal's shell leaves it: a process started with SIGINT ignored, as a test process may be,
+    passes that on, and Python then ignores Ctrl-C.)"""
     import signal
+    import subprocess
+    import sys
     import time
 
-    from conftest import TINY, start_kopt
+    from conftest import TINY, kopt_env
 
-    args = ["tune", *TINY, "tuner.n_workers=2", "tuner.n_trials=2", "tuner.study_name=s"]
-    proc = start_kopt(*args, "search.model.width=choice(8, 16)", "tuner.retrain_best=false", cwd=tmp_path)
+    args = ["tune", *TINY, "tuner.n_workers=2", "tuner.n_trials=2", "tuner.study_name=s", "tuner.retrain_best=false"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kopt", *args, "search.model.width=choice(8, 16)"],
+        cwd=tmp_path,
+        env=kopt_env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     begun = tmp_path / "runs" / "tune" / "s" / "workers" / "parent.timeline"
     deadline = time.time() + 120
     while not begun.exists():  # written right before the first worker is asked of the server
@@ -85,3 +99,27 @@ def test_ctrl_c_while_the_fork_server_imports_tensorflow_is_no_traceback(tmp_pat
     assert proc.returncode == 130, out + err
     assert "Traceback" not in out + err, err
     assert "interrupted" in err, err
+
+
+def test_the_fork_server_outlives_a_ctrl_c_while_it_imports_tensorflow(tmp_path, server):
+    """SIGINT to the server mid-import (a terminal's Ctrl-C reaches kopt tune's group): the server
+    goes on and forks the worker; kopt tune decides what a Ctrl-C ends."""
+    import signal
+    import threading
+    import time
+    from multiprocessing import forkserver
+
+    (tmp_path / "workers").mkdir()
+    args = (_args(tmp_path, 0), {}, str(tmp_path / "workers" / "0.log"))
+    started: list = []
+    asking = threading.Thread(target=lambda: started.append(forked.start(workers._forked_worker, args, "tensorflow")))
+    asking.start()
+    deadline = time.time() + 60
+    while getattr(forkserver._forkserver, "_forkserver_pid", None) is None:  # spawned, now importing
+        assert asking.is_alive() and time.time() < deadline, started
+        time.sleep(0.01)
+    time.sleep(0.3)
+    os.kill(forkserver._forkserver._forkserver_pid, signal.SIGINT)
+    asking.join(timeout=120)
+    assert started and started[0] is not None, started
+    assert started[0].wait(timeout=120) == 2  # the worker ran (no such study: its clean error)
