@@ -12,8 +12,17 @@ from kopt.tune.running import forked, workers
 from kopt.tune.running.timeline import read_timeline
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def server():
+    """One fork server for the tests that only ask it for a worker: each start imports TensorFlow (~4 CPU s)."""
+    yield
+    forked.stop_server()
+
+
+@pytest.fixture
+def fresh_server():
+    """A fork server started by the test itself (none left by another test)."""
+    forked.stop_server()
     yield
     forked.stop_server()
 
@@ -101,7 +110,7 @@ def test_ctrl_c_while_the_fork_server_imports_tensorflow_is_no_traceback(tmp_pat
     assert "interrupted" in err, err
 
 
-def test_the_fork_server_outlives_a_ctrl_c_while_it_imports_tensorflow(tmp_path, server):
+def test_the_fork_server_outlives_a_ctrl_c_while_it_imports_tensorflow(tmp_path, fresh_server):
     """SIGINT to the server mid-import (a terminal's Ctrl-C reaches kopt tune's group): the server
     goes on and forks the worker; kopt tune decides what a Ctrl-C ends."""
     import signal
