@@ -74,7 +74,7 @@ def test_a_clean_error_reads_the_same_forked_or_fresh(tmp_path):
 
 def test_a_timeout_kills_the_fork_and_raises_as_subprocess_run_does(tmp_path):
     with pytest.raises(subprocess.TimeoutExpired):
-        run_kopt("train", "trainer.epochs=500", cwd=tmp_path, timeout=5)
+        run_kopt("train", "trainer.epochs=500", cwd=tmp_path, timeout=1)
     assert run_kopt("--version", cwd=tmp_path).returncode == 0  # the server serves on
 
 

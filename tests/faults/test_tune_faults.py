@@ -43,7 +43,7 @@ def storage_states(study: Path, name: str) -> list[str]:
 
 
 def test_sigterm_marks_the_running_trial_interrupted_then_rerun_finishes(tmp_path):
-    args = ["tune", *TINY, "trainer.epochs=40", "tuner.n_trials=3", "tuner.study_name=term", *STUDY]
+    args = ["tune", *TINY, "trainer.epochs=20", "tuner.n_trials=3", "tuner.study_name=term", *STUDY]
     study = tmp_path / "runs" / "tune" / "term"
     proc = start_kopt(*args, cwd=tmp_path)
     wait_for_rows(proc, "runs/tune/term/trials/1/metrics.jsonl", tmp_path, fault_rng("tune-term").randint(1, 10))
@@ -86,7 +86,7 @@ def test_sigkill_of_one_of_two_workers_sharing_a_study(tmp_path):
     args = [
         "tune",
         *TINY,
-        "trainer.epochs=40",
+        "trainer.epochs=20",
         "tuner.n_trials=4",
         "tuner.n_workers=2",
         "tuner.study_name=pair",
