@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import cpu_log
 import fastmode
 import kopt_fork
 import pytest
@@ -68,11 +69,14 @@ def pytest_runtest_protocol(item, nextitem):
     global _real_process
     fastmode.begin_test(item)
     _real_process = item.get_closest_marker("real_process") is not None
+    clock = cpu_log.start()  # (KOPT_TEST_CPU_LOG: where the suite's CPU goes)
     try:
         yield
     finally:
         fastmode.end_test()
         _real_process = False
+        if clock:
+            clock.stop(item.nodeid)
 
 
 def _starts_a_service(item) -> bool:

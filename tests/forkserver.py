@@ -245,6 +245,7 @@ def serve(path: str) -> None:
     print("ready", keras.backend.backend(), flush=True)  # the backend its Keras loaded on
     print(json.dumps(sorted({name.partition(".")[0] for name in sys.modules})), flush=True)  # what it holds
     children = selectors.DefaultSelector()  # a pidfd per running child: readable once it has ended
+    request_of: dict[int, dict] = {}
     children.register(listener, selectors.EVENT_READ)
     while True:
         # a pytest worker killed outright (SIGKILL, a timeout) never runs its atexit that stops this server:
@@ -272,12 +273,14 @@ def serve(path: str) -> None:
                     stream.flush()
                 except OSError:
                     pass
+                request_of[pid] = request
                 children.register(os.pidfd_open(pid), selectors.EVENT_READ, (pid, conn, stream))
             else:
                 pid, conn, stream = key.data
                 children.unregister(key.fileobj)
                 os.close(key.fileobj)
-                _, status = os.waitpid(pid, 0)
+                _, status, usage = os.wait4(pid, 0)
+                _log_cpu(request_of.pop(pid), usage)
                 try:
                     stream.write(f"{os.waitstatus_to_exitcode(status)}\n".encode())
                     stream.flush()
@@ -285,6 +288,24 @@ def serve(path: str) -> None:
                     pass
                 stream.close()
                 conn.close()
+
+
+def _log_cpu(request: dict, usage) -> None:
+    """KOPT_TEST_CPU_LOG (in the request's environment): the child's CPU, with the test that asked for it."""
+    path = request["env"].get("KOPT_TEST_CPU_LOG")
+    if not path:
+        return
+    import cpu_log  # (beside this file, on sys.path as the script's folder)
+
+    argv = " ".join(request.get("python") or ["-m", "kopt", *request["argv"]])
+    test = request["env"].get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
+    try:
+        cpu_log.append(
+            path,
+            {"kind": "forked", "test": test, "forked_s": round(usage.ru_utime + usage.ru_stime, 3), "argv": argv[:300]},
+        )
+    except OSError:  # (a log that cannot be written is no reason to lose the child's exit code)
+        pass
 
 
 def _close(obj) -> None:
