@@ -21,6 +21,9 @@ def test_wheel_ships_configs_and_runs_outside_the_checkout(tmp_path):
         timeout=600,
     )
     assert build.returncode == 0, build.stderr[-3000:]
+    # setuptools' warnings name what it will stop doing: a deprecated `license` table (an error from
+    # 2027-02-18 on) and config folders it would leave out of the wheel ("Package would be ignored")
+    assert "Warning" not in build.stderr, build.stderr[-3000:]
     (wheel,) = wheels.glob("kopt-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "kopt/configs/config.yaml" in names and "kopt/configs/model/cnn.yaml" in names
