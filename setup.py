@@ -1,5 +1,6 @@
 """The configs live in top-level ``configs/`` (the project layout) but ship inside the
 package as ``kopt/configs`` so that a non-editable install works from any folder."""
+
 from setuptools import find_namespace_packages, find_packages, setup
 
 # Each folder of configs/ is a namespace package to Python: setuptools wants it named, or warns that it
