@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import functools
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import optuna
-from conftest import TINY_DATA, assert_clean_error, kopt_env, run_kopt, wait_for
+from conftest import TINY_DATA, assert_clean_error, run_kopt, wait_for
 
 sys.path.insert(0, str(Path(__file__).parent / "faults"))
 import faultlib
@@ -37,21 +36,13 @@ TUNE = [
 ]  # continuous: 8 distinct configs (none reused)
 
 
-def start_kopt(*args, cwd) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "kopt", *args],
-        cwd=cwd,
-        env=kopt_env(),
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 def load(url):
+    """The study once kopt tune has created it (the storage opened as kopt opens it: kopt tune and this
+    process may be the two creating Optuna's tables in the new database at once)."""
+    from kopt.tune.store.storage import open_storage
+
     try:
-        return optuna.load_study(study_name=STUDY, storage=url)
+        return optuna.load_study(study_name=STUDY, storage=open_storage(url))
     except KeyError:
         return None
 
@@ -60,15 +51,14 @@ def test_workers_share_a_postgresql_study_and_a_killed_workers_trial_is_retried(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     tune_dir = tmp_path / "tune"
     tune_dir.mkdir()
-    tune = start_kopt("tune", *TUNE, f"tuner.storage={pg_url}", cwd=tune_dir)
+    start = functools.partial(faultlib.start_kopt, merge_stderr=True)
+    tune = start("tune", *TUNE, f"tuner.storage={pg_url}", cwd=tune_dir)
     study = wait_for(lambda: load(pg_url), 120, "kopt tune to create the study")
     workers = []
     for i in range(3):
         (tmp_path / f"w{i}").mkdir()
-        # the worker to be killed is forked from the preloaded server (faultlib.start_kopt): it imports
-        # no TensorFlow, so it is soon in a trial; the others are fresh processes, as the tune is (one
-        # forked tune ran the study's trials before fresh workers took any)
-        start = functools.partial(faultlib.start_kopt, merge_stderr=True) if i == 0 else start_kopt
+        # all forked from the preloaded server (faultlib.start_kopt), the tune too: none imports TensorFlow,
+        # so all start alike and the workers share the study from its first trials
         workers.append(start("worker", f"tuner.storage={pg_url}", f"tuner.study_name={STUDY}", cwd=tmp_path / f"w{i}"))
     victim = workers[0]
 
@@ -99,6 +89,7 @@ def test_workers_share_a_postgresql_study_and_a_killed_workers_trial_is_retried(
     ]
     ran = {int(d.name) for root in dirs if (root / "trials").is_dir() for d in (root / "trials").iterdir()}
     assert {t.number for t in finished} <= ran
+    assert all((root / "trials").is_dir() and any((root / "trials").iterdir()) for root in dirs)  # all took trials
 
 
 def test_worker_without_a_study_fails_with_one_line(pg_url, tmp_path):

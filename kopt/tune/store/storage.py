@@ -3,6 +3,7 @@ heartbeat settings of the study's tuner node for RDB storages."""
 
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 
@@ -38,8 +39,9 @@ def open_storage(spec: str, tuner: dict | None = None):
         if spec.startswith("redis"):
             return JournalStorage(JournalRedisBackend(spec))
         if tuner is None:
-            return RDBStorage(spec)
-        return RDBStorage(
+            return _open_rdb(RDBStorage, spec)
+        return _open_rdb(
+            RDBStorage,
             spec,
             heartbeat_interval=int(tuner.get("heartbeat_interval", 10)),
             grace_period=int(tuner.get("grace_period", 30)),
@@ -53,6 +55,26 @@ def open_storage(spec: str, tuner: dict | None = None):
     except Exception as exc:
         detail = " ".join(str(exc).split())[:200]
         raise KoptError(f"tuner.storage={spec}: cannot open it ({type(exc).__name__}: {detail})") from None
+
+
+# What a database says to the second of two processes creating the same table or type at once (PostgreSQL:
+# a duplicate key in its catalogue, pg_type_typname_nsp_index; or the relation already exists).
+CREATED_MEANWHILE = ("duplicate key value", "already exists")
+OPEN_TRIES = 5
+
+
+def _open_rdb(rdb_storage, spec: str, **kwargs):
+    """``RDBStorage(spec, **kwargs)``, opened again where another process was creating Optuna's tables in the
+    same new database at the same moment: workers or `kopt tune` processes started together (a SLURM array,
+    one per machine) each create them, and PostgreSQL refuses one of two concurrent CREATEs. The next try
+    finds the tables there."""
+    for attempt in range(OPEN_TRIES):
+        try:
+            return rdb_storage(spec, **kwargs)
+        except Exception as exc:
+            if attempt == OPEN_TRIES - 1 or not any(text in str(exc) for text in CREATED_MEANWHILE):
+                raise
+            time.sleep(0.1 * (attempt + 1))
 
 
 def quiet_optuna() -> None:
