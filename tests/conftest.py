@@ -271,15 +271,37 @@ def start_kopt(*args: str, cwd: Path, env: dict | None = None, merge_stderr: boo
         child = kopt_fork.start(["-m", "kopt", *args], cwd, full_env, server_env=kopt_env(), merge_stderr=merge_stderr)
         if child is not None:
             return child
+    return start_fresh_kopt(*args, cwd=cwd, env=env, merge_stderr=merge_stderr)
+
+
+def start_fresh_kopt(
+    *args: str, cwd: Path, env: dict | None = None, merge_stderr: bool = False, **popen
+) -> subprocess.Popen:
+    """`kopt ARGS` in a fresh Python, never forked, as start_kopt's Popen (for a test about kopt's own
+    start-up: a signal while TensorFlow loads, its start-up lines, a tune as slow to start as the
+    workers beside it). ``env`` as run_kopt's; ``popen``: more of Popen's arguments (start_new_session,
+    preexec_fn)."""
     return subprocess.Popen(
         [sys.executable, "-m", "kopt", *args],
         cwd=cwd,
-        env=full_env,
+        env=kopt_env(env),
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
         stdin=subprocess.DEVNULL,
+        **popen,
     )
+
+
+def as_from_a_terminal() -> None:
+    """A child's Ctrl-C as a shell gives it (a Popen's preexec_fn): delivered and not ignored. A child
+    inherits its parent thread's signal mask and ignored signals, and the test process's may differ by
+    then (in the full suite a kopt once got no SIGINT at all and trained to the end with exit 0, twice
+    in a row, while the test passed alone): the test is about kopt, not the state pytest's worker is in."""
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def only_run_dir(cwd: Path, kind: str = "train") -> Path:

@@ -11,19 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TINY, kopt_env
+from conftest import TINY, start_fresh_kopt
 
 
 def start(*args: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "kopt", *args],
-        cwd=cwd,
-        env=kopt_env(),
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-    )
+    return start_fresh_kopt(*args, cwd=cwd)  # (the signal comes while TensorFlow loads: no fork)
 
 
 def term_after_lines(proc: subprocess.Popen, lines: int, stream: str = "stdout") -> tuple[list[str], str, str]:

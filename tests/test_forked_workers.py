@@ -79,23 +79,17 @@ def test_ctrl_c_while_the_fork_server_imports_tensorflow_is_no_traceback(tmp_pat
     terminal's shell leaves it: a process started with SIGINT ignored, as a test process may be,
     passes that on, and Python then ignores Ctrl-C.)"""
     import signal
-    import subprocess
-    import sys
     import time
 
-    from conftest import TINY, kopt_env
+    from conftest import TINY, as_from_a_terminal, start_fresh_kopt
 
     args = ["tune", *TINY, "tuner.n_workers=2", "tuner.n_trials=2", "tuner.study_name=s", "tuner.retrain_best=false"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kopt", *args, "search.model.width=choice(8, 16)"],
+    proc = start_fresh_kopt(
+        *args,
+        "search.model.width=choice(8, 16)",
         cwd=tmp_path,
-        env=kopt_env(),
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
         start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=as_from_a_terminal,
     )
     begun = tmp_path / "runs" / "tune" / "s" / "workers" / "parent.timeline"
     deadline = time.time() + 120

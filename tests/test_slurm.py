@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SERVICE_GROUP, TINY, kopt_env, read_summary, run_kopt, wait_for
+from conftest import SERVICE_GROUP, TINY, kopt_env, read_summary, run_kopt, start_fresh_kopt, wait_for
 
 sys.path.insert(0, str(Path(__file__).parent / "faults"))
 from faultlib import start_kopt
@@ -163,14 +163,13 @@ def test_workers_as_an_array_job_finish_exactly_n_trials_and_a_cancelled_tasks_t
     env = kopt_env({"SLURM_CONF": str(slurm_cluster.conf)})
     # a fresh process, not start_kopt's fork: a tune forked with TensorFlow already loaded ran the
     # study's trials before the array's workers (fresh, importing TensorFlow) took any
-    tune = subprocess.Popen(
-        [sys.executable, "-m", "kopt", "tune", *TUNE, f"tuner.storage={pg_url}"],
+    tune = start_fresh_kopt(
+        "tune",
+        *TUNE,
+        f"tuner.storage={pg_url}",
         cwd=tmp_path,
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
+        env={"SLURM_CONF": str(slurm_cluster.conf)},
+        merge_stderr=True,
     )
 
     def load():

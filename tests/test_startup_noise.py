@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
-from conftest import TINY, kopt_env
+from conftest import TINY, as_from_a_terminal, start_fresh_kopt
 
 from kopt.runtime import stderr_to_buffer
 
@@ -30,29 +28,9 @@ def test_a_failure_still_shows_the_held_lines(capfd):
     assert "libtensorflow_framework" in capfd.readouterr().err
 
 
-def as_from_a_terminal() -> None:
-    """The child's Ctrl-C as a shell gives it: delivered and not ignored. A child inherits its
-    parent thread's signal mask and ignored signals, and the test process's may differ by then (in
-    the full suite this kopt once got no SIGINT at all and trained to the end with exit 0, twice in a
-    row, while the test passed alone): the test is about kopt, not the state pytest's worker is in."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def test_ctrl_c_while_tensorflow_loads_prints_no_start_up_lines(tmp_path):
-    env = kopt_env()
-    for key in ("TF_CPP_MIN_LOG_LEVEL", "ABSL_MIN_LOG_LEVEL"):  # as a user's shell: nothing set
-        env.pop(key, None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kopt", "train", *TINY],
-        cwd=tmp_path,
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=as_from_a_terminal,
-    )
+    unset = {"TF_CPP_MIN_LOG_LEVEL": None, "ABSL_MIN_LOG_LEVEL": None}  # as a user's shell: nothing set
+    proc = start_fresh_kopt("train", *TINY, cwd=tmp_path, env=unset, preexec_fn=as_from_a_terminal)
     seen = [proc.stdout.readline() for _ in range(2)]
     assert seen[1].startswith("run dir:"), seen  # TensorFlow is imported right after this line
     time.sleep(0.5)
