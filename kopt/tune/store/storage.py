@@ -22,7 +22,7 @@ def open_storage(spec: str, tuner: dict | None = None):
     heartbeats and a stale one (its worker died) is failed and enqueued again by
     RetryHeartbeatStaleTrialCallback. Journal storages have no heartbeats (Optuna 5): there
     :func:`recover` fails the trials of dead processes on this host instead."""
-    from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+    from optuna.storages import JournalStorage, RetryHeartbeatStaleTrialCallback
     from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 
     if "://" not in spec:
@@ -39,9 +39,8 @@ def open_storage(spec: str, tuner: dict | None = None):
         if spec.startswith("redis"):
             return JournalStorage(JournalRedisBackend(spec))
         if tuner is None:
-            return _open_rdb(RDBStorage, spec)
+            return _open_rdb(spec)
         return _open_rdb(
-            RDBStorage,
             spec,
             heartbeat_interval=int(tuner.get("heartbeat_interval", 10)),
             grace_period=int(tuner.get("grace_period", 30)),
@@ -63,14 +62,16 @@ CREATED_MEANWHILE = ("duplicate key value", "already exists")
 OPEN_TRIES = 5
 
 
-def _open_rdb(rdb_storage, spec: str, **kwargs):
+def _open_rdb(spec: str, **kwargs):
     """``RDBStorage(spec, **kwargs)``, opened again where another process was creating Optuna's tables in the
     same new database at the same moment: workers or `kopt tune` processes started together (a SLURM array,
     one per machine) each create them, and PostgreSQL refuses one of two concurrent CREATEs. The next try
     finds the tables there."""
+    from optuna.storages import RDBStorage
+
     for attempt in range(OPEN_TRIES):
         try:
-            return rdb_storage(spec, **kwargs)
+            return RDBStorage(spec, **kwargs)
         except Exception as exc:
             if attempt == OPEN_TRIES - 1 or not any(text in str(exc) for text in CREATED_MEANWHILE):
                 raise
