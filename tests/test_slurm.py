@@ -172,9 +172,11 @@ def test_workers_as_an_array_job_finish_exactly_n_trials_and_a_cancelled_tasks_t
         merge_stderr=True,
     )
 
+    from kopt.tune.store.storage import open_storage
+
     def load():
-        try:
-            return optuna.load_study(study_name=STUDY, storage=pg_url)
+        try:  # (open_storage: the tune may be creating Optuna's tables this moment; it opens them again if so)
+            return optuna.load_study(study_name=STUDY, storage=open_storage(pg_url))
         except KeyError:
             return None
 
