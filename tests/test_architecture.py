@@ -85,10 +85,8 @@ LAYERS = {
 # Cycles tolerated while a change removes them (none now: the last, tune/objective <-> tune/study,
 # went with the split of tune/study.py by concern).
 KNOWN_CYCLES: list[list[str]] = []
-# Rooms (folders, or modules of kopt/ itself) that import each other, tolerated while a change removes them:
-# kopt report --html of a study dir opens the study's storage (report/html.py -> tune/store/storage.py), while a
-# study writes its page and table with the report's modules (tune/results/page.py, tune/results/pareto.py -> report/).
-KNOWN_FOLDER_CYCLES: list[list[str]] = [["kopt.report", "kopt.tune"]]
+# Rooms (folders, or modules of kopt/ itself) that import each other, tolerated while a change removes them
+KNOWN_FOLDER_CYCLES: list[list[str]] = []
 # kopt/tune's folders, bottom to top: each imports only the ones before it (docs/architecture.md)
 TUNE_FOLDERS = [
     "kopt.tune.store",  # the study's storage, its journal, Optuna's private API

@@ -164,8 +164,9 @@ def main(argv: list[str]) -> None:
         _write(outputs["--plot"], lambda path: _plot(records, groups, group_keys, columns, path, args.metric))
     if args.html:
         from kopt.report.html import write_html
+        from kopt.tune.store.storage import open_study_readonly
 
-        _write(outputs["--html"], lambda path: write_html(paths, path, records, group_keys))
+        _write(outputs["--html"], lambda path: write_html(paths, path, records, group_keys, open_study_readonly))
 
 
 def _write(path: Path, write) -> None:

@@ -17,8 +17,10 @@ from __future__ import annotations
 import html
 import math
 import os
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from kopt.report.collect import RunRecord, varying_keys
 from kopt.rundir import COMPLETED, SUMMARY, VAL_ACCURACY, atomic_write_text, read_json
@@ -201,32 +203,11 @@ def study_dirs(paths: list[str | Path]) -> list[Path]:
     return found
 
 
-def open_study_readonly(study_dir: Path):
-    """The Optuna study of a study dir, from the storage its study.json names; nothing is written
-    to a journal file (no torn tail is cut: the study may be running)."""
-    import optuna
-
-    from kopt.tune.store.storage import open_storage, quiet_optuna
-
-    quiet_optuna()
-    owner = read_json(study_dir / STUDY_FILE)
-    spec = str(owner.get("storage") or "journal.log")
-    if "://" in spec:
-        storage = open_storage(spec)
-    else:
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
-        path = Path(spec) if Path(spec).is_absolute() else study_dir / spec
-        storage = JournalStorage(JournalFileBackend(str(path)))
-    return optuna.load_study(study_name=str(owner["study_name"]), storage=storage)
-
-
-def study_section(page: Page, study_dir: Path, study=None) -> None:
+def study_section(page: Page, study_dir: Path, study) -> None:
+    """The section of one study dir, read from ``study``: its Optuna study."""
     from kopt.report.figures import curves_figure, study_figures
 
     summary = read_json(study_dir / SUMMARY) if (study_dir / SUMMARY).is_file() else {}
-    study = study if study is not None else open_study_readonly(study_dir)
     directions = [d.name.lower() for d in study.directions]
     metrics = list(study.metric_names or []) or [summary.get("metric") or VAL_ACCURACY]
     trials = study.get_trials(deepcopy=False)
@@ -289,15 +270,23 @@ def study_section(page: Page, study_dir: Path, study=None) -> None:
         page.note("no trial has written metrics yet")
 
 
-def write_html(paths: list[str | Path], out: Path, records: list[RunRecord], group_keys: list[str] | None) -> None:
-    """The page for ``paths`` (the studies among them, then every run) written to ``out``."""
+def write_html(
+    paths: list[str | Path],
+    out: Path,
+    records: list[RunRecord],
+    group_keys: list[str] | None,
+    open_study: Callable[[Path], Any],
+) -> None:
+    """The page for ``paths`` (the studies among them, then every run) written to ``out``. ``open_study``
+    opens the Optuna study of a study dir without writing to it (the caller's: kopt.tune.store.storage's
+    open_study_readonly; the report reads studies, the tune writes its page with the report's modules)."""
     studies = study_dirs(paths)
     inside = {s.resolve() for s in studies}
     loose = [r for r in records if not any(p in inside for p in r.path.resolve().parents)]
     title = f"kopt report: {', '.join(str(p) for p in paths)}"
     page = Page(title)
     for study_dir in studies:
-        study_section(page, study_dir)
+        study_section(page, study_dir, open_study(study_dir))
     if loose or not studies:
         shown = loose or records
         base = Path(os.path.commonpath([str(r.path.resolve()) for r in shown]))

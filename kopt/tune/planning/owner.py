@@ -13,8 +13,8 @@ from pathlib import Path
 
 from kopt.errors import KoptError
 from kopt.tune.planning.record import PLAN_FILE, TunePlan
+from kopt.tune.store.storage import OWNER
 
-OWNER = "study.json"
 UID = "kopt.study_id"  # study user attribute: a random id, set once when kopt creates the study
 
 

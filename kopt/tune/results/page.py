@@ -100,5 +100,6 @@ def write_study_html(study_dir: Path, out: Path) -> None:
     """What ``kopt report <study_dir> --html <out>`` writes (kopt.report.html, atomically)."""
     from kopt.report.collect import collect
     from kopt.report.html import write_html
+    from kopt.tune.store.storage import open_study_readonly
 
-    write_html([study_dir], out, collect([study_dir]), None)
+    write_html([study_dir], out, collect([study_dir]), None, open_study_readonly)

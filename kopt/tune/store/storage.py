@@ -8,8 +8,10 @@ import warnings
 from pathlib import Path
 
 from kopt.errors import KoptError, install_hint
+from kopt.rundir import read_json
 
 JOURNAL = "journal.log"
+OWNER = "study.json"  # the study's owner record (kopt.tune.planning.owner writes it): its name and storage
 
 
 def storage_spec(storage: str | None, study_dir: Path) -> str:
@@ -86,3 +88,22 @@ def quiet_optuna() -> None:
     optuna.logging.enable_propagation()  # to the run's log file
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     warnings.filterwarnings("ignore", message=".*GridSampler.*")
+
+
+def open_study_readonly(study_dir: Path):
+    """The Optuna study of a study dir, from the storage its study.json names; nothing is written
+    to a journal file (no torn tail is cut: the study may be running). kopt report reads studies so."""
+    import optuna
+
+    quiet_optuna()
+    owner = read_json(Path(study_dir) / OWNER)
+    spec = str(owner.get("storage") or JOURNAL)
+    if "://" in spec:
+        storage = open_storage(spec)
+    else:
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        path = Path(spec) if Path(spec).is_absolute() else Path(study_dir) / spec
+        storage = JournalStorage(JournalFileBackend(str(path)))
+    return optuna.load_study(study_name=str(owner["study_name"]), storage=storage)
