@@ -187,7 +187,7 @@ def test_workers_as_an_array_job_finish_exactly_n_trials_and_a_cancelled_tasks_t
         [
             "sbatch",
             "--parsable",
-            "--array=0-3",
+            "--array=0-1",
             "--cpus-per-task=1",
             "--mem=1G",
             f"--output={tmp_path}/worker_%a.out",
@@ -225,7 +225,7 @@ def test_workers_as_an_array_job_finish_exactly_n_trials_and_a_cancelled_tasks_t
     # distinct parameters: every process drew from its own sampler stream
     assert len({t.params["optimizer.lr"] for t in finished}) == N_TRIALS
     # the array's workers took part: at least one besides the cancelled one finished trials
-    assert len(outputs) == 4, outputs
+    assert len(outputs) == 2, outputs
     assert (
         sum(": COMPLETE" in out for name, out in outputs.items() if name != f"worker_{task.split('_')[1]}.out") >= 1
     ), outputs
