@@ -240,9 +240,11 @@ def test_the_server_ends_when_the_process_that_started_it_is_killed(tmp_path):
     import os
     import time
 
+    # (the starter's own environment is kopt_env(): importing conftest there would arm test-fast's guards
+    # for the starter itself, which then took the server's signal in place of this test)
     code = (
-        "import sys; sys.path.insert(0, sys.argv[1]); import kopt_fork, conftest; "
-        "s = kopt_fork.server(conftest.kopt_env()); print(s.proc.pid, s.ready, flush=True); "
+        "import os, sys; sys.path.insert(0, sys.argv[1]); import kopt_fork; "
+        "s = kopt_fork.server(dict(os.environ)); print(s.proc.pid, s.ready, flush=True); "
         "import time; time.sleep(600)"
     )
     starter = subprocess.Popen(
