@@ -206,7 +206,8 @@ def default_metric(a: RunDir, b: RunDir) -> str:
     """``val_accuracy`` when both runs logged it per fold, else A's ``trainer.monitor`` (a regression's
     ``val_mae``, say) when both logged that, else ``val_loss``."""
     logged = [k for k in (a.folds[0] if a.folds else {}) if all(k in f for f in a.folds + b.folds)]
-    monitor = str((a.config.get("trainer") or {}).get("monitor") or "")
+    # (the monitor the run read, auto resolved; an older run's summary has none: its config's)
+    monitor = str(a.summary.monitor or (a.config.get("trainer") or {}).get("monitor") or "")
     for name in (VAL_ACCURACY, monitor):
         if name in logged:
             return name

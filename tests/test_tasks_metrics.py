@@ -147,9 +147,10 @@ def test_a_metric_that_is_not_the_tasks_is_one_line(tmp_path):
     proc = run_kopt("train", "dataset=iris", "model=mlp", "trainer.monitor=val_f1", cwd=tmp_path)
     assert_clean_error(proc, "trainer.monitor=val_f1", "allowed", "val_accuracy")
     assert not (tmp_path / "runs").exists()
-    # float labels in your file: a regression, whose runs log no accuracy (the default monitor)
+    # float labels in your file: a regression, whose runs log no accuracy (auto, the default, picks val_loss)
     write_npz(tmp_path / "values.npz", "mlp", np.linspace(0, 1, 96).astype("float32") ** 2 + 0.01)
-    proc = run_kopt("train", "dataset=npz", "dataset.path=values.npz", *MODELS["mlp"], cwd=tmp_path)
+    values = ["dataset=npz", "dataset.path=values.npz", *MODELS["mlp"]]
+    proc = run_kopt("train", *values, "trainer.monitor=val_accuracy", cwd=tmp_path)
     assert_clean_error(proc, "trainer.monitor=val_accuracy", "dataset.task=regression", "val_mae, val_rmse")
     assert not (tmp_path / "runs").exists()
 
@@ -209,6 +210,43 @@ def test_a_tiny_study_maximises_val_auc(tmp_path):
             if json.loads(p.read_text()).get("metrics", {}).get("val_auc") == trial.value
         ]
         assert 0.0 <= trial.value <= 1.0 and runs, trial.value
+
+
+def test_a_regression_needs_no_monitor_or_metric_set_to_train_and_tune(tmp_path):
+    """trainer.monitor and tuner.metric default to auto: val_loss for a regression, read from its labels
+    (val_accuracy, the classes' own, is tested with every default classification run)."""
+    y = np.random.default_rng(4).normal(3.0, 2.0, 96).astype("float32")  # float labels: auto reads a regression
+    write_npz(tmp_path / "values.npz", "mlp", y)
+    data = ["dataset=npz", "dataset.path=values.npz", *MODELS["mlp"], "trainer.batch_size=16", "split=holdout"]
+    # early stopping on auto too: no epoch improves by 1000, so it stops after the second of three
+    stop = ["trainer.early_stopping.enabled=true", "trainer.early_stopping.monitor=auto"]
+    stop += ["trainer.early_stopping.patience=1", "trainer.early_stopping.min_delta=1000"]
+    proc = run_kopt("train", *data, "trainer.epochs=3", *stop, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    run = only_run_dir(tmp_path)
+    summary = read_summary(run)
+    assert summary["monitor"] == "val_loss" and summary["folds"][0]["epochs_run"] == 2
+    best = min(rows(run), key=lambda r: r["val_loss"])
+    assert summary["folds"][0]["best_epoch"] == best["epoch"]
+    assert summary["metrics"]["val_mae"] == pytest.approx(best["val_mae"])  # the kept epoch's, whatever its mae
+
+    search = ["tuner=random", "tuner.n_trials=2", "search.optimizer.lr=choice(0.001, 0.01)", "trainer.epochs=2"]
+    proc = run_kopt("tune", *data, *search, "tuner.study_name=reg", "tuner.plots=false", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    study = read_summary(tmp_path / "runs" / "tune" / "reg")
+    assert (study["metric"], study["direction"]) == ("val_loss", "minimize")
+    trials = [read_summary(p.parent) for p in (tmp_path / "runs" / "tune" / "reg" / "trials").glob("*/summary.json")]
+    assert len(trials) == 2 and study["best_value"] == pytest.approx(min(t["metrics"]["val_loss"] for t in trials))
+    tested = study["retrain"]["test"]
+    assert {"test_loss", "test_mae", "test_rmse"} <= set(tested) and "test_accuracy" not in tested
+    retrained = next(line for line in proc.stdout.splitlines() if "retrained" in line)
+    assert f"test_loss={tested['test_loss']:.4f}" in retrained, retrained
+    # a direction against the metric auto chose: one line, before any study dir
+    proc = run_kopt("tune", *data, *search, "tuner.study_name=up", "tuner.direction=maximize", cwd=tmp_path)
+    assert_clean_error(
+        proc, "tuner.direction=maximize with tuner.metric=auto (here val_loss): allowed: auto or minimize"
+    )
+    assert not (tmp_path / "runs" / "tune" / "up").exists()
 
 
 def test_a_study_on_a_metric_its_runs_do_not_log_is_one_line(tmp_path):

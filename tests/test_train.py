@@ -29,6 +29,9 @@ def test_holdout_run_writes_the_contract(tmp_path):
     assert len(summary["folds"]) == 1 and 1 <= summary["folds"][0]["best_epoch"] <= 2
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]
+    assert summary["monitor"] == "val_accuracy"  # trainer.monitor=auto: the classes' own
+    kept = max(rows, key=lambda r: (r["val_accuracy"], -r["epoch"]))  # the first of the best
+    assert summary["folds"][0]["best_epoch"] == kept["epoch"]
     for row in rows:
         assert {"fold", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "time_s"} <= row.keys()
     with np.load(run / "predictions.npz", allow_pickle=False) as z:

@@ -259,6 +259,38 @@ def test_retrain_trains_the_best_trials_epoch_count_and_reports_no_validation(tm
         assert not [k for k in where if k.startswith("val_")], where
 
 
+@pytest.mark.parametrize("logged, kept", [(("val_accuracy", "val_loss"), 2), (("val_loss",), 3)])
+def test_the_wilcoxon_callback_reads_an_auto_monitor_as_the_run_does(logged, kept):
+    """trainer.monitor=auto in a trial (a copy of its trainer node, resolved nowhere): the fold's kept epoch
+    is the best val_accuracy where the fold logs it, else the lowest val_loss, as the run's own BestEpoch."""
+    from types import SimpleNamespace
+
+    from kopt.tune.running.trial import FoldPruningCallback
+
+    reports = []
+    trial = SimpleNamespace(report=lambda value, step: reports.append((value, step)), should_prune=lambda: False)
+    callback = FoldPruningCallback(trial, "val_mae", 0, {"monitor": "auto"}, {})
+    epochs = [  # the best accuracy at epoch 2, the lowest loss at epoch 3; val_mae tells the epoch apart
+        {"val_accuracy": 0.5, "val_loss": 2.0, "val_mae": 1.0},
+        {"val_accuracy": 0.9, "val_loss": 1.5, "val_mae": 2.0},
+        {"val_accuracy": 0.7, "val_loss": 1.0, "val_mae": 3.0},
+    ]
+    for epoch, logs in enumerate(epochs):
+        callback.on_epoch_end(epoch, {k: v for k, v in logs.items() if k in (*logged, "val_mae")})
+    callback.on_train_end()
+    assert reports == [(float(kept), 0)]
+
+
+def test_the_retrain_line_shows_the_studys_own_test_score():
+    from kopt.tune.running.ui import retrain_score
+
+    scores = {"test_mae": 1.5, "test_accuracy": None, "test_loss": 2.5}
+    assert retrain_score("val_mae", scores) == ("test_mae", 1.5)
+    assert retrain_score("val_loss", scores) == ("test_loss", 2.5)
+    assert retrain_score("params", {"test_accuracy": 0.9, "test_loss": 0.3}) == ("test_accuracy", 0.9)
+    assert retrain_score("val_auc", {"test_accuracy": None, "test_loss": None}) is None
+
+
 def test_kfold_trials_report_one_value_per_fold_to_the_wilcoxon_pruner(tmp_path, monkeypatch):
     """pruner=auto on k-fold (Wilcoxon): each trial reports its folds' values, one per finished fold at the
     fold's step, each the fold's kept epoch as summary.json records it (it reported every epoch: steps 1-4)."""

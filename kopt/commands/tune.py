@@ -129,12 +129,20 @@ def main(argv: list[str]) -> None:
     if cfgs:
         from kopt.tune.planning.plan import build_plan
 
+        task = None
+        if not line.print_only:
+            from kopt.data.datasets import check_files_content
+
+            # a wrong npz, csv, image or loader of yours: one line before the study dir; and the task its
+            # labels tell, which tuner.metric=auto reads (val_loss for a regression)
+            (task,) = check_files_content(cfgs[:1])
         plan = build_plan(
             cfgs[0],
             line.overrides,
             search_dirs(line.user_config_dir),
             line.config_name or "tune",
             machine=not line.print_only,  # `--cfg job` shows the plan's config whatever this machine holds
+            task=task,
         )
         from kopt.rundir import check_writable
         from kopt.tune.running.study import check_resume
@@ -142,9 +150,6 @@ def main(argv: list[str]) -> None:
 
         study_dir = line.output_dir or Path("runs") / "tune" / plan.study_name
         if not line.print_only:
-            from kopt.data.datasets import check_files_content
-
-            check_files_content(cfgs)  # a wrong npz, csv, image or loader of yours: one line before the study dir
             check_writable(study_dir)  # a read-only or full disk fails here, before the storage is touched
         check_resume(plan, storage_spec(plan.tuner.get("storage"), study_dir), study_dir)
         # the study name may come from ${now:...}: pin it, so the Hydra run dir matches the plan

@@ -59,18 +59,21 @@ def load_dataset(cfg, seed: int) -> Data:
     return stratified_limit(data, cfg.limit, seed)
 
 
-def check_files_content(cfgs) -> None:
+def check_files_content(cfgs) -> list[str | None]:
     """Run the ``precheck`` of each distinct dataset of a command line that states one (``npz``:
     read once with numpy; ``table``, ``csv``: with pandas; ``images``: folder structure and image
     headers), so that bad content costs one line before any run dir is created. The labels a
     precheck returns are checked against each job's split too (kopt.data.labels: a regression
-    target is refused)."""
+    target is refused). Returns each job's dataset.task as its labels tell it (None where no
+    precheck reads them: the config tells it)."""
     from kopt.data.base import Data
     from kopt.data.labels import check_stratifiable, label_source
     from kopt.validate import typed_option
 
     seen, checked = [], []  # (node, typed config, data or None) per distinct dataset; (node, split, seed)
+    tasks: list[str | None] = []
     for cfg in cfgs:
+        tasks.append(None)
         node = cfg.get("dataset")
         if node is None or node.get("name") not in LOADERS:
             continue
@@ -81,6 +84,7 @@ def check_files_content(cfgs) -> None:
             found = (node, typed, loaded if isinstance(loaded, Data) else None)
             seen.append(found)
         _, typed, data = found
+        tasks[-1] = data.task if data is not None else None
         if data is None or cfg.get("split") is None or (node, cfg.split, cfg.get("seed")) in checked:
             continue
         if cfg.get("trainer") is not None:  # trainer.metrics and monitor against the task the labels tell
@@ -92,3 +96,4 @@ def check_files_content(cfgs) -> None:
         check_stratifiable(
             stratified_limit(data, getattr(typed, "limit", None), seed), cfg.split, seed, label_source(typed)
         )
+    return tasks

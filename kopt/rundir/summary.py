@@ -34,6 +34,7 @@ class Summary:
     duration_s: float | None = None
     seed: int | str | None = None
     protocol: str | None = None  # kopt.protocol
+    monitor: str | None = None  # trainer.monitor as the run read it (auto resolved: kopt.schemas.metrics)
     choices: dict[str, str] | None = None  # the option of each config group
     run_dir: str | None = None
     started_at: str | None = None  # ISO 8601, UTC; a resumed run keeps its first

@@ -96,8 +96,22 @@ def monitors(names, task: str) -> tuple[str, ...]:
     return ("val_loss", *(f"val_{n}" for n in run_metrics(names, task)))
 
 
+AUTO = "auto"  # trainer.monitor, tuner.metric: the task's own (resolve_monitor)
+
+
+def resolve_monitor(monitor: str, names, task: str) -> str:
+    """``monitor`` (trainer.monitor, tuner.metric) as a run of ``task`` with ``trainer.metrics=names`` reads
+    it: ``auto`` is val_accuracy where the run logs accuracy (every classification task's defaults), else
+    val_loss (a regression, or metrics without accuracy), as Keras' own callbacks default to val_loss."""
+    if str(monitor) != AUTO:
+        return str(monitor)
+    return "val_accuracy" if "accuracy" in run_metrics(names, task) else "val_loss"
+
+
 def check_monitor(monitor: str, names, task: str, key: str) -> None:
-    """``key`` (trainer.monitor, tuner.metric, ...) names a validation metric the run logs."""
+    """``key`` (trainer.monitor, tuner.metric, ...) names a validation metric the run logs (``auto``: always)."""
+    if str(monitor) == AUTO:
+        return
     allowed = monitors(names, task) if task != "auto" else ("val_loss", *(f"val_{n}" for n in METRICS))
     if monitor not in allowed:
         shown = task if task != "auto" else "auto, read as multiclass until the labels are loaded"

@@ -18,7 +18,7 @@ MAX_THREADS = 1024  # TensorFlow's thread pools crash far above any machine's co
 @dataclass
 class EarlyStoppingConfig:
     enabled: bool
-    monitor: str  # val_loss or val_<metric> (kopt.schemas.metrics): checked in TrainerConfig.check
+    monitor: str  # auto, val_loss or val_<metric> (kopt.schemas.metrics): checked in TrainerConfig.check
     patience: int = param(ge=1)
     min_delta: float = param(ge=0)
 
@@ -29,7 +29,7 @@ class TrainerConfig:
     name: str
     epochs: int = param(ge=1)
     batch_size: int = param(ge=1)
-    monitor: str  # val_loss or val_<metric> of trainer.metrics (kopt.schemas.metrics): checked in check()
+    monitor: str  # auto, val_loss or val_<metric> of trainer.metrics (kopt.schemas.metrics): checked in check()
     metrics: list[str] | None  # null: the task's defaults (kopt.schemas.metrics.DEFAULTS)
     loss: Any  # null: the task's loss; or {_target_: yours, key: value} (docs/custom.md)
     class_weight: str | None = param(choices=("balanced",))  # classes weighted against imbalance

@@ -16,7 +16,7 @@ class TunerConfig:
     name: str
     study_name: str | None
     n_trials: int | None = param(ge=1)
-    metric: str  # val_loss or val_<metric> (kopt.schemas.metrics): checked in check()
+    metric: str  # auto, val_loss or val_<metric> (kopt.schemas.metrics): checked in check()
     direction: str = param(choices=("auto", "maximize", "minimize"))
     storage: str | None
     n_workers: int = param(ge=1)
@@ -50,15 +50,11 @@ class TunerConfig:
                 f"{prefix}.grace_period={self.grace_period} with {prefix}.heartbeat_interval="
                 f"{self.heartbeat_interval}: allowed: grace_period > heartbeat_interval"
             )
-        from kopt.schemas.metrics import check_monitor, direction
+        from kopt.schemas.metrics import AUTO, check_monitor
 
         check_monitor(self.metric, None, "auto", f"{prefix}.metric")
-        wrong = "minimize" if direction(self.metric) == "maximize" else "maximize"
-        if self.direction == wrong:
-            raise KoptError(
-                f"{prefix}.direction={wrong} with {prefix}.metric={self.metric}: allowed: auto or "
-                f"{'maximize' if wrong == 'minimize' else 'minimize'}"
-            )
+        if self.metric != AUTO:  # (auto: once the plan knows the task, kopt.tune.planning.plan)
+            self.resolved_direction(self.metric, prefix)
         from kopt.schemas.objectives import check_options
 
         check_options(self, prefix)
@@ -72,10 +68,13 @@ class TunerConfig:
                 "(the cores this process may use; more machines join with kopt worker)"
             )
 
-    @property
-    def resolved_direction(self) -> str:
-        if self.direction != "auto":
-            return self.direction
+    def resolved_direction(self, metric: str, prefix: str = "tuner") -> str:
+        """The study's direction for ``metric`` (tuner.metric, auto resolved): tuner.direction, or with
+        ``auto`` the metric's own; a direction against the metric's is one line."""
         from kopt.schemas.metrics import direction
 
-        return direction(self.metric)
+        own = direction(metric)
+        if self.direction not in ("auto", own):
+            shown = f"{prefix}.metric={self.metric}" + (f" (here {metric})" if metric != self.metric else "")
+            raise KoptError(f"{prefix}.direction={self.direction} with {shown}: allowed: auto or {own}")
+        return own

@@ -52,7 +52,7 @@ def train_fold(ctx: FoldContext) -> FoldResult:
     from kopt.data.table import fill_vector, filled
     from kopt.models import build_model
     from kopt.optim import build_optimizer
-    from kopt.schemas.metrics import check_trainer, direction
+    from kopt.schemas.metrics import check_trainer, direction, resolve_monitor
     from kopt.training import checkpoint, distribute, signals, switches
     from kopt.training.callbacks import BestEpoch, MetricsLogger, Progress
     from kopt.training.metrics import compiled, task_loss, user_loss
@@ -148,15 +148,16 @@ def train_fold(ctx: FoldContext) -> FoldResult:
     if kept is None:
         build_before_tracing(model, strategy, ds_tr)
 
-    best = BestEpoch(tr.monitor, tr.get("protocol", "best_epoch"))
+    best = BestEpoch(state.monitor, tr.get("protocol", "best_epoch"))  # (auto resolved: kopt.training.run)
     early = None
     if tr.early_stopping.enabled:
         es = tr.early_stopping
+        monitor = resolve_monitor(es.monitor, tr.get("metrics"), task)
         early = keras.callbacks.EarlyStopping(
-            monitor=es.monitor,
+            monitor=monitor,
             patience=es.patience,
             min_delta=es.min_delta,
-            mode="max" if direction(es.monitor) == "maximize" else "min",
+            mode="max" if direction(monitor) == "maximize" else "min",
         )
     progress = None if state.quiet else Progress(fold, n_folds, tr.epochs, steps)
     callbacks = [

@@ -80,6 +80,7 @@ class RunState:
     params: int = 0
     extra: dict = field(default_factory=dict)
     quiet: bool = False  # no terminal output (kopt tune draws its own)
+    monitor: str | None = None  # trainer.monitor, auto resolved once the data tells the task
 
     def choices(self) -> dict[str, str]:
         return choices(self.cfg)
@@ -96,6 +97,7 @@ class RunState:
             duration_s=time.time() - self.started,
             seed=int(self.cfg.seed),
             protocol=str(self.cfg.trainer.get("protocol", "best_epoch")),  # kopt.protocol
+            monitor=self.monitor,
             choices=self.choices(),
             run_dir=str(self.run_dir),
             started_at=datetime.fromtimestamp(self.started, UTC).isoformat(),
@@ -255,6 +257,9 @@ def _data_and_splits(ctx: FoldContext) -> Splits:
     }  # the model's output i is class_names[i] (a regression model has one output: the value)
     if data.name in ("csv", "table", "images"):  # labels read from the user's files: which became which index
         state.extra["data"]["label_encoding"] = {name: i for i, name in enumerate(data.class_names)}
+    from kopt.schemas.metrics import resolve_monitor
+
+    state.monitor = resolve_monitor(cfg.trainer.monitor, cfg.trainer.get("metrics"), data.task)
     ctx.data, ctx.test_idx, ctx.n_folds = data, splits.test, len(splits.folds)
     return splits
 

@@ -166,11 +166,18 @@ def check_data_fixed(search_node: dict) -> None:
 
 
 def build_plan(
-    cfg: DictConfig, overrides: list[str], dirs: list[Path], config_name: str = "tune", machine: bool = True
+    cfg: DictConfig,
+    overrides: list[str],
+    dirs: list[Path],
+    config_name: str = "tune",
+    machine: bool = True,
+    task: str | None = None,
 ) -> TunePlan:
     """Check a composed tune config and everything its search space can produce. ``machine``: the
     facts of this machine too (data files, cores, your modules; kopt.validate), False for a plan
-    that is only shown (``kopt tune --cfg job``)."""
+    that is only shown (``kopt tune --cfg job``). ``task``: dataset.task as the labels tell it
+    (kopt.data.datasets.check_files_content), which ``tuner.metric=auto`` resolves with; None: as
+    the config tells it."""
     tuner = validate_group(cfg, "tuner", machine)
     validate_group(cfg, "pruner", machine)
     check_tuner_extras(tuner.name)
@@ -205,10 +212,12 @@ def build_plan(
         combo_key(c): (compose_base(c, overrides, dirs, config_name, machine) if c else train_part(cfg)) for c in combos
     }
     check_space(space, bases, machine)
-    from kopt.schemas.metrics import check_logged
+    from kopt.schemas.metrics import check_logged, config_task, resolve_monitor
 
+    # tuner.metric=auto: val_accuracy where the trials log accuracy, else val_loss (a regression)
+    metric = resolve_monitor(tuner.metric, cfg.trainer.get("metrics"), task or config_task(cfg.dataset))
     for base in bases.values():  # tuner.metric is one the trials log (trainer.metrics, dataset.task)
-        check_logged(base, str(tuner.metric), "tuner.metric")
+        check_logged(base, metric, "tuner.metric")
     from kopt.tune.planning.auto import resolve  # tuner=auto, pruner=auto: the chosen options replace them
 
     tuner_node, pruner_node = resolve(
@@ -232,8 +241,8 @@ def build_plan(
             search=flatten(search_node),
             bases=bases,
             seed=int(cfg.seed),
-            metric=tuner.metric,
-            direction=tuner.resolved_direction,
+            metric=metric,
+            direction=tuner.resolved_direction(metric),
             n_trials=int(n_trials),
             grid_size=grid_size,
             space=space,

@@ -95,4 +95,6 @@ def retrain_best(plan: TunePlan, trial, study_dir: Path) -> dict:
         "run_dir": rel,
         "test_accuracy": metrics.get(TEST_ACCURACY),
         "test_loss": metrics.get(TEST_LOSS),
+        # every test score the retrain logged (a regression's test_mae and test_rmse, a binary task's test_auc)
+        "test": {k: v for k, v in metrics.items() if k.startswith("test_") and not k.endswith("_std")},
     }

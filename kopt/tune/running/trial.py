@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from kopt.errors import KoptError, RunFailed
 from kopt.mlflow_study import study_trial
 from kopt.rundir import atomic_write_text, mark_pruned
-from kopt.schemas.metrics import direction
+from kopt.schemas.metrics import AUTO, direction
 from kopt.training.run import TrialMode, run_train
 from kopt.tune.planning.objectives import (
     MEASURES_ATTR,
@@ -70,7 +70,7 @@ class FoldPruningCallback(keras.callbacks.Callback):
     def __init__(self, trial, metric: str, fold: int, trainer: dict, stopped: dict):
         super().__init__()
         self.trial, self.metric, self.fold, self.stopped = trial, metric, fold, stopped
-        self.monitor = str(trainer.get("monitor") or "val_accuracy")
+        self.monitor = str(trainer.get("monitor") or AUTO)  # auto: read from the first epoch's logs
         self.keep_last = trainer.get("protocol", "best_epoch") == "fixed"
         self.best: float | None = None
         self.value: float | None = None
@@ -79,6 +79,8 @@ class FoldPruningCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         self.epochs = epoch + 1
+        if self.monitor == AUTO:  # as kopt.schemas.metrics.resolve_monitor: accuracy where the run logs it
+            self.monitor = "val_accuracy" if "val_accuracy" in logs else "val_loss"
         kept = logs.get(self.monitor)
         if not self.keep_last:
             if kept is None or not math.isfinite(float(kept)):

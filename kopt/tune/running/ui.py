@@ -220,12 +220,12 @@ class TuneUI:
         table.add_row("trials", trials)
         if summary.get("stopped_early"):
             table.add_row("stopped", f"{summary['stopped_early']}")
-        if summary.get("test_accuracy") is not None:
-            retrain = summary.get("retrain", {})
+        retrain = summary.get("retrain") or {}
+        tested = retrain_score(summary.get("metric"), retrain.get("test") or {k: summary.get(k) for k in TESTED})
+        if tested is not None:
             table.add_row(
                 "retrained",
-                f"test_accuracy={fmt(summary['test_accuracy'])} "
-                f"({retrain.get('epochs')} epochs on train+val, {retrain.get('run_dir')})",
+                f"{tested[0]}={fmt(tested[1])} ({retrain.get('epochs')} epochs on train+val, {retrain.get('run_dir')})",
             )
         if summary.get("pareto"):  # several objectives (kopt.tune.results.pareto)
             front = summary["pareto"].get("front") or []
@@ -238,3 +238,16 @@ class TuneUI:
         if summary.get("best_trial") is not None:
             table.add_row("rerun best", f"kopt train --config-dir {self.study_dir} --config-name best")
         console.print(table)
+
+
+TESTED = ("test_accuracy", "test_loss")  # what a study's summary.json holds of its retrain at the top level
+
+
+def retrain_score(metric: str | None, scores: dict) -> tuple[str, float] | None:
+    """The retrain's test score to show: the study metric's own (val_mae: test_mae), else its test
+    accuracy, else its test loss; None where it has none (no retrain, or it failed)."""
+    own = f"test_{metric[4:]}" if metric and metric.startswith("val_") else None
+    for name in (own, *TESTED):
+        if name and scores.get(name) is not None:
+            return name, float(scores[name])
+    return None
