@@ -106,8 +106,16 @@ def write_members(path: Path, members: dict[str, bytes], arrays: dict[str, np.nd
             zf.writestr(f"{name}.npy", raw)
 
 
+def _accepted(*args, **kwargs):
+    raise AssertionError("a bad command line was accepted: its run would have started")
+
+
 def kopt_in_process(*args: str, cwd: Path) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of `kopt ARGS` run in this process; a traceback lands in stderr."""
+    """(exit code, stdout, stderr) of `kopt ARGS` run in this process; a traceback lands in stderr.
+    For bad input only: a `kopt train` or `kopt tune` that gets as far as its run is that traceback,
+    not a run (one in this process once closed the streams of every later test of its worker)."""
+    from unittest import mock
+
     from kopt.cli import main
 
     out, err = io.StringIO(), io.StringIO()
@@ -115,7 +123,12 @@ def kopt_in_process(*args: str, cwd: Path) -> tuple[int, str, str]:
     code = 0
     os.chdir(cwd)
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with (
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+            mock.patch("kopt.commands.train.run_hydra_app", _accepted),
+            mock.patch("kopt.commands.tune.run_hydra_app", _accepted),
+        ):
             try:
                 main(list(args))
             except SystemExit as exc:
