@@ -130,7 +130,7 @@ def train_table(summary: dict) -> Table:
     from kopt.rundir.names import FOLD_METRICS, FOLDS_AVERAGED, folds_averaged, mean_of_folds
 
     folds = summary.get("folds", [])
-    table = Table(title=f"kopt train: {summary.get('status', '?')}", show_lines=False)
+    title = f"kopt train: {summary.get('status', '?')}"
     # trainer.metrics beyond accuracy and loss (val_auc, test_mae, ...); a run without accuracy (a
     # regression) shows no accuracy columns
     extra = [
@@ -140,25 +140,26 @@ def train_table(summary: dict) -> Table:
     ]
     shown = [k for k in FOLD_METRICS if "accuracy" not in k or not folds or any(k in f for f in folds)]
     keys = sorted([*shown, *extra], key=lambda k: (not k.startswith("val_"), k not in FOLD_METRICS))
-    for col in ("fold", "best epoch", *(k.replace("accuracy", "acc") for k in keys)):
-        table.add_column(col, justify="right", no_wrap=col == "fold")  # (the named rows: one line each)
-    for f in folds:
-        table.add_row(str(f["fold"]), str(f["best_epoch"]), *(fmt(f.get(key)) for key in keys))
+    rows = [[str(f["fold"]), str(f["best_epoch"]), *(fmt(f.get(key)) for key in keys)] for f in folds]
     m = summary.get("metrics", {})
+    named = 0  # the bold rows: the mean of the fold models, the folds averaged into one model
     if len(folds) > 1:
 
         def pm(key):
             return f"{fmt(m.get(key))} ± {fmt(m.get(key + '_std'))}"
 
-        table.add_row(mean_of_folds(len(folds)), "", *(pm(key) for key in keys), style="bold")
+        rows.append([mean_of_folds(len(folds)), "", *(pm(key) for key in keys)])
         averaged = summary.get(FOLDS_AVERAGED)
         if isinstance(averaged, dict):
-            table.add_row(
-                folds_averaged(len(folds)),
-                "",
-                *(fmt(averaged.get(key)) if key.startswith("test_") else "" for key in keys),
-                style="bold",
+            rows.append(
+                [
+                    folds_averaged(len(folds)),
+                    "",
+                    *(fmt(averaged.get(key)) if key.startswith("test_") else "" for key in keys),
+                ]
             )
+        named = len(rows) - len(folds)
+    table = _fitted(title, ("fold", "best epoch", *(k.replace("accuracy", "acc") for k in keys)), rows, named)
     table.caption = (
         f"params {summary.get('params', 0):,}  ·  time {summary.get('duration_s', 0):.1f}s  ·  "
         f"run dir {summary.get('run_dir', '')}"
@@ -166,6 +167,41 @@ def train_table(summary: dict) -> Table:
     if m.get("test_accuracy_tta") is not None:  # trainer.tta
         table.caption += f"  ·  test_acc with TTA {fmt(m['test_accuracy_tta'])}"
     return table
+
+
+def _fitted(title: str, columns: tuple[str, ...], rows: list[list[str]], named: int) -> Table:
+    """The train table for this terminal: as rich lays it out where that shows every cell whole; in a
+    narrower one, columns of fixed widths where the labels wrap, the "x ± y" cells break at their spaces
+    and, if need be, the headers at their underscores ("val loss"), so that no number is cut (rich's own
+    squeezing cut them to "8.30…", or dropped the last column). Narrower still: rich's layout."""
+    import io
+
+    from rich.console import Console
+
+    def table(labels, widths=None) -> Table:
+        drawn = Table(title=title, show_lines=False)
+        for i, label in enumerate(labels):
+            drawn.add_column(label, justify="right", width=widths[i] if widths else None)
+        for i, row in enumerate(rows):
+            drawn.add_row(*row, style="bold" if i >= len(rows) - named else None)
+        return drawn
+
+    natural = table(columns)
+    trial = Console(width=console.width, file=io.StringIO(), color_system=None)
+    with trial.capture() as out:
+        trial.print(natural)
+    top = next((line for line in out.get().splitlines() if line.lstrip().startswith("┏")), "")
+    if "…" not in out.get() and top.count("┳") == len(columns) - 1 and top.rstrip().endswith("┓"):
+        return natural
+
+    def longest(texts) -> int:
+        return max((len(word) for text in texts for word in text.split()), default=1)
+
+    for labels in (columns, tuple(c.replace("_", " ") for c in columns)):
+        widths = [max(longest(row[i] for row in rows), longest([label])) for i, label in enumerate(labels)]
+        if sum(widths) + 3 * len(widths) + 1 <= console.width:  # (each column: a border, a space each side)
+            return table(labels, widths)
+    return natural
 
 
 def progress_bar(*extra_columns, **kwargs):

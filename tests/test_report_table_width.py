@@ -4,6 +4,7 @@ table, a study's retrain showing the parameters it used; ``--wide`` shows every 
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
@@ -93,3 +94,43 @@ def test_wide_shows_every_column(study, tmp_path):
         assert column in header, header
     assert max(len(line) for line in lines) > 100
     assert not long_floats(proc.stdout)
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_a_narrow_terminal_never_cuts_a_number_of_the_train_table(width, monkeypatch):
+    """kopt train's table of a regression over 3 folds (8 columns) in an 80-column terminal: its labels and
+    headers wrap, its "x ± y" cells break at their spaces, and every number stays whole (rich had cut them
+    to "8.30…"). In 60 columns, too few for the numbers, every column is still there (shortened)."""
+    from rich.console import Console
+
+    import kopt.console
+    from kopt.console import fmt, train_table
+
+    console = Console(width=width, record=True, file=io.StringIO())
+    monkeypatch.setattr(kopt.console, "console", console)
+
+    keys = ["val_loss", "val_mae", "val_rmse", "test_loss", "test_mae", "test_rmse"]
+    folds = [
+        {"fold": i, "best_epoch": 20, **{k: 10.0 * i + j + 0.123456 for j, k in enumerate(keys)}} for i in range(3)
+    ]
+    summary = {
+        "status": "completed",
+        "folds": folds,
+        "metrics": {**{k: 12.345678 for k in keys}, **{f"{k}_std": 1.2345678 for k in keys}},
+        "folds_averaged": {k: 11.111111 for k in keys if k.startswith("test_")},
+        "params": 225,
+        "duration_s": 3.1,
+        "run_dir": "runs/train/x",
+    }
+    console.print(train_table(summary))
+    text = console.export_text()
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= width
+    grid = [line for line in lines if line.strip().startswith(("┃", "│"))]
+    assert all(line.count("┃") + line.count("│") == 9 for line in grid), text  # 8 columns on every line
+    if width < 80:
+        return
+    numbers = set(NUMBER.findall(text))
+    expected = {fmt(f[k]) for f in folds for k in keys} | {fmt(12.345678), fmt(1.2345678), fmt(11.111111)}
+    assert expected <= numbers, sorted(expected - numbers)
+    assert "…" not in text
