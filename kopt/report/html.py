@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from kopt.report.collect import RunRecord, varying_keys
-from kopt.rundir import COMPLETED, SUMMARY, VAL_ACCURACY, atomic_write_text, read_json
+from kopt.rundir import COMPLETED, STUDY_OWNER, SUMMARY, VAL_ACCURACY, atomic_write_text, read_json
 
-STUDY_FILE = "study.json"
 PAGE_SCRIPT = """
 document.querySelectorAll('table.board').forEach(function (table) {
   table.querySelectorAll('th').forEach(function (th, col) {
@@ -190,7 +189,7 @@ def runs_section(page: Page, records: list[RunRecord], group_keys: list[str] | N
 
 
 def is_study_dir(path: Path) -> bool:
-    return (path / "trials").is_dir() and (path / STUDY_FILE).is_file()
+    return (path / "trials").is_dir() and (path / STUDY_OWNER).is_file()
 
 
 def study_dirs(paths: list[str | Path]) -> list[Path]:

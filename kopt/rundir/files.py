@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # numpy loads with the first array, not with this module
 
 
 SUMMARY = "summary.json"
+STUDY_OWNER = "study.json"  # a study dir's owner record: its name and storage (kopt.tune.planning.owner)
 METRICS = "metrics.jsonl"
 PREDICTIONS = "predictions.npz"
 SPLITS = "splits.npz"

@@ -8,10 +8,10 @@ import warnings
 from pathlib import Path
 
 from kopt.errors import KoptError, install_hint
+from kopt.rundir import STUDY_OWNER as OWNER
 from kopt.rundir import read_json
 
 JOURNAL = "journal.log"
-OWNER = "study.json"  # the study's owner record (kopt.tune.planning.owner writes it): its name and storage
 
 
 def storage_spec(storage: str | None, study_dir: Path) -> str:
