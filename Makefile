@@ -12,16 +12,26 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# pip compiles every module it installs to bytecode, one file after another: ~36 of the ~80 s of the dev
+# install on 2 cores. Installed without that, then compiled on every core: the same .pyc files in ~20 s.
+# (Errors are pip's to ignore as well: some packages ship templates that are not Python.)
+PIP_INSTALL = $(BIN)/python -m pip install -q --no-compile
+COMPILE_VENV = $(BIN)/python -m compileall -q -q -j 0 \
+  "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" || true
+
 $(VENV)/.installed: pyproject.toml setup.py | $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
+	$(PIP_INSTALL) -e .
+	$(COMPILE_VENV)
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml setup.py | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(PIP_INSTALL) -e '.[dev]'
+	$(COMPILE_VENV)
 	touch $@ $(VENV)/.installed
 
 $(VENV)/.installed-bench: pyproject.toml setup.py | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	$(PIP_INSTALL) -e '.[dev,bench]'
+	$(COMPILE_VENV)
 	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
 
 install: $(VENV)/.installed
@@ -34,13 +44,18 @@ train: install
 # `make test` is lint and the suite. With SMOKE=1 (CI: .ci/run) the smoke (`make smoke`: a fresh venv, then
 # ~25 kopt processes one at a time, mostly one core and pip's downloads) runs beside the suite rather than
 # after it; its lines are printed once the suite has finished, and either failing fails `make test`.
+# kopt's modules are imported afresh by each of the suite's ~570 forked `kopt` processes (tests/forkserver.py
+# never preloads them): compiled once before the suite, and with bytecode written where an environment
+# (CI's) sets PYTHONDONTWRITEBYTECODE, that is ~57 of ~1,080 CPU s (benchmarks/NOTES.md).
+PYTEST_ENV = $(BIN)/python -m compileall -q -q -j 0 kopt tests; env -u PYTHONDONTWRITEBYTECODE
+
 test: dev lint
 	@smoke=; log=$$(mktemp); \
 	if [ "$(SMOKE)" = 1 ]; then \
 	  echo "smoke: started beside the suite; its lines follow the suite's"; \
 	  PYTHON=$(PYTHON) tests/smoke/plain_install.sh >$$log 2>&1 & smoke=$$!; \
 	fi; \
-	status=0; $(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup --durations=25 $(ARGS) || status=$$?; \
+	status=0; $(PYTEST_ENV) $(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup --durations=25 $(ARGS) || status=$$?; \
 	if [ -n "$$smoke" ]; then \
 	  smoke_status=0; wait $$smoke || smoke_status=$$?; cat $$log; \
 	  [ $$smoke_status = 0 ] || { echo "smoke: FAILED (exit $$smoke_status)"; [ $$status != 0 ] || status=1; }; \
@@ -59,10 +74,10 @@ FAST_PYTEST = $(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup -p no:cache
   -p xdist.plugin -p _hypothesis_pytestplugin $(ARGS)
 
 test-fast: dev
-	$(FAST_ENV) $(FAST_PYTEST)
+	$(PYTEST_ENV) $(FAST_ENV) $(FAST_PYTEST)
 
 heavy-tests: dev
-	$(FAST_ENV) KOPT_FAST_RECORD=1 $(FAST_PYTEST)
+	$(PYTEST_ENV) $(FAST_ENV) KOPT_FAST_RECORD=1 $(FAST_PYTEST)
 
 # Mutation testing of the core modules (pyproject's [tool.mutmut]; docs/architecture.md): after touching one,
 # e.g. `make mutants ARGS=kopt.stats`. Prints killed/total per module; not part of `make test` or CI's budget.
