@@ -134,3 +134,34 @@ def test_a_narrow_terminal_never_cuts_a_number_of_the_train_table(width, monkeyp
     expected = {fmt(f[k]) for f in folds for k in keys} | {fmt(12.345678), fmt(1.2345678), fmt(11.111111)}
     assert expected <= numbers, sorted(expected - numbers)
     assert "…" not in text
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_kopt_models_table_never_cuts_a_number_in_a_narrow_terminal(width):
+    """`kopt models` in an 80-column terminal cut the widest presets' numbers ("36,497,1…", "10.5…",
+    "1.57 M…") and names ("densenet_bc1…"): the names fold onto a second line now, every number whole."""
+    from rich.console import Console
+
+    from kopt.commands.models import _bytes, _si, table
+
+    def row(name, model, depth, params, flops, weights):
+        return {"name": name, "family": name, "model": model, "depth": depth, "params": params,
+                "flops": flops, "weights_bytes": weights, "input_shape": [32, 32, 3], "classes": 10}  # fmt: skip
+
+    rows = [
+        row("mlp", "mlp_2x128", 3, 411_914, 822_000, 1_647_656),
+        row("densenet_bc100", "densenet_BC100_k12", 100, 793_150, 576_000_000, 3_172_600),
+        row("wrn_28_10", "wrn_28_10", 28, 36_497_146, 10_500_000_000, 145_988_584),
+        row("keras_app", "keras_app_mobilenetv3small_minimalistic", 54, 944_902, 3_170_000, 3_779_608),
+        {**row("resnet", "", None, None, None, None), "error": "needs an image input; got 64 features; more"},
+    ]
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(table(rows))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= width, text
+    assert "…" not in text, text
+    for r in rows[:-1]:
+        for cell in (f"{r['params']:,}", _si(r["flops"]), _bytes(r["weights_bytes"])):
+            assert re.search(rf"(?<![\d,.]){re.escape(cell)}(?![\d,.])", text), (cell, text)
+    words = text.split()
+    assert all(word in words for word in ["needs", "an", "image", "input"]), text  # an error row wraps

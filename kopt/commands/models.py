@@ -174,8 +174,12 @@ def table(rows: list[dict]):
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
-    for col in ("name", "model", "depth", "params", "FLOPs", "weights"):
-        t.add_column(col, justify="left" if col in ("name", "model") else "right", no_wrap=True)
+    # In a narrow terminal (80 columns) the names fold onto a second line, so that rich need not squeeze
+    # the numbers: with every column no_wrap it cut them ("36,497,1…", "10.5…").
+    for col in ("name", "model"):
+        t.add_column(col, justify="left", overflow="fold")
+    for col in ("depth", "params", "FLOPs", "weights"):
+        t.add_column(col, justify="right", no_wrap=True)
     for r in rows:
         if r.get("error"):
             t.add_row(r["name"], f"[dim]{r['error'].split(';')[0]}[/]", "-", "-", "-", "-")
