@@ -348,20 +348,27 @@ def render(result: dict) -> None:
         title=f"kopt compare: A vs B ({result['split']}, {result['n_folds']} fold(s), alpha={alpha})",
         caption=f"folds: per-fold {metric}; test set: {_test_score(result)} on the shared test set; differences A - B",
     )
-    for col, justify in (
-        ("test", "left"),
-        ("data", "left"),
-        ("statistic", "right"),
-        ("df", "right"),
-        ("p-value", "right"),
-        ("verdict", "left"),
-    ):
-        table.add_column(col, justify=justify)
-    for t in result["tests"]:
-        style = "bold green" if t["significant"] else None
-        table.add_row(
-            t["name"], t["data"], _num(t["statistic"]), _num(t["df"]), _num(t["p_value"]), t["verdict"], style=style
+    rows = [
+        [t["name"], t["data"], _num(t["statistic"]), _num(t["df"]), _num(t["p_value"]), t["verdict"]]
+        for t in result["tests"]
+    ]
+    # In a narrow terminal (80 columns) "data" and the verdict wrap at their spaces while the test's name and
+    # the numbers stay whole (rich had cut "corrected_resampled_t", the test the verdict line names);
+    # narrower than that, the name folds rather than being cut.
+    labels = ("test", "data", "statistic", "df", "p-value", "verdict")
+    wraps = {"data", "verdict"}
+    need = sum(
+        max([len(label), *(len(word) for row in rows for word in (row[i].split() if label in wraps else [row[i]]))])
+        for i, label in enumerate(labels)
+    )
+    name_whole = need + 3 * len(labels) + 1 <= console.width  # (each column: a border, a space each side)
+    for label in labels:
+        whole = label not in wraps and (label != "test" or name_whole)
+        table.add_column(
+            label, justify="left" if label in wraps or label == "test" else "right", no_wrap=whole, overflow="fold"
         )
+    for t, row in zip(result["tests"], rows):
+        table.add_row(*row, style="bold green" if t["significant"] else None)
     console.print(table)
     for s in result["skipped"]:
         console.print(f"[dim]skipped {s['name']}: {s['reason']}[/]")

@@ -165,3 +165,44 @@ def test_kopt_models_table_never_cuts_a_number_in_a_narrow_terminal(width):
             assert re.search(rf"(?<![\d,.]){re.escape(cell)}(?![\d,.])", text), (cell, text)
     words = text.split()
     assert all(word in words for word in ["needs", "an", "image", "input"]), text  # an error row wraps
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_kopt_compares_table_never_cuts_a_test_name_or_a_number(width, monkeypatch):
+    """At 80 columns `kopt compare` cut "corrected_resampled_t" (the test its verdict line names) to
+    "corrected_resamp…": its verdicts wrap now, the names and numbers stay whole; at 60 a name folds."""
+    from rich.console import Console
+
+    import kopt.console
+    from kopt.comparison import _num, render
+
+    console = Console(width=width, record=True, file=io.StringIO())
+    monkeypatch.setattr(kopt.console, "console", console)
+    verdict = "no significant difference"
+    names = [("paired_t", "folds", 2), ("corrected_resampled_t", "folds", 2), ("mcnemar_exact", "test set", None)]
+    tests = [
+        {"name": n, "data": d, "statistic": -1.94151 * (i + 1), "df": df, "p_value": 0.191734 + i / 10,
+         "verdict": verdict, "significant": False}
+        for i, (n, d, df) in enumerate(names)
+    ]  # fmt: skip
+    difference = {"value": -0.05, "ci_level": 0.95, "ci_low": -0.26, "ci_high": 0.15}
+    result = {
+        "alpha": 0.05, "metric": "val_accuracy", "split": "kfold", "n_folds": 3, "tests": tests, "skipped": [],
+        "a": {"run_dir": "runs/a"}, "b": {"run_dir": "runs/b"}, "mean_difference": difference,
+        "mean_a": 0.1, "mean_b": 0.15, "primary_test": "corrected_resampled_t", "winner": None, "ahead": "b",
+        "test_set": {"a": 0.16, "b": 0.23, "difference": -0.07, "ci_level": 0.95, "ci_low": -0.2, "ci_high": 0.06,
+                     "score": "accuracy"},
+    }  # fmt: skip
+    render(result)
+    text = console.export_text()
+    table = text.split("folds: per-fold")[0]
+    assert max(len(line) for line in table.splitlines()) <= width, text
+    assert "…" not in table, text
+    for t in tests:
+        for number in (_num(t["statistic"]), _num(t["p_value"])):
+            assert re.search(rf"(?<![\d.]){re.escape(number)}(?![\d.])", table), (number, text)
+    names_in_table = [line.split("│")[1].strip() for line in table.splitlines() if line.startswith("│")]
+    if width >= 80:
+        assert {t["name"] for t in tests} <= set(names_in_table), text
+    else:  # folded: each name's pieces, in order, down its cell
+        assert "".join(names_in_table) == "".join(t["name"] for t in tests), text
